@@ -1,0 +1,40 @@
+"""The Bolt app of the ack function."""
+
+from __future__ import annotations
+
+import re
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+
+from ack_function.listeners.commands import command_listener
+from shared.queue import JobQueue
+from shared.settings import AckSettings
+
+
+def _authorize_without_web_api(
+    enterprise_id: str | None, team_id: str | None, user_id: str | None
+) -> AuthorizeResult:
+    """The ack never calls the Web API, so it needs no token and no auth.test."""
+    return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+
+
+def build_app(settings: AckSettings, queue: JobQueue) -> App:
+    """A Bolt app that verifies every request and acks slash commands after queueing them.
+
+    `process_before_response=True`: on Lambda the response leaves only when the listener
+    returns, so listeners do nothing but validate and enqueue (bounded by the queue's deadline).
+    A tokenless `WebClient` keeps Bolt from picking SLACK_BOT_TOKEN up from the environment and
+    calling `auth.test`.
+    """
+    app = App(
+        name="opsbot-ack",
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        client=WebClient(),
+        authorize=_authorize_without_web_api,
+        process_before_response=True,
+        request_verification_enabled=True,
+    )
+    app.command(re.compile(r"^/.+"))(command_listener(queue))
+    return app

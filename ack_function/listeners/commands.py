@@ -1,0 +1,18 @@
+"""Slash-command listener: validate, enqueue, ack. Runs inside Slack's 3 s, so nothing slow here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack
+
+from ack_function.intake import SlashCommand, accept_command
+from shared.queue import JobQueue
+
+
+def command_listener(queue: JobQueue) -> Any:
+    def on_command(ack: Ack, body: dict[str, Any]) -> None:
+        reply = accept_command(SlashCommand.model_validate(body), queue)
+        ack(**reply.ack_body())
+
+    return on_command

@@ -1,0 +1,21 @@
+"""Errors shared by both functions. Only the edges (listeners, batch handler) turn them into text."""
+
+
+class OpsbotError(Exception):
+    """Base class of every error opsbot raises on purpose."""
+
+
+class SettingsError(OpsbotError):
+    """The environment does not hold valid settings for this function."""
+
+
+class UsageError(OpsbotError):
+    """The command text does not parse into the command's arguments."""
+
+
+class EnqueueError(OpsbotError):
+    """The job could not be put on the queue (refused, failed or past its deadline)."""
+
+
+class JobFormatError(OpsbotError):
+    """A queue message is not a job envelope this version understands."""

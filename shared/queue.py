@@ -1,0 +1,58 @@
+"""The job queue producer. On the ack path: every call is bounded by a deadline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.errors import EnqueueError
+from shared.jobs import JobEnvelope
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+class JobQueue(Protocol):
+    def send(self, job: JobEnvelope) -> str:
+        """Queue the job and return the queue's message id; raise `EnqueueError` if it is not queued."""
+        ...
+
+
+def sqs_client(
+    region: str, *, endpoint_url: str | None = None, connect_timeout: float = 0.5, read_timeout: float = 1.0
+) -> SQSClient:
+    """An SQS client with bounded time: botocore's defaults (60 s connect, 60 s read, retries) would
+    blow Slack's 3 s. One attempt only: a retry of a timed-out send could queue the job twice."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        tcp_keepalive=True,
+    )
+    return boto3.session.Session().client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+class SqsJobQueue:
+    """Sends job envelopes to SQS with the job id, kind and correlation id as message attributes."""
+
+    def __init__(self, queue_url: str, *, client: Any = None, region: str = "us-east-1") -> None:
+        self.queue_url = queue_url
+        self._client = client if client is not None else sqs_client(region)
+
+    def send(self, job: JobEnvelope, *, delay_seconds: int = 0) -> str:
+        try:
+            response = self._client.send_message(
+                QueueUrl=self.queue_url,
+                MessageBody=job.to_message(),
+                DelaySeconds=delay_seconds,
+                MessageAttributes={
+                    "job_id": {"DataType": "String", "StringValue": job.job_id},
+                    "kind": {"DataType": "String", "StringValue": job.kind},
+                    "correlation_id": {"DataType": "String", "StringValue": job.correlation_id},
+                },
+            )
+        except Exception as exc:  # botocore raises many unrelated types; any of them means "not queued"
+            raise EnqueueError(f"{type(exc).__name__}: {exc}") from exc
+        return str(response["MessageId"])

@@ -1,0 +1,79 @@
+"""Typed settings, read once per cold start. The only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from shared.errors import SettingsError
+
+#: How many receives a job gets before SQS moves it to the DLQ. The queue's redrive policy
+#: (local stack and CDK) and the worker's "last attempt" check both read this one constant.
+MAX_RECEIVE_COUNT = 3
+
+#: Slack's response_url lasts 30 minutes (api.slack.com/interactivity/handling#message_responses).
+RESPONSE_URL_TTL_SECONDS = 30 * 60
+
+
+class _EnvSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Build from environment variables (each field's alias is its variable's name)."""
+        env: Mapping[str, Any] = os.environ if environ is None else environ
+        try:
+            return cls.model_validate({k: v for k, v in env.items() if v != ""})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise SettingsError(f"{cls.__name__} is invalid: {problems}") from None
+
+
+class AwsSettings(_EnvSettings):
+    aws_region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "aws_region")
+    )
+    #: moto server or any other endpoint; unset on AWS.
+    aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
+
+
+class AckSettings(AwsSettings):
+    """What the ack function needs: the signing secret and where to queue. No bot token."""
+
+    slack_signing_secret: SecretStr = Field(
+        min_length=1, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    jobs_queue_url: str = Field(min_length=1, validation_alias=AliasChoices("JOBS_QUEUE_URL", "jobs_queue_url"))
+    #: Bounds on the one network call of the ack path (SendMessage). Worst case connect + read
+    #: stays well inside Slack's 3 s, leaving room for a cold start.
+    enqueue_connect_timeout_s: float = Field(
+        default=0.5, gt=0, le=1.0, validation_alias=AliasChoices("OPSBOT_ENQUEUE_CONNECT_TIMEOUT", "enqueue_connect_timeout_s")
+    )
+    enqueue_read_timeout_s: float = Field(
+        default=1.0, gt=0, le=1.5, validation_alias=AliasChoices("OPSBOT_ENQUEUE_READ_TIMEOUT", "enqueue_read_timeout_s")
+    )
+
+
+class WorkerSettings(AwsSettings):
+    """What the worker needs to run operations and answer in Slack."""
+
+    jobs_queue_url: str = Field(min_length=1, validation_alias=AliasChoices("JOBS_QUEUE_URL", "jobs_queue_url"))
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "slack_api_url")
+    )
+    #: Local mode accepts a response_url on loopback (the local Slack API); on AWS only Slack's hosts.
+    local_mode: bool = Field(default=False, validation_alias=AliasChoices("OPSBOT_LOCAL_MODE", "local_mode"))
+    ecs_cluster: str = Field(default="opsbot-demo", validation_alias=AliasChoices("OPSBOT_ECS_CLUSTER", "ecs_cluster"))
+    max_receive_count: int = Field(
+        default=MAX_RECEIVE_COUNT, ge=1, validation_alias=AliasChoices("OPSBOT_MAX_RECEIVE_COUNT", "max_receive_count")
+    )
+    #: Bounded retries for Slack calls (429 honours Retry-After; 500/503 back off).
+    slack_max_retries: int = Field(default=2, ge=0, le=5, validation_alias=AliasChoices("OPSBOT_SLACK_MAX_RETRIES", "slack_max_retries"))

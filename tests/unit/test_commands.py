@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from shared.commands import COMMANDS, DeployStatusArgs, PingArgs, find_command
+from shared.errors import UsageError
+
+
+def spec(name: str):
+    found = find_command(name)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("/ops-ping", "", PingArgs()),
+        ("/ops-ping", "  2.5 ", PingArgs(work_seconds=2.5)),
+        ("/deploy-status", "payment", DeployStatusArgs(service="payment")),
+        ("/DEPLOY-STATUS", "  check_out-2  ", DeployStatusArgs(service="check_out-2")),
+    ],
+)
+def test_text_parses_into_the_commands_args(name, text, expected):
+    assert spec(name).parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("/deploy-status", "", "takes 1 argument, got 0"),
+        ("/deploy-status", "a b", "takes 1 argument, got 2"),
+        ("/deploy-status", "-payment", "service '-payment' is not valid"),
+        ("/deploy-status", "x" * 256, "is not valid"),
+        ("/ops-ping", "soon", "work_seconds 'soon' is not valid"),
+        ("/ops-ping", "61", "work_seconds '61' is not valid"),
+        ("/ops-ping", "1 2", "takes 0 to 1 argument, got 2"),
+    ],
+)
+def test_bad_text_raises_a_usage_error_naming_the_problem(name, text, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        spec(name).parse(text)
+
+
+def test_unknown_commands_are_not_found():
+    assert find_command("/ops-nope") is None
+
+
+def test_every_spec_has_a_unique_name_and_kind_and_an_operation_module():
+    import importlib.util
+
+    assert len({s.name for s in COMMANDS}) == len({s.kind for s in COMMANDS}) == len(COMMANDS)
+    for s in COMMANDS:
+        assert importlib.util.find_spec(f"worker_function.operations.{s.kind}") is not None, s.kind
+        assert s.usage.startswith(s.name) and s.description

@@ -1,0 +1,68 @@
+"""The one place where the worker's clients are built (tests pass their own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from shared.settings import WorkerSettings
+
+#: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling.
+AWS_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"total_max_attempts": 3, "mode": "standard"})
+
+#: Slack HTTP timeout in seconds; retries are added on top by the handlers below.
+SLACK_TIMEOUT = 10
+
+
+def slack_retry_handlers(max_retries: int) -> list[RetryHandler]:
+    """slack_sdk retries only connection errors by default; 429 (Retry-After) and 500/503 are added here
+    with bounded counts (platform-facts: slack_sdk retries)."""
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        ServerErrorRetryHandler(max_retry_count=max_retries),
+    ]
+
+
+def slack_web_client(settings: WorkerSettings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT,
+        retry_handlers=slack_retry_handlers(settings.slack_max_retries),
+    )
+
+
+@dataclass
+class AwsClients:
+    """boto3 clients, created on first use so a job only pays for the services it calls."""
+
+    settings: WorkerSettings
+    session: Any = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._cache:
+            session = self.session or boto3.session.Session()
+            self._cache[service] = session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.settings.aws_region,
+                endpoint_url=self.settings.aws_endpoint_url,
+                config=AWS_CONFIG,
+            )
+        return self._cache[service]
+
+    @property
+    def ecs(self) -> Any:
+        return self.client("ecs")

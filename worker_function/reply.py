@@ -1,0 +1,112 @@
+"""Posting a job's messages back to the requester, choosing response_url or the Web API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from shared.jobs import JobEnvelope, utcnow
+from shared.messages import SlackMessage
+from shared.settings import RESPONSE_URL_TTL_SECONDS
+from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
+from worker_function.errors import SlackDeliveryError
+
+logger = logging.getLogger(__name__)
+
+#: Slack's response_url hosts. Anything else could make the worker post a job's output elsewhere.
+SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+#: Where a bot that is not in the channel cannot post; the requester gets a direct message instead.
+CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+
+def response_url_allowed(url: str, *, local_mode: bool) -> bool:
+    """https on Slack's hooks hosts; in local mode, also http(s) on loopback (the local Slack API)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname in SLACK_RESPONSE_HOSTS:
+        return True
+    return local_mode and parts.scheme in ("http", "https") and parts.hostname in LOOPBACK_HOSTS
+
+
+def _metadata(job: JobEnvelope, message: SlackMessage) -> dict[str, Any]:
+    return {"event_type": "opsbot_job", "event_payload": {"job_id": job.job_id, "final": message.final}}
+
+
+class SlackReplier:
+    """response_url while it lasts (30 min); then chat.postMessage; a direct message if the bot
+    cannot post in the channel. Both clients retry 429 (Retry-After) and 5xx a bounded number of times."""
+
+    def __init__(
+        self,
+        web_client: WebClient,
+        *,
+        local_mode: bool = False,
+        max_retries: int = 2,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._web = web_client
+        self._local_mode = local_mode
+        self._max_retries = max_retries
+        self._now = now
+
+    def send(self, job: JobEnvelope, message: SlackMessage) -> str:
+        """Deliver the message; return the route used ("response_url", "channel", "dm")."""
+        if self._response_url_usable(job) and self._send_response_url(job, message):
+            return "response_url"
+        return self._post(job, message)
+
+    def _response_url_usable(self, job: JobEnvelope) -> bool:
+        if not job.response_url:
+            return False
+        if not response_url_allowed(job.response_url, local_mode=self._local_mode):
+            logger.warning("job %s: response_url on a host that is not Slack's; not used", job.job_id)
+            return False
+        age = (self._now() - job.issued_at).total_seconds()
+        return age < RESPONSE_URL_TTL_SECONDS
+
+    def _send_response_url(self, job: JobEnvelope, message: SlackMessage) -> bool:
+        assert job.response_url is not None
+        webhook = WebhookClient(
+            job.response_url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries)
+        )
+        body = {**message.ack_body(), "replace_original": False, "metadata": _metadata(job, message)}
+        try:
+            response = webhook.send_dict(body)
+        except Exception as exc:  # connection refused, timeout after retries: fall back, never go silent
+            logger.warning("job %s: response_url failed (%s); falling back to chat.postMessage", job.job_id, exc)
+            return False
+        if response.status_code == 200:
+            return True
+        logger.warning(
+            "job %s: response_url answered %s %s; falling back to chat.postMessage",
+            job.job_id, response.status_code, response.body,
+        )
+        return False
+
+    def _post(self, job: JobEnvelope, message: SlackMessage) -> str:
+        kwargs: dict[str, Any] = {
+            "text": message.text,
+            "blocks": message.blocks or None,
+            "metadata": _metadata(job, message),
+        }
+        try:
+            self._web.chat_postMessage(channel=job.requester.channel_id, thread_ts=job.requester.thread_ts, **kwargs)
+            return "channel"
+        except SlackApiError as exc:
+            if exc.response.get("error") not in CHANNEL_ERRORS:
+                raise SlackDeliveryError(f"chat.postMessage failed: {exc.response.get('error')}") from exc
+            logger.warning("job %s: cannot post in %s (%s); sending a DM", job.job_id,
+                           job.requester.channel_id, exc.response.get("error"))
+        try:
+            opened = self._web.conversations_open(users=job.requester.user_id)
+            self._web.chat_postMessage(channel=opened["channel"]["id"], **kwargs)
+        except SlackApiError as exc:
+            raise SlackDeliveryError(f"direct message failed: {exc.response.get('error')}") from exc
+        return "dm"
