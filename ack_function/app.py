@@ -9,13 +9,12 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from ack_function.listeners.commands import command_listener
+from ack_function.listeners.events import mention_listener
 from shared.queue import JobQueue
 from shared.settings import AckSettings
 
 
-def _authorize_without_web_api(
-    enterprise_id: str | None, team_id: str | None, user_id: str | None
-) -> AuthorizeResult:
+def _authorize_without_web_api(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
     """The ack never calls the Web API, so it needs no token and no auth.test."""
     return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
 
@@ -37,4 +36,5 @@ def build_app(settings: AckSettings, queue: JobQueue) -> App:
         request_verification_enabled=True,
     )
     app.command(re.compile(r"^/.+"))(command_listener(queue))
+    app.event("app_mention")(mention_listener(queue))
     return app

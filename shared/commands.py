@@ -32,7 +32,20 @@ class DeployStatusArgs(_Args):
     service: TargetName
 
 
-JobArgs = Annotated[PingArgs | DeployStatusArgs, Field(discriminator="kind")]
+class RestartArgs(_Args):
+    kind: Literal["restart"] = "restart"
+    service: TargetName
+
+
+class NoticeArgs(_Args):
+    """Not a command: a message for the requester queued by the ack, which never calls Slack's Web API
+    itself (an Events API mention that does not parse is answered this way)."""
+
+    kind: Literal["notice"] = "notice"
+    text: str = Field(max_length=3000)
+
+
+JobArgs = Annotated[PingArgs | DeployStatusArgs | RestartArgs | NoticeArgs, Field(discriminator="kind")]
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,15 @@ class CommandSpec:
     #: How many trailing positional words may be left out (their fields have defaults).
     optional: int = 0
     usage_hint: str = ""
-    #: True when running it changes something (takes a target lease, may need confirmation).
-    mutating: bool = False
+    #: The args field naming what a mutating command changes: one mutating job per target at a time.
+    target: str | None = None
+
+    @property
+    def mutating(self) -> bool:
+        return self.target is not None
+
+    def target_of(self, args: _Args) -> str | None:
+        return None if self.target is None else str(getattr(args, self.target))
 
     @property
     def kind(self) -> str:
@@ -66,7 +86,8 @@ class CommandSpec:
             expected = (
                 "no arguments"
                 if not self.positional
-                else f"{required}" + (f" to {len(self.positional)}" if self.optional else "")
+                else f"{required}"
+                + (f" to {len(self.positional)}" if self.optional else "")
                 + f" argument{'s' if len(self.positional) != 1 else ''}"
             )
             raise UsageError(f"{self.name} takes {expected}, got {len(words)}.")
@@ -94,6 +115,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         positional=("service",),
         usage_hint="<service>",
     ),
+    CommandSpec(
+        name="/ops-restart",
+        args_model=RestartArgs,
+        description="Restart a service: ECS force new deployment (one mutating job per service at a time).",
+        positional=("service",),
+        usage_hint="<service>",
+        target="service",
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
@@ -104,5 +133,5 @@ def find_command(name: str) -> CommandSpec | None:
     return _BY_NAME.get(name.strip().lower())
 
 
-def spec_for_kind(kind: str) -> CommandSpec:
-    return _BY_KIND[kind]
+def spec_for_kind(kind: str) -> CommandSpec | None:
+    return _BY_KIND.get(kind)

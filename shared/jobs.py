@@ -38,24 +38,17 @@ class Requester(BaseModel):
     thread_ts: str | None = None
 
 
-class JobEnvelope(BaseModel):
-    """Versioned job: who asked, what to run, where to answer."""
+class ReplyTarget(BaseModel):
+    """Who asked and where to answer: all the worker needs to tell the requester anything."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
     job_id: str = Field(min_length=8)
-    command: str
+    command: str = ""
     text: str = ""
-    args: JobArgs
     requester: Requester
     response_url: str | None = None
     issued_at: datetime
-    correlation_id: str
-
-    @property
-    def kind(self) -> str:
-        return self.args.kind
 
     @property
     def short_id(self) -> str:
@@ -66,6 +59,20 @@ class JobEnvelope(BaseModel):
         """The command as the person typed it."""
         return f"{self.command} {self.text}".strip()
 
+
+class JobEnvelope(ReplyTarget):
+    """Versioned job: who asked, what to run, where to answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    args: JobArgs
+    correlation_id: str
+
+    @property
+    def kind(self) -> str:
+        return self.args.kind
+
     def to_message(self) -> str:
         return self.model_dump_json()
 
@@ -74,7 +81,17 @@ class JobEnvelope(BaseModel):
         try:
             return cls.model_validate_json(body)
         except ValidationError as exc:
-            raise JobFormatError(f"not a v{SCHEMA_VERSION} job envelope: {exc.errors()[0]['msg']}") from None
+            err = exc.errors()[0]
+            where = "/".join(str(p) for p in err["loc"])
+            raise JobFormatError(f"not a v{SCHEMA_VERSION} job envelope: {where}: {err['msg']}") from None
+
+
+def reply_target_of(body: str) -> ReplyTarget | None:
+    """Who to tell about a message that is not a valid envelope, when enough of it is readable."""
+    try:
+        return ReplyTarget.model_validate_json(body)
+    except ValidationError:
+        return None
 
 
 def utcnow() -> datetime:

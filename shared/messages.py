@@ -63,7 +63,8 @@ def command_list(specs: Iterable[CommandSpec]) -> str:
 
 
 def unknown_command(name: str, specs: Sequence[CommandSpec]) -> SlackMessage:
-    return _simple(f":question: I don't know `{name}`. The commands are:\n{command_list(specs)}", "Nothing was queued.")
+    opening = f":question: I don't know `{name}`. The commands are:" if name else "Here is what I can do:"
+    return _simple(f"{opening}\n{command_list(specs)}", "Nothing was queued.")
 
 
 def enqueue_failed(display: str) -> SlackMessage:
@@ -102,9 +103,7 @@ def deploy_status(
         )
     body = "\n".join(lines) if lines else "_No deployments._"
     text = f"{header}\n{body}"
-    return SlackMessage(
-        text=text, blocks=[_section(header), _section(body), _context(f"job `{short_id}`")]
-    )
+    return SlackMessage(text=text, blocks=[_section(header), _section(body), _context(f"job `{short_id}`")])
 
 
 def humanize_seconds(seconds: float) -> str:
@@ -119,3 +118,34 @@ def humanize_seconds(seconds: float) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
+
+
+def busy(target: str, command: str, holder_user: str, since: str, holder_job: str, short_id: str) -> SlackMessage:
+    return _simple(
+        f":no_entry: `{target}` is busy: `{command}` by <@{holder_user}> since {since} (job `{holder_job[:8]}`).",
+        f"Your job `{short_id}` was not run. Try again when it is done.",
+    )
+
+
+def gave_up(display: str, short_id: str, attempts: int, reason: str) -> SlackMessage:
+    return _simple(
+        f":x: `{display}` failed after {attempts} attempt{'s' if attempts != 1 else ''} (job `{short_id}`): {reason}",
+        "The job is in the dead-letter queue; `opsbot dlq redrive` runs it again.",
+    )
+
+
+def rejected(display: str, short_id: str, reason: str) -> SlackMessage:
+    return _simple(
+        f":x: `{display}` could not be run (job `{short_id}`): {reason}",
+        "The message is in the dead-letter queue for an operator to look at.",
+    )
+
+
+def restart_started(
+    service: str, cluster: str, deployment_id: str, running: int, desired: int, short_id: str
+) -> SlackMessage:
+    text = (
+        f":arrows_counterclockwise: Restart of `{service}` started (cluster `{cluster}`): "
+        f"new deployment `{deployment_id}`, {running}/{desired} running."
+    )
+    return SlackMessage(text=text, blocks=[_section(text), _context(f"job `{short_id}`")], response_type="in_channel")

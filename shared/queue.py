@@ -56,3 +56,9 @@ class SqsJobQueue:
         except Exception as exc:  # botocore raises many unrelated types; any of them means "not queued"
             raise EnqueueError(f"{type(exc).__name__}: {exc}") from exc
         return str(response["MessageId"])
+
+
+#: Message attributes the worker sets when it puts a job in the DLQ itself (read by `opsbot dlq`).
+DLQ_REASON_ATTR = "opsbot_reason"
+DLQ_ATTEMPTS_ATTR = "opsbot_attempts"
+DLQ_FAILED_AT_ATTR = "opsbot_failed_at"

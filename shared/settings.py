@@ -14,6 +14,17 @@ from shared.errors import SettingsError
 #: (local stack and CDK) and the worker's "last attempt" check both read this one constant.
 MAX_RECEIVE_COUNT = 3
 
+#: The worker Lambda's timeout. Long operations run as short steps (continuations), so this stays small.
+WORKER_TIMEOUT_SECONDS = 120
+
+#: SQS + Lambda: the queue's visibility timeout must be at least 6x the function timeout
+#: (docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
+
+#: Names of the DynamoDB tables, overridable per deployment through the environment.
+IDEMPOTENCY_TABLE = "opsbot-idempotency"
+LEASES_TABLE = "opsbot-leases"
+
 #: Slack's response_url lasts 30 minutes (api.slack.com/interactivity/handling#message_responses).
 RESPONSE_URL_TTL_SECONDS = 30 * 60
 
@@ -28,9 +39,7 @@ class _EnvSettings(BaseModel):
         try:
             return cls.model_validate({k: v for k, v in env.items() if v != ""})
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
             raise SettingsError(f"{cls.__name__} is invalid: {problems}") from None
 
 
@@ -52,10 +61,16 @@ class AckSettings(AwsSettings):
     #: Bounds on the one network call of the ack path (SendMessage). Worst case connect + read
     #: stays well inside Slack's 3 s, leaving room for a cold start.
     enqueue_connect_timeout_s: float = Field(
-        default=0.5, gt=0, le=1.0, validation_alias=AliasChoices("OPSBOT_ENQUEUE_CONNECT_TIMEOUT", "enqueue_connect_timeout_s")
+        default=0.5,
+        gt=0,
+        le=1.0,
+        validation_alias=AliasChoices("OPSBOT_ENQUEUE_CONNECT_TIMEOUT", "enqueue_connect_timeout_s"),
     )
     enqueue_read_timeout_s: float = Field(
-        default=1.0, gt=0, le=1.5, validation_alias=AliasChoices("OPSBOT_ENQUEUE_READ_TIMEOUT", "enqueue_read_timeout_s")
+        default=1.0,
+        gt=0,
+        le=1.5,
+        validation_alias=AliasChoices("OPSBOT_ENQUEUE_READ_TIMEOUT", "enqueue_read_timeout_s"),
     )
 
 
@@ -72,8 +87,23 @@ class WorkerSettings(AwsSettings):
     #: Local mode accepts a response_url on loopback (the local Slack API); on AWS only Slack's hosts.
     local_mode: bool = Field(default=False, validation_alias=AliasChoices("OPSBOT_LOCAL_MODE", "local_mode"))
     ecs_cluster: str = Field(default="opsbot-demo", validation_alias=AliasChoices("OPSBOT_ECS_CLUSTER", "ecs_cluster"))
+    jobs_dlq_url: str | None = Field(default=None, validation_alias=AliasChoices("JOBS_DLQ_URL", "jobs_dlq_url"))
+    idempotency_table: str = Field(
+        default=IDEMPOTENCY_TABLE, validation_alias=AliasChoices("OPSBOT_IDEMPOTENCY_TABLE", "idempotency_table")
+    )
+    leases_table: str = Field(
+        default=LEASES_TABLE, validation_alias=AliasChoices("OPSBOT_LEASES_TABLE", "leases_table")
+    )
+    #: How long a finished job's record (and result) is kept to recognise duplicates: at least 1 h.
+    idempotency_ttl_s: int = Field(
+        default=3600, ge=3600, validation_alias=AliasChoices("OPSBOT_IDEMPOTENCY_TTL", "idempotency_ttl_s")
+    )
+    #: A lease left by a crashed worker expires by itself after this long.
+    lease_ttl_s: int = Field(default=300, ge=30, validation_alias=AliasChoices("OPSBOT_LEASE_TTL", "lease_ttl_s"))
     max_receive_count: int = Field(
         default=MAX_RECEIVE_COUNT, ge=1, validation_alias=AliasChoices("OPSBOT_MAX_RECEIVE_COUNT", "max_receive_count")
     )
     #: Bounded retries for Slack calls (429 honours Retry-After; 500/503 back off).
-    slack_max_retries: int = Field(default=2, ge=0, le=5, validation_alias=AliasChoices("OPSBOT_SLACK_MAX_RETRIES", "slack_max_retries"))
+    slack_max_retries: int = Field(
+        default=2, ge=0, le=5, validation_alias=AliasChoices("OPSBOT_SLACK_MAX_RETRIES", "slack_max_retries")
+    )

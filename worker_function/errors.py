@@ -1,11 +1,67 @@
-"""Worker errors. The batch handler decides from the class whether SQS should retry."""
+"""Worker errors. The dispatcher decides from the class whether SQS should deliver the job again."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from shared import messages
 from shared.errors import OpsbotError
+from shared.messages import SlackMessage
+
+if TYPE_CHECKING:
+    from shared.jobs import ReplyTarget
+    from worker_function.leases import Lease
+
+#: AWS error codes that no retry can fix; anything else (throttling, 5xx, timeouts) is transient.
+PERMANENT_AWS_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnauthorizedOperation",
+        "ValidationException",
+        "InvalidParameterException",
+        "ClusterNotFoundException",
+        "ServiceNotFoundException",
+        "ServiceNotActiveException",
+        "ResourceNotFoundException",
+    }
+)
 
 
 class PermanentJobError(OpsbotError):
     """Retrying cannot help (unknown target, bad arguments, forbidden): tell the requester now."""
 
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return messages.job_failed(job.display, job.short_id, str(self))
+
+
+class TargetBusyError(PermanentJobError):
+    """Another mutating job holds the target's lease."""
+
+    def __init__(self, holder: Lease) -> None:
+        super().__init__(f"{holder.target} is busy with job {holder.owner_job}")
+        self.holder = holder
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        h = self.holder
+        return messages.busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
+
 
 class SlackDeliveryError(OpsbotError):
     """No route to the requester worked (response_url, channel, direct message)."""
+
+
+@contextmanager
+def classify_aws_errors(what: str) -> Iterator[None]:
+    """Turn AWS errors that retrying cannot fix into `PermanentJobError`; let the others through."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in PERMANENT_AWS_CODES:
+            raise PermanentJobError(f"{what}: {error.get('Message') or error.get('Code')}") from exc
+        raise

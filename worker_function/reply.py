@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from shared.jobs import JobEnvelope, utcnow
+from shared.jobs import ReplyTarget, utcnow
 from shared.messages import SlackMessage
 from shared.settings import RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
@@ -35,7 +35,7 @@ def response_url_allowed(url: str, *, local_mode: bool) -> bool:
     return local_mode and parts.scheme in ("http", "https") and parts.hostname in LOOPBACK_HOSTS
 
 
-def _metadata(job: JobEnvelope, message: SlackMessage) -> dict[str, Any]:
+def _metadata(job: ReplyTarget, message: SlackMessage) -> dict[str, Any]:
     return {"event_type": "opsbot_job", "event_payload": {"job_id": job.job_id, "final": message.final}}
 
 
@@ -56,13 +56,13 @@ class SlackReplier:
         self._max_retries = max_retries
         self._now = now
 
-    def send(self, job: JobEnvelope, message: SlackMessage) -> str:
+    def send(self, job: ReplyTarget, message: SlackMessage) -> str:
         """Deliver the message; return the route used ("response_url", "channel", "dm")."""
         if self._response_url_usable(job) and self._send_response_url(job, message):
             return "response_url"
         return self._post(job, message)
 
-    def _response_url_usable(self, job: JobEnvelope) -> bool:
+    def _response_url_usable(self, job: ReplyTarget) -> bool:
         if not job.response_url:
             return False
         if not response_url_allowed(job.response_url, local_mode=self._local_mode):
@@ -71,7 +71,7 @@ class SlackReplier:
         age = (self._now() - job.issued_at).total_seconds()
         return age < RESPONSE_URL_TTL_SECONDS
 
-    def _send_response_url(self, job: JobEnvelope, message: SlackMessage) -> bool:
+    def _send_response_url(self, job: ReplyTarget, message: SlackMessage) -> bool:
         assert job.response_url is not None
         webhook = WebhookClient(
             job.response_url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries)
@@ -86,11 +86,13 @@ class SlackReplier:
             return True
         logger.warning(
             "job %s: response_url answered %s %s; falling back to chat.postMessage",
-            job.job_id, response.status_code, response.body,
+            job.job_id,
+            response.status_code,
+            response.body,
         )
         return False
 
-    def _post(self, job: JobEnvelope, message: SlackMessage) -> str:
+    def _post(self, job: ReplyTarget, message: SlackMessage) -> str:
         kwargs: dict[str, Any] = {
             "text": message.text,
             "blocks": message.blocks or None,
@@ -102,8 +104,12 @@ class SlackReplier:
         except SlackApiError as exc:
             if exc.response.get("error") not in CHANNEL_ERRORS:
                 raise SlackDeliveryError(f"chat.postMessage failed: {exc.response.get('error')}") from exc
-            logger.warning("job %s: cannot post in %s (%s); sending a DM", job.job_id,
-                           job.requester.channel_id, exc.response.get("error"))
+            logger.warning(
+                "job %s: cannot post in %s (%s); sending a DM",
+                job.job_id,
+                job.requester.channel_id,
+                exc.response.get("error"),
+            )
         try:
             opened = self._web.conversations_open(users=job.requester.user_id)
             self._web.chat_postMessage(channel=opened["channel"]["id"], **kwargs)

@@ -75,7 +75,9 @@ def test_an_invalid_service_name_gets_usage_and_queues_nothing(handler, queue):
 
 
 def test_an_unknown_command_gets_the_command_list_and_queues_nothing(handler, queue):
-    response = handle(handler, load_event("http_api_v2", slash_body("/ops-frobnicate", "x"), SECRET), FakeLambdaContext())
+    response = handle(
+        handler, load_event("http_api_v2", slash_body("/ops-frobnicate", "x"), SECRET), FakeLambdaContext()
+    )
 
     text = ack_text(response)
     assert "I don't know `/ops-frobnicate`" in text

@@ -32,4 +32,4 @@ class Operation(Protocol):
 def operation_for(kind: str) -> Operation:
     """The module `worker_function.operations.<kind>`; kinds come from the validated envelope."""
     module: Any = importlib.import_module(f"{__name__}.{kind}")
-    return module  # type: ignore[no-any-return]
+    return module

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from shared import messages
 from shared.commands import DeployStatusArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
-from worker_function.errors import PermanentJobError
+from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext
 
 
 def run(args: DeployStatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
     cluster = ctx.settings.ecs_cluster
-    try:
+    with classify_aws_errors(f"cannot read `{args.service}` in cluster `{cluster}`"):
         response = ctx.aws.ecs.describe_services(cluster=cluster, services=[args.service])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ClusterNotFoundException":
-            raise PermanentJobError(f"ECS cluster `{cluster}` does not exist") from exc
-        raise
     services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
     if not services:
         raise PermanentJobError(f"there is no ECS service `{args.service}` in cluster `{cluster}`")
