@@ -1,0 +1,282 @@
+"""The worker on moto server and the local Slack API: what ran, and what the requester saw."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+from shared.settings import MAX_RECEIVE_COUNT
+from tests.integration.worker_harness import minutes_ago
+
+
+def final_texts(harness, job) -> list[str]:
+    return [m.text for m in harness.slack.wait_for_messages(job=job.job_id, final=True, timeout=5)]
+
+
+def test_ping_is_answered_on_the_response_url_with_the_queue_wait(harness):
+    job = harness.job("/ops-ping")
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    [message] = harness.slack.messages(key=job.job_id)
+    assert message.kind == "response_url"
+    assert "pong" in message.text and f"job `{job.short_id}`" in message.text
+    assert message.final
+
+
+def test_deploy_status_renders_the_services_deployments(harness):
+    job = harness.job("/deploy-status payment")
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    [text] = final_texts(harness, job)
+    assert "Deploy status of `payment`" in text
+    assert "*PRIMARY*" in text and "2/2 running" in text and "`payment:1`" in text
+
+
+def test_an_unknown_service_is_a_permanent_error_told_at_once_and_not_retried(harness):
+    job = harness.job("/deploy-status nosuch")
+
+    harness.dispatcher().handle_record(job.to_message(), 1)  # returns: the message is deleted, not retried
+
+    [text] = final_texts(harness, job)
+    assert "failed" in text and "no ECS service `nosuch`" in text
+    assert harness.dead_letters() == []
+
+
+def test_the_same_job_delivered_twice_runs_once_and_answers_once(harness):
+    job = harness.job("/ops-restart payment")
+    worker = harness.dispatcher()
+
+    worker.handle_record(job.to_message(), 1)
+    deployment = harness.primary_deployment("payment")
+    worker.handle_record(job.to_message(), 2)
+
+    assert harness.primary_deployment("payment") == deployment  # no second forceNewDeployment
+    [text] = final_texts(harness, job)
+    assert f"Restart of `payment` started" in text and deployment in text
+
+
+def test_the_same_job_delivered_twice_at_once_runs_once_and_the_duplicate_is_not_lost(harness):
+    job = harness.job("/ops-ping 1.5")
+    workers = [harness.dispatcher(), harness.dispatcher()]  # two Lambda instances
+    outcomes: list[object] = []
+
+    def deliver(worker) -> None:
+        try:
+            worker.handle_record(job.to_message(), 1)
+            outcomes.append("handled")
+        except IdempotencyAlreadyInProgressError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+        time.sleep(0.2)
+    for t in threads:
+        t.join()
+
+    assert "handled" in outcomes
+    [duplicate] = [o for o in outcomes if o != "handled"]
+    assert isinstance(duplicate, IdempotencyAlreadyInProgressError)  # raised: SQS delivers it again
+    workers[1].handle_record(job.to_message(), 2)  # the redelivery, after the first finished
+    assert len(harness.slack.messages(job=job.job_id)) == 1  # one answer for one job
+
+
+def test_a_failed_reply_is_retried_without_running_the_operation_again(harness):
+    job = harness.job("/ops-restart checkout")
+    worker = harness.dispatcher(slack_max_retries=0)
+    harness.slack.inject_fault("response_url", 500, times=1)
+    harness.slack.inject_fault("chat.postMessage", 500, times=1)
+
+    with pytest.raises(Exception, match="chat.postMessage|500|internal_error"):
+        worker.handle_record(job.to_message(), 1)
+    deployment = harness.primary_deployment("checkout")
+    worker.handle_record(job.to_message(), 2)
+
+    assert harness.primary_deployment("checkout") == deployment
+    [text] = final_texts(harness, job)
+    assert deployment in text
+
+
+def test_a_conflicting_restart_is_refused_with_who_holds_the_target(harness):
+    running = harness.job("/ops-restart payment")
+    conflicting = harness.job("/ops-restart payment")
+    worker = harness.dispatcher()
+    before = harness.primary_deployment("payment")
+
+    with worker.leases.hold("payment", running):  # another worker is restarting payment
+        worker.handle_record(conflicting.to_message(), 1)
+
+    assert harness.primary_deployment("payment") == before
+    [message] = harness.slack.messages(job=conflicting.job_id)
+    assert "`payment` is busy: `/ops-restart payment` by <@U0ALICE> since" in message.text
+    assert f"(job `{running.short_id}`)" in message.text
+    assert f"job `{conflicting.short_id}` was not run" in json.dumps(message.payload["blocks"])
+
+
+def test_two_workers_taking_one_lease_at_once_only_one_wins(harness):
+    from worker_function.errors import TargetBusyError
+
+    jobs = [harness.job("/ops-restart checkout") for _ in range(8)]
+    stores = [harness.dispatcher().leases for _ in jobs]
+    won, lost = [], []
+    barrier = threading.Barrier(len(jobs))
+
+    def take(store, job) -> None:
+        barrier.wait()
+        try:
+            won.append(store.acquire("checkout", job))
+        except TargetBusyError as exc:
+            lost.append(exc.holder.owner_job)
+
+    threads = [threading.Thread(target=take, args=pair) for pair in zip(stores, jobs, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(won) == 1 and len(lost) == len(jobs) - 1
+    assert set(lost) == {won[0].owner_job}
+    stores[0].release(won[0])
+
+
+def test_an_expired_lease_left_by_a_crash_does_not_block(harness):
+    crashed = harness.job("/ops-restart payment")
+    dispatcher = harness.dispatcher(lease_ttl_s=30)
+    dispatcher.leases.acquire("payment", crashed)  # never released: the worker died
+    later = harness.dispatcher(lease_ttl_s=30)
+    later.leases._now = lambda: time.time() + 31  # the new worker's clock, 31 s on
+
+    job = harness.job("/ops-restart payment")
+    later.handle_record(job.to_message(), 1)
+
+    [text] = final_texts(harness, job)
+    assert "Restart of `payment` started" in text
+
+
+def test_a_transient_failure_is_retried_then_reported_and_dead_lettered_on_the_last_receive(harness):
+    job = harness.job("/deploy-status payment")
+    worker = harness.dispatcher(idempotency_table="no-such-table")  # DynamoDB failing in the worker
+
+    for attempt in range(1, MAX_RECEIVE_COUNT):
+        with pytest.raises(Exception):
+            worker.handle_record(job.to_message(), attempt)
+        assert harness.slack.messages(job=job.job_id) == []
+    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+
+    [text] = final_texts(harness, job)
+    assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
+    [dead] = harness.dead_letters()
+    assert json.loads(dead["Body"])["job_id"] == job.job_id
+    assert "Idempotency" in dead["MessageAttributes"]["opsbot_reason"]["StringValue"]
+    assert dead["MessageAttributes"]["opsbot_attempts"]["StringValue"] == str(MAX_RECEIVE_COUNT)
+
+
+def test_an_invocation_that_timed_out_leaves_inprogress_which_expires_with_it(harness):
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+    from infra.local.aws import aws_client
+
+    job = harness.job("/ops-restart checkout")
+    # What a worker killed by its timeout leaves behind: an INPROGRESS record expiring with its invocation.
+    layer = DynamoDBPersistenceLayer(
+        table_name=harness.tables.idempotency, boto3_client=aws_client("dynamodb", harness.moto.endpoint_url)
+    )
+    layer.configure(IdempotencyConfig(), key_prefix="opsbot#run")
+    layer.save_inprogress(data={"job_id": job.job_id, "step": 0}, remaining_time_in_millis=1500)
+    worker = harness.dispatcher()
+
+    with pytest.raises(IdempotencyAlreadyInProgressError):
+        worker.handle_record(job.to_message(), 1)  # still inside the dead invocation's time: comes back later
+    time.sleep(2)
+    worker.handle_record(job.to_message(), 2)
+
+    [text] = final_texts(harness, job)
+    assert "Restart of `checkout` started" in text
+
+
+def test_a_poison_message_goes_to_the_dlq_at_once_with_its_reason(harness):
+    harness.dispatcher().handle_record("this is not json", 1)
+
+    [dead] = harness.dead_letters()
+    assert dead["Body"] == "this is not json"
+    assert "not a v1 job envelope" in dead["MessageAttributes"]["opsbot_reason"]["StringValue"]
+
+
+def test_an_unknown_schema_version_is_dead_lettered_and_the_requester_told(harness):
+    job = harness.job("/ops-ping")
+    body = json.loads(job.to_message())
+    body["schema_version"] = 2
+
+    harness.dispatcher().handle_record(json.dumps(body), 1)
+
+    [text] = final_texts(harness, job)
+    assert "could not be run" in text and "schema_version" in text
+    assert len(harness.dead_letters()) == 1
+
+
+def test_slack_429_with_retry_after_is_honoured(harness):
+    job = harness.job("/ops-ping")
+    harness.slack.inject_fault("response_url", 429, times=1, retry_after=1)
+    started = time.monotonic()
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    assert time.monotonic() - started >= 1.0
+    assert [c.status for c in harness.slack.calls] == [429, 200]
+    assert len(harness.slack.messages(key=job.job_id)) == 1
+
+
+def test_slack_500s_are_retried_a_bounded_number_of_times_then_chat_post_message(harness):
+    job = harness.job("/ops-ping")
+    harness.slack.inject_fault("response_url", 500, times=10)
+
+    harness.dispatcher(slack_max_retries=2).handle_record(job.to_message(), 1)
+
+    assert [c.status for c in harness.slack.calls if c.path.startswith("/response/")] == [500, 500, 500]
+    [message] = harness.slack.messages(job=job.job_id)
+    assert message.kind == "chat.postMessage" and message.channel == "C0OPS" and "pong" in message.text
+
+
+def test_an_expired_response_url_falls_back_to_chat_post_message(harness):
+    job = harness.job("/ops-ping", issued_at=minutes_ago(31))
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    [message] = harness.slack.messages(job=job.job_id)
+    assert message.kind == "chat.postMessage" and "pong" in message.text
+    assert not any(c.path.startswith("/response/") for c in harness.slack.calls)
+
+
+def test_a_response_url_slack_says_is_used_up_falls_back_to_chat_post_message(harness):
+    job = harness.job("/ops-ping")
+    harness.slack.inject_fault("response_url", 404, times=1)
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    [message] = harness.slack.messages(job=job.job_id)
+    assert message.kind == "chat.postMessage"
+
+
+def test_a_bot_that_is_not_in_the_channel_sends_a_direct_message(harness):
+    job = harness.job("/ops-ping", response_url=None)
+    harness.slack.inject_fault("chat.postMessage", 200, times=1, body='{"ok": false, "error": "not_in_channel"}')
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    [message] = harness.slack.messages(job=job.job_id)
+    assert message.kind == "chat.postMessage" and message.channel != "C0OPS" and "pong" in message.text
+
+
+def test_a_response_url_off_slacks_hosts_is_never_posted_to(harness):
+    job = harness.job("/ops-ping", response_url="https://evil.example/collect")
+
+    harness.dispatcher(local_mode=False).handle_record(job.to_message(), 1)
+
+    [message] = harness.slack.messages(job=job.job_id)
+    assert message.kind == "chat.postMessage"
