@@ -18,7 +18,12 @@ class JobQueue(Protocol):
 
 
 def sqs_client(
-    region: str, *, endpoint_url: str | None = None, connect_timeout: float = 0.5, read_timeout: float = 1.0
+    region: str,
+    *,
+    endpoint_url: str | None = None,
+    connect_timeout: float = 0.5,
+    read_timeout: float = 1.0,
+    session: Any = None,
 ) -> SQSClient:
     """An SQS client with bounded time: botocore's defaults (60 s connect, 60 s read, retries) would
     blow Slack's 3 s. One attempt only: a retry of a timed-out send could queue the job twice."""
@@ -31,7 +36,8 @@ def sqs_client(
         retries={"total_max_attempts": 1, "mode": "standard"},
         tcp_keepalive=True,
     )
-    return boto3.session.Session().client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
+    session = session or boto3.session.Session()
+    return session.client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 class SqsJobQueue:

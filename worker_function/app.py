@@ -21,7 +21,9 @@ def build_dispatcher(settings: WorkerSettings, *, aws: AwsClients | None = None)
     dynamodb = aws.client("dynamodb")
     return Dispatcher(
         OperationContext(settings=settings, aws=aws, now=utcnow, sleep=time.sleep),
-        SlackReplier(slack_web_client(settings), local_mode=settings.local_mode, max_retries=settings.slack_max_retries),
+        SlackReplier(
+            slack_web_client(settings), local_mode=settings.local_mode, max_retries=settings.slack_max_retries
+        ),
         leases=LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s),
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.
         run_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),

@@ -18,12 +18,27 @@ SECRET = "test-signing-secret"
 
 
 def mention_body(text: str, *, event_id: str = "Ev0001", thread_ts: str | None = None) -> bytes:
-    event = {"type": "app_mention", "user": "U2147483697", "text": text, "ts": "1795766400.000100",
-             "channel": "C2147483705", "event_ts": "1795766400.000100"}
+    event = {
+        "type": "app_mention",
+        "user": "U2147483697",
+        "text": text,
+        "ts": "1795766400.000100",
+        "channel": "C2147483705",
+        "event_ts": "1795766400.000100",
+    }
     if thread_ts:
         event["thread_ts"] = thread_ts
-    return json.dumps({"token": "x", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback",
-                       "event_id": event_id, "event_time": 1795766400, "event": event}).encode()
+    return json.dumps(
+        {
+            "token": "x",
+            "team_id": "T0001",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": 1795766400,
+            "event": event,
+        }
+    ).encode()
 
 
 @pytest.fixture

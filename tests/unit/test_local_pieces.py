@@ -1,0 +1,124 @@
+"""Pure pieces of the local stack and CLI: Block Kit rendering, batch failure rules, command lines, state."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.local.blocks import render_blocks
+from infra.local.client import ack_text, parse_command_line
+from infra.local.errors import CommandLineError, StateFileError
+from infra.local.poller import failed_message_ids
+from infra.local.state import StackState, read_state, remove_state, write_state
+
+
+def test_render_blocks_covers_the_usual_blocks():
+    text = render_blocks(
+        {
+            "text": "fallback",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": "Deploy status"}},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": "*payment*"},
+                    "fields": [{"type": "mrkdwn", "text": "running 2"}, {"type": "mrkdwn", "text": "desired 2"}],
+                },
+                {"type": "divider"},
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": "job `ab`"}, {"type": "plain_text", "text": "x"}],
+                },
+                {
+                    "type": "actions",
+                    "elements": [
+                        {"type": "button", "text": {"type": "plain_text", "text": "Restart"}, "style": "danger"},
+                        {"type": "button", "text": {"type": "plain_text", "text": "Cancel"}},
+                    ],
+                },
+                {"type": "video"},
+            ],
+        }
+    )
+
+    lines = text.splitlines()
+    assert lines[0] == "Deploy status" and set(lines[1]) == {"═"}
+    assert "*payment*" in lines
+    assert any("running 2" in line and "desired 2" in line for line in lines)
+    assert "─" * 10 in text
+    assert "job `ab`  ·  x" in text
+    assert "[ Restart ] (danger)  [ Cancel ]" in text
+    assert "[video block]" in text
+    assert "fallback" not in text
+
+
+def test_render_blocks_falls_back_to_text():
+    assert render_blocks({"text": "just text"}) == "just text"
+    assert render_blocks({"text": "t", "blocks": []}) == "t"
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"batchItemFailures": []}, set()),
+        ({"batchItemFailures": None}, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "b"}]}, {"b"}),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, {"a", "b"}),
+        ({"batchItemFailures": [{"itemIdentifier": None}]}, {"a", "b"}),
+        ({"batchItemFailures": [{"messageId": "a"}]}, {"a", "b"}),
+        ({"batchItemFailures": [{"itemIdentifier": "zzz"}]}, {"a", "b"}),
+        ("not json object", {"a", "b"}),
+    ],
+)
+def test_failed_message_ids_follow_lambdas_rules(result, expected):
+    assert failed_message_ids(result, ["a", "b"]) == expected
+
+
+def test_parse_command_line():
+    assert parse_command_line("  /deploy-status   payment ") == ("/deploy-status", "payment")
+    assert parse_command_line("/ops-ping") == ("/ops-ping", "")
+    for bad in ("", "deploy-status payment", "/", "/ bad", "//x"):
+        with pytest.raises(CommandLineError):
+            parse_command_line(bad)
+
+
+def test_ack_text():
+    assert ack_text('{"response_type": "ephemeral", "text": "queued"}') == "queued"
+    assert ack_text("plain") == "plain"
+    assert ack_text("") == ""
+
+
+def state(pid: int) -> StackState:
+    return StackState(
+        ingress_url="http://127.0.0.1:1",
+        events_url="http://127.0.0.1:1/slack/events",
+        slack_url="http://127.0.0.1:2",
+        signing_secret="s",
+        queue_url="q",
+        dlq_url="d",
+        endpoint_url="e",
+        region="us-east-1",
+        pid=pid,
+    )
+
+
+def test_state_file_round_trip_is_private_and_removed_only_by_its_owner(tmp_path):
+    path = tmp_path / "nested" / "local.json"
+
+    write_state(path, state(pid=111))
+
+    assert read_state(path) == state(pid=111)
+    assert path.stat().st_mode & 0o777 == 0o600
+    remove_state(path, pid=222)
+    assert path.exists()
+    remove_state(path, pid=111)
+    assert not path.exists()
+
+
+def test_missing_or_broken_state_file_is_a_clear_error(tmp_path):
+    with pytest.raises(StateFileError, match="opsbot local"):
+        read_state(tmp_path / "none.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(StateFileError, match="cannot read"):
+        read_state(broken)
