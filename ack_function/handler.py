@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import binascii
-import logging
+import time
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
 from ack_function.app import build_app
 from shared.errors import SettingsError
+from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
 from shared.queue import SqsJobQueue, sqs_client
 from shared.settings import AckSettings
 
-logger = logging.getLogger("opsbot.ack")
+logger = function_logger("opsbot-ack", "ack_function")
+metrics = function_metrics("opsbot-ack")
 
 
 def _build() -> SlackRequestHandler | None:
@@ -52,4 +55,10 @@ def handle(handler: SlackRequestHandler | None, event: dict[str, Any], context: 
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(_handler, event, context)
+    started = time.perf_counter()
+    try:
+        return handle(_handler, event, context)
+    finally:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics.add_metric(name=ACK_LATENCY, unit=MetricUnit.Milliseconds, value=elapsed_ms)
+        publish(metrics)

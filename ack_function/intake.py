@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
 from shared import messages
@@ -14,9 +15,11 @@ from shared.commands import COMMANDS, NoticeArgs, find_command
 from shared.errors import EnqueueError, UsageError
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
 from shared.messages import SlackMessage
+from shared.observability import ENQUEUE_FAILURES, JOBS_QUEUED, function_metrics, job_log_keys
 from shared.queue import JobQueue
 
 logger = logging.getLogger(__name__)
+metrics = function_metrics("opsbot-ack")
 
 
 class SlashCommand(BaseModel):
@@ -79,12 +82,23 @@ def accept_command(cmd: SlashCommand, queue: JobQueue, *, now: Callable[[], date
     if isinstance(job, SlackMessage):
         return job
     try:
+        _send(queue, job)
+    except EnqueueError:
+        return messages.enqueue_failed(job.display)
+    return messages.queued(job.display, job.short_id)
+
+
+def _send(queue: JobQueue, job: JobEnvelope) -> None:
+    """Queue the job, logging and counting the outcome under its correlation id."""
+    log_keys = job_log_keys(job)
+    try:
         queue.send(job)
     except EnqueueError as exc:
-        logger.error("enqueue failed for job %s (%s): %s", job.job_id, job.display, exc)
-        return messages.enqueue_failed(job.display)
-    logger.info("queued job %s: %s by %s", job.job_id, job.display, cmd.user_id)
-    return messages.queued(job.display, job.short_id)
+        metrics.add_metric(name=ENQUEUE_FAILURES, unit=MetricUnit.Count, value=1)
+        logger.error("enqueue failed: %s: %s", job.display, exc, extra=log_keys)
+        raise
+    metrics.add_metric(name=JOBS_QUEUED, unit=MetricUnit.Count, value=1)
+    logger.info("queued %s for %s", job.display, job.requester.user_id, extra=log_keys)
 
 
 _MENTION = re.compile(r"^\s*(<@[A-Z0-9]+>\s*)+")
@@ -103,8 +117,7 @@ def accept_mention(event: MentionEvent, queue: JobQueue, *, now: Callable[[], da
     job_id = job_id_for(event.team_id, event.event_id)
     planned = plan_job(name, text, requester, job_id=job_id, response_url=None, now=now())
     job = planned if isinstance(planned, JobEnvelope) else _notice(planned, name, requester, job_id, now())
-    queue.send(job)
-    logger.info("queued job %s from a mention: %s by %s", job.job_id, job.display, event.user)
+    _send(queue, job)
     return job
 
 

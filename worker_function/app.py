@@ -7,6 +7,7 @@ import time
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from shared.jobs import utcnow
+from shared.observability import function_metrics
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients, slack_web_client
 from worker_function.dead_letters import DeadLetters
@@ -31,4 +32,5 @@ def build_dispatcher(settings: WorkerSettings, *, aws: AwsClients | None = None)
         idempotency=IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_s),
         dead_letters=DeadLetters(settings.jobs_dlq_url, client=aws.client("sqs")) if settings.jobs_dlq_url else None,
         max_receive_count=settings.max_receive_count,
+        metrics=function_metrics("opsbot-worker"),
     )

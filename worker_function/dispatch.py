@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
@@ -18,8 +19,9 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from shared import messages
 from shared.commands import spec_for_kind
 from shared.errors import JobFormatError
-from shared.jobs import JobEnvelope, reply_target_of
+from shared.jobs import JobEnvelope, ReplyTarget, reply_target_of
 from shared.messages import SlackMessage
+from shared.observability import JOB_DURATION, JOB_OUTCOME, QUEUE_WAIT, job_log_keys, publish
 from worker_function.dead_letters import DeadLetters
 from worker_function.errors import PermanentJobError
 from worker_function.leases import LeaseStore
@@ -41,12 +43,14 @@ class Dispatcher:
         idempotency: IdempotencyConfig,
         dead_letters: DeadLetters | None,
         max_receive_count: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ctx = ctx
         self.replier = replier
         self.leases = leases
         self.dead_letters = dead_letters
         self.max_receive_count = max_receive_count
+        self.metrics = metrics
         self._idempotency = idempotency
         self._run_once = idempotent_function(
             data_keyword_argument="key",
@@ -70,24 +74,28 @@ class Dispatcher:
         except JobFormatError as exc:
             self._reject(body, str(exc), receive_count)
             return
+        keys = job_log_keys(job)
+        logger.info("received %s (attempt %d)", job.display, receive_count, extra=keys)
         key = {"job_id": job.job_id, "step": 0}
         try:
             message = self._run_once(key=key, job=job)
             self._reply_once(key=key, job=job, message=message)
         except IdempotencyAlreadyInProgressError:
             if receive_count >= self.max_receive_count:
-                logger.warning("job %s: duplicate delivery while it still runs; the running copy answers", job.job_id)
+                logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
                 return
             raise  # not lost: it comes back after the visibility timeout, when the result is known
         except Exception as exc:
             if receive_count < self.max_receive_count:
-                logger.warning("job %s: attempt %d failed, SQS will retry: %r", job.job_id, receive_count, exc)
+                logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
             self._give_up(job, body, exc, receive_count)
 
     def _run(self, *, key: dict[str, Any], job: JobEnvelope) -> SlackMessage:
         """Run the job's operation under its target's lease; a permanent failure becomes the answer."""
         started = time.monotonic()
+        keys = job_log_keys(job)
+        self._publish(job, {QUEUE_WAIT: (self.ctx.now() - job.issued_at).total_seconds() * 1000})
         spec = spec_for_kind(job.kind)
         target = spec.target_of(job.args) if spec else None
         operation = operation_for(job.kind)
@@ -98,14 +106,17 @@ class Dispatcher:
                 with self.leases.hold(target, job):
                     message = operation.run(job.args, job, self.ctx)
         except PermanentJobError as exc:
-            logger.info("job %s failed permanently: %s", job.job_id, exc)
+            logger.info("executed %s: failed permanently: %s", job.display, exc, extra=keys)
+            self._publish(job, {JOB_DURATION: (time.monotonic() - started) * 1000}, outcome=type(exc).__name__)
             return exc.to_message(job)
-        logger.info("job %s (%s) ran in %.0f ms", job.job_id, job.display, (time.monotonic() - started) * 1000)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.info("executed %s in %.0f ms", job.display, elapsed_ms, extra=keys)
+        self._publish(job, {JOB_DURATION: elapsed_ms}, outcome="succeeded")
         return message
 
     def _reply(self, *, key: dict[str, Any], job: JobEnvelope, message: SlackMessage) -> str:
         route = self.replier.send(job, message)
-        logger.info("job %s answered via %s", job.job_id, route)
+        logger.info("answered via %s", route, extra=job_log_keys(job))
         return route
 
     def _give_up(self, job: JobEnvelope, body: str, exc: Exception, attempts: int) -> None:
@@ -115,15 +126,16 @@ class Dispatcher:
             self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason))
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
-        logger.error("job %s: giving up after %d attempts: %s", job.job_id, attempts, reason)
+        logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
+        self._publish(job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
         self.dead_letters.put(body, reason=reason, attempts=attempts)
 
     def _reject(self, body: str, reason: str, attempts: int) -> None:
         """A poison message goes to the DLQ at once; the requester is told when the envelope says who."""
-        logger.error("rejecting a message that is not a job: %s", reason)
         target = reply_target_of(body)
+        logger.error("rejecting a message that is not a job: %s", reason, extra=job_log_keys(target))
         if target is not None:
             try:
                 self.replier.send(target, messages.rejected(target.display, target.short_id, reason))
@@ -132,3 +144,15 @@ class Dispatcher:
         if self.dead_letters is None:
             raise JobFormatError(reason)
         self.dead_letters.put(body, reason=reason, attempts=attempts)
+
+    def _publish(self, job: ReplyTarget, timings_ms: dict[str, float], *, outcome: str | None = None) -> None:
+        """Publish the job's metrics by command (and outcome): each job is its own EMF set."""
+        if self.metrics is None:
+            return
+        self.metrics.add_dimension(name="command", value=job.command or "unknown")
+        for name, value in timings_ms.items():
+            self.metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+        if outcome is not None:
+            self.metrics.add_dimension(name="outcome", value=outcome)
+            self.metrics.add_metric(name=JOB_OUTCOME, unit=MetricUnit.Count, value=1)
+        publish(self.metrics)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from shared.observability import function_logger
 from shared.settings import WorkerSettings
 from worker_function.app import build_dispatcher
 
-logger = Logger(service="opsbot-worker")
-
 _dispatcher = build_dispatcher(WorkerSettings.from_env())
 _processor = BatchProcessor(event_type=EventType.SQS)
+logger = function_logger("opsbot-worker", "worker_function")
 
 
 def record_handler(record: SQSRecord) -> None:
