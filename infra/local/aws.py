@@ -1,0 +1,295 @@
+"""AWS on the laptop: moto in server mode as a subprocess, and the resources opsbot needs in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from infra.local._http import urlopen
+from infra.local.errors import MotoStartError
+from shared.settings import IDEMPOTENCY_TABLE, LEASES_TABLE, MAX_RECEIVE_COUNT
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_sqs import SQSClient
+
+
+class Credentials(TypedDict):
+    """Keyword arguments of boto3's `Session(...)` and `client(...)` for static credentials."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+#: Fake credentials: moto accepts any, and explicit ones keep boto3 from looking for real ones.
+FAKE_CREDENTIALS: Credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+JOBS_QUEUE = "opsbot-jobs"
+JOBS_DLQ = "opsbot-jobs-dlq"
+DEMO_CLUSTER = "opsbot-demo"
+DEMO_SERVICES = ("payment", "checkout")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """`python -m moto.server` in a subprocess on 127.0.0.1; a context manager.
+
+    `env` is added to the server's environment, e.g. {"MOTO_ECS_SERVICE_RUNNING": "2"}: moto reads
+    it when a service is created and reports that many running tasks (rollout COMPLETED).
+    """
+
+    def __init__(self, *, port: int = 0, env: Mapping[str, str] | None = None, start_timeout_s: float = 20.0):
+        self.port = port or free_port()
+        self._env = dict(env or {})
+        self._start_timeout_s = start_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        # Lives as long as the subprocess writing to it; read back when it fails to start.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start the subprocess and wait until it answers HTTP; raise `MotoStartError` otherwise."""
+        if self._process is not None:
+            return
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self._env},
+            # Its own session: Ctrl-C in the terminal reaches only opsbot, which stops moto last.
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + self._start_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise MotoStartError(f"moto server exited with {self._process.returncode}: {self._log_tail()}")
+            if self.is_answering():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise MotoStartError(f"moto server did not answer on {self.endpoint_url} within {self._start_timeout_s:g} s")
+
+    def is_answering(self) -> bool:
+        """True when moto answers `GET /moto-api/` right now."""
+        try:
+            with urlopen(f"{self.endpoint_url}/moto-api/", timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        """Terminate the subprocess (kill it after 5 s) and wait for it."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self._log.truncate(0)
+
+    def _log_tail(self, size: int = 2000) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-size:]
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def aws_client(service: str, endpoint_url: str, region: str = "us-east-1", **config: Any) -> Any:
+    """A boto3 client for moto with fake credentials (never the laptop's real ones)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=Config(retries={"total_max_attempts": 2, "mode": "standard"}, **config),
+        **FAKE_CREDENTIALS,
+    )
+
+
+@dataclass(frozen=True)
+class Queues:
+    """The jobs queue and its dead-letter queue."""
+
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The worker's DynamoDB tables."""
+
+    idempotency: str
+    leases: str
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """Everything `provision` created."""
+
+    queues: Queues
+    tables: Tables
+    ecs_cluster: str
+    ecs_services: tuple[str, ...]
+
+    @property
+    def queue_url(self) -> str:
+        return self.queues.queue_url
+
+    @property
+    def queue_arn(self) -> str:
+        return self.queues.queue_arn
+
+    @property
+    def dlq_url(self) -> str:
+        return self.queues.dlq_url
+
+
+def provision_queues(
+    sqs: SQSClient,
+    *,
+    name: str = JOBS_QUEUE,
+    dlq_name: str | None = None,
+    visibility_timeout: int = 5,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
+) -> Queues:
+    """The jobs queue with a redrive policy to its DLQ after `max_receive_count` receives."""
+    dlq_url = sqs.create_queue(
+        QueueName=dlq_name or f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+    queue_url = sqs.create_queue(
+        QueueName=name,
+        Attributes={"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return Queues(queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, dlq_arn=dlq_arn)
+
+
+def _create_table(dynamodb: DynamoDBClient, name: str, key: str, ttl_attribute: str) -> None:
+    try:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        return
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+    )
+
+
+def provision_tables(
+    dynamodb: DynamoDBClient, *, idempotency: str = IDEMPOTENCY_TABLE, leases: str = LEASES_TABLE
+) -> Tables:
+    """The idempotency table (Powertools' layout: key `id`, TTL `expiration`) and the leases table
+    (key `target`, TTL `expires_at`)."""
+    _create_table(dynamodb, idempotency, "id", "expiration")
+    _create_table(dynamodb, leases, "target", "expires_at")
+    return Tables(idempotency=idempotency, leases=leases)
+
+
+def provision_demo_ecs(
+    ecs: ECSClient, *, cluster: str = DEMO_CLUSTER, services: Sequence[str] = DEMO_SERVICES, desired_count: int = 2
+) -> tuple[str, ...]:
+    """An ECS cluster with one Fargate service per name, each on its own task definition family."""
+    ecs.create_cluster(clusterName=cluster)
+    existing = {
+        s["serviceName"]
+        for s in ecs.describe_services(cluster=cluster, services=list(services))["services"]
+        if s["status"] == "ACTIVE"
+    }
+    for service in services:
+        if service in existing:
+            continue
+        if not _has_task_definition(ecs, service):
+            _register_demo_task_definition(ecs, service)
+        ecs.create_service(
+            cluster=cluster,
+            serviceName=service,
+            taskDefinition=service,
+            desiredCount=desired_count,
+            launchType="FARGATE",
+        )
+    return tuple(services)
+
+
+def _has_task_definition(ecs: ECSClient, family: str) -> bool:
+    """Task definition families are account-wide: a second cluster reuses `payment:1`."""
+    from botocore.exceptions import ClientError
+
+    try:
+        ecs.describe_task_definition(taskDefinition=family)
+    except ClientError:
+        return False
+    return True
+
+
+def _register_demo_task_definition(ecs: ECSClient, service: str) -> None:
+    ecs.register_task_definition(
+        family=service,
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": service,
+                "image": f"public.ecr.aws/opsbot-demo/{service}:1.0.0",
+                "essential": True,
+                "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+            }
+        ],
+    )
+
+
+def provision(
+    endpoint_url: str,
+    region: str = "us-east-1",
+    *,
+    visibility_timeout: int = 5,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
+) -> Provisioned:
+    """The jobs queue + DLQ, the worker's tables, and the demo ECS cluster `opsbot-demo` with
+    services `payment` and `checkout`."""
+    queues = provision_queues(
+        aws_client("sqs", endpoint_url, region),
+        visibility_timeout=visibility_timeout,
+        max_receive_count=max_receive_count,
+    )
+    tables = provision_tables(aws_client("dynamodb", endpoint_url, region))
+    services = provision_demo_ecs(aws_client("ecs", endpoint_url, region))
+    return Provisioned(queues=queues, tables=tables, ecs_cluster=DEMO_CLUSTER, ecs_services=services)

@@ -1,0 +1,209 @@
+"""The whole of opsbot on one laptop: moto, the local Slack, the ingress, the ack and worker functions."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from infra.local.aws import DEMO_CLUSTER, MotoServer, Provisioned, provision
+from infra.local.client import Target
+from infra.local.ingress import Ingress, LambdaHandler
+from infra.local.poller import SqsPoller
+from infra.local.slack_api import SlackApiServer
+from infra.local.state import StackState, remove_state, write_state
+from shared.settings import WORKER_TIMEOUT_SECONDS
+
+BOT_TOKEN = "xoxb-local"
+
+
+def cold_start(module_name: str) -> LambdaHandler:
+    """Import a function's handler module as Lambda's cold start does: it builds itself from the
+    environment. Imported before (an earlier stack in this process), it is reloaded to rebuild."""
+    module = sys.modules.get(module_name)
+    module = importlib.reload(module) if module is not None else importlib.import_module(module_name)
+    handler: LambdaHandler = module.lambda_handler
+    return handler
+
+
+class LocalStack:
+    """Starts everything on 127.0.0.1 (a context manager); `stop()` undoes it, environment included.
+
+    The two functions read their settings from `os.environ` at import, so the stack sets the
+    environment first and imports them inside `start()` (modules `ack_module`/`worker_module`,
+    each `lambda_handler`); pass `ack_handler`/`worker_handler` to run other callables instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 3000,
+        region: str = "us-east-1",
+        visibility_timeout: int = 5,
+        echo: bool = False,
+        out: TextIO | None = None,
+        state_path: Path | None = None,
+        signing_secret: str | None = None,
+        ecs_running_tasks: int = 2,
+        log_level: str = "WARNING",
+        ack_handler: LambdaHandler | None = None,
+        worker_handler: LambdaHandler | None = None,
+        ack_module: str = "ack_function.handler",
+        worker_module: str = "worker_function.handler",
+    ) -> None:
+        self.region = region
+        self.signing_secret = signing_secret or os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
+        self.state_path = state_path
+        self._port = port
+        self._visibility_timeout = visibility_timeout
+        self._log_level = log_level
+        self._ack_handler = ack_handler
+        self._worker_handler = worker_handler
+        self._ack_module = ack_module
+        self._worker_module = worker_module
+        self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)})
+        self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN)
+        self.ingress: Ingress | None = None
+        self.poller: SqsPoller | None = None
+        self.provisioned: Provisioned | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def common_environment(self) -> dict[str, str]:
+        """What a Lambda deployment gives both functions, pointed at moto."""
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.moto.endpoint_url,
+            "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "opsbot"),
+            "POWERTOOLS_METRICS_NAMESPACE": os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "opsbot"),
+            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            "POWERTOOLS_TRACE_DISABLED": os.environ.get("POWERTOOLS_TRACE_DISABLED", "true"),
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", self._log_level),
+        }
+
+    def ack_environment(self, provisioned: Provisioned) -> dict[str, str]:
+        """The ack function's own variables: the signing secret and the queue; no bot token."""
+        return {"SLACK_SIGNING_SECRET": self.signing_secret, "JOBS_QUEUE_URL": provisioned.queue_url}
+
+    def worker_environment(self, provisioned: Provisioned) -> dict[str, str]:
+        """The worker's own variables: the bot token, the local Slack API, the queues and tables."""
+        return {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": self.slack.api_url,
+            "JOBS_QUEUE_URL": provisioned.queue_url,
+            "JOBS_DLQ_URL": provisioned.dlq_url,
+            "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
+            "OPSBOT_LEASES_TABLE": provisioned.tables.leases,
+            "OPSBOT_LOCAL_MODE": "1",
+            "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
+        }
+
+    def start(self) -> LocalStack:
+        """moto, provisioning, Slack, then each function's cold start, the ingress, the poller, the state file."""
+        try:
+            self.moto.start()
+            self.provisioned = provision(
+                self.moto.endpoint_url, self.region, visibility_timeout=self._visibility_timeout
+            )
+            self.slack.start()
+            # Both functions share this process's environment, but each is imported (cold-started)
+            # while only its own variables are set, as on Lambda: the ack never sees the bot token.
+            # Everything is on 127.0.0.1; slack_sdk ignores NO_PROXY, so proxies go for the stack's lifetime.
+            self._unset_env(["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"])
+            self._set_env(self.common_environment())
+            ack_env = self.ack_environment(self.provisioned)
+            self._unset_env(["SLACK_BOT_TOKEN"])
+            self._set_env(ack_env)
+            ack_handler = self._ack_handler or cold_start(self._ack_module)
+            self._unset_env(ack_env)
+            self._set_env(self.worker_environment(self.provisioned))
+            worker_handler = self._worker_handler or cold_start(self._worker_module)
+            self.ingress = Ingress(ack_handler, port=self._port, region=self.region).start()
+            self.poller = SqsPoller(
+                self.provisioned.queue_url,
+                self.provisioned.queue_arn,
+                endpoint_url=self.moto.endpoint_url,
+                region=self.region,
+                handler=worker_handler,
+                function_timeout_s=WORKER_TIMEOUT_SECONDS,
+            ).start()
+            if self.state_path is not None:
+                write_state(self.state_path, self.state)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop taking requests, let the worker finish its batch, then stop Slack and moto."""
+        if self.ingress is not None:
+            self.ingress.stop()
+            self.ingress = None
+        if self.poller is not None:
+            self.poller.stop()
+            self.poller = None
+        self.slack.stop()
+        self.moto.stop()
+        self._restore_env()
+        if self.state_path is not None:
+            remove_state(self.state_path, os.getpid())
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def state(self) -> StackState:
+        """What the state file holds (only once started)."""
+        if self.ingress is None or self.provisioned is None:
+            raise RuntimeError("the local stack is not running")
+        return StackState(
+            ingress_url=self.ingress.url,
+            events_url=self.ingress.events_url,
+            slack_url=self.slack.url,
+            signing_secret=self.signing_secret,
+            queue_url=self.provisioned.queue_url,
+            dlq_url=self.provisioned.dlq_url,
+            endpoint_url=self.moto.endpoint_url,
+            region=self.region,
+            pid=os.getpid(),
+        )
+
+    @property
+    def target(self) -> Target:
+        """Where `run_command` sends slash commands for this stack."""
+        state = self.state
+        return Target(events_url=state.events_url, slack_url=state.slack_url, signing_secret=self.signing_secret)
+
+    def _set_env(self, env: dict[str, str]) -> None:
+        for name, value in env.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _unset_env(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ.pop(name, None)
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    def __repr__(self) -> str:
+        parts: dict[str, Any] = {"moto": self.moto.endpoint_url, "slack": self.slack.url}
+        if self.ingress is not None:
+            parts["ingress"] = self.ingress.url
+        return f"LocalStack({', '.join(f'{k}={v}' for k, v in parts.items())})"

@@ -1,0 +1,67 @@
+"""Shared fixtures: one moto server per session (a real subprocess on loopback), a local Slack per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.local.aws import (
+    MotoServer,
+    Queues,
+    Tables,
+    aws_client,
+    provision_demo_ecs,
+    provision_queues,
+    provision_tables,
+)
+from infra.local.slack_api import SlackApiServer
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": "2"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sqs(moto_server: MotoServer) -> Any:
+    return aws_client("sqs", moto_server.endpoint_url)
+
+
+@pytest.fixture
+def queues(sqs: Any) -> Queues:
+    """A fresh jobs queue + DLQ per test (unique names), with a 1 s visibility timeout."""
+    return provision_queues(sqs, name=f"jobs-{uuid.uuid4().hex[:12]}", visibility_timeout=1)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackApiServer]:
+    with SlackApiServer(token="xoxb-test") as server:
+        yield server
+
+
+@pytest.fixture
+def tables(moto_server: MotoServer) -> Tables:
+    """Fresh idempotency and leases tables per test."""
+    suffix = uuid.uuid4().hex[:12]
+    return provision_tables(
+        aws_client("dynamodb", moto_server.endpoint_url), idempotency=f"idem-{suffix}", leases=f"leases-{suffix}"
+    )
+
+
+@pytest.fixture(scope="session")
+def ecs_cluster(moto_server: MotoServer) -> str:
+    """A demo cluster with services `payment` and `checkout`, 2 tasks running each."""
+    cluster = f"cluster-{uuid.uuid4().hex[:8]}"
+    provision_demo_ecs(aws_client("ecs", moto_server.endpoint_url), cluster=cluster)
+    return cluster
+
+
+@pytest.fixture
+def harness(moto_server, slack, queues, tables, ecs_cluster):
+    from tests.integration.worker_harness import Harness
+
+    return Harness(moto=moto_server, slack=slack, queues=queues, tables=tables, cluster=ecs_cluster)

@@ -1,0 +1,82 @@
+"""`opsbot local` with the real ack and worker functions, driven from other processes as a person would."""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        importlib.util.find_spec("ack_function.handler") is None
+        or importlib.util.find_spec("worker_function.handler") is None,
+        reason="the ack and worker functions are not written yet",
+    ),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def opsbot(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def test_demo_runs_both_commands_to_their_final_messages(tmp_path):
+    state = tmp_path / "local.json"
+
+    result = opsbot("local", "--port", "0", "--demo", "--exit", "--state", str(state))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("queued as job") == 2
+    assert "demo: all commands finished" in result.stdout
+    finals = [line for line in result.stdout.splitlines() if line.startswith("──") and " final " in line]
+    assert len(finals) == 2
+    assert not state.exists()
+
+
+def test_send_and_prompt_from_another_terminal_then_stop_with_sigterm(tmp_path):
+    state = tmp_path / "local.json"
+    local = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "local", "--port", "0", "--state", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not state.exists():
+            assert local.poll() is None, local.communicate()
+            assert time.monotonic() < deadline, "opsbot local did not write its state file"
+            time.sleep(0.1)
+
+        sent = opsbot("send", "/deploy-status payment", "--state", str(state), "--timeout", "30")
+        usage = opsbot("send", "/deploy-status", "--state", str(state))
+        prompt = subprocess.run(
+            [sys.executable, "-m", "infra.cli", "prompt", "--state", str(state), "--timeout", "30"],
+            input="/ops-ping\n/deploy-status checkout\n",
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=ROOT,
+        )
+    finally:
+        local.send_signal(signal.SIGTERM)
+        out, err = local.communicate(timeout=30)
+
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "queued as job" in sent.stdout and "payment" in sent.stdout.split("queued as job")[1]
+    assert usage.returncode == 1 and "not queued" in usage.stderr
+    assert prompt.returncode == 0, prompt.stdout + prompt.stderr
+    assert prompt.stdout.count("queued as job") == 2
+    assert local.returncode == 0, err
+    assert "payment" in out  # the stack's own terminal echoes what the local Slack received
+    assert not state.exists()
