@@ -3,6 +3,8 @@
 opsbot local [--port 3000] [--demo [--exit]]   start everything on 127.0.0.1 and keep serving
 opsbot send "/deploy-status payment"           send one slash command, follow it to its final message
 opsbot prompt                                  type slash commands (or pipe them in)
+opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
+opsbot manifest --url https://.../slack/events the Slack app manifest, generated from the commands
 """
 
 from __future__ import annotations
@@ -171,6 +173,43 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     return EXIT_OK if failures == 0 else EXIT_FAILED
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """List or redrive the DLQ of the local stack (state file) or of AWS (--queue-url/--dlq-url)."""
+    import boto3
+
+    from infra.dlq import format_table, list_dead_jobs, redrive, to_json_lines
+    from infra.local.aws import FAKE_CREDENTIALS
+
+    if args.dlq_url:
+        if args.action == "redrive" and not args.queue_url:
+            raise CommandLineError("--queue-url is needed with --dlq-url to redrive")
+        sqs = boto3.session.Session().client("sqs")
+        dlq_url, queue_url = args.dlq_url, args.queue_url
+    else:
+        state = read_state(args.state)
+        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
+        dlq_url, queue_url = state.dlq_url, state.queue_url
+    if args.action == "list":
+        jobs = list_dead_jobs(sqs, dlq_url)
+        print(to_json_lines(jobs) if args.json else format_table(jobs))
+        return EXIT_OK
+    moved = redrive(sqs, dlq_url, queue_url, job_id=args.job)
+    print(format_table(moved) if moved else "Nothing to redrive.")
+    if moved:
+        print(f"Sent {len(moved)} job(s) back to the jobs queue; a job that already completed is not run again.")
+    return EXIT_OK
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    import json
+
+    from infra.manifest import build_manifest
+
+    print(json.dumps(build_manifest(args.url), indent=2))
+    return EXIT_OK
+
+
 def _positive(value: str) -> float:
     number = float(value)
     if number <= 0:
@@ -188,7 +227,7 @@ def _port(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; a new subcommand is one more `sub.add_parser(...)` with its `func`."""
     parser = argparse.ArgumentParser(prog="opsbot", description="opsbot: ChatOps for Slack on AWS, locally.")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,dlq,manifest}")
 
     local = sub.add_parser("local", help="run the whole stack on 127.0.0.1 until Ctrl-C")
     local.add_argument("--port", type=_port, default=3000, help="ingress port (0: any free port; default 3000)")
@@ -213,6 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--secret", help="the signing secret (default: from the state file)")
         p.add_argument("--slack-url", help="the local Slack API base URL (default: from the state file)")
         p.set_defaults(func=func)
+
+    dlq = sub.add_parser("dlq", help="list the dead-letter queue, or send its jobs back to run")
+    dlq.add_argument("action", choices=["list", "redrive"])
+    dlq.add_argument("--job", help="with redrive: only this job id (or its first characters)")
+    dlq.add_argument("--json", action="store_true", help="with list: JSON lines")
+    dlq.add_argument("--dlq-url", help="the DLQ on AWS (default: the local stack's, from the state file)")
+    dlq.add_argument("--queue-url", help="the jobs queue on AWS, with --dlq-url to redrive")
+    dlq.set_defaults(func=cmd_dlq)
+
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest for a request URL")
+    manifest.add_argument("--url", required=True, help="the Slack request URL (the stack's output RequestUrl)")
+    manifest.set_defaults(func=cmd_manifest)
 
     for p in sub.choices.values():
         p.add_argument("--state", type=Path, default=default_state_path(), help="state file of `opsbot local`")

@@ -1,0 +1,43 @@
+"""`opsbot dlq list|redrive` against moto: the reason, the attempts, and sending jobs back."""
+
+from __future__ import annotations
+
+from infra.dlq import format_table, list_dead_jobs, redrive
+from infra.local.aws import aws_client
+from shared.jobs import JobEnvelope
+from shared.settings import MAX_RECEIVE_COUNT
+
+
+def test_dead_jobs_show_job_requester_reason_and_attempts_and_stay_in_the_dlq(harness):
+    job = harness.job("/deploy-status payment")
+    worker = harness.dispatcher(idempotency_table="no-such-table")
+    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)  # last attempt: dead-lettered with its reason
+    harness.dispatcher().handle_record("garbage", 1)  # poison
+    sqs = aws_client("sqs", harness.moto.endpoint_url)
+
+    dead = {d.job_id: d for d in list_dead_jobs(sqs, harness.queues.dlq_url)}
+
+    assert dead[job.job_id].command == "/deploy-status payment"
+    assert dead[job.job_id].requester == "U0ALICE"
+    assert dead[job.job_id].attempts == MAX_RECEIVE_COUNT
+    assert "Idempotency" in dead[job.job_id].reason
+    assert "not a v1 job envelope" in dead["?"].reason
+    assert job.job_id[:8] in format_table(list(dead.values()))
+    assert len(list_dead_jobs(sqs, harness.queues.dlq_url)) == 2  # listing does not consume
+
+
+def test_redrive_sends_one_job_back_and_it_runs(harness):
+    job = harness.job("/ops-ping")
+    harness.dispatcher(idempotency_table="no-such-table").handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    harness.dispatcher().handle_record("garbage", 1)
+    sqs = aws_client("sqs", harness.moto.endpoint_url)
+
+    [moved] = redrive(sqs, harness.queues.dlq_url, harness.queues.queue_url, job_id=job.short_id)
+
+    assert moved.job_id == job.job_id
+    [message] = sqs.receive_message(QueueUrl=harness.queues.queue_url, WaitTimeSeconds=0)["Messages"]
+    harness.dispatcher().handle_record(message["Body"], 1)
+    assert JobEnvelope.from_message(message["Body"]) == job
+    assert any("pong" in m.text for m in harness.slack.messages(job=job.job_id))
+    [left] = list_dead_jobs(sqs, harness.queues.dlq_url)  # the poison message stays
+    assert left.job_id == "?" and "not a v1 job envelope" in left.reason
