@@ -87,13 +87,16 @@ def test_ack_and_worker_log_lines_carry_the_same_correlation_id(stack):
     handler = logging.StreamHandler(stream)
     handler.setFormatter(LambdaPowertoolsFormatter())
     loggers = [logging.getLogger("ack_function.intake"), logging.getLogger("worker_function.dispatch")]
+    levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
     try:
         outcome = run_command("/ops-ping", stack.target, timeout=20, emit=lambda _: None)
     finally:
-        for lg in loggers:
+        for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(handler)
+            lg.setLevel(level)
 
     assert outcome.ok
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

@@ -1,0 +1,259 @@
+"""Lambda assets built with pip for the Lambda platform: no Docker anywhere.
+
+Each function's asset is its own package plus `shared`, and the third-party distributions its
+code imports: an import scan of those packages picks the requirements from pyproject.toml, so the
+ack asset carries only what the ack imports (its cold start is on Slack's 3-second path).
+
+pip installs manylinux wheels for arm64 / CPython 3.13 into the asset directory
+(`--platform ... --implementation cp --python-version 3.13 --only-binary=:all: --target DIR`), so
+the result runs on Lambda's Amazon Linux 2023 whatever the build machine is. boto3/botocore come
+with the Lambda Python runtime (docs.aws.amazon.com/lambda/latest/dg/lambda-python.html,
+"Runtime-included SDK versions") and so does `snapshot_restore_py` (SnapStart runtime hooks).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+#: The repository root: where pyproject.toml and the function packages live.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Lambda's Python runtime and architecture for both functions.
+PYTHON_VERSION = "3.13"
+#: manylinux2014 (glibc 2.17) and manylinux_2_28 wheels both run on Amazon Linux 2023 (glibc 2.34).
+PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+
+#: Imports the Lambda Python runtime provides: never bundled.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "snapshot_restore_py"})
+
+#: Our own top-level packages: copied as source, never installed from an index.
+FIRST_PARTY = frozenset({"ack_function", "worker_function", "shared", "infra", "tests"})
+
+#: Bump when the bundling recipe changes, so assets built the old way get a new hash.
+_RECIPE_VERSION = "1"
+
+
+class BundlingError(RuntimeError):
+    """The asset cannot be built (an undeclared import, or pip failed)."""
+
+
+def _canonical(name: str) -> str:
+    """PEP 503 normalised distribution name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST) -> Iterator[str]:
+    """Top-level module names imported anywhere in the tree, except under `if TYPE_CHECKING:`."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if _is_type_checking_block(node):
+            stack.extend(node.orelse)  # type: ignore[attr-defined]
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0]
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _python_files(package_dir: Path) -> Iterator[Path]:
+    for path in sorted(package_dir.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            yield path
+
+
+def third_party_imports(package_dirs: Iterable[Path]) -> set[str]:
+    """Top-level names of everything the packages import that is neither stdlib nor ours."""
+    found: set[str] = set()
+    for package_dir in package_dirs:
+        for path in _python_files(package_dir):
+            found.update(_imports(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))))
+    return {
+        name
+        for name in found
+        if name not in sys.stdlib_module_names and name not in FIRST_PARTY and name != "__future__"
+    }
+
+
+def declared_dependencies(pyproject: Path) -> dict[str, str]:
+    """The project's runtime dependencies from pyproject.toml: canonical name -> requirement line."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    deps: dict[str, str] = {}
+    for line in project.get("dependencies", []):
+        name = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if name is None:
+            raise BundlingError(f"cannot read the dependency {line!r} in {pyproject}")
+        deps[_canonical(name.group(1))] = line.strip()
+    return deps
+
+
+def _pinned(requirement: str, distribution: str) -> str:
+    """Pin to the version installed here (what the tests ran against), keeping any extras."""
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return requirement
+    extras = re.match(r"^\s*[A-Za-z0-9._-]+\s*(\[[^\]]*\])?", requirement)
+    extra = (extras.group(1) or "") if extras else ""
+    return f"{distribution}{extra}=={version}"
+
+
+def requirements_for(
+    packages: Sequence[str],
+    *,
+    root: Path = PROJECT_ROOT,
+    import_to_distributions: dict[str, list[str]] | None = None,
+    pin: bool = True,
+) -> tuple[str, ...]:
+    """The pip requirements of the given packages: one per third-party distribution they import.
+
+    Every such import must be a declared dependency in pyproject.toml (or come with the Lambda
+    runtime); anything else is a `BundlingError`, found at synth time instead of as an
+    ImportError on the first cold start.
+    """
+    declared = declared_dependencies(root / "pyproject.toml")
+    mapping = (
+        importlib.metadata.packages_distributions() if import_to_distributions is None else import_to_distributions
+    )
+    requirements: dict[str, str] = {}
+    for name in sorted(third_party_imports(root / package for package in packages)):
+        if name in RUNTIME_PROVIDED:
+            continue
+        candidates = [_canonical(d) for d in mapping.get(name, [])] or [_canonical(name)]
+        distribution = next((d for d in candidates if d in declared), None)
+        if distribution is None:
+            raise BundlingError(
+                f"{'/'.join(packages)} import {name!r}, which is not a dependency declared in pyproject.toml"
+            )
+        requirement = declared[distribution]
+        requirements[distribution] = _pinned(requirement, distribution) if pin else requirement
+    return tuple(requirements[d] for d in sorted(requirements))
+
+
+def pip_command(target: str, requirements: Sequence[str], *, python: str = sys.executable) -> list[str]:
+    """`pip install` of binary wheels for Lambda arm64 / CPython 3.13 into `target`."""
+    platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    return [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",  # .pyc from the build machine's Python would not match 3.13
+        *platforms,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--target",
+        target,
+        *requirements,
+    ]
+
+
+def _is_cache(name: str) -> bool:
+    return name == "__pycache__" or name.endswith((".pyc", ".pyo"))
+
+
+def _ignore_caches(_directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if _is_cache(n)}
+
+
+def _package_files(package_dir: Path) -> Iterator[Path]:
+    """Every file `try_bundle` copies from the package, in a stable order."""
+    for path in sorted(package_dir.rglob("*")):
+        if path.is_file() and not any(_is_cache(part) for part in path.relative_to(package_dir).parts):
+            yield path
+
+
+Runner = Callable[..., Any]
+
+
+@jsii.implements(ILocalBundling)
+class PipBundling:
+    """Builds a Lambda asset on this machine: pip for the Lambda platform, then our packages.
+
+    A plain class, not a dataclass: jsii would try to serialise a dataclass's fields.
+    """
+
+    def __init__(
+        self,
+        *,
+        packages: Sequence[str],
+        requirements: Sequence[str],
+        root: Path = PROJECT_ROOT,
+        run: Runner = subprocess.run,
+    ) -> None:
+        self.packages = tuple(packages)
+        self.requirements = tuple(requirements)
+        self.root = root
+        self.run = run
+
+    def try_bundle(self, output_dir: str, options: Any = None) -> bool:
+        """CDK calls this before Docker bundling; returning True means Docker is never used."""
+        if self.requirements:
+            command = pip_command(output_dir, self.requirements)
+            result = self.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise BundlingError(
+                    f"pip could not build the Lambda asset ({' '.join(self.requirements)}):\n{result.stderr}"
+                )
+        for package in self.packages:
+            shutil.copytree(self.root / package, Path(output_dir) / package, ignore=_ignore_caches)
+        return True
+
+    def fingerprint(self) -> str:
+        """A hash of everything the asset is built from: our sources, the pinned requirements, the platform.
+
+        Used as the asset hash, so an unchanged asset is not rebuilt or re-uploaded.
+        """
+        digest = hashlib.sha256()
+        for part in (_RECIPE_VERSION, PYTHON_VERSION, *PLATFORMS, *self.requirements):
+            digest.update(part.encode() + b"\0")
+        for package in self.packages:
+            for path in _package_files(self.root / package):
+                digest.update(str(path.relative_to(self.root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+
+def function_code(packages: Sequence[str], *, root: Path = PROJECT_ROOT) -> lambda_.Code:
+    """The Lambda code asset of a function made of `packages` (its handler package first)."""
+    bundler = PipBundling(packages=tuple(packages), requirements=requirements_for(packages, root=root), root=root)
+    return lambda_.Code.from_asset(
+        str(root / packages[0]),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=bundler.fingerprint(),
+        bundling=BundlingOptions(
+            # Never pulled: local bundling always succeeds or raises. CDK requires an image anyway.
+            image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.13"),
+            # jsii calls try_bundle(output_dir, options) positionally, not with the keyword
+            # arguments of the generated Python protocol: hence the cast.
+            local=cast(ILocalBundling, bundler),
+        ),
+    )

@@ -1,0 +1,62 @@
+"""The opsbot stack: ingress, queue, worker, state, secret, monitoring, and the request URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.aws.config import DeployConfig
+from infra.aws.ingress import Ingress
+from infra.aws.jobs_queue import JobsQueue
+from infra.aws.monitoring import Monitoring
+from infra.aws.slack_secret import SlackSecret
+from infra.aws.state import State
+from infra.aws.worker import Worker
+
+
+class OpsbotStack(Stack):
+    """Everything opsbot needs in one account and region."""
+
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = DeployConfig.from_context(self.node)
+
+        self.jobs = JobsQueue(self, "Queue")
+        self.state = State(self, "State")
+        self.slack = SlackSecret(self, "Slack")
+        self.ingress = Ingress(self, "Ingress", queue=self.jobs.queue, secret=self.slack.secret)
+        self.worker = Worker(
+            self,
+            "Worker",
+            queue=self.jobs.queue,
+            dlq=self.jobs.dlq,
+            tables={"idempotency": self.state.idempotency, "leases": self.state.leases},
+            secret=self.slack.secret,
+            ecs_cluster=config.ecs_cluster,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            api=self.ingress.api,
+            ack=self.ingress.function,
+            worker=self.worker.function,
+            queue=self.jobs.queue,
+            dlq=self.jobs.dlq,
+        )
+
+        CfnOutput(
+            self,
+            "RequestUrl",
+            value=self.ingress.request_url,
+            description="Paste into the Slack app manifest: opsbot manifest --url <this>",
+        )
+        CfnOutput(
+            self,
+            "SecretArn",
+            value=self.slack.secret.secret_arn,
+            description="Put the Slack signing secret and bot token here (aws secretsmanager put-secret-value)",
+        )
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Subscribe to get alarms")
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.jobs.dlq.queue_url, description="Jobs that failed every try")

@@ -1,0 +1,129 @@
+"""Least privilege: each function has its own role, and the roles hold exactly these statements."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("aws_cdk")
+
+from infra.aws.worker import CONSUME_ACTIONS, ECS_ACTIONS, TABLE_ACTIONS
+
+
+def _statements_of_role(synth, role_construct) -> list[dict]:
+    """Every statement granted to the role: its inline policies and any AWS::IAM::Policy attached to it."""
+    role_id = synth.logical_id(role_construct)
+    role = synth.json["Resources"][role_id]["Properties"]
+    statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _normalized(statements: list[dict]) -> list[dict]:
+    """Statements with their Action and Resource lists sorted (the minimizePolicies flag sorts them)."""
+
+    def as_sorted(value):
+        return sorted(value, key=json.dumps) if isinstance(value, list) else value
+
+    return [{k: as_sorted(v) for k, v in statement.items()} for statement in statements]
+
+
+def _arn(synth, construct):
+    return {"Fn::GetAtt": [synth.logical_id(construct), "Arn"]}
+
+
+def test_given_the_ack_role_then_it_can_only_log_send_to_the_queue_and_read_the_secret(synth):
+    ingress = synth.stack.ingress
+    assert _normalized(_statements_of_role(synth, ingress.ack.role)) == _normalized(
+        [
+            {
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Effect": "Allow",
+                "Resource": _arn(synth, ingress.ack.log_group),
+            },
+            {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": _arn(synth, synth.stack.jobs.queue)},
+            {
+                "Action": "secretsmanager:GetSecretValue",
+                "Effect": "Allow",
+                "Resource": {"Ref": synth.logical_id(synth.stack.slack.secret)},
+            },
+        ]
+    )
+
+
+def test_given_the_worker_role_then_it_holds_exactly_what_its_operations_call(synth):
+    worker, jobs, state = synth.stack.worker, synth.stack.jobs, synth.stack.state
+    statements = _normalized(_statements_of_role(synth, worker.worker.role))
+    assert statements[0] == {
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Effect": "Allow",
+        "Resource": _arn(synth, worker.worker.log_group),
+    }
+    assert statements[1:] == _normalized(
+        [
+            {"Action": list(CONSUME_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, jobs.queue)},
+            {
+                "Action": "sqs:SendMessage",
+                "Effect": "Allow",
+                "Resource": [_arn(synth, jobs.queue), _arn(synth, jobs.dlq)],
+            },
+            {
+                "Action": list(TABLE_ACTIONS),
+                "Effect": "Allow",
+                "Resource": [_arn(synth, state.idempotency), _arn(synth, state.leases)],
+            },
+            {
+                "Action": "secretsmanager:GetSecretValue",
+                "Effect": "Allow",
+                "Resource": {"Ref": synth.logical_id(synth.stack.slack.secret)},
+            },
+            {
+                "Action": list(ECS_ACTIONS),
+                "Effect": "Allow",
+                "Resource": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            "arn:",
+                            {"Ref": "AWS::Partition"},
+                            ":ecs:",
+                            {"Ref": "AWS::Region"},
+                            ":",
+                            {"Ref": "AWS::AccountId"},
+                            ":service/opsbot-demo/*",
+                        ],
+                    ]
+                },
+            },
+        ]
+    )
+
+
+def test_given_both_roles_then_they_are_distinct_and_assumable_by_lambda_only(synth):
+    roles = synth.resources("AWS::IAM::Role")
+    assert len(roles) == 2
+    for role in roles.values():
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+        assert "ManagedPolicyArns" not in role["Properties"]
+    ack_role = synth.json["Resources"][synth.logical_id(synth.stack.ingress.function)]["Properties"]["Role"]
+    worker_role = synth.json["Resources"][synth.logical_id(synth.stack.worker.function)]["Properties"]["Role"]
+    assert ack_role != worker_role
+
+
+def test_given_every_policy_then_no_statement_grants_a_bare_wildcard(synth):
+    documents = [
+        p["PolicyDocument"]
+        for r in synth.resources("AWS::IAM::Role").values()
+        for p in r["Properties"].get("Policies", [])
+    ]
+    documents += [p["Properties"]["PolicyDocument"] for p in synth.resources("AWS::IAM::Policy").values()]
+    for statement in (s for d in documents for s in d["Statement"]):
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert "*" not in resources, json.dumps(statement)
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(a.endswith("*") for a in actions), json.dumps(statement)
