@@ -11,7 +11,6 @@ from slack_sdk import WebClient
 from ack_function.listeners.commands import command_listener
 from ack_function.listeners.events import mention_listener
 from shared.queue import JobQueue
-from shared.settings import AckSettings
 
 
 def _authorize_without_web_api(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
@@ -19,7 +18,7 @@ def _authorize_without_web_api(enterprise_id: str | None, team_id: str | None, u
     return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
 
 
-def build_app(settings: AckSettings, queue: JobQueue) -> App:
+def build_app(signing_secret: str, queue: JobQueue) -> App:
     """A Bolt app that verifies every request and acks slash commands after queueing them.
 
     `process_before_response=True`: on Lambda the response leaves only when the listener
@@ -29,7 +28,7 @@ def build_app(settings: AckSettings, queue: JobQueue) -> App:
     """
     app = App(
         name="opsbot-ack",
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        signing_secret=signing_secret,
         client=WebClient(),
         authorize=_authorize_without_web_api,
         process_before_response=True,

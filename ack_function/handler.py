@@ -1,4 +1,10 @@
-"""Lambda entry point of the ack function (API Gateway HTTP/REST API and Function URL events)."""
+"""Lambda entry point of the ack function (API Gateway HTTP/REST API and Function URL events).
+
+Everything is built at init (and captured by SnapStart), not on the first request. Under SnapStart
+the init runs once at publish time, so what must not be shared or frozen is redone after restore:
+a fresh SQS client (its connections would be stale) and the signing secret, read from Secrets
+Manager then (it may have been set after the deploy).
+"""
 
 from __future__ import annotations
 
@@ -13,35 +19,95 @@ from ack_function.app import build_app
 from shared.errors import SettingsError
 from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
 from shared.queue import SqsJobQueue, sqs_client
+from shared.secrets import load_slack_secrets, secrets_client
 from shared.settings import AckSettings
 
 logger = function_logger("opsbot-ack", "ack_function")
 metrics = function_metrics("opsbot-ack")
 
+#: While no signing secret could be read, look again at most this often (every request is refused meanwhile).
+SECRET_RETRY_S = 10.0
 
-def _build() -> SlackRequestHandler | None:
-    """Everything is built at cold start (and captured by SnapStart), not on the first request."""
+
+class AckFunction:
+    """The ack's state across invocations: the queue, and the Bolt handler once a signing secret is known."""
+
+    def __init__(self, settings: AckSettings, *, session: Any = None) -> None:
+        self.settings = settings
+        self._session = session  # a boto3 Session; None: the default one (Lambda's role)
+        self.handler: SlackRequestHandler | None = None
+        self.queue: SqsJobQueue | None = None
+        self._secret_checked_at = float("-inf")
+
+    def connect(self) -> None:
+        """(Re)create the SQS client: at init, and after a SnapStart restore."""
+        s = self.settings
+        client = sqs_client(
+            s.aws_region,
+            endpoint_url=s.aws_endpoint_url,
+            connect_timeout=s.enqueue_connect_timeout_s,
+            read_timeout=s.enqueue_read_timeout_s,
+            session=self._session,
+        )
+        self.queue = SqsJobQueue(s.jobs_queue_url, client=client)
+        self.handler = None
+        self._secret_checked_at = float("-inf")
+
+    def load_signing_secret(self) -> None:
+        """Build the Bolt app with the signing secret; without one it stays None and every request is refused."""
+        self._secret_checked_at = time.monotonic()
+        s = self.settings
+        secret = s.slack_signing_secret
+        if secret is None and s.secret_arn:
+            try:
+                client = secrets_client(s.aws_region, endpoint_url=s.aws_endpoint_url, session=self._session)
+                secret = load_slack_secrets(s.secret_arn, client=client).signing_secret
+            except SettingsError as exc:
+                logger.error("no signing secret, refusing every request: %s", exc)
+                return
+        if secret is None:
+            logger.error("the Slack secret has no signing_secret yet, refusing every request")
+            return
+        assert self.queue is not None
+        self.handler = SlackRequestHandler(build_app(secret.get_secret_value(), self.queue))
+
+    def init(self) -> AckFunction:
+        self.connect()
+        if self.settings.initialization_type != "snap-start":
+            self.load_signing_secret()
+        return self
+
+    def after_restore(self) -> None:
+        self.connect()
+        self.load_signing_secret()
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if self.handler is None and time.monotonic() - self._secret_checked_at >= SECRET_RETRY_S:
+            self.load_signing_secret()
+        return handle(self.handler, event, context)
+
+
+def _init() -> AckFunction | None:
     try:
         settings = AckSettings.from_env()
     except SettingsError as exc:
-        # Fail closed: a missing signing secret must refuse every request, never skip verification.
+        # Fail closed: without settings every request is refused; verification is never skipped.
         logger.error("opsbot ack is misconfigured, refusing every request: %s", exc)
         return None
-    client = sqs_client(
-        settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        connect_timeout=settings.enqueue_connect_timeout_s,
-        read_timeout=settings.enqueue_read_timeout_s,
-    )
-    queue = SqsJobQueue(settings.jobs_queue_url, client=client)
-    return SlackRequestHandler(build_app(settings, queue))
+    function = AckFunction(settings).init()
+    try:
+        from snapshot_restore_py import register_after_restore  # in the Lambda runtime with SnapStart
+    except ImportError:
+        return function
+    register_after_restore(function.after_restore)
+    return function
 
 
-_handler = _build()
+_function = _init()
 
 
 def handle(handler: SlackRequestHandler | None, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Answer one API Gateway / Function URL event with the given Bolt handler."""
+    """Answer one API Gateway / Function URL event with the given Bolt handler (None: refuse it)."""
     if handler is None:
         return {"statusCode": 503, "body": "opsbot is misconfigured", "headers": {}}
     try:
@@ -57,7 +123,7 @@ def handle(handler: SlackRequestHandler | None, event: dict[str, Any], context: 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        return handle(_handler, event, context)
+        return _function(event, context) if _function else handle(None, event, context)
     finally:
         elapsed_ms = (time.perf_counter() - started) * 1000
         metrics.add_metric(name=ACK_LATENCY, unit=MetricUnit.Milliseconds, value=elapsed_ms)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from shared.errors import SettingsError
 
@@ -52,10 +52,18 @@ class AwsSettings(_EnvSettings):
 
 
 class AckSettings(AwsSettings):
-    """What the ack function needs: the signing secret and where to queue. No bot token."""
+    """What the ack function needs: the signing secret (or the secret holding it) and where to queue.
+    No bot token."""
 
-    slack_signing_secret: SecretStr = Field(
-        min_length=1, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    #: Secrets Manager secret with `signing_secret` (and the worker's `bot_token`), used when
+    #: SLACK_SIGNING_SECRET is not set (on AWS).
+    secret_arn: str | None = Field(default=None, validation_alias=AliasChoices("OPSBOT_SECRET_ARN", "secret_arn"))
+    #: "snap-start" while Lambda initialises a SnapStart snapshot: secrets are read after restore instead.
+    initialization_type: str = Field(
+        default="on-demand", validation_alias=AliasChoices("AWS_LAMBDA_INITIALIZATION_TYPE", "initialization_type")
     )
     jobs_queue_url: str = Field(min_length=1, validation_alias=AliasChoices("JOBS_QUEUE_URL", "jobs_queue_url"))
     #: Bounds on the one network call of the ack path (SendMessage). Worst case connect + read
@@ -73,6 +81,12 @@ class AckSettings(AwsSettings):
         validation_alias=AliasChoices("OPSBOT_ENQUEUE_READ_TIMEOUT", "enqueue_read_timeout_s"),
     )
 
+    @model_validator(mode="after")
+    def _a_signing_secret_is_configured(self) -> AckSettings:
+        if self.slack_signing_secret is None and self.secret_arn is None:
+            raise ValueError("set SLACK_SIGNING_SECRET, or OPSBOT_SECRET_ARN naming the secret that holds it")
+        return self
+
 
 class WorkerSettings(AwsSettings):
     """What the worker needs to run operations and answer in Slack."""
@@ -81,6 +95,7 @@ class WorkerSettings(AwsSettings):
     slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
     )
+    secret_arn: str | None = Field(default=None, validation_alias=AliasChoices("OPSBOT_SECRET_ARN", "secret_arn"))
     slack_api_url: str = Field(
         default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "slack_api_url")
     )

@@ -34,8 +34,7 @@ def slack_retry_handlers(max_retries: int) -> list[RetryHandler]:
     ]
 
 
-def slack_web_client(settings: WorkerSettings) -> WebClient:
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+def slack_web_client(settings: WorkerSettings, token: str | None) -> WebClient:
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,

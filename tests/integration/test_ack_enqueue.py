@@ -33,7 +33,7 @@ def ingress_for(queue_url: str, endpoint_url: str) -> Ingress:
         read_timeout=settings.enqueue_read_timeout_s,
         session=boto3.session.Session(**FAKE_CREDENTIALS),
     )
-    bolt = SlackRequestHandler(build_app(settings, SqsJobQueue(queue_url, client=client)))
+    bolt = SlackRequestHandler(build_app(SECRET, SqsJobQueue(queue_url, client=client)))
     return Ingress(lambda event, context: handle(bolt, event, context)).start()
 
 

@@ -10,7 +10,6 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.commands import DeployStatusArgs
-from shared.settings import AckSettings
 from tests.events import SHAPES, load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
 
@@ -24,8 +23,7 @@ def queue() -> RecordingQueue:
 
 @pytest.fixture
 def handler(queue: RecordingQueue) -> SlackRequestHandler:
-    settings = AckSettings(slack_signing_secret=SECRET, jobs_queue_url="https://sqs.invalid/q")
-    return SlackRequestHandler(build_app(settings, queue))
+    return SlackRequestHandler(build_app(SECRET, queue))
 
 
 def ack_text(response: dict) -> str:

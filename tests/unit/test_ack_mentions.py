@@ -10,7 +10,6 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.commands import DeployStatusArgs, NoticeArgs
-from shared.settings import AckSettings
 from tests.events import load_event
 from tests.fakes import FakeLambdaContext, RecordingQueue
 
@@ -48,7 +47,7 @@ def queue() -> RecordingQueue:
 
 @pytest.fixture
 def handler(queue):
-    return SlackRequestHandler(build_app(AckSettings(slack_signing_secret=SECRET, jobs_queue_url="q"), queue))
+    return SlackRequestHandler(build_app(SECRET, queue))
 
 
 def send(handler, body: bytes, **headers: str) -> dict:

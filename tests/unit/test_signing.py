@@ -7,7 +7,6 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from ack_function.app import build_app
 from ack_function.handler import handle
-from shared.settings import AckSettings
 from tests.events import load_event
 from tests.fakes import FakeLambdaContext, RecordingQueue
 
@@ -41,7 +40,7 @@ def test_slacks_documented_example_verifies_at_its_own_time():
 
 def test_the_documented_request_replayed_today_is_refused_as_stale():
     queue = RecordingQueue()
-    handler = SlackRequestHandler(build_app(AckSettings(slack_signing_secret=SECRET, jobs_queue_url="q"), queue))
+    handler = SlackRequestHandler(build_app(SECRET, queue))
     event = load_event("http_api_v2", BODY.encode(), SECRET, timestamp=TIMESTAMP, signature=SIGNATURE)
 
     assert handle(handler, event, FakeLambdaContext())["statusCode"] == 401

@@ -1,0 +1,50 @@
+"""Slack credentials: from Secrets Manager on AWS (Powertools parameters, cached), from the environment locally.
+
+The secret holds JSON `{"signing_secret": "...", "bot_token": "xoxb-..."}` (see infra/aws/slack_secret.py).
+Values are `SecretStr`: they never reach a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+
+from shared.errors import SettingsError
+
+#: Seconds Powertools keeps the secret before asking Secrets Manager again.
+SECRET_MAX_AGE_S = 300
+
+
+class SlackSecrets(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    signing_secret: SecretStr | None = None
+    bot_token: SecretStr | None = None
+
+    @field_validator("signing_secret", "bot_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+
+def secrets_client(region: str, *, endpoint_url: str | None = None, session: Any = None) -> Any:
+    """Bounded like every call that may sit in front of a Slack request."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"})
+    session = session or boto3.session.Session()
+    return session.client("secretsmanager", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def load_slack_secrets(secret_id: str, *, client: Any, max_age: int = SECRET_MAX_AGE_S) -> SlackSecrets:
+    """Read the secret (cached `max_age` seconds), or raise `SettingsError` saying why not (never the value)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+    try:
+        value = SecretsProvider(boto3_client=client).get(secret_id, transform="json", max_age=max_age)
+        return SlackSecrets.model_validate(value)
+    except (GetParameterError, TransformParameterError, ValidationError) as exc:
+        raise SettingsError(f"cannot read the Slack secret {secret_id}: {type(exc).__name__}") from None
