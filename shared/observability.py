@@ -20,6 +20,10 @@ QUEUE_WAIT = "QueueWait"
 JOB_DURATION = "JobDuration"
 JOB_OUTCOME = "JobOutcome"
 
+#: Dimensions of the worker's per-job metrics (besides Powertools' `service`).
+COMMAND_DIMENSION = "command"
+OUTCOME_DIMENSION = "outcome"
+
 
 def function_logger(service: str, package: str) -> Logger:
     """A JSON logger for the function whose format the package's stdlib loggers share (call after imports)."""

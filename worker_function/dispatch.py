@@ -21,7 +21,15 @@ from shared.commands import spec_for_kind
 from shared.errors import JobFormatError
 from shared.jobs import JobEnvelope, ReplyTarget, reply_target_of
 from shared.messages import SlackMessage
-from shared.observability import JOB_DURATION, JOB_OUTCOME, QUEUE_WAIT, job_log_keys, publish
+from shared.observability import (
+    COMMAND_DIMENSION,
+    JOB_DURATION,
+    JOB_OUTCOME,
+    OUTCOME_DIMENSION,
+    QUEUE_WAIT,
+    job_log_keys,
+    publish,
+)
 from worker_function.dead_letters import DeadLetters
 from worker_function.errors import PermanentJobError
 from worker_function.leases import LeaseStore
@@ -149,10 +157,10 @@ class Dispatcher:
         """Publish the job's metrics by command (and outcome): each job is its own EMF set."""
         if self.metrics is None:
             return
-        self.metrics.add_dimension(name="command", value=job.command or "unknown")
+        self.metrics.add_dimension(name=COMMAND_DIMENSION, value=job.command or "unknown")
         for name, value in timings_ms.items():
             self.metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
         if outcome is not None:
-            self.metrics.add_dimension(name="outcome", value=outcome)
+            self.metrics.add_dimension(name=OUTCOME_DIMENSION, value=outcome)
             self.metrics.add_metric(name=JOB_OUTCOME, unit=MetricUnit.Count, value=1)
         publish(self.metrics)

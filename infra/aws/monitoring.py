@@ -14,11 +14,13 @@ from constructs import Construct
 from infra.aws.functions import ACK_SERVICE
 from shared.observability import (
     ACK_LATENCY,
+    COMMAND_DIMENSION,
     ENQUEUE_FAILURES,
     JOB_DURATION,
     JOB_OUTCOME,
     JOBS_QUEUED,
     NAMESPACE,
+    OUTCOME_DIMENSION,
     QUEUE_WAIT,
 )
 
@@ -34,8 +36,8 @@ _FIVE_MINUTES = Duration.minutes(5)
 
 
 #: Dimension sets of the worker's job metrics (worker_function/dispatch.py: `command`, then `outcome`).
-_JOB_WAIT_SCHEMA = f"{NAMESPACE},command,service"
-_JOB_DONE_SCHEMA = f"{NAMESPACE},command,outcome,service"
+_JOB_WAIT_SCHEMA = f"{NAMESPACE},{COMMAND_DIMENSION},service"
+_JOB_DONE_SCHEMA = f"{NAMESPACE},{COMMAND_DIMENSION},{OUTCOME_DIMENSION},service"
 
 
 def _jobs(schema: str, metric_name: str, statistic: str) -> cloudwatch.SearchExpression:
