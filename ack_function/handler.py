@@ -25,6 +25,10 @@ from shared.settings import AckSettings
 logger = function_logger("opsbot-ack", "ack_function")
 metrics = function_metrics("opsbot-ack")
 
+#: Slack's payloads are a few KB (a block_actions payload with view state stays well under this);
+#: anything larger is refused before it is decoded, parsed or verified.
+MAX_BODY_BYTES = 64 * 1024
+
 #: While no signing secret could be read, look again at most this often (every request is refused meanwhile).
 SECRET_RETRY_S = 10.0
 
@@ -110,6 +114,8 @@ def handle(handler: SlackRequestHandler | None, event: dict[str, Any], context: 
     """Answer one API Gateway / Function URL event with the given Bolt handler (None: refuse it)."""
     if handler is None:
         return {"statusCode": 503, "body": "opsbot is misconfigured", "headers": {}}
+    if len(event.get("body") or "") > MAX_BODY_BYTES * 4 // 3 + 4:  # base64 of MAX_BODY_BYTES at most
+        return {"statusCode": 413, "body": "request too large", "headers": {}}
     try:
         response: dict[str, Any] = handler.handle(event, context)
     except (KeyError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
