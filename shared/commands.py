@@ -6,15 +6,24 @@ Adding a command: an args model and a `CommandSpec` here (and the model in `JobA
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import UsageError
 
-# ECS service names: letters, numbers, hyphens and underscores, up to 255 characters.
+# Target names (inventory keys, ECS service names): letters, numbers, hyphens and underscores, up to 255.
 TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
+#: Jenkins job names as the inventory lists them (folders with "/").
+JobName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$")]
+#: A build parameter's name: what Jenkins accepts in a form field.
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+#: `--since` values: a number and a unit (m, h, d).
+_SINCE = re.compile(r"^(\d{1,4})([mhd])$")
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
 
 
 class _Args(BaseModel):
@@ -27,14 +36,62 @@ class PingArgs(_Args):
     work_seconds: float = Field(default=0.0, ge=0, le=60)
 
 
-class DeployStatusArgs(_Args):
+class _TargetArgs(_Args):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    #: An inventory target. v1 envelopes (issue 4) called it `service`; both names are read.
+    target: TargetName = Field(validation_alias=AliasChoices("target", "service"))
+
+
+class DeployStatusArgs(_TargetArgs):
     kind: Literal["deploy_status"] = "deploy_status"
-    service: TargetName
 
 
-class RestartArgs(_Args):
+class RestartArgs(_TargetArgs):
     kind: Literal["restart"] = "restart"
-    service: TargetName
+
+
+class StatusArgs(_TargetArgs):
+    kind: Literal["status"] = "status"
+
+
+class LogsArgs(_TargetArgs):
+    kind: Literal["logs"] = "logs"
+    #: How far back to look, in minutes (`--since 15m`, `2h`, `1d`; at most 7 days).
+    since_minutes: int = Field(default=15, ge=1, le=7 * 1440)
+    #: Text to look for, or a Logs Insights query (starting with fields/filter/stats/...).
+    query: str = Field(default="", max_length=1000)
+
+
+class BuildArgs(_Args):
+    kind: Literal["build"] = "build"
+    job: JobName
+    parameters: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, val in value.items():
+            if not _PARAM_NAME.match(name):
+                raise ValueError(f"{name!r} is not a parameter name")
+            if len(val) > 1000:
+                raise ValueError(f"the value of {name} is longer than 1000 characters")
+        return value
+
+
+class MigrateArgs(_TargetArgs):
+    kind: Literal["migrate"] = "migrate"
+    #: The version to migrate to; the project's own default when left out.
+    version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+
+
+class RegressionArgs(_Args):
+    kind: Literal["regression"] = "regression"
+    suite: TargetName
+
+
+class HelpArgs(_Args):
+    kind: Literal["help"] = "help"
 
 
 class NoticeArgs(_Args):
@@ -45,7 +102,54 @@ class NoticeArgs(_Args):
     text: str = Field(max_length=3000)
 
 
-JobArgs = Annotated[PingArgs | DeployStatusArgs | RestartArgs | NoticeArgs, Field(discriminator="kind")]
+JobArgs = Annotated[
+    PingArgs
+    | DeployStatusArgs
+    | RestartArgs
+    | StatusArgs
+    | LogsArgs
+    | BuildArgs
+    | MigrateArgs
+    | RegressionArgs
+    | HelpArgs
+    | NoticeArgs,
+    Field(discriminator="kind"),
+]
+
+#: What a command's target must be in the inventory (the worker checks; the ack does not load it).
+Accepts = Literal["ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job"]
+
+
+def parse_logs_words(words: list[str]) -> dict[str, Any]:
+    """`<target> [--since 15m] [query words...]`."""
+    if not words:
+        raise UsageError("/ops-logs needs a target.")
+    values: dict[str, Any] = {"target": words[0]}
+    rest = words[1:]
+    if rest and rest[0] == "--since":
+        if len(rest) < 2:
+            raise UsageError("--since needs a duration such as 15m, 2h or 1d.")
+        match = _SINCE.match(rest[1])
+        if match is None:
+            raise UsageError(f"--since {rest[1]!r} is not a duration such as 15m, 2h or 1d.")
+        values["since_minutes"] = int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+        rest = rest[2:]
+    if rest:
+        values["query"] = " ".join(rest)
+    return values
+
+
+def parse_build_words(words: list[str]) -> dict[str, Any]:
+    """`<job> [key=value ...]`."""
+    if not words:
+        raise UsageError("/ops-build needs a Jenkins job.")
+    parameters: dict[str, str] = {}
+    for word in words[1:]:
+        name, eq, value = word.partition("=")
+        if not eq or not name:
+            raise UsageError(f"{word!r} is not a key=value build parameter.")
+        parameters[name] = value
+    return {"job": words[0], "parameters": parameters}
 
 
 @dataclass(frozen=True)
@@ -62,6 +166,13 @@ class CommandSpec:
     usage_hint: str = ""
     #: The args field naming what a mutating command changes: one mutating job per target at a time.
     target: str | None = None
+    #: Words to field values, for texts that are more than positional words (flags, key=value).
+    parse_words: Callable[[list[str]], dict[str, Any]] | None = None
+    #: The args field naming an inventory entry, and what that entry must have (for help and errors).
+    subject: str | None = None
+    accepts: Accepts | None = None
+    #: A job still running after this long is stopped and reported (its steps are continuations).
+    max_age_s: int = 15 * 60
 
     @property
     def mutating(self) -> bool:
@@ -81,23 +192,29 @@ class CommandSpec:
     def parse(self, text: str) -> _Args:
         """Parse the slash command's text into its args model, or raise `UsageError`."""
         words = text.split()
-        required = len(self.positional) - self.optional
-        if not required <= len(words) <= len(self.positional):
-            expected = (
-                "no arguments"
-                if not self.positional
-                else f"{required}"
-                + (f" to {len(self.positional)}" if self.optional else "")
-                + f" argument{'s' if len(self.positional) != 1 else ''}"
-            )
-            raise UsageError(f"{self.name} takes {expected}, got {len(words)}.")
+        if self.parse_words is not None:
+            values = self.parse_words(words)
+        else:
+            required = len(self.positional) - self.optional
+            if not required <= len(words) <= len(self.positional):
+                expected = (
+                    "no arguments"
+                    if not self.positional
+                    else f"{required}"
+                    + (f" to {len(self.positional)}" if self.optional else "")
+                    + f" argument{'s' if len(self.positional) != 1 else ''}"
+                )
+                raise UsageError(f"{self.name} takes {expected}, got {len(words)}.")
+            values = dict(zip(self.positional, words, strict=False))
         try:
-            return self.args_model.model_validate(dict(zip(self.positional, words, strict=False)))
+            return self.args_model.model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
             field = "/".join(str(p) for p in err["loc"])
             raise UsageError(f"{field} {err['input']!r} is not valid: {err['msg']}.") from None
 
+
+_HOUR = 3600
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
@@ -109,19 +226,84 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_hint="[seconds]",
     ),
     CommandSpec(
+        name="/ops-status",
+        args_model=StatusArgs,
+        description="Health at a glance: running vs desired tasks or instance state and status checks, last events.",
+        positional=("target",),
+        usage_hint="<target>",
+        subject="target",
+        accepts="status",
+    ),
+    CommandSpec(
         name="/deploy-status",
         args_model=DeployStatusArgs,
-        description="Show a service's ECS deployments: rollout state, running/desired tasks, task definition.",
-        positional=("service",),
-        usage_hint="<service>",
+        description="A service's ECS deployments (rollout state, running/desired, task definition) and its "
+        "CodePipeline stages.",
+        positional=("target",),
+        usage_hint="<target>",
+        subject="target",
+        accepts="ecs",
     ),
     CommandSpec(
         name="/ops-restart",
         args_model=RestartArgs,
-        description="Restart a service: ECS force new deployment (one mutating job per service at a time).",
-        positional=("service",),
-        usage_hint="<service>",
-        target="service",
+        description="Restart a target: ECS force new deployment followed until it completes, or EC2 reboot "
+        "followed until status checks pass (one mutating job per target at a time).",
+        positional=("target",),
+        usage_hint="<target>",
+        target="target",
+        subject="target",
+        accepts="restartable",
+        max_age_s=_HOUR,
+    ),
+    CommandSpec(
+        name="/ops-logs",
+        args_model=LogsArgs,
+        description="Recent log lines of a target (CloudWatch Logs Insights), newest first; text to look for "
+        "or an Insights query.",
+        usage_hint="<target> [--since 15m] [query]",
+        parse_words=parse_logs_words,
+        subject="target",
+        accepts="logs",
+    ),
+    CommandSpec(
+        name="/ops-build",
+        args_model=BuildArgs,
+        description="Run a Jenkins job with parameters and follow it to its result.",
+        usage_hint="<job> [key=value ...]",
+        parse_words=parse_build_words,
+        target="job",
+        subject="job",
+        accepts="jenkins_job",
+        max_age_s=4 * _HOUR,
+    ),
+    CommandSpec(
+        name="/ops-migrate",
+        args_model=MigrateArgs,
+        description="Run a target's database migration (CodeBuild) and follow it to the end.",
+        positional=("target", "version"),
+        optional=1,
+        usage_hint="<target> [version]",
+        target="target",
+        subject="target",
+        accepts="migration",
+        max_age_s=6 * _HOUR,
+    ),
+    CommandSpec(
+        name="/ops-regression",
+        args_model=RegressionArgs,
+        description="Run a regression suite (CodeBuild) and report passed/failed/skipped tests.",
+        positional=("suite",),
+        usage_hint="<suite>",
+        target="suite",
+        subject="suite",
+        accepts="suite",
+        max_age_s=8 * _HOUR,
+    ),
+    CommandSpec(
+        name="/ops-help",
+        args_model=HelpArgs,
+        description="The commands, their usage and the targets each accepts.",
     ),
 )
 

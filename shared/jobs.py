@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.commands import JobArgs
 from shared.errors import JobFormatError
 
+#: v1: a job in one step (issue 4). v2 adds `continuation`: the state of a job that runs as several steps.
+#: The ack still writes v1 (a new job has no continuation); the worker reads both and writes v2 for steps.
 SCHEMA_VERSION: Literal[1] = 1
+CONTINUATION_SCHEMA_VERSION: Literal[2] = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
 # Fixed namespace: the same Slack request always maps to the same job id.
 _JOB_NAMESPACE = uuid.UUID("6f707362-6f74-4a6f-8200-736c61636b00")
@@ -60,14 +64,57 @@ class ReplyTarget(BaseModel):
         return f"{self.command} {self.text}".strip()
 
 
-class JobEnvelope(ReplyTarget):
-    """Versioned job: who asked, what to run, where to answer."""
+class ProgressHandle(BaseModel):
+    """Where a job's progress message is, so the next step updates it in place."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    #: Messages sent through the response_url so far (Slack allows 5 within 30 minutes).
+    response_url_uses: int = Field(default=0, ge=0)
+    #: The channel message posted once the response_url is no longer usable (chat.update edits it).
+    channel: str | None = None
+    ts: str | None = None
+    #: A digest of the last text sent: an unchanged progress message is not sent again.
+    last_digest: str | None = None
+
+
+class Continuation(BaseModel):
+    """The state a waiting step left for the next one, carried in the job envelope (schema v2)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The step to run next (the first step is 0 and never has a continuation).
+    step: int = Field(ge=1)
+    #: The operation's own state (JSON), e.g. the CodeBuild build id it follows.
+    state: dict[str, Any] = Field(default_factory=dict)
+    #: When step 0 ran: elapsed time and the job's maximum age count from here.
+    started_at: datetime
+    progress: ProgressHandle = ProgressHandle()
+
+
+class JobEnvelope(ReplyTarget):
+    """Versioned job: who asked, what to run, where to answer, and where a long job is (v2)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     args: JobArgs
     correlation_id: str
+    continuation: Continuation | None = None
+
+    @model_validator(mode="after")
+    def _continuation_needs_v2(self) -> Self:
+        if self.continuation is not None and self.schema_version < CONTINUATION_SCHEMA_VERSION:
+            raise ValueError(f"a continuation needs schema_version {CONTINUATION_SCHEMA_VERSION}")
+        return self
+
+    @property
+    def step(self) -> int:
+        return 0 if self.continuation is None else self.continuation.step
+
+    def continued(self, continuation: Continuation) -> JobEnvelope:
+        """The same job, at its next step."""
+        return self.model_copy(update={"continuation": continuation, "schema_version": CONTINUATION_SCHEMA_VERSION})
 
     @property
     def kind(self) -> str:
@@ -83,7 +130,7 @@ class JobEnvelope(ReplyTarget):
         except ValidationError as exc:
             err = exc.errors()[0]
             where = "/".join(str(p) for p in err["loc"])
-            raise JobFormatError(f"not a v{SCHEMA_VERSION} job envelope: {where}: {err['msg']}") from None
+            raise JobFormatError(f"not a v1 job envelope, nor a v2 one: {where}: {err['msg']}") from None
 
 
 def reply_target_of(body: str) -> ReplyTarget | None:

@@ -149,3 +149,128 @@ def restart_started(
         f"new deployment `{deployment_id}`, {running}/{desired} running."
     )
     return SlackMessage(text=text, blocks=[_section(text), _context(f"job `{short_id}`")], response_type="in_channel")
+
+
+# -- long jobs: progress, outcomes, footers --------------------------------------------------
+
+_OUTCOME_ICONS = {True: ":white_check_mark:", False: ":x:", None: ":warning:"}
+
+
+def _link(url: str | None, label: str) -> str:
+    return f"<{url}|{label}>" if url else ""
+
+
+def progress(
+    headline: str, details: Sequence[str] = (), *, link: str | None = None, label: str = "open"
+) -> SlackMessage:
+    """A step's progress: what is running now. Not final: later steps replace it."""
+    text = f":hourglass_flowing_sand: {headline}"
+    body = "\n".join(details)
+    blocks = [_section(text + (f"\n{body}" if body else ""))]
+    if link:
+        blocks.append(_context(_link(link, label)))
+    return SlackMessage(text=text, blocks=blocks, final=False)
+
+
+def outcome(
+    ok: bool | None,
+    headline: str,
+    details: Sequence[str] = (),
+    *,
+    link: str | None = None,
+    label: str = "open",
+    in_channel: bool = False,
+) -> SlackMessage:
+    """A job's result: succeeded (True), failed (False) or stopped/unknown (None)."""
+    text = f"{_OUTCOME_ICONS[ok]} {headline}"
+    body = "\n".join(details)
+    blocks = [_section(text + (f"\n{body}" if body else ""))]
+    if link:
+        blocks.append(_context(_link(link, label)))
+    return SlackMessage(text=text, blocks=blocks, response_type="in_channel" if in_channel else "ephemeral")
+
+
+def with_footer(message: SlackMessage, *context: str) -> SlackMessage:
+    """The message with one more context line (step, elapsed time, who asked)."""
+    return message.model_copy(update={"blocks": [*message.blocks, _context(*context)]})
+
+
+def step_footer(step: int, elapsed_s: float, short_id: str) -> str:
+    return f"step {step + 1} · running for {humanize_seconds(elapsed_s)} · job `{short_id}`"
+
+
+def final_footer(user_id: str, elapsed_s: float, short_id: str) -> str:
+    return f"asked by <@{user_id}> · took {humanize_seconds(elapsed_s)} · job `{short_id}`"
+
+
+def timed_out(display: str, short_id: str, elapsed_s: float, max_age_s: int, last: str = "") -> SlackMessage:
+    details = [f"Last seen: {last}"] if last else []
+    return outcome(
+        None,
+        f"`{display}` stopped after {humanize_seconds(elapsed_s)}: past its maximum of "
+        f"{humanize_seconds(max_age_s)} (job `{short_id}`). opsbot no longer follows it; what it started may "
+        "still be running.",
+        details,
+    )
+
+
+def unknown_name(display: str, short_id: str, problem: str) -> SlackMessage:
+    return _simple(f":question: `{display}` was not run (job `{short_id}`): {problem}")
+
+
+def pipeline_lines(pipeline: str, stages: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per CodePipeline stage. Each dict: name, status, summary."""
+    icons = {
+        "Succeeded": ":white_check_mark:",
+        "InProgress": ":arrows_counterclockwise:",
+        "Failed": ":x:",
+        "Stopped": ":black_square_for_stop:",
+        "Cancelled": ":black_square_for_stop:",
+    }
+    lines = [f"*Pipeline `{pipeline}`*"]
+    for stage in stages:
+        icon = icons.get(stage["status"], ":white_circle:")
+        summary = f": {stage['summary']}" if stage.get("summary") else ""
+        lines.append(f"{icon} {stage['name']} {stage['status'].lower()}{summary}")
+    return lines
+
+
+def with_lines(message: SlackMessage, lines: Sequence[str]) -> SlackMessage:
+    """The message with a section of more lines, before its context."""
+    if not lines:
+        return message
+    body = "\n".join(lines)
+    blocks = list(message.blocks)
+    position = next((i for i, b in enumerate(blocks) if b.get("type") == "context"), len(blocks))
+    blocks.insert(position, _section(body))
+    return message.model_copy(update={"text": f"{message.text}\n{body}", "blocks": blocks})
+
+
+def log_table(
+    target: str, rows: Sequence[tuple[str, str]], matched: int, since: str, query: str, short_id: str
+) -> SlackMessage:
+    """Log lines as a compact table (time, message), newest first; what did not fit is counted."""
+    header = f"*Logs of `{target}`* since {since}" + (f", matching `{query}`" if query else "")
+    if rows:
+        width = 160
+        lines = [f"{when}  {msg if len(msg) <= width else msg[: width - 1] + '…'}" for when, msg in rows]
+        table = "```\n" + "\n".join(lines) + "\n```"
+    else:
+        table = "_No log lines._"
+    left_out = matched - len(rows)
+    more = f"…and {left_out} more line{'s' if left_out != 1 else ''} not shown." if left_out > 0 else ""
+    text = f"{header}\n{table}" + (f"\n{more}" if more else "")
+    context = [m for m in (more, f"job `{short_id}`") if m]
+    return SlackMessage(text=text, blocks=[_section(header), _section(table), _context(*context)])
+
+
+def help_text(entries: Sequence[tuple[CommandSpec, list[str] | None]]) -> SlackMessage:
+    """The commands, their usage and, for those that take an inventory name, the names they accept."""
+    lines = []
+    for spec, names in entries:
+        accepted = ""
+        if names is not None:
+            accepted = " Accepts: " + (", ".join(f"`{n}`" for n in names) if names else "_none configured_") + "."
+        lines.append(f"• `{spec.usage}`: {spec.description}{accepted}")
+    text = "*What I can do*\n" + "\n".join(lines)
+    return SlackMessage(text=text, blocks=[_section(text)])

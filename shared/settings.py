@@ -6,7 +6,16 @@ import os
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import SettingsError
 
@@ -25,8 +34,12 @@ QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
 IDEMPOTENCY_TABLE = "opsbot-idempotency"
 LEASES_TABLE = "opsbot-leases"
 
-#: Slack's response_url lasts 30 minutes (api.slack.com/interactivity/handling#message_responses).
+#: SQS DelaySeconds is at most 900 (15 minutes) per message.
+MAX_DELAY_SECONDS = 900
+
+#: Slack's response_url lasts 30 minutes and 5 uses (api.slack.com/interactivity/handling#message_responses).
 RESPONSE_URL_TTL_SECONDS = 30 * 60
+RESPONSE_URL_MAX_USES = 5
 
 
 class _EnvSettings(BaseModel):
@@ -122,3 +135,48 @@ class WorkerSettings(AwsSettings):
     slack_max_retries: int = Field(
         default=2, ge=0, le=5, validation_alias=AliasChoices("OPSBOT_SLACK_MAX_RETRIES", "slack_max_retries")
     )
+    #: The inventory file (TOML, see shared/inventory.py), read once per cold start.
+    inventory_path: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPSBOT_INVENTORY", "inventory_path")
+    )
+    #: Per-service endpoints ("codebuild=http://127.0.0.1:4567,codepipeline=..."): local stand-ins for
+    #: what moto does not play; unset on AWS.
+    service_endpoints: dict[str, str] = Field(
+        default_factory=dict, validation_alias=AliasChoices("OPSBOT_SERVICE_ENDPOINTS", "service_endpoints")
+    )
+    #: Seconds between two looks at something a step waits for (a rollout, a build). Long jobs are
+    #: re-queued with this delay: no Lambda waits idle.
+    poll_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=MAX_DELAY_SECONDS,
+        validation_alias=AliasChoices("OPSBOT_POLL_INTERVAL", "poll_interval_s"),
+    )
+    #: A step may look again within itself for this long before it re-queues (short waits, e.g. a Logs
+    #: Insights query, then finish in one message).
+    inline_wait_s: float = Field(
+        default=8.0, ge=0, le=60, validation_alias=AliasChoices("OPSBOT_INLINE_WAIT", "inline_wait_s")
+    )
+    #: The DelaySeconds cap of a re-queued step (SQS allows 0..900).
+    max_delay_s: int = Field(
+        default=MAX_DELAY_SECONDS,
+        ge=0,
+        le=MAX_DELAY_SECONDS,
+        validation_alias=AliasChoices("OPSBOT_MAX_DELAY", "max_delay_s"),
+    )
+    jenkins_url: str | None = Field(default=None, validation_alias=AliasChoices("JENKINS_URL", "jenkins_url"))
+    jenkins_user: str | None = Field(default=None, validation_alias=AliasChoices("JENKINS_USER", "jenkins_user"))
+    jenkins_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("JENKINS_API_TOKEN", "jenkins_api_token")
+    )
+
+    @field_validator("service_endpoints", mode="before")
+    @classmethod
+    def _endpoints_from_text(cls, value: Any) -> Any:
+        """`name=url,name=url` from the environment."""
+        if isinstance(value, str):
+            pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+            if any(not eq for _, eq, _ in pairs):
+                raise ValueError("expected service=url pairs separated by commas")
+            return {name.strip(): url.strip() for name, _, url in pairs}
+        return value

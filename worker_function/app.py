@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
+from shared.inventory import Inventory, load_inventory
 from shared.jobs import utcnow
 from shared.observability import function_metrics
+from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
-from worker_function.clients import AwsClients, slack_web_client
+from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dead_letters import DeadLetters
 from worker_function.dispatch import Dispatcher
 from worker_function.leases import LeaseStore
@@ -28,15 +34,32 @@ def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
     return token.get_secret_value() if token else None
 
 
-def build_dispatcher(settings: WorkerSettings, *, aws: AwsClients | None = None) -> Dispatcher:
+def build_dispatcher(
+    settings: WorkerSettings,
+    *,
+    aws: AwsClients | None = None,
+    inventory: Inventory | None = None,
+    jenkins: Callable[[], Any] | None = None,
+    now: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Dispatcher:
+    """The worker as Lambda runs it. The inventory file is read here, once per cold start; tests pass
+    their own inventory, Jenkins client factory and clock."""
     aws = aws or AwsClients(settings)
     dynamodb = aws.client("dynamodb")
+    if inventory is None:
+        inventory = load_inventory(settings.inventory_path) if settings.inventory_path else Inventory()
+    if jenkins is None and settings.jenkins_url:
+        jenkins = partial(jenkins_client, settings)
     return Dispatcher(
-        OperationContext(settings=settings, aws=aws, now=utcnow, sleep=time.sleep),
+        OperationContext(
+            settings=settings, aws=aws, now=now, sleep=sleep, inventory=inventory, jenkins_factory=jenkins
+        ),
         SlackReplier(
             slack_web_client(settings, bot_token(settings, aws)),
             local_mode=settings.local_mode,
             max_retries=settings.slack_max_retries,
+            now=now,
         ),
         leases=LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s),
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.
@@ -46,4 +69,7 @@ def build_dispatcher(settings: WorkerSettings, *, aws: AwsClients | None = None)
         dead_letters=DeadLetters(settings.jobs_dlq_url, client=aws.client("sqs")) if settings.jobs_dlq_url else None,
         max_receive_count=settings.max_receive_count,
         metrics=function_metrics("opsbot-worker"),
+        # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
+        queue=SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs")),
+        max_delay_s=settings.max_delay_s,
     )

@@ -57,7 +57,7 @@ class AwsClients:
             self._cache[service] = session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.settings.aws_region,
-                endpoint_url=self.settings.aws_endpoint_url,
+                endpoint_url=self.settings.service_endpoints.get(service, self.settings.aws_endpoint_url),
                 config=AWS_CONFIG,
             )
         return self._cache[service]
@@ -65,3 +65,20 @@ class AwsClients:
     @property
     def ecs(self) -> Any:
         return self.client("ecs")
+
+
+#: Jenkins HTTP timeout in seconds (python-jenkins passes it to requests).
+JENKINS_TIMEOUT = 15
+
+
+def jenkins_client(settings: WorkerSettings) -> Any:
+    """python-jenkins with the user's API token; it fetches and sends the CSRF crumb itself. Imported here,
+    on first use, so jobs that never call Jenkins do not pay for it."""
+    import jenkins
+
+    if not settings.jenkins_url:
+        raise ValueError("JENKINS_URL is not set")
+    token = settings.jenkins_api_token.get_secret_value() if settings.jenkins_api_token else None
+    return jenkins.Jenkins(
+        settings.jenkins_url, username=settings.jenkins_user, password=token, timeout=JENKINS_TIMEOUT
+    )

@@ -1,25 +1,35 @@
-"""One queue message in: the operation runs at most once, and the requester always hears back.
+"""One queue message in: the operation's step runs at most once, and the requester always hears back.
 
-Delivery from SQS is at least once, so both steps are idempotent by job id (Powertools idempotency,
-DynamoDB): `run` executes the operation once and keeps its result message; `reply` delivers that
-message once. A redelivery after a failed reply re-sends the kept result without running again.
+Delivery from SQS is at least once, so each stage is idempotent by job id and step (Powertools
+idempotency, DynamoDB): `run` executes the step once and keeps its outcome; `reply` delivers (or updates)
+its message once; `next` re-queues a waiting job once, with the state its next step resumes from. A
+redelivery after a failure at any stage redoes only what did not finish.
+
+Long jobs: a step that must wait returns `Wait`; the job goes back on the queue with DelaySeconds (<= 900)
+and a v2 envelope carrying the continuation, so no Lambda waits idle and a job can run for hours. The
+target's lease is kept between steps and renewed at each; a job past its spec's `max_age_s` is stopped
+and reported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared import messages
-from shared.commands import spec_for_kind
+from shared.commands import CommandSpec, spec_for_kind
 from shared.errors import JobFormatError
-from shared.jobs import JobEnvelope, ReplyTarget, reply_target_of
+from shared.inventory import UnknownNameError
+from shared.jobs import Continuation, JobEnvelope, ProgressHandle, ReplyTarget, reply_target_of
 from shared.messages import SlackMessage
 from shared.observability import (
     COMMAND_DIMENSION,
@@ -31,12 +41,35 @@ from shared.observability import (
     publish,
 )
 from worker_function.dead_letters import DeadLetters
-from worker_function.errors import PermanentJobError
+from worker_function.errors import ContinuationError, PermanentJobError
 from worker_function.leases import LeaseStore
-from worker_function.operations import OperationContext, operation_for
+from worker_function.operations import OperationContext, StepResult, Wait, operation_for
 from worker_function.reply import SlackReplier
 
 logger = logging.getLogger(__name__)
+
+
+class DelayedJobQueue(Protocol):
+    """Where a waiting job's next step goes: `shared.queue.SqsJobQueue`."""
+
+    def send(self, job: JobEnvelope, *, delay_seconds: int = 0) -> str: ...
+
+
+class StepOutcome(BaseModel):
+    """What one step decided, kept by the `run` stage: its message, and the next step's state if it waits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: SlackMessage
+    #: When the job's first step ran (elapsed time and maximum age count from here).
+    started_at: datetime
+    #: None: the job is done. Otherwise the state its next step resumes from.
+    state: dict[str, Any] | None = None
+    delay_s: float = Field(default=0, ge=0)
+
+    @property
+    def waiting(self) -> bool:
+        return self.state is not None
 
 
 class Dispatcher:
@@ -52,6 +85,8 @@ class Dispatcher:
         dead_letters: DeadLetters | None,
         max_receive_count: int,
         metrics: Metrics | None = None,
+        queue: DelayedJobQueue | None = None,
+        max_delay_s: int = 900,
     ) -> None:
         self.ctx = ctx
         self.replier = replier
@@ -59,17 +94,23 @@ class Dispatcher:
         self.dead_letters = dead_letters
         self.max_receive_count = max_receive_count
         self.metrics = metrics
+        self.queue = queue
+        self.max_delay_s = max_delay_s
         self._idempotency = idempotency
         self._run_once = idempotent_function(
             data_keyword_argument="key",
             persistence_store=run_store,
             config=idempotency,
             key_prefix="opsbot#run",
-            output_serializer=PydanticSerializer(SlackMessage),
+            output_serializer=PydanticSerializer(StepOutcome),
         )(self._run)
         self._reply_once = idempotent_function(
             data_keyword_argument="key", persistence_store=reply_store, config=idempotency, key_prefix="opsbot#reply"
         )(self._reply)
+        # The reply store is reused for the third stage: each idempotent function has its own key prefix.
+        self._next_once = idempotent_function(
+            data_keyword_argument="key", persistence_store=reply_store, config=idempotency, key_prefix="opsbot#next"
+        )(self._next)
 
     def start_invocation(self, lambda_context: Any) -> None:
         """An INPROGRESS record of this invocation expires with it, so a timeout never blocks a retry."""
@@ -83,11 +124,13 @@ class Dispatcher:
             self._reject(body, str(exc), receive_count)
             return
         keys = job_log_keys(job)
-        logger.info("received %s (attempt %d)", job.display, receive_count, extra=keys)
-        key = {"job_id": job.job_id, "step": 0}
+        logger.info("received %s step %d (attempt %d)", job.display, job.step, receive_count, extra=keys)
+        key = {"job_id": job.job_id, "step": job.step}
         try:
-            message = self._run_once(key=key, job=job)
-            self._reply_once(key=key, job=job, message=message)
+            outcome = self._run_once(key=key, job=job)
+            reply = self._reply_once(key=key, job=job, outcome=outcome)
+            if outcome.waiting:
+                self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
         except IdempotencyAlreadyInProgressError:
             if receive_count >= self.max_receive_count:
                 logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
@@ -99,33 +142,115 @@ class Dispatcher:
                 raise
             self._give_up(job, body, exc, receive_count)
 
-    def _run(self, *, key: dict[str, Any], job: JobEnvelope) -> SlackMessage:
-        """Run the job's operation under its target's lease; a permanent failure becomes the answer."""
+    def _run(self, *, key: dict[str, Any], job: JobEnvelope) -> StepOutcome:
+        """Run the job's next step under its target's lease; a permanent failure becomes the answer."""
         started = time.monotonic()
         keys = job_log_keys(job)
-        self._publish(job, {QUEUE_WAIT: (self.ctx.now() - job.issued_at).total_seconds() * 1000})
+        now = self.ctx.now()
+        first_ran = job.continuation.started_at if job.continuation else now
+        if job.continuation is None:
+            self._publish(job, {QUEUE_WAIT: (now - job.issued_at).total_seconds() * 1000})
         spec = spec_for_kind(job.kind)
-        target = spec.target_of(job.args) if spec else None
-        operation = operation_for(job.kind)
         try:
-            if target is None:
-                message = operation.run(job.args, job, self.ctx)
+            if spec is not None and spec.accepts is not None and spec.subject is not None:
+                self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
+            expired = self._expired(job, spec, now)
+            if expired is not None:
+                result: StepResult = expired
+                with self._lease(spec, job):  # taken as its owner, and released: the job is over
+                    pass
             else:
-                with self.leases.hold(target, job):
-                    message = operation.run(job.args, job, self.ctx)
+                with self._lease(spec, job) as held:
+                    try:
+                        result = self._step(job)
+                    except PermanentJobError:
+                        raise
+                    except Exception:
+                        if held is not None and job.continuation is not None:
+                            held.keep(self.ctx.settings.poll_interval_s)  # the retry of this step takes it back
+                        raise
+                    if isinstance(result, Wait) and held is not None:
+                        held.keep(result.delay_s)
+        except UnknownNameError as exc:
+            logger.info("executed %s: %s", job.display, exc, extra=keys)
+            self._publish(job, {}, outcome="UnknownName")
+            result = messages.unknown_name(job.display, job.short_id, str(exc))
         except PermanentJobError as exc:
             logger.info("executed %s: failed permanently: %s", job.display, exc, extra=keys)
             self._publish(job, {JOB_DURATION: (time.monotonic() - started) * 1000}, outcome=type(exc).__name__)
-            return exc.to_message(job)
+            result = exc.to_message(job)
         elapsed_ms = (time.monotonic() - started) * 1000
-        logger.info("executed %s in %.0f ms", job.display, elapsed_ms, extra=keys)
+        if isinstance(result, Wait):
+            logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=keys)
+            message = messages.with_footer(
+                result.progress, messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
+            )
+            return StepOutcome(message=message, started_at=first_ran, state=result.state, delay_s=result.delay_s)
+        logger.info("executed %s (step %d) in %.0f ms", job.display, job.step, elapsed_ms, extra=keys)
         self._publish(job, {JOB_DURATION: elapsed_ms}, outcome="succeeded")
-        return message
+        if job.continuation is not None:  # a long job's last word: outcome, duration and who asked
+            result = messages.with_footer(
+                result,
+                messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id),
+            )
+        return StepOutcome(message=result, started_at=first_ran)
 
-    def _reply(self, *, key: dict[str, Any], job: JobEnvelope, message: SlackMessage) -> str:
-        route = self.replier.send(job, message)
-        logger.info("answered via %s", route, extra=job_log_keys(job))
-        return route
+    def _step(self, job: JobEnvelope) -> StepResult:
+        operation = operation_for(job.kind)
+        if job.continuation is None:
+            result: StepResult = operation.run(job.args, job, self.ctx)
+        else:
+            resume = getattr(operation, "resume", None)
+            if resume is None:
+                raise ContinuationError(f"{job.kind} has no steps to resume")
+            result = resume(job.args, job, self.ctx, dict(job.continuation.state))
+        return result
+
+    def _lease(self, spec: CommandSpec | None, job: JobEnvelope) -> Any:
+        target = spec.target_of(job.args) if spec else None
+        if target is None:
+            return contextlib.nullcontext(None)
+        since = int(job.continuation.started_at.timestamp()) if job.continuation else None
+        return self.leases.step(target, job, since=since)
+
+    def _expired(self, job: JobEnvelope, spec: CommandSpec | None, now: datetime) -> SlackMessage | None:
+        """The stop message of a job past its maximum age (counted from its first step), else None."""
+        if job.continuation is None or spec is None:
+            return None
+        elapsed = (now - job.continuation.started_at).total_seconds()
+        if elapsed <= spec.max_age_s:
+            return None
+        last = str(job.continuation.state.get("summary", ""))
+        logger.warning("%s is past its maximum age (%.0f s); stopping", job.display, elapsed, extra=job_log_keys(job))
+        return messages.timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last)
+
+    def _reply(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome) -> dict[str, Any]:
+        """Deliver the step's message. A one-step job answers once; a long job keeps one message updated."""
+        message = outcome.message
+        if job.continuation is None and not outcome.waiting:
+            route = self.replier.send(job, message)
+            logger.info("answered via %s", route, extra=job_log_keys(job))
+            return {"route": route}
+        previous = job.continuation.progress if job.continuation else None
+        handle = self.replier.publish(job, message, previous)
+        logger.info("step %d shown (final: %s)", job.step, message.final, extra=job_log_keys(job))
+        return {"route": "progress", "progress": handle.model_dump()}
+
+    def _next(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome, progress: dict[str, Any]) -> str:
+        """Queue the job's next step with its state, after the step's delay (SQS allows 0..900 s)."""
+        if self.queue is None:
+            raise ContinuationError("this worker has no queue to continue long jobs on")
+        assert outcome.state is not None
+        continuation = Continuation(
+            step=job.step + 1,
+            state=outcome.state,
+            started_at=outcome.started_at,
+            progress=ProgressHandle.model_validate(progress),
+        )
+        delay = int(min(max(outcome.delay_s, 0), self.max_delay_s, 900))
+        message_id = self.queue.send(job.continued(continuation), delay_seconds=delay)
+        logger.info("step %d queued in %d s", job.step + 1, delay, extra=job_log_keys(job))
+        return message_id
 
     def _give_up(self, job: JobEnvelope, body: str, exc: Exception, attempts: int) -> None:
         """Last allowed receive: tell the requester, then dead-letter the job with the reason."""

@@ -28,6 +28,12 @@ PERMANENT_AWS_CODES = frozenset(
         "ServiceNotFoundException",
         "ServiceNotActiveException",
         "ResourceNotFoundException",
+        "InvalidInputException",
+        "PipelineNotFoundException",
+        "AccountLimitExceededException",
+        "MalformedQueryException",
+        "InvalidInstanceID.NotFound",
+        "InvalidInstanceID.Malformed",
     }
 )
 
@@ -65,3 +71,7 @@ def classify_aws_errors(what: str) -> Iterator[None]:
         if error.get("Code") in PERMANENT_AWS_CODES:
             raise PermanentJobError(f"{what}: {error.get('Message') or error.get('Code')}") from exc
         raise
+
+
+class ContinuationError(OpsbotError):
+    """A long job cannot go on to its next step (no queue to re-send it on, or no step to resume)."""

@@ -61,11 +61,11 @@ class LeaseStore:
         self._ttl = ttl_s
         self._now = now
 
-    def acquire(self, target: str, job: JobEnvelope) -> Lease:
+    def acquire(self, target: str, job: JobEnvelope, *, since: int | None = None) -> Lease:
         """Take the target, or raise `TargetBusyError` naming who holds it. A job may re-take its own lease
-        (a redelivery after a crash); an expired lease is free."""
+        (a redelivery after a crash, or its next step); an expired lease is free."""
         now = int(self._now())
-        lease = Lease(target, job.job_id, job.requester.user_id, job.display, now, now + self._ttl)
+        lease = Lease(target, job.job_id, job.requester.user_id, job.display, since or now, now + self._ttl)
         for _ in range(3):  # the holder may release between our write and our read
             try:
                 self._client.put_item(
@@ -85,8 +85,9 @@ class LeaseStore:
         item = self._client.get_item(TableName=self._table, Key={"target": {"S": target}}, ConsistentRead=True)
         return Lease.from_item(item["Item"]) if "Item" in item else None
 
-    def renew(self, lease: Lease) -> Lease:
-        renewed = Lease(**{**lease.__dict__, "expires_at": int(self._now()) + self._ttl})
+    def renew(self, lease: Lease, *, extra_s: float = 0) -> Lease:
+        """Push the expiry to a full lifetime from now, plus `extra_s` (a step's wait before the next one)."""
+        renewed = Lease(**{**lease.__dict__, "expires_at": int(self._now() + self._ttl + extra_s)})
         self._client.update_item(
             TableName=self._table,
             Key={"target": {"S": lease.target}},
@@ -110,7 +111,16 @@ class LeaseStore:
     @contextmanager
     def hold(self, target: str, job: JobEnvelope) -> Iterator[Lease]:
         """Hold the lease while the block runs, renewing it every third of its lifetime."""
-        lease = self.acquire(target, job)
+        with self.step(target, job) as held:
+            yield held.lease
+
+    @contextmanager
+    def step(self, target: str, job: JobEnvelope, *, since: int | None = None) -> Iterator[HeldLease]:
+        """Hold the lease for one step of a job (renewed every third of its lifetime while the step runs).
+        At the end it is released, unless the step called `keep(delay)`: a waiting job keeps its target
+        until its next step, which takes it again as its owner (renewing it)."""
+        held = HeldLease(self.acquire(target, job, since=since))
+        lease = held.lease
         stop = threading.Event()
 
         def renew_until_stopped() -> None:
@@ -124,8 +134,25 @@ class LeaseStore:
         renewer = threading.Thread(target=renew_until_stopped, name=f"lease-{target}", daemon=True)
         renewer.start()
         try:
-            yield lease
+            yield held
         finally:
             stop.set()
             renewer.join()
-            self.release(lease)
+            if held.keep_for_s is None:
+                self.release(lease)
+            else:
+                try:
+                    self.renew(lease, extra_s=held.keep_for_s)
+                except Exception:  # the next step re-takes it as its owner; the expiry settles a crash
+                    logger.exception("could not keep the lease on %s", target)
+
+
+@dataclass
+class HeldLease:
+    """A lease held for one step; `keep(delay)` keeps it past the step, for the job's next step."""
+
+    lease: Lease
+    keep_for_s: float | None = None
+
+    def keep(self, delay_s: float) -> None:
+        self.keep_for_s = delay_s

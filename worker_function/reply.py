@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -12,9 +14,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from shared.jobs import ReplyTarget, utcnow
+from shared.jobs import ProgressHandle, ReplyTarget, utcnow
 from shared.messages import SlackMessage
-from shared.settings import RESPONSE_URL_TTL_SECONDS
+from shared.settings import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
 from worker_function.errors import SlackDeliveryError
 
@@ -60,7 +62,42 @@ class SlackReplier:
         """Deliver the message; return the route used ("response_url", "channel", "dm")."""
         if self._response_url_usable(job) and self._send_response_url(job, message):
             return "response_url"
-        return self._post(job, message)
+        return self._post(job, message)[0]
+
+    def publish(self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle | None) -> ProgressHandle:
+        """One message per long job, updated in place: the response_url with `replace_original` while it
+        lasts (5 uses within 30 minutes), then one channel message edited with chat.update. A progress
+        message whose text did not change is not sent again (Slack: ~1 message/s per channel).
+        Returns where the message now is, for the next step."""
+        handle = handle or ProgressHandle()
+        digest = hashlib.sha256(json.dumps([message.text, message.blocks], sort_keys=True).encode()).hexdigest()[:16]
+        if not message.final and digest == handle.last_digest:
+            return handle
+        if handle.ts is None and handle.response_url_uses < RESPONSE_URL_MAX_USES and self._response_url_usable(job):
+            replace = handle.response_url_uses > 0
+            if self._send_response_url(job, message, replace_original=replace):
+                return handle.model_copy(
+                    update={"response_url_uses": handle.response_url_uses + 1, "last_digest": digest}
+                )
+        if handle.ts is not None and handle.channel is not None and self._update(job, message, handle):
+            return handle.model_copy(update={"last_digest": digest})
+        _, channel, ts = self._post(job, message)
+        return handle.model_copy(update={"channel": channel, "ts": ts, "last_digest": digest})
+
+    def _update(self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle) -> bool:
+        assert handle.channel is not None and handle.ts is not None
+        try:
+            self._web.chat_update(
+                channel=handle.channel,
+                ts=handle.ts,
+                text=message.text,
+                blocks=message.blocks or None,
+                metadata=_metadata(job, message),
+            )
+            return True
+        except SlackApiError as exc:
+            logger.warning("job %s: chat.update failed (%s); posting anew", job.job_id, exc.response.get("error"))
+            return False
 
     def _response_url_usable(self, job: ReplyTarget) -> bool:
         if not job.response_url:
@@ -71,12 +108,12 @@ class SlackReplier:
         age = (self._now() - job.issued_at).total_seconds()
         return age < RESPONSE_URL_TTL_SECONDS
 
-    def _send_response_url(self, job: ReplyTarget, message: SlackMessage) -> bool:
+    def _send_response_url(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> bool:
         assert job.response_url is not None
         webhook = WebhookClient(
             job.response_url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries)
         )
-        body = {**message.ack_body(), "replace_original": False, "metadata": _metadata(job, message)}
+        body = {**message.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, message)}
         try:
             response = webhook.send_dict(body)
         except Exception as exc:  # connection refused, timeout after retries: fall back, never go silent
@@ -92,15 +129,18 @@ class SlackReplier:
         )
         return False
 
-    def _post(self, job: ReplyTarget, message: SlackMessage) -> str:
+    def _post(self, job: ReplyTarget, message: SlackMessage) -> tuple[str, str | None, str | None]:
+        """Post in the channel (or a DM); return the route, the channel and the message's ts."""
         kwargs: dict[str, Any] = {
             "text": message.text,
             "blocks": message.blocks or None,
             "metadata": _metadata(job, message),
         }
         try:
-            self._web.chat_postMessage(channel=job.requester.channel_id, thread_ts=job.requester.thread_ts, **kwargs)
-            return "channel"
+            posted = self._web.chat_postMessage(
+                channel=job.requester.channel_id, thread_ts=job.requester.thread_ts, **kwargs
+            )
+            return "channel", posted.get("channel"), posted.get("ts")
         except SlackApiError as exc:
             if exc.response.get("error") not in CHANNEL_ERRORS:
                 raise SlackDeliveryError(f"chat.postMessage failed: {exc.response.get('error')}") from exc
@@ -112,7 +152,7 @@ class SlackReplier:
             )
         try:
             opened = self._web.conversations_open(users=job.requester.user_id)
-            self._web.chat_postMessage(channel=opened["channel"]["id"], **kwargs)
+            posted = self._web.chat_postMessage(channel=opened["channel"]["id"], **kwargs)
         except SlackApiError as exc:
             raise SlackDeliveryError(f"direct message failed: {exc.response.get('error')}") from exc
-        return "dm"
+        return "dm", posted.get("channel"), posted.get("ts")

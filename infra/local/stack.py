@@ -5,14 +5,19 @@ from __future__ import annotations
 import importlib
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 from infra.local.aws import DEMO_CLUSTER, MotoServer, Provisioned, provision
 from infra.local.client import Target
+from infra.local.codebuild import CodeBuildServer
+from infra.local.demo import demo_inventory_toml, provision_demo_ops
 from infra.local.ingress import Ingress, LambdaHandler
+from infra.local.jenkins import JenkinsServer
 from infra.local.poller import SqsPoller
 from infra.local.slack_api import SlackApiServer
 from infra.local.state import StackState, remove_state, write_state
@@ -67,6 +72,11 @@ class LocalStack:
         self._worker_module = worker_module
         self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)})
         self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN)
+        # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
+        # states, and Jenkins.
+        self.codebuild = CodeBuildServer(region=region)
+        self.jenkins = JenkinsServer()
+        self._inventory_dir: str | None = None
         self.ingress: Ingress | None = None
         self.poller: SqsPoller | None = None
         self.provisioned: Provisioned | None = None
@@ -103,7 +113,23 @@ class LocalStack:
             "OPSBOT_LEASES_TABLE": provisioned.tables.leases,
             "OPSBOT_LOCAL_MODE": "1",
             "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
+            "OPSBOT_INVENTORY": self._write_inventory(),
+            "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={self.codebuild.url},codepipeline={self.codebuild.url}",
+            "JENKINS_URL": self.jenkins.url,
+            "JENKINS_USER": self.jenkins.user,
+            "JENKINS_API_TOKEN": self.jenkins.token,
+            # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
+            "OPSBOT_POLL_INTERVAL": "2",
+            "OPSBOT_INLINE_WAIT": "2",
         }
+
+    def _write_inventory(self) -> str:
+        """The demo inventory in a temporary file (removed by `stop()`)."""
+        if self._inventory_dir is None:
+            self._inventory_dir = tempfile.mkdtemp(prefix="opsbot-")
+        path = Path(self._inventory_dir) / "inventory.toml"
+        path.write_text(demo_inventory_toml(DEMO_CLUSTER))
+        return str(path)
 
     def start(self) -> LocalStack:
         """moto, provisioning, Slack, then each function's cold start, the ingress, the poller, the state file."""
@@ -113,6 +139,9 @@ class LocalStack:
                 self.moto.endpoint_url, self.region, visibility_timeout=self._visibility_timeout
             )
             self.slack.start()
+            self.codebuild.start()
+            self.jenkins.start()
+            provision_demo_ops(self.moto.endpoint_url, self.region, self.codebuild, self.jenkins)
             # Both functions share this process's environment, but each is imported (cold-started)
             # while only its own variables are set, as on Lambda: the ack never sees the bot token.
             # Everything is on 127.0.0.1; slack_sdk ignores NO_PROXY, so proxies go for the stack's lifetime.
@@ -150,7 +179,12 @@ class LocalStack:
             self.poller.stop()
             self.poller = None
         self.slack.stop()
+        self.codebuild.stop()
+        self.jenkins.stop()
         self.moto.stop()
+        if self._inventory_dir is not None:
+            shutil.rmtree(self._inventory_dir, ignore_errors=True)
+            self._inventory_dir = None
         self._restore_env()
         if self.state_path is not None:
             remove_state(self.state_path, os.getpid())

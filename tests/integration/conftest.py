@@ -60,8 +60,52 @@ def ecs_cluster(moto_server: MotoServer) -> str:
     return cluster
 
 
+@pytest.fixture(scope="session")
+def demo_ops(moto_server: MotoServer) -> None:
+    """The EC2 instances tagged Name=bastion and the services' log groups with sample lines."""
+    from infra.local.demo import provision_demo_instances, provision_demo_logs
+
+    provision_demo_instances(aws_client("ec2", moto_server.endpoint_url))
+    provision_demo_logs(aws_client("logs", moto_server.endpoint_url))
+
+
 @pytest.fixture
-def harness(moto_server, slack, queues, tables, ecs_cluster):
+def clock():
+    from tests.integration.worker_harness import Clock
+
+    return Clock()
+
+
+@pytest.fixture
+def codebuild(clock) -> Iterator[Any]:
+    """The local CodeBuild + CodePipeline on the test's clock, with the demo projects and pipeline."""
+    from infra.local.codebuild import CodeBuildServer
+
+    with CodeBuildServer(clock=clock.time) as server:
+        yield server
+
+
+@pytest.fixture
+def jenkins(clock) -> Iterator[Any]:
+    from infra.local.jenkins import JenkinsServer
+
+    with JenkinsServer(clock=clock.time) as server:
+        yield server
+
+
+@pytest.fixture
+def harness(moto_server, slack, queues, tables, ecs_cluster, demo_ops, codebuild, jenkins, clock):
+    from infra.local.demo import DemoTimings, script_demo_builds
     from tests.integration.worker_harness import Harness
 
-    return Harness(moto=moto_server, slack=slack, queues=queues, tables=tables, cluster=ecs_cluster)
+    script_demo_builds(codebuild, jenkins, DemoTimings(migration_s=600, regression_s=300))
+    return Harness(
+        moto=moto_server,
+        slack=slack,
+        queues=queues,
+        tables=tables,
+        cluster=ecs_cluster,
+        codebuild=codebuild,
+        jenkins=jenkins,
+        clock=clock,
+    )

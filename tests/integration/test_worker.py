@@ -18,7 +18,8 @@ from worker_function.errors import SlackDeliveryError
 
 
 def final_texts(harness, job) -> list[str]:
-    return [m.text for m in harness.slack.wait_for_messages(job=job.job_id, final=True, timeout=5)]
+    """The texts of the job's final messages (a long job's progress messages are left out)."""
+    return [m.text for m in harness.slack.wait_for_messages(job=job.job_id, final=True, timeout=5) if m.final]
 
 
 def test_ping_is_answered_on_the_response_url_with_the_queue_wait(harness):
@@ -42,13 +43,25 @@ def test_deploy_status_renders_the_services_deployments(harness):
     assert "*PRIMARY*" in text and "2/2 running" in text and "`payment:1`" in text
 
 
-def test_an_unknown_service_is_a_permanent_error_told_at_once_and_not_retried(harness):
-    job = harness.job("/deploy-status nosuch")
+def test_an_unknown_target_is_told_at_once_with_the_known_ones_closest_first_and_not_retried(harness):
+    job = harness.job("/deploy-status paymnt")
 
     harness.dispatcher().handle_record(job.to_message(), 1)  # returns: the message is deleted, not retried
 
     [text] = final_texts(harness, job)
-    assert "failed" in text and "no ECS service `nosuch`" in text
+    assert "was not run" in text and "I don't know target `paymnt`" in text
+    assert "Known targets, closest first: `payment`, `checkout`" in text
+    assert harness.dead_letters() == [] and harness.queued() == []
+
+
+def test_a_target_whose_ecs_service_does_not_exist_is_a_permanent_error(harness):
+    harness.inventory_toml = f'[targets.gone]\necs = {{ cluster = "{harness.cluster}", service = "gone" }}\n'
+    job = harness.job("/deploy-status gone")
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    [text] = final_texts(harness, job)
+    assert "failed" in text and "no ECS service `gone`" in text
     assert harness.dead_letters() == []
 
 
@@ -59,10 +72,12 @@ def test_the_same_job_delivered_twice_runs_once_and_answers_once(harness):
     worker.handle_record(job.to_message(), 1)
     deployment = harness.primary_deployment("payment")
     worker.handle_record(job.to_message(), 2)
+    harness.run(job, worker)  # the first step again (a third copy), then the steps it queued
 
     assert harness.primary_deployment("payment") == deployment  # no second forceNewDeployment
-    [text] = final_texts(harness, job)
-    assert "Restart of `payment` started" in text and deployment in text
+    texts = [m.text for m in harness.slack.messages(job=job.job_id)]
+    assert "Restart of `payment` started" in texts[0] and deployment in texts[0]
+    assert [t for t in texts if "completed" in t] == [texts[-1]] and deployment in texts[-1]
 
 
 def test_the_same_job_delivered_twice_at_once_runs_once_and_the_duplicate_is_not_lost(harness):
@@ -100,11 +115,11 @@ def test_a_failed_reply_is_retried_without_running_the_operation_again(harness):
     with pytest.raises(SlackDeliveryError):
         worker.handle_record(job.to_message(), 1)
     deployment = harness.primary_deployment("checkout")
-    worker.handle_record(job.to_message(), 2)
+    harness.run(job, worker)
 
     assert harness.primary_deployment("checkout") == deployment
     [text] = final_texts(harness, job)
-    assert deployment in text
+    assert deployment in text and "Restart of `checkout` completed" in text
 
 
 def test_a_conflicting_restart_is_refused_with_who_holds_the_target(harness):
@@ -157,10 +172,10 @@ def test_an_expired_lease_left_by_a_crash_does_not_block(harness):
     later.leases._now = lambda: time.time() + 31  # the new worker's clock, 31 s on
 
     job = harness.job("/ops-restart payment")
-    later.handle_record(job.to_message(), 1)
+    harness.run(job, later)
 
     [text] = final_texts(harness, job)
-    assert "Restart of `payment` started" in text
+    assert "Restart of `payment` completed" in text
 
 
 def test_a_transient_failure_is_retried_then_reported_and_dead_lettered_on_the_last_receive(harness):
@@ -198,10 +213,10 @@ def test_an_invocation_that_timed_out_leaves_inprogress_which_expires_with_it(ha
     with pytest.raises(IdempotencyAlreadyInProgressError):
         worker.handle_record(job.to_message(), 1)  # still inside the dead invocation's time: comes back later
     time.sleep(2)
-    worker.handle_record(job.to_message(), 2)
+    harness.run(job, worker)
 
     [text] = final_texts(harness, job)
-    assert "Restart of `checkout` started" in text
+    assert "Restart of `checkout` completed" in text
 
 
 def test_a_poison_message_goes_to_the_dlq_at_once_with_its_reason(harness):
@@ -215,7 +230,7 @@ def test_a_poison_message_goes_to_the_dlq_at_once_with_its_reason(harness):
 def test_an_unknown_schema_version_is_dead_lettered_and_the_requester_told(harness):
     job = harness.job("/ops-ping")
     body = json.loads(job.to_message())
-    body["schema_version"] = 2
+    body["schema_version"] = 3
 
     harness.dispatcher().handle_record(json.dumps(body), 1)
 

@@ -2,22 +2,51 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 
 from infra.local.aws import FAKE_CREDENTIALS, MotoServer, Queues, Tables, aws_client
+from infra.local.codebuild import CodeBuildServer
+from infra.local.demo import demo_inventory_toml
+from infra.local.jenkins import JenkinsServer
 from infra.local.slack_api import SlackApiServer
 from shared.commands import find_command
+from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
 from shared.settings import WorkerSettings
 from tests.fakes import FakeLambdaContext
 from worker_function.app import build_dispatcher
 from worker_function.clients import AwsClients
 from worker_function.dispatch import Dispatcher
+
+#: Seconds a waiting step asks to wait in these tests: the controllable clock moves this much per step,
+#: while SQS delivers the next step at once (max_delay_s=0).
+POLL_S = 30.0
+
+
+class Clock:
+    """A clock tests move by hand: the worker, the local CodeBuild and the local Jenkins all read it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or utcnow()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def time(self) -> float:
+        return self.now().timestamp()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -27,6 +56,14 @@ class Harness:
     queues: Queues
     tables: Tables
     cluster: str
+    codebuild: CodeBuildServer | None = None
+    jenkins: JenkinsServer | None = None
+    clock: Clock = field(default_factory=Clock)
+    inventory_toml: str | None = None
+
+    @property
+    def inventory(self) -> Inventory:
+        return Inventory.from_toml(self.inventory_toml or demo_inventory_toml(self.cluster))
 
     def settings(self, **overrides: Any) -> WorkerSettings:
         values: dict[str, Any] = {
@@ -40,16 +77,59 @@ class Harness:
             "leases_table": self.tables.leases,
             "ecs_cluster": self.cluster,
             "slack_max_retries": 2,
+            "poll_interval_s": POLL_S,
+            "inline_wait_s": 0.5,
+            "max_delay_s": 0,
         }
+        if self.codebuild is not None:
+            values["service_endpoints"] = {"codebuild": self.codebuild.url, "codepipeline": self.codebuild.url}
+        if self.jenkins is not None:
+            values.update(
+                jenkins_url=self.jenkins.url, jenkins_user=self.jenkins.user, jenkins_api_token=self.jenkins.token
+            )
         values.update(overrides)
         return WorkerSettings.model_validate(values)
 
     def dispatcher(self, **overrides: Any) -> Dispatcher:
         settings = self.settings(**overrides)
         session = boto3.session.Session(**FAKE_CREDENTIALS)
-        dispatcher = build_dispatcher(settings, aws=AwsClients(settings, session=session))
+        dispatcher = build_dispatcher(
+            settings, aws=AwsClients(settings, session=session), inventory=self.inventory, now=self.clock.now
+        )
         dispatcher.start_invocation(FakeLambdaContext())
         return dispatcher
+
+    def queued(self, *, wait: int = 0) -> list[dict[str, Any]]:
+        """Messages on the jobs queue now (received: they come back after the 1 s visibility timeout)."""
+        sqs = aws_client("sqs", self.moto.endpoint_url)
+        return sqs.receive_message(
+            QueueUrl=self.queues.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait, AttributeNames=["All"]
+        ).get("Messages", [])
+
+    def delete(self, message: dict[str, Any]) -> None:
+        aws_client("sqs", self.moto.endpoint_url).delete_message(
+            QueueUrl=self.queues.queue_url, ReceiptHandle=message["ReceiptHandle"]
+        )
+
+    def run(self, job: JobEnvelope, worker: Dispatcher | None = None, *, max_steps: int = 50) -> int:
+        """Deliver the job, then each step it queues (moving the clock by the poll interval before each), as
+        the SQS event source would, until it queues no more. Returns the number of steps delivered."""
+        worker = worker or self.dispatcher()
+        worker.handle_record(job.to_message(), 1)
+        steps = 1
+        while steps < max_steps:
+            pending = self.queued()
+            if not pending:
+                return steps
+            for message in pending:
+                self.clock.advance(POLL_S)
+                worker.handle_record(message["Body"], int(message["Attributes"]["ApproximateReceiveCount"]))
+                self.delete(message)
+                steps += 1
+        raise AssertionError(f"{job.display} still running after {max_steps} steps")
+
+    def steps_of(self, message: dict[str, Any]) -> int:
+        return int((json.loads(message["Body"]).get("continuation") or {}).get("step", 0))
 
     def job(self, line: str, *, issued_at: datetime | None = None, response_url: str | None = "auto") -> JobEnvelope:
         """The job the ack would queue for `line`, with a fresh response_url on the local Slack."""
@@ -64,7 +144,7 @@ class Harness:
             args=spec.parse(text),
             requester=Requester(user_id="U0ALICE", user_name="alice", team_id="T0001", channel_id="C0OPS"),
             response_url=self.slack.response_url(job_id) if response_url == "auto" else response_url,
-            issued_at=issued_at or utcnow(),
+            issued_at=issued_at or self.clock.now(),
             correlation_id=job_id,
         )
 
@@ -78,6 +158,10 @@ class Harness:
         ecs = aws_client("ecs", self.moto.endpoint_url)
         [svc] = ecs.describe_services(cluster=self.cluster, services=[service])["services"]
         return str(next(d["id"] for d in svc["deployments"] if d["status"] == "PRIMARY"))
+
+
+def at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def minutes_ago(minutes: float) -> datetime:

@@ -30,7 +30,7 @@ def test_text_parses_into_the_commands_args(name, text, expected):
     [
         ("/deploy-status", "", "takes 1 argument, got 0"),
         ("/deploy-status", "a b", "takes 1 argument, got 2"),
-        ("/deploy-status", "-payment", "service '-payment' is not valid"),
+        ("/deploy-status", "-payment", "target '-payment' is not valid"),
         ("/deploy-status", "x" * 256, "is not valid"),
         ("/ops-ping", "soon", "work_seconds 'soon' is not valid"),
         ("/ops-ping", "61", "work_seconds '61' is not valid"),

@@ -14,7 +14,7 @@ slack_ids = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1,
 triggers = st.text(alphabet="0123456789abcdef.", min_size=1, max_size=60)
 args = st.one_of(
     st.builds(PingArgs, work_seconds=st.floats(min_value=0, max_value=60)),
-    st.builds(DeployStatusArgs, service=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,40}", fullmatch=True)),
+    st.builds(DeployStatusArgs, target=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,40}", fullmatch=True)),
 )
 envelopes = st.builds(
     JobEnvelope,

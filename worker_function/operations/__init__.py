@@ -1,35 +1,75 @@
-"""One module per operation, named after the job kind. Each has
-`run(args, job, ctx) -> SlackMessage`; raise `PermanentJobError` for what retrying cannot fix."""
+"""One module per operation, named after the job kind.
+
+Each has `run(args, job, ctx)`, the job's first step, and, when it follows something long, `resume(args,
+job, ctx, state)` for the steps after. A step returns the final `SlackMessage`, or `Wait`: a progress
+message plus the state the next step resumes from and how long to wait first. The dispatcher re-queues a
+waiting job with that delay (SQS DelaySeconds <= 900): no Lambda sits idle while a build runs for hours.
+Raise `PermanentJobError` for what retrying cannot fix; let transient errors propagate.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients
 
 
+class Wait(BaseModel):
+    """A step that must wait: what to show meanwhile, the state to resume from, and when to look again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    progress: SlackMessage
+    state: dict[str, Any] = Field(default_factory=dict)
+    delay_s: float = Field(default=0, ge=0)
+
+
+StepResult = SlackMessage | Wait
+
+
 @dataclass
 class OperationContext:
-    """What an operation may use: settings, AWS clients, the clock (tests pass their own)."""
+    """What an operation may use: settings, inventory, AWS and Jenkins clients, the clock (tests pass their own)."""
 
     settings: WorkerSettings
     aws: AwsClients
     now: Callable[[], datetime]
     sleep: Callable[[float], None]
+    inventory: Inventory = field(default_factory=Inventory)
+    #: Builds the Jenkins client on first use (python-jenkins is imported only by jobs that need it).
+    jenkins_factory: Callable[[], Any] | None = None
+    _jenkins: Any = None
+
+    @property
+    def jenkins(self) -> Any:
+        if self._jenkins is None:
+            if self.jenkins_factory is None:
+                from worker_function.errors import PermanentJobError
+
+                raise PermanentJobError("no Jenkins is configured (JENKINS_URL)")
+            self._jenkins = self.jenkins_factory()
+        return self._jenkins
+
+    def poll_delay(self, seconds: float | None = None) -> float:
+        """How long a waiting step waits before the next look: the given time, or the poll interval."""
+        return self.settings.poll_interval_s if seconds is None else seconds
 
 
 class Operation(Protocol):
-    def run(self, args: Any, job: JobEnvelope, ctx: OperationContext) -> SlackMessage: ...
+    def run(self, args: Any, job: JobEnvelope, ctx: OperationContext) -> StepResult: ...
 
 
-def operation_for(kind: str) -> Operation:
+def operation_for(kind: str) -> Any:
     """The module `worker_function.operations.<kind>`; kinds come from the validated envelope."""
     module: Any = importlib.import_module(f"{__name__}.{kind}")
     return module

@@ -1,47 +1,48 @@
-"""/deploy-status <service>: the ECS service's deployments, PRIMARY first."""
+"""/deploy-status <target>: the ECS service's deployments, PRIMARY first, and its CodePipeline's stages
+when the inventory names a pipeline."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from shared import messages
 from shared.commands import DeployStatusArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
-from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext
+from worker_function.operations._ecs import deployment_facts, describe_service
 
 
 def run(args: DeployStatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    cluster = ctx.settings.ecs_cluster
-    with classify_aws_errors(f"cannot read `{args.service}` in cluster `{cluster}`"):
-        response = ctx.aws.ecs.describe_services(cluster=cluster, services=[args.service])
-    services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
-    if not services:
-        raise PermanentJobError(f"there is no ECS service `{args.service}` in cluster `{cluster}`")
-    service = services[0]
+    target = ctx.inventory.target(args.target, "ecs")
+    assert target.ecs is not None
+    service = describe_service(ctx, target.ecs, "read")
     now = ctx.now()
     deployments = [
-        _deployment_facts(d, now) for d in sorted(service["deployments"], key=lambda d: d["status"] != "PRIMARY")
+        deployment_facts(d, now) for d in sorted(service["deployments"], key=lambda d: d["status"] != "PRIMARY")
     ]
-    return messages.deploy_status(args.service, cluster, service["status"], deployments, job.short_id)
+    message = messages.deploy_status(args.target, target.ecs.cluster, service["status"], deployments, job.short_id)
+    if target.pipeline:
+        message = messages.with_lines(message, _pipeline_lines(ctx, target.pipeline))
+    return message
 
 
-def _deployment_facts(deployment: dict[str, Any], now: Any) -> dict[str, Any]:
-    created = deployment.get("createdAt")
-    return {
-        "status": deployment["status"],
-        "rollout_state": deployment.get("rolloutState") or _rollout_from_counts(deployment),
-        "running": deployment.get("runningCount", 0),
-        "desired": deployment.get("desiredCount", 0),
-        "pending": deployment.get("pendingCount", 0),
-        "failed": deployment.get("failedTasks", 0),
-        "task_definition": deployment["taskDefinition"].rsplit("/", 1)[-1],
-        "age": messages.humanize_seconds((now - created).total_seconds()) if created else "?",
-    }
+def _pipeline_lines(ctx: OperationContext, pipeline: str) -> list[str]:
+    """The pipeline's stages; a pipeline that cannot be read is one line saying why, not a failed job."""
+    try:
+        state = ctx.aws.client("codepipeline").get_pipeline_state(name=pipeline)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return [f":warning: Pipeline `{pipeline}`: {error.get('Message') or error.get('Code')}"]
+    return messages.pipeline_lines(pipeline, [_stage(s) for s in state.get("stageStates", [])])
 
 
-def _rollout_from_counts(deployment: dict[str, Any]) -> str:
-    """ECS leaves rolloutState out for services without the rolling-update circuit breaker."""
-    done = deployment.get("runningCount", 0) >= deployment.get("desiredCount", 0)
-    return "COMPLETED" if done else "IN_PROGRESS"
+def _stage(stage: dict[str, Any]) -> dict[str, Any]:
+    latest = stage.get("latestExecution") or {}
+    summary = ""
+    for action in stage.get("actionStates", []):
+        execution = action.get("latestExecution") or {}
+        summary = (execution.get("errorDetails") or {}).get("message") or execution.get("summary") or summary
+    return {"name": stage.get("stageName", "?"), "status": latest.get("status", "NotRun"), "summary": summary}

@@ -1,28 +1,147 @@
-"""/ops-restart <service>: ECS force new deployment. Runs under the service's lease (see dispatch)."""
+"""/ops-restart <target>: ECS force new deployment followed until its rollout is COMPLETED or FAILED, or an
+EC2 reboot followed until the instances' status checks pass. Runs under the target's lease (see dispatch),
+kept from step to step."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared import messages
 from shared.commands import RestartArgs
+from shared.inventory import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function.errors import PermanentJobError, classify_aws_errors
-from worker_function.operations import OperationContext
+from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.operations._ecs import counts, describe_service, rollout_state
 
 
-def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    cluster = ctx.settings.ecs_cluster
-    with classify_aws_errors(f"cannot restart `{args.service}` in cluster `{cluster}`"):
-        found = ctx.aws.ecs.describe_services(cluster=cluster, services=[args.service])["services"]
-        if not [s for s in found if s.get("status") == "ACTIVE"]:
-            raise PermanentJobError(f"there is no active ECS service `{args.service}` in cluster `{cluster}`")
-        service = ctx.aws.ecs.update_service(cluster=cluster, service=args.service, forceNewDeployment=True)["service"]
-    primary = next(d for d in service["deployments"] if d["status"] == "PRIMARY")
-    return messages.restart_started(
-        args.service,
-        cluster,
-        primary["id"],
-        primary.get("runningCount", 0),
-        primary.get("desiredCount", 0),
-        job.short_id,
+def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+    target = ctx.inventory.target(args.target, "restartable")
+    if target.ecs is not None:
+        return _restart_service(args.target, target.ecs, ctx)
+    assert target.ec2 is not None
+    return _reboot_instances(args.target, target.ec2, ctx)
+
+
+def resume(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
+    if state["kind"] == "ecs":
+        return _follow_service(args.target, state, ctx)
+    return _follow_instances(args.target, state, ctx)
+
+
+# -- ECS ---------------------------------------------------------------------------------------
+
+
+def _restart_service(name: str, ecs: EcsService, ctx: OperationContext) -> StepResult:
+    service = describe_service(ctx, ecs, "restart")
+    if service.get("status") != "ACTIVE":
+        raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
+    with classify_aws_errors(f"cannot restart `{ecs.service}` in cluster `{ecs.cluster}`"):
+        updated = ctx.aws.ecs.update_service(cluster=ecs.cluster, service=ecs.service, forceNewDeployment=True)
+    primary = next(d for d in updated["service"]["deployments"] if d["status"] == "PRIMARY")
+    headline = (
+        f"Restart of `{name}` started (cluster `{ecs.cluster}`): new deployment `{primary['id']}`, {counts(primary)}."
+    )
+    state = {"kind": "ecs", "cluster": ecs.cluster, "service": ecs.service, "deployment": primary["id"]}
+    return Wait(
+        progress=messages.progress(headline), state={**state, "summary": counts(primary)}, delay_s=ctx.poll_delay()
+    )
+
+
+def _follow_service(name: str, state: dict[str, Any], ctx: OperationContext) -> StepResult:
+    ecs = EcsService(cluster=state["cluster"], service=state["service"])
+    service = describe_service(ctx, ecs, "follow the restart of")
+    deployment = next((d for d in service.get("deployments", []) if d["id"] == state["deployment"]), None)
+    if deployment is None:
+        return messages.outcome(
+            None,
+            f"Restart of `{name}`: deployment `{state['deployment']}` is gone; another deployment replaced it.",
+            in_channel=True,
+        )
+    rollout = rollout_state(deployment)
+    facts = counts(deployment)
+    if rollout == "COMPLETED":
+        return messages.outcome(
+            True,
+            f"Restart of `{name}` completed (cluster `{ecs.cluster}`): deployment `{deployment['id']}`, {facts}.",
+            in_channel=True,
+        )
+    if rollout == "FAILED":
+        reason = deployment.get("rolloutStateReason") or "the rollout failed"
+        return messages.outcome(
+            False,
+            f"Restart of `{name}` FAILED (cluster `{ecs.cluster}`): deployment `{deployment['id']}`, {facts}.",
+            [reason],
+            in_channel=True,
+        )
+    headline = f"Restart of `{name}` in progress: deployment `{deployment['id']}`, {facts}; rollout {rollout}."
+    return Wait(progress=messages.progress(headline), state={**state, "summary": facts}, delay_s=ctx.poll_delay())
+
+
+# -- EC2 ---------------------------------------------------------------------------------------
+
+
+def instances_of(ctx: OperationContext, ec2: Ec2Instances, what: str) -> list[str]:
+    """The ids of the instances tagged `tag=value` that are not terminated."""
+    with classify_aws_errors(f"cannot {what} instances tagged {ec2.tag}={ec2.value}"):
+        reservations = ctx.aws.client("ec2").describe_instances(
+            Filters=[
+                {"Name": f"tag:{ec2.tag}", "Values": [ec2.value]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ]
+        )["Reservations"]
+    ids = sorted(i["InstanceId"] for r in reservations for i in r["Instances"])
+    if not ids:
+        raise PermanentJobError(f"no EC2 instances are tagged {ec2.tag}={ec2.value}")
+    return ids
+
+
+def _reboot_instances(name: str, ec2: Ec2Instances, ctx: OperationContext) -> StepResult:
+    ids = instances_of(ctx, ec2, "reboot")
+    with classify_aws_errors(f"cannot reboot {', '.join(ids)}"):
+        ctx.aws.client("ec2").reboot_instances(InstanceIds=ids)
+    headline = f"Reboot of `{name}` requested: {len(ids)} instance{'s' if len(ids) != 1 else ''} ({', '.join(ids)})."
+    state = {"kind": "ec2", "instances": ids, "summary": "reboot requested"}
+    return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+
+
+def instance_health(ctx: OperationContext, ids: list[str]) -> list[dict[str, str]]:
+    """Per instance: id, state, instance and system status checks."""
+    with classify_aws_errors(f"cannot read the status of {', '.join(ids)}"):
+        statuses = ctx.aws.client("ec2").describe_instance_status(InstanceIds=ids, IncludeAllInstances=True)
+    found = {s["InstanceId"]: s for s in statuses.get("InstanceStatuses", [])}
+    return [
+        {
+            "id": i,
+            "state": found.get(i, {}).get("InstanceState", {}).get("Name", "unknown"),
+            "instance": found.get(i, {}).get("InstanceStatus", {}).get("Status", "unknown"),
+            "system": found.get(i, {}).get("SystemStatus", {}).get("Status", "unknown"),
+        }
+        for i in ids
+    ]
+
+
+def health_lines(health: list[dict[str, str]]) -> list[str]:
+    icon = {True: ":white_check_mark:", False: ":hourglass_flowing_sand:"}
+    return [
+        f"{icon[h['state'] == 'running' and h['instance'] == 'ok' and h['system'] == 'ok']} `{h['id']}` "
+        f"{h['state']}, instance check {h['instance']}, system check {h['system']}"
+        for h in health
+    ]
+
+
+def _follow_instances(name: str, state: dict[str, Any], ctx: OperationContext) -> StepResult:
+    health = instance_health(ctx, list(state["instances"]))
+    lines = health_lines(health)
+    gone = [h["id"] for h in health if h["state"] in ("stopped", "stopping", "terminated", "shutting-down")]
+    if gone:
+        return messages.outcome(False, f"Reboot of `{name}` FAILED: {', '.join(gone)} stopped.", lines, in_channel=True)
+    if all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health):
+        return messages.outcome(True, f"Reboot of `{name}` completed: status checks pass.", lines, in_channel=True)
+    waiting = sum(1 for h in health if not (h["instance"] == "ok" and h["system"] == "ok"))
+    summary = f"{waiting} of {len(health)} instances still failing or initialising status checks"
+    return Wait(
+        progress=messages.progress(f"Reboot of `{name}`: {summary}.", lines),
+        state={**state, "summary": summary},
+        delay_s=ctx.poll_delay(),
     )

@@ -1,0 +1,144 @@
+"""Demo resources for every operation on the local stack, and the inventory that names them.
+
+ECS services `payment` and `checkout` (infra/local/aws.py), two EC2 instances tagged Name=bastion, a log
+group per service with sample lines, a migration and a regression CodeBuild project and a pipeline on the
+local CodeBuild, and a Jenkins job `web/deploy` on the local Jenkins.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from infra.local.aws import DEMO_CLUSTER, aws_client
+from infra.local.codebuild import CodeBuildServer, PipelineStage
+from infra.local.jenkins import JenkinsServer
+
+BASTION_TAG = ("Name", "bastion")
+MIGRATION_PROJECT = "payment-migrate"
+REGRESSION_PROJECT = "regression-smoke"
+PIPELINE = "payment-pipeline"
+JENKINS_JOB = "web/deploy"
+#: AMI id moto knows (moto ships a list of sample AMIs).
+DEMO_AMI = "ami-12c6146b"
+
+
+def log_group(service: str) -> str:
+    return f"/opsbot-demo/{service}"
+
+
+def demo_inventory_toml(cluster: str = DEMO_CLUSTER) -> str:
+    """The demo inventory (TOML) for a cluster."""
+    return f"""\
+version = 1
+
+[targets.payment]
+environment = "prod"
+description = "Payment API"
+ecs = {{ cluster = "{cluster}", service = "payment" }}
+log_groups = ["{log_group("payment")}"]
+pipeline = "{PIPELINE}"
+migration = {{ codebuild_project = "{MIGRATION_PROJECT}" }}
+
+[targets.checkout]
+environment = "staging"
+ecs = {{ cluster = "{cluster}", service = "checkout" }}
+log_groups = ["{log_group("checkout")}"]
+
+[targets.bastion]
+environment = "prod"
+ec2 = {{ tag = "{BASTION_TAG[0]}", value = "{BASTION_TAG[1]}" }}
+
+[suites.smoke]
+codebuild_project = "{REGRESSION_PROJECT}"
+
+[jenkins_jobs.deploy-web]
+job = "{JENKINS_JOB}"
+environment = "staging"
+"""
+
+
+@dataclass(frozen=True)
+class DemoTimings:
+    """How long the scripted builds take (seconds of the stand-ins' clock)."""
+
+    migration_s: float = 12.0
+    regression_s: float = 8.0
+    jenkins_queue_s: float = 2.0
+    jenkins_build_s: float = 6.0
+
+
+def provision_demo_instances(ec2: Any, count: int = 2) -> list[str]:
+    """EC2 instances tagged Name=bastion (once)."""
+    key, value = BASTION_TAG
+    existing = [
+        i["InstanceId"]
+        for r in ec2.describe_instances(Filters=[{"Name": f"tag:{key}", "Values": [value]}])["Reservations"]
+        for i in r["Instances"]
+    ]
+    if existing:
+        return existing
+    reservation = ec2.run_instances(
+        ImageId=DEMO_AMI,
+        MinCount=count,
+        MaxCount=count,
+        InstanceType="t3.micro",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": key, "Value": value}]}],
+    )
+    return [i["InstanceId"] for i in reservation["Instances"]]
+
+
+def provision_demo_logs(logs: Any, services: tuple[str, ...] = ("payment", "checkout"), lines: int = 40) -> None:
+    """A log group per service with `lines` sample lines over the last 10 minutes (a few ERRORs)."""
+    now_ms = int(time.time() * 1000)
+    rng = random.Random(7)
+    for service in services:
+        group = log_group(service)
+        try:
+            logs.create_log_group(logGroupName=group)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            continue
+        logs.create_log_stream(logGroupName=group, logStreamName="app/1")
+        events = []
+        for i in range(lines):
+            at = now_ms - (lines - i) * 15_000
+            if i % 9 == 4:
+                message = f"ERROR {service}: upstream timeout after 3000 ms (order {rng.randint(1000, 9999)})"
+            else:
+                message = f"INFO {service}: GET /health 200 in {rng.randint(2, 40)} ms"
+            events.append({"timestamp": at, "message": message})
+        logs.put_log_events(logGroupName=group, logStreamName="app/1", logEvents=events)
+
+
+def script_demo_builds(codebuild: CodeBuildServer, jenkins: JenkinsServer, timings: DemoTimings) -> None:
+    codebuild.add_project(MIGRATION_PROJECT, duration_s=timings.migration_s)
+    codebuild.add_project(
+        REGRESSION_PROJECT, duration_s=timings.regression_s, tests={"SUCCEEDED": 42, "FAILED": 0, "SKIPPED": 3}
+    )
+    codebuild.add_pipeline(
+        PIPELINE,
+        [
+            PipelineStage("Source", "Succeeded", "commit 4f2a9c1"),
+            PipelineStage("Build", "Succeeded"),
+            PipelineStage("Deploy", "InProgress", "deploying payment:2"),
+        ],
+    )
+    jenkins.add_job(JENKINS_JOB, queue_s=timings.jenkins_queue_s, build_s=timings.jenkins_build_s)
+
+
+def provision_demo_ops(
+    endpoint_url: str,
+    region: str,
+    codebuild: CodeBuildServer,
+    jenkins: JenkinsServer,
+    *,
+    timings: DemoTimings = DemoTimings(),
+    client: Callable[..., Any] = aws_client,
+) -> None:
+    """Everything the demo inventory names, beyond the ECS services `provision` creates."""
+    provision_demo_instances(client("ec2", endpoint_url, region))
+    provision_demo_logs(client("logs", endpoint_url, region))
+    script_demo_builds(codebuild, jenkins, timings)

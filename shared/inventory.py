@@ -1,0 +1,202 @@
+"""The inventory: what each target name means (ECS service, EC2 instances, CodeBuild projects, log groups,
+Jenkins jobs), read from a TOML file and validated at load. The worker loads it once per cold start.
+
+Only the worker imports this module (the ack validates command syntax, never targets):
+
+    [targets.payment]
+    environment = "prod"
+    ecs = { cluster = "opsbot-demo", service = "payment" }
+    log_groups = ["/opsbot-demo/payment"]
+    pipeline = "payment-pipeline"
+    migration = { codebuild_project = "payment-migrate" }
+
+    [targets.bastion]
+    environment = "prod"
+    ec2 = { tag = "Name", value = "bastion" }
+
+    [suites.smoke]
+    codebuild_project = "regression-smoke"
+
+    [jenkins_jobs.deploy-web]
+    job = "web/deploy"
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from shared.errors import OpsbotError
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
+Environment = Literal["prod", "staging", "dev", "test"]
+
+
+class InventoryError(OpsbotError):
+    """The inventory file is missing, not TOML, or does not validate (the message names the bad key)."""
+
+
+class UnknownNameError(OpsbotError):
+    """A command named something the inventory does not have (or that cannot do what was asked)."""
+
+    def __init__(self, what: str, name: str, known: list[str]) -> None:
+        self.what, self.name, self.known = what, name, known
+        listed = ", ".join(f"`{k}`" for k in known) if known else "none are configured"
+        super().__init__(f"I don't know {what} `{name}`. Known {what}s, closest first: {listed}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EcsService(_Model):
+    cluster: str = Field(min_length=1, max_length=255)
+    service: str = Field(min_length=1, max_length=255)
+
+
+class Ec2Instances(_Model):
+    """The instances whose tag `tag` has the value `value`."""
+
+    tag: str = Field(default="Name", min_length=1, max_length=128)
+    value: str = Field(min_length=1, max_length=256)
+
+
+class CodeBuildRun(_Model):
+    codebuild_project: str = Field(min_length=2, max_length=255)
+    #: The environment variable that carries `/ops-migrate <target> <version>`.
+    version_variable: str = "MIGRATION_VERSION"
+
+
+class Target(_Model):
+    environment: Environment = "staging"
+    description: str = ""
+    ecs: EcsService | None = None
+    ec2: Ec2Instances | None = None
+    log_groups: list[str] = Field(default_factory=list, max_length=50)
+    pipeline: str | None = None
+    migration: CodeBuildRun | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_compute(self) -> Target:
+        if self.ecs is not None and self.ec2 is not None:
+            raise ValueError("a target is an ECS service or EC2 instances, not both")
+        return self
+
+
+class Suite(_Model):
+    codebuild_project: str = Field(min_length=2, max_length=255)
+    environment: Environment = "staging"
+    description: str = ""
+
+
+class JenkinsJob(_Model):
+    #: The job's full name on Jenkins (folders separated by "/").
+    job: str = Field(min_length=1, max_length=255)
+    environment: Environment = "staging"
+    description: str = ""
+
+
+class Inventory(_Model):
+    version: Literal[1] = 1
+    targets: dict[Name, Target] = Field(default_factory=dict)
+    suites: dict[Name, Suite] = Field(default_factory=dict)
+    jenkins_jobs: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$")], JenkinsJob
+    ] = Field(default_factory=dict)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def names_for(self, accepts: str) -> list[str]:
+        """The names a command accepting `accepts` (see `shared.commands.Accepts`) may be given, sorted."""
+        if accepts == "suite":
+            return sorted(self.suites)
+        if accepts == "jenkins_job":
+            return sorted(self.jenkins_jobs)
+        return sorted(name for name, target in self.targets.items() if _can(target, accepts))
+
+    def target(self, name: str, accepts: str) -> Target:
+        """The target named `name` that can do `accepts`, or `UnknownNameError` listing the ones that can."""
+        target = self.targets.get(name)
+        if target is None or not _can(target, accepts):
+            raise UnknownNameError("target", name, closest_first(name, self.names_for(accepts)))
+        return target
+
+    def suite(self, name: str) -> Suite:
+        if name not in self.suites:
+            raise UnknownNameError("suite", name, closest_first(name, list(self.suites)))
+        return self.suites[name]
+
+    def jenkins_job(self, name: str) -> JenkinsJob:
+        if name not in self.jenkins_jobs:
+            raise UnknownNameError("Jenkins job", name, closest_first(name, list(self.jenkins_jobs)))
+        return self.jenkins_jobs[name]
+
+    def require(self, accepts: str, name: str) -> None:
+        """Raise `UnknownNameError` unless `name` is something a command accepting `accepts` may be given."""
+        if accepts == "suite":
+            self.suite(name)
+        elif accepts == "jenkins_job":
+            self.jenkins_job(name)
+        else:
+            self.target(name, accepts)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "inventory") -> Inventory:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            )
+            raise InventoryError(f"{source} is invalid: {problems}") from None
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "inventory") -> Inventory:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InventoryError(f"{source} is not valid TOML: {exc}") from None
+        return cls.from_mapping(data, source=source)
+
+
+def _can(target: Target, accepts: str) -> bool:
+    match accepts:
+        case "ecs":
+            return target.ecs is not None
+        case "restartable" | "status":
+            return target.ecs is not None or target.ec2 is not None
+        case "logs":
+            return bool(target.log_groups)
+        case "migration":
+            return target.migration is not None
+        case _:
+            return True
+
+
+def closest_first(name: str, known: list[str]) -> list[str]:
+    """All of `known`, the most similar to `name` first (ties alphabetically)."""
+    lowered = name.lower()
+
+    def score(candidate: str) -> tuple[float, str]:
+        ratio = difflib.SequenceMatcher(None, lowered, candidate.lower()).ratio()
+        prefix = 1.0 if candidate.lower().startswith(lowered[:3]) and lowered else 0.0
+        return (-(ratio + 0.2 * prefix), candidate)
+
+    return sorted(known, key=score)
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate the inventory file, or raise `InventoryError` naming the file and the bad key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(f"cannot read the inventory {path}: {exc.strerror or exc}") from None
+    return Inventory.from_toml(text, source=str(path))

@@ -1,0 +1,85 @@
+"""/ops-build <job> [key=value ...]: a Jenkins job over its REST API (python-jenkins: user API token, CSRF
+crumb fetched and sent by the client), followed from the queue item to the build to its result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from shared import messages
+from shared.commands import BuildArgs
+from shared.jobs import JobEnvelope
+from worker_function.errors import PermanentJobError
+from worker_function.operations import OperationContext, StepResult, Wait
+
+#: Build results: SUCCESS is success, UNSTABLE is a warning, the others failed.
+_RESULTS = {"SUCCESS": True, "UNSTABLE": None, "NOT_BUILT": None}
+
+
+def run(args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+    name = ctx.inventory.jenkins_job(args.job).job
+    with _jenkins_errors(f"cannot start Jenkins job `{name}`"):
+        queue_item = ctx.jenkins.build_job(name, dict(args.parameters) or None)
+    state = {"job": name, "queue_item": int(queue_item), "summary": "queued"}
+    params = ", ".join(f"{k}={v}" for k, v in args.parameters.items())
+    headline = f"Jenkins `{name}` queued (item {queue_item})" + (f" with {params}" if params else "") + "."
+    return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+
+
+def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
+    name = state["job"]
+    if "build" not in state:
+        with _jenkins_errors(f"cannot read Jenkins queue item {state['queue_item']}"):
+            item = ctx.jenkins.get_queue_item(state["queue_item"])
+        if item.get("cancelled"):
+            return messages.outcome(False, f"Jenkins `{name}` was cancelled in the queue.", in_channel=True)
+        executable = item.get("executable")
+        if not executable:
+            why = item.get("why") or "waiting"
+            return Wait(
+                progress=messages.progress(f"Jenkins `{name}` waits in the queue: {why}"),
+                state={**state, "summary": f"queued: {why}"},
+                delay_s=ctx.poll_delay(),
+            )
+        state = {**state, "build": int(executable["number"]), "url": executable.get("url")}
+    with _jenkins_errors(f"cannot read Jenkins build {name} #{state['build']}"):
+        info = ctx.jenkins.get_build_info(name, state["build"])
+    url = info.get("url") or state.get("url")
+    if info.get("building") or info.get("result") is None:
+        running = messages.humanize_seconds(max(0.0, ctx.now().timestamp() - info.get("timestamp", 0) / 1000))
+        return Wait(
+            progress=messages.progress(
+                f"Jenkins `{name}` #{state['build']} running for {running}.", link=url, label="build"
+            ),
+            state={**state, "summary": f"#{state['build']} running"},
+            delay_s=ctx.poll_delay(),
+        )
+    result = str(info["result"])
+    took = messages.humanize_seconds(int(info.get("duration", 0)) / 1000)
+    return messages.outcome(
+        _RESULTS.get(result, False),
+        f"Jenkins `{name}` #{state['build']} {result} in {took}.",
+        link=url,
+        label=f"{name} #{state['build']}",
+        in_channel=True,
+    )
+
+
+@contextmanager
+def _jenkins_errors(what: str) -> Iterator[None]:
+    """Jenkins errors no retry can fix (no such job, refused credentials) become `PermanentJobError`;
+    the others (connection refused, 5xx) propagate, and SQS retries the step."""
+    import jenkins
+
+    try:
+        yield
+    except jenkins.NotFoundException as exc:
+        raise PermanentJobError(f"{what}: Jenkins has no such job") from exc
+    except jenkins.JenkinsException as exc:
+        text = str(exc)
+        if "[401]" in text or "[403]" in text:
+            raise PermanentJobError(f"{what}: Jenkins refused the credentials") from exc
+        if "does not exist" in text:
+            raise PermanentJobError(f"{what}: {text}") from exc
+        raise

@@ -1,0 +1,104 @@
+"""/ops-logs <target> [--since 15m] [query]: CloudWatch Logs Insights over the target's log groups, newest
+first, as a compact table. `start_query`, then `get_query_results` until it completes: inside the step
+for a few seconds, then as continuations (a long query never keeps a Lambda waiting)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import messages
+from shared.commands import LogsArgs
+from shared.jobs import JobEnvelope
+from worker_function.errors import classify_aws_errors
+from worker_function.operations import OperationContext, StepResult, Wait
+
+#: Lines asked of Insights, and lines shown in Slack (the rest are counted).
+QUERY_LIMIT = 100
+ROWS_SHOWN = 15
+#: Seconds between two looks at a running query.
+QUERY_POLL_S = 1.0
+_INSIGHTS_COMMANDS = ("fields", "filter", "stats", "sort", "limit", "parse", "display", "dedup", "pattern")
+_DONE_BAD = ("Failed", "Cancelled", "Timeout", "Unknown")
+
+
+def insights_query(text: str) -> str:
+    """The Logs Insights query for what was typed: a query as is; plain text becomes a filter on @message."""
+    text = text.strip()
+    if text.split(" ", 1)[0].lower() in _INSIGHTS_COMMANDS:
+        return text if re.search(r"\blimit\s+\d+", text) else f"{text} | limit {QUERY_LIMIT}"
+    base = "fields @timestamp, @message"
+    if text:
+        pattern = re.escape(text).replace("/", r"\/")
+        base += f" | filter @message like /{pattern}/"
+    return f"{base} | sort @timestamp desc | limit {QUERY_LIMIT}"
+
+
+def since_label(minutes: int) -> str:
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+def run(args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+    target = ctx.inventory.target(args.target, "logs")
+    end = ctx.now()
+    start = int(end.timestamp()) - args.since_minutes * 60
+    with classify_aws_errors(f"cannot query the logs of `{args.target}`"):
+        query_id = ctx.aws.client("logs").start_query(
+            logGroupNames=target.log_groups,
+            startTime=start,
+            endTime=int(end.timestamp()),
+            queryString=insights_query(args.query),
+            limit=QUERY_LIMIT,
+        )["queryId"]
+    return _look(args, job, ctx, {"query_id": query_id}, inline=True)
+
+
+def resume(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
+    return _look(args, job, ctx, state, inline=True)
+
+
+def _look(
+    args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any], *, inline: bool
+) -> StepResult:
+    deadline = time.monotonic() + (ctx.settings.inline_wait_s if inline else 0)
+    while True:
+        with classify_aws_errors(f"cannot read the logs query of `{args.target}`"):
+            result = ctx.aws.client("logs").get_query_results(queryId=state["query_id"])
+        status = result.get("status", "Unknown")
+        if status == "Complete":
+            return _table(args, job, result)
+        if status in _DONE_BAD:
+            return messages.outcome(False, f"The logs query on `{args.target}` ended {status.lower()}.")
+        if time.monotonic() >= deadline:
+            return Wait(
+                progress=messages.progress(f"Querying the logs of `{args.target}` ({status.lower()})…"),
+                state={**state, "summary": f"query {status.lower()}"},
+                delay_s=ctx.poll_delay(QUERY_POLL_S),
+            )
+        ctx.sleep(QUERY_POLL_S)
+
+
+def _table(args: LogsArgs, job: JobEnvelope, result: dict[str, Any]) -> messages.SlackMessage:
+    rows = [{f["field"]: f.get("value", "") for f in row} for row in result.get("results", [])]
+    shown = [(_when(r.get("@timestamp", "")), _message_of(r)) for r in rows[:ROWS_SHOWN]]
+    matched = max(int((result.get("statistics") or {}).get("recordsMatched") or 0), len(rows))
+    return messages.log_table(args.target, shown, matched, since_label(args.since_minutes), args.query, job.short_id)
+
+
+def _message_of(row: dict[str, str]) -> str:
+    if "@message" in row:
+        return row["@message"].strip().replace("\n", " ")
+    return " ".join(f"{k}={v}" for k, v in row.items() if k not in ("@ptr", "@timestamp"))
+
+
+def _when(value: str) -> str:
+    """Insights gives `2024-05-01 12:00:00.000` (moto: epoch milliseconds): shown as HH:MM:SS UTC."""
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, UTC).strftime("%H:%M:%S")
+    return value[11:19] if len(value) >= 19 else value

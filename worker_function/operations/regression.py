@@ -1,0 +1,47 @@
+"""/ops-regression <suite>: runs the suite's CodeBuild project, follows it to the end, and reports
+passed/failed/skipped from the build's CodeBuild test reports when it has any."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.commands import RegressionArgs
+from shared.jobs import JobEnvelope
+from shared.messages import SlackMessage
+from worker_function.errors import classify_aws_errors
+from worker_function.operations import OperationContext, StepResult
+from worker_function.operations._codebuild import follow, outcome_line, start
+
+
+def run(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+    suite = ctx.inventory.suite(args.suite)
+    return start(ctx, suite.codebuild_project, f"Regression suite `{args.suite}`")
+
+
+def resume(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
+    what = f"Regression suite `{args.suite}`"
+
+    def finish(build: dict[str, Any], seconds: float) -> SlackMessage:
+        return outcome_line(what, build, seconds, test_summary(ctx, build))
+
+    return follow(ctx, state, what, finish)
+
+
+def test_summary(ctx: OperationContext, build: dict[str, Any]) -> list[str]:
+    """`N passed, N failed, N skipped (of N)` from the build's test reports; nothing when it has none."""
+    arns = build.get("reportArns") or []
+    if not arns:
+        return ["_No test report._"]
+    with classify_aws_errors("cannot read the test reports"):
+        reports = ctx.aws.client("codebuild").batch_get_reports(reportArns=arns).get("reports", [])
+    counts: dict[str, int] = {}
+    total = 0
+    for report in reports:
+        summary = report.get("testSummary") or {}
+        total += int(summary.get("total", 0))
+        for status, n in (summary.get("statusCounts") or {}).items():
+            counts[status] = counts.get(status, 0) + int(n)
+    passed = counts.get("SUCCEEDED", 0)
+    failed = counts.get("FAILED", 0) + counts.get("ERROR", 0)
+    skipped = counts.get("SKIPPED", 0)
+    return [f"*{passed} passed, {failed} failed, {skipped} skipped* (of {total})"]
