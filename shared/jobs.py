@@ -74,8 +74,9 @@ class ProgressHandle(BaseModel):
     #: The channel message posted once the response_url is no longer usable (chat.update edits it).
     channel: str | None = None
     ts: str | None = None
-    #: A digest of the last text sent: an unchanged progress message is not sent again.
+    #: A digest of the last text sent, and when: an unchanged progress message is not sent again soon.
     last_digest: str | None = None
+    sent_at: datetime | None = None
 
 
 class Continuation(BaseModel):

@@ -234,7 +234,7 @@ class Dispatcher:
         previous = job.continuation.progress if job.continuation else None
         handle = self.replier.publish(job, message, previous)
         logger.info("step %d shown (final: %s)", job.step, message.final, extra=job_log_keys(job))
-        return {"route": "progress", "progress": handle.model_dump()}
+        return {"route": "progress", "progress": handle.model_dump(mode="json")}
 
     def _next(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome, progress: dict[str, Any]) -> str:
         """Queue the job's next step with its state, after the step's delay (SQS allows 0..900 s)."""

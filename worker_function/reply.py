@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -27,6 +26,9 @@ SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Where a bot that is not in the channel cannot post; the requester gets a direct message instead.
 CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: A progress message whose headline did not change is sent again only this often (elapsed time in its
+#: footer), which keeps a long job far below Slack's ~1 message/s per channel and saves response_url uses.
+PROGRESS_HEARTBEAT_S = 600
 
 
 def response_url_allowed(url: str, *, local_mode: bool) -> bool:
@@ -70,9 +72,12 @@ class SlackReplier:
         message whose text did not change is not sent again (Slack: ~1 message/s per channel).
         Returns where the message now is, for the next step."""
         handle = handle or ProgressHandle()
-        digest = hashlib.sha256(json.dumps([message.text, message.blocks], sort_keys=True).encode()).hexdigest()[:16]
-        if not message.final and digest == handle.last_digest:
+        now = self._now()
+        digest = hashlib.sha256(message.text.encode()).hexdigest()[:16]
+        fresh = handle.sent_at is not None and (now - handle.sent_at).total_seconds() < PROGRESS_HEARTBEAT_S
+        if not message.final and digest == handle.last_digest and fresh:
             return handle
+        handle = handle.model_copy(update={"sent_at": now})
         if handle.ts is None and handle.response_url_uses < RESPONSE_URL_MAX_USES and self._response_url_usable(job):
             replace = handle.response_url_uses > 0
             if self._send_response_url(job, message, replace_original=replace):

@@ -27,7 +27,7 @@ from worker_function.dispatch import Dispatcher
 
 #: Seconds a waiting step asks to wait in these tests: the controllable clock moves this much per step,
 #: while SQS delivers the next step at once (max_delay_s=0).
-POLL_S = 30.0
+POLL_S = 120.0
 
 
 class Clock:
@@ -60,6 +60,8 @@ class Harness:
     jenkins: JenkinsServer | None = None
     clock: Clock = field(default_factory=Clock)
     inventory_toml: str | None = None
+    #: The poll interval of the worker, and how far the clock moves per step in `run`.
+    poll_s: float = POLL_S
 
     @property
     def inventory(self) -> Inventory:
@@ -77,7 +79,7 @@ class Harness:
             "leases_table": self.tables.leases,
             "ecs_cluster": self.cluster,
             "slack_max_retries": 2,
-            "poll_interval_s": POLL_S,
+            "poll_interval_s": self.poll_s,
             "inline_wait_s": 0.5,
             "max_delay_s": 0,
         }
@@ -122,7 +124,7 @@ class Harness:
             if not pending:
                 return steps
             for message in pending:
-                self.clock.advance(POLL_S)
+                self.clock.advance(self.poll_s)
                 worker.handle_record(message["Body"], int(message["Attributes"]["ApproximateReceiveCount"]))
                 self.delete(message)
                 steps += 1

@@ -59,11 +59,10 @@ def follow(
         ended = build.get("endTime") or ctx.now()
         seconds = (ended - started).total_seconds() if isinstance(started, datetime) else 0.0
         return finish(build, seconds)
-    running = messages.humanize_seconds((ctx.now() - started).total_seconds()) if isinstance(started, datetime) else "?"
     phase = str(build.get("currentPhase", "?")).lower().replace("_", " ")
     return Wait(
         progress=messages.progress(
-            f"{what}: build `{build['id']}` in phase {phase}, running for {running}.",
+            f"{what}: build `{build['id']}` in phase {phase}.",
             link=state.get("link"),
             label="build",
         ),

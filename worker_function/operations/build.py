@@ -47,11 +47,8 @@ def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: dict
         info = ctx.jenkins.get_build_info(name, state["build"])
     url = info.get("url") or state.get("url")
     if info.get("building") or info.get("result") is None:
-        running = messages.humanize_seconds(max(0.0, ctx.now().timestamp() - info.get("timestamp", 0) / 1000))
         return Wait(
-            progress=messages.progress(
-                f"Jenkins `{name}` #{state['build']} running for {running}.", link=url, label="build"
-            ),
+            progress=messages.progress(f"Jenkins `{name}` #{state['build']} is building.", link=url, label="build"),
             state={**state, "summary": f"#{state['build']} running"},
             delay_s=ctx.poll_delay(),
         )
