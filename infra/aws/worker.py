@@ -31,6 +31,26 @@ TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", 
 #: What the operations call on ECS: /deploy-status describes services; UpdateService is for the
 #: restart operation (issue 4 brief), which has no caller yet.
 ECS_ACTIONS = ("ecs:DescribeServices", "ecs:UpdateService")
+#: /ops-restart on instance targets reboots them (any instance of the account and region: which ones is
+#: the inventory's tag, read at run time).
+EC2_REBOOT_ACTIONS = ("ec2:RebootInstances",)
+#: Actions AWS authorizes on "*" only (no resource-level permissions in the Service Authorization
+#: Reference): the instance reads of /ops-restart and /ops-status, and the results of a Logs Insights query.
+UNSCOPED_ACTIONS = ("ec2:DescribeInstanceStatus", "ec2:DescribeInstances", "logs:GetQueryResults")
+#: /ops-logs starts Insights queries on log groups.
+LOGS_ACTIONS = ("logs:StartQuery",)
+#: /ops-migrate and /ops-regression run CodeBuild projects and follow their builds.
+CODEBUILD_ACTIONS = ("codebuild:BatchGetBuilds", "codebuild:StartBuild")
+#: /ops-regression reads the builds' test reports.
+REPORT_ACTIONS = ("codebuild:BatchGetReports",)
+#: /deploy-status reads pipeline stages.
+PIPELINE_ACTIONS = ("codepipeline:GetPipelineState",)
+
+
+def _arn(scope: Construct, service: str, resource: str, sep: str = "/") -> str:
+    """`arn:<partition>:<service>:<region>:<account>:<resource>` of this stack."""
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:{service}:{stack.region}:{stack.account}:{resource}"
 
 
 def ecs_services_arn(scope: Construct, cluster: str) -> str:
@@ -72,6 +92,14 @@ class Worker(Construct):
                 iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[idempotency.table_arn, leases.table_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
                 iam.PolicyStatement(actions=list(ECS_ACTIONS), resources=[services_arn]),
+                iam.PolicyStatement(actions=list(EC2_REBOOT_ACTIONS), resources=[_arn(self, "ec2", "instance/*")]),
+                iam.PolicyStatement(actions=list(UNSCOPED_ACTIONS), resources=["*"]),
+                iam.PolicyStatement(actions=list(LOGS_ACTIONS), resources=[_arn(self, "logs", "log-group:*", ":")]),
+                iam.PolicyStatement(actions=list(CODEBUILD_ACTIONS), resources=[_arn(self, "codebuild", "project/*")]),
+                iam.PolicyStatement(
+                    actions=list(REPORT_ACTIONS), resources=[_arn(self, "codebuild", "report-group/*")]
+                ),
+                iam.PolicyStatement(actions=list(PIPELINE_ACTIONS), resources=[_arn(self, "codepipeline", "*", ":")]),
             ],
             environment={
                 "JOBS_QUEUE_URL": queue.queue_url,
@@ -93,6 +121,35 @@ class Worker(Construct):
                 max_concurrency=MAX_CONCURRENCY,
             )
         )
+        for resource, reason in (
+            (
+                "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*",
+                "ec2:RebootInstances: which instances "
+                "is the inventory's tag (/ops-restart of an instance target), resolved when the job runs.",
+            ),
+            (
+                "*",
+                "ec2:DescribeInstances, ec2:DescribeInstanceStatus and logs:GetQueryResults have no resource-level "
+                "permissions: AWS authorizes them on * only.",
+            ),
+            (
+                "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*",
+                "logs:StartQuery on the log groups the inventory names (/ops-logs); the inventory is read at run time.",
+            ),
+            (
+                "arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:project/*",
+                "The migration and regression projects the inventory names (/ops-migrate, /ops-regression).",
+            ),
+            (
+                "arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/*",
+                "The test reports of those builds (/ops-regression), whose report groups the buildspecs name.",
+            ),
+            (
+                "arn:<AWS::Partition>:codepipeline:<AWS::Region>:<AWS::AccountId>:*",
+                "codepipeline:GetPipelineState (read only) on the pipelines the inventory names (/deploy-status).",
+            ),
+        ):
+            acknowledge(self.worker.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
         acknowledge(
             self.worker.role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service/{ecs_cluster}/*]",

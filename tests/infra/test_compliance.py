@@ -15,6 +15,17 @@ from cdk_nag import AwsSolutionsChecks
 
 SNAPSTART_PUBLISH = "@aws-cdk/aws-lambda:snapStartRequirePublish"
 ECS_SERVICES = "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service/opsbot-demo/*"
+#: The worker's other wildcards (issue 5): instances, log groups, CodeBuild projects and report groups, and
+#: pipelines named by the inventory (read at run time), and "*" for the actions AWS cannot scope.
+_REGIONAL = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
+WORKER_WILDCARDS = (
+    _REGIONAL.format("ec2", "instance/*"),
+    "*",
+    _REGIONAL.format("logs", "log-group:*"),
+    _REGIONAL.format("codebuild", "project/*"),
+    _REGIONAL.format("codebuild", "report-group/*"),
+    _REGIONAL.format("codepipeline", "*"),
+)
 
 
 def _expected_acknowledgements(synth) -> set[tuple[str, str]]:
@@ -30,6 +41,9 @@ def _expected_acknowledgements(synth) -> set[tuple[str, str]]:
         (synth.logical_id(synth.stack.worker.function), "AwsSolutions-L1"),
         (route_id, "AwsSolutions-APIG4"),
         (synth.logical_id(synth.stack.worker.worker.role), f"AwsSolutions-IAM5[{ECS_SERVICES}]"),
+    } | {
+        (synth.logical_id(synth.stack.worker.worker.role), f"AwsSolutions-IAM5[Resource::{r}]")
+        for r in WORKER_WILDCARDS
     }
 
 

@@ -8,7 +8,39 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra.aws.worker import CONSUME_ACTIONS, ECS_ACTIONS, TABLE_ACTIONS
+from infra.aws.worker import (
+    CODEBUILD_ACTIONS,
+    CONSUME_ACTIONS,
+    EC2_REBOOT_ACTIONS,
+    ECS_ACTIONS,
+    LOGS_ACTIONS,
+    PIPELINE_ACTIONS,
+    REPORT_ACTIONS,
+    TABLE_ACTIONS,
+    UNSCOPED_ACTIONS,
+)
+
+
+def _regional(service: str, resource: str) -> dict:
+    """`arn:<partition>:<service>:<region>:<account>:<resource>` as CloudFormation renders it."""
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                f":{service}:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":{resource}",
+            ],
+        ]
+    }
+
+
+def _one(actions):
+    return list(actions) if len(actions) > 1 else actions[0]
 
 
 def _statements_of_role(synth, role_construct) -> list[dict]:
@@ -98,6 +130,12 @@ def test_given_the_worker_role_then_it_holds_exactly_what_its_operations_call(sy
                     ]
                 },
             },
+            {"Action": _one(EC2_REBOOT_ACTIONS), "Effect": "Allow", "Resource": _regional("ec2", "instance/*")},
+            {"Action": list(UNSCOPED_ACTIONS), "Effect": "Allow", "Resource": "*"},
+            {"Action": _one(LOGS_ACTIONS), "Effect": "Allow", "Resource": _regional("logs", "log-group:*")},
+            {"Action": list(CODEBUILD_ACTIONS), "Effect": "Allow", "Resource": _regional("codebuild", "project/*")},
+            {"Action": _one(REPORT_ACTIONS), "Effect": "Allow", "Resource": _regional("codebuild", "report-group/*")},
+            {"Action": _one(PIPELINE_ACTIONS), "Effect": "Allow", "Resource": _regional("codepipeline", "*")},
         ]
     )
 
@@ -115,7 +153,7 @@ def test_given_both_roles_then_they_are_distinct_and_assumable_by_lambda_only(sy
     assert ack_role != worker_role
 
 
-def test_given_every_policy_then_no_statement_grants_a_bare_wildcard(synth):
+def test_given_every_policy_then_only_unscopable_actions_get_a_bare_wildcard(synth):
     documents = [
         p["PolicyDocument"]
         for r in synth.resources("AWS::IAM::Role").values()
@@ -124,6 +162,7 @@ def test_given_every_policy_then_no_statement_grants_a_bare_wildcard(synth):
     documents += [p["Properties"]["PolicyDocument"] for p in synth.resources("AWS::IAM::Policy").values()]
     for statement in (s for d in documents for s in d["Statement"]):
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        assert "*" not in resources, json.dumps(statement)
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        # Only actions AWS cannot scope to a resource may have "*" (Service Authorization Reference).
+        assert "*" not in resources or set(actions) <= set(UNSCOPED_ACTIONS), json.dumps(statement)
         assert not any(a.endswith("*") for a in actions), json.dumps(statement)
