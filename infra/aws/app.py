@@ -1,16 +1,20 @@
 """CDK entry point (`cdk.json`: `python3 -m infra.aws.app`): the opsbot stack with cdk-nag's AWS Solutions checks.
 
-Lambda assets are built with pip on this machine (infra/aws/bundling.py): no Docker needed.
+Lambda assets are built with pip on this machine (infra/aws/bundling.py): no Docker needed. The
+inventory is context: `cdk deploy -c inventory=inventory.toml` (infra/aws/config.py).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from infra.aws.config import ConfigError
 from infra.aws.stack import OpsbotStack
+from shared.inventory import InventoryError
 
 STACK_NAME = "Opsbot"
 
@@ -29,7 +33,12 @@ def build_app(context: dict[str, Any] | None = None) -> tuple[App, OpsbotStack]:
 
 
 def main() -> None:
-    app, _ = build_app()
+    """`cdk synth`: a missing or invalid inventory (or other context) ends it with one line saying why."""
+    try:
+        app, _ = build_app()
+    except (ConfigError, InventoryError) as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     app.synth()
 
 

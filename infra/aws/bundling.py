@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,6 +45,13 @@ FIRST_PARTY = frozenset({"ack_function", "worker_function", "shared", "infra", "
 
 #: Bump when the bundling recipe changes, so assets built the old way get a new hash.
 _RECIPE_VERSION = "1"
+
+#: Where Lambda unpacks a function's code (its LAMBDA_TASK_ROOT): a file at the root of the asset is
+#: at `/var/task/<name>` when the function runs.
+LAMBDA_TASK_ROOT = "/var/task"
+
+#: A data file at the root of an asset: a plain file name, no directory, no dot file.
+_ASSET_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class BundlingError(RuntimeError):
@@ -207,11 +214,17 @@ class PipBundling:
         *,
         packages: Sequence[str],
         requirements: Sequence[str],
+        files: Mapping[str, bytes] | None = None,
         root: Path = PROJECT_ROOT,
         run: Runner = subprocess.run,
     ) -> None:
         self.packages = tuple(packages)
         self.requirements = tuple(requirements)
+        #: Data files written at the root of the asset (name -> content), e.g. the worker's inventory.
+        self.files = tuple(sorted((files or {}).items()))
+        for name, _ in self.files:
+            if not _ASSET_FILE_NAME.match(name) or name in self.packages:
+                raise BundlingError(f"{name!r} cannot be a file at the root of the asset")
         self.root = root
         self.run = run
 
@@ -226,10 +239,13 @@ class PipBundling:
                 )
         for package in self.packages:
             shutil.copytree(self.root / package, Path(output_dir) / package, ignore=_ignore_caches)
+        for name, content in self.files:
+            (Path(output_dir) / name).write_bytes(content)
         return True
 
     def fingerprint(self) -> str:
-        """A hash of everything the asset is built from: our sources, the pinned requirements, the platform.
+        """A hash of everything the asset is built from: our sources, the data files, the pinned
+        requirements, the platform.
 
         Used as the asset hash, so an unchanged asset is not rebuilt or re-uploaded.
         """
@@ -239,13 +255,21 @@ class PipBundling:
         for package in self.packages:
             for path in _package_files(self.root / package):
                 digest.update(str(path.relative_to(self.root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        for name, content in self.files:
+            digest.update(b"file\0" + name.encode() + b"\0" + content + b"\0")
         return digest.hexdigest()
 
 
-def function_code(packages: Sequence[str], *, root: Path = PROJECT_ROOT) -> lambda_.Code:
-    """The Lambda code asset of a function made of `packages` (its handler package first)."""
-    bundler = PipBundling(packages=tuple(packages), requirements=requirements_for(packages, root=root), root=root)
-    return lambda_.Code.from_asset(
+def function_code(
+    packages: Sequence[str], *, files: Mapping[str, bytes] | None = None, root: Path = PROJECT_ROOT
+) -> tuple[lambda_.Code, PipBundling]:
+    """The Lambda code asset of a function made of `packages` (its handler package first), plus data
+    `files` at the asset's root (at `LAMBDA_TASK_ROOT/<name>` on Lambda), and the bundler that builds it.
+    The asset hash is the bundler's fingerprint: it covers the files too."""
+    bundler = PipBundling(
+        packages=tuple(packages), requirements=requirements_for(packages, root=root), files=files, root=root
+    )
+    code = lambda_.Code.from_asset(
         str(root / packages[0]),
         asset_hash_type=AssetHashType.CUSTOM,
         asset_hash=bundler.fingerprint(),
@@ -257,3 +281,4 @@ def function_code(packages: Sequence[str], *, root: Path = PROJECT_ROOT) -> lamb
             local=cast(ILocalBundling, bundler),
         ),
     )
+    return code, bundler

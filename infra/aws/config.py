@@ -1,17 +1,37 @@
-"""Deployment choices read from CDK context (`cdk.json` or `cdk deploy -c key=value`)."""
+"""Deployment choices read from CDK context (`cdk.json`, or `cdk deploy -c key=value`).
+
+- `inventory` (required): path to the inventory TOML file (shared/inventory.py; start from
+  inventory.example.toml). It is validated here, at synth, with the worker's own loader, shipped
+  inside the worker's asset, and the worker's IAM statements are derived from the resources it names.
+- `jenkinsUrl` (needed when the inventory has `[jenkins_jobs]`): the worker's JENKINS_URL. The
+  Jenkins user and API token are not context: they go in the stack's secret (`jenkins_user`,
+  `jenkins_api_token`), next to the Slack credentials.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from constructs import Node
 
-#: The ECS cluster whose services the worker may describe and update. A placeholder until set.
-DEFAULT_ECS_CLUSTER = "opsbot-demo"
+from infra.aws.worker_permissions import check_resource_names
+from shared.inventory import Inventory, InventoryError
 
-#: Cluster names: up to 255 letters, numbers, hyphens and underscores (ECS CreateCluster).
-_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+INVENTORY_CONTEXT = "inventory"
+JENKINS_URL_CONTEXT = "jenkinsUrl"
+
+#: Context of earlier versions: the one ECS cluster the worker could act on. The inventory names each service.
+LEGACY_ECS_CLUSTER_CONTEXT = "ecsCluster"
+
+MISSING_INVENTORY = (
+    "opsbot needs an inventory to deploy: the targets, suites and Jenkins jobs its commands act on, from which "
+    "the worker's IAM permissions are derived. Copy inventory.example.toml to inventory.toml, put your own "
+    "ECS services, EC2 tags, log groups, CodeBuild projects and pipelines in it, then run "
+    '`cdk deploy -c inventory=inventory.toml` (or set "inventory" in the context of cdk.json). '
+    "An empty file is a valid inventory: a bot that knows no targets and may touch nothing."
+)
 
 
 class ConfigError(ValueError):
@@ -22,11 +42,71 @@ class ConfigError(ValueError):
 class DeployConfig:
     """What differs between deployments of the same stack."""
 
-    ecs_cluster: str = DEFAULT_ECS_CLUSTER
+    inventory: Inventory
+    #: The inventory file exactly as read and validated: what the worker's asset ships.
+    inventory_file: bytes
+    #: Where it was read from (for messages).
+    inventory_source: str
+    jenkins_url: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> DeployConfig:
-        cluster = node.try_get_context("ecsCluster") or DEFAULT_ECS_CLUSTER
-        if not isinstance(cluster, str) or not _CLUSTER_NAME.match(cluster):
-            raise ConfigError(f"context ecsCluster must be an ECS cluster name, got {cluster!r}")
-        return cls(ecs_cluster=cluster)
+        """Read and check the context; `ConfigError` (or the loader's `InventoryError`) stops the synth."""
+        if node.try_get_context(LEGACY_ECS_CLUSTER_CONTEXT) is not None:
+            raise ConfigError(
+                f"context {LEGACY_ECS_CLUSTER_CONTEXT} is no longer read: the worker may act on exactly the ECS "
+                "services the inventory names (targets.<name>.ecs). Remove it and pass -c inventory=<file>."
+            )
+        raw = node.try_get_context(INVENTORY_CONTEXT)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            raise ConfigError(MISSING_INVENTORY)
+        if not isinstance(raw, str):
+            raise ConfigError(f"context {INVENTORY_CONTEXT} must be the path of a TOML file, got {raw!r}")
+        inventory, content = read_inventory(Path(raw).expanduser())
+        jenkins_url = _jenkins_url(node.try_get_context(JENKINS_URL_CONTEXT))
+        if inventory.jenkins_jobs and jenkins_url is None:
+            raise ConfigError(
+                f"the inventory {raw} names Jenkins jobs ({', '.join(sorted(inventory.jenkins_jobs))}) but no Jenkins "
+                f"is configured: pass -c {JENKINS_URL_CONTEXT}=https://jenkins.example.com, or remove [jenkins_jobs]"
+            )
+        return cls(inventory=inventory, inventory_file=content, inventory_source=raw, jenkins_url=jenkins_url)
+
+
+def read_inventory(path: Path) -> tuple[Inventory, bytes]:
+    """The validated inventory and the bytes it was read from, or `InventoryError` naming the file (and the key)."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise InventoryError(
+            f"cannot read the inventory {path} (context {INVENTORY_CONTEXT}): {exc.strerror or exc}"
+        ) from None
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"{path} is not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    inventory = Inventory.from_toml(text, source=str(path))
+    check_resource_names(inventory, source=str(path))
+    return inventory, content
+
+
+def _jenkins_url(value: object) -> str | None:
+    """An https URL without credentials in it (those live in the secret), or None when not given."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"context {JENKINS_URL_CONTEXT} must be a URL, got {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(
+            f"context {JENKINS_URL_CONTEXT} must be an https:// URL (the worker sends the Jenkins API token "
+            f"to it), got {value!r}"
+        )
+    if parts.username or parts.password:
+        # Not echoed: it holds a credential.
+        raise ConfigError(
+            f"context {JENKINS_URL_CONTEXT} must not carry a user or password: they go in the stack's secret "
+            "(jenkins_user, jenkins_api_token)"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"context {JENKINS_URL_CONTEXT} must be the bare Jenkins URL, got {value!r}")
+    return value

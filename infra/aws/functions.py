@@ -35,6 +35,7 @@ class OpsbotFunction(Construct):
     `*`), and no grants added behind our back. The function gets the role through
     `without_policy_updates()`, so CDK's implicit grants (the SQS event source's, for one) are
     dropped: every permission a function has is written in its construct, where the tests see it.
+    `asset_files` are data files shipped at the root of the code asset (bundling.LAMBDA_TASK_ROOT).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class OpsbotFunction(Construct):
         memory_size: int,
         description: str,
         snap_start: bool = False,
+        asset_files: Mapping[str, bytes] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
@@ -67,12 +69,13 @@ class OpsbotFunction(Construct):
                 "opsbot": iam.PolicyDocument(statements=[log_statement, *statements]),
             },
         )
+        code, self.bundler = function_code(packages, files=asset_files)
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            code=function_code(packages),
+            code=code,
             handler=handler,
             role=self.role.without_policy_updates(),
             log_group=self.log_group,

@@ -11,6 +11,9 @@ from infra.aws.nag import acknowledge
 #: The JSON keys of the secret's value; the functions read these names.
 SIGNING_SECRET_KEY = "signing_secret"
 BOT_TOKEN_KEY = "bot_token"
+#: Optional keys for /ops-build: the Jenkins user and its API token (the worker's JENKINS_URL is context).
+JENKINS_USER_KEY = "jenkins_user"
+JENKINS_API_TOKEN_KEY = "jenkins_api_token"
 
 
 class SlackSecret(Construct):
@@ -20,6 +23,10 @@ class SlackSecret(Construct):
     `aws secretsmanager put-secret-value --secret-id <SecretArn output> --secret-string '{...}'`.
     While they are empty the ack refuses every request (a missing signing secret fails closed).
     The template's placeholder never changes, so a later deploy does not overwrite the values.
+
+    With Jenkins jobs in the inventory, the same JSON also holds `jenkins_user` and `jenkins_api_token`
+    (only the worker reads them). They are put with the Slack values, not added to the placeholder:
+    a new placeholder would be a changed SecretString, which a deploy would write over the values.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:

@@ -21,7 +21,7 @@ class OpsbotStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        config = DeployConfig.from_context(self.node)
+        self.config = config = DeployConfig.from_context(self.node)
 
         self.jobs = JobsQueue(self, "Queue")
         self.state = State(self, "State")
@@ -34,7 +34,9 @@ class OpsbotStack(Stack):
             dlq=self.jobs.dlq,
             tables={"idempotency": self.state.idempotency, "leases": self.state.leases},
             secret=self.slack.secret,
-            ecs_cluster=config.ecs_cluster,
+            inventory=config.inventory,
+            inventory_file=config.inventory_file,
+            jenkins_url=config.jenkins_url,
         )
         self.monitoring = Monitoring(
             self,
@@ -56,7 +58,8 @@ class OpsbotStack(Stack):
             self,
             "SecretArn",
             value=self.slack.secret.secret_arn,
-            description="Put the Slack signing secret and bot token here (aws secretsmanager put-secret-value)",
+            description="Put the Slack signing secret and bot token here (aws secretsmanager put-secret-value), "
+            "and jenkins_user / jenkins_api_token for /ops-build",
         )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Subscribe to get alarms")
         CfnOutput(self, "DeadLetterQueueUrl", value=self.jobs.dlq.queue_url, description="Jobs that failed every try")

@@ -19,8 +19,15 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
 
-#: The context `cdk synth` gets from cdk.json (feature flags, ecsCluster): the tests synthesize what deploys.
-CDK_JSON_CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The context `cdk synth` gets from cdk.json (feature flags): the tests synthesize what deploys.
+CDK_JSON_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+#: The example inventory at the repository root, deployed as `-c inventory=... -c jenkinsUrl=...` would.
+EXAMPLE_INVENTORY = ROOT / "inventory.example.toml"
+JENKINS_URL = "https://jenkins.example.com"
+DEPLOY_CONTEXT: dict[str, Any] = {"inventory": str(EXAMPLE_INVENTORY), "jenkinsUrl": JENKINS_URL}
 
 
 @dataclass(frozen=True)
@@ -42,14 +49,50 @@ class Synthesized:
         return str(self.stack.resolve(construct.node.default_child.logical_id))
 
 
-@pytest.fixture(scope="session")
-def synth() -> Synthesized:
+def synthesize(**context: Any) -> Synthesized:
+    """The app as `cdk synth` builds it with cdk.json's context plus `context` (bundling skipped)."""
     pytest.importorskip("aws_cdk")
     pytest.importorskip("cdk_nag")
     from aws_cdk.assertions import Template
 
     from infra.aws.app import build_app
 
-    app, stack = build_app({**CDK_JSON_CONTEXT, **SKIP_BUNDLING})
+    app, stack = build_app({**CDK_JSON_CONTEXT, **SKIP_BUNDLING, **context})
     template = Template.from_stack(stack)
     return Synthesized(app=app, stack=stack, template=template, json=dict(template.to_json()))
+
+
+@pytest.fixture(scope="session")
+def synth() -> Synthesized:
+    """The stack deployed with the example inventory."""
+    return synthesize(**DEPLOY_CONTEXT)
+
+
+#: Another deployment's inventory: other services, two tag keys, a suite; no log groups, pipeline,
+#: migration or Jenkins jobs.
+OTHER_INVENTORY = """\
+version = 1
+
+[targets.api]
+ecs = { cluster = "prod-apps", service = "api" }
+
+[targets.bastion]
+ec2 = { tag = "Name", value = "bastion" }
+
+[targets.jumphost]
+ec2 = { tag = "Name", value = "jump" }
+
+[targets.batch]
+ec2 = { tag = "Role", value = "batch-worker" }
+
+[suites.nightly]
+codebuild_project = "nightly-e2e"
+"""
+
+
+@pytest.fixture(scope="session")
+def other(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The same stack deployed with OTHER_INVENTORY (and no jenkinsUrl: it has no Jenkins jobs)."""
+    path = tmp_path_factory.mktemp("inventory") / "inventory.toml"
+    path.write_text(OTHER_INVENTORY)
+    return synthesize(inventory=str(path))

@@ -156,6 +156,28 @@ def test_given_a_bundler_when_it_bundles_then_pip_runs_once_and_our_packages_are
     assert copied == ["ack_function/__init__.py", "ack_function/handler.py", "shared/__init__.py", "shared/settings.py"]
 
 
+def test_given_data_files_when_bundling_then_they_are_written_at_the_root_of_the_asset(project, tmp_path):
+    out = tmp_path / "asset"
+    out.mkdir()
+    bundler = PipBundling(
+        packages=("shared",),
+        requirements=(),
+        files={"inventory.toml": b"version = 1\n"},
+        root=project,
+        run=RecordingRunner(),
+    )
+    assert bundler.try_bundle(str(out)) is True
+    assert bundler.run.commands == []  # nothing to install: pip is not run
+    assert (out / "inventory.toml").read_bytes() == b"version = 1\n"
+    assert (out / "shared" / "settings.py").is_file()
+
+
+@pytest.mark.parametrize("name", ["../inventory.toml", "conf/inventory.toml", ".env", "shared", ""])
+def test_given_a_data_file_name_that_is_not_a_plain_file_at_the_root_then_bundling_refuses(project, name):
+    with pytest.raises(BundlingError, match="root of the asset"):
+        PipBundling(packages=("shared",), requirements=(), files={name: b""}, root=project)
+
+
 def test_given_pip_fails_when_bundling_then_the_error_says_why_instead_of_falling_back_to_docker(project, tmp_path):
     runner = RecordingRunner(returncode=1, stderr="No matching distribution found for pydantic-core")
     bundler = PipBundling(packages=("shared",), requirements=("pydantic==2.0",), root=project, run=runner)
@@ -177,6 +199,17 @@ def test_given_a_bundler_then_its_fingerprint_changes_with_our_sources_and_requi
     assert with_data != before
     (project / "shared/settings.py").write_text("X = 2\n")
     assert fingerprint() not in (before, with_data)
+
+
+def test_given_a_data_file_then_the_fingerprint_changes_with_its_content_and_name(project):
+    def fingerprint(files):
+        return PipBundling(packages=("shared",), requirements=(), files=files, root=project).fingerprint()
+
+    without = fingerprint({})
+    one = fingerprint({"inventory.toml": b"version = 1\n"})
+    assert one == fingerprint({"inventory.toml": b"version = 1\n"})
+    assert len({without, one, fingerprint({"inventory.toml": b"version = 1\n\n[targets.x]\n"})}) == 3
+    assert fingerprint({"other.toml": b"version = 1\n"}) != one
 
 
 @pytest.mark.skipif(

@@ -8,17 +8,21 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra.aws.worker import (
+from infra.aws.worker import CONSUME_ACTIONS, TABLE_ACTIONS
+from infra.aws.worker_permissions import (
     CODEBUILD_ACTIONS,
-    CONSUME_ACTIONS,
+    EC2_READ_ACTIONS,
     EC2_REBOOT_ACTIONS,
     ECS_ACTIONS,
     LOGS_ACTIONS,
     PIPELINE_ACTIONS,
+    QUERY_RESULTS_ACTIONS,
     REPORT_ACTIONS,
-    TABLE_ACTIONS,
     UNSCOPED_ACTIONS,
+    InventoryResources,
+    operation_permissions,
 )
+from shared.inventory import Inventory
 
 
 def _regional(service: str, resource: str) -> dict:
@@ -86,58 +90,135 @@ def test_given_the_ack_role_then_it_can_only_log_send_to_the_queue_and_read_the_
     )
 
 
-def test_given_the_worker_role_then_it_holds_exactly_what_its_operations_call(synth):
+def _base_worker_statements(synth) -> list[dict]:
+    """What the worker needs whatever the inventory: its log group, the queues, the tables, the secret."""
     worker, jobs, state = synth.stack.worker, synth.stack.jobs, synth.stack.state
-    statements = _normalized(_statements_of_role(synth, worker.worker.role))
-    assert statements[0] == {
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Effect": "Allow",
-        "Resource": _arn(synth, worker.worker.log_group),
-    }
-    assert statements[1:] == _normalized(
+    return [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": _arn(synth, worker.worker.log_group),
+        },
+        {"Action": list(CONSUME_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, jobs.queue)},
+        {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": [_arn(synth, jobs.queue), _arn(synth, jobs.dlq)]},
+        {
+            "Action": list(TABLE_ACTIONS),
+            "Effect": "Allow",
+            "Resource": [_arn(synth, state.idempotency), _arn(synth, state.leases)],
+        },
+        {
+            "Action": "secretsmanager:GetSecretValue",
+            "Effect": "Allow",
+            "Resource": {"Ref": synth.logical_id(synth.stack.slack.secret)},
+        },
+    ]
+
+
+def _worker_statements(synth) -> list[dict]:
+    return _normalized(_statements_of_role(synth, synth.stack.worker.worker.role))
+
+
+def test_given_the_example_inventory_then_the_worker_role_holds_exactly_its_resources(synth):
+    """inventory.example.toml: services payment-api and checkout-web on example-cluster, instances tagged
+    Name=example-bastion, two log groups, a migration and a suite project, one pipeline."""
+    assert _worker_statements(synth) == _normalized(
         [
-            {"Action": list(CONSUME_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, jobs.queue)},
-            {
-                "Action": "sqs:SendMessage",
-                "Effect": "Allow",
-                "Resource": [_arn(synth, jobs.queue), _arn(synth, jobs.dlq)],
-            },
-            {
-                "Action": list(TABLE_ACTIONS),
-                "Effect": "Allow",
-                "Resource": [_arn(synth, state.idempotency), _arn(synth, state.leases)],
-            },
-            {
-                "Action": "secretsmanager:GetSecretValue",
-                "Effect": "Allow",
-                "Resource": {"Ref": synth.logical_id(synth.stack.slack.secret)},
-            },
+            *_base_worker_statements(synth),
             {
                 "Action": list(ECS_ACTIONS),
                 "Effect": "Allow",
-                "Resource": {
-                    "Fn::Join": [
-                        "",
-                        [
-                            "arn:",
-                            {"Ref": "AWS::Partition"},
-                            ":ecs:",
-                            {"Ref": "AWS::Region"},
-                            ":",
-                            {"Ref": "AWS::AccountId"},
-                            ":service/opsbot-demo/*",
-                        ],
-                    ]
-                },
+                "Resource": [
+                    _regional("ecs", "service/example-cluster/checkout-web"),
+                    _regional("ecs", "service/example-cluster/payment-api"),
+                ],
             },
-            {"Action": _one(EC2_REBOOT_ACTIONS), "Effect": "Allow", "Resource": _regional("ec2", "instance/*")},
-            {"Action": list(UNSCOPED_ACTIONS), "Effect": "Allow", "Resource": "*"},
-            {"Action": _one(LOGS_ACTIONS), "Effect": "Allow", "Resource": _regional("logs", "log-group:*")},
-            {"Action": list(CODEBUILD_ACTIONS), "Effect": "Allow", "Resource": _regional("codebuild", "project/*")},
-            {"Action": _one(REPORT_ACTIONS), "Effect": "Allow", "Resource": _regional("codebuild", "report-group/*")},
-            {"Action": _one(PIPELINE_ACTIONS), "Effect": "Allow", "Resource": _regional("codepipeline", "*")},
+            {
+                "Action": _one(EC2_REBOOT_ACTIONS),
+                "Effect": "Allow",
+                "Resource": _regional("ec2", "instance/*"),
+                "Condition": {"StringEquals": {"aws:ResourceTag/Name": ["example-bastion"]}},
+            },
+            {"Action": list(EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS), "Effect": "Allow", "Resource": "*"},
+            {
+                "Action": _one(LOGS_ACTIONS),
+                "Effect": "Allow",
+                "Resource": [
+                    _regional("logs", "log-group:/ecs/example/checkout-web:*"),
+                    _regional("logs", "log-group:/ecs/example/payment-api:*"),
+                ],
+            },
+            {
+                "Action": list(CODEBUILD_ACTIONS),
+                "Effect": "Allow",
+                "Resource": [
+                    _regional("codebuild", "project/example-regression-smoke"),
+                    _regional("codebuild", "project/payment-api-migrate"),
+                ],
+            },
+            {
+                "Action": _one(REPORT_ACTIONS),
+                "Effect": "Allow",
+                "Resource": _regional("codebuild", "report-group/example-regression-smoke-*"),
+            },
+            {
+                "Action": _one(PIPELINE_ACTIONS),
+                "Effect": "Allow",
+                "Resource": _regional("codepipeline", "payment-api-pipeline"),
+            },
         ]
     )
+
+
+def test_given_another_inventory_then_the_worker_role_follows_it(other):
+    assert _worker_statements(other) == _normalized(
+        [
+            *_base_worker_statements(other),
+            {"Action": list(ECS_ACTIONS), "Effect": "Allow", "Resource": _regional("ecs", "service/prod-apps/api")},
+            # Values of one tag key are alternatives; two keys are two statements (one condition would AND them).
+            {
+                "Action": _one(EC2_REBOOT_ACTIONS),
+                "Effect": "Allow",
+                "Resource": _regional("ec2", "instance/*"),
+                "Condition": {"StringEquals": {"aws:ResourceTag/Name": ["bastion", "jump"]}},
+            },
+            {
+                "Action": _one(EC2_REBOOT_ACTIONS),
+                "Effect": "Allow",
+                "Resource": _regional("ec2", "instance/*"),
+                "Condition": {"StringEquals": {"aws:ResourceTag/Role": ["batch-worker"]}},
+            },
+            # No log groups: no logs:StartQuery, and logs:GetQueryResults is gone from "*" too.
+            {"Action": list(EC2_READ_ACTIONS), "Effect": "Allow", "Resource": "*"},
+            {
+                "Action": list(CODEBUILD_ACTIONS),
+                "Effect": "Allow",
+                "Resource": _regional("codebuild", "project/nightly-e2e"),
+            },
+            {
+                "Action": _one(REPORT_ACTIONS),
+                "Effect": "Allow",
+                "Resource": _regional("codebuild", "report-group/nightly-e2e-*"),
+            },
+        ]
+    )
+    env = other.json["Resources"][other.logical_id(other.stack.worker.function)]["Properties"]["Environment"]
+    assert "JENKINS_URL" not in env["Variables"]  # no Jenkins jobs, no Jenkins
+
+
+def test_given_another_inventory_then_the_worker_asset_changes_and_the_ack_asset_does_not(synth, other):
+    def code(s, construct):
+        return s.json["Resources"][s.logical_id(construct)]["Properties"]["Code"]["S3Key"]
+
+    assert code(other, other.stack.worker.function) != code(synth, synth.stack.worker.function)
+    assert code(other, other.stack.ingress.function) == code(synth, synth.stack.ingress.function)
+
+
+def test_given_an_empty_inventory_then_the_operations_get_no_statement_and_no_wildcard():
+    """An empty file is a valid inventory: the worker keeps its plumbing (queues, tables, secret) and nothing else."""
+    from aws_cdk import App, Stack
+
+    permissions = operation_permissions(Stack(App(), "Empty"), InventoryResources.of(Inventory()))
+    assert (permissions.statements, permissions.wildcards) == ([], [])
 
 
 def test_given_both_roles_then_they_are_distinct_and_assumable_by_lambda_only(synth):

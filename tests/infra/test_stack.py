@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,10 +11,11 @@ pytest.importorskip("aws_cdk")
 
 from aws_cdk.assertions import Match
 
+from infra.aws.bundling import PipBundling
 from infra.aws.functions import METRICS_NAMESPACE
 from infra.aws.ingress import ROUTE_KEY, THROTTLE_BURST, THROTTLE_RATE
 from infra.aws.monitoring import ACK_P99_THRESHOLD_MS, OLDEST_MESSAGE_THRESHOLD_S
-from infra.aws.worker import BATCH_SIZE, MAX_CONCURRENCY
+from infra.aws.worker import BATCH_SIZE, INVENTORY_FILE, INVENTORY_PATH, MAX_CONCURRENCY
 from shared.settings import (
     IDEMPOTENCY_TABLE,
     LEASES_TABLE,
@@ -21,6 +23,7 @@ from shared.settings import (
     QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     WORKER_TIMEOUT_SECONDS,
 )
+from tests.infra.conftest import EXAMPLE_INVENTORY, JENKINS_URL
 
 EXPECTED_RESOURCE_COUNTS = {
     "AWS::SQS::Queue": 2,
@@ -241,12 +244,32 @@ def test_given_the_worker_then_its_environment_names_match_the_settings(synth):
         "OPSBOT_IDEMPOTENCY_TABLE": {"Ref": synth.logical_id(synth.stack.state.idempotency)},
         "OPSBOT_LEASES_TABLE": {"Ref": synth.logical_id(synth.stack.state.leases)},
         "OPSBOT_SECRET_ARN": {"Ref": synth.logical_id(synth.stack.slack.secret)},
-        "OPSBOT_ECS_CLUSTER": "opsbot-demo",
+        # The inventory ships at the root of the worker's asset, which Lambda unpacks in /var/task.
+        "OPSBOT_INVENTORY": "/var/task/inventory.toml",
         "OPSBOT_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+        "JENKINS_URL": JENKINS_URL,
         "POWERTOOLS_SERVICE_NAME": "opsbot-worker",
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
+
+
+def test_given_the_worker_asset_when_it_is_built_then_the_inventory_is_where_opsbot_inventory_points(synth, tmp_path):
+    """The worker's own bundler (pip left out): Lambda unpacks the asset in /var/task."""
+    bundler = synth.stack.worker.worker.bundler
+    offline = PipBundling(
+        packages=bundler.packages,
+        requirements=(),
+        files=dict(bundler.files),
+        root=bundler.root,
+        run=lambda *a, **k: pytest.fail("pip runs only for requirements"),
+    )
+    assert offline.try_bundle(str(tmp_path)) is True
+    shipped = tmp_path / Path(INVENTORY_PATH).relative_to("/var/task")
+    assert shipped.read_bytes() == EXAMPLE_INVENTORY.read_bytes()
+    assert (tmp_path / "worker_function" / "handler.py").is_file()
+    assert [name for name, _ in bundler.files] == [INVENTORY_FILE]
+    assert not synth.stack.ingress.ack.bundler.files  # the ack never reads the inventory
 
 
 def _setting_names(model) -> set[str]:

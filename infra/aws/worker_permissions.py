@@ -1,0 +1,243 @@
+"""The worker's permissions on what its operations act on, derived from the inventory at synth.
+
+Every resource-scoped action is granted on exactly the resources the inventory names; `*` is kept
+only for the actions AWS authorizes on `*` alone (no resource types in the Service Authorization
+Reference). Each remaining wildcard comes with its cdk-nag acknowledgement and the reason for it.
+A statement whose resources the inventory does not have is left out (no targets with log groups:
+no Logs permission at all).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from shared.inventory import Inventory, InventoryError
+
+#: /ops-status, /deploy-status and /ops-restart read ECS services; /ops-restart forces a new deployment.
+ECS_ACTIONS = ("ecs:DescribeServices", "ecs:UpdateService")
+#: /ops-restart on an instance target reboots the instances carrying the target's tag.
+EC2_REBOOT_ACTIONS = ("ec2:RebootInstances",)
+#: The instance reads of /ops-restart and /ops-status: AWS authorizes them on "*" only.
+EC2_READ_ACTIONS = ("ec2:DescribeInstanceStatus", "ec2:DescribeInstances")
+#: /ops-logs starts a Logs Insights query on the target's log groups...
+LOGS_ACTIONS = ("logs:StartQuery",)
+#: ...and reads its results by query id: AWS authorizes this on "*" only.
+QUERY_RESULTS_ACTIONS = ("logs:GetQueryResults",)
+#: Every action that may get a bare "*" resource.
+UNSCOPED_ACTIONS = EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS
+#: /ops-migrate and /ops-regression run CodeBuild projects and follow their builds.
+CODEBUILD_ACTIONS = ("codebuild:BatchGetBuilds", "codebuild:StartBuild")
+#: /ops-regression reads the builds' test reports.
+REPORT_ACTIONS = ("codebuild:BatchGetReports",)
+#: /deploy-status reads pipeline stages.
+PIPELINE_ACTIONS = ("codepipeline:GetPipelineState",)
+
+#: How cdk-nag renders a regional ARN of this stack in a finding id.
+_NAG_ARN = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+
+#: A log group's ARN as IAM policies name it for StartQuery and most other actions: with a trailing
+#: `:*` (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html).
+_LOG_GROUP_SUFFIX = ":*"
+
+
+#: What each service accepts as a name (its Create* API reference). Checked at synth because these names
+#: end up in IAM resource ARNs, where `*` or `?` would widen a grant to resources the inventory never named.
+_ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_LOG_GROUP_NAME = re.compile(r"^[A-Za-z0-9._/#-]{1,512}$")
+_CODEBUILD_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$")
+_PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
+
+
+def check_resource_names(inventory: Inventory, *, source: str = "inventory") -> None:
+    """`InventoryError` naming the key of the first name its service would refuse (and that IAM could read
+    as a wildcard), in the loader's format."""
+    problems: list[str] = []
+
+    def check(key: str, value: str, pattern: re.Pattern[str], what: str) -> None:
+        if not pattern.match(value):
+            problems.append(f"{key}: {value!r} is not a valid {what} name")
+
+    for name, target in inventory.targets.items():
+        if target.ecs is not None:
+            check(f"targets.{name}.ecs.cluster", target.ecs.cluster, _ECS_NAME, "ECS cluster")
+            check(f"targets.{name}.ecs.service", target.ecs.service, _ECS_NAME, "ECS service")
+        for i, group in enumerate(target.log_groups):
+            check(f"targets.{name}.log_groups.{i}", group, _LOG_GROUP_NAME, "CloudWatch Logs log group")
+        if target.pipeline is not None:
+            check(f"targets.{name}.pipeline", target.pipeline, _PIPELINE_NAME, "CodePipeline pipeline")
+        if target.migration is not None:
+            project = target.migration.codebuild_project
+            check(f"targets.{name}.migration.codebuild_project", project, _CODEBUILD_PROJECT, "CodeBuild project")
+    for name, suite in inventory.suites.items():
+        check(f"suites.{name}.codebuild_project", suite.codebuild_project, _CODEBUILD_PROJECT, "CodeBuild project")
+    if problems:
+        raise InventoryError(f"{source} is invalid: {'; '.join(problems)}")
+
+
+@dataclass(frozen=True)
+class InventoryResources:
+    """The AWS resources the inventory names, per kind, sorted and without duplicates."""
+
+    #: (cluster, service)
+    ecs_services: tuple[tuple[str, str], ...] = ()
+    #: tag key -> the values that name instance targets: (key, (value, ...))
+    instance_tags: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    log_groups: tuple[str, ...] = ()
+    #: Migration and regression projects (StartBuild, BatchGetBuilds).
+    codebuild_projects: tuple[str, ...] = ()
+    #: Regression projects only: the ones whose test reports are read.
+    report_projects: tuple[str, ...] = ()
+    pipelines: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, inventory: Inventory) -> InventoryResources:
+        targets = inventory.targets.values()
+        tags: dict[str, set[str]] = {}
+        for target in targets:
+            if target.ec2 is not None:
+                tags.setdefault(target.ec2.tag, set()).add(target.ec2.value)
+        suites = {s.codebuild_project for s in inventory.suites.values()}
+        migrations = {t.migration.codebuild_project for t in targets if t.migration is not None}
+        return cls(
+            ecs_services=tuple(sorted({(t.ecs.cluster, t.ecs.service) for t in targets if t.ecs is not None})),
+            instance_tags=tuple((key, tuple(sorted(values))) for key, values in sorted(tags.items())),
+            log_groups=tuple(sorted({g for t in targets for g in t.log_groups})),
+            codebuild_projects=tuple(sorted(suites | migrations)),
+            report_projects=tuple(sorted(suites)),
+            pipelines=tuple(sorted({t.pipeline for t in targets if t.pipeline})),
+        )
+
+    @property
+    def unscoped_actions(self) -> tuple[str, ...]:
+        """The actions granted on "*": only those some operation of this inventory calls."""
+        return (EC2_READ_ACTIONS if self.instance_tags else ()) + (QUERY_RESULTS_ACTIONS if self.log_groups else ())
+
+
+@dataclass
+class OperationPermissions:
+    """The statements, and the cdk-nag findings they raise with the reason each is acknowledged."""
+
+    statements: list[iam.PolicyStatement] = field(default_factory=list)
+    #: (the finding's resource as cdk-nag renders it, the reason)
+    wildcards: list[tuple[str, str]] = field(default_factory=list)
+
+
+def operation_permissions(scope: Construct, resources: InventoryResources) -> OperationPermissions:
+    """What the worker's operations may call, on exactly the inventory's resources."""
+    stack = Stack.of(scope)
+    result = OperationPermissions()
+
+    def add(actions: tuple[str, ...], arns: list[str], conditions: dict[str, Any] | None = None) -> None:
+        result.statements.append(iam.PolicyStatement(actions=list(actions), resources=arns, conditions=conditions))
+
+    if resources.ecs_services:
+        add(
+            ECS_ACTIONS,
+            [
+                stack.format_arn(service="ecs", resource="service", resource_name=f"{cluster}/{service}")
+                for cluster, service in resources.ecs_services
+            ],
+        )
+
+    if resources.instance_tags:
+        # One statement per tag key: values of one key are alternatives (StringEquals on a list), while
+        # two keys in one condition would have to match together.
+        for key, values in resources.instance_tags:
+            add(
+                EC2_REBOOT_ACTIONS,
+                [stack.format_arn(service="ec2", resource="instance", resource_name="*")],
+                conditions={"StringEquals": {f"aws:ResourceTag/{key}": list(values)}},
+            )
+        tags = "; ".join(f"aws:ResourceTag/{key} in {', '.join(values)}" for key, values in resources.instance_tags)
+        result.wildcards.append(
+            (
+                _NAG_ARN.format(service="ec2", resource="instance/*"),
+                "ec2:RebootInstances only on instances carrying the inventory's tags (condition "
+                f"{tags}). The instances of a target are named by their tag, not their ids, which change "
+                "whenever an instance is replaced.",
+            )
+        )
+
+    unscoped = resources.unscoped_actions
+    if unscoped:
+        add(unscoped, ["*"])
+        reads = [
+            *(["the state and status checks of the inventory's instances"] if resources.instance_tags else []),
+            *(
+                ["the results of a Logs Insights query started on the inventory's log groups"]
+                if resources.log_groups
+                else []
+            ),
+        ]
+        result.wildcards.append(
+            (
+                "*",
+                f"{', '.join(unscoped)} have no resource-level permissions in the Service Authorization Reference: "
+                f"AWS authorizes them on * only. Read only: {' and '.join(reads)}.",
+            )
+        )
+
+    if resources.log_groups:
+        add(
+            LOGS_ACTIONS,
+            [
+                stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=group + _LOG_GROUP_SUFFIX,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+                for group in resources.log_groups
+            ],
+        )
+        result.wildcards.extend(
+            (
+                _NAG_ARN.format(service="logs", resource=f"log-group:{group}{_LOG_GROUP_SUFFIX}"),
+                f"logs:StartQuery on the inventory's log group {group} and nothing else: CloudWatch Logs "
+                "authorizes it on the log group ARN with its trailing :* (Logs access control overview).",
+            )
+            for group in resources.log_groups
+        )
+
+    if resources.codebuild_projects:
+        add(
+            CODEBUILD_ACTIONS,
+            [
+                stack.format_arn(service="codebuild", resource="project", resource_name=project)
+                for project in resources.codebuild_projects
+            ],
+        )
+
+    if resources.report_projects:
+        add(
+            REPORT_ACTIONS,
+            [
+                stack.format_arn(service="codebuild", resource="report-group", resource_name=f"{project}-*")
+                for project in resources.report_projects
+            ],
+        )
+        result.wildcards.extend(
+            (
+                _NAG_ARN.format(service="codebuild", resource=f"report-group/{project}-*"),
+                f"codebuild:BatchGetReports (read only) on the report groups of the suite project {project}: "
+                "CodeBuild names a report group created from a buildspec <project>-<report name>, and the report "
+                "names live in the buildspec, not the inventory.",
+            )
+            for project in resources.report_projects
+        )
+
+    if resources.pipelines:
+        add(
+            PIPELINE_ACTIONS,
+            [
+                stack.format_arn(service="codepipeline", resource=pipeline, arn_format=ArnFormat.NO_RESOURCE_NAME)
+                for pipeline in resources.pipelines
+            ],
+        )
+    return result
