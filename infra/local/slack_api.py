@@ -182,6 +182,8 @@ class SlackApiServer:
         self.echo = echo
         self._out = out
         self._token = token
+        #: Where `apps.connections.open` sends Socket Mode clients (a `LocalSocketModeServer`'s url).
+        self.socket_mode_url: str | None = None
         self._max_uses = response_url_max_uses
         self._ttl_s = response_url_ttl_s
         self._lock = threading.Condition()
@@ -397,6 +399,10 @@ class SlackApiServer:
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else str(args.get("token", ""))
         if not token:
             return json_response({"ok": False, "error": "not_authed"})
+        if method == "apps.connections.open":  # Socket Mode: with the app-level token, not the bot's
+            if not token.startswith("xapp-") or self.socket_mode_url is None:
+                return json_response({"ok": False, "error": "invalid_auth"})
+            return json_response({"ok": True, "url": self.socket_mode_url})
         if self._token is not None and token != self._token:
             return json_response({"ok": False, "error": "invalid_auth"})
         if method == "auth.test":
