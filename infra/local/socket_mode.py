@@ -84,7 +84,7 @@ class LocalSocketModeServer:
             request += conn.recv(4096)
         headers = dict(line.split(": ", 1) for line in request.decode().split("\r\n")[1:] if ": " in line)
         key = {k.lower(): v for k, v in headers.items()}["sec-websocket-key"].strip()
-        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()  # noqa: S324 (RFC 6455)
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
         conn.sendall(
             f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
