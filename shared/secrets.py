@@ -1,6 +1,7 @@
 """Slack credentials: from Secrets Manager on AWS (Powertools parameters, cached), from the environment locally.
 
-The secret holds JSON `{"signing_secret": "...", "bot_token": "xoxb-..."}` (see infra/aws/slack_secret.py).
+The secret holds JSON `{"signing_secret": "...", "bot_token": "xoxb-..."}` (see infra/aws/slack_secret.py), and
+`"jenkins_user"`, `"jenkins_api_token"` when the inventory has Jenkins jobs.
 Values are `SecretStr`: they never reach a log line or a repr.
 """
 
@@ -21,8 +22,11 @@ class SlackSecrets(BaseModel):
 
     signing_secret: SecretStr | None = None
     bot_token: SecretStr | None = None
+    #: /ops-build: the Jenkins user and its API token. Only the worker reads them.
+    jenkins_user: str | None = None
+    jenkins_api_token: SecretStr | None = None
 
-    @field_validator("signing_secret", "bot_token", mode="before")
+    @field_validator("signing_secret", "bot_token", "jenkins_user", "jenkins_api_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value in ("", None) else value

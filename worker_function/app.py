@@ -19,6 +19,7 @@ from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dead_letters import DeadLetters
 from worker_function.dispatch import Dispatcher
+from worker_function.errors import PermanentJobError
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext
 from worker_function.reply import SlackReplier
@@ -32,6 +33,32 @@ def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
         return None
     token = load_slack_secrets(settings.secret_arn, client=aws.client("secretsmanager")).bot_token
     return token.get_secret_value() if token else None
+
+
+def with_jenkins_credentials(settings: WorkerSettings, aws: AwsClients) -> WorkerSettings:
+    """JENKINS_USER / JENKINS_API_TOKEN locally; on AWS `jenkins_user` / `jenkins_api_token` of the secret.
+
+    Read when the first /ops-build of this container builds its Jenkins client, not at cold start: jobs
+    that never call Jenkins do not pay for it.
+    """
+    if settings.jenkins_api_token is not None or settings.secret_arn is None:
+        return settings
+    secrets = load_slack_secrets(settings.secret_arn, client=aws.client("secretsmanager"))
+    if secrets.jenkins_api_token is None:
+        raise PermanentJobError(
+            f"no Jenkins API token: put jenkins_user and jenkins_api_token in the secret {settings.secret_arn}"
+        )
+    return settings.model_copy(
+        update={
+            "jenkins_user": settings.jenkins_user or secrets.jenkins_user,
+            "jenkins_api_token": secrets.jenkins_api_token,
+        }
+    )
+
+
+def jenkins_client_from_secret(settings: WorkerSettings, aws: AwsClients) -> Any:
+    """The Jenkins client, with the credentials read on first use (the dispatcher's Jenkins factory)."""
+    return jenkins_client(with_jenkins_credentials(settings, aws))
 
 
 def build_dispatcher(
@@ -50,7 +77,7 @@ def build_dispatcher(
     if inventory is None:
         inventory = load_inventory(settings.inventory_path) if settings.inventory_path else Inventory()
     if jenkins is None and settings.jenkins_url:
-        jenkins = partial(jenkins_client, settings)
+        jenkins = partial(jenkins_client_from_secret, settings, aws)
     return Dispatcher(
         OperationContext(
             settings=settings, aws=aws, now=now, sleep=sleep, inventory=inventory, jenkins_factory=jenkins
