@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from infra.local.client import CommandOutcome, Target, run_command
 from infra.local.errors import CommandLineError, LocalStackError
@@ -75,7 +76,20 @@ def cmd_local(args: argparse.Namespace) -> int:
     # Ctrl-C and SIGTERM both stop the stack in order (SIGINT may arrive ignored in a background job).
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
-    stack = LocalStack(port=args.port, echo=not args.quiet, out=out, state_path=args.state, log_level=args.log_level)
+    app_token, bot_token = os.environ.get("SLACK_APP_TOKEN", ""), os.environ.get("SLACK_BOT_TOKEN", "")
+    if args.socket_mode and not (app_token.startswith("xapp-") and bot_token.startswith("xoxb-")):
+        raise CommandLineError(
+            "--socket-mode needs SLACK_APP_TOKEN (xapp-..., an app-level token with connections:write) and "
+            "SLACK_BOT_TOKEN (xoxb-...) of a Slack app with Socket Mode on (opsbot manifest --socket-mode)"
+        )
+    stack = LocalStack(
+        port=args.port,
+        echo=not args.quiet,
+        out=out,
+        state_path=args.state,
+        log_level=args.log_level,
+        slack_bot_token=bot_token if args.socket_mode else None,
+    )
     try:
         stack.start()
     except KeyboardInterrupt:
@@ -88,6 +102,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         state = stack.state
+        if args.socket_mode:
+            _connect_socket_mode(stack, app_token, out)
         print(
             f"opsbot local stack is up\n"
             f"  Slack request URL  {state.events_url}\n"
@@ -117,6 +133,18 @@ def cmd_local(args: argparse.Namespace) -> int:
         print("opsbot local: stopping", file=out, flush=True)
         stack.stop()
     return EXIT_OK
+
+
+def _connect_socket_mode(stack: Any, app_token: str, out: TextIO) -> None:
+    """Receive the workspace's requests over Socket Mode and queue them on the local stack."""
+    from infra.local.aws import aws_client
+    from infra.local.socket_mode import socket_mode_handler
+    from shared.queue import SqsJobQueue
+
+    state = stack.state
+    queue = SqsJobQueue(state.queue_url, client=aws_client("sqs", state.endpoint_url, state.region))
+    socket_mode_handler(app_token, queue).connect()
+    print("Socket Mode: connected; type the commands in your workspace.", file=out, flush=True)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -204,9 +232,13 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def cmd_manifest(args: argparse.Namespace) -> int:
     import json
 
-    from infra.manifest import build_manifest
+    from infra.manifest import ManifestError, build_manifest, build_socket_mode_manifest
 
-    print(json.dumps(build_manifest(args.url), indent=2))
+    try:
+        manifest = build_socket_mode_manifest() if args.socket_mode else build_manifest(args.url)
+    except ManifestError as exc:
+        raise CommandLineError(str(exc)) from None
+    print(json.dumps(manifest, indent=2))
     return EXIT_OK
 
 
@@ -236,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--timeout", type=_positive, default=30.0, help="seconds to wait for each demo job")
     local.add_argument("--quiet", action="store_true", help="do not print the messages the local Slack receives")
     local.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    local.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="take requests from a real workspace over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN)",
+    )
     local.set_defaults(func=cmd_local)
 
     for name, help_text, func in (
@@ -262,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.set_defaults(func=cmd_dlq)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for a request URL")
-    manifest.add_argument("--url", required=True, help="the Slack request URL (the stack's output RequestUrl)")
+    target = manifest.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="the Slack request URL (the stack's output RequestUrl)")
+    target.add_argument("--socket-mode", action="store_true", help="for `opsbot local --socket-mode`: no URLs")
     manifest.set_defaults(func=cmd_manifest)
 
     for p in sub.choices.values():
