@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from ack_function.listeners.commands import command_listener
 from ack_function.listeners.events import mention_listener
+from shared.inventory import Inventory
 from shared.queue import JobQueue
 
 
@@ -18,13 +19,14 @@ def _authorize_without_web_api(enterprise_id: str | None, team_id: str | None, u
     return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
 
 
-def build_app(signing_secret: str, queue: JobQueue) -> App:
+def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None = None) -> App:
     """A Bolt app that verifies every request and acks slash commands after queueing them.
 
     `process_before_response=True`: on Lambda the response leaves only when the listener
     returns, so listeners do nothing but validate and enqueue (bounded by the queue's deadline).
     A tokenless `WebClient` keeps Bolt from picking SLACK_BOT_TOKEN up from the environment and
-    calling `auth.test`.
+    calling `auth.test`. `inventory` carries the policy the ack applies from its static lists (None: the
+    worker alone decides).
     """
     app = App(
         name="opsbot-ack",
@@ -34,6 +36,6 @@ def build_app(signing_secret: str, queue: JobQueue) -> App:
         process_before_response=True,
         request_verification_enabled=True,
     )
-    app.command(re.compile(r"^/.+"))(command_listener(queue))
-    app.event("app_mention")(mention_listener(queue))
+    app.command(re.compile(r"^/.+"))(command_listener(queue, inventory))
+    app.event("app_mention")(mention_listener(queue, inventory))
     return app

@@ -17,6 +17,7 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
 from ack_function.app import build_app
 from shared.errors import SettingsError
+from shared.inventory import Inventory, InventoryError, load_inventory
 from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
 from shared.queue import SqsJobQueue, sqs_client
 from shared.secrets import load_slack_secrets, secrets_client
@@ -42,6 +43,13 @@ class AckFunction:
         self.handler: SlackRequestHandler | None = None
         self.queue: SqsJobQueue | None = None
         self._secret_checked_at = float("-inf")
+        self.inventory: Inventory | None = None
+        self._inventory_error: str | None = None
+        if settings.inventory_path:
+            try:
+                self.inventory = load_inventory(settings.inventory_path)
+            except InventoryError as exc:
+                self._inventory_error = str(exc)
 
     def connect(self) -> None:
         """(Re)create the SQS client: at init, and after a SnapStart restore."""
@@ -60,6 +68,9 @@ class AckFunction:
     def load_signing_secret(self) -> None:
         """Build the Bolt app with the signing secret; without one it stays None and every request is refused."""
         self._secret_checked_at = time.monotonic()
+        if self._inventory_error is not None:  # fail closed: a policy that does not load allows nothing
+            logger.error("the inventory (policy) is invalid, refusing every request: %s", self._inventory_error)
+            return
         s = self.settings
         secret = s.slack_signing_secret
         if secret is None and s.secret_arn:
@@ -73,7 +84,7 @@ class AckFunction:
             logger.error("the Slack secret has no signing_secret yet, refusing every request")
             return
         assert self.queue is not None
-        self.handler = SlackRequestHandler(build_app(secret.get_secret_value(), self.queue))
+        self.handler = SlackRequestHandler(build_app(secret.get_secret_value(), self.queue, self.inventory))
 
     def init(self) -> AckFunction:
         self.connect()

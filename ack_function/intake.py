@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from shared import messages
 from shared.commands import COMMANDS, NoticeArgs, find_command
 from shared.errors import EnqueueError, UsageError
+from shared.guard import check
+from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
 from shared.messages import SlackMessage
 from shared.observability import ENQUEUE_FAILURES, JOBS_QUEUED, function_metrics, job_log_keys
@@ -74,13 +76,34 @@ def plan_job(
     )
 
 
-def accept_command(cmd: SlashCommand, queue: JobQueue, *, now: Callable[[], datetime] = utcnow) -> SlackMessage:
-    """Validate the command into a job and queue it. Never claims "queued" unless SQS took it."""
+def refusal(job: JobEnvelope, inventory: Inventory | None) -> SlackMessage | None:
+    """The denial of a job the policy refuses from its static lists, else None. Without an inventory, and
+    for a request only a user group could admit, the worker decides (it resolves group members)."""
+    if inventory is None:
+        return None
+    decision = check(job, inventory)
+    if decision.allowed is not False:
+        return None
+    logger.info("denied %s for %s by rule %s", job.display, job.requester.user_id, decision.rule)
+    return messages.denied(job.display, decision.rule, decision.reason, decision.ask)
+
+
+def accept_command(
+    cmd: SlashCommand,
+    queue: JobQueue,
+    *,
+    inventory: Inventory | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> SlackMessage:
+    """Validate the command into a job, check the policy and queue it. Never claims "queued" unless SQS took it."""
     requester = Requester(user_id=cmd.user_id, user_name=cmd.user_name, team_id=cmd.team_id, channel_id=cmd.channel_id)
     job_id = job_id_for(cmd.team_id, cmd.trigger_id)
     job = plan_job(cmd.command, cmd.text, requester, job_id=job_id, response_url=cmd.response_url, now=now())
     if isinstance(job, SlackMessage):
         return job
+    denial = refusal(job, inventory)
+    if denial is not None:
+        return denial
     try:
         _send(queue, job)
     except EnqueueError:
@@ -104,7 +127,13 @@ def _send(queue: JobQueue, job: JobEnvelope) -> None:
 _MENTION = re.compile(r"^\s*(<@[A-Z0-9]+>\s*)+")
 
 
-def accept_mention(event: MentionEvent, queue: JobQueue, *, now: Callable[[], datetime] = utcnow) -> JobEnvelope:
+def accept_mention(
+    event: MentionEvent,
+    queue: JobQueue,
+    *,
+    inventory: Inventory | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> JobEnvelope:
     """Queue the job a mention asks for, answered in its thread. A mention that is no command queues a
     notice with the help text (the ack never calls the Web API). Raises `EnqueueError` so the edge
     answers non-2xx and Slack retries; the retry carries the same event_id, so it is the same job."""
@@ -116,6 +145,9 @@ def accept_mention(event: MentionEvent, queue: JobQueue, *, now: Callable[[], da
     )
     job_id = job_id_for(event.team_id, event.event_id)
     planned = plan_job(name, text, requester, job_id=job_id, response_url=None, now=now())
+    if isinstance(planned, JobEnvelope):
+        denial = refusal(planned, inventory)
+        planned = denial if denial is not None else planned
     job = planned if isinstance(planned, JobEnvelope) else _notice(planned, name, requester, job_id, now())
     _send(queue, job)
     return job

@@ -1,7 +1,8 @@
 """The inventory: what each target name means (ECS service, EC2 instances, CodeBuild projects, log groups,
 Jenkins jobs), read from a TOML file and validated at load. The worker loads it once per cold start.
 
-Only the worker imports this module (the ack validates command syntax, never targets):
+The worker loads it once per cold start; the ack reads it at init only for the policy (`[policy]`, see
+shared/policy.py) and the environment of each name:
 
     [targets.payment]
     environment = "prod"
@@ -32,9 +33,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from shared.errors import OpsbotError
+from shared.policy import Environment, Policy
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
-Environment = Literal["prod", "staging", "dev", "test"]
 
 
 class InventoryError(OpsbotError):
@@ -108,6 +109,8 @@ class Inventory(_Model):
     jenkins_jobs: dict[
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$")], JenkinsJob
     ] = Field(default_factory=dict)
+    #: Who may run what (shared/policy.py).
+    policy: Policy = Field(default_factory=Policy)
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -144,6 +147,17 @@ class Inventory(_Model):
             self.jenkins_job(name)
         else:
             self.target(name, accepts)
+
+    def environment_of(self, accepts: str, name: str) -> str | None:
+        """The environment of what a command accepting `accepts` names, or None when the inventory does not have it."""
+        if accepts == "suite":
+            suite = self.suites.get(name)
+            return suite.environment if suite else None
+        if accepts == "jenkins_job":
+            job = self.jenkins_jobs.get(name)
+            return job.environment if job else None
+        target = self.targets.get(name)
+        return target.environment if target else None
 
     # -- loading ---------------------------------------------------------------------------
 

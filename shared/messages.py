@@ -274,3 +274,11 @@ def help_text(entries: Sequence[tuple[CommandSpec, list[str] | None]]) -> SlackM
         lines.append(f"• `{spec.usage}`: {spec.description}{accepted}")
     text = "*What I can do*\n" + "\n".join(lines)
     return SlackMessage(text=text, blocks=[_section(text)])
+
+
+def denied(display: str, rule: str | None, reason: str, ask: str) -> SlackMessage:
+    """A policy denial: which rule refused, why, and who to ask (ephemeral: only the requester sees it)."""
+    who = f"Ask {ask} for access." if ask else "Ask the owners of opsbot's policy for access."
+    return _simple(
+        f":no_entry: `{display}` was denied by rule `{rule or 'unknown'}`: {reason}. {who}", "Nothing was run."
+    )

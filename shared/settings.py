@@ -94,6 +94,12 @@ class AckSettings(AwsSettings):
         validation_alias=AliasChoices("OPSBOT_ENQUEUE_READ_TIMEOUT", "enqueue_read_timeout_s"),
     )
 
+    #: The inventory file (with its `[policy]`), read once at init: the ack refuses from static lists what
+    #: the policy denies (no network). Unset: the worker alone applies the policy.
+    inventory_path: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPSBOT_INVENTORY", "inventory_path")
+    )
+
     @model_validator(mode="after")
     def _a_signing_secret_is_configured(self) -> AckSettings:
         if self.slack_signing_secret is None and self.secret_arn is None:

@@ -20,6 +20,7 @@ from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dead_letters import DeadLetters
 from worker_function.dispatch import Dispatcher
 from worker_function.errors import PermanentJobError
+from worker_function.groups import UserGroups
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext
 from worker_function.reply import SlackReplier
@@ -78,12 +79,13 @@ def build_dispatcher(
         inventory = load_inventory(settings.inventory_path) if settings.inventory_path else Inventory()
     if jenkins is None and settings.jenkins_url:
         jenkins = partial(jenkins_client_from_secret, settings, aws)
+    web = slack_web_client(settings, bot_token(settings, aws))
     return Dispatcher(
         OperationContext(
             settings=settings, aws=aws, now=now, sleep=sleep, inventory=inventory, jenkins_factory=jenkins
         ),
         SlackReplier(
-            slack_web_client(settings, bot_token(settings, aws)),
+            web,
             local_mode=settings.local_mode,
             max_retries=settings.slack_max_retries,
             now=now,
@@ -99,4 +101,5 @@ def build_dispatcher(
         # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
         queue=SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs")),
         max_delay_s=settings.max_delay_s,
+        groups=UserGroups(web),
     )

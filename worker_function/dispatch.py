@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import messages
 from shared.commands import CommandSpec, spec_for_kind
 from shared.errors import JobFormatError
+from shared.guard import check
 from shared.inventory import UnknownNameError
 from shared.jobs import Continuation, JobEnvelope, ProgressHandle, ReplyTarget, reply_target_of
 from shared.messages import SlackMessage
@@ -41,7 +42,8 @@ from shared.observability import (
     publish,
 )
 from worker_function.dead_letters import DeadLetters
-from worker_function.errors import ContinuationError, PermanentJobError
+from worker_function.errors import ContinuationError, PermanentJobError, PolicyDeniedError
+from worker_function.groups import UserGroups
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
 from worker_function.reply import SlackReplier
@@ -87,7 +89,9 @@ class Dispatcher:
         metrics: Metrics | None = None,
         queue: DelayedJobQueue | None = None,
         max_delay_s: int = 900,
+        groups: UserGroups | None = None,
     ) -> None:
+        self.groups = groups
         self.ctx = ctx
         self.replier = replier
         self.leases = leases
@@ -154,6 +158,8 @@ class Dispatcher:
         try:
             if spec is not None and spec.accepts is not None and spec.subject is not None:
                 self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
+            if job.continuation is None:
+                self._authorize(job)
             expired = self._expired(job, spec, now)
             if expired is not None:
                 result: StepResult = expired
@@ -194,6 +200,15 @@ class Dispatcher:
                 messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id),
             )
         return StepOutcome(message=result, started_at=first_ran)
+
+    def _authorize(self, job: JobEnvelope) -> None:
+        """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
+        members = self.groups.members if self.groups is not None else (lambda group: None)
+        decision = check(job, self.ctx.inventory, members)
+        if decision.allowed is True:
+            return
+        reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
+        raise PolicyDeniedError(decision.rule, reason, decision.ask or self.ctx.inventory.policy.contact)
 
     def _step(self, job: JobEnvelope) -> StepResult:
         operation = operation_for(job.kind)

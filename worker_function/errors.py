@@ -57,6 +57,17 @@ class TargetBusyError(PermanentJobError):
         return messages.busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
 
 
+class PolicyDeniedError(PermanentJobError):
+    """The policy refuses the job (the worker's re-check, with user groups resolved)."""
+
+    def __init__(self, rule: str | None, reason: str, ask: str) -> None:
+        super().__init__(f"denied by rule {rule}: {reason}")
+        self.rule, self.reason, self.ask = rule, reason, ask
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return messages.denied(job.display, self.rule, self.reason, self.ask)
+
+
 class SlackDeliveryError(OpsbotError):
     """No route to the requester worked (response_url, channel, direct message)."""
 

@@ -7,12 +7,13 @@ from typing import Any
 from slack_bolt import Ack
 
 from ack_function.intake import SlashCommand, accept_command
+from shared.inventory import Inventory
 from shared.queue import JobQueue
 
 
-def command_listener(queue: JobQueue) -> Any:
+def command_listener(queue: JobQueue, inventory: Inventory | None = None) -> Any:
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
-        reply = accept_command(SlashCommand.model_validate(body), queue)
+        reply = accept_command(SlashCommand.model_validate(body), queue, inventory=inventory)
         ack(**reply.ack_body())
 
     return on_command

@@ -30,6 +30,10 @@ def log_group(service: str) -> str:
     return f"/opsbot-demo/{service}"
 
 
+#: Who may restart and migrate prod targets in the demo: `opsbot send`'s user and the tests' requester.
+DEMO_PROD_OPERATORS = ("U0LOCALDEV", "U0ALICE")
+
+
 def demo_inventory_toml(cluster: str = DEMO_CLUSTER) -> str:
     """The demo inventory (TOML) for a cluster."""
     return f"""\
@@ -58,6 +62,17 @@ codebuild_project = "{REGRESSION_PROJECT}"
 [jenkins_jobs.deploy-web]
 job = "{JENKINS_JOB}"
 environment = "staging"
+
+# Mutating commands on prod are denied unless a rule allows them: the demo's users may.
+[policy]
+contact = "#ops-admins"
+
+[[policy.rules]]
+name = "demo-prod-operators"
+commands = ["/ops-restart", "/ops-migrate"]
+environments = ["prod"]
+users = [{", ".join(f'"{u}"' for u in DEMO_PROD_OPERATORS)}]
+ask = "#ops-admins"
 """
 
 

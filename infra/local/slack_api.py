@@ -178,8 +178,11 @@ class SlackApiServer:
         token: str | None = None,
         response_url_max_uses: int = RESPONSE_URL_MAX_USES,
         response_url_ttl_s: float = RESPONSE_URL_TTL_SECONDS,
+        usergroups: Mapping[str, list[str]] | None = None,
     ) -> None:
         self.echo = echo
+        #: User group id -> member user ids, served by `usergroups.users.list` (`set_usergroup` changes it).
+        self._usergroups: dict[str, list[str]] = {k: list(v) for k, v in (usergroups or {}).items()}
         self._out = out
         self._token = token
         #: Where `apps.connections.open` sends Socket Mode clients (a `LocalSocketModeServer`'s url).
@@ -272,6 +275,10 @@ class SlackApiServer:
             self._faults.clear()
             self._response_urls.clear()
             self._posted.clear()
+
+    def set_usergroup(self, group: str, users: list[str]) -> None:
+        with self._lock:
+            self._usergroups[group] = list(users)
 
     # -- fault injection ---------------------------------------------------------------------
 
@@ -418,6 +425,13 @@ class SlackApiServer:
                     "is_enterprise_install": False,
                 }
             )
+        if method == "usergroups.users.list":
+            group = str(args.get("usergroup") or "")
+            with self._lock:
+                members = self._usergroups.get(group)
+            if members is None:
+                return json_response({"ok": False, "error": "no_such_subteam"})
+            return json_response({"ok": True, "users": members})
         if method == "conversations.open":
             users = str(args.get("users", "")).split(",")[0].strip()
             if not users and not args.get("channel"):

@@ -1,0 +1,163 @@
+"""Who may run what: policy rules declared in the inventory file (`[[policy.rules]]`), and one pure
+function deciding a request against them.
+
+    [policy]
+    contact = "#sre-oncall"                 # who to ask, when the refusing rule names nobody
+
+    [[policy.rules]]
+    name = "sre-restart-prod"
+    commands = ["/ops-restart"]             # empty or left out: every command
+    environments = ["prod"]                 # empty or left out: every environment
+    user_groups = ["S0SRE"]                 # Slack user group ids; members resolved by the worker
+    users = ["U0ALICE"]                     # Slack user ids
+    channels = ["C0OPS"]                    # empty or left out: any channel
+    ask = "<!subteam^S0SRE>"
+
+Semantics. The rules that *apply* to a request are those listing its command (or none) and the
+environment of its target (or none). With no rule applying, a request is allowed, except a mutating
+command on `prod`, which is denied by the built-in rule `prod-needs-a-policy`. With rules applying, the
+request is allowed when at least one of them admits the requester: the channel is one of its channels
+(or it lists none) and the user is one of its users or a member of one of its user groups (or it lists
+neither). Otherwise the first applying rule is named in the denial, with who to ask.
+
+The ack decides from the static lists only (it never calls the Web API): a request that only a user
+group could admit is passed on as undecided, and the worker decides it, resolving the group's members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from shared.commands import find_command
+
+Environment = Literal["prod", "staging", "dev", "test"]
+SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,32}$")]
+RuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+#: The built-in rule: mutating commands on prod are denied unless a rule allows them.
+PROD_RULE = "prod-needs-a-policy"
+
+#: Members of a user group, or None when they cannot be known here (the ack: no Web API).
+GroupMembers = Callable[[str], frozenset[str] | None]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Rule(_Model):
+    name: RuleName
+    commands: list[str] = Field(default_factory=list)
+    environments: list[Environment] = Field(default_factory=list)
+    users: list[SlackId] = Field(default_factory=list)
+    user_groups: list[SlackId] = Field(default_factory=list)
+    channels: list[SlackId] = Field(default_factory=list)
+    #: Who to ask for access, shown in the denial (free text: `<@U...>`, `<!subteam^S...>`, `#channel`).
+    ask: str = Field(default="", max_length=200)
+
+    @field_validator("commands")
+    @classmethod
+    def _known_commands(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if find_command(name) is None:
+                raise ValueError(f"unknown command {name!r}")
+        return [name.strip().lower() for name in value]
+
+    def applies(self, command: str, environment: str | None) -> bool:
+        if self.commands and command not in self.commands:
+            return False
+        return not self.environments or environment in self.environments
+
+    def admits(self, user: str, channel: str, members: GroupMembers) -> bool | None:
+        """True or False; None when only a user group could admit the user and its members are unknown."""
+        if self.channels and channel not in self.channels:
+            return False
+        if not self.users and not self.user_groups:
+            return True
+        if user in self.users:
+            return True
+        unknown = False
+        for group in self.user_groups:
+            found = members(group)
+            if found is None:
+                unknown = True
+            elif user in found:
+                return True
+        return None if unknown else False
+
+    def describe(self) -> str:
+        who = [f"<@{u}>" for u in self.users] + [f"<!subteam^{g}>" for g in self.user_groups]
+        parts = [("only " + ", ".join(who)) if who else "anyone"]
+        if self.channels:
+            parts.append("in " + ", ".join(f"<#{c}>" for c in self.channels))
+        return " ".join(parts)
+
+
+class Policy(_Model):
+    #: Who to ask when the refusing rule does not say.
+    contact: str = Field(default="", max_length=200)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, value: list[Rule]) -> list[Rule]:
+        seen: set[str] = set()
+        for rule in value:
+            if rule.name in seen or rule.name == PROD_RULE:
+                raise ValueError(f"rule name {rule.name!r} is used twice (or is the built-in one)")
+            seen.add(rule.name)
+        return value
+
+
+class PolicyRequest(_Model):
+    """What a decision needs: the command, its target's environment (None: no target), who and where."""
+
+    command: str
+    mutating: bool
+    environment: str | None
+    user: str
+    channel: str
+
+
+class Decision(_Model):
+    """allowed: True, False, or None (undecided: only a user group could admit; the worker decides)."""
+
+    allowed: bool | None
+    rule: str | None = None
+    reason: str = ""
+    ask: str = ""
+
+
+def _unknown(group: str) -> frozenset[str] | None:
+    return None
+
+
+def decide(policy: Policy, request: PolicyRequest, members: GroupMembers = _unknown) -> Decision:
+    """Decide the request; `members` resolves user groups (the default knows none: the ack's case)."""
+    applying = [rule for rule in policy.rules if rule.applies(request.command, request.environment)]
+    where = f"`{request.command}` on {request.environment}" if request.environment else f"`{request.command}`"
+    if not applying:
+        if request.mutating and request.environment == "prod":
+            return Decision(
+                allowed=False,
+                rule=PROD_RULE,
+                reason=f"{where}: mutating commands on prod are denied unless a policy rule allows them",
+                ask=policy.contact,
+            )
+        return Decision(allowed=True)
+    verdicts = [(rule, rule.admits(request.user, request.channel, members)) for rule in applying]
+    for rule, verdict in verdicts:
+        if verdict is True:
+            return Decision(allowed=True, rule=rule.name)
+    if any(verdict is None for _, verdict in verdicts):
+        return Decision(allowed=None, rule=next(rule.name for rule, v in verdicts if v is None))
+    first = applying[0]
+    return Decision(
+        allowed=False,
+        rule=first.name,
+        reason=f"{where} is allowed to {first.describe()}",
+        ask=first.ask or policy.contact,
+    )

@@ -1,0 +1,75 @@
+"""The worker re-checks the policy before running, resolving user groups through the local Slack API."""
+
+from __future__ import annotations
+
+from shared.jobs import Requester
+from tests.integration.worker_harness import Harness
+from tests.unit.test_policy import POLICY_TOML
+
+
+def as_user(harness: Harness, line: str, user: str, channel: str = "C0OPS"):
+    job = harness.job(line)
+    requester = Requester(user_id=user, team_id="T0001", channel_id=channel)
+    return job.model_copy(update={"requester": requester})
+
+
+def texts(harness: Harness, job) -> list[str]:
+    return [m.text for m in harness.slack.wait_for_messages(job=job.job_id, final=True, timeout=5)]
+
+
+def with_policy(harness: Harness) -> Harness:
+    cluster = harness.cluster
+    harness.inventory_toml = POLICY_TOML.replace('cluster = "c"', f'cluster = "{cluster}"')
+    harness.slack.set_usergroup("S0SRE", ["U0BOB"])
+    return harness
+
+
+def test_a_member_of_the_allowed_user_group_restarts_prod(harness):
+    with_policy(harness)
+    before = harness.primary_deployment("payment")
+    job = as_user(harness, "/ops-restart payment", "U0BOB")
+
+    harness.run(job)
+
+    assert harness.primary_deployment("payment") != before
+    assert any("completed" in t for t in texts(harness, job))
+
+
+def test_someone_outside_the_group_is_denied_by_the_worker_naming_the_rule_and_nothing_runs(harness):
+    with_policy(harness)
+    before = harness.primary_deployment("payment")
+    job = as_user(harness, "/ops-restart payment", "U0EVE")
+
+    harness.run(job)
+
+    [text] = texts(harness, job)
+    assert "denied by rule `sre-restart-prod`" in text and "Ask <!subteam^S0SRE>" in text
+    assert harness.primary_deployment("payment") == before
+    [message] = harness.slack.messages(job=job.job_id)
+    assert message.kind == "response_url" and message.payload.get("response_type") == "ephemeral"
+
+
+def test_group_members_are_cached_between_jobs(harness):
+    with_policy(harness)
+    worker = harness.dispatcher()
+    for _ in range(2):
+        worker.handle_record(as_user(harness, "/ops-restart checkout", "U0EVE").to_message(), 1)
+        worker.handle_record(as_user(harness, "/ops-logs payment", "U0BOB").to_message(), 1)
+    denied = as_user(harness, "/ops-restart payment", "U0EVE")
+    worker.handle_record(denied.to_message(), 1)
+    worker.handle_record(as_user(harness, "/ops-restart payment", "U0CAROL").to_message(), 1)
+
+    lists = [c for c in harness.slack.calls if c.path == "/api/usergroups.users.list"]
+    assert len(lists) == 1
+    assert worker.groups is not None and worker.groups.lookups == 1
+
+
+def test_a_group_slack_will_not_list_admits_nobody(harness):
+    with_policy(harness)
+    harness.inventory_toml = harness.inventory_toml.replace("S0SRE", "S0GONE")
+    job = as_user(harness, "/ops-restart payment", "U0BOB")
+
+    harness.run(job)
+
+    [text] = texts(harness, job)
+    assert "denied by rule `sre-restart-prod`" in text
