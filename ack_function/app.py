@@ -8,8 +8,10 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
+from ack_function.listeners.actions import confirmation_listener
 from ack_function.listeners.commands import command_listener
 from ack_function.listeners.events import mention_listener
+from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION
 from shared.inventory import Inventory
 from shared.queue import JobQueue
 
@@ -36,6 +38,7 @@ def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None 
         process_before_response=True,
         request_verification_enabled=True,
     )
-    app.command(re.compile(r"^/.+"))(command_listener(queue, inventory))
+    app.command(re.compile(r"^/.+"))(command_listener(queue, signing_secret, inventory))
+    app.action(re.compile(f"^({CONFIRM_ACTION}|{CANCEL_ACTION})$"))(confirmation_listener(queue, signing_secret))
     app.event("app_mention")(mention_listener(queue, inventory))
     return app

@@ -6,13 +6,15 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
 from shared import messages
-from shared.commands import COMMANDS, NoticeArgs, find_command
-from shared.errors import EnqueueError, UsageError
+from shared.commands import COMMANDS, CommandSpec, NoticeArgs, find_command
+from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal, unseal
+from shared.errors import ConfirmationError, EnqueueError, UsageError
 from shared.guard import check
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
@@ -92,10 +94,12 @@ def accept_command(
     cmd: SlashCommand,
     queue: JobQueue,
     *,
+    signing_secret: str,
     inventory: Inventory | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> SlackMessage:
-    """Validate the command into a job, check the policy and queue it. Never claims "queued" unless SQS took it."""
+    """Validate the command into a job, check the policy, then ask to confirm it (a command whose spec says
+    so) or queue it. Never claims "queued" unless SQS took it."""
     requester = Requester(user_id=cmd.user_id, user_name=cmd.user_name, team_id=cmd.team_id, channel_id=cmd.channel_id)
     job_id = job_id_for(cmd.team_id, cmd.trigger_id)
     job = plan_job(cmd.command, cmd.text, requester, job_id=job_id, response_url=cmd.response_url, now=now())
@@ -104,11 +108,94 @@ def accept_command(
     denial = refusal(job, inventory)
     if denial is not None:
         return denial
+    spec = find_command(job.command)
+    if spec is not None and spec.confirm:
+        return _prompt(job, spec, inventory, signing_secret)
     try:
         _send(queue, job)
     except EnqueueError:
         return messages.enqueue_failed(job.display)
     return messages.queued(job.display, job.short_id)
+
+
+def _prompt(job: JobEnvelope, spec: CommandSpec, inventory: Inventory | None, signing_secret: str) -> SlackMessage:
+    """The confirmation prompt; the job rides in its Confirm button, sealed with the signing secret."""
+    environment = None
+    if inventory is not None and spec.accepts is not None and spec.subject is not None:
+        environment = inventory.environment_of(spec.accepts, str(getattr(job.args, spec.subject)))
+    try:
+        token = seal(job, signing_secret)
+    except ConfirmationError as exc:
+        return messages.confirmation_refused(str(exc))
+    logger.info("asking %s to confirm %s", job.requester.user_id, job.display, extra=job_log_keys(job))
+    return messages.confirm_prompt(
+        job.display, spec.description, environment, token, CONFIRM_TTL_S, CONFIRM_ACTION, CANCEL_ACTION
+    )
+
+
+class ActionClick(BaseModel):
+    """The fields of a `block_actions` payload that a confirmation click uses."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    action_id: str
+    value: str = ""
+    user_id: str
+    team_id: str
+    channel_id: str = ""
+    response_url: str | None = None
+    trigger_id: str | None = None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ActionClick:
+        action = (body.get("actions") or [{}])[0]
+        return cls.model_validate(
+            {
+                "action_id": action.get("action_id", ""),
+                "value": action.get("value", ""),
+                "user_id": (body.get("user") or {}).get("id"),
+                "team_id": (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id"),
+                "channel_id": (body.get("channel") or {}).get("id", ""),
+                "response_url": body.get("response_url"),
+                "trigger_id": body.get("trigger_id"),
+            }
+        )
+
+
+def accept_click(
+    click: ActionClick, queue: JobQueue, *, signing_secret: str, now: Callable[[], datetime] = utcnow
+) -> JobEnvelope:
+    """A Confirm or Cancel click. Slack ignores the HTTP body of a `block_actions` answer, and the ack never
+    calls the Web API nor a response_url itself: what the requester sees next (the prompt replaced by
+    "queued", "cancelled" or why not) travels with a queued job whose first message replaces the prompt
+    through the click's response_url. Raises `EnqueueError` when nothing could be queued."""
+    clicked_at = now()
+    decided = decide_click(click, signing_secret, now=clicked_at)
+    if isinstance(decided, SlackMessage):
+        requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
+        notice_id = job_id_for(click.team_id, click.trigger_id)
+        decided = _notice(decided, "notice", requester, notice_id, clicked_at)
+    job = decided.model_copy(update={"response_url": click.response_url, "replace_original": True})
+    _send(queue, job)
+    return job
+
+
+def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> JobEnvelope | SlackMessage:
+    """The confirmed job, or what to tell the clicker instead (cancelled, altered, expired, not theirs)."""
+    try:
+        job = unseal(click.value, signing_secret, now=now)
+    except ConfirmationError as exc:
+        logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
+        if click.action_id == CANCEL_ACTION:
+            return messages.cancelled("the command")
+        return messages.confirmation_refused(str(exc))
+    if click.action_id != CONFIRM_ACTION:
+        return messages.cancelled(job.display)
+    if job.requester.user_id != click.user_id:
+        logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
+        return messages.confirmation_refused("only the person who asked can confirm")
+    logger.info("%s confirmed by %s", job.display, click.user_id, extra=job_log_keys(job))
+    return job.model_copy(update={"confirmed_by": click.user_id})
 
 
 def _send(queue: JobQueue, job: JobEnvelope) -> None:

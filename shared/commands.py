@@ -173,6 +173,8 @@ class CommandSpec:
     accepts: Accepts | None = None
     #: A job still running after this long is stopped and reported (its steps are continuations).
     max_age_s: int = 15 * 60
+    #: Ask the requester to confirm (an ephemeral prompt with Confirm / Cancel) before queueing.
+    confirm: bool = False
 
     @property
     def mutating(self) -> bool:
@@ -288,6 +290,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         subject="target",
         accepts="migration",
         max_age_s=6 * _HOUR,
+        confirm=True,
     ),
     CommandSpec(
         name="/ops-regression",

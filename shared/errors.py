@@ -19,3 +19,7 @@ class EnqueueError(OpsbotError):
 
 class JobFormatError(OpsbotError):
     """A queue message is not a job envelope this version understands."""
+
+
+class ConfirmationError(OpsbotError):
+    """A confirmation click that cannot be honoured: altered, malformed, expired or from someone else."""

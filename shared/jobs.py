@@ -102,6 +102,10 @@ class JobEnvelope(ReplyTarget):
     args: JobArgs
     correlation_id: str
     continuation: Continuation | None = None
+    #: The response_url belongs to a confirmation prompt: the job's first message replaces it.
+    replace_original: bool = False
+    #: Who confirmed the job at its prompt (None: no prompt).
+    confirmed_by: str | None = None
 
     @model_validator(mode="after")
     def _continuation_needs_v2(self) -> Self:

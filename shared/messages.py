@@ -282,3 +282,46 @@ def denied(display: str, rule: str | None, reason: str, ask: str) -> SlackMessag
     return _simple(
         f":no_entry: `{display}` was denied by rule `{rule or 'unknown'}`: {reason}. {who}", "Nothing was run."
     )
+
+
+def confirm_prompt(
+    display: str, description: str, environment: str | None, token: str, ttl_s: int, confirm_id: str, cancel_id: str
+) -> SlackMessage:
+    """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel."""
+    where = f" on *{environment}*" if environment else ""
+    text = f":warning: Run `{display}`{where}? {description}"
+    actions = {
+        "type": "actions",
+        "block_id": "opsbot_confirm",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": confirm_id,
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Confirm"},
+                "value": token,
+            },
+            {
+                "type": "button",
+                "action_id": cancel_id,
+                "text": {"type": "plain_text", "text": "Cancel"},
+                "value": token,
+            },
+        ],
+    }
+    footer = _context(
+        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then."
+    )
+    return SlackMessage(text=text, blocks=[_section(text), actions, footer])
+
+
+def confirmed(display: str, short_id: str, user_id: str) -> SlackMessage:
+    return _simple(f":white_check_mark: `{display}` confirmed by <@{user_id}>: queued as job `{short_id}`.")
+
+
+def cancelled(display: str) -> SlackMessage:
+    return _simple(f":heavy_multiplication_x: `{display}` was cancelled. Nothing was run.")
+
+
+def confirmation_refused(reason: str) -> SlackMessage:
+    return _simple(f":no_entry: That confirmation was not accepted: {reason}. Nothing was run.")

@@ -111,6 +111,9 @@ class Dispatcher:
         self._reply_once = idempotent_function(
             data_keyword_argument="key", persistence_store=reply_store, config=idempotency, key_prefix="opsbot#reply"
         )(self._reply)
+        self._prompt_once = idempotent_function(
+            data_keyword_argument="key", persistence_store=reply_store, config=idempotency, key_prefix="opsbot#prompt"
+        )(self._replace_prompt)
         # The reply store is reused for the third stage: each idempotent function has its own key prefix.
         self._next_once = idempotent_function(
             data_keyword_argument="key", persistence_store=reply_store, config=idempotency, key_prefix="opsbot#next"
@@ -131,6 +134,8 @@ class Dispatcher:
         logger.info("received %s step %d (attempt %d)", job.display, job.step, receive_count, extra=keys)
         key = {"job_id": job.job_id, "step": job.step}
         try:
+            if job.replace_original and job.step == 0 and job.kind != "notice":
+                self._prompt_once(key=key, job=job)
             outcome = self._run_once(key=key, job=job)
             reply = self._reply_once(key=key, job=job, outcome=outcome)
             if outcome.waiting:
@@ -239,11 +244,17 @@ class Dispatcher:
         logger.warning("%s is past its maximum age (%.0f s); stopping", job.display, elapsed, extra=job_log_keys(job))
         return messages.timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last)
 
+    def _replace_prompt(self, *, key: dict[str, Any], job: JobEnvelope) -> str:
+        """A confirmed job: its confirmation prompt becomes "confirmed by ..., queued" before it runs."""
+        message = messages.confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
+        return self.replier.send(job, message, replace_original=True)
+
     def _reply(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome) -> dict[str, Any]:
         """Deliver the step's message. A one-step job answers once; a long job keeps one message updated."""
         message = outcome.message
         if job.continuation is None and not outcome.waiting:
-            route = self.replier.send(job, message)
+            replace = job.replace_original and job.kind == "notice"  # cancelled / refused: it replaces the prompt
+            route = self.replier.send(job, message, replace_original=replace)
             logger.info("answered via %s", route, extra=job_log_keys(job))
             return {"route": route}
         previous = job.continuation.progress if job.continuation else None

@@ -60,9 +60,10 @@ class SlackReplier:
         self._max_retries = max_retries
         self._now = now
 
-    def send(self, job: ReplyTarget, message: SlackMessage) -> str:
-        """Deliver the message; return the route used ("response_url", "channel", "dm")."""
-        if self._response_url_usable(job) and self._send_response_url(job, message):
+    def send(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> str:
+        """Deliver the message; return the route used ("response_url", "channel", "dm"). `replace_original`:
+        it replaces the message the response_url belongs to (a confirmation prompt)."""
+        if self._response_url_usable(job) and self._send_response_url(job, message, replace_original=replace_original):
             return "response_url"
         return self._post(job, message)[0]
 

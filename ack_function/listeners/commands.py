@@ -11,9 +11,11 @@ from shared.inventory import Inventory
 from shared.queue import JobQueue
 
 
-def command_listener(queue: JobQueue, inventory: Inventory | None = None) -> Any:
+def command_listener(queue: JobQueue, signing_secret: str, inventory: Inventory | None = None) -> Any:
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
-        reply = accept_command(SlashCommand.model_validate(body), queue, inventory=inventory)
+        reply = accept_command(
+            SlashCommand.model_validate(body), queue, signing_secret=signing_secret, inventory=inventory
+        )
         ack(**reply.ack_body())
 
     return on_command

@@ -1,0 +1,29 @@
+"""A confirmed job replaces its prompt with "queued" before it runs; a cancel notice replaces it with "cancelled"."""
+
+from __future__ import annotations
+
+from shared.commands import NoticeArgs
+
+
+def test_a_confirmed_job_replaces_its_prompt_then_runs_and_answers(harness):
+    job = harness.job("/ops-ping").model_copy(update={"replace_original": True, "confirmed_by": "U0ALICE"})
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+    harness.dispatcher().handle_record(job.to_message(), 2)  # a redelivery replaces nothing twice
+
+    first, result = harness.slack.messages(key=job.job_id)
+    assert first.payload["replace_original"] is True
+    assert f"confirmed by <@U0ALICE>: queued as job `{job.short_id}`" in first.text
+    assert result.payload["replace_original"] is False and "pong" in result.text
+
+
+def test_a_cancel_notice_replaces_the_prompt(harness):
+    job = harness.job("/ops-ping").model_copy(
+        update={"args": NoticeArgs(text="`/ops-migrate payment` was cancelled."), "command": "notice", "text": ""}
+    )
+    job = job.model_copy(update={"replace_original": True})
+
+    harness.dispatcher().handle_record(job.to_message(), 1)
+
+    [message] = harness.slack.messages(key=job.job_id)
+    assert message.payload["replace_original"] is True and "was cancelled" in message.text

@@ -1,0 +1,158 @@
+"""Confirmation prompts: the prompt, Confirm by the requester, Cancel, expiry, someone else clicking, tampering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+from ack_function.app import build_app
+from ack_function.handler import handle
+from shared.commands import MigrateArgs, NoticeArgs
+from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal
+from shared.inventory import Inventory
+from shared.jobs import JobEnvelope, utcnow
+from tests.events import load_event, slash_body
+from tests.fakes import FakeLambdaContext, RecordingQueue
+from tests.unit.test_policy import POLICY_TOML
+
+SECRET = "test-signing-secret"
+ACTION_URL = "https://hooks.slack.com/actions/T0001/5555/efgh"
+INVENTORY = Inventory.from_toml(
+    POLICY_TOML + '\n[[policy.rules]]\nname = "alice-migrates"\ncommands = ["/ops-migrate"]\nusers = ["U0ALICE"]\n'
+)
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+def handler(queue: RecordingQueue) -> SlackRequestHandler:
+    return SlackRequestHandler(build_app(SECRET, queue, INVENTORY))
+
+
+def prompt(handler: SlackRequestHandler) -> dict[str, Any]:
+    body = slash_body("/ops-migrate", "payment 2024.06.1", user_id="U0ALICE", channel_id="C0OPS")
+    response = handle(handler, load_event("http_api_v2", body, SECRET), FakeLambdaContext())
+    assert response["statusCode"] == 200
+    return dict(json.loads(response["body"]))
+
+
+def button(ack_body: dict[str, Any], action_id: str) -> dict[str, Any]:
+    [actions] = [b for b in ack_body["blocks"] if b["type"] == "actions"]
+    return dict(next(e for e in actions["elements"] if e["action_id"] == action_id))
+
+
+def click(handler: SlackRequestHandler, action_id: str, value: str, user: str = "U0ALICE", secret: str = SECRET) -> int:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": "T0001"},
+        "team": {"id": "T0001"},
+        "channel": {"id": "C0OPS"},
+        "api_app_id": "A123456",
+        "trigger_id": f"777.888.{action_id}{user}",
+        "response_url": ACTION_URL,
+        "container": {"type": "message", "is_ephemeral": True},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "opsbot_confirm", "value": value}],
+    }
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    return int(handle(handler, load_event("http_api_v2", body, secret), FakeLambdaContext())["statusCode"])
+
+
+def test_a_command_that_needs_confirming_answers_with_an_ephemeral_prompt_and_queues_nothing(handler, queue):
+    ack_body = prompt(handler)
+
+    assert ack_body["response_type"] == "ephemeral"
+    assert "Run `/ops-migrate payment 2024.06.1` on *prod*?" in ack_body["text"]
+    assert button(ack_body, CONFIRM_ACTION)["text"]["text"] == "Confirm"
+    assert button(ack_body, CANCEL_ACTION)["text"]["text"] == "Cancel"
+    assert queue.jobs == []
+
+
+def test_confirm_by_the_requester_queues_the_job_that_replaces_the_prompt(handler, queue):
+    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+
+    assert click(handler, CONFIRM_ACTION, token) == 200
+
+    [job] = queue.jobs
+    assert job.args == MigrateArgs(target="payment", version="2024.06.1")
+    assert job.confirmed_by == "U0ALICE" and job.replace_original and job.response_url == ACTION_URL
+
+
+def test_a_second_click_is_the_same_job(handler, queue):
+    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    click(handler, CONFIRM_ACTION, token)
+    click(handler, CONFIRM_ACTION, token)
+
+    assert len({job.job_id for job in queue.jobs}) == 1
+
+
+def notice_text(queue: RecordingQueue) -> str:
+    [job] = queue.jobs
+    assert isinstance(job.args, NoticeArgs) and job.replace_original and job.response_url == ACTION_URL
+    return job.args.text
+
+
+def test_cancel_runs_nothing_and_replaces_the_prompt_with_cancelled(handler, queue):
+    token = button(prompt(handler), CANCEL_ACTION)["value"]
+
+    assert click(handler, CANCEL_ACTION, token) == 200
+
+    assert "`/ops-migrate payment 2024.06.1` was cancelled" in notice_text(queue)
+
+
+def test_someone_else_cannot_confirm(handler, queue):
+    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+
+    click(handler, CONFIRM_ACTION, token, user="U0MALLORY")
+
+    assert "only the person who asked can confirm" in notice_text(queue)
+
+
+def test_an_expired_prompt_cannot_be_confirmed(handler, queue):
+    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
+    old = (utcnow() - timedelta(seconds=CONFIRM_TTL_S + 1)).isoformat()
+    expired = seal(JobEnvelope.model_validate({**payload, "issued_at": old}), SECRET)
+
+    click(handler, CONFIRM_ACTION, expired)
+
+    assert "expired" in notice_text(queue)
+
+
+def retarget(token: str) -> str:
+    """The same MAC over a job whose target the client changed."""
+    payload, mac = token.split(".")
+    plain = base64.urlsafe_b64decode(payload + "===").decode().replace("payment", "checkout")
+    return base64.urlsafe_b64encode(plain.encode()).decode().rstrip("=") + "." + mac
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(retarget, id="target-changed"),
+        pytest.param(lambda t: t[:-4] + ("0000" if not t.endswith("0000") else "1111"), id="mac-changed"),
+        pytest.param(lambda t: t.split(".")[0], id="mac-dropped"),
+        pytest.param(lambda t: "", id="empty"),
+    ],
+)
+def test_a_job_altered_by_the_client_is_refused(forge, handler, queue):
+    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+
+    click(handler, CONFIRM_ACTION, forge(token))
+
+    assert "not accepted" in notice_text(queue)
+
+
+def test_a_click_signed_with_another_secret_is_refused_and_queues_nothing(handler, queue):
+    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+
+    assert click(handler, CONFIRM_ACTION, token, secret="another-secret") == 401
+    assert queue.jobs == []
