@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
@@ -19,6 +19,17 @@ from shared.queue import JobQueue
 def _authorize_without_web_api(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
     """The ack never calls the Web API, so it needs no token and no auth.test."""
     return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+
+
+#: What a listener raises on a signed body it cannot read (a missing field, a wrong type): the request is
+#: answered 400. Anything else (an `EnqueueError`) stays a 500, so Slack retries an event.
+UNREADABLE = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+
+def answer_listener_error(error: Exception) -> BoltResponse | None:
+    if isinstance(error, UNREADABLE):
+        return BoltResponse(status=400, body="malformed request")
+    return None
 
 
 def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None = None) -> App:
@@ -41,4 +52,5 @@ def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None 
     app.command(re.compile(r"^/.+"))(command_listener(queue, signing_secret, inventory))
     app.action(re.compile(f"^({CONFIRM_ACTION}|{CANCEL_ACTION})$"))(confirmation_listener(queue, signing_secret))
     app.event("app_mention")(mention_listener(queue, inventory))
+    app.error(answer_listener_error)
     return app

@@ -125,12 +125,18 @@ def handle(handler: SlackRequestHandler | None, event: dict[str, Any], context: 
     """Answer one API Gateway / Function URL event with the given Bolt handler (None: refuse it)."""
     if handler is None:
         return {"statusCode": 503, "body": "opsbot is misconfigured", "headers": {}}
-    if len(event.get("body") or "") > MAX_BODY_BYTES * 4 // 3 + 4:  # base64 of MAX_BODY_BYTES at most
+    body = event.get("body") if isinstance(event, dict) else None
+    if body is not None and not isinstance(body, str):  # found by fuzzing: `"body": true` crashed len()
+        return {"statusCode": 400, "body": "malformed request", "headers": {}}
+    if len(body or "") > MAX_BODY_BYTES * 4 // 3 + 4:  # base64 of MAX_BODY_BYTES at most
         return {"statusCode": 413, "body": "request too large", "headers": {}}
     try:
         response: dict[str, Any] = handler.handle(event, context)
-    except (KeyError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        logger.warning("malformed request event: %s: %s", type(exc).__name__, exc)
+    # Bolt parses the body before it verifies the signature: a form `payload=null` or `payload=[]` made it
+    # raise AttributeError/TypeError (found by tests/unit/test_ack_fuzz.py), an unsigned request ending as
+    # a Lambda error (502). Whatever the shape, an unreadable request is a 400.
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, binascii.Error) as exc:
+        logger.warning("malformed request event: %s: %.200s", type(exc).__name__, exc)
         return {"statusCode": 400, "body": "malformed request", "headers": {}}
     if response["statusCode"] == 404:  # signed, but nothing opsbot handles (no command, no payload)
         return {"statusCode": 400, "body": "unsupported request", "headers": {}}

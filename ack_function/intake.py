@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
 from shared import messages
-from shared.commands import COMMANDS, CommandSpec, NoticeArgs, find_command
+from shared.commands import COMMANDS, AuditNoteArgs, CommandSpec, NoticeArgs, find_command
 from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal, unseal
 from shared.errors import ConfirmationError, EnqueueError, UsageError
 from shared.guard import check
@@ -107,6 +107,7 @@ def accept_command(
         return job
     denial = refusal(job, inventory)
     if denial is not None:
+        record_denial(queue, job, denial)
         return denial
     spec = find_command(job.command)
     if spec is not None and spec.confirm:
@@ -116,6 +117,22 @@ def accept_command(
     except EnqueueError:
         return messages.enqueue_failed(job.display)
     return messages.queued(job.display, job.short_id)
+
+
+def record_denial(queue: JobQueue, job: JobEnvelope, denial: SlackMessage) -> None:
+    """The ack cannot write the audit trail (no DynamoDB): its denial travels to the worker, which records
+    it. Best effort: the requester's answer does not wait on it."""
+    spec = find_command(job.command)
+    target = None
+    if spec is not None and spec.subject is not None:
+        target = str(getattr(job.args, spec.subject))
+    note = job.model_copy(
+        update={"args": AuditNoteArgs(target=target or "-", detail=denial.text[:500]), "response_url": None}
+    )
+    try:
+        queue.send(note)
+    except EnqueueError as exc:
+        logger.error("the denial of %s could not be queued for the audit trail: %s", job.display, exc)
 
 
 def _prompt(job: JobEnvelope, spec: CommandSpec, inventory: Inventory | None, signing_secret: str) -> SlackMessage:
@@ -234,7 +251,9 @@ def accept_mention(
     planned = plan_job(name, text, requester, job_id=job_id, response_url=None, now=now())
     if isinstance(planned, JobEnvelope):
         denial = refusal(planned, inventory)
-        planned = denial if denial is not None else planned
+        if denial is not None:
+            record_denial(queue, planned, denial)
+            planned = denial
     job = planned if isinstance(planned, JobEnvelope) else _notice(planned, name, requester, job_id, now())
     _send(queue, job)
     return job

@@ -4,6 +4,7 @@ opsbot local [--port 3000] [--demo [--exit]]   start everything on 127.0.0.1 and
 opsbot send "/deploy-status payment"           send one slash command, follow it to its final message
 opsbot prompt                                  type slash commands (or pipe them in)
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
+opsbot audit [--target NAME] [--table NAME]    the audit trail as JSON lines
 opsbot manifest --url https://.../slack/events the Slack app manifest, generated from the commands
 """
 
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 from infra.local.client import CommandOutcome, Target, run_command
 from infra.local.errors import CommandLineError, LocalStackError
 from infra.local.state import default_state_path, read_state
+from shared.settings import AUDIT_TABLE
 
 EXIT_OK = 0
 #: The command was not accepted: no ack, an HTTP error, or an ack that did not queue it.
@@ -229,6 +231,26 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Export the audit trail (JSON lines) of the local stack (state file) or of AWS (--table)."""
+    import boto3
+
+    from infra.audit import audit_records, to_json_lines
+    from infra.local.aws import FAKE_CREDENTIALS
+
+    if args.table:
+        dynamodb = boto3.session.Session().client("dynamodb")
+        table = args.table
+    else:
+        state = read_state(args.state)
+        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        dynamodb = session.client("dynamodb", region_name=state.region, endpoint_url=state.endpoint_url)
+        table = AUDIT_TABLE
+    for line in to_json_lines(audit_records(dynamodb, table, target=args.target)):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_manifest(args: argparse.Namespace) -> int:
     import json
 
@@ -259,7 +281,7 @@ def _port(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; a new subcommand is one more `sub.add_parser(...)` with its `func`."""
     parser = argparse.ArgumentParser(prog="opsbot", description="opsbot: ChatOps for Slack on AWS, locally.")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,dlq,manifest}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,dlq,audit,manifest}")
 
     local = sub.add_parser("local", help="run the whole stack on 127.0.0.1 until Ctrl-C")
     local.add_argument("--port", type=_port, default=3000, help="ingress port (0: any free port; default 3000)")
@@ -297,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--dlq-url", help="the DLQ on AWS (default: the local stack's, from the state file)")
     dlq.add_argument("--queue-url", help="the jobs queue on AWS, with --dlq-url to redrive")
     dlq.set_defaults(func=cmd_dlq)
+
+    audit = sub.add_parser("audit", help="export the audit trail as JSON lines")
+    audit.add_argument("--target", help="only this target's records, newest first")
+    audit.add_argument("--table", help=f"the audit table on AWS (default: the local stack's {AUDIT_TABLE})")
+    audit.set_defaults(func=cmd_audit)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for a request URL")
     target = manifest.add_mutually_exclusive_group(required=True)

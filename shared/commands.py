@@ -102,6 +102,20 @@ class NoticeArgs(_Args):
     text: str = Field(max_length=3000)
 
 
+class AuditArgs(_Args):
+    kind: Literal["audit"] = "audit"
+    target: TargetName
+
+
+class AuditNoteArgs(_Args):
+    """Not a command: a decision the ack made (a denial) for the worker to record; nobody is answered."""
+
+    kind: Literal["audit_note"] = "audit_note"
+    event: Literal["denial"] = "denial"
+    target: str = Field(default="-", max_length=255)
+    detail: str = Field(default="", max_length=500)
+
+
 JobArgs = Annotated[
     PingArgs
     | DeployStatusArgs
@@ -112,7 +126,9 @@ JobArgs = Annotated[
     | MigrateArgs
     | RegressionArgs
     | HelpArgs
-    | NoticeArgs,
+    | NoticeArgs
+    | AuditArgs
+    | AuditNoteArgs,
     Field(discriminator="kind"),
 ]
 
@@ -302,6 +318,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         subject="suite",
         accepts="suite",
         max_age_s=8 * _HOUR,
+    ),
+    CommandSpec(
+        name="/ops-audit",
+        args_model=AuditArgs,
+        description="Recent history of a target: requests, denials, confirmations, starts and outcomes.",
+        positional=("target",),
+        usage_hint="<target>",
     ),
     CommandSpec(
         name="/ops-help",

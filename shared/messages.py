@@ -325,3 +325,18 @@ def cancelled(display: str) -> SlackMessage:
 
 def confirmation_refused(reason: str) -> SlackMessage:
     return _simple(f":no_entry: That confirmation was not accepted: {reason}. Nothing was run.")
+
+
+def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str, str]], short_id: str) -> SlackMessage:
+    """A target's recent audit records, newest first. Each row: time, event, command, user, channel, job, detail."""
+    header = f"*Recent history of `{target}`*"
+    lines = [
+        f"`{when}` *{event}* `{command}` by <@{user}>"
+        + (f" in <#{channel}>" if channel else "")
+        + f" (job `{job[:8]}`)"
+        + (f": {detail}" if detail else "")
+        for when, event, command, user, channel, job, detail in rows
+    ]
+    body = "\n".join(lines) if lines else "_Nothing recorded._"
+    text = f"{header}\n{body}"
+    return SlackMessage(text=text, blocks=[_section(header), _section(body), _context(f"job `{short_id}`")])

@@ -33,6 +33,9 @@ QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
 #: Names of the DynamoDB tables, overridable per deployment through the environment.
 IDEMPOTENCY_TABLE = "opsbot-idempotency"
 LEASES_TABLE = "opsbot-leases"
+AUDIT_TABLE = "opsbot-audit"
+#: How long audit records are kept (the table's TTL attribute `expires_at`).
+AUDIT_RETENTION_DAYS = 90
 
 #: SQS DelaySeconds is at most 900 (15 minutes) per message.
 MAX_DELAY_SECONDS = 900
@@ -127,6 +130,12 @@ class WorkerSettings(AwsSettings):
     )
     leases_table: str = Field(
         default=LEASES_TABLE, validation_alias=AliasChoices("OPSBOT_LEASES_TABLE", "leases_table")
+    )
+    audit_table: str = Field(default=AUDIT_TABLE, validation_alias=AliasChoices("OPSBOT_AUDIT_TABLE", "audit_table"))
+    audit_retention_days: int = Field(
+        default=AUDIT_RETENTION_DAYS,
+        ge=1,
+        validation_alias=AliasChoices("OPSBOT_AUDIT_RETENTION_DAYS", "audit_retention_days"),
     )
     #: How long a finished job's record (and result) is kept to recognise duplicates: at least 1 h.
     idempotency_ttl_s: int = Field(

@@ -16,6 +16,7 @@ from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
+from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dead_letters import DeadLetters
 from worker_function.dispatch import Dispatcher
@@ -80,9 +81,16 @@ def build_dispatcher(
     if jenkins is None and settings.jenkins_url:
         jenkins = partial(jenkins_client_from_secret, settings, aws)
     web = slack_web_client(settings, bot_token(settings, aws))
+    audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
     return Dispatcher(
         OperationContext(
-            settings=settings, aws=aws, now=now, sleep=sleep, inventory=inventory, jenkins_factory=jenkins
+            settings=settings,
+            aws=aws,
+            now=now,
+            sleep=sleep,
+            inventory=inventory,
+            jenkins_factory=jenkins,
+            audit=audit,
         ),
         SlackReplier(
             web,
@@ -102,4 +110,5 @@ def build_dispatcher(
         queue=SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs")),
         max_delay_s=settings.max_delay_s,
         groups=UserGroups(web),
+        audit=audit,
     )

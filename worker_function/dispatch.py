@@ -26,7 +26,8 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import messages
-from shared.commands import CommandSpec, spec_for_kind
+from shared.audit import AuditEvent
+from shared.commands import AuditNoteArgs, CommandSpec, spec_for_kind
 from shared.errors import JobFormatError
 from shared.guard import check
 from shared.inventory import UnknownNameError
@@ -41,6 +42,7 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
+from worker_function.audit import AuditLog
 from worker_function.dead_letters import DeadLetters
 from worker_function.errors import ContinuationError, PermanentJobError, PolicyDeniedError
 from worker_function.groups import UserGroups
@@ -90,8 +92,10 @@ class Dispatcher:
         queue: DelayedJobQueue | None = None,
         max_delay_s: int = 900,
         groups: UserGroups | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.groups = groups
+        self.audit = audit
         self.ctx = ctx
         self.replier = replier
         self.leases = leases
@@ -133,13 +137,22 @@ class Dispatcher:
         keys = job_log_keys(job)
         logger.info("received %s step %d (attempt %d)", job.display, job.step, receive_count, extra=keys)
         key = {"job_id": job.job_id, "step": job.step}
+        if isinstance(job.args, AuditNoteArgs):  # the ack's denial: recorded, nobody answered
+            self._audit(job, job.args.event, job.args.detail)
+            return
         try:
+            if job.step == 0 and job.kind != "notice":
+                self._audit(job, "request")
+                if job.confirmed_by:
+                    self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
             if job.replace_original and job.step == 0 and job.kind != "notice":
                 self._prompt_once(key=key, job=job)
             outcome = self._run_once(key=key, job=job)
             reply = self._reply_once(key=key, job=job, outcome=outcome)
             if outcome.waiting:
                 self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
+            elif job.kind != "notice":
+                self._audit(job, "outcome", outcome.message.text.splitlines()[0] if outcome.message.text else "")
         except IdempotencyAlreadyInProgressError:
             if receive_count >= self.max_receive_count:
                 logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
@@ -211,9 +224,15 @@ class Dispatcher:
         members = self.groups.members if self.groups is not None else (lambda group: None)
         decision = check(job, self.ctx.inventory, members)
         if decision.allowed is True:
+            self._audit(job, "start", f"allowed by rule {decision.rule}" if decision.rule else "")
             return
         reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
+        self._audit(job, "denial", f"rule {decision.rule}: {reason}")
         raise PolicyDeniedError(decision.rule, reason, decision.ask or self.ctx.inventory.policy.contact)
+
+    def _audit(self, job: JobEnvelope, event: AuditEvent, detail: str = "") -> None:
+        if self.audit is not None:
+            self.audit.record(job, event, detail)
 
     def _step(self, job: JobEnvelope) -> StepResult:
         operation = operation_for(job.kind)

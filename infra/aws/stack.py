@@ -32,7 +32,7 @@ class OpsbotStack(Stack):
             "Worker",
             queue=self.jobs.queue,
             dlq=self.jobs.dlq,
-            tables={"idempotency": self.state.idempotency, "leases": self.state.leases},
+            tables={"idempotency": self.state.idempotency, "leases": self.state.leases, "audit": self.state.audit},
             secret=self.slack.secret,
             inventory=config.inventory,
             inventory_file=config.inventory_file,

@@ -31,6 +31,8 @@ WORKER_MEMORY_MB = 512
 CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
 #: Item-level DynamoDB actions used by Powertools idempotency and the lease store.
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
+AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 
 #: The inventory's name inside the worker's asset, and so its path on Lambda (the worker's OPSBOT_INVENTORY).
 INVENTORY_FILE = "inventory.toml"
@@ -59,7 +61,7 @@ class Worker(Construct):
         jenkins_url: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        idempotency, leases = tables["idempotency"], tables["leases"]
+        idempotency, leases, audit = tables["idempotency"], tables["leases"], tables["audit"]
         self.resources = InventoryResources.of(inventory)
         operations = operation_permissions(self, self.resources)
         environment = {
@@ -67,6 +69,7 @@ class Worker(Construct):
             "JOBS_DLQ_URL": dlq.queue_url,
             "OPSBOT_IDEMPOTENCY_TABLE": idempotency.table_name,
             "OPSBOT_LEASES_TABLE": leases.table_name,
+            "OPSBOT_AUDIT_TABLE": audit.table_name,
             "OPSBOT_SECRET_ARN": secret.secret_arn,
             "OPSBOT_INVENTORY": INVENTORY_PATH,
             "OPSBOT_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
@@ -89,6 +92,7 @@ class Worker(Construct):
                 # Continuations are re-queued with a delay; the last attempt parks a job in the DLQ.
                 iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn, dlq.queue_arn]),
                 iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[idempotency.table_arn, leases.table_arn]),
+                iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[audit.table_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
                 # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py).
                 *operations.statements,

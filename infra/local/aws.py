@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.local._http import urlopen
 from infra.local.errors import MotoStartError
-from shared.settings import IDEMPOTENCY_TABLE, LEASES_TABLE, MAX_RECEIVE_COUNT
+from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -151,6 +151,7 @@ class Tables:
 
     idempotency: str
     leases: str
+    audit: str = AUDIT_TABLE
 
 
 @dataclass(frozen=True)
@@ -197,13 +198,17 @@ def provision_queues(
     return Queues(queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, dlq_arn=dlq_arn)
 
 
-def _create_table(dynamodb: DynamoDBClient, name: str, key: str, ttl_attribute: str) -> None:
+def _create_table(
+    dynamodb: DynamoDBClient, name: str, key: str, ttl_attribute: str, *, sort_key: str | None = None
+) -> None:
+    schema: list[Any] = [{"AttributeName": key, "KeyType": "HASH"}]
+    attributes: list[Any] = [{"AttributeName": key, "AttributeType": "S"}]
+    if sort_key is not None:
+        schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+        attributes.append({"AttributeName": sort_key, "AttributeType": "S"})
     try:
         dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
+            TableName=name, KeySchema=schema, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST"
         )
     except dynamodb.exceptions.ResourceInUseException:
         return
@@ -213,13 +218,18 @@ def _create_table(dynamodb: DynamoDBClient, name: str, key: str, ttl_attribute: 
 
 
 def provision_tables(
-    dynamodb: DynamoDBClient, *, idempotency: str = IDEMPOTENCY_TABLE, leases: str = LEASES_TABLE
+    dynamodb: DynamoDBClient,
+    *,
+    idempotency: str = IDEMPOTENCY_TABLE,
+    leases: str = LEASES_TABLE,
+    audit: str = AUDIT_TABLE,
 ) -> Tables:
-    """The idempotency table (Powertools' layout: key `id`, TTL `expiration`) and the leases table
-    (key `target`, TTL `expires_at`)."""
+    """The idempotency table (Powertools' layout: key `id`, TTL `expiration`), the leases table
+    (key `target`, TTL `expires_at`) and the audit table (key `target`, sort key `sk`, TTL `expires_at`)."""
     _create_table(dynamodb, idempotency, "id", "expiration")
     _create_table(dynamodb, leases, "target", "expires_at")
-    return Tables(idempotency=idempotency, leases=leases)
+    _create_table(dynamodb, audit, "target", "expires_at", sort_key="sk")
+    return Tables(idempotency=idempotency, leases=leases, audit=audit)
 
 
 def provision_demo_ecs(

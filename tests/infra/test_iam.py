@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra.aws.worker import CONSUME_ACTIONS, TABLE_ACTIONS
+from infra.aws.worker import AUDIT_ACTIONS, CONSUME_ACTIONS, TABLE_ACTIONS
 from infra.aws.worker_permissions import (
     CODEBUILD_ACTIONS,
     EC2_READ_ACTIONS,
@@ -106,6 +106,7 @@ def _base_worker_statements(synth) -> list[dict]:
             "Effect": "Allow",
             "Resource": [_arn(synth, state.idempotency), _arn(synth, state.leases)],
         },
+        {"Action": list(AUDIT_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, state.audit)},
         {
             "Action": "secretsmanager:GetSecretValue",
             "Effect": "Allow",

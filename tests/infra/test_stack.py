@@ -17,6 +17,7 @@ from infra.aws.ingress import ROUTE_KEY, THROTTLE_BURST, THROTTLE_RATE
 from infra.aws.monitoring import ACK_P99_THRESHOLD_MS, OLDEST_MESSAGE_THRESHOLD_S
 from infra.aws.worker import BATCH_SIZE, INVENTORY_FILE, INVENTORY_PATH, MAX_CONCURRENCY
 from shared.settings import (
+    AUDIT_TABLE,
     IDEMPOTENCY_TABLE,
     LEASES_TABLE,
     MAX_RECEIVE_COUNT,
@@ -28,7 +29,7 @@ from tests.infra.conftest import EXAMPLE_INVENTORY, JENKINS_URL
 EXPECTED_RESOURCE_COUNTS = {
     "AWS::SQS::Queue": 2,
     "AWS::SQS::QueuePolicy": 2,
-    "AWS::DynamoDB::Table": 2,
+    "AWS::DynamoDB::Table": 3,
     "AWS::SecretsManager::Secret": 1,
     "AWS::Logs::LogGroup": 3,
     "AWS::IAM::Role": 2,
@@ -125,6 +126,25 @@ def test_given_a_worker_table_then_it_is_on_demand_with_ttl_pitr_and_encryption(
             "TimeToLiveSpecification": {"AttributeName": ttl, "Enabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+
+
+def test_given_the_audit_table_then_it_is_keyed_by_target_and_time_expires_by_ttl_and_is_retained(synth):
+    synth.template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": {
+                "TableName": AUDIT_TABLE,
+                "KeySchema": [
+                    {"AttributeName": "target", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+            "DeletionPolicy": "Retain",
         },
     )
 
@@ -243,6 +263,7 @@ def test_given_the_worker_then_its_environment_names_match_the_settings(synth):
         "JOBS_DLQ_URL": {"Ref": synth.logical_id(synth.stack.jobs.dlq)},
         "OPSBOT_IDEMPOTENCY_TABLE": {"Ref": synth.logical_id(synth.stack.state.idempotency)},
         "OPSBOT_LEASES_TABLE": {"Ref": synth.logical_id(synth.stack.state.leases)},
+        "OPSBOT_AUDIT_TABLE": {"Ref": synth.logical_id(synth.stack.state.audit)},
         "OPSBOT_SECRET_ARN": {"Ref": synth.logical_id(synth.stack.slack.secret)},
         # The inventory ships at the root of the worker's asset, which Lambda unpacks in /var/task.
         "OPSBOT_INVENTORY": "/var/task/inventory.toml",

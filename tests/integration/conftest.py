@@ -48,7 +48,10 @@ def tables(moto_server: MotoServer) -> Tables:
     """Fresh idempotency and leases tables per test."""
     suffix = uuid.uuid4().hex[:12]
     return provision_tables(
-        aws_client("dynamodb", moto_server.endpoint_url), idempotency=f"idem-{suffix}", leases=f"leases-{suffix}"
+        aws_client("dynamodb", moto_server.endpoint_url),
+        idempotency=f"idem-{suffix}",
+        leases=f"leases-{suffix}",
+        audit=f"audit-{suffix}",
     )
 
 

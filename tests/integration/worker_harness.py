@@ -77,6 +77,7 @@ class Harness:
             "aws_endpoint_url": self.moto.endpoint_url,
             "idempotency_table": self.tables.idempotency,
             "leases_table": self.tables.leases,
+            "audit_table": self.tables.audit,
             "ecs_cluster": self.cluster,
             "slack_max_retries": 2,
             "poll_interval_s": self.poll_s,

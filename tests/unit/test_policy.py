@@ -9,6 +9,7 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
 from ack_function.app import build_app
 from ack_function.handler import handle
+from shared.commands import AuditNoteArgs
 from shared.inventory import Inventory, InventoryError
 from shared.policy import PROD_RULE, Policy, PolicyRequest, decide
 from tests.events import load_event, slash_body
@@ -127,7 +128,8 @@ def test_the_ack_denies_from_its_static_lists_and_queues_nothing(queue):
     text = send(queue, "/ops-migrate payment", user_id="U0ALICE", channel_id="C0OPS")
 
     assert f"denied by rule `{PROD_RULE}`" in text and "Ask #platform" in text
-    assert queue.jobs == []
+    [note] = queue.jobs  # nothing to run: only the denial, for the worker to record in the audit trail
+    assert note.args == AuditNoteArgs(target="payment", detail=note.args.detail) and PROD_RULE in note.args.detail
 
 
 def test_the_ack_queues_what_a_listed_user_may_run(queue):
@@ -147,4 +149,5 @@ def test_the_ack_passes_to_the_worker_what_only_a_user_group_could_allow(queue):
 def test_the_ack_denies_from_the_wrong_channel_even_a_listed_user(queue):
     text = send(queue, "/ops-restart payment", user_id="U0ALICE", channel_id="C0RANDOM")
 
-    assert "denied by rule `sre-restart-prod`" in text and queue.jobs == []
+    assert "denied by rule `sre-restart-prod`" in text
+    assert [type(job.args) for job in queue.jobs] == [AuditNoteArgs]

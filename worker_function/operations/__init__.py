@@ -21,6 +21,7 @@ from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
+from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients
 
 
@@ -48,6 +49,8 @@ class OperationContext:
     inventory: Inventory = field(default_factory=Inventory)
     #: Builds the Jenkins client on first use (python-jenkins is imported only by jobs that need it).
     jenkins_factory: Callable[[], Any] | None = None
+    #: The audit trail (/ops-audit reads it).
+    audit: AuditLog | None = None
     _jenkins: Any = None
 
     @property

@@ -1,0 +1,32 @@
+"""`opsbot audit`: the audit trail as JSON lines (one record a line, newest first per target)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from shared.audit import AuditRecord
+
+
+def audit_records(dynamodb: Any, table: str, *, target: str | None = None) -> Iterator[AuditRecord]:
+    """Every record of the table (paginated scan), or the target's (query, newest first)."""
+    if target is not None:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "#t = :t",
+            "ExpressionAttributeNames": {"#t": "target"},
+            "ExpressionAttributeValues": {":t": {"S": target}},
+            "ScanIndexForward": False,
+        }
+        pages = dynamodb.get_paginator("query").paginate(**kwargs)
+    else:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+    for page in pages:
+        for item in page.get("Items", []):
+            yield AuditRecord.from_item(item)
+
+
+def to_json_lines(records: Iterator[AuditRecord]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(record.model_dump(mode="json"), sort_keys=True)
