@@ -78,6 +78,9 @@ App = Callable[[Request], Response]
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    #: socketserver's default listen backlog is 5: a burst of concurrent connections (Slack, or the load
+    #: benchmark) overflows it and the kernel drops SYNs, which clients retry only after 1 s.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app

@@ -83,6 +83,7 @@ class SqsPoller:
         wait_seconds: int = 1,
         function_name: str = "opsbot-worker",
         function_timeout_s: float = 60.0,
+        thread_name: str = "sqs-poller",
     ) -> None:
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -94,6 +95,7 @@ class SqsPoller:
         self._wait_seconds = wait_seconds
         self._function_name = function_name
         self._function_timeout_s = function_timeout_s
+        self._thread_name = thread_name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -103,9 +105,13 @@ class SqsPoller:
             self._handler = default_worker_handler()
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
             self._thread.start()
         return self
+
+    def request_stop(self) -> None:
+        """Ask the thread to stop after its current receive or invocation, without waiting for it."""
+        self._stop.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the current receive (at most `wait_seconds`) or invocation finishes."""

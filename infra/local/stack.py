@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import secrets
 import shutil
@@ -35,12 +36,36 @@ def cold_start(module_name: str) -> LambdaHandler:
     return handler
 
 
+def cold_start_instance(module_name: str, instance: int) -> LambdaHandler:
+    """Another execution environment of the same function (Lambda runs concurrent invocations in separate
+    sandboxes): instance 0 is `cold_start(module_name)`; the others execute the handler's file again as a
+    module of its own name, so its module-level state (clients, batch processor) is its own. The modules
+    it imports are shared by all instances: they must keep no per-invocation state."""
+    if instance == 0:
+        return cold_start(module_name)
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"no module named {module_name!r}")
+    name = f"{module_name}__env{instance}"
+    copy_spec = importlib.util.spec_from_file_location(name, spec.origin)
+    assert copy_spec is not None and copy_spec.loader is not None
+    module = importlib.util.module_from_spec(copy_spec)
+    sys.modules[name] = module  # pydantic and dataclasses look a module up by name while it executes
+    copy_spec.loader.exec_module(module)
+    handler: LambdaHandler = module.lambda_handler
+    return handler
+
+
 class LocalStack:
     """Starts everything on 127.0.0.1 (a context manager); `stop()` undoes it, environment included.
 
     The two functions read their settings from `os.environ` at import, so the stack sets the
     environment first and imports them inside `start()` (modules `ack_module`/`worker_module`,
     each `lambda_handler`); pass `ack_handler`/`worker_handler` to run other callables instead.
+
+    `pollers` > 1 plays Lambda's concurrency for the SQS event source: that many pollers, each invoking
+    its own cold-started copy of the worker (`cold_start_instance`), so duplicates really race;
+    `batch_size` is the event source mapping's batch size. A given `worker_handler` is shared by all.
     """
 
     def __init__(
@@ -59,7 +84,12 @@ class LocalStack:
         worker_handler: LambdaHandler | None = None,
         ack_module: str = "ack_function.handler",
         worker_module: str = "worker_function.handler",
+        pollers: int = 1,
+        batch_size: int = 10,
+        slack_bot_token: str | None = None,
     ) -> None:
+        if pollers < 1 or not 1 <= batch_size <= 10:
+            raise ValueError("pollers must be >= 1 and batch_size within 1..10")
         self.region = region
         self.signing_secret = signing_secret or os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
         self.state_path = state_path
@@ -70,6 +100,10 @@ class LocalStack:
         self._worker_handler = worker_handler
         self._ack_module = ack_module
         self._worker_module = worker_module
+        self._pollers = pollers
+        self._batch_size = batch_size
+        #: A real workspace's bot token (Socket Mode): the worker then answers on Slack itself.
+        self._real_slack_token = slack_bot_token
         self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)})
         self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN)
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
@@ -78,7 +112,9 @@ class LocalStack:
         self.jenkins = JenkinsServer()
         self._inventory_dir: str | None = None
         self.ingress: Ingress | None = None
+        #: The first poller (the only one unless `pollers` > 1).
         self.poller: SqsPoller | None = None
+        self.pollers: list[SqsPoller] = []
         self.provisioned: Provisioned | None = None
         self._saved_env: dict[str, str | None] = {}
 
@@ -121,6 +157,16 @@ class LocalStack:
             # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
             "OPSBOT_POLL_INTERVAL": "2",
             "OPSBOT_INLINE_WAIT": "2",
+        } | (self._real_slack_environment() if self._real_slack_token else {})
+
+    def _real_slack_environment(self) -> dict[str, str]:
+        """The worker on a real workspace: Slack's Web API with the app's bot token, response_urls on
+        Slack's hosts only."""
+        assert self._real_slack_token is not None
+        return {
+            "SLACK_BOT_TOKEN": self._real_slack_token,
+            "SLACK_API_URL": "https://slack.com/api/",
+            "OPSBOT_LOCAL_MODE": "0",
         }
 
     def _write_inventory(self) -> str:
@@ -153,16 +199,24 @@ class LocalStack:
             ack_handler = self._ack_handler or cold_start(self._ack_module)
             self._unset_env(ack_env)
             self._set_env(self.worker_environment(self.provisioned))
-            worker_handler = self._worker_handler or cold_start(self._worker_module)
+            worker_handlers = [
+                self._worker_handler or cold_start_instance(self._worker_module, i) for i in range(self._pollers)
+            ]
             self.ingress = Ingress(ack_handler, port=self._port, region=self.region).start()
-            self.poller = SqsPoller(
-                self.provisioned.queue_url,
-                self.provisioned.queue_arn,
-                endpoint_url=self.moto.endpoint_url,
-                region=self.region,
-                handler=worker_handler,
-                function_timeout_s=WORKER_TIMEOUT_SECONDS,
-            ).start()
+            for i, worker_handler in enumerate(worker_handlers):
+                self.pollers.append(
+                    SqsPoller(
+                        self.provisioned.queue_url,
+                        self.provisioned.queue_arn,
+                        endpoint_url=self.moto.endpoint_url,
+                        region=self.region,
+                        handler=worker_handler,
+                        batch_size=self._batch_size,
+                        function_timeout_s=WORKER_TIMEOUT_SECONDS,
+                        thread_name="sqs-poller" if i == 0 else f"sqs-poller-{i}",
+                    ).start()
+                )
+            self.poller = self.pollers[0]
             if self.state_path is not None:
                 write_state(self.state_path, self.state)
         except BaseException:
@@ -175,9 +229,12 @@ class LocalStack:
         if self.ingress is not None:
             self.ingress.stop()
             self.ingress = None
-        if self.poller is not None:
-            self.poller.stop()
-            self.poller = None
+        for poller in self.pollers:  # all at once: each may be in a long poll or a batch
+            poller.request_stop()
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        self.poller = None
         self.slack.stop()
         self.codebuild.stop()
         self.jenkins.stop()
