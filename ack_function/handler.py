@@ -52,7 +52,11 @@ class AckFunction:
                 self._inventory_error = str(exc)
 
     def connect(self) -> None:
-        """(Re)create the SQS client: at init, and after a SnapStart restore."""
+        """(Re)create the SQS client: at init, and after a SnapStart restore (from the Session made at
+        init: a new Session costs ~90 ms of loading, a client from an existing one ~3 ms)."""
+        import boto3
+
+        self._session = self._session or boto3.session.Session()
         s = self.settings
         client = sqs_client(
             s.aws_region,
