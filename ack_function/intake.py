@@ -12,14 +12,23 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
 from shared import messages
-from shared.commands import COMMANDS, AuditNoteArgs, CommandSpec, NoticeArgs, find_command
-from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal, unseal
+from shared.commands import COMMANDS, ApprovalRequestArgs, AuditNoteArgs, CommandSpec, NoticeArgs, find_command
+from shared.confirm import (
+    APPROVAL_TTL_S,
+    CANCEL_ACTION,
+    CONFIRM_ACTION,
+    CONFIRM_TTL_S,
+    REJECT_ACTION,
+    seal,
+    unseal,
+)
 from shared.errors import ConfirmationError, EnqueueError, UsageError
 from shared.guard import check
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
 from shared.messages import SlackMessage
 from shared.observability import ENQUEUE_FAILURES, JOBS_QUEUED, function_metrics, job_log_keys
+from shared.policy import Approval
 from shared.queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -109,6 +118,9 @@ def accept_command(
     if denial is not None:
         record_denial(queue, job, denial)
         return denial
+    decision = check(job, inventory) if inventory is not None else None
+    if decision is not None and decision.approval is not None:
+        return request_approval(queue, job, decision.approval, decision.rule or "", signing_secret)
     spec = find_command(job.command)
     if spec is not None and spec.confirm:
         return _prompt(job, spec, inventory, signing_secret)
@@ -117,6 +129,80 @@ def accept_command(
     except EnqueueError:
         return messages.enqueue_failed(job.display)
     return messages.queued(job.display, job.short_id)
+
+
+def request_approval(
+    queue: JobQueue, job: JobEnvelope, approval: Approval, rule: str, signing_secret: str
+) -> SlackMessage:
+    """Two-person approval: the worker posts the request in the approvals channel (the ack never calls the
+    Web API); the job rides sealed in its buttons."""
+    try:
+        token = seal(job, signing_secret)
+    except ConfirmationError as exc:
+        return messages.confirmation_refused(str(exc))
+    request = job.model_copy(
+        update={
+            "job_id": job_id_for(job.requester.team_id, f"approval:{job.job_id}"),
+            "args": ApprovalRequestArgs(token=token, approvers=approval.approvers, channel=approval.channel, rule=rule),
+        }
+    )
+    try:
+        _send(queue, request)
+    except EnqueueError:
+        return messages.enqueue_failed(job.display)
+    return messages.approval_requested(job.display, approval.channel, approval.approvers)
+
+
+def accept_approval_click(
+    click: ActionClick,
+    queue: JobQueue,
+    *,
+    signing_secret: str,
+    inventory: Inventory | None,
+    now: Callable[[], datetime] = utcnow,
+) -> list[JobEnvelope]:
+    """Approve or Reject in the approvals channel. Approve by someone other than the requester (and, as far
+    as the ack's static lists tell, an approver) queues the job with `approved_by`; the worker re-checks the
+    approver's group membership before it runs. What each person sees travels as queued notices."""
+    clicked_at = now()
+    requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
+    notice_id = job_id_for(click.team_id, click.trigger_id)
+    try:
+        job = unseal(click.value, signing_secret, now=clicked_at, ttl_s=APPROVAL_TTL_S)
+    except ConfirmationError as exc:
+        refused = messages.confirmation_refused(str(exc))
+        return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=True)])
+    approval = check(job, inventory).approval if inventory is not None else None
+    if click.action_id == REJECT_ACTION:
+        told = messages.approval_decided(job.display, False, click.user_id, job.short_id)
+        to_requester = _notice(told, "notice", job.requester, f"{notice_id}r", clicked_at).model_copy(
+            update={"response_url": job.response_url}
+        )
+        return _send_all(
+            queue, [_reply_to_click(told, click, requester, notice_id, clicked_at, replace=True), to_requester]
+        )
+    if click.user_id == job.requester.user_id:
+        refused = messages.confirmation_refused("the requester cannot approve their own request")
+        return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
+    if approval is not None and approval.could_approve(click.user_id, lambda group: None) is False:
+        refused = messages.confirmation_refused("you are not one of this request's approvers")
+        return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
+    approved = job.model_copy(update={"approved_by": click.user_id})
+    said = messages.approval_decided(job.display, True, click.user_id, job.short_id)
+    return _send_all(queue, [approved, _reply_to_click(said, click, requester, notice_id, clicked_at, replace=True)])
+
+
+def _reply_to_click(
+    message: SlackMessage, click: ActionClick, requester: Requester, job_id: str, now: datetime, *, replace: bool
+) -> JobEnvelope:
+    notice = _notice(message, "notice", requester, job_id, now)
+    return notice.model_copy(update={"response_url": click.response_url, "replace_original": replace})
+
+
+def _send_all(queue: JobQueue, jobs: list[JobEnvelope]) -> list[JobEnvelope]:
+    for job in jobs:
+        _send(queue, job)
+    return jobs
 
 
 def record_denial(queue: JobQueue, job: JobEnvelope, denial: SlackMessage) -> None:

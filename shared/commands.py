@@ -116,6 +116,17 @@ class AuditNoteArgs(_Args):
     detail: str = Field(default="", max_length=500)
 
 
+class ApprovalRequestArgs(_Args):
+    """Not a command: the worker posts the request in the approvals channel with Approve / Reject buttons
+    carrying `token` (the job, sealed by the ack with the signing secret)."""
+
+    kind: Literal["approval_request"] = "approval_request"
+    token: str = Field(max_length=2000)
+    approvers: list[str] = Field(max_length=50)
+    channel: str = Field(max_length=32)
+    rule: str = Field(max_length=64)
+
+
 JobArgs = Annotated[
     PingArgs
     | DeployStatusArgs
@@ -128,7 +139,8 @@ JobArgs = Annotated[
     | HelpArgs
     | NoticeArgs
     | AuditArgs
-    | AuditNoteArgs,
+    | AuditNoteArgs
+    | ApprovalRequestArgs,
     Field(discriminator="kind"),
 ]
 

@@ -24,6 +24,10 @@ MAX_BUTTON_VALUE = 2000
 
 CONFIRM_ACTION = "opsbot_confirm"
 CANCEL_ACTION = "opsbot_cancel"
+#: How long a request waits for a second person's approval.
+APPROVAL_TTL_S = 3600
+APPROVE_ACTION = "opsbot_approve"
+REJECT_ACTION = "opsbot_reject"
 
 
 def _key(signing_secret: str) -> bytes:
@@ -40,7 +44,7 @@ def seal(job: JobEnvelope, signing_secret: str) -> str:
     return token
 
 
-def unseal(token: str, signing_secret: str, *, now: datetime) -> JobEnvelope:
+def unseal(token: str, signing_secret: str, *, now: datetime, ttl_s: int = CONFIRM_TTL_S) -> JobEnvelope:
     """The job a button carried, or `ConfirmationError` if it was altered, is malformed or has expired."""
     payload, dot, mac = token.rpartition(".")
     if not dot or not payload:
@@ -53,7 +57,7 @@ def unseal(token: str, signing_secret: str, *, now: datetime) -> JobEnvelope:
         job = JobEnvelope.model_validate_json(body)
     except (ValueError, ValidationError):
         raise ConfirmationError("the prompt's job is malformed") from None
-    if (now - job.issued_at).total_seconds() > CONFIRM_TTL_S:
+    if (now - job.issued_at).total_seconds() > ttl_s:
         raise ConfirmationExpiredError("the prompt has expired")
     return job
 

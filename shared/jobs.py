@@ -106,6 +106,8 @@ class JobEnvelope(ReplyTarget):
     replace_original: bool = False
     #: Who confirmed the job at its prompt (None: no prompt).
     confirmed_by: str | None = None
+    #: The second person who approved the job (two-person approval).
+    approved_by: str | None = None
 
     @model_validator(mode="after")
     def _continuation_needs_v2(self) -> Self:

@@ -340,3 +340,48 @@ def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str
     body = "\n".join(lines) if lines else "_Nothing recorded._"
     text = f"{header}\n{body}"
     return SlackMessage(text=text, blocks=[_section(header), _section(body), _context(f"job `{short_id}`")])
+
+
+def approval_requested(display: str, channel: str, approvers: Sequence[str]) -> SlackMessage:
+    who = ", ".join(_mention(a) for a in approvers)
+    return _simple(
+        f":hourglass_flowing_sand: `{display}` needs a second person: sent to <#{channel}> for approval by {who}.",
+        "Nothing runs until someone other than you approves; the request expires in 1h.",
+    )
+
+
+def approval_prompt(display: str, requester: str, approvers: Sequence[str], rule: str, token: str) -> SlackMessage:
+    """The approvals channel's message: who asks for what, Approve / Reject (the job rides sealed in the buttons)."""
+    who = ", ".join(_mention(a) for a in approvers)
+    text = f":raised_hand: <@{requester}> asks to run `{display}` (rule `{rule}`). Approver: {who}, not the requester."
+    buttons = [
+        {
+            "type": "button",
+            "action_id": "opsbot_approve",
+            "style": "primary",
+            "text": {"type": "plain_text", "text": "Approve"},
+            "value": token,
+        },
+        {
+            "type": "button",
+            "action_id": "opsbot_reject",
+            "style": "danger",
+            "text": {"type": "plain_text", "text": "Reject"},
+            "value": token,
+        },
+    ]
+    return SlackMessage(
+        text=text,
+        blocks=[_section(text), {"type": "actions", "block_id": "opsbot_approval", "elements": buttons}],
+        response_type="in_channel",
+    )
+
+
+def approval_decided(display: str, approved: bool, by: str, short_id: str) -> SlackMessage:
+    if approved:
+        return _simple(f":white_check_mark: `{display}` approved by <@{by}>: running as job `{short_id}`.")
+    return _simple(f":x: `{display}` was rejected by <@{by}>. Nothing was run.")
+
+
+def _mention(slack_id: str) -> str:
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"

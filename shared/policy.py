@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.commands import find_command
 
@@ -57,6 +57,16 @@ class Rule(_Model):
     channels: list[SlackId] = Field(default_factory=list)
     #: Who to ask for access, shown in the denial (free text: `<@U...>`, `<!subteam^S...>`, `#channel`).
     ask: str = Field(default="", max_length=200)
+    #: Two-person approval: the request goes to `approval_channel`; one of these (user ids, or user group
+    #: ids starting with S), never the requester, approves or rejects it.
+    approvers: list[SlackId] = Field(default_factory=list)
+    approval_channel: SlackId | None = None
+
+    @model_validator(mode="after")
+    def _approval_needs_a_channel(self) -> Rule:
+        if bool(self.approvers) != (self.approval_channel is not None):
+            raise ValueError("approvers and approval_channel go together")
+        return self
 
     @field_validator("commands")
     @classmethod
@@ -122,13 +132,33 @@ class PolicyRequest(_Model):
     channel: str
 
 
+class Approval(_Model):
+    approvers: list[str]
+    channel: str
+
+    def could_approve(self, user: str, members: GroupMembers) -> bool | None:
+        """True/False; None when only a user group could say and its members are unknown (the ack)."""
+        if user in self.approvers:
+            return True
+        unknown = False
+        for group in (a for a in self.approvers if a.startswith("S")):
+            found = members(group)
+            if found is None:
+                unknown = True
+            elif user in found:
+                return True
+        return None if unknown else False
+
+
 class Decision(_Model):
-    """allowed: True, False, or None (undecided: only a user group could admit; the worker decides)."""
+    """allowed: True, False, or None (undecided: only a user group could admit; the worker decides).
+    `approval`: the admitting rule asks for a second person's approval first."""
 
     allowed: bool | None
     rule: str | None = None
     reason: str = ""
     ask: str = ""
+    approval: Approval | None = None
 
 
 def _unknown(group: str) -> frozenset[str] | None:
@@ -151,9 +181,15 @@ def decide(policy: Policy, request: PolicyRequest, members: GroupMembers = _unkn
     verdicts = [(rule, rule.admits(request.user, request.channel, members)) for rule in applying]
     for rule, verdict in verdicts:
         if verdict is True:
-            return Decision(allowed=True, rule=rule.name)
-    if any(verdict is None for _, verdict in verdicts):
-        return Decision(allowed=None, rule=next(rule.name for rule, v in verdicts if v is None))
+            approval = (
+                Approval(approvers=rule.approvers, channel=rule.approval_channel) if rule.approval_channel else None
+            )
+            return Decision(allowed=True, rule=rule.name, approval=approval)
+    undecided = [rule for rule, verdict in verdicts if verdict is None]
+    if undecided:
+        rule = undecided[0]
+        approval = Approval(approvers=rule.approvers, channel=rule.approval_channel) if rule.approval_channel else None
+        return Decision(allowed=None, rule=rule.name, approval=approval)
     first = applying[0]
     return Decision(
         allowed=False,

@@ -91,6 +91,7 @@ def build_dispatcher(
             inventory=inventory,
             jenkins_factory=jenkins,
             audit=audit,
+            slack=web,
         ),
         SlackReplier(
             web,

@@ -223,6 +223,17 @@ class Dispatcher:
         """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
         members = self.groups.members if self.groups is not None else (lambda group: None)
         decision = check(job, self.ctx.inventory, members)
+        if decision.allowed is True and decision.approval is not None and job.kind != "approval_request":
+            approver = job.approved_by
+            if approver is None or approver == job.requester.user_id:
+                reason = f"`{job.command}` needs the approval of a second person (rule `{decision.rule}`)"
+                self._audit(job, "denial", reason)
+                raise PolicyDeniedError(decision.rule, reason, decision.ask)
+            if decision.approval.could_approve(approver, members) is not True:
+                reason = f"<@{approver}> is not an approver of rule `{decision.rule}`"
+                self._audit(job, "denial", reason)
+                raise PolicyDeniedError(decision.rule, reason, decision.ask)
+            self._audit(job, "approval", f"approved by {approver}")
         if decision.allowed is True:
             self._audit(job, "start", f"allowed by rule {decision.rule}" if decision.rule else "")
             return

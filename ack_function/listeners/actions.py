@@ -6,7 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import ActionClick, accept_click
+from ack_function.intake import ActionClick, accept_approval_click, accept_click
+from shared.inventory import Inventory
 from shared.queue import JobQueue
 
 
@@ -14,6 +15,14 @@ def confirmation_listener(queue: JobQueue, signing_secret: str) -> Any:
     def on_click(ack: Ack, body: dict[str, Any]) -> None:
         # An EnqueueError propagates: Bolt answers 500 and Slack shows the requester that the click failed.
         accept_click(ActionClick.from_body(body), queue, signing_secret=signing_secret)
+        ack()
+
+    return on_click
+
+
+def approval_listener(queue: JobQueue, signing_secret: str, inventory: Inventory | None) -> Any:
+    def on_click(ack: Ack, body: dict[str, Any]) -> None:
+        accept_approval_click(ActionClick.from_body(body), queue, signing_secret=signing_secret, inventory=inventory)
         ack()
 
     return on_click

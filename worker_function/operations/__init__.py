@@ -51,6 +51,8 @@ class OperationContext:
     jenkins_factory: Callable[[], Any] | None = None
     #: The audit trail (/ops-audit reads it).
     audit: AuditLog | None = None
+    #: The Slack Web API client (posting an approval request in its channel).
+    slack: Any = None
     _jenkins: Any = None
 
     @property
