@@ -18,6 +18,7 @@ from constructs import Construct
 
 from infra.aws.functions import ACK_SERVICE, OpsbotFunction
 from infra.aws.nag import acknowledge, acknowledge_warning
+from infra.aws.worker import INVENTORY_FILE, INVENTORY_PATH
 
 SLACK_PATH = "/slack/events"
 ROUTE_KEY = f"POST {SLACK_PATH}"
@@ -79,8 +80,14 @@ class Ingress(Construct):
         *,
         queue: sqs.IQueue,
         secret: secretsmanager.ISecret,
+        inventory_file: bytes | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        environment = {"JOBS_QUEUE_URL": queue.queue_url, "OPSBOT_SECRET_ARN": secret.secret_arn}
+        if inventory_file is not None:
+            # The ack applies the inventory's [policy] from its static lists (denials, confirmation and
+            # approval requests): it reads the same file as the worker, once at init.
+            environment["OPSBOT_INVENTORY"] = INVENTORY_PATH
         self.ack = OpsbotFunction(
             self,
             "Ack",
@@ -95,10 +102,8 @@ class Ingress(Construct):
                 iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
             ],
-            environment={
-                "JOBS_QUEUE_URL": queue.queue_url,
-                "OPSBOT_SECRET_ARN": secret.secret_arn,
-            },
+            environment=environment,
+            asset_files={INVENTORY_FILE: inventory_file} if inventory_file is not None else None,
         )
         self.function = self.ack.function
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)

@@ -26,7 +26,9 @@ class OpsbotStack(Stack):
         self.jobs = JobsQueue(self, "Queue")
         self.state = State(self, "State")
         self.slack = SlackSecret(self, "Slack")
-        self.ingress = Ingress(self, "Ingress", queue=self.jobs.queue, secret=self.slack.secret)
+        self.ingress = Ingress(
+            self, "Ingress", queue=self.jobs.queue, secret=self.slack.secret, inventory_file=config.inventory_file
+        )
         self.worker = Worker(
             self,
             "Worker",

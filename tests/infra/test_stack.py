@@ -176,6 +176,7 @@ def test_given_the_ack_function_then_its_environment_names_match_the_settings(sy
     assert env == {
         "JOBS_QUEUE_URL": {"Ref": synth.logical_id(synth.stack.jobs.queue)},
         "OPSBOT_SECRET_ARN": {"Ref": synth.logical_id(synth.stack.slack.secret)},
+        "OPSBOT_INVENTORY": INVENTORY_PATH,
         "POWERTOOLS_SERVICE_NAME": "opsbot-ack",
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -290,7 +291,8 @@ def test_given_the_worker_asset_when_it_is_built_then_the_inventory_is_where_ops
     assert shipped.read_bytes() == EXAMPLE_INVENTORY.read_bytes()
     assert (tmp_path / "worker_function" / "handler.py").is_file()
     assert [name for name, _ in bundler.files] == [INVENTORY_FILE]
-    assert not synth.stack.ingress.ack.bundler.files  # the ack never reads the inventory
+    # The ack reads the same file at init, for the [policy] it applies from static lists.
+    assert [name for name, _ in synth.stack.ingress.ack.bundler.files] == [INVENTORY_FILE]
 
 
 def _setting_names(model) -> set[str]:
