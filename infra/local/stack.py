@@ -135,8 +135,13 @@ class LocalStack:
         }
 
     def ack_environment(self, provisioned: Provisioned) -> dict[str, str]:
-        """The ack function's own variables: the signing secret and the queue; no bot token."""
-        return {"SLACK_SIGNING_SECRET": self.signing_secret, "JOBS_QUEUE_URL": provisioned.queue_url}
+        """The ack function's own variables: the signing secret, the queue and the inventory (for its
+        [policy]); no bot token."""
+        return {
+            "SLACK_SIGNING_SECRET": self.signing_secret,
+            "JOBS_QUEUE_URL": provisioned.queue_url,
+            "OPSBOT_INVENTORY": self._write_inventory(),
+        }
 
     def worker_environment(self, provisioned: Provisioned) -> dict[str, str]:
         """The worker's own variables: the bot token, the local Slack API, the queues and tables."""
