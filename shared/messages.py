@@ -316,7 +316,9 @@ def confirm_prompt(
 
 
 def confirmed(display: str, short_id: str, user_id: str) -> SlackMessage:
-    return _simple(f":white_check_mark: `{display}` confirmed by <@{user_id}>: queued as job `{short_id}`.")
+    """Replaces the prompt; not the job's last message (its result follows)."""
+    message = _simple(f":white_check_mark: `{display}` confirmed by <@{user_id}>: queued as job `{short_id}`.")
+    return message.model_copy(update={"final": False})
 
 
 def cancelled(display: str) -> SlackMessage:

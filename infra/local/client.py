@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from infra.local._http import urlopen
 from infra.local.errors import CommandLineError, IngressUnreachableError
 from infra.local.slack_api import MessageRecord, format_record
-from infra.local.slack_request import PostResult, SlashCommand, post, signed_slash_command
+from infra.local.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
 
 _QUEUED = re.compile(r"queued as job `([0-9a-f]{8})`")
 _RECORDS = TypeAdapter(list[MessageRecord])
@@ -123,20 +123,61 @@ def run_command(
         outcome.error = f"the ack answered HTTP {outcome.ack.status}"
         return outcome
     match = _QUEUED.search(outcome.ack_text)
-    if match is None:
+    if match is not None:
+        outcome.job = match.group(1)
+    elif not _confirm(outcome.ack.body, target, key, user_id, channel_id, ack_timeout, emit):
         outcome.error = "not queued"
         return outcome
-    outcome.job = match.group(1)
     deadline = time.monotonic() + timeout
     last = 0
     while not outcome.final:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            outcome.error = f"no final message for job {outcome.job} within {timeout:g} s"
+            outcome.error = f"no final message for job {outcome.job or '(confirmed)'} within {timeout:g} s"
             emit(outcome.error)
             break
         for record in fetch_messages(target.slack_url, key=key, job=outcome.job, after=last, wait=min(1.0, remaining)):
             last = max(last, record.seq)
+            queued = _QUEUED.search(record.text) if outcome.job is None else None
+            outcome.job = queued.group(1) if queued else outcome.job
             outcome.messages.append(record)
             emit(format_record(record))
     return outcome
+
+
+def _confirm(
+    ack_body: str,
+    target: Target,
+    key: str,
+    user_id: str,
+    channel_id: str,
+    timeout: float,
+    emit: Callable[[str], None],
+) -> bool:
+    """An ack that is a confirmation prompt: click its Confirm button as the requester would (a signed
+    `block_actions` whose response_url is the command's, so its messages are followed the same way)."""
+    try:
+        blocks = json.loads(ack_body).get("blocks") or []
+        token = next(
+            e["value"]
+            for b in blocks
+            if b.get("type") == "actions"
+            for e in b.get("elements", [])
+            if e.get("action_id") == "opsbot_confirm"
+        )
+    except (ValueError, AttributeError, StopIteration):
+        return False
+    emit("confirming: clicking Confirm as the requester")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id},
+        "team": {"id": "T0LOCAL"},
+        "channel": {"id": channel_id},
+        "trigger_id": secrets.token_hex(8),
+        "response_url": f"{target.slack_url}/response/{key}",
+        "actions": [{"action_id": "opsbot_confirm", "value": token}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, target.signing_secret)}
+    clicked = post(target.events_url, SignedRequest(body=body, headers=headers), timeout=timeout)
+    return clicked.status == 200

@@ -105,3 +105,13 @@ def test_ack_and_worker_log_lines_carry_the_same_correlation_id(stack):
     worker_lines = [line for line in mine if "executed" in line["message"]]
     assert ack_lines and worker_lines
     assert {line["correlation_id"] for line in ack_lines + worker_lines} == {ack_lines[0]["job_id"]}
+
+
+def test_a_command_that_needs_confirming_is_confirmed_then_runs(stack):
+    outcome = run_command("/ops-migrate payment 2024.06.1", stack.target, timeout=30, emit=lambda _: None)
+
+    assert "Run `/ops-migrate payment 2024.06.1` on *prod*?" in outcome.ack_text
+    assert outcome.ok, outcome.error
+    first = outcome.messages[0]
+    assert first.payload["replace_original"] is True and "confirmed by <@U0LOCALDEV>" in first.text
+    assert "Migration of `payment`" in outcome.messages[-1].text
