@@ -340,9 +340,20 @@ def accept_mention(
         if denial is not None:
             record_denial(queue, planned, denial)
             planned = denial
+        elif _needs_a_click(planned, inventory):
+            # A prompt with buttons is the slash command's (ephemeral, to the requester); a mention is not
+            # a way around confirmation or approval.
+            planned = messages.use_the_slash_command(planned.display)
     job = planned if isinstance(planned, JobEnvelope) else _notice(planned, name, requester, job_id, now())
     _send(queue, job)
     return job
+
+
+def _needs_a_click(job: JobEnvelope, inventory: Inventory | None) -> bool:
+    spec = find_command(job.command)
+    if spec is not None and spec.confirm:
+        return True
+    return inventory is not None and check(job, inventory).approval is not None
 
 
 def _notice(message: SlackMessage, name: str, requester: Requester, job_id: str, now: datetime) -> JobEnvelope:

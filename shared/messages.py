@@ -387,3 +387,11 @@ def approval_decided(display: str, approved: bool, by: str, short_id: str) -> Sl
 
 def _mention(slack_id: str) -> str:
     return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+
+
+def use_the_slash_command(display: str) -> SlackMessage:
+    return _simple(
+        f":point_right: `{display}` must be confirmed or approved first: type it as a slash command "
+        f"(`{display}`) to get the prompt.",
+        "Nothing was queued.",
+    )

@@ -156,3 +156,16 @@ def test_a_click_signed_with_another_secret_is_refused_and_queues_nothing(handle
 
     assert click(handler, CONFIRM_ACTION, token, secret="another-secret") == 401
     assert queue.jobs == []
+
+
+def test_a_mention_is_no_way_around_confirmation(queue):
+    from ack_function.intake import MentionEvent, accept_mention
+
+    event = MentionEvent(
+        team_id="T0001", event_id="Ev9", user="U0ALICE", channel="C0OPS", text="<@U0BOT> ops-migrate payment", ts="1.2"
+    )
+
+    job = accept_mention(event, queue, inventory=INVENTORY)
+
+    assert isinstance(job.args, NoticeArgs) and "type it as a slash command" in job.args.text
+    assert [type(j.args) for j in queue.jobs] == [NoticeArgs]
