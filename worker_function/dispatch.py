@@ -173,6 +173,7 @@ class Dispatcher:
         if job.continuation is None:
             self._publish(job, {QUEUE_WAIT: (now - job.issued_at).total_seconds() * 1000})
         spec = spec_for_kind(job.kind)
+        outcome, detail = "succeeded", ""
         try:
             if spec is not None and spec.accepts is not None and spec.subject is not None:
                 self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
@@ -196,12 +197,10 @@ class Dispatcher:
                     if isinstance(result, Wait) and held is not None:
                         held.keep(result.delay_s)
         except UnknownNameError as exc:
-            logger.info("executed %s: %s", job.display, exc, extra=keys)
-            self._publish(job, {}, outcome="UnknownName")
+            outcome, detail = "UnknownName", f": {exc}"
             result = messages.unknown_name(job.display, job.short_id, str(exc))
         except PermanentJobError as exc:
-            logger.info("executed %s: failed permanently: %s", job.display, exc, extra=keys)
-            self._publish(job, {JOB_DURATION: (time.monotonic() - started) * 1000}, outcome=type(exc).__name__)
+            outcome, detail = type(exc).__name__, f": failed permanently: {exc}"
             result = exc.to_message(job)
         elapsed_ms = (time.monotonic() - started) * 1000
         if isinstance(result, Wait):
@@ -210,8 +209,8 @@ class Dispatcher:
                 result.progress, messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
             )
             return StepOutcome(message=message, started_at=first_ran, state=result.state, delay_s=result.delay_s)
-        logger.info("executed %s (step %d) in %.0f ms", job.display, job.step, elapsed_ms, extra=keys)
-        self._publish(job, {JOB_DURATION: elapsed_ms}, outcome="succeeded")
+        logger.info("executed %s (step %d) in %.0f ms%s", job.display, job.step, elapsed_ms, detail, extra=keys)
+        self._publish(job, {JOB_DURATION: elapsed_ms}, outcome=outcome)
         if job.continuation is not None:  # a long job's last word: outcome, duration and who asked
             result = messages.with_footer(
                 result,

@@ -299,3 +299,14 @@ def test_a_response_url_off_slacks_hosts_is_never_posted_to(harness):
 
     [message] = harness.slack.messages(job=job.job_id)
     assert message.kind == "chat.postMessage"
+
+
+def test_a_permanent_failure_is_logged_as_one_execution_with_its_outcome(harness, caplog):
+    job = harness.job("/deploy-status nosuch")
+
+    with caplog.at_level("INFO", logger="worker_function.dispatch"):
+        harness.dispatcher().handle_record(job.to_message(), 1)
+
+    executed = [r for r in caplog.records if r.getMessage().startswith("executed") and r.job_id == job.job_id]
+    assert len(executed) == 1
+    assert "nosuch" in executed[0].getMessage()
