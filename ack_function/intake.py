@@ -126,8 +126,8 @@ def accept_command(
         return _prompt(job, spec, inventory, signing_secret)
     try:
         _send(queue, job)
-    except EnqueueError:
-        return messages.enqueue_failed(job.display)
+    except EnqueueError as exc:
+        return messages.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
     return messages.queued(job.display, job.short_id)
 
 

@@ -16,6 +16,11 @@ class UsageError(OpsbotError):
 class EnqueueError(OpsbotError):
     """The job could not be put on the queue (refused, failed or past its deadline)."""
 
+    def __init__(self, message: str, *, maybe_queued: bool = False) -> None:
+        super().__init__(message)
+        #: The request reached the queue but no answer came back in time: it may have been queued.
+        self.maybe_queued = maybe_queued
+
 
 class JobFormatError(OpsbotError):
     """A queue message is not a job envelope this version understands."""

@@ -67,10 +67,17 @@ def unknown_command(name: str, specs: Sequence[CommandSpec]) -> SlackMessage:
     return _simple(f"{opening}\n{command_list(specs)}", "Nothing was queued.")
 
 
-def enqueue_failed(display: str) -> SlackMessage:
+def enqueue_failed(display: str, short_id: str = "", *, maybe_queued: bool = False) -> SlackMessage:
+    """`maybe_queued`: the queue took the request but did not confirm in time, so it may hold the job."""
+    if maybe_queued:
+        return _simple(
+            f":warning: The job queue did not confirm `{display}` in time: it may or may not be queued. "
+            f"If it was, job `{short_id}` answers here (it never runs twice); if nothing comes within a "
+            "minute, try again.",
+        )
     return _simple(
         f":x: Could not queue `{display}`; nothing was run. Try again in a moment.",
-        "The job queue did not answer in time.",
+        "The job queue could not be reached.",
     )
 
 

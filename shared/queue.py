@@ -59,8 +59,10 @@ class SqsJobQueue:
                     "correlation_id": {"DataType": "String", "StringValue": job.correlation_id},
                 },
             )
-        except Exception as exc:  # botocore raises many unrelated types; any of them means "not queued"
-            raise EnqueueError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # botocore raises many unrelated types; none of them means "queued"
+            from botocore.exceptions import ReadTimeoutError
+
+            raise EnqueueError(f"{type(exc).__name__}: {exc}", maybe_queued=isinstance(exc, ReadTimeoutError)) from exc
         return str(response["MessageId"])
 
 
