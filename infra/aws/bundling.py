@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -161,7 +162,20 @@ def requirements_for(
     return tuple(requirements[d] for d in sorted(requirements))
 
 
-def pip_command(target: str, requirements: Sequence[str], *, python: str = sys.executable) -> list[str]:
+#: Pure-Python distributions published only as source (python-jenkins needs multi-key-dict): built into
+#: a `py3-none-any` wheel on this machine first, which pip then accepts for any platform.
+SOURCE_ONLY_PURE_PYTHON = ("multi-key-dict",)
+
+
+def pure_wheel_command(wheelhouse: str, distribution: str, *, python: str = sys.executable) -> list[str]:
+    """`pip wheel` of a pure-Python source distribution into `wheelhouse`."""
+    pip = [python, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    return [*pip, "-w", wheelhouse, distribution]
+
+
+def pip_command(
+    target: str, requirements: Sequence[str], *, python: str = sys.executable, find_links: str | None = None
+) -> list[str]:
     """`pip install` of binary wheels for Lambda arm64 / CPython 3.13 into `target`."""
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     return [
@@ -178,6 +192,7 @@ def pip_command(target: str, requirements: Sequence[str], *, python: str = sys.e
         "--python-version",
         PYTHON_VERSION,
         "--only-binary=:all:",
+        *(["--find-links", find_links] if find_links else []),
         "--target",
         target,
         *requirements,
@@ -231,17 +246,20 @@ class PipBundling:
     def try_bundle(self, output_dir: str, options: Any = None) -> bool:
         """CDK calls this before Docker bundling; returning True means Docker is never used."""
         if self.requirements:
-            command = pip_command(output_dir, self.requirements)
-            result = self.run(command, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                raise BundlingError(
-                    f"pip could not build the Lambda asset ({' '.join(self.requirements)}):\n{result.stderr}"
-                )
+            with tempfile.TemporaryDirectory(prefix="opsbot-wheels-") as wheelhouse:
+                for distribution in SOURCE_ONLY_PURE_PYTHON:
+                    self._pip(pure_wheel_command(wheelhouse, distribution))
+                self._pip(pip_command(output_dir, self.requirements, find_links=wheelhouse))
         for package in self.packages:
             shutil.copytree(self.root / package, Path(output_dir) / package, ignore=_ignore_caches)
         for name, content in self.files:
             (Path(output_dir) / name).write_bytes(content)
         return True
+
+    def _pip(self, command: list[str]) -> None:
+        result = self.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BundlingError(f"pip could not build the Lambda asset ({' '.join(command[3:])}):\n{result.stderr}")
 
     def fingerprint(self) -> str:
         """A hash of everything the asset is built from: our sources, the data files, the pinned

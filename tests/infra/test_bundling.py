@@ -16,6 +16,7 @@ pytest.importorskip("aws_cdk")
 from infra.aws.bundling import (
     PLATFORMS,
     PYTHON_VERSION,
+    SOURCE_ONLY_PURE_PYTHON,
     BundlingError,
     PipBundling,
     pip_command,
@@ -140,7 +141,7 @@ class RecordingRunner:
         return subprocess.CompletedProcess(command, self.returncode, stdout="", stderr=self.stderr)
 
 
-def test_given_a_bundler_when_it_bundles_then_pip_runs_once_and_our_packages_are_copied_without_caches(
+def test_given_a_bundler_when_it_bundles_then_pip_installs_once_and_our_packages_are_copied_without_caches(
     project, tmp_path
 ):
     out = tmp_path / "asset"
@@ -150,8 +151,9 @@ def test_given_a_bundler_when_it_bundles_then_pip_runs_once_and_our_packages_are
         packages=("ack_function", "shared"), requirements=("pydantic==2.0",), root=project, run=runner
     )
     assert bundler.try_bundle(str(out)) is True
-    assert len(runner.commands) == 1
-    assert runner.commands[0][-3:] == ["--target", str(out), "pydantic==2.0"]
+    *wheels, install = runner.commands
+    assert [w[-1] for w in wheels] == list(SOURCE_ONLY_PURE_PYTHON)  # built as py3-none-any wheels first
+    assert install[-3:] == ["--target", str(out), "pydantic==2.0"] and "--find-links" in install
     copied = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert copied == ["ack_function/__init__.py", "ack_function/handler.py", "shared/__init__.py", "shared/settings.py"]
 
@@ -227,3 +229,12 @@ def test_given_pypi_when_the_ack_asset_is_really_built_then_it_holds_arm64_cpyth
     [core] = list((out / "pydantic_core").glob("_pydantic_core.cpython-313-aarch64-linux-gnu.so"))
     header = core.read_bytes()[:20]
     assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 0xB7  # EM_AARCH64
+
+
+@pytest.mark.skipif(not os.environ.get("OPSBOT_REAL_BUNDLING"), reason="needs PyPI; set OPSBOT_REAL_BUNDLING=1 to run")
+def test_given_pypi_when_the_worker_asset_is_really_built_then_source_only_pure_dependencies_are_in_it(tmp_path):
+    out = tmp_path / "worker"
+    out.mkdir()
+    packages = ("worker_function", "shared")
+    assert PipBundling(packages=packages, requirements=requirements_for(packages)).try_bundle(str(out))
+    assert (out / "jenkins").is_dir() and (out / "multi_key_dict.py").is_file()
