@@ -26,7 +26,8 @@ def sqs_client(
     session: Any = None,
 ) -> SQSClient:
     """An SQS client with bounded time: botocore's defaults (60 s connect, 60 s read, retries) would
-    blow Slack's 3 s. One attempt only: a retry of a timed-out send could queue the job twice."""
+    blow Slack's 3 s. One attempt only: a second one would not fit the deadline (a duplicate would be harmless:
+    the worker runs a job id once)."""
     import boto3
     from botocore.config import Config
 
