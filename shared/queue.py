@@ -61,10 +61,19 @@ class SqsJobQueue:
                 },
             )
         except Exception as exc:  # botocore raises many unrelated types; none of them means "queued"
-            from botocore.exceptions import ReadTimeoutError
-
-            raise EnqueueError(f"{type(exc).__name__}: {exc}", maybe_queued=isinstance(exc, ReadTimeoutError)) from exc
+            raise EnqueueError(f"{type(exc).__name__}: {exc}", maybe_queued=_maybe_sent(exc)) from exc
         return str(response["MessageId"])
+
+
+def _maybe_sent(exc: Exception) -> bool:
+    """Whether a failed SendMessage may still have queued the message (it was sent; the answer never came)."""
+    if hasattr(exc, "maybe_sent"):  # shared.aws_json.AwsCallError
+        return bool(exc.maybe_sent)
+    if type(exc).__module__.startswith("botocore"):  # only a boto3 client raises these; botocore is loaded then
+        from botocore.exceptions import ReadTimeoutError
+
+        return isinstance(exc, ReadTimeoutError)
+    return False
 
 
 #: Message attributes the worker sets when it puts a job in the DLQ itself (read by `opsbot dlq`).

@@ -33,7 +33,9 @@ class SlackSecrets(BaseModel):
 
 
 def secrets_client(region: str, *, endpoint_url: str | None = None, session: Any = None) -> Any:
-    """Bounded like every call that may sit in front of a Slack request."""
+    """Bounded like every call that may sit in front of a Slack request. Loads the Powertools parameters
+    utility too (it imports boto3 anyway), so whoever builds the client at init pays for both there."""
+    import aws_lambda_powertools.utilities.parameters  # noqa: F401
     import boto3
     from botocore.config import Config
 

@@ -8,17 +8,17 @@ import threading
 import time
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
+from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from infra.local.aws import FAKE_CREDENTIALS, MotoServer, Queues, aws_client
 from infra.local.ingress import Ingress
 from infra.local.slack_request import SignedRequest, SlashCommand, post, sign, signed_slash_command
+from shared.aws_json import Credentials, SqsSendClient
 from shared.jobs import JobEnvelope
-from shared.queue import SqsJobQueue, sqs_client
+from shared.queue import SqsJobQueue
 from shared.settings import AckSettings
 
 SECRET = "integration-secret"
@@ -26,12 +26,13 @@ SECRET = "integration-secret"
 
 def ingress_for(queue_url: str, endpoint_url: str) -> Ingress:
     settings = AckSettings(slack_signing_secret=SECRET, jobs_queue_url=queue_url, aws_endpoint_url=endpoint_url)
-    client = sqs_client(
+    keys = Credentials(FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"])
+    client = SqsSendClient(  # what the ack function builds
         settings.aws_region,
         endpoint_url=endpoint_url,
         connect_timeout=settings.enqueue_connect_timeout_s,
         read_timeout=settings.enqueue_read_timeout_s,
-        session=boto3.session.Session(**FAKE_CREDENTIALS),
+        credentials=lambda: keys,
     )
     bolt = SlackRequestHandler(build_app(SECRET, SqsJobQueue(queue_url, client=client)))
     return Ingress(lambda event, context: handle(bolt, event, context)).start()

@@ -10,6 +10,7 @@ import pytest
 
 from ack_function.handler import AckFunction
 from infra.local.aws import FAKE_CREDENTIALS, MotoServer, Queues, aws_client
+from shared.aws_json import Credentials
 from shared.settings import AckSettings
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext
@@ -27,7 +28,8 @@ def ack_with(secret_arn: str, moto_server: MotoServer, queues: Queues) -> AckFun
     settings = AckSettings(
         secret_arn=secret_arn, jobs_queue_url=queues.queue_url, aws_endpoint_url=moto_server.endpoint_url
     )
-    function = AckFunction(settings, session=boto3.session.Session(**FAKE_CREDENTIALS))
+    keys = Credentials(FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"])
+    function = AckFunction(settings, session=boto3.session.Session(**FAKE_CREDENTIALS), credentials=lambda: keys)
     function.connect()
     return function
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
+from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.inventory import Inventory

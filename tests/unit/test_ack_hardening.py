@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
+from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import MAX_BODY_BYTES, handle
 from tests.events import load_event, slash_body

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
+from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.commands import DeployStatusArgs, NoticeArgs

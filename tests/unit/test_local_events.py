@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SqsModel
-from slack_bolt.adapter.aws_lambda.handler import to_bolt_request
 from slack_sdk.signature import SignatureVerifier
 
+from ack_function.adapter import to_bolt_request
 from infra.local.events import LambdaContext, http_api_event, is_text_content_type, sqs_lambda_event
 from infra.local.slack_request import SlashCommand, sign, signed_slash_command
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from tests.events import load_event

@@ -1,0 +1,262 @@
+"""A minimal AWS JSON-protocol client for the ack path: one signed HTTPS POST per call, nothing else loaded.
+
+The ack makes one AWS call per request (SQS SendMessage). boto3 would cost it ~110 ms of imports and ~60 ms
+of session and client construction (endpoint rules, service models) in every cold start, more than the
+rest of the ack together (bench/results/results.md, section 1b); Bolt's own Lambda adapter pays the same
+for its lazy listeners. This module signs with Signature Version 4 (tests compare every signature with
+botocore's `SigV4Auth`) over `http.client`, bounded by a connect and a read deadline, with one attempt.
+
+Credentials are resolved like botocore's default chain does on Lambda, at the first call and again
+before they expire: the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+else the container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` with
+`AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]`), which is what Lambda provides to SnapStart functions
+(docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+#: Container credentials are fetched again this long before they expire (botocore uses 15/10 minutes).
+REFRESH_MARGIN_S = 300
+
+
+class AwsCallError(Exception):
+    """An AWS call that did not succeed. `maybe_sent`: the request may have reached AWS (a read timeout or a
+    connection lost after sending), so its effect may have happened; otherwise it certainly did not."""
+
+    def __init__(self, message: str, *, code: str = "", status: int = 0, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.maybe_sent = maybe_sent
+
+
+class Credentials(NamedTuple):
+    access_key: str
+    secret_key: str
+    token: str | None = None
+    #: Epoch seconds after which they are no longer valid; None: they do not expire (static keys).
+    expires_at: float | None = None
+
+
+def sign_v4(
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    service: str,
+    region: str,
+    credentials: Credentials,
+    now: datetime,
+) -> dict[str, str]:
+    """The request's headers with `X-Amz-Date`, `X-Amz-Security-Token` (if any) and `Authorization` added.
+
+    Signature Version 4 (docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html): every given
+    header and `host` are signed; the path is used as given (the JSON protocol always posts to `/`).
+    """
+    parts = urlsplit(url)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    day = amz_date[:8]
+    signed = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
+    signed["host"] = parts.netloc
+    signed["x-amz-date"] = amz_date
+    if credentials.token:
+        signed["x-amz-security-token"] = credentials.token
+    names = sorted(signed)
+    canonical = "\n".join(
+        [
+            method,
+            parts.path or "/",
+            parts.query,
+            "".join(f"{name}:{signed[name]}\n" for name in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    key = f"AWS4{credentials.secret_key}".encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    out = dict(headers)
+    out["X-Amz-Date"] = amz_date
+    if credentials.token:
+        out["X-Amz-Security-Token"] = credentials.token
+    out["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return out
+
+
+def _open(url: str, timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+    return http.client.HTTPConnection(parts.netloc, timeout=timeout)
+
+
+def credentials_from_environment(environ: Mapping[str, str] | None = None, *, timeout: float = 1.0) -> Credentials:
+    """The credentials Lambda gives the function: static keys in the environment, else the container endpoint."""
+    env = os.environ if environ is None else environ
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN") or None)
+    uri = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    if not uri:
+        raise AwsCallError(
+            "no AWS credentials: neither AWS_ACCESS_KEY_ID nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set"
+        )
+    token = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    token_file = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    parts = urlsplit(uri)
+    connection = _open(uri, timeout)
+    try:
+        connection.request(
+            "GET",
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            headers=({"Authorization": token} if token else {}),
+        )
+        response = connection.getresponse()
+        payload = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise AwsCallError(f"container credentials endpoint unreachable: {type(exc).__name__}") from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise AwsCallError(f"container credentials endpoint answered {response.status}", status=response.status)
+    data = json.loads(payload)
+    expires_at = None
+    if data.get("Expiration"):
+        expires_at = datetime.fromisoformat(data["Expiration"].replace("Z", "+00:00")).timestamp()
+    return Credentials(data["AccessKeyId"], data["SecretAccessKey"], data.get("Token"), expires_at)
+
+
+class AwsJsonClient:
+    """Calls one AWS service over its JSON protocol (`X-Amz-Target: <prefix>.<Operation>`), one attempt each.
+
+    One keep-alive connection is reused between calls (a Lambda sandbox handles one request at a time) and
+    opened again when the service closed it. Not thread-safe: one client per thread.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        target_prefix: str,
+        json_version: str,
+        region: str,
+        endpoint_url: str | None = None,
+        connect_timeout: float = 0.5,
+        read_timeout: float = 1.0,
+        credentials: Callable[[], Credentials] = credentials_from_environment,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.region = region
+        self.endpoint_url = (endpoint_url or f"https://{service}.{region}.amazonaws.com").rstrip("/") + "/"
+        self._target_prefix = target_prefix
+        self._content_type = f"application/x-amz-json-{json_version}"
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._resolve_credentials = credentials
+        self._credentials: Credentials | None = None
+        self._clock = clock
+        self._connection: http.client.HTTPConnection | None = None
+
+    def credentials(self) -> Credentials:
+        """Cached credentials, resolved again shortly before they expire."""
+        creds = self._credentials
+        if creds is None or (creds.expires_at is not None and creds.expires_at - self._clock() < REFRESH_MARGIN_S):
+            creds = self._credentials = self._resolve_credentials()
+        return creds
+
+    def call(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The operation's JSON result, or `AwsCallError` with AWS's error code or whether it may have been sent."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = sign_v4(
+            method="POST",
+            url=self.endpoint_url,
+            headers={"Content-Type": self._content_type, "X-Amz-Target": f"{self._target_prefix}.{operation}"},
+            body=body,
+            service=self.service,
+            region=self.region,
+            credentials=self.credentials(),
+            now=datetime.fromtimestamp(self._clock(), UTC),
+        )
+        status, data = self._post(body, headers)
+        try:
+            result: dict[str, Any] = json.loads(data) if data else {}
+        except ValueError:
+            result = {}
+        if status == 200:
+            return result
+        code = str(result.get("__type", "")).rpartition("#")[2] or f"HTTP{status}"
+        message = result.get("message") or result.get("Message") or ""
+        raise AwsCallError(f"{operation}: {code}: {message}".rstrip(": "), code=code, status=status)
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            fresh = self._connection is None
+            if self._connection is None:
+                self._connection = _open(self.endpoint_url, self._connect_timeout)
+            connection = self._connection
+            sent = False
+            try:
+                if connection.sock is None:
+                    connection.connect()
+                connection.sock.settimeout(self._read_timeout)
+                connection.request("POST", "/", body=body, headers=headers)
+                sent = True
+                response = connection.getresponse()
+                data = response.read()
+                if response.will_close:
+                    self.close()
+                return response.status, data
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                self.close()
+                # A kept-alive connection the service had closed: sent nowhere, so one new connection is safe.
+                if not fresh and attempt == 1:
+                    continue
+                raise AwsCallError(f"connection lost: {type(exc).__name__}", maybe_sent=sent) from None
+            except TimeoutError as exc:
+                self.close()
+                raise AwsCallError(f"timed out: {type(exc).__name__}", maybe_sent=sent) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise AwsCallError(f"could not connect: {type(exc).__name__}: {exc}", maybe_sent=sent) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class SqsSendClient:
+    """SQS `SendMessage` with boto3's keyword arguments and result, so `SqsJobQueue` takes either client."""
+
+    def __init__(self, region: str, *, endpoint_url: str | None = None, **options: Any) -> None:
+        self._client = AwsJsonClient(
+            "sqs", target_prefix="AmazonSQS", json_version="1.0", region=region, endpoint_url=endpoint_url, **options
+        )
+
+    def send_message(self, **params: Any) -> dict[str, Any]:
+        return self._client.call("SendMessage", params)
+
+    def close(self) -> None:
+        self._client.close()

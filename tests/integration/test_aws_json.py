@@ -1,0 +1,146 @@
+"""The ack's SQS client over real HTTP: moto server, a container credentials endpoint, a connection closed by SQS."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from infra.local.aws import MotoServer, Queues, aws_client
+from shared.aws_json import AwsCallError, Credentials, SqsSendClient, credentials_from_environment
+
+KEYS = Credentials("testing", "testing")
+
+
+def sqs(moto_server: MotoServer, **options) -> SqsSendClient:
+    return SqsSendClient("us-east-1", endpoint_url=moto_server.endpoint_url, credentials=lambda: KEYS, **options)
+
+
+def test_a_message_sent_with_attributes_and_a_delay_arrives_as_sent(moto_server, queues: Queues):
+    client = sqs(moto_server)
+    attributes = {"job_id": {"DataType": "String", "StringValue": "j-1"}}
+
+    result = client.send_message(QueueUrl=queues.queue_url, MessageBody='{"v": 1}', MessageAttributes=attributes)
+    delayed = client.send_message(QueueUrl=queues.queue_url, MessageBody="later", DelaySeconds=60)
+
+    boto = aws_client("sqs", moto_server.endpoint_url)
+    [message] = boto.receive_message(QueueUrl=queues.queue_url, MessageAttributeNames=["All"], WaitTimeSeconds=0)[
+        "Messages"
+    ]
+    assert message["MessageId"] == result["MessageId"] and message["Body"] == '{"v": 1}'
+    assert message["MessageAttributes"]["job_id"]["StringValue"] == "j-1"
+    attrs = boto.get_queue_attributes(QueueUrl=queues.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1" and delayed["MessageId"]
+
+
+def test_a_missing_queue_is_an_error_with_its_code_and_certainly_not_sent(moto_server):
+    missing = f"{moto_server.endpoint_url}/123456789012/no-such-queue"
+    with pytest.raises(AwsCallError) as raised:
+        sqs(moto_server).send_message(QueueUrl=missing, MessageBody="x")
+    assert "NonExistentQueue" in raised.value.code or "QueueDoesNotExist" in raised.value.code
+    assert raised.value.status == 400 and not raised.value.maybe_sent
+
+
+class _Endpoint(BaseHTTPRequestHandler):
+    """Plays Lambda's container credentials endpoint: checks the token, hands out keys that expire."""
+
+    served: list[str] = []
+    expiration = datetime.now(UTC) + timedelta(hours=1)
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != "the-token":
+            self.send_response(403)
+            self.end_headers()
+            return
+        n = len(self.served) + 1
+        self.served.append(self.path)
+        body = json.dumps(
+            {
+                "AccessKeyId": f"ASIA{n}",
+                "SecretAccessKey": "secret",
+                "Token": f"session-{n}",
+                "Expiration": self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def container_endpoint() -> Iterator[str]:
+    _Endpoint.served = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/2018-06-01/credentials"
+    server.shutdown()
+
+
+def test_snapstart_credentials_come_from_the_container_endpoint_and_are_renewed_before_they_expire(
+    moto_server, queues, container_endpoint
+):
+    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": container_endpoint, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "the-token"}
+    now = [datetime.now(UTC).timestamp()]
+    client = SqsSendClient(
+        "us-east-1",
+        endpoint_url=moto_server.endpoint_url,
+        credentials=lambda: credentials_from_environment(env),
+        clock=lambda: now[0],
+    )
+
+    client.send_message(QueueUrl=queues.queue_url, MessageBody="one")
+    client.send_message(QueueUrl=queues.queue_url, MessageBody="two")
+    assert _Endpoint.served == ["/2018-06-01/credentials"]  # cached while valid
+
+    now[0] = _Endpoint.expiration.timestamp() - 60  # within the refresh margin
+    client.send_message(QueueUrl=queues.queue_url, MessageBody="three")
+    assert len(_Endpoint.served) == 2
+
+
+def test_a_wrong_container_token_is_a_clear_error(container_endpoint):
+    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": container_endpoint, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "stolen"}
+    with pytest.raises(AwsCallError, match="answered 403"):
+        credentials_from_environment(env)
+
+
+class _KeepAliveThenDrop(BaseHTTPRequestHandler):
+    """Answers SendMessage over HTTP/1.1 keep-alive, then drops the connection as an idle SQS connection is."""
+
+    protocol_version = "HTTP/1.1"
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.dumps({"MessageId": f"m-{len(self.bodies)}"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True  # the client is not told: its next request meets a closed connection
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_kept_alive_connection_closed_by_sqs_is_opened_again():
+    _KeepAliveThenDrop.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveThenDrop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = SqsSendClient(
+            "us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_port}", credentials=lambda: KEYS
+        )
+        first = client.send_message(QueueUrl="q", MessageBody="first")
+        second = client.send_message(QueueUrl="q", MessageBody="second")
+    finally:
+        server.shutdown()
+    assert (first["MessageId"], second["MessageId"]) == ("m-1", "m-2")
+    assert [json.loads(b)["MessageBody"] for b in _KeepAliveThenDrop.bodies] == ["first", "second"]

@@ -1,0 +1,36 @@
+"""The ack's cold start loads only what the ack needs: no boto3 and no worker code (bench/ measures the time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys
+import ack_function.handler as h
+assert h._function is not None and h._function.handler is not None, "the ack did not initialise"
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded_modules(env: dict[str, str]) -> set[str]:
+    base = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "POWERTOOLS_METRICS_NAMESPACE": "opsbot-test"}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env={**base, **env}, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_a_cold_ack_with_its_secret_in_the_environment_loads_no_aws_sdk_and_no_worker_code():
+    loaded = loaded_modules({"SLACK_SIGNING_SECRET": "s", "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q"})
+    packages = {name.split(".")[0] for name in loaded}
+
+    assert {"slack_bolt", "ack_function", "shared"} <= packages
+    assert not packages & {"boto3", "urllib3", "s3transfer", "worker_function", "infra", "moto", "jenkins"}
+    # Powertools' user-agent hook imports the bare `botocore` package (0.5 ms); none of the SDK itself loads.
+    assert not {"botocore.session", "botocore.client", "botocore.loaders"} & loaded
+    assert "slack_bolt.adapter.aws_lambda" not in loaded  # Bolt's adapter imports boto3 for lazy listeners
