@@ -310,12 +310,16 @@ class RecordingLambdaClient:
 
 
 def build_opsbot_handler(queue: Any, secret: str = SIGNING_SECRET) -> Any:
-    """opsbot's Bolt app (`ack_function.app.build_app`) on the given queue, in Bolt's Lambda adapter.
+    """opsbot's Bolt app (`ack_function.app.build_app`) on the given queue, in the ack's adapter.
 
-    build_app takes the signing secret (or, in earlier revisions, `AckSettings`): both are handled."""
+    build_app takes the signing secret (or, in earlier revisions, `AckSettings`): both are handled; revisions
+    without `ack_function.adapter` used Bolt's Lambda adapter."""
     import inspect
 
-    from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+    try:
+        from ack_function.adapter import SlackRequestHandler
+    except ImportError:  # an earlier revision
+        from slack_bolt.adapter.aws_lambda import SlackRequestHandler  # type: ignore[assignment]
 
     from ack_function.app import build_app
 

@@ -24,8 +24,6 @@ shared/policy.py) and the environment of each name:
 
 from __future__ import annotations
 
-import difflib
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,7 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from shared.errors import OpsbotError
-from shared.policy import Environment, Policy
+from shared.policy import Environment, Policy, build_models
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
 
@@ -52,7 +50,8 @@ class UnknownNameError(OpsbotError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built when an inventory is loaded, not at import (see shared.policy._Model).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class EcsService(_Model):
@@ -164,15 +163,19 @@ class Inventory(_Model):
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "inventory") -> Inventory:
         try:
-            return cls.model_validate(data)
+            inventory = cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
             )
             raise InventoryError(f"{source} is invalid: {problems}") from None
+        build_models()  # at init, with the inventory: not on the first request
+        return inventory
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "inventory") -> Inventory:
+        import tomllib  # only with an inventory
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -196,6 +199,8 @@ def _can(target: Target, accepts: str) -> bool:
 
 def closest_first(name: str, known: list[str]) -> list[str]:
     """All of `known`, the most similar to `name` first (ties alphabetically)."""
+    import difflib  # only to explain an unknown name
+
     lowered = name.lower()
 
     def score(candidate: str) -> tuple[float, str]:

@@ -34,3 +34,23 @@ def test_a_cold_ack_with_its_secret_in_the_environment_loads_no_aws_sdk_and_no_w
     # Powertools' user-agent hook imports the bare `botocore` package (0.5 ms); none of the SDK itself loads.
     assert not {"botocore.session", "botocore.client", "botocore.loaders"} & loaded
     assert "slack_bolt.adapter.aws_lambda" not in loaded  # Bolt's adapter imports boto3 for lazy listeners
+
+
+def test_loading_an_inventory_builds_every_model_a_policy_decision_needs():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import shared.policy as p, shared.inventory as i\n"
+            "before = p.PolicyRequest.__pydantic_complete__\n"
+            "i.load_inventory('inventory.example.toml')\n"
+            "print(before, all(m.__pydantic_complete__ for m in (p.PolicyRequest, p.Decision, p.Approval)))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Not built at import (an ack without a policy never pays), all built with the inventory at init (so the
+    # first request's decision pays nothing extra).
+    assert out.stdout.split() == ["False", "True"]
