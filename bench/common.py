@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.settings import FUNCTION_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "bench" / "out"
 
@@ -200,6 +202,7 @@ def lambda_like_environment(extra: Mapping[str, str]) -> dict[str, str]:
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        **FUNCTION_ENVIRONMENT,  # what CDK sets on both functions
     }
     env.update(extra)
     return env

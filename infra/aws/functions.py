@@ -13,6 +13,7 @@ from constructs import Construct
 from infra.aws.bundling import PYTHON_VERSION, function_code
 from infra.aws.nag import acknowledge
 from shared.observability import NAMESPACE
+from shared.settings import FUNCTION_ENVIRONMENT
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -87,6 +88,7 @@ class OpsbotFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": service,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                **FUNCTION_ENVIRONMENT,
                 **environment,
             },
         )

@@ -180,6 +180,7 @@ def test_given_the_ack_function_then_its_environment_names_match_the_settings(sy
         "POWERTOOLS_SERVICE_NAME": "opsbot-ack",
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
 
 
@@ -273,6 +274,7 @@ def test_given_the_worker_then_its_environment_names_match_the_settings(synth):
         "POWERTOOLS_SERVICE_NAME": "opsbot-worker",
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
 
 
@@ -306,6 +308,7 @@ def _setting_names(model) -> set[str]:
 #: Read by the functions outside the settings models: Powertools itself, and the secret (the
 #: functions read it through Powertools parameters).
 _READ_ELSEWHERE = {
+    "PYDANTIC_DISABLE_PLUGINS",  # read by pydantic
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
