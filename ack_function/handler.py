@@ -108,12 +108,20 @@ class AckFunction:
     def init(self) -> AckFunction:
         self.connect()
         if self.settings.initialization_type != "snap-start":
+            self.warm()
             self.load_signing_secret()
         return self
 
     def after_restore(self) -> None:
         self.connect()
+        self.warm()
         self.load_signing_secret()
+
+    def warm(self) -> None:
+        """Credentials and the connection to SQS ready before the first request (never in a snapshot: both
+        would be stale after a restore)."""
+        if self._sqs is not None and not self._sqs.warm():
+            logger.warning("could not open the connection to SQS ahead of the first request")
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         if self.handler is None and time.monotonic() - self._secret_checked_at >= SECRET_RETRY_S:

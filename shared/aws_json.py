@@ -246,6 +246,20 @@ class AwsJsonClient:
             self._connection.close()
             self._connection = None
 
+    def warm(self) -> bool:
+        """Resolve the credentials and open the connection (TCP and TLS) ahead of the first call, e.g. right after
+        a SnapStart restore; False if either failed (the first call then tries again)."""
+        try:
+            self.credentials()
+            if self._connection is None:
+                self._connection = _open(self.endpoint_url, self._connect_timeout)
+            if self._connection.sock is None:
+                self._connection.connect()
+        except (AwsCallError, OSError, http.client.HTTPException, ValueError, KeyError):
+            self.close()
+            return False
+        return True
+
 
 class SqsSendClient:
     """SQS `SendMessage` with boto3's keyword arguments and result, so `SqsJobQueue` takes either client."""
@@ -260,3 +274,6 @@ class SqsSendClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def warm(self) -> bool:
+        return self._client.warm()

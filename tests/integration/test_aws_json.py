@@ -144,3 +144,27 @@ def test_a_kept_alive_connection_closed_by_sqs_is_opened_again():
         server.shutdown()
     assert (first["MessageId"], second["MessageId"]) == ("m-1", "m-2")
     assert [json.loads(b)["MessageBody"] for b in _KeepAliveThenDrop.bodies] == ["first", "second"]
+
+
+def test_warming_opens_the_connection_the_first_send_then_uses(moto_server, queues):
+    client = sqs(moto_server)
+    assert client.warm()
+    warmed = client._client._connection
+    assert warmed is not None and warmed.sock is not None
+
+    result = client.send_message(QueueUrl=queues.queue_url, MessageBody="first")  # over the warmed connection
+
+    assert warmed.sock is None  # used, then closed by moto (HTTP/1.0 server): no second connection was opened
+    boto = aws_client("sqs", moto_server.endpoint_url)
+    [message] = boto.receive_message(QueueUrl=queues.queue_url, WaitTimeSeconds=0)["Messages"]
+    assert message["MessageId"] == result["MessageId"]
+
+
+def test_warming_against_a_dead_endpoint_is_false_and_the_send_still_says_why():
+    client = SqsSendClient(
+        "us-east-1", endpoint_url="http://127.0.0.1:9", credentials=lambda: KEYS, connect_timeout=0.5
+    )
+    assert client.warm() is False
+    with pytest.raises(AwsCallError, match="could not connect") as raised:
+        client.send_message(QueueUrl="q", MessageBody="x")
+    assert not raised.value.maybe_sent
