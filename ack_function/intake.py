@@ -12,7 +12,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
 from shared import messages
-from shared.commands import COMMANDS, ApprovalRequestArgs, AuditNoteArgs, CommandSpec, NoticeArgs, find_command
+from shared.commands import (
+    COMMANDS,
+    ApprovalRequestArgs,
+    AuditNoteArgs,
+    CommandSpec,
+    NoticeArgs,
+    find_command,
+)
 from shared.confirm import (
     APPROVAL_TTL_S,
     CANCEL_ACTION,
@@ -20,6 +27,7 @@ from shared.confirm import (
     CONFIRM_TTL_S,
     REJECT_ACTION,
     seal,
+    settlement,
     unseal,
 )
 from shared.errors import ConfirmationError, EnqueueError, UsageError
@@ -123,7 +131,10 @@ def accept_command(
         return request_approval(queue, job, decision.approval, decision.rule or "", signing_secret)
     spec = find_command(job.command)
     if spec is not None and spec.confirm:
-        return _prompt(job, spec, inventory, signing_secret)
+        prompt = _prompt(job, spec, inventory, signing_secret)
+        if any(block.get("type") == "actions" for block in prompt.blocks):  # a prompt, not a refusal
+            schedule_expiry(queue, job)
+        return prompt
     try:
         _send(queue, job)
     except EnqueueError as exc:
@@ -143,7 +154,14 @@ def request_approval(
     request = job.model_copy(
         update={
             "job_id": job_id_for(job.requester.team_id, f"approval:{job.job_id}"),
-            "args": ApprovalRequestArgs(token=token, approvers=approval.approvers, channel=approval.channel, rule=rule),
+            "args": ApprovalRequestArgs(
+                token=token,
+                approvers=approval.approvers,
+                channel=approval.channel,
+                rule=rule,
+                job_id=job.job_id,
+                target=_target_of(job),
+            ),
         }
     )
     try:
@@ -163,7 +181,9 @@ def accept_approval_click(
 ) -> list[JobEnvelope]:
     """Approve or Reject in the approvals channel. Approve by someone other than the requester (and, as far
     as the ack's static lists tell, an approver) queues the job with `approved_by`; the worker re-checks the
-    approver's group membership before it runs. What each person sees travels as queued notices."""
+    approver's group membership, decides the request (unless it was rejected or expired first) and edits the
+    request's message before the job runs. Reject queues a `settle` job that does the same for a rejection
+    and tells the requester. A refused click is answered with a queued notice."""
     clicked_at = now()
     requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
     notice_id = job_id_for(click.team_id, click.trigger_id)
@@ -174,22 +194,16 @@ def accept_approval_click(
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=True)])
     approval = check(job, inventory).approval if inventory is not None else None
     if click.action_id == REJECT_ACTION:
-        told = messages.approval_decided(job.display, False, click.user_id, job.short_id)
-        to_requester = _notice(told, "notice", job.requester, f"{notice_id}r", clicked_at).model_copy(
-            update={"response_url": job.response_url}
-        )
-        return _send_all(
-            queue, [_reply_to_click(told, click, requester, notice_id, clicked_at, replace=True), to_requester]
-        )
+        logger.info("%s rejected by %s", job.display, click.user_id, extra=job_log_keys(job))
+        return _send_all(queue, [settlement(job, "rejected", click.user_id, approval=True, target=_target_of(job))])
     if click.user_id == job.requester.user_id:
         refused = messages.confirmation_refused("the requester cannot approve their own request")
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
     if approval is not None and approval.could_approve(click.user_id, lambda group: None) is False:
         refused = messages.confirmation_refused("you are not one of this request's approvers")
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
-    approved = job.model_copy(update={"approved_by": click.user_id})
-    said = messages.approval_decided(job.display, True, click.user_id, job.short_id)
-    return _send_all(queue, [approved, _reply_to_click(said, click, requester, notice_id, clicked_at, replace=True)])
+    logger.info("%s approved by %s", job.display, click.user_id, extra=job_log_keys(job))
+    return _send_all(queue, [job.model_copy(update={"approved_by": click.user_id})])
 
 
 def _reply_to_click(
@@ -205,15 +219,28 @@ def _send_all(queue: JobQueue, jobs: list[JobEnvelope]) -> list[JobEnvelope]:
     return jobs
 
 
+def _target_of(job: JobEnvelope) -> str:
+    """The command's subject (an inventory name), for the audit trail; `-` when it has none."""
+    spec = find_command(job.command)
+    if spec is None or spec.subject is None:
+        return "-"
+    return str(getattr(job.args, spec.subject, "-"))
+
+
+def schedule_expiry(queue: JobQueue, job: JobEnvelope) -> None:
+    """Queue the expiry of a confirmation prompt with it (the worker replaces the prompt unless it was confirmed
+    or cancelled first). Best effort: the prompt is shown anyway, and a late click is refused by `unseal`."""
+    try:
+        queue.send(settlement(job, "expired", target=_target_of(job)))
+    except EnqueueError as exc:
+        logger.error("the expiry of the prompt for %s could not be queued: %s", job.display, exc)
+
+
 def record_denial(queue: JobQueue, job: JobEnvelope, denial: SlackMessage) -> None:
     """The ack cannot write the audit trail (no DynamoDB): its denial travels to the worker, which records
     it. Best effort: the requester's answer does not wait on it."""
-    spec = find_command(job.command)
-    target = None
-    if spec is not None and spec.subject is not None:
-        target = str(getattr(job.args, spec.subject))
     note = job.model_copy(
-        update={"args": AuditNoteArgs(target=target or "-", detail=denial.text[:500]), "response_url": None}
+        update={"args": AuditNoteArgs(target=_target_of(job), detail=denial.text[:500]), "response_url": None}
     )
     try:
         queue.send(note)
@@ -270,8 +297,9 @@ def accept_click(
 ) -> JobEnvelope:
     """A Confirm or Cancel click. Slack ignores the HTTP body of a `block_actions` answer, and the ack never
     calls the Web API nor a response_url itself: what the requester sees next (the prompt replaced by
-    "queued", "cancelled" or why not) travels with a queued job whose first message replaces the prompt
-    through the click's response_url. Raises `EnqueueError` when nothing could be queued."""
+    "queued", "cancelled" or why not) travels with a queued job (the confirmed job, a `settle` job for a
+    cancel, a notice for a refusal) whose first message replaces the prompt through the click's response_url.
+    Raises `EnqueueError` when nothing could be queued."""
     clicked_at = now()
     decided = decide_click(click, signing_secret, now=clicked_at)
     if isinstance(decided, SlackMessage):
@@ -284,21 +312,27 @@ def accept_click(
 
 
 def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> JobEnvelope | SlackMessage:
-    """The confirmed job, or what to tell the clicker instead (cancelled, altered, expired, not theirs)."""
+    """The confirmed job, the cancellation (a `settle` job), or what to tell the clicker instead (altered,
+    expired, not theirs). A cancel needs no time limit: cancelling an expired prompt changes nothing."""
+    cancel = click.action_id != CONFIRM_ACTION
     try:
-        job = unseal(click.value, signing_secret, now=now)
+        job = unseal(click.value, signing_secret, now=now, ttl_s=_NO_LIMIT if cancel else CONFIRM_TTL_S)
     except ConfirmationError as exc:
         logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
         if click.action_id == CANCEL_ACTION:
             return messages.cancelled("the command")
         return messages.confirmation_refused(str(exc))
-    if click.action_id != CONFIRM_ACTION:
-        return messages.cancelled(job.display)
+    if cancel:
+        return settlement(job, "cancelled", click.user_id, target=_target_of(job))
     if job.requester.user_id != click.user_id:
         logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
         return messages.confirmation_refused("only the person who asked can confirm")
     logger.info("%s confirmed by %s", job.display, click.user_id, extra=job_log_keys(job))
     return job.model_copy(update={"confirmed_by": click.user_id})
+
+
+#: A TTL no prompt reaches (a cancel is honoured however late: the worker decides whether it still counts).
+_NO_LIMIT = 10**12
 
 
 def _send(queue: JobQueue, job: JobEnvelope) -> None:

@@ -12,8 +12,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-AuditEvent = Literal["request", "denial", "confirmation", "approval", "start", "outcome"]
-_ORDER = {"request": 0, "denial": 1, "confirmation": 2, "approval": 3, "start": 4, "outcome": 5}
+AuditEvent = Literal[
+    "request", "denial", "confirmation", "cancelled", "approval", "rejected", "start", "outcome", "expired"
+]
+_ORDER = {
+    "request": 0,
+    "denial": 1,
+    "confirmation": 2,
+    "cancelled": 2,
+    "approval": 3,
+    "rejected": 3,
+    "start": 4,
+    "outcome": 5,
+    "expired": 6,
+}
 #: The partition of commands that name no target.
 NO_TARGET = "-"
 

@@ -125,6 +125,23 @@ class ApprovalRequestArgs(_Args):
     approvers: list[str] = Field(max_length=50)
     channel: str = Field(max_length=32)
     rule: str = Field(max_length=64)
+    #: The job awaiting approval (its decision record) and its target (its audit trail).
+    job_id: str = Field(default="", max_length=64)
+    target: str = Field(default="-", max_length=255)
+
+
+class SettleArgs(_Args):
+    """Not a command: ends the confirmation prompt or approval request of job `prompt_id` as cancelled,
+    rejected or expired, unless something else decided it first (the worker keeps one decision per prompt).
+    An expiry waits (re-queued with a delay) until `not_before`, epoch seconds."""
+
+    kind: Literal["settle"] = "settle"
+    prompt_id: str = Field(max_length=64)
+    outcome: Literal["cancelled", "rejected", "expired"]
+    by: str = Field(default="", max_length=32)
+    not_before: int = 0
+    approval: bool = False
+    target: str = Field(default="-", max_length=255)
 
 
 JobArgs = Annotated[
@@ -140,7 +157,8 @@ JobArgs = Annotated[
     | NoticeArgs
     | AuditArgs
     | AuditNoteArgs
-    | ApprovalRequestArgs,
+    | ApprovalRequestArgs
+    | SettleArgs,
     Field(discriminator="kind"),
 ]
 

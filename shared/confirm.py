@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import ValidationError
 
+from shared.commands import SettleArgs
 from shared.errors import ConfirmationError
-from shared.jobs import JobEnvelope
+from shared.jobs import JobEnvelope, job_id_for
 
 #: How long a prompt can be confirmed.
 CONFIRM_TTL_S = 300
@@ -64,3 +67,35 @@ def unseal(token: str, signing_secret: str, *, now: datetime, ttl_s: int = CONFI
 
 class ConfirmationExpiredError(ConfirmationError):
     """The prompt is older than `CONFIRM_TTL_S`."""
+
+
+def settlement(
+    job: JobEnvelope,
+    outcome: Literal["cancelled", "rejected", "expired"],
+    by: str = "",
+    *,
+    approval: bool = False,
+    target: str = "-",
+) -> JobEnvelope:
+    """The `settle` job ending the prompt (or approval request) of `job`: the worker decides it as `outcome`
+    unless something else did first. It keeps the job's requester, response_url and issue time (whose age
+    says whether the response_url still works); an expiry waits until the TTL has passed, rounded up, so it
+    never comes before the ack refuses a click as expired. Its id is derived from the prompt's: the same
+    settlement queued twice is one job."""
+    ttl_s = APPROVAL_TTL_S if approval else CONFIRM_TTL_S
+    not_before = job.issued_at + timedelta(seconds=ttl_s) if outcome == "expired" else job.issued_at
+    args = SettleArgs(
+        prompt_id=job.job_id,
+        outcome=outcome,
+        by=by,
+        not_before=math.ceil(not_before.timestamp()),
+        approval=approval,
+        target=target,
+    )
+    return job.model_copy(
+        update={
+            "job_id": job_id_for(job.requester.team_id, f"{outcome}:{job.job_id}"),
+            "args": args,
+            "replace_original": outcome == "expired" and not approval,  # the prompt, through its response_url
+        }
+    )

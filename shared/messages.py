@@ -332,6 +332,60 @@ def cancelled(display: str) -> SlackMessage:
     return _simple(f":heavy_multiplication_x: `{display}` was cancelled. Nothing was run.")
 
 
+def prompt_expired(display: str, ttl_s: int) -> SlackMessage:
+    """Replaces a confirmation prompt nobody answered."""
+    return _simple(
+        f":hourglass: The prompt to run `{display}` expired: nobody confirmed it within {humanize_seconds(ttl_s)}. "
+        "Nothing was run.",
+        f"Run `{display}` again if you still want it.",
+    )
+
+
+def approval_expired(display: str, ttl_s: int) -> SlackMessage:
+    """Tells the requester that nobody approved (nor rejected) the request in time."""
+    return _simple(
+        f":hourglass: Your request to run `{display}` expired: nobody approved it within "
+        f"{humanize_seconds(ttl_s)}. Nothing was run.",
+        f"Run `{display}` again to ask anew.",
+    )
+
+
+_CLOSED = {
+    "approved": ":white_check_mark: {who}'s `{display}` was approved by {by}: running as job `{short_id}`.",
+    "rejected": ":x: {who}'s `{display}` was rejected by {by}. Nothing was run.",
+    "expired": ":hourglass: {who}'s `{display}` expired: nobody approved it within {ttl}. Nothing was run.",
+}
+
+
+def approval_closed(display: str, requester: str, outcome: str, by: str, short_id: str, ttl_s: int) -> SlackMessage:
+    """The approvals channel's message once decided: what happened, and no buttons left to click."""
+    text = _CLOSED[outcome].format(
+        who=f"<@{requester}>", display=display, by=f"<@{by}>", short_id=short_id, ttl=humanize_seconds(ttl_s)
+    )
+    return SlackMessage(text=text, blocks=[_section(text)], response_type="in_channel")
+
+
+_TOO_LATE = {
+    "cancelled": "it had been cancelled",
+    "expired": "the prompt had expired",
+    "rejected": "the request had been rejected",
+    "confirmed": "it had been confirmed already",
+    "approved": "it had been approved already",
+}
+
+
+def too_late(display: str, outcome: str, approval: bool) -> SlackMessage:
+    """A confirmation or approval that reached the worker after the prompt was decided otherwise."""
+    what = "approval" if approval else "confirmation"
+    why = _TOO_LATE.get(outcome, f"it was {outcome} already")
+    if approval and outcome == "expired":
+        why = "the approval request had expired"
+    return _simple(
+        f":no_entry: `{display}` was not run: {why} when the {what} arrived.",
+        f"Run `{display}` again if you still want it.",
+    )
+
+
 def confirmation_refused(reason: str) -> SlackMessage:
     return _simple(f":no_entry: That confirmation was not accepted: {reason}. Nothing was run.")
 

@@ -19,6 +19,7 @@ from shared.settings import WorkerSettings
 from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dead_letters import DeadLetters
+from worker_function.decisions import Decisions
 from worker_function.dispatch import Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
@@ -82,6 +83,8 @@ def build_dispatcher(
         jenkins = partial(jenkins_client_from_secret, settings, aws)
     web = slack_web_client(settings, bot_token(settings, aws))
     audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
+    # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
+    queue = SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs"))
     return Dispatcher(
         OperationContext(
             settings=settings,
@@ -92,6 +95,8 @@ def build_dispatcher(
             jenkins_factory=jenkins,
             audit=audit,
             slack=web,
+            decisions=Decisions(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
+            queue=queue,
         ),
         SlackReplier(
             web,
@@ -107,8 +112,7 @@ def build_dispatcher(
         dead_letters=DeadLetters(settings.jobs_dlq_url, client=aws.client("sqs")) if settings.jobs_dlq_url else None,
         max_receive_count=settings.max_receive_count,
         metrics=function_metrics("opsbot-worker"),
-        # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
-        queue=SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs")),
+        queue=queue,
         max_delay_s=settings.max_delay_s,
         groups=UserGroups(web),
         audit=audit,

@@ -8,13 +8,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.audit import NO_TARGET, AuditEvent, AuditRecord
-from shared.commands import spec_for_kind
+from shared.commands import AuditNoteArgs, SettleArgs, spec_for_kind
 from shared.jobs import JobEnvelope, utcnow
 
 logger = logging.getLogger(__name__)
 
 
 def target_of(job: JobEnvelope) -> str:
+    if isinstance(job.args, AuditNoteArgs | SettleArgs):  # internal jobs name their command's target
+        return job.args.target or NO_TARGET
     spec = spec_for_kind(job.kind)
     if spec is None or spec.subject is None:
         return NO_TARGET

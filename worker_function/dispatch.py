@@ -9,6 +9,12 @@ Long jobs: a step that must wait returns `Wait`; the job goes back on the queue 
 and a v2 envelope carrying the continuation, so no Lambda waits idle and a job can run for hours. The
 target's lease is kept between steps and renewed at each; a job past its spec's `max_age_s` is stopped
 and reported.
+
+Prompts: a confirmed job (and an approved one) first claims its prompt's decision (`decisions`), so that
+exactly one of confirmed / cancelled / approved / rejected / expired wins; a job that lost does not run.
+A confirmed job replaces its prompt once the policy (user groups resolved) and the target's lease let it
+run; a refusal before that replaces the prompt instead, so the requester never reads "queued" and then
+"denied".
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import contextlib
 import logging
 import time
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
@@ -44,13 +50,17 @@ from shared.observability import (
 )
 from worker_function.audit import AuditLog
 from worker_function.dead_letters import DeadLetters
-from worker_function.errors import ContinuationError, PermanentJobError, PolicyDeniedError
+from worker_function.errors import AlreadyDecidedError, ContinuationError, PermanentJobError, PolicyDeniedError
 from worker_function.groups import UserGroups
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
+from worker_function.operations.settle import update_approval_message
 from worker_function.reply import SlackReplier
 
 logger = logging.getLogger(__name__)
+
+#: Jobs the ack or the worker queue for themselves, not commands: no request/outcome audit, no policy check.
+INTERNAL_KINDS = frozenset({"notice", "settle"})
 
 
 class DelayedJobQueue(Protocol):
@@ -70,6 +80,8 @@ class StepOutcome(BaseModel):
     #: None: the job is done. Otherwise the state its next step resumes from.
     state: dict[str, Any] | None = None
     delay_s: float = Field(default=0, ge=0)
+    #: The message replaces the one the response_url belongs to (a prompt not replaced yet).
+    replace_original: bool = False
 
     @property
     def waiting(self) -> bool:
@@ -136,22 +148,22 @@ class Dispatcher:
             return
         keys = job_log_keys(job)
         logger.info("received %s step %d (attempt %d)", job.display, job.step, receive_count, extra=keys)
-        key = {"job_id": job.job_id, "step": job.step}
+        key: dict[str, Any] = {"job_id": job.job_id, "step": job.step}
+        if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
+            key["approved_by"] = job.approved_by
         if isinstance(job.args, AuditNoteArgs):  # the ack's denial: recorded, nobody answered
             self._audit(job, job.args.event, job.args.detail)
             return
         try:
-            if job.step == 0 and job.kind != "notice":
+            if job.step == 0 and job.kind not in INTERNAL_KINDS:
                 self._audit(job, "request")
                 if job.confirmed_by:
                     self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
-            if job.replace_original and job.step == 0 and job.kind != "notice":
-                self._prompt_once(key=key, job=job)
             outcome = self._run_once(key=key, job=job)
             reply = self._reply_once(key=key, job=job, outcome=outcome)
             if outcome.waiting:
                 self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
-            elif job.kind != "notice":
+            elif job.kind not in INTERNAL_KINDS:
                 self._audit(job, "outcome", outcome.message.text.splitlines()[0] if outcome.message.text else "")
         except IdempotencyAlreadyInProgressError:
             if receive_count >= self.max_receive_count:
@@ -174,10 +186,14 @@ class Dispatcher:
             self._publish(job, {QUEUE_WAIT: (now - job.issued_at).total_seconds() * 1000})
         spec = spec_for_kind(job.kind)
         outcome, detail = "succeeded", ""
+        prompt_replaced = False
+        internal = job.kind in INTERNAL_KINDS
         try:
+            if job.continuation is None and job.confirmed_by and not internal:
+                self._claim(job, "confirmed", job.confirmed_by, approval=False)
             if spec is not None and spec.accepts is not None and spec.subject is not None:
                 self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
-            if job.continuation is None:
+            if job.continuation is None and not internal:
                 self._authorize(job)
             expired = self._expired(job, spec, now)
             if expired is not None:
@@ -186,6 +202,9 @@ class Dispatcher:
                     pass
             else:
                 with self._lease(spec, job) as held:
+                    if job.continuation is None and job.confirmed_by and job.replace_original:
+                        self._prompt_once(key=key, job=job)  # allowed, and the target is ours: it runs
+                        prompt_replaced = True
                     try:
                         result = self._step(job)
                     except PermanentJobError:
@@ -203,20 +222,27 @@ class Dispatcher:
             outcome, detail = type(exc).__name__, f": failed permanently: {exc}"
             result = exc.to_message(job)
         elapsed_ms = (time.monotonic() - started) * 1000
+        replace = job.replace_original and not prompt_replaced and (job.continuation is None or internal)
         if isinstance(result, Wait):
             logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=keys)
             message = messages.with_footer(
                 result.progress, messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
             )
-            return StepOutcome(message=message, started_at=first_ran, state=result.state, delay_s=result.delay_s)
+            return StepOutcome(
+                message=message,
+                started_at=first_ran,
+                state=result.state,
+                delay_s=result.delay_s,
+                replace_original=replace,
+            )
         logger.info("executed %s (step %d) in %.0f ms%s", job.display, job.step, elapsed_ms, detail, extra=keys)
         self._publish(job, {JOB_DURATION: elapsed_ms}, outcome=outcome)
-        if job.continuation is not None:  # a long job's last word: outcome, duration and who asked
+        if job.continuation is not None and not internal:  # a long job's last word
             result = messages.with_footer(
                 result,
                 messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id),
             )
-        return StepOutcome(message=result, started_at=first_ran)
+        return StepOutcome(message=result, started_at=first_ran, replace_original=replace)
 
     def _authorize(self, job: JobEnvelope) -> None:
         """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
@@ -232,6 +258,7 @@ class Dispatcher:
                 reason = f"<@{approver}> is not an approver of rule `{decision.rule}`"
                 self._audit(job, "denial", reason)
                 raise PolicyDeniedError(decision.rule, reason, decision.ask)
+            self._claim(job, "approved", approver, approval=True)
             self._audit(job, "approval", f"approved by {approver}")
         if decision.allowed is True:
             self._audit(job, "start", f"allowed by rule {decision.rule}" if decision.rule else "")
@@ -239,6 +266,19 @@ class Dispatcher:
         reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
         self._audit(job, "denial", f"rule {decision.rule}: {reason}")
         raise PolicyDeniedError(decision.rule, reason, decision.ask or self.ctx.inventory.policy.contact)
+
+    def _claim(self, job: JobEnvelope, outcome: Literal["confirmed", "approved"], by: str, *, approval: bool) -> None:
+        """Decide the job's prompt as `outcome`, or raise `AlreadyDecidedError` if it was decided otherwise
+        (expired, cancelled, rejected): then the job does not run. An approval shows on the request's message."""
+        decisions = self.ctx.decisions
+        if decisions is None:
+            return
+        decision = decisions.claim(job.job_id, outcome, by)
+        if not decision.won:
+            logger.warning("%s not run: its prompt was %s", job.display, decision.outcome, extra=job_log_keys(job))
+            raise AlreadyDecidedError(decision.outcome, approval=approval)
+        if approval:
+            update_approval_message(self.ctx, decision, job, job.job_id)
 
     def _audit(self, job: JobEnvelope, event: AuditEvent, detail: str = "") -> None:
         if self.audit is not None:
@@ -274,16 +314,21 @@ class Dispatcher:
         return messages.timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last)
 
     def _replace_prompt(self, *, key: dict[str, Any], job: JobEnvelope) -> str:
-        """A confirmed job: its confirmation prompt becomes "confirmed by ..., queued" before it runs."""
+        """A confirmed job: its confirmation prompt becomes "confirmed by ..., queued" once the policy (user
+        groups resolved) and the target's lease let it run, just before it does."""
         message = messages.confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
         return self.replier.send(job, message, replace_original=True)
 
     def _reply(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome) -> dict[str, Any]:
         """Deliver the step's message. A one-step job answers once; a long job keeps one message updated."""
         message = outcome.message
-        if job.continuation is None and not outcome.waiting:
-            replace = job.replace_original and job.kind == "notice"  # cancelled / refused: it replaces the prompt
-            route = self.replier.send(job, message, replace_original=replace)
+        if not message.text:  # nothing to show: a waiting expiry, or a prompt that something else decided
+            previous = job.continuation.progress if job.continuation else None
+            return {"route": "none", "progress": previous.model_dump(mode="json") if previous else {}}
+        if (job.continuation is None or job.kind in INTERNAL_KINDS) and not outcome.waiting:
+            # A notice or settle replaces the prompt it answers; a confirmed job replaces its prompt when it
+            # was refused before it could run (denied by the policy, target busy, prompt already decided).
+            route = self.replier.send(job, message, replace_original=outcome.replace_original)
             logger.info("answered via %s", route, extra=job_log_keys(job))
             return {"route": route}
         previous = job.continuation.progress if job.continuation else None
@@ -335,7 +380,7 @@ class Dispatcher:
 
     def _publish(self, job: ReplyTarget, timings_ms: dict[str, float], *, outcome: str | None = None) -> None:
         """Publish the job's metrics by command (and outcome): each job is its own EMF set."""
-        if self.metrics is None:
+        if self.metrics is None or getattr(job, "kind", None) == "settle":  # a timer, not a command
             return
         self.metrics.add_dimension(name=COMMAND_DIMENSION, value=job.command or "unknown")
         for name, value in timings_ms.items():

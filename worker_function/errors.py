@@ -68,6 +68,18 @@ class PolicyDeniedError(PermanentJobError):
         return messages.denied(job.display, self.rule, self.reason, self.ask)
 
 
+class AlreadyDecidedError(PermanentJobError):
+    """A confirmed or approved job whose prompt was decided otherwise first (expired, cancelled, rejected):
+    it does not run."""
+
+    def __init__(self, outcome: str, *, approval: bool) -> None:
+        super().__init__(f"the prompt was already {outcome}")
+        self.outcome, self.approval = outcome, approval
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return messages.too_late(job.display, self.outcome, self.approval)
+
+
 class SlackDeliveryError(OpsbotError):
     """No route to the requester worked (response_url, channel, direct message)."""
 

@@ -1,24 +1,20 @@
 """Two-person approval end to end in-process: the ack (signed requests and clicks) -> jobs -> the worker on
-moto and the local Slack API. Only SREs-style rule here: /ops-migrate on prod needs a DBA's approval."""
+moto and the local Slack API. Only SREs-style rule here: /ops-migrate on prod needs a DBA's approval. The
+request's message in the approvals channel shows how it ended (approved, rejected, expired), buttons gone."""
 
 from __future__ import annotations
 
-import json
-import urllib.parse
 from typing import Any
 
 import pytest
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
-from ack_function.app import build_app
-from ack_function.handler import handle
 from infra.local.demo import demo_inventory_toml
 from shared.commands import ApprovalRequestArgs, NoticeArgs
-from shared.inventory import Inventory
-from tests.events import load_event, slash_body
-from tests.fakes import FakeLambdaContext, RecordingQueue
+from shared.confirm import APPROVAL_TTL_S
+from tests.integration import ack_flow
+from tests.integration.ack_flow import SECRET
+from tests.integration.test_audit import rows
 
-SECRET = "approval-signing-secret"
 APPROVAL_RULE = """
 [[policy.rules]]
 name = "dba-migrate-prod"
@@ -31,54 +27,36 @@ ask = "<!subteam^S0DBA>"
 """
 
 
-class Flow:
+class Flow(ack_flow.Flow):
     def __init__(self, harness: Any) -> None:
         toml = demo_inventory_toml(harness.cluster).replace(
             'commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]'
         )
-        harness.inventory_toml = toml + APPROVAL_RULE
         harness.slack.set_usergroup("S0DBA", ["U0DAN"])
-        self.harness = harness
-        self.queue = RecordingQueue()
-        self.handler = SlackRequestHandler(build_app(SECRET, self.queue, Inventory.from_toml(harness.inventory_toml)))
-        self.worker = harness.dispatcher()
-        self.url = harness.slack.response_url("requester")
+        super().__init__(harness, toml + APPROVAL_RULE)
+        self.requested: list[ApprovalRequestArgs] = []
 
-    def ack(self, body: bytes) -> dict[str, Any]:
-        response = handle(self.handler, load_event("http_api_v2", body, SECRET), FakeLambdaContext())
-        assert response["statusCode"] == 200, response
-        return response
+    def command_text(self, line: str, user: str = "U0ALICE") -> str:
+        return str(self.command(line, user)["text"])
 
-    def command(self, line: str, user: str = "U0ALICE") -> str:
-        command, _, text = line.partition(" ")
-        body = slash_body(command, text, user_id=user, channel_id="C0OPS", team_id="T0001", response_url=self.url)
-        return str(json.loads(self.ack(body)["body"])["text"])
-
-    def click(self, action_id: str, value: str, user: str) -> None:
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user},
-            "team": {"id": "T0001"},
-            "channel": {"id": "C0APPROVALS"},
-            "trigger_id": f"1.2.{action_id}.{user}",
-            "response_url": self.harness.slack.response_url(f"approval-{user}"),
-            "actions": [{"action_id": action_id, "value": value}],
-        }
-        self.ack(urllib.parse.urlencode({"payload": json.dumps(payload)}).encode())
+    @property
+    def prompt_id(self) -> str:
+        """The id of the job waiting for approval (from the request the worker was given)."""
+        return self.requested[0].job_id
 
     def deliver(self) -> None:
-        """Run every job the ack queued so far, as the worker would."""
-        jobs, self.queue.jobs[:] = list(self.queue.jobs), []
-        for job in jobs:
-            self.harness.run(job, self.worker)
+        self.requested.extend(j.args for j in self.queue.jobs if isinstance(j.args, ApprovalRequestArgs))
+        super().deliver()
+
+    def approval_message(self) -> Any:
+        [posted] = [m for m in self.harness.slack.messages(channel="C0APPROVALS") if m.kind == "chat.postMessage"]
+        return posted
 
     def approval_token(self) -> str:
-        [posted] = [m for m in self.harness.slack.messages(channel="C0APPROVALS") if m.kind == "chat.postMessage"]
-        [actions] = [b for b in posted.payload["blocks"] if b["type"] == "actions"]
-        return str(actions["elements"][0]["value"])
+        return ack_flow.button(self.approval_message().payload["blocks"], "opsbot_approve")
 
-    def texts(self, key: str) -> list[str]:
-        return [m.text for m in self.harness.slack.messages(key=key)]
+    def approval_updates(self) -> list[Any]:
+        return [m for m in self.harness.slack.messages(channel="C0APPROVALS") if m.kind == "chat.update"]
 
 
 @pytest.fixture
@@ -87,7 +65,7 @@ def flow(harness) -> Flow:
 
 
 def test_a_migration_on_prod_waits_for_a_second_person_then_runs(flow):
-    reply = flow.command("/ops-migrate payment")
+    reply = flow.command_text("/ops-migrate payment")
     assert "needs a second person: sent to <#C0APPROVALS>" in reply
     assert [type(j.args) for j in flow.queue.jobs] == [ApprovalRequestArgs]
     flow.deliver()
@@ -101,7 +79,9 @@ def test_a_migration_on_prod_waits_for_a_second_person_then_runs(flow):
     flow.click("opsbot_approve", token, "U0DAN")
     flow.deliver()
 
-    assert "approved by <@U0DAN>" in flow.texts("approval-U0DAN")[0]
+    [update] = flow.approval_updates()  # the request's message says so, its buttons gone
+    assert "<@U0ALICE>'s `/ops-migrate payment` was approved by <@U0DAN>: running as job" in update.text
+    assert [b["type"] for b in update.payload["blocks"]] == ["section"]
     assert any("Migration of `payment`" in t and "succeeded" in t.lower() for t in flow.texts("requester")), flow.texts(
         "requester"
     )
@@ -115,6 +95,20 @@ def test_an_approval_by_someone_outside_the_approver_group_is_refused_by_the_wor
     flow.deliver()
 
     assert any("is not an approver of rule `dba-migrate-prod`" in t for t in flow.texts("requester"))
+    assert flow.approval_updates() == []  # still open, buttons and all
+
+
+def test_after_a_refused_approval_a_real_approver_can_still_approve(flow):
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    flow.click("opsbot_approve", flow.approval_token(), "U0EVE")
+    flow.deliver()
+
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
+    flow.deliver()
+
+    assert "approved by <@U0DAN>" in flow.approval_updates()[0].text
+    assert any("Migration of `payment`" in t and "succeeded" in t.lower() for t in flow.texts("requester"))
 
 
 def test_a_rejection_tells_the_requester_and_runs_nothing(flow):
@@ -124,9 +118,16 @@ def test_a_rejection_tells_the_requester_and_runs_nothing(flow):
     flow.click("opsbot_reject", flow.approval_token(), "U0DAN")
     flow.deliver()
 
-    assert "rejected by <@U0DAN>" in flow.texts("approval-U0DAN")[0]
+    [update] = flow.approval_updates()
+    assert "<@U0ALICE>'s `/ops-migrate payment` was rejected by <@U0DAN>. Nothing was run." in update.text
+    assert [b["type"] for b in update.payload["blocks"]] == ["section"]
     assert any("rejected by <@U0DAN>. Nothing was run." in t for t in flow.texts("requester"))
     assert not any("Migration" in t for t in flow.texts("requester"))
+    assert ("rejected", "rejected by U0DAN") in audit_events(flow)
+
+    flow.expire(APPROVAL_TTL_S + 60)  # then the hour passes: nothing changes
+
+    assert len(flow.approval_updates()) == 1 and not any("expired" in t for t in flow.texts("requester"))
 
 
 def test_a_job_claiming_approval_by_its_own_requester_is_denied_by_the_worker(harness, flow):
@@ -137,10 +138,10 @@ def test_a_job_claiming_approval_by_its_own_requester_is_denied_by_the_worker(ha
     assert any("needs the approval of a second person" in m.text for m in harness.slack.messages(key=job.job_id))
 
 
-def test_an_approval_request_expires_after_an_hour(harness, flow):
+def test_an_approval_click_after_an_hour_is_refused_by_the_ack(harness, flow):
     from datetime import timedelta
 
-    from shared.confirm import APPROVAL_TTL_S, seal
+    from shared.confirm import seal
 
     old = harness.job("/ops-migrate payment", issued_at=harness.clock.now() - timedelta(seconds=APPROVAL_TTL_S + 1))
 
@@ -148,3 +149,63 @@ def test_an_approval_request_expires_after_an_hour(harness, flow):
 
     [notice] = flow.queue.jobs
     assert isinstance(notice.args, NoticeArgs) and "expired" in notice.args.text and notice.replace_original
+
+
+def audit_events(flow: Flow) -> list[tuple[str, str]]:
+    return [(r["event"], r.get("detail", "")) for r in rows(flow.harness, flow.prompt_id)]
+
+
+def test_an_approval_request_nobody_answers_expires_after_an_hour(flow):
+    """Given a request nobody approves or rejects, when its hour has passed, then its message says it expired
+    (no buttons left), the requester is told (in the channel: the response_url is past its 30 minutes), and
+    the audit trail has it."""
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    assert flow.timers and flow.approval_updates() == []
+
+    flow.expire(APPROVAL_TTL_S + 60)
+
+    [update] = flow.approval_updates()
+    assert "<@U0ALICE>'s `/ops-migrate payment` expired: nobody approved it within 1h 0m. Nothing was run." in (
+        update.text
+    )
+    assert [b["type"] for b in update.payload["blocks"]] == ["section"]
+    [told] = [m for m in flow.harness.slack.messages(channel="C0OPS") if m.kind == "chat.postMessage"]
+    assert "Your request to run `/ops-migrate payment` expired" in told.text
+    assert ("expired", "nobody answered within 3600 s") in audit_events(flow)
+    assert audit_events(flow)[-1][0] == "expired"
+    assert not any("Migration" in t for t in flow.texts("requester"))
+
+
+def test_an_approval_then_the_expiry_job_changes_nothing(flow):
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
+    flow.deliver()
+    seen = flow.harness.slack.messages()
+
+    flow.expire(APPROVAL_TTL_S + 60)
+
+    assert flow.harness.slack.messages() == seen
+    assert "expired" not in [event for event, _ in audit_events(flow)]
+
+
+def test_an_approval_that_reaches_the_worker_after_the_expiry_does_not_run(flow, harness):
+    """Given an Approve clicked just before the hour ends, when the expiry job reached the worker first,
+    then the approved job does not run and the approvals message keeps saying it expired."""
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")  # accepted by the ack: within the hour
+    approved = list(flow.queue.jobs)
+    flow.queue.jobs.clear()
+
+    flow.expire(APPROVAL_TTL_S + 60)
+    flow.queue.jobs.extend(approved)
+    flow.deliver()
+
+    [update] = flow.approval_updates()
+    assert "expired" in update.text
+    assert harness.codebuild.builds_of("payment-migrate") == []
+    told = [m.text for m in harness.slack.messages(channel="C0OPS")]  # past 30 min: in the channel
+    assert any("Your request to run `/ops-migrate payment` expired" in t for t in told)
+    assert any("was not run: the approval request had expired when the approval arrived" in t for t in told)

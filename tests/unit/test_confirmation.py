@@ -1,4 +1,5 @@
-"""Confirmation prompts: the prompt, Confirm by the requester, Cancel, expiry, someone else clicking, tampering."""
+"""Confirmation prompts: the prompt and its expiry job, Confirm by the requester, Cancel, expiry, someone else
+clicking, tampering."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
 from ack_function.app import build_app
 from ack_function.handler import handle
-from shared.commands import MigrateArgs, NoticeArgs
-from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal
+from shared.commands import MigrateArgs, NoticeArgs, SettleArgs
+from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal, unseal
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, utcnow
 from tests.events import load_event, slash_body
@@ -38,10 +39,20 @@ def handler(queue: RecordingQueue) -> SlackRequestHandler:
     return SlackRequestHandler(build_app(SECRET, queue, INVENTORY))
 
 
-def prompt(handler: SlackRequestHandler) -> dict[str, Any]:
-    body = slash_body("/ops-migrate", "payment 2024.06.1", user_id="U0ALICE", channel_id="C0OPS")
+COMMAND_URL = "https://hooks.slack.com/commands/T0001/1234/abcd"
+
+
+def prompt(handler: SlackRequestHandler, queue: RecordingQueue | None = None) -> dict[str, Any]:
+    """The prompt's ack body; with `queue`, the expiry job queued with it is taken off (the tests of clicks)."""
+    body = slash_body(
+        "/ops-migrate", "payment 2024.06.1", user_id="U0ALICE", channel_id="C0OPS", response_url=COMMAND_URL
+    )
     response = handle(handler, load_event("http_api_v2", body, SECRET), FakeLambdaContext())
     assert response["statusCode"] == 200
+    if queue is not None:
+        [expiry] = queue.jobs
+        assert isinstance(expiry.args, SettleArgs) and expiry.args.outcome == "expired"
+        queue.jobs.clear()
     return dict(json.loads(response["body"]))
 
 
@@ -66,18 +77,32 @@ def click(handler: SlackRequestHandler, action_id: str, value: str, user: str = 
     return int(handle(handler, load_event("http_api_v2", body, secret), FakeLambdaContext())["statusCode"])
 
 
-def test_a_command_that_needs_confirming_answers_with_an_ephemeral_prompt_and_queues_nothing(handler, queue):
+def test_a_command_that_needs_confirming_answers_with_an_ephemeral_prompt_and_queues_only_its_expiry(handler, queue):
     ack_body = prompt(handler)
 
     assert ack_body["response_type"] == "ephemeral"
     assert "Run `/ops-migrate payment 2024.06.1` on *prod*?" in ack_body["text"]
     assert button(ack_body, CONFIRM_ACTION)["text"]["text"] == "Confirm"
     assert button(ack_body, CANCEL_ACTION)["text"]["text"] == "Cancel"
-    assert queue.jobs == []
+    [expiry] = queue.jobs  # nothing runs: only the job that replaces the prompt if nobody answers it
+    assert isinstance(expiry.args, SettleArgs) and expiry.args.outcome == "expired"
+    assert expiry.args.target == "payment" and expiry.args.approval is False
+    assert expiry.args.not_before >= expiry.issued_at.timestamp() + CONFIRM_TTL_S
+    assert expiry.response_url == COMMAND_URL and expiry.replace_original
+    sealed = unseal(button(ack_body, CONFIRM_ACTION)["value"], SECRET, now=utcnow())
+    assert expiry.args.prompt_id == sealed.job_id  # the job a Confirm queues: one decision between them
+
+
+def test_the_prompt_is_shown_even_when_its_expiry_cannot_be_queued(handler, queue):
+    queue.fail = True
+
+    ack_body = prompt(handler)
+
+    assert button(ack_body, CONFIRM_ACTION)["text"]["text"] == "Confirm" and queue.jobs == []
 
 
 def test_confirm_by_the_requester_queues_the_job_that_replaces_the_prompt(handler, queue):
-    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    token = button(prompt(handler, queue), CONFIRM_ACTION)["value"]
 
     assert click(handler, CONFIRM_ACTION, token) == 200
 
@@ -87,7 +112,7 @@ def test_confirm_by_the_requester_queues_the_job_that_replaces_the_prompt(handle
 
 
 def test_a_second_click_is_the_same_job(handler, queue):
-    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    token = button(prompt(handler, queue), CONFIRM_ACTION)["value"]
     click(handler, CONFIRM_ACTION, token)
     click(handler, CONFIRM_ACTION, token)
 
@@ -100,16 +125,19 @@ def notice_text(queue: RecordingQueue) -> str:
     return job.args.text
 
 
-def test_cancel_runs_nothing_and_replaces_the_prompt_with_cancelled(handler, queue):
-    token = button(prompt(handler), CANCEL_ACTION)["value"]
+def test_cancel_queues_the_settlement_of_the_prompt_through_the_clicks_response_url(handler, queue):
+    token = button(prompt(handler, queue), CANCEL_ACTION)["value"]
 
     assert click(handler, CANCEL_ACTION, token) == 200
 
-    assert "`/ops-migrate payment 2024.06.1` was cancelled" in notice_text(queue)
+    [settle] = queue.jobs  # the worker decides "cancelled" unless it was confirmed or expired first
+    assert isinstance(settle.args, SettleArgs)
+    assert (settle.args.outcome, settle.args.by, settle.args.target) == ("cancelled", "U0ALICE", "payment")
+    assert settle.replace_original and settle.response_url == ACTION_URL
 
 
 def test_someone_else_cannot_confirm(handler, queue):
-    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    token = button(prompt(handler, queue), CONFIRM_ACTION)["value"]
 
     click(handler, CONFIRM_ACTION, token, user="U0MALLORY")
 
@@ -117,7 +145,7 @@ def test_someone_else_cannot_confirm(handler, queue):
 
 
 def test_an_expired_prompt_cannot_be_confirmed(handler, queue):
-    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    token = button(prompt(handler, queue), CONFIRM_ACTION)["value"]
     payload = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
     old = (utcnow() - timedelta(seconds=CONFIRM_TTL_S + 1)).isoformat()
     expired = seal(JobEnvelope.model_validate({**payload, "issued_at": old}), SECRET)
@@ -144,7 +172,7 @@ def retarget(token: str) -> str:
     ],
 )
 def test_a_job_altered_by_the_client_is_refused(forge, handler, queue):
-    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    token = button(prompt(handler, queue), CONFIRM_ACTION)["value"]
 
     click(handler, CONFIRM_ACTION, forge(token))
 
@@ -152,7 +180,7 @@ def test_a_job_altered_by_the_client_is_refused(forge, handler, queue):
 
 
 def test_a_click_signed_with_another_secret_is_refused_and_queues_nothing(handler, queue):
-    token = button(prompt(handler), CONFIRM_ACTION)["value"]
+    token = button(prompt(handler, queue), CONFIRM_ACTION)["value"]
 
     assert click(handler, CONFIRM_ACTION, token, secret="another-secret") == 401
     assert queue.jobs == []

@@ -23,6 +23,7 @@ from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
 from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients
+from worker_function.decisions import Decisions
 
 
 class Wait(BaseModel):
@@ -53,6 +54,10 @@ class OperationContext:
     audit: AuditLog | None = None
     #: The Slack Web API client (posting an approval request in its channel).
     slack: Any = None
+    #: One decision per confirmation prompt or approval request (confirmed, approved, expired...).
+    decisions: Decisions | None = None
+    #: The jobs queue, for a job an operation schedules (`send(job, delay_seconds=...)`): an approval's expiry.
+    queue: Any = None
     _jenkins: Any = None
 
     @property

@@ -1,18 +1,40 @@
-"""Two-person approval: post the request in the approvals channel (Approve / Reject), tell the requester."""
+"""Two-person approval: post the request in the approvals channel (Approve / Reject), tell the requester.
+
+Its expiry is queued first (a `settle` job that waits an hour): if posting fails and is retried, the
+expiry is the same job again (same id), run once. Where the message is goes in the request's decision
+record, so the approval, the rejection or the expiry can edit it.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from shared import messages
 from shared.commands import ApprovalRequestArgs
+from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext
 
+logger = logging.getLogger(__name__)
+
 
 def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
     if ctx.slack is None:
         raise PermanentJobError("no Slack client to post the approval request with")
+    prompt_id = args.job_id or job.job_id
+    if ctx.queue is not None:
+        expiry = settlement(job.model_copy(update={"job_id": prompt_id}), "expired", approval=True, target=args.target)
+        delay = min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900)
+        ctx.queue.send(expiry, delay_seconds=delay)
+    else:
+        logger.warning("no queue: the approval request of %s will not expire by itself", job.display)
     prompt = messages.approval_prompt(job.display, job.requester.user_id, args.approvers, args.rule, args.token)
-    ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
+    posted = ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
+    if ctx.decisions is not None:
+        try:
+            ctx.decisions.open(prompt_id, str(posted.get("channel") or args.channel), str(posted["ts"]))
+        except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
+            logger.exception("could not record where the approval request of %s is", job.display)
     return messages.approval_requested(job.display, args.channel, args.approvers)
