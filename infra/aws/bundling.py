@@ -9,6 +9,11 @@ pip installs manylinux wheels for arm64 / CPython 3.13 into the asset directory
 the result runs on Lambda's Amazon Linux 2023 whatever the build machine is. boto3/botocore come
 with the Lambda Python runtime (docs.aws.amazon.com/lambda/latest/dg/lambda-python.html,
 "Runtime-included SDK versions") and so does `snapshot_restore_py` (SnapStart runtime hooks).
+
+The asset ships bytecode compiled by a CPython 3.13 found on the deploying machine (`python3.13` on the PATH,
+a pyenv 3.13, or OPSBOT_BYTECODE_PYTHON), as unchecked-hash .pyc: Lambda's /var/task is read-only, so
+without them every cold start compiles every module it imports (bench/ "opsbot ack, no .pyc": about twice
+the cold path). Without a 3.13 the asset is built without bytecode and synth says so.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.metadata
+import logging
+import os
 import re
 import shutil
 import subprocess
@@ -45,7 +52,7 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "sn
 FIRST_PARTY = frozenset({"ack_function", "worker_function", "shared", "infra", "tests"})
 
 #: Bump when the bundling recipe changes, so assets built the old way get a new hash.
-_RECIPE_VERSION = "1"
+_RECIPE_VERSION = "2"
 
 #: Where Lambda unpacks a function's code (its LAMBDA_TASK_ROOT): a file at the root of the asset is
 #: at `/var/task/<name>` when the function runs.
@@ -199,6 +206,42 @@ def pip_command(
     ]
 
 
+def bytecode_python(version: str = PYTHON_VERSION, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """A CPython `version` interpreter on this machine to compile the asset's bytecode with, or None."""
+    env = os.environ if environ is None else environ
+    candidates = [env.get("OPSBOT_BYTECODE_PYTHON") or "", shutil.which(f"python{version}", path=env.get("PATH")) or ""]
+    pyenv_root = Path(env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates += [str(p) for p in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"), reverse=True)]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.name)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.split() == [version, "cpython"]:
+            return candidate
+    return None
+
+
+def compile_command(python: str, directory: str) -> list[str]:
+    """Byte-compile everything in the asset. Unchecked-hash .pyc: used as they are, whatever the files' mtimes
+    in the zip (the asset never changes once built); `-d /var/task` names the sources as Lambda sees them."""
+    return [
+        python,
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-d",
+        LAMBDA_TASK_ROOT,
+        directory,
+    ]
+
+
 def _is_cache(name: str) -> bool:
     return name == "__pycache__" or name.endswith((".pyc", ".pyo"))
 
@@ -232,6 +275,7 @@ class PipBundling:
         files: Mapping[str, bytes] | None = None,
         root: Path = PROJECT_ROOT,
         run: Runner = subprocess.run,
+        bytecode_python: str | None = None,
     ) -> None:
         self.packages = tuple(packages)
         self.requirements = tuple(requirements)
@@ -242,6 +286,8 @@ class PipBundling:
                 raise BundlingError(f"{name!r} cannot be a file at the root of the asset")
         self.root = root
         self.run = run
+        #: The CPython 3.13 that compiles the asset's .pyc (None: the asset ships sources only).
+        self.bytecode_python = bytecode_python
 
     def try_bundle(self, output_dir: str, options: Any = None) -> bool:
         """CDK calls this before Docker bundling; returning True means Docker is never used."""
@@ -254,12 +300,14 @@ class PipBundling:
             shutil.copytree(self.root / package, Path(output_dir) / package, ignore=_ignore_caches)
         for name, content in self.files:
             (Path(output_dir) / name).write_bytes(content)
+        if self.bytecode_python:
+            self._pip(compile_command(self.bytecode_python, output_dir), what="compileall")
         return True
 
-    def _pip(self, command: list[str]) -> None:
+    def _pip(self, command: list[str], what: str = "pip") -> None:
         result = self.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise BundlingError(f"pip could not build the Lambda asset ({' '.join(command[3:])}):\n{result.stderr}")
+            raise BundlingError(f"{what} could not build the Lambda asset ({' '.join(command[3:])}):\n{result.stderr}")
 
     def fingerprint(self) -> str:
         """A hash of everything the asset is built from: our sources, the data files, the pinned
@@ -268,7 +316,8 @@ class PipBundling:
         Used as the asset hash, so an unchanged asset is not rebuilt or re-uploaded.
         """
         digest = hashlib.sha256()
-        for part in (_RECIPE_VERSION, PYTHON_VERSION, *PLATFORMS, *self.requirements):
+        bytecode = "pyc" if self.bytecode_python else "no-pyc"
+        for part in (_RECIPE_VERSION, PYTHON_VERSION, bytecode, *PLATFORMS, *self.requirements):
             digest.update(part.encode() + b"\0")
         for package in self.packages:
             for path in _package_files(self.root / package):
@@ -284,8 +333,20 @@ def function_code(
     """The Lambda code asset of a function made of `packages` (its handler package first), plus data
     `files` at the asset's root (at `LAMBDA_TASK_ROOT/<name>` on Lambda), and the bundler that builds it.
     The asset hash is the bundler's fingerprint: it covers the files too."""
+    python = bytecode_python()
+    if python is None:
+        logging.getLogger(__name__).warning(
+            "no CPython %s on this machine: the %s asset ships without bytecode (slower cold starts); "
+            "install one or set OPSBOT_BYTECODE_PYTHON",
+            PYTHON_VERSION,
+            packages[0],
+        )
     bundler = PipBundling(
-        packages=tuple(packages), requirements=requirements_for(packages, root=root), files=files, root=root
+        packages=tuple(packages),
+        requirements=requirements_for(packages, root=root),
+        files=files,
+        root=root,
+        bytecode_python=python,
     )
     code = lambda_.Code.from_asset(
         str(root / packages[0]),

@@ -19,6 +19,8 @@ from infra.aws.bundling import (
     SOURCE_ONLY_PURE_PYTHON,
     BundlingError,
     PipBundling,
+    bytecode_python,
+    compile_command,
     pip_command,
     requirements_for,
     third_party_imports,
@@ -238,3 +240,38 @@ def test_given_pypi_when_the_worker_asset_is_really_built_then_source_only_pure_
     packages = ("worker_function", "shared")
     assert PipBundling(packages=packages, requirements=requirements_for(packages)).try_bundle(str(out))
     assert (out / "jenkins").is_dir() and (out / "multi_key_dict.py").is_file()
+
+
+def test_given_a_313_interpreter_when_bundling_then_the_asset_is_byte_compiled_last(project, tmp_path):
+    out = tmp_path / "asset"
+    out.mkdir()
+    runner = RecordingRunner()
+    bundler = PipBundling(
+        packages=("ack_function", "shared"), requirements=(), root=project, run=runner, bytecode_python="/opt/py313"
+    )
+    bundler.try_bundle(str(out))
+    assert runner.commands == [compile_command("/opt/py313", str(out))]
+    assert runner.commands[0][:3] == ["/opt/py313", "-m", "compileall"]
+    assert "unchecked-hash" in runner.commands[0]
+    without = PipBundling(packages=("ack_function", "shared"), requirements=(), root=project)
+    assert bundler.fingerprint() != without.fingerprint()  # an asset with bytecode is another asset
+
+
+def test_given_no_313_interpreter_anywhere_then_none_is_found(tmp_path):
+    env = {"PYENV_ROOT": str(tmp_path), "PATH": str(tmp_path)}
+    assert bytecode_python("3.13", environ=env) is None
+
+
+@pytest.mark.skipif(bytecode_python() is None, reason="no CPython 3.13 on this machine")
+def test_given_a_real_313_when_our_packages_are_bundled_then_each_module_has_an_unchecked_hash_pyc(tmp_path):
+    out = tmp_path / "asset"
+    out.mkdir()
+    PipBundling(packages=("ack_function", "shared"), requirements=(), bytecode_python=bytecode_python()).try_bundle(
+        str(out)
+    )
+    sources = sorted(out.rglob("*.py"))
+    assert sources
+    for source in sources:
+        [pyc] = (source.parent / "__pycache__").glob(f"{source.stem}.cpython-313.pyc")
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, source  # hash-based, source never checked (PEP 552)
