@@ -336,6 +336,13 @@ def run(quick: bool) -> list[Section]:
                 ),
                 Variant("opsbot_nopyc", "opsbot ack, no .pyc", ["module", "ack_function.handler"], no_pyc, 5),
                 Variant(
+                    "opsbot_policy",
+                    "opsbot ack with a policy (inventory.example.toml)",
+                    ["module", "ack_function.handler"],
+                    {**base, "OPSBOT_INVENTORY": str(ROOT / "inventory.example.toml")},
+                    5,
+                ),
+                Variant(
                     "opsbot_before_adapter",
                     "opsbot ack with Bolt's Lambda adapter",
                     ["module", "bench.baselines.opsbot_before_lambda"],
@@ -442,12 +449,15 @@ def _cold_section(variants: list[Variant], reps: int, mirrored: list[str]) -> Se
         "documented): examples/aws_lambda/lazy_aws_lambda.py as written: a bot token (auth.test at import) and "
         "SlackRequestHandler per invocation, which creates boto3.client('lambda') inside every request.",
         f"opsbot ack, no .pyc: the same handler with {', '.join(mirrored)} imported from sources without "
-        "bytecode, as from a bundle built with `pip install --no-compile` (infra/aws/bundling.py); boto3, "
-        "botocore and their deps are assumed precompiled in the Lambda runtime (inference).",
+        "bytecode, as from an asset built on a machine without a CPython 3.13 (infra/aws/bundling.py ships "
+        "unchecked-hash .pyc compiled by one when it finds it); boto3 and botocore are precompiled in the Lambda "
+        "runtime (inference).",
         "What the cold-start work bought, in this run: 'opsbot ack with Bolt's adapter + boto3 SQS' is the same "
         "app as it was before it (Bolt's Lambda adapter, which imports boto3 for lazy listeners, and a boto3 "
         "Session with its SQS client); 'with Bolt's Lambda adapter' keeps only the first (it still loads boto3, "
-        "with the ack's own SQS client); 'opsbot ack' has neither (ack_function.adapter, shared.aws_json).",
+        "with the ack's own SQS client); 'opsbot ack' has neither (ack_function.adapter, shared.aws_json). "
+        "'with a policy': the same ack reading, validating and applying the example inventory's [policy] "
+        "(the other rows have none, like the Bolt baselines).",
         f"Python {sys.version.split()[0]} here; the Lambda runtime is 3.13 and its figures will differ.",
     ]
     return section
