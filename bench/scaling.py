@@ -89,14 +89,23 @@ def moto_send_by_depth(stack: Any, n: int) -> list[float]:
     return out
 
 
-def run(quick: bool, *, pollers: int = 4, concurrency: int = 8) -> list[Section]:
+def run(
+    quick: bool,
+    *,
+    pollers: int = 4,
+    concurrency: int = 8,
+    ack_process: bool = True,
+    moto_sqs_fixes: bool = True,
+) -> list[Section]:
+    """`ack_process` and `moto_sqs_fixes` are the local stack's options (both on, as `opsbot local` on a
+    laptop should be measured); turned off, they measure what each bought."""
     from infra.local.stack import LocalStack
 
     configure_logging()
     started = time.monotonic()
     plan = ((100, 2), (500, 1)) if quick else ((100, 3), (500, 1), (1000, 1))
     by_size: dict[int, list[dict[str, Any]]] = {}
-    with LocalStack(port=0, pollers=pollers) as stack:
+    with LocalStack(port=0, pollers=pollers, ack_process=ack_process, moto_sqs_fixes=moto_sqs_fixes) as stack:
         counter = ExecutionCounter().attach()
         try:
             watch = FinalWatch()

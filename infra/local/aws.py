@@ -52,11 +52,22 @@ class MotoServer:
 
     `env` is added to the server's environment, e.g. {"MOTO_ECS_SERVICE_RUNNING": "2"}: moto reads
     it when a service is created and reports that many running tasks (rollout COMPLETED).
+
+    With `sqs_fixes` (the default) the server runs as `python -m infra.local.moto_server`, which first
+    applies `infra.local.moto_sqs` (moto's SQS calls no longer slow down with the queue's depth).
     """
 
-    def __init__(self, *, port: int = 0, env: Mapping[str, str] | None = None, start_timeout_s: float = 20.0):
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        env: Mapping[str, str] | None = None,
+        start_timeout_s: float = 20.0,
+        sqs_fixes: bool = True,
+    ):
         self.port = port or free_port()
         self._env = dict(env or {})
+        self._module = "infra.local.moto_server" if sqs_fixes else "moto.server"
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         # Lives as long as the subprocess writing to it; read back when it fails to start.
@@ -71,7 +82,7 @@ class MotoServer:
         if self._process is not None:
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", self._module, "-H", "127.0.0.1", "-p", str(self.port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -9,6 +9,10 @@ class MotoStartError(LocalStackError):
     """The moto server did not start or did not answer in time."""
 
 
+class AckProcessError(LocalStackError):
+    """The ack's own process (ingress + ack function) did not start or did not answer in time."""
+
+
 class StateFileError(LocalStackError):
     """The state file of a running `opsbot local` is missing or unreadable."""
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from infra.local.ack_process import AckProcess
 from infra.local.aws import DEMO_CLUSTER, MotoServer, Provisioned, provision
 from infra.local.client import Target
 from infra.local.codebuild import CodeBuildServer
@@ -20,40 +18,12 @@ from infra.local.demo import demo_inventory_toml, provision_demo_ops
 from infra.local.ingress import Ingress, LambdaHandler
 from infra.local.jenkins import JenkinsServer
 from infra.local.poller import SqsPoller
+from infra.local.sandboxes import SandboxPool, cold_start_instance
 from infra.local.slack_api import SlackApiServer
 from infra.local.state import StackState, remove_state, write_state
 from shared.settings import WORKER_TIMEOUT_SECONDS
 
 BOT_TOKEN = "xoxb-local"
-
-
-def cold_start(module_name: str) -> LambdaHandler:
-    """Import a function's handler module as Lambda's cold start does: it builds itself from the
-    environment. Imported before (an earlier stack in this process), it is reloaded to rebuild."""
-    module = sys.modules.get(module_name)
-    module = importlib.reload(module) if module is not None else importlib.import_module(module_name)
-    handler: LambdaHandler = module.lambda_handler
-    return handler
-
-
-def cold_start_instance(module_name: str, instance: int) -> LambdaHandler:
-    """Another execution environment of the same function (Lambda runs concurrent invocations in separate
-    sandboxes): instance 0 is `cold_start(module_name)`; the others execute the handler's file again as a
-    module of its own name, so its module-level state (clients, batch processor) is its own. The modules
-    it imports are shared by all instances: they must keep no per-invocation state."""
-    if instance == 0:
-        return cold_start(module_name)
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or spec.origin is None:
-        raise ImportError(f"no module named {module_name!r}")
-    name = f"{module_name}__env{instance}"
-    copy_spec = importlib.util.spec_from_file_location(name, spec.origin)
-    assert copy_spec is not None and copy_spec.loader is not None
-    module = importlib.util.module_from_spec(copy_spec)
-    sys.modules[name] = module  # pydantic and dataclasses look a module up by name while it executes
-    copy_spec.loader.exec_module(module)
-    handler: LambdaHandler = module.lambda_handler
-    return handler
 
 
 class LocalStack:
@@ -66,6 +36,14 @@ class LocalStack:
     `pollers` > 1 plays Lambda's concurrency for the SQS event source: that many pollers, each invoking
     its own cold-started copy of the worker (`cold_start_instance`), so duplicates really race;
     `batch_size` is the event source mapping's batch size. A given `worker_handler` is shared by all.
+
+    The ingress invokes the ack as Lambda does, one invocation per sandbox at a time (`SandboxPool`):
+    `ack_sandboxes` cold-started copies of `ack_module` (a given `ack_handler` is called as is).
+    `ack_process` runs the ingress and the ack in a process of their own (`AckProcess`), as on AWS, where
+    they share no interpreter or GIL with the worker, and there the pool grows when all are busy; by
+    default they are threads of this process (tests then see the ack's module and logs here).
+    `moto_sqs_fixes` (default on) starts moto with `infra.local.moto_sqs` applied, so its SQS calls do not
+    slow down with the queue's depth.
     """
 
     def __init__(
@@ -87,9 +65,16 @@ class LocalStack:
         pollers: int = 1,
         batch_size: int = 10,
         slack_bot_token: str | None = None,
+        ack_process: bool = False,
+        ack_sandboxes: int = 8,
+        moto_sqs_fixes: bool = True,
     ) -> None:
         if pollers < 1 or not 1 <= batch_size <= 10:
             raise ValueError("pollers must be >= 1 and batch_size within 1..10")
+        if ack_sandboxes < 1:
+            raise ValueError("ack_sandboxes must be >= 1")
+        if ack_process and ack_handler is not None:
+            raise ValueError("ack_process runs `ack_module` in another process: it cannot run an ack_handler")
         self.region = region
         self.signing_secret = signing_secret or os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
         self.state_path = state_path
@@ -102,16 +87,18 @@ class LocalStack:
         self._worker_module = worker_module
         self._pollers = pollers
         self._batch_size = batch_size
+        self._ack_process = ack_process
+        self._ack_sandboxes = ack_sandboxes
         #: A real workspace's bot token (Socket Mode): the worker then answers on Slack itself.
         self._real_slack_token = slack_bot_token
-        self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)})
+        self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)}, sqs_fixes=moto_sqs_fixes)
         self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN)
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
         # states, and Jenkins.
         self.codebuild = CodeBuildServer(region=region)
         self.jenkins = JenkinsServer()
         self._inventory_dir: str | None = None
-        self.ingress: Ingress | None = None
+        self.ingress: Ingress | AckProcess | None = None
         #: The first poller (the only one unless `pollers` > 1).
         self.poller: SqsPoller | None = None
         self.pollers: list[SqsPoller] = []
@@ -201,13 +188,24 @@ class LocalStack:
             ack_env = self.ack_environment(self.provisioned)
             self._unset_env(["SLACK_BOT_TOKEN"])
             self._set_env(ack_env)
-            ack_handler = self._ack_handler or cold_start(self._ack_module)
+            ack_handler: LambdaHandler | None = None
+            if self._ack_process:
+                self.ingress = AckProcess(
+                    dict(os.environ),
+                    module=self._ack_module,
+                    port=self._port,
+                    region=self.region,
+                    sandboxes=self._ack_sandboxes,
+                ).start()
+            else:
+                ack_handler = self._ack_handler or self._ack_sandbox_pool()
             self._unset_env(ack_env)
             self._set_env(self.worker_environment(self.provisioned))
             worker_handlers = [
                 self._worker_handler or cold_start_instance(self._worker_module, i) for i in range(self._pollers)
             ]
-            self.ingress = Ingress(ack_handler, port=self._port, region=self.region).start()
+            if ack_handler is not None:
+                self.ingress = Ingress(ack_handler, port=self._port, region=self.region).start()
             for i, worker_handler in enumerate(worker_handlers):
                 self.pollers.append(
                     SqsPoller(
@@ -228,6 +226,12 @@ class LocalStack:
             self.stop()
             raise
         return self
+
+    def _ack_sandbox_pool(self) -> SandboxPool:
+        """`ack_sandboxes` copies of the ack cold-started now, while only its environment is set; a request
+        finding all of them busy waits for one (this process's environment changes after start)."""
+        module = self._ack_module
+        return SandboxPool(lambda i: cold_start_instance(module, i), size=self._ack_sandboxes)
 
     def stop(self) -> None:
         """Stop taking requests, let the worker finish its batch, then stop Slack and moto."""
