@@ -11,8 +11,7 @@ import json
 import urllib.parse
 from typing import Any
 
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
-
+from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.commands import SettleArgs
@@ -32,8 +31,9 @@ class Flow:
         self.handler = SlackRequestHandler(build_app(SECRET, self.queue, Inventory.from_toml(inventory_toml)))
         self.worker = harness.dispatcher()
         self.url = harness.slack.response_url("requester")
-        #: Expiry jobs waiting for their time (kept off the queue until `expire`).
+        #: Expiry jobs waiting for their time (kept off the queue until `expire`), and those delivered.
         self.timers: list[JobEnvelope] = []
+        self.settled: list[JobEnvelope] = []
 
     def ack(self, body: bytes) -> dict[str, Any]:
         response = handle(self.handler, load_event("http_api_v2", body, SECRET), FakeLambdaContext())
@@ -81,6 +81,7 @@ class Flow:
         """Move the worker's clock `seconds` on, then deliver the expiry jobs (and what follows)."""
         self.harness.clock.advance(seconds)
         timers, self.timers[:] = list(self.timers), []
+        self.settled.extend(timers)
         for job in timers:
             self.worker.handle_record(job.to_message(), 1)
         self.follow()

@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
+from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.commands import MigrateArgs, NoticeArgs, SettleArgs
