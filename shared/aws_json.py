@@ -20,6 +20,7 @@ import hmac
 import http.client
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -150,7 +151,7 @@ class AwsJsonClient:
     """Calls one AWS service over its JSON protocol (`X-Amz-Target: <prefix>.<Operation>`), one attempt each.
 
     One keep-alive connection is reused between calls (a Lambda sandbox handles one request at a time) and
-    opened again when the service closed it. Not thread-safe: one client per thread.
+    opened again when the service closed it. Calls from several threads are serialised on it by a lock.
     """
 
     def __init__(
@@ -177,6 +178,7 @@ class AwsJsonClient:
         self._credentials: Credentials | None = None
         self._clock = clock
         self._connection: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
 
     def credentials(self) -> Credentials:
         """Cached credentials, resolved again shortly before they expire."""
@@ -198,7 +200,8 @@ class AwsJsonClient:
             credentials=self.credentials(),
             now=datetime.fromtimestamp(self._clock(), UTC),
         )
-        status, data = self._post(body, headers)
+        with self._lock:
+            status, data = self._post(body, headers)
         try:
             result: dict[str, Any] = json.loads(data) if data else {}
         except ValueError:
@@ -251,10 +254,11 @@ class AwsJsonClient:
         a SnapStart restore; False if either failed (the first call then tries again)."""
         try:
             self.credentials()
-            if self._connection is None:
-                self._connection = _open(self.endpoint_url, self._connect_timeout)
-            if self._connection.sock is None:
-                self._connection.connect()
+            with self._lock:
+                if self._connection is None:
+                    self._connection = _open(self.endpoint_url, self._connect_timeout)
+                if self._connection.sock is None:
+                    self._connection.connect()
         except (AwsCallError, OSError, http.client.HTTPException, ValueError, KeyError):
             self.close()
             return False

@@ -168,3 +168,26 @@ def test_warming_against_a_dead_endpoint_is_false_and_the_send_still_says_why():
     with pytest.raises(AwsCallError, match="could not connect") as raised:
         client.send_message(QueueUrl="q", MessageBody="x")
     assert not raised.value.maybe_sent
+
+
+def test_one_client_shared_by_threads_sends_every_message_once(moto_server, queues):
+    client = sqs(moto_server)
+    bodies = [f"m-{i}" for i in range(40)]
+    threads = [
+        threading.Thread(target=lambda b=b: client.send_message(QueueUrl=queues.queue_url, MessageBody=b))
+        for b in bodies
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    boto = aws_client("sqs", moto_server.endpoint_url)
+    received: list[str] = []
+    while batch := boto.receive_message(QueueUrl=queues.queue_url, MaxNumberOfMessages=10).get("Messages"):
+        received += [m["Body"] for m in batch]
+        boto.delete_message_batch(
+            QueueUrl=queues.queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    assert sorted(received) == sorted(bodies)
