@@ -182,8 +182,10 @@ def accept_approval_click(
     """Approve or Reject in the approvals channel. Approve by someone other than the requester (and, as far
     as the ack's static lists tell, an approver) queues the job with `approved_by`; the worker re-checks the
     approver's group membership, decides the request (unless it was rejected or expired first) and edits the
-    request's message before the job runs. Reject queues a `settle` job that does the same for a rejection
-    and tells the requester. A refused click is answered with a queued notice."""
+    request's message before the job runs. Reject by an approver (as far as the static lists tell) or by the
+    requester (withdrawing it) queues a `settle` job that does the same for a rejection, re-checking the
+    rejecter's group membership, and tells the requester. A refused click is answered with a queued notice
+    to the clicker alone; nothing is decided."""
     clicked_at = now()
     requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
     notice_id = job_id_for(click.team_id, click.trigger_id)
@@ -194,16 +196,29 @@ def accept_approval_click(
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=True)])
     approval = check(job, inventory).approval if inventory is not None else None
     if click.action_id == REJECT_ACTION:
+        if approval is not None and approval.could_reject(click.user_id, job.requester.user_id, _no_groups) is False:
+            logger.info("rejection of %s by %s refused: not an approver", job.display, click.user_id)
+            refused = messages.rejection_refused("you are not one of this request's approvers")
+            return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
         logger.info("%s rejected by %s", job.display, click.user_id, extra=job_log_keys(job))
-        return _send_all(queue, [settlement(job, "rejected", click.user_id, approval=True, target=_target_of(job))])
+        rejection = settlement(job, "rejected", click.user_id, approval=True, target=_target_of(job))
+        # One rejection job per person: a rejection the worker refuses (not in the approver group) must not
+        # stand in, by its job id, for a later one by an approver.
+        rejection_id = job_id_for(job.requester.team_id, f"rejected:{job.job_id}:{click.user_id}")
+        return _send_all(queue, [rejection.model_copy(update={"job_id": rejection_id})])
     if click.user_id == job.requester.user_id:
         refused = messages.confirmation_refused("the requester cannot approve their own request")
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
-    if approval is not None and approval.could_approve(click.user_id, lambda group: None) is False:
+    if approval is not None and approval.could_approve(click.user_id, _no_groups) is False:
         refused = messages.confirmation_refused("you are not one of this request's approvers")
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
     logger.info("%s approved by %s", job.display, click.user_id, extra=job_log_keys(job))
     return _send_all(queue, [job.model_copy(update={"approved_by": click.user_id})])
+
+
+def _no_groups(group: str) -> frozenset[str] | None:
+    """User-group members, as far as the ack knows: never (no Web API on the ack path)."""
+    return None
 
 
 def _reply_to_click(

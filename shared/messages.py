@@ -353,12 +353,16 @@ def approval_expired(display: str, ttl_s: int) -> SlackMessage:
 _CLOSED = {
     "approved": ":white_check_mark: {who}'s `{display}` was approved by {by}: running as job `{short_id}`.",
     "rejected": ":x: {who}'s `{display}` was rejected by {by}. Nothing was run.",
+    "withdrawn": ":leftwards_arrow_with_hook: {who} withdrew their `{display}`. Nothing was run.",
     "expired": ":hourglass: {who}'s `{display}` expired: nobody approved it within {ttl}. Nothing was run.",
 }
 
 
 def approval_closed(display: str, requester: str, outcome: str, by: str, short_id: str, ttl_s: int) -> SlackMessage:
-    """The approvals channel's message once decided: what happened, and no buttons left to click."""
+    """The approvals channel's message once decided: what happened, and no buttons left to click. A rejection
+    by the requester is their withdrawing it."""
+    if outcome == "rejected" and by == requester:
+        outcome = "withdrawn"
     text = _CLOSED[outcome].format(
         who=f"<@{requester}>", display=display, by=f"<@{by}>", short_id=short_id, ttl=humanize_seconds(ttl_s)
     )
@@ -390,6 +394,11 @@ def confirmation_refused(reason: str) -> SlackMessage:
     return _simple(f":no_entry: That confirmation was not accepted: {reason}. Nothing was run.")
 
 
+def rejection_refused(reason: str) -> SlackMessage:
+    """To whoever clicked Reject on an approval request they may not decide: the request stays open."""
+    return _simple(f":no_entry: That rejection was not accepted: {reason}. The request is still open.")
+
+
 def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str, str]], short_id: str) -> SlackMessage:
     """A target's recent audit records, newest first. Each row: time, event, command, user, channel, job, detail."""
     header = f"*Recent history of `{target}`*"
@@ -416,7 +425,10 @@ def approval_requested(display: str, channel: str, approvers: Sequence[str]) -> 
 def approval_prompt(display: str, requester: str, approvers: Sequence[str], rule: str, token: str) -> SlackMessage:
     """The approvals channel's message: who asks for what, Approve / Reject (the job rides sealed in the buttons)."""
     who = ", ".join(_mention(a) for a in approvers)
-    text = f":raised_hand: <@{requester}> asks to run `{display}` (rule `{rule}`). Approver: {who}, not the requester."
+    text = (
+        f":raised_hand: <@{requester}> asks to run `{display}` (rule `{rule}`). "
+        f"Approver: {who}, not the requester (who may withdraw it with Reject)."
+    )
     buttons = [
         {
             "type": "button",
@@ -440,9 +452,11 @@ def approval_prompt(display: str, requester: str, approvers: Sequence[str], rule
     )
 
 
-def approval_decided(display: str, approved: bool, by: str, short_id: str) -> SlackMessage:
+def approval_decided(display: str, approved: bool, by: str, short_id: str, *, withdrawn: bool = False) -> SlackMessage:
     if approved:
         return _simple(f":white_check_mark: `{display}` approved by <@{by}>: running as job `{short_id}`.")
+    if withdrawn:
+        return _simple(f":leftwards_arrow_with_hook: You withdrew `{display}`. Nothing was run.")
     return _simple(f":x: `{display}` was rejected by <@{by}>. Nothing was run.")
 
 

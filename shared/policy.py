@@ -151,6 +151,10 @@ class Approval(_Model):
                 return True
         return None if unknown else False
 
+    def could_reject(self, user: str, requester: str, members: GroupMembers) -> bool | None:
+        """Reject: an approver (as `could_approve` says), or the requester withdrawing their own request."""
+        return True if user == requester else self.could_approve(user, members)
+
 
 class Decision(_Model):
     """allowed: True, False, or None (undecided: only a user group could admit; the worker decides).

@@ -9,14 +9,15 @@ outcome, same person), so a retried step is not turned away by its own decision.
 
 Items live in the leases table under `decision#<job id>` (target names cannot contain `#`), with its TTL
 attribute `expires_at`. An approval request also records where its message is in the approvals channel
-(`channel`, `ts`), so whoever decides it can edit that message (chat.update) and remove its buttons.
+(`channel`, `ts`), so whoever decides it can edit that message (chat.update) and remove its buttons, and
+who may decide it (`approvers`, from rule `rule`), so a rejection can be checked against them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +38,9 @@ class Decision:
     #: Where the approval request's message is (None for a confirmation prompt).
     channel: str | None = None
     ts: str | None = None
+    #: Who may decide the approval request (user ids, or user group ids starting with S), and their rule.
+    approvers: tuple[str, ...] = ()
+    rule: str = ""
     #: This claim is the decision (the first, or a redelivery of it).
     won: bool = False
 
@@ -46,11 +50,14 @@ def _decision(item: dict[str, Any], *, won: bool) -> Decision:
         value = item.get(name)
         return str(value["S"]) if value and "S" in value else None
 
+    approvers = (item.get("approvers") or {}).get("L") or []
     return Decision(
         outcome=text("outcome") or "",
         by=text("decided_by") or "",
         channel=text("channel"),
         ts=text("ts"),
+        approvers=tuple(str(a["S"]) for a in approvers if "S" in a),
+        rule=text("rule") or "",
         won=won,
     )
 
@@ -69,15 +76,21 @@ class Decisions:
     def _key(self, prompt_id: str) -> dict[str, Any]:
         return {"target": {"S": f"{KEY_PREFIX}{prompt_id}"}}
 
-    def open(self, prompt_id: str, channel: str, ts: str) -> None:
-        """Remember where an approval request's message is (an outcome already there is kept)."""
+    def open(self, prompt_id: str, channel: str, ts: str, *, approvers: Sequence[str] = (), rule: str = "") -> None:
+        """Remember where an approval request's message is and who may decide it (an outcome already there
+        is kept)."""
         self._client.update_item(
             TableName=self._table,
             Key=self._key(prompt_id),
-            UpdateExpression="SET channel = :c, ts = :t, expires_at = if_not_exists(expires_at, :e)",
+            UpdateExpression=(
+                "SET channel = :c, ts = :t, #a = :a, #r = :r, expires_at = if_not_exists(expires_at, :e)"
+            ),
+            ExpressionAttributeNames={"#a": "approvers", "#r": "rule"},
             ExpressionAttributeValues={
                 ":c": {"S": channel},
                 ":t": {"S": ts},
+                ":a": {"L": [{"S": a} for a in approvers]},
+                ":r": {"S": rule},
                 ":e": {"N": str(int(self._now()) + self._ttl)},
             },
         )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.local.demo import demo_inventory_toml
-from shared.commands import ApprovalRequestArgs, NoticeArgs
+from shared.commands import ApprovalRequestArgs, NoticeArgs, SettleArgs
 from shared.confirm import APPROVAL_TTL_S
 from tests.integration import ack_flow
 from tests.integration.ack_flow import SECRET
@@ -28,12 +28,13 @@ ask = "<!subteam^S0DBA>"
 
 
 class Flow(ack_flow.Flow):
-    def __init__(self, harness: Any) -> None:
+    def __init__(self, harness: Any, approvers: str = '["S0DBA"]') -> None:
         toml = demo_inventory_toml(harness.cluster).replace(
             'commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]'
         )
         harness.slack.set_usergroup("S0DBA", ["U0DAN"])
-        super().__init__(harness, toml + APPROVAL_RULE)
+        rule = APPROVAL_RULE.replace('approvers = ["S0DBA"]', f"approvers = {approvers}")
+        super().__init__(harness, toml + rule)
         self.requested: list[ApprovalRequestArgs] = []
 
     def command_text(self, line: str, user: str = "U0ALICE") -> str:
@@ -57,6 +58,14 @@ class Flow(ack_flow.Flow):
 
     def approval_updates(self) -> list[Any]:
         return [m for m in self.harness.slack.messages(channel="C0APPROVALS") if m.kind == "chat.update"]
+
+    def ephemerals(self, user: str) -> list[str]:
+        """What the worker showed `user` alone in the approvals channel (chat.postEphemeral)."""
+        found = self.harness.slack.messages(channel="C0APPROVALS")
+        return [m.text for m in found if m.kind == "chat.postEphemeral" and m.payload.get("user") == user]
+
+    def group_lookups(self) -> int:
+        return sum(1 for c in self.harness.slack.calls if c.path == "/api/usergroups.users.list")
 
 
 @pytest.fixture
@@ -112,11 +121,16 @@ def test_after_a_refused_approval_a_real_approver_can_still_approve(flow):
 
 
 def test_a_rejection_tells_the_requester_and_runs_nothing(flow):
+    """Given approvers that are a user group, when a member (resolved by the worker through
+    usergroups.users.list: the ack cannot see groups) rejects, then the request is rejected."""
     flow.command("/ops-migrate payment")
     flow.deliver()
+    lookups = flow.group_lookups()
 
     flow.click("opsbot_reject", flow.approval_token(), "U0DAN")
     flow.deliver()
+
+    assert flow.group_lookups() > lookups  # U0DAN is an approver only through S0DBA
 
     [update] = flow.approval_updates()
     assert "<@U0ALICE>'s `/ops-migrate payment` was rejected by <@U0DAN>. Nothing was run." in update.text
@@ -128,6 +142,92 @@ def test_a_rejection_tells_the_requester_and_runs_nothing(flow):
     flow.expire(APPROVAL_TTL_S + 60)  # then the hour passes: nothing changes
 
     assert len(flow.approval_updates()) == 1 and not any("expired" in t for t in flow.texts("requester"))
+
+
+def test_a_reject_by_someone_the_ack_knows_is_no_approver_is_refused_and_the_request_stays_approvable(harness):
+    """Given approvers listed by user id, when someone else clicks Reject, then the ack refuses it (to them
+    alone), nothing is queued for the worker and nothing changes: an approver can still approve."""
+    flow = Flow(harness, approvers='["U0DAN"]')
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+
+    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+
+    assert [type(j.args) for j in flow.queue.jobs] == [NoticeArgs]
+    flow.deliver()
+    [refused] = flow.texts("approval-U0EVE")
+    assert "That rejection was not accepted: you are not one of this request's approvers" in refused
+    assert flow.approval_updates() == []  # still open, buttons and all
+    assert "rejected" not in [event for event, _ in audit_events(flow)]
+    assert not any("rejected" in t for t in flow.texts("requester"))
+
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
+    flow.deliver()
+
+    [update] = flow.approval_updates()
+    assert "approved by <@U0DAN>" in update.text
+    assert any("Migration of `payment`" in t and "succeeded" in t.lower() for t in flow.texts("requester"))
+
+
+def test_the_requester_can_withdraw_their_own_request(flow, harness):
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+
+    flow.click("opsbot_reject", flow.approval_token(), "U0ALICE")
+    flow.deliver()
+
+    [update] = flow.approval_updates()
+    assert "<@U0ALICE> withdrew their `/ops-migrate payment`. Nothing was run." in update.text
+    assert [b["type"] for b in update.payload["blocks"]] == ["section"]
+    assert any("You withdrew `/ops-migrate payment`. Nothing was run." in t for t in flow.texts("requester"))
+    assert ("rejected", "withdrawn by U0ALICE, the requester") in audit_events(flow)
+    assert harness.codebuild.builds_of("payment-migrate") == []
+
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")  # too late: the request is over
+    flow.deliver()
+
+    assert len(flow.approval_updates()) == 1 and harness.codebuild.builds_of("payment-migrate") == []
+
+
+def test_a_reject_by_someone_outside_the_approver_group_is_refused_by_the_worker(flow, harness):
+    """Given approvers that are a user group, when a non-member clicks Reject, then the ack lets it through
+    (it cannot see groups), and the worker, resolving the group, refuses it: told to them alone, audited as
+    a denial, nothing decided; an approver can still approve."""
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    told_before = flow.texts("requester")
+
+    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+    assert [type(j.args) for j in flow.queue.jobs] == [SettleArgs]  # passed on: only a group could say
+    flow.deliver()
+
+    [refused] = flow.ephemerals("U0EVE")
+    assert "That rejection was not accepted: you are not one of this request's approvers" in refused
+    assert flow.approval_updates() == []
+    assert flow.texts("requester") == told_before
+    events = audit_events(flow)
+    assert "rejected" not in [event for event, _ in events]
+    assert ("denial", "rejection refused: <@U0EVE> is not an approver of rule `dba-migrate-prod`") in events
+
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
+    flow.deliver()
+
+    assert "approved by <@U0DAN>" in flow.approval_updates()[0].text
+    assert any("Migration of `payment`" in t and "succeeded" in t.lower() for t in flow.texts("requester"))
+
+
+def test_a_refused_rejection_does_not_stand_in_for_an_approvers_later_one(flow):
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+    flow.deliver()
+
+    flow.click("opsbot_reject", flow.approval_token(), "U0DAN")
+    flow.deliver()
+
+    [update] = flow.approval_updates()
+    assert "was rejected by <@U0DAN>" in update.text
+    assert ("rejected", "rejected by U0DAN") in audit_events(flow)
 
 
 def test_a_job_claiming_approval_by_its_own_requester_is_denied_by_the_worker(harness, flow):

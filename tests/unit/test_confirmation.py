@@ -1,5 +1,5 @@
 """Confirmation prompts: the prompt and its expiry job, Confirm by the requester, Cancel, expiry, someone else
-clicking, tampering."""
+clicking, tampering. Approval requests: what the ack does with a Reject (from its static lists)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
+from ack_function.intake import ActionClick, accept_approval_click
 from shared.commands import MigrateArgs, NoticeArgs, SettleArgs
-from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal, unseal
+from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, REJECT_ACTION, seal, unseal
 from shared.inventory import Inventory
-from shared.jobs import JobEnvelope, utcnow
+from shared.jobs import JobEnvelope, Requester, utcnow
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
 from tests.unit.test_policy import POLICY_TOML
@@ -197,3 +198,70 @@ def test_a_mention_is_no_way_around_confirmation(queue):
 
     assert isinstance(job.args, NoticeArgs) and "type it as a slash command" in job.args.text
     assert [type(j.args) for j in queue.jobs] == [NoticeArgs]
+
+
+def approval_inventory(approvers: str) -> Inventory:
+    """/ops-migrate on prod by U0ALICE needs the approval of `approvers` (a TOML list)."""
+    return Inventory.from_toml(
+        POLICY_TOML + '\n[[policy.rules]]\nname = "dba-migrate-prod"\ncommands = ["/ops-migrate"]\n'
+        f'environments = ["prod"]\nusers = ["U0ALICE"]\napprovers = {approvers}\napproval_channel = "C0APPROVALS"\n'
+    )
+
+
+def approval_click(queue: RecordingQueue, action_id: str, user: str, approvers: str) -> list[JobEnvelope]:
+    """`user` clicks `action_id` on the approval request of U0ALICE's `/ops-migrate payment 2024.06.1`."""
+    job = JobEnvelope(
+        job_id="job-awaiting-approval",
+        command="/ops-migrate",
+        text="payment 2024.06.1",
+        args=MigrateArgs(target="payment", version="2024.06.1"),
+        requester=Requester(user_id="U0ALICE", team_id="T0001", channel_id="C0OPS"),
+        response_url=COMMAND_URL,
+        issued_at=utcnow(),
+        correlation_id="job-awaiting-approval",
+    )
+    click = ActionClick(
+        action_id=action_id,
+        value=seal(job, SECRET),
+        user_id=user,
+        team_id="T0001",
+        channel_id="C0APPROVALS",
+        response_url=ACTION_URL,
+        trigger_id=f"1.2.{user}",
+    )
+    return accept_approval_click(click, queue, signing_secret=SECRET, inventory=approval_inventory(approvers))
+
+
+@pytest.mark.parametrize(
+    ("user", "approvers"),
+    [
+        pytest.param("U0DAN", '["U0DAN"]', id="a-listed-approver"),
+        pytest.param("U0ALICE", '["U0DAN"]', id="the-requester-withdrawing"),
+        pytest.param("U0EVE", '["U0DAN", "S0DBA"]', id="only-a-user-group-could-say"),
+    ],
+)
+def test_a_reject_the_ack_cannot_refuse_queues_the_rejection_for_the_worker(queue, user, approvers):
+    [settle] = approval_click(queue, REJECT_ACTION, user, approvers)
+
+    assert queue.jobs == [settle] and isinstance(settle.args, SettleArgs)
+    assert (settle.args.outcome, settle.args.by, settle.args.approval) == ("rejected", user, True)
+    assert settle.args.prompt_id == "job-awaiting-approval" and settle.response_url == COMMAND_URL
+
+
+def test_a_reject_by_someone_the_static_lists_rule_out_is_refused_to_them_alone(queue):
+    [notice] = approval_click(queue, REJECT_ACTION, "U0EVE", '["U0DAN"]')
+
+    assert [type(j.args) for j in queue.jobs] == [NoticeArgs]  # no settle job: nothing is decided
+    assert isinstance(notice.args, NoticeArgs)
+    assert "That rejection was not accepted: you are not one of this request's approvers" in notice.args.text
+    assert notice.response_url == ACTION_URL and not notice.replace_original  # the request keeps its buttons
+    assert notice.requester.user_id == "U0EVE"
+
+
+def test_rejections_by_two_people_are_two_jobs_and_a_repeated_click_is_one(queue):
+    """The worker may refuse one rejection (not in the group) and accept another: neither stands in for the other."""
+    approval_click(queue, REJECT_ACTION, "U0EVE", '["S0DBA"]')
+    approval_click(queue, REJECT_ACTION, "U0DAN", '["S0DBA"]')
+    approval_click(queue, REJECT_ACTION, "U0DAN", '["S0DBA"]')
+
+    assert len({job.job_id for job in queue.jobs}) == 2

@@ -1,4 +1,5 @@
-"""The policy matrix: allowed or denied by user, channel, user group and environment; errors naming the bad key."""
+"""The policy matrix: allowed or denied by user, channel, user group and environment; who may approve or reject
+an approval request; errors naming the bad key."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.commands import AuditNoteArgs
 from shared.inventory import Inventory, InventoryError
-from shared.policy import PROD_RULE, Policy, PolicyRequest, decide
+from shared.policy import PROD_RULE, Approval, Policy, PolicyRequest, decide
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
 
@@ -89,6 +90,30 @@ def test_a_denial_names_the_rule_what_it_allows_and_who_to_ask():
     assert decision.ask == "<!subteam^S0SRE>"
     default = decide(Policy(contact="#platform"), request("/ops-restart", "prod"))
     assert default.rule == PROD_RULE and default.ask == "#platform"
+
+
+def unknown(group: str) -> frozenset[str] | None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("user", "members", "approve", "reject"),
+    [
+        pytest.param("U0DAN", unknown, True, True, id="listed-approver"),
+        pytest.param("U0BOB", groups, True, True, id="group-member"),
+        pytest.param("U0BOB", unknown, None, None, id="group-unknown-the-ack"),
+        pytest.param("U0EVE", groups, False, False, id="outsider"),
+        pytest.param("U0ALICE", groups, False, True, id="the-requester-withdraws"),
+        pytest.param("U0ALICE", unknown, None, True, id="the-requester-groups-unknown"),
+    ],
+)
+def test_who_may_approve_and_who_may_reject(user, members, approve, reject):
+    """An approver may approve or reject; the requester may only reject (withdraw their own request); anyone
+    else neither. None: only a user group could say, and its members are unknown (the ack)."""
+    approval = Approval(approvers=["U0DAN", "S0SRE"], channel="C0APPROVALS")
+
+    assert approval.could_approve(user, members) is approve
+    assert approval.could_reject(user, "U0ALICE", members) is reject
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 Its expiry is queued first (a `settle` job that waits an hour): if posting fails and is retried, the
 expiry is the same job again (same id), run once. Where the message is goes in the request's decision
-record, so the approval, the rejection or the expiry can edit it.
+record, so the approval, the rejection or the expiry can edit it, with its approvers, against which a
+rejection is checked.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> S
     posted = ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
     if ctx.decisions is not None:
         try:
-            ctx.decisions.open(prompt_id, str(posted.get("channel") or args.channel), str(posted["ts"]))
+            channel = str(posted.get("channel") or args.channel)
+            ctx.decisions.open(prompt_id, channel, str(posted["ts"]), approvers=args.approvers, rule=args.rule)
         except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
             logger.exception("could not record where the approval request of %s is", job.display)
     return messages.approval_requested(job.display, args.channel, args.approvers)

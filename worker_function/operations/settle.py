@@ -8,6 +8,11 @@ there first, it does nothing, since that decision has told everyone. If it wins,
 message loses its buttons (chat.update), the decision is audited, and the requester is told: the
 confirmation prompt is replaced through its response_url; the approval's requester gets it through the
 response_url while it lasts (30 min), else in the channel (`SlackReplier`).
+
+A rejection is first re-checked like an approval (`Approval.could_reject`, user groups resolved through the
+Web API): only the request's approvers, as recorded with its message, and the requester (withdrawing it)
+may reject it. Anyone else is told so ephemerally in the approvals channel, the refusal is audited as a
+denial, and nothing is decided: the request keeps its buttons.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from shared.commands import SettleArgs
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
-from worker_function.decisions import Decision
+from shared.policy import Approval
+from worker_function.decisions import Decision, Decisions
 from worker_function.errors import PermanentJobError
+from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext, StepResult, Wait
 
 logger = logging.getLogger(__name__)
@@ -46,21 +53,52 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
         return Wait(progress=QUIET, delay_s=math.ceil(wait))
     if ctx.decisions is None:
         raise PermanentJobError("no decision store to settle the prompt with")
+    if args.outcome == "rejected" and args.approval and not _may_reject(args, job, ctx, ctx.decisions):
+        return QUIET
     decision = ctx.decisions.claim(args.prompt_id, args.outcome, args.by)
     if not decision.won:
         return QUIET
     ttl_s = APPROVAL_TTL_S if args.approval else CONFIRM_TTL_S
     update_approval_message(ctx, decision, job, args.prompt_id, ttl_s)
+    withdrawn = args.outcome == "rejected" and args.by == job.requester.user_id
     if ctx.audit is not None:
         detail = f"{args.outcome} by {args.by}" if args.by else f"nobody answered within {ttl_s} s"
+        if withdrawn:
+            detail = f"withdrawn by {args.by}, the requester"
         ctx.audit.record(job.model_copy(update={"job_id": args.prompt_id}), args.outcome, detail)
     if args.outcome == "cancelled":
         return messages.cancelled(job.display)
     if args.outcome == "rejected":
-        return messages.approval_decided(job.display, False, args.by, args.prompt_id[:8])
+        return messages.approval_decided(job.display, False, args.by, args.prompt_id[:8], withdrawn=withdrawn)
     if args.approval:
         return messages.approval_expired(job.display, ttl_s)
     return messages.prompt_expired(job.display, ttl_s)
+
+
+def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decisions: Decisions) -> bool:
+    """The worker's check of a Reject, as of an Approve: the request's approvers (user groups resolved
+    through the Web API) or its requester. A refusal is audited and told to the clicker alone; then nothing
+    is decided (the request keeps its buttons)."""
+    request = decisions.get(args.prompt_id) or Decision(outcome="")
+    if not request.approvers:
+        logger.warning("approval request %s: no approvers recorded, only its requester may reject it", args.prompt_id)
+    approval = Approval(approvers=list(request.approvers), channel=request.channel or "")
+    members = UserGroups(ctx.slack).members if ctx.slack is not None else (lambda group: None)
+    if approval.could_reject(args.by, job.requester.user_id, members) is True:
+        return True
+    reason = f"<@{args.by}> is not an approver of rule `{request.rule}`"
+    logger.warning("rejection of %s refused: %s", job.display, reason)
+    if ctx.audit is not None:
+        ctx.audit.record(job.model_copy(update={"job_id": args.prompt_id}), "denial", f"rejection refused: {reason}")
+    refused = messages.rejection_refused("you are not one of this request's approvers")
+    if ctx.slack is not None and approval.channel:
+        try:
+            ctx.slack.chat_postEphemeral(
+                channel=approval.channel, user=args.by, text=refused.text, blocks=refused.blocks
+            )
+        except SlackApiError as exc:
+            logger.warning("could not tell %s the rejection was refused: %s", args.by, exc.response.get("error"))
+    return False
 
 
 def update_approval_message(
