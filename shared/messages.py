@@ -396,7 +396,17 @@ def confirmation_refused(reason: str) -> SlackMessage:
 
 def rejection_refused(reason: str) -> SlackMessage:
     """To whoever clicked Reject on an approval request they may not decide: the request stays open."""
-    return _simple(f":no_entry: That rejection was not accepted: {reason}. The request is still open.")
+    return decision_refused("rejection", reason)
+
+
+def approval_refused(reason: str) -> SlackMessage:
+    """To whoever clicked Approve on an approval request they may not decide: the request stays open."""
+    return decision_refused("approval", reason)
+
+
+def decision_refused(action: Literal["approval", "rejection"], reason: str) -> SlackMessage:
+    """To whoever clicked Approve or Reject on an approval request they may not decide: nothing was decided."""
+    return _simple(f":no_entry: That {action} was not accepted: {reason}. The request is still open.")
 
 
 def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str, str]], short_id: str) -> SlackMessage:

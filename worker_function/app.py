@@ -85,6 +85,8 @@ def build_dispatcher(
     audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
     # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
     queue = SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs"))
+    # One user-group cache per container, for the dispatcher's policy checks and the operations alike.
+    groups = UserGroups(web)
     return Dispatcher(
         OperationContext(
             settings=settings,
@@ -97,6 +99,7 @@ def build_dispatcher(
             slack=web,
             decisions=Decisions(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
             queue=queue,
+            groups=groups,
         ),
         SlackReplier(
             web,
@@ -114,6 +117,5 @@ def build_dispatcher(
         metrics=function_metrics("opsbot-worker"),
         queue=queue,
         max_delay_s=settings.max_delay_s,
-        groups=UserGroups(web),
         audit=audit,
     )

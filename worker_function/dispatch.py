@@ -14,7 +14,9 @@ Prompts: a confirmed job (and an approved one) first claims its prompt's decisio
 exactly one of confirmed / cancelled / approved / rejected / expired wins; a job that lost does not run.
 A confirmed job replaces its prompt once the policy (user groups resolved) and the target's lease let it
 run; a refusal before that replaces the prompt instead, so the requester never reads "queued" and then
-"denied".
+"denied". An approved job whose approver turns out not to be one (a user group the ack could not resolve)
+is refused to the approver alone, ephemerally in the approvals channel, and audited as a denial; nothing is
+decided and the requester is not told: the request stays open for a real approver.
 """
 
 from __future__ import annotations
@@ -50,11 +52,17 @@ from shared.observability import (
 )
 from worker_function.audit import AuditLog
 from worker_function.dead_letters import DeadLetters
-from worker_function.errors import AlreadyDecidedError, ContinuationError, PermanentJobError, PolicyDeniedError
+from worker_function.errors import (
+    AlreadyDecidedError,
+    ContinuationError,
+    DecisionRefusedError,
+    PermanentJobError,
+    PolicyDeniedError,
+)
 from worker_function.groups import UserGroups
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
-from worker_function.operations.settle import update_approval_message
+from worker_function.operations.settle import refuse_decision, update_approval_message
 from worker_function.reply import SlackReplier
 
 logger = logging.getLogger(__name__)
@@ -103,10 +111,8 @@ class Dispatcher:
         metrics: Metrics | None = None,
         queue: DelayedJobQueue | None = None,
         max_delay_s: int = 900,
-        groups: UserGroups | None = None,
         audit: AuditLog | None = None,
     ) -> None:
-        self.groups = groups
         self.audit = audit
         self.ctx = ctx
         self.replier = replier
@@ -134,6 +140,11 @@ class Dispatcher:
         self._next_once = idempotent_function(
             data_keyword_argument="key", persistence_store=reply_store, config=idempotency, key_prefix="opsbot#next"
         )(self._next)
+
+    @property
+    def groups(self) -> UserGroups | None:
+        """The worker's user-group cache, shared with the operations (`OperationContext.groups`)."""
+        return self.ctx.groups
 
     def start_invocation(self, lambda_context: Any) -> None:
         """An INPROGRESS record of this invocation expires with it, so a timeout never blocks a retry."""
@@ -163,8 +174,8 @@ class Dispatcher:
             reply = self._reply_once(key=key, job=job, outcome=outcome)
             if outcome.waiting:
                 self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
-            elif job.kind not in INTERNAL_KINDS:
-                self._audit(job, "outcome", outcome.message.text.splitlines()[0] if outcome.message.text else "")
+            elif job.kind not in INTERNAL_KINDS and outcome.message.text:  # told nobody: no outcome (yet)
+                self._audit(job, "outcome", outcome.message.text.splitlines()[0])
         except IdempotencyAlreadyInProgressError:
             if receive_count >= self.max_receive_count:
                 logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
@@ -246,7 +257,7 @@ class Dispatcher:
 
     def _authorize(self, job: JobEnvelope) -> None:
         """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
-        members = self.groups.members if self.groups is not None else (lambda group: None)
+        members = self.ctx.group_members
         decision = check(job, self.ctx.inventory, members)
         if decision.allowed is True and decision.approval is not None and job.kind != "approval_request":
             approver = job.approved_by
@@ -255,9 +266,13 @@ class Dispatcher:
                 self._audit(job, "denial", reason)
                 raise PolicyDeniedError(decision.rule, reason, decision.ask)
             if decision.approval.could_approve(approver, members) is not True:
-                reason = f"<@{approver}> is not an approver of rule `{decision.rule}`"
-                self._audit(job, "denial", reason)
-                raise PolicyDeniedError(decision.rule, reason, decision.ask)
+                # The ack let it through (it cannot see user groups): the clicker alone is told, nothing is
+                # decided, and the request stays open for a real approver.
+                channel = decision.approval.channel
+                refuse_decision(
+                    self.ctx, job, "approval", by=approver, prompt_id=job.job_id, channel=channel, rule=decision.rule
+                )
+                raise DecisionRefusedError(approver, decision.rule)
             self._claim(job, "approved", approver, approval=True)
             self._audit(job, "approval", f"approved by {approver}")
         if decision.allowed is True:

@@ -80,6 +80,18 @@ class AlreadyDecidedError(PermanentJobError):
         return messages.too_late(job.display, self.outcome, self.approval)
 
 
+class DecisionRefusedError(PermanentJobError):
+    """An Approve by someone who may not decide the approval request (user groups resolved): the clicker
+    alone was told, and nothing was decided, so the requester hears nothing (the request is still open)."""
+
+    def __init__(self, by: str, rule: str | None) -> None:
+        super().__init__(f"<@{by}> is not an approver of rule `{rule}`")
+        self.by, self.rule = by, rule
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return SlackMessage(text="")
+
+
 class SlackDeliveryError(OpsbotError):
     """No route to the requester worked (response_url, channel, direct message)."""
 

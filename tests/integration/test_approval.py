@@ -96,15 +96,39 @@ def test_a_migration_on_prod_waits_for_a_second_person_then_runs(flow):
     )
 
 
-def test_an_approval_by_someone_outside_the_approver_group_is_refused_by_the_worker(flow):
+def test_an_approval_by_someone_outside_the_approver_group_is_refused_by_the_worker(flow, harness):
+    """Given approvers that are a user group, when a non-member clicks Approve, then the ack lets it through
+    (it cannot see groups), and the worker, resolving the group, refuses it: told to them alone in the
+    approvals channel, audited as a denial, nothing decided or run, the requester not bothered; an approver
+    can still approve."""
     flow.command("/ops-migrate payment")
     flow.deliver()
+    told_before = flow.texts("requester")
 
-    flow.click("opsbot_approve", flow.approval_token(), "U0EVE")  # the ack cannot see groups: the worker decides
+    flow.click("opsbot_approve", flow.approval_token(), "U0EVE")
+    assert [j.approved_by for j in flow.queue.jobs] == ["U0EVE"]  # passed on: only a group could say
     flow.deliver()
 
-    assert any("is not an approver of rule `dba-migrate-prod`" in t for t in flow.texts("requester"))
+    [refused] = flow.ephemerals("U0EVE")
+    assert refused == (
+        ":no_entry: That approval was not accepted: you are not one of this request's approvers."
+        " The request is still open."
+    )
     assert flow.approval_updates() == []  # still open, buttons and all
+    assert flow.texts("requester") == told_before
+    assert harness.codebuild.builds_of("payment-migrate") == []
+    events = audit_events(flow)
+    assert ("denial", "approval refused: <@U0EVE> is not an approver of rule `dba-migrate-prod`") in events
+    assert not {"approval", "start", "outcome"} & {event for event, _ in events}
+
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
+    flow.deliver()
+
+    [update] = flow.approval_updates()
+    assert "approved by <@U0DAN>" in update.text
+    assert any("Migration of `payment`" in t and "succeeded" in t.lower() for t in flow.texts("requester"))
+    assert ("approval", "approved by U0DAN") in audit_events(flow)
+    assert flow.ephemerals("U0DAN") == []
 
 
 def test_after_a_refused_approval_a_real_approver_can_still_approve(flow):
@@ -309,3 +333,39 @@ def test_an_approval_that_reaches_the_worker_after_the_expiry_does_not_run(flow,
     told = [m.text for m in harness.slack.messages(channel="C0OPS")]  # past 30 min: in the channel
     assert any("Your request to run `/ops-migrate payment` expired" in t for t in told)
     assert any("was not run: the approval request had expired when the approval arrived" in t for t in told)
+
+
+def test_a_refused_reject_and_an_approval_resolve_the_approver_group_once(flow):
+    """Given approvers that are a user group, when a non-member's Reject (a settle job) and then a member's
+    Approve (the dispatcher's check) reach the worker within the group cache's period, then the group is
+    listed once: the operations share the worker's user-group cache."""
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    lookups = flow.group_lookups()
+
+    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+    flow.deliver()
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
+    flow.deliver()
+
+    assert len(flow.ephemerals("U0EVE")) == 1
+    assert "approved by <@U0DAN>" in flow.approval_updates()[0].text
+    assert flow.group_lookups() == lookups + 1
+
+
+def test_two_rejections_by_group_members_resolve_the_approver_group_once(flow, harness):
+    """Given two members of the approver group, when both click Reject (two settle jobs) within the group
+    cache's period, then the group is listed once, and the first rejection stands."""
+    harness.slack.set_usergroup("S0DBA", ["U0DAN", "U0DEB"])
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    lookups = flow.group_lookups()
+
+    flow.click("opsbot_reject", flow.approval_token(), "U0DEB")
+    flow.deliver()
+    flow.click("opsbot_reject", flow.approval_token(), "U0DAN")
+    flow.deliver()
+
+    [update] = flow.approval_updates()
+    assert "was rejected by <@U0DEB>" in update.text
+    assert flow.group_lookups() == lookups + 1

@@ -24,6 +24,7 @@ from shared.settings import WorkerSettings
 from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients
 from worker_function.decisions import Decisions
+from worker_function.groups import UserGroups
 
 
 class Wait(BaseModel):
@@ -58,6 +59,10 @@ class OperationContext:
     decisions: Decisions | None = None
     #: The jobs queue, for a job an operation schedules (`send(job, delay_seconds=...)`): an approval's expiry.
     queue: Any = None
+    #: Slack user-group members, resolved through the Web API and cached per container: one resolver shared
+    #: by the dispatcher's policy check (an Approve) and the operations (a Reject), so a group is listed once
+    #: per cache period across jobs.
+    groups: UserGroups | None = None
     _jenkins: Any = None
 
     @property
@@ -69,6 +74,11 @@ class OperationContext:
                 raise PermanentJobError("no Jenkins is configured (JENKINS_URL)")
             self._jenkins = self.jenkins_factory()
         return self._jenkins
+
+    def group_members(self, group: str) -> frozenset[str] | None:
+        """Members of a user group (`shared.policy.GroupMembers`); None when they cannot be known (no resolver,
+        or Slack would not say): the policy then treats the group as admitting nobody."""
+        return self.groups.members(group) if self.groups is not None else None
 
     def poll_delay(self, seconds: float | None = None) -> float:
         """How long a waiting step waits before the next look: the given time, or the poll interval."""

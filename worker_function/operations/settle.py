@@ -10,15 +10,17 @@ confirmation prompt is replaced through its response_url; the approval's request
 response_url while it lasts (30 min), else in the channel (`SlackReplier`).
 
 A rejection is first re-checked like an approval (`Approval.could_reject`, user groups resolved through the
-Web API): only the request's approvers, as recorded with its message, and the requester (withdrawing it)
-may reject it. Anyone else is told so ephemerally in the approvals channel, the refusal is audited as a
-denial, and nothing is decided: the request keeps its buttons.
+Web API through the worker's cached `UserGroups`, `OperationContext.groups`): only the request's approvers,
+as recorded with its message, and the requester (withdrawing it) may reject it. Anyone else is told so
+ephemerally in the approvals channel, the refusal is audited as a denial, and nothing is decided: the
+request keeps its buttons (`refuse_decision`, which the dispatcher uses for a refused Approve too).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from typing import Literal
 
 from slack_sdk.errors import SlackApiError
 
@@ -30,7 +32,6 @@ from shared.messages import SlackMessage
 from shared.policy import Approval
 from worker_function.decisions import Decision, Decisions
 from worker_function.errors import PermanentJobError
-from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext, StepResult, Wait
 
 logger = logging.getLogger(__name__)
@@ -77,28 +78,45 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
 
 def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decisions: Decisions) -> bool:
     """The worker's check of a Reject, as of an Approve: the request's approvers (user groups resolved
-    through the Web API) or its requester. A refusal is audited and told to the clicker alone; then nothing
-    is decided (the request keeps its buttons)."""
+    through the Web API, the worker's cache) or its requester. A refusal is audited and told to the clicker
+    alone; then nothing is decided (the request keeps its buttons)."""
     request = decisions.get(args.prompt_id) or Decision(outcome="")
     if not request.approvers:
         logger.warning("approval request %s: no approvers recorded, only its requester may reject it", args.prompt_id)
     approval = Approval(approvers=list(request.approvers), channel=request.channel or "")
-    members = UserGroups(ctx.slack).members if ctx.slack is not None else (lambda group: None)
-    if approval.could_reject(args.by, job.requester.user_id, members) is True:
+    if approval.could_reject(args.by, job.requester.user_id, ctx.group_members) is True:
         return True
-    reason = f"<@{args.by}> is not an approver of rule `{request.rule}`"
-    logger.warning("rejection of %s refused: %s", job.display, reason)
-    if ctx.audit is not None:
-        ctx.audit.record(job.model_copy(update={"job_id": args.prompt_id}), "denial", f"rejection refused: {reason}")
-    refused = messages.rejection_refused("you are not one of this request's approvers")
-    if ctx.slack is not None and approval.channel:
-        try:
-            ctx.slack.chat_postEphemeral(
-                channel=approval.channel, user=args.by, text=refused.text, blocks=refused.blocks
-            )
-        except SlackApiError as exc:
-            logger.warning("could not tell %s the rejection was refused: %s", args.by, exc.response.get("error"))
+    refuse_decision(
+        ctx, job, "rejection", by=args.by, prompt_id=args.prompt_id, channel=approval.channel, rule=request.rule
+    )
     return False
+
+
+def refuse_decision(
+    ctx: OperationContext,
+    job: JobEnvelope,
+    action: Literal["approval", "rejection"],
+    *,
+    by: str,
+    prompt_id: str,
+    channel: str | None,
+    rule: str | None,
+) -> None:
+    """An Approve or a Reject by someone who may not decide the approval request: logged, audited as a
+    denial of the request, and told to the clicker alone (ephemeral, in the approvals channel). Nothing is
+    decided, so nobody else hears of it and the request keeps its buttons."""
+    reason = f"<@{by}> is not an approver of rule `{rule}`"
+    logger.warning("%s of %s refused: %s", action, job.display, reason)
+    if ctx.audit is not None:
+        ctx.audit.record(job.model_copy(update={"job_id": prompt_id}), "denial", f"{action} refused: {reason}")
+    refused = messages.decision_refused(action, "you are not one of this request's approvers")
+    if ctx.slack is None or not channel:
+        logger.warning("cannot tell %s the %s was refused: no Slack client or approvals channel", by, action)
+        return
+    try:
+        ctx.slack.chat_postEphemeral(channel=channel, user=by, text=refused.text, blocks=refused.blocks)
+    except SlackApiError as exc:
+        logger.warning("could not tell %s the %s was refused: %s", by, action, exc.response.get("error"))
 
 
 def update_approval_message(
