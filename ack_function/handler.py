@@ -76,9 +76,10 @@ class AckFunction:
         self.queue = SqsJobQueue(s.jobs_queue_url, client=self._sqs)
         self.handler = None
         self._secret_checked_at = float("-inf")
-        if s.slack_signing_secret is None and s.secret_arn and self._secrets_client is None:
-            # boto3 and Powertools parameters load here, at init (in the snapshot), not after a restore. A
-            # client from one Session: ~3 ms when re-created, ~90 ms for a new Session.
+        if s.slack_signing_secret is None and s.secret_arn:
+            # boto3 and Powertools parameters load at init (in the snapshot), not after a restore; after one, a
+            # new client (no pooled connection from before the snapshot) from the init's Session costs ~3 ms
+            # (~90 ms for a new Session).
             from shared.secrets import secrets_client
 
             self._secrets_client = secrets_client(s.aws_region, endpoint_url=s.aws_endpoint_url, session=self._session)
