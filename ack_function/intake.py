@@ -33,7 +33,7 @@ from shared.confirm import (
 from shared.errors import ConfirmationError, EnqueueError, UsageError
 from shared.guard import check
 from shared.inventory import Inventory
-from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
+from shared.jobs import JobEnvelope, Requester, audit_target, job_id_for, utcnow
 from shared.messages import SlackMessage
 from shared.observability import ENQUEUE_FAILURES, JOBS_QUEUED, function_metrics, job_log_keys
 from shared.policy import Approval
@@ -160,7 +160,7 @@ def request_approval(
                 channel=approval.channel,
                 rule=rule,
                 job_id=job.job_id,
-                target=_target_of(job),
+                target=audit_target(job),
             ),
         }
     )
@@ -201,7 +201,7 @@ def accept_approval_click(
             refused = messages.rejection_refused("you are not one of this request's approvers")
             return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
         logger.info("%s rejected by %s", job.display, click.user_id, extra=job_log_keys(job))
-        rejection = settlement(job, "rejected", click.user_id, approval=True, target=_target_of(job))
+        rejection = settlement(job, "rejected", click.user_id, approval=True, target=audit_target(job))
         # One rejection job per person: a rejection the worker refuses (not in the approver group) must not
         # stand in, by its job id, for a later one by an approver.
         rejection_id = job_id_for(job.requester.team_id, f"rejected:{job.job_id}:{click.user_id}")
@@ -234,19 +234,11 @@ def _send_all(queue: JobQueue, jobs: list[JobEnvelope]) -> list[JobEnvelope]:
     return jobs
 
 
-def _target_of(job: JobEnvelope) -> str:
-    """The command's subject (an inventory name), for the audit trail; `-` when it has none."""
-    spec = find_command(job.command)
-    if spec is None or spec.subject is None:
-        return "-"
-    return str(getattr(job.args, spec.subject, "-"))
-
-
 def schedule_expiry(queue: JobQueue, job: JobEnvelope) -> None:
     """Queue the expiry of a confirmation prompt with it (the worker replaces the prompt unless it was confirmed
     or cancelled first). Best effort: the prompt is shown anyway, and a late click is refused by `unseal`."""
     try:
-        queue.send(settlement(job, "expired", target=_target_of(job)))
+        queue.send(settlement(job, "expired", target=audit_target(job)))
     except EnqueueError as exc:
         logger.error("the expiry of the prompt for %s could not be queued: %s", job.display, exc)
 
@@ -255,7 +247,7 @@ def record_denial(queue: JobQueue, job: JobEnvelope, denial: SlackMessage) -> No
     """The ack cannot write the audit trail (no DynamoDB): its denial travels to the worker, which records
     it. Best effort: the requester's answer does not wait on it."""
     note = job.model_copy(
-        update={"args": AuditNoteArgs(target=_target_of(job), detail=denial.text[:500]), "response_url": None}
+        update={"args": AuditNoteArgs(target=audit_target(job), detail=denial.text[:500]), "response_url": None}
     )
     try:
         queue.send(note)
@@ -338,7 +330,7 @@ def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> J
             return messages.cancelled("the command")
         return messages.confirmation_refused(str(exc))
     if cancel:
-        return settlement(job, "cancelled", click.user_id, target=_target_of(job))
+        return settlement(job, "cancelled", click.user_id, target=audit_target(job))
     if job.requester.user_id != click.user_id:
         logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
         return messages.confirmation_refused("only the person who asked can confirm")

@@ -26,8 +26,6 @@ _ORDER = {
     "outcome": 5,
     "expired": 6,
 }
-#: The partition of commands that name no target.
-NO_TARGET = "-"
 
 
 class AuditRecord(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.commands import JobArgs
+from shared.commands import AuditNoteArgs, JobArgs, SettleArgs, spec_for_kind
 from shared.errors import JobFormatError
 
 #: v1: a job in one step (issue 4). v2 adds `continuation`: the state of a job that runs as several steps.
@@ -150,3 +150,18 @@ def reply_target_of(body: str) -> ReplyTarget | None:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: The audit trail's partition for commands that name no target.
+NO_TARGET = "-"
+
+
+def audit_target(job: JobEnvelope) -> str:
+    """What the audit trail files a job under: its command's subject (an inventory name), `-` when it has none.
+    Internal jobs (the ack's denial notes, settlements) carry their command's."""
+    if isinstance(job.args, AuditNoteArgs | SettleArgs):
+        return job.args.target or NO_TARGET
+    spec = spec_for_kind(job.kind)
+    if spec is None or spec.subject is None:
+        return NO_TARGET
+    return str(getattr(job.args, spec.subject, NO_TARGET))

@@ -7,20 +7,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.audit import NO_TARGET, AuditEvent, AuditRecord
-from shared.commands import AuditNoteArgs, SettleArgs, spec_for_kind
-from shared.jobs import JobEnvelope, utcnow
+from shared.audit import AuditEvent, AuditRecord
+from shared.jobs import JobEnvelope, audit_target, utcnow
 
 logger = logging.getLogger(__name__)
-
-
-def target_of(job: JobEnvelope) -> str:
-    if isinstance(job.args, AuditNoteArgs | SettleArgs):  # internal jobs name their command's target
-        return job.args.target or NO_TARGET
-    spec = spec_for_kind(job.kind)
-    if spec is None or spec.subject is None:
-        return NO_TARGET
-    return str(getattr(job.args, spec.subject))
 
 
 class AuditLog:
@@ -38,7 +28,7 @@ class AuditLog:
     def record(self, job: JobEnvelope, event: AuditEvent, detail: str = "") -> AuditRecord:
         now = self._now()
         record = AuditRecord(
-            target=target_of(job),
+            target=audit_target(job),
             event=event,
             job_id=job.job_id,
             command=job.command,
