@@ -131,10 +131,7 @@ def accept_command(
         return request_approval(queue, job, decision.approval, decision.rule or "", signing_secret)
     spec = find_command(job.command)
     if spec is not None and spec.confirm:
-        prompt = _prompt(job, spec, inventory, signing_secret)
-        if any(block.get("type") == "actions" for block in prompt.blocks):  # a prompt, not a refusal
-            schedule_expiry(queue, job)
-        return prompt
+        return _prompt(queue, job, spec, inventory, signing_secret)
     try:
         _send(queue, job)
     except EnqueueError as exc:
@@ -255,8 +252,11 @@ def record_denial(queue: JobQueue, job: JobEnvelope, denial: SlackMessage) -> No
         logger.error("the denial of %s could not be queued for the audit trail: %s", job.display, exc)
 
 
-def _prompt(job: JobEnvelope, spec: CommandSpec, inventory: Inventory | None, signing_secret: str) -> SlackMessage:
-    """The confirmation prompt; the job rides in its Confirm button, sealed with the signing secret."""
+def _prompt(
+    queue: JobQueue, job: JobEnvelope, spec: CommandSpec, inventory: Inventory | None, signing_secret: str
+) -> SlackMessage:
+    """The confirmation prompt, its expiry queued with it; the job rides in its Confirm button, sealed with
+    the signing secret."""
     environment = None
     if inventory is not None and spec.accepts is not None and spec.subject is not None:
         environment = inventory.environment_of(spec.accepts, str(getattr(job.args, spec.subject)))
@@ -265,6 +265,7 @@ def _prompt(job: JobEnvelope, spec: CommandSpec, inventory: Inventory | None, si
     except ConfirmationError as exc:
         return messages.confirmation_refused(str(exc))
     logger.info("asking %s to confirm %s", job.requester.user_id, job.display, extra=job_log_keys(job))
+    schedule_expiry(queue, job)
     return messages.confirm_prompt(
         job.display, spec.description, environment, token, CONFIRM_TTL_S, CONFIRM_ACTION, CANCEL_ACTION
     )
