@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
-from shared.aws_json import Credentials, SqsSendClient
+from shared.aws_json import Credentials, SqsSendClient, credentials_from_environment
 from shared.errors import SettingsError
 from shared.inventory import Inventory, InventoryError, load_inventory
 from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
@@ -71,7 +71,7 @@ class AckFunction:
             endpoint_url=s.aws_endpoint_url,
             connect_timeout=s.enqueue_connect_timeout_s,
             read_timeout=s.enqueue_read_timeout_s,
-            **({"credentials": self._credentials} if self._credentials else {}),
+            credentials=self._credentials or credentials_from_environment,
         )
         self.queue = SqsJobQueue(s.jobs_queue_url, client=self._sqs)
         self.handler = None
