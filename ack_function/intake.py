@@ -16,15 +16,17 @@ from shared.commands import (
     COMMANDS,
     ApprovalRequestArgs,
     AuditNoteArgs,
+    BuildArgs,
     CommandSpec,
     NoticeArgs,
     find_command,
+    quoted,
 )
 from shared.confirm import (
-    APPROVAL_TTL_S,
     CANCEL_ACTION,
     CONFIRM_ACTION,
     CONFIRM_TTL_S,
+    PURPOSE_OF_ACTION,
     REJECT_ACTION,
     seal,
     settlement,
@@ -32,7 +34,7 @@ from shared.confirm import (
 )
 from shared.errors import ConfirmationError, EnqueueError, UsageError
 from shared.guard import check
-from shared.inventory import Inventory
+from shared.inventory import JENKINS_RESERVED, Intake, Inventory, UnknownNameError
 from shared.jobs import JobEnvelope, Requester, audit_target, job_id_for, utcnow
 from shared.messages import SlackMessage
 from shared.observability import ENQUEUE_FAILURES, JOBS_QUEUED, function_metrics, job_log_keys
@@ -59,23 +61,54 @@ class SlashCommand(BaseModel):
 
 
 class MentionEvent(BaseModel):
-    """An Events API `app_mention` callback: `@opsbot deploy-status payment`."""
+    """An Events API `app_mention` callback: `@opsbot deploy-status payment`. `team_id` is the installation's
+    workspace (the callback's); `team`, `user_team` and `source_team` (Slack Connect) the author's."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     team_id: str
     event_id: str
-    user: str
+    user: str = ""
     channel: str
     text: str
     ts: str
     thread_ts: str | None = None
+    bot_id: str | None = None
+    subtype: str | None = None
+    team: str | None = None
+    user_team: str | None = None
+    source_team: str | None = None
+
+
+#: Message subtypes that mean a bot or an integration wrote it, not a person.
+BOT_SUBTYPES = frozenset({"bot_message", "bot_add", "bot_remove"})
+
+
+def outsider(event: MentionEvent, intake: Intake) -> str | None:
+    """Why this author may not trigger opsbot ("bot", "external"), or None. By default only people of the
+    installation's workspace may; the inventory's `[intake]` names bots and other workspaces that may too."""
+    if event.bot_id is not None or (event.subtype in BOT_SUBTYPES):
+        return None if event.bot_id is not None and event.bot_id in intake.allowed_bots else "bot"
+    if not event.user:
+        return "bot"
+    teams = {t for t in (event.team, event.user_team, event.source_team) if t}
+    if any(t != event.team_id and t not in intake.allowed_teams for t in teams):
+        return "external"
+    return None
 
 
 def plan_job(
-    name: str, text: str, requester: Requester, *, job_id: str, response_url: str | None, now: datetime
+    name: str,
+    text: str,
+    requester: Requester,
+    *,
+    job_id: str,
+    response_url: str | None,
+    now: datetime,
+    inventory: Inventory | None = None,
 ) -> JobEnvelope | SlackMessage:
-    """The job a command asks for, or the message explaining why there is none."""
+    """The job a command asks for, or the message explaining why there is none (bad words, an unknown name, a
+    build parameter the inventory does not allow): nothing of that is queued."""
     spec = find_command(name)
     if spec is None:
         return messages.unknown_command(name, COMMANDS)
@@ -83,6 +116,9 @@ def plan_job(
         args = spec.parse(text)
     except UsageError as exc:
         return messages.usage_help(spec, str(exc))
+    problem = unknown_name(spec, args, inventory) or build_parameter_problem(args, inventory)
+    if problem is not None:
+        return messages.refused(f"{spec.name} {text}", problem)
     return JobEnvelope(
         job_id=job_id,
         command=spec.name,
@@ -93,6 +129,37 @@ def plan_job(
         issued_at=now,
         correlation_id=job_id,
     )
+
+
+#: How many known names an unknown one is answered with.
+KNOWN_SHOWN = 10
+
+
+def unknown_name(spec: CommandSpec, args: Any, inventory: Inventory | None) -> str | None:
+    """The command names something the inventory does not have: the known ones, closest first (None: it has it,
+    or there is no inventory here and the worker checks)."""
+    if inventory is None or spec.accepts is None or spec.subject is None:
+        return None
+    name = str(getattr(args, spec.subject))
+    try:
+        inventory.require(spec.accepts, name)
+    except UnknownNameError as exc:
+        known = ", ".join(exc.known[:KNOWN_SHOWN]) or "none are configured"
+        more = f" and {len(exc.known) - KNOWN_SHOWN} more" if len(exc.known) > KNOWN_SHOWN else ""
+        return f"I don't know {exc.what} {quoted(name)}. Known {exc.what}s, closest first: {known}{more}."
+    return None
+
+
+def build_parameter_problem(args: Any, inventory: Inventory | None) -> str | None:
+    """A build parameter that may not reach Jenkins: a reserved name (always), or one the job's allow-list in
+    the inventory does not name or whose value it does not admit."""
+    if not isinstance(args, BuildArgs):
+        return None
+    for name in args.parameters:
+        if name.lower() in JENKINS_RESERVED:
+            return f"{quoted(name)} is a name Jenkins reserves; it is never passed as a build parameter."
+    job = inventory.jenkins_jobs.get(args.job) if inventory is not None else None
+    return job.refusal(args.parameters) if job is not None else None
 
 
 def refusal(job: JobEnvelope, inventory: Inventory | None) -> SlackMessage | None:
@@ -119,7 +186,9 @@ def accept_command(
     so) or queue it. Never claims "queued" unless SQS took it."""
     requester = Requester(user_id=cmd.user_id, user_name=cmd.user_name, team_id=cmd.team_id, channel_id=cmd.channel_id)
     job_id = job_id_for(cmd.team_id, cmd.trigger_id)
-    job = plan_job(cmd.command, cmd.text, requester, job_id=job_id, response_url=cmd.response_url, now=now())
+    job = plan_job(
+        cmd.command, cmd.text, requester, job_id=job_id, response_url=cmd.response_url, now=now(), inventory=inventory
+    )
     if isinstance(job, SlackMessage):
         return job
     denial = refusal(job, inventory)
@@ -145,7 +214,7 @@ def request_approval(
     """Two-person approval: the worker posts the request in the approvals channel (the ack never calls the
     Web API); the job rides sealed in its buttons."""
     try:
-        token = seal(job, signing_secret)
+        token, reject_token = seal(job, signing_secret, "approve"), seal(job, signing_secret, "reject")
     except ConfirmationError as exc:
         return messages.confirmation_refused(str(exc))
     request = job.model_copy(
@@ -153,6 +222,7 @@ def request_approval(
             "job_id": job_id_for(job.requester.team_id, f"approval:{job.job_id}"),
             "args": ApprovalRequestArgs(
                 token=token,
+                reject_token=reject_token,
                 approvers=approval.approvers,
                 channel=approval.channel,
                 rule=rule,
@@ -186,11 +256,17 @@ def accept_approval_click(
     clicked_at = now()
     requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
     notice_id = job_id_for(click.team_id, click.trigger_id)
+    purpose = "reject" if click.action_id == REJECT_ACTION else "approve"
     try:
-        job = unseal(click.value, signing_secret, now=clicked_at, ttl_s=APPROVAL_TTL_S)
+        job = unseal(click.value, signing_secret, purpose, now=clicked_at, team_id=click.team_id)
     except ConfirmationError as exc:
+        logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
         refused = messages.confirmation_refused(str(exc))
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=True)])
+    if click.user_team not in (None, "", click.team_id, job.requester.team_id):
+        logger.warning("%s by %s of another workspace (%s) refused", click.action_id, click.user_id, click.user_team)
+        refused = messages.not_from_this_workspace()
+        return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
     approval = check(job, inventory).approval if inventory is not None else None
     if click.action_id == REJECT_ACTION:
         if approval is not None and approval.could_reject(click.user_id, job.requester.user_id, _no_groups) is False:
@@ -261,13 +337,20 @@ def _prompt(
     if inventory is not None and spec.accepts is not None and spec.subject is not None:
         environment = inventory.environment_of(spec.accepts, str(getattr(job.args, spec.subject)))
     try:
-        token = seal(job, signing_secret)
+        confirm_token, cancel_token = seal(job, signing_secret, "confirm"), seal(job, signing_secret, "cancel")
     except ConfirmationError as exc:
         return messages.confirmation_refused(str(exc))
     logger.info("asking %s to confirm %s", job.requester.user_id, job.display, extra=job_log_keys(job))
     schedule_expiry(queue, job)
     return messages.confirm_prompt(
-        job.display, spec.description, environment, token, CONFIRM_TTL_S, CONFIRM_ACTION, CANCEL_ACTION
+        job.display,
+        spec.description,
+        environment,
+        confirm_token,
+        cancel_token,
+        CONFIRM_TTL_S,
+        CONFIRM_ACTION,
+        CANCEL_ACTION,
     )
 
 
@@ -280,6 +363,8 @@ class ActionClick(BaseModel):
     value: str = ""
     user_id: str
     team_id: str
+    #: The clicker's own workspace (Slack Connect: another organisation's), when the payload says.
+    user_team: str | None = None
     channel_id: str = ""
     response_url: str | None = None
     trigger_id: str | None = None
@@ -293,6 +378,7 @@ class ActionClick(BaseModel):
                 "value": action.get("value", ""),
                 "user_id": (body.get("user") or {}).get("id"),
                 "team_id": (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id"),
+                "user_team": (body.get("user") or {}).get("team_id"),
                 "channel_id": (body.get("channel") or {}).get("id", ""),
                 "response_url": body.get("response_url"),
                 "trigger_id": body.get("trigger_id"),
@@ -321,26 +407,24 @@ def accept_click(
 
 def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> JobEnvelope | SlackMessage:
     """The confirmed job, the cancellation (a `settle` job), or what to tell the clicker instead (altered,
-    expired, not theirs). A cancel needs no time limit: cancelling an expired prompt changes nothing."""
+    expired, for another button, not theirs). Only the requester may confirm or cancel."""
     cancel = click.action_id != CONFIRM_ACTION
+    purpose = PURPOSE_OF_ACTION.get(click.action_id, "cancel")
     try:
-        job = unseal(click.value, signing_secret, now=now, ttl_s=_NO_LIMIT if cancel else CONFIRM_TTL_S)
+        job = unseal(click.value, signing_secret, purpose, now=now, team_id=click.team_id)
     except ConfirmationError as exc:
         logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
-        if click.action_id == CANCEL_ACTION:
-            return messages.cancelled("the command")
-        return messages.confirmation_refused(str(exc))
+        return messages.cancel_refused(str(exc)) if cancel else messages.confirmation_refused(str(exc))
     if cancel:
+        if job.requester.user_id != click.user_id:
+            logger.warning("cancel of %s by %s refused: not the requester", job.display, click.user_id)
+            return messages.cancel_refused("only the person who asked can cancel")
         return settlement(job, "cancelled", click.user_id, target=audit_target(job))
     if job.requester.user_id != click.user_id:
         logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
         return messages.confirmation_refused("only the person who asked can confirm")
     logger.info("%s confirmed by %s", job.display, click.user_id, extra=job_log_keys(job))
     return job.model_copy(update={"confirmed_by": click.user_id})
-
-
-#: A TTL no prompt reaches (a cancel is honoured however late: the worker decides whether it still counts).
-_NO_LIMIT = 10**12
 
 
 def _send(queue: JobQueue, job: JobEnvelope) -> None:
@@ -365,10 +449,17 @@ def accept_mention(
     *,
     inventory: Inventory | None = None,
     now: Callable[[], datetime] = utcnow,
-) -> JobEnvelope:
+) -> JobEnvelope | None:
     """Queue the job a mention asks for, answered in its thread. A mention that is no command queues a
     notice with the help text (the ack never calls the Web API). Raises `EnqueueError` so the edge
-    answers non-2xx and Slack retries; the retry carries the same event_id, so it is the same job."""
+    answers non-2xx and Slack retries; the retry carries the same event_id, so it is the same job. A bot's
+    mention queues nothing (answering it could loop); a person of another workspace is told opsbot is for
+    this one's (None returned when nothing was queued)."""
+    intake = inventory.intake if inventory is not None else Intake()
+    who = outsider(event, intake)
+    if who == "bot":
+        logger.warning("mention by a bot refused (bot_id %s, subtype %s)", event.bot_id, event.subtype)
+        return None
     words = _MENTION.sub("", event.text).strip().split(maxsplit=1)
     name = "/" + words[0].lstrip("/") if words else ""
     text = words[1] if len(words) > 1 else ""
@@ -376,7 +467,10 @@ def accept_mention(
         user_id=event.user, team_id=event.team_id, channel_id=event.channel, thread_ts=event.thread_ts or event.ts
     )
     job_id = job_id_for(event.team_id, event.event_id)
-    planned = plan_job(name, text, requester, job_id=job_id, response_url=None, now=now())
+    if who == "external":
+        logger.warning("mention by %s of another workspace refused", event.user)
+        return _send_one(queue, _notice(messages.not_from_this_workspace(), name, requester, job_id, now()))
+    planned = plan_job(name, text, requester, job_id=job_id, response_url=None, now=now(), inventory=inventory)
     if isinstance(planned, JobEnvelope):
         denial = refusal(planned, inventory)
         if denial is not None:
@@ -387,6 +481,10 @@ def accept_mention(
             # a way around confirmation or approval.
             planned = messages.use_the_slash_command(planned.display)
     job = planned if isinstance(planned, JobEnvelope) else _notice(planned, name, requester, job_id, now())
+    return _send_one(queue, job)
+
+
+def _send_one(queue: JobQueue, job: JobEnvelope) -> JobEnvelope:
     _send(queue, job)
     return job
 
@@ -402,7 +500,7 @@ def _notice(message: SlackMessage, name: str, requester: Requester, job_id: str,
     return JobEnvelope(
         job_id=job_id,
         command=name,
-        args=NoticeArgs(text=message.text),
+        args=NoticeArgs(text=messages.clip(message.text, 3000)),
         requester=requester,
         issued_at=now,
         correlation_id=job_id,

@@ -118,10 +118,11 @@ class AuditNoteArgs(_Args):
 
 class ApprovalRequestArgs(_Args):
     """Not a command: the worker posts the request in the approvals channel with Approve / Reject buttons
-    carrying `token` (the job, sealed by the ack with the signing secret)."""
+    carrying `token` and `reject_token` (the job, sealed by the ack for each purpose; shared/confirm.py)."""
 
     kind: Literal["approval_request"] = "approval_request"
     token: str = Field(max_length=2000)
+    reject_token: str = Field(default="", max_length=2000)
     approvers: list[str] = Field(max_length=50)
     channel: str = Field(max_length=32)
     rule: str = Field(max_length=64)
@@ -177,7 +178,7 @@ def parse_logs_words(words: list[str]) -> dict[str, Any]:
             raise UsageError("--since needs a duration such as 15m, 2h or 1d.")
         match = _SINCE.match(rest[1])
         if match is None:
-            raise UsageError(f"--since {rest[1]!r} is not a duration such as 15m, 2h or 1d.")
+            raise UsageError(f"--since must be a duration such as 15m, 2h or 1d, got {quoted(rest[1])}.")
         values["since_minutes"] = int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
         rest = rest[2:]
     if rest:
@@ -193,9 +194,63 @@ def parse_build_words(words: list[str]) -> dict[str, Any]:
     for word in words[1:]:
         name, eq, value = word.partition("=")
         if not eq or not name:
-            raise UsageError(f"{word!r} is not a key=value build parameter.")
+            raise UsageError(f"build parameters are key=value, got {quoted(word)}.")
         parameters[name] = value
     return {"job": words[0], "parameters": parameters}
+
+
+#: How a reply names each args field: the command's own words, never the model's.
+_FIELD_WORDS = {
+    "work_seconds": "seconds",
+    "target": "the target",
+    "service": "the target",
+    "suite": "the suite",
+    "job": "the Jenkins job",
+    "version": "the version",
+    "since_minutes": "--since",
+    "query": "the query",
+    "parameters": "the build parameters",
+}
+#: What a name must look like, per field, in plain words.
+_PATTERN_WORDS = {
+    "target": "target names are letters, digits, - and _, starting with a letter or digit (up to 255)",
+    "service": "target names are letters, digits, - and _, starting with a letter or digit (up to 255)",
+    "suite": "suite names are letters, digits, - and _, starting with a letter or digit (up to 255)",
+    "job": "Jenkins job names are letters, digits, -, _, . and /, starting with a letter or digit (up to 255)",
+    "version": "versions are letters, digits, ., +, - and _ (up to 128)",
+}
+
+
+def quoted(value: object, limit: int = 40) -> str:
+    """What a person typed, quoted and cut short (an ellipsis when cut) for a reply."""
+    text = str(value)
+    return "'" + (text if len(text) <= limit else text[: limit - 1] + "…") + "'"
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def plain_problem(err: Any) -> str:
+    """A pydantic error on a command's args in the command's own words: no field names, types or regexes."""
+    field = str(err["loc"][0]) if err.get("loc") else ""
+    word = _FIELD_WORDS.get(field, "an argument")
+    got = quoted(err.get("input", ""))
+    kind = err.get("type", "")
+    limits = err.get("ctx") or {}
+    if kind in ("float_parsing", "int_parsing", "float_type", "int_type", "finite_number"):
+        return f"{word} must be a number, got {got}."
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{word} must be at least {_number(limits.get('ge', limits.get('gt')))}, got {got}."
+    if kind in ("less_than_equal", "less_than"):
+        return f"{word} must be at most {_number(limits.get('le', limits.get('lt')))}, got {got}."
+    if kind == "string_pattern_mismatch":
+        return f"{_PATTERN_WORDS.get(field, f'{word} is not valid')}, got {got}."
+    if kind in ("string_too_long", "too_long"):
+        return f"{word} is too long (at most {limits.get('max_length')})."
+    if field == "parameters":
+        return "build parameter names are letters, digits, _, . and - (up to 128), each value up to 1000 characters."
+    return f"{word} is not valid, got {got}."
 
 
 @dataclass(frozen=True)
@@ -257,9 +312,7 @@ class CommandSpec:
         try:
             return self.args_model.model_validate(values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = "/".join(str(p) for p in err["loc"])
-            raise UsageError(f"{field} {err['input']!r} is not valid: {err['msg']}.") from None
+            raise UsageError(plain_problem(exc.errors()[0])) from None
 
 
 _HOUR = 3600

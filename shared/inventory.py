@@ -20,15 +20,21 @@ shared/policy.py) and the environment of each name:
 
     [jenkins_jobs.deploy-web]
     job = "web/deploy"
+    parameters = { ENV = { values = ["staging", "prod"] }, VERSION = { pattern = "[0-9][0-9.]*" }, NOTE = {} }
+
+    [intake]                                 # who may trigger opsbot besides this workspace's people
+    allowed_bots = ["B0DEPLOYBOT"]           # bot ids whose mentions run commands (default: none)
+    allowed_teams = ["T0PARTNER"]            # other workspaces (Slack Connect) whose people may (default: none)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from shared.errors import OpsbotError
 from shared.policy import Environment, Policy, build_models
@@ -94,11 +100,71 @@ class Suite(_Model):
     description: str = ""
 
 
+#: Names Jenkins reads itself from a build request (buildWithParameters' `delay`, `token`, `cause`, the form's
+#: `json` and `Submit`, the CSRF crumb): never passed as a build parameter, whatever the inventory says.
+JENKINS_RESERVED = frozenset({"delay", "token", "cause", "json", "submit", "crumb", "jenkins-crumb", ".crumb"})
+ParameterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
+
+
+class JenkinsParameter(_Model):
+    """What a build parameter may be: one of `values`, or matching `pattern` (whole value), or anything."""
+
+    values: list[str] = Field(default_factory=list, max_length=100)
+    pattern: str | None = Field(default=None, max_length=500)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def admits(self, value: str) -> bool:
+        if self.values and value not in self.values:
+            return False
+        return self.pattern is None or re.fullmatch(self.pattern, value) is not None
+
+
 class JenkinsJob(_Model):
     #: The job's full name on Jenkins (folders separated by "/").
     job: str = Field(min_length=1, max_length=255)
     environment: Environment = "staging"
     description: str = ""
+    #: The parameters `/ops-build` may pass (none listed: none), each with what its value may be.
+    parameters: dict[ParameterName, JenkinsParameter] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, JenkinsParameter]) -> dict[str, JenkinsParameter]:
+        for name in value:
+            if name.lower() in JENKINS_RESERVED:
+                raise ValueError(f"{name!r} is a name Jenkins reserves, never a build parameter")
+        return value
+
+    def refusal(self, parameters: Mapping[str, str]) -> str | None:
+        """Why these build parameters may not be passed, in plain words; None when they may."""
+        allowed = ", ".join(sorted(self.parameters)) or "none"
+        for name, value in parameters.items():
+            if name.lower() in JENKINS_RESERVED:
+                return f"{name} is reserved by Jenkins and never passed; the parameters allowed are: {allowed}"
+            spec = self.parameters.get(name)
+            if spec is None:
+                return f"{name} is not a parameter of this job; the parameters allowed are: {allowed}"
+            if not spec.admits(value):
+                if spec.values:
+                    return f"{name} must be one of {', '.join(spec.values[:20])}"
+                return f"that value of {name} is not one this job accepts"
+        return None
+
+
+class Intake(_Model):
+    """Who besides this workspace's people may trigger opsbot (by default nobody: no bot, no other team)."""
+
+    allowed_bots: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,32}$")]] = Field(default_factory=list)
+    allowed_teams: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,32}$")]] = Field(default_factory=list)
 
 
 class Inventory(_Model):
@@ -110,6 +176,8 @@ class Inventory(_Model):
     ] = Field(default_factory=dict)
     #: Who may run what (shared/policy.py).
     policy: Policy = Field(default_factory=Policy)
+    #: Who may trigger at all: named bots, other workspaces.
+    intake: Intake = Field(default_factory=Intake)
 
     # -- lookups ---------------------------------------------------------------------------
 

@@ -1,17 +1,125 @@
-"""Block Kit builders: pure functions from facts to Slack messages."""
+"""Block Kit builders: pure functions from facts to Slack messages that fit Slack's limits for any input.
+
+Text from outside opsbot (what a person typed, log lines, AWS and Jenkins answers) goes through `escape`
+(Slack's mrkdwn control characters `&`, `<`, `>`; docs.slack.dev "Formatting text for app surfaces"), and
+inside code spans and blocks also loses its backticks; mentions and links appear only where opsbot puts
+them. Every `SlackMessage` is bounded when it is built (`fit`): section text 3,000, fields 10 x 2,000,
+context 10 elements, header 150, at most 50 blocks, message text 40,000 (Block Kit reference).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.commands import CommandSpec
 
+#: Slack's limits (docs.slack.dev/reference/block-kit; platform-facts.md).
+MAX_BLOCKS = 50
+MAX_TEXT = 40_000
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+#: How much of what a person typed is echoed back.
+MAX_ECHO = 80
+#: The top-level `text` is a notification's preview and the fallback: kept short, the blocks carry the rest.
+MAX_FALLBACK_TEXT = 4000
+
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
+#: What stands in for a backtick inside code: a backtick there would close the span or the block.
+_TICK = "\u02cb"
+
+
+def escape(text: object) -> str:
+    """Outside text made inert in mrkdwn: `&`, `<` and `>` as Slack documents (no mention, no link)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shorten(text: object, limit: int = MAX_ECHO) -> str:
+    """The text cut to `limit` characters, with an ellipsis when cut."""
+    text = str(text)
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def echo(text: object, limit: int = MAX_ECHO) -> str:
+    """What a person typed, as an inline code span: short, escaped, no backtick inside."""
+    inner = escape(shorten(" ".join(str(text).split()), limit)).replace("`", _TICK)
+    return f"`{inner or ' '}`"
+
+
+def code_block(lines: Iterable[str]) -> str:
+    """Lines from elsewhere (logs) as a code block they cannot close."""
+    body = "\n".join(escape(line).replace("`", _TICK) for line in lines)
+    return f"```\n{body}\n```"
+
+
+def mention(slack_id: str) -> str:
+    """A user (or, starting with S, a user group) mention; anything that is not a Slack id is shown inert."""
+    if not _SLACK_ID.match(slack_id):
+        return escape(slack_id)
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+
+
+def clip(markdown: str, limit: int) -> str:
+    """The text within `limit` characters, cut with a visible count; never inside an entity or a `<...>`."""
+    if len(markdown) <= limit:
+        return markdown
+    marker_room = 40
+    cut = markdown[: max(0, limit - marker_room)]
+    for opening, closing in (("&", ";"), ("<", ">")):
+        at = cut.rfind(opening)
+        if at != -1 and closing not in cut[at:]:
+            cut = cut[:at]
+    if cut.count("```") % 2:
+        cut += "\n```"
+    return f"{cut}… ({len(markdown) - len(cut)} more characters)"
+
+
+def _clip_text_object(obj: Any, limit: int) -> Any:
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        return {**obj, "text": clip(obj["text"], limit)}
+    return obj
+
+
+def _fit_block(block: dict[str, Any]) -> dict[str, Any]:
+    kind = block.get("type")
+    if kind == "section":
+        block = {**block}
+        if "text" in block:
+            block["text"] = _clip_text_object(block["text"], MAX_SECTION_TEXT)
+        if isinstance(block.get("fields"), list):
+            block["fields"] = [_clip_text_object(f, MAX_FIELD_TEXT) for f in block["fields"][:MAX_FIELDS]]
+    elif kind == "context" and isinstance(block.get("elements"), list):
+        elements = block["elements"][:MAX_CONTEXT_ELEMENTS]
+        block = {**block, "elements": [_clip_text_object(e, MAX_SECTION_TEXT) for e in elements]}
+    elif kind == "header" and "text" in block:
+        block = {**block, "text": _clip_text_object(block["text"], MAX_HEADER_TEXT)}
+    return block
+
+
+def fit(data: dict[str, Any]) -> dict[str, Any]:
+    """A message's fields within Slack's limits: each block bounded, at most 50 blocks (the last one saying
+    how many were left out), the text within 40,000 characters."""
+    blocks = [_fit_block(b) for b in data.get("blocks") or [] if isinstance(b, dict)]
+    if len(blocks) > MAX_BLOCKS:
+        left_out = len(blocks) - (MAX_BLOCKS - 1)
+        blocks = [*blocks[: MAX_BLOCKS - 1], _context(f"… {left_out} more blocks not shown.")]
+    text = data.get("text")
+    fitted = {**data, "blocks": blocks}
+    if isinstance(text, str):
+        fitted["text"] = clip(text, MAX_TEXT)
+    return fitted
+
 
 class SlackMessage(BaseModel):
-    """A message for response_url, chat.postMessage or an ack body."""
+    """A message for response_url, chat.postMessage or an ack body; bounded to Slack's limits when built."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -21,6 +129,11 @@ class SlackMessage(BaseModel):
     #: The job's last message (its result or its failure), as opposed to progress.
     final: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _within_limits(cls, data: Any) -> Any:
+        return fit(data) if isinstance(data, dict) else data
+
     def ack_body(self) -> dict[str, Any]:
         """What Bolt's ack() sends back on the HTTP response."""
         body: dict[str, Any] = {"response_type": self.response_type, "text": self.text}
@@ -28,32 +141,66 @@ class SlackMessage(BaseModel):
             body["blocks"] = self.blocks
         return body
 
+    def plain_fallback(self, why: str) -> SlackMessage:
+        """The message as plain text only, saying why (Slack refused the blocks): a last line of defence."""
+        text = clip(f"{self.text}\n\n_{why}_", MAX_FALLBACK_TEXT)
+        return SlackMessage(text=text, response_type=self.response_type, final=self.final)
+
 
 def _section(markdown: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": markdown}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(markdown, MAX_SECTION_TEXT)}}
 
 
 def _context(*markdown: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": m} for m in markdown]}
+    elements = [{"type": "mrkdwn", "text": clip(m, MAX_SECTION_TEXT)} for m in markdown[:MAX_CONTEXT_ELEMENTS]]
+    return {"type": "context", "elements": elements}
+
+
+def _sections(lines: Sequence[str], *, max_sections: int = 10, what: str = "lines") -> list[dict[str, Any]]:
+    """Lines packed into sections of at most 3,000 characters; past `max_sections`, one line says how many
+    more there were."""
+    sections: list[list[str]] = []
+    size = 0
+    shown = 0
+    for line in lines:
+        line = clip(line, MAX_SECTION_TEXT - 100)
+        if sections and size + len(line) + 1 <= MAX_SECTION_TEXT - 100:
+            sections[-1].append(line)
+            size += len(line) + 1
+        elif len(sections) < max_sections:
+            sections.append([line])
+            size = len(line)
+        else:
+            break
+        shown += 1
+    blocks = [_section("\n".join(s)) for s in sections]
+    if shown < len(lines):
+        blocks.append(_context(f"… {len(lines) - shown} more {what} not shown."))
+    return blocks
+
+
+def _fallback_text(*parts: str) -> str:
+    return clip("\n".join(p for p in parts if p), MAX_FALLBACK_TEXT)
 
 
 def _simple(text: str, *context: str) -> SlackMessage:
     blocks = [_section(text)]
     if context:
         blocks.append(_context(*context))
-    return SlackMessage(text=text, blocks=blocks)
+    return SlackMessage(text=_fallback_text(text), blocks=blocks)
 
 
 def queued(display: str, short_id: str) -> SlackMessage:
     return _simple(
-        f":hourglass_flowing_sand: `{display}` is queued as job `{short_id}`.",
+        f":hourglass_flowing_sand: {echo(display)} is queued as job `{short_id}`.",
         "I'll post the result here.",
     )
 
 
 def usage_help(spec: CommandSpec, problem: str) -> SlackMessage:
+    """`problem` is plain words (it may quote the input, already shortened): shown escaped."""
     return _simple(
-        f":warning: {problem}\nUsage: `{spec.usage}`\n{spec.description}",
+        f":warning: {escape(problem)}\nUsage: `{spec.usage}`\n{spec.description}",
         "Nothing was queued.",
     )
 
@@ -63,20 +210,30 @@ def command_list(specs: Iterable[CommandSpec]) -> str:
 
 
 def unknown_command(name: str, specs: Sequence[CommandSpec]) -> SlackMessage:
-    opening = f":question: I don't know `{name}`. The commands are:" if name else "Here is what I can do:"
+    opening = f":question: I don't know {echo(name, 40)}. The commands are:" if name else "Here is what I can do:"
     return _simple(f"{opening}\n{command_list(specs)}", "Nothing was queued.")
+
+
+def refused(display: str, problem: str) -> SlackMessage:
+    """A request the ack refuses before queueing (unknown name, a build parameter not allowed): plain words."""
+    return _simple(f":no_entry: {echo(display)} was not queued: {escape(problem)}", "Nothing was queued.")
+
+
+def not_from_this_workspace() -> SlackMessage:
+    """To a person from another organisation (Slack Connect) who asked opsbot for something."""
+    return _simple(":no_entry: opsbot accepts commands from members of this workspace only.", "Nothing was queued.")
 
 
 def enqueue_failed(display: str, short_id: str = "", *, maybe_queued: bool = False) -> SlackMessage:
     """`maybe_queued`: the queue took the request but did not confirm in time, so it may hold the job."""
     if maybe_queued:
         return _simple(
-            f":warning: The job queue did not confirm `{display}` in time: it may or may not be queued. "
+            f":warning: The job queue did not confirm {echo(display)} in time: it may or may not be queued. "
             f"If it was, job `{short_id}` answers here (it never runs twice); if nothing comes within a "
             "minute, try again.",
         )
     return _simple(
-        f":x: Could not queue `{display}`; nothing was run. Try again in a moment.",
+        f":x: Could not queue {echo(display)}; nothing was run. Try again in a moment.",
         "The job queue could not be reached.",
     )
 
@@ -89,28 +246,30 @@ def pong(waited_ms: float, worked_s: float, short_id: str) -> SlackMessage:
 
 
 def job_failed(display: str, short_id: str, reason: str) -> SlackMessage:
-    return _simple(f":x: `{display}` failed (job `{short_id}`): {reason}")
+    """`reason` comes from an error (an API's words in it): shown escaped and bounded."""
+    return _simple(f":x: {echo(display)} failed (job `{short_id}`): {escape(shorten(reason, 1500))}")
 
 
 def deploy_status(
     service: str, cluster: str, service_status: str, deployments: Sequence[dict[str, Any]], short_id: str
 ) -> SlackMessage:
     """One line per ECS deployment, PRIMARY first. Each dict: status, rollout_state, running, desired,
-    pending, failed, task_definition, age."""
+    pending, failed, task_definition, age (ECS's words, escaped)."""
     icons = {"COMPLETED": ":white_check_mark:", "IN_PROGRESS": ":arrows_counterclockwise:", "FAILED": ":x:"}
-    header = f"*Deploy status of `{service}`* (cluster `{cluster}`, service {service_status})"
+    header = f"*Deploy status of {echo(service)}* (cluster {echo(cluster)}, service {escape(service_status)})"
     lines = []
     for d in deployments:
         icon = icons.get(d["rollout_state"], ":grey_question:")
         failed = f", {d['failed']} failed" if d["failed"] else ""
         lines.append(
-            f"{icon} *{d['status']}* {d['rollout_state'].lower().replace('_', ' ')}: "
+            f"{icon} *{escape(d['status'])}* {escape(str(d['rollout_state']).lower().replace('_', ' '))}: "
             f"{d['running']}/{d['desired']} running, {d['pending']} pending{failed}; "
-            f"`{d['task_definition']}`, started {d['age']} ago"
+            f"{echo(d['task_definition'], 200)}, started {escape(d['age'])} ago"
         )
-    body = "\n".join(lines) if lines else "_No deployments._"
-    text = f"{header}\n{body}"
-    return SlackMessage(text=text, blocks=[_section(header), _section(body), _context(f"job `{short_id}`")])
+    body = _sections(lines or ["_No deployments._"], max_sections=5, what="deployments")
+    return SlackMessage(
+        text=_fallback_text(header, *lines), blocks=[_section(header), *body, _context(f"job `{short_id}`")]
+    )
 
 
 def humanize_seconds(seconds: float) -> str:
@@ -129,21 +288,23 @@ def humanize_seconds(seconds: float) -> str:
 
 def busy(target: str, command: str, holder_user: str, since: str, holder_job: str, short_id: str) -> SlackMessage:
     return _simple(
-        f":no_entry: `{target}` is busy: `{command}` by <@{holder_user}> since {since} (job `{holder_job[:8]}`).",
+        f":no_entry: {echo(target)} is busy: {echo(command)} by {mention(holder_user)} since {escape(since)} "
+        f"(job `{escape(holder_job[:8])}`).",
         f"Your job `{short_id}` was not run. Try again when it is done.",
     )
 
 
 def gave_up(display: str, short_id: str, attempts: int, reason: str) -> SlackMessage:
     return _simple(
-        f":x: `{display}` failed after {attempts} attempt{'s' if attempts != 1 else ''} (job `{short_id}`): {reason}",
+        f":x: {echo(display)} failed after {attempts} attempt{'s' if attempts != 1 else ''} (job `{short_id}`): "
+        f"{escape(shorten(reason, 1500))}",
         "The job is in the dead-letter queue; `opsbot dlq redrive` runs it again.",
     )
 
 
 def rejected(display: str, short_id: str, reason: str) -> SlackMessage:
     return _simple(
-        f":x: `{display}` could not be run (job `{short_id}`): {reason}",
+        f":x: {echo(display)} could not be run (job `{short_id}`): {escape(shorten(reason, 1500))}",
         "The message is in the dead-letter queue for an operator to look at.",
     )
 
@@ -152,8 +313,8 @@ def restart_started(
     service: str, cluster: str, deployment_id: str, running: int, desired: int, short_id: str
 ) -> SlackMessage:
     text = (
-        f":arrows_counterclockwise: Restart of `{service}` started (cluster `{cluster}`): "
-        f"new deployment `{deployment_id}`, {running}/{desired} running."
+        f":arrows_counterclockwise: Restart of {echo(service)} started (cluster {echo(cluster)}): "
+        f"new deployment {echo(deployment_id)}, {running}/{desired} running."
     )
     return SlackMessage(text=text, blocks=[_section(text), _context(f"job `{short_id}`")], response_type="in_channel")
 
@@ -164,19 +325,32 @@ _OUTCOME_ICONS = {True: ":white_check_mark:", False: ":x:", None: ":warning:"}
 
 
 def _link(url: str | None, label: str) -> str:
-    return f"<{url}|{label}>" if url else ""
+    """A link opsbot makes (a console or Jenkins URL): the URL may not carry `|`, `<` or `>`."""
+    if not url:
+        return ""
+    safe = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
+    return f"<{safe}|{escape(shorten(label, 80)).replace('|', '/')}>"
+
+
+def _headline_blocks(text: str, details: Sequence[str]) -> list[dict[str, Any]]:
+    if not details:
+        return [_section(text)]
+    joined = text + "\n" + "\n".join(details)
+    if len(joined) <= MAX_SECTION_TEXT:
+        return [_section(joined)]
+    return [_section(text), *_sections(details, max_sections=8)]
 
 
 def progress(
     headline: str, details: Sequence[str] = (), *, link: str | None = None, label: str = "open"
 ) -> SlackMessage:
-    """A step's progress: what is running now. Not final: later steps replace it."""
+    """A step's progress: what is running now. Not final: later steps replace it. `headline` and `details`
+    are opsbot's mrkdwn: an operation escapes what it puts in them from elsewhere (`escape`, `echo`)."""
     text = f":hourglass_flowing_sand: {headline}"
-    body = "\n".join(details)
-    blocks = [_section(text + (f"\n{body}" if body else ""))]
+    blocks = _headline_blocks(text, details)
     if link:
         blocks.append(_context(_link(link, label)))
-    return SlackMessage(text=text, blocks=blocks, final=False)
+    return SlackMessage(text=_fallback_text(text), blocks=blocks, final=False)
 
 
 def outcome(
@@ -188,18 +362,20 @@ def outcome(
     label: str = "open",
     in_channel: bool = False,
 ) -> SlackMessage:
-    """A job's result: succeeded (True), failed (False) or stopped/unknown (None)."""
+    """A job's result: succeeded (True), failed (False) or stopped/unknown (None). `headline` and `details`
+    as in `progress`."""
     text = f"{_OUTCOME_ICONS[ok]} {headline}"
-    body = "\n".join(details)
-    blocks = [_section(text + (f"\n{body}" if body else ""))]
+    blocks = _headline_blocks(text, details)
     if link:
         blocks.append(_context(_link(link, label)))
-    return SlackMessage(text=text, blocks=blocks, response_type="in_channel" if in_channel else "ephemeral")
+    return SlackMessage(
+        text=_fallback_text(text), blocks=blocks, response_type="in_channel" if in_channel else "ephemeral"
+    )
 
 
 def with_footer(message: SlackMessage, *context: str) -> SlackMessage:
     """The message with one more context line (step, elapsed time, who asked)."""
-    return message.model_copy(update={"blocks": [*message.blocks, _context(*context)]})
+    return SlackMessage.model_validate({**message.model_dump(), "blocks": [*message.blocks, _context(*context)]})
 
 
 def step_footer(step: int, elapsed_s: float, short_id: str) -> str:
@@ -207,14 +383,14 @@ def step_footer(step: int, elapsed_s: float, short_id: str) -> str:
 
 
 def final_footer(user_id: str, elapsed_s: float, short_id: str) -> str:
-    return f"asked by <@{user_id}> · took {humanize_seconds(elapsed_s)} · job `{short_id}`"
+    return f"asked by {mention(user_id)} · took {humanize_seconds(elapsed_s)} · job `{short_id}`"
 
 
 def timed_out(display: str, short_id: str, elapsed_s: float, max_age_s: int, last: str = "") -> SlackMessage:
-    details = [f"Last seen: {last}"] if last else []
+    details = [f"Last seen: {escape(shorten(last, 500))}"] if last else []
     return outcome(
         None,
-        f"`{display}` stopped after {humanize_seconds(elapsed_s)}: past its maximum of "
+        f"{echo(display)} stopped after {humanize_seconds(elapsed_s)}: past its maximum of "
         f"{humanize_seconds(max_age_s)} (job `{short_id}`). opsbot no longer follows it; what it started may "
         "still be running.",
         details,
@@ -222,11 +398,11 @@ def timed_out(display: str, short_id: str, elapsed_s: float, max_age_s: int, las
 
 
 def unknown_name(display: str, short_id: str, problem: str) -> SlackMessage:
-    return _simple(f":question: `{display}` was not run (job `{short_id}`): {problem}")
+    return _simple(f":question: {echo(display)} was not run (job `{short_id}`): {escape(shorten(problem, 1500))}")
 
 
 def pipeline_lines(pipeline: str, stages: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per CodePipeline stage. Each dict: name, status, summary."""
+    """One line per CodePipeline stage. Each dict: name, status, summary (CodePipeline's words, escaped)."""
     icons = {
         "Succeeded": ":white_check_mark:",
         "InProgress": ":arrows_counterclockwise:",
@@ -234,86 +410,121 @@ def pipeline_lines(pipeline: str, stages: Sequence[dict[str, Any]]) -> list[str]
         "Stopped": ":black_square_for_stop:",
         "Cancelled": ":black_square_for_stop:",
     }
-    lines = [f"*Pipeline `{pipeline}`*"]
+    lines = [f"*Pipeline {echo(pipeline)}*"]
     for stage in stages:
         icon = icons.get(stage["status"], ":white_circle:")
-        summary = f": {stage['summary']}" if stage.get("summary") else ""
-        lines.append(f"{icon} {stage['name']} {stage['status'].lower()}{summary}")
+        summary = f": {escape(shorten(stage['summary'], 300))}" if stage.get("summary") else ""
+        lines.append(f"{icon} {escape(shorten(stage['name'], 100))} {escape(str(stage['status']).lower())}{summary}")
     return lines
 
 
 def with_lines(message: SlackMessage, lines: Sequence[str]) -> SlackMessage:
-    """The message with a section of more lines, before its context."""
+    """The message with sections of more lines (opsbot's mrkdwn), before its context."""
     if not lines:
         return message
-    body = "\n".join(lines)
     blocks = list(message.blocks)
     position = next((i for i, b in enumerate(blocks) if b.get("type") == "context"), len(blocks))
-    blocks.insert(position, _section(body))
-    return message.model_copy(update={"text": f"{message.text}\n{body}", "blocks": blocks})
+    blocks[position:position] = _sections(lines, max_sections=5)
+    return SlackMessage.model_validate(
+        {**message.model_dump(), "text": _fallback_text(message.text, *lines), "blocks": blocks}
+    )
 
 
 def log_table(
     target: str, rows: Sequence[tuple[str, str]], matched: int, since: str, query: str, short_id: str
 ) -> SlackMessage:
-    """Log lines as a compact table (time, message), newest first; what did not fit is counted."""
-    header = f"*Logs of `{target}`* since {since}" + (f", matching `{query}`" if query else "")
-    if rows:
-        width = 160
-        lines = [f"{when}  {msg if len(msg) <= width else msg[: width - 1] + '…'}" for when, msg in rows]
-        table = "```\n" + "\n".join(lines) + "\n```"
-    else:
-        table = "_No log lines._"
-    left_out = matched - len(rows)
+    """Log lines as a compact table (time, message), newest first, in code blocks they cannot close; what did
+    not fit is counted."""
+    header = f"*Logs of {echo(target)}* since {escape(since)}" + (f", matching {echo(query)}" if query else "")
+    width = 160
+    lines = [f"{when}  {shorten(' '.join(msg.split()), width)}" for when, msg in rows]
+    tables: list[str] = []
+    shown = 0
+    budget = MAX_SECTION_TEXT - 20
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len(code_block([*chunk, line])) > budget:
+            if len(tables) == 8:
+                break
+            tables.append(code_block(chunk))
+            chunk = []
+        chunk.append(line)
+        shown += 1
+    if chunk and len(tables) < 9:
+        tables.append(code_block(chunk))
+    elif chunk:
+        shown -= len(chunk)
+    left_out = matched - shown
     more = f"…and {left_out} more line{'s' if left_out != 1 else ''} not shown." if left_out > 0 else ""
-    text = f"{header}\n{table}" + (f"\n{more}" if more else "")
+    body = [_section(t) for t in tables] or [_section("_No log lines._")]
     context = [m for m in (more, f"job `{short_id}`") if m]
-    return SlackMessage(text=text, blocks=[_section(header), _section(table), _context(*context)])
+    text = _fallback_text(header, *(tables or ["_No log lines._"]), more)
+    return SlackMessage(text=text, blocks=[_section(header), *body, _context(*context)])
+
+
+#: /ops-help lists at most this many names per command, then says how many more.
+HELP_NAMES_SHOWN = 8
 
 
 def help_text(entries: Sequence[tuple[CommandSpec, list[str] | None]]) -> SlackMessage:
-    """The commands, their usage and, for those that take an inventory name, the names they accept."""
+    """The commands, their usage and, for those that take an inventory name, the names they accept (the first
+    few, then how many more: `/ops-help` stays short whatever the inventory)."""
     lines = []
     for spec, names in entries:
         accepted = ""
         if names is not None:
-            accepted = " Accepts: " + (", ".join(f"`{n}`" for n in names) if names else "_none configured_") + "."
+            shown = ", ".join(echo(n, 40) for n in names[:HELP_NAMES_SHOWN])
+            more = f" and {len(names) - HELP_NAMES_SHOWN} more" if len(names) > HELP_NAMES_SHOWN else ""
+            accepted = " Accepts: " + (f"{shown}{more}" if names else "_none configured_") + "."
         lines.append(f"• `{spec.usage}`: {spec.description}{accepted}")
-    text = "*What I can do*\n" + "\n".join(lines)
-    return SlackMessage(text=text, blocks=[_section(text)])
+    header = "*What I can do*"
+    return SlackMessage(text=_fallback_text(header, *lines), blocks=[_section(header), *_sections(lines)])
 
 
 def denied(display: str, rule: str | None, reason: str, ask: str) -> SlackMessage:
-    """A policy denial: which rule refused, why, and who to ask (ephemeral: only the requester sees it)."""
+    """A policy denial: which rule refused, why, and who to ask (ephemeral: only the requester sees it). `ask`
+    is the inventory's own mrkdwn (a mention of who to ask), written by the operators."""
     who = f"Ask {ask} for access." if ask else "Ask the owners of opsbot's policy for access."
     return _simple(
-        f":no_entry: `{display}` was denied by rule `{rule or 'unknown'}`: {reason}. {who}", "Nothing was run."
+        f":no_entry: {echo(display)} was denied by rule {echo(rule or 'unknown')}: {reason}. {who}",
+        "Nothing was run.",
     )
 
 
+def _button(action_id: str, label: str, value: str, style: str | None = None) -> dict[str, Any]:
+    if len(value) > MAX_BUTTON_VALUE:
+        raise ValueError("a button's value is longer than Slack's 2000 characters")
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": shorten(label, MAX_BUTTON_TEXT)},
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
 def confirm_prompt(
-    display: str, description: str, environment: str | None, token: str, ttl_s: int, confirm_id: str, cancel_id: str
+    display: str,
+    description: str,
+    environment: str | None,
+    confirm_token: str,
+    cancel_token: str,
+    ttl_s: int,
+    confirm_id: str,
+    cancel_id: str,
 ) -> SlackMessage:
-    """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel."""
-    where = f" on *{environment}*" if environment else ""
-    text = f":warning: Run `{display}`{where}? {description}"
+    """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel (each
+    button carries its own token, good for that purpose only)."""
+    where = f" on *{escape(environment)}*" if environment else ""
+    text = f":warning: Run {echo(display)}{where}? {description}"
     actions = {
         "type": "actions",
         "block_id": "opsbot_confirm",
         "elements": [
-            {
-                "type": "button",
-                "action_id": confirm_id,
-                "style": "danger",
-                "text": {"type": "plain_text", "text": "Confirm"},
-                "value": token,
-            },
-            {
-                "type": "button",
-                "action_id": cancel_id,
-                "text": {"type": "plain_text", "text": "Cancel"},
-                "value": token,
-            },
+            _button(confirm_id, "Confirm", confirm_token, "danger"),
+            _button(cancel_id, "Cancel", cancel_token),
         ],
     }
     footer = _context(
@@ -324,37 +535,39 @@ def confirm_prompt(
 
 def confirmed(display: str, short_id: str, user_id: str) -> SlackMessage:
     """Replaces the prompt; not the job's last message (its result follows)."""
-    message = _simple(f":white_check_mark: `{display}` confirmed by <@{user_id}>: queued as job `{short_id}`.")
+    message = _simple(
+        f":white_check_mark: {echo(display)} confirmed by {mention(user_id)}: queued as job `{short_id}`."
+    )
     return message.model_copy(update={"final": False})
 
 
 def cancelled(display: str) -> SlackMessage:
-    return _simple(f":heavy_multiplication_x: `{display}` was cancelled. Nothing was run.")
+    return _simple(f":heavy_multiplication_x: {echo(display)} was cancelled. Nothing was run.")
 
 
 def prompt_expired(display: str, ttl_s: int) -> SlackMessage:
     """Replaces a confirmation prompt nobody answered."""
     return _simple(
-        f":hourglass: The prompt to run `{display}` expired: nobody confirmed it within {humanize_seconds(ttl_s)}. "
-        "Nothing was run.",
-        f"Run `{display}` again if you still want it.",
+        f":hourglass: The prompt to run {echo(display)} expired: nobody confirmed it within "
+        f"{humanize_seconds(ttl_s)}. Nothing was run.",
+        f"Run {echo(display)} again if you still want it.",
     )
 
 
 def approval_expired(display: str, ttl_s: int) -> SlackMessage:
     """Tells the requester that nobody approved (nor rejected) the request in time."""
     return _simple(
-        f":hourglass: Your request to run `{display}` expired: nobody approved it within "
+        f":hourglass: Your request to run {echo(display)} expired: nobody approved it within "
         f"{humanize_seconds(ttl_s)}. Nothing was run.",
-        f"Run `{display}` again to ask anew.",
+        f"Run {echo(display)} again to ask anew.",
     )
 
 
 _CLOSED = {
-    "approved": ":white_check_mark: {who}'s `{display}` was approved by {by}: running as job `{short_id}`.",
-    "rejected": ":x: {who}'s `{display}` was rejected by {by}. Nothing was run.",
-    "withdrawn": ":leftwards_arrow_with_hook: {who} withdrew their `{display}`. Nothing was run.",
-    "expired": ":hourglass: {who}'s `{display}` expired: nobody approved it within {ttl}. Nothing was run.",
+    "approved": ":white_check_mark: {who}'s {display} was approved by {by}: running as job `{short_id}`.",
+    "rejected": ":x: {who}'s {display} was rejected by {by}. Nothing was run.",
+    "withdrawn": ":leftwards_arrow_with_hook: {who} withdrew their {display}. Nothing was run.",
+    "expired": ":hourglass: {who}'s {display} expired: nobody approved it within {ttl}. Nothing was run.",
 }
 
 
@@ -364,7 +577,7 @@ def approval_closed(display: str, requester: str, outcome: str, by: str, short_i
     if outcome == "rejected" and by == requester:
         outcome = "withdrawn"
     text = _CLOSED[outcome].format(
-        who=f"<@{requester}>", display=display, by=f"<@{by}>", short_id=short_id, ttl=humanize_seconds(ttl_s)
+        who=mention(requester), display=echo(display), by=mention(by), short_id=short_id, ttl=humanize_seconds(ttl_s)
     )
     return SlackMessage(text=text, blocks=[_section(text)], response_type="in_channel")
 
@@ -381,17 +594,22 @@ _TOO_LATE = {
 def too_late(display: str, outcome: str, approval: bool) -> SlackMessage:
     """A confirmation or approval that reached the worker after the prompt was decided otherwise."""
     what = "approval" if approval else "confirmation"
-    why = _TOO_LATE.get(outcome, f"it was {outcome} already")
+    why = _TOO_LATE.get(outcome, f"it was {escape(shorten(outcome, 40))} already")
     if approval and outcome == "expired":
         why = "the approval request had expired"
     return _simple(
-        f":no_entry: `{display}` was not run: {why} when the {what} arrived.",
-        f"Run `{display}` again if you still want it.",
+        f":no_entry: {echo(display)} was not run: {why} when the {what} arrived.",
+        f"Run {echo(display)} again if you still want it.",
     )
 
 
 def confirmation_refused(reason: str) -> SlackMessage:
-    return _simple(f":no_entry: That confirmation was not accepted: {reason}. Nothing was run.")
+    return _simple(f":no_entry: That confirmation was not accepted: {escape(reason)}. Nothing was run.")
+
+
+def cancel_refused(reason: str) -> SlackMessage:
+    """To whoever clicked Cancel on a prompt that is not theirs (or with a token that does not hold)."""
+    return _simple(f":no_entry: That cancellation was not accepted: {escape(reason)}. The prompt is unchanged.")
 
 
 def rejection_refused(reason: str) -> SlackMessage:
@@ -406,54 +624,56 @@ def approval_refused(reason: str) -> SlackMessage:
 
 def decision_refused(action: Literal["approval", "rejection"], reason: str) -> SlackMessage:
     """To whoever clicked Approve or Reject on an approval request they may not decide: nothing was decided."""
-    return _simple(f":no_entry: That {action} was not accepted: {reason}. The request is still open.")
+    return _simple(f":no_entry: That {action} was not accepted: {escape(reason)}. The request is still open.")
+
+
+#: /ops-audit shows at most this many sections of records, then how many more.
+AUDIT_SECTIONS = 6
 
 
 def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str, str]], short_id: str) -> SlackMessage:
-    """A target's recent audit records, newest first. Each row: time, event, command, user, channel, job, detail."""
-    header = f"*Recent history of `{target}`*"
+    """A target's recent audit records, newest first. Each row: time, event, command, user, channel, job, detail
+    (the command as typed and the detail are escaped and shortened)."""
+    header = f"*Recent history of {echo(target)}*"
     lines = [
-        f"`{when}` *{event}* `{command}` by <@{user}>"
-        + (f" in <#{channel}>" if channel else "")
-        + f" (job `{job[:8]}`)"
-        + (f": {detail}" if detail else "")
+        f"`{escape(when)}` *{escape(event)}* {echo(command)} by {mention(user)}"
+        + (f" in <#{channel}>" if _SLACK_ID.match(channel) else (f" in {escape(channel)}" if channel else ""))
+        + f" (job `{escape(job[:8])}`)"
+        + (f": {escape(shorten(detail, 200))}" if detail else "")
         for when, event, command, user, channel, job, detail in rows
     ]
-    body = "\n".join(lines) if lines else "_Nothing recorded._"
-    text = f"{header}\n{body}"
-    return SlackMessage(text=text, blocks=[_section(header), _section(body), _context(f"job `{short_id}`")])
+    body = _sections(lines or ["_Nothing recorded._"], max_sections=AUDIT_SECTIONS, what="records")
+    return SlackMessage(
+        text=_fallback_text(header, *lines), blocks=[_section(header), *body, _context(f"job `{short_id}`")]
+    )
 
 
 def approval_requested(display: str, channel: str, approvers: Sequence[str]) -> SlackMessage:
-    who = ", ".join(_mention(a) for a in approvers)
+    who = ", ".join(mention(a) for a in approvers[:10]) + (" and others" if len(approvers) > 10 else "")
     return _simple(
-        f":hourglass_flowing_sand: `{display}` needs a second person: sent to <#{channel}> for approval by {who}.",
+        f":hourglass_flowing_sand: {echo(display)} needs a second person: sent to {_channel(channel)} for approval "
+        f"by {who}.",
         "Nothing runs until someone other than you approves; the request expires in 1h.",
     )
 
 
-def approval_prompt(display: str, requester: str, approvers: Sequence[str], rule: str, token: str) -> SlackMessage:
-    """The approvals channel's message: who asks for what, Approve / Reject (the job rides sealed in the buttons)."""
-    who = ", ".join(_mention(a) for a in approvers)
+def _channel(channel_id: str) -> str:
+    return f"<#{channel_id}>" if _SLACK_ID.match(channel_id) else escape(channel_id)
+
+
+def approval_prompt(
+    display: str, requester: str, approvers: Sequence[str], rule: str, approve_token: str, reject_token: str
+) -> SlackMessage:
+    """The approvals channel's message: who asks for what, Approve / Reject (each button carries its own
+    sealed token; neither reveals the job nor its response_url)."""
+    who = ", ".join(mention(a) for a in approvers[:10]) + (" and others" if len(approvers) > 10 else "")
     text = (
-        f":raised_hand: <@{requester}> asks to run `{display}` (rule `{rule}`). "
+        f":raised_hand: {mention(requester)} asks to run {echo(display)} (rule {echo(rule)}). "
         f"Approver: {who}, not the requester (who may withdraw it with Reject)."
     )
     buttons = [
-        {
-            "type": "button",
-            "action_id": "opsbot_approve",
-            "style": "primary",
-            "text": {"type": "plain_text", "text": "Approve"},
-            "value": token,
-        },
-        {
-            "type": "button",
-            "action_id": "opsbot_reject",
-            "style": "danger",
-            "text": {"type": "plain_text", "text": "Reject"},
-            "value": token,
-        },
+        _button("opsbot_approve", "Approve", approve_token, "primary"),
+        _button("opsbot_reject", "Reject", reject_token, "danger"),
     ]
     return SlackMessage(
         text=text,
@@ -464,19 +684,15 @@ def approval_prompt(display: str, requester: str, approvers: Sequence[str], rule
 
 def approval_decided(display: str, approved: bool, by: str, short_id: str, *, withdrawn: bool = False) -> SlackMessage:
     if approved:
-        return _simple(f":white_check_mark: `{display}` approved by <@{by}>: running as job `{short_id}`.")
+        return _simple(f":white_check_mark: {echo(display)} approved by {mention(by)}: running as job `{short_id}`.")
     if withdrawn:
-        return _simple(f":leftwards_arrow_with_hook: You withdrew `{display}`. Nothing was run.")
-    return _simple(f":x: `{display}` was rejected by <@{by}>. Nothing was run.")
-
-
-def _mention(slack_id: str) -> str:
-    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+        return _simple(f":leftwards_arrow_with_hook: You withdrew {echo(display)}. Nothing was run.")
+    return _simple(f":x: {echo(display)} was rejected by {mention(by)}. Nothing was run.")
 
 
 def use_the_slash_command(display: str) -> SlackMessage:
     return _simple(
-        f":point_right: `{display}` must be confirmed or approved first: type it as a slash command "
-        f"(`{display}`) to get the prompt.",
+        f":point_right: {echo(display)} must be confirmed or approved first: type it as a slash command "
+        "to get the prompt.",
         "Nothing was queued.",
     )

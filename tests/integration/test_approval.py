@@ -269,7 +269,7 @@ def test_an_approval_click_after_an_hour_is_refused_by_the_ack(harness, flow):
 
     old = harness.job("/ops-migrate payment", issued_at=harness.clock.now() - timedelta(seconds=APPROVAL_TTL_S + 1))
 
-    flow.click("opsbot_approve", seal(old, SECRET), "U0DAN")
+    flow.click("opsbot_approve", seal(old, SECRET, "approve"), "U0DAN")
 
     [notice] = flow.queue.jobs
     assert isinstance(notice.args, NoticeArgs) and "expired" in notice.args.text and notice.replace_original

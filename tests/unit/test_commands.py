@@ -30,10 +30,10 @@ def test_text_parses_into_the_commands_args(name, text, expected):
     [
         ("/deploy-status", "", "takes 1 argument, got 0"),
         ("/deploy-status", "a b", "takes 1 argument, got 2"),
-        ("/deploy-status", "-payment", "target '-payment' is not valid"),
-        ("/deploy-status", "x" * 256, "is not valid"),
-        ("/ops-ping", "soon", "work_seconds 'soon' is not valid"),
-        ("/ops-ping", "61", "work_seconds '61' is not valid"),
+        ("/deploy-status", "-payment", "target names are letters, digits, - and _, starting with a letter"),
+        ("/deploy-status", "x" * 256, "255\\), got 'xxxxxxxxxx"),
+        ("/ops-ping", "soon", "seconds must be a number, got 'soon'"),
+        ("/ops-ping", "61", "seconds must be at most 60, got '61'"),
         ("/ops-ping", "1 2", "takes 0 to 1 argument, got 2"),
     ],
 )

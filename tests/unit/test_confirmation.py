@@ -90,7 +90,7 @@ def test_a_command_that_needs_confirming_answers_with_an_ephemeral_prompt_and_qu
     assert expiry.args.target == "payment" and expiry.args.approval is False
     assert expiry.args.not_before >= expiry.issued_at.timestamp() + CONFIRM_TTL_S
     assert expiry.response_url == COMMAND_URL and expiry.replace_original
-    sealed = unseal(button(ack_body, CONFIRM_ACTION)["value"], SECRET, now=utcnow())
+    sealed = unseal(button(ack_body, CONFIRM_ACTION)["value"], SECRET, "confirm", now=utcnow())
     assert expiry.args.prompt_id == sealed.job_id  # the job a Confirm queues: one decision between them
 
 
@@ -147,9 +147,9 @@ def test_someone_else_cannot_confirm(handler, queue):
 
 def test_an_expired_prompt_cannot_be_confirmed(handler, queue):
     token = button(prompt(handler, queue), CONFIRM_ACTION)["value"]
-    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
-    old = (utcnow() - timedelta(seconds=CONFIRM_TTL_S + 1)).isoformat()
-    expired = seal(JobEnvelope.model_validate({**payload, "issued_at": old}), SECRET)
+    job = unseal(token, SECRET, "confirm", now=utcnow())
+    old = utcnow() - timedelta(seconds=CONFIRM_TTL_S + 1)
+    expired = seal(job.model_copy(update={"issued_at": old}), SECRET, "confirm")
 
     click(handler, CONFIRM_ACTION, expired)
 
@@ -157,10 +157,12 @@ def test_an_expired_prompt_cannot_be_confirmed(handler, queue):
 
 
 def retarget(token: str) -> str:
-    """The same MAC over a job whose target the client changed."""
-    payload, mac = token.split(".")
-    plain = base64.urlsafe_b64decode(payload + "===").decode().replace("payment", "checkout")
-    return base64.urlsafe_b64encode(plain.encode()).decode().rstrip("=") + "." + mac
+    """The same MAC over a ciphertext the client changed (a bit flipped: what a stream cipher would let through)."""
+    parts = token.split(".")
+    ciphertext = bytearray(base64.urlsafe_b64decode(parts[6] + "==="))
+    ciphertext[40] ^= 0x01
+    parts[6] = base64.urlsafe_b64encode(bytes(ciphertext)).decode().rstrip("=")
+    return ".".join(parts)
 
 
 @pytest.mark.parametrize(
@@ -222,7 +224,7 @@ def approval_click(queue: RecordingQueue, action_id: str, user: str, approvers: 
     )
     click = ActionClick(
         action_id=action_id,
-        value=seal(job, SECRET),
+        value=seal(job, SECRET, "reject" if action_id == REJECT_ACTION else "approve"),
         user_id=user,
         team_id="T0001",
         channel_id="C0APPROVALS",

@@ -23,10 +23,13 @@ POLICY_TOML = """
 [targets.payment]
 environment = "prod"
 ecs = { cluster = "c", service = "payment" }
+migration = { codebuild_project = "payment-migrate" }
+log_groups = ["/c/payment"]
 
 [targets.checkout]
 environment = "staging"
 ecs = { cluster = "c", service = "checkout" }
+log_groups = ["/c/checkout"]
 
 [policy]
 contact = "#platform"

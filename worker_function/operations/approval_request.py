@@ -31,7 +31,9 @@ def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> S
         ctx.queue.send(expiry, delay_seconds=delay)
     else:
         logger.warning("no queue: the approval request of %s will not expire by itself", job.display)
-    prompt = messages.approval_prompt(job.display, job.requester.user_id, args.approvers, args.rule, args.token)
+    prompt = messages.approval_prompt(
+        job.display, job.requester.user_id, args.approvers, args.rule, args.token, args.reject_token
+    )
     posted = ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
     if ctx.decisions is not None:
         try:
