@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -31,12 +31,46 @@ CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"
 PROGRESS_HEARTBEAT_S = 600
 
 
+#: What Slack answers for a message it will not show as built (a block over a limit, too long, a bad field):
+#: the same message is sent again as plain text, so the requester is never left without an answer.
+CONTENT_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_arguments"})
+
+
+def safe_response_url(url: str, *, local_mode: bool) -> str | None:
+    """The response_url rebuilt from its parsed parts when it is https on one of Slack's hosts, port 443 or
+    none, without userinfo, backslash, whitespace or control characters (local mode: also http(s) on
+    loopback); else None. The caller sends the rebuilt URL, so what is sent is exactly what was checked."""
+    if "\\" in url or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, a bad IPv6 literal
+        return None
+    if "@" in parts.netloc or parts.hostname is None:
+        return None
+    host = parts.hostname
+    slack = parts.scheme == "https" and host in SLACK_RESPONSE_HOSTS and port in (None, 443)
+    loopback = local_mode and parts.scheme in ("http", "https") and host in LOOPBACK_HOSTS
+    if not (slack or loopback):
+        return None
+    shown_host = f"[{host}]" if ":" in host else host
+    netloc = shown_host if port is None else f"{shown_host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
 def response_url_allowed(url: str, *, local_mode: bool) -> bool:
-    """https on Slack's hooks hosts; in local mode, also http(s) on loopback (the local Slack API)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname in SLACK_RESPONSE_HOSTS:
-        return True
-    return local_mode and parts.scheme in ("http", "https") and parts.hostname in LOOPBACK_HOSTS
+    """https on Slack's hooks hosts (see `safe_response_url`); in local mode, also http(s) on loopback."""
+    return safe_response_url(url, local_mode=local_mode) is not None
+
+
+def fallback_for(job: ReplyTarget, message: SlackMessage, error: str) -> SlackMessage:
+    """The message as plain text, saying what happened and where the rest is (the worker's log, by job id)."""
+    logger.warning("job %s: Slack refused the message (%s); its full text: %s", job.job_id, error, message.text)
+    return message.plain_fallback(
+        f"Slack could not show this message as built ({error}), so here it is as plain text, perhaps cut short. "
+        f"The full text is in the worker's log under job {job.short_id}; `/ops-audit` shows the target's history."
+    )
 
 
 def _metadata(job: ReplyTarget, message: SlackMessage) -> dict[str, Any]:
@@ -91,6 +125,16 @@ class SlackReplier:
         return handle.model_copy(update={"channel": channel, "ts": ts, "last_digest": digest})
 
     def _update(self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle) -> bool:
+        error = self._try_update(job, message, handle)
+        if error in CONTENT_ERRORS:
+            error = self._try_update(job, fallback_for(job, message, error), handle)
+        if error is None:
+            return True
+        logger.warning("job %s: chat.update failed (%s); posting anew", job.job_id, error)
+        return False
+
+    def _try_update(self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle) -> str | None:
+        """None when Slack took it, else its error."""
         assert handle.channel is not None and handle.ts is not None
         try:
             self._web.chat_update(
@@ -100,28 +144,31 @@ class SlackReplier:
                 blocks=message.blocks or None,
                 metadata=_metadata(job, message),
             )
-            return True
+            return None
         except SlackApiError as exc:
-            logger.warning("job %s: chat.update failed (%s); posting anew", job.job_id, exc.response.get("error"))
-            return False
+            return str(exc.response.get("error"))
 
     def _response_url_usable(self, job: ReplyTarget) -> bool:
         if not job.response_url:
             return False
-        if not response_url_allowed(job.response_url, local_mode=self._local_mode):
+        if safe_response_url(job.response_url, local_mode=self._local_mode) is None:
             logger.warning("job %s: response_url on a host that is not Slack's; not used", job.job_id)
             return False
         age = (self._now() - job.issued_at).total_seconds()
         return age < RESPONSE_URL_TTL_SECONDS
 
     def _send_response_url(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> bool:
-        assert job.response_url is not None
-        webhook = WebhookClient(
-            job.response_url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries)
-        )
+        url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
+        assert url is not None
+        webhook = WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries))
         body = {**message.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, message)}
         try:
             response = webhook.send_dict(body)
+            refused = (response.body or "").strip()
+            if response.status_code != 200 and refused in CONTENT_ERRORS:
+                plain = fallback_for(job, message, refused)
+                body = {**plain.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, plain)}
+                response = webhook.send_dict(body)
         except Exception as exc:  # connection refused, timeout after retries: fall back, never go silent
             logger.warning("job %s: response_url failed (%s); falling back to chat.postMessage", job.job_id, exc)
             return False
@@ -143,9 +190,18 @@ class SlackReplier:
             "metadata": _metadata(job, message),
         }
         try:
-            posted = self._web.chat_postMessage(
-                channel=job.requester.channel_id, thread_ts=job.requester.thread_ts, **kwargs
-            )
+            try:
+                posted = self._web.chat_postMessage(
+                    channel=job.requester.channel_id, thread_ts=job.requester.thread_ts, **kwargs
+                )
+            except SlackApiError as exc:
+                if exc.response.get("error") not in CONTENT_ERRORS:
+                    raise
+                plain = fallback_for(job, message, str(exc.response.get("error")))
+                kwargs = {"text": plain.text, "blocks": None, "metadata": _metadata(job, plain)}
+                posted = self._web.chat_postMessage(
+                    channel=job.requester.channel_id, thread_ts=job.requester.thread_ts, **kwargs
+                )
             return "channel", posted.get("channel"), posted.get("ts")
         except SlackApiError as exc:
             if exc.response.get("error") not in CHANNEL_ERRORS:

@@ -58,6 +58,7 @@ codebuild_project = "{REGRESSION_PROJECT}"
 [jenkins_jobs.deploy-web]
 job = "{JENKINS_JOB}"
 environment = "staging"
+parameters = {{ ENV = {{ values = ["staging", "prod"] }}, VERSION = {{ pattern = "[0-9][0-9A-Za-z.+-]*" }} }}
 
 # Mutating commands on prod are denied unless a rule allows them. The demo lets anyone restart and migrate
 # (a rule listing no users, groups or channels admits everyone); see inventory.example.toml for real ones.

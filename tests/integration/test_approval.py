@@ -56,6 +56,9 @@ class Flow(ack_flow.Flow):
     def approval_token(self) -> str:
         return ack_flow.button(self.approval_message().payload["blocks"], "opsbot_approve")
 
+    def reject_token(self) -> str:
+        return ack_flow.button(self.approval_message().payload["blocks"], "opsbot_reject")
+
     def approval_updates(self) -> list[Any]:
         return [m for m in self.harness.slack.messages(channel="C0APPROVALS") if m.kind == "chat.update"]
 
@@ -151,7 +154,7 @@ def test_a_rejection_tells_the_requester_and_runs_nothing(flow):
     flow.deliver()
     lookups = flow.group_lookups()
 
-    flow.click("opsbot_reject", flow.approval_token(), "U0DAN")
+    flow.click("opsbot_reject", flow.reject_token(), "U0DAN")
     flow.deliver()
 
     assert flow.group_lookups() > lookups  # U0DAN is an approver only through S0DBA
@@ -175,7 +178,7 @@ def test_a_reject_by_someone_the_ack_knows_is_no_approver_is_refused_and_the_req
     flow.command("/ops-migrate payment")
     flow.deliver()
 
-    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+    flow.click("opsbot_reject", flow.reject_token(), "U0EVE")
 
     assert [type(j.args) for j in flow.queue.jobs] == [NoticeArgs]
     flow.deliver()
@@ -197,7 +200,7 @@ def test_the_requester_can_withdraw_their_own_request(flow, harness):
     flow.command("/ops-migrate payment")
     flow.deliver()
 
-    flow.click("opsbot_reject", flow.approval_token(), "U0ALICE")
+    flow.click("opsbot_reject", flow.reject_token(), "U0ALICE")
     flow.deliver()
 
     [update] = flow.approval_updates()
@@ -221,7 +224,7 @@ def test_a_reject_by_someone_outside_the_approver_group_is_refused_by_the_worker
     flow.deliver()
     told_before = flow.texts("requester")
 
-    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+    flow.click("opsbot_reject", flow.reject_token(), "U0EVE")
     assert [type(j.args) for j in flow.queue.jobs] == [SettleArgs]  # passed on: only a group could say
     flow.deliver()
 
@@ -243,10 +246,10 @@ def test_a_reject_by_someone_outside_the_approver_group_is_refused_by_the_worker
 def test_a_refused_rejection_does_not_stand_in_for_an_approvers_later_one(flow):
     flow.command("/ops-migrate payment")
     flow.deliver()
-    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+    flow.click("opsbot_reject", flow.reject_token(), "U0EVE")
     flow.deliver()
 
-    flow.click("opsbot_reject", flow.approval_token(), "U0DAN")
+    flow.click("opsbot_reject", flow.reject_token(), "U0DAN")
     flow.deliver()
 
     [update] = flow.approval_updates()
@@ -343,7 +346,7 @@ def test_a_refused_reject_and_an_approval_resolve_the_approver_group_once(flow):
     flow.deliver()
     lookups = flow.group_lookups()
 
-    flow.click("opsbot_reject", flow.approval_token(), "U0EVE")
+    flow.click("opsbot_reject", flow.reject_token(), "U0EVE")
     flow.deliver()
     flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
     flow.deliver()
@@ -361,9 +364,9 @@ def test_two_rejections_by_group_members_resolve_the_approver_group_once(flow, h
     flow.deliver()
     lookups = flow.group_lookups()
 
-    flow.click("opsbot_reject", flow.approval_token(), "U0DEB")
+    flow.click("opsbot_reject", flow.reject_token(), "U0DEB")
     flow.deliver()
-    flow.click("opsbot_reject", flow.approval_token(), "U0DAN")
+    flow.click("opsbot_reject", flow.reject_token(), "U0DAN")
     flow.deliver()
 
     [update] = flow.approval_updates()

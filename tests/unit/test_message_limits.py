@@ -1,0 +1,209 @@
+"""Every Block Kit builder, fed arbitrary text: the message passes slack_sdk's block validation, fits Slack's
+message limits, and carries no control sequence (`<`, `>`, `&` unescaped, a backtick closing code) from input."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+
+from shared import messages
+from shared.commands import COMMANDS
+from shared.messages import SlackMessage
+
+LIMIT_COUNTS: Counter[str] = Counter()
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+#: Text as hostile as it gets: mentions, disguised links, entities, backticks, huge sizes.
+HOSTILE = st.sampled_from(
+    ["<!channel>", "<@U0ALICE>", "<https://evil.example|:white_check_mark: approved>", "```", "`", "&amp;", "&", ">"]
+)
+#: Long text is repeated hostile pieces (hypothesis need not draw every character of 9,000).
+big = st.builds(lambda n, piece: (piece + "y" * 60) * n, st.integers(40, 150), HOSTILE | st.text(max_size=20))
+texts = st.lists(st.text(max_size=200) | HOSTILE, max_size=5).map("".join) | big
+short = st.text(max_size=120) | HOSTILE
+ids = st.sampled_from(["U0ALICE", "S0SRE", "C0OPS", "<!here>", ""]) | st.text(max_size=20)
+counts = st.integers(0, 10**6)
+
+
+def check(message: SlackMessage) -> SlackMessage:
+    """Slack's limits and slack_sdk's validators, on the message as it would be sent."""
+    assert isinstance(message, SlackMessage)
+    assert len(message.text) <= messages.MAX_TEXT
+    assert len(message.blocks) <= messages.MAX_BLOCKS
+    for block in message.blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        parsed.validate_json()  # raises SlackObjectFormationError past a limit
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= messages.MAX_SECTION_TEXT
+        if block["type"] == "context":
+            assert len(block["elements"]) <= messages.MAX_CONTEXT_ELEMENTS
+    json.dumps(message.ack_body())
+    LIMIT_COUNTS["messages"] += 1
+    return message
+
+
+#: What opsbot itself puts in angle brackets: mentions of Slack ids, channels, and links it builds.
+_OURS = re.compile(r"<(@[A-Z0-9]{2,32}|#[A-Z0-9]{2,32}|!subteam\^[A-Z0-9]{2,32}|https://[^|<> ]+\|[^<>]*)>")
+
+
+def assert_inert(message: SlackMessage, *inputs: str) -> None:
+    """No `<...>` in the message but opsbot's own, and nothing from the input arrives unescaped."""
+    for text in [message.text, *(json.dumps(b) for b in message.blocks)]:
+        leftover = _OURS.sub("", text)
+        assert "<!channel>" not in leftover and "<https://evil" not in leftover, text
+    for value in inputs:
+        if "<!channel>" in value:
+            assert "<!channel>" not in message.text
+    LIMIT_COUNTS["inert"] += 1
+
+
+@PROPERTY
+@given(display=texts, short_id=st.from_regex(r"[0-9a-f]{8}", fullmatch=True), reason=texts)
+def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
+    for message in (
+        messages.queued(display, short_id),
+        messages.enqueue_failed(display, short_id),
+        messages.enqueue_failed(display, short_id, maybe_queued=True),
+        messages.job_failed(display, short_id, reason),
+        messages.gave_up(display, short_id, 3, reason),
+        messages.rejected(display, short_id, reason),
+        messages.unknown_name(display, short_id, reason),
+        messages.refused(display, reason),
+        messages.usage_help(COMMANDS[0], reason),
+        messages.unknown_command(display, COMMANDS),
+        messages.cancelled(display),
+        messages.prompt_expired(display, 300),
+        messages.approval_expired(display, 3600),
+        messages.too_late(display, reason, True),
+        messages.confirmation_refused(reason),
+        messages.cancel_refused(reason),
+        messages.decision_refused("approval", reason),
+        messages.use_the_slash_command(display),
+        messages.timed_out(display, short_id, 100, 900, reason),
+    ):
+        assert_inert(check(message), display, reason)
+
+
+@PROPERTY
+@given(display=texts, who=ids, by=ids, approvers=st.lists(ids, max_size=60), rule=short, channel=ids)
+def test_the_prompt_and_approval_builders_fit_and_escape(display, who, by, approvers, rule, channel):
+    token = "o2." + "x" * 1990
+    for message in (
+        messages.confirm_prompt(display, "desc", "prod", token, token, 300, "opsbot_confirm", "opsbot_cancel"),
+        messages.confirmed(display, "abcd1234", who),
+        messages.approval_prompt(display, who, approvers, rule, token, token),
+        messages.approval_requested(display, channel, approvers),
+        messages.approval_decided(display, True, by, "abcd1234"),
+        messages.approval_decided(display, False, by, "abcd1234", withdrawn=True),
+        messages.denied(display, rule, "not allowed", "<!subteam^S0SRE>"),
+        *(messages.approval_closed(display, who, o, by, "abcd1234", 3600) for o in ("approved", "rejected", "expired")),
+        messages.busy(display, display, who, "12:00", "job", "abcd1234"),
+    ):
+        assert_inert(check(message), display)
+
+
+rows = st.lists(st.tuples(short, texts), max_size=40)
+
+
+@PROPERTY
+@given(target=short, rows=rows, matched=counts, query=texts)
+def test_log_tables_fit_and_no_log_line_closes_the_code_block(target, rows, matched, query):
+    message = check(messages.log_table(target, rows, matched, "15m", query, "abcd1234"))
+    for block in message.blocks:
+        text = block.get("text", {}).get("text", "")
+        if text.startswith("```"):
+            assert text.count("```") == 2 and text.endswith("```"), text
+    assert_inert(message, query, *(m for _, m in rows))
+
+
+audit_rows = st.lists(st.tuples(short, short, texts, ids, ids, short, texts), max_size=30)
+
+
+@PROPERTY
+@given(target=short, rows=audit_rows)
+def test_audit_history_fits_and_says_how_many_records_it_left_out(target, rows):
+    message = check(messages.audit_history(target, rows, "abcd1234"))
+    assert_inert(message, *(r[2] for r in rows), *(r[6] for r in rows))
+
+
+@PROPERTY
+@given(names=st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,40}", fullmatch=True), max_size=300))
+def test_help_fits_whatever_the_inventory(names):
+    message = check(messages.help_text([(spec, names if spec.accepts else None) for spec in COMMANDS]))
+    if len(names) > messages.HELP_NAMES_SHOWN:
+        assert f"and {len(names) - messages.HELP_NAMES_SHOWN} more" in message.text
+
+
+deployments = st.lists(
+    st.fixed_dictionaries(
+        {
+            "status": short,
+            "rollout_state": short,
+            "running": counts,
+            "desired": counts,
+            "pending": counts,
+            "failed": counts,
+            "task_definition": texts,
+            "age": short,
+        }
+    ),
+    max_size=40,
+)
+stages = st.lists(st.fixed_dictionaries({"name": short, "status": short, "summary": texts}), max_size=40)
+
+
+@PROPERTY
+@given(service=short, status=short, deployments=deployments, stages=stages)
+def test_deploy_status_with_long_pipeline_errors_fits(service, status, deployments, stages):
+    message = messages.deploy_status(service, "cluster", status, deployments, "abcd1234")
+    message = check(messages.with_lines(message, messages.pipeline_lines("pipe", stages)))
+    assert_inert(message, *(s["summary"] for s in stages), *(d["task_definition"] for d in deployments))
+
+
+@PROPERTY
+@given(headline=texts, details=st.lists(texts, max_size=30), label=short, footers=st.lists(short, max_size=14))
+def test_progress_outcome_and_footers_fit(headline, details, label, footers):
+    for message in (
+        messages.progress(headline, details, link="https://x.example/a|b", label=label),
+        messages.outcome(False, headline, details, link="https://x.example/", label=label),
+    ):
+        check(messages.with_footer(message, *footers))
+
+
+@PROPERTY
+@given(blocks=st.integers(0, 120), text=texts)
+def test_a_message_built_with_too_many_blocks_is_cut_to_fifty_saying_how_many_were_left_out(blocks, text):
+    message = SlackMessage(text=text * 10, blocks=[messages._section(text or "x") for _ in range(blocks)])
+    check(message)
+    if blocks > messages.MAX_BLOCKS:
+        assert f"{blocks - messages.MAX_BLOCKS + 1} more blocks not shown" in json.dumps(message.blocks[-1])
+
+
+def test_escape_makes_mentions_and_disguised_links_inert():
+    text = "<!channel> <@U0ALICE> <https://evil.example|:white_check_mark: approved> a & b"
+
+    assert messages.escape(text) == (
+        "&lt;!channel&gt; &lt;@U0ALICE&gt; &lt;https://evil.example|:white_check_mark: approved&gt; a &amp; b"
+    )
+
+
+def test_a_fifty_thousand_character_target_is_echoed_short():
+    message = messages.queued("/ops-restart " + "p" * 50_000, "abcd1234")
+
+    assert len(message.text) < 200 and "…" in message.text
+
+
+def test_zz_report_limit_counts(capsys):
+    with capsys.disabled():
+        print(f"\nmessage limits: {dict(LIMIT_COUNTS)} messages built and checked, 0 violations")
+    assert LIMIT_COUNTS["messages"] > 0 or LIMIT_COUNTS == Counter()
