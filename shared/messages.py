@@ -200,13 +200,13 @@ def queued(display: str, short_id: str) -> SlackMessage:
 def usage_help(spec: CommandSpec, problem: str) -> SlackMessage:
     """`problem` is plain words (it may quote the input, already shortened): shown escaped."""
     return _simple(
-        f":warning: {escape(problem)}\nUsage: `{spec.usage}`\n{spec.description}",
+        f":warning: {escape(problem)}\nUsage: `{escape(spec.usage)}`\n{spec.description}",
         "Nothing was queued.",
     )
 
 
 def command_list(specs: Iterable[CommandSpec]) -> str:
-    return "\n".join(f"• `{spec.usage}`: {spec.description}" for spec in specs)
+    return "\n".join(f"• `{escape(spec.usage)}`: {spec.description}" for spec in specs)
 
 
 def unknown_command(name: str, specs: Sequence[CommandSpec]) -> SlackMessage:
@@ -476,7 +476,7 @@ def help_text(entries: Sequence[tuple[CommandSpec, list[str] | None]]) -> SlackM
             shown = ", ".join(echo(n, 40) for n in names[:HELP_NAMES_SHOWN])
             more = f" and {len(names) - HELP_NAMES_SHOWN} more" if len(names) > HELP_NAMES_SHOWN else ""
             accepted = " Accepts: " + (f"{shown}{more}" if names else "_none configured_") + "."
-        lines.append(f"• `{spec.usage}`: {spec.description}{accepted}")
+        lines.append(f"• `{escape(spec.usage)}`: {spec.description}{accepted}")
     header = "*What I can do*"
     return SlackMessage(text=_fallback_text(header, *lines), blocks=[_section(header), *_sections(lines)])
 

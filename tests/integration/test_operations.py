@@ -213,9 +213,9 @@ def test_help_lists_every_command_with_the_targets_it_accepts(harness):
     harness.run(job)
 
     text = final(harness, job).text
-    assert "`/ops-restart <target>`" in text and "Accepts: `bastion`, `checkout`, `payment`" in text
-    assert "`/ops-regression <suite>`" in text and "Accepts: `smoke`" in text
-    assert "`/ops-build <job> [key=value ...]`" in text and "`deploy-web`" in text
+    assert "`/ops-restart &lt;target&gt;`" in text and "Accepts: `bastion`, `checkout`, `payment`" in text
+    assert "`/ops-regression &lt;suite&gt;`" in text and "Accepts: `smoke`" in text
+    assert "`/ops-build &lt;job&gt; [key=value ...]`" in text and "`deploy-web`" in text
 
 
 # -- long runs: continuations ------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_text_that_does_not_parse_gets_usage_and_queues_nothing(handler, queue):
     response = handle(handler, load_event("http_api_v2", slash_body("/deploy-status", ""), SECRET), FakeLambdaContext())
 
     text = ack_text(response)
-    assert "Usage: `/deploy-status <target>`" in text
+    assert "Usage: `/deploy-status &lt;target&gt;`" in text
     assert queue.jobs == []
 
 
@@ -79,7 +79,7 @@ def test_an_unknown_command_gets_the_command_list_and_queues_nothing(handler, qu
 
     text = ack_text(response)
     assert "I don't know `/ops-frobnicate`" in text
-    assert "`/deploy-status <target>`" in text and "`/ops-ping [seconds]`" in text
+    assert "`/deploy-status &lt;target&gt;`" in text and "`/ops-ping [seconds]`" in text
     assert queue.jobs == []
 
 

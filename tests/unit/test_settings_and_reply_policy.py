@@ -45,7 +45,30 @@ def test_worker_settings_defaults():
         ("http://127.0.0.1:3001/response/k", True, True),
         ("http://localhost:3001/response/k", True, True),
         ("http://10.0.0.1/response/k", True, False),
+        ("https://hooks.slack.com:443/commands/T1/2/3", False, True),
+        ("https://hooks.slack.com:8443/commands/T1/2/3", False, False),
+        ("https://user:pw@hooks.slack.com/commands/T1/2/3", False, False),
+        ("https://evil.example@hooks.slack.com/commands/T1/2/3", False, False),
+        ("https://hooks.slack.com\\@evil.example/commands", False, False),
+        ("https://hooks.slack.com\\evil.example/commands", False, False),
+        ("https://hooks.slack.com:abc/commands", False, False),
+        ("https://hooks.slack.com./commands", False, False),
+        ("https://hooks.slack.com/commands/T1/2/3 https://evil.example", False, False),
+        ("https://hooks.slack.com/commands/\r\nHost: evil.example", False, False),
     ],
 )
 def test_response_url_must_be_on_slacks_hosts_or_loopback_in_local_mode(url, local, allowed):
     assert response_url_allowed(url, local_mode=local) is allowed
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://HOOKS.slack.com/commands/T1/2/3#frag", "https://hooks.slack.com/commands/T1/2/3"),
+        ("https://hooks.slack.com:443/commands/T1/2/3?x=1", "https://hooks.slack.com:443/commands/T1/2/3?x=1"),
+    ],
+)
+def test_the_response_url_sent_is_rebuilt_from_what_was_checked(url, sent):
+    from worker_function.reply import safe_response_url
+
+    assert safe_response_url(url, local_mode=False) == sent
