@@ -28,6 +28,7 @@ from shared.confirm import (
     CONFIRM_TTL_S,
     PURPOSE_OF_ACTION,
     REJECT_ACTION,
+    Purpose,
     seal,
     settlement,
     unseal,
@@ -256,7 +257,7 @@ def accept_approval_click(
     clicked_at = now()
     requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
     notice_id = job_id_for(click.team_id, click.trigger_id)
-    purpose = "reject" if click.action_id == REJECT_ACTION else "approve"
+    purpose: Purpose = "reject" if click.action_id == REJECT_ACTION else "approve"
     try:
         job = unseal(click.value, signing_secret, purpose, now=clicked_at, team_id=click.team_id)
     except ConfirmationError as exc:

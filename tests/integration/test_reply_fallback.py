@@ -10,7 +10,7 @@ import pytest
 from slack_sdk import WebClient
 
 from shared import messages
-from shared.jobs import Requester, ReplyTarget, utcnow
+from shared.jobs import ReplyTarget, Requester, utcnow
 from worker_function.reply import SlackReplier
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ def run(args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     with _jenkins_errors(f"cannot start Jenkins job `{name}`"):
         queue_item = ctx.jenkins.build_job(name, dict(args.parameters) or None)
     state = {"job": name, "queue_item": int(queue_item), "summary": "queued"}
-    params = ", ".join(f"{k}={v}" for k, v in args.parameters.items())
+    params = messages.escape(messages.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
     headline = f"Jenkins `{name}` queued (item {queue_item})" + (f" with {params}" if params else "") + "."
     return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
@@ -36,7 +36,7 @@ def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: dict
             return messages.outcome(False, f"Jenkins `{name}` was cancelled in the queue.", in_channel=True)
         executable = item.get("executable")
         if not executable:
-            why = item.get("why") or "waiting"
+            why = messages.escape(messages.shorten(item.get("why") or "waiting", 300))
             return Wait(
                 progress=messages.progress(f"Jenkins `{name}` waits in the queue: {why}"),
                 state={**state, "summary": f"queued: {why}"},

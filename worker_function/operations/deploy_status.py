@@ -35,7 +35,8 @@ def _pipeline_lines(ctx: OperationContext, pipeline: str) -> list[str]:
         state = ctx.aws.client("codepipeline").get_pipeline_state(name=pipeline)
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        return [f":warning: Pipeline `{pipeline}`: {error.get('Message') or error.get('Code')}"]
+        why = messages.escape(messages.shorten(error.get("Message") or error.get("Code"), 500))
+        return [f":warning: Pipeline `{pipeline}`: {why}"]
     return messages.pipeline_lines(pipeline, [_stage(s) for s in state.get("stageStates", [])])
 
 

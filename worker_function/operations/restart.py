@@ -67,7 +67,7 @@ def _follow_service(name: str, state: dict[str, Any], ctx: OperationContext) -> 
             in_channel=True,
         )
     if rollout == "FAILED":
-        reason = deployment.get("rolloutStateReason") or "the rollout failed"
+        reason = messages.escape(messages.shorten(deployment.get("rolloutStateReason") or "the rollout failed", 500))
         return messages.outcome(
             False,
             f"Restart of `{name}` FAILED (cluster `{ecs.cluster}`): deployment `{deployment['id']}`, {facts}.",

@@ -40,5 +40,5 @@ def run(args: StatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
     now = ctx.now()
     for event in service.get("events", [])[:EVENTS_SHOWN]:
         age = messages.humanize_seconds((now - event["createdAt"]).total_seconds())
-        lines.append(f"• {age} ago: {event['message']}")
+        lines.append(f"• {age} ago: {messages.escape(messages.shorten(event['message'], 300))}")
     return messages.with_footer(messages.outcome(healthy if not rolling else None, headline, lines), context)
