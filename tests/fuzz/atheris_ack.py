@@ -2,9 +2,11 @@
 
 Each input is split by atheris' FuzzedDataProvider into an event shape, a body (raw bytes, or a Slack-shaped
 slash command / block_actions / event with fuzzed fields), whether it is signed with the right secret, a
-timestamp skew, a mutation after signing, and extra headers. Invariants, as in tests/unit/test_ack_fuzz.py:
-never a 5xx, never an exception escaping the handler, never a job queued unless the exact body was signed
-with the secret within Slack's 5 minutes. A violation raises, and libFuzzer stops with the input saved.
+timestamp skew, a mutation after signing, and extra headers; or a click carrying a real token sealed for a
+fuzzed purpose, requester and team. Invariants, as in tests/unit/test_ack_fuzz.py: never a 5xx, never an
+exception escaping the handler, never a job queued unless the exact body was signed with the secret within
+Slack's 5 minutes; every reply within Slack's limits and showing the input inert; no token accepted for
+another purpose, user or team. A violation raises, and libFuzzer stops with the input saved.
 
 Ack code and Bolt are instrumented (coverage guidance); the pytest entry in test_atheris.py runs a short
 campaign in CI when atheris is installed (Linux x86_64, see pyproject's dev extra).
@@ -27,11 +29,19 @@ with atheris.instrument_imports(include=["ack_function", "shared", "slack_bolt"]
     from ack_function.adapter import SlackRequestHandler
     from ack_function.app import build_app
     from ack_function.handler import handle
+    from shared.confirm import seal
     from shared.inventory import Inventory
 
 from tests.events import SHAPES
 from tests.fakes import FakeLambdaContext, RecordingQueue
-from tests.unit.test_ack_fuzz import SECRET, signed_event
+from tests.unit.test_ack_fuzz import (
+    SECRET,
+    click_body,
+    prompt_job,
+    reply_invariants,
+    signed_event,
+    token_invariant,
+)
 from tests.unit.test_policy import POLICY_TOML
 
 QUEUE = RecordingQueue()
@@ -47,7 +57,17 @@ def _pick(fdp: atheris.FuzzedDataProvider, pool: list[str], size: int = 40) -> s
     return fdp.ConsumeUnicodeNoSurrogates(size) if fdp.ConsumeBool() else fdp.PickValueInList(pool)
 
 
-TEXTS = ["", "payment", "checkout", "billing v42", "payment --since 5m", "nosuch", "payment extra args"]
+TEXTS = [
+    "",
+    "payment",
+    "checkout",
+    "billing v42",
+    "payment --since 5m",
+    "nosuch",
+    "payment extra args",
+    "checkout <!channel> <https://evil.example|ok> & ```",
+    "deploy-web delay=0 token=x ENV=prod",
+]
 USERS = ["U0ALICE", "U0BOB", "U0SRE1", ""]
 CHANNELS = ["C0OPS", "C0DEV", ""]
 RESPONSE_URLS = ["https://hooks.slack.com/commands/T0001/1/abc", "https://evil.example/x", "http://127.0.0.1/x"]
@@ -91,8 +111,35 @@ def body_from(fdp: atheris.FuzzedDataProvider) -> bytes:
     return json.dumps({"type": "event_callback", "team_id": "T0001", "event_id": event_id, "event": event}).encode()
 
 
+PURPOSES = ["confirm", "cancel", "approve", "reject"]
+ACTIONS = ["opsbot_confirm", "opsbot_cancel", "opsbot_approve", "opsbot_reject"]
+
+
+def token_input(fdp: atheris.FuzzedDataProvider) -> None:
+    """A signed click with a real token: accepted only for its purpose, team and the right person."""
+    made_for, action_id = fdp.PickValueInList(PURPOSES), fdp.PickValueInList(ACTIONS)
+    requester, clicker = fdp.PickValueInList(USERS[:3]), fdp.PickValueInList(USERS[:3])
+    token_team, click_team = fdp.PickValueInList(["T0001", "T0OTHER"]), fdp.PickValueInList(["T0001", "T0OTHER"])
+    token = seal(prompt_job(requester, token_team, _pick(fdp, TEXTS, 80) or "payment"), SECRET, made_for)
+    before = len(QUEUE.jobs)
+    response = handle(
+        HANDLER, signed_event("http_api_v2", click_body(action_id, token, clicker, click_team)), FakeLambdaContext()
+    )
+    COUNTS["inputs"] += 1
+    COUNTS["tokens tried"] += 1
+    COUNTS[f"status {response['statusCode']}"] += 1
+    if response["statusCode"] >= 500:
+        raise AssertionError(f"5xx for a click: {response!r}")
+    token_invariant(made_for, action_id, requester, clicker, token_team, click_team, QUEUE.jobs[before:])
+    reply_invariants(response, QUEUE.jobs[before:], COUNTS)
+
+
 def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
+    if fdp.ConsumeIntInRange(0, 7) == 0:
+        token_input(fdp)
+        _report()
+        return
     shape = fdp.PickValueInList(list(SHAPES))
     body = body_from(fdp)
     skew = fdp.ConsumeIntInRange(-1000, 1000) if fdp.ConsumeBool() else 0
@@ -124,6 +171,11 @@ def test_one_input(data: bytes) -> None:
     if len(QUEUE.jobs) > before and not authentic:
         raise AssertionError(f"queued without a valid signature: {event!r}")
     COUNTS["queued"] += len(QUEUE.jobs) - before
+    reply_invariants(response, QUEUE.jobs[before:], COUNTS)
+    _report()
+
+
+def _report() -> None:
     if COUNTS["inputs"] % REPORT_EVERY == 0:
         print(f"atheris ack fuzzing: {dict(COUNTS)}", file=sys.stderr, flush=True)
 

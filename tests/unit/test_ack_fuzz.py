@@ -1,6 +1,8 @@
 """Fuzzing the ack handler (hypothesis): random and mutated bodies, headers, encodings, timestamps and event
 shapes. Asserts: never a 5xx from our code, never a job queued without a valid signature, never an
-exception escaping. `FUZZ_COUNTS` counts the inputs tried (printed with `pytest -s`)."""
+exception escaping; every reply (the ack's body, every notice it queues) within Slack's limits and carrying no
+live markup from input (`reply_invariants`); no token accepted for another purpose, user or team
+(`token_invariant`). `FUZZ_COUNTS` counts the inputs tried per invariant (printed with `pytest -s`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import time
 import urllib.parse
 from collections import Counter
@@ -20,7 +23,10 @@ from hypothesis import strategies as st
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
+from shared.commands import ApprovalRequestArgs, MigrateArgs, NoticeArgs, SettleArgs
+from shared.confirm import PURPOSE_OF_ACTION, seal
 from shared.inventory import Inventory
+from shared.jobs import JobEnvelope, Requester, utcnow
 from tests.events import SHAPES, load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
 from tests.unit.test_policy import POLICY_TOML
@@ -147,6 +153,34 @@ def signed_event(shape: str, body: bytes, timestamp: int | None = None) -> dict[
     return event
 
 
+#: The markup opsbot itself puts in the ack's replies with this inventory (who to ask, where approvals go).
+_OURS = re.compile(r"<(!subteam\^S0SRE|#C0OPS|#C0APPROVALS|@U0DAN|@U0ALICE)>")
+_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
+
+
+def reply_invariants(response: dict[str, Any], queued: list[JobEnvelope], counts: Counter[str]) -> None:
+    """Every message the ack produced (its body; the notices it queued) fits Slack's limits and carries no `<`,
+    `>` or bare `&` but opsbot's own markup."""
+    from slack_sdk.models.blocks import Block
+
+    replies: list[dict[str, Any]] = []
+    body = response.get("body")
+    if response.get("statusCode") == 200 and isinstance(body, str) and body.startswith("{"):
+        replies.append(json.loads(body))
+    replies += [{"text": j.args.text} for j in queued if isinstance(j.args, NoticeArgs)]
+    for reply in replies:
+        text = reply.get("text", "")
+        blocks = reply.get("blocks", [])
+        assert len(text) <= 40_000 and len(blocks) <= 50, reply
+        for block in blocks:
+            Block.parse(block).validate_json()  # type: ignore[union-attr]
+        counts["replies within limits"] += 1
+        for markup in [text, *(json.dumps(b) for b in blocks if b.get("type") != "actions")]:
+            leftover = _OURS.sub("", markup)
+            assert "<" not in leftover and ">" not in leftover and not _ENTITY.search(leftover), markup
+        counts["replies escaped"] += 1
+
+
 def run(event: Any) -> dict[str, Any]:
     """The handler's answer; an exception escaping it fails the test."""
     before = len(QUEUE.jobs)
@@ -156,7 +190,54 @@ def run(event: Any) -> dict[str, Any]:
     FUZZ_COUNTS["inputs"] += 1
     FUZZ_COUNTS[f"status {response['statusCode']}"] += 1
     response["_queued"] = len(QUEUE.jobs) - before
+    reply_invariants(response, QUEUE.jobs[before:], FUZZ_COUNTS)
     return response
+
+
+def prompt_job(user: str, team: str, text: str = "payment 1.0") -> JobEnvelope:
+    """A job awaiting a decision, as the ack seals it into a prompt's buttons."""
+    return JobEnvelope(
+        job_id="fuzz-prompt-job",
+        command="/ops-migrate",
+        text=text,
+        args=MigrateArgs(target="payment", version="1.0"),
+        requester=Requester(user_id=user, team_id=team, channel_id="C0OPS"),
+        response_url="https://hooks.slack.com/commands/T0001/1/secret",
+        issued_at=utcnow(),
+        correlation_id="fuzz-prompt-job",
+    )
+
+
+def click_body(action_id: str, value: str, user: str, team: str, user_team: str | None = None) -> bytes:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": user_team or team},
+        "team": {"id": team},
+        "channel": {"id": "C0OPS"},
+        "trigger_id": f"7.7.{action_id}.{user}.{team}",
+        "response_url": "https://hooks.slack.com/actions/T0001/2/click",
+        "actions": [{"action_id": action_id, "value": value}],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def token_invariant(
+    made_for: str, action_id: str, requester: str, clicker: str, token_team: str, click_team: str, queued: list[Any]
+) -> None:
+    """A click decides something (a confirmed or approved job, a cancel or a rejection) only with a token made
+    for that button, from the token's team, by the requester (Confirm, Cancel) or someone else (Approve)."""
+    decided = [j for j in queued if not isinstance(j.args, NoticeArgs | ApprovalRequestArgs)]
+    purpose = PURPOSE_OF_ACTION.get(action_id)
+    allowed = purpose == made_for and token_team == click_team
+    if purpose in ("confirm", "cancel"):
+        allowed = allowed and clicker == requester
+    if purpose == "approve":
+        allowed = allowed and clicker != requester
+    if not allowed:
+        assert decided == [], (made_for, action_id, requester, clicker, token_team, click_team, decided)
+    for job in decided:
+        assert job.confirmed_by in (None, clicker) and job.approved_by in (None, clicker)
+        assert not isinstance(job.args, SettleArgs) or job.args.by == clicker
 
 
 @FUZZ
@@ -256,6 +337,64 @@ def test_events_of_odd_shapes_never_crash_nor_5xx_and_unsigned_queue_nothing(sha
         assert response["_queued"] == 0  # the signed bytes or the signature itself are gone
     if changed:
         FUZZ_COUNTS["odd-shape"] += 1
+
+
+HOSTILE = st.sampled_from(
+    ["<!channel>", "<@U0ALICE>", "<https://evil.example|:white_check_mark: approved>", "```", "&", "<#C0OPS>", ">"]
+)
+hostile_texts = st.lists(HOSTILE | st.text(max_size=30) | st.sampled_from(["payment", "checkout", "a=b"]), max_size=6)
+
+
+@FUZZ
+@given(
+    command=st.sampled_from(COMMANDS) | st.text(max_size=20),
+    words=hostile_texts,
+    size=st.sampled_from([0, 0, 0, 5000, 40_000]),
+    as_mention=st.booleans(),
+)
+def test_replies_fit_and_carry_no_live_markup_from_input(command, words, size, as_mention):
+    """Whatever the text (mentions, disguised links, entities, backticks, 40,000 characters), every reply fits
+    and shows the input inert."""
+    text = " ".join(words) + ("x" * size if size else "")
+    if as_mention:
+        event = {"type": "app_mention", "user": "U0ALICE", "text": f"<@U0BOT> {command.lstrip('/')} {text}"}
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": "T0001",
+                "event_id": f"Ev{hash(text)}",
+                "event": event | {"ts": "1.2", "channel": "C0OPS"},
+            }
+        ).encode()
+    else:
+        body = slash_body(command, text, user_id="U0ALICE", channel_id="C0OPS")
+    run(signed_event("http_api_v2", body))
+    FUZZ_COUNTS["hostile texts"] += 1
+
+
+users = st.sampled_from(["U0ALICE", "U0DAN", "U0MALLORY"])
+teams = st.sampled_from(["T0001", "T0OTHER"])
+
+
+@FUZZ
+@given(
+    made_for=st.sampled_from(["confirm", "cancel", "approve", "reject"]),
+    action_id=st.sampled_from(["opsbot_confirm", "opsbot_cancel", "opsbot_approve", "opsbot_reject"]),
+    requester=users,
+    clicker=users,
+    token_team=teams,
+    click_team=teams,
+)
+def test_no_token_is_accepted_for_another_purpose_user_or_team(
+    made_for, action_id, requester, clicker, token_team, click_team
+):
+    token = seal(prompt_job(requester, token_team), SECRET, made_for)
+    before = len(QUEUE.jobs)
+
+    run(signed_event("http_api_v2", click_body(action_id, token, clicker, click_team)))
+
+    token_invariant(made_for, action_id, requester, clicker, token_team, click_team, QUEUE.jobs[before:])
+    FUZZ_COUNTS["tokens tried"] += 1
 
 
 def test_zz_report_fuzz_counts(capsys):
