@@ -430,6 +430,10 @@ def with_lines(message: SlackMessage, lines: Sequence[str]) -> SlackMessage:
     )
 
 
+#: /ops-logs shows at most this many code blocks of lines, then how many more.
+LOG_SECTIONS = 8
+
+
 def log_table(
     target: str, rows: Sequence[tuple[str, str]], matched: int, since: str, query: str, short_id: str
 ) -> SlackMessage:
@@ -437,23 +441,20 @@ def log_table(
     not fit is counted."""
     header = f"*Logs of {echo(target)}* since {escape(since)}" + (f", matching {echo(query)}" if query else "")
     width = 160
-    lines = [f"{when}  {shorten(' '.join(msg.split()), width)}" for when, msg in rows]
+    lines = [shorten(f"{shorten(when, 30)}  {' '.join(msg.split())}", width) for when, msg in rows]
     tables: list[str] = []
-    shown = 0
-    budget = MAX_SECTION_TEXT - 20
     chunk: list[str] = []
+    shown = 0
     for line in lines:
-        if chunk and len(code_block([*chunk, line])) > budget:
-            if len(tables) == 8:
-                break
+        if chunk and len(code_block([*chunk, line])) > MAX_SECTION_TEXT - 20:
             tables.append(code_block(chunk))
             chunk = []
+            if len(tables) == LOG_SECTIONS:
+                break
         chunk.append(line)
         shown += 1
-    if chunk and len(tables) < 9:
+    if chunk:
         tables.append(code_block(chunk))
-    elif chunk:
-        shown -= len(chunk)
     left_out = matched - shown
     more = f"…and {left_out} more line{'s' if left_out != 1 else ''} not shown." if left_out > 0 else ""
     body = [_section(t) for t in tables] or [_section("_No log lines._")]
