@@ -264,7 +264,8 @@ def accept_approval_click(
         logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
         refused = messages.confirmation_refused(str(exc))
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=True)])
-    if click.user_team not in (None, "", click.team_id, job.requester.team_id):
+    allowed_teams = inventory.intake.allowed_teams if inventory is not None else []
+    if click.user_team not in (None, "", click.team_id, job.requester.team_id, *allowed_teams):
         logger.warning("%s by %s of another workspace (%s) refused", click.action_id, click.user_id, click.user_team)
         refused = messages.not_from_this_workspace()
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])

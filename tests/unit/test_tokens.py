@@ -21,26 +21,34 @@ from tests.events import load_event
 from tests.fakes import FakeLambdaContext, RecordingQueue
 from tests.unit.test_confirmation import COMMAND_URL, INVENTORY, SECRET, button, prompt
 
-JOB = JobEnvelope(
-    job_id="job-with-a-secret-url",
-    command="/ops-migrate",
-    text="payment 2024.06.1",
-    args=MigrateArgs(target="payment", version="2024.06.1"),
-    requester=Requester(user_id="U0ALICE", team_id="T0001", channel_id="C0OPS"),
-    response_url=COMMAND_URL,
-    issued_at=utcnow(),
-    correlation_id="job-with-a-secret-url",
-)
+
+def fresh_job() -> JobEnvelope:
+    """A job awaiting a decision, issued now (a token's expiry counts from its request)."""
+    return JobEnvelope(
+        job_id="job-with-a-secret-url",
+        command="/ops-migrate",
+        text="payment 2024.06.1",
+        args=MigrateArgs(target="payment", version="2024.06.1"),
+        requester=Requester(user_id="U0ALICE", team_id="T0001", channel_id="C0OPS"),
+        response_url=COMMAND_URL,
+        issued_at=utcnow(),
+        correlation_id="job-with-a-secret-url",
+    )
+
+
+@pytest.fixture
+def job() -> JobEnvelope:
+    return fresh_job()
 
 
 @pytest.mark.parametrize("purpose", PURPOSES)
-def test_a_token_hides_the_job_and_its_response_url(purpose):
-    token = seal(JOB, SECRET, purpose)
+def test_a_token_hides_the_job_and_its_response_url(purpose, job):
+    token = seal(job, SECRET, purpose)
 
     readable = [token, *(_decoded(part) for part in token.split("."))]
     assert not any("hooks.slack.com" in r or "abcd" in r or "payment" in r for r in readable)
     assert len(token) <= 2000
-    assert unseal(token, SECRET, purpose, now=utcnow()) == JOB
+    assert unseal(token, SECRET, purpose, now=utcnow()) == job
 
 
 def _decoded(part: str) -> str:
@@ -51,36 +59,36 @@ def _decoded(part: str) -> str:
 
 
 @pytest.mark.parametrize(("made_for", "used_for"), [p for p in itertools.permutations(PURPOSES, 2)])
-def test_a_token_for_one_purpose_is_refused_for_every_other(made_for, used_for):
+def test_a_token_for_one_purpose_is_refused_for_every_other(made_for, used_for, job):
     with pytest.raises(ConfirmationError, match="not for this action"):
-        unseal(seal(JOB, SECRET, made_for), SECRET, used_for, now=utcnow())
+        unseal(seal(job, SECRET, made_for), SECRET, used_for, now=utcnow())
 
 
-def test_a_token_from_another_workspace_is_refused():
+def test_a_token_from_another_workspace_is_refused(job):
     with pytest.raises(ConfirmationError, match="another workspace"):
-        unseal(seal(JOB, SECRET, "approve"), SECRET, "approve", now=utcnow(), team_id="T0OTHER")
+        unseal(seal(job, SECRET, "approve"), SECRET, "approve", now=utcnow(), team_id="T0OTHER")
 
 
 @pytest.mark.parametrize(("field", "value"), [(1, "approve"), (2, "T0OTHER"), (3, "U0MALLORY"), (4, "99999999999")])
-def test_a_token_whose_purpose_team_requester_or_expiry_was_changed_is_refused(field, value):
-    parts = seal(JOB, SECRET, "confirm").split(".")
+def test_a_token_whose_purpose_team_requester_or_expiry_was_changed_is_refused(field, value, job):
+    parts = seal(job, SECRET, "confirm").split(".")
     parts[field] = value
 
     with pytest.raises(ConfirmationError, match="valid signature"):
         unseal(".".join(parts), SECRET, "approve" if field == 1 else "confirm", now=utcnow())
 
 
-def test_a_token_is_refused_after_its_expiry_and_each_purpose_has_its_own():
-    confirm, approve = seal(JOB, SECRET, "confirm"), seal(JOB, SECRET, "approve")
+def test_a_token_is_refused_after_its_expiry_and_each_purpose_has_its_own(job):
+    confirm, approve = seal(job, SECRET, "confirm"), seal(job, SECRET, "approve")
     later = utcnow() + timedelta(minutes=10)
 
     with pytest.raises(ConfirmationExpiredError):
         unseal(confirm, SECRET, "confirm", now=later)
-    assert unseal(approve, SECRET, "approve", now=later) == JOB
+    assert unseal(approve, SECRET, "approve", now=later) == job
 
 
-def test_two_tokens_of_one_job_differ_and_another_secret_opens_neither():
-    first, second = seal(JOB, SECRET, "confirm"), seal(JOB, SECRET, "confirm")
+def test_two_tokens_of_one_job_differ_and_another_secret_opens_neither(job):
+    first, second = seal(job, SECRET, "confirm"), seal(job, SECRET, "confirm")
 
     assert first != second  # a fresh nonce each time
     with pytest.raises(ConfirmationError):
@@ -153,8 +161,8 @@ def test_a_confirm_token_is_not_accepted_by_the_approve_action(handler, queue):
     assert all(j.approved_by is None for j in queue.jobs)
 
 
-def test_an_approval_click_by_a_person_of_another_workspace_is_refused(handler, queue):
-    click(handler, "opsbot_approve", seal(JOB, SECRET, "approve"), "U0DAN", user_team="T0PARTNER")
+def test_an_approval_click_by_a_person_of_another_workspace_is_refused(handler, queue, job):
+    click(handler, "opsbot_approve", seal(job, SECRET, "approve"), "U0DAN", user_team="T0PARTNER")
 
     assert "members of this workspace" in notice(queue)
     assert all(j.approved_by is None for j in queue.jobs)
