@@ -91,6 +91,11 @@ def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
         messages.decision_refused("approval", reason),
         messages.use_the_slash_command(display),
         messages.timed_out(display, short_id, 100, 900, reason),
+        messages.pong(12.5, 3.0, short_id),
+        messages.restart_started(display, reason, reason, 1, 2, short_id),
+        messages.not_from_this_workspace(),
+        messages.with_footer(messages.queued(display, short_id), messages.step_footer(2, 75, short_id)),
+        messages.with_footer(messages.queued(display, short_id), messages.final_footer(reason, 75, short_id)),
     ):
         assert_inert(check(message), display, reason)
 
