@@ -25,12 +25,27 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
 
-BENCHES = ("cold", "warm", "long_op", "worker", "scaling", "load")
-#: The order of the sections in the output (issue 7's numbering).
-ORDER = ("cold", "imports", "warm", "first_request", "long_op", "worker", "scaling", "load")
+BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load")
+#: The order of the sections in the output (issue 15 first, then issue 7's numbering).
+ORDER = (
+    "deployed_cold",
+    "deployed_restore",
+    "cold",
+    "imports",
+    "warm",
+    "first_request",
+    "long_op",
+    "worker",
+    "scaling",
+    "load",
+)
 
 
 def _runner(name: str, args: argparse.Namespace) -> Callable[[bool], list[Section]]:
+    if name == "deployed":
+        from bench import deployed
+
+        return deployed.run
     if name == "cold":
         from bench import cold
 
