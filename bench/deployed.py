@@ -159,6 +159,40 @@ def build_asset(interpreter: str, packages: dict[str, str], destination: Path) -
     return sorted(sources)
 
 
+#: opsbot's after-restore hook, step by step, in a snapshot-mode process (no fork: the same work), and what a
+#: Secrets Manager client costs from a Session made at init instead of a new one. Prints one JSON line.
+HOOK_SPLIT = """
+import json, os, time
+import ack_function.handler as handler
+from shared.secrets import secrets_client
+import boto3
+ack = handler._function
+t = [time.perf_counter()]
+ack.connect(); t.append(time.perf_counter())
+ack.warm(); t.append(time.perf_counter())
+ack.load_signing_secret(); t.append(time.perf_counter())
+session = boto3.session.Session()
+secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
+t.append(time.perf_counter())
+secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
+t.append(time.perf_counter())
+ms = [(b - a) * 1000 for a, b in zip(t, t[1:])]
+print(json.dumps({"connect": ms[0], "warm": ms[1], "load_signing_secret": ms[2], "client_from_init_session": ms[4]}))
+"""
+
+
+def hook_split(interpreter: str, env: dict[str, str], cwd: Path, runs: int) -> dict[str, float]:
+    """Median ms of each step of opsbot's after-restore hook (HOOK_SPLIT) over `runs` processes."""
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        result = subprocess.run(
+            [interpreter, "-c", HOOK_SPLIT], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=True
+        )
+        for name, value in json.loads(result.stdout.strip().splitlines()[-1]).items():
+            samples.setdefault(name, []).append(value)
+    return {name: median(values) for name, values in samples.items()}
+
+
 # -- the runs -----------------------------------------------------------------------------------------------
 
 
@@ -314,11 +348,16 @@ def run(quick: bool) -> list[Section]:
                 for combo in order:
                     combo.runs.append(_spawn(combo, events(combo), workdir, empty_queue(), forks))
                 log(f"deployed: {rep + 1}/{reps} rounds")
+            splits = {
+                c.py: hook_split(c.interpreter, {**c.env, **empty_queue()}, workdir, 3 if quick else 5)
+                for c in combos
+                if c.key == "opsbot" and c.start == "restore"
+            }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     sections = [
         cold_section(combos, reps, assets, profiles, missing),
-        restore_section(combos, restore_reps, forks),
+        restore_section(combos, restore_reps, forks, splits),
     ]
     for section in sections:
         section.seconds = (time.monotonic() - started) / 2
@@ -456,7 +495,9 @@ def cold_section(
     return section
 
 
-def restore_section(combos: list[Combo], reps: int, forks: int) -> Section:
+def restore_section(
+    combos: list[Combo], reps: int, forks: int, splits: dict[str, dict[str, float]] | None = None
+) -> Section:
     section = Section(
         key="deployed_restore",
         title="1e. As deployed, SnapStart restore emulated by fork: restore to first answer (ms)",
@@ -534,4 +575,15 @@ def restore_section(combos: list[Combo], reps: int, forks: int) -> Section:
         "median round trip of a GetSecretValue to the same moto on a kept-alive connection (loopback and moto's "
         "own time), measured in the same child after its requests.",
     ]
+    for py, split in (splits or {}).items():
+        section.notes.append(
+            f"Where opsbot's restore goes, Python {py} (its after-restore hook step by step, median of processes in "
+            f"snapshot mode): connect() {fmt_ms(split['connect'])} ms (a new SQS client, and a Secrets Manager client "
+            "from a new boto3 Session: AckFunction is built without one, so botocore loads and parses its endpoint "
+            f"rules and service model again after the restore), warm() {fmt_ms(split['warm'])} ms, "
+            f"load_signing_secret() {fmt_ms(split['load_signing_secret'])} ms (GetSecretValue and the Bolt app). A "
+            "Secrets Manager client from a Session made (and used once) at init: "
+            f"{fmt_ms(split['client_from_init_session'])} ms."
+        )
+        section.data[f"hook_split_{py}"] = split
     return section
