@@ -385,6 +385,16 @@ def package_self_ms(profile: list[dict[str, Any]]) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: kv[1], reverse=True))
 
 
+def extra_self_ms(profile: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, float]:
+    """Self ms by top-level package of the modules `profile` imports and `baseline` does not, largest first."""
+    seen = {e["module"] for e in baseline}
+    return package_self_ms([e for e in profile if e["module"] not in seen])
+
+
+def _top(times: dict[str, float], n: int) -> str:
+    return ", ".join(f"{name} {fmt_ms(ms, 0)}" for name, ms in list(times.items())[:n])
+
+
 def cold_section(
     combos: list[Combo],
     reps: int,
@@ -443,18 +453,31 @@ def cold_section(
         o, b, f = (summarize(_metric(c, "cold_ms"))["p50"] for c in (ops, bolt, floor))
         rss = ratio(median(_metric(ops, "peak_rss_kb")), median(_metric(bolt, "peak_rss_kb")))
         ob, of = ratio(o, b), ratio(o, f)
+        prof = profiles.get(target_py, {})
+        extra = extra_self_ms(prof.get("opsbot", []), prof.get("bolt", []))
+        own = package_self_ms(prof.get("opsbot", []))
+        init_o, init_b = median(_metric(ops, "init_ms")), median(_metric(bolt, "init_ms"))
+        modules = f"{median(_metric(ops, 'modules')):.0f} modules vs Bolt's {median(_metric(bolt, 'modules')):.0f}"
+        why_bolt = (
+            f"import + init {fmt_ms(init_o, 0)} vs {fmt_ms(init_b, 0)} ms; what opsbot loads that Bolt lazy does not "
+            f"(-X importtime self ms): {_top(extra, 6)}; the handler module's own time is its init (the secret "
+            "through Powertools parameters and boto3, the Bolt app)"
+        )
+        why_floor = f"opsbot's import + init by package (self ms): {_top(own, 6)}"
         section.targets += [
             Target(
                 f"Non-SnapStart cold, deployed config, Python {target_py}: opsbot vs Bolt lazy",
                 "<= 0.6x",
                 f"{fmt_ratio(ob)} p50 ({fmt_ms(o, 0)} vs {fmt_ms(b, 0)} ms)",
                 ob <= 0.6,
+                why_bolt,
             ),
             Target(
                 f"Non-SnapStart cold, deployed config, Python {target_py}: opsbot vs the floor",
                 "<= 3.5x",
                 f"{fmt_ratio(of)} p50 ({fmt_ms(o, 0)} vs {fmt_ms(f, 0)} ms)",
                 of <= 3.5,
+                why_floor,
             ),
             Target(
                 f"Peak RSS (VmHWM), cold, Python {target_py}: opsbot vs Bolt lazy",
@@ -463,6 +486,8 @@ def cold_section(
                 f"{median(_metric(bolt, 'peak_rss_kb')) / 1024:.0f} MB; floor "
                 f"{median(_metric(floor, 'peak_rss_kb')) / 1024:.0f} MB)",
                 rss <= 0.8,
+                f"{modules}: opsbot loads all Bolt lazy does (slack_bolt, boto3 for the secret) plus "
+                + ", ".join(list(extra)[:5]),
             ),
         ]
         section.data["ratios"] = {"python": target_py, "opsbot_over_bolt_p50": ob, "opsbot_over_floor_p50": of}
@@ -550,6 +575,14 @@ def restore_section(
         ops = by[(target_py, "opsbot")]
         no_net = summarize(_restores(ops, "excess_no_network_ms"))
         rtt = median([r["secret_rtt_ms"] for run in ops.runs for r in run["restores"]])
+        split = (splits or {}).get(target_py)
+        why = (
+            f"the after-restore hook's connect(): {fmt_ms(split['connect'])} ms, a new boto3 Session for the Secrets "
+            f"Manager client (a client from the init's Session: {fmt_ms(split['client_from_init_session'])} ms); "
+            f"load_signing_secret() {fmt_ms(split['load_signing_secret'])} ms"
+            if split
+            else ""
+        )
         section.targets.append(
             Target(
                 f"SnapStart restore to first answer, network excluded, Python {target_py}",
@@ -557,6 +590,7 @@ def restore_section(
                 f"+{fmt_ms(no_net['p50'])} ms p50 (+{fmt_ms(summarize(_restores(ops, 'excess_ms'))['p50'])} with the "
                 f"secret read's {fmt_ms(rtt)} ms round trip to moto)",
                 no_net["p50"] <= 5.0,
+                why,
             )
         )
     section.notes += [

@@ -104,10 +104,11 @@ def render(sections: list[Section], meta: dict[str, Any], chart: Path | None) ->
         f"Revision {meta['commit']}. Command: `{meta['command']}` ({meta['seconds']:.0f} s).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
         "",
-        "### Targets (issue 7)",
+        "### Targets (issues 7 and 15)",
         "",
         markdown_table(
-            ["target", "goal", "measured (same run)", "verdict"], [t.row() for s in sections for t in s.targets]
+            ["target", "goal", "measured (same run)", "verdict", "what stands in the way"],
+            [t.row() for s in sections for t in s.targets],
         ),
         "",
     ]

@@ -420,6 +420,7 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
             "<= 4",
             f"{_calls(ping_calls)} per job; mutating /ops-restart: {_calls(restart_calls)}",
             ping_calls["total"] <= 4,
+            "per ping job, by operation: " + _calls(ping_calls),
         ),
         Target(
             "Worker: jobs/s per process vs today's (a 'before' variant in the same run)",
