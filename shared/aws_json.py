@@ -240,7 +240,8 @@ class AwsJsonClient:
 
         if self._botocore_client is None:
             creds = self.credentials()
-            self._botocore_client = boto3.session.Session().client(
+            session: Any = boto3.session.Session()
+            self._botocore_client = session.client(
                 self.service,
                 region_name=self.region,
                 aws_access_key_id=creds.access_key,
