@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -103,6 +104,15 @@ def render(sections: list[Section], meta: dict[str, Any], chart: Path | None) ->
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['platform']}. "
         f"Revision {meta['commit']}. Command: `{meta['command']}` ({meta['seconds']:.0f} s).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+        *(
+            [
+                f"Load average (1 min) at the start / end: {meta['load'][0]:.1f} / {meta['load'][1]:.1f} on "
+                f"{m['cores']} cores: above the core count, other work shared the machine (compare the ratios of "
+                "one run, interleaved; absolute times are context)."
+            ]
+            if meta.get("load")
+            else []
+        ),
         "",
         "### Targets (issues 7 and 15)",
         "",
@@ -143,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     configure_logging(args.out / "bench.log")
     started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
     sections: list[Section] = []
     errors: dict[str, str] = {}
     for name in names:
@@ -164,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit(),
         "seconds": time.monotonic() - started,
         "errors": errors,
+        "load": [load_at_start, os.getloadavg()[0]],
     }
     chart: Path | None = None
     try:
