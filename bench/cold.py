@@ -59,6 +59,8 @@ class Variant:
     env: dict[str, str]
     warm_requests: int
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: The interpreter of its processes (None: the one running the benchmark).
+    interpreter: str | None = None
 
     def metric(self, name: str) -> list[float]:
         return [run[name] for run in self.runs]
@@ -94,7 +96,7 @@ def lazy_lambda_function(endpoint_url: str) -> str:
     return str(created["FunctionArn"])
 
 
-def imported_top_level(env: dict[str, str], module: str) -> dict[str, str]:
+def imported_top_level(env: dict[str, str], module: str, interpreter: str | None = None) -> dict[str, str]:
     """Top-level packages a fresh process loads from site-packages when importing `module`, with their paths."""
     code = (
         "import importlib, json, sys, sysconfig;"
@@ -106,7 +108,7 @@ def imported_top_level(env: dict[str, str], module: str) -> dict[str, str]:
         "print(json.dumps(out))"
     )
     result = subprocess.run(
-        [python(), "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+        [interpreter or python(), "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )
     parsed: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
     return parsed
@@ -138,15 +140,17 @@ def mirror_without_bytecode(packages: dict[str, str], destination: Path) -> list
     return mirrored
 
 
-def importtime_profile(env: dict[str, str], module: str, runs: int = 3) -> list[dict[str, Any]]:
+def importtime_profile(
+    env: dict[str, str], module: str, runs: int = 3, interpreter: str | None = None, cwd: Path = ROOT
+) -> list[dict[str, Any]]:
     """`python -X importtime -c "import <module>"`: per module, the median self and cumulative ms over runs."""
     per_module: dict[str, dict[str, list[float]]] = {}
     order: dict[str, int] = {}
     for _ in range(runs):
         result = subprocess.run(
-            [python(), "-X", "importtime", "-c", f"import {module}"],
+            [interpreter or python(), "-X", "importtime", "-c", f"import {module}"],
             env=env,
-            cwd=ROOT,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=60,
@@ -232,7 +236,7 @@ def _spawn(
     path.write_text(json.dumps(events))
     started = time.monotonic_ns()
     result = subprocess.run(
-        [python(), str(PROBE), *variant.args, str(path)],
+        [variant.interpreter or python(), str(PROBE), *variant.args, str(path)],
         env={**variant.env, **(env or {})},
         cwd=ROOT,
         capture_output=True,
@@ -394,7 +398,7 @@ def _cold_section(variants: list[Variant], reps: int, mirrored: list[str]) -> Se
             "import + init",
             "first request",
             "modules",
-            "peak RSS MB",
+            "peak RSS MB (VmHWM)",
             "p50 vs opsbot",
         ],
     )
@@ -410,7 +414,7 @@ def _cold_section(variants: list[Variant], reps: int, mirrored: list[str]) -> Se
                 fmt_ms(median(variant.metric("init_ms")), 0),
                 fmt_ms(median(variant.metric("first_ms")), 1),
                 str(int(median(variant.metric("modules")))),
-                f"{median(variant.metric('max_rss_kb')) / 1024:.0f}",
+                f"{median(variant.metric('peak_rss_kb')) / 1024:.0f}",
                 fmt_ratio(ratio(cold["p50"], ops_p50)),
             ]
         )

@@ -95,16 +95,17 @@ def fmt_ratio(value: float) -> str:
 
 @dataclass
 class Target:
-    """One of issue 7's targets, as measured in this run."""
+    """One of the issues' targets, as measured in this run; `blocker`: what stands in the way when it is missed."""
 
     name: str
     goal: str
     measured: str
     met: bool | None
+    blocker: str = ""
 
     def row(self) -> list[str]:
         verdict = {True: "met", False: "NOT met", None: "n/a"}[self.met]
-        return [self.name, self.goal, self.measured, verdict]
+        return [self.name, self.goal, self.measured, verdict, "" if self.met else self.blocker]
 
 
 @dataclass

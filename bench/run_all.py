@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,12 +26,27 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
 
-BENCHES = ("cold", "warm", "long_op", "worker", "scaling", "load")
-#: The order of the sections in the output (issue 7's numbering).
-ORDER = ("cold", "imports", "warm", "first_request", "long_op", "worker", "scaling", "load")
+BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load")
+#: The order of the sections in the output (issue 15 first, then issue 7's numbering).
+ORDER = (
+    "deployed_cold",
+    "deployed_restore",
+    "cold",
+    "imports",
+    "warm",
+    "first_request",
+    "long_op",
+    "worker",
+    "scaling",
+    "load",
+)
 
 
 def _runner(name: str, args: argparse.Namespace) -> Callable[[bool], list[Section]]:
+    if name == "deployed":
+        from bench import deployed
+
+        return deployed.run
     if name == "cold":
         from bench import cold
 
@@ -88,11 +104,21 @@ def render(sections: list[Section], meta: dict[str, Any], chart: Path | None) ->
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['platform']}. "
         f"Revision {meta['commit']}. Command: `{meta['command']}` ({meta['seconds']:.0f} s).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+        *(
+            [
+                f"Load average (1 min) at the start / end: {meta['load'][0]:.1f} / {meta['load'][1]:.1f} on "
+                f"{m['cores']} cores: above the core count, other work shared the machine (compare the ratios of "
+                "one run, interleaved; absolute times are context)."
+            ]
+            if meta.get("load")
+            else []
+        ),
         "",
-        "### Targets (issue 7)",
+        "### Targets (issues 7 and 15)",
         "",
         markdown_table(
-            ["target", "goal", "measured (same run)", "verdict"], [t.row() for s in sections for t in s.targets]
+            ["target", "goal", "measured (same run)", "verdict", "what stands in the way"],
+            [t.row() for s in sections for t in s.targets],
         ),
         "",
     ]
@@ -127,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     configure_logging(args.out / "bench.log")
     started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
     sections: list[Section] = []
     errors: dict[str, str] = {}
     for name in names:
@@ -148,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit(),
         "seconds": time.monotonic() - started,
         "errors": errors,
+        "load": [load_at_start, os.getloadavg()[0]],
     }
     chart: Path | None = None
     try:

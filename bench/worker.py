@@ -112,6 +112,48 @@ class CannedAws:
         return AWSResponse(request.url, 200, {"x-amzn-requestid": "bench"}, raw)  # type: ignore[arg-type]
 
 
+class DynamoDbCallCounter:
+    """A botocore `before-send` handler that counts DynamoDB calls by operation and lets them go on."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else str(target)
+        if target.startswith("DynamoDB_"):
+            operation = target.rsplit(".", 1)[-1]
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def dynamodb_calls(calls: dict[str, int]) -> dict[str, int]:
+    """The DynamoDB operations of a call count, split into mutating (writes) and not."""
+    writes = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+    reads = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
+    return {
+        "writes": sum(n for op, n in calls.items() if op in writes),
+        "reads": sum(n for op, n in calls.items() if op in reads),
+    }
+
+
+def per_job(before: dict[str, int], after: dict[str, int], jobs: int) -> dict[str, float]:
+    """DynamoDB calls per job between two snapshots of a counter, by operation and in total."""
+    delta = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    delta = {op: n for op, n in delta.items() if n and op in _DYNAMO_OPERATIONS}
+    out = {op: n / jobs for op, n in sorted(delta.items())}
+    out["total"] = sum(delta.values()) / jobs
+    return out
+
+
+_DYNAMO_OPERATIONS = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem", "BatchGetItem"}
+    | {"TransactWriteItems", "TransactGetItems"}
+)
+
+
 class _Raw:
     def __init__(self, data: bytes) -> None:
         self._data = data
@@ -159,12 +201,14 @@ def dispatcher_for(settings_values: dict[str, Any], session: Any) -> Any:
     return dispatcher
 
 
-def _session(canned: CannedAws | None = None) -> Any:
+def _session(canned: CannedAws | None = None, counter: DynamoDbCallCounter | None = None) -> Any:
     import boto3
 
     from infra.local.aws import FAKE_CREDENTIALS
 
     session = boto3.session.Session(**FAKE_CREDENTIALS)
+    if counter is not None:
+        session.events.register("before-send", counter)
     if canned is not None:
         session.events.register("before-send", canned)
     return session
@@ -262,15 +306,26 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
             values["inventory_path"] = inventory
 
         # Network: moto + local Slack.
-        network = dispatcher_for(values, _session())
+        counter = DynamoDbCallCounter()
+        network = dispatcher_for(values, _session(counter=counter))
         warm = queued_bodies([("/ops-ping", "0")] * 20, response_base)
         time_calls(lambda body: network.handle_record(body, 1), warm)
         bodies = queued_bodies([("/ops-ping", "0")] * n_net, response_base)
+        before = dict(counter.calls)
         t0 = time.perf_counter()
         net_ms = time_calls(lambda body: network.handle_record(body, 1), bodies)
         net_rate = n_net / (time.perf_counter() - t0)
+        ping_calls = per_job(before, dict(counter.calls), n_net)
+        # A mutating job (lease, ECS UpdateService on moto), one target at a time as the lease allows.
+        n_mut = max(20, n_net // 6)
+        restarts = queued_bodies([("/ops-restart", "payment")] * n_mut, response_base)
+        before = dict(counter.calls)
+        t0 = time.perf_counter()
+        restart_ms = time_calls(lambda body: network.handle_record(body, 1), restarts)
+        restart_rate = n_mut / (time.perf_counter() - t0)
+        restart_calls = per_job(before, dict(counter.calls), n_mut)
         answered = len(slack.messages())
-        log(f"worker: {n_net} jobs on moto + local Slack")
+        log(f"worker: {n_net} ping and {n_mut} restart jobs on moto + local Slack")
 
         # No network: the same dispatcher code, transports answered in-process.
         canned = CannedAws()
@@ -280,9 +335,11 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
                 lambda body: local.handle_record(body, 1), queued_bodies([("/ops-ping", "0")] * 50, response_base)
             )
             pings = queued_bodies([("/ops-ping", "0")] * n_local, response_base)
+            before = dict(canned.calls)
             t0 = time.perf_counter()
             ping_ms = time_calls(lambda body: local.handle_record(body, 1), pings)
             ping_rate = n_local / (time.perf_counter() - t0)
+            local_ping_calls = per_job(before, dict(canned.calls), n_local)
             lease_ms, lease_note = lease_cost(
                 str(values["leases_table"]),
                 _session(canned),
@@ -293,16 +350,39 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
         log(f"worker: {n_local} jobs and {len(lease_ms)} leases without network")
 
     net, ping, restart, batch = summarize(net_ms), summarize(ping_ms), summarize(lease_ms), summarize(batch_ms)
+    mutating = summarize(restart_ms)
     section = Section(
         key="worker",
         title="5. Worker overhead per job, operation's own work excluded (ms)",
-        headers=["job", "transport", "n", "p50", "p90", "p99", "jobs/s (1 process)"],
+        headers=["job", "transport", "n", "p50", "p90", "p99", "jobs/s (1 process)", "DynamoDB calls / job"],
     )
     section.rows += [
-        ["/ops-ping 0", "moto + local Slack (loopback HTTP)", str(net["n"]), *_cols(net), f"{net_rate:.0f}"],
-        ["/ops-ping 0", "in-process (no network)", str(ping["n"]), *_cols(ping), f"{ping_rate:.0f}"],
-        ["+ target lease (mutating jobs)", "in-process (no network)", str(restart["n"]), *_cols(restart), ""],
-        ["SQS batch layer, per record", "in-process", str(batch["n"]), *_cols(batch), ""],
+        [
+            "/ops-ping 0 (non-mutating)",
+            "moto + local Slack (loopback HTTP)",
+            str(net["n"]),
+            *_cols(net),
+            f"{net_rate:.0f}",
+            _calls(ping_calls),
+        ],
+        [
+            "/ops-restart payment (mutating)",
+            "moto + local Slack (loopback HTTP)",
+            str(mutating["n"]),
+            *_cols(mutating),
+            f"{restart_rate:.0f}",
+            _calls(restart_calls),
+        ],
+        [
+            "/ops-ping 0",
+            "in-process (no network)",
+            str(ping["n"]),
+            *_cols(ping),
+            f"{ping_rate:.0f}",
+            _calls(local_ping_calls),
+        ],
+        ["+ target lease (mutating jobs)", "in-process (no network)", str(restart["n"]), *_cols(restart), "", ""],
+        ["SQS batch layer, per record", "in-process", str(batch["n"]), *_cols(batch), "", ""],
     ]
     share = 1 - ping["p50"] / net["p50"]
     section.samples = {
@@ -315,6 +395,9 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
         "no_network_lease": restart,
         "batch_layer": batch,
         "jobs_per_s_network": net_rate,
+        "jobs_per_s_network_mutating": restart_rate,
+        "network_mutating": mutating,
+        "dynamodb_calls_per_job": {"ping": ping_calls, "restart": restart_calls, "ping_no_network": local_ping_calls},
         "jobs_per_s_no_network": ping_rate,
         "network_share_p50": share,
         "canned_aws_calls": canned.calls,
@@ -331,7 +414,26 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
             ping["p50"] + batch["p50"] <= 5.0,
         )
     )
+    section.targets += [
+        Target(
+            "Worker: DynamoDB calls for a non-mutating job (/ops-ping)",
+            "<= 4",
+            f"{_calls(ping_calls)} per job; mutating /ops-restart: {_calls(restart_calls)}",
+            ping_calls["total"] <= 4,
+            "per ping job, by operation: " + _calls(ping_calls),
+        ),
+        Target(
+            "Worker: jobs/s per process vs today's (a 'before' variant in the same run)",
+            ">= 2x",
+            f"today: {net_rate:.0f} ping jobs/s, {restart_rate:.0f} restart jobs/s per process on moto + local Slack; "
+            "no 'after' variant yet (issue 15 part 3)",
+            None,
+        ),
+    ]
     section.notes += [
+        "DynamoDB calls counted by a botocore before-send handler on the worker's Session (every call, whichever "
+        "store makes it), divided by the jobs of the row; the /ops-restart jobs all target payment, one after "
+        "another (each takes and gives back its lease; ECS UpdateService on moto).",
         f"Network share of a ping job's time on the local stack: {share:.0%} at p50 "
         f"({fmt_ms(net['p50'])} ms with moto + local Slack vs {fmt_ms(ping['p50'])} ms without). "
         f"One worker process handles ~{net_rate:.0f} jobs/s against moto (moto, a Python server, is most of it) "
@@ -356,6 +458,11 @@ def _demo_inventory(directory: Path, cluster: str) -> str | None:
     path = directory / "inventory.toml"
     path.write_text(demo_inventory_toml(cluster))
     return str(path)
+
+
+def _calls(calls: dict[str, float]) -> str:
+    parts = [f"{op} {n:.1f}" for op, n in calls.items() if op != "total"]
+    return f"{calls['total']:.1f}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _cols(s: dict[str, Any]) -> list[str]:

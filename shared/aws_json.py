@@ -11,6 +11,10 @@ before they expire: the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY
 else the container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` with
 `AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]`), which is what Lambda provides to SnapStart functions
 (docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials).
+
+Under moto's in-process mock (`moto.mock_aws`, which intercepts botocore's requests only) a client with no
+endpoint_url sends its calls through botocore instead, so a test of the ack sees its SendMessage in moto; with
+an endpoint_url (moto in server mode, the project's own tests) it speaks HTTP itself, as on Lambda.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hmac
 import http.client
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -147,6 +152,16 @@ def credentials_from_environment(environ: Mapping[str, str] | None = None, *, ti
     return Credentials(data["AccessKeyId"], data["SecretAccessKey"], data.get("Token"), expires_at)
 
 
+def in_process_mock_active() -> bool:
+    """Whether moto's in-process mock (`moto.mock_aws`) is started in this process; moto is never imported here."""
+    models = sys.modules.get("moto.core.models")
+    if models is None:
+        return False
+    mock = getattr(models, "MockAWS", None)
+    stubber = getattr(models, "botocore_stubber", None)
+    return bool(getattr(mock, "_nested_count", 0) or getattr(stubber, "enabled", False))
+
+
 class AwsJsonClient:
     """Calls one AWS service over its JSON protocol (`X-Amz-Target: <prefix>.<Operation>`), one attempt each.
 
@@ -170,6 +185,9 @@ class AwsJsonClient:
         self.service = service
         self.region = region
         self.endpoint_url = (endpoint_url or f"https://{service}.{region}.amazonaws.com").rstrip("/") + "/"
+        #: No endpoint given: AWS itself, or moto's in-process mock when one is active at the call.
+        self._default_endpoint = endpoint_url is None
+        self._botocore_client: Any = None
         self._target_prefix = target_prefix
         self._content_type = f"application/x-amz-json-{json_version}"
         self._connect_timeout = connect_timeout
@@ -189,6 +207,8 @@ class AwsJsonClient:
 
     def call(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The operation's JSON result, or `AwsCallError` with AWS's error code or whether it may have been sent."""
+        if self._default_endpoint and in_process_mock_active():
+            return self._call_through_botocore(operation, payload)
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = sign_v4(
             method="POST",
@@ -211,6 +231,33 @@ class AwsJsonClient:
         code = str(result.get("__type", "")).rpartition("#")[2] or f"HTTP{status}"
         message = result.get("message") or result.get("Message") or ""
         raise AwsCallError(f"{operation}: {code}: {message}".rstrip(": "), code=code, status=status)
+
+    def _call_through_botocore(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The call made by a boto3 client, which moto's in-process mock answers (boto3 is loaded only then)."""
+        import boto3
+        from botocore import xform_name
+        from botocore.exceptions import ClientError
+
+        if self._botocore_client is None:
+            creds = self.credentials()
+            session: Any = boto3.session.Session()
+            self._botocore_client = session.client(
+                self.service,
+                region_name=self.region,
+                aws_access_key_id=creds.access_key,
+                aws_secret_access_key=creds.secret_key,
+                aws_session_token=creds.token,
+            )
+        try:
+            result: dict[str, Any] = getattr(self._botocore_client, xform_name(operation))(**payload)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            code = str(error.get("Code", "")) or f"HTTP{status}"
+            message = f"{operation}: {code}: {error.get('Message', '')}".rstrip(": ")
+            raise AwsCallError(message, code=code, status=status) from None
+        result.pop("ResponseMetadata", None)
+        return result
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         for attempt in (1, 2):
@@ -252,6 +299,8 @@ class AwsJsonClient:
     def warm(self) -> bool:
         """Resolve the credentials and open the connection (TCP and TLS) ahead of the first call, e.g. right after
         a SnapStart restore; False if either failed (the first call then tries again)."""
+        if self._default_endpoint and in_process_mock_active():
+            return True  # nothing to open: botocore makes the calls, and moto answers them in-process
         try:
             self.credentials()
             with self._lock:

@@ -1,0 +1,629 @@
+"""Issue 15, part 1: the ack as the CDK stack deploys it, cold and restored from a SnapStart snapshot.
+
+The environment is the stack's (infra/aws/functions.py, ingress.py): the signing secret read by ARN from
+Secrets Manager (on moto server), PYDANTIC_DISABLE_PLUGINS, Powertools at INFO with metrics on (EMF lines to
+the probe's stdout pipe as to Lambda's log pipe), no SLACK_SIGNING_SECRET. The code comes from an asset built
+here the way infra/aws/bundling.py builds it, minus the aarch64 wheels (they would not run on this machine):
+ack_function, shared and every third-party package the handler and the Bolt baseline load, copied from the
+interpreter's site-packages without their bytecode, then compiled by that same interpreter into unchecked-hash
+.pyc (bundling.compile_command); boto3/botocore and their deps stay in site-packages, as the Lambda runtime
+provides them precompiled. Nothing is written at run time (PYTHONDONTWRITEBYTECODE: /var/task is read-only).
+
+Three handlers, each on Python 3.11 and, where found, 3.13 (the Lambda runtime's): opsbot's ack, Bolt's
+lazy-listener app reading its secret with boto3 (bench/baselines/bolt_lazy_deployed_lambda.py) and the stdlib
+floor (bench/baselines/floor_lambda.py). Two ways to start:
+- cold (no SnapStart): a fresh process to the first answered request;
+- restore (SnapStart): init once with AWS_LAMBDA_INITIALIZATION_TYPE=snap-start in a parent (its RSS is the
+  snapshot's size), then per restore a fork running the after-restore hooks and the first request.
+All (python, handler, start) combinations run interleaved in random order, so a busy machine hits them alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from bench.common import (
+    OUT_DIR,
+    ROOT,
+    SIGNING_SECRET,
+    Section,
+    Target,
+    fmt_ms,
+    fmt_ratio,
+    lambda_like_environment,
+    log,
+    python,
+    ratio,
+    signed_event,
+    slash_command,
+    summarize,
+)
+
+PROBE = ROOT / "bench" / "cold_probe.py"
+#: Where the stand-in for the runtime's `snapshot_restore_py` lives (the Lambda runtime provides the real one).
+SNAPSTART_DIR = ROOT / "bench" / "snapstart"
+#: Provided by the Lambda Python runtime with their bytecode: never copied into the asset.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six"})
+#: The distributions the ack and the Bolt baseline need in another interpreter's venv (pinned to this one's).
+VENV_DISTRIBUTIONS = (
+    "slack_bolt",
+    "slack_sdk",
+    "boto3",
+    "botocore",
+    "aws-lambda-powertools",
+    "pydantic",
+    "pydantic_core",
+)
+#: The stack's environment of the ack function (infra/aws/functions.py + ingress.py), besides the queue and secret.
+DEPLOYED_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "opsbot-ack",
+    "POWERTOOLS_METRICS_NAMESPACE": "opsbot",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+HANDLERS = (
+    ("opsbot", "opsbot ack", "ack_function.handler"),
+    ("bolt", "Bolt lazy (secret via boto3)", "bench.baselines.bolt_lazy_deployed_lambda"),
+    ("floor", "floor (stdlib)", "bench.baselines.floor_lambda"),
+)
+#: Handlers that read the secret after a restore (the others keep the snapshot's).
+READS_SECRET_AFTER_RESTORE = frozenset({"opsbot", "floor"})
+
+
+# -- interpreters and assets --------------------------------------------------------------------------------
+
+
+def find_python(version: str, environ: dict[str, str] | None = None) -> str | None:
+    """A CPython `version` on this machine, where infra/aws/bundling.bytecode_python looks: OPSBOT_BYTECODE_PYTHON,
+    `python<version>` on the PATH, a pyenv version."""
+    env = dict(os.environ) if environ is None else environ
+    candidates = [env.get("OPSBOT_BYTECODE_PYTHON") or "", shutil.which(f"python{version}", path=env.get("PATH")) or ""]
+    pyenv_root = Path(env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates += [str(p) for p in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"), reverse=True)]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.name)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.split() == [version, "cpython"]:
+            return candidate
+    return None
+
+
+def venv_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """The ack's runtime dependencies from pyproject.toml, pinned to the versions installed here (and the two
+    packages whose versions must move with them: botocore with boto3, pydantic_core with pydantic)."""
+    from importlib.metadata import version
+
+    declared = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in declared}
+    wanted = [d for d in VENV_DISTRIBUTIONS if d.replace("_", "-") in names or d in ("botocore", "pydantic_core")]
+    return [f"{d}=={version(d)}" for d in wanted]
+
+
+def ensure_venv(interpreter: str, version: str, out: Path = OUT_DIR) -> str:
+    """bench/out/venv-<version>: a venv of `interpreter` with `venv_requirements()`, made or updated; its python."""
+    venv = out / f"venv-{version}"
+    bin_python = venv / "bin" / "python"
+    requirements = venv_requirements()
+    marker = venv / "bench-requirements.txt"
+    if bin_python.exists() and marker.exists() and marker.read_text().split() == requirements:
+        return str(bin_python)
+    log(f"deployed: making {venv} ({' '.join(requirements)})")
+    subprocess.run([interpreter, "-m", "venv", str(venv)], check=True, capture_output=True)
+    pip = [str(bin_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements]
+    subprocess.run(pip, check=True, capture_output=True)
+    marker.write_text("\n".join(requirements) + "\n")
+    return str(bin_python)
+
+
+def compile_command(interpreter: str, directory: str) -> list[str]:
+    """Unchecked-hash .pyc named as Lambda sees the sources: the flags of infra/aws/bundling.compile_command."""
+    mode = ["--invalidation-mode", "unchecked-hash"]
+    return [interpreter, "-m", "compileall", "-q", "-j", "0", *mode, "-d", "/var/task", directory]
+
+
+def _ignore_bytecode(_directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))}
+
+
+def build_asset(interpreter: str, packages: dict[str, str], destination: Path) -> list[str]:
+    """The asset: ack_function, shared and `packages` (top-level name -> its file) but the runtime's, copied
+    without bytecode, then compiled by `interpreter`. The names copied."""
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    sources = {n: Path(f) for n, f in packages.items() if n not in RUNTIME_PROVIDED and not n.startswith("_")}
+    sources.update({name: ROOT / name / "__init__.py" for name in ("ack_function", "shared")})
+    for name, file in sorted(sources.items()):
+        if file.name == "__init__.py":
+            shutil.copytree(file.parent, destination / name, ignore=_ignore_bytecode)
+        else:
+            shutil.copy2(file, destination / file.name)
+    subprocess.run(compile_command(interpreter, str(destination)), check=True, capture_output=True)
+    return sorted(sources)
+
+
+#: opsbot's after-restore hook, step by step, in a snapshot-mode process (no fork: the same work), and what a
+#: Secrets Manager client costs from a Session made at init instead of a new one. Prints one JSON line.
+HOOK_SPLIT = """
+import json, os, time
+import ack_function.handler as handler
+from shared.secrets import secrets_client
+import boto3
+ack = handler._function
+t = [time.perf_counter()]
+ack.connect(); t.append(time.perf_counter())
+ack.warm(); t.append(time.perf_counter())
+ack.load_signing_secret(); t.append(time.perf_counter())
+session = boto3.session.Session()
+secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
+t.append(time.perf_counter())
+secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
+t.append(time.perf_counter())
+ms = [(b - a) * 1000 for a, b in zip(t, t[1:])]
+print(json.dumps({"connect": ms[0], "warm": ms[1], "load_signing_secret": ms[2], "client_from_init_session": ms[4]}))
+"""
+
+
+def hook_split(interpreter: str, env: dict[str, str], cwd: Path, runs: int) -> dict[str, float]:
+    """Median ms of each step of opsbot's after-restore hook (HOOK_SPLIT) over `runs` processes."""
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        result = subprocess.run(
+            [interpreter, "-c", HOOK_SPLIT], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=True
+        )
+        for name, value in json.loads(result.stdout.strip().splitlines()[-1]).items():
+            samples.setdefault(name, []).append(value)
+    return {name: median(values) for name, values in samples.items()}
+
+
+# -- the runs -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Combo:
+    """One (interpreter, handler, start) combination and its processes' reports."""
+
+    py: str
+    interpreter: str
+    key: str
+    label: str
+    module: str
+    start: str  # "cold" or "restore"
+    env: dict[str, str]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}-{self.start}-{self.py}"
+
+
+def _spawn(combo: Combo, events: list[dict[str, Any]], workdir: Path, extra: dict[str, str], forks: int) -> dict:
+    path = workdir / f"events-{combo.name}.json"
+    path.write_text(json.dumps(events))
+    args = ["module", combo.module] if combo.start == "cold" else ["restore", combo.module, str(forks)]
+    started = time.monotonic_ns()
+    result = subprocess.run(
+        [combo.interpreter, str(PROBE), *args, str(path)],
+        env={**combo.env, **extra},
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith('{"t_main"')]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"{combo.name} probe failed ({result.returncode}): {result.stderr[-3000:]}")
+    out: dict[str, Any] = json.loads(lines[-1])
+    if out["status"] != 200:
+        raise RuntimeError(f"{combo.name} answered {out['status']}: {out['body']}")
+    return measures(out, started)
+
+
+def measures(out: dict[str, Any], started_ns: int) -> dict[str, Any]:
+    """The figures (ms) of one probe report: cold processes get interpreter/init/first/cold; restore processes
+    get, per restore, the hook, the first request, restore -> first answer, and its excess over a warm request."""
+    ms = 1e-6
+    out["interpreter_ms"] = (out["t_main"] - started_ns) * ms
+    out["init_ms"] = (out["t_imported"] - out["t_main"]) * ms
+    if "restores" not in out:
+        out["first_ms"] = (out["t_answered"] - out["t_first"]) * ms
+        out["cold_ms"] = out["interpreter_ms"] + out["init_ms"] + out["first_ms"]
+        out["warm_p50_ms"] = median(out["warm_ms"]) if out["warm_ms"] else float("nan")
+        return out
+    for restore in out["restores"]:
+        restore["hook_ms"] = (restore["t_restored"] - restore["t_fork"]) * ms
+        restore["first_ms"] = (restore["t_answered"] - restore["t_first"]) * ms
+        restore["restore_ms"] = (restore["t_answered"] - restore["t_fork"]) * ms
+        restore["warm_p50_ms"] = median(restore["warm_ms"]) if restore["warm_ms"] else float("nan")
+        restore["excess_ms"] = restore["restore_ms"] - restore["warm_p50_ms"]
+        restore["excess_no_network_ms"] = restore["excess_ms"] - (restore.get("secret_rtt_ms") or 0.0)
+    return out
+
+
+def _restores(combo: Combo, name: str) -> list[float]:
+    return [r[name] for run in combo.runs for r in run["restores"]]
+
+
+def _metric(combo: Combo, name: str) -> list[float]:
+    return [run[name] for run in combo.runs]
+
+
+def run(quick: bool) -> list[Section]:
+    from bench.cold import imported_top_level, importtime_profile, lazy_lambda_function
+    from infra.local.aws import MotoServer, aws_client, provision_queues
+
+    reps, restore_reps, forks, warm = (4, 2, 4, 10) if quick else (15, 6, 8, 20)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="opsbot-bench-deployed-"))
+    pythons: list[tuple[str, str]] = [(f"{sys.version_info[0]}.{sys.version_info[1]}", python())]
+    py313 = find_python("3.13")
+    missing = []
+    if py313 is None:
+        missing.append("no CPython 3.13 found (OPSBOT_BYTECODE_PYTHON, python3.13 on the PATH, pyenv)")
+    elif sys.version_info[:2] != (3, 13):
+        try:
+            pythons.append(("3.13", ensure_venv(py313, "3.13")))
+        except subprocess.CalledProcessError as exc:  # pip could not install: measure 3.11 alone, and say so
+            missing.append(f"no Python 3.13 rows: making bench/out/venv-3.13 failed: {exc.stderr!r:.300}")
+    try:
+        with MotoServer() as moto:
+            sqs = aws_client("sqs", moto.endpoint_url)
+            queue_url = provision_queues(sqs, name="bench-deployed-jobs").queue_url
+            secret_arn = aws_client("secretsmanager", moto.endpoint_url).create_secret(
+                Name="opsbot/bench-slack",
+                SecretString=json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": "xoxb-bench"}),
+            )["ARN"]
+            fresh: list[str] = []
+
+            def empty_queue() -> dict[str, str]:
+                while fresh:
+                    sqs.delete_queue(QueueUrl=fresh.pop())
+                fresh.append(sqs.create_queue(QueueName=f"bench-dep-{time.monotonic_ns()}")["QueueUrl"])
+                return {"JOBS_QUEUE_URL": fresh[-1]}
+
+            base = lambda_like_environment(
+                {
+                    **DEPLOYED_ENVIRONMENT,
+                    "OPSBOT_SECRET_ARN": secret_arn,
+                    "JOBS_QUEUE_URL": queue_url,
+                    "AWS_ENDPOINT_URL": moto.endpoint_url,
+                    "BENCH_FUNCTION_ARN": lazy_lambda_function(moto.endpoint_url),
+                    "AWS_LAMBDA_FUNCTION_NAME": "bench-ack",
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+                    "PYTHONDONTWRITEBYTECODE": "1",
+                    "BENCH_SECRET_RTT": "1",
+                }
+            )
+            base.pop("POWERTOOLS_METRICS_DISABLED", None)  # metrics on, as deployed
+            combos: list[Combo] = []
+            assets: dict[str, list[str]] = {}
+            profiles: dict[str, dict[str, list[dict[str, Any]]]] = {}
+            for py, interpreter in pythons:
+                loaded = {}
+                for _, _, module in HANDLERS[:2]:
+                    loaded.update(imported_top_level({**base, "PYTHONPATH": str(ROOT)}, module, interpreter))
+                asset = workdir / f"asset-{py}"
+                assets[py] = build_asset(interpreter, loaded, asset)
+                log(f"deployed: asset for Python {py} built ({len(assets[py])} packages, unchecked-hash .pyc)")
+                path = f"{asset}{os.pathsep}{SNAPSTART_DIR}"
+                for start in ("cold", "restore"):
+                    init_type = "on-demand" if start == "cold" else "snap-start"
+                    env = {**base, "PYTHONPATH": path, "AWS_LAMBDA_INITIALIZATION_TYPE": init_type}
+                    combos += [Combo(py, interpreter, k, label, m, start, env) for k, label, m in HANDLERS]
+                profile_env = {
+                    **base,
+                    "PYTHONPATH": f"{path}{os.pathsep}{ROOT}",  # the repo last, for bench.baselines
+                    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                }
+                profiles[py] = {
+                    key: importtime_profile(profile_env, module, runs=1, interpreter=interpreter, cwd=workdir)
+                    for key, _, module in HANDLERS[:2]
+                }
+
+            def events(combo: Combo) -> list[dict[str, Any]]:
+                n = (1 + warm) * (forks if combo.start == "restore" else 1)
+                return [signed_event(slash_command()) for _ in range(n)]
+
+            rng = random.Random(15)
+            for combo in combos:  # one discarded process each: page cache warm
+                _spawn(combo, events(combo), workdir, empty_queue(), forks)
+            for rep in range(reps):
+                order = [c for c in combos if c.start == "cold" or rep < restore_reps]
+                rng.shuffle(order)
+                for combo in order:
+                    combo.runs.append(_spawn(combo, events(combo), workdir, empty_queue(), forks))
+                log(f"deployed: {rep + 1}/{reps} rounds")
+            splits: dict[str, dict[str, float]] = {}
+            for c in combos:
+                if c.key == "opsbot" and c.start == "restore":
+                    try:
+                        splits[c.py] = hook_split(c.interpreter, {**c.env, **empty_queue()}, workdir, 3 if quick else 5)
+                    except (subprocess.CalledProcessError, KeyError, ValueError) as exc:
+                        # HOOK_SPLIT reads AckFunction's steps by name: a reshaped ack loses this note, not the run.
+                        log(f"deployed: opsbot's hook split failed on Python {c.py}: {exc}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sections = [
+        cold_section(combos, reps, assets, profiles, missing),
+        restore_section(combos, restore_reps, forks, splits),
+    ]
+    for section in sections:
+        section.seconds = (time.monotonic() - started) / 2
+    return sections
+
+
+# -- the tables ---------------------------------------------------------------------------------------------
+
+
+def _by(combos: list[Combo], start: str) -> dict[tuple[str, str], Combo]:
+    return {(c.py, c.key): c for c in combos if c.start == start and c.runs}
+
+
+def paired_ratios(a: list[float], b: list[float]) -> list[float]:
+    """Ratios of the i-th samples of two interleaved series (same round, same machine state)."""
+    return [x / y for x, y in zip(a, b, strict=False) if y]
+
+
+def package_self_ms(profile: list[dict[str, Any]]) -> dict[str, float]:
+    """`-X importtime` self ms summed by top-level package, largest first."""
+    out: dict[str, float] = {}
+    for entry in profile:
+        family = entry["module"].split(".")[0]
+        out[family] = out.get(family, 0.0) + entry["self_ms"]
+    return dict(sorted(out.items(), key=lambda kv: kv[1], reverse=True))
+
+
+def extra_self_ms(profile: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, float]:
+    """Self ms by top-level package of the modules `profile` imports and `baseline` does not, largest first."""
+    seen = {e["module"] for e in baseline}
+    return package_self_ms([e for e in profile if e["module"] not in seen])
+
+
+def _top(times: dict[str, float], n: int) -> str:
+    return ", ".join(f"{name} {fmt_ms(ms, 0)}" for name, ms in list(times.items())[:n])
+
+
+def cold_section(
+    combos: list[Combo],
+    reps: int,
+    assets: dict[str, list[str]],
+    profiles: dict[str, dict[str, list[dict[str, Any]]]],
+    missing: list[str],
+) -> Section:
+    section = Section(
+        key="deployed_cold",
+        title="1d. As deployed, no SnapStart: fresh process to first answered request (ms)",
+        headers=[
+            "Python",
+            "variant",
+            "cold p50",
+            "cold p99",
+            "import + init",
+            "first request",
+            "peak RSS MB (VmHWM)",
+            "opsbot / this (p50)",
+            "opsbot / this, per round",
+        ],
+    )
+    by = _by(combos, "cold")
+    pys = sorted({py for py, _ in by}, reverse=True)
+    for py in pys:
+        ops = by[(py, "opsbot")]
+        ops_cold = _metric(ops, "cold_ms")
+        for key, _, _ in HANDLERS:
+            combo = by[(py, key)]
+            cold = summarize(_metric(combo, "cold_ms"))
+            pairs = paired_ratios(ops_cold, _metric(combo, "cold_ms"))
+            section.rows.append(
+                [
+                    py,
+                    combo.label,
+                    fmt_ms(cold["p50"], 0),
+                    fmt_ms(cold["p99"], 0),
+                    fmt_ms(median(_metric(combo, "init_ms")), 0),
+                    fmt_ms(median(_metric(combo, "first_ms")), 1),
+                    f"{median(_metric(combo, 'peak_rss_kb')) / 1024:.0f}",
+                    fmt_ratio(ratio(summarize(ops_cold)["p50"], cold["p50"])),
+                    f"{min(pairs):.2f}-{max(pairs):.2f} (median {median(pairs):.2f})" if key != "opsbot" else "",
+                ]
+            )
+            section.samples[f"{combo.label}, {py}, cold"] = _metric(combo, "cold_ms")
+            section.data[f"{key}-{py}"] = {
+                "cold": cold,
+                "init": summarize(_metric(combo, "init_ms")),
+                "first": summarize(_metric(combo, "first_ms")),
+                "peak_rss_kb": summarize(_metric(combo, "peak_rss_kb")),
+                "opsbot_over_this_per_round": pairs,
+            }
+    target_py = "3.13" if "3.13" in pys else pys[0]
+    if pys:
+        ops, bolt, floor = (by[(target_py, k)] for k in ("opsbot", "bolt", "floor"))
+        o, b, f = (summarize(_metric(c, "cold_ms"))["p50"] for c in (ops, bolt, floor))
+        rss = ratio(median(_metric(ops, "peak_rss_kb")), median(_metric(bolt, "peak_rss_kb")))
+        ob, of = ratio(o, b), ratio(o, f)
+        prof = profiles.get(target_py, {})
+        extra = extra_self_ms(prof.get("opsbot", []), prof.get("bolt", []))
+        own = package_self_ms(prof.get("opsbot", []))
+        init_o, init_b = median(_metric(ops, "init_ms")), median(_metric(bolt, "init_ms"))
+        modules = f"{median(_metric(ops, 'modules')):.0f} modules vs Bolt's {median(_metric(bolt, 'modules')):.0f}"
+        why_bolt = (
+            f"import + init {fmt_ms(init_o, 0)} vs {fmt_ms(init_b, 0)} ms; what opsbot loads that Bolt lazy does not "
+            f"(-X importtime self ms): {_top(extra, 6)}; the handler module's own time is its init (the secret "
+            "through Powertools parameters and boto3, the Bolt app)"
+        )
+        why_floor = f"opsbot's import + init by package (self ms): {_top(own, 6)}"
+        section.targets += [
+            Target(
+                f"Non-SnapStart cold, deployed config, Python {target_py}: opsbot vs Bolt lazy",
+                "<= 0.6x",
+                f"{fmt_ratio(ob)} p50 ({fmt_ms(o, 0)} vs {fmt_ms(b, 0)} ms)",
+                ob <= 0.6,
+                why_bolt,
+            ),
+            Target(
+                f"Non-SnapStart cold, deployed config, Python {target_py}: opsbot vs the floor",
+                "<= 3.5x",
+                f"{fmt_ratio(of)} p50 ({fmt_ms(o, 0)} vs {fmt_ms(f, 0)} ms)",
+                of <= 3.5,
+                why_floor,
+            ),
+            Target(
+                f"Peak RSS (VmHWM), cold, Python {target_py}: opsbot vs Bolt lazy",
+                "<= 0.8x",
+                f"{fmt_ratio(rss)} ({median(_metric(ops, 'peak_rss_kb')) / 1024:.0f} vs "
+                f"{median(_metric(bolt, 'peak_rss_kb')) / 1024:.0f} MB; floor "
+                f"{median(_metric(floor, 'peak_rss_kb')) / 1024:.0f} MB)",
+                rss <= 0.8,
+                f"{modules}: opsbot loads all Bolt lazy does (slack_bolt, boto3 for the secret) plus "
+                + ", ".join(list(extra)[:5]),
+            ),
+        ]
+        section.data["ratios"] = {"python": target_py, "opsbot_over_bolt_p50": ob, "opsbot_over_floor_p50": of}
+    for py, by_key in profiles.items():
+        ops_pkgs, bolt_pkgs = package_self_ms(by_key["opsbot"]), package_self_ms(by_key["bolt"])
+        section.notes.append(
+            f"Where the time goes, Python {py} (`-X importtime` of the asset, self ms by package; the handler's "
+            "own line includes its init: the secret read and the app): opsbot "
+            + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(ops_pkgs.items())[:8])
+            + "; Bolt lazy "
+            + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(bolt_pkgs.items())[:6])
+            + "."
+        )
+        section.data[f"importtime_{py}"] = {"opsbot": ops_pkgs, "bolt": bolt_pkgs}
+    section.notes[:0] = [
+        f"{reps} fresh processes per row (+1 discarded), every (Python, handler, start) interleaved in random order "
+        "with the restore runs of 1e; cold = interpreter start + import/init + first request. The first request's "
+        "network call goes to moto server on loopback (SendMessage to an empty queue made for each process; Lambda "
+        "Invoke for Bolt lazy); init reads the signing secret from Secrets Manager on moto (OPSBOT_SECRET_ARN).",
+        "Environment as the CDK stack sets it: OPSBOT_SECRET_ARN (no SLACK_SIGNING_SECRET), "
+        "PYDANTIC_DISABLE_PLUGINS=__all__, Powertools INFO with metrics on (EMF to stdout), JOBS_QUEUE_URL. Asset: "
+        + "; ".join(f"Python {py}: {', '.join(names)}" for py, names in assets.items())
+        + " copied without bytecode and compiled to unchecked-hash .pyc by the same interpreter (the local "
+        "equivalent of infra/aws/bundling.py, whose aarch64 wheels would not run here); boto3, botocore and their "
+        "deps from site-packages, precompiled as in the Lambda runtime.",
+        "'opsbot / this, per round': opsbot's cold time over this row's in the same round (interleaved pairs). "
+        "Peak RSS is the process's own VmHWM (/proc/self/status).",
+        *missing,
+    ]
+    return section
+
+
+def restore_section(
+    combos: list[Combo], reps: int, forks: int, splits: dict[str, dict[str, float]] | None = None
+) -> Section:
+    section = Section(
+        key="deployed_restore",
+        title="1e. As deployed, SnapStart restore emulated by fork: restore to first answer (ms)",
+        headers=[
+            "Python",
+            "variant",
+            "snapshot MB",
+            "after-restore hooks p50",
+            "first request p50",
+            "restore -> first answer p50",
+            "warm p50",
+            "restore - warm p50",
+            "same, secret read's network excluded",
+            "peak RSS MB",
+        ],
+    )
+    by = _by(combos, "restore")
+    pys = sorted({py for py, _ in by}, reverse=True)
+    for py in pys:
+        for key, _, _ in HANDLERS:
+            combo = by[(py, key)]
+            excess = summarize(_restores(combo, "excess_ms"))
+            no_net = summarize(_restores(combo, "excess_no_network_ms"))
+            section.rows.append(
+                [
+                    py,
+                    combo.label,
+                    f"{median(_metric(combo, 'snapshot_rss_kb')) / 1024:.0f}",
+                    fmt_ms(median(_restores(combo, "hook_ms"))),
+                    fmt_ms(median(_restores(combo, "first_ms"))),
+                    fmt_ms(median(_restores(combo, "restore_ms"))),
+                    fmt_ms(median(_restores(combo, "warm_p50_ms"))),
+                    fmt_ms(excess["p50"]),
+                    fmt_ms(no_net["p50"]) if key in READS_SECRET_AFTER_RESTORE else "(no secret read)",
+                    f"{median(_restores(combo, 'peak_rss_kb')) / 1024:.0f}",
+                ]
+            )
+            section.samples[f"{combo.label}, {py}, restore"] = _restores(combo, "restore_ms")
+            section.data[f"{key}-{py}"] = {
+                "restore": summarize(_restores(combo, "restore_ms")),
+                "hook": summarize(_restores(combo, "hook_ms")),
+                "first": summarize(_restores(combo, "first_ms")),
+                "excess": excess,
+                "excess_no_network": no_net,
+                "secret_rtt": summarize([r.get("secret_rtt_ms") or 0.0 for run in combo.runs for r in run["restores"]]),
+                "snapshot_rss_kb": summarize(_metric(combo, "snapshot_rss_kb")),
+            }
+    if pys:
+        target_py = "3.13" if "3.13" in pys else pys[0]
+        ops = by[(target_py, "opsbot")]
+        no_net = summarize(_restores(ops, "excess_no_network_ms"))
+        rtt = median([r["secret_rtt_ms"] for run in ops.runs for r in run["restores"]])
+        split = (splits or {}).get(target_py)
+        why = (
+            f"the after-restore hook's connect(): {fmt_ms(split['connect'])} ms, a new boto3 Session for the Secrets "
+            f"Manager client (a client from the init's Session: {fmt_ms(split['client_from_init_session'])} ms); "
+            f"load_signing_secret() {fmt_ms(split['load_signing_secret'])} ms"
+            if split
+            else ""
+        )
+        section.targets.append(
+            Target(
+                f"SnapStart restore to first answer, network excluded, Python {target_py}",
+                "<= 5 ms p50 over a warm request",
+                f"+{fmt_ms(no_net['p50'])} ms p50 (+{fmt_ms(summarize(_restores(ops, 'excess_ms'))['p50'])} with the "
+                f"secret read's {fmt_ms(rtt)} ms round trip to moto)",
+                no_net["p50"] <= 5.0,
+                why,
+            )
+        )
+    section.notes += [
+        f"{reps} snapshot processes per row, {forks} restores each (one after another). A snapshot process runs the "
+        "module's init with AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, then the before-snapshot hooks; 'snapshot MB' "
+        "is its VmRSS then. A restore is a fork of it: the after-restore hooks (bench/snapstart's stand-in for the "
+        "runtime's snapshot_restore_py calls them, as Lambda does), then the first request, then warm ones; 'restore "
+        "-> first answer' counts from just before the fork (the fork itself included: a few ms for a large parent, "
+        "where Lambda's restore is its own, unmeasured here).",
+        "opsbot's after-restore hook makes a new SQS client and connection, a new Secrets Manager client from the "
+        "init's Session and reads the signing secret; the floor reads its secret; Bolt's documented setup registers "
+        "no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the lazy "
+        "listener's first Lambda Invoke).",
+        "'restore - warm': restore to first answer minus the same child's warm request (both include one "
+        "SendMessage or Invoke to moto on loopback, which cancels). 'network excluded' subtracts, per restore, the "
+        "median round trip of a GetSecretValue to the same moto on a kept-alive connection (loopback and moto's "
+        "own time), measured in the same child after its requests.",
+    ]
+    for py, split in (splits or {}).items():
+        section.notes.append(
+            f"Where opsbot's restore goes, Python {py} (its after-restore hook step by step, median of processes in "
+            f"snapshot mode): connect() {fmt_ms(split['connect'])} ms (a new SQS client, and a Secrets Manager client "
+            "from a new boto3 Session: AckFunction is built without one, so botocore loads and parses its endpoint "
+            f"rules and service model again after the restore), warm() {fmt_ms(split['warm'])} ms, "
+            f"load_signing_secret() {fmt_ms(split['load_signing_secret'])} ms (GetSecretValue and the Bolt app). A "
+            "Secrets Manager client from a Session made (and used once) at init: "
+            f"{fmt_ms(split['client_from_init_session'])} ms."
+        )
+        section.data[f"hook_split_{py}"] = split
+    return section
