@@ -15,6 +15,7 @@ from typing import Any
 
 from infra.local.aws import DEMO_CLUSTER, aws_client
 from infra.local.codebuild import CodeBuildServer, PipelineStage
+from infra.local.conversation import Channel, DemoUser
 from infra.local.jenkins import JenkinsServer
 
 BASTION_TAG = ("Name", "bastion")
@@ -24,6 +25,22 @@ PIPELINE = "payment-pipeline"
 JENKINS_JOB = "web/deploy"
 #: AMI id moto knows (moto ships a list of sample AMIs).
 DEMO_AMI = "ami-12c6146b"
+
+#: The people of the demo workspace (the browser page lets you be any of them): Dana is in the approvers group.
+DEMO_USERS = (
+    DemoUser("U0ALEX", "alex", "developer: a prod migration needs a second person"),
+    DemoUser("U0DANA", "dana", "SRE, in the approvers group @sre"),
+    DemoUser("U0LOCALDEV", "local-dev", "the user `opsbot send` types as"),
+)
+APPROVERS_GROUP = "S0SRE"
+APPROVALS_CHANNEL = "C0APPROVALS"
+#: User group id -> members, as the local Slack API's `usergroups.users.list` answers.
+DEMO_USERGROUPS = {APPROVERS_GROUP: ["U0DANA"]}
+DEMO_CHANNELS = (
+    Channel("C0LOCALOPS", "ops"),
+    Channel(APPROVALS_CHANNEL, "approvals"),
+    Channel("C0INCIDENT", "incident"),
+)
 
 
 def log_group(service: str) -> str:
@@ -60,9 +77,19 @@ job = "{JENKINS_JOB}"
 environment = "staging"
 
 # Mutating commands on prod are denied unless a rule allows them. The demo lets anyone restart and migrate
-# (a rule listing no users, groups or channels admits everyone); see inventory.example.toml for real ones.
+# (a rule listing no users, groups or channels admits everyone), except that alex's prod migrations need a
+# second person from @sre; see inventory.example.toml for real ones.
 [policy]
 contact = "#ops-admins"
+
+[[policy.rules]]
+name = "demo-migrate-prod-needs-a-second-person"
+commands = ["/ops-migrate"]
+environments = ["prod"]
+users = ["U0ALEX"]
+approvers = ["{APPROVERS_GROUP}"]
+approval_channel = "{APPROVALS_CHANNEL}"
+ask = "<!subteam^{APPROVERS_GROUP}>"
 
 [[policy.rules]]
 name = "demo-prod-operators"
