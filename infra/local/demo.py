@@ -36,6 +36,8 @@ APPROVERS_GROUP = "S0SRE"
 APPROVALS_CHANNEL = "C0APPROVALS"
 #: User group id -> members, as the local Slack API's `usergroups.users.list` answers.
 DEMO_USERGROUPS = {APPROVERS_GROUP: ["U0DANA"]}
+#: User group id -> its handle, as a client shows `<!subteam^S0SRE>`.
+DEMO_USERGROUP_HANDLES = {APPROVERS_GROUP: "sre"}
 DEMO_CHANNELS = (
     Channel("C0LOCALOPS", "ops"),
     Channel(APPROVALS_CHANNEL, "approvals"),

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from infra.local.client import Target, parse_command_line
 from infra.local.conversation import Channel, Conversation, DemoUser, Message
-from infra.local.demo import DEMO_CHANNELS, DEMO_USERS
+from infra.local.demo import DEMO_CHANNELS, DEMO_USERGROUP_HANDLES, DEMO_USERS
 from infra.local.errors import CommandLineError, IngressUnreachableError
 from infra.local.slack_api import BOT_USER_ID, TEAM_ID, SlackApiServer
 from infra.local.slack_request import (
@@ -73,9 +73,11 @@ class WebSlack:
         port: int = 0,
         users: Iterable[DemoUser] = DEMO_USERS,
         channels: Iterable[Channel] = DEMO_CHANNELS,
+        group_handles: Mapping[str, str] = DEMO_USERGROUP_HANDLES,
         ack_timeout: float = 3.0,
     ) -> None:
         self.slack = slack
+        self.group_handles = dict(group_handles)
         self.target = target
         self.conversation = Conversation(users, channels)
         self._ack_timeout = ack_timeout
@@ -273,10 +275,10 @@ class _Seen:
     def __init__(self, conversation: Conversation, channel: str, user: str, what: str) -> None:
         self._conversation = conversation
         self._channel, self._user, self._what = channel, user, what
-        self._ack: tuple[str, str] | None = None  # (message id, response_url key) of a slash command
+        self._ack: tuple[str, str, str] | None = None  # (message id, response_url key, command line)
 
-    def expect_ack(self, message_id: str, key: str) -> None:
-        self._ack = (message_id, key)
+    def expect_ack(self, message_id: str, key: str, line: str) -> None:
+        self._ack = (message_id, key, line)
 
     def acked(self, body: str) -> None:
         if self._ack is None or not body.strip():
@@ -286,7 +288,7 @@ class _Seen:
         except ValueError:
             parsed = {"text": body}
         if isinstance(parsed, Mapping):
-            self._conversation.command_acked(*self._ack, self._what, parsed)
+            self._conversation.command_acked(*self._ack, parsed)
 
     def failed(self, error: str) -> None:
         if self._channel and self._user:
@@ -330,7 +332,7 @@ def _observe(conversation: Conversation, request: SignedRequest, key_of: Any) ->
     seen = _Seen(conversation, channel, user, f"`{line}`")
     key = key_of(form.get("response_url"))
     if key and channel and user:
-        seen.expect_ack(conversation.command_sent(key, channel, user), key)
+        seen.expect_ack(conversation.command_sent(key, channel, user), key, line)
     return seen
 
 
@@ -412,6 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "bot": BOT_USER_ID,
                     "users": [vars(u) for u in conversation.users],
                     "channels": [vars(c) for c in conversation.channels],
+                    "groups": self.web.group_handles,
                 }
             )
         if path == "/events":

@@ -15,6 +15,7 @@ const EMOJI = {
 const state = {
   bot: "U0OPSBOT",
   users: new Map(),
+  groups: {},
   channels: new Map(),
   messages: new Map(),
   me: null,
@@ -36,7 +37,7 @@ function unescapeSlack(text) {
 
 // -- mrkdwn -------------------------------------------------------------------------------------
 
-const INLINE = /`([^`\n]+)`|<([^<>\n]+)>|\*([^*\n]+)\*|(?<![A-Za-z0-9])_([^_\n]+)_(?![A-Za-z0-9])|~([^~\n]+)~|:([a-z0-9_+-]+):/g;
+const INLINE = /`([^`\n]+)`|<([^<>\n]+)>|\*([^*\n]+)\*|(?<![A-Za-z0-9_])_([^_\n]+)_(?![A-Za-z0-9_])|~([^~\n]+)~|:([a-z0-9_+-]+):/g;
 
 function mrkdwn(text) {
   const root = el("span", "mrkdwn");
@@ -93,7 +94,8 @@ function reference(inner) {
     return el("span", "mention", "#" + (label || (channel ? channel.name : target.slice(1))));
   }
   if (target.startsWith("!subteam^")) {
-    return el("span", "mention", label ? unescapeSlack(label) : "@" + target.slice(9));
+    const id = target.slice(9);
+    return el("span", "mention", label ? unescapeSlack(label) : "@" + (Object.hasOwn(state.groups, id) ? String(state.groups[id]) : id));
   }
   if (target === "!here" || target === "!channel" || target === "!everyone") {
     return el("span", "mention", "@" + target.slice(1));
@@ -402,6 +404,7 @@ function addChannel(channel) {
 async function start() {
   const answer = await (await fetch("/api/state")).json();
   state.bot = answer.bot;
+  state.groups = answer.groups || {};
   answer.users.forEach((user) => state.users.set(user.id, user));
   answer.channels.forEach((channel) => state.channels.set(channel.id, channel));
   const picker = document.getElementById("user-picker");
