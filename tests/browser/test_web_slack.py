@@ -234,7 +234,7 @@ def test_a_progress_message_is_updated_in_place(page):
 def test_script_and_img_onerror_in_messages_are_rendered_as_text(page, stack):
     from slack_sdk import WebClient
 
-    hostile = "<script>window.__xss = 1</script> <img src=x onerror=\"window.__xss = 2\">"
+    hostile = '<script>window.__xss = 1</script> <img src=x onerror="window.__xss = 2">'
     WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url).chat_postMessage(
         channel=INCIDENT,
         text=hostile,
@@ -271,7 +271,11 @@ def test_the_demo_conversation_screenshot(page, tmp_path):
 
     target = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "local-slack.png")
     target.parent.mkdir(parents=True, exist_ok=True)
-    assert page.driver.save_screenshot(str(target))
+    page.driver.set_window_size(1280, 1180)
+    try:
+        assert page.driver.save_screenshot(str(target))
+    finally:
+        page.driver.set_window_size(1280, 860)
 
     data = target.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) < 300_000

@@ -409,7 +409,7 @@ async function start() {
   answer.channels.forEach((channel) => state.channels.set(channel.id, channel));
   const picker = document.getElementById("user-picker");
   for (const user of answer.users) {
-    const option = el("option", "", `${user.name} (${user.title})`);
+    const option = el("option", "", user.name);
     option.value = user.id;
     picker.appendChild(option);
   }
