@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -77,12 +80,12 @@ def driver() -> Iterator[Any]:
 class Page:
     """The page as a person uses it: be someone, open a channel, type, click, read messages."""
 
-    def __init__(self, driver: Any, web: WebSlack) -> None:
+    def __init__(self, driver: Any, url: str) -> None:
         self.driver = driver
-        self.web = web
+        self.url = url
 
     def open(self) -> Page:
-        self.driver.get(f"{self.web.url}/")
+        self.driver.get(self.url)
         self.wait(lambda: self.driver.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1", 10)
         return self
 
@@ -134,7 +137,7 @@ class Page:
 
 @pytest.fixture
 def page(driver: Any, web: WebSlack) -> Page:
-    return Page(driver, web).open()
+    return Page(driver, f"{web.url}/").open()
 
 
 def job_of(message: WebElement) -> str:
@@ -279,3 +282,34 @@ def test_the_demo_conversation_screenshot(page, tmp_path):
 
     data = target.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) < 300_000
+
+
+def test_opsbot_local_demo_prints_the_page_and_the_demo_conversation_is_on_it(driver, tmp_path):
+    """`opsbot local --demo` as a person runs it: the URL it prints opens the demo conversation."""
+    root = Path(__file__).resolve().parents[2]
+    local = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "local", "--port", "0", "--demo", "--state", str(tmp_path / "s.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=root,
+    )
+    lines: list[str] = []
+    try:
+        assert local.stdout is not None
+        for line in local.stdout:
+            lines.append(line)
+            if line.startswith("demo:"):
+                break
+        assert "demo: all commands finished" in "".join(lines), "".join(lines)
+        [url] = [line.split()[-1] for line in lines if line.strip().startswith("Slack in a browser")]
+        page = Page(driver, url).open()
+        page.be(ALEX)
+        page.go(OPS)
+
+        page.message(r"/ops-ping is queued as job")
+        page.message(r"pong: job")
+        page.message(r"Deploy status of payment")
+    finally:
+        local.send_signal(signal.SIGTERM)
+        local.communicate(timeout=30)
