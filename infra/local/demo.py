@@ -49,8 +49,23 @@ def log_group(service: str) -> str:
     return f"/opsbot-demo/{service}"
 
 
-def demo_inventory_toml(cluster: str = DEMO_CLUSTER) -> str:
-    """The demo inventory (TOML) for a cluster."""
+#: What `opsbot local` adds to the demo policy, before its other rules: alex's prod migrations need a second
+#: person from @sre (the browser page's two-person approval). Rules are tried in order; others fall through.
+SECOND_PERSON_RULE = f"""
+[[policy.rules]]
+name = "demo-migrate-prod-needs-a-second-person"
+commands = ["/ops-migrate"]
+environments = ["prod"]
+users = ["U0ALEX"]
+approvers = ["{APPROVERS_GROUP}"]
+approval_channel = "{APPROVALS_CHANNEL}"
+ask = "<!subteam^{APPROVERS_GROUP}>"
+"""
+
+
+def demo_inventory_toml(cluster: str = DEMO_CLUSTER, *, second_person: bool = False) -> str:
+    """The demo inventory (TOML) for a cluster; `second_person` adds `SECOND_PERSON_RULE` (`opsbot local` does)."""
+    approval = SECOND_PERSON_RULE if second_person else ""
     return f"""\
 version = 1
 
@@ -79,20 +94,10 @@ job = "{JENKINS_JOB}"
 environment = "staging"
 
 # Mutating commands on prod are denied unless a rule allows them. The demo lets anyone restart and migrate
-# (a rule listing no users, groups or channels admits everyone), except that alex's prod migrations need a
-# second person from @sre; see inventory.example.toml for real ones.
+# (a rule listing no users, groups or channels admits everyone); see inventory.example.toml for real ones.
 [policy]
 contact = "#ops-admins"
-
-[[policy.rules]]
-name = "demo-migrate-prod-needs-a-second-person"
-commands = ["/ops-migrate"]
-environments = ["prod"]
-users = ["U0ALEX"]
-approvers = ["{APPROVERS_GROUP}"]
-approval_channel = "{APPROVALS_CHANNEL}"
-ask = "<!subteam^{APPROVERS_GROUP}>"
-
+{approval}
 [[policy.rules]]
 name = "demo-prod-operators"
 commands = ["/ops-restart", "/ops-migrate"]

@@ -166,7 +166,7 @@ class LocalStack:
         if self._inventory_dir is None:
             self._inventory_dir = tempfile.mkdtemp(prefix="opsbot-")
         path = Path(self._inventory_dir) / "inventory.toml"
-        path.write_text(demo_inventory_toml(DEMO_CLUSTER))
+        path.write_text(demo_inventory_toml(DEMO_CLUSTER, second_person=True))
         return str(path)
 
     def start(self) -> LocalStack:
