@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -50,6 +50,8 @@ _STATIC = {
 #: Headers of a Slack request the tap passes on to the ingress.
 _FORWARDED = ("content-type", "user-agent", "x-slack-request-timestamp", "x-slack-signature", "x-slack-retry-num")
 _KEEPALIVE_S = 15.0
+#: Larger request bodies are refused (Slack's own payloads are far smaller).
+_MAX_BODY = 1_000_000
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -295,7 +297,7 @@ class _Seen:
             self._conversation.failed(self._channel, self._user, f'{self._what} failed with the error "{error}"')
 
 
-def _observe(conversation: Conversation, request: SignedRequest, key_of: Any) -> _Seen:
+def _observe(conversation: Conversation, request: SignedRequest, key_of: Callable[[object], str | None]) -> _Seen:
     """Learn from a Slack request before it goes: whose response_url it carries, the mention it is."""
     content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
     if content_type.startswith("application/json"):
@@ -425,7 +427,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._local_host():
             return self._json({"ok": False, "error": "unknown host"}, 403)
         path = urlsplit(self.path).path
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        declared = self.headers.get("Content-Length") or "0"
+        length = int(declared) if declared.isdigit() else -1
+        if not 0 <= length <= _MAX_BODY:
+            return self._json({"ok": False, "error": "body too large or without a length"}, 413)
+        body = self.rfile.read(length)
         if path == "/slack/events":
             return self._tap(body)
         if path not in ("/api/send", "/api/action"):

@@ -265,6 +265,43 @@ def test_script_and_img_onerror_in_messages_are_rendered_as_text(page, stack):
     assert page.driver.execute_script("return window.__xss === undefined") is True
 
 
+def test_the_log_table_of_ops_logs_is_a_code_block(page):
+    page.be(LOCAL_DEV)
+    page.go(OPS)
+
+    page.type("/ops-logs payment ERROR")
+
+    result = page.message(r"upstream timeout")
+    [code] = result.find_elements(By.CSS_SELECTOR, "pre.code")
+    assert "ERROR payment: upstream timeout" in code.text and "```" not in result.text
+
+
+def test_a_select_sends_a_signed_click_that_the_ack_verifies(page, stack):
+    """A select on a message (no opsbot command has one yet): choosing an option posts a signed `block_actions`
+    as the chosen user; the ack verifies its signature (no 401) and, having no listener for it, refuses it."""
+    from slack_sdk import WebClient
+
+    options = [{"text": {"type": "plain_text", "text": name}, "value": name} for name in ("payment", "checkout")]
+    select = {"type": "static_select", "action_id": "pick_target", "options": options}
+    WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url).chat_postMessage(
+        channel=INCIDENT,
+        text="Pick a target",
+        blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": "Pick a target"}, "accessory": select},
+            {"type": "divider"},
+        ],
+    )
+    page.be(DANA)
+    page.go(INCIDENT)
+    message = page.message(r"Pick a target")
+    assert message.find_elements(By.CSS_SELECTOR, "hr.block-divider")
+
+    Select(message.find_element(By.CSS_SELECTOR, "select.bk-select")).select_by_value("checkout")
+
+    refused = page.message(r'Your click failed with the error "http_error \d+"', after=message)
+    assert "http_error 401" not in refused.text and "Only visible to you" in refused.text
+
+
 def test_the_demo_conversation_screenshot(page, tmp_path):
     """The picture in the README: alex's #ops after the demo commands (`OPSBOT_SCREENSHOT` says where)."""
     page.be(ALEX)
@@ -275,6 +312,7 @@ def test_the_demo_conversation_screenshot(page, tmp_path):
     target = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "local-slack.png")
     target.parent.mkdir(parents=True, exist_ok=True)
     page.driver.set_window_size(1280, 1180)
+    page.driver.execute_script("document.getElementById('messages').scrollTop = 0")  # from the first command on
     try:
         assert page.driver.save_screenshot(str(target))
     finally:
