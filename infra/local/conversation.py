@@ -157,11 +157,13 @@ class Conversation:
             known = self._by_ts.get((channel, ts))
             if known is not None:
                 return self._messages[known]
+            self._learn_channel(channel)
             return self._add(Message(self._new_id(), channel, ts, user, text=text, thread_ts=thread_ts))
 
     def command_sent(self, key: str, channel: str, user: str) -> str:
         """A slash command whose response_url has this key; returns the id its ack will have."""
         with self._lock:
+            self._learn_channel(channel)
             message_id = self._new_id()
             self._origins[key] = _Origin(channel, user, message_id)
             return message_id

@@ -298,37 +298,13 @@ class _Seen:
 
 
 def _observe(conversation: Conversation, request: SignedRequest, key_of: Callable[[object], str | None]) -> _Seen:
-    """Learn from a Slack request before it goes: whose response_url it carries, the mention it is."""
+    """Learn from a Slack request before it goes: the mention it is, or whose response_url it carries."""
     content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
     if content_type.startswith("application/json"):
-        try:
-            body = json.loads(request.body)
-            event = body["event"]
-            channel, user, ts, text = (str(event[k]) for k in ("channel", "user", "ts", "text"))
-        except (ValueError, KeyError, TypeError):
-            return _Seen(conversation, "", "", "the event")
-        thread_ts = str(event["thread_ts"]) if event.get("thread_ts") else None
-        conversation.user_message(channel, user, text, ts=ts, thread_ts=thread_ts)
-        return _Seen(conversation, channel, user, "Your mention of @opsbot")
+        return _observe_event(conversation, request.body)
     form = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
     if "payload" in form:
-        try:
-            payload = json.loads(form["payload"])
-            user = str(payload["user"]["id"])
-            channel = str((payload.get("channel") or {}).get("id") or "")
-        except (ValueError, KeyError, TypeError):
-            return _Seen(conversation, "", "", "the click")
-        key = key_of(payload.get("response_url"))
-        container = payload.get("container") or {}
-        clicked: Message | None = None
-        if container.get("message_ts"):
-            clicked = conversation.find_by_ts(str(container.get("channel_id") or channel), str(container["message_ts"]))
-        if clicked is None:
-            values = [str(a.get("value") or "") for a in payload.get("actions") or [] if isinstance(a, Mapping)]
-            clicked = next((m for v in values if (m := conversation.find_by_button_value(v))), None)
-        if key and clicked is not None:
-            conversation.clicked(key, clicked.id, user)
-        return _Seen(conversation, channel or (clicked.channel if clicked else ""), user, "Your click")
+        return _observe_click(conversation, form["payload"], key_of)
     line = f"{form.get('command', '')} {form.get('text', '')}".strip()
     channel, user = form.get("channel_id", ""), form.get("user_id", "")
     seen = _Seen(conversation, channel, user, f"`{line}`")
@@ -336,6 +312,41 @@ def _observe(conversation: Conversation, request: SignedRequest, key_of: Callabl
     if key and channel and user:
         seen.expect_ack(conversation.command_sent(key, channel, user), key, line)
     return seen
+
+
+def _observe_event(conversation: Conversation, body: bytes) -> _Seen:
+    """An Events API callback: the message that mentions opsbot appears in its channel (or thread)."""
+    try:
+        event = json.loads(body)["event"]
+        channel, user, ts, text = (str(event[k]) for k in ("channel", "user", "ts", "text"))
+    except (ValueError, KeyError, TypeError):
+        return _Seen(conversation, "", "", "the event")
+    thread_ts = str(event["thread_ts"]) if event.get("thread_ts") else None
+    conversation.user_message(channel, user, text, ts=ts, thread_ts=thread_ts)
+    return _Seen(conversation, channel, user, "Your mention of @opsbot")
+
+
+def _observe_click(conversation: Conversation, raw: str, key_of: Callable[[object], str | None]) -> _Seen:
+    """A `block_actions` payload: its response_url belongs to the clicked message (by its container, else by
+    the clicked button's value, for a client that names no message)."""
+    try:
+        payload = json.loads(raw)
+        user = str(payload["user"]["id"])
+        channel = str((payload.get("channel") or {}).get("id") or "")
+        container = payload.get("container") or {}
+        actions = [a for a in payload.get("actions") or [] if isinstance(a, Mapping)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return _Seen(conversation, "", "", "the click")
+    clicked: Message | None = None
+    if isinstance(container, Mapping) and container.get("message_ts"):
+        clicked = conversation.find_by_ts(str(container.get("channel_id") or channel), str(container["message_ts"]))
+    if clicked is None:
+        values = [str(a.get("value") or "") for a in actions]
+        clicked = next((m for v in values if (m := conversation.find_by_button_value(v))), None)
+    key = key_of(payload.get("response_url"))
+    if key and clicked is not None:
+        conversation.clicked(key, clicked.id, user)
+    return _Seen(conversation, channel or (clicked.channel if clicked else ""), user, "Your click")
 
 
 def _find_element(blocks: list[dict[str, Any]], action_id: str, block_id: str) -> dict[str, Any] | None:

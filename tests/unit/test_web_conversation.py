@@ -129,3 +129,12 @@ def test_a_click_without_a_message_finds_the_message_by_its_button_value():
 
     assert chat.find_by_button_value("tok") is prompt
     assert chat.find_by_button_value("other") is None
+
+
+def test_a_command_or_a_mention_from_a_channel_the_page_does_not_list_adds_it():
+    chat = conversation()
+
+    chat.command_sent("k1", "C0ELSEWHERE", "U0ALEX")
+    chat.user_message("C0THIRD", "U0ALEX", "<@U0OPSBOT> ping", ts="5.0")
+
+    assert {"C0ELSEWHERE", "C0THIRD"} <= {c.id for c in chat.channels}
