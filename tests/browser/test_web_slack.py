@@ -179,6 +179,21 @@ def test_a_mention_is_answered_in_its_thread(page):
     assert "opsbot" in reply.find_element(By.CSS_SELECTOR, ".author").text
 
 
+def test_a_mention_typed_in_a_thread_is_answered_in_that_thread(page):
+    page.be(ALEX)
+    page.go(OPS)
+    page.type("@opsbot deploy-status payment")
+    asked = page.message(r"@opsbot deploy-status payment")
+    page.wait(lambda: "Deploy status of payment" in asked.find_element(By.CSS_SELECTOR, ".thread").text)
+
+    asked.find_element(By.CSS_SELECTOR, "button.thread-link").click()
+    page.type("@opsbot ops-ping")
+
+    page.wait(lambda: "pong" in asked.find_element(By.CSS_SELECTOR, ".thread").text)
+    replies = [r.text for r in asked.find_elements(By.CSS_SELECTOR, ".thread .message")]
+    assert [("@opsbot ops-ping" in r, "pong" in r) for r in replies][-2:] == [(True, False), (False, True)]
+
+
 def test_a_confirmation_prompt_is_confirmed_by_clicking_and_the_job_runs(page):
     page.be(DANA)
     page.go(OPS)
