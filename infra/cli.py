@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from infra.local.client import CommandOutcome, Target, run_command
+from infra.local.demo import DEMO_USERS
 from infra.local.errors import CommandLineError, LocalStackError
 from infra.local.state import default_state_path, read_state
 from shared.settings import AUDIT_TABLE
@@ -102,6 +103,14 @@ def cmd_local(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"opsbot local: cannot start: {exc} (is port {args.port} in use? try --port 0)", file=sys.stderr)
         return EXIT_FAILED
+    from infra.local.web_client import WebSlack
+
+    try:
+        web = WebSlack(stack.slack, stack.target, port=_web_port(args)).start()
+    except OSError as exc:
+        stack.stop()
+        print(f"opsbot local: cannot serve the Slack page: {exc} (try --web-port 0)", file=sys.stderr)
+        return EXIT_FAILED
     try:
         state = stack.state
         if args.socket_mode:
@@ -110,6 +119,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             f"opsbot local stack is up\n"
             f"  Slack request URL  {state.events_url}\n"
             f"  signing secret     {state.signing_secret}\n"
+            f"  Slack in a browser {web.url}/\n"
             f"  Slack API (local)  {state.slack_url}/api/\n"
             f"  AWS (moto)         {state.endpoint_url}\n"
             f"  jobs queue         {state.queue_url}\n"
@@ -120,7 +130,12 @@ def cmd_local(args: argparse.Namespace) -> int:
         )
         if args.demo:
             stack.slack.echo = False  # the demo prints each job's messages itself
-            outcomes = [run_command(line, stack.target, timeout=args.timeout, emit=_say(out)) for line in DEMO_COMMANDS]
+            # Through the page's tap, as its first demo user: the demo conversation is on the page.
+            tap = Target(events_url=web.tap_url, slack_url=state.slack_url, signing_secret=state.signing_secret)
+            user = DEMO_USERS[0].id
+            outcomes = [
+                run_command(line, tap, timeout=args.timeout, user_id=user, emit=_say(out)) for line in DEMO_COMMANDS
+            ]
             stack.slack.echo = not args.quiet
             failed = [o.line for o in outcomes if not o.ok]
             summary = "all commands finished" if not failed else "FAILED: " + ", ".join(failed)
@@ -133,8 +148,16 @@ def cmd_local(args: argparse.Namespace) -> int:
         pass
     finally:
         print("opsbot local: stopping", file=out, flush=True)
+        web.stop()
         stack.stop()
     return EXIT_OK
+
+
+def _web_port(args: argparse.Namespace) -> int:
+    """The page's port: --web-port, else the one after the ingress's (any free port with --port 0)."""
+    if args.web_port is not None:
+        return int(args.web_port)
+    return args.port + 1 if 0 < args.port < 65535 else 0
 
 
 def _connect_socket_mode(stack: Any, app_token: str, out: TextIO) -> None:
@@ -285,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("local", help="run the whole stack on 127.0.0.1 until Ctrl-C")
     local.add_argument("--port", type=_port, default=3000, help="ingress port (0: any free port; default 3000)")
+    local.add_argument("--web-port", type=_port, help="port of the Slack page in a browser (default: --port + 1)")
     local.add_argument("--demo", action="store_true", help="send /ops-ping and /deploy-status payment through it")
     local.add_argument("--exit", action="store_true", help="with --demo: exit after it (0 only if both finished)")
     local.add_argument("--timeout", type=_positive, default=30.0, help="seconds to wait for each demo job")

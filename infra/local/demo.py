@@ -15,6 +15,7 @@ from typing import Any
 
 from infra.local.aws import DEMO_CLUSTER, aws_client
 from infra.local.codebuild import CodeBuildServer, PipelineStage
+from infra.local.conversation import Channel, DemoUser
 from infra.local.jenkins import JenkinsServer
 
 BASTION_TAG = ("Name", "bastion")
@@ -25,13 +26,46 @@ JENKINS_JOB = "web/deploy"
 #: AMI id moto knows (moto ships a list of sample AMIs).
 DEMO_AMI = "ami-12c6146b"
 
+#: The people of the demo workspace (the browser page lets you be any of them): Dana is in the approvers group.
+DEMO_USERS = (
+    DemoUser("U0ALEX", "alex", "developer: a prod migration needs a second person"),
+    DemoUser("U0DANA", "dana", "SRE, in the approvers group @sre"),
+    DemoUser("U0LOCALDEV", "local-dev", "the user `opsbot send` types as"),
+)
+APPROVERS_GROUP = "S0SRE"
+APPROVALS_CHANNEL = "C0APPROVALS"
+#: User group id -> members, as the local Slack API's `usergroups.users.list` answers.
+DEMO_USERGROUPS = {APPROVERS_GROUP: ["U0DANA"]}
+#: User group id -> its handle, as a client shows `<!subteam^S0SRE>`.
+DEMO_USERGROUP_HANDLES = {APPROVERS_GROUP: "sre"}
+DEMO_CHANNELS = (
+    Channel("C0LOCALOPS", "ops"),
+    Channel(APPROVALS_CHANNEL, "approvals"),
+    Channel("C0INCIDENT", "incident"),
+)
+
 
 def log_group(service: str) -> str:
     return f"/opsbot-demo/{service}"
 
 
-def demo_inventory_toml(cluster: str = DEMO_CLUSTER) -> str:
-    """The demo inventory (TOML) for a cluster."""
+#: What `opsbot local` adds to the demo policy, before its other rules: alex's prod migrations need a second
+#: person from @sre (the browser page's two-person approval). Rules are tried in order; others fall through.
+SECOND_PERSON_RULE = f"""
+[[policy.rules]]
+name = "demo-migrate-prod-needs-a-second-person"
+commands = ["/ops-migrate"]
+environments = ["prod"]
+users = ["U0ALEX"]
+approvers = ["{APPROVERS_GROUP}"]
+approval_channel = "{APPROVALS_CHANNEL}"
+ask = "<!subteam^{APPROVERS_GROUP}>"
+"""
+
+
+def demo_inventory_toml(cluster: str = DEMO_CLUSTER, *, second_person: bool = False) -> str:
+    """The demo inventory (TOML) for a cluster; `second_person` adds `SECOND_PERSON_RULE` (`opsbot local` does)."""
+    approval = SECOND_PERSON_RULE if second_person else ""
     return f"""\
 version = 1
 
@@ -64,7 +98,7 @@ parameters = {{ ENV = {{ values = ["staging", "prod"] }}, VERSION = {{ pattern =
 # (a rule listing no users, groups or channels admits everyone); see inventory.example.toml for real ones.
 [policy]
 contact = "#ops-admins"
-
+{approval}
 [[policy.rules]]
 name = "demo-prod-operators"
 commands = ["/ops-restart", "/ops-migrate"]

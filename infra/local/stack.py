@@ -14,7 +14,7 @@ from infra.local.ack_process import AckProcess
 from infra.local.aws import DEMO_CLUSTER, MotoServer, Provisioned, provision
 from infra.local.client import Target
 from infra.local.codebuild import CodeBuildServer
-from infra.local.demo import demo_inventory_toml, provision_demo_ops
+from infra.local.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
 from infra.local.ingress import Ingress, LambdaHandler
 from infra.local.jenkins import JenkinsServer
 from infra.local.poller import SqsPoller
@@ -92,7 +92,7 @@ class LocalStack:
         #: A real workspace's bot token (Socket Mode): the worker then answers on Slack itself.
         self._real_slack_token = slack_bot_token
         self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)}, sqs_fixes=moto_sqs_fixes)
-        self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN)
+        self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN, usergroups=DEMO_USERGROUPS)
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
         # states, and Jenkins.
         self.codebuild = CodeBuildServer(region=region)
@@ -166,7 +166,7 @@ class LocalStack:
         if self._inventory_dir is None:
             self._inventory_dir = tempfile.mkdtemp(prefix="opsbot-")
         path = Path(self._inventory_dir) / "inventory.toml"
-        path.write_text(demo_inventory_toml(DEMO_CLUSTER))
+        path.write_text(demo_inventory_toml(DEMO_CLUSTER, second_person=True))
         return str(path)
 
     def start(self) -> LocalStack:
