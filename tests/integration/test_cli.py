@@ -19,11 +19,11 @@ from urllib.parse import parse_qs
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from infra.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, main
-from infra.local.aws import free_port
-from infra.local.ingress import Ingress
-from infra.local.slack_api import SlackApiServer
-from infra.local.state import StackState, write_state
+from infra.cli.main import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, main
+from infra.devstack.aws import free_port
+from infra.devstack.ingress import Ingress
+from infra.devstack.slack_api import SlackApiServer
+from infra.devstack.state import StackState, write_state
 
 pytestmark = pytest.mark.integration
 

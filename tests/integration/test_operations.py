@@ -38,7 +38,7 @@ def test_given_an_ecs_target_when_restarted_then_the_rollout_is_followed_to_comp
 
 
 def test_given_a_rollout_that_never_completes_when_past_its_maximum_age_then_it_is_stopped_and_reported(harness):
-    from infra.local.aws import aws_client
+    from infra.devstack.aws import aws_client
 
     ecs = aws_client("ecs", harness.moto.endpoint_url)
     ecs.create_service(  # moto runs 2 tasks: with 3 desired the rollout stays IN_PROGRESS

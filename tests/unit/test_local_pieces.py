@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from infra.local.blocks import render_blocks
-from infra.local.client import ack_text, parse_command_line
-from infra.local.errors import CommandLineError, StateFileError
-from infra.local.poller import failed_message_ids
-from infra.local.state import StackState, read_state, remove_state, write_state
+from infra.devstack.blocks import render_blocks
+from infra.devstack.client import ack_text, parse_command_line
+from infra.devstack.errors import CommandLineError, StateFileError
+from infra.devstack.poller import failed_message_ids
+from infra.devstack.state import StackState, read_state, remove_state, write_state
 
 
 def test_render_blocks_covers_the_usual_blocks():

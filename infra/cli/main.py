@@ -21,9 +21,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from infra.local.client import CommandOutcome, Target, run_command
-from infra.local.errors import CommandLineError, LocalStackError
-from infra.local.state import default_state_path, read_state
+from infra.devstack.client import CommandOutcome, Target, run_command
+from infra.devstack.errors import CommandLineError, LocalStackError
+from infra.devstack.state import default_state_path, read_state
 from shared.settings import AUDIT_TABLE
 
 EXIT_OK = 0
@@ -67,7 +67,7 @@ def _target(args: argparse.Namespace) -> Target:
 
 def cmd_local(args: argparse.Namespace) -> int:
     """`opsbot local`: start the stack, print where it is, maybe run the demo, serve until stopped."""
-    from infra.local.stack import LocalStack
+    from infra.devstack.stack import LocalStack
 
     out = sys.stdout
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -139,8 +139,8 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 def _connect_socket_mode(stack: Any, app_token: str, out: TextIO) -> None:
     """Receive the workspace's requests over Socket Mode and queue them on the local stack."""
-    from infra.local.aws import aws_client
-    from infra.local.socket_mode import socket_mode_handler
+    from infra.devstack.aws import aws_client
+    from infra.devstack.socket_mode import socket_mode_handler
     from shared.queue import SqsJobQueue
 
     state = stack.state
@@ -207,8 +207,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     """List or redrive the DLQ of the local stack (state file) or of AWS (--queue-url/--dlq-url)."""
     import boto3
 
-    from infra.dlq import format_table, list_dead_jobs, redrive, to_json_lines
-    from infra.local.aws import FAKE_CREDENTIALS
+    from infra.cli.dlq import format_table, list_dead_jobs, redrive, to_json_lines
+    from infra.devstack.aws import FAKE_CREDENTIALS
 
     if args.dlq_url:
         if args.action == "redrive" and not args.queue_url:
@@ -235,8 +235,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Export the audit trail (JSON lines) of the local stack (state file) or of AWS (--table)."""
     import boto3
 
-    from infra.audit import audit_records, to_json_lines
-    from infra.local.aws import FAKE_CREDENTIALS
+    from infra.cli.audit import audit_records, to_json_lines
+    from infra.devstack.aws import FAKE_CREDENTIALS
 
     if args.table:
         dynamodb = boto3.session.Session().client("dynamodb")
@@ -254,7 +254,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_manifest(args: argparse.Namespace) -> int:
     import json
 
-    from infra.manifest import ManifestError, build_manifest, build_socket_mode_manifest
+    from infra.cli.manifest import ManifestError, build_manifest, build_socket_mode_manifest
 
     try:
         manifest = build_socket_mode_manifest() if args.socket_mode else build_manifest(args.url)

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 
 from pydantic import TypeAdapter
 
-from infra.local._http import urlopen
-from infra.local.errors import CommandLineError, IngressUnreachableError
-from infra.local.slack_api import MessageRecord, format_record
-from infra.local.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
+from infra.devstack._http import urlopen
+from infra.devstack.errors import CommandLineError, IngressUnreachableError
+from infra.devstack.slack_api import MessageRecord, format_record
+from infra.devstack.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
 
 _QUEUED = re.compile(r"queued as job `([0-9a-f]{8})`")
 _RECORDS = TypeAdapter(list[MessageRecord])

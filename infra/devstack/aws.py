@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from infra.local._http import urlopen
-from infra.local.errors import MotoStartError
+from infra.devstack._http import urlopen
+from infra.devstack.errors import MotoStartError
 from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ class MotoServer:
     `env` is added to the server's environment, e.g. {"MOTO_ECS_SERVICE_RUNNING": "2"}: moto reads
     it when a service is created and reports that many running tasks (rollout COMPLETED).
 
-    With `sqs_fixes` (the default) the server runs as `python -m infra.local.moto_server`, which first
-    applies `infra.local.moto_sqs` (moto's SQS calls no longer slow down with the queue's depth).
+    With `sqs_fixes` (the default) the server runs as `python -m infra.devstack.moto_server`, which first
+    applies `infra.devstack.moto_sqs` (moto's SQS calls no longer slow down with the queue's depth).
     """
 
     def __init__(
@@ -67,7 +67,7 @@ class MotoServer:
     ):
         self.port = port or free_port()
         self._env = dict(env or {})
-        self._module = "infra.local.moto_server" if sqs_fixes else "moto.server"
+        self._module = "infra.devstack.moto_server" if sqs_fixes else "moto.server"
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         # Lives as long as the subprocess writing to it; read back when it fails to start.

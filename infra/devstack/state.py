@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from infra.local.errors import StateFileError
+from infra.devstack.errors import StateFileError
 
 
 class StackState(BaseModel):

@@ -1,6 +1,6 @@
-"""moto's server with the local stack's SQS fixes (`infra.local.moto_sqs`) applied first:
+"""moto's server with the local stack's SQS fixes (`infra.devstack.moto_sqs`) applied first:
 
-    python -m infra.local.moto_server [moto.server's arguments]
+    python -m infra.devstack.moto_server [moto.server's arguments]
 
 Started by `MotoServer`; it is `python -m moto.server` in every other respect.
 """
@@ -11,7 +11,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    from infra.local.moto_sqs import apply
+    from infra.devstack.moto_sqs import apply
 
     if not apply():
         print("opsbot: moto's SQS fixes not applied (untested moto version)", file=sys.stderr, flush=True)

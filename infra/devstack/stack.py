@@ -10,17 +10,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra.local.ack_process import AckProcess
-from infra.local.aws import DEMO_CLUSTER, MotoServer, Provisioned, provision
-from infra.local.client import Target
-from infra.local.codebuild import CodeBuildServer
-from infra.local.demo import demo_inventory_toml, provision_demo_ops
-from infra.local.ingress import Ingress, LambdaHandler
-from infra.local.jenkins import JenkinsServer
-from infra.local.poller import SqsPoller
-from infra.local.sandboxes import SandboxPool, cold_start_instance
-from infra.local.slack_api import SlackApiServer
-from infra.local.state import StackState, remove_state, write_state
+from infra.devstack.ack_process import AckProcess
+from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, provision
+from infra.devstack.client import Target
+from infra.devstack.codebuild import CodeBuildServer
+from infra.devstack.demo import demo_inventory_toml, provision_demo_ops
+from infra.devstack.ingress import Ingress, LambdaHandler
+from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.poller import SqsPoller
+from infra.devstack.sandboxes import SandboxPool, cold_start_instance
+from infra.devstack.slack_api import SlackApiServer
+from infra.devstack.state import StackState, remove_state, write_state
 from shared.settings import WORKER_TIMEOUT_SECONDS
 
 BOT_TOKEN = "xoxb-local"
@@ -42,7 +42,7 @@ class LocalStack:
     `ack_process` runs the ingress and the ack in a process of their own (`AckProcess`), as on AWS, where
     they share no interpreter or GIL with the worker, and there the pool grows when all are busy; by
     default they are threads of this process (tests then see the ack's module and logs here).
-    `moto_sqs_fixes` (default on) starts moto with `infra.local.moto_sqs` applied, so its SQS calls do not
+    `moto_sqs_fixes` (default on) starts moto with `infra.devstack.moto_sqs` applied, so its SQS calls do not
     slow down with the queue's depth.
     """
 
