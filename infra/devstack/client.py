@@ -9,6 +9,7 @@ import time
 import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlencode
 
 from pydantic import TypeAdapter
@@ -17,9 +18,24 @@ from infra.devstack._http import urlopen
 from infra.devstack.errors import CommandLineError, IngressUnreachableError
 from infra.devstack.slack_api import MessageRecord, format_record
 from infra.devstack.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
+from shared.jobs import job_id_for
 
 _QUEUED = re.compile(r"queued as job `([0-9a-f]{8})`")
 _RECORDS = TypeAdapter(list[MessageRecord])
+#: What became of a command, as the CLI's exit code tells it.
+Result = Literal["succeeded", "refused", "failed", "not answered"]
+#: Leading emoji of a final message that says nothing was run (denied, busy, unknown name, cancelled, expired,
+#: rejected), and the words that say it in the others.
+_REFUSAL_MARKS = (
+    ":no_entry:",
+    ":question:",
+    ":heavy_multiplication_x:",
+    ":hourglass:",
+    ":black_square_for_stop:",
+    ":raised_hand:",
+)
+_REFUSAL_WORDS = ("was not run", "nothing was run")
+LOCAL_TEAM = "T0LOCAL"
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,8 @@ class Target:
     events_url: str
     slack_url: str
     signing_secret: str
+    #: Where the secret came from, named when the ack refuses the signature.
+    secret_source: str = "the state file"
 
 
 @dataclass
@@ -41,6 +59,8 @@ class CommandOutcome:
     job: str | None = None
     messages: list[MessageRecord] = field(default_factory=list)
     error: str | None = None
+    #: The ack was a Confirm / Cancel prompt that the CLI answered.
+    prompted: bool = False
 
     @property
     def queued(self) -> bool:
@@ -52,7 +72,26 @@ class CommandOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.queued and self.final and self.error is None
+        return self.result == "succeeded"
+
+    @property
+    def result(self) -> Result:
+        """Succeeded (ran, final message not a refusal or failure), refused (nothing was run), failed,
+        or not answered (no ack, or no final message in time)."""
+        if self.ack is None:
+            return "not answered"
+        if self.ack.status != 200:
+            return "refused" if 400 <= self.ack.status < 500 else "failed"
+        final = next((m for m in reversed(self.messages) if m.final), None)
+        if final is None:
+            if self.queued or self.prompted or self.ack_text.startswith(":warning: The job queue did not confirm"):
+                return "not answered"
+            return "failed" if self.ack_text.startswith(":x:") else "refused"
+        text = final.text.lstrip()
+        if text.startswith(":x:"):
+            return "failed"
+        refused = text.startswith(_REFUSAL_MARKS) or any(w in text.lower() for w in _REFUSAL_WORDS)
+        return "refused" if refused else "succeeded"
 
 
 def parse_command_line(line: str) -> tuple[str, str]:
@@ -95,8 +134,10 @@ def run_command(
     user_id: str = "U0LOCALDEV",
     channel_id: str = "C0LOCALOPS",
     emit: Callable[[str], None] = print,
+    on_prompt: Literal["confirm", "cancel"] = "confirm",
 ) -> CommandOutcome:
-    """Sign and post the command, show the ack, then each message of its job until the final one."""
+    """Sign and post the command, show the ack, then each message of its job until the final one; a
+    Confirm / Cancel prompt is answered with `on_prompt`."""
     outcome = CommandOutcome(line=line.strip())
     command, text = parse_command_line(line)
     key = secrets.token_urlsafe(12)
@@ -120,14 +161,85 @@ def run_command(
     outcome.ack_text = ack_text(outcome.ack.body)
     emit(f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms: {outcome.ack_text or '(empty)'}")
     if outcome.ack.status != 200:
-        outcome.error = f"the ack answered HTTP {outcome.ack.status}"
+        outcome.error = _http_error(outcome.ack.status, target)
         return outcome
     match = _QUEUED.search(outcome.ack_text)
     if match is not None:
         outcome.job = match.group(1)
-    elif not _confirm(outcome.ack.body, target, key, user_id, channel_id, ack_timeout, emit):
+    elif _answer_prompt(outcome.ack.body, target, key, user_id, channel_id, ack_timeout, emit, on_prompt):
+        outcome.prompted = True
+    else:
         outcome.error = "not queued"
         return outcome
+    _follow(outcome, target.slack_url, key=key, timeout=timeout, emit=emit)
+    return outcome
+
+
+def run_mention(
+    text: str,
+    target: Target,
+    *,
+    timeout: float = 30.0,
+    ack_timeout: float = 3.0,
+    user_id: str = "U0LOCALDEV",
+    channel_id: str = "C0LOCALOPS",
+    emit: Callable[[str], None] = print,
+) -> CommandOutcome:
+    """`@opsbot <text>` as an Events API `app_mention`: the ack answers an empty 200, the job id is the one
+    derived from the event_id, and the answer comes in the mention's thread."""
+    outcome = CommandOutcome(line=f"@opsbot {text.strip()}")
+    event_id = "Ev" + secrets.token_hex(6).upper()
+    ts = f"{time.time():.6f}"
+    body = json.dumps(
+        {
+            "token": "localverificationtoken00",
+            "team_id": LOCAL_TEAM,
+            "api_app_id": "A0OPSBOT",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_mention",
+                "user": user_id,
+                "text": f"<@U0OPSBOT> {text.strip()}",
+                "ts": ts,
+                "channel": channel_id,
+                "event_ts": ts,
+            },
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json", **sign(body, target.signing_secret)}
+    emit(f"> {outcome.line} (app_mention in #{channel_id}, thread {ts})")
+    try:
+        outcome.ack = post(target.events_url, SignedRequest(body=body, headers=headers), timeout=ack_timeout)
+    except IngressUnreachableError as exc:
+        outcome.error = str(exc)
+        emit(f"no ack: {exc}")
+        return outcome
+    emit(f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms")
+    if outcome.ack.status != 200:
+        outcome.error = _http_error(outcome.ack.status, target)
+        return outcome
+    outcome.job = job_id_for(LOCAL_TEAM, event_id)[:8]
+    _follow(outcome, target.slack_url, key=None, timeout=timeout, emit=emit)
+    return outcome
+
+
+def _http_error(status: int, target: Target) -> str:
+    """What a non-200 ack means, and what to do about it."""
+    if status == 401:
+        return (
+            f"the signing secret does not match the stack's: the ack refused the signature (HTTP 401); this one "
+            f"came from {target.secret_source}: use the one `opsbot local` printed (pass --secret, or unset "
+            "SLACK_SIGNING_SECRET to read it from the state file)"
+        )
+    return f"the ack answered HTTP {status}"
+
+
+def _follow(
+    outcome: CommandOutcome, slack_url: str, *, key: str | None, timeout: float, emit: Callable[[str], None]
+) -> None:
+    """Show each message of the job (or of the response_url key) until the final one or the timeout."""
     deadline = time.monotonic() + timeout
     last = 0
     while not outcome.final:
@@ -136,16 +248,15 @@ def run_command(
             outcome.error = f"no final message for job {outcome.job or '(confirmed)'} within {timeout:g} s"
             emit(outcome.error)
             break
-        for record in fetch_messages(target.slack_url, key=key, job=outcome.job, after=last, wait=min(1.0, remaining)):
+        for record in fetch_messages(slack_url, key=key, job=outcome.job, after=last, wait=min(1.0, remaining)):
             last = max(last, record.seq)
             queued = _QUEUED.search(record.text) if outcome.job is None else None
             outcome.job = queued.group(1) if queued else outcome.job
             outcome.messages.append(record)
             emit(format_record(record))
-    return outcome
 
 
-def _confirm(
+def _answer_prompt(
     ack_body: str,
     target: Target,
     key: str,
@@ -153,21 +264,20 @@ def _confirm(
     channel_id: str,
     timeout: float,
     emit: Callable[[str], None],
+    on_prompt: Literal["confirm", "cancel"],
 ) -> bool:
-    """An ack that is a confirmation prompt: click its Confirm button as the requester would (a signed
-    `block_actions` whose response_url is the command's, so its messages are followed the same way)."""
+    """An ack that is a confirmation prompt: click its Confirm (or Cancel) button as the requester would (a
+    signed `block_actions` whose response_url is the command's, so its messages are followed the same way)."""
     try:
         blocks = json.loads(ack_body).get("blocks") or []
-        token = next(
-            e["value"]
-            for b in blocks
-            if b.get("type") == "actions"
-            for e in b.get("elements", [])
-            if e.get("action_id") == "opsbot_confirm"
-        )
+        buttons = [e for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]
+        confirm = next(e for e in buttons if e.get("action_id") == "opsbot_confirm")
     except (ValueError, AttributeError, StopIteration):
         return False
-    emit("confirming: clicking Confirm as the requester")
+    button = confirm if on_prompt == "confirm" else next((e for e in buttons if e is not confirm), None)
+    if button is None:
+        return False
+    emit(f"{on_prompt.rstrip('e')}ing: clicking {button['text']['text']} as the requester")
     payload = {
         "type": "block_actions",
         "user": {"id": user_id},
@@ -175,7 +285,7 @@ def _confirm(
         "channel": {"id": channel_id},
         "trigger_id": secrets.token_hex(8),
         "response_url": f"{target.slack_url}/response/{key}",
-        "actions": [{"action_id": "opsbot_confirm", "value": token}],
+        "actions": [{"action_id": button["action_id"], "value": button["value"]}],
     }
     body = urlencode({"payload": json.dumps(payload)}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, target.signing_secret)}

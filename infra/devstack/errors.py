@@ -23,3 +23,7 @@ class IngressUnreachableError(LocalStackError):
 
 class CommandLineError(LocalStackError):
     """What the person typed is not something the CLI can send."""
+
+
+class AwsEndpointError(LocalStackError):
+    """The AWS endpoint given with --aws-endpoint does not answer."""

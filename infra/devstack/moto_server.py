@@ -2,18 +2,25 @@
 
     python -m infra.devstack.moto_server [moto.server's arguments]
 
-Started by `MotoServer`; it is `python -m moto.server` in every other respect.
+Started by `MotoServer`; it is `python -m moto.server` in every other respect. It dies with its parent
+(`die_with_parent`), and `OPSBOT_MOTO_SQS_FIXES=0` leaves moto's SQS as it is.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+
+from infra.devstack.lifetime import die_with_parent
 
 
 def main(argv: list[str] | None = None) -> None:
+    die_with_parent()
     from infra.devstack.moto_sqs import apply
 
-    if not apply():
+    if os.environ.get("OPSBOT_MOTO_SQS_FIXES") == "0":
+        pass
+    elif not apply():
         print("opsbot: moto's SQS fixes not applied (untested moto version)", file=sys.stderr, flush=True)
     from moto.server import main as moto_main
 

@@ -1,4 +1,5 @@
-"""The state file: how `opsbot send` in another terminal finds the running `opsbot local`."""
+"""The state files: how `opsbot send` in another terminal finds the running `opsbot local` (one file per
+stack, keyed by its ingress port, so two stacks never overwrite each other's)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,51 @@ class StackState(BaseModel):
     pid: int
 
 
-def default_state_path() -> Path:
-    """`$XDG_CACHE_HOME/opsbot/local.json`, i.e. `~/.cache/opsbot/local.json` by default."""
+def state_dir() -> Path:
+    """`$XDG_CACHE_HOME/opsbot`, i.e. `~/.cache/opsbot` by default."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "opsbot" / "local.json"
+    return Path(cache) / "opsbot"
+
+
+def state_path_for(port: int) -> Path:
+    """The state file of the stack whose ingress listens on `port`."""
+    return state_dir() / f"local-{port}.json"
+
+
+def is_alive(pid: int) -> bool:
+    """True if process `pid` exists (a pid <= 0 is not checked: a state written by hand, or by a test)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_state(explicit: Path | None = None) -> Path:
+    """The state file to use: `explicit` if given, else the one running stack's in `state_dir()`.
+    Stale files (their process is gone) are removed; several running stacks raise `StateFileError`
+    naming each, so the person picks one with --state."""
+    if explicit is not None:
+        return explicit
+    running: list[tuple[Path, StackState]] = []
+    for path in sorted(state_dir().glob("local*.json")):
+        try:
+            state = read_state(path)
+        except StateFileError:
+            continue
+        running.append((path, state))
+    if not running:
+        raise StateFileError(
+            f"no local stack is running (no state file in {state_dir()}): start one with `opsbot local`"
+        )
+    if len(running) > 1:
+        listed = "; ".join(f"--state {path} (ingress {state.ingress_url}, pid {state.pid})" for path, state in running)
+        raise StateFileError(f"{len(running)} local stacks are running, pick one: {listed}")
+    return running[0][0]
 
 
 def write_state(path: Path, state: StackState) -> None:
@@ -43,13 +85,21 @@ def write_state(path: Path, state: StackState) -> None:
 
 
 def read_state(path: Path) -> StackState:
-    """The state of a running stack, or `StateFileError` saying what is wrong with the file."""
+    """The state of a running stack, or `StateFileError` saying what is wrong with the file. A file whose
+    process is gone (killed before it could clean up) is stale: removed, and said so."""
     try:
-        return StackState.model_validate_json(path.read_text())
+        state = StackState.model_validate_json(path.read_text())
     except FileNotFoundError:
         raise StateFileError(f"no local stack state at {path}: start one with `opsbot local`") from None
     except (OSError, ValidationError, ValueError) as exc:
         raise StateFileError(f"cannot read the local stack state at {path}: {exc}") from None
+    if not is_alive(state.pid):
+        path.unlink(missing_ok=True)
+        raise StateFileError(
+            f"the local stack of {path} is gone (process {state.pid} no longer runs): removed its stale state "
+            "file; start one with `opsbot local`"
+        )
+    return state
 
 
 def remove_state(path: Path, pid: int) -> None:

@@ -74,7 +74,7 @@ def test_send_and_prompt_from_another_terminal_then_stop_with_sigterm(tmp_path):
 
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "queued as job" in sent.stdout and "payment" in sent.stdout.split("queued as job")[1]
-    assert usage.returncode == 1 and "not queued" in usage.stderr
+    assert usage.returncode == 4 and "not queued" in usage.stderr
     assert prompt.returncode == 0, prompt.stdout + prompt.stderr
     assert prompt.stdout.count("queued as job") == 2
     assert local.returncode == 0, err

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from infra.devstack.blocks import render_blocks
 from infra.devstack.client import ack_text, parse_command_line
 from infra.devstack.errors import CommandLineError, StateFileError
 from infra.devstack.poller import failed_message_ids
-from infra.devstack.state import StackState, read_state, remove_state, write_state
+from infra.devstack.state import StackState, find_state, read_state, remove_state, state_path_for, write_state
 
 
 def test_render_blocks_covers_the_usual_blocks():
@@ -105,14 +109,44 @@ def state(pid: int) -> StackState:
 def test_state_file_round_trip_is_private_and_removed_only_by_its_owner(tmp_path):
     path = tmp_path / "nested" / "local.json"
 
-    write_state(path, state(pid=111))
+    write_state(path, state(pid=os.getpid()))
 
-    assert read_state(path) == state(pid=111)
+    assert read_state(path) == state(pid=os.getpid())
     assert path.stat().st_mode & 0o777 == 0o600
-    remove_state(path, pid=222)
+    remove_state(path, pid=os.getppid())
     assert path.exists()
-    remove_state(path, pid=111)
+    remove_state(path, pid=os.getpid())
     assert not path.exists()
+
+
+def dead_pid() -> int:
+    """A pid that ran and is gone."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_a_stale_state_file_is_detected_removed_and_said_so(tmp_path):
+    path = tmp_path / "local-3000.json"
+    write_state(path, state(pid=dead_pid()))
+
+    with pytest.raises(StateFileError, match=r"is gone .* removed its stale state file"):
+        read_state(path)
+    assert not path.exists()
+
+
+def test_find_state_picks_the_one_running_stack_and_asks_which_of_several(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(StateFileError, match="no local stack is running"):
+        find_state()
+    write_state(state_path_for(3000), state(pid=os.getpid()))
+    write_state(state_path_for(3001), state(pid=dead_pid()))
+
+    assert find_state() == state_path_for(3000)
+    assert not state_path_for(3001).exists()  # stale: cleaned on the way
+    write_state(state_path_for(3002), state(pid=os.getppid()))
+    with pytest.raises(StateFileError, match=r"2 local stacks are running, pick one: --state .*local-3000\.json"):
+        find_state()
+    assert find_state(tmp_path / "x.json") == tmp_path / "x.json"
 
 
 def test_missing_or_broken_state_file_is_a_clear_error(tmp_path):
