@@ -119,6 +119,38 @@ def test_logs_come_back_as_a_table_truncated_with_a_count(harness):
     assert "…and 25 more lines not shown." in text  # 40 sample lines, 15 shown
 
 
+def table_lines(text: str) -> list[str]:
+    return text.split("```")[1].strip().splitlines() if "```" in text else []
+
+
+def test_logs_honour_the_query_and_the_time_range_on_the_local_stack(harness):
+    """The local stand-in (moto with `infra.devstack.moto_logs`) applies the filter, `--since` and the limit."""
+    errors = harness.job("/ops-logs payment --since 1h ERROR")
+    recent = harness.job("/ops-logs payment --since 2m")
+    limited = harness.job("/ops-logs payment --since 1h fields @timestamp, @message | limit 3")
+
+    for job in (errors, recent, limited):
+        harness.run(job)
+
+    error_text = final(harness, errors).text
+    assert "matching `ERROR`" in error_text
+    assert len(table_lines(error_text)) == 4  # 40 sample lines, every ninth an ERROR
+    assert all("ERROR payment: upstream timeout" in line for line in table_lines(error_text))
+    assert 0 < len(table_lines(final(harness, recent).text)) <= 8  # a line every 15 s over the last 10 min
+    assert len(table_lines(final(harness, limited).text)) == 3
+
+
+def test_the_filter_clauses_the_stand_in_applies():
+    from infra.devstack.moto_logs import message_filters
+
+    [like] = message_filters("fields @message | filter @message like /ERR(OR)?/ | limit 5")
+    [unlike] = message_filters('fields @message | filter @message not like "health"')
+
+    assert like("ERROR x") and not like("INFO x")
+    assert unlike("ERROR x") and not unlike("GET /health 200")
+    assert message_filters("fields @message | stats count(*)") == []
+
+
 def test_logs_of_a_target_without_log_groups_name_the_targets_that_have_some(harness):
     job = harness.job("/ops-logs bastion")
 
