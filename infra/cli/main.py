@@ -1,11 +1,12 @@
 """`opsbot`: run the local stack, and talk to it like Slack does.
 
 opsbot local [--port 3000] [--demo [--exit]]   start everything on 127.0.0.1 and keep serving
+opsbot local --aws-endpoint URL --inventory F  the same against your AWS endpoint, with your inventory
 opsbot send "/deploy-status payment"           send one slash command, follow it to its final message
 opsbot send --mention "deploy-status payment"  the same as an @opsbot mention, answered in its thread
 opsbot prompt                                  type slash commands (or pipe them in)
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
-opsbot audit [--target NAME] [--table NAME]    the audit trail as JSON lines
+opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table, or JSON lines)
 opsbot manifest --url https://.../slack/events the Slack app manifest, generated from the commands
 """
 
@@ -26,7 +27,7 @@ from typing import Any, TextIO
 
 from infra.devstack.client import CommandOutcome, Result, Target, run_command, run_mention
 from infra.devstack.errors import CommandLineError, LocalStackError, StateFileError
-from infra.devstack.state import find_state, read_state, state_path_for
+from infra.devstack.state import StackState, find_state, read_state, state_path_for
 from shared.settings import AUDIT_TABLE
 
 #: send / prompt: the job ran and succeeded; other commands: done.
@@ -90,7 +91,7 @@ def _target(args: argparse.Namespace) -> Target:
     )
 
 
-def _state(args: argparse.Namespace) -> Any:
+def _state(args: argparse.Namespace) -> StackState:
     return read_state(find_state(args.state))
 
 
