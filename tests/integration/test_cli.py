@@ -248,3 +248,18 @@ def test_prompt_exits_non_zero_if_any_command_failed(state_file, ack):
     assert result.returncode == EXIT_USAGE
     assert len(ack.requests) == 2
     assert "not a slash command" in result.stderr
+
+
+def test_local_refuses_a_state_file_a_running_stack_uses(state_file):
+    """A second stack on the same --state would overwrite the first one's file, then delete it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "local", "--port", "0", "--state", str(state_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+    assert result.returncode == EXIT_USAGE
+    assert f"the state file {state_file} belongs to a running stack" in result.stderr
+    assert state_file.exists()
