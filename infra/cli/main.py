@@ -75,8 +75,7 @@ def _say(out: TextIO) -> Callable[[str], None]:
 
 
 def _target(args: argparse.Namespace) -> Target:
-    """The stack to talk to: the state file of `opsbot local`, under SLACK_SIGNING_SECRET, under
-    --url/--secret/--slack-url."""
+    """The stack to talk to: --url/--secret/--slack-url over SLACK_SIGNING_SECRET over the state file."""
     env_secret = os.environ.get("SLACK_SIGNING_SECRET")
     secret, source = (args.secret, "--secret") if args.secret else (env_secret, "SLACK_SIGNING_SECRET")
     if args.url and secret and args.slack_url:

@@ -76,8 +76,7 @@ class CommandOutcome:
 
     @property
     def result(self) -> Result:
-        """Succeeded (ran, final message not a refusal or failure), refused (nothing was run), failed,
-        or not answered (no ack, or no final message in time)."""
+        """What became of it, read from the ack and the final message's leading emoji and words."""
         if self.ack is None:
             return "not answered"
         if self.ack.status != 200:
@@ -136,8 +135,7 @@ def run_command(
     emit: Callable[[str], None] = print,
     on_prompt: Literal["confirm", "cancel"] = "confirm",
 ) -> CommandOutcome:
-    """Sign and post the command, show the ack, then each message of its job until the final one; a
-    Confirm / Cancel prompt is answered with `on_prompt`."""
+    """Sign and post the command, show the ack and its job's messages; answer a prompt with `on_prompt`."""
     outcome = CommandOutcome(line=line.strip())
     command, text = parse_command_line(line)
     key = secrets.token_urlsafe(12)
@@ -185,8 +183,7 @@ def run_mention(
     channel_id: str = "C0LOCALOPS",
     emit: Callable[[str], None] = print,
 ) -> CommandOutcome:
-    """`@opsbot <text>` as an Events API `app_mention`: the ack answers an empty 200, the job id is the one
-    derived from the event_id, and the answer comes in the mention's thread."""
+    """`@opsbot <text>` as an Events API `app_mention`, followed by the job id derived from its event_id."""
     outcome = CommandOutcome(line=f"@opsbot {text.strip()}")
     event_id = "Ev" + secrets.token_hex(6).upper()
     ts = f"{time.time():.6f}"
@@ -266,8 +263,7 @@ def _answer_prompt(
     emit: Callable[[str], None],
     on_prompt: Literal["confirm", "cancel"],
 ) -> bool:
-    """An ack that is a confirmation prompt: click its Confirm (or Cancel) button as the requester would (a
-    signed `block_actions` whose response_url is the command's, so its messages are followed the same way)."""
+    """Click the prompt's Confirm (or Cancel) as the requester would, with the command's response_url."""
     try:
         blocks = json.loads(ack_body).get("blocks") or []
         buttons = [e for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]

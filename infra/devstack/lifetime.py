@@ -16,8 +16,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """Called first in a child: SIGTERM when the parent dies (Linux: prctl PR_SET_PDEATHSIG; elsewhere a
-    thread watching the parent's pid); exits at once if the parent is already gone."""
+    """Called first in a child: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG, else a watching thread)."""
     parent = int(os.environ.get(PARENT_PID_ENV) or 0)
     if parent <= 0:
         return

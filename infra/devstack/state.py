@@ -1,5 +1,4 @@
-"""The state files: how `opsbot send` in another terminal finds the running `opsbot local` (one file per
-stack, keyed by its ingress port, so two stacks never overwrite each other's)."""
+"""The state files: how `opsbot send` in another terminal finds the running `opsbot local` (one per port)."""
 
 from __future__ import annotations
 
@@ -52,9 +51,7 @@ def is_alive(pid: int) -> bool:
 
 
 def find_state(explicit: Path | None = None) -> Path:
-    """The state file to use: `explicit` if given, else the one running stack's in `state_dir()`.
-    Stale files (their process is gone) are removed; several running stacks raise `StateFileError`
-    naming each, so the person picks one with --state."""
+    """`explicit`, else the one running stack's state file (stale ones removed; several: `StateFileError`)."""
     if explicit is not None:
         return explicit
     running: list[tuple[Path, StackState]] = []
@@ -85,8 +82,7 @@ def write_state(path: Path, state: StackState) -> None:
 
 
 def read_state(path: Path) -> StackState:
-    """The state of a running stack, or `StateFileError` saying what is wrong with the file. A file whose
-    process is gone (killed before it could clean up) is stale: removed, and said so."""
+    """The state of a running stack, or `StateFileError` saying what is wrong (a stale file is removed)."""
     try:
         state = StackState.model_validate_json(path.read_text())
     except FileNotFoundError:
