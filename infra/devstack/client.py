@@ -24,16 +24,10 @@ _QUEUED = re.compile(r"queued as job `([0-9a-f]{8})`")
 _RECORDS = TypeAdapter(list[MessageRecord])
 #: What became of a command, as the CLI's exit code tells it.
 Result = Literal["succeeded", "refused", "failed", "not answered"]
-#: Leading emoji of a final message that says nothing was run (denied, busy, unknown name, cancelled, expired,
-#: rejected), and the words that say it in the others.
-_REFUSAL_MARKS = (
-    ":no_entry:",
-    ":question:",
-    ":heavy_multiplication_x:",
-    ":hourglass:",
-    ":black_square_for_stop:",
-    ":raised_hand:",
-)
+#: Leading emoji of a final message that says nothing was run (denied, busy, unknown name, cancelled, expired),
+#: the words that say it in the others, and the emoji of a failure (or of a job stopped past its maximum age).
+_REFUSAL_MARKS = (":no_entry:", ":question:", ":heavy_multiplication_x:", ":hourglass:")
+_FAILURE_MARKS = (":x:", ":warning:")
 _REFUSAL_WORDS = ("was not run", "nothing was run")
 LOCAL_TEAM = "T0LOCAL"
 
@@ -87,10 +81,9 @@ class CommandOutcome:
                 return "not answered"
             return "failed" if self.ack_text.startswith(":x:") else "refused"
         text = final.text.lstrip()
-        if text.startswith(":x:"):
-            return "failed"
-        refused = text.startswith(_REFUSAL_MARKS) or any(w in text.lower() for w in _REFUSAL_WORDS)
-        return "refused" if refused else "succeeded"
+        if text.startswith(_REFUSAL_MARKS) or any(w in text.lower() for w in _REFUSAL_WORDS):
+            return "refused"
+        return "failed" if text.startswith(_FAILURE_MARKS) else "succeeded"
 
 
 def parse_command_line(line: str) -> tuple[str, str]:
