@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from infra.devstack.client import CommandOutcome, Result, Target, run_command, run_mention
-from infra.devstack.errors import CommandLineError, LocalStackError, StateFileError
+from infra.devstack.errors import CommandLineError, LocalStackError, SeveralStacksError, StateFileError
 from infra.devstack.state import StackState, find_state, read_state, state_path_for
 from shared.settings import AUDIT_TABLE
 
@@ -80,7 +80,7 @@ def _target(args: argparse.Namespace) -> Target:
     secret, source = (args.secret, "--secret") if args.secret else (env_secret, "SLACK_SIGNING_SECRET")
     if args.url and secret and args.slack_url:
         return Target(args.url, args.slack_url.rstrip("/"), secret, secret_source=source)
-    path = find_state(args.state)
+    path = _find_state(args.state)
     state = read_state(path)
     return Target(
         events_url=args.url or state.events_url,
@@ -91,7 +91,24 @@ def _target(args: argparse.Namespace) -> Target:
 
 
 def _state(args: argparse.Namespace) -> StackState:
-    return read_state(find_state(args.state))
+    return read_state(_find_state(args.state))
+
+
+def _find_state(explicit: Path | None) -> Path:
+    """The state file to use; with several stacks running, a person at a terminal is asked which."""
+    try:
+        return find_state(explicit)
+    except SeveralStacksError as several:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise
+        for number, path in enumerate(several.paths, start=1):
+            print(f"  {number}  {path}", file=sys.stderr)
+        print(f"Several local stacks are running; which one (1-{len(several.paths)})? ", end="", file=sys.stderr)
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip()
+        if not answer.isdigit() or not 1 <= int(answer) <= len(several.paths):
+            raise CommandLineError(f"not one of 1-{len(several.paths)}: {answer!r}") from None
+        return Path(several.paths[int(answer) - 1])
 
 
 def cmd_local(args: argparse.Namespace) -> int:

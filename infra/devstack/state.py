@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from infra.devstack.errors import StateFileError
+from infra.devstack.errors import SeveralStacksError, StateFileError
 
 
 class StackState(BaseModel):
@@ -67,7 +67,9 @@ def find_state(explicit: Path | None = None) -> Path:
         )
     if len(running) > 1:
         listed = "; ".join(f"--state {path} (ingress {state.ingress_url}, pid {state.pid})" for path, state in running)
-        raise StateFileError(f"{len(running)} local stacks are running, pick one: {listed}")
+        raise SeveralStacksError(
+            f"{len(running)} local stacks are running, pick one: {listed}", [str(path) for path, _ in running]
+        )
     return running[0][0]
 
 

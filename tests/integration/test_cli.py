@@ -263,3 +263,38 @@ def test_local_refuses_a_state_file_a_running_stack_uses(state_file):
     assert result.returncode == EXIT_USAGE
     assert f"the state file {state_file} belongs to a running stack" in result.stderr
     assert state_file.exists()
+
+
+def test_with_several_stacks_running_a_person_at_a_terminal_is_asked_which(state_file, ack, tmp_path):
+    """stdin and stderr on a pseudo-terminal, stdout a pipe: the question goes to the terminal only."""
+    import os
+    import pty
+
+    cache = tmp_path / "cache"
+    real = StackState.model_validate_json(state_file.read_text()).model_copy(update={"pid": os.getpid()})
+    write_state(cache / "opsbot" / "local-1.json", real.model_copy(update={"events_url": "http://127.0.0.1:9/x"}))
+    write_state(cache / "opsbot" / "local-2.json", real)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env.pop("SLACK_SIGNING_SECRET", None)
+    send = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "send", "/ops-ping", "--timeout", "10"],
+        stdin=terminal,
+        stderr=terminal,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    os.close(terminal)
+    asked = b""
+    while b"which one (1-2)?" not in asked:
+        asked += os.read(controller, 1024)
+    os.write(controller, b"2\n")
+    out, _ = send.communicate(timeout=60)
+    os.close(controller)
+
+    assert send.returncode == EXIT_OK, out
+    assert b"local-1.json" in asked and b"local-2.json" in asked
+    assert "which one" not in out and "done: " in out
+    assert [r["command"] for r in ack.requests] == ["/ops-ping"]
