@@ -274,7 +274,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     target = _target(args)
     interactive = sys.stdin.isatty()
     if interactive:
-        print("Type a slash command (e.g. /ops-ping), `help`, or `quit`.", flush=True)
+        print("Type a slash command (e.g. /ops-ping), a mention (@opsbot ops-ping), `help`, or `quit`.", flush=True)
     codes: list[int] = []
     while True:
         try:
@@ -294,9 +294,11 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
             print(command_list(COMMANDS), flush=True)
             continue
+        run = run_mention if line.startswith("@opsbot ") else run_command
+        text = line.removeprefix("@opsbot ")
         try:
-            outcome = run_command(
-                line, target, timeout=args.timeout, user_id=args.user, channel_id=args.channel, emit=_say(sys.stdout)
+            outcome = run(
+                text, target, timeout=args.timeout, user_id=args.user, channel_id=args.channel, emit=_say(sys.stdout)
             )
         except LocalStackError as exc:
             print(f"opsbot prompt: {exc}", file=sys.stderr, flush=True)

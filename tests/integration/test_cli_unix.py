@@ -137,6 +137,22 @@ def test_a_mention_is_answered_in_its_thread(cache):
     assert "Deploy status of `payment`" in final["text"]
 
 
+def test_prompt_takes_slash_commands_and_mentions_from_a_pipe(cache):
+    prompt = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "prompt"],
+        input="/ops-ping\n@opsbot deploy-status checkout\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=environment(cache),
+    )
+
+    assert prompt.returncode == EXIT_OK, prompt.stdout + prompt.stderr
+    assert "pong" in prompt.stdout and "Deploy status of `checkout`" in prompt.stdout
+    assert " · thread " in prompt.stdout  # the mention's answer came in its thread
+
+
 def test_cancel_answers_a_prompt_with_cancel_and_nothing_runs(cache):
     sent = opsbot(cache, "send", "/ops-migrate payment 2024.06.1", "--cancel")
 
