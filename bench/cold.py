@@ -67,7 +67,7 @@ class Variant:
 
 
 def _post_json(url: str, payload: Any) -> None:
-    from infra.local._http import urlopen
+    from infra.devstack._http import urlopen
 
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
@@ -78,7 +78,7 @@ def _post_json(url: str, payload: Any) -> None:
 
 def lazy_lambda_function(endpoint_url: str) -> str:
     """A function in moto for Bolt's lazy runner to invoke (moto's simple Lambda: no Docker, answers 202)."""
-    from infra.local.aws import aws_client
+    from infra.devstack.aws import aws_client
 
     _post_json(f"{endpoint_url}/moto-api/config", {"lambda": {"use_docker": False}})
     iam = aws_client("iam", endpoint_url)
@@ -286,8 +286,8 @@ def _run_rounds(
 
 
 def run(quick: bool) -> list[Section]:
-    from infra.local.aws import MotoServer, aws_client, provision_queues
-    from infra.local.slack_api import SlackApiServer
+    from infra.devstack.aws import MotoServer, aws_client, provision_queues
+    from infra.devstack.slack_api import SlackApiServer
 
     reps = 8 if quick else 30
     first_reps = 6 if quick else 20

@@ -244,7 +244,7 @@ def slash_command(
     user_id: str = "U0BENCH",
     trigger_id: str | None = None,
 ) -> Any:
-    from infra.local.slack_request import SlashCommand, random_trigger_id
+    from infra.devstack.slack_request import SlashCommand, random_trigger_id
 
     return SlashCommand(
         command=command,
@@ -259,8 +259,8 @@ def slash_command(
 
 def signed_event(command: Any = None, secret: str = SIGNING_SECRET, *, retry_num: int | None = None) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event carrying a freshly signed slash command."""
-    from infra.local.events import http_api_event
-    from infra.local.slack_request import signed_slash_command
+    from infra.devstack.events import http_api_event
+    from infra.devstack.slack_request import signed_slash_command
 
     request = signed_slash_command(command or slash_command(), secret)
     headers = dict(request.headers)

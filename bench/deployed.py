@@ -268,7 +268,7 @@ def _metric(combo: Combo, name: str) -> list[float]:
 
 def run(quick: bool) -> list[Section]:
     from bench.cold import imported_top_level, importtime_profile, lazy_lambda_function
-    from infra.local.aws import MotoServer, aws_client, provision_queues
+    from infra.devstack.aws import MotoServer, aws_client, provision_queues
 
     reps, restore_reps, forks, warm = (4, 2, 4, 10) if quick else (15, 6, 8, 20)
     started = time.monotonic()

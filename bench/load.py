@@ -77,7 +77,7 @@ def plan(
 
 
 def queue_empty(stack: Any) -> bool:
-    from infra.local.aws import aws_client
+    from infra.devstack.aws import aws_client
 
     attributes = aws_client("sqs", stack.moto.endpoint_url).get_queue_attributes(
         QueueUrl=stack.provisioned.queue_url,
@@ -101,7 +101,7 @@ def run_load(
     pause_s: float = 1.0,
     seed: int = 3,
 ) -> dict[str, Any]:
-    from infra.local.stack import LocalStack
+    from infra.devstack.stack import LocalStack
 
     configure_logging()
     started = time.monotonic()

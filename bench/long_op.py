@@ -5,7 +5,7 @@ jobs; while they work, `/ops-ping 10` commands are sent one after another and ea
 the client (HTTP on loopback included). Those later jobs are then purged from the queue (they only
 served to time acks), and the first jobs' final messages give the time to the result.
 Seed: the article's pattern (bench/baselines/seed_sync.py) with a 10 s listener, behind the same
-local API Gateway (infra/local/ingress.py), requests sent concurrently; its "ack" is the HTTP response.
+local API Gateway (infra/devstack/ingress.py), requests sent concurrently; its "ack" is the HTTP response.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def seed_handler(slack_api_url: str, bot_token: str) -> Any:
 def time_seed(ingress_url: str, slack_url: str, n: int) -> list[dict[str, Any]]:
     """n concurrent seed requests; each result has the HTTP status and the time to the response."""
     from bench.common import slash_command
-    from infra.local.errors import IngressUnreachableError
-    from infra.local.slack_request import post, signed_slash_command
+    from infra.devstack.errors import IngressUnreachableError
+    from infra.devstack.slack_request import post, signed_slash_command
 
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -69,9 +69,9 @@ def time_seed(ingress_url: str, slack_url: str, n: int) -> list[dict[str, Any]]:
 
 
 def run(quick: bool, *, pollers: int = 5) -> list[Section]:
-    from infra.local.aws import aws_client
-    from infra.local.ingress import Ingress
-    from infra.local.stack import LocalStack
+    from infra.devstack.aws import aws_client
+    from infra.devstack.ingress import Ingress
+    from infra.devstack.stack import LocalStack
 
     configure_logging()
     started = time.monotonic()

@@ -76,7 +76,7 @@ def burst(
 
 def moto_send_by_depth(endpoint_url: str, n: int) -> list[float]:
     """The control: moto's own SendMessage, one at a time on a fresh queue, timed at each depth 0..n-1."""
-    from infra.local.aws import aws_client
+    from infra.devstack.aws import aws_client
 
     sqs = aws_client("sqs", endpoint_url)
     url = sqs.create_queue(QueueName=f"bench-depth-{n}")["QueueUrl"]
@@ -100,8 +100,8 @@ def run(
 ) -> list[Section]:
     """`ack_process` and `moto_sqs_fixes` are the local stack's options (both on, as `opsbot local` on a
     laptop should be measured); turned off, they measure what each bought."""
-    from infra.local.aws import MotoServer
-    from infra.local.stack import LocalStack
+    from infra.devstack.aws import MotoServer
+    from infra.devstack.stack import LocalStack
 
     configure_logging()
     started = time.monotonic()
@@ -219,14 +219,14 @@ def run(
         )
         + "; the workers, the local Slack, moto server, the ack and the sender still share this machine's 2 cores.",
         (
-            "moto server runs with infra/local/moto_sqs.py: moto 5.2's SQS read the clock (two datetimes) for "
+            "moto server runs with infra/devstack/moto_sqs.py: moto 5.2's SQS read the clock (two datetimes) for "
             "every message on every scan, built all queue attributes (three scans of the queue) to read one static "
             "attribute in SendMessage and three times per message in ReceiveMessage, so each call slowed with the "
             "queue's depth and, behind one GIL, delayed the ack's SendMessage. The fix keeps SQS's semantics "
             "(tests/integration/test_moto_sqs.py); the control rows time SendMessage alone at the burst's depths "
             "with and without it."
             if moto_sqs_fixes
-            else "moto server as released (without infra/local/moto_sqs.py): its SQS calls slow down with the "
+            else "moto server as released (without infra/devstack/moto_sqs.py): its SQS calls slow down with the "
             "queue's depth; the control row times SendMessage alone at the burst's depths."
         ),
         f"Acks that said 'nothing was run' (SendMessage to moto past the ack's 1 s read timeout): "

@@ -168,7 +168,7 @@ class Command:
 
 
 def new_command(index: int, command: str, text: str = "", user_id: str = "U0BENCH") -> Command:
-    from infra.local.slack_request import random_trigger_id
+    from infra.devstack.slack_request import random_trigger_id
 
     return Command(index, command, text, user_id, secrets.token_urlsafe(12), random_trigger_id())
 
@@ -176,7 +176,7 @@ def new_command(index: int, command: str, text: str = "", user_id: str = "U0BENC
 def signed_request(cmd: Command, slack_url: str, secret: str, *, request_id: int, retry_num: int = 0) -> dict[str, Any]:
     """What the sender posts: the form body and Slack's headers. A retry is the same body (same trigger_id, so
     the same job), signed again with a new timestamp and marked with X-Slack-Retry-Num."""
-    from infra.local.slack_request import SlashCommand, signed_slash_command
+    from infra.devstack.slack_request import SlashCommand, signed_slash_command
 
     slash = SlashCommand(
         command=cmd.command,

@@ -204,7 +204,7 @@ def dispatcher_for(settings_values: dict[str, Any], session: Any) -> Any:
 def _session(canned: CannedAws | None = None, counter: DynamoDbCallCounter | None = None) -> Any:
     import boto3
 
-    from infra.local.aws import FAKE_CREDENTIALS
+    from infra.devstack.aws import FAKE_CREDENTIALS
 
     session = boto3.session.Session(**FAKE_CREDENTIALS)
     if counter is not None:
@@ -236,7 +236,7 @@ def batch_layer_cost(n_batches: int) -> list[float]:
     """Per record: Powertools' BatchProcessor + process_partial_response around a no-op record handler."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    from infra.local.events import LambdaContext, sqs_lambda_event
+    from infra.devstack.events import LambdaContext, sqs_lambda_event
 
     messages = [
         {
@@ -277,8 +277,8 @@ def run(quick: bool) -> list[Section]:
 
 
 def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]:
-    from infra.local.aws import MotoServer, aws_client, provision_demo_ecs, provision_queues, provision_tables
-    from infra.local.slack_api import SlackApiServer
+    from infra.devstack.aws import MotoServer, aws_client, provision_demo_ecs, provision_queues, provision_tables
+    from infra.devstack.slack_api import SlackApiServer
 
     with (
         MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": "2"}) as moto,
@@ -452,7 +452,7 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
 def _demo_inventory(directory: Path, cluster: str) -> str | None:
     """The local stack's demo inventory file (targets payment, checkout, ...), where this revision has one."""
     try:
-        from infra.local.demo import demo_inventory_toml
+        from infra.devstack.demo import demo_inventory_toml
     except ImportError:
         return None
     path = directory / "inventory.toml"

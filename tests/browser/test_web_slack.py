@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from infra.local.stack import BOT_TOKEN, LocalStack
-from infra.local.web_client import WebSlack
+from infra.devstack.stack import BOT_TOKEN, LocalStack
+from infra.devstack.web_client import WebSlack
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
 

@@ -134,7 +134,7 @@ def _shape(text: str) -> dict[str, set[str]]:
 
 
 def test_given_the_example_inventory_then_it_has_the_demo_inventorys_shape_with_other_names():
-    demo = pytest.importorskip("infra.local.demo")
+    demo = pytest.importorskip("infra.devstack.demo")
     example_text, demo_text = EXAMPLE_INVENTORY.read_text(), demo.demo_inventory_toml()
     assert _shape(example_text) == _shape(demo_text)
     example, local = Inventory.from_toml(example_text), Inventory.from_toml(demo_text)

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from infra.manifest import BOT_SCOPES, ManifestError, build_manifest, build_socket_mode_manifest
+from infra.cli.manifest import BOT_SCOPES, ManifestError, build_manifest, build_socket_mode_manifest
 from shared.commands import COMMANDS
 
 jsonschema = pytest.importorskip("jsonschema")

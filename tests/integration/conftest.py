@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.aws import (
+from infra.devstack.aws import (
     MotoServer,
     Queues,
     Tables,
@@ -17,7 +17,7 @@ from infra.local.aws import (
     provision_queues,
     provision_tables,
 )
-from infra.local.slack_api import SlackApiServer
+from infra.devstack.slack_api import SlackApiServer
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,7 @@ def ecs_cluster(moto_server: MotoServer) -> str:
 @pytest.fixture(scope="session")
 def demo_ops(moto_server: MotoServer) -> None:
     """The EC2 instances tagged Name=bastion and the services' log groups with sample lines."""
-    from infra.local.demo import provision_demo_instances, provision_demo_logs
+    from infra.devstack.demo import provision_demo_instances, provision_demo_logs
 
     provision_demo_instances(aws_client("ec2", moto_server.endpoint_url))
     provision_demo_logs(aws_client("logs", moto_server.endpoint_url))
@@ -82,7 +82,7 @@ def clock():
 @pytest.fixture
 def codebuild(clock) -> Iterator[Any]:
     """The local CodeBuild + CodePipeline on the test's clock, with the demo projects and pipeline."""
-    from infra.local.codebuild import CodeBuildServer
+    from infra.devstack.codebuild import CodeBuildServer
 
     with CodeBuildServer(clock=clock.time) as server:
         yield server
@@ -90,7 +90,7 @@ def codebuild(clock) -> Iterator[Any]:
 
 @pytest.fixture
 def jenkins(clock) -> Iterator[Any]:
-    from infra.local.jenkins import JenkinsServer
+    from infra.devstack.jenkins import JenkinsServer
 
     with JenkinsServer(clock=clock.time) as server:
         yield server
@@ -98,7 +98,7 @@ def jenkins(clock) -> Iterator[Any]:
 
 @pytest.fixture
 def harness(moto_server, slack, queues, tables, ecs_cluster, demo_ops, codebuild, jenkins, clock):
-    from infra.local.demo import DemoTimings, script_demo_builds
+    from infra.devstack.demo import DemoTimings, script_demo_builds
     from tests.integration.worker_harness import Harness
 
     script_demo_builds(codebuild, jenkins, DemoTimings(migration_s=600, regression_s=300))

@@ -13,9 +13,9 @@ import pytest
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
-from infra.local.aws import FAKE_CREDENTIALS, MotoServer, Queues, aws_client
-from infra.local.ingress import Ingress
-from infra.local.slack_request import SignedRequest, SlashCommand, post, sign, signed_slash_command
+from infra.devstack.aws import FAKE_CREDENTIALS, MotoServer, Queues, aws_client
+from infra.devstack.ingress import Ingress
+from infra.devstack.slack_request import SignedRequest, SlashCommand, post, sign, signed_slash_command
 from shared.aws_json import Credentials, SqsSendClient
 from shared.jobs import JobEnvelope
 from shared.queue import SqsJobQueue

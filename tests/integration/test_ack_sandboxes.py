@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from infra.local.client import run_command
-from infra.local.sandboxes import SandboxPool
-from infra.local.stack import LocalStack
+from infra.devstack.client import run_command
+from infra.devstack.sandboxes import SandboxPool
+from infra.devstack.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 

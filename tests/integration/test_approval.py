@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.demo import demo_inventory_toml
+from infra.devstack.demo import demo_inventory_toml
 from shared.commands import ApprovalRequestArgs, NoticeArgs, SettleArgs
 from shared.confirm import APPROVAL_TTL_S
 from tests.integration import ack_flow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.local.aws import aws_client
+from infra.devstack.aws import aws_client
 from shared.commands import AuditNoteArgs
 from shared.jobs import Requester
 from tests.integration.test_policy_worker import with_policy
@@ -75,7 +75,7 @@ def test_ops_audit_shows_a_targets_recent_history_newest_first(harness):
 def test_opsbot_audit_exports_json_lines(harness):
     import json
 
-    from infra.audit import audit_records, to_json_lines
+    from infra.cli.audit import audit_records, to_json_lines
 
     job = harness.job("/ops-status payment")
     harness.run(job)

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from infra.local.aws import MotoServer, Queues, aws_client
+from infra.devstack.aws import MotoServer, Queues, aws_client
 from shared.aws_json import AwsCallError, Credentials, SqsSendClient, credentials_from_environment
 
 KEYS = Credentials("testing", "testing")

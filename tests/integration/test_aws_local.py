@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from infra.local.aws import DEMO_CLUSTER, MotoServer, aws_client, provision, provision_demo_ecs
-from infra.local.errors import MotoStartError
+from infra.devstack.aws import DEMO_CLUSTER, MotoServer, aws_client, provision, provision_demo_ecs
+from infra.devstack.errors import MotoStartError
 from shared.settings import IDEMPOTENCY_TABLE, LEASES_TABLE, MAX_RECEIVE_COUNT
 
 pytestmark = pytest.mark.integration

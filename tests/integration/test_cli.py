@@ -19,11 +19,11 @@ from urllib.parse import parse_qs
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from infra.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, main
-from infra.local.aws import free_port
-from infra.local.ingress import Ingress
-from infra.local.slack_api import SlackApiServer
-from infra.local.state import StackState, write_state
+from infra.cli.main import EXIT_FAILED, EXIT_NOT_ANSWERED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from infra.devstack.aws import free_port
+from infra.devstack.ingress import Ingress
+from infra.devstack.slack_api import SlackApiServer
+from infra.devstack.state import StackState, write_state
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,8 @@ def answer(response_url: str, text: str, job_id: str, *, final: bool) -> None:
 @dataclass
 class FakeAckFunction:
     """Verifies like Bolt, acks like opsbot; `mode` picks the behaviour:
-    done (progress + final), silent (queued, never answers), refuse (not queued)."""
+    done (progress + final), silent (queued, never answers), refuse (not queued), fail (a final `:x:`), busy
+    (a final `:no_entry:`: refused by the worker)."""
 
     mode: str = "done"
     requests: list[dict[str, str]] = field(default_factory=list)
@@ -61,11 +62,16 @@ class FakeAckFunction:
         if self.mode == "refuse":
             return self._ack(f":question: I don't know `{form['command']}`.")
         job_id = secrets.token_hex(16)
-        if self.mode == "done":
+        final = {
+            "done": f"done: {form['text']}",
+            "fail": f":x: `{form['command']}` failed (job `{job_id[:8]}`): boom",
+            "busy": f":no_entry: `{form['text']}` is busy: `/ops-restart {form['text']}` by <@U1> since 10:00 UTC",
+        }.get(self.mode)
+        if final is not None:
 
             def work() -> None:
                 answer(form["response_url"], "working…", job_id, final=False)
-                answer(form["response_url"], f"done: {form['text']}", job_id, final=True)
+                answer(form["response_url"], final, job_id, final=True)
 
             threading.Timer(0.05, work).start()
         return self._ack(f"`{form['command']}` is queued as job `{job_id[:8]}`.")
@@ -125,7 +131,7 @@ def test_send_exits_non_zero_when_not_queued(state_file, ack, capsys):
 
     code = main(["send", "/nope", "--state", str(state_file)])
 
-    assert code == EXIT_FAILED
+    assert code == EXIT_REFUSED
     captured = capsys.readouterr()
     assert "I don't know" in captured.out and "not queued" in captured.err
 
@@ -135,16 +141,35 @@ def test_send_times_out_without_a_final_message(state_file, ack, capsys):
 
     code = main(["send", "/ops-ping", "--state", str(state_file), "--timeout", "0.5"])
 
-    assert code == EXIT_TIMEOUT
+    assert code == EXIT_NOT_ANSWERED
     assert "no final message" in capsys.readouterr().err
 
 
-def test_send_with_a_wrong_secret_gets_401(state_file, ack, capsys):
+@pytest.mark.parametrize(("mode", "code"), [("fail", EXIT_FAILED), ("busy", EXIT_REFUSED), ("done", EXIT_OK)])
+def test_the_exit_code_says_whether_the_job_ran_and_succeeded(state_file, ack, capsys, mode, code):
+    ack.mode = mode
+
+    assert main(["send", "/ops-restart", "--state", str(state_file)]) == code
+
+
+def test_send_with_a_wrong_secret_says_the_signing_secret_does_not_match(state_file, ack, capsys):
     code = main(["send", "/ops-ping", "--state", str(state_file), "--secret", "wrong"])
 
-    assert code == EXIT_FAILED
-    assert "HTTP 401" in capsys.readouterr().err
+    assert code == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "the signing secret does not match the stack's" in err and "came from --secret" in err
     assert ack.requests == []
+
+
+def test_slack_signing_secret_in_the_environment_wins_over_the_state_file(state_file, ack, capsys, monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "from-the-environment")
+
+    code = main(["send", "/ops-ping", "--state", str(state_file)])
+
+    assert code == EXIT_REFUSED
+    assert "came from SLACK_SIGNING_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    assert main(["send", "/ops-ping", "--state", str(state_file)]) == EXIT_OK
 
 
 def test_send_to_nothing_listening_fails_clearly(tmp_path, capsys):
@@ -165,7 +190,7 @@ def test_send_to_nothing_listening_fails_clearly(tmp_path, capsys):
         ]
     )
 
-    assert code == EXIT_FAILED
+    assert code == EXIT_NOT_ANSWERED
     assert "no answer from" in capsys.readouterr().err
 
 
@@ -220,6 +245,56 @@ def test_prompt_runs_piped_commands(state_file, ack):
 def test_prompt_exits_non_zero_if_any_command_failed(state_file, ack):
     result = run_prompt(state_file, "/ops-ping\nnot-a-command\n/ops-ping\n")
 
-    assert result.returncode == EXIT_FAILED
+    assert result.returncode == EXIT_USAGE
     assert len(ack.requests) == 2
     assert "not a slash command" in result.stderr
+
+
+def test_local_refuses_a_state_file_a_running_stack_uses(state_file):
+    """A second stack on the same --state would overwrite the first one's file, then delete it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "local", "--port", "0", "--state", str(state_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+    assert result.returncode == EXIT_USAGE
+    assert f"the state file {state_file} belongs to a running stack" in result.stderr
+    assert state_file.exists()
+
+
+def test_with_several_stacks_running_a_person_at_a_terminal_is_asked_which(state_file, ack, tmp_path):
+    """stdin and stderr on a pseudo-terminal, stdout a pipe: the question goes to the terminal only."""
+    import os
+    import pty
+
+    cache = tmp_path / "cache"
+    real = StackState.model_validate_json(state_file.read_text()).model_copy(update={"pid": os.getpid()})
+    write_state(cache / "opsbot" / "local-1.json", real.model_copy(update={"events_url": "http://127.0.0.1:9/x"}))
+    write_state(cache / "opsbot" / "local-2.json", real)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env.pop("SLACK_SIGNING_SECRET", None)
+    send = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "send", "/ops-ping", "--timeout", "10"],
+        stdin=terminal,
+        stderr=terminal,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    os.close(terminal)
+    asked = b""
+    while b"which one (1-2)?" not in asked:
+        asked += os.read(controller, 1024)
+    os.write(controller, b"2\n")
+    out, _ = send.communicate(timeout=60)
+    os.close(controller)
+
+    assert send.returncode == EXIT_OK, out
+    assert b"local-1.json" in asked and b"local-2.json" in asked
+    assert "which one" not in out and "done: " in out
+    assert [r["command"] for r in ack.requests] == ["/ops-ping"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.dlq import format_table, list_dead_jobs, redrive
-from infra.local.aws import aws_client
+from infra.cli.dlq import format_table, list_dead_jobs, redrive
+from infra.devstack.aws import aws_client
 from shared.jobs import JobEnvelope
 from shared.settings import MAX_RECEIVE_COUNT
 

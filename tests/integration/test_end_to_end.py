@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from infra.local.client import run_command
-from infra.local.slack_request import SignedRequest, post, sign
-from infra.local.stack import LocalStack
+from infra.devstack.client import run_command
+from infra.devstack.slack_request import SignedRequest, post, sign
+from infra.devstack.stack import LocalStack
 
 
 @pytest.fixture(scope="module")

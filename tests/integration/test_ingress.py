@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from infra.local.ingress import Ingress
-from infra.local.slack_request import SlashCommand, post, signed_slash_command
+from infra.devstack.ingress import Ingress
+from infra.devstack.slack_request import SlashCommand, post, signed_slash_command
 
 pytestmark = pytest.mark.integration
 

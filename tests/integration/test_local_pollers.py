@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from infra.local.client import run_command
-from infra.local.stack import LocalStack
+from infra.devstack.client import run_command
+from infra.devstack.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from infra.local.client import run_command
-from infra.local.stack import BOT_TOKEN, LocalStack
-from infra.local.state import read_state
+from infra.devstack.client import run_command
+from infra.devstack.stack import BOT_TOKEN, LocalStack
+from infra.devstack.state import read_state
 
 pytestmark = pytest.mark.integration
 

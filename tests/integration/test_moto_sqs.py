@@ -1,4 +1,4 @@
-"""The local stack's fixes to moto's SQS (`infra.local.moto_sqs`) change no behaviour a client sees: the same
+"""The local stack's fixes to moto's SQS (`infra.devstack.moto_sqs`) change no behaviour a client sees: the same
 script of SQS calls, run against a moto server with the fixes and one without, gets the same answers
 (visibility, delays, receive counts, redrive to the DLQ, deletes by old receipt handles, batch deletes,
 the approximate counts), and a server started by `MotoServer` has them applied."""
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.aws import MotoServer, aws_client, provision_queues
+from infra.devstack.aws import MotoServer, aws_client, provision_queues
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,7 @@ def test_the_fixed_moto_answers_an_sqs_script_exactly_as_moto_does(servers):
 
 def test_the_fixes_apply_to_this_moto_and_only_once():
     probe = (
-        "import json, moto.sqs.models as m; from infra.local.moto_sqs import apply; "
+        "import json, moto.sqs.models as m; from infra.devstack.moto_sqs import apply; "
         "before = m.Queue.messages; first = apply(); after = m.Queue.messages; "
         "print(json.dumps([first, apply(), before is not after, m.Queue.messages is after]))"
     )

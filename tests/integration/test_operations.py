@@ -38,7 +38,7 @@ def test_given_an_ecs_target_when_restarted_then_the_rollout_is_followed_to_comp
 
 
 def test_given_a_rollout_that_never_completes_when_past_its_maximum_age_then_it_is_stopped_and_reported(harness):
-    from infra.local.aws import aws_client
+    from infra.devstack.aws import aws_client
 
     ecs = aws_client("ecs", harness.moto.endpoint_url)
     ecs.create_service(  # moto runs 2 tasks: with 3 desired the rollout stays IN_PROGRESS
@@ -117,6 +117,59 @@ def test_logs_come_back_as_a_table_truncated_with_a_count(harness):
     text = final(harness, job).text
     assert "*Logs of `payment`* since 1h" in text and "GET /health 200" in text
     assert "…and 25 more lines not shown." in text  # 40 sample lines, 15 shown
+
+
+def table_lines(text: str) -> list[str]:
+    return text.split("```")[1].strip().splitlines() if "```" in text else []
+
+
+def test_logs_honour_the_query_and_the_time_range_on_the_local_stack(harness):
+    """The local stand-in (moto with `infra.devstack.moto_logs`) applies the filter, `--since` and the limit."""
+    import time
+    import uuid
+
+    from infra.devstack.aws import aws_client
+    from infra.devstack.demo import log_group
+
+    marker = uuid.uuid4().hex[:8]
+    now_ms = int(time.time() * 1000)
+    lines = [
+        (now_ms - 30 * 60_000, f"ERROR payment: old {marker}"),  # outside --since 15m
+        (now_ms - 60_000, f"ERROR payment: fresh {marker}"),
+        (now_ms - 50_000, f"INFO payment: fresh {marker}"),
+        (now_ms - 40_000, f"INFO payment: fresh {marker}"),
+    ]
+    logs = aws_client("logs", harness.moto.endpoint_url)
+    logs.create_log_stream(logGroupName=log_group("payment"), logStreamName=f"test/{marker}")
+    logs.put_log_events(
+        logGroupName=log_group("payment"),
+        logStreamName=f"test/{marker}",
+        logEvents=[{"timestamp": at, "message": message} for at, message in lines],
+    )
+    errors = harness.job("/ops-logs payment --since 15m ERROR")
+    recent = harness.job(f"/ops-logs payment --since 15m {marker}")
+    limited = harness.job("/ops-logs payment --since 1h fields @timestamp, @message | limit 3")
+
+    for job in (errors, recent, limited):
+        harness.run(job)
+
+    error_lines = [line.split("  ", 1)[1] for line in table_lines(final(harness, errors).text)]
+    assert f"ERROR payment: fresh {marker}" in error_lines
+    assert all(line.startswith("ERROR ") for line in error_lines)  # the demo's INFO lines and ours filtered out
+    shown = [line.split("  ", 1)[1] for line in table_lines(final(harness, recent).text)]
+    assert sorted(shown) == sorted(m for at, m in lines if at > now_ms - 15 * 60_000)
+    assert len(table_lines(final(harness, limited).text)) == 3
+
+
+def test_the_filter_clauses_the_stand_in_applies():
+    from infra.devstack.moto_logs import message_filters
+
+    [like] = message_filters("fields @message | filter @message like /ERR(OR)?/ | limit 5")
+    [unlike] = message_filters('fields @message | filter @message not like "health"')
+
+    assert like("ERROR x") and not like("INFO x")
+    assert unlike("ERROR x") and not unlike("GET /health 200")
+    assert message_filters("fields @message | stats count(*)") == []
 
 
 def test_logs_of_a_target_without_log_groups_name_the_targets_that_have_some(harness):

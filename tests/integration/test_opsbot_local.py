@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,25 @@ def test_demo_runs_both_commands_to_their_final_messages(tmp_path):
     finals = [line for line in result.stdout.splitlines() if line.startswith("──") and " final " in line]
     assert len(finals) == 2
     assert not state.exists()
+    # The README shows this run's /deploy-status part: the same lines, up to latencies, ids and times.
+    readme = (ROOT / "README.md").read_text().split("keeps serving until Ctrl-C:\n\n```\n", 1)[1].split("```")[0]
+    shown = [normalized(line) for line in readme.splitlines()]
+    printed = [normalized(line) for line in result.stdout.splitlines()]
+    start = printed.index(shown[0])
+    assert printed[start : start + len(shown)] == shown
+
+
+def normalized(line: str) -> str:
+    """A line of the demo's output without what changes from run to run."""
+    for pattern, stand_in in (
+        (r"in \d+ ms", "in N ms"),
+        (r"`[0-9a-f]{8}`|job [0-9a-f]{8}", "JOB"),
+        (r"response_url \S+", "response_url KEY"),
+        (r"\d\d:\d\d:\d\d\.\d{3}", "TIME"),
+        (r"started \d+s ago", "started Ns ago"),
+    ):
+        line = re.sub(pattern, stand_in, line)
+    return line
 
 
 def test_send_and_prompt_from_another_terminal_then_stop_with_sigterm(tmp_path):
@@ -74,7 +94,7 @@ def test_send_and_prompt_from_another_terminal_then_stop_with_sigterm(tmp_path):
 
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "queued as job" in sent.stdout and "payment" in sent.stdout.split("queued as job")[1]
-    assert usage.returncode == 1 and "not queued" in usage.stderr
+    assert usage.returncode == 4 and "not queued" in usage.stderr
     assert prompt.returncode == 0, prompt.stdout + prompt.stderr
     assert prompt.stdout.count("queued as job") == 2
     assert local.returncode == 0, err

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.poller import SqsPoller
+from infra.devstack.poller import SqsPoller
 from shared.settings import MAX_RECEIVE_COUNT
 
 pytestmark = pytest.mark.integration

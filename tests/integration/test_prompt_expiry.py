@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.demo import demo_inventory_toml
+from infra.devstack.demo import demo_inventory_toml
 from shared.commands import SettleArgs
 from shared.confirm import CONFIRM_TTL_S
 from tests.integration.ack_flow import Flow, button
@@ -164,7 +164,7 @@ def test_a_requester_in_the_group_confirms_and_the_prompt_says_queued_once_acces
 
 
 def test_one_decision_per_prompt_the_first_wins_and_a_redelivery_of_it_wins_again(harness):
-    from infra.local.aws import aws_client
+    from infra.devstack.aws import aws_client
     from worker_function.decisions import Decisions
 
     decisions = Decisions(harness.tables.leases, client=aws_client("dynamodb", harness.moto.endpoint_url))

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from ack_function.handler import AckFunction
-from infra.local.aws import FAKE_CREDENTIALS, MotoServer, Queues, aws_client
+from infra.devstack.aws import FAKE_CREDENTIALS, MotoServer, Queues, aws_client
 from shared.aws_json import Credentials
 from shared.settings import AckSettings
 from tests.events import load_event, slash_body

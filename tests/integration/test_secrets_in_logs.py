@@ -7,9 +7,9 @@ import json
 import logging
 import urllib.parse
 
-from infra.local.client import run_command
-from infra.local.slack_request import SignedRequest, post, sign
-from infra.local.stack import BOT_TOKEN, LocalStack
+from infra.devstack.client import run_command
+from infra.devstack.slack_request import SignedRequest, post, sign
+from infra.devstack.stack import BOT_TOKEN, LocalStack
 
 SIGNING_SECRET = "sekrit-signing-0f1e2d3c4b5a69788796a5b4"
 

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from infra.local.slack_api import MessageRecord, SlackApiServer
+from infra.devstack.slack_api import MessageRecord, SlackApiServer
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import boto3
 import pytest
 from slack_sdk import WebClient
 
-from infra.local.aws import FAKE_CREDENTIALS
-from infra.local.socket_mode import LocalSocketModeServer, socket_mode_handler
+from infra.devstack.aws import FAKE_CREDENTIALS
+from infra.devstack.socket_mode import LocalSocketModeServer, socket_mode_handler
 from shared.jobs import JobEnvelope
 from shared.queue import SqsJobQueue, sqs_client
 

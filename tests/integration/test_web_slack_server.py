@@ -16,11 +16,11 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from infra.local._http import BackgroundServer, Request, Response, json_response, text_response, urlopen
-from infra.local.client import Target
-from infra.local.slack_api import SlackApiServer
-from infra.local.slack_request import SignedRequest, sign
-from infra.local.web_client import WebSlack
+from infra.devstack._http import BackgroundServer, Request, Response, json_response, text_response, urlopen
+from infra.devstack.client import Target
+from infra.devstack.slack_api import SlackApiServer
+from infra.devstack.slack_request import SignedRequest, sign
+from infra.devstack.web_client import WebSlack
 
 pytestmark = pytest.mark.integration
 

@@ -199,7 +199,7 @@ def test_a_transient_failure_is_retried_then_reported_and_dead_lettered_on_the_l
 def test_an_invocation_that_timed_out_leaves_inprogress_which_expires_with_it(harness):
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-    from infra.local.aws import aws_client
+    from infra.devstack.aws import aws_client
 
     job = harness.job("/ops-restart checkout")
     # What a worker killed by its timeout leaves behind: an INPROGRESS record expiring with its invocation.

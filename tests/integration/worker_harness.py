@@ -11,11 +11,11 @@ from typing import Any
 
 import boto3
 
-from infra.local.aws import FAKE_CREDENTIALS, MotoServer, Queues, Tables, aws_client
-from infra.local.codebuild import CodeBuildServer
-from infra.local.demo import demo_inventory_toml
-from infra.local.jenkins import JenkinsServer
-from infra.local.slack_api import SlackApiServer
+from infra.devstack.aws import FAKE_CREDENTIALS, MotoServer, Queues, Tables, aws_client
+from infra.devstack.codebuild import CodeBuildServer
+from infra.devstack.demo import demo_inventory_toml
+from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.slack_api import SlackApiServer
 from shared.commands import find_command
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow

@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2
 from slack_sdk.signature import SignatureVerifier
 
 from ack_function.adapter import to_bolt_request
-from infra.local.events import LambdaContext, http_api_event, is_text_content_type, sqs_lambda_event
-from infra.local.slack_request import SlashCommand, sign, signed_slash_command
+from infra.devstack.events import LambdaContext, http_api_event, is_text_content_type, sqs_lambda_event
+from infra.devstack.slack_request import SlashCommand, sign, signed_slash_command
 
 NOW = datetime(2026, 11, 27, 8, 0, 0, tzinfo=UTC)
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from infra.local.blocks import render_blocks
-from infra.local.client import ack_text, parse_command_line
-from infra.local.errors import CommandLineError, StateFileError
-from infra.local.poller import failed_message_ids
-from infra.local.state import StackState, read_state, remove_state, write_state
+from infra.devstack.blocks import render_blocks
+from infra.devstack.client import CommandOutcome, ack_text, parse_command_line
+from infra.devstack.errors import CommandLineError, StateFileError
+from infra.devstack.poller import failed_message_ids
+from infra.devstack.slack_api import MessageRecord
+from infra.devstack.slack_request import PostResult
+from infra.devstack.state import StackState, find_state, read_state, remove_state, state_path_for, write_state
+from shared import messages
 
 
 def test_render_blocks_covers_the_usual_blocks():
@@ -105,14 +112,44 @@ def state(pid: int) -> StackState:
 def test_state_file_round_trip_is_private_and_removed_only_by_its_owner(tmp_path):
     path = tmp_path / "nested" / "local.json"
 
-    write_state(path, state(pid=111))
+    write_state(path, state(pid=os.getpid()))
 
-    assert read_state(path) == state(pid=111)
+    assert read_state(path) == state(pid=os.getpid())
     assert path.stat().st_mode & 0o777 == 0o600
-    remove_state(path, pid=222)
+    remove_state(path, pid=os.getppid())
     assert path.exists()
-    remove_state(path, pid=111)
+    remove_state(path, pid=os.getpid())
     assert not path.exists()
+
+
+def dead_pid() -> int:
+    """A pid that ran and is gone."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_a_stale_state_file_is_detected_removed_and_said_so(tmp_path):
+    path = tmp_path / "local-3000.json"
+    write_state(path, state(pid=dead_pid()))
+
+    with pytest.raises(StateFileError, match=r"is gone .* removed its stale state file"):
+        read_state(path)
+    assert not path.exists()
+
+
+def test_find_state_picks_the_one_running_stack_and_asks_which_of_several(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(StateFileError, match="no local stack is running"):
+        find_state()
+    write_state(state_path_for(3000), state(pid=os.getpid()))
+    write_state(state_path_for(3001), state(pid=dead_pid()))
+
+    assert find_state() == state_path_for(3000)
+    assert not state_path_for(3001).exists()  # stale: cleaned on the way
+    write_state(state_path_for(3002), state(pid=os.getppid()))
+    with pytest.raises(StateFileError, match=r"2 local stacks are running, pick one: --state .*local-3000\.json"):
+        find_state()
+    assert find_state(tmp_path / "x.json") == tmp_path / "x.json"
 
 
 def test_missing_or_broken_state_file_is_a_clear_error(tmp_path):
@@ -122,3 +159,39 @@ def test_missing_or_broken_state_file_is_a_clear_error(tmp_path):
     broken.write_text("{")
     with pytest.raises(StateFileError, match="cannot read"):
         read_state(broken)
+
+
+def finished_with(message: messages.SlackMessage) -> CommandOutcome:
+    """An outcome whose ack queued the job and whose final message is `message`."""
+    record = MessageRecord(
+        seq=1,
+        kind="response_url",
+        payload={"text": message.text, "metadata": {"event_payload": {"job_id": "0" * 32, "final": True}}},
+        received_at=0.0,
+    )
+    ack = PostResult(status=200, body="", headers={}, latency_ms=1.0)
+    return CommandOutcome(line="/x", ack=ack, ack_text="queued as job `00000000`", job="00000000", messages=[record])
+
+
+@pytest.mark.parametrize(
+    ("message", "result"),
+    [
+        (messages.pong(3.0, 0, "0" * 8), "succeeded"),
+        (messages.outcome(True, "Restart of `payment` completed"), "succeeded"),
+        (messages.outcome(False, "Build failed"), "failed"),
+        (messages.job_failed("/ops-restart payment", "0" * 8, "boom"), "failed"),
+        (messages.gave_up("/ops-restart payment", "0" * 8, 3, "throttled"), "failed"),
+        (messages.rejected("/ops-restart payment", "0" * 8, "AccessDenied"), "failed"),
+        (messages.timed_out("/ops-migrate payment", "0" * 8, 7200, 3600), "failed"),
+        (messages.busy("payment", "/ops-restart payment", "U1", "10:00 UTC", "1" * 32, "0" * 8), "refused"),
+        (messages.denied("/ops-restart payment", "r", "only SREs", "#ops"), "refused"),
+        (messages.unknown_name("/ops-restart nosuch", "0" * 8, "I don't know target `nosuch`"), "refused"),
+        (messages.cancelled("/ops-migrate payment"), "refused"),
+        (messages.prompt_expired("/ops-migrate payment", 300), "refused"),
+        (messages.approval_expired("/ops-migrate payment", 3600), "refused"),
+        (messages.too_late("/ops-migrate payment", "cancelled", approval=False), "refused"),
+        (messages.approval_closed("/ops-migrate payment", "U1", "rejected", "U2", "0" * 8, 3600), "refused"),
+    ],
+)
+def test_the_cli_reads_what_became_of_a_job_from_the_workers_real_messages(message, result):
+    assert finished_with(message).result == result

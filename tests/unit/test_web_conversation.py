@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from infra.local.conversation import Channel, Conversation, DemoUser, dm_channel
-from infra.local.slack_api import BOT_USER_ID, MessageRecord
+from infra.devstack.conversation import Channel, Conversation, DemoUser, dm_channel
+from infra.devstack.slack_api import BOT_USER_ID, MessageRecord
 
 _seq = itertools.count(1)
 

@@ -1,4 +1,4 @@
-"""`opsbot audit`: the audit trail as JSON lines (one record a line, newest first per target)."""
+"""`opsbot audit`: the audit trail as a table or JSON lines (one record a line, newest first per target)."""
 
 from __future__ import annotations
 
@@ -30,3 +30,11 @@ def audit_records(dynamodb: Any, table: str, *, target: str | None = None) -> It
 def to_json_lines(records: Iterator[AuditRecord]) -> Iterator[str]:
     for record in records:
         yield json.dumps(record.model_dump(mode="json"), sort_keys=True)
+
+
+def format_row(record: AuditRecord) -> str:
+    """One record as a line a person reads: when, target, event, who, what, job, detail."""
+    command = f"{record.command} {record.text}".strip()
+    when = record.at.strftime("%Y-%m-%d %H:%M:%S")
+    parts = [when, record.target, record.event, f"<@{record.user_id}>", command, record.job_id[:8], record.detail]
+    return "  ".join(p for p in parts if p)

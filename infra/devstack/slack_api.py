@@ -21,8 +21,8 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict
 
-from infra.local._http import BackgroundServer, Request, Response, json_response, text_response
-from infra.local.blocks import render_blocks
+from infra.devstack._http import BackgroundServer, Request, Response, json_response, text_response
+from infra.devstack.blocks import render_blocks
 from shared.settings import RESPONSE_URL_TTL_SECONDS
 
 __all__ = ["FaultRule", "MessageRecord", "SlackApiServer", "format_record", "render_blocks"]

@@ -2,7 +2,7 @@
 Lambda sandboxes share nothing with the worker's: the ack's requests never wait for the worker's
 threads or the local Slack to release this machine's GIL.
 
-    python -m infra.local.ack_process --port P [--module ack_function.handler] [--region R] [--sandboxes N]
+    python -m infra.devstack.ack_process --port P [--module ack_function.handler] [--region R] [--sandboxes N]
 
 The child cold-starts N copies of the module from its environment (the ack's variables only), serves
 them behind an `Ingress` on 127.0.0.1:P, one invocation per copy at a time, cold-starting another when
@@ -22,10 +22,10 @@ import time
 import urllib.error
 from collections.abc import Mapping
 
-from infra.local._http import urlopen
-from infra.local.aws import free_port
-from infra.local.errors import AckProcessError
-from infra.local.ingress import SLACK_EVENTS_PATH
+from infra.devstack._http import urlopen
+from infra.devstack.aws import free_port
+from infra.devstack.errors import AckProcessError
+from infra.devstack.ingress import SLACK_EVENTS_PATH
 
 
 class AckProcess:
@@ -119,15 +119,15 @@ class AckProcess:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.local.ack_process")
+    parser = argparse.ArgumentParser(prog="python -m infra.devstack.ack_process")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--module", default="ack_function.handler")
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
     parser.add_argument("--sandboxes", type=int, default=8)
     args = parser.parse_args(argv)
 
-    from infra.local.ingress import Ingress
-    from infra.local.sandboxes import SandboxPool, cold_start_instance
+    from infra.devstack.ingress import Ingress
+    from infra.devstack.sandboxes import SandboxPool, cold_start_instance
 
     # Cold starts read this process's environment, which stays the ack's: the pool may grow later.
     pool = SandboxPool(lambda i: cold_start_instance(args.module, i), size=args.sandboxes, grow=True)

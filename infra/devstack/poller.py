@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.local.aws import aws_client
-from infra.local.events import LambdaContext, sqs_lambda_event
+from infra.devstack.aws import aws_client
+from infra.devstack.events import LambdaContext, sqs_lambda_event
 
 logger = logging.getLogger(__name__)
 

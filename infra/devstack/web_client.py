@@ -1,6 +1,6 @@
 """A Slack client in a browser for the local stack: the page, its live updates, and what it sends like Slack.
 
-`WebSlack` serves a page (infra/local/web/) on 127.0.0.1 showing the local workspace as a Slack client
+`WebSlack` serves a page (infra/devstack/web/) on 127.0.0.1 showing the local workspace as a Slack client
 would (a `Conversation`), pushes every change to it with server-sent events, and turns what a person does
 on it into the requests Slack would send: a slash command (signed form body with a fresh response_url),
 an `@opsbot` mention (a signed Events API `app_mention`), a click (a signed `block_actions` payload whose
@@ -21,12 +21,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from infra.local.client import Target, parse_command_line
-from infra.local.conversation import Channel, Conversation, DemoUser, Message
-from infra.local.demo import DEMO_CHANNELS, DEMO_USERGROUP_HANDLES, DEMO_USERS
-from infra.local.errors import CommandLineError, IngressUnreachableError
-from infra.local.slack_api import BOT_USER_ID, TEAM_ID, SlackApiServer
-from infra.local.slack_request import (
+from infra.devstack.client import Target, parse_command_line
+from infra.devstack.conversation import Channel, Conversation, DemoUser, Message
+from infra.devstack.demo import DEMO_CHANNELS, DEMO_USERGROUP_HANDLES, DEMO_USERS
+from infra.devstack.errors import CommandLineError, IngressUnreachableError
+from infra.devstack.slack_api import BOT_USER_ID, TEAM_ID, SlackApiServer
+from infra.devstack.slack_request import (
     FORM_CONTENT_TYPE,
     USER_AGENT,
     PostResult,
@@ -60,8 +60,8 @@ def escape_mrkdwn(text: str) -> str:
 
 
 def static_file(name: str) -> bytes:
-    """One file of the page (package data under infra/local/web/)."""
-    return resources.files("infra.local").joinpath("web", name).read_bytes()
+    """One file of the page (package data under infra/devstack/web/)."""
+    return resources.files("infra.devstack").joinpath("web", name).read_bytes()
 
 
 class WebSlack:

@@ -1,6 +1,6 @@
 """Demo resources for every operation on the local stack, and the inventory that names them.
 
-ECS services `payment` and `checkout` (infra/local/aws.py), two EC2 instances tagged Name=bastion, a log
+ECS services `payment` and `checkout` (infra/devstack/aws.py), two EC2 instances tagged Name=bastion, a log
 group per service with sample lines, a migration and a regression CodeBuild project and a pipeline on the
 local CodeBuild, and a Jenkins job `web/deploy` on the local Jenkins.
 """
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.local.aws import DEMO_CLUSTER, aws_client
-from infra.local.codebuild import CodeBuildServer, PipelineStage
-from infra.local.conversation import Channel, DemoUser
-from infra.local.jenkins import JenkinsServer
+from infra.devstack.aws import DEMO_CLUSTER, aws_client
+from infra.devstack.codebuild import CodeBuildServer, PipelineStage
+from infra.devstack.conversation import Channel, DemoUser
+from infra.devstack.jenkins import JenkinsServer
 
 BASTION_TAG = ("Name", "bastion")
 MIGRATION_PROJECT = "payment-migrate"

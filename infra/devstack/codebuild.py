@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.local._http import BackgroundServer, Request, Response
+from infra.devstack._http import BackgroundServer, Request, Response
 
 ACCOUNT_ID = "123456789012"
 _JSON = "application/x-amz-json-1.1"

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from infra.local._http import urlopen
-from infra.local.errors import MotoStartError
+from infra.devstack._http import urlopen
+from infra.devstack.errors import AwsEndpointError, MotoStartError
+from infra.devstack.lifetime import PARENT_PID_ENV
 from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
@@ -53,8 +54,9 @@ class MotoServer:
     `env` is added to the server's environment, e.g. {"MOTO_ECS_SERVICE_RUNNING": "2"}: moto reads
     it when a service is created and reports that many running tasks (rollout COMPLETED).
 
-    With `sqs_fixes` (the default) the server runs as `python -m infra.local.moto_server`, which first
-    applies `infra.local.moto_sqs` (moto's SQS calls no longer slow down with the queue's depth).
+    The server runs as `python -m infra.devstack.moto_server`, which dies with this process (even on
+    SIGKILL) and, with `sqs_fixes` (the default), first applies `infra.devstack.moto_sqs` (moto's SQS calls
+    no longer slow down with the queue's depth).
     """
 
     def __init__(
@@ -67,7 +69,7 @@ class MotoServer:
     ):
         self.port = port or free_port()
         self._env = dict(env or {})
-        self._module = "infra.local.moto_server" if sqs_fixes else "moto.server"
+        self._sqs_fixes = sqs_fixes
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         # Lives as long as the subprocess writing to it; read back when it fails to start.
@@ -82,11 +84,16 @@ class MotoServer:
         if self._process is not None:
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-m", self._module, "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "infra.devstack.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self._env},
+            env={
+                **os.environ,
+                **self._env,
+                PARENT_PID_ENV: str(os.getpid()),
+                "OPSBOT_MOTO_SQS_FIXES": "1" if self._sqs_fixes else "0",
+            },
             # Its own session: Ctrl-C in the terminal reaches only opsbot, which stops moto last.
             start_new_session=True,
         )
@@ -130,6 +137,18 @@ class MotoServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def check_endpoint(endpoint_url: str, *, timeout: float = 5.0) -> None:
+    """Raise `AwsEndpointError` unless something answers HTTP at `endpoint_url` (any status will do)."""
+    try:
+        with urlopen(endpoint_url, timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise AwsEndpointError(f"the AWS endpoint {endpoint_url} does not answer: {reason}") from None
 
 
 def aws_client(service: str, endpoint_url: str, region: str = "us-east-1", **config: Any) -> Any:

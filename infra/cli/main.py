@@ -1,16 +1,20 @@
 """`opsbot`: run the local stack, and talk to it like Slack does.
 
 opsbot local [--port 3000] [--demo [--exit]]   start everything on 127.0.0.1 and keep serving
+opsbot local --aws-endpoint URL --inventory F  the same against your AWS endpoint, with your inventory
 opsbot send "/deploy-status payment"           send one slash command, follow it to its final message
+opsbot send --mention "deploy-status payment"  the same as an @opsbot mention, answered in its thread
 opsbot prompt                                  type slash commands (or pipe them in)
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
-opsbot audit [--target NAME] [--table NAME]    the audit trail as JSON lines
+opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table, or JSON lines)
 opsbot manifest --url https://.../slack/events the Slack app manifest, generated from the commands
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import os
 import signal
@@ -21,30 +25,47 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from infra.local.client import CommandOutcome, Target, run_command
-from infra.local.demo import DEMO_USERS
-from infra.local.errors import CommandLineError, LocalStackError
-from infra.local.state import default_state_path, read_state
+from infra.devstack.client import CommandOutcome, Result, Target, run_command, run_mention
+from infra.devstack.demo import DEMO_USERS
+from infra.devstack.errors import CommandLineError, LocalStackError, SeveralStacksError, StateFileError
+from infra.devstack.state import StackState, find_state, read_state, state_path_for
 from shared.settings import AUDIT_TABLE
 
+#: send / prompt: the job ran and succeeded; other commands: done.
 EXIT_OK = 0
-#: The command was not accepted: no ack, an HTTP error, or an ack that did not queue it.
+#: send: the job ran and failed (or could not be queued); dlq / audit: a filter matched nothing; local: could not start.
 EXIT_FAILED = 1
 #: Bad input to the CLI (argparse uses 2 as well).
 EXIT_USAGE = 2
-#: Accepted and queued, but no final message before the timeout.
-EXIT_TIMEOUT = 3
-
+#: send: not answered: no ack, or queued but no final message before --timeout.
+EXIT_NOT_ANSWERED = 3
+EXIT_TIMEOUT = EXIT_NOT_ANSWERED
+#: send: refused, nothing was run: bad signature, usage, unknown command or target, denied, busy, cancelled.
+EXIT_REFUSED = 4
 #: Stopped by Ctrl-C before the stack was up (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
+#: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as shells report a process killed by it.
+EXIT_BROKEN_PIPE = 141
+
+EXIT_CODES = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "not answered": EXIT_NOT_ANSWERED, "refused": EXIT_REFUSED}
+EXIT_CODES_HELP = f"""exit codes of send and prompt:
+  {EXIT_OK}    the job ran and succeeded
+  {EXIT_FAILED}    the job ran and failed, or could not be queued
+  {EXIT_USAGE}    bad arguments, or text that is not a slash command
+  {EXIT_NOT_ANSWERED}    not answered: no ack, or no final message within --timeout
+  {EXIT_REFUSED}    refused, nothing was run: wrong signing secret, usage, unknown target, denied, busy, cancelled
+  {EXIT_BROKEN_PIPE}  stdout closed by its reader (e.g. | head)
+dlq and audit exit {EXIT_FAILED} when a filter (--job, --target) matches nothing.
+
+SLACK_SIGNING_SECRET, when set, wins over the state file's secret (--secret wins over both).
+Without --state, the CLI uses the one running stack's state file (~/.cache/opsbot/local-PORT.json)
+and asks which when several run."""
 
 DEMO_COMMANDS = ("/ops-ping", "/deploy-status payment")
 
 
-def _exit_code(outcome: CommandOutcome) -> int:
-    if outcome.ok:
-        return EXIT_OK
-    return EXIT_TIMEOUT if outcome.queued else EXIT_FAILED
+def _exit_code(result: Result) -> int:
+    return EXIT_CODES[result]
 
 
 def _say(out: TextIO) -> Callable[[str], None]:
@@ -55,20 +76,45 @@ def _say(out: TextIO) -> Callable[[str], None]:
 
 
 def _target(args: argparse.Namespace) -> Target:
-    """The stack to talk to: the state file of `opsbot local`, with --url/--secret/--slack-url on top."""
-    if args.url and args.secret and args.slack_url:
-        return Target(events_url=args.url, slack_url=args.slack_url.rstrip("/"), signing_secret=args.secret)
-    state = read_state(args.state)
+    """The stack to talk to: --url/--secret/--slack-url over SLACK_SIGNING_SECRET over the state file."""
+    env_secret = os.environ.get("SLACK_SIGNING_SECRET")
+    secret, source = (args.secret, "--secret") if args.secret else (env_secret, "SLACK_SIGNING_SECRET")
+    if args.url and secret and args.slack_url:
+        return Target(args.url, args.slack_url.rstrip("/"), secret, secret_source=source)
+    path = _find_state(args.state)
+    state = read_state(path)
     return Target(
         events_url=args.url or state.events_url,
         slack_url=(args.slack_url or state.slack_url).rstrip("/"),
-        signing_secret=args.secret or state.signing_secret,
+        signing_secret=secret or state.signing_secret,
+        secret_source=source if secret else f"the state file {path}",
     )
+
+
+def _state(args: argparse.Namespace) -> StackState:
+    return read_state(_find_state(args.state))
+
+
+def _find_state(explicit: Path | None) -> Path:
+    """The state file to use; with several stacks running, a person at a terminal is asked which."""
+    try:
+        return find_state(explicit)
+    except SeveralStacksError as several:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise
+        for number, path in enumerate(several.paths, start=1):
+            print(f"  {number}  {path}", file=sys.stderr)
+        print(f"Several local stacks are running; which one (1-{len(several.paths)})? ", end="", file=sys.stderr)
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip()
+        if not answer.isdigit() or not 1 <= int(answer) <= len(several.paths):
+            raise CommandLineError(f"not one of 1-{len(several.paths)}: {answer!r}") from None
+        return Path(several.paths[int(answer) - 1])
 
 
 def cmd_local(args: argparse.Namespace) -> int:
     """`opsbot local`: start the stack, print where it is, maybe run the demo, serve until stopped."""
-    from infra.local.stack import LocalStack
+    from infra.devstack.stack import LocalStack
 
     out = sys.stdout
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -85,6 +131,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             "--socket-mode needs SLACK_APP_TOKEN (xapp-..., an app-level token with connections:write) and "
             "SLACK_BOT_TOKEN (xoxb-...) of a Slack app with Socket Mode on (opsbot manifest --socket-mode)"
         )
+    if args.state is not None:
+        _refuse_a_state_file_in_use(args.state)
     stack = LocalStack(
         port=args.port,
         echo=not args.quiet,
@@ -92,6 +140,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         state_path=args.state,
         log_level=args.log_level,
         slack_bot_token=bot_token if args.socket_mode else None,
+        aws_endpoint=args.aws_endpoint,
+        inventory_path=args.inventory,
     )
     try:
         stack.start()
@@ -103,7 +153,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"opsbot local: cannot start: {exc} (is port {args.port} in use? try --port 0)", file=sys.stderr)
         return EXIT_FAILED
-    from infra.local.web_client import WebSlack
+    from infra.devstack.web_client import WebSlack
 
     try:
         web = WebSlack(stack.slack, stack.target, port=_web_port(args)).start()
@@ -112,6 +162,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"opsbot local: cannot serve the Slack page: {exc} (try --web-port 0)", file=sys.stderr)
         return EXIT_FAILED
     try:
+        if stack.state_path is None:
+            stack.publish_state(state_path_for(stack.ingress_port))
         state = stack.state
         if args.socket_mode:
             _connect_socket_mode(stack, app_token, out)
@@ -121,9 +173,10 @@ def cmd_local(args: argparse.Namespace) -> int:
             f"  signing secret     {state.signing_secret}\n"
             f"  Slack in a browser {web.url}/\n"
             f"  Slack API (local)  {state.slack_url}/api/\n"
-            f"  AWS (moto)         {state.endpoint_url}\n"
+            f"  {'AWS (yours)' if args.aws_endpoint else 'AWS (moto)':<19}{state.endpoint_url}\n"
             f"  jobs queue         {state.queue_url}\n"
-            f"  state file         {args.state}\n"
+            f"  inventory          {args.inventory or 'the demo inventory'}\n"
+            f"  state file         {stack.state_path}\n"
             f'Try: opsbot send "/deploy-status payment"   (Ctrl-C to stop)',
             file=out,
             flush=True,
@@ -147,7 +200,9 @@ def cmd_local(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("opsbot local: stopping", file=out, flush=True)
+        stack.slack.echo = False
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            print("opsbot local: stopping", file=out, flush=True)
         web.stop()
         stack.stop()
     return EXIT_OK
@@ -160,10 +215,22 @@ def _web_port(args: argparse.Namespace) -> int:
     return args.port + 1 if 0 < args.port < 65535 else 0
 
 
+def _refuse_a_state_file_in_use(path: Path) -> None:
+    """A second stack on the same --state would overwrite the first one's, then delete it when it stops."""
+    try:
+        state = read_state(path)
+    except StateFileError:
+        return
+    raise CommandLineError(
+        f"the state file {path} belongs to a running stack (pid {state.pid}, {state.ingress_url}): "
+        "give this one another --state, or leave it out (one file per port)"
+    )
+
+
 def _connect_socket_mode(stack: Any, app_token: str, out: TextIO) -> None:
     """Receive the workspace's requests over Socket Mode and queue them on the local stack."""
-    from infra.local.aws import aws_client
-    from infra.local.socket_mode import socket_mode_handler
+    from infra.devstack.aws import aws_client
+    from infra.devstack.socket_mode import socket_mode_handler
     from shared.queue import SqsJobQueue
 
     state = stack.state
@@ -173,27 +240,65 @@ def _connect_socket_mode(stack: Any, app_token: str, out: TextIO) -> None:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    """`opsbot send`: one command; 0 on its final message, 1 if not accepted, 3 on timeout."""
-    outcome = run_command(
-        args.command,
-        _target(args),
-        timeout=args.timeout,
-        user_id=args.user,
-        channel_id=args.channel,
-        emit=_say(sys.stdout),
-    )
+    """`opsbot send`: one command followed to its final message; the exit code says what became of it."""
+    target = _target(args)
+    emit = (lambda _line: None) if args.json else _say(sys.stdout)
+    if args.mention:
+        outcome = run_mention(
+            args.command, target, timeout=args.timeout, user_id=args.user, channel_id=args.channel, emit=emit
+        )
+    else:
+        outcome = run_command(
+            args.command,
+            target,
+            timeout=args.timeout,
+            user_id=args.user,
+            channel_id=args.channel,
+            emit=emit,
+            on_prompt="cancel" if args.cancel else "confirm",
+        )
+    code = _exit_code(outcome.result)
+    if args.json:
+        print(json.dumps(outcome_json(outcome, code)), flush=True)
     if outcome.error:
         print(f"opsbot send: {outcome.error}", file=sys.stderr)
-    return _exit_code(outcome)
+    elif code != EXIT_OK:
+        print(f"opsbot send: {outcome.result}", file=sys.stderr)
+    return code
+
+
+def outcome_json(outcome: CommandOutcome, code: int) -> dict[str, Any]:
+    """What `opsbot send --json` prints: one object, for scripts."""
+    ack = outcome.ack
+    return {
+        "command": outcome.line,
+        "result": outcome.result,
+        "exit_code": code,
+        "job": outcome.job,
+        "ack": None
+        if ack is None
+        else {"status": ack.status, "latency_ms": round(ack.latency_ms, 1), "text": outcome.ack_text},
+        "messages": [
+            {
+                "kind": m.kind,
+                "channel": m.channel,
+                "thread_ts": m.payload.get("thread_ts"),
+                "final": m.final,
+                "text": m.text,
+            }
+            for m in outcome.messages
+        ],
+        "error": outcome.error,
+    }
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    """`opsbot prompt`: a line per command until EOF or `quit`; 1 if any command failed."""
+    """`opsbot prompt`: a line per command until EOF or `quit`; the worst exit code of its commands."""
     target = _target(args)
     interactive = sys.stdin.isatty()
     if interactive:
-        print("Type a slash command (e.g. /ops-ping), `help`, or `quit`.", flush=True)
-    failures = 0
+        print("Type a slash command (e.g. /ops-ping), a mention (@opsbot ops-ping), `help`, or `quit`.", flush=True)
+    codes: list[int] = []
     while True:
         try:
             line = input("opsbot> ") if interactive else sys.stdin.readline()
@@ -212,26 +317,29 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
             print(command_list(COMMANDS), flush=True)
             continue
+        run = run_mention if line.startswith("@opsbot ") else run_command
+        text = line.removeprefix("@opsbot ")
         try:
-            outcome = run_command(
-                line, target, timeout=args.timeout, user_id=args.user, channel_id=args.channel, emit=_say(sys.stdout)
+            outcome = run(
+                text, target, timeout=args.timeout, user_id=args.user, channel_id=args.channel, emit=_say(sys.stdout)
             )
         except LocalStackError as exc:
             print(f"opsbot prompt: {exc}", file=sys.stderr, flush=True)
-            failures += 1
+            codes.append(EXIT_USAGE)
             continue
+        codes.append(_exit_code(outcome.result))
         if not outcome.ok:
-            failures += 1
-            print(f"opsbot prompt: {outcome.line}: {outcome.error}", file=sys.stderr, flush=True)
-    return EXIT_OK if failures == 0 else EXIT_FAILED
+            print(f"opsbot prompt: {outcome.line}: {outcome.error or outcome.result}", file=sys.stderr, flush=True)
+    failed = [code for code in codes if code != EXIT_OK]
+    return failed[0] if len(set(failed)) == 1 else (EXIT_FAILED if failed else EXIT_OK)
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     """List or redrive the DLQ of the local stack (state file) or of AWS (--queue-url/--dlq-url)."""
     import boto3
 
-    from infra.dlq import format_table, list_dead_jobs, redrive, to_json_lines
-    from infra.local.aws import FAKE_CREDENTIALS
+    from infra.cli.dlq import format_table, list_dead_jobs, redrive, to_json_lines
+    from infra.devstack.aws import FAKE_CREDENTIALS
 
     if args.dlq_url:
         if args.action == "redrive" and not args.queue_url:
@@ -239,45 +347,63 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         sqs = boto3.session.Session().client("sqs")
         dlq_url, queue_url = args.dlq_url, args.queue_url
     else:
-        state = read_state(args.state)
+        state = _state(args)
         session = boto3.session.Session(**FAKE_CREDENTIALS)
         sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
         dlq_url, queue_url = state.dlq_url, state.queue_url
     if args.action == "list":
         jobs = list_dead_jobs(sqs, dlq_url)
-        print(to_json_lines(jobs) if args.json else format_table(jobs))
+        if args.json:
+            if jobs:
+                print(to_json_lines(jobs))
+        else:
+            print(format_table(jobs))
         return EXIT_OK
     moved = redrive(sqs, dlq_url, queue_url, job_id=args.job)
-    print(format_table(moved) if moved else "Nothing to redrive.")
     if moved:
+        print(format_table(moved))
         print(f"Sent {len(moved)} job(s) back to the jobs queue; a job that already completed is not run again.")
-    return EXIT_OK
+        return EXIT_OK
+    if args.job is None:
+        print("The dead-letter queue is empty: nothing to redrive.")
+        return EXIT_OK
+    held = list_dead_jobs(sqs, dlq_url)
+    there = ", ".join(f"{j.job_id[:8]} ({j.command})" for j in held) if held else "nothing: it is empty"
+    print(f"opsbot dlq: no job {args.job} in the dead-letter queue; it holds {there}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """Export the audit trail (JSON lines) of the local stack (state file) or of AWS (--table)."""
+    """Print the audit trail (a table, or JSON lines) of the local stack (state file) or of AWS (--table)."""
     import boto3
 
-    from infra.audit import audit_records, to_json_lines
-    from infra.local.aws import FAKE_CREDENTIALS
+    from infra.cli.audit import audit_records, format_row, to_json_lines
+    from infra.devstack.aws import FAKE_CREDENTIALS
 
     if args.table:
         dynamodb = boto3.session.Session().client("dynamodb")
         table = args.table
     else:
-        state = read_state(args.state)
+        state = _state(args)
         session = boto3.session.Session(**FAKE_CREDENTIALS)
         dynamodb = session.client("dynamodb", region_name=state.region, endpoint_url=state.endpoint_url)
         table = AUDIT_TABLE
-    for line in to_json_lines(audit_records(dynamodb, table, target=args.target)):
+    records = list(audit_records(dynamodb, table, target=args.target))
+    for line in to_json_lines(iter(records)) if args.json else map(format_row, records):
         print(line)
-    return EXIT_OK
+    if records:
+        return EXIT_OK
+    targets = sorted({r.target for r in audit_records(dynamodb, table)})
+    there = "targets with records: " + ", ".join(targets) if targets else "the audit table is empty"
+    what = f"for target {args.target}" if args.target else f"in {table}"
+    print(f"opsbot audit: no audit records {what}; {there}", file=sys.stderr)
+    return EXIT_FAILED if args.target else EXIT_OK
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
     import json
 
-    from infra.manifest import ManifestError, build_manifest, build_socket_mode_manifest
+    from infra.cli.manifest import ManifestError, build_manifest, build_socket_mode_manifest
 
     try:
         manifest = build_socket_mode_manifest() if args.socket_mode else build_manifest(args.url)
@@ -303,7 +429,13 @@ def _port(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; a new subcommand is one more `sub.add_parser(...)` with its `func`."""
-    parser = argparse.ArgumentParser(prog="opsbot", description="opsbot: ChatOps for Slack on AWS, locally.")
+    parser = argparse.ArgumentParser(
+        prog="opsbot",
+        description="opsbot: ChatOps for Slack on AWS, locally.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"opsbot {_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,dlq,audit,manifest}")
 
     local = sub.add_parser("local", help="run the whole stack on 127.0.0.1 until Ctrl-C")
@@ -315,6 +447,14 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--quiet", action="store_true", help="do not print the messages the local Slack receives")
     local.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.add_argument(
+        "--aws-endpoint",
+        metavar="URL",
+        help="use this AWS endpoint (a moto server, LocalStack) instead of starting moto; it is provisioned",
+    )
+    local.add_argument(
+        "--inventory", type=Path, metavar="FILE", help="your inventory (and its [policy]) instead of the demo one"
+    )
+    local.add_argument(
         "--socket-mode",
         action="store_true",
         help="take requests from a real workspace over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN)",
@@ -325,9 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("send", "send one slash command and follow its job", cmd_send),
         ("prompt", "type slash commands against the running stack (or pipe them on stdin)", cmd_prompt),
     ):
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(
+            name, help=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         if name == "send":
             p.add_argument("command", help='the slash command and its text, e.g. "/deploy-status payment"')
+            p.add_argument(
+                "--mention", action="store_true", help='send it as "@opsbot <command>" (answered in the thread)'
+            )
+            p.add_argument("--cancel", action="store_true", help="answer a Confirm / Cancel prompt with Cancel")
+            p.add_argument("--json", action="store_true", help="print one JSON object (result, job, messages)")
         p.add_argument("--timeout", type=_positive, default=30.0, help="seconds to wait for the final message")
         p.add_argument("--user", default="U0LOCALDEV", help="Slack user id of the sender")
         p.add_argument("--channel", default="C0LOCALOPS", help="Slack channel id it is sent from")
@@ -347,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="export the audit trail as JSON lines")
     audit.add_argument("--target", help="only this target's records, newest first")
     audit.add_argument("--table", help=f"the audit table on AWS (default: the local stack's {AUDIT_TABLE})")
+    audit.add_argument("--json", action="store_true", help="JSON lines (one record a line)")
     audit.set_defaults(func=cmd_audit)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for a request URL")
@@ -356,15 +504,40 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.set_defaults(func=cmd_manifest)
 
     for p in sub.choices.values():
-        p.add_argument("--state", type=Path, default=default_state_path(), help="state file of `opsbot local`")
+        p.add_argument(
+            "--state", type=Path, help="state file of `opsbot local` (default: the running stack's, one per port)"
+        )
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("opsbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `opsbot` console script."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`opsbot audit | head -3`): no traceback. Python's docs ("Note on SIGPIPE"):
+        # point stdout at /dev/null so the interpreter's last flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "local" and args.exit and not args.demo:
         print("opsbot local: --exit only makes sense with --demo", file=sys.stderr)
+        return EXIT_USAGE
+    if args.cmd == "send" and args.mention and args.cancel:
+        print("opsbot send: --cancel answers a slash command's prompt; a mention gets none", file=sys.stderr)
         return EXIT_USAGE
     try:
         code: int = args.func(args)

@@ -1,5 +1,5 @@
 """Fixes for moto's SQS model, applied only inside the moto server the local stack starts
-(`python -m infra.local.moto_server`, see `MotoServer`); moto itself is not modified on disk.
+(`python -m infra.devstack.moto_server`, see `MotoServer`); moto itself is not modified on disk.
 
 Why: moto 5.2's in-memory queue makes calls that should not depend on the queue's depth cost time
 in proportion to it, with a large constant. Measured in-process at a depth of 1,000 messages

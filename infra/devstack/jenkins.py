@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from infra.local._http import BackgroundServer, Request, Response, json_response, text_response
+from infra.devstack._http import BackgroundServer, Request, Response, json_response, text_response
 
 CRUMB_FIELD = "Jenkins-Crumb"
 

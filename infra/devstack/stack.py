@@ -10,20 +10,30 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra.local.ack_process import AckProcess
-from infra.local.aws import DEMO_CLUSTER, MotoServer, Provisioned, provision
-from infra.local.client import Target
-from infra.local.codebuild import CodeBuildServer
-from infra.local.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
-from infra.local.ingress import Ingress, LambdaHandler
-from infra.local.jenkins import JenkinsServer
-from infra.local.poller import SqsPoller
-from infra.local.sandboxes import SandboxPool, cold_start_instance
-from infra.local.slack_api import SlackApiServer
-from infra.local.state import StackState, remove_state, write_state
+from infra.devstack.ack_process import AckProcess
+from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, check_endpoint, provision
+from infra.devstack.client import Target
+from infra.devstack.codebuild import CodeBuildServer
+from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
+from infra.devstack.errors import CommandLineError
+from infra.devstack.ingress import Ingress, LambdaHandler
+from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.poller import SqsPoller
+from infra.devstack.sandboxes import SandboxPool, cold_start_instance
+from infra.devstack.slack_api import SlackApiServer
+from infra.devstack.state import StackState, remove_state, write_state
+from shared.inventory import InventoryError, load_inventory
 from shared.settings import WORKER_TIMEOUT_SECONDS
 
 BOT_TOKEN = "xoxb-local"
+
+
+def check_inventory(path: Path) -> None:
+    """Refuse an inventory the functions would refuse, before anything starts (the error names the bad key)."""
+    try:
+        load_inventory(path)
+    except InventoryError as exc:
+        raise CommandLineError(f"--inventory: {exc}") from None
 
 
 class LocalStack:
@@ -42,8 +52,11 @@ class LocalStack:
     `ack_process` runs the ingress and the ack in a process of their own (`AckProcess`), as on AWS, where
     they share no interpreter or GIL with the worker, and there the pool grows when all are busy; by
     default they are threads of this process (tests then see the ack's module and logs here).
-    `moto_sqs_fixes` (default on) starts moto with `infra.local.moto_sqs` applied, so its SQS calls do not
+    `moto_sqs_fixes` (default on) starts moto with `infra.devstack.moto_sqs` applied, so its SQS calls do not
     slow down with the queue's depth.
+    `aws_endpoint` runs the stack against an AWS endpoint already running (a moto server, LocalStack): no moto
+    is started, the queues, tables and demo resources are created there, and both functions' AWS calls go
+    there. `inventory_path` gives both functions that inventory (and its [policy]) instead of the demo one.
     """
 
     def __init__(
@@ -68,6 +81,8 @@ class LocalStack:
         ack_process: bool = False,
         ack_sandboxes: int = 8,
         moto_sqs_fixes: bool = True,
+        aws_endpoint: str | None = None,
+        inventory_path: Path | None = None,
     ) -> None:
         if pollers < 1 or not 1 <= batch_size <= 10:
             raise ValueError("pollers must be >= 1 and batch_size within 1..10")
@@ -92,6 +107,8 @@ class LocalStack:
         #: A real workspace's bot token (Socket Mode): the worker then answers on Slack itself.
         self._real_slack_token = slack_bot_token
         self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)}, sqs_fixes=moto_sqs_fixes)
+        self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
+        self._inventory_path = inventory_path
         self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN, usergroups=DEMO_USERGROUPS)
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
         # states, and Jenkins.
@@ -113,7 +130,7 @@ class LocalStack:
             "AWS_SESSION_TOKEN": "testing",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "AWS_ENDPOINT_URL": self.moto.endpoint_url,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
             "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "opsbot"),
             "POWERTOOLS_METRICS_NAMESPACE": os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "opsbot"),
             "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
@@ -161,8 +178,27 @@ class LocalStack:
             "OPSBOT_LOCAL_MODE": "0",
         }
 
+    @property
+    def endpoint_url(self) -> str:
+        """Where every AWS call goes: the given `aws_endpoint`, else the stack's own moto."""
+        return self._aws_endpoint or self.moto.endpoint_url
+
+    @property
+    def ingress_port(self) -> int:
+        """The port the ingress listens on (once started; `port=0` picks a free one)."""
+        if self.ingress is None:
+            raise RuntimeError("the local stack is not running")
+        return int(self.ingress.url.rsplit(":", 1)[1])
+
+    def publish_state(self, path: Path) -> None:
+        """Write the state file at `path` now (removed by `stop()`)."""
+        self.state_path = path
+        write_state(path, self.state)
+
     def _write_inventory(self) -> str:
-        """The demo inventory in a temporary file (removed by `stop()`)."""
+        """The given inventory, else the demo inventory in a temporary file (removed by `stop()`)."""
+        if self._inventory_path is not None:
+            return str(self._inventory_path.resolve())
         if self._inventory_dir is None:
             self._inventory_dir = tempfile.mkdtemp(prefix="opsbot-")
         path = Path(self._inventory_dir) / "inventory.toml"
@@ -172,14 +208,17 @@ class LocalStack:
     def start(self) -> LocalStack:
         """moto, provisioning, Slack, then each function's cold start, the ingress, the poller, the state file."""
         try:
-            self.moto.start()
-            self.provisioned = provision(
-                self.moto.endpoint_url, self.region, visibility_timeout=self._visibility_timeout
-            )
+            if self._inventory_path is not None:
+                check_inventory(self._inventory_path)
+            if self._aws_endpoint is None:
+                self.moto.start()
+            else:
+                check_endpoint(self._aws_endpoint)
+            self.provisioned = provision(self.endpoint_url, self.region, visibility_timeout=self._visibility_timeout)
             self.slack.start()
             self.codebuild.start()
             self.jenkins.start()
-            provision_demo_ops(self.moto.endpoint_url, self.region, self.codebuild, self.jenkins)
+            provision_demo_ops(self.endpoint_url, self.region, self.codebuild, self.jenkins)
             # Both functions share this process's environment, but each is imported (cold-started)
             # while only its own variables are set, as on Lambda: the ack never sees the bot token.
             # Everything is on 127.0.0.1; slack_sdk ignores NO_PROXY, so proxies go for the stack's lifetime.
@@ -211,7 +250,7 @@ class LocalStack:
                     SqsPoller(
                         self.provisioned.queue_url,
                         self.provisioned.queue_arn,
-                        endpoint_url=self.moto.endpoint_url,
+                        endpoint_url=self.endpoint_url,
                         region=self.region,
                         handler=worker_handler,
                         batch_size=self._batch_size,
@@ -273,7 +312,7 @@ class LocalStack:
             signing_secret=self.signing_secret,
             queue_url=self.provisioned.queue_url,
             dlq_url=self.provisioned.dlq_url,
-            endpoint_url=self.moto.endpoint_url,
+            endpoint_url=self.endpoint_url,
             region=self.region,
             pid=os.getpid(),
         )
@@ -303,7 +342,7 @@ class LocalStack:
         self._saved_env.clear()
 
     def __repr__(self) -> str:
-        parts: dict[str, Any] = {"moto": self.moto.endpoint_url, "slack": self.slack.url}
+        parts: dict[str, Any] = {"aws": self.endpoint_url, "slack": self.slack.url}
         if self.ingress is not None:
             parts["ingress"] = self.ingress.url
         return f"LocalStack({', '.join(f'{k}={v}' for k, v in parts.items())})"

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from infra.local._http import urlopen
-from infra.local.errors import IngressUnreachableError
+from infra.devstack._http import urlopen
+from infra.devstack.errors import IngressUnreachableError
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.local.slack_api import BOT_USER_ID, MessageRecord
+from infra.devstack.slack_api import BOT_USER_ID, MessageRecord
 
 ChannelKind = Literal["channel", "dm"]
 

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from infra.local._http import BackgroundServer, Request, Response, json_response
-from infra.local.events import LambdaContext, http_api_event
+from infra.devstack._http import BackgroundServer, Request, Response, json_response
+from infra.devstack.events import LambdaContext, http_api_event
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,21 @@ class StateFileError(LocalStackError):
     """The state file of a running `opsbot local` is missing or unreadable."""
 
 
+class SeveralStacksError(StateFileError):
+    """Several local stacks run and no --state says which: `paths` are their state files."""
+
+    def __init__(self, message: str, paths: list[str]) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
 class IngressUnreachableError(LocalStackError):
     """The ingress did not answer (nothing listening, or no answer before the timeout)."""
 
 
 class CommandLineError(LocalStackError):
     """What the person typed is not something the CLI can send."""
+
+
+class AwsEndpointError(LocalStackError):
+    """The AWS endpoint given with --aws-endpoint does not answer."""

@@ -1,0 +1,5 @@
+"""`python -m infra.cli`: the `opsbot` command."""
+
+from infra.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""moto's server with the local stack's SQS fixes (`infra.devstack.moto_sqs`) and Logs Insights filter
+(`infra.devstack.moto_logs`) applied first:
+
+    python -m infra.devstack.moto_server [moto.server's arguments]
+
+Started by `MotoServer`; it is `python -m moto.server` in every other respect. It dies with its parent
+(`die_with_parent`), and `OPSBOT_MOTO_SQS_FIXES=0` leaves moto's SQS as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from infra.devstack.lifetime import die_with_parent
+
+
+def main(argv: list[str] | None = None) -> None:
+    die_with_parent()
+    from infra.devstack import moto_logs, moto_sqs
+
+    if os.environ.get("OPSBOT_MOTO_SQS_FIXES") == "0":
+        pass
+    elif not moto_sqs.apply():
+        print("opsbot: moto's SQS fixes not applied (untested moto version)", file=sys.stderr, flush=True)
+    if not moto_logs.apply():
+        print("opsbot: moto's Logs Insights filter not applied (another moto layout)", file=sys.stderr, flush=True)
+    from moto.server import main as moto_main
+
+    moto_main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
