@@ -83,6 +83,7 @@ HANDLERS = (
 RESTORE_VARIANTS = (
     ("opsbot-new-session", "opsbot before: a new boto3 Session per restore", "new-session"),
     ("opsbot-boto3-sqs", "opsbot with SendMessage by boto3 (kept Session)", "boto3-sqs"),
+    ("opsbot-no-freeze", "opsbot without gc.freeze() before the snapshot", "no-freeze"),
 )
 VARIANTS_MODULE = "bench.baselines.opsbot_restore_variants_lambda"
 #: Handlers that read the secret after a restore (the others keep the snapshot's).
@@ -182,9 +183,21 @@ secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_u
 t.append(time.perf_counter())
 secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
 t.append(time.perf_counter())
+# The secret read alone, as a restore does it (a new client, its first call) through boto3 + Powertools and through
+# shared.aws_json (each a new connection and credentials; one round trip to moto each).
+from shared.aws_json import AwsJsonClient
+from shared.secrets import load_slack_secrets
+s = ack.settings
+client = secrets_client(s.aws_region, endpoint_url=s.aws_endpoint_url, session=ack._session)
+load_slack_secrets(s.secret_arn, client=client)
+t.append(time.perf_counter())
+own = AwsJsonClient("secretsmanager", target_prefix="secretsmanager", json_version="1.1", region=s.aws_region,
+                    endpoint_url=s.aws_endpoint_url, connect_timeout=1, read_timeout=2)
+json.loads(own.call("GetSecretValue", {"SecretId": s.secret_arn})["SecretString"])
+t.append(time.perf_counter())
 ms = [(b - a) * 1000 for a, b in zip(t, t[1:])]
 print(json.dumps({"connect": ms[0], "warm": ms[1], "load_signing_secret": ms[2], "new_session_and_client": ms[3],
-                  "client_from_init_session": ms[4]}))
+                  "client_from_init_session": ms[4], "secret_read_boto3": ms[5], "secret_read_aws_json": ms[6]}))
 """
 
 #: SendMessage by shared.aws_json vs by a boto3 SQS client from the ack's Session, in an on-demand process after
@@ -550,7 +563,8 @@ def cold_section(
             + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(ops_pkgs.items())[:8])
             + "; Bolt lazy "
             + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(bolt_pkgs.items())[:6])
-            + "."
+            + f". Of opsbot's, the AWS SDK ({', '.join(sorted(RUNTIME_PROVIDED))}), loaded only to read the secret: "
+            + f"{fmt_ms(sum(v for n, v in ops_pkgs.items() if n in RUNTIME_PROVIDED), 0)} ms."
         )
         section.data[f"importtime_{py}"] = {"opsbot": ops_pkgs, "bolt": bolt_pkgs}
     section.notes[:0] = [
@@ -669,8 +683,9 @@ def restore_section(
         "boto3 Session made at init (primed there without credentials: the client resolves them after the restore) "
         "and reads the signing secret. 'opsbot before' makes that client from a new Session at every restore (the "
         "ack before issue 15 part 2); 'opsbot with SendMessage by boto3' sends through a botocore SQS client from "
-        "the kept Session instead of shared.aws_json (both: bench/baselines/opsbot_restore_variants_lambda.py, the "
-        "ack's own init and hook with that one step changed). The floor reads its secret; Bolt's documented setup "
+        "the kept Session instead of shared.aws_json; 'opsbot without gc.freeze()' leaves the snapshot's heap to "
+        "the collector (all three: bench/baselines/opsbot_restore_variants_lambda.py, the ack's own init and hook "
+        "with that one step changed). The floor reads its secret; Bolt's documented setup "
         "registers "
         "no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the lazy "
         "listener's first Lambda Invoke).",
@@ -687,7 +702,10 @@ def restore_section(
                 f"client from the Session made at init), warm() {fmt_ms(split['warm'])} ms, load_signing_secret() "
                 f"{fmt_ms(split['load_signing_secret'])} ms (GetSecretValue and the Bolt app). For comparison in the "
                 f"same processes: a new boto3 Session and its first client {fmt_ms(split['new_session_and_client'])} "
-                f"ms, a second client from that Session {fmt_ms(split['client_from_init_session'])} ms."
+                f"ms, a second client from that Session {fmt_ms(split['client_from_init_session'])} ms. The secret "
+                f"read alone as a restore does it (a new client and its first call, one round trip to moto): through "
+                f"boto3 from the kept Session and Powertools {fmt_ms(split['secret_read_boto3'])} ms, through "
+                f"shared.aws_json {fmt_ms(split['secret_read_aws_json'])} ms."
             )
         if "boto3_client_at_init" in split:
             section.notes.append(
