@@ -15,7 +15,6 @@ events through `ack_function.adapter` (boto3 is loaded only to read the secret f
 from __future__ import annotations
 
 import binascii
-import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -153,23 +152,11 @@ def _init() -> AckFunction | None:
         return None
     function = AckFunction(settings).init()
     try:
-        from snapshot_restore_py import register_after_restore, register_before_snapshot  # Lambda with SnapStart
+        from snapshot_restore_py import register_after_restore  # in the Lambda runtime with SnapStart
     except ImportError:
         return function
-    register_before_snapshot(freeze_heap)
     register_after_restore(function.after_restore)
     return function
-
-
-def freeze_heap() -> None:
-    """Before a snapshot: move everything init made out of the garbage collector's reach (`gc.freeze`).
-
-    A collection after the restore would otherwise walk, and write to, every object of the snapshot, touching
-    all its memory pages (each a copy-on-write fault under fork, a page loaded from the snapshot under SnapStart);
-    what init made lives as long as the sandbox anyway.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 _function = _init()

@@ -83,7 +83,6 @@ HANDLERS = (
 RESTORE_VARIANTS = (
     ("opsbot-new-session", "opsbot before: a new boto3 Session per restore", "new-session"),
     ("opsbot-boto3-sqs", "opsbot with SendMessage by boto3 (kept Session)", "boto3-sqs"),
-    ("opsbot-no-freeze", "opsbot without gc.freeze() before the snapshot", "no-freeze"),
 )
 VARIANTS_MODULE = "bench.baselines.opsbot_restore_variants_lambda"
 #: Handlers that read the secret after a restore (the others keep the snapshot's).
@@ -683,9 +682,8 @@ def restore_section(
         "boto3 Session made at init (primed there without credentials: the client resolves them after the restore) "
         "and reads the signing secret. 'opsbot before' makes that client from a new Session at every restore (the "
         "ack before issue 15 part 2); 'opsbot with SendMessage by boto3' sends through a botocore SQS client from "
-        "the kept Session instead of shared.aws_json; 'opsbot without gc.freeze()' leaves the snapshot's heap to "
-        "the collector (all three: bench/baselines/opsbot_restore_variants_lambda.py, the ack's own init and hook "
-        "with that one step changed). The floor reads its secret; Bolt's documented setup "
+        "the kept Session instead of shared.aws_json (both: bench/baselines/opsbot_restore_variants_lambda.py, the "
+        "ack's own init and hook with that one step changed). The floor reads its secret; Bolt's documented setup "
         "registers "
         "no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the lazy "
         "listener's first Lambda Invoke).",

@@ -4,8 +4,6 @@ BENCH_ACK_VARIANT=new-session (default): the Secrets Manager client from a new b
 before the Session was made at init and kept (botocore then parses its service model and endpoint rules again).
 BENCH_ACK_VARIANT=boto3-sqs: SendMessage by a boto3 SQS client from the ack's kept Session (`shared.queue.sqs_client`)
 instead of `shared.aws_json`'s SigV4 over http.client (nothing opened ahead: a boto3 client connects on its first call).
-BENCH_ACK_VARIANT=no-freeze: the heap not frozen before the snapshot (`gc.unfreeze()` after the ack's own
-before-snapshot hook), so a collection after the restore walks every object of the snapshot.
 
 For restores only (bench/deployed.py): the module's own AckFunction, built by the ack's init in the snapshot and
 whose after-restore hook is registered, gets the variant's class, so everything but the one step is the ack's own.
@@ -13,7 +11,6 @@ whose after-restore hook is registered, gets the variant's class, so everything 
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Any
 
@@ -53,16 +50,10 @@ class Boto3Sqs(ack.AckFunction):
 VARIANTS: dict[str, type[ack.AckFunction]] = {
     "new-session": NewSessionPerRestore,
     "boto3-sqs": Boto3Sqs,
-    "no-freeze": ack.AckFunction,
 }
-_variant = os.environ.get("BENCH_ACK_VARIANT", "new-session")
 
 if ack._function is not None:
-    ack._function.__class__ = VARIANTS[_variant]
-if _variant == "no-freeze":
-    from snapshot_restore_py import register_before_snapshot
-
-    register_before_snapshot(gc.unfreeze)  # runs after the ack's own hook (registered when it was imported)
+    ack._function.__class__ = VARIANTS[os.environ.get("BENCH_ACK_VARIANT", "new-session")]
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
