@@ -101,7 +101,9 @@ def test_a_restore_reads_the_secret_through_the_init_session_with_credentials_re
         "before-send.secrets-manager", lambda request, **_: signed.append(str(request.headers["Authorization"]))
     )
     keys = Credentials(FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"])
-    function = AckFunction(snapshot_settings(secret_arn, moto_server, queues), session=session, credentials=lambda: keys)
+    function = AckFunction(
+        snapshot_settings(secret_arn, moto_server, queues), session=session, credentials=lambda: keys
+    )
     function.init()
     assert function.handler is None and signed == []  # nothing read into the snapshot
 
