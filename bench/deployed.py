@@ -79,8 +79,14 @@ HANDLERS = (
     ("bolt", "Bolt lazy (secret via boto3)", "bench.baselines.bolt_lazy_deployed_lambda"),
     ("floor", "floor (stdlib)", "bench.baselines.floor_lambda"),
 )
+#: opsbot with one choice of its after-restore hook undone, restores only: key, label, BENCH_ACK_VARIANT.
+RESTORE_VARIANTS = (
+    ("opsbot-new-session", "opsbot before: a new boto3 Session per restore", "new-session"),
+    ("opsbot-boto3-sqs", "opsbot with SendMessage by boto3 (kept Session)", "boto3-sqs"),
+)
+VARIANTS_MODULE = "bench.baselines.opsbot_restore_variants_lambda"
 #: Handlers that read the secret after a restore (the others keep the snapshot's).
-READS_SECRET_AFTER_RESTORE = frozenset({"opsbot", "floor"})
+READS_SECRET_AFTER_RESTORE = frozenset({"opsbot", "floor", *(k for k, _, _ in RESTORE_VARIANTS)})
 
 
 # -- interpreters and assets --------------------------------------------------------------------------------
@@ -176,17 +182,59 @@ secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_u
 t.append(time.perf_counter())
 secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
 t.append(time.perf_counter())
+# The secret read alone, as a restore does it (a new client, its first call) through boto3 + Powertools and through
+# shared.aws_json (each a new connection and credentials; one round trip to moto each).
+from shared.aws_json import AwsJsonClient
+from shared.secrets import load_slack_secrets
+s = ack.settings
+client = secrets_client(s.aws_region, endpoint_url=s.aws_endpoint_url, session=ack._session)
+load_slack_secrets(s.secret_arn, client=client)
+t.append(time.perf_counter())
+own = AwsJsonClient("secretsmanager", target_prefix="secretsmanager", json_version="1.1", region=s.aws_region,
+                    endpoint_url=s.aws_endpoint_url, connect_timeout=1, read_timeout=2)
+json.loads(own.call("GetSecretValue", {"SecretId": s.secret_arn})["SecretString"])
+t.append(time.perf_counter())
 ms = [(b - a) * 1000 for a, b in zip(t, t[1:])]
-print(json.dumps({"connect": ms[0], "warm": ms[1], "load_signing_secret": ms[2], "client_from_init_session": ms[4]}))
+print(json.dumps({"connect": ms[0], "warm": ms[1], "load_signing_secret": ms[2], "new_session_and_client": ms[3],
+                  "client_from_init_session": ms[4], "secret_read_boto3": ms[5], "secret_read_aws_json": ms[6]}))
+"""
+
+#: SendMessage by shared.aws_json vs by a boto3 SQS client from the ack's Session, in an on-demand process after
+#: its init: what the boto3 client adds to a cold init, its first call, and a warm call each (moto on loopback).
+SQS_SPLIT = """
+import json, os, statistics, time
+import ack_function.handler as handler
+from shared.queue import sqs_client
+ack = handler._function
+s = ack.settings
+def send(client):
+    started = time.perf_counter()
+    client.send_message(QueueUrl=s.jobs_queue_url, MessageBody="{}")
+    return (time.perf_counter() - started) * 1000
+started = time.perf_counter()
+boto = sqs_client(s.aws_region, endpoint_url=s.aws_endpoint_url, connect_timeout=s.enqueue_connect_timeout_s,
+                  read_timeout=s.enqueue_read_timeout_s, session=ack._session)
+client_ms = (time.perf_counter() - started) * 1000
+boto_first = send(boto)
+own_first = send(ack._sqs)
+boto_warm, own_warm = [], []
+for _ in range(30):
+    boto_warm.append(send(boto))
+    own_warm.append(send(ack._sqs))
+print(json.dumps({"boto3_client_at_init": client_ms, "boto3_first_send": boto_first, "aws_json_first_send": own_first,
+                  "boto3_warm_send": statistics.median(boto_warm), "aws_json_warm_send": statistics.median(own_warm)}))
 """
 
 
-def hook_split(interpreter: str, env: dict[str, str], cwd: Path, runs: int) -> dict[str, float]:
-    """Median ms of each step of opsbot's after-restore hook (HOOK_SPLIT) over `runs` processes."""
+def hook_split(
+    interpreter: str, env: dict[str, str], cwd: Path, runs: int, script: str = HOOK_SPLIT
+) -> dict[str, float]:
+    """Median ms of each figure `script` (HOOK_SPLIT: each step of opsbot's after-restore hook) prints, over `runs`
+    processes."""
     samples: dict[str, list[float]] = {}
     for _ in range(runs):
         result = subprocess.run(
-            [interpreter, "-c", HOOK_SPLIT], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=True
+            [interpreter, "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=True
         )
         for name, value in json.loads(result.stdout.strip().splitlines()[-1]).items():
             samples.setdefault(name, []).append(value)
@@ -328,6 +376,11 @@ def run(quick: bool) -> list[Section]:
                     init_type = "on-demand" if start == "cold" else "snap-start"
                     env = {**base, "PYTHONPATH": path, "AWS_LAMBDA_INITIALIZATION_TYPE": init_type}
                     combos += [Combo(py, interpreter, k, label, m, start, env) for k, label, m in HANDLERS]
+                    if start == "restore":
+                        combos += [
+                            Combo(py, interpreter, k, label, VARIANTS_MODULE, start, {**env, "BENCH_ACK_VARIANT": v})
+                            for k, label, v in RESTORE_VARIANTS
+                        ]
                 profile_env = {
                     **base,
                     "PYTHONPATH": f"{path}{os.pathsep}{ROOT}",  # the repo last, for bench.baselines
@@ -353,12 +406,16 @@ def run(quick: bool) -> list[Section]:
                 log(f"deployed: {rep + 1}/{reps} rounds")
             splits: dict[str, dict[str, float]] = {}
             for c in combos:
-                if c.key == "opsbot" and c.start == "restore":
+                if c.key == "opsbot" and c.start in ("restore", "cold"):
+                    script = HOOK_SPLIT if c.start == "restore" else SQS_SPLIT
                     try:
-                        splits[c.py] = hook_split(c.interpreter, {**c.env, **empty_queue()}, workdir, 3 if quick else 5)
+                        split = hook_split(
+                            c.interpreter, {**c.env, **empty_queue()}, workdir, 3 if quick else 5, script
+                        )
+                        splits.setdefault(c.py, {}).update(split)
                     except (subprocess.CalledProcessError, KeyError, ValueError) as exc:
-                        # HOOK_SPLIT reads AckFunction's steps by name: a reshaped ack loses this note, not the run.
-                        log(f"deployed: opsbot's hook split failed on Python {c.py}: {exc}")
+                        # The splits read AckFunction's steps by name: a reshaped ack loses this note, not the run.
+                        log(f"deployed: opsbot's {c.start} split failed on Python {c.py}: {exc}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     sections = [
@@ -505,7 +562,8 @@ def cold_section(
             + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(ops_pkgs.items())[:8])
             + "; Bolt lazy "
             + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(bolt_pkgs.items())[:6])
-            + "."
+            + f". Of opsbot's, the AWS SDK ({', '.join(sorted(RUNTIME_PROVIDED))}), loaded only to read the secret: "
+            + f"{fmt_ms(sum(v for n, v in ops_pkgs.items() if n in RUNTIME_PROVIDED), 0)} ms."
         )
         section.data[f"importtime_{py}"] = {"opsbot": ops_pkgs, "bolt": bolt_pkgs}
     section.notes[:0] = [
@@ -547,8 +605,11 @@ def restore_section(
     )
     by = _by(combos, "restore")
     pys = sorted({py for py, _ in by}, reverse=True)
+    keys = [k for k, _, _ in HANDLERS] + [k for k, _, _ in RESTORE_VARIANTS]
     for py in pys:
-        for key, _, _ in HANDLERS:
+        for key in keys:
+            if (py, key) not in by:
+                continue
             combo = by[(py, key)]
             excess = summarize(_restores(combo, "excess_ms"))
             no_net = summarize(_restores(combo, "excess_no_network_ms"))
@@ -576,6 +637,17 @@ def restore_section(
                 "secret_rtt": summarize([r.get("secret_rtt_ms") or 0.0 for run in combo.runs for r in run["restores"]]),
                 "snapshot_rss_kb": summarize(_metric(combo, "snapshot_rss_kb")),
             }
+    for py in pys:
+        ops_x = median(_restores(by[(py, "opsbot")], "excess_no_network_ms"))
+        for key, label, _ in RESTORE_VARIANTS:
+            if (py, key) in by:
+                other = median(_restores(by[(py, key)], "excess_no_network_ms"))
+                section.notes.append(
+                    f"Python {py}: opsbot restore - warm (network excluded) p50 {fmt_ms(ops_x)} ms vs {fmt_ms(other)} "
+                    f"ms for '{label}': {fmt_ms(other - ops_x)} ms {'bought' if other > ops_x else 'lost'} by "
+                    "opsbot's choice, same run."
+                )
+                section.data[f"{key}-{py}"]["excess_no_network_minus_opsbot_p50"] = other - ops_x
     if pys:
         target_py = "3.13" if "3.13" in pys else pys[0]
         ops = by[(target_py, "opsbot")]
@@ -583,10 +655,10 @@ def restore_section(
         rtt = median([r["secret_rtt_ms"] for run in ops.runs for r in run["restores"]])
         split = (splits or {}).get(target_py)
         why = (
-            f"the after-restore hook's connect(): {fmt_ms(split['connect'])} ms, a new boto3 Session for the Secrets "
-            f"Manager client (a client from the init's Session: {fmt_ms(split['client_from_init_session'])} ms); "
-            f"load_signing_secret() {fmt_ms(split['load_signing_secret'])} ms"
-            if split
+            f"the after-restore hook: connect() {fmt_ms(split['connect'])} ms (new SQS and Secrets Manager clients, "
+            f"the latter from the init's Session), warm() {fmt_ms(split['warm'])} ms, load_signing_secret() "
+            f"{fmt_ms(split['load_signing_secret'])} ms (GetSecretValue through Powertools, the Bolt app)"
+            if split and "connect" in split
             else ""
         )
         section.targets.append(
@@ -607,7 +679,12 @@ def restore_section(
         "-> first answer' counts from just before the fork (the fork itself included: a few ms for a large parent, "
         "where Lambda's restore is its own, unmeasured here).",
         "opsbot's after-restore hook makes a new SQS client and connection, a new Secrets Manager client from the "
-        "init's Session and reads the signing secret; the floor reads its secret; Bolt's documented setup registers "
+        "boto3 Session made at init (primed there without credentials: the client resolves them after the restore) "
+        "and reads the signing secret. 'opsbot before' makes that client from a new Session at every restore (the "
+        "ack before issue 15 part 2); 'opsbot with SendMessage by boto3' sends through a botocore SQS client from "
+        "the kept Session instead of shared.aws_json (both: bench/baselines/opsbot_restore_variants_lambda.py, the "
+        "ack's own init and hook with that one step changed). The floor reads its secret; Bolt's documented setup "
+        "registers "
         "no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the lazy "
         "listener's first Lambda Invoke).",
         "'restore - warm': restore to first answer minus the same child's warm request (both include one "
@@ -616,14 +693,26 @@ def restore_section(
         "own time), measured in the same child after its requests.",
     ]
     for py, split in (splits or {}).items():
-        section.notes.append(
-            f"Where opsbot's restore goes, Python {py} (its after-restore hook step by step, median of processes in "
-            f"snapshot mode): connect() {fmt_ms(split['connect'])} ms (a new SQS client, and a Secrets Manager client "
-            "from a new boto3 Session: AckFunction is built without one, so botocore loads and parses its endpoint "
-            f"rules and service model again after the restore), warm() {fmt_ms(split['warm'])} ms, "
-            f"load_signing_secret() {fmt_ms(split['load_signing_secret'])} ms (GetSecretValue and the Bolt app). A "
-            "Secrets Manager client from a Session made (and used once) at init: "
-            f"{fmt_ms(split['client_from_init_session'])} ms."
-        )
+        if "connect" in split:
+            section.notes.append(
+                f"Where opsbot's restore goes, Python {py} (its after-restore hook step by step, median of processes "
+                f"in snapshot mode): connect() {fmt_ms(split['connect'])} ms (a new SQS client, and a Secrets Manager "
+                f"client from the Session made at init), warm() {fmt_ms(split['warm'])} ms, load_signing_secret() "
+                f"{fmt_ms(split['load_signing_secret'])} ms (GetSecretValue and the Bolt app). For comparison in the "
+                f"same processes: a new boto3 Session and its first client {fmt_ms(split['new_session_and_client'])} "
+                f"ms, a second client from that Session {fmt_ms(split['client_from_init_session'])} ms. The secret "
+                f"read alone as a restore does it (a new client and its first call, one round trip to moto): through "
+                f"boto3 from the kept Session and Powertools {fmt_ms(split['secret_read_boto3'])} ms, through "
+                f"shared.aws_json {fmt_ms(split['secret_read_aws_json'])} ms."
+            )
+        if "boto3_client_at_init" in split:
+            section.notes.append(
+                f"SendMessage, shared.aws_json vs a boto3 SQS client from the ack's Session, Python {py} (an on-demand "
+                f"process after its init, moto on loopback, median of processes): the boto3 client costs "
+                f"{fmt_ms(split['boto3_client_at_init'])} ms to make at init (SQS's model and rules, on top of "
+                f"Secrets Manager's); first call {fmt_ms(split['boto3_first_send'])} vs "
+                f"{fmt_ms(split['aws_json_first_send'])} ms; warm call {fmt_ms(split['boto3_warm_send'])} vs "
+                f"{fmt_ms(split['aws_json_warm_send'])} ms (median of 30 each, interleaved)."
+            )
         section.data[f"hook_split_{py}"] = split
     return section

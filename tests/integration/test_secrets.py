@@ -70,3 +70,68 @@ def test_the_worker_posts_with_the_bot_token_from_the_secret(harness, secret_arn
 
     [message] = harness.slack.messages(job=job.job_id)
     assert message.kind == "chat.postMessage" and "pong" in message.text
+
+
+def snapshot_settings(secret_arn: str, moto_server: MotoServer, queues: Queues) -> AckSettings:
+    return AckSettings(
+        secret_arn=secret_arn,
+        jobs_queue_url=queues.queue_url,
+        aws_endpoint_url=moto_server.endpoint_url,
+        initialization_type="snap-start",
+    )
+
+
+def put_signing_secret(secret_arn: str, moto_server: MotoServer) -> None:
+    aws_client("secretsmanager", moto_server.endpoint_url).put_secret_value(
+        SecretId=secret_arn, SecretString=json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": "xoxb-1"})
+    )
+
+
+def test_a_restore_reads_the_secret_through_the_init_session_with_credentials_resolved_after_it(
+    secret_arn, moto_server, queues, monkeypatch
+):
+    # Given a SnapStart init while the sandbox has one set of keys, its Session recording what it signs
+    put_signing_secret(secret_arn, moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDBEFORESNAPSHOT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "before")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    session = boto3.session.Session()
+    signed: list[str] = []
+    session.events.register(
+        "before-send.secrets-manager", lambda request, **_: signed.append(str(request.headers["Authorization"]))
+    )
+    keys = Credentials(FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"])
+    function = AckFunction(
+        snapshot_settings(secret_arn, moto_server, queues), session=session, credentials=lambda: keys
+    )
+    function.init()
+    assert function.handler is None and signed == []  # nothing read into the snapshot
+
+    # When the sandbox is restored with other keys
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDAFTERRESTORE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "after")
+    function.after_restore()
+
+    # Then the secret was read once through the init's Session, signed with the keys of after the restore
+    assert len(signed) == 1 and "Credential=AKIDAFTERRESTORE/" in signed[0], signed
+    response = function(load_event("http_api_v2", slash_body("/ops-ping"), SIGNING_SECRET), FakeLambdaContext())
+    assert response["statusCode"] == 200 and "queued as job" in json.loads(response["body"])["text"]
+
+
+def test_without_a_session_the_ack_makes_one_at_init_and_keeps_it_across_restores(
+    secret_arn, moto_server, queues, monkeypatch
+):
+    put_signing_secret(secret_arn, moto_server)
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name.upper(), value)
+    keys = Credentials(FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"])
+    function = AckFunction(snapshot_settings(secret_arn, moto_server, queues), credentials=lambda: keys).init()
+    made_at_init = function._session
+    assert made_at_init is not None
+
+    function.after_restore()
+    function.after_restore()  # every restore of the same snapshot starts from the same Session
+
+    assert function._session is made_at_init
+    response = function(load_event("http_api_v2", slash_body("/ops-ping"), SIGNING_SECRET), FakeLambdaContext())
+    assert response["statusCode"] == 200

@@ -1,0 +1,47 @@
+"""A SnapStart init of the ack: what goes into the snapshot, and what its hooks do (bench/ measures the time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The bench's stand-in for the Lambda runtime's `snapshot_restore_py` (same API).
+SNAPSTART = ROOT / "bench" / "snapstart"
+
+PROBE = """
+import json
+import snapshot_restore_py as hooks
+import ack_function.handler as h
+f = h._function
+print(json.dumps({"handler": f.handler is not None, "after_restore_hooks": len(hooks.get_after_restore()),
+                  "before_snapshot_hooks": len(hooks.get_before_snapshot()), "session": f._session is not None,
+                  "secrets_client": f._secrets_client is not None}))
+"""
+
+
+def test_a_snapstart_init_keeps_a_session_but_no_client_and_no_secret_in_the_snapshot():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": f"{ROOT}:{SNAPSTART}",
+        "AWS_REGION": "us-east-1",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+        "POWERTOOLS_METRICS_NAMESPACE": "opsbot-test",
+        "OPSBOT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsbot",
+        "JOBS_QUEUE_URL": "http://127.0.0.1:9/123456789012/jobs",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+
+    # The Session (botocore's parsed data) is in the snapshot; the client, its credentials and the secret are not:
+    # the after-restore hook makes them.
+    assert report == {
+        "handler": False,
+        "after_restore_hooks": 1,
+        "before_snapshot_hooks": 0,
+        "session": True,
+        "secrets_client": False,
+    }
