@@ -285,3 +285,13 @@ approval_channel = "C0APPROVALS"
     assert request.args.channel == "C0APPROVALS"
     assert "approval" in only_notice(queue).lower()
     assert not [job for job in queue.jobs if isinstance(job.args, RestartArgs)]
+
+
+@pytest.mark.parametrize("action_id", ["opsbot_pick:/ops-nope", "opsbot_pick:", "opsbot_pick:" + "<!channel>" * 30])
+def test_a_click_naming_no_command_is_answered_with_the_commands_and_runs_nothing(handler, queue, action_id):
+    assert pick(handler, action_id, "payment") in (200, 400)
+
+    assert not [job for job in queue.jobs if not isinstance(job.args, NoticeArgs)]
+    if queue.jobs:
+        text = only_notice(queue)
+        assert "<!channel>" not in text and "`/ops-restart &lt;target&gt;`" in text
