@@ -351,7 +351,9 @@ def accept_pick(
                 return _send_one(queue, job)
         else:
             reply = planned
-    notice = _notice(reply, click.command, requester, job_id, clicked_at)
+    # Its own id: an approved job later runs under `job_id`, and must not find it taken by this answer.
+    notice_id = job_id_for(click.team_id, f"picked:{click.trigger_id}")
+    notice = _notice(reply, click.command, requester, notice_id, clicked_at)
     return _send_one(queue, notice.model_copy(update={"response_url": click.response_url, "replace_original": True}))
 
 

@@ -295,3 +295,20 @@ def test_a_click_naming_no_command_is_answered_with_the_commands_and_runs_nothin
     if queue.jobs:
         text = only_notice(queue)
         assert "<!channel>" not in text and "`/ops-restart &lt;target&gt;`" in text
+
+
+def test_the_answer_to_a_choice_has_its_own_job_id_so_the_approved_job_keeps_the_clicks(queue):
+    approval = """
+[[policy.rules]]
+name = "checkout-restart-approved"
+commands = ["/ops-restart"]
+environments = ["staging"]
+approvers = ["U0DANA"]
+approval_channel = "C0APPROVALS"
+"""
+    pick(handler_for(queue, Inventory.from_toml(POLICY_TOML + approval)), "opsbot_pick:/ops-restart", "checkout")
+
+    [notice] = [job for job in queue.jobs if isinstance(job.args, NoticeArgs)]
+    [request] = [job for job in queue.jobs if isinstance(job.args, ApprovalRequestArgs)]
+    assert request.args.job_id == job_id_for("T0001", "999.111.picked")
+    assert notice.job_id not in (request.args.job_id, request.job_id)
