@@ -28,7 +28,8 @@ from worker_function.errors import AssumeRoleError, AssumeRoleThrottledError
 
 #: How long before their expiry cached credentials are replaced.
 REFRESH_MARGIN_S = 300
-#: How long assumed credentials last (STS: 900 s at least; a role's MaxSessionDuration is 1 h by default).
+#: How long assumed credentials last: STS allows 900 s at least, and 1 h at most for role chaining (the worker
+#: runs as its Lambda role's session, so assuming another role is chaining) and a role's default MaxSessionDuration.
 SESSION_DURATION_S = 3600
 #: At most this many (role, job) credentials are kept; the oldest go first.
 MAX_CACHED = 128
