@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
+from ack_function.pickers import PickClick, offers_picker, picker_for
 from shared import messages
 from shared.commands import (
     COMMANDS,
@@ -184,7 +185,11 @@ def accept_command(
     now: Callable[[], datetime] = utcnow,
 ) -> SlackMessage:
     """Validate the command into a job, check the policy, then ask to confirm it (a command whose spec says
-    so) or queue it. Never claims "queued" unless SQS took it."""
+    so) or queue it. Never claims "queued" unless SQS took it. A command given without its target, with an
+    inventory here, answers with a picker (ack_function/pickers.py)."""
+    spec = find_command(cmd.command)
+    if spec is not None and inventory is not None and not cmd.text.strip() and offers_picker(spec):
+        return picker_for(spec, inventory, cmd.user_id, cmd.channel_id)
     requester = Requester(user_id=cmd.user_id, user_name=cmd.user_name, team_id=cmd.team_id, channel_id=cmd.channel_id)
     job_id = job_id_for(cmd.team_id, cmd.trigger_id)
     job = plan_job(
@@ -289,6 +294,67 @@ def accept_approval_click(
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
     logger.info("%s approved by %s", job.display, click.user_id, extra=job_log_keys(job))
     return _send_all(queue, [job.model_copy(update={"approved_by": click.user_id})])
+
+
+def accept_pick(
+    click: PickClick,
+    queue: JobQueue,
+    *,
+    signing_secret: str,
+    inventory: Inventory | None,
+    now: Callable[[], datetime] = utcnow,
+) -> JobEnvelope:
+    """A choice in a picker runs the command as if typed: the same parsing, unknown-name check, policy and
+    approval, its job id from the click's trigger_id. Slack ignores the HTTP body of a `block_actions` answer,
+    so the answer travels with a queued job through the click's response_url, replacing the picker: the job
+    itself, or a notice saying why not. A command that needs a confirmation prompt is not run from a click.
+    Raises `EnqueueError` when nothing could be queued."""
+    clicked_at = now()
+    requester = Requester(
+        user_id=click.user_id, user_name=click.user_name, team_id=click.team_id, channel_id=click.channel_id
+    )
+    job_id = job_id_for(click.team_id, click.trigger_id)
+    spec = find_command(click.command)
+    display = f"{click.command} {click.choice}"
+    reply: SlackMessage
+    allowed_teams = inventory.intake.allowed_teams if inventory is not None else []
+    if click.user_team not in (None, "", click.team_id, *allowed_teams):
+        logger.warning("pick by %s of another workspace (%s) refused", click.user_id, click.user_team)
+        reply = messages.not_from_this_workspace()
+    elif spec is None:
+        reply = messages.unknown_command(click.command, COMMANDS)
+    elif any(len(word.split()) != 1 for word in click.words(spec)):
+        reply = messages.usage_help(spec, f"{quoted(display)} is not a choice this list offered.")
+    else:
+        text = " ".join(click.words(spec))
+        planned = plan_job(
+            spec.name,
+            text,
+            requester,
+            job_id=job_id,
+            response_url=click.response_url,
+            now=clicked_at,
+            inventory=inventory,
+        )
+        if isinstance(planned, JobEnvelope):
+            decision = check(planned, inventory) if inventory is not None else None
+            denial = refusal(planned, inventory)
+            if denial is not None:
+                record_denial(queue, planned, denial)
+                reply = denial
+            elif decision is not None and decision.approval is not None:
+                reply = request_approval(queue, planned, decision.approval, decision.rule or "", signing_secret)
+            elif spec.confirm:
+                reply = messages.use_the_slash_command(planned.display)
+            else:
+                job = planned.model_copy(update={"replace_original": True})
+                return _send_one(queue, job)
+        else:
+            reply = planned
+    # Its own id: an approved job later runs under `job_id`, and must not find it taken by this answer.
+    notice_id = job_id_for(click.team_id, f"picked:{click.trigger_id}")
+    notice = _notice(reply, click.command, requester, notice_id, clicked_at)
+    return _send_one(queue, notice.model_copy(update={"response_url": click.response_url, "replace_original": True}))
 
 
 def _no_groups(group: str) -> frozenset[str] | None:

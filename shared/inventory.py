@@ -22,6 +22,14 @@ shared/policy.py) and the environment of each name:
     job = "web/deploy"
     parameters = { ENV = { values = ["staging", "prod"] }, VERSION = { pattern = "[0-9][0-9.]*" }, NOTE = {} }
 
+    [accounts.prod-eu]                       # another AWS account (and/or region) targets may live in
+    role_arn = "arn:aws:iam::222222222222:role/opsbot-target"
+    region = "eu-west-1"
+
+    [targets.payment-eu]
+    account = "prod-eu"                      # or role_arn / region on the target itself (they win)
+    ecs = { cluster = "eu", service = "payment" }
+
     [intake]                                 # who may trigger opsbot besides this workspace's people
     allowed_bots = ["B0DEPLOYBOT"]           # bot ids whose mentions run commands (default: none)
     allowed_teams = ["T0PARTNER"]            # other workspaces (Slack Connect) whose people may (default: none)
@@ -78,8 +86,34 @@ class CodeBuildRun(_Model):
     version_variable: str = "MIGRATION_VERSION"
 
 
+#: An IAM role the worker assumes for a target (a path is allowed: `role/ops/opsbot-target`).
+RoleArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")]
+
+
+class Account(_Model):
+    """Another AWS account (its role for opsbot) and/or region, named by targets as `account = "NAME"`."""
+
+    role_arn: RoleArn | None = None
+    region: Region | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Account:
+        if self.role_arn is None and self.region is None:
+            raise ValueError("an account names a role_arn, a region or both")
+        return self
+
+
 class Target(_Model):
     environment: Environment = "staging"
+    #: An `[accounts.NAME]` table; the target's own `role_arn` / `region` win over its values.
+    account: Name | None = None
+    #: Where the worker acts for this target (after loading: the account's values filled in); None: its own.
+    role_arn: RoleArn | None = None
+    region: Region | None = None
     description: str = ""
     ecs: EcsService | None = None
     ec2: Ec2Instances | None = None
@@ -174,10 +208,32 @@ class Inventory(_Model):
     jenkins_jobs: dict[
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$")], JenkinsJob
     ] = Field(default_factory=dict)
+    #: Other AWS accounts and regions targets live in.
+    accounts: dict[Name, Account] = Field(default_factory=dict)
     #: Who may run what (shared/policy.py).
     policy: Policy = Field(default_factory=Policy)
     #: Who may trigger at all: named bots, other workspaces.
     intake: Intake = Field(default_factory=Intake)
+
+    @model_validator(mode="after")
+    def _accounts_resolved(self) -> Inventory:
+        """Each target's `account` names an `[accounts.NAME]` table, whose role and region it takes unless it
+        names its own: after loading, `target.role_arn` and `target.region` are where the worker acts."""
+        for name, target in self.targets.items():
+            if target.account is None:
+                continue
+            account = self.accounts.get(target.account)
+            if account is None:
+                known = ", ".join(sorted(self.accounts)) or "none"
+                raise ValueError(f"targets.{name}.account: there is no [accounts.{target.account}] (accounts: {known})")
+            self.targets[name] = target.model_copy(
+                update={"role_arn": target.role_arn or account.role_arn, "region": target.region or account.region}
+            )
+        return self
+
+    def role_arns(self) -> list[str]:
+        """Every IAM role the worker may assume for a target, sorted (what its `sts:AssumeRole` grant names)."""
+        return sorted({t.role_arn for t in self.targets.values() if t.role_arn is not None})
 
     # -- lookups ---------------------------------------------------------------------------
 

@@ -697,3 +697,73 @@ def use_the_slash_command(display: str) -> SlackMessage:
         "to get the prompt.",
         "Nothing was queued.",
     )
+
+
+#: Slack's limits on a static select (docs.slack.dev/reference/block-kit/block-elements/select-menu-element).
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_PLACEHOLDER = 150
+
+
+def _option(label: str, value: str) -> dict[str, Any]:
+    if len(value) > MAX_OPTION_VALUE:
+        raise ValueError("an option's value is longer than Slack's 150 characters")
+    return {"text": {"type": "plain_text", "text": shorten(label, MAX_OPTION_TEXT)}, "value": value}
+
+
+def static_select(
+    action_id: str,
+    placeholder: str,
+    groups: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    initial: str | None = None,
+) -> dict[str, Any]:
+    """A static select of (label, value) choices: option groups when there is more than one group (their
+    labels 75 characters), at most 100 options in all (past that, the rest are left out: the caller says so)."""
+    kept: list[tuple[str, list[dict[str, Any]]]] = []
+    room = MAX_OPTIONS
+    for label, choices in groups[:MAX_OPTIONS]:
+        options = [_option(text, value) for text, value in choices[:room]]
+        room -= len(options)
+        if options:
+            kept.append((label, options))
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": action_id,
+        "placeholder": {"type": "plain_text", "text": shorten(placeholder, MAX_PLACEHOLDER)},
+    }
+    if len(kept) > 1:
+        element["option_groups"] = [
+            {"label": {"type": "plain_text", "text": shorten(label, MAX_OPTION_TEXT)}, "options": options}
+            for label, options in kept
+        ]
+    else:
+        element["options"] = kept[0][1] if kept else []
+    every = [o for _, options in kept for o in options]
+    chosen = next((o for o in every if o["value"] == initial), None)
+    if chosen is not None:
+        element["initial_option"] = chosen
+    return element
+
+
+def picker(
+    spec: CommandSpec, what: str, selects: Sequence[dict[str, Any]], shown: int, left_out: int, block_id: str
+) -> SlackMessage:
+    """The ephemeral answer to a command given without its target: selects of what this person may use
+    (`shown` of them; `left_out` more did not fit, so they are told to type it)."""
+    if not shown:
+        return _simple(
+            f":information_source: There is no {escape(what)} you may use with `{escape(spec.name)}`.\n"
+            f"Usage: `{escape(spec.usage)}`",
+            "Nothing was queued.",
+        )
+    text = f":point_down: Choose a {escape(what)} for `{escape(spec.name)}`. {spec.description}"
+    notes = ["Choosing runs it exactly as if you had typed it. Nothing was queued yet."]
+    if len(selects) > 1:
+        notes.insert(0, "Pick the other choices first, then the " + escape(what) + ".")
+    if left_out:
+        notes.append(
+            f"{left_out} more {escape(what)}s do not fit in this list: type `{escape(spec.name)} <{escape(what)}>`."
+        )
+    actions = {"type": "actions", "block_id": block_id, "elements": list(selects)}
+    return SlackMessage(text=_fallback_text(text), blocks=[_section(text), actions, _context(*notes)])

@@ -110,3 +110,12 @@ def classify_aws_errors(what: str) -> Iterator[None]:
 
 class ContinuationError(OpsbotError):
     """A long job cannot go on to its next step (no queue to re-send it on, or no step to resume)."""
+
+
+class AssumeRoleError(PermanentJobError):
+    """The worker may not act in a target's account: STS refused its role (AccessDenied), or the region is
+    not enabled there. Retrying cannot help; the message names the role."""
+
+
+class AssumeRoleThrottledError(OpsbotError):
+    """STS throttled or failed the AssumeRole for a target's role: transient, SQS delivers the job again."""

@@ -6,7 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import ActionClick, accept_approval_click, accept_click
+from ack_function.intake import ActionClick, accept_approval_click, accept_click, accept_pick
+from ack_function.pickers import PickClick
 from shared.inventory import Inventory
 from shared.queue import JobQueue
 
@@ -26,3 +27,17 @@ def approval_listener(queue: JobQueue, signing_secret: str, inventory: Inventory
         ack()
 
     return on_click
+
+
+def pick_listener(queue: JobQueue, signing_secret: str, inventory: Inventory | None) -> Any:
+    def on_pick(ack: Ack, body: dict[str, Any]) -> None:
+        # An EnqueueError propagates: Bolt answers 500 and Slack shows the person that the choice failed.
+        accept_pick(PickClick.from_body(body), queue, signing_secret=signing_secret, inventory=inventory)
+        ack()
+
+    return on_pick
+
+
+def acknowledge(ack: Ack) -> None:
+    """A choice that is read later, from the state of the click that follows (the `--since` of a picker)."""
+    ack()

@@ -14,13 +14,15 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.aws.config import ConfigError
 from infra.aws.stack import OpsbotStack
+from infra.aws.target_account import TargetAccountStack, stack_name_for, worker_role_arn
 from shared.inventory import InventoryError
 
 STACK_NAME = "Opsbot"
 
 
 def build_app(context: dict[str, Any] | None = None) -> tuple[App, OpsbotStack]:
-    """The app and its one stack, with the AWS Solutions checks as a validation plugin.
+    """The app and its stack, with the AWS Solutions checks as a validation plugin; a small stack per role the
+    inventory names in another account (`stack.target_accounts`, infra/aws/target_account.py).
 
     cdk-nag v3 runs at synth: any finding not acknowledged (with a reason) stops the synth. The
     acknowledgements are also written into the template's Metadata (`cdk_nag.rules_to_suppress`)
@@ -28,6 +30,19 @@ def build_app(context: dict[str, Any] | None = None) -> tuple[App, OpsbotStack]:
     """
     app = App(context=context) if context is not None else App()
     stack = OpsbotStack(app, STACK_NAME, description="opsbot: ChatOps for Slack (ack, queue, worker)")
+    config = stack.config
+    for role_arn in config.inventory.role_arns():
+        assert config.worker_account is not None  # DeployConfig requires it when roles are named
+        stack.target_accounts.append(
+            TargetAccountStack(
+                app,
+                stack_name_for(role_arn),
+                inventory=config.inventory,
+                role_arn=role_arn,
+                trusted_role_arn=worker_role_arn(role_arn, config.worker_account),
+                description=f"opsbot: the role its worker assumes in this account ({role_arn})",
+            )
+        )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True))
     return app, stack
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,6 +35,11 @@ MISSING_INVENTORY = (
 )
 
 
+#: The account the opsbot stack (its worker) is deployed in: needed when the inventory names roles in other
+#: accounts, whose trust policies name the worker's role.
+WORKER_ACCOUNT_CONTEXT = "workerAccount"
+
+
 class ConfigError(ValueError):
     """A context value is missing or malformed."""
 
@@ -48,6 +54,8 @@ class DeployConfig:
     #: Where it was read from (for messages).
     inventory_source: str
     jenkins_url: str | None = None
+    #: The opsbot stack's account id (context workerAccount), when the inventory names other accounts' roles.
+    worker_account: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> DeployConfig:
@@ -69,7 +77,23 @@ class DeployConfig:
                 f"the inventory {raw} names Jenkins jobs ({', '.join(sorted(inventory.jenkins_jobs))}) but no Jenkins "
                 f"is configured: pass -c {JENKINS_URL_CONTEXT}=https://jenkins.example.com, or remove [jenkins_jobs]"
             )
-        return cls(inventory=inventory, inventory_file=content, inventory_source=raw, jenkins_url=jenkins_url)
+        worker_account = node.try_get_context(WORKER_ACCOUNT_CONTEXT)
+        if inventory.role_arns():
+            if not (isinstance(worker_account, str) and re.fullmatch(r"[0-9]{12}", worker_account)):
+                raise ConfigError(
+                    f"the inventory {raw} names roles in other accounts ({', '.join(inventory.role_arns())}): pass "
+                    f"-c {WORKER_ACCOUNT_CONTEXT}=<the 12-digit account id opsbot is deployed in>, whose worker role "
+                    "their trust policies name"
+                )
+        else:
+            worker_account = None
+        return cls(
+            inventory=inventory,
+            inventory_file=content,
+            inventory_source=raw,
+            jenkins_url=jenkins_url,
+            worker_account=worker_account,
+        )
 
 
 def read_inventory(path: Path) -> tuple[Inventory, bytes]:

@@ -54,6 +54,7 @@ class OpsbotFunction(Construct):
         description: str,
         snap_start: bool = False,
         asset_files: Mapping[str, bytes] | None = None,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
@@ -65,6 +66,7 @@ class OpsbotFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            role_name=role_name,
             description=f"{description}: least privilege",
             inline_policies={
                 "opsbot": iam.PolicyDocument(statements=[log_statement, *statements]),

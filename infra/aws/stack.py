@@ -13,6 +13,7 @@ from infra.aws.jobs_queue import JobsQueue
 from infra.aws.monitoring import Monitoring
 from infra.aws.slack_secret import SlackSecret
 from infra.aws.state import State
+from infra.aws.target_account import WORKER_ROLE_NAME
 from infra.aws.worker import Worker
 
 
@@ -22,6 +23,8 @@ class OpsbotStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config = DeployConfig.from_context(self.node)
+        #: The stacks of the roles the worker assumes in other accounts (built by infra/aws/app.py).
+        self.target_accounts: list[Stack] = []
 
         self.jobs = JobsQueue(self, "Queue")
         self.state = State(self, "State")
@@ -39,6 +42,8 @@ class OpsbotStack(Stack):
             inventory=config.inventory,
             inventory_file=config.inventory_file,
             jenkins_url=config.jenkins_url,
+            # Named only when other accounts' roles trust it (infra/aws/target_account.py).
+            role_name=WORKER_ROLE_NAME if config.inventory.role_arns() else None,
         )
         self.monitoring = Monitoring(
             self,

@@ -13,7 +13,13 @@ from constructs import Construct
 from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
 from infra.aws.nag import acknowledge
-from infra.aws.worker_permissions import InventoryResources, operation_permissions
+from infra.aws.worker_permissions import (
+    ASSUME_ROLE_ACTIONS,
+    InventoryResources,
+    OperationPermissions,
+    operation_permissions,
+    placements,
+)
 from shared.inventory import Inventory
 from shared.settings import MAX_RECEIVE_COUNT, WORKER_TIMEOUT_SECONDS
 
@@ -59,11 +65,21 @@ class Worker(Construct):
         inventory: Inventory,
         inventory_file: bytes,
         jenkins_url: str | None = None,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         idempotency, leases, audit = tables["idempotency"], tables["leases"], tables["audit"]
         self.resources = InventoryResources.of(inventory)
-        operations = operation_permissions(self, self.resources)
+        operations = OperationPermissions()
+        for role_arn, region in placements(inventory):
+            if role_arn is None:  # its own account; other accounts' targets are their roles' (target_account.py)
+                found = operation_permissions(self, InventoryResources.of(inventory, region=region), region=region)
+                operations.statements += found.statements
+                operations.wildcards += found.wildcards
+        if inventory.role_arns():
+            operations.statements.append(
+                iam.PolicyStatement(actions=list(ASSUME_ROLE_ACTIONS), resources=inventory.role_arns())
+            )
         environment = {
             "JOBS_QUEUE_URL": queue.queue_url,
             "JOBS_DLQ_URL": dlq.queue_url,
@@ -100,6 +116,7 @@ class Worker(Construct):
             environment=environment,
             # The inventory ships in the asset, so a changed inventory is a new asset (and a new cold start).
             asset_files={INVENTORY_FILE: inventory_file},
+            role_name=role_name,
         )
         self.function = self.worker.function
         # Its implicit grant is dropped (immutable role): CONSUME_ACTIONS above say the same.

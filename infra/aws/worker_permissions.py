@@ -38,8 +38,10 @@ REPORT_ACTIONS = ("codebuild:BatchGetReports",)
 #: /deploy-status reads pipeline stages.
 PIPELINE_ACTIONS = ("codepipeline:GetPipelineState",)
 
-#: How cdk-nag renders a regional ARN of this stack in a finding id.
-_NAG_ARN = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+#: How cdk-nag renders a regional ARN of this stack in a finding id (`region`: the stack's, or a target's own).
+_NAG_ARN = "arn:<AWS::Partition>:{service}:{region}:<AWS::AccountId>:{resource}"
+#: The worker assumes the roles the inventory names for targets in other accounts (worker_function/accounts.py).
+ASSUME_ROLE_ACTIONS = ("sts:AssumeRole",)
 
 #: A log group's ARN as IAM policies name it for StartQuery and most other actions: with a trailing
 #: `:*` (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html).
@@ -96,13 +98,16 @@ class InventoryResources:
     pipelines: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, inventory: Inventory) -> InventoryResources:
-        targets = inventory.targets.values()
+    def of(cls, inventory: Inventory, *, role_arn: str | None = None, region: str | None = None) -> InventoryResources:
+        """The resources of the targets reached through `role_arn` in `region` (None, None: the worker's own
+        account and region, where the suites are too)."""
+        targets = [t for t in inventory.targets.values() if t.role_arn == role_arn and t.region == region]
+        own = role_arn is None and region is None
         tags: dict[str, set[str]] = {}
         for target in targets:
             if target.ec2 is not None:
                 tags.setdefault(target.ec2.tag, set()).add(target.ec2.value)
-        suites = {s.codebuild_project for s in inventory.suites.values()}
+        suites = {s.codebuild_project for s in inventory.suites.values()} if own else set()
         migrations = {t.migration.codebuild_project for t in targets if t.migration is not None}
         return cls(
             ecs_services=tuple(sorted({(t.ecs.cluster, t.ecs.service) for t in targets if t.ecs is not None})),
@@ -128,10 +133,23 @@ class OperationPermissions:
     wildcards: list[tuple[str, str]] = field(default_factory=list)
 
 
-def operation_permissions(scope: Construct, resources: InventoryResources) -> OperationPermissions:
-    """What the worker's operations may call, on exactly the inventory's resources."""
+def placements(inventory: Inventory) -> list[tuple[str | None, str | None]]:
+    """Every (role ARN, region) the inventory's targets are reached through; (None, None) first, always."""
+    found = {(t.role_arn, t.region) for t in inventory.targets.values()} - {(None, None)}
+    return [(None, None), *sorted(found, key=lambda p: (p[0] or "", p[1] or ""))]
+
+
+def operation_permissions(
+    scope: Construct, resources: InventoryResources, *, region: str | None = None
+) -> OperationPermissions:
+    """What the worker's operations may call, on exactly the inventory's resources (in `region`, when it is
+    not the stack's own)."""
     stack = Stack.of(scope)
     result = OperationPermissions()
+    nag_region = region or "<AWS::Region>"
+
+    def format_arn(**parts: Any) -> str:
+        return stack.format_arn(region=region, **parts)
 
     def add(actions: tuple[str, ...], arns: list[str], conditions: dict[str, Any] | None = None) -> None:
         result.statements.append(iam.PolicyStatement(actions=list(actions), resources=arns, conditions=conditions))
@@ -140,7 +158,7 @@ def operation_permissions(scope: Construct, resources: InventoryResources) -> Op
         add(
             ECS_ACTIONS,
             [
-                stack.format_arn(service="ecs", resource="service", resource_name=f"{cluster}/{service}")
+                format_arn(service="ecs", resource="service", resource_name=f"{cluster}/{service}")
                 for cluster, service in resources.ecs_services
             ],
         )
@@ -151,13 +169,13 @@ def operation_permissions(scope: Construct, resources: InventoryResources) -> Op
         for key, values in resources.instance_tags:
             add(
                 EC2_REBOOT_ACTIONS,
-                [stack.format_arn(service="ec2", resource="instance", resource_name="*")],
+                [format_arn(service="ec2", resource="instance", resource_name="*")],
                 conditions={"StringEquals": {f"aws:ResourceTag/{key}": list(values)}},
             )
         tags = "; ".join(f"aws:ResourceTag/{key} in {', '.join(values)}" for key, values in resources.instance_tags)
         result.wildcards.append(
             (
-                _NAG_ARN.format(service="ec2", resource="instance/*"),
+                _NAG_ARN.format(region=nag_region, service="ec2", resource="instance/*"),
                 "ec2:RebootInstances only on instances carrying the inventory's tags (condition "
                 f"{tags}). The instances of a target are named by their tag, not their ids, which change "
                 "whenever an instance is replaced.",
@@ -187,7 +205,7 @@ def operation_permissions(scope: Construct, resources: InventoryResources) -> Op
         add(
             LOGS_ACTIONS,
             [
-                stack.format_arn(
+                format_arn(
                     service="logs",
                     resource="log-group",
                     resource_name=group + _LOG_GROUP_SUFFIX,
@@ -198,7 +216,7 @@ def operation_permissions(scope: Construct, resources: InventoryResources) -> Op
         )
         result.wildcards.extend(
             (
-                _NAG_ARN.format(service="logs", resource=f"log-group:{group}{_LOG_GROUP_SUFFIX}"),
+                _NAG_ARN.format(region=nag_region, service="logs", resource=f"log-group:{group}{_LOG_GROUP_SUFFIX}"),
                 f"logs:StartQuery on the inventory's log group {group} and nothing else: CloudWatch Logs "
                 "authorizes it on the log group ARN with its trailing :* (Logs access control overview).",
             )
@@ -209,7 +227,7 @@ def operation_permissions(scope: Construct, resources: InventoryResources) -> Op
         add(
             CODEBUILD_ACTIONS,
             [
-                stack.format_arn(service="codebuild", resource="project", resource_name=project)
+                format_arn(service="codebuild", resource="project", resource_name=project)
                 for project in resources.codebuild_projects
             ],
         )
@@ -218,13 +236,13 @@ def operation_permissions(scope: Construct, resources: InventoryResources) -> Op
         add(
             REPORT_ACTIONS,
             [
-                stack.format_arn(service="codebuild", resource="report-group", resource_name=f"{project}-*")
+                format_arn(service="codebuild", resource="report-group", resource_name=f"{project}-*")
                 for project in resources.report_projects
             ],
         )
         result.wildcards.extend(
             (
-                _NAG_ARN.format(service="codebuild", resource=f"report-group/{project}-*"),
+                _NAG_ARN.format(region=nag_region, service="codebuild", resource=f"report-group/{project}-*"),
                 f"codebuild:BatchGetReports (read only) on the report groups of the suite project {project}: "
                 "CodeBuild names a report group created from a buildspec <project>-<report name>, and the report "
                 "names live in the buildspec, not the inventory.",
@@ -236,7 +254,7 @@ def operation_permissions(scope: Construct, resources: InventoryResources) -> Op
         add(
             PIPELINE_ACTIONS,
             [
-                stack.format_arn(service="codepipeline", resource=pipeline, arn_format=ArnFormat.NO_RESOURCE_NAME)
+                format_arn(service="codepipeline", resource=pipeline, arn_format=ArnFormat.NO_RESOURCE_NAME)
                 for pipeline in resources.pipelines
             ],
         )

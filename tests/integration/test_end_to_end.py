@@ -39,9 +39,9 @@ def test_deploy_status_payment_is_answered_with_its_deployments(stack):
 
 
 def test_a_bad_command_is_answered_by_the_ack_and_nothing_runs(stack):
-    outcome = run_command("/deploy-status", stack.target, timeout=2, emit=lambda _: None)
+    outcome = run_command("/ops-ping abc", stack.target, timeout=2, emit=lambda _: None)
 
-    assert not outcome.queued and "Usage:" in outcome.ack_text
+    assert not outcome.queued and "Usage:" in outcome.ack_text and "must be a number" in outcome.ack_text
     assert outcome.messages == []
 
 
