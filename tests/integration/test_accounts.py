@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.local.aws import FAKE_CREDENTIALS, MotoServer
+from infra.devstack.aws import FAKE_CREDENTIALS, MotoServer
 from shared.inventory import Inventory
 from shared.settings import WorkerSettings
 from worker_function.accounts import REFRESH_MARGIN_S, SESSION_DURATION_S, TargetAccounts

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from infra.local.slack_request import SignedRequest, SlashCommand, post, sign, signed_slash_command
-from infra.local.stack import LocalStack
+from infra.devstack.slack_request import SignedRequest, SlashCommand, post, sign, signed_slash_command
+from infra.devstack.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 
