@@ -9,6 +9,8 @@ from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 
 from shared.inventory import Inventory, load_inventory
 from shared.jobs import utcnow
@@ -72,6 +74,8 @@ def build_dispatcher(
     jenkins: Callable[[], Any] | None = None,
     now: Callable[[], datetime] = utcnow,
     sleep: Callable[[float], None] = time.sleep,
+    web: WebClient | None = None,
+    webhook: Callable[[str], WebhookClient] | None = None,
 ) -> Dispatcher:
     """The worker as Lambda runs it. The inventory file is read here, once per cold start; tests pass
     their own inventory, Jenkins client factory and clock."""
@@ -81,7 +85,7 @@ def build_dispatcher(
         inventory = load_inventory(settings.inventory_path) if settings.inventory_path else Inventory()
     if jenkins is None and settings.jenkins_url:
         jenkins = partial(jenkins_client_from_secret, settings, aws)
-    web = slack_web_client(settings, bot_token(settings, aws))
+    web = web or slack_web_client(settings, bot_token(settings, aws))
     audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
     # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
     queue = SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs"))
@@ -106,6 +110,7 @@ def build_dispatcher(
             local_mode=settings.local_mode,
             max_retries=settings.slack_max_retries,
             now=now,
+            webhook=webhook,
         ),
         leases=LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s),
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.

@@ -54,8 +54,10 @@ class SlackReplier:
         local_mode: bool = False,
         max_retries: int = 2,
         now: Callable[[], datetime] = utcnow,
+        webhook: Callable[[str], WebhookClient] | None = None,
     ) -> None:
         self._web = web_client
+        self._webhook = webhook or self._webhook_client
         self._local_mode = local_mode
         self._max_retries = max_retries
         self._now = now
@@ -114,11 +116,12 @@ class SlackReplier:
         age = (self._now() - job.issued_at).total_seconds()
         return age < RESPONSE_URL_TTL_SECONDS
 
+    def _webhook_client(self, url: str) -> WebhookClient:
+        return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries))
+
     def _send_response_url(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> bool:
         assert job.response_url is not None
-        webhook = WebhookClient(
-            job.response_url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries)
-        )
+        webhook = self._webhook(job.response_url)
         body = {**message.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, message)}
         try:
             response = webhook.send_dict(body)
