@@ -25,7 +25,7 @@ When = Literal["before", "after"]
 How = Literal["fail", "kill"]
 
 
-class WorkerKilled(BaseException):  # noqa: N818 (what a crash is to the code it stops, not an error to handle)
+class WorkerKilled(BaseException):
     """The worker died here (Lambda timeout, out of memory): no handler of the worker may catch it."""
 
 
@@ -168,13 +168,13 @@ class _Webhook:
 def moto_recorder(endpoint_url: str, action: str) -> None:
     """`reset-recording`, `start-recording` or `stop-recording` on moto's own request recorder."""
     request = urllib.request.Request(f"{endpoint_url}/moto-api/recorder/{action}", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback moto server)
+    with urllib.request.urlopen(request, timeout=10):
         pass
 
 
 def moto_requests(endpoint_url: str) -> list[dict[str, Any]]:
     """Every request moto received since the recording was reset, as moto recorded it."""
-    with urllib.request.urlopen(f"{endpoint_url}/moto-api/recorder/download-recording", timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{endpoint_url}/moto-api/recorder/download-recording", timeout=10) as response:
         text = response.read().decode()
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 

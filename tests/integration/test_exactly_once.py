@@ -23,7 +23,14 @@ import pytest
 from slack_sdk.webhook import WebhookClient
 
 from infra.local.aws import FAKE_CREDENTIALS, aws_client
-from infra.local.demo import JENKINS_JOB, MIGRATION_PROJECT, REGRESSION_PROJECT, demo_inventory_toml
+from infra.local.demo import (
+    JENKINS_JOB,
+    MIGRATION_PROJECT,
+    REGRESSION_PROJECT,
+    DemoTimings,
+    demo_inventory_toml,
+    script_demo_builds,
+)
 from shared.jobs import JobEnvelope
 from tests.fakes import FakeLambdaContext
 from tests.integration.faults import (
@@ -159,6 +166,8 @@ class Runner:
         session = boto3.session.Session(**FAKE_CREDENTIALS)
         plan.hook_boto3(session)
         self.aws = AwsClients(settings, session=session)
+        self.sqs = aws_client("sqs", harness.moto.endpoint_url)
+        self.dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
         self.web = plan.web_client(
             token="xoxb-test",
             base_url=settings.slack_api_url,
@@ -221,15 +230,17 @@ class Runner:
         return deliveries
 
     def _drain(self) -> list[dict[str, Any]]:
-        messages = self.h.queued()
+        """What the worker queued (its next steps), taken off the queue to be delivered."""
+        url = self.h.queues.queue_url
+        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         for message in messages:
-            self.h.delete(message)
+            self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return messages
 
     def _lease_free(self, scenario: Scenario) -> bool:
         if scenario.lease is None:
             return True
-        item = aws_client("dynamodb", self.h.moto.endpoint_url).get_item(
+        item = self.dynamodb.get_item(
             TableName=self.h.tables.leases, Key={"target": {"S": scenario.lease}}, ConsistentRead=True
         )
         return "Item" not in item
@@ -264,6 +275,7 @@ def print_table(request: pytest.FixtureRequest) -> Iterator[None]:
         write(f"NOT EXACTLY ONCE: {line}")
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_once(harness, scenario):
     toml = demo_inventory_toml(harness.cluster)
@@ -272,6 +284,9 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
         toml += APPROVAL_RULE
         harness.slack.set_usergroup("S0DBA", ["U0DAN"])
     harness.inventory_toml = toml
+    # Builds that end within one poll interval: a long job here is two steps (start, then its end).
+    assert harness.codebuild is not None and harness.jenkins is not None
+    script_demo_builds(harness.codebuild, harness.jenkins, DemoTimings(migration_s=60, regression_s=60))
     runner = Runner(harness)
     expected_effects = 1 if scenario.effect else 0
 
