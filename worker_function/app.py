@@ -28,6 +28,7 @@ from worker_function.groups import UserGroups
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext
 from worker_function.reply import SlackReplier
+from worker_function.store.intents import DynamoIntents
 
 
 def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
@@ -97,6 +98,7 @@ def build_dispatcher(
             aws=aws,
             now=now,
             sleep=sleep,
+            intents=DynamoIntents(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
             inventory=inventory,
             jenkins_factory=jenkins,
             audit=audit,

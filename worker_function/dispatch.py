@@ -64,6 +64,7 @@ from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
 from worker_function.operations.settle import refuse_decision, update_approval_message
 from worker_function.reply import SlackReplier
+from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
 
@@ -340,14 +341,17 @@ class Dispatcher:
         if not message.text:  # nothing to show: a waiting expiry, or a prompt that something else decided
             previous = job.continuation.progress if job.continuation else None
             return {"route": "none", "progress": previous.model_dump(mode="json") if previous else {}}
+        # The message is a side effect too: an intent first; finding one, an earlier attempt may have
+        # delivered it (a timeout after sending, a crash before this stage saved), so it replaces that copy.
+        again = self.ctx.intents.write(Intent(job_id=job.job_id, step=job.step, name="reply")) is not None
         if (job.continuation is None or job.kind in INTERNAL_KINDS) and not outcome.waiting:
             # A notice or settle replaces the prompt it answers; a confirmed job replaces its prompt when it
             # was refused before it could run (denied by the policy, target busy, prompt already decided).
-            route = self.replier.send(job, message, replace_original=outcome.replace_original)
+            route = self.replier.send(job, message, replace_original=outcome.replace_original, again=again)
             logger.info("answered via %s", route, extra=job_log_keys(job))
             return {"route": route}
         previous = job.continuation.progress if job.continuation else None
-        handle = self.replier.publish(job, message, previous)
+        handle = self.replier.publish(job, message, previous, again=again)
         logger.info("step %d shown (final: %s)", job.step, message.final, extra=job_log_keys(job))
         return {"route": "progress", "progress": handle.model_dump(mode="json")}
 

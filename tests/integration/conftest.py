@@ -20,6 +20,14 @@ from infra.local.aws import (
 from infra.local.slack_api import SlackApiServer
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault-injection harness's table (tests/integration/test_exactly_once.py), when it ran."""
+    from tests.integration.faults import REPORT
+
+    for line in REPORT:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     # moto's request recorder (off until a test starts it) writes here: the fault harness counts at the target.

@@ -21,6 +21,9 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
+#: Lines for the terminal summary (the harness's table), printed by `conftest.pytest_terminal_summary`.
+REPORT: list[str] = []
+
 When = Literal["before", "after"]
 How = Literal["fail", "kill"]
 
