@@ -50,19 +50,24 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
+from shared.policy import Approval
+from shared.policy import Decision as PolicyDecision
 from worker_function.audit import AuditLog
 from worker_function.dead_letters import DeadLetters
 from worker_function.errors import (
+    GROUP_CHECK_FAILED,
     AlreadyDecidedError,
     ContinuationError,
     DecisionRefusedError,
+    GroupLookupError,
+    NotConfirmedError,
     PermanentJobError,
     PolicyDeniedError,
 )
 from worker_function.groups import UserGroups
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
-from worker_function.operations.settle import refuse_decision, update_approval_message
+from worker_function.operations.settle import refuse_decision, tell_clicker, update_approval_message
 from worker_function.reply import SlackReplier
 from worker_function.store.intents import Intent
 
@@ -160,128 +165,166 @@ class Dispatcher:
             return
         keys = job_log_keys(job)
         logger.info("received %s step %d (attempt %d)", job.display, job.step, receive_count, extra=keys)
-        key: dict[str, Any] = {"job_id": job.job_id, "step": job.step}
-        if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
-            key["approved_by"] = job.approved_by
         if isinstance(job.args, AuditNoteArgs):  # the ack's denial: recorded, nobody answered
             self._audit(job, job.args.event, job.args.detail)
             return
         try:
-            if job.step == 0 and job.kind not in INTERNAL_KINDS:
-                self._audit(job, "request")
-                if job.confirmed_by:
-                    self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
-            outcome = self._run_once(key=key, job=job)
-            reply = self._reply_once(key=key, job=job, outcome=outcome)
-            if outcome.waiting:
-                self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
-            elif job.kind not in INTERNAL_KINDS and outcome.message.text:  # told nobody: no outcome (yet)
-                self._audit(job, "outcome", outcome.message.text.splitlines()[0])
+            self._stages(job)
         except IdempotencyAlreadyInProgressError:
             if receive_count >= self.max_receive_count:
                 logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
                 return
             raise  # not lost: it comes back after the visibility timeout, when the result is known
+        except GroupLookupError as exc:  # nothing stored: the person's next click asks Slack again
+            self._group_check_failed(job, exc)
         except Exception as exc:
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
             self._give_up(job, body, exc, receive_count)
 
+    def _stages(self, job: JobEnvelope) -> None:
+        """Run the step, deliver its message, queue the next step: each stage once per (job, step)."""
+        key: dict[str, Any] = {"job_id": job.job_id, "step": job.step}
+        if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
+            key["approved_by"] = job.approved_by
+        if job.step == 0 and job.kind not in INTERNAL_KINDS:
+            self._audit(job, "request")
+            if job.confirmed_by:
+                self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
+        outcome = self._run_once(key=key, job=job)
+        reply = self._reply_once(key=key, job=job, outcome=outcome)
+        if outcome.waiting:
+            self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
+        elif job.kind not in INTERNAL_KINDS and outcome.message.text:  # told nobody: no outcome (yet)
+            self._audit(job, "outcome", outcome.message.text.splitlines()[0])
+
+    def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
+        """A user group could not be listed: the person is told to try again; nothing was decided or stored."""
+        logger.warning("%s not run: %s", job.display, exc, extra=job_log_keys(job))
+        if exc.told:
+            return
+        if job.confirmed_by:
+            message = messages.confirmation_refused(GROUP_CHECK_FAILED)
+        else:
+            message = messages.job_failed(job.display, job.short_id, GROUP_CHECK_FAILED)
+        self.replier.send(job, message)
+
     def _run(self, *, key: dict[str, Any], job: JobEnvelope) -> StepOutcome:
         """Run the job's next step under its target's lease; a permanent failure becomes the answer."""
         started = time.monotonic()
-        keys = job_log_keys(job)
         now = self.ctx.now()
-        first_ran = job.continuation.started_at if job.continuation else now
         if job.continuation is None:
             self._publish(job, {QUEUE_WAIT: (now - job.issued_at).total_seconds() * 1000})
         spec = spec_for_kind(job.kind)
-        outcome, detail = "succeeded", ""
-        prompt_replaced = False
-        internal = job.kind in INTERNAL_KINDS
+        outcome, detail, prompt_replaced = "succeeded", "", False
         try:
-            if job.continuation is None and job.confirmed_by and not internal:
-                self._claim(job, "confirmed", job.confirmed_by, approval=False)
-            if spec is not None and spec.accepts is not None and spec.subject is not None:
-                self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
-            if job.continuation is None and not internal:
-                self._authorize(job)
-            expired = self._expired(job, spec, now)
-            if expired is not None:
-                result: StepResult = expired
-                with self._lease(spec, job):  # taken as its owner, and released: the job is over
-                    pass
-            else:
-                with self._lease(spec, job) as held:
-                    if job.continuation is None and job.confirmed_by and job.replace_original:
-                        self._prompt_once(key=key, job=job)  # allowed, and the target is ours: it runs
-                        prompt_replaced = True
-                    try:
-                        result = self._step(job)
-                    except PermanentJobError:
-                        raise
-                    except Exception:
-                        if held is not None and job.continuation is not None:
-                            held.keep(self.ctx.settings.poll_interval_s)  # the retry of this step takes it back
-                        raise
-                    if isinstance(result, Wait) and held is not None:
-                        held.keep(result.delay_s)
+            self._admit(job, spec)
+            result, prompt_replaced = self._execute(job, spec, key, now)
         except UnknownNameError as exc:
             outcome, detail = "UnknownName", f": {exc}"
             result = messages.unknown_name(job.display, job.short_id, str(exc))
         except PermanentJobError as exc:
             outcome, detail = type(exc).__name__, f": failed permanently: {exc}"
             result = exc.to_message(job)
-        elapsed_ms = (time.monotonic() - started) * 1000
+        internal = job.kind in INTERNAL_KINDS
         replace = job.replace_original and not prompt_replaced and (job.continuation is None or internal)
+        first_ran = job.continuation.started_at if job.continuation else now
         if isinstance(result, Wait):
-            logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=keys)
-            message = messages.with_footer(
-                result.progress, messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
-            )
+            logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=job_log_keys(job))
+            footer = messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
             return StepOutcome(
-                message=message,
+                message=messages.with_footer(result.progress, footer),
                 started_at=first_ran,
                 state=result.state,
                 delay_s=result.delay_s,
                 replace_original=replace,
             )
-        logger.info("executed %s (step %d) in %.0f ms%s", job.display, job.step, elapsed_ms, detail, extra=keys)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.info(
+            "executed %s (step %d) in %.0f ms%s", job.display, job.step, elapsed_ms, detail, extra=job_log_keys(job)
+        )
         self._publish(job, {JOB_DURATION: elapsed_ms}, outcome=outcome)
         if job.continuation is not None and not internal:  # a long job's last word
-            result = messages.with_footer(
-                result,
-                messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id),
-            )
+            footer = messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
+            result = messages.with_footer(result, footer)
         return StepOutcome(message=result, started_at=first_ran, replace_original=replace)
 
-    def _authorize(self, job: JobEnvelope) -> None:
+    def _admit(self, job: JobEnvelope, spec: CommandSpec | None) -> None:
+        """Before a command's first step: its prompt's decision claimed, its target known, its policy met."""
+        internal = job.kind in INTERNAL_KINDS
+        if job.continuation is None and job.confirmed_by and not internal:
+            self._claim(job, "confirmed", job.confirmed_by, approval=False)
+        if spec is not None and spec.accepts is not None and spec.subject is not None:
+            self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
+        if job.continuation is None and not internal:
+            self._authorize(job, spec)
+
+    def _execute(
+        self, job: JobEnvelope, spec: CommandSpec | None, key: dict[str, Any], now: datetime
+    ) -> tuple[StepResult, bool]:
+        """The step under the target's lease (or the stop of a job past its maximum age); whether the prompt
+        was replaced by "confirmed: queued"."""
+        expired = self._expired(job, spec, now)
+        if expired is not None:
+            with self._lease(spec, job):  # taken as its owner, and released: the job is over
+                return expired, False
+        with self._lease(spec, job) as held:
+            replaced = job.continuation is None and bool(job.confirmed_by) and job.replace_original
+            if replaced:
+                self._prompt_once(key=key, job=job)  # allowed, and the target is ours: it runs
+            try:
+                result = self._step(job)
+            except PermanentJobError:
+                raise
+            except Exception:
+                if held is not None and job.continuation is not None:
+                    held.keep(self.ctx.settings.poll_interval_s)  # the retry of this step takes it back
+                raise
+            if isinstance(result, Wait) and held is not None:
+                held.keep(result.delay_s)
+            return result, replaced
+
+    def _authorize(self, job: JobEnvelope, spec: CommandSpec | None) -> None:
         """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
-        members = self.ctx.group_members
-        decision = check(job, self.ctx.inventory, members)
-        if decision.allowed is True and decision.approval is not None and job.kind != "approval_request":
-            approver = job.approved_by
-            if approver is None or approver == job.requester.user_id:
-                reason = f"`{job.command}` needs the approval of a second person (rule `{decision.rule}`)"
-                self._audit(job, "denial", reason)
-                raise PolicyDeniedError(decision.rule, reason, decision.ask)
-            if decision.approval.could_approve(approver, members) is not True:
-                # The ack let it through (it cannot see user groups): the clicker alone is told, nothing is
-                # decided, and the request stays open for a real approver.
-                channel = decision.approval.channel
-                refuse_decision(
-                    self.ctx, job, "approval", by=approver, prompt_id=job.job_id, channel=channel, rule=decision.rule
-                )
-                raise DecisionRefusedError(approver, decision.rule)
-            self._claim(job, "approved", approver, approval=True)
-            self._audit(job, "approval", f"approved by {approver}")
+        decision = check(job, self.ctx.inventory, self.ctx.group_members)
+        approval = decision.approval if decision.allowed is True and job.kind != "approval_request" else None
+        if approval is not None:
+            self._approve(job, decision, approval)
+        elif spec is not None and spec.confirm and not job.confirmed_by:
+            reason = f"`{job.command}` runs only once its prompt is confirmed by the requester"
+            self._audit(job, "denial", reason)
+            raise NotConfirmedError(reason)
         if decision.allowed is True:
             self._audit(job, "start", f"allowed by rule {decision.rule}" if decision.rule else "")
             return
         reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
         self._audit(job, "denial", f"rule {decision.rule}: {reason}")
         raise PolicyDeniedError(decision.rule, reason, decision.ask or self.ctx.inventory.policy.contact)
+
+    def _approve(self, job: JobEnvelope, decision: PolicyDecision, approval: Approval) -> None:
+        """A job whose rule needs a second person: claim the approval, or refuse (nothing decided)."""
+        approver, rule = job.approved_by, decision.rule
+        if approver is None or approver == job.requester.user_id:
+            reason = f"`{job.command}` needs the approval of a second person (rule `{rule}`)"
+            self._audit(job, "denial", reason)
+            raise PolicyDeniedError(rule, reason, decision.ask)
+        try:
+            admitted = approval.could_approve(approver, self.ctx.group_members)
+        except GroupLookupError as exc:  # told to the approver alone; the request stays open
+            tell_clicker(
+                self.ctx, approver, approval.channel, messages.decision_refused("approval", GROUP_CHECK_FAILED)
+            )
+            raise GroupLookupError(exc.group, exc.why, told=True) from exc
+        if admitted is not True:
+            # The ack let it through (it cannot see user groups): the clicker alone is told, nothing is
+            # decided, and the request stays open for a real approver.
+            refuse_decision(
+                self.ctx, job, "approval", by=approver, prompt_id=job.job_id, channel=approval.channel, rule=rule
+            )
+            raise DecisionRefusedError(approver, rule)
+        self._claim(job, "approved", approver, approval=True)
+        self._audit(job, "approval", f"approved by {approver}")
 
     def _claim(self, job: JobEnvelope, outcome: Literal["confirmed", "approved"], by: str, *, approval: bool) -> None:
         """Decide the job's prompt as `outcome`, or raise `AlreadyDecidedError` if it was decided otherwise

@@ -92,6 +92,27 @@ class DecisionRefusedError(PermanentJobError):
         return SlackMessage(text="")
 
 
+class NotConfirmedError(PermanentJobError):
+    """A command whose spec needs a confirmation arrived without one claimed (e.g. a Confirm token replayed
+    on the Approve action): it does not run."""
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return messages.confirmation_refused(str(self))
+
+
+class GroupLookupError(OpsbotError):
+    """Slack could not list a user group's members just now: transient, so nothing is cached, decided or
+    stored as a refusal; whoever clicked is told to try again. `told`: they were told already."""
+
+    def __init__(self, group: str, why: str, *, told: bool = False) -> None:
+        super().__init__(f"could not list the members of user group {group}: {why}")
+        self.group, self.why, self.told = group, why, told
+
+
+#: What a person is told when their user-group membership could not be checked.
+GROUP_CHECK_FAILED = "could not check your group membership, try again"
+
+
 class SlackDeliveryError(OpsbotError):
     """No route to the requester worked (response_url, channel, direct message)."""
 

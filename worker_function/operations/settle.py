@@ -31,7 +31,7 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.policy import Approval
 from worker_function.decisions import Decision, Decisions
-from worker_function.errors import PermanentJobError
+from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, PermanentJobError
 from worker_function.operations import OperationContext, StepResult, Wait
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,12 @@ def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decis
     if not request.approvers:
         logger.warning("approval request %s: no approvers recorded, only its requester may reject it", args.prompt_id)
     approval = Approval(approvers=list(request.approvers), channel=request.channel or "")
-    if approval.could_reject(args.by, job.requester.user_id, ctx.group_members) is True:
+    try:
+        admitted = approval.could_reject(args.by, job.requester.user_id, ctx.group_members)
+    except GroupLookupError as exc:  # transient: told to the clicker alone, nothing decided or stored
+        tell_clicker(ctx, args.by, approval.channel, messages.decision_refused("rejection", GROUP_CHECK_FAILED))
+        raise GroupLookupError(exc.group, exc.why, told=True) from exc
+    if admitted is True:
         return True
     refuse_decision(
         ctx, job, "rejection", by=args.by, prompt_id=args.prompt_id, channel=approval.channel, rule=request.rule
@@ -109,14 +114,18 @@ def refuse_decision(
     logger.warning("%s of %s refused: %s", action, job.display, reason)
     if ctx.audit is not None:
         ctx.audit.record(job.model_copy(update={"job_id": prompt_id}), "denial", f"{action} refused: {reason}")
-    refused = messages.decision_refused(action, "you are not one of this request's approvers")
+    tell_clicker(ctx, by, channel, messages.decision_refused(action, "you are not one of this request's approvers"))
+
+
+def tell_clicker(ctx: OperationContext, user: str, channel: str | None, message: SlackMessage) -> None:
+    """An ephemeral message to whoever clicked, in the approvals channel (best effort: nothing depends on it)."""
     if ctx.slack is None or not channel:
-        logger.warning("cannot tell %s the %s was refused: no Slack client or approvals channel", by, action)
+        logger.warning("cannot tell %s: no Slack client or approvals channel", user)
         return
     try:
-        ctx.slack.chat_postEphemeral(channel=channel, user=by, text=refused.text, blocks=refused.blocks)
+        ctx.slack.chat_postEphemeral(channel=channel, user=user, text=message.text, blocks=message.blocks)
     except SlackApiError as exc:
-        logger.warning("could not tell %s the %s was refused: %s", by, action, exc.response.get("error"))
+        logger.warning("could not tell %s in %s: %s", user, channel, exc.response.get("error"))
 
 
 def update_approval_message(
