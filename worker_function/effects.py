@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import urllib.error
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
@@ -21,6 +21,7 @@ from worker_function.store.intents import Intent, IntentStore
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
 class Unknowable:
@@ -30,19 +31,19 @@ class Unknowable:
 UNKNOWABLE: Final = Unknowable()
 
 
-class SideEffect(Protocol, Generic[R]):
+class SideEffect(Protocol[R_co]):
     """A side effect on a target: what it is, how to make it, how to find it made."""
 
     @property
     def intent(self) -> Intent: ...
 
-    def call(self, intent: Intent) -> R: ...
+    def call(self, intent: Intent) -> R_co: ...
 
-    def reconcile(self, intent: Intent) -> R | Unknowable | None:
+    def reconcile(self, intent: Intent) -> R_co | Unknowable | None:
         """This job's effect as the target shows it; None when the target shows it was not made."""
         ...
 
-    def assumed(self, intent: Intent) -> R:
+    def assumed(self, intent: Intent) -> R_co:
         """The result to go on with when the target cannot tell (`UNKNOWABLE`) and the effect may be made."""
         ...
 
