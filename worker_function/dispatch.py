@@ -68,6 +68,7 @@ from worker_function.groups import UserGroups
 from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
 from worker_function.operations.settle import refuse_decision, tell_clicker, update_approval_message
+from worker_function.outcomes import NothingToPost, Said
 from worker_function.reply import SlackReplier
 from worker_function.store.intents import Intent
 
@@ -88,7 +89,7 @@ class StepOutcome(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    message: SlackMessage
+    message: Said = Field(union_mode="left_to_right")
     #: When the job's first step ran (elapsed time and maximum age count from here).
     started_at: datetime
     #: None: the job is done. Otherwise the state its next step resumes from.
@@ -196,7 +197,7 @@ class Dispatcher:
         reply = self._reply_once(key=key, job=job, outcome=outcome)
         if outcome.waiting:
             self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
-        elif job.kind not in INTERNAL_KINDS and outcome.message.text:  # told nobody: no outcome (yet)
+        elif job.kind not in INTERNAL_KINDS and isinstance(outcome.message, SlackMessage):  # else told nobody
             self._audit(job, "outcome", outcome.message.text.splitlines()[0])
 
     def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
@@ -234,7 +235,7 @@ class Dispatcher:
             logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=job_log_keys(job))
             footer = messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
             return StepOutcome(
-                message=messages.with_footer(result.progress, footer),
+                message=_with_footer(result.progress, footer),
                 started_at=first_ran,
                 state=result.state,
                 delay_s=result.delay_s,
@@ -247,7 +248,7 @@ class Dispatcher:
         self._publish(job, {JOB_DURATION: elapsed_ms}, outcome=outcome)
         if job.continuation is not None and not internal:  # a long job's last word
             footer = messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
-            result = messages.with_footer(result, footer)
+            result = _with_footer(result, footer)
         return StepOutcome(message=result, started_at=first_ran, replace_original=replace)
 
     def _admit(self, job: JobEnvelope, spec: CommandSpec | None) -> None:
@@ -381,7 +382,7 @@ class Dispatcher:
     def _reply(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome) -> dict[str, Any]:
         """Deliver the step's message. A one-step job answers once; a long job keeps one message updated."""
         message = outcome.message
-        if not message.text:  # nothing to show: a waiting expiry, or a prompt that something else decided
+        if isinstance(message, NothingToPost):  # a waiting expiry, a prompt that something else decided
             previous = job.continuation.progress if job.continuation else None
             return {"route": "none", "progress": previous.model_dump(mode="json") if previous else {}}
         # The message is a side effect too: an intent first; finding one, an earlier attempt may have
@@ -451,3 +452,7 @@ class Dispatcher:
             self.metrics.add_dimension(name=OUTCOME_DIMENSION, value=outcome)
             self.metrics.add_metric(name=JOB_OUTCOME, unit=MetricUnit.Count, value=1)
         publish(self.metrics)
+
+
+def _with_footer(said: Said, footer: str) -> Said:
+    return messages.with_footer(said, footer) if isinstance(said, SlackMessage) else said

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from shared import messages
 from shared.errors import OpsbotError
 from shared.messages import SlackMessage
+from worker_function.outcomes import NothingToPost, Said
 
 if TYPE_CHECKING:
     from shared.jobs import ReplyTarget
@@ -41,7 +42,7 @@ PERMANENT_AWS_CODES = frozenset(
 class PermanentJobError(OpsbotError):
     """Retrying cannot help (unknown target, bad arguments, forbidden): tell the requester now."""
 
-    def to_message(self, job: ReplyTarget) -> SlackMessage:
+    def to_message(self, job: ReplyTarget) -> Said:
         return messages.job_failed(job.display, job.short_id, str(self))
 
 
@@ -88,8 +89,8 @@ class DecisionRefusedError(PermanentJobError):
         super().__init__(f"<@{by}> is not an approver of rule `{rule}`")
         self.by, self.rule = by, rule
 
-    def to_message(self, job: ReplyTarget) -> SlackMessage:
-        return SlackMessage(text="")
+    def to_message(self, job: ReplyTarget) -> Said:
+        return NothingToPost(reason="the approval was refused, told to the clicker alone")
 
 
 class NotConfirmedError(PermanentJobError):

@@ -26,6 +26,7 @@ from worker_function.clients import AwsClients
 from worker_function.decisions import Decisions
 from worker_function.effects import SideEffect, effect
 from worker_function.groups import UserGroups
+from worker_function.outcomes import NothingToPost, Said
 from worker_function.store.intents import Intent, IntentStore
 
 R = TypeVar("R")
@@ -40,12 +41,12 @@ class Wait(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    progress: SlackMessage
+    progress: Said
     state: dict[str, Any] = Field(default_factory=dict)
     delay_s: float = Field(default=0, ge=0)
 
 
-StepResult = SlackMessage | Wait
+StepResult = SlackMessage | NothingToPost | Wait
 
 
 @dataclass

@@ -33,11 +33,9 @@ from shared.policy import Approval
 from worker_function.decisions import Decision, Decisions
 from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, PermanentJobError
 from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.outcomes import NothingToPost
 
 logger = logging.getLogger(__name__)
-
-#: Nothing to show: a waiting expiry, or a prompt something else decided.
-QUIET = SlackMessage(text="")
 
 
 def run(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
@@ -51,14 +49,14 @@ def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: dic
 def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     wait = args.not_before - ctx.now().timestamp()
     if wait > 0:
-        return Wait(progress=QUIET, delay_s=math.ceil(wait))
+        return Wait(progress=NothingToPost(reason="the prompt's time has not come"), delay_s=math.ceil(wait))
     if ctx.decisions is None:
         raise PermanentJobError("no decision store to settle the prompt with")
     if args.outcome == "rejected" and args.approval and not _may_reject(args, job, ctx, ctx.decisions):
-        return QUIET
+        return NothingToPost(reason="the rejection was refused, told to the clicker alone")
     decision = ctx.decisions.claim(args.prompt_id, args.outcome, args.by)
     if not decision.won:
-        return QUIET
+        return NothingToPost(reason=f"the prompt was {decision.outcome} first")
     ttl_s = APPROVAL_TTL_S if args.approval else CONFIRM_TTL_S
     update_approval_message(ctx, decision, job, args.prompt_id, ttl_s)
     withdrawn = args.outcome == "rejected" and args.by == job.requester.user_id
@@ -66,7 +64,7 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
         detail = f"{args.outcome} by {args.by}" if args.by else f"nobody answered within {ttl_s} s"
         if withdrawn:
             detail = f"withdrawn by {args.by}, the requester"
-        ctx.audit.record(job.model_copy(update={"job_id": args.prompt_id}), args.outcome, detail)
+        ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
     if args.outcome == "cancelled":
         return messages.cancelled(job.display)
     if args.outcome == "rejected":
@@ -113,7 +111,7 @@ def refuse_decision(
     reason = f"<@{by}> is not an approver of rule `{rule}`"
     logger.warning("%s of %s refused: %s", action, job.display, reason)
     if ctx.audit is not None:
-        ctx.audit.record(job.model_copy(update={"job_id": prompt_id}), "denial", f"{action} refused: {reason}")
+        ctx.audit.record(job.changed(job_id=prompt_id), "denial", f"{action} refused: {reason}")
     tell_clicker(ctx, by, channel, messages.decision_refused(action, "you are not one of this request's approvers"))
 
 
