@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import messages
 from shared.audit import AuditEvent
-from shared.commands import AuditNoteArgs, CommandSpec, spec_for_kind
+from shared.commands import AuditNoteArgs, CommandSpec, Pipeline, pipeline_for, spec_for_kind
 from shared.errors import JobFormatError
 from shared.guard import check
 from shared.inventory import UnknownNameError
@@ -73,9 +73,6 @@ from worker_function.reply import SlackReplier
 from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
-
-#: Jobs the ack or the worker queue for themselves, not commands: no request/outcome audit, no policy check.
-INTERNAL_KINDS = frozenset({"notice", "settle"})
 
 
 class DelayedJobQueue(Protocol):
@@ -166,7 +163,7 @@ class Dispatcher:
             return
         keys = job_log_keys(job)
         logger.info("received %s step %d (attempt %d)", job.display, job.step, receive_count, extra=keys)
-        if isinstance(job.args, AuditNoteArgs):  # the ack's denial: recorded, nobody answered
+        if isinstance(job.args, AuditNoteArgs) and pipeline_for(job.kind).record_only:  # the ack's denial
             self._audit(job, job.args.event, job.args.detail)
             return
         try:
@@ -189,7 +186,8 @@ class Dispatcher:
         key: dict[str, Any] = {"job_id": job.job_id, "step": job.step}
         if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
             key["approved_by"] = job.approved_by
-        if job.step == 0 and job.kind not in INTERNAL_KINDS:
+        pipeline = pipeline_for(job.kind)
+        if job.step == 0 and pipeline.audited:
             self._audit(job, "request")
             if job.confirmed_by:
                 self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
@@ -197,7 +195,7 @@ class Dispatcher:
         reply = self._reply_once(key=key, job=job, outcome=outcome)
         if outcome.waiting:
             self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
-        elif job.kind not in INTERNAL_KINDS and isinstance(outcome.message, SlackMessage):  # else told nobody
+        elif pipeline.audited and isinstance(outcome.message, SlackMessage):  # else it told nobody
             self._audit(job, "outcome", outcome.message.text.splitlines()[0])
 
     def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
@@ -228,7 +226,7 @@ class Dispatcher:
         except PermanentJobError as exc:
             outcome, detail = type(exc).__name__, f": failed permanently: {exc}"
             result = exc.to_message(job)
-        internal = job.kind in INTERNAL_KINDS
+        internal = pipeline_for(job.kind).control
         replace = job.replace_original and not prompt_replaced and (job.continuation is None or internal)
         first_ran = job.continuation.started_at if job.continuation else now
         if isinstance(result, Wait):
@@ -253,13 +251,13 @@ class Dispatcher:
 
     def _admit(self, job: JobEnvelope, spec: CommandSpec | None) -> None:
         """Before a command's first step: its prompt's decision claimed, its target known, its policy met."""
-        internal = job.kind in INTERNAL_KINDS
-        if job.continuation is None and job.confirmed_by and not internal:
+        pipeline = pipeline_for(job.kind)
+        if job.continuation is None and job.confirmed_by and pipeline.policy_checked:
             self._claim(job, "confirmed", job.confirmed_by, approval=False)
         if spec is not None and spec.accepts is not None and spec.subject is not None:
             self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
-        if job.continuation is None and not internal:
-            self._authorize(job, spec)
+        if job.continuation is None and pipeline.policy_checked:
+            self._authorize(job, pipeline)
 
     def _execute(
         self, job: JobEnvelope, spec: CommandSpec | None, key: dict[str, Any], now: datetime
@@ -286,13 +284,13 @@ class Dispatcher:
                 held.keep(result.delay_s)
             return result, replaced
 
-    def _authorize(self, job: JobEnvelope, spec: CommandSpec | None) -> None:
+    def _authorize(self, job: JobEnvelope, pipeline: Pipeline) -> None:
         """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
         decision = check(job, self.ctx.inventory, self.ctx.group_members)
-        approval = decision.approval if decision.allowed is True and job.kind != "approval_request" else None
+        approval = decision.approval if decision.allowed is True and pipeline.approval else None
         if approval is not None:
             self._approve(job, decision, approval)
-        elif spec is not None and spec.confirm and not job.confirmed_by:
+        elif pipeline.confirmed and not job.confirmed_by:
             reason = f"`{job.command}` runs only once its prompt is confirmed by the requester"
             self._audit(job, "denial", reason)
             raise NotConfirmedError(reason)
@@ -388,7 +386,7 @@ class Dispatcher:
         # The message is a side effect too: an intent first; finding one, an earlier attempt may have
         # delivered it (a timeout after sending, a crash before this stage saved), so it replaces that copy.
         again = self.ctx.intents.write(Intent(job_id=job.job_id, step=job.step, name="reply")) is not None
-        if (job.continuation is None or job.kind in INTERNAL_KINDS) and not outcome.waiting:
+        if (job.continuation is None or pipeline_for(job.kind).control) and not outcome.waiting:
             # A notice or settle replaces the prompt it answers; a confirmed job replaces its prompt when it
             # was refused before it could run (denied by the policy, target busy, prompt already decided).
             route = self.replier.send(job, message, replace_original=outcome.replace_original, again=again)
@@ -443,7 +441,8 @@ class Dispatcher:
 
     def _publish(self, job: ReplyTarget, timings_ms: dict[str, float], *, outcome: str | None = None) -> None:
         """Publish the job's metrics by command (and outcome): each job is its own EMF set."""
-        if self.metrics is None or getattr(job, "kind", None) == "settle":  # a timer, not a command
+        kind = getattr(job, "kind", None)
+        if self.metrics is None or (kind is not None and not pipeline_for(kind).measured):  # a timer, say
             return
         self.metrics.add_dimension(name=COMMAND_DIMENSION, value=job.command or "unknown")
         for name, value in timings_ms.items():
