@@ -18,17 +18,17 @@ from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
-from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
-from worker_function.dead_letters import DeadLetters
-from worker_function.decisions import Decisions
 from worker_function.dispatch import Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
-from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext
 from worker_function.reply import SlackReplier
+from worker_function.store.audit import AuditLog
+from worker_function.store.dead_letters import DeadLetters
+from worker_function.store.decisions import Decisions
 from worker_function.store.intents import DynamoIntents
+from worker_function.store.leases import LeaseStore
 
 
 def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:

@@ -52,8 +52,6 @@ from shared.observability import (
 )
 from shared.policy import Approval
 from shared.policy import Decision as PolicyDecision
-from worker_function.audit import AuditLog
-from worker_function.dead_letters import DeadLetters
 from worker_function.errors import (
     GROUP_CHECK_FAILED,
     AlreadyDecidedError,
@@ -65,11 +63,11 @@ from worker_function.errors import (
     PolicyDeniedError,
 )
 from worker_function.groups import UserGroups
-from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
 from worker_function.operations.settle import refuse_decision, tell_clicker, update_approval_message
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.reply import SlackReplier
+from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
@@ -106,16 +104,16 @@ class Dispatcher:
         ctx: OperationContext,
         replier: SlackReplier,
         *,
-        leases: LeaseStore,
+        leases: Leases,
         run_store: BasePersistenceLayer,
         reply_store: BasePersistenceLayer,
         idempotency: IdempotencyConfig,
-        dead_letters: DeadLetters | None,
+        dead_letters: DeadLetterQueue | None,
         max_receive_count: int,
         metrics: Metrics | None = None,
         queue: DelayedJobQueue | None = None,
         max_delay_s: int = 900,
-        audit: AuditLog | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.audit = audit
         self.ctx = ctx

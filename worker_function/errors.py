@@ -15,7 +15,7 @@ from worker_function.outcomes import NothingToPost, Said
 
 if TYPE_CHECKING:
     from shared.jobs import ReplyTarget
-    from worker_function.leases import Lease
+    from worker_function.store.leases import Lease
 
 #: AWS error codes that no retry can fix; anything else (throttling, 5xx, timeouts) is transient.
 PERMANENT_AWS_CODES = frozenset(

@@ -32,7 +32,7 @@ def test_a_cancel_notice_replaces_the_prompt(harness):
 def test_a_confirm_needing_command_without_a_claimed_confirmation_is_refused(harness):
     """Given a /ops-migrate job carrying `approved_by` but no confirmation (its Confirm token replayed on the
     Approve action) and a policy that asks for no approval, then the worker runs nothing and says why."""
-    job = harness.job("/ops-migrate payment 2024.06.1").model_copy(update={"approved_by": "U0MALLORY"})
+    job = harness.job("/ops-migrate payment 2024.06.1", confirmed=False).changed(approved_by="U0MALLORY")
 
     harness.run(job)
 

@@ -148,7 +148,7 @@ SCENARIOS = [
         "/ops-migrate payment",
         lease="payment",
         effect=_codebuild(MIGRATION_PROJECT),
-        update=(("approved_by", "U0DAN"),),
+        update=(("approved_by", "U0DAN"), ("confirmed_by", None)),  # approved instead of confirmed
         approval=True,
     ),
 ]

@@ -21,12 +21,11 @@ from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
-from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients
-from worker_function.decisions import Decisions
 from worker_function.effects import SideEffect, effect
 from worker_function.groups import UserGroups
 from worker_function.outcomes import NothingToPost, Said
+from worker_function.store import AuditTrail, DecisionStore
 from worker_function.store.intents import Intent, IntentStore
 
 R = TypeVar("R")
@@ -63,11 +62,11 @@ class OperationContext:
     #: Builds the Jenkins client on first use (python-jenkins is imported only by jobs that need it).
     jenkins_factory: Callable[[], Any] | None = None
     #: The audit trail (/ops-audit reads it).
-    audit: AuditLog | None = None
+    audit: AuditTrail | None = None
     #: The Slack Web API client (posting an approval request in its channel).
     slack: Any = None
     #: One decision per confirmation prompt or approval request (confirmed, approved, expired...).
-    decisions: Decisions | None = None
+    decisions: DecisionStore | None = None
     #: The jobs queue, for a job an operation schedules (`send(job, delay_seconds=...)`): an approval's expiry.
     queue: Any = None
     #: Slack user-group members, resolved through the Web API and cached per container: one resolver shared

@@ -3,7 +3,7 @@ first; an expiry waits for its time first.
 
 An expiry is queued with its prompt (by the ack for a confirmation prompt, by `approval_request` for an
 approval) and comes back with SQS delays (at most 900 s each) until `not_before`; waiting shows nothing.
-Then it claims the prompt's decision (`worker_function.decisions`): if a Confirm, an Approve or a Cancel got
+Then it claims the prompt's decision (`worker_function.store.decisions`): if a Confirm, an Approve or a Cancel got
 there first, it does nothing, since that decision has told everyone. If it wins, the approvals channel's
 message loses its buttons (chat.update), the decision is audited, and the requester is told: the
 confirmation prompt is replaced through its response_url; the approval's requester gets it through the
@@ -30,10 +30,11 @@ from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.policy import Approval
-from worker_function.decisions import Decision, Decisions
 from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, PermanentJobError
 from worker_function.operations import OperationContext, StepResult, Wait
 from worker_function.outcomes import NothingToPost
+from worker_function.store import DecisionStore
+from worker_function.store.decisions import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     return messages.prompt_expired(job.display, ttl_s)
 
 
-def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decisions: Decisions) -> bool:
+def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decisions: DecisionStore) -> bool:
     """The worker's check of a Reject, as of an Approve: the request's approvers (user groups resolved
     through the Web API, the worker's cache) or its requester. A refusal is audited and told to the clicker
     alone; then nothing is decided (the request keeps its buttons)."""
