@@ -171,8 +171,12 @@ class Dispatcher:
                 logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
                 return
             raise  # not lost: it comes back after the visibility timeout, when the result is known
-        except GroupLookupError as exc:  # nothing stored: the person's next click asks Slack again
-            self._group_check_failed(job, exc)
+        except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
+            if receive_count == 1:
+                self._group_check_failed(job, exc)
+            if receive_count < self.max_receive_count:
+                raise
+            logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
         except Exception as exc:
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
@@ -198,8 +202,9 @@ class Dispatcher:
 
     def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
         """A user group could not be listed: the person is told to try again; nothing was decided or stored."""
-        logger.warning("%s not run: %s", job.display, exc, extra=job_log_keys(job))
-        if exc.told:
+        logger.warning("%s not run yet: %s", job.display, exc, extra=job_log_keys(job))
+        if exc.clicker is not None:
+            tell_clicker(self.ctx, exc.clicker, exc.channel, messages.decision_refused(exc.action, GROUP_CHECK_FAILED))
             return
         if job.confirmed_by:
             message = messages.confirmation_refused(GROUP_CHECK_FAILED)
@@ -309,10 +314,7 @@ class Dispatcher:
         try:
             admitted = approval.could_approve(approver, self.ctx.group_members)
         except GroupLookupError as exc:  # told to the approver alone; the request stays open
-            tell_clicker(
-                self.ctx, approver, approval.channel, messages.decision_refused("approval", GROUP_CHECK_FAILED)
-            )
-            raise GroupLookupError(exc.group, exc.why, told=True) from exc
+            raise exc.clicked(approver, "approval", approval.channel) from None
         if admitted is not True:
             # The ack let it through (it cannot see user groups): the clicker alone is told, nothing is
             # decided, and the request stays open for a real approver.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Self
 
 from botocore.exceptions import ClientError
 
@@ -103,11 +103,20 @@ class NotConfirmedError(PermanentJobError):
 
 class GroupLookupError(OpsbotError):
     """Slack could not list a user group's members just now: transient, so nothing is cached, decided or
-    stored as a refusal; whoever clicked is told to try again. `told`: they were told already."""
+    stored as a refusal, and SQS delivers the job again. Whoever clicked (`clicker` of an `action` in
+    `channel`; else the requester) is told to try again."""
 
-    def __init__(self, group: str, why: str, *, told: bool = False) -> None:
+    def __init__(self, group: str, why: str) -> None:
         super().__init__(f"could not list the members of user group {group}: {why}")
-        self.group, self.why, self.told = group, why, told
+        self.group, self.why = group, why
+        self.clicker: str | None = None
+        self.action: Literal["approval", "rejection"] = "approval"
+        self.channel: str | None = None
+
+    def clicked(self, clicker: str, action: Literal["approval", "rejection"], channel: str | None) -> Self:
+        """The lookup was for a click on an approval request: tell the clicker, in its channel."""
+        self.clicker, self.action, self.channel = clicker, action, channel
+        return self
 
 
 #: What a person is told when their user-group membership could not be checked.

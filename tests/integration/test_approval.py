@@ -14,6 +14,7 @@ from shared.confirm import APPROVAL_TTL_S
 from tests.integration import ack_flow
 from tests.integration.ack_flow import SECRET
 from tests.integration.test_audit import rows
+from worker_function.errors import GroupLookupError
 
 APPROVAL_RULE = """
 [[policy.rules]]
@@ -373,14 +374,16 @@ def test_two_rejections_by_group_members_resolve_the_approver_group_once(flow, h
 
 def test_a_failed_user_group_lookup_asks_the_approver_to_try_again_and_decides_nothing(flow, harness):
     """Given Slack failing to list the approver group (HTTP 500, retries used up), when a member clicks Approve,
-    then they are told to try again (not that they are no approver), nothing is decided, audited as a denial,
-    cached or stored, and their next click, with Slack back, approves and runs the migration."""
+    then they are told to try again (not that they are no approver), the delivery fails (SQS retries it), and
+    nothing is decided, audited as a denial, cached or stored: their next click, with Slack back, approves
+    and runs the migration."""
     flow.command("/ops-migrate payment")
     flow.deliver()
     harness.slack.inject_fault("usergroups.users.list", 500, times=10)
 
     flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
-    flow.deliver()
+    with pytest.raises(GroupLookupError):  # transient: SQS would deliver it again
+        flow.deliver()
 
     [told] = flow.ephemerals("U0DAN")
     assert "could not check your group membership, try again" in told

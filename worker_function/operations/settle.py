@@ -30,7 +30,7 @@ from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.policy import Approval
-from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, PermanentJobError
+from worker_function.errors import GroupLookupError, PermanentJobError
 from worker_function.operations import OperationContext, StepResult, Wait
 from worker_function.outcomes import NothingToPost
 from worker_function.store import DecisionStore
@@ -86,8 +86,7 @@ def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decis
     try:
         admitted = approval.could_reject(args.by, job.requester.user_id, ctx.group_members)
     except GroupLookupError as exc:  # transient: told to the clicker alone, nothing decided or stored
-        tell_clicker(ctx, args.by, approval.channel, messages.decision_refused("rejection", GROUP_CHECK_FAILED))
-        raise GroupLookupError(exc.group, exc.why, told=True) from exc
+        raise exc.clicked(args.by, "rejection", approval.channel) from None
     if admitted is True:
         return True
     refuse_decision(
