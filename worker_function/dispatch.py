@@ -3,20 +3,26 @@
 Delivery from SQS is at least once, so each stage is idempotent by job id and step (Powertools
 idempotency, DynamoDB): `run` executes the step once and keeps its outcome; `reply` delivers (or updates)
 its message once; `next` re-queues a waiting job once, with the state its next step resumes from. A
-redelivery after a failure at any stage redoes only what did not finish.
+redelivery after a failure at any stage redoes only what did not finish. A stage that failed after its
+side effect (a build started, a message sent) is redone through the effect's intent (`effects`): the
+redelivery finds the effect at the target instead of making it again. What happens around a job's steps
+(audit, policy, approval, confirmation, lease) is read from its `Pipeline` (`shared.commands`), never from
+its kind's name.
 
 Long jobs: a step that must wait returns `Wait`; the job goes back on the queue with DelaySeconds (<= 900)
 and a v2 envelope carrying the continuation, so no Lambda waits idle and a job can run for hours. The
 target's lease is kept between steps and renewed at each; a job past its spec's `max_age_s` is stopped
 and reported.
 
-Prompts: a confirmed job (and an approved one) first claims its prompt's decision (`decisions`), so that
+Prompts: a confirmed job (and an approved one) first claims its prompt's decision (`store.decisions`), so that
 exactly one of confirmed / cancelled / approved / rejected / expired wins; a job that lost does not run.
 A confirmed job replaces its prompt once the policy (user groups resolved) and the target's lease let it
 run; a refusal before that replaces the prompt instead, so the requester never reads "queued" and then
 "denied". An approved job whose approver turns out not to be one (a user group the ack could not resolve)
 is refused to the approver alone, ephemerally in the approvals channel, and audited as a denial; nothing is
-decided and the requester is not told: the request stays open for a real approver.
+decided and the requester is not told: the request stays open for a real approver. A command whose spec
+needs confirming runs only with its confirmation claimed. A user group Slack could not list just now is
+not a refusal: the clicker is told to try again, and the delivery fails so SQS retries it.
 """
 
 from __future__ import annotations
