@@ -19,7 +19,7 @@ from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
-from worker_function.dispatch import Dispatcher
+from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext
@@ -118,7 +118,11 @@ def build_dispatcher(
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.
         run_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
         reply_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
-        idempotency=IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_s),
+        idempotency=IdempotencyConfig(
+            event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH,
+            payload_validation_jmespath=PAYLOAD_JMESPATH,
+            expires_after_seconds=settings.idempotency_ttl_s,
+        ),
         dead_letters=DeadLetters(settings.jobs_dlq_url, client=aws.client("sqs")) if settings.jobs_dlq_url else None,
         max_receive_count=settings.max_receive_count,
         metrics=function_metrics("opsbot-worker"),

@@ -28,6 +28,7 @@ not a refusal: the clicker is told to try again, and the delivery fails so SQS r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from datetime import datetime
@@ -35,7 +36,10 @@ from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +81,19 @@ from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
+
+
+#: The idempotency key of a stage: the job, its step and its approver (not the payload, which is validated).
+IDEMPOTENCY_KEY_JMESPATH = "[job_id, step, approved_by]"
+#: A job id arriving with another request's payload fails Powertools' payload validation.
+PAYLOAD_JMESPATH = "payload"
+
+
+def request_digest(job: JobEnvelope) -> str:
+    """What makes a request itself (not when or through which URL it came): a job id arriving with another
+    digest is a collision, or a message written to the queue by hand."""
+    identity = job.model_dump_json(include={"command", "text", "args", "requester", "confirmed_by", "approved_by"})
+    return hashlib.sha256(f"{identity}|{job.step}".encode()).hexdigest()
 
 
 class DelayedJobQueue(Protocol):
@@ -170,6 +187,11 @@ class Dispatcher:
         if isinstance(job.args, AuditNoteArgs) and pipeline_for(job.kind).record_only:  # the ack's denial
             self._audit(job, job.args.event, job.args.detail)
             return
+        self._deliver(job, body, receive_count)
+
+    def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
+        """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
+        keys = job_log_keys(job)
         try:
             self._stages(job)
         except IdempotencyAlreadyInProgressError:
@@ -177,6 +199,8 @@ class Dispatcher:
                 logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
                 return
             raise  # not lost: it comes back after the visibility timeout, when the result is known
+        except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
+            self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
             if receive_count == 1:
                 self._group_check_failed(job, exc)
@@ -191,7 +215,7 @@ class Dispatcher:
 
     def _stages(self, job: JobEnvelope) -> None:
         """Run the step, deliver its message, queue the next step: each stage once per (job, step)."""
-        key: dict[str, Any] = {"job_id": job.job_id, "step": job.step}
+        key: dict[str, Any] = {"job_id": job.job_id, "step": job.step, "payload": request_digest(job)}
         if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
             key["approved_by"] = job.approved_by
         pipeline = pipeline_for(job.kind)
