@@ -218,7 +218,7 @@ def lease_cost(table: str, session: Any, restart_body: str, n: int) -> tuple[lis
     """A mutating job's extra: `LeaseStore.hold(target, job)` entered and left (conditional put, renewer
     thread started and joined, conditional delete), on DynamoDB answered in-process."""
     from shared.jobs import JobEnvelope
-    from worker_function.leases import LeaseStore
+    from worker_function.store.leases import LeaseStore
 
     job = JobEnvelope.from_message(restart_body)
     store = LeaseStore(table, client=session.client("dynamodb", region_name="us-east-1"), ttl_s=300)

@@ -145,7 +145,8 @@ class SettleArgs(_Args):
     target: str = Field(default="-", max_length=255)
 
 
-JobArgs = Annotated[
+#: The user commands: one `CommandSpec` each (below).
+CommandArgs = (
     PingArgs
     | DeployStatusArgs
     | RestartArgs
@@ -155,13 +156,44 @@ JobArgs = Annotated[
     | MigrateArgs
     | RegressionArgs
     | HelpArgs
-    | NoticeArgs
     | AuditArgs
-    | AuditNoteArgs
-    | ApprovalRequestArgs
-    | SettleArgs,
-    Field(discriminator="kind"),
-]
+)
+#: The worker's own messages (queued by the ack or the worker, never typed by a person): one `Pipeline` each.
+ControlArgs = NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs
+JobArgs = Annotated[CommandArgs | ControlArgs, Field(discriminator="kind")]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What the worker does around a job's steps, as data: the executor reads this, never the kind's name."""
+
+    #: Only recorded in the audit trail (the ack's denial notes): no step runs, nobody is answered.
+    record_only: bool = False
+    #: The worker's own message: it replaces the prompt it answers at any step, and has no request/outcome.
+    control: bool = False
+    #: Request, confirmation, start and outcome go in the audit trail.
+    audited: bool = True
+    #: Before the first step: the prompt's decision claimed, the policy checked again (user groups resolved).
+    policy_checked: bool = True
+    #: A rule's approval by a second person is claimed before the first step when the policy asks for one.
+    approval: bool = True
+    #: Runs only once its confirmation prompt's decision was claimed (`CommandSpec.confirm`).
+    confirmed: bool = False
+    #: Takes its target's lease (one mutating job per target; `CommandSpec.target`).
+    lease: bool = False
+    #: Publishes its duration and outcome as metrics.
+    measured: bool = True
+
+
+#: The pipelines of the worker's own messages.
+CONTROL_PIPELINES: dict[str, Pipeline] = {
+    "notice": Pipeline(control=True, audited=False, policy_checked=False, approval=False),
+    "settle": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
+    "audit_note": Pipeline(record_only=True, control=True, audited=False, policy_checked=False, approval=False),
+    # Posting an approval request is the requested command's first stop: audited and checked, not approved.
+    "approval_request": Pipeline(approval=False),
+}
+
 
 #: What a command's target must be in the inventory (the worker checks; the ack does not load it).
 Accepts = Literal["ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job"]
@@ -280,6 +312,11 @@ class CommandSpec:
     @property
     def mutating(self) -> bool:
         return self.target is not None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """What the worker does around this command's steps."""
+        return Pipeline(confirmed=self.confirm, lease=self.mutating)
 
     def target_of(self, args: _Args) -> str | None:
         return None if self.target is None else str(getattr(args, self.target))
@@ -426,3 +463,9 @@ def find_command(name: str) -> CommandSpec | None:
 
 def spec_for_kind(kind: str) -> CommandSpec | None:
     return _BY_KIND.get(kind)
+
+
+def pipeline_for(kind: str) -> Pipeline:
+    """The pipeline of a job kind: its command spec's, or the control message's."""
+    spec = _BY_KIND.get(kind)
+    return spec.pipeline if spec is not None else CONTROL_PIPELINES[kind]

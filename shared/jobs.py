@@ -119,9 +119,13 @@ class JobEnvelope(ReplyTarget):
     def step(self) -> int:
         return 0 if self.continuation is None else self.continuation.step
 
+    def changed(self, **changes: Any) -> JobEnvelope:
+        """A copy with `changes`, validated like an envelope from the queue (`model_copy` would skip that)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
     def continued(self, continuation: Continuation) -> JobEnvelope:
         """The same job, at its next step."""
-        return self.model_copy(update={"continuation": continuation, "schema_version": CONTINUATION_SCHEMA_VERSION})
+        return self.changed(continuation=continuation, schema_version=CONTINUATION_SCHEMA_VERSION)
 
     @property
     def kind(self) -> str:

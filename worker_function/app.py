@@ -9,6 +9,8 @@ from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 
 from shared.inventory import Inventory, load_inventory
 from shared.jobs import utcnow
@@ -16,16 +18,17 @@ from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
-from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
-from worker_function.dead_letters import DeadLetters
-from worker_function.decisions import Decisions
-from worker_function.dispatch import Dispatcher
+from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
-from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext
 from worker_function.reply import SlackReplier
+from worker_function.store.audit import AuditLog
+from worker_function.store.dead_letters import DeadLetters
+from worker_function.store.decisions import Decisions
+from worker_function.store.intents import DynamoIntents
+from worker_function.store.leases import LeaseStore
 
 
 def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
@@ -72,6 +75,8 @@ def build_dispatcher(
     jenkins: Callable[[], Any] | None = None,
     now: Callable[[], datetime] = utcnow,
     sleep: Callable[[float], None] = time.sleep,
+    web: WebClient | None = None,
+    webhook: Callable[[str], WebhookClient] | None = None,
 ) -> Dispatcher:
     """The worker as Lambda runs it. The inventory file is read here, once per cold start; tests pass
     their own inventory, Jenkins client factory and clock."""
@@ -81,7 +86,7 @@ def build_dispatcher(
         inventory = load_inventory(settings.inventory_path) if settings.inventory_path else Inventory()
     if jenkins is None and settings.jenkins_url:
         jenkins = partial(jenkins_client_from_secret, settings, aws)
-    web = slack_web_client(settings, bot_token(settings, aws))
+    web = web or slack_web_client(settings, bot_token(settings, aws))
     audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
     # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
     queue = SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs"))
@@ -93,6 +98,7 @@ def build_dispatcher(
             aws=aws,
             now=now,
             sleep=sleep,
+            intents=DynamoIntents(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
             inventory=inventory,
             jenkins_factory=jenkins,
             audit=audit,
@@ -106,12 +112,17 @@ def build_dispatcher(
             local_mode=settings.local_mode,
             max_retries=settings.slack_max_retries,
             now=now,
+            webhook=webhook,
         ),
         leases=LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s),
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.
         run_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
         reply_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
-        idempotency=IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_s),
+        idempotency=IdempotencyConfig(
+            event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH,
+            payload_validation_jmespath=PAYLOAD_JMESPATH,
+            expires_after_seconds=settings.idempotency_ttl_s,
+        ),
         dead_letters=DeadLetters(settings.jobs_dlq_url, client=aws.client("sqs")) if settings.jobs_dlq_url else None,
         max_receive_count=settings.max_receive_count,
         metrics=function_metrics("opsbot-worker"),

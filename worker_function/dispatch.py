@@ -3,25 +3,32 @@
 Delivery from SQS is at least once, so each stage is idempotent by job id and step (Powertools
 idempotency, DynamoDB): `run` executes the step once and keeps its outcome; `reply` delivers (or updates)
 its message once; `next` re-queues a waiting job once, with the state its next step resumes from. A
-redelivery after a failure at any stage redoes only what did not finish.
+redelivery after a failure at any stage redoes only what did not finish. A stage that failed after its
+side effect (a build started, a message sent) is redone through the effect's intent (`effects`): the
+redelivery finds the effect at the target instead of making it again. What happens around a job's steps
+(audit, policy, approval, confirmation, lease) is read from its `Pipeline` (`shared.commands`), never from
+its kind's name.
 
 Long jobs: a step that must wait returns `Wait`; the job goes back on the queue with DelaySeconds (<= 900)
 and a v2 envelope carrying the continuation, so no Lambda waits idle and a job can run for hours. The
 target's lease is kept between steps and renewed at each; a job past its spec's `max_age_s` is stopped
 and reported.
 
-Prompts: a confirmed job (and an approved one) first claims its prompt's decision (`decisions`), so that
+Prompts: a confirmed job (and an approved one) first claims its prompt's decision (`store.decisions`), so that
 exactly one of confirmed / cancelled / approved / rejected / expired wins; a job that lost does not run.
 A confirmed job replaces its prompt once the policy (user groups resolved) and the target's lease let it
 run; a refusal before that replaces the prompt instead, so the requester never reads "queued" and then
 "denied". An approved job whose approver turns out not to be one (a user group the ack could not resolve)
 is refused to the approver alone, ephemerally in the approvals channel, and audited as a denial; nothing is
-decided and the requester is not told: the request stays open for a real approver.
+decided and the requester is not told: the request stays open for a real approver. A command whose spec
+needs confirming runs only with its confirmation claimed. A user group Slack could not list just now is
+not a refusal: the clicker is told to try again, and the delivery fails so SQS retries it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from datetime import datetime
@@ -29,13 +36,16 @@ from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import messages
 from shared.audit import AuditEvent
-from shared.commands import AuditNoteArgs, CommandSpec, spec_for_kind
+from shared.commands import AuditNoteArgs, CommandSpec, Pipeline, pipeline_for, spec_for_kind
 from shared.errors import JobFormatError
 from shared.guard import check
 from shared.inventory import UnknownNameError
@@ -50,25 +60,40 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
-from worker_function.audit import AuditLog
-from worker_function.dead_letters import DeadLetters
+from shared.policy import Approval
+from shared.policy import Decision as PolicyDecision
 from worker_function.errors import (
+    GROUP_CHECK_FAILED,
     AlreadyDecidedError,
     ContinuationError,
     DecisionRefusedError,
+    GroupLookupError,
+    NotConfirmedError,
     PermanentJobError,
     PolicyDeniedError,
 )
 from worker_function.groups import UserGroups
-from worker_function.leases import LeaseStore
 from worker_function.operations import OperationContext, StepResult, Wait, operation_for
-from worker_function.operations.settle import refuse_decision, update_approval_message
+from worker_function.operations.settle import refuse_decision, tell_clicker, update_approval_message
+from worker_function.outcomes import NothingToPost, Said
 from worker_function.reply import SlackReplier
+from worker_function.store import AuditTrail, DeadLetterQueue, Leases
+from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
 
-#: Jobs the ack or the worker queue for themselves, not commands: no request/outcome audit, no policy check.
-INTERNAL_KINDS = frozenset({"notice", "settle"})
+
+#: The idempotency key of a stage: the job, its step and its approver (not the payload, which is validated).
+IDEMPOTENCY_KEY_JMESPATH = "[job_id, step, approved_by]"
+#: A job id arriving with another request's payload fails Powertools' payload validation.
+PAYLOAD_JMESPATH = "payload"
+
+
+def request_digest(job: JobEnvelope) -> str:
+    """What makes a request itself (not when or through which URL it came): a job id arriving with another
+    digest is a collision, or a message written to the queue by hand."""
+    identity = job.model_dump_json(include={"command", "text", "args", "requester", "confirmed_by", "approved_by"})
+    return hashlib.sha256(f"{identity}|{job.step}".encode()).hexdigest()
 
 
 class DelayedJobQueue(Protocol):
@@ -82,7 +107,7 @@ class StepOutcome(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    message: SlackMessage
+    message: Said = Field(union_mode="left_to_right")
     #: When the job's first step ran (elapsed time and maximum age count from here).
     started_at: datetime
     #: None: the job is done. Otherwise the state its next step resumes from.
@@ -102,16 +127,16 @@ class Dispatcher:
         ctx: OperationContext,
         replier: SlackReplier,
         *,
-        leases: LeaseStore,
+        leases: Leases,
         run_store: BasePersistenceLayer,
         reply_store: BasePersistenceLayer,
         idempotency: IdempotencyConfig,
-        dead_letters: DeadLetters | None,
+        dead_letters: DeadLetterQueue | None,
         max_receive_count: int,
         metrics: Metrics | None = None,
         queue: DelayedJobQueue | None = None,
         max_delay_s: int = 900,
-        audit: AuditLog | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.audit = audit
         self.ctx = ctx
@@ -159,128 +184,176 @@ class Dispatcher:
             return
         keys = job_log_keys(job)
         logger.info("received %s step %d (attempt %d)", job.display, job.step, receive_count, extra=keys)
-        key: dict[str, Any] = {"job_id": job.job_id, "step": job.step}
-        if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
-            key["approved_by"] = job.approved_by
-        if isinstance(job.args, AuditNoteArgs):  # the ack's denial: recorded, nobody answered
+        if isinstance(job.args, AuditNoteArgs) and pipeline_for(job.kind).record_only:  # the ack's denial
             self._audit(job, job.args.event, job.args.detail)
             return
+        self._deliver(job, body, receive_count)
+
+    def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
+        """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
+        keys = job_log_keys(job)
         try:
-            if job.step == 0 and job.kind not in INTERNAL_KINDS:
-                self._audit(job, "request")
-                if job.confirmed_by:
-                    self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
-            outcome = self._run_once(key=key, job=job)
-            reply = self._reply_once(key=key, job=job, outcome=outcome)
-            if outcome.waiting:
-                self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
-            elif job.kind not in INTERNAL_KINDS and outcome.message.text:  # told nobody: no outcome (yet)
-                self._audit(job, "outcome", outcome.message.text.splitlines()[0])
+            self._stages(job)
         except IdempotencyAlreadyInProgressError:
             if receive_count >= self.max_receive_count:
                 logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
                 return
             raise  # not lost: it comes back after the visibility timeout, when the result is known
+        except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
+            self._reject(body, "its job id belongs to a different request already run", receive_count)
+        except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
+            if receive_count == 1:
+                self._group_check_failed(job, exc)
+            if receive_count < self.max_receive_count:
+                raise
+            logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
         except Exception as exc:
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
             self._give_up(job, body, exc, receive_count)
 
+    def _stages(self, job: JobEnvelope) -> None:
+        """Run the step, deliver its message, queue the next step: each stage once per (job, step)."""
+        key: dict[str, Any] = {"job_id": job.job_id, "step": job.step, "payload": request_digest(job)}
+        if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
+            key["approved_by"] = job.approved_by
+        pipeline = pipeline_for(job.kind)
+        if job.step == 0 and pipeline.audited:
+            self._audit(job, "request")
+            if job.confirmed_by:
+                self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
+        outcome = self._run_once(key=key, job=job)
+        reply = self._reply_once(key=key, job=job, outcome=outcome)
+        if outcome.waiting:
+            self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
+        elif pipeline.audited and isinstance(outcome.message, SlackMessage):  # else it told nobody
+            self._audit(job, "outcome", outcome.message.text.splitlines()[0])
+
+    def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
+        """A user group could not be listed: the person is told to try again; nothing was decided or stored."""
+        logger.warning("%s not run yet: %s", job.display, exc, extra=job_log_keys(job))
+        if exc.clicker is not None:
+            tell_clicker(self.ctx, exc.clicker, exc.channel, messages.decision_refused(exc.action, GROUP_CHECK_FAILED))
+            return
+        if job.confirmed_by:
+            message = messages.confirmation_refused(GROUP_CHECK_FAILED)
+        else:
+            message = messages.job_failed(job.display, job.short_id, GROUP_CHECK_FAILED)
+        self.replier.send(job, message)
+
     def _run(self, *, key: dict[str, Any], job: JobEnvelope) -> StepOutcome:
         """Run the job's next step under its target's lease; a permanent failure becomes the answer."""
         started = time.monotonic()
-        keys = job_log_keys(job)
         now = self.ctx.now()
-        first_ran = job.continuation.started_at if job.continuation else now
         if job.continuation is None:
             self._publish(job, {QUEUE_WAIT: (now - job.issued_at).total_seconds() * 1000})
         spec = spec_for_kind(job.kind)
-        outcome, detail = "succeeded", ""
-        prompt_replaced = False
-        internal = job.kind in INTERNAL_KINDS
+        outcome, detail, prompt_replaced = "succeeded", "", False
         try:
-            if job.continuation is None and job.confirmed_by and not internal:
-                self._claim(job, "confirmed", job.confirmed_by, approval=False)
-            if spec is not None and spec.accepts is not None and spec.subject is not None:
-                self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
-            if job.continuation is None and not internal:
-                self._authorize(job)
-            expired = self._expired(job, spec, now)
-            if expired is not None:
-                result: StepResult = expired
-                with self._lease(spec, job):  # taken as its owner, and released: the job is over
-                    pass
-            else:
-                with self._lease(spec, job) as held:
-                    if job.continuation is None and job.confirmed_by and job.replace_original:
-                        self._prompt_once(key=key, job=job)  # allowed, and the target is ours: it runs
-                        prompt_replaced = True
-                    try:
-                        result = self._step(job)
-                    except PermanentJobError:
-                        raise
-                    except Exception:
-                        if held is not None and job.continuation is not None:
-                            held.keep(self.ctx.settings.poll_interval_s)  # the retry of this step takes it back
-                        raise
-                    if isinstance(result, Wait) and held is not None:
-                        held.keep(result.delay_s)
+            self._admit(job, spec)
+            result, prompt_replaced = self._execute(job, spec, key, now)
         except UnknownNameError as exc:
             outcome, detail = "UnknownName", f": {exc}"
             result = messages.unknown_name(job.display, job.short_id, str(exc))
         except PermanentJobError as exc:
             outcome, detail = type(exc).__name__, f": failed permanently: {exc}"
             result = exc.to_message(job)
-        elapsed_ms = (time.monotonic() - started) * 1000
+        internal = pipeline_for(job.kind).control
         replace = job.replace_original and not prompt_replaced and (job.continuation is None or internal)
+        first_ran = job.continuation.started_at if job.continuation else now
         if isinstance(result, Wait):
-            logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=keys)
-            message = messages.with_footer(
-                result.progress, messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
-            )
+            logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=job_log_keys(job))
+            footer = messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
             return StepOutcome(
-                message=message,
+                message=_with_footer(result.progress, footer),
                 started_at=first_ran,
                 state=result.state,
                 delay_s=result.delay_s,
                 replace_original=replace,
             )
-        logger.info("executed %s (step %d) in %.0f ms%s", job.display, job.step, elapsed_ms, detail, extra=keys)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.info(
+            "executed %s (step %d) in %.0f ms%s", job.display, job.step, elapsed_ms, detail, extra=job_log_keys(job)
+        )
         self._publish(job, {JOB_DURATION: elapsed_ms}, outcome=outcome)
         if job.continuation is not None and not internal:  # a long job's last word
-            result = messages.with_footer(
-                result,
-                messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id),
-            )
+            footer = messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
+            result = _with_footer(result, footer)
         return StepOutcome(message=result, started_at=first_ran, replace_original=replace)
 
-    def _authorize(self, job: JobEnvelope) -> None:
+    def _admit(self, job: JobEnvelope, spec: CommandSpec | None) -> None:
+        """Before a command's first step: its prompt's decision claimed, its target known, its policy met."""
+        pipeline = pipeline_for(job.kind)
+        if job.continuation is None and job.confirmed_by and pipeline.policy_checked:
+            self._claim(job, "confirmed", job.confirmed_by, approval=False)
+        if spec is not None and spec.accepts is not None and spec.subject is not None:
+            self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
+        if job.continuation is None and pipeline.policy_checked:
+            self._authorize(job, pipeline)
+
+    def _execute(
+        self, job: JobEnvelope, spec: CommandSpec | None, key: dict[str, Any], now: datetime
+    ) -> tuple[StepResult, bool]:
+        """The step under the target's lease (or the stop of a job past its maximum age); whether the prompt
+        was replaced by "confirmed: queued"."""
+        expired = self._expired(job, spec, now)
+        if expired is not None:
+            with self._lease(spec, job):  # taken as its owner, and released: the job is over
+                return expired, False
+        with self._lease(spec, job) as held:
+            replaced = job.continuation is None and bool(job.confirmed_by) and job.replace_original
+            if replaced:
+                self._prompt_once(key=key, job=job)  # allowed, and the target is ours: it runs
+            try:
+                result = self._step(job)
+            except PermanentJobError:
+                raise
+            except Exception:
+                if held is not None and job.continuation is not None:
+                    held.keep(self.ctx.settings.poll_interval_s)  # the retry of this step takes it back
+                raise
+            if isinstance(result, Wait) and held is not None:
+                held.keep(result.delay_s)
+            return result, replaced
+
+    def _authorize(self, job: JobEnvelope, pipeline: Pipeline) -> None:
         """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
-        members = self.ctx.group_members
-        decision = check(job, self.ctx.inventory, members)
-        if decision.allowed is True and decision.approval is not None and job.kind != "approval_request":
-            approver = job.approved_by
-            if approver is None or approver == job.requester.user_id:
-                reason = f"`{job.command}` needs the approval of a second person (rule `{decision.rule}`)"
-                self._audit(job, "denial", reason)
-                raise PolicyDeniedError(decision.rule, reason, decision.ask)
-            if decision.approval.could_approve(approver, members) is not True:
-                # The ack let it through (it cannot see user groups): the clicker alone is told, nothing is
-                # decided, and the request stays open for a real approver.
-                channel = decision.approval.channel
-                refuse_decision(
-                    self.ctx, job, "approval", by=approver, prompt_id=job.job_id, channel=channel, rule=decision.rule
-                )
-                raise DecisionRefusedError(approver, decision.rule)
-            self._claim(job, "approved", approver, approval=True)
-            self._audit(job, "approval", f"approved by {approver}")
+        decision = check(job, self.ctx.inventory, self.ctx.group_members)
+        approval = decision.approval if decision.allowed is True and pipeline.approval else None
+        if approval is not None:
+            self._approve(job, decision, approval)
+        elif pipeline.confirmed and not job.confirmed_by:
+            reason = f"`{job.command}` runs only once its prompt is confirmed by the requester"
+            self._audit(job, "denial", reason)
+            raise NotConfirmedError(reason)
         if decision.allowed is True:
             self._audit(job, "start", f"allowed by rule {decision.rule}" if decision.rule else "")
             return
         reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
         self._audit(job, "denial", f"rule {decision.rule}: {reason}")
         raise PolicyDeniedError(decision.rule, reason, decision.ask or self.ctx.inventory.policy.contact)
+
+    def _approve(self, job: JobEnvelope, decision: PolicyDecision, approval: Approval) -> None:
+        """A job whose rule needs a second person: claim the approval, or refuse (nothing decided)."""
+        approver, rule = job.approved_by, decision.rule
+        if approver is None or approver == job.requester.user_id:
+            reason = f"`{job.command}` needs the approval of a second person (rule `{rule}`)"
+            self._audit(job, "denial", reason)
+            raise PolicyDeniedError(rule, reason, decision.ask)
+        try:
+            admitted = approval.could_approve(approver, self.ctx.group_members)
+        except GroupLookupError as exc:  # told to the approver alone; the request stays open
+            raise exc.clicked(approver, "approval", approval.channel) from None
+        if admitted is not True:
+            # The ack let it through (it cannot see user groups): the clicker alone is told, nothing is
+            # decided, and the request stays open for a real approver.
+            refuse_decision(
+                self.ctx, job, "approval", by=approver, prompt_id=job.job_id, channel=approval.channel, rule=rule
+            )
+            raise DecisionRefusedError(approver, rule)
+        self._claim(job, "approved", approver, approval=True)
+        self._audit(job, "approval", f"approved by {approver}")
 
     def _claim(self, job: JobEnvelope, outcome: Literal["confirmed", "approved"], by: str, *, approval: bool) -> None:
         """Decide the job's prompt as `outcome`, or raise `AlreadyDecidedError` if it was decided otherwise
@@ -337,17 +410,20 @@ class Dispatcher:
     def _reply(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome) -> dict[str, Any]:
         """Deliver the step's message. A one-step job answers once; a long job keeps one message updated."""
         message = outcome.message
-        if not message.text:  # nothing to show: a waiting expiry, or a prompt that something else decided
+        if isinstance(message, NothingToPost):  # a waiting expiry, a prompt that something else decided
             previous = job.continuation.progress if job.continuation else None
             return {"route": "none", "progress": previous.model_dump(mode="json") if previous else {}}
-        if (job.continuation is None or job.kind in INTERNAL_KINDS) and not outcome.waiting:
+        # The message is a side effect too: an intent first; finding one, an earlier attempt may have
+        # delivered it (a timeout after sending, a crash before this stage saved), so it replaces that copy.
+        again = self.ctx.intents.write(Intent(job_id=job.job_id, step=job.step, name="reply")) is not None
+        if (job.continuation is None or pipeline_for(job.kind).control) and not outcome.waiting:
             # A notice or settle replaces the prompt it answers; a confirmed job replaces its prompt when it
             # was refused before it could run (denied by the policy, target busy, prompt already decided).
-            route = self.replier.send(job, message, replace_original=outcome.replace_original)
+            route = self.replier.send(job, message, replace_original=outcome.replace_original, again=again)
             logger.info("answered via %s", route, extra=job_log_keys(job))
             return {"route": route}
         previous = job.continuation.progress if job.continuation else None
-        handle = self.replier.publish(job, message, previous)
+        handle = self.replier.publish(job, message, previous, again=again)
         logger.info("step %d shown (final: %s)", job.step, message.final, extra=job_log_keys(job))
         return {"route": "progress", "progress": handle.model_dump(mode="json")}
 
@@ -395,7 +471,8 @@ class Dispatcher:
 
     def _publish(self, job: ReplyTarget, timings_ms: dict[str, float], *, outcome: str | None = None) -> None:
         """Publish the job's metrics by command (and outcome): each job is its own EMF set."""
-        if self.metrics is None or getattr(job, "kind", None) == "settle":  # a timer, not a command
+        kind = getattr(job, "kind", None)
+        if self.metrics is None or (kind is not None and not pipeline_for(kind).measured):  # a timer, say
             return
         self.metrics.add_dimension(name=COMMAND_DIMENSION, value=job.command or "unknown")
         for name, value in timings_ms.items():
@@ -404,3 +481,7 @@ class Dispatcher:
             self.metrics.add_dimension(name=OUTCOME_DIMENSION, value=outcome)
             self.metrics.add_metric(name=JOB_OUTCOME, unit=MetricUnit.Count, value=1)
         publish(self.metrics)
+
+
+def _with_footer(said: Said, footer: str) -> Said:
+    return messages.with_footer(said, footer) if isinstance(said, SlackMessage) else said

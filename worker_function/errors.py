@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Self
 
 from botocore.exceptions import ClientError
 
 from shared import messages
 from shared.errors import OpsbotError
 from shared.messages import SlackMessage
+from worker_function.outcomes import NothingToPost, Said
 
 if TYPE_CHECKING:
     from shared.jobs import ReplyTarget
-    from worker_function.leases import Lease
+    from worker_function.store.leases import Lease
 
 #: AWS error codes that no retry can fix; anything else (throttling, 5xx, timeouts) is transient.
 PERMANENT_AWS_CODES = frozenset(
@@ -41,7 +42,7 @@ PERMANENT_AWS_CODES = frozenset(
 class PermanentJobError(OpsbotError):
     """Retrying cannot help (unknown target, bad arguments, forbidden): tell the requester now."""
 
-    def to_message(self, job: ReplyTarget) -> SlackMessage:
+    def to_message(self, job: ReplyTarget) -> Said:
         return messages.job_failed(job.display, job.short_id, str(self))
 
 
@@ -88,8 +89,38 @@ class DecisionRefusedError(PermanentJobError):
         super().__init__(f"<@{by}> is not an approver of rule `{rule}`")
         self.by, self.rule = by, rule
 
+    def to_message(self, job: ReplyTarget) -> Said:
+        return NothingToPost(reason="the approval was refused, told to the clicker alone")
+
+
+class NotConfirmedError(PermanentJobError):
+    """A command whose spec needs a confirmation arrived without one claimed (e.g. a Confirm token replayed
+    on the Approve action): it does not run."""
+
     def to_message(self, job: ReplyTarget) -> SlackMessage:
-        return SlackMessage(text="")
+        return messages.confirmation_refused(str(self))
+
+
+class GroupLookupError(OpsbotError):
+    """Slack could not list a user group's members just now: transient, so nothing is cached, decided or
+    stored as a refusal, and SQS delivers the job again. Whoever clicked (`clicker` of an `action` in
+    `channel`; else the requester) is told to try again."""
+
+    def __init__(self, group: str, why: str) -> None:
+        super().__init__(f"could not list the members of user group {group}: {why}")
+        self.group, self.why = group, why
+        self.clicker: str | None = None
+        self.action: Literal["approval", "rejection"] = "approval"
+        self.channel: str | None = None
+
+    def clicked(self, clicker: str, action: Literal["approval", "rejection"], channel: str | None) -> Self:
+        """The lookup was for a click on an approval request: tell the clicker, in its channel."""
+        self.clicker, self.action, self.channel = clicker, action, channel
+        return self
+
+
+#: What a person is told when their user-group membership could not be checked.
+GROUP_CHECK_FAILED = "could not check your group membership, try again"
 
 
 class SlackDeliveryError(OpsbotError):

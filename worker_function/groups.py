@@ -9,15 +9,21 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from worker_function.errors import GroupLookupError
+
 logger = logging.getLogger(__name__)
+
+#: Answers that will not change by asking again: the group admits nobody (cached like members).
+PERMANENT_ERRORS = frozenset({"no_such_subteam", "subteam_not_found", "missing_scope", "not_allowed_token_type"})
 
 #: How long a group's members are kept before the Web API is asked again (the scope is `usergroups:read`).
 GROUP_CACHE_TTL_S = 300.0
 
 
 class UserGroups:
-    """Members of a user group, from the Web API, cached `ttl_s` seconds. None when Slack would not say
-    (no scope, unknown group): the policy then treats the group as admitting nobody."""
+    """Members of a user group, from the Web API, cached `ttl_s` seconds. None when Slack says it never will
+    (no scope, unknown group): the policy then treats the group as admitting nobody. A failure that asking
+    again may fix (rate limit, 5xx, timeout) raises `GroupLookupError` and is not cached."""
 
     def __init__(
         self, web_client: Any, *, ttl_s: float = GROUP_CACHE_TTL_S, clock: Callable[[], float] = time.monotonic
@@ -38,7 +44,13 @@ class UserGroups:
             users = self._web.usergroups_users_list(usergroup=group).get("users") or []
             found: frozenset[str] | None = frozenset(str(u) for u in users)
         except SlackApiError as exc:
-            logger.warning("cannot list the members of user group %s: %s", group, exc.response.get("error"))
+            error = str(exc.response.get("error") or exc.response.status_code)
+            logger.warning("cannot list the members of user group %s: %s", group, error)
+            if error not in PERMANENT_ERRORS:  # not cached: the next click asks Slack again
+                raise GroupLookupError(group, error) from exc
             found = None
+        except Exception as exc:  # connection refused, timeout: transient too
+            logger.warning("cannot list the members of user group %s: %r", group, exc)
+            raise GroupLookupError(group, repr(exc)) from exc
         self._cache[group] = (self._clock(), found)
         return found

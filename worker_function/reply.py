@@ -17,6 +17,7 @@ from shared.jobs import ProgressHandle, ReplyTarget, utcnow
 from shared.messages import SlackMessage
 from shared.settings import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
+from worker_function.effects import not_sent
 from worker_function.errors import SlackDeliveryError
 
 logger = logging.getLogger(__name__)
@@ -88,20 +89,28 @@ class SlackReplier:
         local_mode: bool = False,
         max_retries: int = 2,
         now: Callable[[], datetime] = utcnow,
+        webhook: Callable[[str], WebhookClient] | None = None,
     ) -> None:
         self._web = web_client
+        self._webhook = webhook or self._webhook_client
         self._local_mode = local_mode
         self._max_retries = max_retries
         self._now = now
 
-    def send(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> str:
+    def send(
+        self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False, again: bool = False
+    ) -> str:
         """Deliver the message; return the route used ("response_url", "channel", "dm"). `replace_original`:
-        it replaces the message the response_url belongs to (a confirmation prompt)."""
-        if self._response_url_usable(job) and self._send_response_url(job, message, replace_original=replace_original):
+        it replaces the message the response_url belongs to (a confirmation prompt). `again`: an earlier
+        attempt may have delivered it, so through the response_url it replaces that copy instead of adding one."""
+        replace = replace_original or again
+        if self._response_url_usable(job) and self._send_response_url(job, message, replace_original=replace):
             return "response_url"
         return self._post(job, message)[0]
 
-    def publish(self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle | None) -> ProgressHandle:
+    def publish(
+        self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle | None, *, again: bool = False
+    ) -> ProgressHandle:
         """One message per long job, updated in place: the response_url with `replace_original` while it
         lasts (5 uses within 30 minutes), then one channel message edited with chat.update. A progress
         message whose text did not change is not sent again (Slack: ~1 message/s per channel).
@@ -114,7 +123,7 @@ class SlackReplier:
             return handle
         handle = handle.model_copy(update={"sent_at": now})
         if handle.ts is None and handle.response_url_uses < RESPONSE_URL_MAX_USES and self._response_url_usable(job):
-            replace = handle.response_url_uses > 0
+            replace = handle.response_url_uses > 0 or again
             if self._send_response_url(job, message, replace_original=replace):
                 return handle.model_copy(
                     update={"response_url_uses": handle.response_url_uses + 1, "last_digest": digest}
@@ -157,10 +166,13 @@ class SlackReplier:
         age = (self._now() - job.issued_at).total_seconds()
         return age < RESPONSE_URL_TTL_SECONDS
 
+    def _webhook_client(self, url: str) -> WebhookClient:
+        return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries))
+
     def _send_response_url(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> bool:
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
         assert url is not None
-        webhook = WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries))
+        webhook = self._webhook(url)
         body = {**message.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, message)}
         try:
             response = webhook.send_dict(body)
@@ -169,8 +181,10 @@ class SlackReplier:
                 plain = fallback_for(job, message, refused)
                 body = {**plain.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, plain)}
                 response = webhook.send_dict(body)
-        except Exception as exc:  # connection refused, timeout after retries: fall back, never go silent
-            logger.warning("job %s: response_url failed (%s); falling back to chat.postMessage", job.job_id, exc)
+        except Exception as exc:
+            if not not_sent(exc):  # a timeout after sending: it may have arrived, so it is sent again, replacing
+                raise SlackDeliveryError(f"response_url did not answer; the message may have arrived: {exc}") from exc
+            logger.warning("job %s: response_url refused (%s); falling back to chat.postMessage", job.job_id, exc)
             return False
         if response.status_code == 200:
             return True

@@ -23,6 +23,8 @@ from infra.devstack._http import BackgroundServer, Request, Response
 
 ACCOUNT_ID = "123456789012"
 _JSON = "application/x-amz-json-1.1"
+#: How long CodeBuild keeps a StartBuild idempotencyToken (CodeBuild API reference: 5 minutes).
+TOKEN_TTL_S = 300.0
 #: CodeBuild phases in order, with the share of a build's duration each takes.
 _PHASES = (
     ("SUBMITTED", 0.0),
@@ -80,6 +82,7 @@ class CodeBuildServer:
         self.projects: dict[str, ProjectScript] = {}
         self.pipelines: dict[str, list[PipelineStage]] = {}
         self.builds: dict[str, Build] = {}
+        self._tokens: dict[str, tuple[float, str]] = {}
         self._numbers: dict[str, itertools.count[int]] = {}
         self._lock = threading.Lock()
         self._server = BackgroundServer(self.handle, port=port)
@@ -147,6 +150,11 @@ class CodeBuildServer:
         if script is None:
             raise AwsError("ResourceNotFoundException", f"Project cannot be found: {project}")
         variables = {v["name"]: v["value"] for v in body.get("environmentVariablesOverride", [])}
+        token = body.get("idempotencyToken")
+        if token and token in self._tokens:  # CodeBuild keeps a token 5 minutes: the same build again
+            first, build_id = self._tokens[token]
+            if self.clock() - first < TOKEN_TTL_S:
+                return {"build": self._build_json(self.builds[build_id])}
         build = Build(
             id=f"{project}:{uuid.uuid4()}",
             project=project,
@@ -156,7 +164,18 @@ class CodeBuildServer:
             variables=variables,
         )
         self.builds[build.id] = build
+        if token:
+            self._tokens[token] = (self.clock(), build.id)
         return {"build": self._build_json(build)}
+
+    def _codebuild_ListBuildsForProject(self, body: dict[str, Any]) -> dict[str, Any]:
+        builds = [b for b in self.builds.values() if b.project == body["projectName"]]
+        if body["projectName"] not in self.projects:
+            raise AwsError("ResourceNotFoundException", f"Project cannot be found: {body['projectName']}")
+        newest_first = sorted(
+            builds, key=lambda b: b.number, reverse=body.get("sortOrder", "DESCENDING") != "ASCENDING"
+        )
+        return {"ids": [b.id for b in newest_first[:100]]}
 
     def _codebuild_BatchGetBuilds(self, body: dict[str, Any]) -> dict[str, Any]:
         found = [self._build_json(self.builds[i]) for i in body["ids"] if i in self.builds]

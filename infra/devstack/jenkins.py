@@ -117,6 +117,8 @@ class JenkinsServer:
             return json_response({"crumb": self._crumb, "crumbRequestField": CRUMB_FIELD})
         if request.method == "POST" and request.header(CRUMB_FIELD) != self._crumb:
             return text_response("No valid crumb was included in the request", 403)
+        if path == "/queue/api/json":
+            return self._queue()
         if path.startswith("/queue/item/") and path.endswith("/api/json"):
             return self._queue_item(int(path.split("/")[3]))
         segments = [unquote(s) for s in path.strip("/").split("/")]
@@ -137,6 +139,8 @@ class JenkinsServer:
             if request.body:
                 parameters.update({k: v[0] for k, v in parse_qs(request.body.decode()).items()})
             return self._enqueue(job, script, parameters)
+        if request.method == "GET" and segments == ["api", "json"]:
+            return self._job_info(job)
         if request.method == "GET" and len(segments) == 3 and segments[1:] == ["api", "json"]:
             return self._build_info(job, int(segments[0]))
         return text_response("Not Found", 404)
@@ -161,6 +165,27 @@ class JenkinsServer:
                 QueuedBuild(item, job, parameters, self.clock(), next(self._numbers[job]), script=script)
             )
         return Response(201, b"", {"Location": f"{self.url}queue/item/{item}/"})
+
+    def _queue(self) -> Response:
+        """The items still waiting, with their parameters (as Jenkins's ParametersAction)."""
+        with self._lock:
+            waiting = [q for q in self.queued if not q.cancelled and self.clock() < q.queued_at + q.script.queue_s]
+        items = [
+            {"id": q.item, "task": {"name": q.job, "url": self._job_url(q.job)}, "actions": _actions(q.parameters)}
+            for q in waiting
+        ]
+        return json_response({"items": items})
+
+    def _job_info(self, job: str) -> Response:
+        """The job's builds that have started, newest first."""
+        with self._lock:
+            started = [
+                q
+                for q in self.queued
+                if q.job == job and not q.cancelled and self.clock() >= q.queued_at + q.script.queue_s
+            ]
+        builds = [{"number": q.number, "url": f"{self._job_url(job)}{q.number}/"} for q in reversed(started)]
+        return json_response({"name": job, "builds": builds})
 
     def _queue_item(self, item: int) -> Response:
         with self._lock:
@@ -194,6 +219,15 @@ class JenkinsServer:
                 "result": queued.script.result if done else None,
                 "timestamp": int(started * 1000),
                 "duration": int(queued.script.build_s * 1000) if done else 0,
-                "actions": [{"parameters": [{"name": k, "value": v} for k, v in queued.parameters.items()]}],
+                "actions": _actions(queued.parameters),
             }
         )
+
+
+def _actions(parameters: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "_class": "hudson.model.ParametersAction",
+            "parameters": [{"name": k, "value": v} for k, v in parameters.items()],
+        }
+    ]

@@ -20,9 +20,19 @@ from infra.devstack.aws import (
 from infra.devstack.slack_api import SlackApiServer
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault-injection harness's table (tests/integration/test_exactly_once.py), when it ran."""
+    from tests.integration.faults import REPORT
+
+    for line in REPORT:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": "2"}) as server:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    # moto's request recorder (off until a test starts it) writes here: the fault harness counts at the target.
+    recording = str(tmp_path_factory.mktemp("moto") / "recording.jsonl")
+    with MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": "2", "MOTO_RECORDER_FILEPATH": recording}) as server:
         yield server
 
 

@@ -14,6 +14,7 @@ from shared.confirm import APPROVAL_TTL_S
 from tests.integration import ack_flow
 from tests.integration.ack_flow import SECRET
 from tests.integration.test_audit import rows
+from worker_function.errors import GroupLookupError
 
 APPROVAL_RULE = """
 [[policy.rules]]
@@ -372,3 +373,31 @@ def test_two_rejections_by_group_members_resolve_the_approver_group_once(flow, h
     [update] = flow.approval_updates()
     assert "was rejected by <@U0DEB>" in update.text
     assert flow.group_lookups() == lookups + 1
+
+
+def test_a_failed_user_group_lookup_asks_the_approver_to_try_again_and_decides_nothing(flow, harness):
+    """Given Slack failing to list the approver group (HTTP 500, retries used up), when a member clicks Approve,
+    then they are told to try again (not that they are no approver), the delivery fails (SQS retries it), and
+    nothing is decided, audited as a denial, cached or stored: their next click, with Slack back, approves
+    and runs the migration."""
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    harness.slack.inject_fault("usergroups.users.list", 500, times=10)
+
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")
+    with pytest.raises(GroupLookupError):  # transient: SQS would deliver it again
+        flow.deliver()
+
+    [told] = flow.ephemerals("U0DAN")
+    assert "could not check your group membership, try again" in told
+    assert "not one of this request's approvers" not in told
+    assert flow.approval_updates() == [] and harness.codebuild.builds_of("payment-migrate") == []
+    assert not {"denial", "approval", "start"} & {event for event, _ in audit_events(flow)}
+
+    harness.slack.clear_faults()
+    flow.click("opsbot_approve", flow.approval_token(), "U0DAN")  # the same click again: asks Slack again
+    flow.deliver()
+
+    [update] = flow.approval_updates()
+    assert "approved by <@U0DAN>" in update.text
+    assert len(harness.codebuild.builds_of("payment-migrate")) == 1

@@ -27,3 +27,15 @@ def test_a_cancel_notice_replaces_the_prompt(harness):
 
     [message] = harness.slack.messages(key=job.job_id)
     assert message.payload["replace_original"] is True and "was cancelled" in message.text
+
+
+def test_a_confirm_needing_command_without_a_claimed_confirmation_is_refused(harness):
+    """Given a /ops-migrate job carrying `approved_by` but no confirmation (its Confirm token replayed on the
+    Approve action) and a policy that asks for no approval, then the worker runs nothing and says why."""
+    job = harness.job("/ops-migrate payment 2024.06.1", confirmed=False).changed(approved_by="U0MALLORY")
+
+    harness.run(job)
+
+    assert harness.codebuild.builds_of("payment-migrate") == []
+    [message] = harness.slack.messages(job=job.job_id)
+    assert "runs only once its prompt is confirmed" in message.text and "Nothing was run" in message.text

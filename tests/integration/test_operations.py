@@ -191,7 +191,9 @@ def test_a_jenkins_build_is_followed_from_queue_item_to_result_with_its_link(har
     harness.run(job)
 
     [queued] = harness.jenkins.queued
-    assert queued.job == "web/deploy" and queued.parameters == {"ENV": "prod", "VERSION": "1.2.3"}
+    # The user's parameters, and the job's mark that lets a retry find this build (exactly once at Jenkins).
+    marker = {"OPSBOT_JOB_ID": f"opsbot-{job.job_id}-0-jenkins-build"}
+    assert queued.job == "web/deploy" and queued.parameters == {"ENV": "prod", "VERSION": "1.2.3", **marker}
     assert all(c.crumb for c in harness.jenkins.calls if c.method == "POST")
     message = final(harness, job)
     assert "Jenkins `web/deploy` #1 SUCCESS" in message.text
@@ -224,7 +226,8 @@ def test_a_migration_runs_its_codebuild_project_with_the_version_and_reports_dur
     harness.run(job)
 
     [build] = harness.codebuild.builds_of("payment-migrate")
-    assert build.variables == {"MIGRATION_VERSION": "2024.06.1"}
+    marker = {"OPSBOT_JOB_ID": f"opsbot-{job.job_id}-0-codebuild-start"}  # a retry finds this build by it
+    assert build.variables == {"MIGRATION_VERSION": "2024.06.1", **marker}
     message = final(harness, job)
     assert "Migration of `payment` to `2024.06.1` succeeded in 10m 0s" in message.text
     assert "logEvent:group=/aws/codebuild/payment-migrate" in json.dumps(message.payload["blocks"])

@@ -165,7 +165,7 @@ def test_a_requester_in_the_group_confirms_and_the_prompt_says_queued_once_acces
 
 def test_one_decision_per_prompt_the_first_wins_and_a_redelivery_of_it_wins_again(harness):
     from infra.devstack.aws import aws_client
-    from worker_function.decisions import Decisions
+    from worker_function.store.decisions import Decisions
 
     decisions = Decisions(harness.tables.leases, client=aws_client("dynamodb", harness.moto.endpoint_url))
     decisions.open("p1", "C0APPROVALS", "123.456")

@@ -200,14 +200,19 @@ def test_an_invocation_that_timed_out_leaves_inprogress_which_expires_with_it(ha
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     from infra.devstack.aws import aws_client
+    from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, request_digest
 
     job = harness.job("/ops-restart checkout")
     # What a worker killed by its timeout leaves behind: an INPROGRESS record expiring with its invocation.
     layer = DynamoDBPersistenceLayer(
         table_name=harness.tables.idempotency, boto3_client=aws_client("dynamodb", harness.moto.endpoint_url)
     )
-    layer.configure(IdempotencyConfig(), key_prefix="opsbot#run")
-    layer.save_inprogress(data={"job_id": job.job_id, "step": 0}, remaining_time_in_millis=1500)
+    config = IdempotencyConfig(
+        event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH, payload_validation_jmespath=PAYLOAD_JMESPATH
+    )
+    layer.configure(config, key_prefix="opsbot#run")
+    data = {"job_id": job.job_id, "step": 0, "payload": request_digest(job)}
+    layer.save_inprogress(data=data, remaining_time_in_millis=1500)
     worker = harness.dispatcher()
 
     with pytest.raises(IdempotencyAlreadyInProgressError):
@@ -310,3 +315,18 @@ def test_a_permanent_failure_is_logged_as_one_execution_with_its_outcome(harness
     executed = [r for r in caplog.records if r.getMessage().startswith("executed") and r.job_id == job.job_id]
     assert len(executed) == 1
     assert "nosuch" in executed[0].getMessage()
+
+
+def test_a_job_id_arriving_with_another_requests_payload_is_refused_told_and_dead_lettered(harness):
+    job = harness.job("/ops-ping")
+    worker = harness.dispatcher()
+    worker.handle_record(job.to_message(), 1)
+    forged = job.changed(text="5", args={"kind": "ping", "work_seconds": 5})  # same job id, another request
+
+    worker.handle_record(forged.to_message(), 1)
+
+    texts = [m.text for m in harness.slack.messages(job=job.job_id)]
+    assert len(texts) == 2 and "pong" in texts[0]
+    assert "could not be run" in texts[1] and "belongs to a different request" in texts[1]
+    [dead] = harness.dead_letters()
+    assert json.loads(dead["Body"])["text"] == "5"

@@ -134,8 +134,12 @@ class Harness:
     def steps_of(self, message: dict[str, Any]) -> int:
         return int((json.loads(message["Body"]).get("continuation") or {}).get("step", 0))
 
-    def job(self, line: str, *, issued_at: datetime | None = None, response_url: str | None = "auto") -> JobEnvelope:
-        """The job the ack would queue for `line`, with a fresh response_url on the local Slack."""
+    def job(
+        self, line: str, *, issued_at: datetime | None = None, response_url: str | None = "auto", confirmed: bool = True
+    ) -> JobEnvelope:
+        """The job the ack would queue for `line`, with a fresh response_url on the local Slack. A command that
+        needs confirming comes confirmed by its requester (as the ack queues it after Confirm) unless not
+        `confirmed`."""
         name, _, text = line.partition(" ")
         spec = find_command(name)
         assert spec is not None, name
@@ -149,6 +153,7 @@ class Harness:
             response_url=self.slack.response_url(job_id) if response_url == "auto" else response_url,
             issued_at=issued_at or self.clock.now(),
             correlation_id=job_id,
+            confirmed_by="U0ALICE" if spec.confirm and confirmed else None,
         )
 
     def dead_letters(self) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,10 +21,18 @@ from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
-from worker_function.audit import AuditLog
 from worker_function.clients import AwsClients
-from worker_function.decisions import Decisions
+from worker_function.effects import SideEffect, effect
 from worker_function.groups import UserGroups
+from worker_function.outcomes import NothingToPost, Said
+from worker_function.store import AuditTrail, DecisionStore
+from worker_function.store.intents import Intent, IntentStore
+
+R = TypeVar("R")
+
+#: The environment variable / build parameter that carries the intent's token to CodeBuild and Jenkins, so
+#: that a retry can find the build this job started.
+JOB_MARKER = "OPSBOT_JOB_ID"
 
 
 class Wait(BaseModel):
@@ -32,12 +40,12 @@ class Wait(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    progress: SlackMessage
+    progress: Said
     state: dict[str, Any] = Field(default_factory=dict)
     delay_s: float = Field(default=0, ge=0)
 
 
-StepResult = SlackMessage | Wait
+StepResult = SlackMessage | NothingToPost | Wait
 
 
 @dataclass
@@ -48,15 +56,17 @@ class OperationContext:
     aws: AwsClients
     now: Callable[[], datetime]
     sleep: Callable[[float], None]
+    #: Where side effects write their intent first (`worker_function.effects`).
+    intents: IntentStore
     inventory: Inventory = field(default_factory=Inventory)
     #: Builds the Jenkins client on first use (python-jenkins is imported only by jobs that need it).
     jenkins_factory: Callable[[], Any] | None = None
     #: The audit trail (/ops-audit reads it).
-    audit: AuditLog | None = None
+    audit: AuditTrail | None = None
     #: The Slack Web API client (posting an approval request in its channel).
     slack: Any = None
     #: One decision per confirmation prompt or approval request (confirmed, approved, expired...).
-    decisions: Decisions | None = None
+    decisions: DecisionStore | None = None
     #: The jobs queue, for a job an operation schedules (`send(job, delay_seconds=...)`): an approval's expiry.
     queue: Any = None
     #: Slack user-group members, resolved through the Web API and cached per container: one resolver shared
@@ -79,6 +89,14 @@ class OperationContext:
         """Members of a user group (`shared.policy.GroupMembers`); None when they cannot be known (no resolver,
         or Slack would not say): the policy then treats the group as admitting nobody."""
         return self.groups.members(group) if self.groups is not None else None
+
+    def effect(self, side: SideEffect[R]) -> R:
+        """Make a side effect exactly once at its target (intent first; a retry reconciles)."""
+        return effect(self.intents, side)
+
+    def intent(self, job: JobEnvelope, name: str, what: str, **before: str) -> Intent:
+        """The intent of the job's current step to make side effect `name`."""
+        return Intent(job_id=job.job_id, step=job.step, name=name, what=what, before=before)
 
     def poll_delay(self, seconds: float | None = None) -> float:
         """How long a waiting step waits before the next look: the given time, or the poll interval."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from shared import messages
+from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import PermanentJobError, classify_aws_errors
-from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.operations import JOB_MARKER, OperationContext, StepResult, Wait
+from worker_function.store.intents import Intent
 
 #: buildStatus values of a build that has ended.
 SUCCEEDED = "SUCCEEDED"
@@ -25,20 +28,57 @@ def console_url(region: str, build_id: str) -> str:
     )
 
 
-def start(ctx: OperationContext, project: str, what: str, *, variables: dict[str, str] | None = None) -> Wait:
-    """StartBuild; the next step follows the build."""
-    overrides = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in (variables or {}).items()]
-    kwargs: dict[str, Any] = {"projectName": project}
-    if overrides:
-        kwargs["environmentVariablesOverride"] = overrides
-    with classify_aws_errors(f"cannot start CodeBuild project `{project}`"):
-        build = ctx.aws.client("codebuild").start_build(**kwargs)["build"]
+def start(
+    ctx: OperationContext, job: JobEnvelope, project: str, what: str, *, variables: dict[str, str] | None = None
+) -> Wait:
+    """StartBuild, once at CodeBuild (`StartBuildOnce`); the next step follows the build."""
+    intent = ctx.intent(job, "codebuild-start", f"start {project}", project=project)
+    build = ctx.effect(StartBuildOnce(ctx, project, dict(variables or {}), intent))
     link = console_url(ctx.settings.aws_region, build["id"])
     return Wait(
         progress=messages.progress(f"{what} started: CodeBuild build `{build['id']}`.", link=link, label="build"),
         state={"build_id": build["id"], "link": link, "summary": "started"},
         delay_s=ctx.poll_delay(),
     )
+
+
+#: How many of the project's newest builds a retry looks through for the one this job started.
+RECONCILE_BUILDS = 25
+
+
+@dataclass(frozen=True)
+class StartBuildOnce:
+    """StartBuild with `idempotencyToken` (CodeBuild keeps it 5 minutes only) and the intent's token in an
+    environment variable override (`OPSBOT_JOB_ID`): a retry, however late, finds the build it started
+    among the project's newest builds."""
+
+    ctx: OperationContext
+    project: str
+    variables: dict[str, str]
+    intent: Intent
+
+    def call(self, intent: Intent) -> dict[str, Any]:
+        variables = {**self.variables, JOB_MARKER: intent.token}
+        overrides = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()]
+        with classify_aws_errors(f"cannot start CodeBuild project `{self.project}`"):
+            response = self.ctx.aws.client("codebuild").start_build(
+                projectName=self.project, environmentVariablesOverride=overrides, idempotencyToken=intent.token
+            )
+        return dict(response["build"])
+
+    def reconcile(self, intent: Intent) -> dict[str, Any] | None:
+        codebuild = self.ctx.aws.client("codebuild")
+        with classify_aws_errors(f"cannot list the builds of CodeBuild project `{self.project}`"):
+            ids = codebuild.list_builds_for_project(projectName=self.project, sortOrder="DESCENDING").get("ids", [])
+            builds = codebuild.batch_get_builds(ids=ids[:RECONCILE_BUILDS]).get("builds", []) if ids else []
+        for build in builds:
+            marks = (build.get("environment") or {}).get("environmentVariables") or []
+            if any(v.get("name") == JOB_MARKER and v.get("value") == intent.token for v in marks):
+                return dict(build)
+        return None
+
+    def assumed(self, intent: Intent) -> dict[str, Any]:
+        raise AssertionError("CodeBuild shows its builds: never unknowable")
 
 
 def follow(

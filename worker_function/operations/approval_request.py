@@ -26,7 +26,7 @@ def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> S
         raise PermanentJobError("no Slack client to post the approval request with")
     prompt_id = args.job_id or job.job_id
     if ctx.queue is not None:
-        expiry = settlement(job.model_copy(update={"job_id": prompt_id}), "expired", approval=True, target=args.target)
+        expiry = settlement(job.changed(job_id=prompt_id), "expired", approval=True, target=args.target)
         delay = min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900)
         ctx.queue.send(expiry, delay_seconds=delay)
     else:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from shared.commands import AuditNoteArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
+from worker_function.outcomes import NothingToPost
 
 
-def run(args: AuditNoteArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    return SlackMessage(text="")
+def run(args: AuditNoteArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+    return NothingToPost(reason="an audit note: recorded, nobody answered")

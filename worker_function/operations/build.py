@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from shared import messages
 from shared.commands import BuildArgs
 from shared.jobs import JobEnvelope
 from worker_function.errors import PermanentJobError
-from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.operations import JOB_MARKER, OperationContext, StepResult, Wait
+from worker_function.store.intents import Intent
 
 #: Build results: SUCCESS is success, UNSTABLE is a warning, the others failed.
 _RESULTS = {"SUCCESS": True, "UNSTABLE": None, "NOT_BUILT": None}
@@ -19,12 +21,60 @@ _RESULTS = {"SUCCESS": True, "UNSTABLE": None, "NOT_BUILT": None}
 
 def run(args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     name = ctx.inventory.jenkins_job(args.job).job
-    with _jenkins_errors(f"cannot start Jenkins job `{name}`"):
-        queue_item = ctx.jenkins.build_job(name, dict(args.parameters) or None)
-    state = {"job": name, "queue_item": int(queue_item), "summary": "queued"}
+    intent = ctx.intent(job, "jenkins-build", f"build {name}", jenkins_job=name)
+    found = ctx.effect(QueueBuild(ctx, name, dict(args.parameters), intent))
+    state: dict[str, Any] = {"job": name, "queue_item": found.get("queue_item", 0), "summary": "queued"}
+    if "build" in found:
+        state["build"] = found["build"]
     params = messages.escape(messages.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
-    headline = f"Jenkins `{name}` queued (item {queue_item})" + (f" with {params}" if params else "") + "."
+    where = f"item {state['queue_item']}" if "build" not in found else f"#{found['build']}"
+    headline = f"Jenkins `{name}` queued ({where})" + (f" with {params}" if params else "") + "."
     return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+
+
+#: How many of the job's newest builds a retry looks through for the one this job started.
+RECONCILE_BUILDS = 10
+
+
+@dataclass(frozen=True)
+class QueueBuild:
+    """build_job takes no client token: the build carries the intent's token as parameter `OPSBOT_JOB_ID`
+    (the Jenkins job must declare it), and a retry looks for it in the queue, then in the newest builds."""
+
+    ctx: OperationContext
+    name: str
+    parameters: dict[str, str]
+    intent: Intent
+
+    def call(self, intent: Intent) -> dict[str, int]:
+        with _jenkins_errors(f"cannot start Jenkins job `{self.name}`"):
+            item = self.ctx.jenkins.build_job(self.name, {**self.parameters, JOB_MARKER: intent.token})
+        return {"queue_item": int(item)}
+
+    def reconcile(self, intent: Intent) -> dict[str, int] | None:
+        jenkins = self.ctx.jenkins
+        with _jenkins_errors(f"cannot read the queue and builds of Jenkins job `{self.name}`"):
+            for item in jenkins.get_queue_info():
+                if (item.get("task") or {}).get("name") in (self.name, self.name.rsplit("/", 1)[-1]) and _marked(
+                    item, intent
+                ):
+                    return {"queue_item": int(item["id"])}
+            for build in (jenkins.get_job_info(self.name).get("builds") or [])[:RECONCILE_BUILDS]:
+                if _marked(jenkins.get_build_info(self.name, int(build["number"])), intent):
+                    return {"build": int(build["number"])}
+        return None
+
+    def assumed(self, intent: Intent) -> dict[str, int]:
+        raise AssertionError("Jenkins shows its queue and builds: never unknowable")
+
+
+def _marked(item: dict[str, Any], intent: Intent) -> bool:
+    """The queue item or build carries the intent's token as its OPSBOT_JOB_ID parameter."""
+    for action in item.get("actions") or []:
+        for parameter in (action or {}).get("parameters") or []:
+            if parameter.get("name") == JOB_MARKER and parameter.get("value") == intent.token:
+                return True
+    return False
 
 
 def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:

@@ -19,7 +19,7 @@ def run(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext) -> StepResul
     migration = ctx.inventory.target(args.target, "migration").migration
     assert migration is not None
     variables = {migration.version_variable: args.version} if args.version else None
-    return start(ctx, migration.codebuild_project, _what(args), variables=variables)
+    return start(ctx, job, migration.codebuild_project, _what(args), variables=variables)
 
 
 def resume(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:

@@ -15,7 +15,7 @@ from worker_function.operations._codebuild import follow, outcome_line, start
 
 def run(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     suite = ctx.inventory.suite(args.suite)
-    return start(ctx, suite.codebuild_project, f"Regression suite `{args.suite}`")
+    return start(ctx, job, suite.codebuild_project, f"Regression suite `{args.suite}`")
 
 
 def resume(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:

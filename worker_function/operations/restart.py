@@ -4,23 +4,26 @@ kept from step to step."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from shared import messages
 from shared.commands import RestartArgs
 from shared.inventory import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
+from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, StepResult, Wait
 from worker_function.operations._ecs import counts, describe_service, rollout_state
+from worker_function.store.intents import Intent
 
 
 def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     target = ctx.inventory.target(args.target, "restartable")
     if target.ecs is not None:
-        return _restart_service(args.target, target.ecs, ctx)
+        return _restart_service(args.target, target.ecs, job, ctx)
     assert target.ec2 is not None
-    return _reboot_instances(args.target, target.ec2, ctx)
+    return _reboot_instances(args.target, target.ec2, job, ctx)
 
 
 def resume(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
@@ -29,16 +32,23 @@ def resume(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: di
     return _follow_instances(args.target, state, ctx)
 
 
+#: Told when a retry cannot know whether an earlier attempt's RebootInstances reached EC2.
+UNCERTAIN_REBOOT = (
+    "_The worker stopped while asking EC2 to reboot; EC2 could not tell whether the reboot was sent, so it was"
+    " not sent twice. Run the command again if the instances did not restart._"
+)
+
+
 # -- ECS ---------------------------------------------------------------------------------------
 
 
-def _restart_service(name: str, ecs: EcsService, ctx: OperationContext) -> StepResult:
+def _restart_service(name: str, ecs: EcsService, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     service = describe_service(ctx, ecs, "restart")
     if service.get("status") != "ACTIVE":
         raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
-    with classify_aws_errors(f"cannot restart `{ecs.service}` in cluster `{ecs.cluster}`"):
-        updated = ctx.aws.ecs.update_service(cluster=ecs.cluster, service=ecs.service, forceNewDeployment=True)
-    primary = next(d for d in updated["service"]["deployments"] if d["status"] == "PRIMARY")
+    current = next((d["id"] for d in service.get("deployments", []) if d["status"] == "PRIMARY"), "")
+    intent = ctx.intent(job, "ecs-force-new-deployment", f"restart {ecs.service}", deployment=current)
+    primary = ctx.effect(ForceNewDeployment(ctx, ecs, intent))
     headline = (
         f"Restart of `{name}` started (cluster `{ecs.cluster}`): new deployment `{primary['id']}`, {counts(primary)}."
     )
@@ -46,6 +56,31 @@ def _restart_service(name: str, ecs: EcsService, ctx: OperationContext) -> StepR
     return Wait(
         progress=messages.progress(headline), state={**state, "summary": counts(primary)}, delay_s=ctx.poll_delay()
     )
+
+
+@dataclass(frozen=True)
+class ForceNewDeployment:
+    """UpdateService --force-new-deployment (no client token): made is a PRIMARY deployment that was not
+    PRIMARY when the intent was written (the target's lease keeps other opsbot jobs off the service)."""
+
+    ctx: OperationContext
+    ecs: EcsService
+    intent: Intent
+
+    def call(self, intent: Intent) -> dict[str, Any]:
+        with classify_aws_errors(f"cannot restart `{self.ecs.service}` in cluster `{self.ecs.cluster}`"):
+            updated = self.ctx.aws.ecs.update_service(
+                cluster=self.ecs.cluster, service=self.ecs.service, forceNewDeployment=True
+            )
+        return dict(next(d for d in updated["service"]["deployments"] if d["status"] == "PRIMARY"))
+
+    def reconcile(self, intent: Intent) -> dict[str, Any] | None:
+        service = describe_service(self.ctx, self.ecs, "follow the restart of")
+        primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
+        return dict(primary) if primary and primary["id"] != intent.before.get("deployment") else None
+
+    def assumed(self, intent: Intent) -> dict[str, Any]:
+        raise AssertionError("ECS shows its deployments: never unknowable")
 
 
 def _follow_service(name: str, state: dict[str, Any], ctx: OperationContext) -> StepResult:
@@ -96,13 +131,40 @@ def instances_of(ctx: OperationContext, ec2: Ec2Instances, what: str) -> list[st
     return ids
 
 
-def _reboot_instances(name: str, ec2: Ec2Instances, ctx: OperationContext) -> StepResult:
+def _reboot_instances(name: str, ec2: Ec2Instances, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     ids = instances_of(ctx, ec2, "reboot")
-    with classify_aws_errors(f"cannot reboot {', '.join(ids)}"):
-        ctx.aws.client("ec2").reboot_instances(InstanceIds=ids)
-    headline = f"Reboot of `{name}` requested: {len(ids)} instance{'s' if len(ids) != 1 else ''} ({', '.join(ids)})."
-    state = {"kind": "ec2", "instances": ids, "summary": "reboot requested"}
+    intent = ctx.intent(job, "ec2-reboot", f"reboot {' '.join(ids)}", instances=",".join(ids))
+    certain = ctx.effect(Reboot(ctx, ids, intent))
+    plural = "s" if len(ids) != 1 else ""
+    headline = f"Reboot of `{name}` requested: {len(ids)} instance{plural} ({', '.join(ids)})."
+    if not certain:
+        headline += " (The worker stopped while asking EC2 to reboot them, and EC2 cannot tell whether it did.)"
+    state: dict[str, Any] = {"kind": "ec2", "instances": ids, "summary": "reboot requested"}
+    if not certain:
+        state["uncertain"] = True
     return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+
+
+@dataclass(frozen=True)
+class Reboot:
+    """RebootInstances takes no client token and leaves no trace an API shows (the state stays `running`):
+    a retry that finds the intent cannot ask EC2, so it does not reboot again (at most once after the intent;
+    the intent is removed when the call certainly did not reach EC2)."""
+
+    ctx: OperationContext
+    ids: list[str]
+    intent: Intent
+
+    def call(self, intent: Intent) -> bool:
+        with classify_aws_errors(f"cannot reboot {', '.join(self.ids)}"):
+            self.ctx.aws.client("ec2").reboot_instances(InstanceIds=self.ids)
+        return True
+
+    def reconcile(self, intent: Intent) -> Unknowable:
+        return UNKNOWABLE
+
+    def assumed(self, intent: Intent) -> bool:
+        return False
 
 
 def instance_health(ctx: OperationContext, ids: list[str]) -> list[dict[str, str]]:
@@ -137,6 +199,8 @@ def _follow_instances(name: str, state: dict[str, Any], ctx: OperationContext) -
     if gone:
         return messages.outcome(False, f"Reboot of `{name}` FAILED: {', '.join(gone)} stopped.", lines, in_channel=True)
     if all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health):
+        if state.get("uncertain"):
+            lines = [*lines, UNCERTAIN_REBOOT]
         return messages.outcome(True, f"Reboot of `{name}` completed: status checks pass.", lines, in_channel=True)
     waiting = sum(1 for h in health if not (h["instance"] == "ok" and h["system"] == "ok"))
     summary = f"{waiting} of {len(health)} instances still failing or initialising status checks"

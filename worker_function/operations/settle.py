@@ -3,7 +3,7 @@ first; an expiry waits for its time first.
 
 An expiry is queued with its prompt (by the ack for a confirmation prompt, by `approval_request` for an
 approval) and comes back with SQS delays (at most 900 s each) until `not_before`; waiting shows nothing.
-Then it claims the prompt's decision (`worker_function.decisions`): if a Confirm, an Approve or a Cancel got
+Then it claims the prompt's decision (`worker_function.store.decisions`): if a Confirm, an Approve or a Cancel got
 there first, it does nothing, since that decision has told everyone. If it wins, the approvals channel's
 message loses its buttons (chat.update), the decision is audited, and the requester is told: the
 confirmation prompt is replaced through its response_url; the approval's requester gets it through the
@@ -30,14 +30,13 @@ from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.policy import Approval
-from worker_function.decisions import Decision, Decisions
-from worker_function.errors import PermanentJobError
+from worker_function.errors import GroupLookupError, PermanentJobError
 from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.outcomes import NothingToPost
+from worker_function.store import DecisionStore
+from worker_function.store.decisions import Decision
 
 logger = logging.getLogger(__name__)
-
-#: Nothing to show: a waiting expiry, or a prompt something else decided.
-QUIET = SlackMessage(text="")
 
 
 def run(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
@@ -51,14 +50,14 @@ def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: dic
 def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     wait = args.not_before - ctx.now().timestamp()
     if wait > 0:
-        return Wait(progress=QUIET, delay_s=math.ceil(wait))
+        return Wait(progress=NothingToPost(reason="the prompt's time has not come"), delay_s=math.ceil(wait))
     if ctx.decisions is None:
         raise PermanentJobError("no decision store to settle the prompt with")
     if args.outcome == "rejected" and args.approval and not _may_reject(args, job, ctx, ctx.decisions):
-        return QUIET
+        return NothingToPost(reason="the rejection was refused, told to the clicker alone")
     decision = ctx.decisions.claim(args.prompt_id, args.outcome, args.by)
     if not decision.won:
-        return QUIET
+        return NothingToPost(reason=f"the prompt was {decision.outcome} first")
     ttl_s = APPROVAL_TTL_S if args.approval else CONFIRM_TTL_S
     update_approval_message(ctx, decision, job, args.prompt_id, ttl_s)
     withdrawn = args.outcome == "rejected" and args.by == job.requester.user_id
@@ -66,7 +65,7 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
         detail = f"{args.outcome} by {args.by}" if args.by else f"nobody answered within {ttl_s} s"
         if withdrawn:
             detail = f"withdrawn by {args.by}, the requester"
-        ctx.audit.record(job.model_copy(update={"job_id": args.prompt_id}), args.outcome, detail)
+        ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
     if args.outcome == "cancelled":
         return messages.cancelled(job.display)
     if args.outcome == "rejected":
@@ -76,7 +75,7 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     return messages.prompt_expired(job.display, ttl_s)
 
 
-def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decisions: Decisions) -> bool:
+def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decisions: DecisionStore) -> bool:
     """The worker's check of a Reject, as of an Approve: the request's approvers (user groups resolved
     through the Web API, the worker's cache) or its requester. A refusal is audited and told to the clicker
     alone; then nothing is decided (the request keeps its buttons)."""
@@ -84,7 +83,11 @@ def _may_reject(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, decis
     if not request.approvers:
         logger.warning("approval request %s: no approvers recorded, only its requester may reject it", args.prompt_id)
     approval = Approval(approvers=list(request.approvers), channel=request.channel or "")
-    if approval.could_reject(args.by, job.requester.user_id, ctx.group_members) is True:
+    try:
+        admitted = approval.could_reject(args.by, job.requester.user_id, ctx.group_members)
+    except GroupLookupError as exc:  # transient: told to the clicker alone, nothing decided or stored
+        raise exc.clicked(args.by, "rejection", approval.channel) from None
+    if admitted is True:
         return True
     refuse_decision(
         ctx, job, "rejection", by=args.by, prompt_id=args.prompt_id, channel=approval.channel, rule=request.rule
@@ -108,15 +111,19 @@ def refuse_decision(
     reason = f"<@{by}> is not an approver of rule `{rule}`"
     logger.warning("%s of %s refused: %s", action, job.display, reason)
     if ctx.audit is not None:
-        ctx.audit.record(job.model_copy(update={"job_id": prompt_id}), "denial", f"{action} refused: {reason}")
-    refused = messages.decision_refused(action, "you are not one of this request's approvers")
+        ctx.audit.record(job.changed(job_id=prompt_id), "denial", f"{action} refused: {reason}")
+    tell_clicker(ctx, by, channel, messages.decision_refused(action, "you are not one of this request's approvers"))
+
+
+def tell_clicker(ctx: OperationContext, user: str, channel: str | None, message: SlackMessage) -> None:
+    """An ephemeral message to whoever clicked, in the approvals channel (best effort: nothing depends on it)."""
     if ctx.slack is None or not channel:
-        logger.warning("cannot tell %s the %s was refused: no Slack client or approvals channel", by, action)
+        logger.warning("cannot tell %s: no Slack client or approvals channel", user)
         return
     try:
-        ctx.slack.chat_postEphemeral(channel=channel, user=by, text=refused.text, blocks=refused.blocks)
+        ctx.slack.chat_postEphemeral(channel=channel, user=user, text=message.text, blocks=message.blocks)
     except SlackApiError as exc:
-        logger.warning("could not tell %s the %s was refused: %s", by, action, exc.response.get("error"))
+        logger.warning("could not tell %s in %s: %s", user, channel, exc.response.get("error"))
 
 
 def update_approval_message(

@@ -1,0 +1,335 @@
+"""Exactly once, proven by enumeration: every operation, failed or killed at every external call on its path.
+
+For each scenario the job first runs clean, which numbers the external calls its deliveries make (DynamoDB,
+SQS, ECS, EC2, CodeBuild, CodePipeline, Logs, Jenkins, Slack). Then, once per call, a fresh copy of the job
+runs with the worker failed before that call, failed after it returned, or killed after it returned (a kill
+before call N is a kill after call N-1: nothing leaves the worker in between), and SQS redelivery runs it to
+the end. Each run must show the side effect exactly once AT THE TARGET (moto's own request recorder for ECS
+UpdateService and EC2 RebootInstances, the local CodeBuild's and Jenkins's builds), exactly one final message
+the requester sees (the local Slack API's records), and the target's lease released.
+
+The table (operation x fault -> side effects / final messages) is printed at the end of the module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from slack_sdk.webhook import WebhookClient
+
+from infra.devstack.aws import FAKE_CREDENTIALS, aws_client
+from infra.devstack.demo import (
+    JENKINS_JOB,
+    MIGRATION_PROJECT,
+    REGRESSION_PROJECT,
+    DemoTimings,
+    demo_inventory_toml,
+    script_demo_builds,
+)
+from shared.jobs import JobEnvelope
+from tests.fakes import FakeLambdaContext
+from tests.integration.faults import (
+    REPORT,
+    Fault,
+    FaultPlan,
+    WorkerKilled,
+    moto_count,
+    moto_recorder,
+    moto_requests,
+    visible_final_messages,
+)
+from tests.integration.worker_harness import Harness
+from worker_function.app import build_dispatcher
+from worker_function.clients import SLACK_TIMEOUT, AwsClients, jenkins_client, slack_retry_handlers
+
+#: Deliveries of one job before the run counts as stuck (a long job here takes 2-3 steps).
+MAX_DELIVERIES = 40
+
+APPROVAL_RULE = """
+[[policy.rules]]
+name = "dba-migrate-prod"
+commands = ["/ops-migrate"]
+environments = ["prod"]
+approvers = ["S0DBA"]
+approval_channel = "C0APPROVALS"
+"""
+
+
+class DyingContext(FakeLambdaContext):
+    """An invocation with 1 ms left: an INPROGRESS record a killed delivery leaves expires at once, as one
+    left by a timed-out Lambda expires with it (`register_lambda_context`)."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    line: str
+    #: The lease key the job takes (None: it takes none).
+    lease: str | None = None
+    #: Counts the job's side effect at the target (None: the job has none).
+    effect: Callable[[Harness, JobEnvelope, list[dict[str, Any]]], int] | None = None
+    update: tuple[tuple[str, Any], ...] = ()
+    approval: bool = False
+    #: Text of the final message when the target cannot tell whether a killed attempt made the effect: then
+    #: the effect is not made again (at most once) and the requester is told so.
+    unknowable: str | None = None
+
+    def job(self, harness: Harness) -> JobEnvelope:
+        job = harness.job(self.line)
+        return JobEnvelope.model_validate({**job.model_dump(), **dict(self.update)}) if self.update else job
+
+
+def _ecs_restarts(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    return moto_count(recorded, "UpdateService", '"payment"')
+
+
+def _ec2_reboots(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    return moto_count(recorded, "RebootInstances")
+
+
+def _codebuild(project: str) -> Callable[[Harness, JobEnvelope, list[dict[str, Any]]], int]:
+    def count(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+        assert harness.codebuild is not None
+        return sum(1 for b in harness.codebuild.builds_of(project) if b.started >= _run_started[0])
+
+    return count
+
+
+def _jenkins_builds(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    assert harness.jenkins is not None
+    return sum(1 for q in harness.jenkins.queued if q.job == JENKINS_JOB and q.queued_at >= _run_started[0])
+
+
+def _approval_posts(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    posted = harness.slack.messages(channel="C0APPROVALS")
+    return sum(1 for m in posted if m.kind == "chat.postMessage" and m.seq > _run_started[1])
+
+
+#: (clock time, Slack seq) when the current run started: builds and posts after it are this run's.
+_run_started: list[Any] = [0.0, 0]
+
+CONFIRMED = (("confirmed_by", "U0ALICE"), ("replace_original", True))
+
+SCENARIOS = [
+    Scenario("ping", "/ops-ping"),
+    Scenario("help", "/ops-help"),
+    Scenario("deploy_status", "/deploy-status payment"),
+    Scenario("status", "/ops-status payment"),
+    Scenario("logs", "/ops-logs payment --since 1h ERROR"),
+    Scenario("audit", "/ops-audit payment"),
+    Scenario("restart (ECS)", "/ops-restart payment", lease="payment", effect=_ecs_restarts),
+    Scenario(
+        "restart (EC2)",
+        "/ops-restart bastion",
+        lease="bastion",
+        effect=_ec2_reboots,
+        unknowable="EC2 could not tell whether the reboot was sent",
+    ),
+    Scenario("build (Jenkins)", "/ops-build deploy-web", lease="deploy-web", effect=_jenkins_builds),
+    Scenario(
+        "migrate (confirmed)",
+        "/ops-migrate payment 2024.06.1",
+        lease="payment",
+        effect=_codebuild(MIGRATION_PROJECT),
+        update=CONFIRMED,
+    ),
+    Scenario("regression", "/ops-regression smoke", lease="smoke", effect=_codebuild(REGRESSION_PROJECT)),
+    Scenario(
+        "migrate (approved)",
+        "/ops-migrate payment",
+        lease="payment",
+        effect=_codebuild(MIGRATION_PROJECT),
+        update=(("approved_by", "U0DAN"), ("confirmed_by", None)),  # approved instead of confirmed
+        approval=True,
+    ),
+]
+
+
+@dataclass
+class Outcome:
+    effects: int
+    finals: int
+    lease_free: bool
+    deliveries: int
+    final_text: str = ""
+
+    @property
+    def cell(self) -> str:
+        return f"{self.effects}/{self.finals}" + ("" if self.lease_free else " lease held")
+
+    def exactly_once(self, scenario: Scenario, fault: Fault | None) -> bool:
+        expected = 1 if scenario.effect else 0
+        if (self.effects, self.finals, self.lease_free) == (expected, 1, True):
+            return True
+        told = scenario.unknowable is not None and scenario.unknowable in self.final_text
+        return told and fault is not None and fault.how == "kill" and (self.effects, self.finals) == (0, 1)
+
+
+class Runner:
+    """Runs one job to its end under a fault plan, redelivering as SQS would."""
+
+    def __init__(self, harness: Harness) -> None:
+        self.h = harness
+        self.plan = plan = FaultPlan()
+        self.settings = settings = harness.settings()
+        # One container's clients for every run (cheap); each delivery after a kill gets a new dispatcher.
+        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        plan.hook_boto3(session)
+        self.aws = AwsClients(settings, session=session)
+        self.sqs = aws_client("sqs", harness.moto.endpoint_url)
+        self.dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
+        self.web = plan.web_client(
+            token="xoxb-test",
+            base_url=settings.slack_api_url,
+            timeout=SLACK_TIMEOUT,
+            retry_handlers=slack_retry_handlers(settings.slack_max_retries),
+        )
+
+    def worker(self) -> Any:
+        settings, plan = self.settings, self.plan
+
+        def webhook(url: str) -> WebhookClient:
+            return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(2))
+
+        worker = build_dispatcher(
+            settings,
+            aws=self.aws,
+            inventory=self.h.inventory,
+            now=self.h.clock.now,
+            jenkins=lambda: plan.jenkins(jenkins_client(settings)),
+            web=self.web,
+            webhook=plan.webhook_factory(webhook),
+        )
+        worker.start_invocation(DyingContext())
+        return worker
+
+    def run(self, scenario: Scenario, fault: Fault | None) -> tuple[Outcome, list[str]]:
+        plan = self.plan
+        plan.reset(fault)
+        job = scenario.job(self.h)
+        _run_started[:] = [self.h.clock.time(), max((m.seq for m in self.h.slack.messages()), default=0)]
+        moto_recorder(self.h.moto.endpoint_url, "reset-recording")
+        moto_recorder(self.h.moto.endpoint_url, "start-recording")
+        try:
+            deliveries = self._deliver_all(job, plan)
+        finally:
+            moto_recorder(self.h.moto.endpoint_url, "stop-recording")
+        recorded = moto_requests(self.h.moto.endpoint_url)
+        effects = scenario.effect(self.h, job, recorded) if scenario.effect else 0
+        records = self.h.slack.messages(job=job.job_id)
+        finals = visible_final_messages(records)
+        text = "\n".join(json.dumps(r.payload) for r in records if r.final)
+        return Outcome(effects, finals, self._lease_free(scenario), deliveries, text), list(plan.calls)
+
+    def _deliver_all(self, job: JobEnvelope, plan: FaultPlan) -> int:
+        pending: list[tuple[str, int]] = [(job.to_message(), 1)]
+        worker = self.worker()
+        deliveries = 0
+        while pending:
+            deliveries += 1
+            assert deliveries <= MAX_DELIVERIES, f"{job.display} still running after {MAX_DELIVERIES} deliveries"
+            body, receives = pending.pop(0)
+            self.h.clock.advance(self.h.poll_s)
+            try:
+                worker.handle_record(body, receives)
+            except WorkerKilled:
+                plan.revive()
+                worker = self.worker()  # a new container; the message comes back after its visibility timeout
+                pending.append((body, receives + 1))
+            except Exception:
+                pending.append((body, receives + 1))  # the batch item failed: SQS delivers it again
+            pending.extend((m["Body"], 1) for m in self._drain())
+        return deliveries
+
+    def _drain(self) -> list[dict[str, Any]]:
+        """What the worker queued (its next steps), taken off the queue to be delivered."""
+        url = self.h.queues.queue_url
+        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+    def _lease_free(self, scenario: Scenario) -> bool:
+        if scenario.lease is None:
+            return True
+        item = self.dynamodb.get_item(
+            TableName=self.h.tables.leases, Key={"target": {"S": scenario.lease}}, ConsistentRead=True
+        )
+        return "Item" not in item
+
+
+def faults_of(calls: int) -> Iterator[Fault]:
+    """Every call: failed before it, failed after it returned, killed after it returned (and killed before
+    the first: a kill before call N is a kill after call N-1)."""
+    yield Fault(0, "before", "kill")
+    for index in range(calls):
+        yield Fault(index, "before", "fail")
+        yield Fault(index, "after", "fail")
+        yield Fault(index, "after", "kill")
+
+
+TABLE: list[tuple[str, str, int, Counter[str]]] = []
+BAD: list[str] = []
+UNKNOWABLE: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_table() -> Iterator[None]:
+    """The table goes into the terminal summary at the end of the session (`conftest.py`)."""
+    yield
+    REPORT.append("")
+    REPORT.append("Exactly once, by fault injection (side effects at the target / final messages seen)")
+    REPORT.append("| operation | fault | points | side effects / final messages (runs) |")
+    REPORT.append("|---|---|---|---|")
+    for name, label, points, cells in TABLE:
+        outcomes = ", ".join(f"{cell} x{n}" for cell, n in sorted(cells.items()))
+        REPORT.append(f"| {name} | {label} | {points} | {outcomes} |")
+    REPORT.extend(f"at most once (the target cannot tell; the requester is told): {line}" for line in UNKNOWABLE)
+    REPORT.extend(f"NOT EXACTLY ONCE: {line}" for line in BAD)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_once(harness, scenario):
+    toml = demo_inventory_toml(harness.cluster)
+    if scenario.approval:
+        toml = toml.replace('commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]')
+        toml += APPROVAL_RULE
+        harness.slack.set_usergroup("S0DBA", ["U0DAN"])
+    harness.inventory_toml = toml
+    # Builds that end within one poll interval: a long job here is two steps (start, then its end).
+    assert harness.codebuild is not None and harness.jenkins is not None
+    script_demo_builds(harness.codebuild, harness.jenkins, DemoTimings(migration_s=60, regression_s=60))
+    runner = Runner(harness)
+    expected_effects = 1 if scenario.effect else 0
+
+    clean, calls = runner.run(scenario, None)
+    assert (clean.effects, clean.finals, clean.lease_free) == (expected_effects, 1, True), calls
+    assert clean.exactly_once(scenario, None)
+
+    by_label: dict[str, Counter[str]] = {}
+    points: Counter[str] = Counter()
+    bad = []
+    for fault in faults_of(len(calls)):
+        outcome, faulted = runner.run(scenario, fault)
+        once = outcome.exactly_once(scenario, fault)
+        told = once and outcome.effects != expected_effects
+        by_label.setdefault(fault.label, Counter())[outcome.cell + (" (told: unknowable)" if told else "")] += 1
+        points[fault.label] += 1
+        where = faulted[fault.index] if fault.index < len(faulted) else "?"
+        if told:
+            UNKNOWABLE.append(f"{scenario.name}: {fault.label} call {fault.index} ({where}) -> {outcome.cell}")
+        if not once:
+            bad.append(f"{scenario.name}: {fault.label} call {fault.index} ({where}) -> {outcome.cell}")
+    TABLE.extend((scenario.name, label, points[label], cells) for label, cells in by_label.items())
+    BAD.extend(bad)
+    assert not bad, "\n".join(bad)
