@@ -84,6 +84,31 @@ class _Event(BaseModel):
     detail: _Detail
 
 
+#: The action id of a runbook button (block_actions routes on it; the value says which entry of which alarm).
+RUNBOOK_ACTION = "opsbot_runbook"
+
+
+class RunbookRef(BaseModel):
+    """What a runbook button's value carries: which entry of which inventory alarm key, nothing else. Who
+    clicked and in which channel come from the signed click; what runs comes from the inventory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alarm: str = Field(min_length=1, max_length=MAX_ALARM_NAME)
+    entry: int = Field(ge=0, lt=100)
+
+    def value(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_value(cls, value: str) -> RunbookRef:
+        """The reference in a button's value, or `AlarmFormatError`."""
+        try:
+            return cls.model_validate_json(value)
+        except ValidationError:
+            raise AlarmFormatError("not a runbook button of opsbot") from None
+
+
 def is_alarm_body(data: object) -> bool:
     """Whether a decoded queue body claims to be an alarm (an SNS notification or the EventBridge event)."""
     return isinstance(data, dict) and (
