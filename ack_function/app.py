@@ -8,9 +8,10 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
-from ack_function.listeners.actions import approval_listener, confirmation_listener
+from ack_function.listeners.actions import approval_listener, confirmation_listener, runbook_listener
 from ack_function.listeners.commands import command_listener
 from ack_function.listeners.events import mention_listener
+from shared.alarms import RUNBOOK_ACTION
 from shared.confirm import APPROVE_ACTION, CANCEL_ACTION, CONFIRM_ACTION, REJECT_ACTION
 from shared.inventory import Inventory
 from shared.queue import JobQueue
@@ -52,6 +53,7 @@ def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None 
     app.command(re.compile(r"^/.+"))(command_listener(queue, signing_secret, inventory))
     app.action(re.compile(f"^({CONFIRM_ACTION}|{CANCEL_ACTION})$"))(confirmation_listener(queue, signing_secret))
     app.action(re.compile(f"^({APPROVE_ACTION}|{REJECT_ACTION})$"))(approval_listener(queue, signing_secret, inventory))
+    app.action(re.compile(f"^{RUNBOOK_ACTION}_[0-9]+$"))(runbook_listener(queue, signing_secret, inventory))
     app.event("app_mention")(mention_listener(queue, inventory))
     app.error(answer_listener_error)
     return app

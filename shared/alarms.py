@@ -26,7 +26,7 @@ MAX_ALARM_NAME = 255
 class AlarmStateChange(BaseModel):
     """One alarm's change of state, whichever way it came."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str = Field(min_length=1, max_length=MAX_ALARM_NAME)
     description: str = ""
@@ -43,7 +43,7 @@ class AlarmStateChange(BaseModel):
 class _SnsAlarm(BaseModel):
     """The alarm JSON CloudWatch publishes to SNS (only the fields opsbot reads)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     AlarmName: str
     AlarmDescription: str | None = None
@@ -57,7 +57,7 @@ class _SnsAlarm(BaseModel):
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     value: AlarmState
     reason: str = ""
@@ -65,7 +65,7 @@ class _State(BaseModel):
 
 
 class _Detail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     alarmName: str
     state: _State
@@ -74,7 +74,7 @@ class _Detail(BaseModel):
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     time: datetime
@@ -92,7 +92,7 @@ class RunbookRef(BaseModel):
     """What a runbook button's value carries: which entry of which inventory alarm key, nothing else. Who
     clicked and in which channel come from the signed click; what runs comes from the inventory."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     alarm: str = Field(min_length=1, max_length=MAX_ALARM_NAME)
     entry: int = Field(ge=0, lt=100)

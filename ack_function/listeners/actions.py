@@ -1,4 +1,4 @@
-"""Block Kit actions: Confirm / Cancel on a confirmation prompt (signature verified by Bolt like any request)."""
+"""Block Kit actions: Confirm / Cancel, Approve / Reject, runbook buttons (each request verified by Bolt)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import ActionClick, accept_approval_click, accept_click
+from ack_function.intake import ActionClick, accept_approval_click, accept_click, accept_runbook_click
 from shared.inventory import Inventory
 from shared.queue import JobQueue
 
@@ -23,6 +23,14 @@ def confirmation_listener(queue: JobQueue, signing_secret: str) -> Any:
 def approval_listener(queue: JobQueue, signing_secret: str, inventory: Inventory | None) -> Any:
     def on_click(ack: Ack, body: dict[str, Any]) -> None:
         accept_approval_click(ActionClick.from_body(body), queue, signing_secret=signing_secret, inventory=inventory)
+        ack()
+
+    return on_click
+
+
+def runbook_listener(queue: JobQueue, signing_secret: str, inventory: Inventory | None) -> Any:
+    def on_click(ack: Ack, body: dict[str, Any]) -> None:
+        accept_runbook_click(ActionClick.from_body(body), queue, signing_secret=signing_secret, inventory=inventory)
         ack()
 
     return on_click
