@@ -73,9 +73,10 @@ def test_only_cloudwatch_of_this_account_may_publish(synth):
     )
 
 
-def test_an_inventory_alarm_the_stack_does_not_define_is_a_warning(with_alarms, synth):
+def test_an_inventory_alarm_the_stack_does_not_define_is_a_warning(with_alarms, other):
     warnings = Annotations.from_stack(with_alarms.stack).find_warning("*", Match.string_like_regexp("payment-5xx"))
     assert len(warnings) == 1 and "synth cannot see the account" in str(warnings[0].entry.data)
+    assert "payment-api-5xx" in str(warnings[0].entry.data)  # the example inventory's own alarm too
     assert Annotations.from_stack(with_alarms.stack).find_error("*", Match.any_value()) == []
     # Without [alarms] in the inventory, no such warning
-    assert Annotations.from_stack(synth.stack).find_warning("*", Match.string_like_regexp("alarms this stack")) == []
+    assert Annotations.from_stack(other.stack).find_warning("*", Match.string_like_regexp("alarms this stack")) == []
