@@ -8,10 +8,17 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
-from ack_function.listeners.actions import acknowledge, approval_listener, confirmation_listener, pick_listener
+from ack_function.listeners.actions import (
+    acknowledge,
+    approval_listener,
+    confirmation_listener,
+    pick_listener,
+    runbook_listener,
+)
 from ack_function.listeners.commands import command_listener
 from ack_function.listeners.events import mention_listener
 from ack_function.pickers import PICK_PREFIX, SINCE_ACTION
+from shared.alarms import RUNBOOK_ACTION
 from shared.confirm import APPROVE_ACTION, CANCEL_ACTION, CONFIRM_ACTION, REJECT_ACTION
 from shared.inventory import Inventory
 from shared.queue import JobQueue
@@ -55,6 +62,7 @@ def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None 
     app.action(re.compile(f"^({APPROVE_ACTION}|{REJECT_ACTION})$"))(approval_listener(queue, signing_secret, inventory))
     app.action(re.compile(f"^{re.escape(PICK_PREFIX)}"))(pick_listener(queue, signing_secret, inventory))
     app.action(SINCE_ACTION)(acknowledge)
+    app.action(re.compile(f"^{RUNBOOK_ACTION}_[0-9]+$"))(runbook_listener(queue, signing_secret, inventory))
     app.event("app_mention")(mention_listener(queue, inventory))
     app.error(answer_listener_error)
     return app

@@ -197,6 +197,22 @@ def accept_command(
     )
     if isinstance(job, SlackMessage):
         return job
+    return route_job(job, queue, signing_secret=signing_secret, inventory=inventory) or messages.queued(
+        job.display, job.short_id
+    )
+
+
+def route_job(
+    job: JobEnvelope,
+    queue: JobQueue,
+    *,
+    signing_secret: str,
+    inventory: Inventory | None,
+    can_prompt: bool = True,
+) -> SlackMessage | None:
+    """A planned job through policy, approval and confirmation, then onto the queue: None when it was queued,
+    else what to tell the requester (denied, approval requested, the prompt, or why it was not queued).
+    Without `can_prompt` (no ephemeral ack to carry a prompt's buttons) a command to confirm is not queued."""
     denial = refusal(job, inventory)
     if denial is not None:
         record_denial(queue, job, denial)
@@ -206,12 +222,74 @@ def accept_command(
         return request_approval(queue, job, decision.approval, decision.rule or "", signing_secret)
     spec = find_command(job.command)
     if spec is not None and spec.confirm:
+        if not can_prompt:
+            return messages.use_the_slash_command(job.display)
         return _prompt(queue, job, spec, inventory, signing_secret)
     try:
         _send(queue, job)
     except EnqueueError as exc:
         return messages.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
-    return messages.queued(job.display, job.short_id)
+    return None
+
+
+def accept_runbook_click(
+    click: ActionClick,
+    queue: JobQueue,
+    *,
+    signing_secret: str,
+    inventory: Inventory | None,
+    now: Callable[[], datetime] = utcnow,
+) -> JobEnvelope | None:
+    """A runbook button under an alarm: its command runs as the person who clicked, exactly as if they had typed
+    it (same parsing, policy, approval, audit; the job id from the click's trigger_id). The button names only
+    the inventory entry; the command comes from the inventory, the clicker and channel from the signed click.
+    Slack ignores a click's HTTP body, so anything to tell the clicker is a queued notice answered ephemerally
+    through the click's response_url (never replacing the alarm message). Returns the job or the notice queued;
+    raises `EnqueueError` when nothing was."""
+    clicked_at = now()
+    requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
+    line = _runbook_line(click, inventory)
+    if isinstance(line, str):
+        job_id = job_id_for(click.team_id, click.trigger_id)
+        name, _, text = line.partition(" ")
+        planned = plan_job(
+            name,
+            text,
+            requester,
+            job_id=job_id,
+            response_url=click.response_url,
+            now=clicked_at,
+            inventory=inventory,
+        )
+        reply = (
+            planned
+            if isinstance(planned, SlackMessage)
+            else route_job(planned, queue, signing_secret=signing_secret, inventory=inventory, can_prompt=False)
+        )
+        if reply is None:
+            return planned if isinstance(planned, JobEnvelope) else None
+    else:
+        reply = line
+    notice_id = job_id_for(click.team_id, f"runbook:{click.trigger_id}")
+    notice = _notice(reply, line if isinstance(line, str) else "runbook", requester, notice_id, clicked_at)
+    return _send_one(queue, notice.model_copy(update={"response_url": click.response_url, "replace_original": False}))
+
+
+def _runbook_line(click: ActionClick, inventory: Inventory | None) -> str | SlackMessage:
+    """The command line the runbook button clicked stands for, or why there is none for this click."""
+    from shared.alarms import RunbookRef  # with a runbook click only
+    from shared.errors import AlarmFormatError
+
+    try:
+        ref = RunbookRef.from_value(click.value)
+    except AlarmFormatError as exc:
+        return messages.refused("runbook button", str(exc))
+    route = inventory.alarms.get(ref.alarm) if inventory is not None else None
+    if route is None or ref.entry >= len(route.runbook):
+        return messages.refused("runbook button", "this button is no longer in the inventory's [alarms]")
+    if click.channel_id != route.channel:
+        return messages.refused(route.runbook[ref.entry], "runbook buttons run only in their alarm's channel")
+    return route.runbook[ref.entry]
 
 
 def request_approval(

@@ -28,3 +28,7 @@ class JobFormatError(OpsbotError):
 
 class ConfirmationError(OpsbotError):
     """A confirmation click that cannot be honoured: altered, malformed, expired or from someone else."""
+
+
+class AlarmFormatError(OpsbotError):
+    """A queue message is not a CloudWatch alarm state change (not JSON, or a shape opsbot does not know)."""

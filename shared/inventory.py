@@ -30,6 +30,16 @@ shared/policy.py) and the environment of each name:
     account = "prod-eu"                      # or role_arn / region on the target itself (they win)
     ecs = { cluster = "eu", service = "payment" }
 
+    [alarms.payment-5xx]                     # a CloudWatch alarm posted to a channel, with runbook buttons
+    target = "payment"
+    channel = "C0OPSALERTS"
+    runbook = ["/ops-status payment", "/ops-logs payment --since 30m ERROR", "/ops-restart payment"]
+
+    [alarms."payment-"]                      # every alarm whose name starts with "payment-" (exact names first)
+    prefix = true
+    target = "payment"
+    channel = "C0OPSALERTS"
+
     [intake]                                 # who may trigger opsbot besides this workspace's people
     allowed_bots = ["B0DEPLOYBOT"]           # bot ids whose mentions run commands (default: none)
     allowed_teams = ["T0PARTNER"]            # other workspaces (Slack Connect) whose people may (default: none)
@@ -44,7 +54,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from shared.errors import OpsbotError
+from shared.commands import COMMANDS, CommandSpec, find_command
+from shared.errors import OpsbotError, UsageError
 from shared.policy import Environment, Policy, build_models
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
@@ -201,6 +212,44 @@ class Intake(_Model):
     allowed_teams: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,32}$")]] = Field(default_factory=list)
 
 
+#: CloudWatch alarm names: up to 255 characters, no control characters.
+AlarmKey = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,255}$")]
+#: Runbook buttons per alarm (one actions block, each button readable at a glance).
+MAX_RUNBOOK = 5
+
+
+class AlarmRoute(_Model):
+    """Where an alarm (or every alarm whose name starts with the key, `prefix = true`) is posted, and the
+    commands its buttons run, as typed (`/ops-logs payment --since 30m ERROR`)."""
+
+    target: Name
+    channel: Annotated[str, StringConstraints(pattern=r"^[CG][A-Z0-9]{2,31}$")]
+    prefix: bool = False
+    runbook: list[Annotated[str, StringConstraints(min_length=2, max_length=500)]] = Field(
+        default_factory=list, max_length=MAX_RUNBOOK
+    )
+
+    @field_validator("runbook")
+    @classmethod
+    def _commands_parse(cls, value: list[str]) -> list[str]:
+        for line in value:
+            parse_command_line(line)
+        return value
+
+
+def parse_command_line(line: str) -> tuple[CommandSpec, Any]:
+    """A command line as a person types it (`/ops-restart payment`): its spec and args, or `ValueError`."""
+    name, _, text = line.strip().partition(" ")
+    spec = find_command(name)
+    if spec is None:
+        known = ", ".join(s.name for s in COMMANDS)
+        raise ValueError(f"{line!r}: {name!r} is not a command (the commands are {known})")
+    try:
+        return spec, spec.parse(text)
+    except UsageError as exc:
+        raise ValueError(f"{line!r}: {exc}") from None
+
+
 class Inventory(_Model):
     version: Literal[1] = 1
     targets: dict[Name, Target] = Field(default_factory=dict)
@@ -214,6 +263,22 @@ class Inventory(_Model):
     policy: Policy = Field(default_factory=Policy)
     #: Who may trigger at all: named bots, other workspaces.
     intake: Intake = Field(default_factory=Intake)
+    #: CloudWatch alarms posted to a channel, by exact name or name prefix, with their runbook buttons.
+    alarms: dict[AlarmKey, AlarmRoute] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _alarms_name_what_exists(self) -> Inventory:
+        for key, route in self.alarms.items():
+            if route.target not in self.targets:
+                raise ValueError(f"alarms.{key}.target: {route.target!r} is not one of the targets")
+            for line in route.runbook:
+                spec, args = parse_command_line(line)
+                if spec.subject and spec.accepts:
+                    try:
+                        self.require(spec.accepts, str(getattr(args, spec.subject)))
+                    except UnknownNameError as exc:
+                        raise ValueError(f"alarms.{key}.runbook: {line!r}: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _accounts_resolved(self) -> Inventory:
@@ -271,6 +336,17 @@ class Inventory(_Model):
         else:
             self.target(name, accepts)
 
+    def alarm(self, name: str) -> tuple[str, AlarmRoute] | None:
+        """The inventory key and route of an alarm: its exact name, else the longest prefix key; None if neither."""
+        route = self.alarms.get(name)
+        if route is not None and not route.prefix:
+            return name, route
+        prefixes = [key for key, r in self.alarms.items() if r.prefix and name.startswith(key)]
+        if not prefixes:
+            return None
+        key = max(prefixes, key=len)
+        return key, self.alarms[key]
+
     def environment_of(self, accepts: str, name: str) -> str | None:
         """The environment of what a command accepting `accepts` names, or None when the inventory does not have it."""
         if accepts == "suite":
@@ -289,9 +365,7 @@ class Inventory(_Model):
         try:
             inventory = cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(_problem(err) for err in exc.errors())
             raise InventoryError(f"{source} is invalid: {problems}") from None
         build_models()  # at init, with the inventory: not on the first request
         return inventory
@@ -305,6 +379,14 @@ class Inventory(_Model):
         except tomllib.TOMLDecodeError as exc:
             raise InventoryError(f"{source} is not valid TOML: {exc}") from None
         return cls.from_mapping(data, source=source)
+
+
+def _problem(err: Any) -> str:
+    """One validation problem as `key.path: what is wrong` (a model-wide check names its key itself)."""
+    where = ".".join(str(p) for p in err["loc"])
+    if where:
+        return f"{where}: {err['msg']}"
+    return str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else err["msg"]
 
 
 def _can(target: Target, accepts: str) -> bool:

@@ -1,4 +1,4 @@
-"""Block Kit actions: Confirm / Cancel on a confirmation prompt (signature verified by Bolt like any request)."""
+"""Block Kit actions: Confirm / Cancel, Approve / Reject, runbook buttons (each request verified by Bolt)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import ActionClick, accept_approval_click, accept_click, accept_pick
+from ack_function.intake import ActionClick, accept_approval_click, accept_click, accept_pick, accept_runbook_click
 from ack_function.pickers import PickClick
 from shared.inventory import Inventory
 from shared.queue import JobQueue
@@ -41,3 +41,11 @@ def pick_listener(queue: JobQueue, signing_secret: str, inventory: Inventory | N
 def acknowledge(ack: Ack) -> None:
     """A choice that is read later, from the state of the click that follows (the `--since` of a picker)."""
     ack()
+
+
+def runbook_listener(queue: JobQueue, signing_secret: str, inventory: Inventory | None) -> Any:
+    def on_click(ack: Ack, body: dict[str, Any]) -> None:
+        accept_runbook_click(ActionClick.from_body(body), queue, signing_secret=signing_secret, inventory=inventory)
+        ack()
+
+    return on_click

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from infra.aws.alarm_feed import AlarmFeed
 from infra.aws.config import DeployConfig
 from infra.aws.ingress import Ingress
 from infra.aws.jobs_queue import JobsQueue
@@ -54,6 +55,13 @@ class OpsbotStack(Stack):
             queue=self.jobs.queue,
             dlq=self.jobs.dlq,
         )
+        self.alarm_feed = AlarmFeed(
+            self,
+            "AlarmFeed",
+            queue=self.jobs.queue,
+            inventory_alarms=config.inventory.alarms,
+            known_alarms=[alarm.alarm_name for alarm in self.monitoring.alarms.values()],
+        )
 
         CfnOutput(
             self,
@@ -69,4 +77,10 @@ class OpsbotStack(Stack):
             "and jenkins_user / jenkins_api_token for /ops-build",
         )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Subscribe to get alarms")
+        CfnOutput(
+            self,
+            "AlarmFeedTopicArn",
+            value=self.alarm_feed.topic.topic_arn,
+            description="Alarm actions here post the alarm to its channel ([alarms] in the inventory)",
+        )
         CfnOutput(self, "DeadLetterQueueUrl", value=self.jobs.dlq.queue_url, description="Jobs that failed every try")

@@ -373,6 +373,25 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def cmd_alarm(args: argparse.Namespace) -> int:
+    """Fire a CloudWatch alarm state change on the local stack: its SNS envelope onto the jobs queue."""
+    import boto3
+
+    from infra.devstack.alarm_feed import sns_alarm_notification
+    from infra.devstack.aws import FAKE_CREDENTIALS
+
+    name = args.name.strip()
+    if not 1 <= len(name) <= 255 or any(ord(c) < 32 for c in name):
+        raise CommandLineError("an alarm name is 1 to 255 characters, no control characters")
+    state = _state(args)
+    session = boto3.session.Session(**FAKE_CREDENTIALS)
+    sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
+    body = sns_alarm_notification(name, args.state_value, reason=args.reason or "")
+    sent = sqs.send_message(QueueUrl=state.queue_url, MessageBody=body)
+    print(f"Alarm {name} -> {args.state_value} published to the jobs queue (message {sent['MessageId']}).")
+    return EXIT_OK
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """Print the audit trail (a table, or JSON lines) of the local stack (state file) or of AWS (--table)."""
     import boto3
@@ -436,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"opsbot {_version()}")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,dlq,audit,manifest}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,dlq,alarm,audit,manifest}")
 
     local = sub.add_parser("local", help="run the whole stack on 127.0.0.1 until Ctrl-C")
     local.add_argument("--port", type=_port, default=3000, help="ingress port (0: any free port; default 3000)")
@@ -490,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--dlq-url", help="the DLQ on AWS (default: the local stack's, from the state file)")
     dlq.add_argument("--queue-url", help="the jobs queue on AWS, with --dlq-url to redrive")
     dlq.set_defaults(func=cmd_dlq)
+
+    alarm = sub.add_parser("alarm", help="fire a CloudWatch alarm state change on the local stack")
+    alarm.add_argument("name", help="the alarm's name, e.g. payment-5xx (the inventory's [alarms] map it)")
+    alarm.add_argument("state_value", metavar="state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"])
+    alarm.add_argument("--reason", help="the state reason shown in the message")
+    alarm.set_defaults(func=cmd_alarm)
 
     audit = sub.add_parser("audit", help="export the audit trail as JSON lines")
     audit.add_argument("--target", help="only this target's records, newest first")

@@ -34,6 +34,7 @@ DEMO_USERS = (
 )
 APPROVERS_GROUP = "S0SRE"
 APPROVALS_CHANNEL = "C0APPROVALS"
+INCIDENT_CHANNEL = "C0INCIDENT"
 #: User group id -> members, as the local Slack API's `usergroups.users.list` answers.
 DEMO_USERGROUPS = {APPROVERS_GROUP: ["U0DANA"]}
 #: User group id -> its handle, as a client shows `<!subteam^S0SRE>`.
@@ -41,7 +42,7 @@ DEMO_USERGROUP_HANDLES = {APPROVERS_GROUP: "sre"}
 DEMO_CHANNELS = (
     Channel("C0LOCALOPS", "ops"),
     Channel(APPROVALS_CHANNEL, "approvals"),
-    Channel("C0INCIDENT", "incident"),
+    Channel(INCIDENT_CHANNEL, "incident"),
 )
 
 
@@ -104,6 +105,12 @@ name = "demo-prod-operators"
 commands = ["/ops-restart", "/ops-migrate"]
 environments = ["prod"]
 ask = "#ops-admins"
+
+# A CloudWatch alarm posted to #incident with its runbook (`opsbot alarm payment-5xx ALARM`).
+[alarms.payment-5xx]
+target = "payment"
+channel = "{INCIDENT_CHANNEL}"
+runbook = ["/ops-status payment", "/ops-logs payment --since 30m ERROR", "/ops-restart payment"]
 """
 
 

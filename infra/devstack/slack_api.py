@@ -438,6 +438,8 @@ class SlackApiServer:
                 return json_response({"ok": False, "error": "users_list_not_supplied"})
             channel_id = str(args.get("channel") or f"D{users.lstrip('UW')}")
             return json_response({"ok": True, "channel": {"id": channel_id}})
+        if method == "conversations.history":
+            return self._history(str(args.get("channel") or ""), int(args.get("limit") or 100))
         kind = _CHAT_METHODS.get(method)
         if kind is not None:
             return self._chat(kind, args)
@@ -471,6 +473,29 @@ class SlackApiServer:
         return json_response(
             {"ok": True, "channel": channel, "ts": ts, "text": payload.get("text", ""), "message": message}
         )
+
+    def _history(self, channel: str, limit: int) -> Response:
+        """The channel's messages as they are now (each chat.update applied), newest first, like Slack's."""
+        if not channel:
+            return json_response({"ok": False, "error": "channel_not_found"})
+        current: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for record in self._messages:
+                edits = record.kind == "chat.update" and record.ts in current
+                if record.channel == channel and record.ts and (record.kind == "chat.postMessage" or edits):
+                    current[record.ts] = record.payload
+        newest = sorted(current, key=float, reverse=True)[: max(1, min(limit, 1000))]
+        found = [
+            {
+                "type": "message",
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "ts": ts,
+                **{k: v for k, v in current[ts].items() if k in ("text", "blocks", "metadata")},
+            }
+            for ts in newest
+        ]
+        return json_response({"ok": True, "messages": found, "has_more": len(current) > len(newest)})
 
     def _next_ts(self) -> str:
         with self._lock:

@@ -50,3 +50,29 @@ def load_event(
     )
     event: dict[str, Any] = json.loads(filled)
     return event
+
+
+def alarm_body(shape: str, **changes: str) -> str:
+    """The SQS body of a sample alarm notification (`sns` or `eventbridge`), with the alarm's fields changed
+    (SNS field names: AlarmName, NewStateValue, OldStateValue, NewStateReason, StateChangeTime)."""
+    data = json.loads((EVENTS_DIR / f"alarm_{shape}.json").read_text())
+    if shape == "sns":
+        alarm = json.loads(data["Message"])
+        alarm.update(changes)
+        data["Message"] = json.dumps(alarm)
+    else:
+        detail = data["detail"]
+        renames = {
+            "AlarmName": ("alarmName",),
+            "NewStateValue": ("state", "value"),
+            "OldStateValue": ("previousState", "value"),
+            "NewStateReason": ("state", "reason"),
+            "StateChangeTime": ("state", "timestamp"),
+        }
+        for key, value in changes.items():
+            *path, last = renames[key]
+            node = detail
+            for part in path:
+                node = node[part]
+            node[last] = value
+    return json.dumps(data)

@@ -42,8 +42,9 @@ EXPECTED_RESOURCE_COUNTS = {
     "AWS::ApiGatewayV2::Integration": 1,
     "AWS::ApiGatewayV2::Route": 1,
     "AWS::ApiGatewayV2::Stage": 1,
-    "AWS::SNS::Topic": 1,
-    "AWS::SNS::TopicPolicy": 1,
+    "AWS::SNS::Topic": 2,
+    "AWS::SNS::TopicPolicy": 2,
+    "AWS::SNS::Subscription": 1,
     "AWS::CloudWatch::Alarm": 4,
     "AWS::CloudWatch::Dashboard": 1,
 }
@@ -334,7 +335,7 @@ def _alarm(synth, name):
 
 
 def test_given_the_alarms_then_each_notifies_the_alarm_topic(synth):
-    topic_id, _ = synth.only("AWS::SNS::Topic")
+    topic_id = synth.logical_id(synth.stack.monitoring.topic)
     for name in synth.stack.monitoring.alarms:
         alarm = _alarm(synth, name)
         assert alarm["AlarmActions"] == [{"Ref": topic_id}], name

@@ -1,0 +1,131 @@
+"""The worker's alarm piece against moto server DynamoDB and the local Slack API: one message per alarm,
+updated in place, exactly once at Slack across a failed ts save, flapping rate-limited, unknown dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from infra.devstack.aws import aws_client
+from shared.alarms import parse_alarm
+from shared.inventory import Inventory
+from tests.events import alarm_body
+from worker_function.alarms import AlarmRecord, DynamoAlarmStore, post_alarm
+
+INVENTORY = Inventory.from_toml(
+    """
+[targets.payment]
+ecs = { cluster = "c", service = "payment" }
+log_groups = ["/c/payment"]
+
+[alarms."payment-"]
+prefix = true
+target = "payment"
+channel = "C0ALERTS"
+runbook = ["/ops-status payment", "/ops-logs payment --since 30m ERROR"]
+"""
+)
+
+
+class LosesTheFirstSave(DynamoAlarmStore):
+    """The real store, whose first save after posting fails (a crash between chat.postMessage and the ts)."""
+
+    failed = False
+
+    def save(self, name: str, record: AlarmRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("lost the ts")
+        super().save(name, record)
+
+
+@pytest.fixture
+def web(slack) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=slack.api_url)
+
+
+@pytest.fixture
+def store(moto_server, tables) -> DynamoAlarmStore:
+    return DynamoAlarmStore(tables.leases, client=aws_client("dynamodb", moto_server.endpoint_url))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def _fire(shape: str, state: str, previous: str, at: str, **kw: Any) -> str:
+    alarm = parse_alarm(alarm_body(shape, NewStateValue=state, OldStateValue=previous, StateChangeTime=at))
+    return post_alarm(alarm, inventory=INVENTORY, **kw)
+
+
+def test_alarm_then_ok_is_one_message_updated_saying_how_long(slack, web, store) -> None:
+    clock = Clock()
+    kw = {"slack": web, "store": store, "now": clock.now, "sleep": clock.sleep}
+    assert _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", **kw) == "posted"
+    clock.t += 60
+    assert _fire("eventbridge", "OK", "ALARM", "2026-12-01T10:42:00.000+0000", **kw) == "updated"
+    posts = [m for m in slack.messages() if m.kind == "chat.postMessage"]
+    updates = [m for m in slack.messages() if m.kind == "chat.update"]
+    assert len(posts) == 1 and len(updates) == 1
+    assert posts[0].channel == "C0ALERTS" and updates[0].ts == posts[0].ts
+    shown = str(updates[0].payload["blocks"])
+    assert "lasted *42m 0s*" in shown and "/ops-status payment" in shown
+    assert clock.slept == []  # a minute apart: no wait
+
+
+def test_a_redelivery_is_the_same_update_not_a_second_post(slack, web, store) -> None:
+    kw = {"slack": web, "store": store}
+    _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", **kw, min_interval_s=0)
+    _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", **kw, min_interval_s=0)
+    assert len([m for m in slack.messages() if m.kind == "chat.postMessage"]) == 1
+    assert store.get("payment-5xx") is not None and store.get("payment-5xx").changes == 1
+
+
+def test_a_lost_ts_save_is_reconciled_from_the_channel_not_posted_again(slack, web, moto_server, tables) -> None:
+    # Given the message was posted but its ts never reached the table
+    lossy = LosesTheFirstSave(tables.leases, client=aws_client("dynamodb", moto_server.endpoint_url))
+    with pytest.raises(ConnectionError):
+        _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy)
+    # When SQS delivers the notification again
+    assert _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy) == "updated"
+    # Then the message found by its marker is updated: still one post
+    posts = [m for m in slack.messages() if m.kind == "chat.postMessage"]
+    [update] = [m for m in slack.messages() if m.kind == "chat.update"]
+    assert len(posts) == 1 and update.ts == posts[0].ts
+    assert lossy.get("payment-5xx").ts == posts[0].ts  # type: ignore[union-attr]
+
+
+def test_a_flapping_alarm_is_one_message_updated_at_most_once_a_second(slack, web, store) -> None:
+    clock = Clock()
+    kw = {"slack": web, "store": store, "now": clock.now, "sleep": clock.sleep}
+    states = [("ALARM", "OK"), ("OK", "ALARM")] * 3
+    for i, (state, previous) in enumerate(states):
+        _fire("sns", state, previous, f"2026-12-01T10:00:0{i}.000+0000", **kw)
+    assert len([m for m in slack.messages() if m.kind == "chat.postMessage"]) == 1
+    assert len([m for m in slack.messages() if m.kind == "chat.update"]) == 5
+    assert len(clock.slept) == 5 and all(0 < s <= 1.0 for s in clock.slept)
+    assert "6 state changes" in str(slack.messages()[-1].payload["blocks"])
+
+
+def test_an_older_change_arriving_late_is_skipped(slack, web, store) -> None:
+    kw = {"slack": web, "store": store, "min_interval_s": 0}
+    _fire("sns", "OK", "ALARM", "2026-12-01T10:30:00.000+0000", **kw)
+    assert _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", **kw) == "stale"
+    assert len(slack.messages()) == 1
+
+
+def test_an_unknown_alarm_is_dropped(slack, web, store) -> None:
+    alarm = parse_alarm(alarm_body("sns", AlarmName="search-down"))
+    assert post_alarm(alarm, inventory=INVENTORY, slack=web, store=store) == "dropped"
+    assert slack.messages() == [] and store.get("search-down") is None

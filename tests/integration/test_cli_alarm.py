@@ -1,0 +1,63 @@
+"""`opsbot alarm <name> ALARM|OK`: the alarm's SNS envelope reaches the local jobs queue (moto server) and
+parses as the worker parses it; a bad name or state is refused on stderr with nothing sent."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.cli.main import main
+from infra.devstack.demo import demo_inventory_toml
+from infra.devstack.state import StackState, write_state
+from shared.alarms import parse_alarm
+from shared.inventory import Inventory
+
+
+@pytest.fixture
+def state_file(tmp_path, moto_server, queues):
+    path = tmp_path / "local-1.json"
+    write_state(
+        path,
+        StackState(
+            ingress_url="http://127.0.0.1:1/slack/events",
+            events_url="http://127.0.0.1:1/slack/events",
+            slack_url="http://127.0.0.1:2",
+            signing_secret="s",
+            queue_url=queues.queue_url,
+            dlq_url=queues.dlq_url,
+            endpoint_url=moto_server.endpoint_url,
+            region="us-east-1",
+            pid=1,
+        ),
+    )
+    return path
+
+
+def _received(sqs, queues) -> list[str]:
+    answer = sqs.receive_message(QueueUrl=queues.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    return [m["Body"] for m in answer.get("Messages", [])]
+
+
+def test_the_demo_alarm_fires_and_clears(state_file, sqs, queues, capsys) -> None:
+    assert main(["alarm", "payment-5xx", "ALARM", "--state", str(state_file)]) == 0
+    assert main(["alarm", "payment-5xx", "OK", "--reason", "back to normal", "--state", str(state_file)]) == 0
+    alarms = sorted((parse_alarm(b) for b in _received(sqs, queues)), key=lambda a: a.state)
+    assert [(a.name, a.previous, a.state) for a in alarms] == [
+        ("payment-5xx", "OK", "ALARM"),
+        ("payment-5xx", "ALARM", "OK"),
+    ]
+    assert alarms[1].reason == "back to normal" and alarms[0].via == "sns"
+    assert "published to the jobs queue" in capsys.readouterr().out
+    # And the demo inventory maps it to #incident with its runbook
+    found = Inventory.from_toml(demo_inventory_toml()).alarm("payment-5xx")
+    assert found is not None and found[1].channel == "C0INCIDENT" and len(found[1].runbook) == 3
+
+
+@pytest.mark.parametrize("argv", [["alarm", "payment-5xx", "ON_FIRE"], ["alarm", "bad\x01name", "ALARM"]])
+def test_a_bad_alarm_is_refused_and_nothing_is_sent(state_file, sqs, queues, capsys, argv) -> None:
+    try:
+        code = main([*argv, "--state", str(state_file)])
+    except SystemExit as exited:  # argparse refuses a state that is not one of the choices
+        code = int(exited.code or 0)
+    assert code != 0
+    assert capsys.readouterr().err
+    assert _received(sqs, queues) == []
