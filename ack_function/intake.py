@@ -615,7 +615,8 @@ def accept_mention(
     job_id = job_id_for(event.team_id, event.event_id)
     if who == "external":
         logger.warning("mention by %s of another workspace refused", event.user)
-        return _send_one(queue, _notice(messages.not_from_this_workspace(), name, requester, job_id, now()))
+        notice = _notice(messages.not_from_this_workspace(), name, requester, job_id, now(), only_to_requester=True)
+        return _send_one(queue, notice)
     planned = plan_job(name, text, requester, job_id=job_id, response_url=None, now=now(), inventory=inventory)
     if isinstance(planned, JobEnvelope):
         denial = refusal(planned, inventory)
@@ -642,11 +643,19 @@ def _needs_a_click(job: JobEnvelope, inventory: Inventory | None) -> bool:
     return inventory is not None and check(job, inventory).approval is not None
 
 
-def _notice(message: SlackMessage, name: str, requester: Requester, job_id: str, now: datetime) -> JobEnvelope:
+def _notice(
+    message: SlackMessage,
+    name: str,
+    requester: Requester,
+    job_id: str,
+    now: datetime,
+    *,
+    only_to_requester: bool = False,
+) -> JobEnvelope:
     return JobEnvelope(
         job_id=job_id,
         command=name,
-        args=NoticeArgs(text=messages.clip(message.text, 3000)),
+        args=NoticeArgs(text=messages.clip(message.text, 3000), only_to_requester=only_to_requester),
         requester=requester,
         issued_at=now,
         correlation_id=job_id,

@@ -100,6 +100,8 @@ class NoticeArgs(_Args):
 
     kind: Literal["notice"] = "notice"
     text: str = Field(max_length=3000)
+    #: Shown to the requester alone (chat.postEphemeral where they wrote), not posted in the thread.
+    only_to_requester: bool = False
 
 
 class AuditArgs(_Args):

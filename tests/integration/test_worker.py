@@ -330,3 +330,23 @@ def test_a_job_id_arriving_with_another_requests_payload_is_refused_told_and_dea
     assert "could not be run" in texts[1] and "belongs to a different request" in texts[1]
     [dead] = harness.dead_letters()
     assert json.loads(dead["Body"])["text"] == "5"
+
+
+def test_a_notice_for_the_requester_alone_is_ephemeral_in_their_thread_and_sent_once(harness):
+    from shared.commands import NoticeArgs
+
+    job = harness.job("/ops-ping", response_url=None)
+    requester = job.requester.model_copy(update={"thread_ts": "1700000000.000100"})
+    notice = job.changed(
+        args=NoticeArgs(text="opsbot accepts commands from members of this workspace only.", only_to_requester=True),
+        requester=requester,
+    )
+
+    harness.run(notice)
+    harness.run(notice)  # a redelivery after it was answered: nothing more
+
+    sent = harness.slack.messages(channel=job.requester.channel_id)
+    assert [m.kind for m in sent] == ["chat.postEphemeral"]
+    [told] = sent
+    assert told.payload["user"] == job.requester.user_id and told.payload["thread_ts"] == "1700000000.000100"
+    assert "members of this workspace" in told.payload["text"]

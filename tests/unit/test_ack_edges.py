@@ -93,6 +93,7 @@ def test_a_person_of_another_workspace_is_told_and_nothing_runs(handler, queue, 
 
     [job] = queue.jobs
     assert isinstance(job.args, NoticeArgs) and "accepts commands from members of this workspace" in job.args.text
+    assert job.args.only_to_requester  # told to them alone (ephemeral), not posted in the channel's thread
 
 
 def test_a_workspace_the_inventory_names_may_run_commands(queue):
