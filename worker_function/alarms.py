@@ -12,6 +12,7 @@ State lives in the leases table under `alarm#<name>` (target names cannot contai
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from shared import messages
-from shared.alarms import AlarmStateChange
+from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
+from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
 
 logger = logging.getLogger(__name__)
@@ -190,3 +192,31 @@ def _find(slack: Any, channel: str, marker: str) -> str | None:
         if blocks and isinstance(blocks[0], dict) and blocks[0].get("block_id") == marker:
             return str(message["ts"])
     return None
+
+
+@dataclass
+class AlarmFeed:
+    """The queue's alarm notifications (SNS -> SQS, EventBridge -> SQS) beside its jobs: `handle(body)` takes
+    an alarm's body and shows it in its channel; anything else is left to the job executor."""
+
+    inventory: Inventory
+    slack: Any
+    store: AlarmStore
+
+    def handle(self, body: str) -> bool:
+        """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
+        retry cannot mend it); False when it is not one. A transient failure (Slack, DynamoDB) raises, so
+        SQS delivers it again."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return False
+        if not is_alarm_body(data):
+            return False
+        try:
+            alarm = parse_alarm(data)
+        except AlarmFormatError as exc:
+            logger.error("an alarm notification that cannot be read, dropped: %s", exc)
+            return True
+        post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store)
+        return True

@@ -18,6 +18,7 @@ from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
+from worker_function.alarms import AlarmFeed, DynamoAlarmStore
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
 from worker_function.errors import PermanentJobError
@@ -65,6 +66,13 @@ def with_jenkins_credentials(settings: WorkerSettings, aws: AwsClients) -> Worke
 def jenkins_client_from_secret(settings: WorkerSettings, aws: AwsClients) -> Any:
     """The Jenkins client, with the credentials read on first use (the dispatcher's Jenkins factory)."""
     return jenkins_client(with_jenkins_credentials(settings, aws))
+
+
+def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmFeed:
+    """The alarm poster beside the executor, on the same inventory, Slack client and leases table."""
+    dynamodb = dispatcher.ctx.aws.client("dynamodb")
+    store = DynamoAlarmStore(settings.leases_table, client=dynamodb)
+    return AlarmFeed(dispatcher.ctx.inventory, dispatcher.ctx.slack, store)
 
 
 def build_dispatcher(

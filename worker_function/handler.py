@@ -9,14 +9,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
-from worker_function.app import build_dispatcher
+from worker_function.app import build_alarm_feed, build_dispatcher
 
-_dispatcher = build_dispatcher(WorkerSettings.from_env())
+_settings = WorkerSettings.from_env()
+_dispatcher = build_dispatcher(_settings)
+#: CloudWatch alarms arrive on the same queue (SNS -> SQS): shown in their channel, not run as jobs.
+_alarms = build_alarm_feed(_settings, _dispatcher)
 _processor = BatchProcessor(event_type=EventType.SQS)
 logger = function_logger("opsbot-worker", "worker_function")
 
 
 def record_handler(record: SQSRecord) -> None:
+    if _alarms.handle(record.body):
+        return
     _dispatcher.handle_record(record.body, int(record.attributes.approximate_receive_count))
 
 

@@ -20,8 +20,9 @@ BACKGROUND_COLOR = "#1d3557"
 
 #: What the operations and replies need: slash commands, posting replies (chat.postMessage /
 #: chat.update), opening a DM to the requester, @opsbot mentions, and reading user groups for
-#: command policies.
-BOT_SCOPES = ("commands", "chat:write", "im:write", "app_mentions:read", "usergroups:read")
+#: command policies; finding an alarm's own message again in its channel (conversations.history) when its
+#: ts could not be saved after posting it.
+BOT_SCOPES = ("commands", "chat:write", "im:write", "app_mentions:read", "usergroups:read", "channels:history")
 BOT_EVENTS = ("app_mention",)
 
 #: Slack's limits on a slash command in a manifest.

@@ -150,7 +150,14 @@ def test_given_the_request_url_then_interactivity_and_events_go_to_it_and_the_bo
 def test_given_the_manifest_then_the_bot_asks_for_exactly_the_scopes_the_operations_need():
     manifest = build_manifest(URL)
     assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
-    assert set(BOT_SCOPES) == {"commands", "chat:write", "im:write", "app_mentions:read", "usergroups:read"}
+    assert set(BOT_SCOPES) == {
+        "commands",
+        "chat:write",
+        "im:write",
+        "app_mentions:read",
+        "usergroups:read",
+        "channels:history",
+    }
     assert manifest["features"]["bot_user"]["display_name"]
 
 

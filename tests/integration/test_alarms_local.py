@@ -1,0 +1,79 @@
+"""Alarms end to end on the local stack: `opsbot alarm payment-5xx ALARM` reaches the real worker through the
+queue, which posts the alarm in #incident with its runbook buttons; OK updates that one message in place; a
+signed click on a runbook button runs its command as the person who clicked."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+from infra.cli.main import main
+from infra.devstack.demo import INCIDENT_CHANNEL
+from infra.devstack.slack_request import SignedRequest, post, sign
+from infra.devstack.stack import LocalStack
+from infra.devstack.state import write_state
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(port=0, visibility_timeout=2) as running:
+        yield running
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def test_an_alarm_is_posted_updated_in_place_and_its_runbook_button_runs_as_the_clicker(stack, tmp_path):
+    state_file = tmp_path / "local.json"
+    write_state(state_file, stack.state)
+
+    assert main(["alarm", "payment-5xx", "ALARM", "--reason", "5xx > 5% for 5 min", "--state", str(state_file)]) == 0
+    [posted] = wait_for(lambda: stack.slack.messages(channel=INCIDENT_CHANNEL))
+    assert posted.kind == "chat.postMessage"
+    assert "payment-5xx" in posted.payload["text"] and "ALARM" in posted.payload["text"]
+    blocks = (
+        json.loads(posted.payload["blocks"]) if isinstance(posted.payload["blocks"], str) else posted.payload["blocks"]
+    )
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    buttons = {e["text"]["text"]: e for e in actions["elements"]}
+    assert set(buttons) == {"/ops-status payment", "/ops-logs payment --since 30m ERROR", "/ops-restart payment"}
+
+    assert main(["alarm", "payment-5xx", "OK", "--state", str(state_file)]) == 0
+    updated = wait_for(lambda: [m for m in stack.slack.messages(channel=INCIDENT_CHANNEL) if m.kind == "chat.update"])
+    assert updated[0].ts == posted.ts and "lasted" in json.dumps(updated[0].payload)
+    assert [m.kind for m in stack.slack.messages(channel=INCIDENT_CHANNEL)].count("chat.postMessage") == 1
+
+    button = buttons["/ops-status payment"]
+    key = secrets.token_urlsafe(8)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0DANA", "username": "dana", "team_id": "T0LOCAL"},
+        "team": {"id": "T0LOCAL"},
+        "channel": {"id": INCIDENT_CHANNEL},
+        "trigger_id": secrets.token_hex(8),
+        "response_url": stack.slack.response_url(key),
+        "container": {"type": "message", "message_ts": posted.ts, "channel_id": INCIDENT_CHANNEL},
+        "actions": [{"type": "button", "action_id": button["action_id"], "value": button["value"]}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, stack.signing_secret)}
+    assert post(stack.target.events_url, SignedRequest(body=body, headers=headers)).status == 200
+
+    messages = stack.slack.wait_for_messages(key=key, final=True, timeout=30)
+    final = [m for m in messages if m.final]
+    assert final and "payment" in final[-1].text
+    assert final[-1].payload.get("replace_original") is not True  # the alarm message stays
