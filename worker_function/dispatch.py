@@ -71,9 +71,10 @@ from worker_function.errors import (
     NotConfirmedError,
     PermanentJobError,
     PolicyDeniedError,
+    StaleStateError,
 )
 from worker_function.groups import UserGroups
-from worker_function.operations import OperationContext, StepResult, Wait, operation_for
+from worker_function.operations import OperationContext, StepResult, Wait, operation_for, resume_state
 from worker_function.operations.settle import refuse_decision, tell_clicker, update_approval_message
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.reply import SlackReplier
@@ -268,7 +269,7 @@ class Dispatcher:
             return StepOutcome(
                 message=_with_footer(result.progress, footer),
                 started_at=first_ran,
-                state=result.state,
+                state=result.state.model_dump(mode="json"),
                 delay_s=result.delay_s,
                 replace_original=replace,
             )
@@ -377,10 +378,8 @@ class Dispatcher:
         if job.continuation is None:
             result: StepResult = operation.run(job.args, job, self.ctx)
         else:
-            resume = getattr(operation, "resume", None)
-            if resume is None:
-                raise ContinuationError(f"{job.kind} has no steps to resume")
-            result = resume(job.args, job, self.ctx, dict(job.continuation.state))
+            state = resume_state(job.kind, job.step, job.continuation.state)
+            result = operation.resume(job.args, job, self.ctx, state)
         return result
 
     def _lease(self, spec: CommandSpec | None, job: JobEnvelope) -> Any:
@@ -397,7 +396,10 @@ class Dispatcher:
         elapsed = (now - job.continuation.started_at).total_seconds()
         if elapsed <= spec.max_age_s:
             return None
-        last = str(job.continuation.state.get("summary", ""))
+        try:
+            last = resume_state(job.kind, job.step, job.continuation.state).summary
+        except StaleStateError:  # stopped all the same; only the last thing seen is not known
+            last = ""
         logger.warning("%s is past its maximum age (%.0f s); stopping", job.display, elapsed, extra=job_log_keys(job))
         return messages.timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last)
 

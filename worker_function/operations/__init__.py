@@ -1,21 +1,24 @@
 """One module per operation, named after the job kind.
 
 Each has `run(args, job, ctx)`, the job's first step, and, when it follows something long, `resume(args,
-job, ctx, state)` for the steps after. A step returns the final `SlackMessage`, or `Wait`: a progress
-message plus the state the next step resumes from and how long to wait first. The dispatcher re-queues a
-waiting job with that delay (SQS DelaySeconds <= 900): no Lambda sits idle while a build runs for hours.
-Raise `PermanentJobError` for what retrying cannot fix; let transient errors propagate.
+job, ctx, state)` for the steps after, with `State`: the typed state (a `StepState`) its steps leave. A step
+returns the final `SlackMessage`, or `Wait`: a progress message plus the state the next step resumes from
+and how long to wait first. The dispatcher re-queues a waiting job with that delay (SQS DelaySeconds <= 900):
+no Lambda sits idle while a build runs for hours; the state coming back is validated as the operation's
+`State` (`resume_state`). Raise `PermanentJobError` for what retrying cannot fix; let transient errors
+propagate.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
@@ -23,6 +26,7 @@ from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients
 from worker_function.effects import SideEffect, effect
+from worker_function.errors import StaleStateError
 from worker_function.groups import UserGroups
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.store import AuditTrail, DecisionStore
@@ -35,13 +39,26 @@ R = TypeVar("R")
 JOB_MARKER = "OPSBOT_JOB_ID"
 
 
+class StepState(BaseModel):
+    """What a waiting step leaves for the next one; an operation that waits subclasses it as its `State`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The last thing seen, all the executor reads: told when the job is stopped past its maximum age.
+    summary: str = ""
+
+    def changed(self, **changes: Any) -> Self:
+        """A copy with `changes`, validated (`model_copy` would skip that)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
 class Wait(BaseModel):
     """A step that must wait: what to show meanwhile, the state to resume from, and when to look again."""
 
     model_config = ConfigDict(frozen=True)
 
     progress: Said
-    state: dict[str, Any] = Field(default_factory=dict)
+    state: SerializeAsAny[StepState] = Field(default_factory=StepState)
     delay_s: float = Field(default=0, ge=0)
 
 
@@ -111,3 +128,21 @@ def operation_for(kind: str) -> Any:
     """The module `worker_function.operations.<kind>`; kinds come from the validated envelope."""
     module: Any = importlib.import_module(f"{__name__}.{kind}")
     return module
+
+
+@functools.cache
+def _state_adapter(kind: str) -> TypeAdapter[StepState]:
+    state_type = getattr(operation_for(kind), "State", None)
+    if state_type is None:
+        raise StaleStateError(f"`{kind}` has no steps to resume")
+    return TypeAdapter(state_type)
+
+
+def resume_state(kind: str, step: int, state: Mapping[str, Any]) -> StepState:
+    """The state a job came back with, validated as its operation's `State`; a wrong or stale one is permanent."""
+    try:
+        return _state_adapter(kind).validate_python(dict(state))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'state'}: {e['msg']}" for e in exc.errors()[:3])
+        what = f"step {step} of `{kind}` cannot resume from the state it came back with"
+        raise StaleStateError(f"{what}: {problems}") from None

@@ -31,7 +31,7 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.policy import Approval
 from worker_function.errors import GroupLookupError, PermanentJobError
-from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.outcomes import NothingToPost
 from worker_function.store import DecisionStore
 from worker_function.store.decisions import Decision
@@ -39,11 +39,15 @@ from worker_function.store.decisions import Decision
 logger = logging.getLogger(__name__)
 
 
+#: A settle job waits for its time with nothing to carry.
+State = StepState
+
+
 def run(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     return _settle(args, job, ctx)
 
 
-def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, object]) -> StepResult:
+def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: StepState) -> StepResult:
     return _settle(args, job, ctx)
 
 
