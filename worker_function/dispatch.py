@@ -64,16 +64,15 @@ from shared.observability import (
 )
 from worker_function.errors import (
     GROUP_CHECK_FAILED,
-    AlreadyDecidedError,
     ContinuationError,
     GroupLookupError,
     PermanentJobError,
 )
 from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext, StepResult, StepState, Wait, operation_for
-from worker_function.operations.settle import refuse_decision, tell_clicker, update_approval_message
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import Claimed, Refuse, Run, StepPlan, Stop, Verdict, plan_step
+from worker_function.prompts import claim_approval, refuse_decision, tell_clicker
 from worker_function.reply import SlackReplier
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
@@ -335,7 +334,7 @@ class Dispatcher:
                 assert plan.message is not None
                 return plan.message, False
         if plan.claim_approval is not None:
-            self._claim_approval(job, plan.claim_approval)
+            claim_approval(self.ctx, job, plan.claim_approval)
         for event, detail in plan.audits:
             self._audit(job, event, detail)
         return self._under_lease(plan, job, spec, key), plan.replace_prompt
@@ -356,18 +355,6 @@ class Dispatcher:
             if isinstance(result, Wait) and held is not None:
                 held.keep(result.delay_s)
             return result
-
-    def _claim_approval(self, job: JobEnvelope, approver: str) -> None:
-        """Decide the job's approval request as approved, or raise `AlreadyDecidedError` if it was decided
-        otherwise (expired, rejected): then the job does not run. The approval shows on the request's message."""
-        decisions = self.ctx.decisions
-        if decisions is None:
-            return
-        decision = decisions.claim(job.job_id, "approved", approver)
-        if not decision.won:
-            logger.warning("%s not run: its prompt was %s", job.display, decision.outcome, extra=job_log_keys(job))
-            raise AlreadyDecidedError(decision.outcome, approval=True)
-        update_approval_message(self.ctx, decision, job, job.job_id)
 
     def _audit(self, job: JobEnvelope, event: AuditEvent, detail: str = "") -> None:
         if self.audit is not None:
