@@ -68,8 +68,7 @@ from worker_function.errors import (
     GroupLookupError,
     PermanentJobError,
 )
-from worker_function.groups import UserGroups
-from worker_function.operations import OperationContext, StepResult, StepState, Wait, operation_for
+from worker_function.operations import GroupResolver, OperationContext, StepResult, StepState, Wait, operation_for
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import Claimed, Refuse, Run, StepPlan, Stop, Verdict, plan_step
 from worker_function.prompts import claim_approval, refuse_decision, tell_clicker
@@ -164,7 +163,7 @@ class Dispatcher:
         )(self._next)
 
     @property
-    def groups(self) -> UserGroups | None:
+    def groups(self) -> GroupResolver:
         """The worker's user-group cache, shared with the operations (`OperationContext.groups`)."""
         return self.ctx.groups
 
@@ -282,7 +281,7 @@ class Dispatcher:
         """Gather what `plan_step` needs: the confirmation claimed, the target known, the policy's verdict."""
         pipeline = pipeline_for(job.kind)
         stored = None
-        if job.continuation is None and job.confirmed_by and pipeline.policy_checked and self.ctx.decisions is not None:
+        if job.continuation is None and job.confirmed_by and pipeline.policy_checked:
             claim = self.ctx.decisions.claim(job.job_id, "confirmed", job.confirmed_by)
             stored = Claimed(outcome=claim.outcome, won=claim.won)
         verdict = None

@@ -30,8 +30,6 @@ logger = logging.getLogger(__name__)
 def claim_approval(ctx: OperationContext, job: JobEnvelope, approver: str) -> None:
     """Decide the job's approval request as approved, or raise `AlreadyDecidedError` if it was decided
     otherwise (expired, rejected): then the job does not run. The approval shows on the request's message."""
-    if ctx.decisions is None:
-        return
     decision = ctx.decisions.claim(job.job_id, "approved", approver)
     if not decision.won:
         logger.warning("%s not run: its prompt was %s", job.display, decision.outcome, extra=job_log_keys(job))
@@ -72,15 +70,14 @@ def refuse_decision(
     decided, so nobody else hears of it and the request keeps its buttons."""
     reason = f"<@{by}> is not an approver of rule `{rule}`"
     logger.warning("%s of %s refused: %s", action, job.display, reason)
-    if ctx.audit is not None:
-        ctx.audit.record(job.changed(job_id=prompt_id), "denial", f"{action} refused: {reason}")
+    ctx.audit.record(job.changed(job_id=prompt_id), "denial", f"{action} refused: {reason}")
     tell_clicker(ctx, by, channel, messages.decision_refused(action, "you are not one of this request's approvers"))
 
 
 def tell_clicker(ctx: OperationContext, user: str, channel: str | None, message: SlackMessage) -> None:
     """An ephemeral message to whoever clicked, in the approvals channel (best effort: nothing depends on it)."""
-    if ctx.slack is None or not channel:
-        logger.warning("cannot tell %s: no Slack client or approvals channel", user)
+    if not channel:
+        logger.warning("cannot tell %s: no approvals channel", user)
         return
     try:
         ctx.slack.chat_postEphemeral(channel=channel, user=user, text=message.text, blocks=message.blocks)
@@ -93,7 +90,7 @@ def update_approval_message(
 ) -> None:
     """Show the decision on the approvals channel's message, without its buttons. Best effort: the decision
     stands whether or not Slack takes the edit (the ack refuses a late click anyway)."""
-    if decision.channel is None or decision.ts is None or ctx.slack is None:
+    if decision.channel is None or decision.ts is None:
         return
     closed = messages.approval_closed(
         job.display, job.requester.user_id, decision.outcome, decision.by, prompt_id[:8], ttl_s

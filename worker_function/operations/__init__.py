@@ -27,7 +27,6 @@ from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients
 from worker_function.effects import SideEffect, effect
 from worker_function.errors import StaleStateError
-from worker_function.groups import UserGroups
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.store import AuditTrail, DecisionStore
 from worker_function.store.intents import Intent, IntentStore
@@ -65,9 +64,39 @@ class Wait(BaseModel):
 StepResult = SlackMessage | NothingToPost | Wait
 
 
+class SlackPoster(Protocol):
+    """The Slack Web API calls operations make (`slack_sdk.WebClient`)."""
+
+    def chat_postMessage(self, *, channel: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
+
+    def chat_postEphemeral(self, *, channel: str, user: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
+
+    def chat_update(self, *, channel: str, ts: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
+
+
+class JobScheduler(Protocol):
+    """Where an operation schedules a job (`shared.queue.SqsJobQueue`): an approval's expiry."""
+
+    def send(self, job: JobEnvelope, *, delay_seconds: int = 0) -> str: ...
+
+
+class GroupResolver(Protocol):
+    """Slack user-group members (`worker_function.groups.UserGroups`); None when Slack would not say."""
+
+    def members(self, group: str) -> frozenset[str] | None: ...
+
+
+def no_jenkins() -> Any:
+    """The Jenkins factory of a worker with no Jenkins configured: a build job fails permanently."""
+    from worker_function.errors import PermanentJobError
+
+    raise PermanentJobError("no Jenkins is configured (JENKINS_URL)")
+
+
 @dataclass
 class OperationContext:
-    """What an operation may use: settings, inventory, AWS and Jenkins clients, the clock (tests pass their own)."""
+    """What an operation may use, all of it required: settings, inventory, clients, stores, the clock (tests
+    pass recording fakes)."""
 
     settings: WorkerSettings
     aws: AwsClients
@@ -75,37 +104,33 @@ class OperationContext:
     sleep: Callable[[float], None]
     #: Where side effects write their intent first (`worker_function.effects`).
     intents: IntentStore
-    inventory: Inventory = field(default_factory=Inventory)
+    inventory: Inventory
     #: Builds the Jenkins client on first use (python-jenkins is imported only by jobs that need it).
-    jenkins_factory: Callable[[], Any] | None = None
+    jenkins_factory: Callable[[], Any]
     #: The audit trail (/ops-audit reads it).
-    audit: AuditTrail | None = None
+    audit: AuditTrail
     #: The Slack Web API client (posting an approval request in its channel).
-    slack: Any = None
+    slack: SlackPoster
     #: One decision per confirmation prompt or approval request (confirmed, approved, expired...).
-    decisions: DecisionStore | None = None
-    #: The jobs queue, for a job an operation schedules (`send(job, delay_seconds=...)`): an approval's expiry.
-    queue: Any = None
+    decisions: DecisionStore
+    #: The jobs queue, for a job an operation schedules: an approval's expiry.
+    queue: JobScheduler
     #: Slack user-group members, resolved through the Web API and cached per container: one resolver shared
     #: by the dispatcher's policy check (an Approve) and the operations (a Reject), so a group is listed once
     #: per cache period across jobs.
-    groups: UserGroups | None = None
-    _jenkins: Any = None
+    groups: GroupResolver
+    _jenkins: Any = field(default=None, repr=False)
 
     @property
     def jenkins(self) -> Any:
         if self._jenkins is None:
-            if self.jenkins_factory is None:
-                from worker_function.errors import PermanentJobError
-
-                raise PermanentJobError("no Jenkins is configured (JENKINS_URL)")
             self._jenkins = self.jenkins_factory()
         return self._jenkins
 
     def group_members(self, group: str) -> frozenset[str] | None:
-        """Members of a user group (`shared.policy.GroupMembers`); None when they cannot be known (no resolver,
-        or Slack would not say): the policy then treats the group as admitting nobody."""
-        return self.groups.members(group) if self.groups is not None else None
+        """Members of a user group (`shared.policy.GroupMembers`); None when Slack would not say: the policy
+        then treats the group as admitting nobody."""
+        return self.groups.members(group)
 
     def effect(self, side: SideEffect[R]) -> R:
         """Make a side effect exactly once at its target (intent first; a retry reconciles)."""

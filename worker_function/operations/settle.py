@@ -24,7 +24,6 @@ from shared import messages
 from shared.commands import SettleArgs
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.jobs import JobEnvelope
-from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.outcomes import NothingToPost
 from worker_function.prompts import may_reject, update_approval_message
@@ -45,8 +44,6 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     wait = args.not_before - ctx.now().timestamp()
     if wait > 0:
         return Wait(progress=NothingToPost(reason="the prompt's time has not come"), delay_s=math.ceil(wait))
-    if ctx.decisions is None:
-        raise PermanentJobError("no decision store to settle the prompt with")
     rejecting = args.outcome == "rejected" and args.approval
     if rejecting and not may_reject(ctx, job, ctx.decisions, prompt_id=args.prompt_id, by=args.by):
         return NothingToPost(reason="the rejection was refused, told to the clicker alone")
@@ -56,11 +53,10 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     ttl_s = APPROVAL_TTL_S if args.approval else CONFIRM_TTL_S
     update_approval_message(ctx, decision, job, args.prompt_id, ttl_s)
     withdrawn = args.outcome == "rejected" and args.by == job.requester.user_id
-    if ctx.audit is not None:
-        detail = f"{args.outcome} by {args.by}" if args.by else f"nobody answered within {ttl_s} s"
-        if withdrawn:
-            detail = f"withdrawn by {args.by}, the requester"
-        ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
+    detail = f"{args.outcome} by {args.by}" if args.by else f"nobody answered within {ttl_s} s"
+    if withdrawn:
+        detail = f"withdrawn by {args.by}, the requester"
+    ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
     if args.outcome == "cancelled":
         return messages.cancelled(job.display)
     if args.outcome == "rejected":
