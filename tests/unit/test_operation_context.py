@@ -156,3 +156,12 @@ def test_an_expiry_that_lost_tells_nobody_and_audits_nothing():
 def test_a_worker_without_jenkins_fails_a_build_permanently():
     with pytest.raises(PermanentJobError, match="no Jenkins is configured"):
         _ = context(Recorder()).jenkins
+
+
+def test_every_control_message_has_its_own_handler_apart_from_the_commands():
+    from shared.commands import CONTROL_PIPELINES
+
+    for kind in CONTROL_PIPELINES:
+        handler = operation_for(kind)
+        assert handler.__name__ == f"worker_function.control.{kind}" and callable(handler.run), kind
+    assert operation_for("restart").__name__ == "worker_function.operations.restart"

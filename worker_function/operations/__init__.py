@@ -20,6 +20,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
+from shared.commands import CONTROL_PIPELINES
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
@@ -150,8 +151,10 @@ class Operation(Protocol):
 
 
 def operation_for(kind: str) -> Any:
-    """The module `worker_function.operations.<kind>`; kinds come from the validated envelope."""
-    module: Any = importlib.import_module(f"{__name__}.{kind}")
+    """The module handling `kind` (from the validated envelope): `worker_function.operations.<kind>` for a
+    command, `worker_function.control.<kind>` for the worker's own messages."""
+    package = "worker_function.control" if kind in CONTROL_PIPELINES else __name__
+    module: Any = importlib.import_module(f"{package}.{kind}")
     return module
 
 
