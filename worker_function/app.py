@@ -23,7 +23,7 @@ from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
-from worker_function.operations import OperationContext
+from worker_function.operations import OperationContext, no_jenkins
 from worker_function.reply import SlackReplier
 from worker_function.store.audit import AuditLog
 from worker_function.store.dead_letters import DeadLetters
@@ -92,8 +92,8 @@ def build_dispatcher(
     dynamodb = aws.client("dynamodb")
     if inventory is None:
         inventory = load_inventory(settings.inventory_path) if settings.inventory_path else Inventory()
-    if jenkins is None and settings.jenkins_url:
-        jenkins = partial(jenkins_client_from_secret, settings, aws)
+    if jenkins is None:
+        jenkins = partial(jenkins_client_from_secret, settings, aws) if settings.jenkins_url else no_jenkins
     web = web or slack_web_client(settings, bot_token(settings, aws))
     audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
     # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).

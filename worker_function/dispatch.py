@@ -7,7 +7,9 @@ redelivery after a failure at any stage redoes only what did not finish. A stage
 side effect (a build started, a message sent) is redone through the effect's intent (`effects`): the
 redelivery finds the effect at the target instead of making it again. What happens around a job's steps
 (audit, policy, approval, confirmation, lease) is read from its `Pipeline` (`shared.commands`), never from
-its kind's name.
+its kind's name. What a step does (run, refuse, stop) is decided by `plan.plan_step`, a pure function; the
+`run` stage gathers its inputs (the confirmation claimed, the policy's verdict with user groups resolved)
+and performs the plan it returns.
 
 Long jobs: a step that must wait returns `Wait`; the job goes back on the queue with DelaySeconds (<= 900)
 and a v2 envelope carrying the continuation, so no Lambda waits idle and a job can run for hours. The
@@ -32,7 +34,7 @@ import hashlib
 import logging
 import time
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
@@ -60,22 +62,16 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
-from shared.policy import Approval
-from shared.policy import Decision as PolicyDecision
 from worker_function.errors import (
     GROUP_CHECK_FAILED,
-    AlreadyDecidedError,
     ContinuationError,
-    DecisionRefusedError,
     GroupLookupError,
-    NotConfirmedError,
     PermanentJobError,
-    PolicyDeniedError,
 )
-from worker_function.groups import UserGroups
-from worker_function.operations import OperationContext, StepResult, Wait, operation_for
-from worker_function.operations.settle import refuse_decision, tell_clicker, update_approval_message
+from worker_function.operations import GroupResolver, OperationContext, StepResult, StepState, Wait, operation_for
 from worker_function.outcomes import NothingToPost, Said
+from worker_function.plan import Claimed, Refuse, Run, StepPlan, Stop, Verdict, plan_step
+from worker_function.prompts import claim_approval, refuse_decision, tell_clicker
 from worker_function.reply import SlackReplier
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
@@ -167,7 +163,7 @@ class Dispatcher:
         )(self._next)
 
     @property
-    def groups(self) -> UserGroups | None:
+    def groups(self) -> GroupResolver:
         """The worker's user-group cache, shared with the operations (`OperationContext.groups`)."""
         return self.ctx.groups
 
@@ -251,8 +247,7 @@ class Dispatcher:
         spec = spec_for_kind(job.kind)
         outcome, detail, prompt_replaced = "succeeded", "", False
         try:
-            self._admit(job, spec)
-            result, prompt_replaced = self._execute(job, spec, key, now)
+            result, prompt_replaced = self._perform(self._plan(job, spec, now), job, spec, key)
         except UnknownNameError as exc:
             outcome, detail = "UnknownName", f": {exc}"
             result = messages.unknown_name(job.display, job.short_id, str(exc))
@@ -268,7 +263,7 @@ class Dispatcher:
             return StepOutcome(
                 message=_with_footer(result.progress, footer),
                 started_at=first_ran,
-                state=result.state,
+                state=result.state.model_dump(mode="json"),
                 delay_s=result.delay_s,
                 replace_original=replace,
             )
@@ -282,31 +277,74 @@ class Dispatcher:
             result = _with_footer(result, footer)
         return StepOutcome(message=result, started_at=first_ran, replace_original=replace)
 
-    def _admit(self, job: JobEnvelope, spec: CommandSpec | None) -> None:
-        """Before a command's first step: its prompt's decision claimed, its target known, its policy met."""
+    def _plan(self, job: JobEnvelope, spec: CommandSpec | None, now: datetime) -> StepPlan:
+        """Gather what `plan_step` needs: the confirmation claimed, the target known, the policy's verdict."""
         pipeline = pipeline_for(job.kind)
+        stored = None
         if job.continuation is None and job.confirmed_by and pipeline.policy_checked:
-            self._claim(job, "confirmed", job.confirmed_by, approval=False)
-        if spec is not None and spec.accepts is not None and spec.subject is not None:
-            self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
-        if job.continuation is None and pipeline.policy_checked:
-            self._authorize(job, pipeline)
+            claim = self.ctx.decisions.claim(job.job_id, "confirmed", job.confirmed_by)
+            stored = Claimed(outcome=claim.outcome, won=claim.won)
+        verdict = None
+        if stored is None or stored.won:
+            if spec is not None and spec.accepts is not None and spec.subject is not None:
+                self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
+            if job.continuation is None and pipeline.policy_checked:
+                verdict = self._verdict(job, pipeline)
+        plan = plan_step(job, spec, verdict, stored, now)
+        if stored is not None and not stored.won:
+            logger.warning("%s not run: its prompt was %s", job.display, stored.outcome, extra=job_log_keys(job))
+        return plan
 
-    def _execute(
-        self, job: JobEnvelope, spec: CommandSpec | None, key: dict[str, Any], now: datetime
+    def _verdict(self, job: JobEnvelope, pipeline: Pipeline) -> Verdict:
+        """The policy re-checked with user groups resolved (the ack could not), and the approver's standing."""
+        decision = check(job, self.ctx.inventory, self.ctx.group_members)
+        approval = decision.approval if decision.allowed is True and pipeline.approval else None
+        approver, admitted = job.approved_by, None
+        if approval is not None and approver is not None and approver != job.requester.user_id:
+            try:
+                admitted = approval.could_approve(approver, self.ctx.group_members) is True
+            except GroupLookupError as exc:  # told to the approver alone; the request stays open
+                raise exc.clicked(approver, "approval", approval.channel) from None
+        return Verdict(decision=decision, approver_admitted=admitted, contact=self.ctx.inventory.policy.contact)
+
+    def _perform(
+        self, plan: StepPlan, job: JobEnvelope, spec: CommandSpec | None, key: dict[str, Any]
     ) -> tuple[StepResult, bool]:
-        """The step under the target's lease (or the stop of a job past its maximum age); whether the prompt
-        was replaced by "confirmed: queued"."""
-        expired = self._expired(job, spec, now)
-        if expired is not None:
+        """Do what the plan says; whether the prompt was replaced by "confirmed: queued"."""
+        if isinstance(plan, Refuse):
+            if plan.audit is not None:
+                self._audit(job, *plan.audit)
+            if plan.approver is not None:
+                refused = plan.approver
+                refuse_decision(
+                    self.ctx,
+                    job,
+                    "approval",
+                    by=refused.by,
+                    prompt_id=job.job_id,
+                    channel=refused.channel,
+                    rule=refused.rule,
+                )
+            raise plan.error
+        if isinstance(plan, Stop):
             with self._lease(spec, job):  # taken as its owner, and released: the job is over
-                return expired, False
+                if plan.error is not None:
+                    raise plan.error
+                assert plan.message is not None
+                return plan.message, False
+        if plan.claim_approval is not None:
+            claim_approval(self.ctx, job, plan.claim_approval)
+        for event, detail in plan.audits:
+            self._audit(job, event, detail)
+        return self._under_lease(plan, job, spec, key), plan.replace_prompt
+
+    def _under_lease(self, plan: Run, job: JobEnvelope, spec: CommandSpec | None, key: dict[str, Any]) -> StepResult:
+        """The step under the target's lease, kept for the next step while the job waits."""
         with self._lease(spec, job) as held:
-            replaced = job.continuation is None and bool(job.confirmed_by) and job.replace_original
-            if replaced:
+            if plan.replace_prompt:
                 self._prompt_once(key=key, job=job)  # allowed, and the target is ours: it runs
             try:
-                result = self._step(job)
+                result = self._step(job, plan.state)
             except PermanentJobError:
                 raise
             except Exception:
@@ -315,72 +353,18 @@ class Dispatcher:
                 raise
             if isinstance(result, Wait) and held is not None:
                 held.keep(result.delay_s)
-            return result, replaced
-
-    def _authorize(self, job: JobEnvelope, pipeline: Pipeline) -> None:
-        """Re-check the policy before the job's first step, resolving user groups (the ack could not)."""
-        decision = check(job, self.ctx.inventory, self.ctx.group_members)
-        approval = decision.approval if decision.allowed is True and pipeline.approval else None
-        if approval is not None:
-            self._approve(job, decision, approval)
-        elif pipeline.confirmed and not job.confirmed_by:
-            reason = f"`{job.command}` runs only once its prompt is confirmed by the requester"
-            self._audit(job, "denial", reason)
-            raise NotConfirmedError(reason)
-        if decision.allowed is True:
-            self._audit(job, "start", f"allowed by rule {decision.rule}" if decision.rule else "")
-            return
-        reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
-        self._audit(job, "denial", f"rule {decision.rule}: {reason}")
-        raise PolicyDeniedError(decision.rule, reason, decision.ask or self.ctx.inventory.policy.contact)
-
-    def _approve(self, job: JobEnvelope, decision: PolicyDecision, approval: Approval) -> None:
-        """A job whose rule needs a second person: claim the approval, or refuse (nothing decided)."""
-        approver, rule = job.approved_by, decision.rule
-        if approver is None or approver == job.requester.user_id:
-            reason = f"`{job.command}` needs the approval of a second person (rule `{rule}`)"
-            self._audit(job, "denial", reason)
-            raise PolicyDeniedError(rule, reason, decision.ask)
-        try:
-            admitted = approval.could_approve(approver, self.ctx.group_members)
-        except GroupLookupError as exc:  # told to the approver alone; the request stays open
-            raise exc.clicked(approver, "approval", approval.channel) from None
-        if admitted is not True:
-            # The ack let it through (it cannot see user groups): the clicker alone is told, nothing is
-            # decided, and the request stays open for a real approver.
-            refuse_decision(
-                self.ctx, job, "approval", by=approver, prompt_id=job.job_id, channel=approval.channel, rule=rule
-            )
-            raise DecisionRefusedError(approver, rule)
-        self._claim(job, "approved", approver, approval=True)
-        self._audit(job, "approval", f"approved by {approver}")
-
-    def _claim(self, job: JobEnvelope, outcome: Literal["confirmed", "approved"], by: str, *, approval: bool) -> None:
-        """Decide the job's prompt as `outcome`, or raise `AlreadyDecidedError` if it was decided otherwise
-        (expired, cancelled, rejected): then the job does not run. An approval shows on the request's message."""
-        decisions = self.ctx.decisions
-        if decisions is None:
-            return
-        decision = decisions.claim(job.job_id, outcome, by)
-        if not decision.won:
-            logger.warning("%s not run: its prompt was %s", job.display, decision.outcome, extra=job_log_keys(job))
-            raise AlreadyDecidedError(decision.outcome, approval=approval)
-        if approval:
-            update_approval_message(self.ctx, decision, job, job.job_id)
+            return result
 
     def _audit(self, job: JobEnvelope, event: AuditEvent, detail: str = "") -> None:
         if self.audit is not None:
             self.audit.record(job, event, detail)
 
-    def _step(self, job: JobEnvelope) -> StepResult:
+    def _step(self, job: JobEnvelope, state: StepState | None) -> StepResult:
         operation = operation_for(job.kind)
-        if job.continuation is None:
+        if state is None:
             result: StepResult = operation.run(job.args, job, self.ctx)
         else:
-            resume = getattr(operation, "resume", None)
-            if resume is None:
-                raise ContinuationError(f"{job.kind} has no steps to resume")
-            result = resume(job.args, job, self.ctx, dict(job.continuation.state))
+            result = operation.resume(job.args, job, self.ctx, state)
         return result
 
     def _lease(self, spec: CommandSpec | None, job: JobEnvelope) -> Any:
@@ -389,17 +373,6 @@ class Dispatcher:
             return contextlib.nullcontext(None)
         since = int(job.continuation.started_at.timestamp()) if job.continuation else None
         return self.leases.step(target, job, since=since)
-
-    def _expired(self, job: JobEnvelope, spec: CommandSpec | None, now: datetime) -> SlackMessage | None:
-        """The stop message of a job past its maximum age (counted from its first step), else None."""
-        if job.continuation is None or spec is None:
-            return None
-        elapsed = (now - job.continuation.started_at).total_seconds()
-        if elapsed <= spec.max_age_s:
-            return None
-        last = str(job.continuation.state.get("summary", ""))
-        logger.warning("%s is past its maximum age (%.0f s); stopping", job.display, elapsed, extra=job_log_keys(job))
-        return messages.timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last)
 
     def _replace_prompt(self, *, key: dict[str, Any], job: JobEnvelope) -> str:
         """A confirmed job: its confirmation prompt becomes "confirmed by ..., queued" once the policy (user

@@ -140,7 +140,11 @@ def classify_aws_errors(what: str) -> Iterator[None]:
 
 
 class ContinuationError(OpsbotError):
-    """A long job cannot go on to its next step (no queue to re-send it on, or no step to resume)."""
+    """A long job cannot go on to its next step: no queue to re-send it on."""
+
+
+class StaleStateError(PermanentJobError):
+    """A job came back from the queue with a state its operation cannot resume from (wrong, stale, none)."""
 
 
 class AssumeRoleError(PermanentJobError):

@@ -338,3 +338,20 @@ def test_a_continuation_envelope_is_schema_v2_and_round_trips(harness):
     assert body["schema_version"] == 2 and body["continuation"]["step"] == 1
     assert body["continuation"]["state"]["build_id"].startswith("payment-migrate:")
     assert JobEnvelope.from_message(message["Body"]).continuation is not None
+
+
+def test_a_step_back_from_the_queue_with_a_stale_state_fails_once_with_a_clear_message(harness):
+    job = harness.job("/ops-migrate payment")
+    worker = harness.dispatcher()
+    worker.handle_record(job.to_message(), 1)
+    [message] = harness.queued()
+    harness.delete(message)
+    step1 = JobEnvelope.from_message(message["Body"])
+    assert step1.continuation is not None
+    stale = {**step1.continuation.model_dump(mode="json"), "state": {"buildId": "payment-migrate:1"}}
+
+    worker.handle_record(step1.changed(continuation=stale).to_message(), 1)  # no KeyError, no retry
+
+    assert "step 1 of `migrate` cannot resume" in final(harness, job).text
+    assert harness.queued() == [] and harness.dead_letters() == []
+    assert len(harness.codebuild.builds_of("payment-migrate")) == 1

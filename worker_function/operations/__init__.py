@@ -1,29 +1,33 @@
 """One module per operation, named after the job kind.
 
 Each has `run(args, job, ctx)`, the job's first step, and, when it follows something long, `resume(args,
-job, ctx, state)` for the steps after. A step returns the final `SlackMessage`, or `Wait`: a progress
-message plus the state the next step resumes from and how long to wait first. The dispatcher re-queues a
-waiting job with that delay (SQS DelaySeconds <= 900): no Lambda sits idle while a build runs for hours.
-Raise `PermanentJobError` for what retrying cannot fix; let transient errors propagate.
+job, ctx, state)` for the steps after, with `State`: the typed state (a `StepState`) its steps leave. A step
+returns the final `SlackMessage`, or `Wait`: a progress message plus the state the next step resumes from
+and how long to wait first. The dispatcher re-queues a waiting job with that delay (SQS DelaySeconds <= 900):
+no Lambda sits idle while a build runs for hours; the state coming back is validated as the operation's
+`State` (`resume_state`). Raise `PermanentJobError` for what retrying cannot fix; let transient errors
+propagate.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
+from shared.commands import CONTROL_PIPELINES
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients
 from worker_function.effects import SideEffect, effect
-from worker_function.groups import UserGroups
+from worker_function.errors import StaleStateError
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.store import AuditTrail, DecisionStore
 from worker_function.store.intents import Intent, IntentStore
@@ -35,22 +39,65 @@ R = TypeVar("R")
 JOB_MARKER = "OPSBOT_JOB_ID"
 
 
+class StepState(BaseModel):
+    """What a waiting step leaves for the next one; an operation that waits subclasses it as its `State`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The last thing seen, all the executor reads: told when the job is stopped past its maximum age.
+    summary: str = ""
+
+    def changed(self, **changes: Any) -> Self:
+        """A copy with `changes`, validated (`model_copy` would skip that)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
 class Wait(BaseModel):
     """A step that must wait: what to show meanwhile, the state to resume from, and when to look again."""
 
     model_config = ConfigDict(frozen=True)
 
     progress: Said
-    state: dict[str, Any] = Field(default_factory=dict)
+    state: SerializeAsAny[StepState] = Field(default_factory=StepState)
     delay_s: float = Field(default=0, ge=0)
 
 
 StepResult = SlackMessage | NothingToPost | Wait
 
 
+class SlackPoster(Protocol):
+    """The Slack Web API calls operations make (`slack_sdk.WebClient`)."""
+
+    def chat_postMessage(self, *, channel: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
+
+    def chat_postEphemeral(self, *, channel: str, user: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
+
+    def chat_update(self, *, channel: str, ts: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
+
+
+class JobScheduler(Protocol):
+    """Where an operation schedules a job (`shared.queue.SqsJobQueue`): an approval's expiry."""
+
+    def send(self, job: JobEnvelope, *, delay_seconds: int = 0) -> str: ...
+
+
+class GroupResolver(Protocol):
+    """Slack user-group members (`worker_function.groups.UserGroups`); None when Slack would not say."""
+
+    def members(self, group: str) -> frozenset[str] | None: ...
+
+
+def no_jenkins() -> Any:
+    """The Jenkins factory of a worker with no Jenkins configured: a build job fails permanently."""
+    from worker_function.errors import PermanentJobError
+
+    raise PermanentJobError("no Jenkins is configured (JENKINS_URL)")
+
+
 @dataclass
 class OperationContext:
-    """What an operation may use: settings, inventory, AWS and Jenkins clients, the clock (tests pass their own)."""
+    """What an operation may use, all of it required: settings, inventory, clients, stores, the clock (tests
+    pass recording fakes)."""
 
     settings: WorkerSettings
     aws: AwsClients
@@ -58,37 +105,33 @@ class OperationContext:
     sleep: Callable[[float], None]
     #: Where side effects write their intent first (`worker_function.effects`).
     intents: IntentStore
-    inventory: Inventory = field(default_factory=Inventory)
+    inventory: Inventory
     #: Builds the Jenkins client on first use (python-jenkins is imported only by jobs that need it).
-    jenkins_factory: Callable[[], Any] | None = None
+    jenkins_factory: Callable[[], Any]
     #: The audit trail (/ops-audit reads it).
-    audit: AuditTrail | None = None
+    audit: AuditTrail
     #: The Slack Web API client (posting an approval request in its channel).
-    slack: Any = None
+    slack: SlackPoster
     #: One decision per confirmation prompt or approval request (confirmed, approved, expired...).
-    decisions: DecisionStore | None = None
-    #: The jobs queue, for a job an operation schedules (`send(job, delay_seconds=...)`): an approval's expiry.
-    queue: Any = None
+    decisions: DecisionStore
+    #: The jobs queue, for a job an operation schedules: an approval's expiry.
+    queue: JobScheduler
     #: Slack user-group members, resolved through the Web API and cached per container: one resolver shared
     #: by the dispatcher's policy check (an Approve) and the operations (a Reject), so a group is listed once
     #: per cache period across jobs.
-    groups: UserGroups | None = None
-    _jenkins: Any = None
+    groups: GroupResolver
+    _jenkins: Any = field(default=None, repr=False)
 
     @property
     def jenkins(self) -> Any:
         if self._jenkins is None:
-            if self.jenkins_factory is None:
-                from worker_function.errors import PermanentJobError
-
-                raise PermanentJobError("no Jenkins is configured (JENKINS_URL)")
             self._jenkins = self.jenkins_factory()
         return self._jenkins
 
     def group_members(self, group: str) -> frozenset[str] | None:
-        """Members of a user group (`shared.policy.GroupMembers`); None when they cannot be known (no resolver,
-        or Slack would not say): the policy then treats the group as admitting nobody."""
-        return self.groups.members(group) if self.groups is not None else None
+        """Members of a user group (`shared.policy.GroupMembers`); None when Slack would not say: the policy
+        then treats the group as admitting nobody."""
+        return self.groups.members(group)
 
     def effect(self, side: SideEffect[R]) -> R:
         """Make a side effect exactly once at its target (intent first; a retry reconciles)."""
@@ -108,6 +151,26 @@ class Operation(Protocol):
 
 
 def operation_for(kind: str) -> Any:
-    """The module `worker_function.operations.<kind>`; kinds come from the validated envelope."""
-    module: Any = importlib.import_module(f"{__name__}.{kind}")
+    """The module handling `kind` (from the validated envelope): `worker_function.operations.<kind>` for a
+    command, `worker_function.control.<kind>` for the worker's own messages."""
+    package = "worker_function.control" if kind in CONTROL_PIPELINES else __name__
+    module: Any = importlib.import_module(f"{package}.{kind}")
     return module
+
+
+@functools.cache
+def _state_adapter(kind: str) -> TypeAdapter[StepState]:
+    state_type = getattr(operation_for(kind), "State", None)
+    if state_type is None:
+        raise StaleStateError(f"`{kind}` has no steps to resume")
+    return TypeAdapter(state_type)
+
+
+def resume_state(kind: str, step: int, state: Mapping[str, Any]) -> StepState:
+    """The state a job came back with, validated as its operation's `State`; a wrong or stale one is permanent."""
+    try:
+        return _state_adapter(kind).validate_python(dict(state))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'state'}: {e['msg']}" for e in exc.errors()[:3])
+        what = f"step {step} of `{kind}` cannot resume from the state it came back with"
+        raise StaleStateError(f"{what}: {problems}") from None

@@ -12,7 +12,7 @@ from shared import messages
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import PermanentJobError, classify_aws_errors
-from worker_function.operations import JOB_MARKER, OperationContext, StepResult, Wait
+from worker_function.operations import JOB_MARKER, OperationContext, StepResult, StepState, Wait
 from worker_function.store.intents import Intent
 
 #: buildStatus values of a build that has ended.
@@ -28,6 +28,13 @@ def console_url(region: str, build_id: str) -> str:
     )
 
 
+class BuildState(StepState):
+    """The CodeBuild build a job follows, and its console link."""
+
+    build_id: str
+    link: str | None = None
+
+
 def start(
     ctx: OperationContext, job: JobEnvelope, project: str, what: str, *, variables: dict[str, str] | None = None
 ) -> Wait:
@@ -37,7 +44,7 @@ def start(
     link = console_url(ctx.settings.aws_region, build["id"])
     return Wait(
         progress=messages.progress(f"{what} started: CodeBuild build `{build['id']}`.", link=link, label="build"),
-        state={"build_id": build["id"], "link": link, "summary": "started"},
+        state=BuildState(build_id=build["id"], link=link, summary="started"),
         delay_s=ctx.poll_delay(),
     )
 
@@ -83,15 +90,15 @@ class StartBuildOnce:
 
 def follow(
     ctx: OperationContext,
-    state: dict[str, Any],
+    state: BuildState,
     what: str,
     finish: Callable[[dict[str, Any], float], SlackMessage],
 ) -> StepResult:
     """BatchGetBuilds: still running is a `Wait` with the current phase; ended goes to `finish(build, seconds)`."""
-    with classify_aws_errors(f"cannot read CodeBuild build `{state['build_id']}`"):
-        builds = ctx.aws.client("codebuild").batch_get_builds(ids=[state["build_id"]]).get("builds", [])
+    with classify_aws_errors(f"cannot read CodeBuild build `{state.build_id}`"):
+        builds = ctx.aws.client("codebuild").batch_get_builds(ids=[state.build_id]).get("builds", [])
     if not builds:
-        raise PermanentJobError(f"CodeBuild has no build `{state['build_id']}`")
+        raise PermanentJobError(f"CodeBuild has no build `{state.build_id}`")
     build = builds[0]
     status = build.get("buildStatus", "IN_PROGRESS")
     started = build.get("startTime")
@@ -103,10 +110,10 @@ def follow(
     return Wait(
         progress=messages.progress(
             f"{what}: build `{build['id']}` in phase {phase}.",
-            link=state.get("link"),
+            link=state.link,
             label="build",
         ),
-        state={**state, "summary": f"phase {phase}"},
+        state=state.changed(summary=f"phase {phase}"),
         delay_s=ctx.poll_delay(),
     )
 

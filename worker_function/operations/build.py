@@ -12,22 +12,29 @@ from shared import messages
 from shared.commands import BuildArgs
 from shared.jobs import JobEnvelope
 from worker_function.errors import PermanentJobError
-from worker_function.operations import JOB_MARKER, OperationContext, StepResult, Wait
+from worker_function.operations import JOB_MARKER, OperationContext, StepResult, StepState, Wait
 from worker_function.store.intents import Intent
 
 #: Build results: SUCCESS is success, UNSTABLE is a warning, the others failed.
 _RESULTS = {"SUCCESS": True, "UNSTABLE": None, "NOT_BUILT": None}
 
 
+class State(StepState):
+    """The Jenkins job a build follows: its queue item, then (once Jenkins started it) its build."""
+
+    job: str
+    queue_item: int = 0
+    build: int | None = None
+    url: str | None = None
+
+
 def run(args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     name = ctx.inventory.jenkins_job(args.job).job
     intent = ctx.intent(job, "jenkins-build", f"build {name}", jenkins_job=name)
     found = ctx.effect(QueueBuild(ctx, name, dict(args.parameters), intent))
-    state: dict[str, Any] = {"job": name, "queue_item": found.get("queue_item", 0), "summary": "queued"}
-    if "build" in found:
-        state["build"] = found["build"]
+    state = State(job=name, queue_item=found.get("queue_item", 0), build=found.get("build"), summary="queued")
     params = messages.escape(messages.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
-    where = f"item {state['queue_item']}" if "build" not in found else f"#{found['build']}"
+    where = f"item {state.queue_item}" if state.build is None else f"#{state.build}"
     headline = f"Jenkins `{name}` queued ({where})" + (f" with {params}" if params else "") + "."
     return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
@@ -77,11 +84,11 @@ def _marked(item: dict[str, Any], intent: Intent) -> bool:
     return False
 
 
-def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
-    name = state["job"]
-    if "build" not in state:
-        with _jenkins_errors(f"cannot read Jenkins queue item {state['queue_item']}"):
-            item = ctx.jenkins.get_queue_item(state["queue_item"])
+def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+    name = state.job
+    if state.build is None:
+        with _jenkins_errors(f"cannot read Jenkins queue item {state.queue_item}"):
+            item = ctx.jenkins.get_queue_item(state.queue_item)
         if item.get("cancelled"):
             return messages.outcome(False, f"Jenkins `{name}` was cancelled in the queue.", in_channel=True)
         executable = item.get("executable")
@@ -89,26 +96,27 @@ def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: dict
             why = messages.escape(messages.shorten(item.get("why") or "waiting", 300))
             return Wait(
                 progress=messages.progress(f"Jenkins `{name}` waits in the queue: {why}"),
-                state={**state, "summary": f"queued: {why}"},
+                state=state.changed(summary=f"queued: {why}"),
                 delay_s=ctx.poll_delay(),
             )
-        state = {**state, "build": int(executable["number"]), "url": executable.get("url")}
-    with _jenkins_errors(f"cannot read Jenkins build {name} #{state['build']}"):
-        info = ctx.jenkins.get_build_info(name, state["build"])
-    url = info.get("url") or state.get("url")
+        state = state.changed(build=int(executable["number"]), url=executable.get("url"))
+    number = state.build
+    with _jenkins_errors(f"cannot read Jenkins build {name} #{number}"):
+        info = ctx.jenkins.get_build_info(name, number)
+    url = info.get("url") or state.url
     if info.get("building") or info.get("result") is None:
         return Wait(
-            progress=messages.progress(f"Jenkins `{name}` #{state['build']} is building.", link=url, label="build"),
-            state={**state, "summary": f"#{state['build']} running"},
+            progress=messages.progress(f"Jenkins `{name}` #{number} is building.", link=url, label="build"),
+            state=state.changed(summary=f"#{number} running"),
             delay_s=ctx.poll_delay(),
         )
     result = str(info["result"])
     took = messages.humanize_seconds(int(info.get("duration", 0)) / 1000)
     return messages.outcome(
         _RESULTS.get(result, False),
-        f"Jenkins `{name}` #{state['build']} {result} in {took}.",
+        f"Jenkins `{name}` #{number} {result} in {took}.",
         link=url,
-        label=f"{name} #{state['build']}",
+        label=f"{name} #{number}",
         in_channel=True,
     )
 

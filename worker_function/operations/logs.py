@@ -13,7 +13,7 @@ from shared import messages
 from shared.commands import LogsArgs
 from shared.jobs import JobEnvelope
 from worker_function.errors import classify_aws_errors
-from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.operations import OperationContext, StepResult, StepState, Wait
 
 #: Lines asked of Insights, and lines shown in Slack (the rest are counted).
 QUERY_LIMIT = 100
@@ -22,6 +22,12 @@ ROWS_SHOWN = 15
 QUERY_POLL_S = 1.0
 _INSIGHTS_COMMANDS = ("fields", "filter", "stats", "sort", "limit", "parse", "display", "dedup", "pattern")
 _DONE_BAD = ("Failed", "Cancelled", "Timeout", "Unknown")
+
+
+class State(StepState):
+    """The Logs Insights query a job waits for."""
+
+    query_id: str
 
 
 def insights_query(text: str) -> str:
@@ -56,20 +62,18 @@ def run(args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
             queryString=insights_query(args.query),
             limit=QUERY_LIMIT,
         )["queryId"]
-    return _look(args, job, ctx, {"query_id": query_id}, inline=True)
+    return _look(args, job, ctx, State(query_id=query_id), inline=True)
 
 
-def resume(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
+def resume(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
     return _look(args, job, ctx, state, inline=True)
 
 
-def _look(
-    args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any], *, inline: bool
-) -> StepResult:
+def _look(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State, *, inline: bool) -> StepResult:
     deadline = time.monotonic() + (ctx.settings.inline_wait_s if inline else 0)
     while True:
         with classify_aws_errors(f"cannot read the logs query of `{args.target}`"):
-            result = ctx.aws.client("logs").get_query_results(queryId=state["query_id"])
+            result = ctx.aws.client("logs").get_query_results(queryId=state.query_id)
         status = result.get("status", "Unknown")
         if status == "Complete":
             return _table(args, job, result)
@@ -78,7 +82,7 @@ def _look(
         if time.monotonic() >= deadline:
             return Wait(
                 progress=messages.progress(f"Querying the logs of `{args.target}` ({status.lower()})…"),
-                state={**state, "summary": f"query {status.lower()}"},
+                state=state.changed(summary=f"query {status.lower()}"),
                 delay_s=ctx.poll_delay(QUERY_POLL_S),
             )
         ctx.sleep(QUERY_POLL_S)

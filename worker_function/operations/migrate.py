@@ -3,12 +3,12 @@ an environment variable) and follows it to the end: duration, outcome and the lo
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.commands import MigrateArgs
 from shared.jobs import JobEnvelope
 from worker_function.operations import OperationContext, StepResult
-from worker_function.operations._codebuild import follow, outcome_line, start
+from worker_function.operations._codebuild import BuildState, follow, outcome_line, start
+
+State = BuildState
 
 
 def _what(args: MigrateArgs) -> str:
@@ -22,5 +22,5 @@ def run(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext) -> StepResul
     return start(ctx, job, migration.codebuild_project, _what(args), variables=variables)
 
 
-def resume(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
+def resume(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext, state: BuildState) -> StepResult:
     return follow(ctx, state, _what(args), lambda build, seconds: outcome_line(_what(args), build, seconds))

@@ -10,7 +10,9 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import classify_aws_errors
 from worker_function.operations import OperationContext, StepResult
-from worker_function.operations._codebuild import follow, outcome_line, start
+from worker_function.operations._codebuild import BuildState, follow, outcome_line, start
+
+State = BuildState
 
 
 def run(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
@@ -18,7 +20,7 @@ def run(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     return start(ctx, job, suite.codebuild_project, f"Regression suite `{args.suite}`")
 
 
-def resume(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
+def resume(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: BuildState) -> StepResult:
     what = f"Regression suite `{args.suite}`"
 
     def finish(build: dict[str, Any], seconds: float) -> SlackMessage:

@@ -5,7 +5,9 @@ kept from step to step."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from shared import messages
 from shared.commands import RestartArgs
@@ -13,9 +15,30 @@ from shared.inventory import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
 from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.errors import PermanentJobError, classify_aws_errors
-from worker_function.operations import OperationContext, StepResult, Wait
+from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.operations._ecs import counts, describe_service, rollout_state
 from worker_function.store.intents import Intent
+
+
+class ServiceState(StepState):
+    """The ECS deployment a restart follows."""
+
+    kind: Literal["ecs"] = "ecs"
+    cluster: str
+    service: str
+    deployment: str
+
+
+class InstancesState(StepState):
+    """The EC2 instances a reboot follows; `uncertain`: EC2 could not tell whether an earlier attempt's reboot
+    was sent."""
+
+    kind: Literal["ec2"] = "ec2"
+    instances: list[str] = Field(min_length=1)
+    uncertain: bool = False
+
+
+State = Annotated[ServiceState | InstancesState, Field(discriminator="kind")]
 
 
 def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
@@ -26,8 +49,8 @@ def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResul
     return _reboot_instances(args.target, target.ec2, job, ctx)
 
 
-def resume(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: dict[str, Any]) -> StepResult:
-    if state["kind"] == "ecs":
+def resume(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+    if isinstance(state, ServiceState):
         return _follow_service(args.target, state, ctx)
     return _follow_instances(args.target, state, ctx)
 
@@ -52,10 +75,8 @@ def _restart_service(name: str, ecs: EcsService, job: JobEnvelope, ctx: Operatio
     headline = (
         f"Restart of `{name}` started (cluster `{ecs.cluster}`): new deployment `{primary['id']}`, {counts(primary)}."
     )
-    state = {"kind": "ecs", "cluster": ecs.cluster, "service": ecs.service, "deployment": primary["id"]}
-    return Wait(
-        progress=messages.progress(headline), state={**state, "summary": counts(primary)}, delay_s=ctx.poll_delay()
-    )
+    state = ServiceState(cluster=ecs.cluster, service=ecs.service, deployment=primary["id"], summary=counts(primary))
+    return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
 
 @dataclass(frozen=True)
@@ -83,14 +104,14 @@ class ForceNewDeployment:
         raise AssertionError("ECS shows its deployments: never unknowable")
 
 
-def _follow_service(name: str, state: dict[str, Any], ctx: OperationContext) -> StepResult:
-    ecs = EcsService(cluster=state["cluster"], service=state["service"])
+def _follow_service(name: str, state: ServiceState, ctx: OperationContext) -> StepResult:
+    ecs = EcsService(cluster=state.cluster, service=state.service)
     service = describe_service(ctx, ecs, "follow the restart of")
-    deployment = next((d for d in service.get("deployments", []) if d["id"] == state["deployment"]), None)
+    deployment = next((d for d in service.get("deployments", []) if d["id"] == state.deployment), None)
     if deployment is None:
         return messages.outcome(
             None,
-            f"Restart of `{name}`: deployment `{state['deployment']}` is gone; another deployment replaced it.",
+            f"Restart of `{name}`: deployment `{state.deployment}` is gone; another deployment replaced it.",
             in_channel=True,
         )
     rollout = rollout_state(deployment)
@@ -110,7 +131,7 @@ def _follow_service(name: str, state: dict[str, Any], ctx: OperationContext) -> 
             in_channel=True,
         )
     headline = f"Restart of `{name}` in progress: deployment `{deployment['id']}`, {facts}; rollout {rollout}."
-    return Wait(progress=messages.progress(headline), state={**state, "summary": facts}, delay_s=ctx.poll_delay())
+    return Wait(progress=messages.progress(headline), state=state.changed(summary=facts), delay_s=ctx.poll_delay())
 
 
 # -- EC2 ---------------------------------------------------------------------------------------
@@ -139,9 +160,7 @@ def _reboot_instances(name: str, ec2: Ec2Instances, job: JobEnvelope, ctx: Opera
     headline = f"Reboot of `{name}` requested: {len(ids)} instance{plural} ({', '.join(ids)})."
     if not certain:
         headline += " (The worker stopped while asking EC2 to reboot them, and EC2 cannot tell whether it did.)"
-    state: dict[str, Any] = {"kind": "ec2", "instances": ids, "summary": "reboot requested"}
-    if not certain:
-        state["uncertain"] = True
+    state = InstancesState(instances=ids, uncertain=not certain, summary="reboot requested")
     return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
 
@@ -192,20 +211,20 @@ def health_lines(health: list[dict[str, str]]) -> list[str]:
     ]
 
 
-def _follow_instances(name: str, state: dict[str, Any], ctx: OperationContext) -> StepResult:
-    health = instance_health(ctx, list(state["instances"]))
+def _follow_instances(name: str, state: InstancesState, ctx: OperationContext) -> StepResult:
+    health = instance_health(ctx, state.instances)
     lines = health_lines(health)
     gone = [h["id"] for h in health if h["state"] in ("stopped", "stopping", "terminated", "shutting-down")]
     if gone:
         return messages.outcome(False, f"Reboot of `{name}` FAILED: {', '.join(gone)} stopped.", lines, in_channel=True)
     if all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health):
-        if state.get("uncertain"):
+        if state.uncertain:
             lines = [*lines, UNCERTAIN_REBOOT]
         return messages.outcome(True, f"Reboot of `{name}` completed: status checks pass.", lines, in_channel=True)
     waiting = sum(1 for h in health if not (h["instance"] == "ok" and h["system"] == "ok"))
     summary = f"{waiting} of {len(health)} instances still failing or initialising status checks"
     return Wait(
         progress=messages.progress(f"Reboot of `{name}`: {summary}.", lines),
-        state={**state, "summary": summary},
+        state=state.changed(summary=summary),
         delay_s=ctx.poll_delay(),
     )

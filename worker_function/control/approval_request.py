@@ -15,30 +15,22 @@ from shared.commands import ApprovalRequestArgs
 from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
-from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext
 
 logger = logging.getLogger(__name__)
 
 
 def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    if ctx.slack is None:
-        raise PermanentJobError("no Slack client to post the approval request with")
     prompt_id = args.job_id or job.job_id
-    if ctx.queue is not None:
-        expiry = settlement(job.changed(job_id=prompt_id), "expired", approval=True, target=args.target)
-        delay = min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900)
-        ctx.queue.send(expiry, delay_seconds=delay)
-    else:
-        logger.warning("no queue: the approval request of %s will not expire by itself", job.display)
+    expiry = settlement(job.changed(job_id=prompt_id), "expired", approval=True, target=args.target)
+    ctx.queue.send(expiry, delay_seconds=min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900))
     prompt = messages.approval_prompt(
         job.display, job.requester.user_id, args.approvers, args.rule, args.token, args.reject_token
     )
     posted = ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
-    if ctx.decisions is not None:
-        try:
-            channel = str(posted.get("channel") or args.channel)
-            ctx.decisions.open(prompt_id, channel, str(posted["ts"]), approvers=args.approvers, rule=args.rule)
-        except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
-            logger.exception("could not record where the approval request of %s is", job.display)
+    try:
+        channel = str(posted.get("channel") or args.channel)
+        ctx.decisions.open(prompt_id, channel, str(posted["ts"]), approvers=args.approvers, rule=args.rule)
+    except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
+        logger.exception("could not record where the approval request of %s is", job.display)
     return messages.approval_requested(job.display, args.channel, args.approvers)

@@ -1,0 +1,66 @@
+"""End a confirmation prompt or an approval request as cancelled, rejected or expired, if nothing decided it
+first; an expiry waits for its time first.
+
+An expiry is queued with its prompt (by the ack for a confirmation prompt, by `approval_request` for an
+approval) and comes back with SQS delays (at most 900 s each) until `not_before`; waiting shows nothing.
+Then it claims the prompt's decision (`worker_function.store.decisions`): if a Confirm, an Approve or a Cancel got
+there first, it does nothing, since that decision has told everyone. If it wins, the approvals channel's
+message loses its buttons (chat.update), the decision is audited, and the requester is told: the
+confirmation prompt is replaced through its response_url; the approval's requester gets it through the
+response_url while it lasts (30 min), else in the channel (`SlackReplier`).
+
+A rejection is first re-checked like an approval (`Approval.could_reject`, user groups resolved through the
+Web API through the worker's cached `UserGroups`, `OperationContext.groups`): only the request's approvers,
+as recorded with its message, and the requester (withdrawing it) may reject it. Anyone else is told so
+ephemerally in the approvals channel, the refusal is audited as a denial, and nothing is decided: the
+request keeps its buttons (`worker_function.prompts`, which the executor uses for an Approve too).
+"""
+
+from __future__ import annotations
+
+import math
+
+from shared import messages
+from shared.commands import SettleArgs
+from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
+from shared.jobs import JobEnvelope
+from worker_function.operations import OperationContext, StepResult, StepState, Wait
+from worker_function.outcomes import NothingToPost
+from worker_function.prompts import may_reject, update_approval_message
+
+#: A settle job waits for its time with nothing to carry.
+State = StepState
+
+
+def run(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+    return _settle(args, job, ctx)
+
+
+def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: StepState) -> StepResult:
+    return _settle(args, job, ctx)
+
+
+def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+    wait = args.not_before - ctx.now().timestamp()
+    if wait > 0:
+        return Wait(progress=NothingToPost(reason="the prompt's time has not come"), delay_s=math.ceil(wait))
+    rejecting = args.outcome == "rejected" and args.approval
+    if rejecting and not may_reject(ctx, job, ctx.decisions, prompt_id=args.prompt_id, by=args.by):
+        return NothingToPost(reason="the rejection was refused, told to the clicker alone")
+    decision = ctx.decisions.claim(args.prompt_id, args.outcome, args.by)
+    if not decision.won:
+        return NothingToPost(reason=f"the prompt was {decision.outcome} first")
+    ttl_s = APPROVAL_TTL_S if args.approval else CONFIRM_TTL_S
+    update_approval_message(ctx, decision, job, args.prompt_id, ttl_s)
+    withdrawn = args.outcome == "rejected" and args.by == job.requester.user_id
+    detail = f"{args.outcome} by {args.by}" if args.by else f"nobody answered within {ttl_s} s"
+    if withdrawn:
+        detail = f"withdrawn by {args.by}, the requester"
+    ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
+    if args.outcome == "cancelled":
+        return messages.cancelled(job.display)
+    if args.outcome == "rejected":
+        return messages.approval_decided(job.display, False, args.by, args.prompt_id[:8], withdrawn=withdrawn)
+    if args.approval:
+        return messages.approval_expired(job.display, ttl_s)
+    return messages.prompt_expired(job.display, ttl_s)

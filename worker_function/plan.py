@@ -1,0 +1,141 @@
+"""What a job's step does, decided without I/O from (job, spec, policy verdict, stored claim, now).
+
+The executor (`dispatch`) gathers those inputs (it claims the confirmation, resolves user groups), asks
+`plan_step`, and performs the `StepPlan` it returns: `Run` the step, `Refuse` it before it runs, or `Stop`
+a later step under its target's lease (past its maximum age, or back with a state it cannot resume from).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from shared import messages
+from shared.audit import AuditEvent
+from shared.commands import CommandSpec, Pipeline, pipeline_for
+from shared.jobs import JobEnvelope
+from shared.policy import Decision as PolicyDecision
+from worker_function.errors import (
+    AlreadyDecidedError,
+    DecisionRefusedError,
+    NotConfirmedError,
+    PermanentJobError,
+    PolicyDeniedError,
+    StaleStateError,
+)
+from worker_function.operations import StepState, resume_state
+from worker_function.outcomes import Said
+
+#: An audit note: its event and detail.
+Note = tuple[AuditEvent, str]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The policy's answer for a job's first step, user groups resolved by the executor."""
+
+    decision: PolicyDecision
+    #: Whether the job's approver may approve (None: not asked, no approver or no approval needed).
+    approver_admitted: bool | None = None
+    #: Whom a refused requester may ask (the policy's contact), when the rule names nobody.
+    contact: str = ""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The stored outcome of claiming the job's confirmation: `won`, or the outcome that stands."""
+
+    outcome: str
+    won: bool
+
+
+@dataclass(frozen=True)
+class ApproverRefused:
+    """An approver who turned out not to be one: told alone, in the approvals channel."""
+
+    by: str
+    channel: str
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run the step: claim the approval (if any), write the audit notes, then the step under the lease."""
+
+    #: The state a later step resumes from (None: the first step).
+    state: StepState | None = None
+    claim_approval: str | None = None
+    audits: tuple[Note, ...] = ()
+    #: A confirmed job's prompt becomes "confirmed, queued" just before it runs.
+    replace_prompt: bool = False
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """The job does not run: `error` is its answer, after the audit note and telling a refused approver."""
+
+    error: PermanentJobError
+    audit: Note | None = None
+    approver: ApproverRefused | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A later step ends the job under its target's lease (released): `message`, or `error` if set."""
+
+    message: Said | None = None
+    error: PermanentJobError | None = None
+
+
+StepPlan = Run | Refuse | Stop
+
+
+def plan_step(
+    job: JobEnvelope, spec: CommandSpec | None, verdict: Verdict | None, stored: Claimed | None, now: datetime
+) -> StepPlan:
+    """What the job's step does; `verdict` and `stored` are None where its pipeline asks for neither."""
+    if stored is not None and not stored.won:
+        return Refuse(AlreadyDecidedError(stored.outcome, approval=False))
+    if job.continuation is not None:
+        return _later_step(job, spec, now)
+    run = Run(replace_prompt=bool(job.confirmed_by) and job.replace_original)
+    return run if verdict is None else _admitted(job, pipeline_for(job.kind), verdict, run)
+
+
+def _later_step(job: JobEnvelope, spec: CommandSpec | None, now: datetime) -> StepPlan:
+    assert job.continuation is not None
+    try:
+        state: StepState | None = resume_state(job.kind, job.step, job.continuation.state)
+        stale = None
+    except StaleStateError as exc:
+        state, stale = None, exc
+    elapsed = (now - job.continuation.started_at).total_seconds()
+    if spec is not None and elapsed > spec.max_age_s:
+        last = state.summary if state is not None else ""
+        return Stop(message=messages.timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last))
+    return Stop(error=stale) if stale is not None else Run(state=state)
+
+
+def _admitted(job: JobEnvelope, pipeline: Pipeline, verdict: Verdict, run: Run) -> StepPlan:
+    """The first step of a policy-checked job: approved by a second person, confirmed, allowed."""
+    decision = verdict.decision
+    approval = decision.approval if decision.allowed is True and pipeline.approval else None
+    if approval is not None:
+        approver, rule = job.approved_by, decision.rule
+        if approver is None or approver == job.requester.user_id:
+            reason = f"`{job.command}` needs the approval of a second person (rule `{rule}`)"
+            return Refuse(PolicyDeniedError(rule, reason, decision.ask), audit=("denial", reason))
+        if verdict.approver_admitted is not True:  # the ack could not see user groups: nothing is decided
+            return Refuse(
+                DecisionRefusedError(approver, rule), approver=ApproverRefused(approver, approval.channel, rule)
+            )
+        run = replace(run, claim_approval=approver, audits=(("approval", f"approved by {approver}"),))
+    elif pipeline.confirmed and not job.confirmed_by:
+        reason = f"`{job.command}` runs only once its prompt is confirmed by the requester"
+        return Refuse(NotConfirmedError(reason), audit=("denial", reason))
+    if decision.allowed is True:
+        start: Note = ("start", f"allowed by rule {decision.rule}" if decision.rule else "")
+        return replace(run, audits=(*run.audits, start))
+    reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
+    ask = decision.ask or verdict.contact
+    return Refuse(PolicyDeniedError(decision.rule, reason, ask), audit=("denial", f"rule {decision.rule}: {reason}"))
