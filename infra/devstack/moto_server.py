@@ -1,5 +1,6 @@
-"""moto's server with the local stack's SQS fixes (`infra.devstack.moto_sqs`) and Logs Insights filter
-(`infra.devstack.moto_logs`) applied first:
+"""moto's server with the local stack's SQS fixes (`infra.devstack.moto_sqs`), Logs Insights filter
+(`infra.devstack.moto_logs`) and atomic DynamoDB conditional writes (`infra.devstack.moto_dynamodb`) applied
+first:
 
     python -m infra.devstack.moto_server [moto.server's arguments]
 
@@ -17,12 +18,14 @@ from infra.devstack.lifetime import die_with_parent
 
 def main(argv: list[str] | None = None) -> None:
     die_with_parent()
-    from infra.devstack import moto_logs, moto_sqs
+    from infra.devstack import moto_dynamodb, moto_logs, moto_sqs
 
     if os.environ.get("OPSBOT_MOTO_SQS_FIXES") == "0":
         pass
     elif not moto_sqs.apply():
         print("opsbot: moto's SQS fixes not applied (untested moto version)", file=sys.stderr, flush=True)
+    if not moto_dynamodb.apply():
+        print("opsbot: moto's DynamoDB writes not serialised (another moto layout)", file=sys.stderr, flush=True)
     if not moto_logs.apply():
         print("opsbot: moto's Logs Insights filter not applied (another moto layout)", file=sys.stderr, flush=True)
     from moto.server import main as moto_main
