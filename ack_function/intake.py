@@ -272,7 +272,7 @@ def accept_runbook_click(
         reply = line
     notice_id = job_id_for(click.team_id, f"runbook:{click.trigger_id}")
     notice = _notice(reply, line if isinstance(line, str) else "runbook", requester, notice_id, clicked_at)
-    return _send_one(queue, notice.model_copy(update={"response_url": click.response_url, "replace_original": False}))
+    return _send_one(queue, notice.changed(response_url=click.response_url, replace_original=False))
 
 
 def _runbook_line(click: ActionClick, inventory: Inventory | None) -> str | SlackMessage:
@@ -301,19 +301,17 @@ def request_approval(
         token, reject_token = seal(job, signing_secret, "approve"), seal(job, signing_secret, "reject")
     except ConfirmationError as exc:
         return messages.confirmation_refused(str(exc))
-    request = job.model_copy(
-        update={
-            "job_id": job_id_for(job.requester.team_id, f"approval:{job.job_id}"),
-            "args": ApprovalRequestArgs(
-                token=token,
-                reject_token=reject_token,
-                approvers=approval.approvers,
-                channel=approval.channel,
-                rule=rule,
-                job_id=job.job_id,
-                target=audit_target(job),
-            ),
-        }
+    request = job.changed(
+        job_id=job_id_for(job.requester.team_id, f"approval:{job.job_id}"),
+        args=ApprovalRequestArgs(
+            token=token,
+            reject_token=reject_token,
+            approvers=approval.approvers,
+            channel=approval.channel,
+            rule=rule,
+            job_id=job.job_id,
+            target=audit_target(job),
+        ),
     )
     try:
         _send(queue, request)
@@ -363,7 +361,7 @@ def accept_approval_click(
         # One rejection job per person: a rejection the worker refuses (not in the approver group) must not
         # stand in, by its job id, for a later one by an approver.
         rejection_id = job_id_for(job.requester.team_id, f"rejected:{job.job_id}:{click.user_id}")
-        return _send_all(queue, [rejection.model_copy(update={"job_id": rejection_id})])
+        return _send_all(queue, [rejection.changed(job_id=rejection_id)])
     if click.user_id == job.requester.user_id:
         refused = messages.confirmation_refused("the requester cannot approve their own request")
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
@@ -371,7 +369,7 @@ def accept_approval_click(
         refused = messages.confirmation_refused("you are not one of this request's approvers")
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
     logger.info("%s approved by %s", job.display, click.user_id, extra=job_log_keys(job))
-    return _send_all(queue, [job.model_copy(update={"approved_by": click.user_id})])
+    return _send_all(queue, [job.changed(approved_by=click.user_id)])
 
 
 def accept_pick(
@@ -425,14 +423,14 @@ def accept_pick(
             elif spec.confirm:
                 reply = messages.use_the_slash_command(planned.display)
             else:
-                job = planned.model_copy(update={"replace_original": True})
+                job = planned.changed(replace_original=True)
                 return _send_one(queue, job)
         else:
             reply = planned
     # Its own id: an approved job later runs under `job_id`, and must not find it taken by this answer.
     notice_id = job_id_for(click.team_id, f"picked:{click.trigger_id}")
     notice = _notice(reply, click.command, requester, notice_id, clicked_at)
-    return _send_one(queue, notice.model_copy(update={"response_url": click.response_url, "replace_original": True}))
+    return _send_one(queue, notice.changed(response_url=click.response_url, replace_original=True))
 
 
 def _no_groups(group: str) -> frozenset[str] | None:
@@ -444,7 +442,7 @@ def _reply_to_click(
     message: SlackMessage, click: ActionClick, requester: Requester, job_id: str, now: datetime, *, replace: bool
 ) -> JobEnvelope:
     notice = _notice(message, "notice", requester, job_id, now)
-    return notice.model_copy(update={"response_url": click.response_url, "replace_original": replace})
+    return notice.changed(response_url=click.response_url, replace_original=replace)
 
 
 def _send_all(queue: JobQueue, jobs: list[JobEnvelope]) -> list[JobEnvelope]:
@@ -465,9 +463,7 @@ def schedule_expiry(queue: JobQueue, job: JobEnvelope) -> None:
 def record_denial(queue: JobQueue, job: JobEnvelope, denial: SlackMessage) -> None:
     """The ack cannot write the audit trail (no DynamoDB): its denial travels to the worker, which records
     it. Best effort: the requester's answer does not wait on it."""
-    note = job.model_copy(
-        update={"args": AuditNoteArgs(target=audit_target(job), detail=denial.text[:500]), "response_url": None}
-    )
+    note = job.changed(args=AuditNoteArgs(target=audit_target(job), detail=denial.text[:500]), response_url=None)
     try:
         queue.send(note)
     except EnqueueError as exc:
@@ -546,7 +542,7 @@ def accept_click(
         requester = Requester(user_id=click.user_id, team_id=click.team_id, channel_id=click.channel_id)
         notice_id = job_id_for(click.team_id, click.trigger_id)
         decided = _notice(decided, "notice", requester, notice_id, clicked_at)
-    job = decided.model_copy(update={"response_url": click.response_url, "replace_original": True})
+    job = decided.changed(response_url=click.response_url, replace_original=True)
     _send(queue, job)
     return job
 
@@ -570,7 +566,7 @@ def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> J
         logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
         return messages.confirmation_refused("only the person who asked can confirm")
     logger.info("%s confirmed by %s", job.display, click.user_id, extra=job_log_keys(job))
-    return job.model_copy(update={"confirmed_by": click.user_id})
+    return job.changed(confirmed_by=click.user_id)
 
 
 def _send(queue: JobQueue, job: JobEnvelope) -> None:
