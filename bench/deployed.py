@@ -94,7 +94,8 @@ READS_SECRET_AFTER_RESTORE = frozenset({"opsbot", "floor", *(k for k, _, _ in RE
 
 def find_python(version: str, environ: dict[str, str] | None = None) -> str | None:
     """A CPython `version` on this machine, where infra/aws/bundling.bytecode_python looks: OPSBOT_BYTECODE_PYTHON,
-    `python<version>` on the PATH, a pyenv version."""
+    `python<version>` on the PATH, a pyenv version. (Not imported from there: that module loads aws_cdk, whose
+    jsii starts a Node process that would run beside every measurement.)"""
     env = dict(os.environ) if environ is None else environ
     candidates = [env.get("OPSBOT_BYTECODE_PYTHON") or "", shutil.which(f"python{version}", path=env.get("PATH")) or ""]
     pyenv_root = Path(env.get("PYENV_ROOT") or Path.home() / ".pyenv")
