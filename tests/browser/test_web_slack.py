@@ -366,3 +366,39 @@ def test_opsbot_local_demo_prints_the_page_and_the_demo_conversation_is_on_it(dr
     finally:
         local.send_signal(signal.SIGTERM)
         local.communicate(timeout=30)
+
+
+def test_an_alarm_arrives_with_its_runbook_and_a_click_runs_it_as_the_clicker(page, stack, tmp_path):
+    """`opsbot alarm payment-5xx ALARM`: the alarm in #incident with its runbook buttons; dana clicks
+    `/ops-status payment` and its answer comes to her. The README's alarm picture (beside `OPSBOT_SCREENSHOT`)."""
+    from infra.cli.main import main
+    from infra.devstack.state import write_state
+
+    state_file = tmp_path / "local.json"
+    write_state(state_file, stack.state)
+    reason = "Threshold Crossed: 5xx rate 7.2% > 5% for 5 datapoints"
+    assert main(["alarm", "payment-5xx", "ALARM", "--reason", reason, "--state", str(state_file)]) == 0
+
+    page.be(DANA)
+    page.go(INCIDENT)
+    alarm = page.message(r"payment-5xx is in ALARM")
+    labels = [b.text for b in alarm.find_elements(By.CSS_SELECTOR, "button.bk-button")]
+    assert labels == ["/ops-status payment", "/ops-logs payment --since 30m ERROR", "/ops-restart payment"]
+    assert reason in alarm.text
+
+    page.button(alarm, "/ops-status payment").click()
+    answer = page.message(r"(?s)payment \(opsbot-demo/payment\): 2/2 tasks running.*job [0-9a-f]{8}", after=alarm)
+    assert "Only visible to you" in answer.text  # to dana, who clicked
+    job = job_of(answer)
+    page.be(ALEX)
+    page.wait(lambda: job not in " ".join(m.text for m in page.messages()), 10)
+    page.be(DANA)
+    alarm = page.message(r"payment-5xx is in ALARM")
+    assert [b.text for b in alarm.find_elements(By.CSS_SELECTOR, "button.bk-button")] == labels  # the alarm stays
+
+    shots = os.environ.get(SCREENSHOT_ENV)
+    target = Path(shots).with_name("alarm-message.png") if shots else tmp_path / "alarm-message.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.driver.execute_script("arguments[0].scrollIntoView(true)", alarm)
+    assert alarm.screenshot(str(target))
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

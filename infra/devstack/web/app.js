@@ -10,6 +10,8 @@ const EMOJI = {
   raised_hand: "\u270B", point_right: "\uD83D\uDC49", heavy_multiplication_x: "\u2716\uFE0F",
   large_green_circle: "\uD83D\uDFE2", red_circle: "\uD83D\uDD34", rocket: "\uD83D\uDE80", bell: "\uD83D\uDD14",
   construction: "\uD83D\uDEA7", "+1": "\uD83D\uDC4D", tada: "\uD83C\uDF89", lock: "\uD83D\uDD12",
+  rotating_light: "\uD83D\uDEA8", point_down: "\uD83D\uDC47", information_source: "\u2139\uFE0F", unlock: "\uD83D\uDD13",
+  snowflake: "\u2744\uFE0F", octagonal_sign: "\uD83D\uDED1",
 };
 
 const state = {
@@ -48,10 +50,30 @@ function mrkdwn(text) {
       root.appendChild(el("pre", "code", unescapeSlack(part.replace(/^\n/, ""))));
     } else {
       const piece = i % 2 === 1 ? "```" + part : part;
-      inline(piece, root);
+      quotes(piece, root);
     }
   });
   return root;
+}
+
+function quotes(text, parent) {
+  // A line that starts with a raw ">" is a quote, as in Slack ("&gt;", the escaped character, is not).
+  let plain = [];
+  const flush = () => {
+    if (plain.length) inline(plain.join("\n"), parent);
+    plain = [];
+  };
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(">")) {
+      plain.push(line);
+      continue;
+    }
+    flush();
+    const quote = el("blockquote", "quote");
+    inline(line.slice(1).replace(/^ /, ""), quote);
+    parent.appendChild(quote);
+  }
+  flush();
 }
 
 function inline(text, parent) {
