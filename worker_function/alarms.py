@@ -4,7 +4,9 @@ Exactly once at Slack: an intent (the alarm's marker and channel, no ts yet) is 
 chat.postMessage and the ts saved after; a redelivery that finds an intent without a ts first looks for
 the marker (the message's first block id) in the channel's recent messages (conversations.history) and
 only posts when it is not there. A flapping alarm stays one message: each change is a chat.update, at
-most one per `min_interval_s` per alarm (Slack: ~1 message/s per channel; chat.update is Tier 3). An
+most one per `min_interval_s` per alarm, and (`ChannelPacer`) at most one message a second per channel from a
+sandbox (Slack: ~1 message/s per channel; chat.update is Tier 3; a 429 beyond that is retried after its
+Retry-After by the client's RateLimitErrorRetryHandler). An
 alarm the inventory does not name is logged and dropped; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
 """
@@ -16,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -122,15 +124,33 @@ def _item(name: str, record: AlarmRecord) -> dict[str, Any]:
         "changes": {"N": str(record.changes)},
         "sent_at": {"N": repr(record.sent_at)},
     }
-    for field, value in (("ts", record.ts), ("changed_at", record.changed_at), ("alarm_since", record.alarm_since)):
+    for name, value in (("ts", record.ts), ("changed_at", record.changed_at), ("alarm_since", record.alarm_since)):
         if value is not None:
-            item[field] = {"S": value if isinstance(value, str) else value.isoformat()}
+            item[name] = {"S": value if isinstance(value, str) else value.isoformat()}
     return item
 
 
 def marker_for(name: str) -> str:
     """The first block id of an alarm's message: how the worker finds it again (Slack's block_id: 255 chars)."""
     return "opsbot_alarm_" + hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+@dataclass
+class ChannelPacer:
+    """At most one message per `interval_s` in each channel from this sandbox: several alarms of one
+    channel flapping together are spaced out, not sent in a burst Slack would answer with 429s."""
+
+    interval_s: float = 1.0
+    _last: dict[str, float] = field(default_factory=dict)
+
+    def wait(self, channel: str, now: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        """Sleep until this channel may be sent the next message, then count it as sent."""
+        last = self._last.get(channel)
+        if last is not None:
+            wait = last + self.interval_s - now()
+            if wait > 0:
+                sleep(min(wait, self.interval_s))
+        self._last[channel] = now()
 
 
 def post_alarm(
@@ -140,6 +160,7 @@ def post_alarm(
     slack: Any,
     store: AlarmStore,
     min_interval_s: float = 1.0,
+    pacer: ChannelPacer | None = None,
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
@@ -170,6 +191,8 @@ def post_alarm(
         changes=shown.changes,
     )
     ts = record.ts or _find(slack, record.channel, record.marker)
+    if pacer is not None:
+        pacer.wait(record.channel, now, sleep)
     if ts is None:
         response = slack.chat_postMessage(channel=record.channel, text=message.text, blocks=message.blocks)
         outcome: Outcome = "posted"
@@ -202,6 +225,7 @@ class AlarmFeed:
     inventory: Inventory
     slack: Any
     store: AlarmStore
+    pacer: ChannelPacer = field(default_factory=ChannelPacer)
 
     def handle(self, body: str) -> bool:
         """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
@@ -218,5 +242,5 @@ class AlarmFeed:
         except AlarmFormatError as exc:
             logger.error("an alarm notification that cannot be read, dropped: %s", exc)
             return True
-        post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store)
+        post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
         return True

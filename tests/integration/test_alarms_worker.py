@@ -12,7 +12,7 @@ from infra.devstack.aws import aws_client
 from shared.alarms import parse_alarm
 from shared.inventory import Inventory
 from tests.events import alarm_body
-from worker_function.alarms import AlarmRecord, DynamoAlarmStore, post_alarm
+from worker_function.alarms import AlarmRecord, ChannelPacer, DynamoAlarmStore, post_alarm
 
 INVENTORY = Inventory.from_toml(
     """
@@ -116,6 +116,16 @@ def test_a_flapping_alarm_is_one_message_updated_at_most_once_a_second(slack, we
     assert len([m for m in slack.messages() if m.kind == "chat.update"]) == 5
     assert len(clock.slept) == 5 and all(0 < s <= 1.0 for s in clock.slept)
     assert "6 state changes" in str(slack.messages()[-1].payload["blocks"])
+
+
+def test_alarms_of_one_channel_flapping_together_are_spaced_a_second_apart(slack, web, store) -> None:
+    clock = Clock()
+    kw = {"slack": web, "store": store, "now": clock.now, "sleep": clock.sleep, "pacer": ChannelPacer()}
+    for i, name in enumerate(["payment-5xx", "payment-latency", "payment-errors"]):
+        alarm = parse_alarm(alarm_body("sns", AlarmName=name, StateChangeTime=f"2026-12-01T10:00:0{i}.000+0000"))
+        assert post_alarm(alarm, inventory=INVENTORY, **kw) == "posted"  # three alarms: three messages
+    assert [m.channel for m in slack.messages() if m.kind == "chat.postMessage"] == ["C0ALERTS"] * 3
+    assert len(clock.slept) == 2 and all(0 < s <= 1.0 for s in clock.slept)  # each waited for the channel
 
 
 def test_an_older_change_arriving_late_is_skipped(slack, web, store) -> None:
