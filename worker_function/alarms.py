@@ -124,9 +124,9 @@ def _item(name: str, record: AlarmRecord) -> dict[str, Any]:
         "changes": {"N": str(record.changes)},
         "sent_at": {"N": repr(record.sent_at)},
     }
-    for name, value in (("ts", record.ts), ("changed_at", record.changed_at), ("alarm_since", record.alarm_since)):
+    for attribute, value in (("ts", record.ts), ("changed_at", record.changed_at), ("alarm_since", record.alarm_since)):
         if value is not None:
-            item[name] = {"S": value if isinstance(value, str) else value.isoformat()}
+            item[attribute] = {"S": value if isinstance(value, str) else value.isoformat()}
     return item
 
 
