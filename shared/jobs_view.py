@@ -150,9 +150,11 @@ def job_cancelled(
     display: str, short_id: str, requester: str, by: str, stopped: Sequence[str], *, for_requester: bool = False
 ) -> SlackMessage:
     """To the canceller (and, `for_requester`, to the requester): cancelled, and what was stopped where."""
-    whose = "" if requester == by else f" of {mention(requester)}"
+    whose = "" if requester == by or for_requester else f" of {mention(requester)}"
     who = f" by {mention(by)}" if for_requester and requester != by else ""
-    text = f":heavy_multiplication_x: Job `{escape(short_id)}` ({echo(display)}){whose} was cancelled{who}."
+    # The canceller's answer is a success (the cancel happened); the requester's says their job did not finish.
+    icon = ":heavy_multiplication_x:" if for_requester else ":octagonal_sign:"
+    text = f"{icon} Job `{escape(short_id)}` ({echo(display)}){whose} was cancelled{who}."
     lines = [f"• {escape(shorten(s, 300))}" for s in stopped]
     blocks = [_section(text), *_sections(lines, max_sections=2, what="lines")] if lines else [_section(text)]
     return SlackMessage(text=_fallback_text(text, *lines), blocks=blocks, response_type="ephemeral")
@@ -162,7 +164,8 @@ def completed_before_cancel(display: str, short_id: str, how: str) -> SlackMessa
     """The cancel won the registry, but the target had already completed by itself: that is what is told."""
     text = (
         f":information_source: Job `{escape(short_id)}` ({echo(display)}) had already completed at its target "
-        f"when the cancel reached it: {escape(shorten(how, 300))}. Nothing was stopped; no later step runs."
+        f"when the cancel reached it: {escape(shorten(how, 300))}. Nothing was cancelled at its target; no later "
+        "step runs."
     )
     return _simple_message(text)
 
