@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from shared.commands import spec_for_kind
 from shared.jobs import JobEnvelope
 from shared.observability import job_log_keys
+from worker_function.errors import PermanentJobError
 from worker_function.store.jobs import JobRecord, JobRegistry, JobState, WaitingFor
 
 if TYPE_CHECKING:
@@ -102,5 +103,9 @@ def stop_at_target(ctx: OperationContext, job: JobEnvelope, step_state: dict[str
     except Exception:  # a state it cannot read: nothing to stop by
         logger.warning("cannot read the state of %s to stop it", job.display, extra=job_log_keys(job))
         return Stopped(lines=["no later step runs"])
-    result: Stopped = stop(ctx, state)
+    try:
+        result: Stopped = stop(ctx, state)
+    except PermanentJobError as exc:  # the job is cancelled all the same: no later step runs
+        logger.warning("could not stop %s at its target: %s", job.display, exc, extra=job_log_keys(job))
+        return Stopped(lines=[f"it could not be stopped at its target: {exc}", "no later step runs"])
     return result

@@ -60,7 +60,8 @@ def test_jobs_are_found_by_their_short_id_and_listed_oldest_first_with_the_ended
 
     assert [r.job_id[:8] for r in jobs.find("aaaa0")] == ["aaaa0000"]
     assert len(jobs.find("aaaa")) == 2
-    assert [r.job_id[:8] for r in jobs.listed()] == ["aaaa1111", "aaaa0000"]
+    jobs.track(record("aaaa2222" + "3" * 24, since=5.0, state="waiting", waiting_for="approval"))
+    assert [r.job_id[:8] for r in jobs.active()] == ["aaaa2222", "aaaa0000"]  # the ended one is not active
     item = aws_client("dynamodb", moto_server.endpoint_url).get_item(
         TableName=tables.leases, Key={"target": {"S": "job#aaaa1111" + "2" * 24}}
     )["Item"]

@@ -101,7 +101,7 @@ class FakeJobs:
     def find(self, short_id):
         return []
 
-    def listed(self):
+    def active(self):
         return []
 
 

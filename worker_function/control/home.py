@@ -22,7 +22,7 @@ from worker_function.store.jobs import JobRecord
 
 def run(args: HomeArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
     viewer = job.requester.user_id
-    records = [r for r in ctx.jobs.listed() if r.active]
+    records = ctx.jobs.active()
     mine = [r for r in records if r.requester == viewer]
     prompts = ("confirmation", "approval")
     running = [row_of(r) for r in mine if r.waiting_for not in prompts]

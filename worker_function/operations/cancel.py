@@ -31,7 +31,7 @@ def run(args: CancelArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
     canceller = job.requester.user_id
     found = ctx.jobs.find(args.job_id.lower())
     if not found:
-        known = [r.short_id for r in ctx.jobs.listed() if r.active]
+        known = [r.short_id for r in ctx.jobs.active()]
         return jobs_view.unknown_job(args.job_id, known)
     if len(found) > 1:
         return jobs_view.ambiguous_job(args.job_id, [r.job_id for r in found])

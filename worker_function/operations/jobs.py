@@ -50,7 +50,7 @@ def about(record: JobRecord, target: str | None) -> bool:
 
 
 def run(args: JobsArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    records = [r for r in ctx.jobs.listed() if r.active and about(r, args.target)]
+    records = [r for r in ctx.jobs.active() if about(r, args.target)]
     running = [row_of(r) for r in records if r.state == "running"]
     waiting = [row_of(r) for r in records if r.state == "waiting"]
     names = [args.target] if args.target else lease_names(ctx.inventory)

@@ -100,8 +100,8 @@ class JobRegistry(Protocol):
         """The jobs whose id starts with `short_id` (what people see in messages)."""
         ...
 
-    def listed(self) -> list[JobRecord]:
-        """Every job the registry holds (active and recently ended), oldest first, at most `MAX_LISTED`."""
+    def active(self) -> list[JobRecord]:
+        """The jobs running or waiting, oldest first, at most `MAX_LISTED`."""
         ...
 
 
@@ -199,11 +199,17 @@ class DynamoJobs:
     def find(self, short_id: str) -> list[JobRecord]:
         return self._query("registry = :reg AND begins_with(job_id, :id)", {":id": {"S": short_id.lower()}})
 
-    def listed(self) -> list[JobRecord]:
-        records = self._query("registry = :reg", {})
+    def active(self) -> list[JobRecord]:
+        # The ended jobs of the last day are read and filtered out by DynamoDB: the cap counts active ones only.
+        filtered = {
+            "FilterExpression": "#s IN (:w, :r)",
+            "ExpressionAttributeNames": {"#s": "state"},
+        }
+        values = {":w": {"S": "waiting"}, ":r": {"S": "running"}}
+        records = self._query("registry = :reg", values, **filtered)
         return sorted(records, key=lambda r: r.since)
 
-    def _query(self, condition: str, values: dict[str, Any]) -> list[JobRecord]:
+    def _query(self, condition: str, values: dict[str, Any], **extra: Any) -> list[JobRecord]:
         records: list[JobRecord] = []
         paginator = self._client.get_paginator("query")
         pages = paginator.paginate(
@@ -211,6 +217,7 @@ class DynamoJobs:
             IndexName=JOBS_INDEX,
             KeyConditionExpression=condition,
             ExpressionAttributeValues={":reg": {"S": REGISTRY}, **values},
+            **extra,
         )
         now = self._now()
         for page in pages:
