@@ -41,7 +41,8 @@ def run(args: CancelArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
             record.display, record.short_id, record.state, record.outcome, record.cancelled_by
         )
     if not may_cancel(ctx, record, canceller, job.requester.channel_id):
-        ctx.audit.record(envelope_of(record), "denial", f"cancel by {canceller} refused: not theirs to cancel")
+        by_them = envelope_of(record).changed(requester=job.requester)  # the audit names who tried
+        ctx.audit.record(by_them, "denial", f"cancel of {record.requester}'s job refused: not theirs to cancel")
         return jobs_view.not_yours(record.display, record.short_id, record.requester)
     if record.state == "waiting" and record.waiting_for in ("confirmation", "approval"):
         said = _cancel_prompt(ctx, record, job)
@@ -105,7 +106,8 @@ def _cancel_prompt(ctx: OperationContext, record: JobRecord, job: JobEnvelope) -
         replace_original=not approval,  # a confirmation prompt is replaced through its response_url
     )
     ctx.queue.send(settle)
-    ctx.audit.record(waiting.changed(job_id=record.job_id), "cancel", f"cancelled by {canceller} at its prompt")
+    by_them = waiting.changed(job_id=record.job_id, requester=job.requester)  # the audit names the canceller
+    ctx.audit.record(by_them, "cancel", f"{record.requester}'s job cancelled at its {record.waiting_for}")
     return jobs_view.job_cancelled(
         record.display, record.short_id, record.requester, canceller, [f"its {record.waiting_for} is closed"]
     )
@@ -119,16 +121,17 @@ def _cancel_job(ctx: OperationContext, record: JobRecord, job: JobEnvelope) -> S
             record.display, record.short_id, ending.state, ending.outcome, ending.cancelled_by
         )
     cancelled = envelope_of(record)
+    by_them = cancelled.changed(requester=job.requester)  # the audit names the canceller
     stopped = tracking.stop_at_target(ctx, cancelled, record.step_state)
     released = _release(ctx, record)
     if stopped.completed is not None:  # the target had ended by itself: completed, and told as such
         how = f"its target had ended {stopped.completed}"
         ctx.jobs.end(record.job_id, "cancelled", f"completed before the cancel: {stopped.completed}", canceller)
-        ctx.audit.record(cancelled, "cancel", f"cancel by {canceller} came after the end: {stopped.completed}")
+        ctx.audit.record(by_them, "cancel", f"{record.requester}'s job had completed first: {stopped.completed}")
         said = jobs_view.completed_before_cancel(record.display, record.short_id, how)
     else:
         lines = [*stopped.lines, *released]
-        ctx.audit.record(cancelled, "cancel", f"cancelled by {canceller}: " + "; ".join(lines))
+        ctx.audit.record(by_them, "cancel", f"{record.requester}'s job: " + "; ".join(lines))
         said = jobs_view.job_cancelled(record.display, record.short_id, record.requester, canceller, lines)
         if record.requester != canceller:
             notice = jobs_view.job_cancelled(
