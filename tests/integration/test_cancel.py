@@ -337,3 +337,48 @@ def test_app_home_shows_the_viewers_running_jobs_and_is_published_with_views_pub
     assert view["type"] == "home" and len(view["blocks"]) <= 100
     assert f"`{job.short_id}` `/ops-regression smoke`" in shown
     assert "Approvals waiting for you" in shown
+
+
+def test_an_ecs_restart_is_cancelled_and_its_deployment_is_left_to_finish_and_said_so(harness):
+    worker = harness.dispatcher()
+    job = harness.job("/ops-restart checkout")
+    worker.handle_record(job.to_message(), 1)
+
+    cancelled = cancel(harness, worker, job.short_id)
+
+    said = answer(harness, cancelled)
+    assert "was cancelled" in said and "the ECS deployment is left to finish" in said
+    assert holder(harness, "checkout") is None
+
+
+def test_an_approval_waiting_shows_on_the_approvers_home_and_a_cancel_closes_its_message(harness):
+    from shared.commands import ApprovalRequestArgs, HomeArgs
+
+    worker = harness.dispatcher()
+    job = harness.job("/ops-migrate payment", confirmed=False)
+    request = job.changed(
+        job_id="a" * 32,
+        args=ApprovalRequestArgs(
+            token="t",
+            reject_token="r",
+            approvers=[DANA],
+            channel="C0APPROVALS",
+            rule="second",
+            job_id=job.job_id,
+            target="payment",
+        ),
+    )
+    worker.handle_record(request.to_message(), 1)  # the request is posted in #approvals
+    home = harness.job("/ops-help").changed(args=HomeArgs(), command="", text="", response_url=None)
+    worker.handle_record(as_user(home, DANA).to_message(), 1)
+    [view] = harness.slack.home_views(DANA)
+    waiting_for_dana = json.dumps(view["blocks"])
+    assert f"`{job.short_id}` `/ops-migrate payment` by <@{ALICE}>" in waiting_for_dana
+
+    cancelled = cancel(harness, worker, job.short_id)
+    deliver_queued(harness, worker, kinds=("settle",))
+
+    assert "its approval is closed" in answer(harness, cancelled)
+    [closed] = [m for m in harness.slack.messages(channel="C0APPROVALS") if m.kind == "chat.update"]
+    assert "cancelled" in closed.text.lower() and "actions" not in json.dumps(closed.payload.get("blocks"))
+    assert registry(harness).get(job.job_id).state == "cancelled"

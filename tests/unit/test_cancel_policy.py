@@ -63,3 +63,26 @@ def test_who_may_cancel(command, subject, canceller, allowed):
     ctx = context(Recorder(), inventory=Inventory.from_toml(INVENTORY))
 
     assert may_cancel(ctx, record(command, subject), canceller, "C0OPS") is allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("xyz", "a job id is the hex digits opsbot's messages show"), ("", "takes 1 argument, got 0")],
+)
+def test_a_cancel_without_a_job_id_is_answered_with_its_usage_and_nothing_is_queued(text, says):
+    from datetime import UTC, datetime
+
+    from ack_function.intake import plan_job
+    from shared.jobs import Requester
+    from shared.messages import SlackMessage
+
+    planned = plan_job(
+        "/ops-cancel",
+        text,
+        Requester(user_id="U0ALICE", team_id="T0", channel_id="C0"),
+        job_id="0" * 32,
+        response_url=None,
+        now=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+
+    assert isinstance(planned, SlackMessage) and says in planned.text and "/ops-cancel <job id>" in planned.text
