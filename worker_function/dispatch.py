@@ -465,6 +465,8 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
+        if pipeline_for(job.kind).tracked:  # not left "running" in /ops-jobs until its record expires
+            tracking.end(self.ctx.jobs, job.job_id, "finished", f"failed after {attempts} attempts: {reason}")
         self._publish(job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
