@@ -85,4 +85,4 @@ def test_a_cancel_without_a_job_id_is_answered_with_its_usage_and_nothing_is_que
         now=datetime(2026, 12, 1, tzinfo=UTC),
     )
 
-    assert isinstance(planned, SlackMessage) and says in planned.text and "/ops-cancel <job id>" in planned.text
+    assert isinstance(planned, SlackMessage) and says in planned.text and "/ops-cancel &lt;job id&gt;" in planned.text
