@@ -16,7 +16,7 @@ from ack_function.listeners.actions import (
     runbook_listener,
 )
 from ack_function.listeners.commands import command_listener
-from ack_function.listeners.events import mention_listener
+from ack_function.listeners.events import home_listener, mention_listener
 from ack_function.pickers import PICK_PREFIX, SINCE_ACTION
 from shared.alarms import RUNBOOK_ACTION
 from shared.confirm import APPROVE_ACTION, CANCEL_ACTION, CONFIRM_ACTION, REJECT_ACTION
@@ -64,5 +64,6 @@ def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None 
     app.action(SINCE_ACTION)(acknowledge)
     app.action(re.compile(f"^{RUNBOOK_ACTION}_[0-9]+$"))(runbook_listener(queue, signing_secret, inventory))
     app.event("app_mention")(mention_listener(queue, inventory))
+    app.event("app_home_opened")(home_listener(queue))
     app.error(answer_listener_error)
     return app

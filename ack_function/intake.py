@@ -19,6 +19,7 @@ from shared.commands import (
     AuditNoteArgs,
     BuildArgs,
     CommandSpec,
+    HomeArgs,
     NoticeArgs,
     find_command,
     quoted,
@@ -656,3 +657,35 @@ def _notice(
         issued_at=now,
         correlation_id=job_id,
     )
+
+
+class HomeOpened(BaseModel):
+    """An Events API `app_home_opened` callback: the viewer opened the app's Home tab (or its Messages tab)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    team_id: str
+    event_id: str
+    user: str
+    channel: str = ""
+    tab: str = "home"
+
+
+def accept_home_opened(
+    event: HomeOpened, queue: JobQueue, *, now: Callable[[], datetime] = utcnow
+) -> JobEnvelope | None:
+    """Queue the publishing of the viewer's Home tab (the worker calls views.publish; the ack never calls the Web
+    API). The Messages tab queues nothing. Raises `EnqueueError` so that Slack retries the event (same event_id:
+    the same job)."""
+    if event.tab != "home":
+        return None
+    job_id = job_id_for(event.team_id, event.event_id)
+    job = JobEnvelope(
+        job_id=job_id,
+        args=HomeArgs(),
+        requester=Requester(user_id=event.user, team_id=event.team_id, channel_id=event.channel),
+        issued_at=now(),
+        correlation_id=job_id,
+    )
+    _send(queue, job)
+    return job

@@ -109,6 +109,24 @@ class AuditArgs(_Args):
     target: TargetName
 
 
+class JobsArgs(_Args):
+    kind: Literal["jobs"] = "jobs"
+    #: Only the jobs on this target (and its lease); None: every job and every lease.
+    target: TargetName | None = None
+
+
+class CancelArgs(_Args):
+    kind: Literal["cancel"] = "cancel"
+    #: The job's short id as opsbot's messages show it (`7f3a2b1c`), or more of it.
+    job_id: str = Field(pattern=r"^[0-9a-fA-F]{4,32}$")
+
+
+class HomeArgs(_Args):
+    """Not a command: the viewer opened the app's Home tab; the worker publishes it (views.publish)."""
+
+    kind: Literal["home"] = "home"
+
+
 class AuditNoteArgs(_Args):
     """Not a command: a decision the ack made (a denial) for the worker to record; nobody is answered."""
 
@@ -159,9 +177,11 @@ CommandArgs = (
     | RegressionArgs
     | HelpArgs
     | AuditArgs
+    | JobsArgs
+    | CancelArgs
 )
 #: The worker's own messages (queued by the ack or the worker, never typed by a person): one `Pipeline` each.
-ControlArgs = NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs
+ControlArgs = NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs | HomeArgs
 JobArgs = Annotated[CommandArgs | ControlArgs, Field(discriminator="kind")]
 
 
@@ -185,6 +205,8 @@ class Pipeline:
     lease: bool = False
     #: Publishes its duration and outcome as metrics.
     measured: bool = True
+    #: Kept in the registry of jobs while it runs or waits (/ops-jobs, /ops-cancel; worker_function/store/jobs.py).
+    tracked: bool = False
 
 
 #: The pipelines of the worker's own messages.
@@ -194,6 +216,8 @@ CONTROL_PIPELINES: dict[str, Pipeline] = {
     "audit_note": Pipeline(record_only=True, control=True, audited=False, policy_checked=False, approval=False),
     # Posting an approval request is the requested command's first stop: audited and checked, not approved.
     "approval_request": Pipeline(approval=False),
+    # The viewer's App Home tab, published by the worker (the ack never calls the Web API).
+    "home": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
 }
 
 
@@ -244,6 +268,7 @@ _FIELD_WORDS = {
     "since_minutes": "--since",
     "query": "the query",
     "parameters": "the build parameters",
+    "job_id": "the job id",
 }
 #: What a name must look like, per field, in plain words.
 _PATTERN_WORDS = {
@@ -252,6 +277,7 @@ _PATTERN_WORDS = {
     "suite": "suite names are letters, digits, - and _, starting with a letter or digit (up to 255)",
     "job": "Jenkins job names are letters, digits, -, _, . and /, starting with a letter or digit (up to 255)",
     "version": "versions are letters, digits, ., +, - and _ (up to 128)",
+    "job_id": "a job id is the hex digits opsbot's messages show (`7f3a2b1c`), at least 4",
 }
 
 
@@ -310,6 +336,10 @@ class CommandSpec:
     max_age_s: int = 15 * 60
     #: Ask the requester to confirm (an ephemeral prompt with Confirm / Cancel) before queueing.
     confirm: bool = False
+    #: Kept in the registry of jobs while it runs or waits (what /ops-jobs shows and /ops-cancel stops).
+    tracked: bool = True
+    #: The policy's rules decide who may run it (False: anyone; the operation decides, as /ops-cancel does).
+    guarded: bool = True
 
     @property
     def mutating(self) -> bool:
@@ -318,7 +348,7 @@ class CommandSpec:
     @property
     def pipeline(self) -> Pipeline:
         """What the worker does around this command's steps."""
-        return Pipeline(confirmed=self.confirm, lease=self.mutating)
+        return Pipeline(confirmed=self.confirm, lease=self.mutating, tracked=self.tracked)
 
     def target_of(self, args: _Args) -> str | None:
         return None if self.target is None else str(getattr(args, self.target))
@@ -447,6 +477,26 @@ COMMANDS: tuple[CommandSpec, ...] = (
         description="Recent history of a target: requests, denials, confirmations, starts and outcomes.",
         positional=("target",),
         usage_hint="<target>",
+    ),
+    CommandSpec(
+        name="/ops-jobs",
+        args_model=JobsArgs,
+        description="What runs now and what waits (command, who, since when, step, lease), and who holds each "
+        "target's lease.",
+        positional=("target",),
+        optional=1,
+        usage_hint="[target]",
+        tracked=False,
+    ),
+    CommandSpec(
+        name="/ops-cancel",
+        args_model=CancelArgs,
+        description="Stop a running or waiting job by its id: its next step does not run, its build is stopped "
+        "(CodeBuild, Jenkins), its lease released. The requester's, or whom the policy lets cancel it.",
+        positional=("job_id",),
+        usage_hint="<job id>",
+        tracked=False,
+        guarded=False,
     ),
     CommandSpec(
         name="/ops-help",

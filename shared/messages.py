@@ -573,6 +573,8 @@ _CLOSED = {
     "rejected": ":x: {who}'s {display} was rejected by {by}. Nothing was run.",
     "withdrawn": ":leftwards_arrow_with_hook: {who} withdrew their {display}. Nothing was run.",
     "expired": ":hourglass: {who}'s {display} expired: nobody approved it within {ttl}. Nothing was run.",
+    # /ops-cancel of a request still waiting for its approval (worker_function/operations/cancel.py).
+    "cancelled": ":heavy_multiplication_x: {who}'s {display} was cancelled by {by}. Nothing was run.",
 }
 
 

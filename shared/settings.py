@@ -34,6 +34,8 @@ QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
 IDEMPOTENCY_TABLE = "opsbot-idempotency"
 LEASES_TABLE = "opsbot-leases"
 AUDIT_TABLE = "opsbot-audit"
+#: The leases table's index over job records (partition `registry`, sort `job_id`; worker_function/store/jobs.py).
+JOBS_INDEX = "jobs"
 #: How long audit records are kept (the table's TTL attribute `expires_at`).
 AUDIT_RETENTION_DAYS = 90
 

@@ -29,6 +29,7 @@ from worker_function.store.audit import AuditLog
 from worker_function.store.dead_letters import DeadLetters
 from worker_function.store.decisions import Decisions
 from worker_function.store.intents import DynamoIntents
+from worker_function.store.jobs import DynamoJobs
 from worker_function.store.leases import LeaseStore
 
 
@@ -100,6 +101,7 @@ def build_dispatcher(
     queue = SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs"))
     # One user-group cache per container, for the dispatcher's policy checks and the operations alike.
     groups = UserGroups(web)
+    leases = LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s)
     return Dispatcher(
         OperationContext(
             settings=settings,
@@ -114,6 +116,8 @@ def build_dispatcher(
             decisions=Decisions(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
             queue=queue,
             groups=groups,
+            jobs=DynamoJobs(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
+            leases=leases,
         ),
         SlackReplier(
             web,
@@ -122,7 +126,7 @@ def build_dispatcher(
             now=now,
             webhook=webhook,
         ),
-        leases=LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s),
+        leases=leases,
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.
         run_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
         reply_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),

@@ -62,6 +62,7 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
+from worker_function import tracking
 from worker_function.errors import (
     GROUP_CHECK_FAILED,
     ContinuationError,
@@ -219,12 +220,52 @@ class Dispatcher:
             self._audit(job, "request")
             if job.confirmed_by:
                 self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
+        if pipeline.tracked and not self._track_running(job):
+            return  # cancelled: its canceller told the requester; no step of it runs again
         outcome = self._run_once(key=key, job=job)
+        if pipeline.tracked and not self._track_outcome(job, outcome):
+            return  # a cancel won while the step ran: it tells everyone, this step says nothing
         reply = self._reply_once(key=key, job=job, outcome=outcome)
         if outcome.waiting:
             self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
         elif pipeline.audited and isinstance(outcome.message, SlackMessage):  # else it told nobody
             self._audit(job, "outcome", outcome.message.text.splitlines()[0])
+
+    # -- the registry of jobs (store.jobs): a cancel is seen at each step boundary ---------------------------
+
+    def _track_running(self, job: JobEnvelope) -> bool:
+        """The job's step is about to run (before its prompt's claim, its lease or any side effect): False if
+        the job was cancelled. A registry that cannot be written is logged and the step runs."""
+        standing = tracking.track(self.ctx.jobs, tracking.record_of(job, "running"))
+        if standing is not None and standing.state == "cancelled":
+            logger.info("%s was cancelled by %s: step %d not run", job.display, standing.cancelled_by, job.step)
+            return False
+        return True
+
+    def _track_outcome(self, job: JobEnvelope, outcome: StepOutcome) -> bool:
+        """After the step: waiting for its next step, or finished with its message's first line. False if a
+        cancel won meanwhile: the step's new state is stopped at the target, its lease released, nothing told."""
+        if outcome.waiting:
+            record = tracking.record_of(job, "waiting", waiting_for="next step", step_state=outcome.state)
+            standing = tracking.track(self.ctx.jobs, record)
+            cancelled = standing is not None and standing.state == "cancelled"
+        else:
+            said = outcome.message
+            line = said.text.splitlines()[0] if isinstance(said, SlackMessage) and said.text else "done"
+            ended = tracking.end(self.ctx.jobs, job.job_id, "finished", line)
+            cancelled = ended is not None and not ended.won and ended.state == "cancelled"
+        if not cancelled:
+            return True
+        logger.info("%s was cancelled while step %d ran: its result is not told", job.display, job.step)
+        if outcome.waiting and outcome.state:
+            tracking.stop_at_target(self.ctx, job, outcome.state)  # what this step started, if anything
+        spec = spec_for_kind(job.kind)
+        target = spec.target_of(job.args) if spec else None
+        if target is not None:
+            holder = self.leases.holder(target)
+            if holder is not None and holder.owner_job == job.job_id:
+                self.leases.release(holder)
+        return False
 
     def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
         """A user group could not be listed: the person is told to try again; nothing was decided or stored."""
@@ -424,6 +465,8 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
+        if pipeline_for(job.kind).tracked:  # not left "running" in /ops-jobs until its record expires
+            tracking.end(self.ctx.jobs, job.job_id, "finished", f"failed after {attempts} attempts: {reason}")
         self._publish(job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import MentionEvent, accept_mention
+from ack_function.intake import HomeOpened, MentionEvent, accept_home_opened, accept_mention
 from shared.inventory import Inventory
 from shared.queue import JobQueue
 
@@ -19,3 +19,13 @@ def mention_listener(queue: JobQueue, inventory: Inventory | None = None) -> Any
         ack()
 
     return on_mention
+
+
+def home_listener(queue: JobQueue) -> Any:
+    def on_home_opened(ack: Ack, body: dict[str, Any]) -> None:
+        # An EnqueueError propagates: Bolt answers 500 and Slack retries the event (same event_id, same job).
+        event = {**body["event"], "team_id": body["team_id"], "event_id": body["event_id"]}
+        accept_home_opened(HomeOpened.model_validate(event), queue)
+        ack()
+
+    return on_home_opened

@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE
+from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, JOBS_INDEX, LEASES_TABLE
 
 
 def _table(
@@ -40,7 +40,8 @@ def _table(
 class State(Construct):
     """Idempotency: Powertools' DynamoDB layer defaults (partition key `id`, TTL `expiration`).
     Leases: one item per target (`target`), expiring by itself (`expires_at`) if a worker dies; also one
-    `decision#<job id>` item per confirmation prompt or approval request (worker_function/store/decisions.py).
+    `decision#<job id>` item per confirmation prompt or approval request (worker_function/store/decisions.py),
+    and one `job#<job id>` item per running or waiting job, in its index `jobs` (worker_function/store/jobs.py).
     Audit: who did what, per target (`target`, sort key `sk`), kept until its retention TTL (`expires_at`);
     retained when the stack is destroyed (it is the record of what was done)."""
 
@@ -48,6 +49,14 @@ class State(Construct):
         super().__init__(scope, construct_id)
         self.idempotency = _table(self, "Idempotency", name=IDEMPOTENCY_TABLE, key="id", ttl_attribute="expiration")
         self.leases = _table(self, "Leases", name=LEASES_TABLE, key="target", ttl_attribute="expires_at")
+        # The registry of jobs (`job#<job id>` items, worker_function/store/jobs.py): /ops-jobs lists them and
+        # /ops-cancel finds one by its short id with one Query.
+        self.leases.add_global_secondary_index(
+            index_name=JOBS_INDEX,
+            partition_key=dynamodb.Attribute(name="registry", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
         self.audit = _table(
             self,
             "Audit",

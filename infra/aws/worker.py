@@ -21,7 +21,7 @@ from infra.aws.worker_permissions import (
     placements,
 )
 from shared.inventory import Inventory
-from shared.settings import MAX_RECEIVE_COUNT, WORKER_TIMEOUT_SECONDS
+from shared.settings import JOBS_INDEX, MAX_RECEIVE_COUNT, WORKER_TIMEOUT_SECONDS
 
 #: One job per invocation. Jobs of a batch run one after another inside one invocation, so a batch
 #: must finish within WORKER_TIMEOUT_SECONDS; one job per invocation gives every job the whole
@@ -39,6 +39,8 @@ CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessage
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 #: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+#: The registry of jobs: /ops-jobs and /ops-cancel query the leases table's index `jobs`.
+JOBS_INDEX_ACTIONS = ("dynamodb:Query",)
 
 #: The inventory's name inside the worker's asset, and so its path on Lambda (the worker's OPSBOT_INVENTORY).
 INVENTORY_FILE = "inventory.toml"
@@ -109,6 +111,9 @@ class Worker(Construct):
                 iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn, dlq.queue_arn]),
                 iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[idempotency.table_arn, leases.table_arn]),
                 iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[audit.table_arn]),
+                iam.PolicyStatement(
+                    actions=list(JOBS_INDEX_ACTIONS), resources=[f"{leases.table_arn}/index/{JOBS_INDEX}"]
+                ),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
                 # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py).
                 *operations.statements,

@@ -32,7 +32,12 @@ QUERY_RESULTS_ACTIONS = ("logs:GetQueryResults",)
 #: Every action that may get a bare "*" resource.
 UNSCOPED_ACTIONS = EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS
 #: /ops-migrate and /ops-regression run CodeBuild projects and follow their builds.
-CODEBUILD_ACTIONS = ("codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject", "codebuild:StartBuild")
+CODEBUILD_ACTIONS = (
+    "codebuild:BatchGetBuilds",
+    "codebuild:ListBuildsForProject",
+    "codebuild:StartBuild",
+    "codebuild:StopBuild",  # /ops-cancel of a migration or a regression run
+)
 #: /ops-regression reads the builds' test reports.
 REPORT_ACTIONS = ("codebuild:BatchGetReports",)
 #: /deploy-status reads pipeline stages.

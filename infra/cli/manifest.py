@@ -21,9 +21,10 @@ BACKGROUND_COLOR = "#1d3557"
 #: What the operations and replies need: slash commands, posting replies (chat.postMessage /
 #: chat.update), opening a DM to the requester, @opsbot mentions, and reading user groups for
 #: command policies; finding an alarm's own message again in its channel (conversations.history) when its
-#: ts could not be saved after posting it.
+#: ts could not be saved after posting it. The Home tab (`app_home_opened`, views.publish) needs no scope
+#: of its own: the event comes with the Home tab enabled, and views.publish takes the bot token.
 BOT_SCOPES = ("commands", "chat:write", "im:write", "app_mentions:read", "usergroups:read", "channels:history")
-BOT_EVENTS = ("app_mention",)
+BOT_EVENTS = ("app_mention", "app_home_opened")
 
 #: Slack's limits on a slash command in a manifest.
 MAX_COMMAND_LENGTH = 32
@@ -76,6 +77,7 @@ def _manifest(url: str | None, commands: Sequence[CommandSpec]) -> dict[str, Any
             "background_color": BACKGROUND_COLOR,
         },
         "features": {
+            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True},
             "bot_user": {"display_name": APP_NAME, "always_online": True},
             "slash_commands": [_slash_command(spec, url) for spec in commands],
         },

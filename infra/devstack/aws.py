@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from infra.devstack._http import urlopen
 from infra.devstack.errors import AwsEndpointError, MotoStartError
 from infra.devstack.lifetime import PARENT_PID_ENV
-from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE, MAX_RECEIVE_COUNT
+from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, JOBS_INDEX, LEASES_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -229,16 +229,40 @@ def provision_queues(
 
 
 def _create_table(
-    dynamodb: DynamoDBClient, name: str, key: str, ttl_attribute: str, *, sort_key: str | None = None
+    dynamodb: DynamoDBClient,
+    name: str,
+    key: str,
+    ttl_attribute: str,
+    *,
+    sort_key: str | None = None,
+    index: tuple[str, str, str] | None = None,
 ) -> None:
+    """A table; `index` is a global secondary index (name, partition key, sort key), all attributes projected."""
     schema: list[Any] = [{"AttributeName": key, "KeyType": "HASH"}]
     attributes: list[Any] = [{"AttributeName": key, "AttributeType": "S"}]
     if sort_key is not None:
         schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
         attributes.append({"AttributeName": sort_key, "AttributeType": "S"})
+    extra: dict[str, Any] = {}
+    if index is not None:
+        index_name, index_key, index_sort = index
+        attributes += [
+            {"AttributeName": index_key, "AttributeType": "S"},
+            {"AttributeName": index_sort, "AttributeType": "S"},
+        ]
+        extra["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index_name,
+                "KeySchema": [
+                    {"AttributeName": index_key, "KeyType": "HASH"},
+                    {"AttributeName": index_sort, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
     try:
         dynamodb.create_table(
-            TableName=name, KeySchema=schema, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST"
+            TableName=name, KeySchema=schema, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST", **extra
         )
     except dynamodb.exceptions.ResourceInUseException:
         return
@@ -257,7 +281,8 @@ def provision_tables(
     """The idempotency table (Powertools' layout: key `id`, TTL `expiration`), the leases table
     (key `target`, TTL `expires_at`) and the audit table (key `target`, sort key `sk`, TTL `expires_at`)."""
     _create_table(dynamodb, idempotency, "id", "expiration")
-    _create_table(dynamodb, leases, "target", "expires_at")
+    # The index over job records (worker_function/store/jobs.py): /ops-jobs and /ops-cancel query it.
+    _create_table(dynamodb, leases, "target", "expires_at", index=(JOBS_INDEX, "registry", "job_id"))
     _create_table(dynamodb, audit, "target", "expires_at", sort_key="sk")
     return Tables(idempotency=idempotency, leases=leases, audit=audit)
 

@@ -28,7 +28,7 @@ Result = Literal["succeeded", "refused", "failed", "not answered"]
 #: the words that say it in the others, and the emoji of a failure (or of a job stopped past its maximum age).
 _REFUSAL_MARKS = (":no_entry:", ":question:", ":heavy_multiplication_x:", ":hourglass:")
 _FAILURE_MARKS = (":x:", ":warning:")
-_REFUSAL_WORDS = ("was not run", "nothing was run")
+_REFUSAL_WORDS = ("was not run", "nothing was run", "nothing was cancelled")
 LOCAL_TEAM = "T0LOCAL"
 
 

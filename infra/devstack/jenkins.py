@@ -4,6 +4,8 @@
     POST /job/<name>/build, /buildWithParameters  201, Location: <url>/queue/item/<n>/
     GET  /queue/item/<n>/api/json                 `why` while queued, then `executable` {number, url}
     GET  /job/<name>/<number>/api/json            building, result, duration, url
+    POST /queue/cancelItem?id=<n>                 cancel a queued item (204)
+    POST /job/<name>/<number>/stop                stop a running build: it ends ABORTED
 
 Every call needs HTTP basic auth with the user's API token (401 otherwise). Jobs are scripted: how long
 they wait in the queue, how long they build and how they end; time comes from `clock`.
@@ -42,6 +44,8 @@ class QueuedBuild:
     number: int
     script: JobScript
     cancelled: bool = False
+    #: When a stop request ended the build (it is ABORTED from then on).
+    stopped_at: float | None = None
 
 
 @dataclass
@@ -119,6 +123,8 @@ class JenkinsServer:
             return text_response("No valid crumb was included in the request", 403)
         if path == "/queue/api/json":
             return self._queue()
+        if request.method == "POST" and path == "/queue/cancelItem":
+            return self._cancel_item(request)
         if path.startswith("/queue/item/") and path.endswith("/api/json"):
             return self._queue_item(int(path.split("/")[3]))
         segments = [unquote(s) for s in path.strip("/").split("/")]
@@ -143,6 +149,8 @@ class JenkinsServer:
             return self._job_info(job)
         if request.method == "GET" and len(segments) == 3 and segments[1:] == ["api", "json"]:
             return self._build_info(job, int(segments[0]))
+        if request.method == "POST" and len(segments) == 2 and segments[1] == "stop" and segments[0].isdigit():
+            return self._stop(job, int(segments[0]))
         return text_response("Not Found", 404)
 
     def _authorized(self, request: Request) -> bool:
@@ -202,6 +210,30 @@ class JenkinsServer:
             body["executable"] = {"number": queued.number, "url": f"{self._job_url(queued.job)}{queued.number}/"}
         return json_response(body)
 
+    def _cancel_item(self, request: Request) -> Response:
+        """Jenkins answers a cancel with a redirect or 204; an unknown or started item changes nothing."""
+        try:
+            item = int(request.query.get("id") or "")
+        except ValueError:
+            return text_response("Bad Request", 400)
+        with self._lock:
+            for queued in self.queued:
+                if queued.item == item and self.clock() < queued.queued_at + queued.script.queue_s:
+                    queued.cancelled = True
+        return Response(204, b"", {})
+
+    def _stop(self, job: str, number: int) -> Response:
+        """A running build ends ABORTED now; a build that has ended stays as it ended."""
+        with self._lock:
+            queued = next((q for q in self.queued if q.job == job and q.number == number and not q.cancelled), None)
+            if queued is None:
+                return text_response("Not Found", 404)
+            started = queued.queued_at + queued.script.queue_s
+            running = started <= self.clock() < started + queued.script.build_s
+            if running and queued.stopped_at is None:
+                queued.stopped_at = self.clock()
+        return Response(200, b"", {})  # Jenkins redirects to the build's page; requests would follow it
+
     def _build_info(self, job: str, number: int) -> Response:
         with self._lock:
             queued = next((q for q in self.queued if q.job == job and q.number == number and not q.cancelled), None)
@@ -210,15 +242,17 @@ class JenkinsServer:
         started = queued.queued_at + queued.script.queue_s
         if self.clock() < started:
             return text_response("Not Found", 404)
-        done = self.clock() >= started + queued.script.build_s
+        ended = started + queued.script.build_s if queued.stopped_at is None else queued.stopped_at
+        done = self.clock() >= ended
+        result = "ABORTED" if queued.stopped_at is not None else queued.script.result
         return json_response(
             {
                 "number": number,
                 "url": f"{self._job_url(job)}{number}/",
                 "building": not done,
-                "result": queued.script.result if done else None,
+                "result": result if done else None,
                 "timestamp": int(started * 1000),
-                "duration": int(queued.script.build_s * 1000) if done else 0,
+                "duration": int((ended - started) * 1000) if done else 0,
                 "actions": _actions(queued.parameters),
             }
         )

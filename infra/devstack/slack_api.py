@@ -40,7 +40,9 @@ _CHAT_METHODS: dict[str, Kind] = {
     "chat.update": "chat.update",
     "chat.postEphemeral": "chat.postEphemeral",
 }
-_JSON_FIELDS = ("blocks", "attachments", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
+#: A Home tab holds at most 100 blocks (docs.slack.dev/reference/views/home-tab-views).
+MAX_HOME_BLOCKS = 100
 _DEFAULT_API_ERRORS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
 _DEFAULT_RESPONSE_URL_ERRORS = {404: "expired_url", 429: "rate_limited", 500: "internal_error"}
 
@@ -195,6 +197,8 @@ class SlackApiServer:
         self._faults: list[FaultRule] = []
         self._response_urls: dict[str, tuple[float, int]] = {}  # key -> (first seen, uses)
         self._posted: set[tuple[str, str]] = set()  # (channel, ts) of messages chat.update may edit
+        #: Every views.publish accepted, in order: (user id, view).
+        self._views: list[tuple[str, dict[str, Any]]] = []
         self._seq = itertools.count(1)
         self._call_seq = itertools.count(1)
         self._last_ts = 0.0
@@ -262,6 +266,11 @@ class SlackApiServer:
                     return found
                 self._lock.wait(remaining)
 
+    def home_views(self, user: str | None = None) -> list[dict[str, Any]]:
+        """The Home tab views published (views.publish), oldest first; only `user`'s when given."""
+        with self._lock:
+            return [view for who, view in self._views if user is None or who == user]
+
     @property
     def calls(self) -> list[CallRecord]:
         with self._lock:
@@ -275,6 +284,7 @@ class SlackApiServer:
             self._faults.clear()
             self._response_urls.clear()
             self._posted.clear()
+            self._views.clear()
 
     def set_usergroup(self, group: str, users: list[str]) -> None:
         with self._lock:
@@ -333,6 +343,9 @@ class SlackApiServer:
         if path == "/_calls" and request.method == "GET":
             after = int(request.query.get("after") or 0)
             return json_response([c.model_dump() for c in self.calls if c.seq > after])
+        if path == "/_views" and request.method == "GET":
+            user = request.query.get("user") or None
+            return json_response(self.home_views(user))
         if path == "/_faults":
             return self._faults_endpoint(request)
         if path == "/_reset" and request.method == "POST":
@@ -440,6 +453,8 @@ class SlackApiServer:
             return json_response({"ok": True, "channel": {"id": channel_id}})
         if method == "conversations.history":
             return self._history(str(args.get("channel") or ""), int(args.get("limit") or 100))
+        if method == "views.publish":
+            return self._publish_view(args)
         kind = _CHAT_METHODS.get(method)
         if kind is not None:
             return self._chat(kind, args)
@@ -473,6 +488,20 @@ class SlackApiServer:
         return json_response(
             {"ok": True, "channel": channel, "ts": ts, "text": payload.get("text", ""), "message": message}
         )
+
+    def _publish_view(self, args: dict[str, Any]) -> Response:
+        """views.publish: a Home tab view for one user, checked as Slack checks it (type home, <= 100 blocks)."""
+        user, view = str(args.get("user_id") or ""), args.get("view")
+        if not user:
+            return json_response({"ok": False, "error": "invalid_arguments"})
+        if not isinstance(view, dict) or view.get("type") != "home" or not isinstance(view.get("blocks"), list):
+            return json_response({"ok": False, "error": "invalid_arguments"})
+        if len(view["blocks"]) > MAX_HOME_BLOCKS:
+            return json_response({"ok": False, "error": "invalid_blocks"})
+        with self._lock:
+            self._views.append((user, view))
+            self._lock.notify_all()
+        return json_response({"ok": True, "view": {"id": f"V{len(self._views):08d}", "type": "home", **view}})
 
     def _history(self, channel: str, limit: int) -> Response:
         """The channel's messages as they are now (each chat.update applied), newest first, like Slack's."""

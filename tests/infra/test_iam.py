@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra.aws.worker import AUDIT_ACTIONS, CONSUME_ACTIONS, TABLE_ACTIONS
+from infra.aws.worker import AUDIT_ACTIONS, CONSUME_ACTIONS, JOBS_INDEX_ACTIONS, TABLE_ACTIONS
 from infra.aws.worker_permissions import (
     CODEBUILD_ACTIONS,
     EC2_READ_ACTIONS,
@@ -107,6 +107,12 @@ def _base_worker_statements(synth) -> list[dict]:
             "Resource": [_arn(synth, state.idempotency), _arn(synth, state.leases)],
         },
         {"Action": list(AUDIT_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, state.audit)},
+        # The registry of jobs: a Query on the leases table's index `jobs`, nothing else of it.
+        {
+            "Action": _one(JOBS_INDEX_ACTIONS),
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [_arn(synth, state.leases), "/index/jobs"]]},
+        },
         {
             "Action": "secretsmanager:GetSecretValue",
             "Effect": "Allow",

@@ -49,6 +49,15 @@ SLACK_MANIFEST_STRUCTURE = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
+                "app_home": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "home_tab_enabled": {"type": "boolean"},
+                        "messages_tab_enabled": {"type": "boolean"},
+                        "messages_tab_read_only_enabled": {"type": "boolean"},
+                    },
+                },
                 "bot_user": {
                     "type": "object",
                     "required": ["display_name"],
@@ -143,8 +152,16 @@ def test_given_the_command_specs_then_every_command_is_in_the_manifest_with_its_
 def test_given_the_request_url_then_interactivity_and_events_go_to_it_and_the_bot_hears_mentions():
     settings = build_manifest(URL)["settings"]
     assert settings["interactivity"] == {"is_enabled": True, "request_url": URL}
-    assert settings["event_subscriptions"] == {"request_url": URL, "bot_events": ["app_mention"]}
+    assert settings["event_subscriptions"] == {"request_url": URL, "bot_events": ["app_mention", "app_home_opened"]}
     assert settings["socket_mode_enabled"] is False
+
+
+def test_given_the_manifest_then_the_home_tab_is_enabled_and_its_event_subscribed():
+    manifest = build_manifest(URL)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True  # views.publish needs it
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    names = [c["command"] for c in manifest["features"]["slash_commands"]]
+    assert "/ops-jobs" in names and "/ops-cancel" in names
 
 
 def test_given_the_manifest_then_the_bot_asks_for_exactly_the_scopes_the_operations_need():

@@ -113,20 +113,39 @@ def test_given_either_queue_then_it_is_encrypted_and_refuses_plain_http(synth, w
 
 
 @pytest.mark.parametrize(
-    ("name", "key", "ttl"),
-    [(IDEMPOTENCY_TABLE, "id", "expiration"), (LEASES_TABLE, "target", "expires_at")],
+    ("name", "key", "ttl", "indexed"),
+    [(IDEMPOTENCY_TABLE, "id", "expiration", ()), (LEASES_TABLE, "target", "expires_at", ("registry", "job_id"))],
 )
-def test_given_a_worker_table_then_it_is_on_demand_with_ttl_pitr_and_encryption(synth, name, key, ttl):
+def test_given_a_worker_table_then_it_is_on_demand_with_ttl_pitr_and_encryption(synth, name, key, ttl, indexed):
     synth.template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
             "TableName": name,
             "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in (key, *indexed)],
             "BillingMode": "PAY_PER_REQUEST",
             "TimeToLiveSpecification": {"AttributeName": ttl, "Enabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+
+
+def test_given_the_leases_table_then_its_index_jobs_lists_the_registry_of_jobs(synth):
+    synth.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": LEASES_TABLE,
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "jobs",
+                    "KeySchema": [
+                        {"AttributeName": "registry", "KeyType": "HASH"},
+                        {"AttributeName": "job_id", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
         },
     )
 

@@ -83,6 +83,28 @@ class NoGroups:
         return None
 
 
+class FakeJobs:
+    """The registry of jobs, remembering what it was told (not in the call log: the order asserted is Slack's)."""
+
+    def __init__(self):
+        self.tracked, self.ended = [], []
+
+    def track(self, record, *, first=False):
+        self.tracked.append(record)
+
+    def end(self, job_id, state, outcome, by=""):
+        self.ended.append((job_id, state, outcome))
+
+    def get(self, job_id):
+        return None
+
+    def find(self, short_id):
+        return []
+
+    def active(self):
+        return []
+
+
 def context(log: Recorder, **overrides) -> OperationContext:
     settings = WorkerSettings(jobs_queue_url="https://sqs.example/jobs")
     deps = {
@@ -98,6 +120,8 @@ def context(log: Recorder, **overrides) -> OperationContext:
         "decisions": FakeDecisions(log),
         "queue": FakeQueue(log),
         "groups": NoGroups(),
+        "jobs": FakeJobs(),
+        "leases": object(),
     }
     return OperationContext(**{**deps, **overrides})
 

@@ -104,3 +104,17 @@ def test_every_subcommand_and_option_the_readme_shows_exists():
         options = sub.choices[name].format_help()
         for option in re.findall(r"(--[a-z-]+)", rest):
             assert option in options, f"opsbot {name} {option}"
+
+
+def test_the_cancel_example_is_what_the_worker_answers():
+    from shared import jobs_view
+
+    said = jobs_view.job_cancelled(
+        "/ops-migrate payment 2024.06.1",
+        "9c7644c6",
+        "U0LOCALDEV",
+        "U0LOCALDEV",
+        ["CodeBuild build `payment-migrate:6efeef23-9234-4b27-86ab-14603c9ec645` stopped (StopBuild)"],
+    )
+
+    assert in_readme(said.text.splitlines()[0]), said.text

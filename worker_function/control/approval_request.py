@@ -15,6 +15,7 @@ from shared.commands import ApprovalRequestArgs
 from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
+from worker_function import tracking
 from worker_function.operations import OperationContext
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> S
     prompt_id = args.job_id or job.job_id
     expiry = settlement(job.changed(job_id=prompt_id), "expired", approval=True, target=args.target)
     ctx.queue.send(expiry, delay_seconds=min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900))
+    # The job waits for its approval: in the registry, with its expiry (what a cancel settles it with).
+    waiting = tracking.record_of(expiry, "waiting", job_id=prompt_id, waiting_for="approval", lease=False)
+    tracking.track(ctx.jobs, waiting, first=True)
     prompt = messages.approval_prompt(
         job.display, job.requester.user_id, args.approvers, args.rule, args.token, args.reject_token
     )

@@ -24,6 +24,7 @@ from shared import messages
 from shared.commands import SettleArgs
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.jobs import JobEnvelope
+from worker_function import tracking
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.outcomes import NothingToPost
 from worker_function.prompts import may_reject, update_approval_message
@@ -43,6 +44,9 @@ def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: Ste
 def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     wait = args.not_before - ctx.now().timestamp()
     if wait > 0:
+        if job.step == 0 and args.outcome == "expired" and not args.approval:  # the prompt waits: registered
+            waiting = tracking.record_of(job, "waiting", job_id=args.prompt_id, waiting_for="confirmation", lease=False)
+            tracking.track(ctx.jobs, waiting, first=True)
         return Wait(progress=NothingToPost(reason="the prompt's time has not come"), delay_s=math.ceil(wait))
     rejecting = args.outcome == "rejected" and args.approval
     if rejecting and not may_reject(ctx, job, ctx.decisions, prompt_id=args.prompt_id, by=args.by):
@@ -57,6 +61,7 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     if withdrawn:
         detail = f"withdrawn by {args.by}, the requester"
     ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
+    tracking.end(ctx.jobs, args.prompt_id, "finished", f"{args.outcome} at its prompt: {detail}")
     if args.outcome == "cancelled":
         return messages.cancelled(job.display)
     if args.outcome == "rejected":

@@ -29,8 +29,9 @@ from worker_function.clients import AwsClients
 from worker_function.effects import SideEffect, effect
 from worker_function.errors import StaleStateError
 from worker_function.outcomes import NothingToPost, Said
-from worker_function.store import AuditTrail, DecisionStore
+from worker_function.store import AuditTrail, DecisionStore, Leases
 from worker_function.store.intents import Intent, IntentStore
+from worker_function.store.jobs import JobRegistry
 
 R = TypeVar("R")
 
@@ -73,6 +74,8 @@ class SlackPoster(Protocol):
     def chat_postEphemeral(self, *, channel: str, user: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
 
     def chat_update(self, *, channel: str, ts: str, text: str | None = ..., blocks: Any = ...) -> Any: ...
+
+    def views_publish(self, *, user_id: str, view: Any) -> Any: ...
 
 
 class JobScheduler(Protocol):
@@ -120,6 +123,10 @@ class OperationContext:
     #: by the dispatcher's policy check (an Approve) and the operations (a Reject), so a group is listed once
     #: per cache period across jobs.
     groups: GroupResolver
+    #: The registry of running and waiting jobs (/ops-jobs, /ops-cancel, App Home).
+    jobs: JobRegistry
+    #: The targets' leases (who holds what; a cancel releases the cancelled job's).
+    leases: Leases
     _jenkins: Any = field(default=None, repr=False)
 
     @property

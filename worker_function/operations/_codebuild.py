@@ -14,6 +14,7 @@ from shared.messages import SlackMessage
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import JOB_MARKER, OperationContext, StepResult, StepState, Wait
 from worker_function.store.intents import Intent
+from worker_function.tracking import Stopped
 
 #: buildStatus values of a build that has ended.
 SUCCEEDED = "SUCCEEDED"
@@ -116,6 +117,16 @@ def follow(
         state=state.changed(summary=f"phase {phase}"),
         delay_s=ctx.poll_delay(),
     )
+
+
+def stop(ctx: OperationContext, state: BuildState) -> Stopped:
+    """/ops-cancel: StopBuild of the build the job follows; a build that had ended by itself is said so."""
+    with classify_aws_errors(f"cannot stop CodeBuild build `{state.build_id}`"):
+        build = ctx.aws.client("codebuild").stop_build(id=state.build_id).get("build") or {}
+    status = str(build.get("buildStatus", "IN_PROGRESS"))
+    if status in ENDED and status != "STOPPED":
+        return Stopped(lines=[f"CodeBuild build `{state.build_id}` had already ended: {status}"], completed=status)
+    return Stopped(lines=[f"CodeBuild build `{state.build_id}` stopped (StopBuild)", "no later step runs"])
 
 
 def log_link(build: dict[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ from shared.jobs import JobEnvelope
 from worker_function.errors import PermanentJobError
 from worker_function.operations import JOB_MARKER, OperationContext, StepResult, StepState, Wait
 from worker_function.store.intents import Intent
+from worker_function.tracking import Stopped
 
 #: Build results: SUCCESS is success, UNSTABLE is a warning, the others failed.
 _RESULTS = {"SUCCESS": True, "UNSTABLE": None, "NOT_BUILT": None}
@@ -119,6 +120,26 @@ def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: Stat
         label=f"{name} #{number}",
         in_channel=True,
     )
+
+
+def stop(ctx: OperationContext, state: State) -> Stopped:
+    """/ops-cancel: the queue item cancelled while it waits, else the build stopped; one that ended is said so."""
+    name, number = state.job, state.build
+    with _jenkins_errors(f"cannot stop Jenkins job `{name}`"):
+        if number is None:
+            item = ctx.jenkins.get_queue_item(state.queue_item)
+            if item.get("cancelled"):
+                return Stopped(lines=[f"Jenkins queue item {state.queue_item} of `{name}` was cancelled already"])
+            if not item.get("executable"):
+                ctx.jenkins.cancel_queue(state.queue_item)
+                return Stopped(lines=[f"Jenkins queue item {state.queue_item} of `{name}` cancelled", "no build ran"])
+            number = int(item["executable"]["number"])
+        info = ctx.jenkins.get_build_info(name, number)
+        if not info.get("building") and info.get("result") is not None:
+            result = str(info["result"])
+            return Stopped(lines=[f"Jenkins `{name}` #{number} had already ended: {result}"], completed=result)
+        ctx.jenkins.stop_build(name, number)
+    return Stopped(lines=[f"Jenkins `{name}` #{number} stopped (it ends ABORTED)", "no later step runs"])
 
 
 @contextmanager

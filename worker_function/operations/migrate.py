@@ -7,8 +7,11 @@ from shared.commands import MigrateArgs
 from shared.jobs import JobEnvelope
 from worker_function.operations import OperationContext, StepResult
 from worker_function.operations._codebuild import BuildState, follow, outcome_line, start
+from worker_function.operations._codebuild import stop as stop_build
 
 State = BuildState
+#: /ops-cancel stops the build (StopBuild).
+stop = stop_build
 
 
 def _what(args: MigrateArgs) -> str:

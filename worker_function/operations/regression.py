@@ -11,8 +11,11 @@ from shared.messages import SlackMessage
 from worker_function.errors import classify_aws_errors
 from worker_function.operations import OperationContext, StepResult
 from worker_function.operations._codebuild import BuildState, follow, outcome_line, start
+from worker_function.operations._codebuild import stop as stop_build
 
 State = BuildState
+#: /ops-cancel stops the build (StopBuild).
+stop = stop_build
 
 
 def run(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:

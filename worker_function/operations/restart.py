@@ -18,6 +18,7 @@ from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.operations._ecs import counts, describe_service, rollout_state
 from worker_function.store.intents import Intent
+from worker_function.tracking import Stopped
 
 
 class ServiceState(StepState):
@@ -39,6 +40,13 @@ class InstancesState(StepState):
 
 
 State = Annotated[ServiceState | InstancesState, Field(discriminator="kind")]
+
+
+def stop(ctx: OperationContext, state: ServiceState | InstancesState) -> Stopped:
+    """/ops-cancel: opsbot stops following; an ECS deployment (or a reboot) is left to finish."""
+    if isinstance(state, ServiceState):
+        return Stopped(lines=["the ECS deployment is left to finish (ECS has no stop for it); opsbot stops following"])
+    return Stopped(lines=["the reboot cannot be undone; opsbot stops following the status checks"])
 
 
 def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:

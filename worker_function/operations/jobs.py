@@ -1,0 +1,70 @@
+"""/ops-jobs [target]: what runs now and what waits (a prompt, an approval, its next step), from the registry
+of jobs, and who holds each target's lease, from the leases store. Answered to the requester alone."""
+
+from __future__ import annotations
+
+from shared.commands import JobsArgs
+from shared.inventory import Inventory
+from shared.jobs import JobEnvelope
+from shared.jobs_view import JobRow, LeaseRow, jobs_overview
+from shared.messages import SlackMessage
+from worker_function.operations import OperationContext
+from worker_function.store.jobs import JobRecord
+
+#: At most this many targets' leases are read for a listing without a target (one GetItem each).
+MAX_LEASES_READ = 100
+
+
+def row_of(record: JobRecord) -> JobRow:
+    return JobRow(
+        short_id=record.short_id,
+        display=record.display,
+        requester=record.requester,
+        since=record.since,
+        state=record.state,
+        step=record.step,
+        summary=record.summary,
+        lease=record.lease if record.waiting_for in ("", "next step") else None,
+        waiting_for=record.waiting_for,
+    )
+
+
+def lease_names(inventory: Inventory) -> list[str]:
+    """Every name a mutating command takes a lease on: targets, suites, Jenkins jobs."""
+    names = [*inventory.targets, *inventory.suites, *inventory.jenkins_jobs]
+    return sorted(set(names))[:MAX_LEASES_READ]
+
+
+def lease_rows(ctx: OperationContext, names: list[str]) -> list[LeaseRow]:
+    rows = []
+    now = ctx.now().timestamp()
+    for name in names:
+        lease = ctx.leases.holder(name)
+        if lease is not None and lease.expires_at >= now:
+            rows.append(LeaseRow(name, lease.requester, lease.command, lease.since, lease.owner_job))
+    return rows
+
+
+def about(record: JobRecord, target: str | None) -> bool:
+    return target is None or target in (record.subject, record.lease)
+
+
+def run(args: JobsArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+    records = [r for r in ctx.jobs.active() if about(r, args.target)]
+    running = [row_of(r) for r in records if r.state == "running"]
+    waiting = [row_of(r) for r in records if r.state == "waiting"]
+    names = [args.target] if args.target else lease_names(ctx.inventory)
+    return jobs_overview(
+        running,
+        waiting,
+        lease_rows(ctx, names),
+        now=ctx.now(),
+        short_id=job.short_id,
+        target=args.target,
+        extra_blocks=extra_sections(ctx, args.target),
+    )
+
+
+def extra_sections(ctx: OperationContext, target: str | None) -> list[dict[str, object]]:
+    """Where the locks and freezes section joins /ops-jobs (the `locks` branch's read API); none yet."""
+    return []
