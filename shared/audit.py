@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 AuditEvent = Literal[
-    "request", "denial", "confirmation", "cancelled", "approval", "rejected", "start", "outcome", "expired"
+    "request", "denial", "confirmation", "cancelled", "approval", "rejected", "start", "outcome", "expired", "dry_run"
 ]
 _ORDER = {
     "request": 0,
@@ -25,6 +25,7 @@ _ORDER = {
     "start": 4,
     "outcome": 5,
     "expired": 6,
+    "dry_run": 7,
 }
 
 

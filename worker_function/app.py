@@ -18,6 +18,7 @@ from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
+from worker_function.accounts import TargetAccounts
 from worker_function.alarms import AlarmFeed, DynamoAlarmStore
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
@@ -100,6 +101,7 @@ def build_dispatcher(
     queue = SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs"))
     # One user-group cache per container, for the dispatcher's policy checks and the operations alike.
     groups = UserGroups(web)
+    leases = LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s)
     return Dispatcher(
         OperationContext(
             settings=settings,
@@ -114,6 +116,9 @@ def build_dispatcher(
             decisions=Decisions(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
             queue=queue,
             groups=groups,
+            # Each target's clients: its account's (AssumeRole) and region, else these same `aws` clients.
+            accounts=TargetAccounts(settings, own=aws),
+            leases=leases,
         ),
         SlackReplier(
             web,
@@ -122,7 +127,7 @@ def build_dispatcher(
             now=now,
             webhook=webhook,
         ),
-        leases=LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s),
+        leases=leases,
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.
         run_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
         reply_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
