@@ -58,9 +58,12 @@ def _preview(planned: JobEnvelope, ctx: OperationContext) -> Preview:
 
 
 def where_lines(spec: CommandSpec, subject: str, ctx: OperationContext) -> list[str]:
-    """Which account and region the command would act in (targets only: suites and Jenkins jobs are the worker's)."""
-    if spec.accepts in (None, "suite", "jenkins_job"):
+    """Which AWS account and region the command would act in (a suite: the worker's own; Jenkins: none)."""
+    if spec.accepts in (None, "jenkins_job"):
         return []
+    own = f"In the worker's own account, region {messages.escape(ctx.settings.aws_region)}"
+    if spec.accepts == "suite":
+        return [own]
     target: Target = ctx.inventory.target(subject, spec.accepts)
     region = target.region or ctx.settings.aws_region
     if target.role_arn is None:
@@ -91,8 +94,7 @@ def prompt_lines(spec: CommandSpec, decision: Decision) -> list[str]:
         channel = f"<#{approval.channel}>"
         lines = [f":busts_in_silhouette: Would need the approval of a second person ({who}) in {channel}"]
     elif spec.confirm:
-        ttl = messages.humanize_seconds(CONFIRM_TTL_S)
-        lines = [f":raised_hand: Would ask you to confirm first (Confirm / Cancel, within {ttl})"]
+        lines = [f":raised_hand: Would ask you to confirm first (Confirm / Cancel, within {CONFIRM_TTL_S // 60} min)"]
     else:
         lines = ["No confirmation asked"]
     return lines
