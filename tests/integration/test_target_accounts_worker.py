@@ -136,7 +136,7 @@ def test_a_throttled_assume_role_is_delivered_again_and_then_runs(harness, eu, f
     before = primary(eu, OTHER_CLUSTER)
     job = harness.job("/ops-restart payment-eu")
 
-    with pytest.raises(Exception, match="AssumeRole of .* failed \\(Throttling\\)"):
+    with pytest.raises(Exception, match=r"AssumeRole of .* failed \(Throttling\)"):
         with_sts(harness, sts).handle_record(job.to_message(), 1)  # raised: SQS delivers it again
     assert harness.slack.messages(job=job.job_id) == [] and primary(eu, OTHER_CLUSTER) == before
 
