@@ -303,3 +303,19 @@ def test_a_preview_that_cannot_be_made_says_why_and_changes_nothing(inventory):
 
     assert "fail before changing anything" in said.text
     assert ":x: cannot assume &lt;arn&gt; (region eu-west-1): AccessDenied" in said.text
+
+
+def test_the_readme_shows_what_a_dry_run_of_a_migration_prints():
+    from shared.policy import Decision
+    from tests.unit.test_readme import in_readme
+
+    spec = find_command("/ops-migrate")
+    assert spec is not None
+    allowed = Decision(allowed=True, rule="demo-prod-operators")
+    checks = [dry_run.policy_line(allowed, ""), *dry_run.prompt_lines(spec, allowed)]
+    change = "start CodeBuild project `payment-migrate` with MIGRATION_VERSION=42, then follow the build to its end"
+    message = messages.dry_run("/ops-migrate payment 42 --dry-run", "175b40ec", change, [], checks)
+
+    for line in message.text.splitlines():
+        if "_nothing read_" not in line:
+            assert in_readme(line), line
