@@ -499,7 +499,7 @@ def spec_for_kind(kind: str) -> CommandSpec | None:
 
 
 def pipeline_for(kind: str) -> Pipeline:
-    """The pipeline of a job kind: its command spec's, or the control message's."""
+    """The pipeline of a job kind: its command spec's, a dry run's (`DRY_RUN_PIPELINE`), or the control message's."""
     spec = _BY_KIND.get(kind)
     if spec is not None:
         return spec.pipeline
