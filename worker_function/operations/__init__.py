@@ -4,10 +4,10 @@ Each has `run(args, job, ctx)`, the job's first step, and, when it follows somet
 job, ctx, state)` for the steps after, with `State`: the typed state (a `StepState`) its steps leave. A
 mutating one also has `preview(args, job, ctx) -> Preview`: what its `--dry-run` shows, from read-only calls
 (`operations.dry_run` runs it). A step returns the final `SlackMessage`, or `Wait`: a progress message plus
-the state the next step resumes from and how long to wait first. The dispatcher re-queues a waiting job with that delay (SQS DelaySeconds <= 900):
-no Lambda sits idle while a build runs for hours; the state coming back is validated as the operation's
-`State` (`resume_state`). Raise `PermanentJobError` for what retrying cannot fix; let transient errors
-propagate.
+the state the next step resumes from and how long to wait first. The dispatcher re-queues a waiting job
+with that delay (SQS DelaySeconds <= 900): no Lambda sits idle while a build runs for hours; the state coming
+back is validated as the operation's `State` (`resume_state`). Raise `PermanentJobError` for what retrying
+cannot fix; let transient errors propagate.
 """
 
 from __future__ import annotations
