@@ -23,6 +23,7 @@ from infra.devstack.demo import (
 from shared.jobs import JobEnvelope, Requester, job_id_for
 from tests.integration.faults import moto_count, moto_recorder, moto_requests
 from tests.integration.test_accounts import FaultySts
+from worker_function.store.intents import Intent
 
 pytestmark = pytest.mark.integration
 
@@ -91,6 +92,26 @@ def test_a_restart_acts_in_the_targets_account_under_a_session_named_for_the_job
     assert moto_count(entries, "AssumeRole", "RoleSessionName=opsbot-") == moto_count(
         entries, "AssumeRole", f"RoleSessionName=opsbot-{job.job_id}"
     )
+
+
+def test_a_retry_reconciles_in_the_targets_account_and_does_not_restart_again(harness, eu, recorded):
+    """An earlier attempt wrote its intent, made the deployment in account 222222222222, then died: the retry
+    finds it there (the worker's own account has no such service) and makes no second one."""
+    before = primary(eu, OTHER_CLUSTER)
+    job = harness.job("/ops-restart payment-eu")
+    worker = harness.dispatcher()
+    worker.ctx.intents.write(
+        Intent(job_id=job.job_id, step=0, name="ecs-force-new-deployment", before={"deployment": before})
+    )
+    made = eu.update_service(cluster=OTHER_CLUSTER, service="payment", forceNewDeployment=True)
+    earlier = next(d["id"] for d in made["service"]["deployments"] if d["status"] == "PRIMARY")
+
+    worker.handle_record(job.to_message(), 2)
+
+    first = harness.slack.messages(job=job.job_id)[0].text
+    assert f"new deployment `{earlier}`" in first
+    assert moto_count(read(recorded, harness), "UpdateService") == 1  # the earlier attempt's alone
+    assert primary(eu, OTHER_CLUSTER) == earlier
 
 
 def test_a_target_in_the_workers_own_account_is_reached_without_assuming_a_role(harness, recorded):
