@@ -229,3 +229,20 @@ def test_a_dry_run_the_policy_would_refuse_says_so_and_reads_nothing(harness, re
     text = final_text(harness, job)
     assert "Would be refused by rule `demo-prod-operators`" in text and "Not read" in text
     assert moto_count(read(recorded, harness), "DescribeServices") == 0
+
+
+def test_dry_runs_of_a_jenkins_build_and_a_regression_suite_queue_and_start_nothing(harness):
+    from infra.devstack.demo import REGRESSION_PROJECT
+
+    assert harness.codebuild is not None and harness.jenkins is not None
+    build = typed(harness, "/ops-build deploy-web ENV=staging --dry-run")
+    suite = typed(harness, "/ops-regression --dry-run smoke")
+    worker = harness.dispatcher()
+
+    worker.handle_record(build.to_message(), 1)
+    worker.handle_record(suite.to_message(), 1)
+
+    assert "queue a build of Jenkins `web/deploy` with ENV=staging" in final_text(harness, build)
+    assert "start CodeBuild project `regression-smoke`" in final_text(harness, suite)
+    assert harness.jenkins.queued == [] and harness.codebuild.builds_of(REGRESSION_PROJECT) == []
+    assert worker.leases.holder("deploy-web") is None and worker.leases.holder("smoke") is None
