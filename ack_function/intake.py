@@ -19,6 +19,7 @@ from shared.commands import (
     AuditNoteArgs,
     BuildArgs,
     CommandSpec,
+    DryRunArgs,
     HomeArgs,
     NoticeArgs,
     find_command,
@@ -116,7 +117,8 @@ def plan_job(
     if spec is None:
         return messages.unknown_command(name, COMMANDS)
     try:
-        args = spec.parse(text)
+        words, dry_run = spec.split_dry_run(text)
+        args = spec.parse(words)
     except UsageError as exc:
         return messages.usage_help(spec, str(exc))
     problem = unknown_name(spec, args, inventory) or build_parameter_problem(args, inventory)
@@ -126,7 +128,7 @@ def plan_job(
         job_id=job_id,
         command=spec.name,
         text=text.strip(),
-        args=args,
+        args=DryRunArgs(of=args) if dry_run else args,
         requester=requester,
         response_url=response_url,
         issued_at=now,
@@ -167,8 +169,9 @@ def build_parameter_problem(args: Any, inventory: Inventory | None) -> str | Non
 
 def refusal(job: JobEnvelope, inventory: Inventory | None) -> SlackMessage | None:
     """The denial of a job the policy refuses from its static lists, else None. Without an inventory, and
-    for a request only a user group could admit, the worker decides (it resolves group members)."""
-    if inventory is None:
+    for a request only a user group could admit, the worker decides (it resolves group members). A dry run is
+    never refused here: it changes nothing, and the worker tells what the policy would say."""
+    if inventory is None or isinstance(job.args, DryRunArgs):
         return None
     decision = check(job, inventory)
     if decision.allowed is not False:
@@ -213,7 +216,14 @@ def route_job(
 ) -> SlackMessage | None:
     """A planned job through policy, approval and confirmation, then onto the queue: None when it was queued,
     else what to tell the requester (denied, approval requested, the prompt, or why it was not queued).
-    Without `can_prompt` (no ephemeral ack to carry a prompt's buttons) a command to confirm is not queued."""
+    Without `can_prompt` (no ephemeral ack to carry a prompt's buttons) a command to confirm is not queued.
+    A dry run is queued as it is: no prompt, no approval request (the worker says whether either would be asked)."""
+    if isinstance(job.args, DryRunArgs):
+        try:
+            _send(queue, job)
+        except EnqueueError as exc:
+            return messages.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
+        return None
     denial = refusal(job, inventory)
     if denial is not None:
         record_denial(queue, job, denial)
@@ -634,6 +644,8 @@ def _send_one(queue: JobQueue, job: JobEnvelope) -> JobEnvelope:
 
 
 def _needs_a_click(job: JobEnvelope, inventory: Inventory | None) -> bool:
+    if isinstance(job.args, DryRunArgs):
+        return False
     spec = find_command(job.command)
     if spec is not None and spec.confirm:
         return True

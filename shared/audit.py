@@ -13,7 +13,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 AuditEvent = Literal[
-    "request", "denial", "confirmation", "cancelled", "approval", "rejected", "start", "outcome", "expired", "cancel"
+    "request",
+    "denial",
+    "confirmation",
+    "cancelled",
+    "approval",
+    "rejected",
+    "start",
+    "outcome",
+    "expired",
+    "cancel",
+    "dry_run",
 ]
 _ORDER = {
     "request": 0,
@@ -26,6 +36,7 @@ _ORDER = {
     "outcome": 5,
     "expired": 6,
     "cancel": 6,
+    "dry_run": 7,
 }
 
 

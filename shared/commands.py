@@ -182,7 +182,20 @@ CommandArgs = (
 )
 #: The worker's own messages (queued by the ack or the worker, never typed by a person): one `Pipeline` each.
 ControlArgs = NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs | HomeArgs
-JobArgs = Annotated[CommandArgs | ControlArgs, Field(discriminator="kind")]
+
+#: Typed anywhere in a mutating command's text: show what it would do, do nothing.
+DRY_RUN_FLAG = "--dry-run"
+
+
+class DryRunArgs(_Args):
+    """A mutating command with `--dry-run`: `of` is the command's own args. The worker shows what it would do
+    (`worker_function.operations.dry_run`) and changes nothing; its pipeline is `DRY_RUN_PIPELINE`."""
+
+    kind: Literal["dry_run"] = "dry_run"
+    of: Annotated[CommandArgs, Field(discriminator="kind")]
+
+
+JobArgs = Annotated[CommandArgs | ControlArgs | DryRunArgs, Field(discriminator="kind")]
 
 
 @dataclass(frozen=True)
@@ -219,6 +232,11 @@ CONTROL_PIPELINES: dict[str, Pipeline] = {
     # The viewer's App Home tab, published by the worker (the ack never calls the Web API).
     "home": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
 }
+
+
+#: A dry run: no prompt, no policy gate, no approval, no lease, no request/outcome audit (it records its own
+#: `dry_run` event, with the policy's verdict), no metrics beside the command's own.
+DRY_RUN_PIPELINE = Pipeline(audited=False, policy_checked=False, approval=False, measured=False)
 
 
 #: What a command's target must be in the inventory (the worker checks; the ack does not load it).
@@ -349,6 +367,19 @@ class CommandSpec:
     def pipeline(self) -> Pipeline:
         """What the worker does around this command's steps."""
         return Pipeline(confirmed=self.confirm, lease=self.mutating, tracked=self.tracked)
+
+    def split_dry_run(self, text: str) -> tuple[str, bool]:
+        """The text without `--dry-run` (wherever it was typed) and whether it was there; `UsageError` for a
+        command that changes nothing (it has nothing to preview)."""
+        words = text.split()
+        if DRY_RUN_FLAG not in words:
+            return text, False
+        if not self.mutating:
+            mutating = ", ".join(spec.name for spec in COMMANDS if spec.mutating)
+            raise UsageError(
+                f"{self.name} changes nothing, so it has no {DRY_RUN_FLAG} (the commands that do: {mutating})."
+            )
+        return " ".join(w for w in words if w != DRY_RUN_FLAG), True
 
     def target_of(self, args: _Args) -> str | None:
         return None if self.target is None else str(getattr(args, self.target))
@@ -518,6 +549,8 @@ def spec_for_kind(kind: str) -> CommandSpec | None:
 
 
 def pipeline_for(kind: str) -> Pipeline:
-    """The pipeline of a job kind: its command spec's, or the control message's."""
+    """The pipeline of a job kind: its command spec's, a dry run's (`DRY_RUN_PIPELINE`), or the control message's."""
     spec = _BY_KIND.get(kind)
-    return spec.pipeline if spec is not None else CONTROL_PIPELINES[kind]
+    if spec is not None:
+        return spec.pipeline
+    return DRY_RUN_PIPELINE if kind == "dry_run" else CONTROL_PIPELINES[kind]

@@ -829,3 +829,23 @@ def alarm_posted(
     blocks.append(_context(f"CloudWatch alarm{(' · ' + where) if where else ''}{flaps} · updated in place"))
     text = f"{alarm.name} is {alarm.state}"
     return SlackMessage(text=_fallback_text(escape(shorten(text, 300))), blocks=blocks, response_type="in_channel")
+
+
+#: A dry run shows at most this many lines of the target's state (the operation's), then how many more.
+DRY_RUN_STATE_LINES = 20
+
+
+def dry_run(display: str, short_id: str, change: str, now: Sequence[str], checks: Sequence[str]) -> SlackMessage:
+    """What a mutating command would do (`--dry-run`): the planned change, the target's state now and the checks
+    it would meet (policy rule, confirmation, approval, lease, holds). `change`, `now` and `checks` are opsbot's
+    mrkdwn (the worker escapes what comes from elsewhere); each part is bounded here."""
+    headline = f":mag: Dry run of {echo(display)}: nothing was changed."
+    would = f"*Would:* {clip(change, 1000)}"
+    shown = [f"• {clip(line, 500)}" for line in now[:DRY_RUN_STATE_LINES]]
+    if len(now) > DRY_RUN_STATE_LINES:
+        shown.append(f"• … {len(now) - DRY_RUN_STATE_LINES} more lines not shown")
+    state = ["*Now:*", *(shown or ["• _nothing read_"])]
+    gates = ["*Checks:*", *(f"• {clip(line, 500)}" for line in checks[:20])]
+    footer = f"dry run · job `{short_id}` · no lease taken, no prompt posted, nothing run"
+    blocks = [_section(f"{headline}\n{would}"), *_sections([*state, *gates], max_sections=4), _context(footer)]
+    return SlackMessage(text=_fallback_text(headline, would, *state, *gates), blocks=blocks)

@@ -4,6 +4,10 @@ or the worker's own when it names neither.
     clients = accounts.for_target(inventory.target(name, "restartable"), job.job_id)
     clients.client("ecs").update_service(...)
 
+Operations do not call this directly: `OperationContext.aws_for(target, job)` does (one door for every call an
+operation makes on a target). A target naming neither a role nor another region gets the worker's own clients
+(`AwsClients`, the very object the worker uses): no AssumeRole call, no extra client.
+
 The RoleSessionName carries the job id, so CloudTrail in the target's account shows which job made each call.
 Credentials are cached per role and job until `REFRESH_MARGIN_S` before they expire: a long job's later steps
 (continuations) reuse them; another job assumes the role anew under its own name (cached per role alone, every
@@ -23,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.inventory import Target
 from shared.settings import WorkerSettings
-from worker_function.clients import AWS_CONFIG
+from worker_function.clients import AWS_CONFIG, AwsClients, Clients
 from worker_function.errors import AssumeRoleError, AssumeRoleThrottledError
 
 #: How long before their expiry cached credentials are replaced.
@@ -95,18 +99,23 @@ class TargetAccounts:
         settings: WorkerSettings,
         *,
         session: Any = None,
+        own: AwsClients | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._session = session or boto3.session.Session()
+        self._session = session or (own.session if own is not None else None) or boto3.session.Session()
+        #: The worker's own clients, for targets in its account and region.
+        self.own = own or AwsClients(settings, session=self._session)
         self._clock = clock
         self._assumed: OrderedDict[tuple[str, str], TargetClients] = OrderedDict()
         self._own: dict[str, TargetClients] = {}
 
-    def for_target(self, target: Target, job_id: str) -> TargetClients:
+    def for_target(self, target: Target, job_id: str) -> Clients:
         """The clients for `target` on behalf of job `job_id` (raises `AssumeRoleError` when the role cannot be
         assumed, `AssumeRoleThrottledError` when STS throttles or fails)."""
         region = target.region or self._settings.aws_region
+        if target.role_arn is None and region == self._settings.aws_region:
+            return self.own
         if target.role_arn is None:
             if region not in self._own:
                 self._own[region] = self._clients(region, None)

@@ -18,6 +18,7 @@ from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
 from shared.secrets import load_slack_secrets
 from shared.settings import WorkerSettings
+from worker_function.accounts import TargetAccounts
 from worker_function.alarms import AlarmFeed, DynamoAlarmStore
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
@@ -117,6 +118,8 @@ def build_dispatcher(
             queue=queue,
             groups=groups,
             jobs=DynamoJobs(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
+            # Each target's clients: its account's (AssumeRole) and region, else these same `aws` clients.
+            accounts=TargetAccounts(settings, own=aws),
             leases=leases,
         ),
         SlackReplier(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -43,6 +43,19 @@ def slack_web_client(settings: WorkerSettings, token: str | None) -> WebClient:
     )
 
 
+class Clients(Protocol):
+    """boto3 clients in one account and region: the worker's own (`AwsClients`) or a target's
+    (`worker_function.accounts.TargetClients`)."""
+
+    @property
+    def region(self) -> str: ...
+
+    def client(self, service: str) -> Any: ...
+
+    @property
+    def ecs(self) -> Any: ...
+
+
 @dataclass
 class AwsClients:
     """boto3 clients, created on first use so a job only pays for the services it calls."""
@@ -65,6 +78,10 @@ class AwsClients:
     @property
     def ecs(self) -> Any:
         return self.client("ecs")
+
+    @property
+    def region(self) -> str:
+        return self.settings.aws_region
 
 
 #: Jenkins HTTP timeout in seconds (python-jenkins passes it to requests).

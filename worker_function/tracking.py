@@ -90,8 +90,8 @@ class Stopped:
 
 
 def stop_at_target(ctx: OperationContext, job: JobEnvelope, step_state: dict[str, Any]) -> Stopped:
-    """The operation's own stop (`stop(ctx, state)` of its module: StopBuild, Jenkins stop) for the state its
-    last step left; an operation without one is followed no further."""
+    """The operation's own stop (`stop(args, job, ctx, state)` of its module, as `resume`: StopBuild, Jenkins
+    stop) for the state its last step left; an operation without one is followed no further."""
     from worker_function.operations import operation_for, resume_state
 
     module = operation_for(job.kind)
@@ -104,7 +104,7 @@ def stop_at_target(ctx: OperationContext, job: JobEnvelope, step_state: dict[str
         logger.warning("cannot read the state of %s to stop it", job.display, extra=job_log_keys(job))
         return Stopped(lines=["no later step runs"])
     try:
-        result: Stopped = stop(ctx, state)
+        result: Stopped = stop(job.args, job, ctx, state)
     except PermanentJobError as exc:  # the job is cancelled all the same: no later step runs
         logger.warning("could not stop %s at its target: %s", job.display, exc, extra=job_log_keys(job))
         return Stopped(lines=[f"it could not be stopped at its target: {exc}", "no later step runs"])

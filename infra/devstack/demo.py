@@ -2,7 +2,9 @@
 
 ECS services `payment` and `checkout` (infra/devstack/aws.py), two EC2 instances tagged Name=bastion, a log
 group per service with sample lines, a migration and a regression CodeBuild project and a pipeline on the
-local CodeBuild, and a Jenkins job `web/deploy` on the local Jenkins.
+local CodeBuild, and a Jenkins job `web/deploy` on the local Jenkins. A second AWS account (`222222222222`,
+eu-west-1) holds the ECS service of target `payment-eu`: the worker reaches it by assuming the role the
+inventory names, as it would on AWS (moto gives AssumeRole's credentials the role's account).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.devstack.aws import DEMO_CLUSTER, aws_client
+from infra.devstack.aws import DEMO_CLUSTER, aws_client, provision_demo_ecs
 from infra.devstack.codebuild import CodeBuildServer, PipelineStage
 from infra.devstack.conversation import Channel, DemoUser
 from infra.devstack.jenkins import JenkinsServer
@@ -23,6 +25,11 @@ MIGRATION_PROJECT = "payment-migrate"
 REGRESSION_PROJECT = "regression-smoke"
 PIPELINE = "payment-pipeline"
 JENKINS_JOB = "web/deploy"
+#: The demo's second AWS account: the role the worker assumes there, its region, and its ECS cluster.
+OTHER_ACCOUNT = "222222222222"
+OTHER_REGION = "eu-west-1"
+OTHER_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/opsbot-target"
+OTHER_CLUSTER = "opsbot-demo-eu"
 #: AMI id moto knows (moto ships a list of sample AMIs).
 DEMO_AMI = "ami-12c6146b"
 
@@ -86,6 +93,17 @@ log_groups = ["{log_group("checkout")}"]
 [targets.bastion]
 environment = "prod"
 ec2 = {{ tag = "{BASTION_TAG[0]}", value = "{BASTION_TAG[1]}" }}
+
+# Another AWS account and region: the worker assumes this role for the targets that name the account.
+[accounts.eu]
+role_arn = "{OTHER_ROLE}"
+region = "{OTHER_REGION}"
+
+[targets.payment-eu]
+environment = "prod"
+description = "Payment API, EU account"
+account = "eu"
+ecs = {{ cluster = "{OTHER_CLUSTER}", service = "payment" }}
 
 [suites.smoke]
 codebuild_project = "{REGRESSION_PROJECT}"
@@ -182,6 +200,27 @@ def script_demo_builds(codebuild: CodeBuildServer, jenkins: JenkinsServer, timin
     jenkins.add_job(JENKINS_JOB, queue_s=timings.jenkins_queue_s, build_s=timings.jenkins_build_s)
 
 
+def other_account_client(service: str, endpoint_url: str, region: str = OTHER_REGION) -> Any:
+    """A client acting in the demo's second account, through the same AssumeRole the worker makes."""
+    import boto3
+
+    sts = aws_client("sts", endpoint_url, region)
+    found = sts.assume_role(RoleArn=OTHER_ROLE, RoleSessionName="opsbot-demo-setup")["Credentials"]
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=found["AccessKeyId"],
+        aws_secret_access_key=found["SecretAccessKey"],
+        aws_session_token=found["SessionToken"],
+    )
+
+
+def provision_other_account(endpoint_url: str, *, cluster: str = OTHER_CLUSTER) -> tuple[str, ...]:
+    """The ECS service `payment` of target `payment-eu`, in the second account's cluster (once)."""
+    return provision_demo_ecs(other_account_client("ecs", endpoint_url), cluster=cluster, services=("payment",))
+
+
 def provision_demo_ops(
     endpoint_url: str,
     region: str,
@@ -191,7 +230,9 @@ def provision_demo_ops(
     timings: DemoTimings = DemoTimings(),
     client: Callable[..., Any] = aws_client,
 ) -> None:
-    """Everything the demo inventory names, beyond the ECS services `provision` creates."""
+    """Everything the demo inventory names, beyond the ECS services `provision` creates (and those of the
+    second account)."""
     provision_demo_instances(client("ec2", endpoint_url, region))
+    provision_other_account(endpoint_url)
     provision_demo_logs(client("logs", endpoint_url, region))
     script_demo_builds(codebuild, jenkins, timings)

@@ -121,7 +121,7 @@ def test_credentials_are_reused_for_the_job_until_shortly_before_they_expire(acc
 def test_a_target_without_a_role_uses_the_workers_own_credentials(accounts, inventory):
     clients = accounts.for_target(inventory.target("local", "ecs"), "job")
 
-    assert clients.credentials is None
+    assert clients is accounts.own  # the worker's own clients, as they are: no AssumeRole, no other client
     assert clients.client("sts").get_caller_identity()["Account"] != OTHER_ACCOUNT
 
 

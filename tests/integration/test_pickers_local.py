@@ -60,7 +60,7 @@ def choose(stack: LocalStack, action_id: str, value: str, key: str, since: str |
 def test_restart_alone_offers_the_targets_and_a_choice_restarts_it_to_the_end(stack):
     picker = command(stack, "/ops-restart")
 
-    assert options(picker, "opsbot_pick:/ops-restart") == ["bastion", "payment", "checkout"]
+    assert options(picker, "opsbot_pick:/ops-restart") == ["bastion", "payment", "payment-eu", "checkout"]
     assert "queued" not in picker["text"]
     key = secrets.token_urlsafe(8)
     assert choose(stack, "opsbot_pick:/ops-restart", "checkout", key) == 200

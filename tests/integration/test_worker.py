@@ -50,7 +50,7 @@ def test_an_unknown_target_is_told_at_once_with_the_known_ones_closest_first_and
 
     [text] = final_texts(harness, job)
     assert "was not run" in text and "I don't know target `paymnt`" in text
-    assert "Known targets, closest first: `payment`, `checkout`" in text
+    assert "Known targets, closest first: `payment`, `payment-eu`, `checkout`" in text
     assert harness.dead_letters() == [] and harness.queued() == []
 
 

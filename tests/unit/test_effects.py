@@ -110,7 +110,8 @@ def test_only_a_call_that_certainly_did_not_leave_removes_its_intent(error, forg
 
 def test_every_job_kind_declares_its_pipeline():
     kinds = {str(m.model_fields["kind"].default) for m in get_args(get_args(JobArgs)[0])}
-    assert kinds == {spec.kind for spec in COMMANDS} | set(CONTROL_PIPELINES)
+    assert kinds == {spec.kind for spec in COMMANDS} | set(CONTROL_PIPELINES) | {"dry_run"}
     assert all(pipeline_for(kind) is not None for kind in kinds)
+    assert not pipeline_for("dry_run").lease and not pipeline_for("dry_run").confirmed
     assert pipeline_for("migrate").confirmed and pipeline_for("restart").lease
     assert not pipeline_for("settle").policy_checked and pipeline_for("audit_note").record_only

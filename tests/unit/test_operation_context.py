@@ -10,6 +10,7 @@ import pytest
 from shared.commands import ApprovalRequestArgs, SettleArgs
 from shared.jobs import JobEnvelope, Requester
 from shared.settings import WorkerSettings
+from worker_function.accounts import TargetAccounts
 from worker_function.clients import AwsClients
 from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext, no_jenkins, operation_for
@@ -121,6 +122,7 @@ def context(log: Recorder, **overrides) -> OperationContext:
         "queue": FakeQueue(log),
         "groups": NoGroups(),
         "jobs": FakeJobs(),
+        "accounts": TargetAccounts(settings),
         "leases": object(),
     }
     return OperationContext(**{**deps, **overrides})

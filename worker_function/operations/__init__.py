@@ -1,12 +1,13 @@
 """One module per operation, named after the job kind.
 
 Each has `run(args, job, ctx)`, the job's first step, and, when it follows something long, `resume(args,
-job, ctx, state)` for the steps after, with `State`: the typed state (a `StepState`) its steps leave. A step
-returns the final `SlackMessage`, or `Wait`: a progress message plus the state the next step resumes from
-and how long to wait first. The dispatcher re-queues a waiting job with that delay (SQS DelaySeconds <= 900):
-no Lambda sits idle while a build runs for hours; the state coming back is validated as the operation's
-`State` (`resume_state`). Raise `PermanentJobError` for what retrying cannot fix; let transient errors
-propagate.
+job, ctx, state)` for the steps after, with `State`: the typed state (a `StepState`) its steps leave. A
+mutating one also has `preview(args, job, ctx) -> Preview`: what its `--dry-run` shows, from read-only calls
+(`operations.dry_run` runs it). A step returns the final `SlackMessage`, or `Wait`: a progress message plus
+the state the next step resumes from and how long to wait first. The dispatcher re-queues a waiting job
+with that delay (SQS DelaySeconds <= 900): no Lambda sits idle while a build runs for hours; the state coming
+back is validated as the operation's `State` (`resume_state`). Raise `PermanentJobError` for what retrying
+cannot fix; let transient errors propagate.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from typing import Any, Protocol, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
 from shared.commands import CONTROL_PIPELINES
-from shared.inventory import Inventory
+from shared.inventory import Inventory, Target
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
-from worker_function.clients import AwsClients
+from worker_function.clients import AwsClients, Clients
 from worker_function.effects import SideEffect, effect
 from worker_function.errors import StaleStateError
 from worker_function.outcomes import NothingToPost, Said
@@ -66,6 +67,17 @@ class Wait(BaseModel):
 StepResult = SlackMessage | NothingToPost | Wait
 
 
+class Preview(BaseModel):
+    """What a mutating operation's `preview(args, job, ctx)` tells a dry run, from read-only calls alone: the
+    target's state now and the change the command would make (opsbot's mrkdwn: the operation escapes what comes
+    from elsewhere). The generic dry run (`operations.dry_run`) adds the policy, prompts, lease and holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    now: list[str] = Field(default_factory=list)
+    change: str
+
+
 class SlackPoster(Protocol):
     """The Slack Web API calls operations make (`slack_sdk.WebClient`)."""
 
@@ -88,6 +100,26 @@ class GroupResolver(Protocol):
     """Slack user-group members (`worker_function.groups.UserGroups`); None when Slack would not say."""
 
     def members(self, group: str) -> frozenset[str] | None: ...
+
+
+class TargetAccountsLike(Protocol):
+    """Each target's clients (`worker_function.accounts.TargetAccounts`)."""
+
+    def for_target(self, target: Target, job_id: str) -> Clients: ...
+
+
+class Holds(Protocol):
+    """What else holds a target back from a mutating command (a frozen environment, a manual lock): one line
+    each, for a dry run to show. The hook the freezes of `/ops-freeze` plug into (`OperationContext.holds`)."""
+
+    def on(self, target: str, environment: str | None) -> list[str]: ...
+
+
+class NoHolds:
+    """No freezes known to this worker: nothing holds a target besides its lease."""
+
+    def on(self, target: str, environment: str | None) -> list[str]:
+        return []
 
 
 def no_jenkins() -> Any:
@@ -125,9 +157,21 @@ class OperationContext:
     groups: GroupResolver
     #: The registry of running and waiting jobs (/ops-jobs, /ops-cancel, App Home).
     jobs: JobRegistry
-    #: The targets' leases (who holds what; a cancel releases the cancelled job's).
+    #: The clients of each target's account and region (`aws_for`).
+    accounts: TargetAccountsLike
+    #: The targets' leases (who holds what: a cancel releases the cancelled job's; a dry run reads, never takes).
     leases: Leases
+    #: Freezes and other holds a dry run reports (the hook `/ops-freeze` plugs into; none by default).
+    holds: Holds = field(default_factory=NoHolds)
     _jenkins: Any = field(default=None, repr=False)
+
+    def aws_for(self, target: Target, job: JobEnvelope) -> Clients:
+        """The AWS clients for `target`: in its account (STS AssumeRole, session named for the job) and region,
+        or the worker's own (`aws`) when it names neither. Every call an operation makes on a target, and the
+        reconciliation of its intents, goes through the clients this returns; `AssumeRoleError` (refused, region
+        not enabled: permanent) and `AssumeRoleThrottledError` (transient: SQS delivers the job again) come
+        from here."""
+        return self.accounts.for_target(target, job.job_id)
 
     @property
     def jenkins(self) -> Any:
@@ -160,7 +204,7 @@ class Operation(Protocol):
 def operation_for(kind: str) -> Any:
     """The module handling `kind` (from the validated envelope): `worker_function.operations.<kind>` for a
     command, `worker_function.control.<kind>` for the worker's own messages."""
-    package = "worker_function.control" if kind in CONTROL_PIPELINES else __name__
+    package = "worker_function.control" if kind in CONTROL_PIPELINES else __name__  # dry_run: operations/
     module: Any = importlib.import_module(f"{package}.{kind}")
     return module
 

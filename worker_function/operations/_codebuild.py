@@ -11,6 +11,7 @@ from urllib.parse import quote
 from shared import messages
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
+from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import JOB_MARKER, OperationContext, StepResult, StepState, Wait
 from worker_function.store.intents import Intent
@@ -37,12 +38,19 @@ class BuildState(StepState):
 
 
 def start(
-    ctx: OperationContext, job: JobEnvelope, project: str, what: str, *, variables: dict[str, str] | None = None
+    ctx: OperationContext,
+    aws: Clients,
+    job: JobEnvelope,
+    project: str,
+    what: str,
+    *,
+    variables: dict[str, str] | None = None,
 ) -> Wait:
-    """StartBuild, once at CodeBuild (`StartBuildOnce`); the next step follows the build."""
+    """StartBuild, once at CodeBuild (`StartBuildOnce`) in `aws`'s account and region; the next step follows
+    the build."""
     intent = ctx.intent(job, "codebuild-start", f"start {project}", project=project)
-    build = ctx.effect(StartBuildOnce(ctx, project, dict(variables or {}), intent))
-    link = console_url(ctx.settings.aws_region, build["id"])
+    build = ctx.effect(StartBuildOnce(aws, project, dict(variables or {}), intent))
+    link = console_url(aws.region, build["id"])
     return Wait(
         progress=messages.progress(f"{what} started: CodeBuild build `{build['id']}`.", link=link, label="build"),
         state=BuildState(build_id=build["id"], link=link, summary="started"),
@@ -58,9 +66,9 @@ RECONCILE_BUILDS = 25
 class StartBuildOnce:
     """StartBuild with `idempotencyToken` (CodeBuild keeps it 5 minutes only) and the intent's token in an
     environment variable override (`OPSBOT_JOB_ID`): a retry, however late, finds the build it started
-    among the project's newest builds."""
+    among the project's newest builds. `aws`: the project's clients, for the call and its reconciliation alike."""
 
-    ctx: OperationContext
+    aws: Clients
     project: str
     variables: dict[str, str]
     intent: Intent
@@ -69,13 +77,13 @@ class StartBuildOnce:
         variables = {**self.variables, JOB_MARKER: intent.token}
         overrides = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()]
         with classify_aws_errors(f"cannot start CodeBuild project `{self.project}`"):
-            response = self.ctx.aws.client("codebuild").start_build(
+            response = self.aws.client("codebuild").start_build(
                 projectName=self.project, environmentVariablesOverride=overrides, idempotencyToken=intent.token
             )
         return dict(response["build"])
 
     def reconcile(self, intent: Intent) -> dict[str, Any] | None:
-        codebuild = self.ctx.aws.client("codebuild")
+        codebuild = self.aws.client("codebuild")
         with classify_aws_errors(f"cannot list the builds of CodeBuild project `{self.project}`"):
             ids = codebuild.list_builds_for_project(projectName=self.project, sortOrder="DESCENDING").get("ids", [])
             builds = codebuild.batch_get_builds(ids=ids[:RECONCILE_BUILDS]).get("builds", []) if ids else []
@@ -91,13 +99,14 @@ class StartBuildOnce:
 
 def follow(
     ctx: OperationContext,
+    aws: Clients,
     state: BuildState,
     what: str,
     finish: Callable[[dict[str, Any], float], SlackMessage],
 ) -> StepResult:
     """BatchGetBuilds: still running is a `Wait` with the current phase; ended goes to `finish(build, seconds)`."""
     with classify_aws_errors(f"cannot read CodeBuild build `{state.build_id}`"):
-        builds = ctx.aws.client("codebuild").batch_get_builds(ids=[state.build_id]).get("builds", [])
+        builds = aws.client("codebuild").batch_get_builds(ids=[state.build_id]).get("builds", [])
     if not builds:
         raise PermanentJobError(f"CodeBuild has no build `{state.build_id}`")
     build = builds[0]
@@ -119,14 +128,30 @@ def follow(
     )
 
 
-def stop(ctx: OperationContext, state: BuildState) -> Stopped:
+def stop(aws: Clients, state: BuildState) -> Stopped:
     """/ops-cancel: StopBuild of the build the job follows; a build that had ended by itself is said so."""
     with classify_aws_errors(f"cannot stop CodeBuild build `{state.build_id}`"):
-        build = ctx.aws.client("codebuild").stop_build(id=state.build_id).get("build") or {}
+        build = aws.client("codebuild").stop_build(id=state.build_id).get("build") or {}
     status = str(build.get("buildStatus", "IN_PROGRESS"))
     if status in ENDED and status != "STOPPED":
         return Stopped(lines=[f"CodeBuild build `{state.build_id}` had already ended: {status}"], completed=status)
     return Stopped(lines=[f"CodeBuild build `{state.build_id}` stopped (StopBuild)", "no later step runs"])
+
+
+def last_build_lines(aws: Clients, project: str, now: datetime) -> list[str]:
+    """The project's newest build as one line (read-only: a dry run's "now"), or that it has none."""
+    codebuild = aws.client("codebuild")
+    with classify_aws_errors(f"cannot list the builds of CodeBuild project `{project}`"):
+        ids = codebuild.list_builds_for_project(projectName=project, sortOrder="DESCENDING").get("ids", [])
+        builds = codebuild.batch_get_builds(ids=ids[:1]).get("builds", []) if ids else []
+    if not builds:
+        return [f"CodeBuild project `{messages.escape(project)}` has no builds yet"]
+    build = builds[0]
+    status = messages.escape(str(build.get("buildStatus", "?")).lower().replace("_", " "))
+    started = build.get("startTime")
+    ago = f", started {messages.humanize_seconds((now - started).total_seconds())} ago" if started else ""
+    line = f"Last build of `{messages.escape(project)}`: `{messages.escape(build.get('id', '?'))}` {status}{ago}"
+    return [line]
 
 
 def log_link(build: dict[str, Any]) -> str | None:

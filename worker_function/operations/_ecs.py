@@ -7,14 +7,15 @@ from typing import Any
 
 from shared import messages
 from shared.inventory import EcsService
+from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
-from worker_function.operations import OperationContext
 
 
-def describe_service(ctx: OperationContext, ecs: EcsService, what: str) -> dict[str, Any]:
-    """The ACTIVE (or DRAINING) service, or `PermanentJobError` when there is none."""
+def describe_service(aws: Clients, ecs: EcsService, what: str) -> dict[str, Any]:
+    """The ACTIVE (or DRAINING) service, or `PermanentJobError` when there is none. `aws`: the target's
+    clients (`OperationContext.aws_for`)."""
     with classify_aws_errors(f"cannot {what} `{ecs.service}` in cluster `{ecs.cluster}`"):
-        response = ctx.aws.ecs.describe_services(cluster=ecs.cluster, services=[ecs.service])
+        response = aws.ecs.describe_services(cluster=ecs.cluster, services=[ecs.service])
     services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
     if not services:
         raise PermanentJobError(f"there is no ECS service `{ecs.service}` in cluster `{ecs.cluster}`")

@@ -12,7 +12,7 @@ from shared import messages
 from shared.commands import BuildArgs
 from shared.jobs import JobEnvelope
 from worker_function.errors import PermanentJobError
-from worker_function.operations import JOB_MARKER, OperationContext, StepResult, StepState, Wait
+from worker_function.operations import JOB_MARKER, OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
 
@@ -38,6 +38,25 @@ def run(args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     where = f"item {state.queue_item}" if state.build is None else f"#{state.build}"
     headline = f"Jenkins `{name}` queued ({where})" + (f" with {params}" if params else "") + "."
     return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+
+
+def preview(args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+    """The Jenkins job's last build and queue (read-only), and the build that would be queued."""
+    name = ctx.inventory.jenkins_job(args.job).job
+    with _jenkins_errors(f"cannot read Jenkins job `{name}`"):
+        info = ctx.jenkins.get_job_info(name)
+    last = next(iter(info.get("builds") or []), None)  # newest first
+    now = [f"Jenkins `{messages.escape(name)}`: " + (f"last build #{last['number']}" if last else "no builds yet")]
+    if last:
+        with _jenkins_errors(f"cannot read Jenkins build {name} #{last['number']}"):
+            built = ctx.jenkins.get_build_info(name, int(last["number"]))
+        result = "building" if built.get("building") else str(built.get("result") or "?")
+        now[0] += f" {messages.escape(result)}"
+    if info.get("inQueue"):
+        now.append("A build of it waits in the Jenkins queue")
+    params = messages.escape(messages.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
+    change = f"queue a build of Jenkins `{messages.escape(name)}`" + (f" with {params}" if params else "")
+    return Preview(now=now, change=change + ", then follow it to its result")
 
 
 #: How many of the job's newest builds a retry looks through for the one this job started.
@@ -122,7 +141,7 @@ def resume(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: Stat
     )
 
 
-def stop(ctx: OperationContext, state: State) -> Stopped:
+def stop(args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> Stopped:
     """/ops-cancel: the queue item cancelled while it waits, else the build stopped; one that ended is said so."""
     name, number = state.job, state.build
     with _jenkins_errors(f"cannot stop Jenkins job `{name}`"):

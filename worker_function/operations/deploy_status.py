@@ -11,6 +11,7 @@ from shared import messages
 from shared.commands import DeployStatusArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
+from worker_function.clients import Clients
 from worker_function.operations import OperationContext
 from worker_function.operations._ecs import deployment_facts, describe_service
 
@@ -18,21 +19,22 @@ from worker_function.operations._ecs import deployment_facts, describe_service
 def run(args: DeployStatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
     target = ctx.inventory.target(args.target, "ecs")
     assert target.ecs is not None
-    service = describe_service(ctx, target.ecs, "read")
+    aws = ctx.aws_for(target, job)
+    service = describe_service(aws, target.ecs, "read")
     now = ctx.now()
     deployments = [
         deployment_facts(d, now) for d in sorted(service["deployments"], key=lambda d: d["status"] != "PRIMARY")
     ]
     message = messages.deploy_status(args.target, target.ecs.cluster, service["status"], deployments, job.short_id)
     if target.pipeline:
-        message = messages.with_lines(message, _pipeline_lines(ctx, target.pipeline))
+        message = messages.with_lines(message, _pipeline_lines(aws, target.pipeline))
     return message
 
 
-def _pipeline_lines(ctx: OperationContext, pipeline: str) -> list[str]:
+def _pipeline_lines(aws: Clients, pipeline: str) -> list[str]:
     """The pipeline's stages; a pipeline that cannot be read is one line saying why, not a failed job."""
     try:
-        state = ctx.aws.client("codepipeline").get_pipeline_state(name=pipeline)
+        state = aws.client("codepipeline").get_pipeline_state(name=pipeline)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         why = messages.escape(messages.shorten(error.get("Message") or error.get("Code"), 500))

@@ -55,13 +55,17 @@ def run(args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     end = ctx.now()
     start = int(end.timestamp()) - args.since_minutes * 60
     with classify_aws_errors(f"cannot query the logs of `{args.target}`"):
-        query_id = ctx.aws.client("logs").start_query(
-            logGroupNames=target.log_groups,
-            startTime=start,
-            endTime=int(end.timestamp()),
-            queryString=insights_query(args.query),
-            limit=QUERY_LIMIT,
-        )["queryId"]
+        query_id = (
+            ctx.aws_for(target, job)
+            .client("logs")
+            .start_query(
+                logGroupNames=target.log_groups,
+                startTime=start,
+                endTime=int(end.timestamp()),
+                queryString=insights_query(args.query),
+                limit=QUERY_LIMIT,
+            )["queryId"]
+        )
     return _look(args, job, ctx, State(query_id=query_id), inline=True)
 
 
@@ -71,9 +75,10 @@ def resume(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State
 
 def _look(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State, *, inline: bool) -> StepResult:
     deadline = time.monotonic() + (ctx.settings.inline_wait_s if inline else 0)
+    logs = ctx.aws_for(ctx.inventory.target(args.target, "logs"), job).client("logs")
     while True:
         with classify_aws_errors(f"cannot read the logs query of `{args.target}`"):
-            result = ctx.aws.client("logs").get_query_results(queryId=state.query_id)
+            result = logs.get_query_results(queryId=state.query_id)
         status = result.get("status", "Unknown")
         if status == "Complete":
             return _table(args, job, result)

@@ -3,15 +3,15 @@ an environment variable) and follows it to the end: duration, outcome and the lo
 
 from __future__ import annotations
 
+from shared import messages
 from shared.commands import MigrateArgs
 from shared.jobs import JobEnvelope
-from worker_function.operations import OperationContext, StepResult
-from worker_function.operations._codebuild import BuildState, follow, outcome_line, start
+from worker_function.operations import OperationContext, Preview, StepResult
+from worker_function.operations._codebuild import BuildState, follow, last_build_lines, outcome_line, start
 from worker_function.operations._codebuild import stop as stop_build
+from worker_function.tracking import Stopped
 
 State = BuildState
-#: /ops-cancel stops the build (StopBuild).
-stop = stop_build
 
 
 def _what(args: MigrateArgs) -> str:
@@ -19,11 +19,36 @@ def _what(args: MigrateArgs) -> str:
 
 
 def run(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    migration = ctx.inventory.target(args.target, "migration").migration
+    target = ctx.inventory.target(args.target, "migration")
+    migration = target.migration
     assert migration is not None
     variables = {migration.version_variable: args.version} if args.version else None
-    return start(ctx, job, migration.codebuild_project, _what(args), variables=variables)
+    aws = ctx.aws_for(target, job)
+    return start(ctx, aws, job, migration.codebuild_project, _what(args), variables=variables)
 
 
 def resume(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext, state: BuildState) -> StepResult:
-    return follow(ctx, state, _what(args), lambda build, seconds: outcome_line(_what(args), build, seconds))
+    aws = ctx.aws_for(ctx.inventory.target(args.target, "migration"), job)
+    return follow(ctx, aws, state, _what(args), lambda build, seconds: outcome_line(_what(args), build, seconds))
+
+
+def stop(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext, state: BuildState) -> Stopped:
+    """/ops-cancel: StopBuild of the build, in the target's account and region."""
+    return stop_build(ctx.aws_for(ctx.inventory.target(args.target, "migration"), job), state)
+
+
+def preview(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+    """The migration project's last build, and the build that would start."""
+    target = ctx.inventory.target(args.target, "migration")
+    migration = target.migration
+    assert migration is not None
+    project = messages.escape(migration.codebuild_project)
+    version = (
+        f"with {migration.version_variable}={messages.escape(args.version)}"
+        if args.version
+        else "at the project's default version"
+    )
+    change = f"start CodeBuild project `{project}` {version}, then follow the build to its end"
+    return Preview(
+        now=last_build_lines(ctx.aws_for(target, job), migration.codebuild_project, ctx.now()), change=change
+    )

@@ -5,40 +5,61 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import messages
 from shared.commands import RegressionArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
+from worker_function.clients import Clients
 from worker_function.errors import classify_aws_errors
-from worker_function.operations import OperationContext, StepResult
-from worker_function.operations._codebuild import BuildState, follow, outcome_line, start
+from worker_function.operations import OperationContext, Preview, StepResult
+from worker_function.operations._codebuild import BuildState, follow, last_build_lines, outcome_line, start
 from worker_function.operations._codebuild import stop as stop_build
+from worker_function.tracking import Stopped
 
 State = BuildState
-#: /ops-cancel stops the build (StopBuild).
-stop = stop_build
+
+
+def _aws(ctx: OperationContext) -> Clients:
+    """Suites live in the worker's own account and region (the inventory gives them no account; the CDK grants
+    their projects to the worker's own role)."""
+    return ctx.aws
 
 
 def run(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     suite = ctx.inventory.suite(args.suite)
-    return start(ctx, job, suite.codebuild_project, f"Regression suite `{args.suite}`")
+    return start(ctx, _aws(ctx), job, suite.codebuild_project, f"Regression suite `{args.suite}`")
+
+
+def stop(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: BuildState) -> Stopped:
+    """/ops-cancel: StopBuild of the suite's build."""
+    return stop_build(_aws(ctx), state)
+
+
+def preview(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+    """The suite project's last build, and the build that would start."""
+    project = ctx.inventory.suite(args.suite).codebuild_project
+    change = (
+        f"start CodeBuild project `{messages.escape(project)}`, follow the build to its end and report its test results"
+    )
+    return Preview(now=last_build_lines(_aws(ctx), project, ctx.now()), change=change)
 
 
 def resume(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: BuildState) -> StepResult:
     what = f"Regression suite `{args.suite}`"
 
     def finish(build: dict[str, Any], seconds: float) -> SlackMessage:
-        return outcome_line(what, build, seconds, test_summary(ctx, build))
+        return outcome_line(what, build, seconds, test_summary(_aws(ctx), build))
 
-    return follow(ctx, state, what, finish)
+    return follow(ctx, _aws(ctx), state, what, finish)
 
 
-def test_summary(ctx: OperationContext, build: dict[str, Any]) -> list[str]:
+def test_summary(aws: Clients, build: dict[str, Any]) -> list[str]:
     """`N passed, N failed, N skipped (of N)` from the build's test reports; nothing when it has none."""
     arns = build.get("reportArns") or []
     if not arns:
         return ["_No test report._"]
     with classify_aws_errors("cannot read the test reports"):
-        reports = ctx.aws.client("codebuild").batch_get_reports(reportArns=arns).get("reports", [])
+        reports = aws.client("codebuild").batch_get_reports(reportArns=arns).get("reports", [])
     counts: dict[str, int] = {}
     total = 0
     for report in reports:

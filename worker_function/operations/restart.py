@@ -13,9 +13,10 @@ from shared import messages
 from shared.commands import RestartArgs
 from shared.inventory import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
+from worker_function.clients import Clients
 from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.errors import PermanentJobError, classify_aws_errors
-from worker_function.operations import OperationContext, StepResult, StepState, Wait
+from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations._ecs import counts, describe_service, rollout_state
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
@@ -42,7 +43,7 @@ class InstancesState(StepState):
 State = Annotated[ServiceState | InstancesState, Field(discriminator="kind")]
 
 
-def stop(ctx: OperationContext, state: ServiceState | InstancesState) -> Stopped:
+def stop(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: ServiceState | InstancesState) -> Stopped:
     """/ops-cancel: opsbot stops following; an ECS deployment (or a reboot) is left to finish."""
     if isinstance(state, ServiceState):
         return Stopped(lines=["the ECS deployment is left to finish (ECS has no stop for it); opsbot stops following"])
@@ -51,16 +52,49 @@ def stop(ctx: OperationContext, state: ServiceState | InstancesState) -> Stopped
 
 def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     target = ctx.inventory.target(args.target, "restartable")
+    aws = ctx.aws_for(target, job)
     if target.ecs is not None:
-        return _restart_service(args.target, target.ecs, job, ctx)
+        return _restart_service(args.target, target.ecs, job, ctx, aws)
     assert target.ec2 is not None
-    return _reboot_instances(args.target, target.ec2, job, ctx)
+    return _reboot_instances(args.target, target.ec2, job, ctx, aws)
 
 
 def resume(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+    aws = ctx.aws_for(ctx.inventory.target(args.target, "restartable"), job)
     if isinstance(state, ServiceState):
-        return _follow_service(args.target, state, ctx)
-    return _follow_instances(args.target, state, ctx)
+        return _follow_service(args.target, state, ctx, aws)
+    return _follow_instances(args.target, state, ctx, aws)
+
+
+def preview(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+    """What a restart would do, from read-only calls: the service's deployments, or the instances' health."""
+    target = ctx.inventory.target(args.target, "restartable")
+    aws = ctx.aws_for(target, job)
+    if target.ecs is not None:
+        ecs = target.ecs
+        service = describe_service(aws, ecs, "read")
+        primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
+        now = [
+            f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
+            f"{messages.escape(service.get('status'))}: {service.get('runningCount', 0)}/"
+            f"{service.get('desiredCount', 0)} tasks running"
+        ]
+        if primary is not None:
+            definition = messages.escape(str(primary.get("taskDefinition", "?")).rsplit("/", 1)[-1])
+            now.append(
+                f"Deployment `{messages.escape(primary['id'])}` {rollout_state(primary).lower()}: {counts(primary)}, "
+                f"task definition `{definition}`"
+            )
+        change = (
+            f"force a new deployment of `{messages.escape(ecs.service)}` (ECS UpdateService forceNewDeployment): its "
+            f"tasks are replaced with the same task definition, then followed until the rollout completes"
+        )
+        return Preview(now=now, change=change)
+    assert target.ec2 is not None
+    ids = instances_of(aws, target.ec2, "read")
+    plural = "s" if len(ids) != 1 else ""
+    change = f"reboot {len(ids)} instance{plural} ({', '.join(ids)}), then wait until their status checks pass"
+    return Preview(now=health_lines(instance_health(aws, ids)), change=change)
 
 
 #: Told when a retry cannot know whether an earlier attempt's RebootInstances reached EC2.
@@ -73,13 +107,13 @@ UNCERTAIN_REBOOT = (
 # -- ECS ---------------------------------------------------------------------------------------
 
 
-def _restart_service(name: str, ecs: EcsService, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    service = describe_service(ctx, ecs, "restart")
+def _restart_service(name: str, ecs: EcsService, job: JobEnvelope, ctx: OperationContext, aws: Clients) -> StepResult:
+    service = describe_service(aws, ecs, "restart")
     if service.get("status") != "ACTIVE":
         raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
     current = next((d["id"] for d in service.get("deployments", []) if d["status"] == "PRIMARY"), "")
     intent = ctx.intent(job, "ecs-force-new-deployment", f"restart {ecs.service}", deployment=current)
-    primary = ctx.effect(ForceNewDeployment(ctx, ecs, intent))
+    primary = ctx.effect(ForceNewDeployment(aws, ecs, intent))
     headline = (
         f"Restart of `{name}` started (cluster `{ecs.cluster}`): new deployment `{primary['id']}`, {counts(primary)}."
     )
@@ -90,21 +124,22 @@ def _restart_service(name: str, ecs: EcsService, job: JobEnvelope, ctx: Operatio
 @dataclass(frozen=True)
 class ForceNewDeployment:
     """UpdateService --force-new-deployment (no client token): made is a PRIMARY deployment that was not
-    PRIMARY when the intent was written (the target's lease keeps other opsbot jobs off the service)."""
+    PRIMARY when the intent was written (the target's lease keeps other opsbot jobs off the service). `aws`: the
+    target's clients, for the call and its reconciliation alike."""
 
-    ctx: OperationContext
+    aws: Clients
     ecs: EcsService
     intent: Intent
 
     def call(self, intent: Intent) -> dict[str, Any]:
         with classify_aws_errors(f"cannot restart `{self.ecs.service}` in cluster `{self.ecs.cluster}`"):
-            updated = self.ctx.aws.ecs.update_service(
+            updated = self.aws.ecs.update_service(
                 cluster=self.ecs.cluster, service=self.ecs.service, forceNewDeployment=True
             )
         return dict(next(d for d in updated["service"]["deployments"] if d["status"] == "PRIMARY"))
 
     def reconcile(self, intent: Intent) -> dict[str, Any] | None:
-        service = describe_service(self.ctx, self.ecs, "follow the restart of")
+        service = describe_service(self.aws, self.ecs, "follow the restart of")
         primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
         return dict(primary) if primary and primary["id"] != intent.before.get("deployment") else None
 
@@ -112,9 +147,9 @@ class ForceNewDeployment:
         raise AssertionError("ECS shows its deployments: never unknowable")
 
 
-def _follow_service(name: str, state: ServiceState, ctx: OperationContext) -> StepResult:
+def _follow_service(name: str, state: ServiceState, ctx: OperationContext, aws: Clients) -> StepResult:
     ecs = EcsService(cluster=state.cluster, service=state.service)
-    service = describe_service(ctx, ecs, "follow the restart of")
+    service = describe_service(aws, ecs, "follow the restart of")
     deployment = next((d for d in service.get("deployments", []) if d["id"] == state.deployment), None)
     if deployment is None:
         return messages.outcome(
@@ -145,10 +180,10 @@ def _follow_service(name: str, state: ServiceState, ctx: OperationContext) -> St
 # -- EC2 ---------------------------------------------------------------------------------------
 
 
-def instances_of(ctx: OperationContext, ec2: Ec2Instances, what: str) -> list[str]:
-    """The ids of the instances tagged `tag=value` that are not terminated."""
+def instances_of(aws: Clients, ec2: Ec2Instances, what: str) -> list[str]:
+    """The ids of the instances tagged `tag=value` that are not terminated (`aws`: the target's clients)."""
     with classify_aws_errors(f"cannot {what} instances tagged {ec2.tag}={ec2.value}"):
-        reservations = ctx.aws.client("ec2").describe_instances(
+        reservations = aws.client("ec2").describe_instances(
             Filters=[
                 {"Name": f"tag:{ec2.tag}", "Values": [ec2.value]},
                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
@@ -160,10 +195,12 @@ def instances_of(ctx: OperationContext, ec2: Ec2Instances, what: str) -> list[st
     return ids
 
 
-def _reboot_instances(name: str, ec2: Ec2Instances, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    ids = instances_of(ctx, ec2, "reboot")
+def _reboot_instances(
+    name: str, ec2: Ec2Instances, job: JobEnvelope, ctx: OperationContext, aws: Clients
+) -> StepResult:
+    ids = instances_of(aws, ec2, "reboot")
     intent = ctx.intent(job, "ec2-reboot", f"reboot {' '.join(ids)}", instances=",".join(ids))
-    certain = ctx.effect(Reboot(ctx, ids, intent))
+    certain = ctx.effect(Reboot(aws, ids, intent))
     plural = "s" if len(ids) != 1 else ""
     headline = f"Reboot of `{name}` requested: {len(ids)} instance{plural} ({', '.join(ids)})."
     if not certain:
@@ -178,13 +215,13 @@ class Reboot:
     a retry that finds the intent cannot ask EC2, so it does not reboot again (at most once after the intent;
     the intent is removed when the call certainly did not reach EC2)."""
 
-    ctx: OperationContext
+    aws: Clients
     ids: list[str]
     intent: Intent
 
     def call(self, intent: Intent) -> bool:
         with classify_aws_errors(f"cannot reboot {', '.join(self.ids)}"):
-            self.ctx.aws.client("ec2").reboot_instances(InstanceIds=self.ids)
+            self.aws.client("ec2").reboot_instances(InstanceIds=self.ids)
         return True
 
     def reconcile(self, intent: Intent) -> Unknowable:
@@ -194,10 +231,10 @@ class Reboot:
         return False
 
 
-def instance_health(ctx: OperationContext, ids: list[str]) -> list[dict[str, str]]:
+def instance_health(aws: Clients, ids: list[str]) -> list[dict[str, str]]:
     """Per instance: id, state, instance and system status checks."""
     with classify_aws_errors(f"cannot read the status of {', '.join(ids)}"):
-        statuses = ctx.aws.client("ec2").describe_instance_status(InstanceIds=ids, IncludeAllInstances=True)
+        statuses = aws.client("ec2").describe_instance_status(InstanceIds=ids, IncludeAllInstances=True)
     found = {s["InstanceId"]: s for s in statuses.get("InstanceStatuses", [])}
     return [
         {
@@ -219,8 +256,8 @@ def health_lines(health: list[dict[str, str]]) -> list[str]:
     ]
 
 
-def _follow_instances(name: str, state: InstancesState, ctx: OperationContext) -> StepResult:
-    health = instance_health(ctx, state.instances)
+def _follow_instances(name: str, state: InstancesState, ctx: OperationContext, aws: Clients) -> StepResult:
+    health = instance_health(aws, state.instances)
     lines = health_lines(health)
     gone = [h["id"] for h in health if h["state"] in ("stopped", "stopping", "terminated", "shutting-down")]
     if gone:

@@ -18,14 +18,15 @@ EVENTS_SHOWN = 3
 def run(args: StatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
     target = ctx.inventory.target(args.target, "status")
     context = f"{target.environment} · job `{job.short_id}`"
+    aws = ctx.aws_for(target, job)
     if target.ec2 is not None:
-        health = instance_health(ctx, instances_of(ctx, target.ec2, "read"))
+        health = instance_health(aws, instances_of(aws, target.ec2, "read"))
         healthy = all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health)
         ok = sum(1 for h in health if h["state"] == "running")
         headline = f"`{args.target}`: {ok}/{len(health)} instances running" + ("" if healthy else ", not all healthy")
         return messages.with_footer(messages.outcome(healthy, headline, health_lines(health)), context)
     assert target.ecs is not None
-    service = describe_service(ctx, target.ecs, "read")
+    service = describe_service(aws, target.ecs, "read")
     running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
     primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
     rolling = primary is not None and rollout_state(primary) != "COMPLETED"

@@ -1,0 +1,126 @@
+"""`--dry-run` of a mutating command: what it would do, and nothing done.
+
+The command's own operation previews itself (`preview(args, job, ctx) -> Preview`: the target's state from
+read-only calls, and the change it would make); this module adds what the executor would decide around it:
+where it would act (account, region), the policy's verdict with user groups resolved, whether a
+confirmation or a second person's approval would be asked, whether a job holds the target's lease, and the
+holds (`ctx.holds`: freezes) on it. No intent is written, no lease taken, no prompt or approval posted; the
+dry run is audited as the target's `dry_run` event, with the verdict. A command the policy would refuse is
+not read at all: a dry run shows no more of a target than its command would let the person see.
+"""
+
+from __future__ import annotations
+
+from shared import messages
+from shared.commands import CommandSpec, DryRunArgs, spec_for_kind
+from shared.confirm import CONFIRM_TTL_S
+from shared.guard import check
+from shared.inventory import Target
+from shared.jobs import JobEnvelope
+from shared.messages import SlackMessage
+from shared.policy import Decision
+from worker_function.errors import PermanentJobError
+from worker_function.operations import OperationContext, Preview, operation_for
+
+#: What a dry run shows as the change when the policy would refuse the command.
+REFUSED_CHANGE = "nothing: the policy would refuse it (see the checks)"
+
+
+def run(args: DryRunArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+    spec = spec_for_kind(args.of.kind)
+    if spec is None or not spec.mutating:
+        raise PermanentJobError(f"{job.command} changes nothing: it has no dry run")
+    planned = job.changed(args=args.of)  # the job as the command itself would run
+    subject = str(getattr(args.of, spec.subject)) if spec.subject else ""
+    if spec.accepts is not None:
+        ctx.inventory.require(spec.accepts, subject)
+    decision = check(planned, ctx.inventory, ctx.group_members)
+    checks = [policy_line(decision, ctx.inventory.policy.contact), *prompt_lines(spec, decision)]
+    checks += hold_lines(spec, planned, ctx)
+    if decision.allowed is True:
+        preview = _preview(planned, ctx)
+        now = [*where_lines(spec, subject, ctx), *preview.now]
+    else:
+        preview = Preview(change=REFUSED_CHANGE)
+        now = ["_Not read: the policy would refuse you this command._"]
+    ctx.audit.record(planned, "dry_run", audit_detail(decision, checks))
+    return messages.dry_run(job.display, job.short_id, preview.change, now, checks)
+
+
+def _preview(planned: JobEnvelope, ctx: OperationContext) -> Preview:
+    """The operation's preview; one it cannot make (no such service, the role refused) says why instead."""
+    try:
+        preview: Preview = operation_for(planned.kind).preview(planned.args, planned, ctx)
+    except PermanentJobError as exc:
+        reason = messages.escape(messages.shorten(str(exc), 500))
+        return Preview(now=[f":x: {reason}"], change="fail before changing anything (see below)")
+    return preview
+
+
+def where_lines(spec: CommandSpec, subject: str, ctx: OperationContext) -> list[str]:
+    """Which AWS account and region the command would act in (a suite: the worker's own; Jenkins: none)."""
+    if spec.accepts in (None, "jenkins_job"):
+        return []
+    own = f"In the worker's own account, region {messages.escape(ctx.settings.aws_region)}"
+    if spec.accepts == "suite":
+        return [own]
+    target: Target = ctx.inventory.target(subject, spec.accepts)
+    region = target.region or ctx.settings.aws_region
+    if target.role_arn is None:
+        return [f"In the worker's own account, region {messages.escape(region)}"]
+    return [f"In account {target.role_arn.split(':')[4]} as `{messages.escape(target.role_arn)}`, region {region}"]
+
+
+def policy_line(decision: Decision, contact: str) -> str:
+    """Which rule admits the command, or would refuse it and whom to ask."""
+    rule = messages.echo(decision.rule or "")
+    if decision.allowed is True:
+        return (
+            f":white_check_mark: Allowed by rule {rule}"
+            if decision.rule
+            else ":white_check_mark: Allowed: no rule applies"
+        )
+    if decision.allowed is None:
+        return f":grey_question: Rule {rule} admits only user groups Slack would not list now: decided when run"
+    ask = decision.ask or contact
+    return f":no_entry: Would be refused by rule {rule}: {decision.reason}." + (f" Ask {ask}." if ask else "")
+
+
+def prompt_lines(spec: CommandSpec, decision: Decision) -> list[str]:
+    """Whether a confirmation prompt and a second person's approval would be asked."""
+    approval = decision.approval if decision.allowed is not False else None
+    if approval is not None:
+        who = ", ".join(messages.mention(a) for a in approval.approvers[:10])
+        channel = f"<#{approval.channel}>"
+        lines = [f":busts_in_silhouette: Would need the approval of a second person ({who}) in {channel}"]
+    elif spec.confirm:
+        lines = [f":raised_hand: Would ask you to confirm first (Confirm / Cancel, within {CONFIRM_TTL_S // 60} min)"]
+    else:
+        lines = ["No confirmation asked"]
+    return lines
+
+
+def hold_lines(spec: CommandSpec, planned: JobEnvelope, ctx: OperationContext) -> list[str]:
+    """Whether a job holds the target's lease (read, never taken), and the holds `ctx.holds` reports."""
+    name = spec.target_of(planned.args)
+    if name is None:
+        return []
+    lease = ctx.leases.holder(name)
+    if lease is not None and lease.expires_at > ctx.now().timestamp():
+        lines = [
+            f":lock: Locked: {messages.echo(lease.command)} by {messages.mention(lease.requester)} since "
+            f"{lease.since_hhmm} (job `{messages.escape(lease.owner_job[:8])}`): it would be refused as busy now"
+        ]
+    else:
+        lines = [f":unlock: Not locked: no job holds {messages.echo(name)}"]
+    environment = ctx.inventory.environment_of(spec.accepts, name) if spec.accepts else None
+    return lines + [f":snowflake: {line}" for line in ctx.holds.on(name, environment)]
+
+
+def audit_detail(decision: Decision, checks: list[str]) -> str:
+    """The dry run's verdict for the audit trail: allowed or refused by which rule, and whether locked."""
+    verdict = {True: "allowed", False: "would be refused", None: "undecided"}[decision.allowed]
+    detail = f"{verdict} by rule {decision.rule}" if decision.rule else verdict
+    if any(line.startswith(":lock:") for line in checks):
+        detail += "; locked by another job"
+    return detail
