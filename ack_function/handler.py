@@ -4,7 +4,8 @@ Everything is built at init (and captured by SnapStart), not on the first reques
 the init runs once at publish time, so what must not be shared or frozen is redone after restore:
 new SQS and Secrets Manager clients (their connections and credentials would be stale) and the signing
 secret, read from Secrets Manager then (it may have been set after the deploy). Neither client resolves
-credentials or connects when it is made, so the snapshot holds no credentials and no connection.
+credentials or connects when it is made, so the snapshot holds no credentials and no connection; what a first
+connection loads (the host lookup's code) is loaded at init, so the restore does not pay it.
 
 The ack loads neither the AWS SDK nor Bolt's Lambda adapter: SendMessage and GetSecretValue go through
 `shared.aws_json` (SigV4 over http.client) and events through `ack_function.adapter`. Reading the secret with
@@ -34,6 +35,7 @@ from shared.errors import SettingsError
 from shared.inventory import Inventory, InventoryError, load_inventory
 from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
 from shared.queue import SqsJobQueue
+from shared.secrets import read_slack_secrets
 from shared.settings import AckSettings
 
 logger = function_logger("opsbot-ack", "ack_function")
@@ -106,8 +108,6 @@ class AckFunction:
         s = self.settings
         secret = s.slack_signing_secret
         if secret is None and s.secret_arn:
-            from shared.secrets import read_slack_secrets
-
             assert self._secrets is not None, "connect() first"
             try:
                 secret = read_slack_secrets(s.secret_arn, client=self._secrets).signing_secret
@@ -122,7 +122,10 @@ class AckFunction:
 
     def init(self) -> AckFunction:
         self.connect()
-        if self.settings.initialization_type != "snap-start":  # a snapshot reads nothing: the restore does
+        if self.settings.initialization_type == "snap-start":  # a snapshot reads nothing: the restore does
+            assert self._sqs is not None
+            self._sqs.prime()  # but what the restore's first connection would load is loaded here
+        else:
             self.warm()
             self.load_signing_secret()
         return self

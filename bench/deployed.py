@@ -412,9 +412,8 @@ def run(quick: bool) -> list[Section]:
                 if c.key == "opsbot" and c.start in ("restore", "cold"):
                     script = HOOK_SPLIT if c.start == "restore" else SQS_SPLIT
                     try:
-                        split = hook_split(
-                            c.interpreter, {**c.env, **empty_queue()}, workdir, 3 if quick else 5, script
-                        )
+                        env = {**c.env, **empty_queue(), "PYTHONPATH": f"{c.env['PYTHONPATH']}{os.pathsep}{ROOT}"}
+                        split = hook_split(c.interpreter, env, workdir, 3 if quick else 5, script)
                         splits.setdefault(c.py, {}).update(split)
                     except (subprocess.CalledProcessError, KeyError, ValueError) as exc:
                         # The splits read AckFunction's steps by name: a reshaped ack loses this note, not the run.

@@ -21,7 +21,9 @@ print(json.dumps({"handler": f.handler is not None, "after_restore_hooks": len(h
                   "before_snapshot_hooks": len(hooks.get_before_snapshot()),
                   "connections": [c._connection is not None for c in clients],
                   "credentials": [c._credentials._credentials is not None for c in clients],
-                  "sdk": sorted(m for m in sys.modules if m.split(".")[0] == "boto3" or m.startswith("botocore."))}))
+                  "sdk": sorted(m for m in sys.modules if m.split(".")[0] == "boto3" or m.startswith("botocore.")),
+                  "lookup_code_loaded": "encodings.idna" in sys.modules,
+                  "secret_model": "shared.secrets" in sys.modules}))
 """
 
 
@@ -40,7 +42,8 @@ def test_a_snapstart_init_puts_no_credentials_no_connection_and_no_secret_in_the
     report = json.loads(out.stdout.strip().splitlines()[-1])
 
     # The clients are made but hold nothing unique or time-bound (no AWS keys are even in this environment): the
-    # after-restore hook makes new ones, which resolve credentials, connect and read the secret.
+    # after-restore hook makes new ones, which resolve credentials, connect and read the secret. What a restore would
+    # otherwise load on its first use is loaded: the code of a first host lookup, the secret's model.
     assert report == {
         "handler": False,
         "after_restore_hooks": 1,
@@ -48,4 +51,6 @@ def test_a_snapstart_init_puts_no_credentials_no_connection_and_no_secret_in_the
         "connections": [False, False],
         "credentials": [False, False],
         "sdk": [],
+        "lookup_code_loaded": True,
+        "secret_model": True,
     }
