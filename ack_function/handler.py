@@ -123,8 +123,8 @@ class AckFunction:
     def init(self) -> AckFunction:
         self.connect()
         if self.settings.initialization_type == "snap-start":  # a snapshot reads nothing: the restore does
-            assert self._sqs is not None
-            self._sqs.prime()  # but what the restore's first connection would load is loaded here
+            if self._sqs is not None:
+                self._sqs.prime()  # but what the restore's first connection would load is loaded here
         else:
             self.warm()
             self.load_signing_secret()

@@ -82,11 +82,15 @@ HANDLERS = (
 #: opsbot with its AWS calls made by boto3 instead of shared.aws_json, cold and restored: key, label, BENCH_ACK_VARIANT.
 ACK_VARIANTS = (
     ("opsbot-boto3-secret", "opsbot before: the secret by boto3 + Powertools (kept Session)", "boto3-secret"),
-    ("opsbot-boto3-all", "opsbot with the secret and SendMessage by boto3", "boto3-all"),
+    ("opsbot-boto3-all", "opsbot with the secret and SendMessage by boto3 (nothing primed)", "boto3-all"),
 )
+#: Restores only: the ack as it was before issue 15 part 2 (boto3-secret with nothing primed before the snapshot).
+BEFORE_VARIANTS = (("opsbot-before", "opsbot before issue 15 part 2 (the secret by boto3, nothing primed)", "before"),)
 VARIANTS_MODULE = "bench.baselines.opsbot_boto3_lambda"
 #: Handlers that read the secret after a restore (the others keep the snapshot's).
-READS_SECRET_AFTER_RESTORE = frozenset({"opsbot", "floor", *(k for k, _, _ in ACK_VARIANTS)})
+READS_SECRET_AFTER_RESTORE = frozenset(
+    {"opsbot", "floor", *(k for k, _, _ in ACK_VARIANTS), *(k for k, _, _ in BEFORE_VARIANTS)}
+)
 
 
 # -- interpreters and assets --------------------------------------------------------------------------------
@@ -382,7 +386,7 @@ def run(quick: bool) -> list[Section]:
                     combos += [Combo(py, interpreter, k, label, m, start, env) for k, label, m in HANDLERS]
                     combos += [
                         Combo(py, interpreter, k, label, VARIANTS_MODULE, start, {**env, "BENCH_ACK_VARIANT": v})
-                        for k, label, v in ACK_VARIANTS
+                        for k, label, v in (*ACK_VARIANTS, *(BEFORE_VARIANTS if start == "restore" else ()))
                     ]
                 profile_env = {
                     **base,
@@ -638,7 +642,7 @@ def restore_section(
     )
     by = _by(combos, "restore")
     pys = sorted({py for py, _ in by}, reverse=True)
-    keys = [k for k, _, _ in HANDLERS] + [k for k, _, _ in ACK_VARIANTS]
+    keys = [k for k, _, _ in (*HANDLERS, *ACK_VARIANTS, *BEFORE_VARIANTS)]
     for py in pys:
         for key in keys:
             if (py, key) not in by:
@@ -672,7 +676,7 @@ def restore_section(
             }
     for py in pys:
         ops_x = median(_restores(by[(py, "opsbot")], "excess_no_network_ms"))
-        for key, label, _ in ACK_VARIANTS:
+        for key, label, _ in (*ACK_VARIANTS, *BEFORE_VARIANTS):
             if (py, key) in by:
                 other = median(_restores(by[(py, key)], "excess_no_network_ms"))
                 section.notes.append(
@@ -700,7 +704,12 @@ def restore_section(
                 f"SnapStart restore to first answer, network excluded, Python {target_py}",
                 "<= 5 ms p50 over a warm request",
                 f"+{fmt_ms(no_net['p50'])} ms p50 (+{fmt_ms(summarize(_restores(ops, 'excess_ms'))['p50'])} with the "
-                f"secret read's {fmt_ms(rtt)} ms round trip to moto)",
+                f"secret read's {fmt_ms(rtt)} ms round trip to moto)"
+                + "".join(
+                    f"; {label}: +{fmt_ms(median(_restores(by[(target_py, key)], 'excess_no_network_ms')))}"
+                    for key, label in (("opsbot-before", "before, same run"), ("floor", "the floor"))
+                    if (target_py, key) in by
+                ),
                 no_net["p50"] <= 5.0,
                 why,
             )
@@ -716,7 +725,8 @@ def restore_section(
         "credentials once for both, opens the SQS connection and reads the signing secret. 'opsbot before' reads it "
         "as the ack did before issue 15 part 2: a Secrets Manager client from the boto3 Session made at init (primed "
         "there without credentials) and Powertools parameters; 'opsbot with the secret and SendMessage by boto3' "
-        "also sends through a botocore SQS client from that Session (both: bench/baselines/opsbot_boto3_lambda.py, "
+        "also sends through a botocore SQS client from that Session; 'opsbot before issue 15 part 2' is the first "
+        "with nothing looked up before the snapshot, as the ack was (all: bench/baselines/opsbot_boto3_lambda.py, "
         "the ack's own init and hook with those steps changed). The floor reads its secret; Bolt's documented setup "
         "registers no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the "
         "lazy listener's first Lambda Invoke).",

@@ -4,6 +4,8 @@ BENCH_ACK_VARIANT=boto3-secret (default): the ack before issue 15 part 2, its si
 from a Session made at init and kept, through Powertools parameters (`bench/baselines/boto3_secret.py`);
 SendMessage by `shared.aws_json`. BENCH_ACK_VARIANT=boto3-all: the same, and SendMessage by a boto3 SQS client from
 that Session (`shared.queue.sqs_client`; it connects on its first call, so warm() has nothing to open).
+BENCH_ACK_VARIANT=before: boto3-secret with nothing primed before a snapshot (no host lookup at init), as the ack
+was before issue 15 part 2 (restores only: on-demand, it is boto3-secret).
 
 The ack's own module does the import and its init runs as in a snapshot (clients made, nothing resolved, nothing
 read: a few microseconds), then the variant's AckFunction takes its place: `init()` again, on-demand or snap-start
@@ -63,7 +65,20 @@ class Boto3All(Boto3Secret):
         self.queue = SqsJobQueue(s.jobs_queue_url, client=client)
 
 
-VARIANTS: dict[str, type[Boto3Secret]] = {"boto3-secret": Boto3Secret, "boto3-all": Boto3All}
+class Before(Boto3Secret):
+    """And, under SnapStart, the init of before: the Session primed, the clients made, nothing looked up."""
+
+    def init(self) -> ack.AckFunction:
+        s = self.settings
+        self._session = secrets_session()
+        if s.initialization_type != "snap-start":
+            return super().init()
+        prime_session(self._session, s.aws_region, endpoint_url=s.aws_endpoint_url)
+        self.connect()
+        return self
+
+
+VARIANTS: dict[str, type[Boto3Secret]] = {"boto3-secret": Boto3Secret, "boto3-all": Boto3All, "before": Before}
 
 if ack._function is not None:
     ack._function.__class__ = VARIANTS[os.environ.get("BENCH_ACK_VARIANT", "boto3-secret")]
