@@ -555,8 +555,8 @@ def cold_section(
             Target(
                 f"Peak RSS (VmHWM), cold, Python {target_py}: opsbot vs Bolt lazy",
                 "<= 0.8x",
-                f"{fmt_ratio(rss)} ({median(_metric(ops, 'peak_rss_kb')) / 1024:.0f} vs "
-                f"{median(_metric(bolt, 'peak_rss_kb')) / 1024:.0f} MB; floor "
+                f"{rss:.3f}x ({median(_metric(ops, 'peak_rss_kb')) / 1024:.1f} vs "
+                f"{median(_metric(bolt, 'peak_rss_kb')) / 1024:.1f} MB; floor "
                 f"{median(_metric(floor, 'peak_rss_kb')) / 1024:.0f} MB)",
                 rss <= 0.8,
                 f"{modules}; opsbot loads, beyond what Bolt lazy loads: " + ", ".join(list(extra)[:5]),
