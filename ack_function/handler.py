@@ -9,7 +9,7 @@ connection loads (the host lookup's code) is loaded at init, so the restore does
 
 The ack loads neither the AWS SDK nor Bolt's Lambda adapter: SendMessage and GetSecretValue go through
 `shared.aws_json` (SigV4 over http.client) and events through `ack_function.adapter`. Reading the secret with
-boto3 and Powertools parameters instead cost the deployed ack a quarter of its cold start (issue 15; the
+boto3 and Powertools parameters instead cost the deployed ack over a third of its cold start (issue 15; the
 figures are in the README's "Benchmarks").
 """
 
