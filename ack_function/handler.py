@@ -2,14 +2,15 @@
 
 Everything is built at init (and captured by SnapStart), not on the first request. Under SnapStart
 the init runs once at publish time, so what must not be shared or frozen is redone after restore:
-a fresh SQS client (its connection and credentials would be stale) and the signing secret, read from
-Secrets Manager then (it may have been set after the deploy). The boto3 Session, botocore's parsed service
-model and endpoint rules in it, and the Powertools parameters utility are made at init (in the snapshot) without
-resolving credentials; a restore makes only a client from that Session (~2 ms, where a new Session costs
-~75), which resolves fresh credentials, and pays the call.
+new SQS and Secrets Manager clients (their connections and credentials would be stale) and the signing
+secret, read from Secrets Manager then (it may have been set after the deploy). Neither client resolves
+credentials or connects when it is made, so the snapshot holds no credentials and no connection; what a first
+connection loads (the host lookup's code) is loaded at init, so the restore does not pay it.
 
-The ack loads neither boto3 nor Bolt's Lambda adapter: SendMessage goes through `shared.aws_json` and
-events through `ack_function.adapter` (boto3 is loaded only to read the secret from Secrets Manager).
+The ack loads neither the AWS SDK nor Bolt's Lambda adapter: SendMessage and GetSecretValue go through
+`shared.aws_json` (SigV4 over http.client) and events through `ack_function.adapter`. Reading the secret with
+boto3 and Powertools parameters instead cost the deployed ack over a third of its cold start (issue 15; the
+figures are in the README's "Benchmarks").
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
-from shared.aws_json import Credentials, SqsSendClient, credentials_from_environment
+from shared.aws_json import (
+    CachedCredentials,
+    Credentials,
+    SecretsManagerClient,
+    SqsSendClient,
+    credentials_from_environment,
+)
 from shared.errors import SettingsError
 from shared.inventory import Inventory, InventoryError, load_inventory
 from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
 from shared.queue import SqsJobQueue
+from shared.secrets import read_slack_secrets
 from shared.settings import AckSettings
 
 logger = function_logger("opsbot-ack", "ack_function")
@@ -39,21 +47,21 @@ MAX_BODY_BYTES = 64 * 1024
 
 #: While no signing secret could be read, look again at most this often (every request is refused meanwhile).
 SECRET_RETRY_S = 10.0
+#: Bounds on each of the (at most two) attempts of the secret's read: at init, or after a SnapStart restore.
+SECRET_CONNECT_TIMEOUT_S = 0.5
+SECRET_READ_TIMEOUT_S = 1.0
 
 
 class AckFunction:
     """The ack's state across invocations: the queue, and the Bolt handler once a signing secret is known."""
 
-    def __init__(
-        self, settings: AckSettings, *, session: Any = None, credentials: Callable[[], Credentials] | None = None
-    ) -> None:
+    def __init__(self, settings: AckSettings, *, credentials: Callable[[], Credentials] | None = None) -> None:
         self.settings = settings
-        self._credentials = credentials  # for SQS; None: Lambda's (the environment or the container endpoint)
-        self._session = session  # a boto3 Session for Secrets Manager, kept; None: one made at init (Lambda's role)
-        self._secrets_client: Any = None
+        self._credentials = credentials  # None: Lambda's (the environment or the container endpoint)
         self.handler: SlackRequestHandler | None = None
         self.queue: SqsJobQueue | None = None
         self._sqs: SqsSendClient | None = None
+        self._secrets: SecretsManagerClient | None = None
         self._secret_checked_at = float("-inf")
         self.inventory: Inventory | None = None
         self._inventory_error: str | None = None
@@ -63,34 +71,33 @@ class AckFunction:
             except InventoryError as exc:
                 self._inventory_error = str(exc)
 
-    def connect(self, *, snapshot: bool = False) -> None:
+    def connect(self) -> None:
         """(Re)create the clients: at init, and after a SnapStart restore (new connections, fresh credentials).
-        With `snapshot` (the init of a SnapStart snapshot) no Secrets Manager client is made: its Session is primed."""
+        Neither resolves credentials nor connects before its first call (or warm())."""
         s = self.settings
-        if self._sqs is not None:
-            self._sqs.close()
+        for client in (self._sqs, self._secrets):
+            if client is not None:
+                client.close()
+        credentials = CachedCredentials(self._credentials or credentials_from_environment)  # one lookup for both
         self._sqs = SqsSendClient(
             s.aws_region,
             endpoint_url=s.aws_endpoint_url,
             connect_timeout=s.enqueue_connect_timeout_s,
             read_timeout=s.enqueue_read_timeout_s,
-            credentials=self._credentials or credentials_from_environment,
+            credentials=credentials,
         )
         self.queue = SqsJobQueue(s.jobs_queue_url, client=self._sqs)
         self.handler = None
         self._secret_checked_at = float("-inf")
+        self._secrets = None
         if s.slack_signing_secret is None and s.secret_arn:
-            from shared.secrets import prime_session, secrets_client, secrets_session
-
-            if self._session is None:
-                self._session = secrets_session()
-            if snapshot:
-                self._secrets_client = None
-                prime_session(self._session, s.aws_region, endpoint_url=s.aws_endpoint_url)
-            else:  # a new client: no pooled connection, no credentials from before a snapshot
-                self._secrets_client = secrets_client(
-                    s.aws_region, endpoint_url=s.aws_endpoint_url, session=self._session
-                )
+            self._secrets = SecretsManagerClient(
+                s.aws_region,
+                endpoint_url=s.aws_endpoint_url,
+                connect_timeout=SECRET_CONNECT_TIMEOUT_S,
+                read_timeout=SECRET_READ_TIMEOUT_S,
+                credentials=credentials,
+            )
 
     def load_signing_secret(self) -> None:
         """Build the Bolt app with the signing secret; without one it stays None and every request is refused."""
@@ -101,14 +108,9 @@ class AckFunction:
         s = self.settings
         secret = s.slack_signing_secret
         if secret is None and s.secret_arn:
-            from shared.secrets import load_slack_secrets, secrets_client
-
-            if self._secrets_client is None:  # a snapshot's init whose after-restore hook did not run
-                self._secrets_client = secrets_client(
-                    s.aws_region, endpoint_url=s.aws_endpoint_url, session=self._session
-                )
+            assert self._secrets is not None, "connect() first"
             try:
-                secret = load_slack_secrets(s.secret_arn, client=self._secrets_client).signing_secret
+                secret = read_slack_secrets(s.secret_arn, client=self._secrets).signing_secret
             except SettingsError as exc:
                 logger.error("no signing secret, refusing every request: %s", exc)
                 return
@@ -119,9 +121,11 @@ class AckFunction:
         self.handler = SlackRequestHandler(build_app(secret.get_secret_value(), self.queue, self.inventory))
 
     def init(self) -> AckFunction:
-        snapshot = self.settings.initialization_type == "snap-start"
-        self.connect(snapshot=snapshot)
-        if not snapshot:
+        self.connect()
+        if self.settings.initialization_type == "snap-start":  # a snapshot reads nothing: the restore does
+            if self._sqs is not None:
+                self._sqs.prime()  # but what the restore's first connection would load is loaded here
+        else:
             self.warm()
             self.load_signing_secret()
         return self

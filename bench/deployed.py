@@ -79,14 +79,18 @@ HANDLERS = (
     ("bolt", "Bolt lazy (secret via boto3)", "bench.baselines.bolt_lazy_deployed_lambda"),
     ("floor", "floor (stdlib)", "bench.baselines.floor_lambda"),
 )
-#: opsbot with one choice of its after-restore hook undone, restores only: key, label, BENCH_ACK_VARIANT.
-RESTORE_VARIANTS = (
-    ("opsbot-new-session", "opsbot before: a new boto3 Session per restore", "new-session"),
-    ("opsbot-boto3-sqs", "opsbot with SendMessage by boto3 (kept Session)", "boto3-sqs"),
+#: opsbot with its AWS calls made by boto3 instead of shared.aws_json, cold and restored: key, label, BENCH_ACK_VARIANT.
+ACK_VARIANTS = (
+    ("opsbot-boto3-secret", "opsbot before: the secret by boto3 + Powertools (kept Session)", "boto3-secret"),
+    ("opsbot-boto3-all", "opsbot with the secret and SendMessage by boto3 (nothing primed)", "boto3-all"),
 )
-VARIANTS_MODULE = "bench.baselines.opsbot_restore_variants_lambda"
+#: Restores only: the ack as it was before issue 15 part 2 (boto3-secret with nothing primed before the snapshot).
+BEFORE_VARIANTS = (("opsbot-before", "opsbot before issue 15 part 2 (the secret by boto3, nothing primed)", "before"),)
+VARIANTS_MODULE = "bench.baselines.opsbot_boto3_lambda"
 #: Handlers that read the secret after a restore (the others keep the snapshot's).
-READS_SECRET_AFTER_RESTORE = frozenset({"opsbot", "floor", *(k for k, _, _ in RESTORE_VARIANTS)})
+READS_SECRET_AFTER_RESTORE = frozenset(
+    {"opsbot", "floor", *(k for k, _, _ in ACK_VARIANTS), *(k for k, _, _ in BEFORE_VARIANTS)}
+)
 
 
 # -- interpreters and assets --------------------------------------------------------------------------------
@@ -166,45 +170,48 @@ def build_asset(interpreter: str, packages: dict[str, str], destination: Path) -
     return sorted(sources)
 
 
-#: opsbot's after-restore hook, step by step, in a snapshot-mode process (no fork: the same work), and what a
-#: Secrets Manager client costs from a Session made at init instead of a new one. Prints one JSON line.
+#: opsbot's after-restore hook, step by step, in a snapshot-mode process (no fork: the same work); then, in the same
+#: process and for comparison only, what the secret's read costs through boto3 (the ack before issue 15 part 2): a new
+#: Session and client, a client from a kept Session, the read through Powertools, vs shared.aws_json. One JSON line.
 HOOK_SPLIT = """
 import json, os, time
 import ack_function.handler as handler
-from shared.secrets import secrets_client
-import boto3
 ack = handler._function
 t = [time.perf_counter()]
 ack.connect(); t.append(time.perf_counter())
 ack.warm(); t.append(time.perf_counter())
 ack.load_signing_secret(); t.append(time.perf_counter())
-session = boto3.session.Session()
-secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
-t.append(time.perf_counter())
-secrets_client(ack.settings.aws_region, endpoint_url=ack.settings.aws_endpoint_url, session=session)
-t.append(time.perf_counter())
-# The secret read alone, as a restore does it (a new client, its first call) through boto3 + Powertools and through
-# shared.aws_json (each a new connection and credentials; one round trip to moto each).
-from shared.aws_json import AwsJsonClient
-from shared.secrets import load_slack_secrets
+from bench.baselines.boto3_secret import PowertoolsSecrets, secrets_client, secrets_session
+from shared.aws_json import SecretsManagerClient
+from shared.secrets import read_slack_secrets
 s = ack.settings
-client = secrets_client(s.aws_region, endpoint_url=s.aws_endpoint_url, session=ack._session)
-load_slack_secrets(s.secret_arn, client=client)
 t.append(time.perf_counter())
-own = AwsJsonClient("secretsmanager", target_prefix="secretsmanager", json_version="1.1", region=s.aws_region,
-                    endpoint_url=s.aws_endpoint_url, connect_timeout=1, read_timeout=2)
-json.loads(own.call("GetSecretValue", {"SecretId": s.secret_arn})["SecretString"])
+import boto3, botocore.client, aws_lambda_powertools.utilities.parameters
+t.append(time.perf_counter())
+session = secrets_session()
+secrets_client(s.aws_region, endpoint_url=s.aws_endpoint_url, session=session)
+t.append(time.perf_counter())
+secrets_client(s.aws_region, endpoint_url=s.aws_endpoint_url, session=session)
+t.append(time.perf_counter())
+# The secret read alone as a restore does it (a new client, its first call: one round trip to moto each)
+read_slack_secrets(s.secret_arn, client=PowertoolsSecrets(session, s.aws_region, endpoint_url=s.aws_endpoint_url))
+t.append(time.perf_counter())
+own = SecretsManagerClient(s.aws_region, endpoint_url=s.aws_endpoint_url, connect_timeout=1, read_timeout=2)
+read_slack_secrets(s.secret_arn, client=own)
 t.append(time.perf_counter())
 ms = [(b - a) * 1000 for a, b in zip(t, t[1:])]
-print(json.dumps({"connect": ms[0], "warm": ms[1], "load_signing_secret": ms[2], "new_session_and_client": ms[3],
-                  "client_from_init_session": ms[4], "secret_read_boto3": ms[5], "secret_read_aws_json": ms[6]}))
+print(json.dumps({"connect": ms[0], "warm": ms[1], "load_signing_secret": ms[2], "boto3_import": ms[4],
+                  "new_session_and_client": ms[5], "client_from_init_session": ms[6], "secret_read_boto3": ms[7],
+                  "secret_read_aws_json": ms[8]}))
 """
 
-#: SendMessage by shared.aws_json vs by a boto3 SQS client from the ack's Session, in an on-demand process after
-#: its init: what the boto3 client adds to a cold init, its first call, and a warm call each (moto on loopback).
+#: SendMessage by shared.aws_json vs by a boto3 SQS client, in an on-demand process after its init: what the boto3
+#: Session and client add to a cold init (the SDK's import not counted), its first call, and a warm call each (moto
+#: on loopback).
 SQS_SPLIT = """
 import json, os, statistics, time
 import ack_function.handler as handler
+import boto3
 from shared.queue import sqs_client
 ack = handler._function
 s = ack.settings
@@ -214,7 +221,7 @@ def send(client):
     return (time.perf_counter() - started) * 1000
 started = time.perf_counter()
 boto = sqs_client(s.aws_region, endpoint_url=s.aws_endpoint_url, connect_timeout=s.enqueue_connect_timeout_s,
-                  read_timeout=s.enqueue_read_timeout_s, session=ack._session)
+                  read_timeout=s.enqueue_read_timeout_s, session=boto3.session.Session())
 client_ms = (time.perf_counter() - started) * 1000
 boto_first = send(boto)
 own_first = send(ack._sqs)
@@ -377,11 +384,10 @@ def run(quick: bool) -> list[Section]:
                     init_type = "on-demand" if start == "cold" else "snap-start"
                     env = {**base, "PYTHONPATH": path, "AWS_LAMBDA_INITIALIZATION_TYPE": init_type}
                     combos += [Combo(py, interpreter, k, label, m, start, env) for k, label, m in HANDLERS]
-                    if start == "restore":
-                        combos += [
-                            Combo(py, interpreter, k, label, VARIANTS_MODULE, start, {**env, "BENCH_ACK_VARIANT": v})
-                            for k, label, v in RESTORE_VARIANTS
-                        ]
+                    combos += [
+                        Combo(py, interpreter, k, label, VARIANTS_MODULE, start, {**env, "BENCH_ACK_VARIANT": v})
+                        for k, label, v in (*ACK_VARIANTS, *(BEFORE_VARIANTS if start == "restore" else ()))
+                    ]
                 profile_env = {
                     **base,
                     "PYTHONPATH": f"{path}{os.pathsep}{ROOT}",  # the repo last, for bench.baselines
@@ -389,7 +395,7 @@ def run(quick: bool) -> list[Section]:
                 }
                 profiles[py] = {
                     key: importtime_profile(profile_env, module, runs=1, interpreter=interpreter, cwd=workdir)
-                    for key, _, module in HANDLERS[:2]
+                    for key, _, module in (*HANDLERS[:2], ("opsbot-boto3-secret", "", VARIANTS_MODULE))
                 }
 
             def events(combo: Combo) -> list[dict[str, Any]]:
@@ -410,9 +416,8 @@ def run(quick: bool) -> list[Section]:
                 if c.key == "opsbot" and c.start in ("restore", "cold"):
                     script = HOOK_SPLIT if c.start == "restore" else SQS_SPLIT
                     try:
-                        split = hook_split(
-                            c.interpreter, {**c.env, **empty_queue()}, workdir, 3 if quick else 5, script
-                        )
+                        env = {**c.env, **empty_queue(), "PYTHONPATH": f"{c.env['PYTHONPATH']}{os.pathsep}{ROOT}"}
+                        split = hook_split(c.interpreter, env, workdir, 3 if quick else 5, script)
                         splits.setdefault(c.py, {}).update(split)
                     except (subprocess.CalledProcessError, KeyError, ValueError) as exc:
                         # The splits read AckFunction's steps by name: a reshaped ack loses this note, not the run.
@@ -476,6 +481,7 @@ def cold_section(
             "cold p99",
             "import + init",
             "first request",
+            "first - warm p50",
             "peak RSS MB (VmHWM)",
             "opsbot / this (p50)",
             "opsbot / this, per round",
@@ -486,9 +492,10 @@ def cold_section(
     for py in pys:
         ops = by[(py, "opsbot")]
         ops_cold = _metric(ops, "cold_ms")
-        for key, _, _ in HANDLERS:
+        for key in [k for k, _, _ in (*HANDLERS, *ACK_VARIANTS) if (py, k) in by]:
             combo = by[(py, key)]
             cold = summarize(_metric(combo, "cold_ms"))
+            first_over_warm = [r["first_ms"] - r["warm_p50_ms"] for r in combo.runs]
             pairs = paired_ratios(ops_cold, _metric(combo, "cold_ms"))
             section.rows.append(
                 [
@@ -498,6 +505,7 @@ def cold_section(
                     fmt_ms(cold["p99"], 0),
                     fmt_ms(median(_metric(combo, "init_ms")), 0),
                     fmt_ms(median(_metric(combo, "first_ms")), 1),
+                    f"{median(first_over_warm):+.2f}",
                     f"{median(_metric(combo, 'peak_rss_kb')) / 1024:.0f}",
                     fmt_ratio(ratio(summarize(ops_cold)["p50"], cold["p50"])),
                     f"{min(pairs):.2f}-{max(pairs):.2f} (median {median(pairs):.2f})" if key != "opsbot" else "",
@@ -508,6 +516,7 @@ def cold_section(
                 "cold": cold,
                 "init": summarize(_metric(combo, "init_ms")),
                 "first": summarize(_metric(combo, "first_ms")),
+                "first_minus_warm": summarize(first_over_warm),
                 "peak_rss_kb": summarize(_metric(combo, "peak_rss_kb")),
                 "opsbot_over_this_per_round": pairs,
             }
@@ -524,8 +533,8 @@ def cold_section(
         modules = f"{median(_metric(ops, 'modules')):.0f} modules vs Bolt's {median(_metric(bolt, 'modules')):.0f}"
         why_bolt = (
             f"import + init {fmt_ms(init_o, 0)} vs {fmt_ms(init_b, 0)} ms; what opsbot loads that Bolt lazy does not "
-            f"(-X importtime self ms): {_top(extra, 6)}; the handler module's own time is its init (the secret "
-            "through Powertools parameters and boto3, the Bolt app)"
+            f"(-X importtime self ms): {_top(extra, 6)}; the handler module's own time is its init (the secret's "
+            "read, the Bolt app)"
         )
         why_floor = f"opsbot's import + init by package (self ms): {_top(own, 6)}"
         section.targets += [
@@ -546,27 +555,54 @@ def cold_section(
             Target(
                 f"Peak RSS (VmHWM), cold, Python {target_py}: opsbot vs Bolt lazy",
                 "<= 0.8x",
-                f"{fmt_ratio(rss)} ({median(_metric(ops, 'peak_rss_kb')) / 1024:.0f} vs "
-                f"{median(_metric(bolt, 'peak_rss_kb')) / 1024:.0f} MB; floor "
+                f"{rss:.3f}x ({median(_metric(ops, 'peak_rss_kb')) / 1024:.1f} vs "
+                f"{median(_metric(bolt, 'peak_rss_kb')) / 1024:.1f} MB; floor "
                 f"{median(_metric(floor, 'peak_rss_kb')) / 1024:.0f} MB)",
                 rss <= 0.8,
-                f"{modules}: opsbot loads all Bolt lazy does (slack_bolt, boto3 for the secret) plus "
-                + ", ".join(list(extra)[:5]),
+                f"{modules}; opsbot loads, beyond what Bolt lazy loads: " + ", ".join(list(extra)[:5]),
             ),
         ]
+        first_over_warm = median([r["first_ms"] - r["warm_p50_ms"] for r in ops.runs])
+        section.targets.append(
+            Target(
+                f"First request after a cold init minus a warm request, Python {target_py}",
+                "<= 2 ms p50",
+                f"{first_over_warm:+.2f} ms p50",
+                first_over_warm <= 2.0,
+                "what the first request builds or loads that init did not (pydantic's lazily built validators, "
+                "Bolt's first dispatch)",
+            )
+        )
+        before = by.get((target_py, "opsbot-boto3-secret"))
+        if before is not None:
+            p50_before = summarize(_metric(before, "cold_ms"))["p50"]
+            section.notes.append(
+                f"What taking the AWS SDK off the ack bought, Python {target_py}, same run: cold p50 {fmt_ms(o, 0)} vs "
+                f"{fmt_ms(p50_before, 0)} ms before ({fmt_ratio(ratio(p50_before, b))} Bolt lazy, "
+                f"{fmt_ratio(ratio(p50_before, f))} the floor); peak RSS "
+                f"{median(_metric(ops, 'peak_rss_kb')) / 1024:.0f} vs "
+                f"{median(_metric(before, 'peak_rss_kb')) / 1024:.0f} MB; "
+                f"{median(_metric(ops, 'modules')):.0f} vs {median(_metric(before, 'modules')):.0f} modules."
+            )
         section.data["ratios"] = {"python": target_py, "opsbot_over_bolt_p50": ob, "opsbot_over_floor_p50": of}
     for py, by_key in profiles.items():
         ops_pkgs, bolt_pkgs = package_self_ms(by_key["opsbot"]), package_self_ms(by_key["bolt"])
+        before_pkgs = package_self_ms(by_key.get("opsbot-boto3-secret", []))
+        sdk = {
+            name: sum(v for n, v in pkgs.items() if n in RUNTIME_PROVIDED)
+            for name, pkgs in (("opsbot", ops_pkgs), ("before", before_pkgs))
+        }
         section.notes.append(
             f"Where the time goes, Python {py} (`-X importtime` of the asset, self ms by package; the handler's "
             "own line includes its init: the secret read and the app): opsbot "
             + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(ops_pkgs.items())[:8])
             + "; Bolt lazy "
             + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(bolt_pkgs.items())[:6])
-            + f". Of opsbot's, the AWS SDK ({', '.join(sorted(RUNTIME_PROVIDED))}), loaded only to read the secret: "
-            + f"{fmt_ms(sum(v for n, v in ops_pkgs.items() if n in RUNTIME_PROVIDED), 0)} ms."
+            + f". The AWS SDK ({', '.join(sorted(RUNTIME_PROVIDED))}): opsbot {fmt_ms(sdk['opsbot'], 0)} ms "
+            + "(Powertools' user-agent hook imports the bare botocore package), opsbot before (the secret by boto3) "
+            + f"{fmt_ms(sdk['before'], 0)} ms."
         )
-        section.data[f"importtime_{py}"] = {"opsbot": ops_pkgs, "bolt": bolt_pkgs}
+        section.data[f"importtime_{py}"] = {"opsbot": ops_pkgs, "bolt": bolt_pkgs, "opsbot-boto3-secret": before_pkgs}
     section.notes[:0] = [
         f"{reps} fresh processes per row (+1 discarded), every (Python, handler, start) interleaved in random order "
         "with the restore runs of 1e; cold = interpreter start + import/init + first request. The first request's "
@@ -606,7 +642,7 @@ def restore_section(
     )
     by = _by(combos, "restore")
     pys = sorted({py for py, _ in by}, reverse=True)
-    keys = [k for k, _, _ in HANDLERS] + [k for k, _, _ in RESTORE_VARIANTS]
+    keys = [k for k, _, _ in (*HANDLERS, *ACK_VARIANTS, *BEFORE_VARIANTS)]
     for py in pys:
         for key in keys:
             if (py, key) not in by:
@@ -640,7 +676,7 @@ def restore_section(
             }
     for py in pys:
         ops_x = median(_restores(by[(py, "opsbot")], "excess_no_network_ms"))
-        for key, label, _ in RESTORE_VARIANTS:
+        for key, label, _ in (*ACK_VARIANTS, *BEFORE_VARIANTS):
             if (py, key) in by:
                 other = median(_restores(by[(py, key)], "excess_no_network_ms"))
                 section.notes.append(
@@ -656,9 +692,10 @@ def restore_section(
         rtt = median([r["secret_rtt_ms"] for run in ops.runs for r in run["restores"]])
         split = (splits or {}).get(target_py)
         why = (
-            f"the after-restore hook: connect() {fmt_ms(split['connect'])} ms (new SQS and Secrets Manager clients, "
-            f"the latter from the init's Session), warm() {fmt_ms(split['warm'])} ms, load_signing_secret() "
-            f"{fmt_ms(split['load_signing_secret'])} ms (GetSecretValue through Powertools, the Bolt app)"
+            f"the after-restore hook: connect() {fmt_ms(split['connect'])} ms (new SQS and Secrets Manager clients), "
+            f"warm() {fmt_ms(split['warm'])} ms (credentials, the SQS connection), load_signing_secret() "
+            f"{fmt_ms(split['load_signing_secret'])} ms (GetSecretValue by shared.aws_json, the Bolt app); the fork "
+            "of the snapshot process"
             if split and "connect" in split
             else ""
         )
@@ -667,7 +704,12 @@ def restore_section(
                 f"SnapStart restore to first answer, network excluded, Python {target_py}",
                 "<= 5 ms p50 over a warm request",
                 f"+{fmt_ms(no_net['p50'])} ms p50 (+{fmt_ms(summarize(_restores(ops, 'excess_ms'))['p50'])} with the "
-                f"secret read's {fmt_ms(rtt)} ms round trip to moto)",
+                f"secret read's {fmt_ms(rtt)} ms round trip to moto)"
+                + "".join(
+                    f"; {label}: +{fmt_ms(median(_restores(by[(target_py, key)], 'excess_no_network_ms')))}"
+                    for key, label in (("opsbot-before", "before, same run"), ("floor", "the floor"))
+                    if (target_py, key) in by
+                ),
                 no_net["p50"] <= 5.0,
                 why,
             )
@@ -679,15 +721,15 @@ def restore_section(
         "runtime's snapshot_restore_py calls them, as Lambda does), then the first request, then warm ones; 'restore "
         "-> first answer' counts from just before the fork (the fork itself included: a few ms for a large parent, "
         "where Lambda's restore is its own, unmeasured here).",
-        "opsbot's after-restore hook makes a new SQS client and connection, a new Secrets Manager client from the "
-        "boto3 Session made at init (primed there without credentials: the client resolves them after the restore) "
-        "and reads the signing secret. 'opsbot before' makes that client from a new Session at every restore (the "
-        "ack before issue 15 part 2); 'opsbot with SendMessage by boto3' sends through a botocore SQS client from "
-        "the kept Session instead of shared.aws_json (both: bench/baselines/opsbot_restore_variants_lambda.py, the "
-        "ack's own init and hook with that one step changed). The floor reads its secret; Bolt's documented setup "
-        "registers "
-        "no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the lazy "
-        "listener's first Lambda Invoke).",
+        "opsbot's after-restore hook makes new SQS and Secrets Manager clients (shared.aws_json), resolves the "
+        "credentials once for both, opens the SQS connection and reads the signing secret. 'opsbot before' reads it "
+        "as the ack did before issue 15 part 2: a Secrets Manager client from the boto3 Session made at init (primed "
+        "there without credentials) and Powertools parameters; 'opsbot with the secret and SendMessage by boto3' "
+        "also sends through a botocore SQS client from that Session; 'opsbot before issue 15 part 2' is the first "
+        "with nothing looked up before the snapshot, as the ack was (all: bench/baselines/opsbot_boto3_lambda.py, "
+        "the ack's own init and hook with those steps changed). The floor reads its secret; Bolt's documented setup "
+        "registers no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the "
+        "lazy listener's first Lambda Invoke).",
         "'restore - warm': restore to first answer minus the same child's warm request (both include one "
         "SendMessage or Invoke to moto on loopback, which cancels). 'network excluded' subtracts, per restore, the "
         "median round trip of a GetSecretValue to the same moto on a kept-alive connection (loopback and moto's "
@@ -697,10 +739,11 @@ def restore_section(
         if "connect" in split:
             section.notes.append(
                 f"Where opsbot's restore goes, Python {py} (its after-restore hook step by step, median of processes "
-                f"in snapshot mode): connect() {fmt_ms(split['connect'])} ms (a new SQS client, and a Secrets Manager "
-                f"client from the Session made at init), warm() {fmt_ms(split['warm'])} ms, load_signing_secret() "
-                f"{fmt_ms(split['load_signing_secret'])} ms (GetSecretValue and the Bolt app). For comparison in the "
-                f"same processes: a new boto3 Session and its first client {fmt_ms(split['new_session_and_client'])} "
+                f"in snapshot mode): connect() {fmt_ms(split['connect'])} ms (new SQS and Secrets Manager clients), "
+                f"warm() {fmt_ms(split['warm'])} ms, load_signing_secret() {fmt_ms(split['load_signing_secret'])} ms "
+                f"(GetSecretValue and the Bolt app). For comparison in the same processes, with boto3: its import "
+                f"{fmt_ms(split['boto3_import'])} ms (in a snapshot, paid at publish), "
+                f"a new Session and its first client {fmt_ms(split['new_session_and_client'])} "
                 f"ms, a second client from that Session {fmt_ms(split['client_from_init_session'])} ms. The secret "
                 f"read alone as a restore does it (a new client and its first call, one round trip to moto): through "
                 f"boto3 from the kept Session and Powertools {fmt_ms(split['secret_read_boto3'])} ms, through "
@@ -708,10 +751,10 @@ def restore_section(
             )
         if "boto3_client_at_init" in split:
             section.notes.append(
-                f"SendMessage, shared.aws_json vs a boto3 SQS client from the ack's Session, Python {py} (an on-demand "
-                f"process after its init, moto on loopback, median of processes): the boto3 client costs "
-                f"{fmt_ms(split['boto3_client_at_init'])} ms to make at init (SQS's model and rules, on top of "
-                f"Secrets Manager's); first call {fmt_ms(split['boto3_first_send'])} vs "
+                f"SendMessage, shared.aws_json vs a boto3 SQS client, Python {py} (an on-demand process after its "
+                f"init, moto on loopback, median of processes): a boto3 Session and SQS client cost "
+                f"{fmt_ms(split['boto3_client_at_init'])} ms to make (the SDK's import not counted); first call "
+                f"{fmt_ms(split['boto3_first_send'])} vs "
                 f"{fmt_ms(split['aws_json_first_send'])} ms; warm call {fmt_ms(split['boto3_warm_send'])} vs "
                 f"{fmt_ms(split['aws_json_warm_send'])} ms (median of 30 each, interleaved)."
             )

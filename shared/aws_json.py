@@ -1,10 +1,11 @@
 """A minimal AWS JSON-protocol client for the ack path: one signed HTTPS POST per call, nothing else loaded.
 
-The ack makes one AWS call per request (SQS SendMessage). boto3 would cost it ~110 ms of imports and ~60 ms
-of session and client construction (endpoint rules, service models) in every cold start, more than the
-rest of the ack together (bench/results/results.md, section 1b); Bolt's own Lambda adapter pays the same
-for its lazy listeners. This module signs with Signature Version 4 (tests compare every signature with
-botocore's `SigV4Auth`) over `http.client`, bounded by a connect and a read deadline, with one attempt.
+The ack makes two AWS calls: SQS SendMessage per request, and Secrets Manager GetSecretValue at init or after a
+SnapStart restore (its signing secret). boto3 would cost it ~175 ms of imports and ~75 ms of session and client
+construction (endpoint rules, service models) in every cold start, more than the rest of the ack together
+(bench/results/results.md, sections 1b and 1d); Bolt's own Lambda adapter pays the same for its lazy listeners.
+This module signs with Signature Version 4 (tests compare every signature with botocore's `SigV4Auth`) over
+`http.client`, bounded by a connect and a read deadline.
 
 Credentials are resolved like botocore's default chain does on Lambda, at the first call and again
 before they expire: the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
@@ -13,17 +14,19 @@ else the container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` wi
 (docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials).
 
 Under moto's in-process mock (`moto.mock_aws`, which intercepts botocore's requests only) a client with no
-endpoint_url sends its calls through botocore instead, so a test of the ack sees its SendMessage in moto; with
-an endpoint_url (moto in server mode, the project's own tests) it speaks HTTP itself, as on Lambda.
+endpoint_url sends its calls through botocore instead, so a test of the ack sees its SendMessage and its secret in
+moto; with an endpoint_url (moto in server mode, the project's own tests) it speaks HTTP itself, as on Lambda.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -152,6 +155,27 @@ def credentials_from_environment(environ: Mapping[str, str] | None = None, *, ti
     return Credentials(data["AccessKeyId"], data["SecretAccessKey"], data.get("Token"), expires_at)
 
 
+class CachedCredentials:
+    """Credentials resolved at the first call and again shortly before they expire; one per sandbox, shared by
+    its clients (so a SnapStart restore asks the container endpoint once, not once per client)."""
+
+    def __init__(
+        self,
+        resolve: Callable[[], Credentials] = credentials_from_environment,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._resolve = resolve
+        self._clock = clock
+        self._credentials: Credentials | None = None
+
+    def __call__(self) -> Credentials:
+        creds = self._credentials
+        if creds is None or (creds.expires_at is not None and creds.expires_at - self._clock() < REFRESH_MARGIN_S):
+            creds = self._credentials = self._resolve()
+        return creds
+
+
 def in_process_mock_active() -> bool:
     """Whether moto's in-process mock (`moto.mock_aws`) is started in this process; moto is never imported here."""
     models = sys.modules.get("moto.core.models")
@@ -192,18 +216,16 @@ class AwsJsonClient:
         self._content_type = f"application/x-amz-json-{json_version}"
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._resolve_credentials = credentials
-        self._credentials: Credentials | None = None
+        self._credentials = (
+            credentials if isinstance(credentials, CachedCredentials) else CachedCredentials(credentials, clock=clock)
+        )
         self._clock = clock
         self._connection: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
     def credentials(self) -> Credentials:
         """Cached credentials, resolved again shortly before they expire."""
-        creds = self._credentials
-        if creds is None or (creds.expires_at is not None and creds.expires_at - self._clock() < REFRESH_MARGIN_S):
-            creds = self._credentials = self._resolve_credentials()
-        return creds
+        return self._credentials()
 
     def call(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The operation's JSON result, or `AwsCallError` with AWS's error code or whether it may have been sent."""
@@ -296,6 +318,14 @@ class AwsJsonClient:
             self._connection.close()
             self._connection = None
 
+    def prime(self) -> None:
+        """Look the endpoint's host up once, connecting nowhere, so the code of a first lookup (Python's idna codec,
+        the C library's resolver configuration) is loaded: before a SnapStart snapshot, where no credentials and
+        no connection may be made, this is what a restore's first connection would otherwise load (~5 ms)."""
+        parts = urlsplit(self.endpoint_url)
+        with contextlib.suppress(OSError, UnicodeError):  # no answer is kept: the first connection looks again
+            socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+
     def warm(self) -> bool:
         """Resolve the credentials and open the connection (TCP and TLS) ahead of the first call, e.g. right after
         a SnapStart restore; False if either failed (the first call then tries again)."""
@@ -328,5 +358,42 @@ class SqsSendClient:
     def close(self) -> None:
         self._client.close()
 
+    def prime(self) -> None:
+        self._client.prime()
+
     def warm(self) -> bool:
         return self._client.warm()
+
+
+#: Secrets Manager errors worth a second attempt of a read (throttling, a service-side failure); a missing secret,
+#: a denied access or a bad request is answered the same the second time.
+RETRYABLE_SECRET_ERRORS = frozenset({"ThrottlingException", "InternalServiceError", "RequestTimeout"})
+
+
+class SecretsManagerClient:
+    """Secrets Manager `GetSecretValue` with boto3's keyword arguments and result; a read, so tried twice when the
+    first attempt failed for a reason a second may not (a timeout, a lost connection, throttling, a 5xx)."""
+
+    def __init__(self, region: str, *, endpoint_url: str | None = None, attempts: int = 2, **options: Any) -> None:
+        self._client = AwsJsonClient(
+            "secretsmanager",
+            target_prefix="secretsmanager",
+            json_version="1.1",
+            region=region,
+            endpoint_url=endpoint_url,
+            **options,
+        )
+        self._attempts = attempts
+
+    def get_secret_value(self, **params: Any) -> dict[str, Any]:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return self._client.call("GetSecretValue", params)
+            except AwsCallError as exc:
+                transient = not exc.status or exc.status >= 500 or exc.code in RETRYABLE_SECRET_ERRORS
+                if attempt == self._attempts or not transient:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._client.close()

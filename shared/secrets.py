@@ -1,4 +1,7 @@
-"""Slack credentials: from Secrets Manager on AWS (Powertools parameters, cached), from the environment locally.
+"""Slack credentials: from Secrets Manager on AWS, from the environment locally.
+
+The ack reads its signing secret with `read_slack_secrets` through `shared.aws_json` (no AWS SDK on its path);
+the worker, which loads boto3 anyway, with `load_slack_secrets` (Powertools parameters, cached).
 
 The secret holds JSON `{"signing_secret": "...", "bot_token": "xoxb-..."}` (see infra/aws/slack_secret.py), and
 `"jenkins_user"`, `"jenkins_api_token"` when the inventory has Jenkins jobs.
@@ -32,37 +35,23 @@ class SlackSecrets(BaseModel):
         return None if value in ("", None) else value
 
 
-#: Keys for the one client made before a SnapStart snapshot, only to load botocore's data into the Session.
-_PLACEHOLDER_KEYS = {"aws_access_key_id": "before-snapshot", "aws_secret_access_key": "before-snapshot"}
+def read_slack_secrets(secret_id: str, *, client: Any) -> SlackSecrets:
+    """Read the secret with `client.get_secret_value` (the ack's `shared.aws_json.SecretsManagerClient`, no SDK),
+    or raise `SettingsError` saying why not: AWS's error code and message, or what is wrong with its JSON (never
+    a value)."""
+    from shared.aws_json import AwsCallError
 
-
-def secrets_session() -> Any:
-    """A boto3 Session to keep for the sandbox's life: it caches botocore's parsed service models and endpoint
-    rules, which cost ~75 ms per new Session (a client from a kept one: ~2 ms; bench/ section 1e)."""
-    import boto3
-
-    return boto3.session.Session()
-
-
-def secrets_client(region: str, *, endpoint_url: str | None = None, session: Any = None, **keys: str) -> Any:
-    """Bounded like every call that may sit in front of a Slack request. Loads the Powertools parameters
-    utility too (it imports boto3 anyway), so whoever builds the client at init pays for both there."""
-    import aws_lambda_powertools.utilities.parameters  # noqa: F401
-    from botocore.config import Config
-
-    config = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"})
-    session = session or secrets_session()
-    return session.client("secretsmanager", region_name=region, endpoint_url=endpoint_url, config=config, **keys)
-
-
-def prime_session(session: Any, region: str, *, endpoint_url: str | None = None) -> None:
-    """Load into `session` what a Secrets Manager client needs, without resolving credentials: for a SnapStart
-    snapshot, where credentials would be stale after a restore (SnapStart: redo what is unique or time-bound).
-
-    The client is made with placeholder keys (botocore then leaves the Session's credentials unresolved) and
-    dropped; a client made from `session` after the restore resolves real ones and costs a few ms.
-    """
-    secrets_client(region, endpoint_url=endpoint_url, session=session, **_PLACEHOLDER_KEYS)
+    try:
+        text = client.get_secret_value(SecretId=secret_id).get("SecretString")
+    except AwsCallError as exc:
+        raise SettingsError(f"cannot read the Slack secret {secret_id}: {exc}") from None
+    if not isinstance(text, str):
+        raise SettingsError(f"cannot read the Slack secret {secret_id}: it has no SecretString (a binary secret?)")
+    try:
+        return SlackSecrets.model_validate_json(text)
+    except ValidationError as exc:  # the errors' types and places only: their inputs would be the secret's values
+        problems = "; ".join(f"{'/'.join(map(str, e['loc'])) or 'value'}: {e['type']}" for e in exc.errors())
+        raise SettingsError(f"cannot read the Slack secret {secret_id}: not the expected JSON ({problems})") from None
 
 
 def load_slack_secrets(secret_id: str, *, client: Any, max_age: int = SECRET_MAX_AGE_S) -> SlackSecrets:

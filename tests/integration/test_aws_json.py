@@ -1,4 +1,5 @@
-"""The ack's SQS client over real HTTP: moto server, a container credentials endpoint, a connection closed by SQS."""
+"""The ack's SQS and Secrets Manager clients over real HTTP: moto server, a container credentials endpoint, a
+connection closed by SQS, a Secrets Manager that throttles."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from infra.devstack.aws import MotoServer, Queues, aws_client
-from shared.aws_json import AwsCallError, Credentials, SqsSendClient, credentials_from_environment
+from shared.aws_json import (
+    AwsCallError,
+    CachedCredentials,
+    Credentials,
+    SecretsManagerClient,
+    SqsSendClient,
+    credentials_from_environment,
+)
 
 KEYS = Credentials("testing", "testing")
 
@@ -191,3 +199,76 @@ def test_one_client_shared_by_threads_sends_every_message_once(moto_server, queu
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
     assert sorted(received) == sorted(bodies)
+
+
+def test_a_secret_is_read_from_moto_with_boto3_s_arguments_and_result(moto_server):
+    arn = aws_client("secretsmanager", moto_server.endpoint_url).create_secret(
+        Name="aws-json-read", SecretString='{"signing_secret": "s3cr3t"}'
+    )["ARN"]
+    client = SecretsManagerClient("us-east-1", endpoint_url=moto_server.endpoint_url, credentials=lambda: KEYS)
+
+    result = client.get_secret_value(SecretId=arn)
+
+    assert result["ARN"] == arn and json.loads(result["SecretString"]) == {"signing_secret": "s3cr3t"}
+
+
+class _FlakySecrets(BaseHTTPRequestHandler):
+    """Plays Secrets Manager: answers each GetSecretValue with the next of `answers` (status, error code or None)."""
+
+    answers: list[tuple[int, str | None]] = []
+    targets: list[str] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.targets.append(self.headers["X-Amz-Target"])
+        status, code = self.answers.pop(0)
+        payload = {"__type": code, "message": "try later"} if code else {"SecretString": "{}", "Name": "x"}
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_secrets() -> Iterator[SecretsManagerClient]:
+    _FlakySecrets.targets = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakySecrets)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield SecretsManagerClient(
+        "us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_port}", credentials=lambda: KEYS
+    )
+    server.shutdown()
+
+
+def test_a_throttled_or_failed_secret_read_is_tried_once_more(flaky_secrets):
+    _FlakySecrets.answers = [(400, "ThrottlingException"), (200, None)]
+    assert flaky_secrets.get_secret_value(SecretId="x")["SecretString"] == "{}"
+
+    _FlakySecrets.answers = [(500, "InternalServiceError"), (500, "InternalServiceError")]
+    with pytest.raises(AwsCallError, match="InternalServiceError"):
+        flaky_secrets.get_secret_value(SecretId="x")
+    assert _FlakySecrets.targets == ["secretsmanager.GetSecretValue"] * 4  # two attempts each, never more
+
+
+def test_a_denied_secret_read_is_not_tried_again_and_says_why(flaky_secrets):
+    _FlakySecrets.answers = [(400, "AccessDeniedException")]
+    with pytest.raises(AwsCallError, match="GetSecretValue: AccessDeniedException: try later") as raised:
+        flaky_secrets.get_secret_value(SecretId="x")
+    assert raised.value.code == "AccessDeniedException" and len(_FlakySecrets.targets) == 1
+
+
+def test_clients_sharing_cached_credentials_resolve_them_once(moto_server, queues, container_endpoint):
+    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": container_endpoint, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "the-token"}
+    shared = CachedCredentials(lambda: credentials_from_environment(env))
+    queue = SqsSendClient("us-east-1", endpoint_url=moto_server.endpoint_url, credentials=shared)
+    secrets = SecretsManagerClient("us-east-1", endpoint_url=moto_server.endpoint_url, credentials=shared)
+
+    assert queue.warm()
+    with pytest.raises(AwsCallError, match="ResourceNotFoundException"):
+        secrets.get_secret_value(SecretId="no-such-secret")
+
+    assert _Endpoint.served == ["/2018-06-01/credentials"]

@@ -1,5 +1,6 @@
 """The ack under moto's in-process mock (`moto.mock_aws`), the ecosystem's usual way to test Lambda code: its
-SendMessage reaches moto's queue (the hand-written SQS client hands its calls to botocore while the mock is on)."""
+SendMessage reaches moto's queue and its secret is read from moto's Secrets Manager (the hand-written clients hand
+their calls to botocore while the mock is on)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from ack_function.handler import AckFunction
-from shared.aws_json import AwsCallError, SqsSendClient, in_process_mock_active
+from shared.aws_json import AwsCallError, SecretsManagerClient, SqsSendClient, in_process_mock_active
 from shared.settings import AckSettings
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext
@@ -83,3 +84,13 @@ def test_with_an_endpoint_the_client_speaks_http_itself_even_under_the_mock(aws)
 
     with pytest.raises(AwsCallError, match="could not connect"):
         client.send_message(QueueUrl="http://127.0.0.1:9/123456789012/q", MessageBody="x")
+
+
+def test_under_the_mock_a_missing_secret_is_an_aws_call_error_with_its_code(aws):
+    _queue_and_secret()
+    client = SecretsManagerClient(REGION)
+
+    assert '"signing_secret"' in client.get_secret_value(SecretId="opsbot/slack")["SecretString"]
+    with pytest.raises(AwsCallError) as raised:
+        client.get_secret_value(SecretId="opsbot/no-such-secret")
+    assert raised.value.code == "ResourceNotFoundException"
