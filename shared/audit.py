@@ -13,7 +13,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 AuditEvent = Literal[
-    "request", "denial", "confirmation", "cancelled", "approval", "rejected", "start", "outcome", "expired"
+    "request",
+    "denial",
+    "confirmation",
+    "cancelled",
+    "approval",
+    "rejected",
+    "start",
+    "outcome",
+    "expired",
+    "lock",
+    "unlock",
+    "freeze",
+    "unfreeze",
+    "override",
 ]
 _ORDER = {
     "request": 0,
@@ -22,7 +35,12 @@ _ORDER = {
     "cancelled": 2,
     "approval": 3,
     "rejected": 3,
+    "override": 4,
     "start": 4,
+    "lock": 5,
+    "unlock": 5,
+    "freeze": 5,
+    "unfreeze": 5,
     "outcome": 5,
     "expired": 6,
 }

@@ -28,6 +28,7 @@ from worker_function.reply import SlackReplier
 from worker_function.store.audit import AuditLog
 from worker_function.store.dead_letters import DeadLetters
 from worker_function.store.decisions import Decisions
+from worker_function.store.holds import HoldStore
 from worker_function.store.intents import DynamoIntents
 from worker_function.store.leases import LeaseStore
 
@@ -114,6 +115,9 @@ def build_dispatcher(
             decisions=Decisions(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()),
             queue=queue,
             groups=groups,
+            holds=HoldStore(
+                settings.leases_table, client=dynamodb, lock_ttl_s=settings.lock_ttl_s, now=lambda: now().timestamp()
+            ),
         ),
         SlackReplier(
             web,

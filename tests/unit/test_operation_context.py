@@ -98,6 +98,7 @@ def context(log: Recorder, **overrides) -> OperationContext:
         "decisions": FakeDecisions(log),
         "queue": FakeQueue(log),
         "groups": NoGroups(),
+        "holds": object(),
     }
     return OperationContext(**{**deps, **overrides})
 
@@ -116,7 +117,7 @@ def job(args) -> JobEnvelope:
 
 def test_every_dependency_is_required():
     required = [f.name for f in dataclasses.fields(OperationContext) if f.default is dataclasses.MISSING]
-    assert {"audit", "slack", "decisions", "queue", "groups", "jenkins_factory", "inventory"} <= set(required)
+    assert {"audit", "slack", "decisions", "queue", "groups", "jenkins_factory", "inventory", "holds"} <= set(required)
     with pytest.raises(TypeError, match="decisions"):
         OperationContext(**{k: None for k in required if k != "decisions"})
 

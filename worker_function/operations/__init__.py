@@ -30,6 +30,7 @@ from worker_function.effects import SideEffect, effect
 from worker_function.errors import StaleStateError
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.store import AuditTrail, DecisionStore
+from worker_function.store.holds import HoldStore
 from worker_function.store.intents import Intent, IntentStore
 
 R = TypeVar("R")
@@ -120,6 +121,8 @@ class OperationContext:
     #: by the dispatcher's policy check (an Approve) and the operations (a Reject), so a group is listed once
     #: per cache period across jobs.
     groups: GroupResolver
+    #: Locks and freezes (`/ops-lock`, `/ops-freeze`; the executor reads them before a mutating command).
+    holds: HoldStore
     _jenkins: Any = field(default=None, repr=False)
 
     @property
