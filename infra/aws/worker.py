@@ -37,6 +37,9 @@ WORKER_MEMORY_MB = 512
 CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
 #: Item-level DynamoDB actions used by Powertools idempotency and the lease store.
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: Locks and freezes (worker_function/store/holds.py): a mutating job's lock and freeze in one read, and every
+#: one standing listed for /ops-jobs and App Home, on the leases table only.
+HOLDS_ACTIONS = ("dynamodb:BatchGetItem",)
 #: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 
@@ -109,6 +112,7 @@ class Worker(Construct):
                 iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn, dlq.queue_arn]),
                 iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[idempotency.table_arn, leases.table_arn]),
                 iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[audit.table_arn]),
+                iam.PolicyStatement(actions=list(HOLDS_ACTIONS), resources=[leases.table_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
                 # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py).
                 *operations.statements,

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra.aws.worker import AUDIT_ACTIONS, CONSUME_ACTIONS, TABLE_ACTIONS
+from infra.aws.worker import AUDIT_ACTIONS, CONSUME_ACTIONS, HOLDS_ACTIONS, TABLE_ACTIONS
 from infra.aws.worker_permissions import (
     CODEBUILD_ACTIONS,
     EC2_READ_ACTIONS,
@@ -107,6 +107,8 @@ def _base_worker_statements(synth) -> list[dict]:
             "Resource": [_arn(synth, state.idempotency), _arn(synth, state.leases)],
         },
         {"Action": list(AUDIT_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, state.audit)},
+        # Locks and freezes: read together, on the leases table only.
+        {"Action": _one(HOLDS_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, state.leases)},
         {
             "Action": "secretsmanager:GetSecretValue",
             "Effect": "Allow",
