@@ -845,7 +845,7 @@ def _reason(reason: str) -> str:
 def locked(display: str, lock: Lock, short_id: str) -> SlackMessage:
     """A mutating command refused on a locked target: who locked it, why and since when."""
     return _simple(
-        f":lock: {echo(display)} was refused: {echo(lock.target)} is locked by {mention(lock.by)} since "
+        f":no_entry: :lock: {echo(display)} was refused: {echo(lock.target)} is locked by {mention(lock.by)} since "
         f"{moment(lock.since)}: {_reason(lock.reason)}",
         f"Your job `{escape(short_id)}` was not run. {mention(lock.by)} lifts it with `/ops-unlock "
         f"{escape(lock.target)}`.",
@@ -855,8 +855,8 @@ def locked(display: str, lock: Lock, short_id: str) -> SlackMessage:
 def frozen(display: str, freeze: Freeze, short_id: str) -> SlackMessage:
     """A mutating command refused in a frozen environment: the reason, who froze it and until when."""
     return _simple(
-        f":snowflake: {echo(display)} was refused: {echo(freeze.environment)} is frozen by {mention(freeze.by)} "
-        f"until {moment(freeze.until)}: {_reason(freeze.reason)}",
+        f":no_entry: :snowflake: {echo(display)} was refused: {echo(freeze.environment)} is frozen by "
+        f"{mention(freeze.by)} until {moment(freeze.until)}: {_reason(freeze.reason)}",
         f"Your job `{escape(short_id)}` was not run. Try again after the freeze ends.",
     )
 

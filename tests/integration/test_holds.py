@@ -17,11 +17,6 @@ from tests.events import slash_body
 from tests.integration import ack_flow
 from tests.integration.test_audit import rows
 
-HOLD_POLICY = """
-[policy.override_freeze]
-users = ["U0DANA"]
-environments = ["prod"]
-"""
 LOCK_RULE = """
 [policy.lock]
 user_groups = ["S0SRE"]
@@ -32,8 +27,8 @@ class Flow(ack_flow.Flow):
     """Each command with its own trigger_id (its own job) and its own response_url (its own answers)."""
 
     def __init__(self, harness: Any, extra: str = "") -> None:
-        harness.slack.set_usergroup("S0SRE", ["U0BOB"])
-        super().__init__(harness, demo_inventory_toml(harness.cluster) + HOLD_POLICY + extra)
+        harness.slack.set_usergroup("S0SRE", ["U0DANA"])  # the demo's override_freeze group
+        super().__init__(harness, demo_inventory_toml(harness.cluster) + extra)
 
     def say(self, line: str, user: str = "U0ALICE") -> tuple[str, dict[str, Any]]:
         """Send the command signed as `user`; its response_url key and the ack's body."""
@@ -109,10 +104,13 @@ def test_the_lock_rule_lets_its_people_lift_anyones_lock_and_only_they_may_lock(
     flow = Flow(harness, LOCK_RULE)
     assert "was refused: locking payment is allowed to <!subteam^S0SRE>" in flow.run("/ops-lock payment mine")
 
-    flow.run("/ops-lock payment incident 7", user="U0BOB")
-    assert "is locked by <@U0BOB>" in flow.run("/ops-restart payment", user="U0ALICE")
-    unlocked = flow.run("/ops-unlock payment", user="U0BOB")
-    assert "is unlocked by <@U0BOB>" in unlocked
+    flow.run("/ops-lock payment incident 7", user="U0DANA")
+    flow.run("/ops-lock checkout incident 8", user="U0BOB")  # refused: not in the rule
+    assert "is locked by <@U0DANA>" in flow.run("/ops-restart payment", user="U0ALICE")
+    assert "The lock on payment was made by <@U0DANA>" in flow.run("/ops-unlock payment", user="U0BOB")
+    unlocked = flow.run("/ops-unlock payment", user="U0DANA")
+    assert "is unlocked by <@U0DANA>" in unlocked
+    assert "is not locked" in flow.run("/ops-unlock checkout", user="U0DANA")
 
 
 def test_a_lock_is_refused_on_a_target_a_running_job_holds_and_unlock_says_it_is_a_job(flow, harness):
