@@ -31,6 +31,7 @@ it covers (none listed: every environment):
     [policy.override_freeze]                # who may run mutating commands through a freeze (audited)
     user_groups = ["S0SRE"]
 
+A `lock` or `freeze` rule decides only in the environments it covers; elsewhere the default holds.
 Defaults: without `lock` (`freeze`), anyone may lock a target (freeze an environment) and only who did may
 lift it before it lapses; with it, only whom it admits may, and they may lift anyone's. Without
 `override_freeze`, nobody runs through a freeze. The general rules above apply to `/ops-lock` and the others
@@ -166,6 +167,11 @@ class Policy(_Model):
     freeze: HoldRule | None = None
     #: Who may run mutating commands through a freeze, audited as an override (None: nobody).
     override_freeze: HoldRule | None = None
+
+    def hold_rule(self, which: Literal["lock", "freeze"], environment: str | None) -> HoldRule | None:
+        """The `lock` or `freeze` rule when it covers the environment; None: the default applies there."""
+        rule = self.lock if which == "lock" else self.freeze
+        return rule if rule is not None and rule.covers(environment) else None
 
     @field_validator("rules")
     @classmethod

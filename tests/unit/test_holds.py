@@ -136,6 +136,15 @@ def test_the_inventory_reads_the_three_rules_and_names_a_bad_key():
         Inventory.from_toml(base + '[policy.override_freeze]\nenvironments = ["prd"]\n')
 
 
+def test_a_lock_or_freeze_rule_decides_only_in_the_environments_it_covers():
+    base = '[targets.payment]\nenvironment = "prod"\necs = { cluster = "c", service = "p" }\n'
+    policy = Inventory.from_toml(base + '[policy.freeze]\nusers = ["U0A"]\nenvironments = ["prod"]\n').policy
+
+    assert policy.hold_rule("freeze", "prod") is policy.freeze
+    assert policy.hold_rule("freeze", "staging") is None  # the default: anyone freezes staging
+    assert policy.hold_rule("lock", "prod") is None
+
+
 def test_environments_are_what_the_inventory_places_things_in():
     toml = '[targets.p]\nenvironment = "prod"\n[suites.s]\ncodebuild_project = "xx"\nenvironment = "test"\n'
     inventory = Inventory.from_toml(toml)

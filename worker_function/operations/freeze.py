@@ -13,7 +13,7 @@ from worker_function.operations import OperationContext
 
 def run(args: FreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
     policy = ctx.inventory.policy
-    rule = policy.freeze
+    rule = policy.hold_rule("freeze", args.environment)
     user = job.requester.user_id
     admitted = rule is not None and rule.admits(user, args.environment, ctx.group_members) is True
     if rule is not None and not admitted:

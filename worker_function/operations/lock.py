@@ -12,8 +12,8 @@ from worker_function.operations import OperationContext
 
 def run(args: LockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
     policy = ctx.inventory.policy
-    rule = policy.lock
     environment = ctx.inventory.environment_of("target", args.target)
+    rule = policy.hold_rule("lock", environment)
     if rule is not None and rule.admits(job.requester.user_id, environment, ctx.group_members) is not True:
         why = messages.not_allowed_to(f"locking {args.target}", "lock", rule.describe(), rule.ask or policy.contact)
         raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))

@@ -19,7 +19,7 @@ def run(args: UnfreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMes
     if record is None or not record.freeze.standing(ctx.now().timestamp()):
         return messages.not_frozen(args.environment, job.short_id)
     freeze = record.freeze
-    rule = ctx.inventory.policy.freeze
+    rule = ctx.inventory.policy.hold_rule("freeze", args.environment)
     if user != freeze.by and (rule is None or rule.admits(user, args.environment, ctx.group_members) is not True):
         what = f"The freeze of {args.environment}"
         why = messages.held_by_someone_else(what, freeze.by, freeze.since, rule is not None)

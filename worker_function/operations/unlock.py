@@ -22,8 +22,8 @@ def run(args: UnlockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
     if lock is None:
         why = messages.held_by_a_job(lease.target, lease.command, lease.requester, lease.since_hhmm, lease.owner_job)
         raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
-    rule = ctx.inventory.policy.lock
     environment = ctx.inventory.environment_of("target", args.target)
+    rule = ctx.inventory.policy.hold_rule("lock", environment)
     if user != lock.by and (rule is None or rule.admits(user, environment, ctx.group_members) is not True):
         why = messages.held_by_someone_else(f"The lock on {args.target}", lock.by, lock.since, rule is not None)
         raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
