@@ -221,3 +221,52 @@ def test_the_read_api_lists_the_standing_locks_and_freezes_for_others_to_show(fl
     text = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "`prod` frozen by <@U0ALICE>" in text and re.search(r"\((1h 59m|2h 0m) left\)", text)
     assert "`checkout` locked by <@U0ALICE>" in text and "&lt;b&gt;bold&lt;/b&gt;" in text
+
+
+def test_a_redelivered_lock_unlock_freeze_and_unfreeze_find_their_own_work_done(harness):
+    """Each operation run twice for the same job (a redelivery after a crash before its outcome was saved):
+    the same answer, one lock and one freeze, nothing refused by its own earlier write."""
+    from worker_function.operations import operation_for
+
+    ctx = harness.dispatcher().ctx
+    for line, expected in [
+        ("/ops-lock payment incident 42", "is locked by <@U0ALICE>: incident 42"),
+        ("/ops-unlock payment", "is unlocked by <@U0ALICE>"),
+        ("/ops-freeze prod incident 42", "is frozen by <@U0ALICE>"),
+        ("/ops-unfreeze prod", "is no longer frozen: ended by <@U0ALICE>"),
+    ]:
+        job = harness.job(line)
+        first = operation_for(job.kind).run(job.args, job, ctx)
+        again = operation_for(job.kind).run(job.args, job, ctx)
+        assert expected in first.text and expected in again.text, (line, first.text, again.text)
+    after = ctx.holds.holds(harness.inventory)
+    assert after.locks == () and after.freezes == ()
+
+
+def test_two_people_locking_at_once_one_wins_and_the_other_is_told_who(harness):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.jobs import Requester
+    from worker_function.errors import LockRefusedError
+
+    holds = harness.dispatcher().ctx.holds
+    jobs = [
+        harness.job("/ops-lock payment mine").changed(
+            requester=Requester(user_id=user, team_id="T0001", channel_id="C0OPS")
+        )
+        for user in ("U0ALICE", "U0BOB", "U0CAROL", "U0DANA")
+    ]
+
+    def take(job):
+        try:
+            return holds.lock("payment", job, "mine").requester
+        except LockRefusedError as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(take, jobs))
+
+    winners = [r for r in results if isinstance(r, str)]
+    assert len(winners) == 1
+    refused = [r for r in results if isinstance(r, LockRefusedError)]
+    assert all(r.holder.requester == winners[0] for r in refused) and len(refused) == 3
