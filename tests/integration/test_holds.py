@@ -113,6 +113,29 @@ def test_the_lock_rule_lets_its_people_lift_anyones_lock_and_only_they_may_lock(
     assert "is not locked" in flow.run("/ops-unlock checkout", user="U0DANA")
 
 
+def test_a_forgotten_lock_lapses_after_its_lifetime(harness):
+    from infra.devstack.aws import aws_client
+    from worker_function.errors import TargetBusyError
+    from worker_function.store.holds import HoldStore
+    from worker_function.store.leases import LeaseStore
+
+    clock = [harness.clock.time()]
+    client = aws_client("dynamodb", harness.moto.endpoint_url)
+    holds = HoldStore(harness.tables.leases, client=client, lock_ttl_s=60, now=lambda: clock[0])
+    leases = LeaseStore(harness.tables.leases, client=client, now=lambda: clock[0])
+    holds.lock("payment", harness.job("/ops-lock payment gone home"), "gone home")
+    restart = harness.job("/ops-restart payment")
+    with pytest.raises(TargetBusyError) as busy:
+        leases.acquire("payment", restart)
+    assert "is locked by <@U0ALICE>" in busy.value.to_message(restart).text
+    assert holds.hold_on("payment", "prod") is not None
+
+    clock[0] += 61
+
+    assert holds.hold_on("payment", "prod") is None and holds.holds(harness.inventory).locks == ()
+    assert leases.acquire("payment", restart).owner_job == restart.job_id
+
+
 def test_a_lock_is_refused_on_a_target_a_running_job_holds_and_unlock_says_it_is_a_job(flow, harness):
     running = harness.job("/ops-restart payment")
     flow.worker.leases.acquire("payment", running)
@@ -217,6 +240,11 @@ def test_the_read_api_lists_the_standing_locks_and_freezes_for_others_to_show(fl
     assert [lock.target for lock in holds.locks] == ["checkout"] and [f.environment for f in holds.freezes] == ["prod"]
     assert hold_on("payment", "prod", holds) == holds.freezes[0]
     assert holds.on("checkout") == holds.locks[0] and holds.on("bastion") == holds.freezes[0]
+    store = flow.worker.ctx.holds
+    assert store.hold_on("checkout", "staging") == holds.locks[0]
+    assert store.hold_on("payment", "prod") == holds.freezes[0]
+    assert store.current_locks(["checkout", "payment"]) == list(holds.locks)
+    assert store.current_freezes(["prod", "staging"]) == list(holds.freezes)
     blocks = messages.holds_blocks(holds, harness.clock.time())
     text = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "`prod` frozen by <@U0ALICE>" in text and re.search(r"\((1h 59m|2h 0m) left\)", text)

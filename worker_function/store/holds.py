@@ -142,6 +142,11 @@ class HoldStore:
                 lock = lease.lock if lease.lock is not None and lease.lock.standing(now) else None
         return lock, freeze
 
+    def hold_on(self, target: str, environment: str | None) -> Lock | Freeze | None:
+        """What keeps a mutating command off the target now: its lock, else its environment's freeze (a dry run)."""
+        lock, freeze = self.facts(target, environment)
+        return lock or freeze
+
     def current_locks(self, targets: list[str]) -> list[Lock]:
         """The locks standing now on these targets."""
         now = self._now()
