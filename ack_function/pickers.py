@@ -36,8 +36,9 @@ _ENVIRONMENTS = ("prod", "staging", "dev", "test")
 
 
 def offers_picker(spec: CommandSpec) -> bool:
-    """A command naming one inventory entry, without a confirmation prompt (a click cannot show one)."""
-    return spec.accepts is not None and spec.subject is not None and not spec.confirm
+    """A command naming one inventory entry, without a confirmation prompt (a click cannot show one) nor a
+    required reason (`CommandSpec.picker`)."""
+    return spec.accepts is not None and spec.subject is not None and not spec.confirm and spec.picker
 
 
 def usable_names(spec: CommandSpec, inventory: Inventory, user: str, channel: str) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import UsageError
+from shared.holds import FREEZE_DEFAULT_MINUTES, FREEZE_MAX_MINUTES
 
 # Target names (inventory keys, ECS service names): letters, numbers, hyphens and underscores, up to 255.
 TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
@@ -92,6 +93,33 @@ class RegressionArgs(_Args):
 
 class HelpArgs(_Args):
     kind: Literal["help"] = "help"
+
+
+#: Why a target is locked or an environment frozen: shown to whoever is refused, so kept to one readable line.
+Reason = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class LockArgs(_TargetArgs):
+    kind: Literal["lock"] = "lock"
+    reason: Reason
+
+
+class UnlockArgs(_TargetArgs):
+    kind: Literal["unlock"] = "unlock"
+
+
+class FreezeArgs(_Args):
+    kind: Literal["freeze"] = "freeze"
+    #: An environment of the inventory's (prod, staging...).
+    environment: TargetName
+    reason: Reason
+    #: How long the freeze lasts (`--for 2h`): 4 hours unless given, at most 7 days.
+    for_minutes: int = Field(default=FREEZE_DEFAULT_MINUTES, ge=1, le=FREEZE_MAX_MINUTES)
+
+
+class UnfreezeArgs(_Args):
+    kind: Literal["unfreeze"] = "unfreeze"
+    environment: TargetName
 
 
 class NoticeArgs(_Args):
@@ -179,6 +207,10 @@ CommandArgs = (
     | AuditArgs
     | JobsArgs
     | CancelArgs
+    | LockArgs
+    | UnlockArgs
+    | FreezeArgs
+    | UnfreezeArgs
 )
 #: The worker's own messages (queued by the ack or the worker, never typed by a person): one `Pipeline` each.
 ControlArgs = NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs | HomeArgs
@@ -240,7 +272,8 @@ DRY_RUN_PIPELINE = Pipeline(audited=False, policy_checked=False, approval=False,
 
 
 #: What a command's target must be in the inventory (the worker checks; the ack does not load it).
-Accepts = Literal["ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job"]
+#: ("target": any target; "environment": an environment some target, suite or Jenkins job of the inventory is in.)
+Accepts = Literal["ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job", "target", "environment"]
 
 
 def parse_logs_words(words: list[str]) -> dict[str, Any]:
@@ -259,6 +292,40 @@ def parse_logs_words(words: list[str]) -> dict[str, Any]:
         rest = rest[2:]
     if rest:
         values["query"] = " ".join(rest)
+    return values
+
+
+def _duration_minutes(word: str, flag: str) -> int:
+    match = _SINCE.match(word)
+    if match is None:
+        raise UsageError(f"{flag} must be a duration such as 30m, 2h or 1d, got {quoted(word)}.")
+    return int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+
+
+def parse_lock_words(words: list[str]) -> dict[str, Any]:
+    """`<target> <reason...>`: the reason is required (it is what everyone refused reads)."""
+    if not words:
+        raise UsageError("/ops-lock needs a target and a reason.")
+    if len(words) < 2:
+        raise UsageError("/ops-lock needs a reason after the target, e.g. `/ops-lock payment incident 42`.")
+    return {"target": words[0], "reason": " ".join(words[1:])}
+
+
+def parse_freeze_words(words: list[str]) -> dict[str, Any]:
+    """`<environment> <reason...> [--for 2h]` (`--for` anywhere after the environment)."""
+    if not words:
+        raise UsageError("/ops-freeze needs an environment and a reason.")
+    values: dict[str, Any] = {"environment": words[0]}
+    rest = words[1:]
+    if "--for" in rest:
+        at = rest.index("--for")
+        if at + 1 >= len(rest):
+            raise UsageError("--for needs a duration such as 30m, 2h or 1d.")
+        values["for_minutes"] = _duration_minutes(rest[at + 1], "--for")
+        rest = rest[:at] + rest[at + 2 :]
+    if not rest:
+        raise UsageError("/ops-freeze needs a reason after the environment, e.g. `/ops-freeze prod incident 42`.")
+    values["reason"] = " ".join(rest)
     return values
 
 
@@ -287,6 +354,9 @@ _FIELD_WORDS = {
     "query": "the query",
     "parameters": "the build parameters",
     "job_id": "the job id",
+    "reason": "the reason",
+    "environment": "the environment",
+    "for_minutes": "--for",
 }
 #: What a name must look like, per field, in plain words.
 _PATTERN_WORDS = {
@@ -296,6 +366,7 @@ _PATTERN_WORDS = {
     "job": "Jenkins job names are letters, digits, -, _, . and /, starting with a letter or digit (up to 255)",
     "version": "versions are letters, digits, ., +, - and _ (up to 128)",
     "job_id": "a job id is the hex digits opsbot's messages show (`7f3a2b1c`), at least 4",
+    "environment": "environment names are letters, digits, - and _, starting with a letter or digit (up to 255)",
 }
 
 
@@ -358,6 +429,8 @@ class CommandSpec:
     tracked: bool = True
     #: The policy's rules decide who may run it (False: anyone; the operation decides, as /ops-cancel does).
     guarded: bool = True
+    #: Typed without its subject, answer with a picker of names (not for a command that also needs a reason).
+    picker: bool = True
 
     @property
     def mutating(self) -> bool:
@@ -528,6 +601,46 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_hint="<job id>",
         tracked=False,
         guarded=False,
+    ),
+    CommandSpec(
+        name="/ops-lock",
+        args_model=LockArgs,
+        description="Lock a target with a reason: its mutating commands are refused, naming you and why, until "
+        "/ops-unlock (or 24 h).",
+        usage_hint="<target> <reason>",
+        parse_words=parse_lock_words,
+        subject="target",
+        accepts="target",
+        picker=False,
+    ),
+    CommandSpec(
+        name="/ops-unlock",
+        args_model=UnlockArgs,
+        description="Lift a target's lock (yours, or any if the policy's lock rule admits you).",
+        positional=("target",),
+        usage_hint="<target>",
+        subject="target",
+        accepts="target",
+    ),
+    CommandSpec(
+        name="/ops-freeze",
+        args_model=FreezeArgs,
+        description="Freeze an environment with a reason: every mutating command on it is refused until the "
+        "freeze ends (--for, default 4h, at most 7d) or /ops-unfreeze.",
+        usage_hint="<environment> <reason> [--for 2h]",
+        parse_words=parse_freeze_words,
+        subject="environment",
+        accepts="environment",
+        picker=False,
+    ),
+    CommandSpec(
+        name="/ops-unfreeze",
+        args_model=UnfreezeArgs,
+        description="End an environment's freeze.",
+        positional=("environment",),
+        usage_hint="<environment>",
+        subject="environment",
+        accepts="environment",
     ),
     CommandSpec(
         name="/ops-help",

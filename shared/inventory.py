@@ -308,7 +308,15 @@ class Inventory(_Model):
             return sorted(self.suites)
         if accepts == "jenkins_job":
             return sorted(self.jenkins_jobs)
+        if accepts == "environment":
+            return self.environments()
         return sorted(name for name, target in self.targets.items() if _can(target, accepts))
+
+    def environments(self) -> list[str]:
+        """The environments the inventory's targets, suites and Jenkins jobs are in, sorted (what a freeze names)."""
+        found: set[str] = {t.environment for t in self.targets.values()}
+        found |= {s.environment for s in self.suites.values()} | {j.environment for j in self.jenkins_jobs.values()}
+        return sorted(found)
 
     def target(self, name: str, accepts: str) -> Target:
         """The target named `name` that can do `accepts`, or `UnknownNameError` listing the ones that can."""
@@ -333,6 +341,9 @@ class Inventory(_Model):
             self.suite(name)
         elif accepts == "jenkins_job":
             self.jenkins_job(name)
+        elif accepts == "environment":
+            if name not in self.environments():
+                raise UnknownNameError("environment", name, closest_first(name, self.environments()))
         else:
             self.target(name, accepts)
 
@@ -355,6 +366,8 @@ class Inventory(_Model):
         if accepts == "jenkins_job":
             job = self.jenkins_jobs.get(name)
             return job.environment if job else None
+        if accepts == "environment":
+            return name if name in self.environments() else None
         target = self.targets.get(name)
         return target.environment if target else None
 

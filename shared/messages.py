@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.commands import CommandSpec
+from shared.holds import Freeze, Holds, Lock, moment
 
 if TYPE_CHECKING:
     from shared.alarms import AlarmStateChange
@@ -849,3 +850,136 @@ def dry_run(display: str, short_id: str, change: str, now: Sequence[str], checks
     footer = f"dry run · job `{short_id}` · no lease taken, no prompt posted, nothing run"
     blocks = [_section(f"{headline}\n{would}"), *_sections([*state, *gates], max_sections=4), _context(footer)]
     return SlackMessage(text=_fallback_text(headline, would, *state, *gates), blocks=blocks)
+
+
+# -- locks and freezes (shared/holds.py) -------------------------------------------------------------------
+
+#: The locks / freezes section lists at most this many of each, then how many more.
+HOLDS_SHOWN = 20
+#: How much of a lock's or a freeze's reason is shown.
+MAX_REASON = 300
+
+
+def _reason(reason: str) -> str:
+    return escape(shorten(" ".join(reason.split()), MAX_REASON))
+
+
+def locked(display: str, lock: Lock, short_id: str) -> SlackMessage:
+    """A mutating command refused on a locked target: who locked it, why and since when."""
+    return _simple(
+        f":no_entry: :lock: {echo(display)} was refused: {echo(lock.target)} is locked by {mention(lock.by)} since "
+        f"{moment(lock.since)}: {_reason(lock.reason)}",
+        f"Your job `{escape(short_id)}` was not run. {mention(lock.by)} lifts it with `/ops-unlock "
+        f"{escape(lock.target)}`.",
+    )
+
+
+def frozen(display: str, freeze: Freeze, short_id: str) -> SlackMessage:
+    """A mutating command refused in a frozen environment: the reason, who froze it and until when."""
+    return _simple(
+        f":no_entry: :snowflake: {echo(display)} was refused: {echo(freeze.environment)} is frozen by "
+        f"{mention(freeze.by)} until {moment(freeze.until)}: {_reason(freeze.reason)}",
+        f"Your job `{escape(short_id)}` was not run. Try again after the freeze ends.",
+    )
+
+
+def lock_taken(lock: Lock, short_id: str) -> SlackMessage:
+    return _simple(
+        f":lock: {echo(lock.target)} is locked by {mention(lock.by)}: {_reason(lock.reason)}. Mutating commands on "
+        f"it are refused until `/ops-unlock {escape(lock.target)}` (at the latest {moment(lock.until)}).",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def unlocked(lock: Lock, by: str, short_id: str) -> SlackMessage:
+    whose = "" if by == lock.by else f" (locked by {mention(lock.by)} since {moment(lock.since)})"
+    return _simple(f":unlock: {echo(lock.target)} is unlocked by {mention(by)}{whose}.", f"job `{escape(short_id)}`")
+
+
+def not_locked(target: str, short_id: str) -> SlackMessage:
+    return _simple(f":information_source: {echo(target)} is not locked: nothing to lift.", f"job `{escape(short_id)}`")
+
+
+def froze(freeze: Freeze, short_id: str) -> SlackMessage:
+    return _simple(
+        f":snowflake: {echo(freeze.environment)} is frozen by {mention(freeze.by)} until {moment(freeze.until)}: "
+        f"{_reason(freeze.reason)}. Every mutating command on it is refused until then or "
+        f"`/ops-unfreeze {escape(freeze.environment)}`.",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def unfrozen(freeze: Freeze, by: str, short_id: str) -> SlackMessage:
+    whose = "" if by == freeze.by else f" (frozen by {mention(freeze.by)} until {moment(freeze.until)})"
+    return _simple(
+        f":sunny: {echo(freeze.environment)} is no longer frozen: ended by {mention(by)}{whose}.",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def not_frozen(environment: str, short_id: str) -> SlackMessage:
+    return _simple(
+        f":information_source: {echo(environment)} is not frozen: nothing to end.", f"job `{escape(short_id)}`"
+    )
+
+
+def hold_refused(display: str, why: str, short_id: str) -> SlackMessage:
+    """A lock, unlock, freeze or unfreeze that may not be done; `why` is mrkdwn built here (`hold_why_*`)."""
+    return _simple(f":no_entry: {echo(display)} was refused: {why}", f"job `{escape(short_id)}`: nothing changed.")
+
+
+def not_allowed_to(what: str, rule: str, allowed: str, ask: str) -> str:
+    """Why, for `hold_refused`: the policy's `rule` names others (`allowed`: its mentions) for `what`."""
+    who = f" Ask {ask}." if ask else ""
+    return f"{escape(what)} is allowed to {allowed} (policy rule `{escape(rule)}`).{who}"
+
+
+def held_by_someone_else(what: str, holder: str, since: int, rule_exists: bool) -> str:
+    """Why, for `hold_refused`: only who made the lock or freeze (or whom the policy's rule admits) lifts it."""
+    by_rule = "or whom the policy's rule admits " if rule_exists else ""
+    return f"{escape(what)} was made by {mention(holder)} on {moment(since)}; only they {by_rule}may lift it."
+
+
+def held_by_a_job(target: str, command: str, requester: str, since: str, job: str) -> str:
+    """Why, for `hold_refused`: the target's lease is a running job's, not a lock."""
+    return (
+        f"{echo(target)} is held by a running job, not a lock: {echo(command)} by {mention(requester)} since "
+        f"{escape(since)} (job `{escape(job[:8])}`). Unlocking does not stop it."
+    )
+
+
+def _hold_line(hold: Lock | Freeze, now: float) -> str:
+    if isinstance(hold, Lock):
+        return (
+            f":lock: {echo(hold.target, 60)} locked by {mention(hold.by)} since {moment(hold.since)}: "
+            f"{escape(shorten(' '.join(hold.reason.split()), 150))}"
+        )
+    left = humanize_seconds(max(0.0, hold.until - now))
+    return (
+        f":snowflake: {echo(hold.environment, 60)} frozen by {mention(hold.by)} until {moment(hold.until)} "
+        f"({left} left): {escape(shorten(' '.join(hold.reason.split()), 150))}"
+    )
+
+
+def holds_blocks(holds: Holds, now: float) -> list[dict[str, Any]]:
+    """A section listing the freezes and locks standing now, for `/ops-jobs` and App Home: at most
+    `HOLDS_SHOWN` of each (then how many more), every reason escaped and shortened; at most 4 blocks."""
+    freezes, locks = list(holds.freezes), list(holds.locks)
+    if not freezes and not locks:
+        return [_section("*Freezes and locks*\n_No environment is frozen and no target is locked._")]
+    lines = [_hold_line(f, now) for f in freezes[:HOLDS_SHOWN]] + [
+        _hold_line(lock, now) for lock in locks[:HOLDS_SHOWN]
+    ]
+    blocks = [_section("*Freezes and locks*"), *_sections(lines, max_sections=2, what="freezes and locks")]
+    hidden = max(0, len(freezes) - HOLDS_SHOWN) + max(0, len(locks) - HOLDS_SHOWN)
+    if hidden:
+        blocks.append(_context(f"… {hidden} more freezes and locks not shown."))
+    return blocks[:4]
+
+
+def holds_message(holds: Holds, now: float) -> SlackMessage:
+    """The freezes and locks standing now, as a message of its own."""
+    blocks = holds_blocks(holds, now)
+    every: list[Lock | Freeze] = [*holds.freezes, *holds.locks]
+    lines = [_hold_line(hold, now) for hold in every]
+    return SlackMessage(text=_fallback_text("Freezes and locks", *lines[:HOLDS_SHOWN]), blocks=blocks)

@@ -20,6 +20,23 @@ request is allowed when at least one of them admits the requester: the channel i
 (or it lists none) and the user is one of its users or a member of one of its user groups (or it lists
 neither). Otherwise the first applying rule is named in the denial, with who to ask.
 
+Locks and freezes (shared/holds.py) have three rules of their own, each naming people and the environments
+it covers (none listed: every environment):
+
+    [policy.lock]                           # who may lock, and lift anyone's lock
+    user_groups = ["S0SRE"]
+    [policy.freeze]                         # who may freeze, and end anyone's freeze
+    users = ["U0ALICE"]
+    environments = ["prod"]
+    [policy.override_freeze]                # who may run mutating commands through a freeze (audited)
+    user_groups = ["S0SRE"]
+
+A `lock` or `freeze` rule decides only in the environments it covers; elsewhere the default holds.
+Defaults: without `lock` (`freeze`), anyone may lock a target (freeze an environment) and only who did may
+lift it before it lapses; with it, only whom it admits may, and they may lift anyone's. Without
+`override_freeze`, nobody runs through a freeze. The general rules above apply to `/ops-lock` and the others
+as to any command (they are not mutating: the built-in prod rule does not refuse them).
+
 The ack decides from the static lists only (it never calls the Web API): a request that only a user
 group could admit is passed on as undecided, and the worker decides it, resolving the group's members.
 """
@@ -108,10 +125,53 @@ class Rule(_Model):
         return " ".join(parts)
 
 
+class HoldRule(_Model):
+    """Who may lock / freeze / run through a freeze (`[policy.lock]`, `[policy.freeze]`, `[policy.override_freeze]`)."""
+
+    users: list[SlackId] = Field(default_factory=list)
+    user_groups: list[SlackId] = Field(default_factory=list)
+    #: The environments it covers (empty: all of them).
+    environments: list[Environment] = Field(default_factory=list)
+    ask: str = Field(default="", max_length=200)
+
+    def covers(self, environment: str | None) -> bool:
+        return not self.environments or environment in self.environments
+
+    def admits(self, user: str, environment: str | None, members: GroupMembers) -> bool | None:
+        """True or False (outside its environments: False); None when only an unknown user group could say."""
+        if not self.covers(environment):
+            return False
+        if user in self.users:
+            return True
+        unknown = False
+        for group in self.user_groups:
+            found = members(group)
+            if found is None:
+                unknown = True
+            elif user in found:
+                return True
+        return None if unknown else False
+
+    def describe(self) -> str:
+        who = [f"<@{u}>" for u in self.users] + [f"<!subteam^{g}>" for g in self.user_groups]
+        return ", ".join(who) or "nobody"
+
+
 class Policy(_Model):
     #: Who to ask when the refusing rule does not say.
     contact: str = Field(default="", max_length=200)
     rules: list[Rule] = Field(default_factory=list)
+    #: Who may lock targets and lift anyone's lock (None: anyone locks, only the locker lifts).
+    lock: HoldRule | None = None
+    #: Who may freeze environments and end anyone's freeze (None: anyone freezes, only who froze ends it early).
+    freeze: HoldRule | None = None
+    #: Who may run mutating commands through a freeze, audited as an override (None: nobody).
+    override_freeze: HoldRule | None = None
+
+    def hold_rule(self, which: Literal["lock", "freeze"], environment: str | None) -> HoldRule | None:
+        """The `lock` or `freeze` rule when it covers the environment; None: the default applies there."""
+        rule = self.lock if which == "lock" else self.freeze
+        return rule if rule is not None and rule.covers(environment) else None
 
     @field_validator("rules")
     @classmethod

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from shared.errors import SettingsError
+from shared.holds import LOCK_TTL_S
 
 #: How many receives a job gets before SQS moves it to the DLQ. The queue's redrive policy
 #: (local stack and CDK) and the worker's "last attempt" check both read this one constant.
@@ -151,6 +152,10 @@ class WorkerSettings(AwsSettings):
     )
     #: A lease left by a crashed worker expires by itself after this long.
     lease_ttl_s: int = Field(default=300, ge=30, validation_alias=AliasChoices("OPSBOT_LEASE_TTL", "lease_ttl_s"))
+    #: A person's lock (`/ops-lock`) stands until lifted, or lapses after this long (24 h; at most 30 days).
+    lock_ttl_s: int = Field(
+        default=LOCK_TTL_S, ge=60, le=30 * 86400, validation_alias=AliasChoices("OPSBOT_LOCK_TTL", "lock_ttl_s")
+    )
     max_receive_count: int = Field(
         default=MAX_RECEIVE_COUNT, ge=1, validation_alias=AliasChoices("OPSBOT_MAX_RECEIVE_COUNT", "max_receive_count")
     )

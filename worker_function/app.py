@@ -29,6 +29,7 @@ from worker_function.reply import SlackReplier
 from worker_function.store.audit import AuditLog
 from worker_function.store.dead_letters import DeadLetters
 from worker_function.store.decisions import Decisions
+from worker_function.store.holds import HoldStore
 from worker_function.store.intents import DynamoIntents
 from worker_function.store.jobs import DynamoJobs
 from worker_function.store.leases import LeaseStore
@@ -121,6 +122,9 @@ def build_dispatcher(
             # Each target's clients: its account's (AssumeRole) and region, else these same `aws` clients.
             accounts=TargetAccounts(settings, own=aws),
             leases=leases,
+            holds=HoldStore(
+                settings.leases_table, client=dynamodb, lock_ttl_s=settings.lock_ttl_s, now=lambda: now().timestamp()
+            ),
         ),
         SlackReplier(
             web,

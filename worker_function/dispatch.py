@@ -71,7 +71,7 @@ from worker_function.errors import (
 )
 from worker_function.operations import GroupResolver, OperationContext, StepResult, StepState, Wait, operation_for
 from worker_function.outcomes import NothingToPost, Said
-from worker_function.plan import Claimed, Refuse, Run, StepPlan, Stop, Verdict, plan_step
+from worker_function.plan import Claimed, HoldFacts, Refuse, Run, StepPlan, Stop, Verdict, plan_step
 from worker_function.prompts import claim_approval, refuse_decision, tell_clicker
 from worker_function.reply import SlackReplier
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
@@ -325,16 +325,32 @@ class Dispatcher:
         if job.continuation is None and job.confirmed_by and pipeline.policy_checked:
             claim = self.ctx.decisions.claim(job.job_id, "confirmed", job.confirmed_by)
             stored = Claimed(outcome=claim.outcome, won=claim.won)
-        verdict = None
+        verdict, holds = None, None
         if stored is None or stored.won:
             if spec is not None and spec.accepts is not None and spec.subject is not None:
                 self.ctx.inventory.require(spec.accepts, str(getattr(job.args, spec.subject)))
             if job.continuation is None and pipeline.policy_checked:
                 verdict = self._verdict(job, pipeline)
-        plan = plan_step(job, spec, verdict, stored, now)
+            if job.continuation is None and pipeline.lease and spec is not None:
+                holds = self._holds(job, spec)
+        plan = plan_step(job, spec, verdict, stored, now, holds)
         if stored is not None and not stored.won:
             logger.warning("%s not run: its prompt was %s", job.display, stored.outcome, extra=job_log_keys(job))
         return plan
+
+    def _holds(self, job: JobEnvelope, spec: CommandSpec) -> HoldFacts | None:
+        """A mutating job's target lock and environment freeze (one read), and whether `override_freeze` admits
+        the requester when a freeze is there (user groups resolved)."""
+        target = spec.target_of(job.args)
+        if target is None:
+            return None
+        environment = self.ctx.inventory.environment_of(spec.accepts, target) if spec.accepts else None
+        lock, freeze = self.ctx.holds.facts(target, environment)
+        rule = self.ctx.inventory.policy.override_freeze
+        override = None
+        if freeze is not None and rule is not None:
+            override = rule.admits(job.requester.user_id, environment, self.ctx.group_members) is True
+        return HoldFacts(lock=lock, freeze=freeze, override=override)
 
     def _verdict(self, job: JobEnvelope, pipeline: Pipeline) -> Verdict:
         """The policy re-checked with user groups resolved (the ack could not), and the approver's standing."""

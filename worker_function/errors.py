@@ -14,6 +14,7 @@ from shared.messages import SlackMessage
 from worker_function.outcomes import NothingToPost, Said
 
 if TYPE_CHECKING:
+    from shared.holds import Freeze, Lock
     from shared.jobs import ReplyTarget
     from worker_function.store.leases import Lease
 
@@ -55,7 +56,57 @@ class TargetBusyError(PermanentJobError):
 
     def to_message(self, job: ReplyTarget) -> SlackMessage:
         h = self.holder
+        if h.lock is not None:  # a person's lock, taken between the plan's look and the lease
+            return messages.locked(job.display, h.lock, job.short_id)
         return messages.busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
+
+
+class TargetLockedError(PermanentJobError):
+    """A mutating command on a target a person locked: refused naming who, why and since when."""
+
+    def __init__(self, lock: Lock) -> None:
+        super().__init__(f"{lock.target} is locked by {lock.by}: {lock.reason}")
+        self.lock = lock
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return messages.locked(job.display, self.lock, job.short_id)
+
+
+class TargetFrozenError(PermanentJobError):
+    """A mutating command on a target of a frozen environment: refused with the reason, who froze it, until when."""
+
+    def __init__(self, freeze: Freeze) -> None:
+        super().__init__(f"{freeze.environment} is frozen by {freeze.by} until {freeze.until}: {freeze.reason}")
+        self.freeze = freeze
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return messages.frozen(job.display, self.freeze, job.short_id)
+
+
+class LockRefusedError(PermanentJobError):
+    """`/ops-lock` on a target held already: by a running job, or by someone else's lock."""
+
+    def __init__(self, holder: Lease) -> None:
+        super().__init__(f"{holder.target} is held by {holder.owner_job}")
+        self.holder = holder
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        h = self.holder
+        if h.lock is not None:
+            return messages.locked(job.display, h.lock, job.short_id)
+        return messages.busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
+
+
+class HoldRefusedError(PermanentJobError):
+    """A lock, unlock, freeze or unfreeze that may not be done (the policy, someone else's, a job's lease): its
+    answer is built by `shared.messages` (escaped there)."""
+
+    def __init__(self, message: SlackMessage) -> None:
+        super().__init__(message.text.splitlines()[0] if message.text else "refused")
+        self.message = message
+
+    def to_message(self, job: ReplyTarget) -> SlackMessage:
+        return self.message
 
 
 class PolicyDeniedError(PermanentJobError):

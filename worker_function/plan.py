@@ -1,8 +1,10 @@
-"""What a job's step does, decided without I/O from (job, spec, policy verdict, stored claim, now).
+"""What a job's step does, decided without I/O from (job, spec, policy verdict, stored claim, now, holds).
 
-The executor (`dispatch`) gathers those inputs (it claims the confirmation, resolves user groups), asks
-`plan_step`, and performs the `StepPlan` it returns: `Run` the step, `Refuse` it before it runs, or `Stop`
-a later step under its target's lease (past its maximum age, or back with a state it cannot resume from).
+The executor (`dispatch`) gathers those inputs (it claims the confirmation, resolves user groups, reads the
+target's lock and its environment's freeze), asks `plan_step`, and performs the `StepPlan` it returns: `Run`
+the step, `Refuse` it before it runs, or `Stop` a later step under its target's lease (past its maximum age, or
+back with a state it cannot resume from). A mutating command's first step is refused on a locked target or in a
+frozen environment, unless the policy's `override_freeze` rule lets the requester through a freeze (audited).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from shared import messages
 from shared.audit import AuditEvent
 from shared.commands import CommandSpec, Pipeline, pipeline_for
+from shared.holds import Freeze, Lock, moment
 from shared.jobs import JobEnvelope
 from shared.policy import Decision as PolicyDecision
 from worker_function.errors import (
@@ -22,6 +25,8 @@ from worker_function.errors import (
     PermanentJobError,
     PolicyDeniedError,
     StaleStateError,
+    TargetFrozenError,
+    TargetLockedError,
 )
 from worker_function.operations import StepState, resume_state
 from worker_function.outcomes import Said
@@ -39,6 +44,16 @@ class Verdict:
     approver_admitted: bool | None = None
     #: Whom a refused requester may ask (the policy's contact), when the rule names nobody.
     contact: str = ""
+
+
+@dataclass(frozen=True)
+class HoldFacts:
+    """What holds a mutating job's target: its lock and its environment's freeze as read (the plan checks they
+    still stand at `now`), and whether the `override_freeze` rule admits the requester (None: not asked)."""
+
+    lock: Lock | None = None
+    freeze: Freeze | None = None
+    override: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -91,15 +106,37 @@ StepPlan = Run | Refuse | Stop
 
 
 def plan_step(
-    job: JobEnvelope, spec: CommandSpec | None, verdict: Verdict | None, stored: Claimed | None, now: datetime
+    job: JobEnvelope,
+    spec: CommandSpec | None,
+    verdict: Verdict | None,
+    stored: Claimed | None,
+    now: datetime,
+    holds: HoldFacts | None = None,
 ) -> StepPlan:
-    """What the job's step does; `verdict` and `stored` are None where its pipeline asks for neither."""
+    """What the job's step does; `verdict`, `stored` and `holds` are None where its pipeline asks for none."""
     if stored is not None and not stored.won:
         return Refuse(AlreadyDecidedError(stored.outcome, approval=False))
     if job.continuation is not None:
         return _later_step(job, spec, now)
     run = Run(replace_prompt=bool(job.confirmed_by) and job.replace_original)
-    return run if verdict is None else _admitted(job, pipeline_for(job.kind), verdict, run)
+    planned = run if verdict is None else _admitted(job, pipeline_for(job.kind), verdict, run)
+    return _held(planned, holds, now) if isinstance(planned, Run) and holds is not None else planned
+
+
+def _held(run: Run, holds: HoldFacts, now: datetime) -> StepPlan:
+    """A first step the policy admits, on a locked target (refused) or in a frozen environment (refused, or run
+    through the freeze by whom the `override_freeze` rule admits, audited as an override)."""
+    at = now.timestamp()
+    lock, freeze = holds.lock, holds.freeze
+    if lock is not None and lock.standing(at):
+        detail = f"{lock.target} is locked by {lock.by} since {moment(lock.since)}: {lock.reason}"
+        return Refuse(TargetLockedError(lock), audit=("denial", detail))
+    if freeze is None or not freeze.standing(at):
+        return run
+    detail = f"{freeze.environment} is frozen by {freeze.by} until {moment(freeze.until)}: {freeze.reason}"
+    if holds.override is not True:
+        return Refuse(TargetFrozenError(freeze), audit=("denial", detail))
+    return replace(run, audits=(*run.audits, ("override", f"ran through the freeze (rule override_freeze): {detail}")))
 
 
 def _later_step(job: JobEnvelope, spec: CommandSpec | None, now: datetime) -> StepPlan:

@@ -42,6 +42,7 @@ class State(Construct):
     Leases: one item per target (`target`), expiring by itself (`expires_at`) if a worker dies; also one
     `decision#<job id>` item per confirmation prompt or approval request (worker_function/store/decisions.py),
     and one `job#<job id>` item per running or waiting job, in its index `jobs` (worker_function/store/jobs.py).
+    and one `freeze#<environment>` item per freeze (a lock is a target's lease; worker_function/store/holds.py).
     Audit: who did what, per target (`target`, sort key `sk`), kept until its retention TTL (`expires_at`);
     retained when the stack is destroyed (it is the record of what was done)."""
 

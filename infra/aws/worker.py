@@ -37,6 +37,9 @@ WORKER_MEMORY_MB = 512
 CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
 #: Item-level DynamoDB actions used by Powertools idempotency and the lease store.
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: Locks and freezes (worker_function/store/holds.py): a mutating job's lock and freeze in one read, and every
+#: one standing listed for /ops-jobs and App Home, on the leases table only.
+HOLDS_ACTIONS = ("dynamodb:BatchGetItem",)
 #: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 #: The registry of jobs: /ops-jobs and /ops-cancel query the leases table's index `jobs`.
@@ -114,6 +117,7 @@ class Worker(Construct):
                 iam.PolicyStatement(
                     actions=list(JOBS_INDEX_ACTIONS), resources=[f"{leases.table_arn}/index/{JOBS_INDEX}"]
                 ),
+                iam.PolicyStatement(actions=list(HOLDS_ACTIONS), resources=[leases.table_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
                 # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py).
                 *operations.statements,

@@ -124,6 +124,12 @@ commands = ["/ops-restart", "/ops-migrate"]
 environments = ["prod"]
 ask = "#ops-admins"
 
+# Anyone may lock a target or freeze an environment (only who did lifts it early); @sre runs through a freeze
+# of prod (`/ops-freeze prod incident 42`, then `/ops-restart payment` as dana), audited as an override.
+[policy.override_freeze]
+user_groups = ["{APPROVERS_GROUP}"]
+environments = ["prod"]
+
 # A CloudWatch alarm posted to #incident with its runbook (`opsbot alarm payment-5xx ALARM`).
 [alarms.payment-5xx]
 target = "payment"

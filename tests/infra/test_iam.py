@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra.aws.worker import AUDIT_ACTIONS, CONSUME_ACTIONS, JOBS_INDEX_ACTIONS, TABLE_ACTIONS
+from infra.aws.worker import AUDIT_ACTIONS, CONSUME_ACTIONS, HOLDS_ACTIONS, JOBS_INDEX_ACTIONS, TABLE_ACTIONS
 from infra.aws.worker_permissions import (
     CODEBUILD_ACTIONS,
     EC2_READ_ACTIONS,
@@ -113,6 +113,8 @@ def _base_worker_statements(synth) -> list[dict]:
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [_arn(synth, state.leases), "/index/jobs"]]},
         },
+        # Locks and freezes: read together, on the leases table only.
+        {"Action": _one(HOLDS_ACTIONS), "Effect": "Allow", "Resource": _arn(synth, state.leases)},
         {
             "Action": "secretsmanager:GetSecretValue",
             "Effect": "Allow",

@@ -114,6 +114,20 @@ def _approval_posts(harness: Harness, job: JobEnvelope, recorded: list[dict[str,
     return sum(1 for m in posted if m.kind == "chat.postMessage" and m.seq > _run_started[1])
 
 
+def _held_by(key: str, said: str) -> Callable[[Harness, JobEnvelope, list[dict[str, Any]]], int]:
+    """A lock or a freeze: 1 when the job's item stands at the end and its final answer says so (a redelivery
+    refused by its own earlier write would say otherwise)."""
+
+    def count(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+        dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
+        item = dynamodb.get_item(TableName=harness.tables.leases, Key={"target": {"S": key}}, ConsistentRead=True)
+        owner = item.get("Item", {}).get("owner_job", {}).get("S", "")
+        finals = [m.text for m in harness.slack.messages(job=job.job_id) if m.final]
+        return int(owner.endswith(job.job_id) and bool(finals) and all(said in text for text in finals))
+
+    return count
+
+
 #: (clock time, Slack seq) when the current run started: builds and posts after it are this run's.
 _run_started: list[Any] = [0.0, 0]
 
@@ -151,6 +165,8 @@ SCENARIOS = [
         update=(("approved_by", "U0DAN"), ("confirmed_by", None)),  # approved instead of confirmed
         approval=True,
     ),
+    Scenario("lock", "/ops-lock payment incident 42", effect=_held_by("payment", "is locked by <@U0ALICE>")),
+    Scenario("freeze", "/ops-freeze staging incident 42", effect=_held_by("freeze#staging", "is frozen by")),
 ]
 
 

@@ -84,6 +84,19 @@ class NoGroups:
         return None
 
 
+class NoHolds:
+    """No lock or freeze stands anywhere (the store's read side as the operations and a dry run use it)."""
+
+    def __init__(self, hold=None):
+        self.hold = hold
+
+    def hold_on(self, target, environment):
+        return self.hold
+
+    def facts(self, target, environment):
+        return None, None
+
+
 class FakeJobs:
     """The registry of jobs, remembering what it was told (not in the call log: the order asserted is Slack's)."""
 
@@ -124,6 +137,7 @@ def context(log: Recorder, **overrides) -> OperationContext:
         "jobs": FakeJobs(),
         "accounts": TargetAccounts(settings),
         "leases": object(),
+        "holds": NoHolds(),
     }
     return OperationContext(**{**deps, **overrides})
 
@@ -142,7 +156,7 @@ def job(args) -> JobEnvelope:
 
 def test_every_dependency_is_required():
     required = [f.name for f in dataclasses.fields(OperationContext) if f.default is dataclasses.MISSING]
-    assert {"audit", "slack", "decisions", "queue", "groups", "jenkins_factory", "inventory"} <= set(required)
+    assert {"audit", "slack", "decisions", "queue", "groups", "jenkins_factory", "inventory", "holds"} <= set(required)
     with pytest.raises(TypeError, match="decisions"):
         OperationContext(**{k: None for k in required if k != "decisions"})
 

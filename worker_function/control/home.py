@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import messages
 from shared.commands import HomeArgs
 from shared.jobs import JobEnvelope
 from shared.jobs_view import ApprovalRow, home_view
@@ -47,5 +48,5 @@ def approval_for(ctx: OperationContext, record: JobRecord, viewer: str) -> Appro
 
 
 def extra_sections(ctx: OperationContext, viewer: str) -> list[dict[str, Any]]:
-    """Where the locks and freezes section joins the Home tab (the `locks` branch's read API); none yet."""
-    return []
+    """The freezes and locks standing now, everyone's (they hold the viewer's commands back too)."""
+    return messages.holds_blocks(ctx.holds.holds(ctx.inventory), ctx.now().timestamp())

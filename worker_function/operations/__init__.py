@@ -31,6 +31,7 @@ from worker_function.effects import SideEffect, effect
 from worker_function.errors import StaleStateError
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.store import AuditTrail, DecisionStore, Leases
+from worker_function.store.holds import HoldStore
 from worker_function.store.intents import Intent, IntentStore
 from worker_function.store.jobs import JobRegistry
 
@@ -108,20 +109,6 @@ class TargetAccountsLike(Protocol):
     def for_target(self, target: Target, job_id: str) -> Clients: ...
 
 
-class Holds(Protocol):
-    """What else holds a target back from a mutating command (a frozen environment, a manual lock): one line
-    each, for a dry run to show. The hook the freezes of `/ops-freeze` plug into (`OperationContext.holds`)."""
-
-    def on(self, target: str, environment: str | None) -> list[str]: ...
-
-
-class NoHolds:
-    """No freezes known to this worker: nothing holds a target besides its lease."""
-
-    def on(self, target: str, environment: str | None) -> list[str]:
-        return []
-
-
 def no_jenkins() -> Any:
     """The Jenkins factory of a worker with no Jenkins configured: a build job fails permanently."""
     from worker_function.errors import PermanentJobError
@@ -161,8 +148,8 @@ class OperationContext:
     accounts: TargetAccountsLike
     #: The targets' leases (who holds what: a cancel releases the cancelled job's; a dry run reads, never takes).
     leases: Leases
-    #: Freezes and other holds a dry run reports (the hook `/ops-freeze` plugs into; none by default).
-    holds: Holds = field(default_factory=NoHolds)
+    #: Locks and freezes (`/ops-lock`, `/ops-freeze`; the executor reads them before a mutating command).
+    holds: HoldStore
     _jenkins: Any = field(default=None, repr=False)
 
     def aws_for(self, target: Target, job: JobEnvelope) -> Clients:

@@ -4,7 +4,7 @@ The command's own operation previews itself (`preview(args, job, ctx) -> Preview
 read-only calls, and the change it would make); this module adds what the executor would decide around it:
 where it would act (account, region), the policy's verdict with user groups resolved, whether a
 confirmation or a second person's approval would be asked, whether a job holds the target's lease, and the
-holds (`ctx.holds`: freezes) on it. No intent is written, no lease taken, no prompt or approval posted; the
+lock or freeze (`ctx.holds`) standing on it. No intent is written, no lease taken, no prompt or approval posted; the
 dry run is audited as the target's `dry_run` event, with the verdict. A command the policy would refuse is
 not read at all: a dry run shows no more of a target than its command would let the person see.
 """
@@ -15,6 +15,7 @@ from shared import messages
 from shared.commands import CommandSpec, DryRunArgs, spec_for_kind
 from shared.confirm import CONFIRM_TTL_S
 from shared.guard import check
+from shared.holds import Freeze, Lock, moment
 from shared.inventory import Target
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
@@ -101,26 +102,43 @@ def prompt_lines(spec: CommandSpec, decision: Decision) -> list[str]:
 
 
 def hold_lines(spec: CommandSpec, planned: JobEnvelope, ctx: OperationContext) -> list[str]:
-    """Whether a job holds the target's lease (read, never taken), and the holds `ctx.holds` reports."""
+    """Whether a job holds the target's lease (read, never taken), and the lock or freeze standing on it."""
     name = spec.target_of(planned.args)
     if name is None:
         return []
+    environment = ctx.inventory.environment_of(spec.accepts, name) if spec.accepts else None
+    hold = ctx.holds.hold_on(name, environment)
+    if isinstance(hold, Lock):
+        return [
+            f":lock: Locked by {messages.mention(hold.by)} since {moment(hold.since)}: "
+            f"{messages.escape(messages.shorten(hold.reason, 300))}; it would be refused "
+            f"(`/ops-unlock {messages.escape(name)}` lifts it)"
+        ]
     lease = ctx.leases.holder(name)
-    if lease is not None and lease.expires_at > ctx.now().timestamp():
+    if lease is not None and lease.lock is None and lease.expires_at > ctx.now().timestamp():
         lines = [
             f":lock: Locked: {messages.echo(lease.command)} by {messages.mention(lease.requester)} since "
             f"{lease.since_hhmm} (job `{messages.escape(lease.owner_job[:8])}`): it would be refused as busy now"
         ]
     else:
         lines = [f":unlock: Not locked: no job holds {messages.echo(name)}"]
-    environment = ctx.inventory.environment_of(spec.accepts, name) if spec.accepts else None
-    return lines + [f":snowflake: {line}" for line in ctx.holds.on(name, environment)]
+    if isinstance(hold, Freeze):
+        lines.append(
+            f":snowflake: {messages.echo(hold.environment)} is frozen by {messages.mention(hold.by)} until "
+            f"{moment(hold.until)}: {messages.escape(messages.shorten(hold.reason, 300))}; it would be refused "
+            "unless the policy's `override_freeze` rule admits you"
+        )
+    return lines
 
 
 def audit_detail(decision: Decision, checks: list[str]) -> str:
     """The dry run's verdict for the audit trail: allowed or refused by which rule, and whether locked."""
     verdict = {True: "allowed", False: "would be refused", None: "undecided"}[decision.allowed]
     detail = f"{verdict} by rule {decision.rule}" if decision.rule else verdict
-    if any(line.startswith(":lock:") for line in checks):
+    if any(line.startswith(":lock: Locked:") for line in checks):
         detail += "; locked by another job"
+    elif any(line.startswith(":lock: Locked by") for line in checks):
+        detail += "; locked"
+    if any(line.startswith(":snowflake:") for line in checks):
+        detail += "; frozen"
     return detail

@@ -3,7 +3,9 @@ of jobs, and who holds each target's lease, from the leases store. Answered to t
 
 from __future__ import annotations
 
+from shared import messages
 from shared.commands import JobsArgs
+from shared.holds import Holds
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
 from shared.jobs_view import JobRow, LeaseRow, jobs_overview
@@ -40,7 +42,7 @@ def lease_rows(ctx: OperationContext, names: list[str]) -> list[LeaseRow]:
     now = ctx.now().timestamp()
     for name in names:
         lease = ctx.leases.holder(name)
-        if lease is not None and lease.expires_at >= now:
+        if lease is not None and lease.lock is None and lease.expires_at >= now:  # locks: in the holds section
             rows.append(LeaseRow(name, lease.requester, lease.command, lease.since, lease.owner_job))
     return rows
 
@@ -66,5 +68,13 @@ def run(args: JobsArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage
 
 
 def extra_sections(ctx: OperationContext, target: str | None) -> list[dict[str, object]]:
-    """Where the locks and freezes section joins /ops-jobs (the `locks` branch's read API); none yet."""
-    return []
+    """The freezes and locks standing now (only the target's lock and its environment's freeze, if named)."""
+    holds = ctx.holds.holds(ctx.inventory)
+    if target is not None:
+        environment = holds.environments.get(target)
+        holds = Holds(
+            locks=tuple(lock for lock in holds.locks if lock.target == target),
+            freezes=tuple(f for f in holds.freezes if environment is not None and f.environment == environment),
+            environments=holds.environments,
+        )
+    return messages.holds_blocks(holds, ctx.now().timestamp())

@@ -1,4 +1,10 @@
-"""Target leases in DynamoDB: one mutating job per target at a time, expiring by themselves after a crash."""
+"""Target leases in DynamoDB: one mutating job per target at a time, expiring by themselves after a crash.
+
+A lock (`/ops-lock payment incident 42`) is a lease too, held by a person instead of a job: its `owner_job` is
+`lock:<job id of the /ops-lock>`, it carries a `reason`, and it does not expire by the job TTL but after
+its own long, explicit lifetime (`WorkerSettings.lock_ttl_s`, 24 h by default). While it stands no job can
+take the target (the same conditional write that keeps two jobs apart), and `/ops-unlock` lifts it.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.holds import Lock
 from shared.jobs import JobEnvelope
-from worker_function.errors import TargetBusyError
+from worker_function.errors import LockRefusedError, TargetBusyError
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +32,25 @@ class Lease:
     command: str
     since: int
     expires_at: int
+    #: Set on a lock: why the person locked the target (a job's lease has none).
+    reason: str = ""
+    #: The job that lifted this lock (`/ops-unlock`): the lease then stands expired until the TTL removes it.
+    lifted_by: str = ""
 
     @property
     def since_hhmm(self) -> str:
         return datetime.fromtimestamp(self.since, UTC).strftime("%H:%M UTC")
 
+    @property
+    def lock(self) -> Lock | None:
+        """The lock this lease is, or None for a job's lease."""
+        if not self.owner_job.startswith(LOCK_OWNER):
+            return None
+        job_id = self.owner_job[len(LOCK_OWNER) :]
+        return Lock(self.target, self.requester, self.reason, self.since, self.expires_at, job_id)
+
     def item(self) -> dict[str, Any]:
-        return {
+        item = {
             "target": {"S": self.target},
             "owner_job": {"S": self.owner_job},
             "requester": {"S": self.requester},
@@ -39,6 +58,11 @@ class Lease:
             "since": {"N": str(self.since)},
             "expires_at": {"N": str(self.expires_at)},
         }
+        if self.reason:
+            item["reason"] = {"S": self.reason}
+        if self.lifted_by:
+            item["lifted_by"] = {"S": self.lifted_by}
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Lease:
@@ -49,7 +73,13 @@ class Lease:
             command=item["command"]["S"],
             since=int(item["since"]["N"]),
             expires_at=int(item["expires_at"]["N"]),
+            reason=item.get("reason", {}).get("S", ""),
+            lifted_by=item.get("lifted_by", {}).get("S", ""),
         )
+
+
+#: The `owner_job` of a lock starts with this (a job id never does: it is hex).
+LOCK_OWNER = "lock:"
 
 
 class LeaseStore:
@@ -84,6 +114,55 @@ class LeaseStore:
     def holder(self, target: str) -> Lease | None:
         item = self._client.get_item(TableName=self._table, Key={"target": {"S": target}}, ConsistentRead=True)
         return Lease.from_item(item["Item"]) if "Item" in item else None
+
+    def lock(self, target: str, job: JobEnvelope, reason: str, *, ttl_s: int) -> Lease:
+        """Lock the target for the job's requester: free, lapsed, already this job's (a redelivery), or the same
+        person's lock (its reason and lifetime renewed). Otherwise `LockRefusedError` naming who holds it."""
+        now = int(self._now())
+        owner = f"{LOCK_OWNER}{job.job_id}"
+        lease = Lease(target, owner, job.requester.user_id, job.display, now, now + ttl_s, reason)
+        for _ in range(3):  # the holder may release between our write and our read
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=lease.item(),
+                    ConditionExpression=(
+                        "attribute_not_exists(target) OR expires_at < :now OR owner_job = :owner"
+                        " OR (begins_with(owner_job, :lock) AND requester = :user)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":now": {"N": str(now)},
+                        ":owner": {"S": owner},
+                        ":lock": {"S": LOCK_OWNER},
+                        ":user": {"S": job.requester.user_id},
+                    },
+                )
+                return lease
+            except self._client.exceptions.ConditionalCheckFailedException:
+                holder = self.holder(target)
+                if holder is not None:
+                    raise LockRefusedError(holder) from None
+        raise LockRefusedError(self.holder(target) or lease)
+
+    def unlock(self, lock: Lease, job: JobEnvelope) -> bool:
+        """Lift exactly this lock (its owner unchanged since it was read): it is marked lifted by the job and
+        expired, so the target is free at once and a redelivery of the same `/ops-unlock` finds its own work.
+        False when someone else changed or lifted it first."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"target": {"S": lock.target}},
+                UpdateExpression="SET expires_at = :past, lifted_by = :job",
+                ConditionExpression="owner_job = :owner AND (attribute_not_exists(lifted_by) OR lifted_by = :job)",
+                ExpressionAttributeValues={
+                    ":past": {"N": str(int(self._now()) - 1)},
+                    ":job": {"S": job.job_id},
+                    ":owner": {"S": lock.owner_job},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def renew(self, lease: Lease, *, extra_s: float = 0) -> Lease:
         """Push the expiry to a full lifetime from now, plus `extra_s` (a step's wait before the next one)."""

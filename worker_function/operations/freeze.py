@@ -1,0 +1,37 @@
+"""/ops-freeze <environment> <reason> [--for 2h]: every mutating command on the environment is refused until then."""
+
+from __future__ import annotations
+
+from shared import messages
+from shared.commands import FreezeArgs
+from shared.holds import Freeze, moment
+from shared.jobs import JobEnvelope
+from shared.messages import SlackMessage
+from worker_function.errors import HoldRefusedError
+from worker_function.operations import OperationContext
+
+
+def run(args: FreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+    policy = ctx.inventory.policy
+    rule = policy.hold_rule("freeze", args.environment)
+    user = job.requester.user_id
+    admitted = rule is not None and rule.admits(user, args.environment, ctx.group_members) is True
+    if rule is not None and not admitted:
+        what = f"freezing {args.environment}"
+        why = messages.not_allowed_to(what, "freeze", rule.describe(), rule.ask or policy.contact)
+        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+    now = int(ctx.now().timestamp())
+    standing = ctx.holds.freeze_record(args.environment)
+    replacing = None
+    if standing is not None and standing.freeze.standing(now) and standing.owner_job != job.job_id:
+        if standing.freeze.by != user and not admitted:  # only who froze it (or the rule's people) change it
+            what = f"The freeze of {args.environment}"
+            why = messages.held_by_someone_else(what, standing.freeze.by, standing.freeze.since, rule is not None)
+            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+        replacing = standing.owner_job
+    freeze = Freeze(args.environment, user, args.reason, now, now + args.for_minutes * 60, job.job_id)
+    if not ctx.holds.freeze(freeze, job, replacing=replacing):
+        why = f"the freeze of {messages.echo(args.environment)} changed meanwhile; look again and retry."
+        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+    ctx.audit.record(job, "freeze", f"until {moment(freeze.until)}: {args.reason}")
+    return messages.froze(freeze, job.short_id)
