@@ -298,3 +298,27 @@ def test_two_people_locking_at_once_one_wins_and_the_other_is_told_who(harness):
     assert len(winners) == 1
     refused = [r for r in results if isinstance(r, LockRefusedError)]
     assert all(r.holder.requester == winners[0] for r in refused) and len(refused) == 3
+
+
+def test_ops_jobs_and_a_dry_run_show_the_lock_and_the_freeze_standing(flow, harness):
+    flow.run("/ops-lock payment incident 42")
+    flow.run("/ops-freeze prod change window <b>", user="U0DANA")
+
+    def listed(line: str) -> str:
+        key, _ = flow.say(line, user="U0BOB")
+        flow.deliver()
+        [blocks] = [json.dumps(m.payload.get("blocks")) for m in harness.slack.messages(key=key) if m.final]
+        return blocks
+
+    for shown in (listed("/ops-jobs"), listed("/ops-jobs payment")):
+        assert "Freezes and locks" in shown and "`payment` locked by <@U0ALICE>" in shown and "incident 42" in shown
+        assert "`prod` frozen by <@U0DANA>" in shown and "change window &lt;b&gt;" in shown
+    assert "`prod` frozen" not in listed("/ops-jobs checkout")  # staging: neither holds it
+
+    before = harness.primary_deployment("payment")
+    dry = flow.run("/ops-restart payment --dry-run", user="U0BOB")
+    assert ":lock: Locked by <@U0ALICE>" in dry and "it would be refused" in dry
+    assert ":snowflake: `prod` is frozen by <@U0DANA>" in dry
+    assert harness.primary_deployment("payment") == before
+    [dry_run] = [r for r in flow.audit_rows() if r["event"] == "dry_run"]
+    assert "; locked" in dry_run["detail"] and "; frozen" in dry_run["detail"]

@@ -15,7 +15,7 @@ from shared import messages
 from shared.commands import CommandSpec, DryRunArgs, spec_for_kind
 from shared.confirm import CONFIRM_TTL_S
 from shared.guard import check
-from shared.holds import Freeze, Lock, moment
+from shared.holds import moment
 from shared.inventory import Target
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
@@ -107,25 +107,25 @@ def hold_lines(spec: CommandSpec, planned: JobEnvelope, ctx: OperationContext) -
     if name is None:
         return []
     environment = ctx.inventory.environment_of(spec.accepts, name) if spec.accepts else None
-    hold = ctx.holds.hold_on(name, environment)
-    if isinstance(hold, Lock):
-        return [
-            f":lock: Locked by {messages.mention(hold.by)} since {moment(hold.since)}: "
-            f"{messages.escape(messages.shorten(hold.reason, 300))}; it would be refused "
+    lock, freeze = ctx.holds.facts(name, environment)
+    lease = ctx.leases.holder(name)
+    if lock is not None:
+        lines = [
+            f":lock: Locked by {messages.mention(lock.by)} since {moment(lock.since)}: "
+            f"{messages.escape(messages.shorten(lock.reason, 300))}; it would be refused "
             f"(`/ops-unlock {messages.escape(name)}` lifts it)"
         ]
-    lease = ctx.leases.holder(name)
-    if lease is not None and lease.lock is None and lease.expires_at > ctx.now().timestamp():
+    elif lease is not None and lease.lock is None and lease.expires_at > ctx.now().timestamp():
         lines = [
             f":lock: Locked: {messages.echo(lease.command)} by {messages.mention(lease.requester)} since "
             f"{lease.since_hhmm} (job `{messages.escape(lease.owner_job[:8])}`): it would be refused as busy now"
         ]
     else:
         lines = [f":unlock: Not locked: no job holds {messages.echo(name)}"]
-    if isinstance(hold, Freeze):
+    if freeze is not None:
         lines.append(
-            f":snowflake: {messages.echo(hold.environment)} is frozen by {messages.mention(hold.by)} until "
-            f"{moment(hold.until)}: {messages.escape(messages.shorten(hold.reason, 300))}; it would be refused "
+            f":snowflake: {messages.echo(freeze.environment)} is frozen by {messages.mention(freeze.by)} until "
+            f"{moment(freeze.until)}: {messages.escape(messages.shorten(freeze.reason, 300))}; it would be refused "
             "unless the policy's `override_freeze` rule admits you"
         )
     return lines
