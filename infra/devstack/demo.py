@@ -73,7 +73,7 @@ version = 1
 [targets.payment]
 environment = "prod"
 description = "Payment API"
-ecs = {{ cluster = "{cluster}", service = "payment" }}
+ecs = {{ cluster = "{cluster}", service = "payment", min = 1, max = 6 }}
 log_groups = ["{log_group("payment")}"]
 pipeline = "{PIPELINE}"
 migration = {{ codebuild_project = "{MIGRATION_PROJECT}" }}
@@ -103,6 +103,12 @@ contact = "#ops-admins"
 [[policy.rules]]
 name = "demo-prod-operators"
 commands = ["/ops-restart", "/ops-migrate"]
+environments = ["prod"]
+ask = "#ops-admins"
+
+[[policy.rules]]
+name = "demo-prod-rollback-scale"
+commands = ["/ops-rollback", "/ops-scale"]
 environments = ["prod"]
 ask = "#ops-admins"
 

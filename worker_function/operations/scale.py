@@ -1,0 +1,106 @@
+"""/ops-scale <target> <count>: an ECS service's desired count, within the target's bounds (the inventory's
+`min` / `max`, else the defaults), followed until the running count matches it. Runs under the target's lease,
+once its prompt is confirmed (see the spec); the job's maximum age is its deadline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared import messages
+from shared.commands import ScaleArgs
+from shared.inventory import EcsService
+from shared.jobs import JobEnvelope
+from worker_function.errors import PermanentJobError, classify_aws_errors
+from worker_function.operations import OperationContext, StepResult, StepState, Wait
+from worker_function.operations._ecs import describe_service
+from worker_function.store.intents import Intent
+
+
+class ScaleState(StepState):
+    """The service a scale follows: the count it set and the one before."""
+
+    cluster: str
+    service: str
+    desired: int
+    previous: int
+
+
+State = ScaleState
+
+
+def run(args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+    ecs = ctx.inventory.target(args.target, "ecs").ecs
+    assert ecs is not None
+    refusal = ecs.count_refusal(args.target, args.count)  # the ack refuses it too, when it has the inventory
+    if refusal is not None:
+        return messages.outcome(None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was changed.")
+    service = describe_service(ctx, ecs, "scale")
+    if service.get("status") != "ACTIVE":
+        raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
+    previous = int(service.get("desiredCount", 0))
+    intent = ctx.intent(job, "ecs-desired-count", f"scale {ecs.service} to {args.count}", desired=str(previous))
+    scaled = ctx.effect(SetDesiredCount(ctx, ecs, args.count, intent))
+    headline = (
+        f"Scale of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): desired count {previous} → "
+        f"{args.count}; {tasks(scaled)}."
+    )
+    state = ScaleState(
+        cluster=ecs.cluster, service=ecs.service, desired=args.count, previous=previous, summary=tasks(scaled)
+    )
+    return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+
+
+def resume(args: ScaleArgs, job: JobEnvelope, ctx: OperationContext, state: ScaleState) -> StepResult:
+    ecs = EcsService(cluster=state.cluster, service=state.service)
+    service = describe_service(ctx, ecs, "follow the scale of")
+    what, facts = f"Scale of `{args.target}`", tasks(service)
+    desired = int(service.get("desiredCount", 0))
+    if desired != state.desired:
+        return messages.outcome(
+            None,
+            f"{what}: the desired count is now {desired}, not {state.desired}: something else changed it ({facts}).",
+            in_channel=True,
+        )
+    if int(service.get("runningCount", 0)) == desired:
+        headline = (
+            f"{what} completed (cluster {messages.echo(ecs.cluster)}): {state.previous} → {desired} tasks, {facts}."
+        )
+        return messages.outcome(True, headline, in_channel=True)
+    headline = f"{what} in progress: {state.previous} → {desired} tasks, {facts}."
+    return Wait(progress=messages.progress(headline), state=state.changed(summary=facts), delay_s=ctx.poll_delay())
+
+
+def tasks(service: dict[str, Any]) -> str:
+    """`2/3 running, 1 pending` of a service (or of a deployment)."""
+    return (
+        f"{service.get('runningCount', 0)}/{service.get('desiredCount', 0)} running, "
+        f"{service.get('pendingCount', 0)} pending"
+    )
+
+
+@dataclass(frozen=True)
+class SetDesiredCount:
+    """UpdateService with a desiredCount takes no client token and needs none: it is idempotent by nature (the
+    same count set twice leaves the service as set once). Made is the service's desired count being the one
+    asked for; when it is not, calling (again) is harmless. It still goes through the intent door, so it is
+    recorded and reconciled like every other effect."""
+
+    ctx: OperationContext
+    ecs: EcsService
+    count: int
+    intent: Intent
+
+    def call(self, intent: Intent) -> dict[str, Any]:
+        with classify_aws_errors(f"cannot scale `{self.ecs.service}` in cluster `{self.ecs.cluster}`"):
+            updated = self.ctx.aws.ecs.update_service(
+                cluster=self.ecs.cluster, service=self.ecs.service, desiredCount=self.count
+            )
+        return dict(updated["service"])
+
+    def reconcile(self, intent: Intent) -> dict[str, Any] | None:
+        service = describe_service(self.ctx, self.ecs, "follow the scale of")
+        return service if int(service.get("desiredCount", -1)) == self.count else None
+
+    def assumed(self, intent: Intent) -> dict[str, Any]:
+        raise AssertionError("ECS shows its desired count: never unknowable")
