@@ -87,7 +87,9 @@ class MigrateArgs(_TargetArgs):
 
 
 #: `/ops-rollback <target> [revision]`: a revision number of the service's family, or a task definition ARN.
-TASK_DEFINITION_ARN = r"arn:aws(-cn|-us-gov)?:ecs:[a-z0-9-]{1,32}:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}:[1-9][0-9]{0,8}"
+TASK_DEFINITION_ARN = (
+    r"arn:aws(-cn|-us-gov)?:ecs:[a-z0-9-]{1,32}:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}:[1-9][0-9]{0,8}"
+)
 _REVISION = rf"^([1-9][0-9]{{0,8}}|{TASK_DEFINITION_ARN})$"
 
 

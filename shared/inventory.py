@@ -113,7 +113,9 @@ class EcsService(_Model):
         if low <= count <= high:
             return None
         named = self.min is not None or self.max is not None
-        where = "the inventory's bounds" if named else "opsbot's default bounds; the inventory's `min` / `max` set others"
+        where = (
+            "the inventory's bounds" if named else "opsbot's default bounds; `min` / `max` in the inventory set others"
+        )
         return f"`{name}` scales between {low} and {high} tasks ({where}): {count} is outside them."
 
 

@@ -55,12 +55,13 @@ def test_a_rollback_goes_to_the_previous_revision_and_is_followed_to_completed(h
 
     steps = harness.run(job, worker)
 
-    assert steps == 2  # UpdateService, then one look at the new deployment
+    assert steps == 3  # choose the revision, UpdateService, then one look at the new deployment
     assert revision(ecs, own_cluster) == "payment:1"
     [deployment] = service(ecs, own_cluster)["deployments"]
     assert deployment["status"] == "PRIMARY" and deployment["taskDefinition"].endswith("payment:1")
-    first, *_ = [m for m in harness.slack.messages(job=job.job_id)]
-    assert "Rollback of `payment` started" in first.text and deployment["id"] in first.text
+    planned, started = harness.slack.messages(job=job.job_id)[:2]
+    assert "Rollback of `payment` (cluster" in planned.text and "starting the deployment" in planned.text
+    assert "Rollback of `payment` started" in started.text and deployment["id"] in started.text
     text = shown(finals(harness, job))
     assert "Rollback of `payment` completed" in text and "2/2 running" in text
     assert "`payment:2` → `payment:1`" in text

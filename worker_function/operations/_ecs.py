@@ -72,7 +72,10 @@ def follow_deployment(
     cluster = messages.echo(ecs.cluster)
     if deployment is None:
         return messages.outcome(
-            None, f"{what}: deployment `{deployment_id}` is gone; another deployment replaced it.", details, in_channel=True
+            None,
+            f"{what}: deployment `{deployment_id}` is gone; another deployment replaced it.",
+            details,
+            in_channel=True,
         )
     rollout = rollout_state(deployment)
     facts = counts(deployment)

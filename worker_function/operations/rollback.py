@@ -1,11 +1,14 @@
 """/ops-rollback <target> [revision]: an ECS service back to the previous task definition revision of its family
 (or the one named), followed like a restart until its deployment is COMPLETED or FAILED, showing from -> to.
-Runs under the target's lease, once its prompt is confirmed (see the spec)."""
+Runs under the target's lease, once its prompt is confirmed (see the spec). Three steps at least: choose the
+revision, make the deployment (through the intent door), follow it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from shared import messages
 from shared.commands import RollbackArgs
@@ -25,16 +28,32 @@ from worker_function.operations._ecs import (
 from worker_function.store.intents import Intent
 
 
-class RollbackState(StepState):
-    """The deployment a rollback follows, and its from -> to line (mrkdwn, escaped when made)."""
+class PlannedState(StepState):
+    """A rollback chosen in the first step, made in the second: what was PRIMARY then, and where it goes. The
+    choice is fixed before the effect, so a retry after the UpdateService (which changes what `choose` would
+    find) makes the same intent and reconciles it."""
 
+    kind: Literal["planned"] = "planned"
+    cluster: str
+    service: str
+    seen_deployment: str
+    task_definition: str
+    previous: str
+    #: The from -> to line (mrkdwn, escaped when made).
+    moved: str
+
+
+class FollowedState(StepState):
+    """The deployment a rollback follows, and its from -> to line."""
+
+    kind: Literal["followed"] = "followed"
     cluster: str
     service: str
     deployment: str
-    moved: str = ""
+    moved: str
 
 
-State = RollbackState
+State = Annotated[PlannedState | FollowedState, Field(discriminator="kind")]
 
 
 def run(args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
@@ -51,28 +70,46 @@ def run(args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> StepResu
     if isinstance(chosen, str):
         return messages.outcome(None, f"Rollback of `{args.target}`: {chosen} Nothing was changed.")
     moved = from_to(running, chosen)
+    state = PlannedState(
+        cluster=ecs.cluster,
+        service=ecs.service,
+        seen_deployment=str(seen.get("id", "")),
+        task_definition=str(chosen["taskDefinitionArn"]),
+        previous=str(running["taskDefinitionArn"]),
+        moved=moved,
+        summary=f"rolling back to {revision_name(chosen)}",
+    )
+    headline = f"Rollback of `{args.target}` (cluster {messages.echo(ecs.cluster)}): starting the deployment."
+    return Wait(progress=messages.progress(headline, [moved]), state=state, delay_s=0)
+
+
+def resume(
+    args: RollbackArgs, job: JobEnvelope, ctx: OperationContext, state: PlannedState | FollowedState
+) -> StepResult:
+    ecs = EcsService(cluster=state.cluster, service=state.service)
+    if isinstance(state, FollowedState):
+        return follow_deployment(ctx, ecs, state.deployment, f"Rollback of `{args.target}`", state, [state.moved])
     intent = ctx.intent(
         job,
         "ecs-rollback",
-        f"roll back {ecs.service} to {revision_name(chosen)}",
-        deployment=str(seen.get("id", "")),
-        task_definition=str(chosen["taskDefinitionArn"]),
-        previous=str(running["taskDefinitionArn"]),
+        f"roll back {ecs.service} to {state.task_definition.rsplit('/', 1)[-1]}",
+        deployment=state.seen_deployment,
+        task_definition=state.task_definition,
+        previous=state.previous,
     )
     deployment = ctx.effect(RollBack(ctx, ecs, intent))
     headline = (
         f"Rollback of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): new deployment "
         f"`{deployment['id']}`, {counts(deployment)}."
     )
-    state = RollbackState(
-        cluster=ecs.cluster, service=ecs.service, deployment=deployment["id"], moved=moved, summary=counts(deployment)
+    followed = FollowedState(
+        cluster=ecs.cluster,
+        service=ecs.service,
+        deployment=deployment["id"],
+        moved=state.moved,
+        summary=counts(deployment),
     )
-    return Wait(progress=messages.progress(headline, [moved]), state=state, delay_s=ctx.poll_delay())
-
-
-def resume(args: RollbackArgs, job: JobEnvelope, ctx: OperationContext, state: RollbackState) -> StepResult:
-    ecs = EcsService(cluster=state.cluster, service=state.service)
-    return follow_deployment(ctx, ecs, state.deployment, f"Rollback of `{args.target}`", state, [state.moved])
+    return Wait(progress=messages.progress(headline, [state.moved]), state=followed, delay_s=ctx.poll_delay())
 
 
 def choose(args: RollbackArgs, running: dict[str, Any], ctx: OperationContext) -> dict[str, Any] | str:
@@ -81,7 +118,9 @@ def choose(args: RollbackArgs, running: dict[str, Any], ctx: OperationContext) -
     current = messages.echo(revision_name(running))
     if args.revision is None:
         if revision <= 1:
-            return f"it runs {current}, the first revision of its family: there is no previous revision to roll back to."
+            return (
+                f"it runs {current}, the first revision of its family: there is no previous revision to roll back to."
+            )
         wanted, which = revision - 1, "the previous revision"
     elif args.revision.isdigit():
         wanted, which = int(args.revision), "revision"

@@ -34,13 +34,15 @@ def run(args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     assert ecs is not None
     refusal = ecs.count_refusal(args.target, args.count)  # the ack refuses it too, when it has the inventory
     if refusal is not None:
-        return messages.outcome(None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was changed.")
+        return messages.outcome(
+            None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was changed."
+        )
     service = describe_service(ctx, ecs, "scale")
     if service.get("status") != "ACTIVE":
         raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
-    previous = int(service.get("desiredCount", 0))
-    intent = ctx.intent(job, "ecs-desired-count", f"scale {ecs.service} to {args.count}", desired=str(previous))
-    scaled = ctx.effect(SetDesiredCount(ctx, ecs, args.count, intent))
+    seen = str(service.get("desiredCount", 0))
+    intent = ctx.intent(job, "ecs-desired-count", f"scale {ecs.service} to {args.count}", desired=seen)
+    previous, scaled = ctx.effect(SetDesiredCount(ctx, ecs, args.count, intent))
     headline = (
         f"Scale of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): desired count {previous} → "
         f"{args.count}; {tasks(scaled)}."
@@ -84,23 +86,25 @@ class SetDesiredCount:
     """UpdateService with a desiredCount takes no client token and needs none: it is idempotent by nature (the
     same count set twice leaves the service as set once). Made is the service's desired count being the one
     asked for; when it is not, calling (again) is harmless. It still goes through the intent door, so it is
-    recorded and reconciled like every other effect."""
+    recorded and reconciled like every other effect. The result carries the count before, from the intent that
+    made it (a retry after the call sees the new count already)."""
 
     ctx: OperationContext
     ecs: EcsService
     count: int
     intent: Intent
 
-    def call(self, intent: Intent) -> dict[str, Any]:
+    def call(self, intent: Intent) -> tuple[int, dict[str, Any]]:
         with classify_aws_errors(f"cannot scale `{self.ecs.service}` in cluster `{self.ecs.cluster}`"):
             updated = self.ctx.aws.ecs.update_service(
                 cluster=self.ecs.cluster, service=self.ecs.service, desiredCount=self.count
             )
-        return dict(updated["service"])
+        return int(intent.before["desired"]), dict(updated["service"])
 
-    def reconcile(self, intent: Intent) -> dict[str, Any] | None:
+    def reconcile(self, intent: Intent) -> tuple[int, dict[str, Any]] | None:
         service = describe_service(self.ctx, self.ecs, "follow the scale of")
-        return service if int(service.get("desiredCount", -1)) == self.count else None
+        made = int(service.get("desiredCount", -1)) == self.count
+        return (int(intent.before["desired"]), service) if made else None
 
-    def assumed(self, intent: Intent) -> dict[str, Any]:
+    def assumed(self, intent: Intent) -> tuple[int, dict[str, Any]]:
         raise AssertionError("ECS shows its desired count: never unknowable")
