@@ -95,7 +95,7 @@ def test_a_named_revision_of_another_family_is_refused_and_nothing_changes(harne
 
     text = finals(harness, job).text
     assert "is a revision of family `checkout`" in text and "runs family `payment`" in text
-    assert "Nothing was changed." in text and text.startswith(":warning:")
+    assert "Nothing was run." in text and text.startswith(":warning:")
     assert service(ecs, own_cluster)["deployments"] == before
 
 
@@ -109,7 +109,7 @@ def test_a_service_on_its_first_revision_has_no_previous_one_and_nothing_changes
     assert steps == 1
     text = finals(harness, job).text
     assert "it runs `payment:1`, the first revision of its family: there is no previous revision" in text
-    assert "Nothing was changed." in text
+    assert "Nothing was run." in text
     assert service(ecs, own_cluster)["deployments"] == before
 
 
@@ -129,7 +129,7 @@ def test_a_previous_revision_that_is_deregistered_is_named_inactive_and_nothing_
 
     text = finals(harness, job).text
     assert f"the previous revision `{family}:1` is deregistered (INACTIVE)" in text
-    assert f"it runs `{family}:2`" in text and "Nothing was changed." in text
+    assert f"it runs `{family}:2`" in text and "Nothing was run." in text
     assert service(ecs, own_cluster, "legacy")["deployments"] == before
 
 
@@ -196,7 +196,7 @@ def test_a_count_outside_the_bounds_is_refused_by_the_worker_too_and_nothing_cha
     harness.run(job)
 
     text = finals(harness, job).text
-    assert told in text and "Nothing was changed." in text
+    assert told in text and "Nothing was run." in text
     assert service(ecs, own_cluster, name)["desiredCount"] == 2
 
 

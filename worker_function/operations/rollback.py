@@ -68,7 +68,7 @@ def run(args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> StepResu
         raise PermanentJobError(f"ECS cannot describe the task definition `{ecs.service}` runs")
     chosen = choose(args, running, ctx)
     if isinstance(chosen, str):
-        return messages.outcome(None, f"Rollback of `{args.target}`: {chosen} Nothing was changed.")
+        return messages.outcome(None, f"Rollback of `{args.target}`: {chosen} Nothing was run.")
     moved = from_to(running, chosen)
     state = PlannedState(
         cluster=ecs.cluster,

@@ -34,9 +34,7 @@ def run(args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     assert ecs is not None
     refusal = ecs.count_refusal(args.target, args.count)  # the ack refuses it too, when it has the inventory
     if refusal is not None:
-        return messages.outcome(
-            None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was changed."
-        )
+        return messages.outcome(None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was run.")
     service = describe_service(ctx, ecs, "scale")
     if service.get("status") != "ACTIVE":
         raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
