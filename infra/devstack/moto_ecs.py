@@ -7,6 +7,9 @@ seen rolling out; a new desiredCount changes the service's counts but not its de
 definition start a new PRIMARY deployment on its ARN (the old one is gone at once: its tasks are replaced at once,
 as moto runs every task at once), and keeps the PRIMARY deployment's counts equal to the service's. Restarts
 (`forceNewDeployment`) stay as moto has them (a new id on the same deployment).
+
+And as ECS documents (DescribeTaskDefinition, UpdateService): an INACTIVE (deregistered) revision can be described
+only while a service uses it, and no service can be updated to one; moto allowed both.
 """
 
 from __future__ import annotations
@@ -41,20 +44,38 @@ def new_deployment(service: Any, arn: str) -> None:
     service.deployments = [deployment]
 
 
+def in_use(backend: Any, arn: str) -> bool:
+    """Some service of the backend runs task definition `arn`."""
+    return any(
+        service.task_definition == arn or any(d.get("taskDefinition") == arn for d in service.deployments)
+        for service in backend.services.values()
+    )
+
+
 def apply() -> bool:
-    """Wrap moto's ECS `update_service`; False if moto's layout differs."""
+    """Wrap moto's ECS `update_service` and DescribeTaskDefinition; False if moto's layout differs."""
     try:
-        from moto.ecs import models
+        from moto.ecs import exceptions, models, responses
     except ImportError:
         return False
     backend = getattr(models, "EC2ContainerServiceBackend", None)
     original = getattr(backend, "update_service", None)
-    if backend is None or original is None or not hasattr(backend, "describe_task_definition"):
+    response = getattr(responses, "EC2ContainerServiceResponse", None)
+    describe = getattr(response, "describe_task_definition", None)
+    if backend is None or original is None or not hasattr(backend, "describe_task_definition") or describe is None:
         return False
+
+    def describe_task_definition(self: Any) -> Any:
+        found = self.ecs_backend.describe_task_definition(self._get_param("taskDefinition"))
+        if found.status == "INACTIVE" and not in_use(self.ecs_backend, found.arn):
+            raise exceptions.TaskDefinitionNotFoundException()
+        return describe(self)
 
     def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
         asked = dict(service_properties)  # moto pops what it reads
         named = asked.get("task_definition")
+        if named and self.describe_task_definition(named).status == "INACTIVE":
+            raise exceptions.EcsClientException("TaskDefinition is inactive")
         service = original(self, service_properties)
         if named:
             arn = self.describe_task_definition(named).arn
@@ -69,4 +90,5 @@ def apply() -> bool:
         return service
 
     backend.update_service = update_service
+    response.describe_task_definition = describe_task_definition
     return True

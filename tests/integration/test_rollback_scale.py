@@ -8,6 +8,7 @@ import json
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from infra.devstack.aws import aws_client, provision_demo_ecs
 from infra.devstack.demo import demo_inventory_toml
@@ -120,6 +121,8 @@ def test_a_previous_revision_that_is_deregistered_is_named_inactive_and_nothing_
             family=family, containerDefinitions=[{"name": "app", "image": image, "memory": 512}]
         )
     ecs.deregister_task_definition(taskDefinition=f"{family}:1")
+    with pytest.raises(ClientError):  # as ECS: an INACTIVE revision no service uses cannot be described
+        ecs.describe_task_definition(taskDefinition=f"{family}:1")
     ecs.create_service(cluster=own_cluster, serviceName="legacy", taskDefinition=f"{family}:2", desiredCount=2)
     harness.inventory_toml += f'\n[targets.legacy]\necs = {{ cluster = "{own_cluster}", service = "legacy" }}\n'
     before = service(ecs, own_cluster, "legacy")["deployments"]

@@ -103,6 +103,21 @@ def task_definition(ctx: OperationContext, reference: str, what: str) -> dict[st
             raise
 
 
+#: Pages of INACTIVE revisions (100 each) looked through for one ECS will not describe.
+INACTIVE_PAGES = 5
+
+
+def deregistered(ctx: OperationContext, family: str, revision: int) -> bool:
+    """Whether `family:revision` is an INACTIVE (deregistered) revision. ECS describes an INACTIVE revision only
+    while a service or task uses it (DescribeTaskDefinition), so a missing one is looked for in the list."""
+    wanted = f"task-definition/{family}:{revision}"
+    with classify_aws_errors(f"cannot list the deregistered revisions of {family}"):
+        pages = ctx.aws.ecs.get_paginator("list_task_definitions").paginate(
+            familyPrefix=family, status="INACTIVE", sort="DESC", PaginationConfig={"MaxItems": 100 * INACTIVE_PAGES}
+        )
+        return any(arn.endswith(wanted) for page in pages for arn in page.get("taskDefinitionArns", []))
+
+
 def revision_name(task_definition: dict[str, Any]) -> str:
     """`family:revision`, as ECS's console and `/deploy-status` show it."""
     return f"{task_definition['family']}:{task_definition['revision']}"

@@ -18,6 +18,7 @@ from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.operations._ecs import (
     counts,
+    deregistered,
     describe_service,
     follow_deployment,
     images,
@@ -136,11 +137,12 @@ def choose(args: RollbackArgs, running: dict[str, Any], ctx: OperationContext) -
     if wanted == revision:
         return f"it already runs {name}."
     found = task_definition(ctx, f"{family}:{wanted}", "read")
-    if found is None:
+    if found is None and not deregistered(ctx, family, wanted):
         return f"{which} {name} does not exist in ECS (it runs {current})."
-    if found.get("status") != "ACTIVE":
+    if found is None or found.get("status") != "ACTIVE":
+        status = "INACTIVE" if found is None else found.get("status", "?")
         return (
-            f"{which} {name} is deregistered ({messages.escape(found.get('status', '?'))}): ECS starts no tasks from "
+            f"{which} {name} is deregistered ({messages.escape(status)}): ECS starts no tasks from "
             f"it. Name an active revision: `/ops-rollback {args.target} <revision>` (it runs {current})."
         )
     return found
