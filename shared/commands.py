@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
 
 from shared.errors import UsageError
 
@@ -107,7 +106,7 @@ MAX_TASKS = 5000
 def _whole_number(value: Any) -> Any:
     """Typed counts are digits (`3`, `-1` for the bound's message), never `3.0` or `1e3`."""
     if isinstance(value, str) and not re.fullmatch(r"-?[0-9]{1,9}", value.strip()):
-        raise PydanticCustomError("int_parsing", "not a whole number")
+        raise ValueError("not a whole number")
     return value
 
 
@@ -310,7 +309,7 @@ def plain_problem(err: Any) -> str:
     got = quoted(err.get("input", ""))
     kind = err.get("type", "")
     limits = err.get("ctx") or {}
-    if kind in ("int_parsing", "int_from_float") and field == "count":
+    if kind in ("int_parsing", "int_from_float", "value_error") and field == "count":
         return f"{word} must be a whole number of tasks, got {got}."
     if kind in ("float_parsing", "int_parsing", "float_type", "int_type", "finite_number"):
         return f"{word} must be a number, got {got}."
