@@ -62,7 +62,9 @@ def apply() -> bool:
     original = getattr(backend, "update_service", None)
     response = getattr(responses, "EC2ContainerServiceResponse", None)
     describe = getattr(response, "describe_task_definition", None)
-    if backend is None or original is None or not hasattr(backend, "describe_task_definition") or describe is None:
+    if backend is None or original is None or response is None or describe is None:
+        return False
+    if not hasattr(backend, "describe_task_definition"):
         return False
 
     def describe_task_definition(self: Any) -> Any:
