@@ -68,6 +68,8 @@ def test_a_rollback_goes_to_the_previous_revision_and_is_followed_to_completed(h
     assert "`payment:2` → `payment:1`" in text
     assert "`public.ecr.aws/opsbot-demo/payment:1.1.0` → `public.ecr.aws/opsbot-demo/payment:1.0.0`" in text
     assert worker.leases.holder("payment") is None  # its lease was taken and is free again
+    events = {r.event for r in worker.audit.history("payment", limit=50) if r.job_id == job.job_id}
+    assert {"request", "confirmation", "start", "outcome"} <= events
 
 
 @pytest.mark.parametrize("named", ["1", "arn"])
@@ -170,6 +172,8 @@ def test_a_scale_within_the_bounds_sets_the_desired_count_and_follows_it_until_r
     text = finals(harness, job).text
     assert "Scale of `payment` completed" in text and "2 → 3 tasks, 3/3 running, 0 pending" in text
     assert worker.leases.holder("payment") is None
+    events = {r.event for r in worker.audit.history("payment", limit=50) if r.job_id == job.job_id}
+    assert {"request", "confirmation", "start", "outcome"} <= events
 
 
 def test_a_scale_to_the_count_it_has_still_goes_through_and_completes(harness, ecs, own_cluster):
