@@ -22,6 +22,7 @@ from shared.commands import (
     DryRunArgs,
     HomeArgs,
     NoticeArgs,
+    ScaleArgs,
     find_command,
     quoted,
 )
@@ -121,7 +122,11 @@ def plan_job(
         args = spec.parse(words)
     except UsageError as exc:
         return messages.usage_help(spec, str(exc))
-    problem = unknown_name(spec, args, inventory) or build_parameter_problem(args, inventory)
+    problem = (
+        unknown_name(spec, args, inventory)
+        or build_parameter_problem(args, inventory)
+        or scale_bounds_problem(args, inventory)
+    )
     if problem is not None:
         return messages.refused(f"{spec.name} {text}", problem)
     return JobEnvelope(
@@ -165,6 +170,14 @@ def build_parameter_problem(args: Any, inventory: Inventory | None) -> str | Non
             return f"{quoted(name)} is a name Jenkins reserves; it is never passed as a build parameter."
     job = inventory.jenkins_jobs.get(args.job) if inventory is not None else None
     return job.refusal(args.parameters) if job is not None else None
+
+
+def scale_bounds_problem(args: Any, inventory: Inventory | None) -> str | None:
+    """A `/ops-scale` count outside the target's bounds (the inventory's `min` / `max`, else the defaults)."""
+    if not isinstance(args, ScaleArgs) or inventory is None:
+        return None
+    target = inventory.targets.get(args.target)
+    return target.ecs.count_refusal(args.target, args.count) if target is not None and target.ecs else None
 
 
 def refusal(job: JobEnvelope, inventory: Inventory | None) -> SlackMessage | None:

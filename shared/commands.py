@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import UsageError
 from shared.holds import FREEZE_DEFAULT_MINUTES, FREEZE_MAX_MINUTES
@@ -84,6 +84,37 @@ class MigrateArgs(_TargetArgs):
     kind: Literal["migrate"] = "migrate"
     #: The version to migrate to; the project's own default when left out.
     version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+
+
+#: `/ops-rollback <target> [revision]`: a revision number of the service's family, or a task definition ARN.
+TASK_DEFINITION_ARN = (
+    r"arn:aws(-cn|-us-gov)?:ecs:[a-z0-9-]{1,32}:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}:[1-9][0-9]{0,8}"
+)
+_REVISION = rf"^([1-9][0-9]{{0,8}}|{TASK_DEFINITION_ARN})$"
+
+
+class RollbackArgs(_TargetArgs):
+    kind: Literal["rollback"] = "rollback"
+    #: The revision to go back to (its number, or the task definition's ARN); the one before the current when
+    #: left out. That an ARN names the service's own family is checked by the worker (the ack does not ask ECS).
+    revision: str | None = Field(default=None, pattern=_REVISION)
+
+
+#: ECS runs at most 5,000 tasks per service (its service quota): no count above it parses.
+MAX_TASKS = 5000
+
+
+def _whole_number(value: Any) -> Any:
+    """Typed counts are digits (`3`, `-1` for the bound's message), never `3.0` or `1e3`."""
+    if isinstance(value, str) and not re.fullmatch(r"-?[0-9]{1,9}", value.strip()):
+        raise ValueError("not a whole number")
+    return value
+
+
+class ScaleArgs(_TargetArgs):
+    kind: Literal["scale"] = "scale"
+    #: The desired count of tasks; the inventory bounds it (`min` / `max` of the target's `ecs`).
+    count: Annotated[int, BeforeValidator(_whole_number)] = Field(ge=0, le=MAX_TASKS)
 
 
 class RegressionArgs(_Args):
@@ -198,6 +229,8 @@ CommandArgs = (
     PingArgs
     | DeployStatusArgs
     | RestartArgs
+    | RollbackArgs
+    | ScaleArgs
     | StatusArgs
     | LogsArgs
     | BuildArgs
@@ -357,6 +390,8 @@ _FIELD_WORDS = {
     "reason": "the reason",
     "environment": "the environment",
     "for_minutes": "--for",
+    "revision": "the revision",
+    "count": "the count",
 }
 #: What a name must look like, per field, in plain words.
 _PATTERN_WORDS = {
@@ -367,6 +402,8 @@ _PATTERN_WORDS = {
     "version": "versions are letters, digits, ., +, - and _ (up to 128)",
     "job_id": "a job id is the hex digits opsbot's messages show (`7f3a2b1c`), at least 4",
     "environment": "environment names are letters, digits, - and _, starting with a letter or digit (up to 255)",
+    "revision": "the revision is a revision number such as 3 or a task definition ARN (arn:aws:ecs:REGION:ACCOUNT:"
+    "task-definition/FAMILY:3)",
 }
 
 
@@ -387,6 +424,8 @@ def plain_problem(err: Any) -> str:
     got = quoted(err.get("input", ""))
     kind = err.get("type", "")
     limits = err.get("ctx") or {}
+    if kind in ("int_parsing", "int_from_float", "value_error") and field == "count":
+        return f"{word} must be a whole number of tasks, got {got}."
     if kind in ("float_parsing", "int_parsing", "float_type", "int_type", "finite_number"):
         return f"{word} must be a number, got {got}."
     if kind in ("greater_than_equal", "greater_than"):
@@ -529,6 +568,33 @@ COMMANDS: tuple[CommandSpec, ...] = (
         subject="target",
         accepts="restartable",
         max_age_s=_HOUR,
+    ),
+    CommandSpec(
+        name="/ops-rollback",
+        args_model=RollbackArgs,
+        description="Roll an ECS service back to the previous task definition revision of its family (or the one "
+        "named) and follow the deployment until it completes; asks to confirm.",
+        positional=("target", "revision"),
+        optional=1,
+        usage_hint="<target> [revision]",
+        target="target",
+        subject="target",
+        accepts="ecs",
+        max_age_s=_HOUR,
+        confirm=True,
+    ),
+    CommandSpec(
+        name="/ops-scale",
+        args_model=ScaleArgs,
+        description="Set an ECS service's desired count, within the inventory's bounds, and follow it until the "
+        "running count matches; asks to confirm.",
+        positional=("target", "count"),
+        usage_hint="<target> <count>",
+        target="target",
+        subject="target",
+        accepts="ecs",
+        max_age_s=_HOUR // 2,
+        confirm=True,
     ),
     CommandSpec(
         name="/ops-logs",

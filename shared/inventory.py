@@ -6,7 +6,7 @@ shared/policy.py) and the environment of each name:
 
     [targets.payment]
     environment = "prod"
-    ecs = { cluster = "opsbot-demo", service = "payment" }
+    ecs = { cluster = "opsbot-demo", service = "payment", min = 2, max = 8 }   # /ops-scale bounds
     log_groups = ["/opsbot-demo/payment"]
     pipeline = "payment-pipeline"
     migration = { codebuild_project = "payment-migrate" }
@@ -54,7 +54,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from shared.commands import COMMANDS, CommandSpec, find_command
+from shared.commands import COMMANDS, MAX_TASKS, CommandSpec, find_command
 from shared.errors import OpsbotError, UsageError
 from shared.policy import Environment, Policy, build_models
 
@@ -79,9 +79,44 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
+#: `/ops-scale` bounds of an ECS target that names none: at least 1 task, because scaling to 0 stops the service
+#: (it must be allowed by writing `min = 0`, never one typo away), and at most 10, so that a slipped digit
+#: (`30` for `3`) cannot multiply a service's tasks, cost and connections; a bigger service names its own `max`.
+DEFAULT_MIN_TASKS = 1
+DEFAULT_MAX_TASKS = 10
+
+
 class EcsService(_Model):
     cluster: str = Field(min_length=1, max_length=255)
     service: str = Field(min_length=1, max_length=255)
+    #: The desired counts `/ops-scale` may set (None: `DEFAULT_MIN_TASKS` / `DEFAULT_MAX_TASKS`).
+    min: int | None = Field(default=None, ge=0, le=MAX_TASKS)
+    max: int | None = Field(default=None, ge=0, le=MAX_TASKS)
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> EcsService:
+        low, high = self.bounds
+        if low > high:
+            default = "" if self.max is not None else " (the default max: set max too)"
+            raise ValueError(f"min {low} is above max {high}{default}")
+        return self
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The lowest and highest desired count `/ops-scale` may set."""
+        low = DEFAULT_MIN_TASKS if self.min is None else self.min
+        return low, DEFAULT_MAX_TASKS if self.max is None else self.max
+
+    def count_refusal(self, name: str, count: int) -> str | None:
+        """Why `/ops-scale <name> <count>` may not set this count, in plain words; None when it may."""
+        low, high = self.bounds
+        if low <= count <= high:
+            return None
+        named = self.min is not None or self.max is not None
+        where = (
+            "the inventory's bounds" if named else "opsbot's default bounds; `min` / `max` in the inventory set others"
+        )
+        return f"`{name}` scales between {low} and {high} tasks ({where}): {count} is outside them."
 
 
 class Ec2Instances(_Model):

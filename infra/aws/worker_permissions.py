@@ -29,8 +29,10 @@ EC2_READ_ACTIONS = ("ec2:DescribeInstanceStatus", "ec2:DescribeInstances")
 LOGS_ACTIONS = ("logs:StartQuery",)
 #: ...and reads its results by query id: AWS authorizes this on "*" only.
 QUERY_RESULTS_ACTIONS = ("logs:GetQueryResults",)
+#: /ops-rollback reads the task definition revisions of a service's family: AWS authorizes these on "*" only.
+TASK_DEFINITION_READ_ACTIONS = ("ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions")
 #: Every action that may get a bare "*" resource.
-UNSCOPED_ACTIONS = EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS
+UNSCOPED_ACTIONS = EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS + TASK_DEFINITION_READ_ACTIONS
 #: /ops-migrate and /ops-regression run CodeBuild projects and follow their builds.
 CODEBUILD_ACTIONS = (
     "codebuild:BatchGetBuilds",
@@ -126,7 +128,11 @@ class InventoryResources:
     @property
     def unscoped_actions(self) -> tuple[str, ...]:
         """The actions granted on "*": only those some operation of this inventory calls."""
-        return (EC2_READ_ACTIONS if self.instance_tags else ()) + (QUERY_RESULTS_ACTIONS if self.log_groups else ())
+        return (
+            (EC2_READ_ACTIONS if self.instance_tags else ())
+            + (QUERY_RESULTS_ACTIONS if self.log_groups else ())
+            + (TASK_DEFINITION_READ_ACTIONS if self.ecs_services else ())
+        )
 
 
 @dataclass
@@ -197,6 +203,7 @@ def operation_permissions(
                 if resources.log_groups
                 else []
             ),
+            *(["the task definition revisions /ops-rollback chooses from"] if resources.ecs_services else []),
         ]
         result.wildcards.append(
             (

@@ -39,6 +39,8 @@ JOBS_QUEUE = "opsbot-jobs"
 JOBS_DLQ = "opsbot-jobs-dlq"
 DEMO_CLUSTER = "opsbot-demo"
 DEMO_SERVICES = ("payment", "checkout")
+#: The image version of each demo task definition revision (revision 1 first); services run the last.
+DEMO_IMAGE_VERSIONS = ("1.0.0", "1.1.0")
 
 
 def free_port() -> int:
@@ -290,7 +292,9 @@ def provision_tables(
 def provision_demo_ecs(
     ecs: ECSClient, *, cluster: str = DEMO_CLUSTER, services: Sequence[str] = DEMO_SERVICES, desired_count: int = 2
 ) -> tuple[str, ...]:
-    """An ECS cluster with one Fargate service per name, each on its own task definition family."""
+    """An ECS cluster with one Fargate service per name, each on its own task definition family with two
+    revisions (`payment:1` on image 1.0.0, `payment:2` on 1.1.0: `/ops-rollback payment` has one to go back to),
+    running the latest."""
     ecs.create_cluster(clusterName=cluster)
     existing = {
         s["serviceName"]
@@ -300,30 +304,31 @@ def provision_demo_ecs(
     for service in services:
         if service in existing:
             continue
-        if not _has_task_definition(ecs, service):
-            _register_demo_task_definition(ecs, service)
+        for revision, version in enumerate(DEMO_IMAGE_VERSIONS, start=1):
+            if not _has_task_definition(ecs, f"{service}:{revision}"):
+                _register_demo_task_definition(ecs, service, version)
         ecs.create_service(
             cluster=cluster,
             serviceName=service,
-            taskDefinition=service,
+            taskDefinition=f"{service}:{len(DEMO_IMAGE_VERSIONS)}",
             desiredCount=desired_count,
             launchType="FARGATE",
         )
     return tuple(services)
 
 
-def _has_task_definition(ecs: ECSClient, family: str) -> bool:
-    """Task definition families are account-wide: a second cluster reuses `payment:1`."""
+def _has_task_definition(ecs: ECSClient, revision: str) -> bool:
+    """Task definition families are account-wide: a second cluster reuses `payment:1` and `payment:2`."""
     from botocore.exceptions import ClientError
 
     try:
-        ecs.describe_task_definition(taskDefinition=family)
+        ecs.describe_task_definition(taskDefinition=revision)
     except ClientError:
         return False
     return True
 
 
-def _register_demo_task_definition(ecs: ECSClient, service: str) -> None:
+def _register_demo_task_definition(ecs: ECSClient, service: str, version: str) -> None:
     ecs.register_task_definition(
         family=service,
         requiresCompatibilities=["FARGATE"],
@@ -333,7 +338,7 @@ def _register_demo_task_definition(ecs: ECSClient, service: str) -> None:
         containerDefinitions=[
             {
                 "name": service,
-                "image": f"public.ecr.aws/opsbot-demo/{service}:1.0.0",
+                "image": f"public.ecr.aws/opsbot-demo/{service}:{version}",
                 "essential": True,
                 "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
             }

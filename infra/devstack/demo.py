@@ -80,7 +80,7 @@ version = 1
 [targets.payment]
 environment = "prod"
 description = "Payment API"
-ecs = {{ cluster = "{cluster}", service = "payment" }}
+ecs = {{ cluster = "{cluster}", service = "payment", min = 1, max = 6 }}
 log_groups = ["{log_group("payment")}"]
 pipeline = "{PIPELINE}"
 migration = {{ codebuild_project = "{MIGRATION_PROJECT}" }}
@@ -129,6 +129,12 @@ ask = "#ops-admins"
 [policy.override_freeze]
 user_groups = ["{APPROVERS_GROUP}"]
 environments = ["prod"]
+
+[[policy.rules]]
+name = "demo-prod-rollback-scale"
+commands = ["/ops-rollback", "/ops-scale"]
+environments = ["prod"]
+ask = "#ops-admins"
 
 # A CloudWatch alarm posted to #incident with its runbook (`opsbot alarm payment-5xx ALARM`).
 [alarms.payment-5xx]

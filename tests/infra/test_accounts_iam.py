@@ -19,6 +19,7 @@ from infra.aws.worker_permissions import (
     ECS_ACTIONS,
     LOGS_ACTIONS,
     QUERY_RESULTS_ACTIONS,
+    TASK_DEFINITION_READ_ACTIONS,
 )
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_iam import _base_worker_statements, _normalized, _one, _regional, _statements_of_role
@@ -105,6 +106,7 @@ def test_the_worker_may_assume_exactly_the_named_roles_and_acts_itself_only_on_i
                 # Its own account: the stack's region, and us-west-2 that api-west names (one statement, merged).
                 "Resource": [_regional("ecs", "service/home/api"), _in("us-west-2", "ecs", "service/west/api")],
             },
+            {"Action": list(TASK_DEFINITION_READ_ACTIONS), "Effect": "Allow", "Resource": "*"},
             {"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": [PATH_ROLE, ROLE]},
         ]
     )
@@ -135,7 +137,11 @@ def test_each_accounts_role_trusts_the_worker_alone_and_holds_exactly_its_target
                 "Resource": _in("eu-west-1", "ec2", "instance/*"),
                 "Condition": {"StringEquals": {"aws:ResourceTag/Name": ["bastion-eu"]}},
             },
-            {"Action": list(EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS), "Effect": "Allow", "Resource": "*"},
+            {
+                "Action": list(EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS + TASK_DEFINITION_READ_ACTIONS),
+                "Effect": "Allow",
+                "Resource": "*",
+            },
             {
                 "Action": _one(LOGS_ACTIONS),
                 "Effect": "Allow",
@@ -147,9 +153,12 @@ def test_each_accounts_role_trusts_the_worker_alone_and_holds_exactly_its_target
     books_role = _role(books)
     assert (books_role["RoleName"], books_role["Path"]) == ("opsbot", "/ops/")
     [books_policy] = books_role["Policies"]
-    assert _normalized(books_policy["PolicyDocument"]["Statement"]) == [
-        {"Action": list(ECS_ACTIONS), "Effect": "Allow", "Resource": _regional("ecs", "service/books/ledger")}
-    ]
+    assert _normalized(books_policy["PolicyDocument"]["Statement"]) == _normalized(
+        [
+            {"Action": list(ECS_ACTIONS), "Effect": "Allow", "Resource": _regional("ecs", "service/books/ledger")},
+            {"Action": list(TASK_DEFINITION_READ_ACTIONS), "Effect": "Allow", "Resource": "*"},
+        ]
+    )
 
 
 def test_without_other_accounts_the_worker_role_keeps_a_generated_name_and_no_assume_role(synth):

@@ -96,7 +96,8 @@ def test_given_tag_conditions_then_the_instance_acknowledgement_names_them(other
     reason = reasons[f"AwsSolutions-IAM5[Resource::{_REGIONAL.format('ec2', 'instance/*')}]"]
     assert "aws:ResourceTag/Name in bastion, jump" in reason
     assert "aws:ResourceTag/Role in batch-worker" in reason
-    assert reasons["AwsSolutions-IAM5[Resource::*]"].startswith("ec2:DescribeInstanceStatus, ec2:DescribeInstances ")
+    unscoped = "ec2:DescribeInstanceStatus, ec2:DescribeInstances, ecs:DescribeTaskDefinition, ecs:ListTaskDefinitions "
+    assert reasons["AwsSolutions-IAM5[Resource::*]"].startswith(unscoped)
 
 
 def test_given_the_synthesized_template_when_cfn_lint_runs_then_it_finds_nothing(synth):

@@ -18,6 +18,7 @@ from infra.aws.worker_permissions import (
     PIPELINE_ACTIONS,
     QUERY_RESULTS_ACTIONS,
     REPORT_ACTIONS,
+    TASK_DEFINITION_READ_ACTIONS,
     UNSCOPED_ACTIONS,
     InventoryResources,
     operation_permissions,
@@ -147,7 +148,11 @@ def test_given_the_example_inventory_then_the_worker_role_holds_exactly_its_reso
                 "Resource": _regional("ec2", "instance/*"),
                 "Condition": {"StringEquals": {"aws:ResourceTag/Name": ["example-bastion"]}},
             },
-            {"Action": list(EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS), "Effect": "Allow", "Resource": "*"},
+            {
+                "Action": list(EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS + TASK_DEFINITION_READ_ACTIONS),
+                "Effect": "Allow",
+                "Resource": "*",
+            },
             {
                 "Action": _one(LOGS_ACTIONS),
                 "Effect": "Allow",
@@ -197,7 +202,7 @@ def test_given_another_inventory_then_the_worker_role_follows_it(other):
                 "Condition": {"StringEquals": {"aws:ResourceTag/Role": ["batch-worker"]}},
             },
             # No log groups: no logs:StartQuery, and logs:GetQueryResults is gone from "*" too.
-            {"Action": list(EC2_READ_ACTIONS), "Effect": "Allow", "Resource": "*"},
+            {"Action": list(EC2_READ_ACTIONS + TASK_DEFINITION_READ_ACTIONS), "Effect": "Allow", "Resource": "*"},
             {
                 "Action": list(CODEBUILD_ACTIONS),
                 "Effect": "Allow",

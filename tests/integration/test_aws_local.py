@@ -74,4 +74,4 @@ def test_a_second_demo_cluster_reuses_the_task_definitions(moto_server):
         )
         for cluster in ("first-cluster", "second-cluster")
     }
-    assert revisions == {"first-cluster": ["checkout:1", "payment:1"], "second-cluster": ["checkout:1", "payment:1"]}
+    assert revisions == {"first-cluster": ["checkout:2", "payment:2"], "second-cluster": ["checkout:2", "payment:2"]}

@@ -82,6 +82,8 @@ class Scenario:
     #: Text of the final message when the target cannot tell whether a killed attempt made the effect: then
     #: the effect is not made again (at most once) and the requester is told so.
     unknowable: str | None = None
+    #: Puts the target in the state each run starts from (and back after the scenario), outside the fault plan.
+    prepare: Callable[[Harness], None] | None = None
 
     def job(self, harness: Harness) -> JobEnvelope:
         job = harness.job(self.line)
@@ -90,6 +92,20 @@ class Scenario:
 
 def _ecs_restarts(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
     return moto_count(recorded, "UpdateService", '"payment"')
+
+
+def _ecs_rollbacks(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    return moto_count(recorded, "UpdateService", '"taskDefinition"')
+
+
+def _ecs_scales(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    return moto_count(recorded, "UpdateService", '"desiredCount"')
+
+
+def _payment_as_provisioned(harness: Harness) -> None:
+    """`payment` on the last demo revision with 2 tasks desired, as `provision_demo_ecs` left it."""
+    ecs = aws_client("ecs", harness.moto.endpoint_url)
+    ecs.update_service(cluster=harness.cluster, service="payment", taskDefinition="payment:2", desiredCount=2)
 
 
 def _ec2_reboots(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
@@ -155,6 +171,22 @@ SCENARIOS = [
         lease="payment",
         effect=_codebuild(MIGRATION_PROJECT),
         update=CONFIRMED,
+    ),
+    Scenario(
+        "rollback (confirmed)",
+        "/ops-rollback payment",
+        lease="payment",
+        effect=_ecs_rollbacks,
+        update=CONFIRMED,
+        prepare=_payment_as_provisioned,
+    ),
+    Scenario(
+        "scale (confirmed)",
+        "/ops-scale payment 3",
+        lease="payment",
+        effect=_ecs_scales,
+        update=CONFIRMED,
+        prepare=_payment_as_provisioned,
     ),
     Scenario("regression", "/ops-regression smoke", lease="smoke", effect=_codebuild(REGRESSION_PROJECT)),
     Scenario(
@@ -230,6 +262,8 @@ class Runner:
 
     def run(self, scenario: Scenario, fault: Fault | None) -> tuple[Outcome, list[str]]:
         plan = self.plan
+        if scenario.prepare is not None:
+            scenario.prepare(self.h)
         plan.reset(fault)
         job = scenario.job(self.h)
         _run_started[:] = [self.h.clock.time(), max((m.seq for m in self.h.slack.messages()), default=0)]
@@ -327,7 +361,15 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
     script_demo_builds(harness.codebuild, harness.jenkins, DemoTimings(migration_s=60, regression_s=60))
     runner = Runner(harness)
     expected_effects = 1 if scenario.effect else 0
+    try:
+        _enumerate(runner, scenario, expected_effects)
+    finally:
+        if scenario.prepare is not None:  # the session's cluster as the other tests expect it
+            scenario.prepare(harness)
 
+
+def _enumerate(runner: Runner, scenario: Scenario, expected_effects: int) -> None:
+    """The clean run, then one run per fault point: its table rows, and an assertion that each was once."""
     clean, calls = runner.run(scenario, None)
     assert (clean.effects, clean.finals, clean.lease_free) == (expected_effects, 1, True), calls
     assert clean.exactly_once(scenario, None)

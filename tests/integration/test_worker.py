@@ -40,7 +40,7 @@ def test_deploy_status_renders_the_services_deployments(harness):
 
     [text] = final_texts(harness, job)
     assert "Deploy status of `payment`" in text
-    assert "*PRIMARY*" in text and "2/2 running" in text and "`payment:1`" in text
+    assert "*PRIMARY*" in text and "2/2 running" in text and "`payment:2`" in text
 
 
 def test_an_unknown_target_is_told_at_once_with_the_known_ones_closest_first_and_not_retried(harness):

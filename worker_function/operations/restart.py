@@ -17,7 +17,7 @@ from worker_function.clients import Clients
 from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
-from worker_function.operations._ecs import counts, describe_service, rollout_state
+from worker_function.operations._ecs import counts, describe_service, follow_deployment, rollout_state
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
 
@@ -149,32 +149,7 @@ class ForceNewDeployment:
 
 def _follow_service(name: str, state: ServiceState, ctx: OperationContext, aws: Clients) -> StepResult:
     ecs = EcsService(cluster=state.cluster, service=state.service)
-    service = describe_service(aws, ecs, "follow the restart of")
-    deployment = next((d for d in service.get("deployments", []) if d["id"] == state.deployment), None)
-    if deployment is None:
-        return messages.outcome(
-            None,
-            f"Restart of `{name}`: deployment `{state.deployment}` is gone; another deployment replaced it.",
-            in_channel=True,
-        )
-    rollout = rollout_state(deployment)
-    facts = counts(deployment)
-    if rollout == "COMPLETED":
-        return messages.outcome(
-            True,
-            f"Restart of `{name}` completed (cluster `{ecs.cluster}`): deployment `{deployment['id']}`, {facts}.",
-            in_channel=True,
-        )
-    if rollout == "FAILED":
-        reason = messages.escape(messages.shorten(deployment.get("rolloutStateReason") or "the rollout failed", 500))
-        return messages.outcome(
-            False,
-            f"Restart of `{name}` FAILED (cluster `{ecs.cluster}`): deployment `{deployment['id']}`, {facts}.",
-            [reason],
-            in_channel=True,
-        )
-    headline = f"Restart of `{name}` in progress: deployment `{deployment['id']}`, {facts}; rollout {rollout}."
-    return Wait(progress=messages.progress(headline), state=state.changed(summary=facts), delay_s=ctx.poll_delay())
+    return follow_deployment(ctx, aws, ecs, state.deployment, f"Restart of `{name}`", state)
 
 
 # -- EC2 ---------------------------------------------------------------------------------------
