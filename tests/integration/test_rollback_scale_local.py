@@ -74,3 +74,21 @@ def test_a_bad_count_or_revision_is_refused_by_the_ack_and_nothing_is_queued(sta
     assert outcome.ack is not None and json.loads(outcome.ack.body)["response_type"] == "ephemeral"
     after = payment(stack)
     assert (after["desiredCount"], after["taskDefinition"]) == (before["desiredCount"], before["taskDefinition"])
+
+
+def test_dry_runs_of_rollback_and_scale_say_what_would_change_and_change_nothing(stack):
+    before = payment(stack)
+    rollback = send(stack, "/ops-rollback payment --dry-run")
+    assert rollback.ok, rollback.error
+    said = rollback.messages[-1].text
+    assert "Dry run of `/ops-rollback payment --dry-run`: nothing was changed." in said
+    running = before["taskDefinition"].rsplit("/", 1)[-1]
+    assert f"Runs `{running}`" in said and f"deploy `{running}` →" in said
+
+    scale = send(stack, "/ops-scale payment 5 --dry-run")
+    assert scale.ok, scale.error
+    assert f"set the desired count of `payment` from {before['desiredCount']} to 5" in scale.messages[-1].text
+
+    after = payment(stack)
+    assert (after["taskDefinition"], after["desiredCount"]) == (before["taskDefinition"], before["desiredCount"])
+    assert [d["id"] for d in after["deployments"]] == [d["id"] for d in before["deployments"]]

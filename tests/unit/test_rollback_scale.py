@@ -58,7 +58,11 @@ def send(queue: RecordingQueue, command: str, text: str) -> dict[str, Any]:
         ("/ops-scale", "payment 1e3", "the count must be a whole number of tasks, got '1e3'."),
         ("/ops-scale", "payment 99999", "the count must be at most 5000, got '99999'."),
         ("/ops-scale", "payment", "/ops-scale takes 2 arguments, got 1."),
-        ("/ops-scale", "paymnt 3", "I don't know target 'paymnt'. Known targets, closest first: payment, checkout."),
+        (
+            "/ops-scale",
+            "paymnt 3",
+            "I don't know target 'paymnt'. Known targets, closest first: payment, payment-eu, checkout.",
+        ),
         ("/ops-scale", "bastion 3", "I don't know target 'bastion'"),
         ("/ops-rollback", "payment 0", "the revision is a revision number such as 3 or a task definition ARN"),
         ("/ops-rollback", "payment latest", "the revision is a revision number such as 3 or a task definition ARN"),
@@ -186,8 +190,8 @@ class FakeEcs:
 
 
 def _choose(revision: str | None, running: dict[str, Any], ecs: FakeEcs) -> Any:
-    ctx = SimpleNamespace(aws=SimpleNamespace(ecs=ecs))
-    return choose(RollbackArgs(target="payment", revision=revision), running, ctx)  # type: ignore[arg-type]
+    aws = SimpleNamespace(ecs=ecs)  # the target's clients
+    return choose(RollbackArgs(target="payment", revision=revision), running, aws)  # type: ignore[arg-type]
 
 
 def test_the_previous_revision_is_the_one_before_the_running_one():
