@@ -5,6 +5,8 @@ opsbot local --aws-endpoint URL --inventory F  the same against your AWS endpoin
 opsbot send "/deploy-status payment"           send one slash command, follow it to its final message
 opsbot send --mention "deploy-status payment"  the same as an @opsbot mention, answered in its thread
 opsbot prompt                                  type slash commands (or pipe them in)
+opsbot alarm payment-5xx ALARM                 fire the demo alarm (its message lands in #incident)
+opsbot click "/ops-status payment" --user U0DANA  click its runbook button as dana, follow what it runs
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
 opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table, or JSON lines)
 opsbot manifest --url https://.../slack/events the Slack app manifest, generated from the commands
@@ -267,6 +269,22 @@ def cmd_send(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_click(args: argparse.Namespace) -> int:
+    """`opsbot click LABEL`: click a message's button (an alarm's runbook) as --user, follow what it runs."""
+    from infra.devstack.client import click_button
+
+    target = _target(args)
+    outcome = click_button(
+        args.label, target, channel=args.channel, timeout=args.timeout, user_id=args.user, emit=_say(sys.stdout)
+    )
+    code = EXIT_USAGE if outcome.ack is None and outcome.error else _exit_code(outcome.result)
+    if outcome.error:
+        print(f"opsbot click: {outcome.error}", file=sys.stderr)
+    elif code != EXIT_OK:
+        print(f"opsbot click: {outcome.result}", file=sys.stderr)
+    return code
+
+
 def outcome_json(outcome: CommandOutcome, code: int) -> dict[str, Any]:
     """What `opsbot send --json` prints: one object, for scripts."""
     ack = outcome.ack
@@ -455,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"opsbot {_version()}")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,dlq,alarm,audit,manifest}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{local,send,prompt,click,dlq,alarm,audit,manifest}")
 
     local = sub.add_parser("local", help="run the whole stack on 127.0.0.1 until Ctrl-C")
     local.add_argument("--port", type=_port, default=3000, help="ingress port (0: any free port; default 3000)")
@@ -501,6 +519,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--secret", help="the signing secret (default: from the state file)")
         p.add_argument("--slack-url", help="the local Slack API base URL (default: from the state file)")
         p.set_defaults(func=func)
+
+    click = sub.add_parser(
+        "click",
+        help="click a message's button as a user (an alarm's runbook button) and follow what it runs",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    click.add_argument("label", help='the button\'s label, e.g. "/ops-status payment"')
+    click.add_argument("--channel", help="only messages in this channel id (default: the newest in any channel)")
+    click.add_argument("--user", default="U0LOCALDEV", help="Slack user id of who clicks")
+    click.add_argument("--timeout", type=_positive, default=30.0, help="seconds to wait for the final message")
+    click.add_argument("--url", help="the ingress's Slack request URL (default: from the state file)")
+    click.add_argument("--secret", help="the signing secret (default: from the state file)")
+    click.add_argument("--slack-url", help="the local Slack API base URL (default: from the state file)")
+    click.set_defaults(func=cmd_click)
 
     dlq = sub.add_parser("dlq", help="list the dead-letter queue, or send its jobs back to run")
     dlq.add_argument("action", choices=["list", "redrive"])

@@ -9,7 +9,7 @@ import time
 import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import TypeAdapter
@@ -106,10 +106,16 @@ def ack_text(body: str) -> str:
 
 
 def fetch_messages(
-    slack_url: str, *, key: str | None = None, job: str | None = None, after: int = 0, wait: float = 0.0
+    slack_url: str,
+    *,
+    key: str | None = None,
+    job: str | None = None,
+    channel: str | None = None,
+    after: int = 0,
+    wait: float = 0.0,
 ) -> list[MessageRecord]:
-    """Messages the local Slack received (matching the key or the job), long-polling up to `wait` s."""
-    query = {k: v for k, v in {"key": key, "job": job, "after": after, "wait": wait}.items() if v}
+    """Messages the local Slack received (matching the key, the job or the channel), long-polling up to `wait` s."""
+    query = {k: v for k, v in {"key": key, "job": job, "channel": channel, "after": after, "wait": wait}.items() if v}
     try:
         with urlopen(f"{slack_url}/_messages?{urlencode(query)}", timeout=wait + 5) as response:
             return _RECORDS.validate_json(response.read())
@@ -212,6 +218,78 @@ def run_mention(
         return outcome
     outcome.job = job_id_for(LOCAL_TEAM, event_id)[:8]
     _follow(outcome, target.slack_url, key=None, timeout=timeout, emit=emit)
+    return outcome
+
+
+def _buttons(record: MessageRecord) -> list[dict[str, Any]]:
+    blocks = record.payload.get("blocks") or []
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return []
+    return [
+        e
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "actions"
+        for e in b.get("elements", [])
+        if isinstance(e, dict) and e.get("type") == "button"
+    ]
+
+
+def find_button(slack_url: str, label: str, channel: str | None) -> tuple[MessageRecord, dict[str, Any]] | None:
+    """The newest channel message (posted or updated) with a button labelled `label`, and that button."""
+    records = [m for m in fetch_messages(slack_url, channel=channel) if m.channel and m.ts]
+    for record in reversed(records):
+        button = next((b for b in _buttons(record) if b.get("text", {}).get("text") == label), None)
+        if button is not None:
+            return record, button
+    return None
+
+
+def click_button(
+    label: str,
+    target: Target,
+    *,
+    channel: str | None = None,
+    timeout: float = 30.0,
+    ack_timeout: float = 3.0,
+    user_id: str = "U0LOCALDEV",
+    emit: Callable[[str], None] = print,
+) -> CommandOutcome:
+    """Click the button labelled `label` on the newest message that has one (an alarm's runbook button) as
+    `user_id`, signed as Slack signs it, and follow what it runs to its final message."""
+    outcome = CommandOutcome(line=f"click {label!r}")
+    found = find_button(target.slack_url, label, channel)
+    if found is None:
+        where = f"in {channel}" if channel else "in any channel"
+        outcome.error = f"no message {where} has a button labelled {label!r}"
+        return outcome
+    record, button = found
+    key = secrets.token_urlsafe(12)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id},
+        "team": {"id": LOCAL_TEAM},
+        "channel": {"id": record.channel},
+        "trigger_id": secrets.token_hex(8),
+        "response_url": f"{target.slack_url}/response/{key}",
+        "container": {"type": "message", "message_ts": record.ts, "channel_id": record.channel},
+        "actions": [{"type": "button", "action_id": button.get("action_id"), "value": button.get("value", "")}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, target.signing_secret)}
+    emit(f"> clicking [{label}] on message {record.ts} in {record.channel} as {user_id}")
+    try:
+        outcome.ack = post(target.events_url, SignedRequest(body=body, headers=headers), timeout=ack_timeout)
+    except IngressUnreachableError as exc:
+        outcome.error = str(exc)
+        return outcome
+    emit(f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms")
+    if outcome.ack.status != 200:
+        outcome.error = _http_error(outcome.ack.status, target)
+        return outcome
+    _follow(outcome, target.slack_url, key=key, timeout=timeout, emit=emit)
     return outcome
 
 

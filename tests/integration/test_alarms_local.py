@@ -77,3 +77,22 @@ def test_an_alarm_is_posted_updated_in_place_and_its_runbook_button_runs_as_the_
     final = [m for m in messages if m.final]
     assert final and "payment" in final[-1].text
     assert final[-1].payload.get("replace_original") is not True  # the alarm message stays
+
+
+def test_opsbot_click_runs_an_alarm_button_as_the_clicker(stack, tmp_path, capsys):
+    """`opsbot alarm payment-5xx ALARM`, then `opsbot click "/ops-status payment" --user U0DANA`."""
+    state_file = tmp_path / "local.json"
+    write_state(state_file, stack.state)
+    assert main(["alarm", "payment-5xx", "ALARM", "--state", str(state_file)]) == 0
+    wait_for(lambda: [m for m in stack.slack.messages(channel=INCIDENT_CHANNEL) if "ALARM" in m.text])
+    capsys.readouterr()
+
+    args = ["click", "/ops-status payment", "--user", "U0DANA", "--channel", INCIDENT_CHANNEL]
+    assert main([*args, "--state", str(state_file)]) == 0
+
+    out = capsys.readouterr().out
+    assert "clicking [/ops-status payment]" in out and "as U0DANA" in out
+    assert "tasks running" in out and "prod · job" in out
+
+    assert main(["click", "/ops-reboot-everything", "--state", str(state_file)]) == 2
+    assert "no message in any channel has a button labelled '/ops-reboot-everything'" in capsys.readouterr().err
