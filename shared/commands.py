@@ -183,6 +183,8 @@ class Pipeline:
     confirmed: bool = False
     #: Takes its target's lease (one mutating job per target; `CommandSpec.target`).
     lease: bool = False
+    #: Its step only reads (`CommandSpec.reads_only`): run and reply share one idempotency record.
+    reads_only: bool = False
     #: Publishes its duration and outcome as metrics.
     measured: bool = True
 
@@ -310,6 +312,8 @@ class CommandSpec:
     max_age_s: int = 15 * 60
     #: Ask the requester to confirm (an ephemeral prompt with Confirm / Cancel) before queueing.
     confirm: bool = False
+    #: Its operation changes nothing anywhere, its message aside: a retry may run it again (a read).
+    reads_only: bool = False
 
     @property
     def mutating(self) -> bool:
@@ -318,7 +322,7 @@ class CommandSpec:
     @property
     def pipeline(self) -> Pipeline:
         """What the worker does around this command's steps."""
-        return Pipeline(confirmed=self.confirm, lease=self.mutating)
+        return Pipeline(confirmed=self.confirm, lease=self.mutating, reads_only=self.reads_only and not self.mutating)
 
     def target_of(self, args: _Args) -> str | None:
         return None if self.target is None else str(getattr(args, self.target))
@@ -364,6 +368,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         positional=("work_seconds",),
         optional=1,
         usage_hint="[seconds]",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-status",
@@ -373,6 +378,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_hint="<target>",
         subject="target",
         accepts="status",
+        reads_only=True,
     ),
     CommandSpec(
         name="/deploy-status",
@@ -383,6 +389,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_hint="<target>",
         subject="target",
         accepts="ecs",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-restart",
@@ -405,6 +412,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         parse_words=parse_logs_words,
         subject="target",
         accepts="logs",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-build",
@@ -447,11 +455,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         description="Recent history of a target: requests, denials, confirmations, starts and outcomes.",
         positional=("target",),
         usage_hint="<target>",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-help",
         args_model=HelpArgs,
         description="The commands, their usage and the targets each accepts.",
+        reads_only=True,
     ),
 )
 
