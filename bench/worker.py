@@ -77,7 +77,13 @@ def queued_bodies(commands: list[tuple[str, str]], response_url: str) -> list[st
 
 # -- transports answered in-process --------------------------------------------------------------
 
-_DYNAMODB: dict[str, dict[str, Any]] = {"PutItem": {}, "UpdateItem": {}, "GetItem": {}, "DeleteItem": {}}
+_DYNAMODB: dict[str, dict[str, Any]] = {
+    "PutItem": {},
+    "UpdateItem": {},
+    "GetItem": {},
+    "DeleteItem": {},
+    "BatchWriteItem": {},
+}
 
 
 def _ecs_answers(operation: str, params: dict[str, Any]) -> dict[str, Any]:
