@@ -29,6 +29,9 @@ def apply() -> bool:
         """moto's handler, with the request body read up front and `Connection: close` left out."""
 
         _body_read = False
+        #: werkzeug writes the headers, then the body: with Nagle's algorithm on a kept connection the body
+        #: would wait for the client's delayed ACK of the headers (about 40 ms per response on Linux).
+        disable_nagle_algorithm = True
 
         def parse_request(self) -> bool:
             self._body_read = False  # an error answered before the body is read closes the connection
