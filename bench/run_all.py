@@ -37,6 +37,7 @@ ORDER = (
     "first_request",
     "long_op",
     "worker",
+    "worker_variants",
     "scaling",
     "load",
 )

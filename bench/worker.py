@@ -14,6 +14,12 @@ Two settings, same code:
   worker; the patch is scoped to the measurement and lives in this benchmark only.
 `/ops-ping 0` is a job with no work of its own; `/ops-restart` adds the target lease (its ECS calls
 are canned in the no-network setting, so only their client-side cost remains).
+
+Before / after (issue 15, same run): `bench/worker_variant.py` runs `/ops-ping 0` jobs in a process of its own
+for two trees, interleaved over several rounds against the same moto server and local Slack API: "before" is a
+`git archive` of the revision this branch started from (`git merge-base HEAD main`, or $OPSBOT_BENCH_BEFORE),
+extracted under bench/out/, "after" is this tree. Each process counts its DynamoDB calls, AWS requests and TCP
+connects; the local Slack API counts the requests it received.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import statistics
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -30,6 +40,8 @@ from typing import Any
 from unittest import mock
 
 from bench.common import (
+    OUT_DIR,
+    ROOT,
     SIGNING_SECRET,
     FakeContext,
     RecordingSqsClient,
@@ -65,7 +77,13 @@ def queued_bodies(commands: list[tuple[str, str]], response_url: str) -> list[st
 
 # -- transports answered in-process --------------------------------------------------------------
 
-_DYNAMODB: dict[str, dict[str, Any]] = {"PutItem": {}, "UpdateItem": {}, "GetItem": {}, "DeleteItem": {}}
+_DYNAMODB: dict[str, dict[str, Any]] = {
+    "PutItem": {},
+    "UpdateItem": {},
+    "GetItem": {},
+    "DeleteItem": {},
+    "BatchWriteItem": {},
+}
 
 
 def _ecs_answers(operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +282,124 @@ def batch_layer_cost(n_batches: int) -> list[float]:
     return out
 
 
+# -- before / after, each variant in a process of its own -----------------------------------------------
+
+
+def before_revision() -> str:
+    """The revision the "before" variant runs: $OPSBOT_BENCH_BEFORE, else where this branch left main."""
+    chosen = os.environ.get("OPSBOT_BENCH_BEFORE")
+    argv = ["git", "rev-parse", "--short", chosen] if chosen else ["git", "merge-base", "HEAD", "main"]
+    found = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    return found[:7]
+
+
+def before_tree(revision: str) -> Path:
+    """That revision's files (`git archive`, read-only), extracted once under bench/out/."""
+    tree = OUT_DIR / f"worker-before-{revision}"
+    if (tree / "worker_function").is_dir():
+        return tree
+    tree.mkdir(parents=True, exist_ok=True)
+    archive = tree.with_suffix(".tar")
+    with archive.open("wb") as out:
+        subprocess.run(["git", "archive", revision], cwd=ROOT, stdout=out, timeout=120, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    archive.unlink()
+    return tree
+
+
+def run_variant(tree: Path, config: dict[str, Any], slack: Any, workdir: Path) -> dict[str, Any]:
+    """One variant's process (`bench/worker_variant.py`): its figures, with the Slack requests it made."""
+    config_path, out_path = workdir / "variant.json", workdir / "variant-out.json"
+    config_path.write_text(json.dumps(config))
+    seen = len(slack.calls)
+    script = ROOT / "bench" / "worker_variant.py"
+    subprocess.run(
+        [sys.executable, str(script), str(tree), str(config_path), str(out_path)], timeout=900, check=True, cwd=tree
+    )
+    result: dict[str, Any] = json.loads(out_path.read_text())
+    result["slack_requests"] = len(slack.calls) - seen
+    return result
+
+
+def compare_variants(
+    values: dict[str, Any], response_base: str, moto: Any, slack: Any, *, rounds: int, n: int, workdir: Path
+) -> dict[str, Any]:
+    """Before and after, alternating which goes first, `rounds` times; `n` measured jobs each."""
+    revision = before_revision()
+    trees = {"before": before_tree(revision), "after": ROOT}
+    config = {
+        "values": values,
+        "response_base": response_base,
+        "n": n,
+        "warm": 20,
+        "ports": {"moto": moto.port, "slack": int(slack.url.rsplit(":", 1)[1])},
+    }
+    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for round_ in range(rounds):
+        for name in ("before", "after") if round_ % 2 == 0 else ("after", "before"):
+            runs[name].append(run_variant(trees[name], config, slack, workdir))
+            log(f"worker {name}: {runs[name][-1]['jobs_per_s']:.1f} jobs/s (round {round_ + 1})")
+    return {"revision": revision, "runs": runs}
+
+
+def _variant_row(name: str, label: str, runs: list[dict[str, Any]]) -> list[str]:
+    rates = [r["jobs_per_s"] for r in runs]
+    last = runs[-1]
+    aws, slack_requests = last["aws_requests"], last["slack_requests"]
+    return [
+        label,
+        str(sum(r["jobs"] for r in runs)),
+        f"{statistics.median(rates):.1f} ({', '.join(f'{r:.1f}' for r in rates)})",
+        _calls({**last["dynamodb_per_job"], "total": sum(last["dynamodb_per_job"].values())}),
+        f"{last['connects'].get('moto', 0)} / {aws}",
+        f"{last['connects'].get('slack', 0)} / {slack_requests}",
+    ]
+
+
+def variants_section(compared: dict[str, Any]) -> Section:
+    runs = compared["runs"]
+    before = statistics.median(r["jobs_per_s"] for r in runs["before"])
+    after = statistics.median(r["jobs_per_s"] for r in runs["after"])
+    section = Section(
+        key="worker_variants",
+        title="5b. Worker before / after (issue 15): `/ops-ping 0` jobs/s per process, same run, interleaved",
+        headers=[
+            "variant",
+            "jobs",
+            "jobs/s, median (per round)",
+            "DynamoDB calls / job",
+            "AWS connects / requests",
+            "Slack connects / requests",
+        ],
+    )
+    section.rows += [
+        _variant_row("before", f"before: merge base {compared['revision']}", runs["before"]),
+        _variant_row("after", "after: this revision", runs["after"]),
+    ]
+    ratio = after / before if before else float("nan")
+    section.targets.append(
+        Target(
+            "Worker: jobs/s per process vs today's (a 'before' variant in the same run)",
+            ">= 2x",
+            f"{ratio:.2f}x: {after:.1f} vs {before:.1f} `/ops-ping` jobs/s (median of {len(runs['after'])} "
+            f"interleaved rounds, moto + local Slack)",
+            ratio >= 2.0,
+            "moto server (a Python process on the same 2 cores) answers each DynamoDB call in several ms; "
+            "the worker now makes 4 calls per job where it made 8",
+        )
+    )
+    section.notes += [
+        "Each variant runs in a process of its own (`bench/worker_variant.py`), against the same moto server and "
+        "local Slack API (both keep connections alive), in alternating order; connects and requests are counted "
+        "over each process's last run, warm-up included (its first connections).",
+        "Before: the revision this branch started from, as `git archive` extracted it under bench/out/ "
+        "(`OPSBOT_BENCH_BEFORE` picks another).",
+    ]
+    section.data = {"compared": compared, "ratio": ratio}
+    return section
+
+
 def run(quick: bool) -> list[Section]:
     started = time.monotonic()
     n_net, n_local = (150, 400) if quick else (600, 2000)
@@ -274,6 +410,14 @@ def run(quick: bool) -> list[Section]:
         contextlib.redirect_stdout(sink),
     ):
         return _run(quick, n_net, n_local, started)
+
+
+def _before_after(values: dict[str, Any], response_base: str, moto: Any, slack: Any, quick: bool) -> Section:
+    with tempfile.TemporaryDirectory(prefix="opsbot-bench-variants-") as workdir:
+        compared = compare_variants(
+            values, response_base, moto, slack, rounds=2 if quick else 3, n=100 if quick else 300, workdir=Path(workdir)
+        )
+    return variants_section(compared)
 
 
 def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]:
@@ -348,6 +492,7 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
             )
         batch_ms = batch_layer_cost(200 if quick else 1000)
         log(f"worker: {n_local} jobs and {len(lease_ms)} leases without network")
+        variants = _before_after(values, response_base, moto, slack, quick)
 
     net, ping, restart, batch = summarize(net_ms), summarize(ping_ms), summarize(lease_ms), summarize(batch_ms)
     mutating = summarize(restart_ms)
@@ -422,13 +567,6 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
             ping_calls["total"] <= 4,
             "per ping job, by operation: " + _calls(ping_calls),
         ),
-        Target(
-            "Worker: jobs/s per process vs today's (a 'before' variant in the same run)",
-            ">= 2x",
-            f"today: {net_rate:.0f} ping jobs/s, {restart_rate:.0f} restart jobs/s per process on moto + local Slack; "
-            "no 'after' variant yet (issue 15 part 3)",
-            None,
-        ),
     ]
     section.notes += [
         "DynamoDB calls counted by a botocore before-send handler on the worker's Session (every call, whichever "
@@ -446,7 +584,7 @@ def _run(quick: bool, n_net: int, n_local: int, started: float) -> list[Section]
         "/dev/null); log level WARNING (at INFO each job also writes three JSON log lines).",
     ]
     section.seconds = time.monotonic() - started
-    return [section]
+    return [section, variants]
 
 
 def _demo_inventory(directory: Path, cluster: str) -> str | None:

@@ -281,6 +281,8 @@ class Pipeline:
     confirmed: bool = False
     #: Takes its target's lease (one mutating job per target; `CommandSpec.target`).
     lease: bool = False
+    #: Its step only reads (`CommandSpec.reads_only`): run and reply share one idempotency record.
+    reads_only: bool = False
     #: Publishes its duration and outcome as metrics.
     measured: bool = True
     #: Kept in the registry of jobs while it runs or waits (/ops-jobs, /ops-cancel; worker_function/store/jobs.py).
@@ -464,12 +466,15 @@ class CommandSpec:
     max_age_s: int = 15 * 60
     #: Ask the requester to confirm (an ephemeral prompt with Confirm / Cancel) before queueing.
     confirm: bool = False
-    #: Kept in the registry of jobs while it runs or waits (what /ops-jobs shows and /ops-cancel stops).
-    tracked: bool = True
+    #: Kept in the registry of jobs while it runs or waits (what /ops-jobs shows and /ops-cancel stops); None:
+    #: the mutating commands are, the others (answered in one short step, nothing to cancel) are not.
+    tracked: bool | None = None
     #: The policy's rules decide who may run it (False: anyone; the operation decides, as /ops-cancel does).
     guarded: bool = True
     #: Typed without its subject, answer with a picker of names (not for a command that also needs a reason).
     picker: bool = True
+    #: Its operation changes nothing anywhere, its message aside: a retry may run it again (a read).
+    reads_only: bool = False
 
     @property
     def mutating(self) -> bool:
@@ -478,7 +483,12 @@ class CommandSpec:
     @property
     def pipeline(self) -> Pipeline:
         """What the worker does around this command's steps."""
-        return Pipeline(confirmed=self.confirm, lease=self.mutating, tracked=self.tracked)
+        return Pipeline(
+            confirmed=self.confirm,
+            lease=self.mutating,
+            reads_only=self.reads_only and not self.mutating,
+            tracked=self.mutating if self.tracked is None else self.tracked,
+        )
 
     def split_dry_run(self, text: str) -> tuple[str, bool]:
         """The text without `--dry-run` (wherever it was typed) and whether it was there; `UsageError` for a
@@ -537,6 +547,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         positional=("work_seconds",),
         optional=1,
         usage_hint="[seconds]",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-status",
@@ -546,6 +557,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_hint="<target>",
         subject="target",
         accepts="status",
+        reads_only=True,
     ),
     CommandSpec(
         name="/deploy-status",
@@ -556,6 +568,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_hint="<target>",
         subject="target",
         accepts="ecs",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-restart",
@@ -605,6 +618,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         parse_words=parse_logs_words,
         subject="target",
         accepts="logs",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-build",
@@ -647,6 +661,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         description="Recent history of a target: requests, denials, confirmations, starts and outcomes.",
         positional=("target",),
         usage_hint="<target>",
+        reads_only=True,
     ),
     CommandSpec(
         name="/ops-jobs",
@@ -712,6 +727,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         name="/ops-help",
         args_model=HelpArgs,
         description="The commands, their usage and the targets each accepts.",
+        reads_only=True,
     ),
 )
 

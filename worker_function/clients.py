@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from shared.settings import WorkerSettings
+from worker_function.slack_http import PooledWebClient
 
 #: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling.
 AWS_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"total_max_attempts": 3, "mode": "standard"})
@@ -35,7 +36,8 @@ def slack_retry_handlers(max_retries: int) -> list[RetryHandler]:
 
 
 def slack_web_client(settings: WorkerSettings, token: str | None) -> WebClient:
-    return WebClient(
+    """The Web API client; its calls reuse kept-alive connections (`slack_http`)."""
+    return PooledWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=SLACK_TIMEOUT,

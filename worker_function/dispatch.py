@@ -30,9 +30,11 @@ not a refusal: the clicker is told to try again, and the delivery fails so SQS r
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -112,10 +114,34 @@ class StepOutcome(BaseModel):
     delay_s: float = Field(default=0, ge=0)
     #: The message replaces the one the response_url belongs to (a prompt not replaced yet).
     replace_original: bool = False
+    #: The audit notes the step made (start, approval, denial): written again by a retry that skips the step.
+    audits: tuple[tuple[AuditEvent, str], ...] = ()
 
     @property
     def waiting(self) -> bool:
         return self.state is not None
+
+
+class Delivered(BaseModel):
+    """What the one stage of a job that only reads keeps: its step's outcome and where its message went."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: StepOutcome
+    reply: dict[str, Any]
+
+
+@dataclass
+class _Notes:
+    """The audit notes of the delivery being handled, and how many of them are written."""
+
+    items: list[tuple[AuditEvent, str]] = field(default_factory=list)
+    written: int = 0
+
+
+#: Written in one call (`AuditTrail.record_all`) before the step's side effects and at the end
+#: (`Dispatcher._write_audit`). None outside `_stages`: a note is written at once.
+_AUDIT_NOTES: contextvars.ContextVar[_Notes | None] = contextvars.ContextVar("opsbot_audit_notes", default=None)
 
 
 class Dispatcher:
@@ -151,7 +177,15 @@ class Dispatcher:
             config=idempotency,
             key_prefix="opsbot#run",
             output_serializer=PydanticSerializer(StepOutcome),
-        )(self._run)
+        )(self._run_noted)
+        # A job that only reads runs and answers in one stage, one record (`Pipeline.reads_only`).
+        self._deliver_once = idempotent_function(
+            data_keyword_argument="key",
+            persistence_store=run_store,
+            config=idempotency,
+            key_prefix="opsbot#deliver",
+            output_serializer=PydanticSerializer(Delivered),
+        )(self._run_and_reply)
         self._reply_once = idempotent_function(
             data_keyword_argument="key", persistence_store=reply_store, config=idempotency, key_prefix="opsbot#reply"
         )(self._reply)
@@ -216,20 +250,50 @@ class Dispatcher:
         if job.approved_by:  # a refused approval (not an approver) must not stand in for a later, valid one
             key["approved_by"] = job.approved_by
         pipeline = pipeline_for(job.kind)
+        notes = _Notes()
+        token = _AUDIT_NOTES.set(notes)
+        try:
+            self._staged(job, key, pipeline, notes)
+            self._write_audit(job)
+        except Exception:
+            self._write_audit(job, quietly=True)  # what was asked is recorded, even if the step failed
+            raise
+        finally:
+            _AUDIT_NOTES.reset(token)
+
+    def _staged(self, job: JobEnvelope, key: dict[str, Any], pipeline: Pipeline, notes: _Notes) -> None:
+        """The stages, their audit notes collected in `notes` (`_stages` writes them in one call)."""
         if job.step == 0 and pipeline.audited:
             self._audit(job, "request")
             if job.confirmed_by:
                 self._audit(job, "confirmation", f"confirmed by {job.confirmed_by}")
         if pipeline.tracked and not self._track_running(job):
             return  # cancelled: its canceller told the requester; no step of it runs again
-        outcome = self._run_once(key=key, job=job)
-        if pipeline.tracked and not self._track_outcome(job, outcome):
+        ran = len(notes.items)
+        stepped = self._step_and_reply(job, key, pipeline)
+        if stepped is None:
             return  # a cancel won while the step ran: it tells everyone, this step says nothing
-        reply = self._reply_once(key=key, job=job, outcome=outcome)
+        outcome, reply = stepped
+        if len(notes.items) == ran:  # the step ran in an earlier delivery: its notes come from its record
+            notes.items.extend(outcome.audits)
         if outcome.waiting:
             self._next_once(key=key, job=job, outcome=outcome, progress=reply.get("progress") or {})
         elif pipeline.audited and isinstance(outcome.message, SlackMessage):  # else it told nobody
             self._audit(job, "outcome", outcome.message.text.splitlines()[0])
+
+    def _step_and_reply(
+        self, job: JobEnvelope, key: dict[str, Any], pipeline: Pipeline
+    ) -> tuple[StepOutcome, dict[str, Any]] | None:
+        """Run the step and deliver its message (one record for a read, else two); None if a cancel won."""
+        if pipeline.reads_only:
+            delivered = self._deliver_once(key=key, job=job)
+            if pipeline.tracked:
+                self._track_outcome(job, delivered.outcome)
+            return delivered.outcome, delivered.reply
+        outcome = self._run_once(key=key, job=job)
+        if pipeline.tracked and not self._track_outcome(job, outcome):
+            return None
+        return outcome, self._reply_once(key=key, job=job, outcome=outcome)
 
     # -- the registry of jobs (store.jobs): a cancel is seen at each step boundary ---------------------------
 
@@ -278,6 +342,19 @@ class Dispatcher:
         else:
             message = messages.job_failed(job.display, job.short_id, GROUP_CHECK_FAILED)
         self.replier.send(job, message)
+
+    def _run_and_reply(self, *, key: dict[str, Any], job: JobEnvelope) -> Delivered:
+        """A job that only reads: its step and its message in one stage (a retry may run the step again, and
+        its message's intent makes the repeat replace the copy that may have arrived)."""
+        outcome = self._run_noted(key=key, job=job)
+        return Delivered(outcome=outcome, reply=self._reply(key=key, job=job, outcome=outcome))
+
+    def _run_noted(self, *, key: dict[str, Any], job: JobEnvelope) -> StepOutcome:
+        """The step's outcome with the audit notes it made, kept for a retry that skips the step."""
+        notes = _AUDIT_NOTES.get()
+        made = len(notes.items) if notes is not None else 0
+        outcome = self._run(key=key, job=job)
+        return outcome.model_copy(update={"audits": tuple(notes.items[made:])}) if notes is not None else outcome
 
     def _run(self, *, key: dict[str, Any], job: JobEnvelope) -> StepOutcome:
         """Run the job's next step under its target's lease; a permanent failure becomes the answer."""
@@ -393,6 +470,8 @@ class Dispatcher:
             claim_approval(self.ctx, job, plan.claim_approval)
         for event, detail in plan.audits:
             self._audit(job, event, detail)
+        if not pipeline_for(job.kind).reads_only:
+            self._write_audit(job)  # recorded before the step's side effects
         return self._under_lease(plan, job, spec, key), plan.replace_prompt
 
     def _under_lease(self, plan: Run, job: JobEnvelope, spec: CommandSpec | None, key: dict[str, Any]) -> StepResult:
@@ -413,8 +492,26 @@ class Dispatcher:
             return result
 
     def _audit(self, job: JobEnvelope, event: AuditEvent, detail: str = "") -> None:
-        if self.audit is not None:
+        """Noted for the delivery's next audit write (`_write_audit`); outside a delivery's stages, written."""
+        notes = _AUDIT_NOTES.get()
+        if notes is not None:
+            notes.items.append((event, detail))
+        elif self.audit is not None:
             self.audit.record(job, event, detail)
+
+    def _write_audit(self, job: JobEnvelope, *, quietly: bool = False) -> None:
+        """The delivery's audit notes not written yet, in one call; `quietly`: a failure is only logged."""
+        notes = _AUDIT_NOTES.get()
+        if self.audit is None or notes is None or len(notes.items) <= notes.written:
+            return
+        try:
+            self.audit.record_all(job, notes.items[notes.written :])
+        except Exception:
+            if not quietly:
+                raise
+            logger.exception("the audit records of %s could not be written", job.display, extra=job_log_keys(job))
+            return
+        notes.written = len(notes.items)
 
     def _step(self, job: JobEnvelope, state: StepState | None) -> StepResult:
         operation = operation_for(job.kind)
@@ -445,8 +542,12 @@ class Dispatcher:
             return {"route": "none", "progress": previous.model_dump(mode="json") if previous else {}}
         # The message is a side effect too: an intent first; finding one, an earlier attempt may have
         # delivered it (a timeout after sending, a crash before this stage saved), so it replaces that copy.
-        again = self.ctx.intents.write(Intent(job_id=job.job_id, step=job.step, name="reply")) is not None
-        if (job.continuation is None or pipeline_for(job.kind).control) and not outcome.waiting:
+        # An answer that replaces its prompt anyway needs none: a repeat replaces the same message again.
+        one_answer = (job.continuation is None or pipeline_for(job.kind).control) and not outcome.waiting
+        again = not (one_answer and outcome.replace_original) and (
+            self.ctx.intents.write(Intent(job_id=job.job_id, step=job.step, name="reply")) is not None
+        )
+        if one_answer:
             # A notice or settle replaces the prompt it answers; a confirmed job replaces its prompt when it
             # was refused before it could run (denied by the policy, target busy, prompt already decided).
             route = self.replier.send(job, message, replace_original=outcome.replace_original, again=again)

@@ -190,6 +190,10 @@ def classify_aws_errors(what: str) -> Iterator[None]:
         raise
 
 
+class AuditWriteError(OpsbotError):
+    """DynamoDB kept leaving a job's audit records unprocessed: transient, SQS delivers the job again."""
+
+
 class ContinuationError(OpsbotError):
     """A long job cannot go on to its next step: no queue to re-send it on."""
 

@@ -19,6 +19,7 @@ from shared.settings import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
 from worker_function.effects import not_sent
 from worker_function.errors import SlackDeliveryError
+from worker_function.slack_http import ConnectionPool, PooledWebhookClient
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class SlackReplier:
     ) -> None:
         self._web = web_client
         self._webhook = webhook or self._webhook_client
+        #: response_url calls reuse connections too: the Web API client's pool, or one of their own.
+        self._pool = getattr(web_client, "pool", None) or ConnectionPool()
         self._local_mode = local_mode
         self._max_retries = max_retries
         self._now = now
@@ -167,7 +170,9 @@ class SlackReplier:
         return age < RESPONSE_URL_TTL_SECONDS
 
     def _webhook_client(self, url: str) -> WebhookClient:
-        return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries))
+        return PooledWebhookClient(
+            url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries), pool=self._pool
+        )
 
     def _send_response_url(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> bool:
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)

@@ -82,9 +82,9 @@ class _Server(ThreadingHTTPServer):
     #: benchmark) overflows it and the kernel drops SYNs, which clients retry only after 1 s.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    def __init__(self, address: tuple[str, int], app: App, *, keep_alive: bool = False) -> None:
         self.app = app
-        super().__init__(address, _Handler)
+        super().__init__(address, _KeepAliveHandler if keep_alive else _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -124,11 +124,21 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s - %s", self.address_string(), format % args)
 
 
-class BackgroundServer:
-    """Serves an app on 127.0.0.1 from a daemon thread; port 0 picks a free port."""
+class _KeepAliveHandler(_Handler):
+    """HTTP/1.1: a connection serves requests until the client closes it (every response has its length)."""
 
-    def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._httpd = _Server((host, port), app)
+    protocol_version = "HTTP/1.1"
+    #: The status line and headers, then the body, are two writes: with Nagle's algorithm on a kept connection
+    #: the body waits for the client's delayed ACK of the headers (about 40 ms per response on Linux).
+    disable_nagle_algorithm = True
+
+
+class BackgroundServer:
+    """Serves an app on 127.0.0.1 from a daemon thread; port 0 picks a free port. `keep_alive`: HTTP/1.1
+    persistent connections, as the real service speaks (else each response closes its connection)."""
+
+    def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0, keep_alive: bool = False) -> None:
+        self._httpd = _Server((host, port), app, keep_alive=keep_alive)
         self._thread: threading.Thread | None = None
 
     @property

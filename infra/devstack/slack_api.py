@@ -202,7 +202,8 @@ class SlackApiServer:
         self._seq = itertools.count(1)
         self._call_seq = itertools.count(1)
         self._last_ts = 0.0
-        self._server = BackgroundServer(self.handle, port=port)
+        # Slack's API keeps connections alive (HTTP/1.1): the worker's pooled clients reuse them.
+        self._server = BackgroundServer(self.handle, port=port, keep_alive=True)
 
     # -- lifecycle and addresses -------------------------------------------------------------
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
-from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
+
+from worker_function.slack_http import PooledWebClient
 
 #: Lines for the terminal summary (the harness's table), printed by `conftest.pytest_terminal_summary`.
 REPORT: list[str] = []
@@ -107,7 +108,7 @@ class FaultPlan:
     def jenkins(self, client: Any) -> Any:
         return _Jenkins(client, self)
 
-    def web_client(self, **kwargs: Any) -> WebClient:
+    def web_client(self, **kwargs: Any) -> PooledWebClient:
         return _WebClient(plan=self, **kwargs)
 
     def webhook_factory(self, make: Callable[[str], WebhookClient]) -> Callable[[str], WebhookClient]:
@@ -138,8 +139,9 @@ class _Jenkins:
         return call
 
 
-class _WebClient(WebClient):
-    """slack_sdk's WebClient with every Web API method numbered (they all go through `api_call`)."""
+class _WebClient(PooledWebClient):
+    """The worker's WebClient (kept-alive connections) with every Web API method numbered (they all go through
+    `api_call`)."""
 
     def __init__(self, *, plan: FaultPlan, **kwargs: Any) -> None:
         super().__init__(**kwargs)

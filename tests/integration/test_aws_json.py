@@ -159,10 +159,12 @@ def test_warming_opens_the_connection_the_first_send_then_uses(moto_server, queu
     assert client.warm()
     warmed = client._client._connection
     assert warmed is not None and warmed.sock is not None
+    socket_warmed = warmed.sock
 
     result = client.send_message(QueueUrl=queues.queue_url, MessageBody="first")  # over the warmed connection
 
-    assert warmed.sock is None  # used, then closed by moto (HTTP/1.0 server): no second connection was opened
+    # Used and kept (the local moto server keeps connections alive): no second connection was opened.
+    assert client._client._connection is warmed and warmed.sock is socket_warmed
     boto = aws_client("sqs", moto_server.endpoint_url)
     [message] = boto.receive_message(QueueUrl=queues.queue_url, WaitTimeSeconds=0)["Messages"]
     assert message["MessageId"] == result["MessageId"]

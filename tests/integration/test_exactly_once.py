@@ -47,6 +47,7 @@ from tests.integration.faults import (
 from tests.integration.worker_harness import Harness
 from worker_function.app import build_dispatcher
 from worker_function.clients import SLACK_TIMEOUT, AwsClients, jenkins_client, slack_retry_handlers
+from worker_function.slack_http import PooledWebhookClient
 
 #: Deliveries of one job before the run counts as stuck (a long job here takes 2-3 steps).
 MAX_DELIVERIES = 40
@@ -245,8 +246,10 @@ class Runner:
     def worker(self) -> Any:
         settings, plan = self.settings, self.plan
 
-        def webhook(url: str) -> WebhookClient:
-            return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(2))
+        def webhook(url: str) -> WebhookClient:  # as the worker's replier makes them: on the Web API's pool
+            return PooledWebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(2), pool=pool)
+
+        pool = self.web.pool
 
         worker = build_dispatcher(
             settings,

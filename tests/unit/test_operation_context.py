@@ -75,6 +75,11 @@ class FakeAudit:
     def record(self, job, event, detail=""):
         self.log.calls.append(("audit.record", {"job_id": job.job_id, "event": event, "detail": detail}))
 
+    def record_all(self, job, notes):
+        for event, detail in notes:
+            self.record(job, event, detail)
+        return []
+
     def history(self, target, *, limit=20):
         return []
 

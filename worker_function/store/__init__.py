@@ -45,6 +45,10 @@ class DecisionStore(Protocol):
 class AuditTrail(Protocol):
     def record(self, job: JobEnvelope, event: AuditEvent, detail: str = "") -> AuditRecord: ...
 
+    def record_all(self, job: JobEnvelope, notes: Sequence[tuple[AuditEvent, str]]) -> list[AuditRecord]:
+        """The job's events in one write."""
+        ...
+
     def history(self, target: str, *, limit: int = 20) -> list[AuditRecord]: ...
 
 
