@@ -106,23 +106,32 @@ class Rule(_Model):
             return False
         if not self.users and not self.user_groups:
             return True
-        if user in self.users:
-            return True
-        unknown = False
-        for group in self.user_groups:
-            found = members(group)
-            if found is None:
-                unknown = True
-            elif user in found:
-                return True
-        return None if unknown else False
+        return _named(user, self.users, self.user_groups, members)
 
     def describe(self) -> str:
-        who = [f"<@{u}>" for u in self.users] + [f"<!subteam^{g}>" for g in self.user_groups]
+        who = _mentions(self.users, self.user_groups)
         parts = [("only " + ", ".join(who)) if who else "anyone"]
         if self.channels:
             parts.append("in " + ", ".join(f"<#{c}>" for c in self.channels))
         return " ".join(parts)
+
+
+def _named(user: str, users: list[str], groups: list[str], members: GroupMembers) -> bool | None:
+    """Whether the rule's users or user groups name `user`; None when only an unknown group could say."""
+    if user in users:
+        return True
+    unknown = False
+    for group in groups:
+        found = members(group)
+        if found is None:
+            unknown = True
+        elif user in found:
+            return True
+    return None if unknown else False
+
+
+def _mentions(users: list[str], groups: list[str]) -> list[str]:
+    return [f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups]
 
 
 class HoldRule(_Model):
@@ -141,20 +150,10 @@ class HoldRule(_Model):
         """True or False (outside its environments: False); None when only an unknown user group could say."""
         if not self.covers(environment):
             return False
-        if user in self.users:
-            return True
-        unknown = False
-        for group in self.user_groups:
-            found = members(group)
-            if found is None:
-                unknown = True
-            elif user in found:
-                return True
-        return None if unknown else False
+        return _named(user, self.users, self.user_groups, members)
 
     def describe(self) -> str:
-        who = [f"<@{u}>" for u in self.users] + [f"<!subteam^{g}>" for g in self.user_groups]
-        return ", ".join(who) or "nobody"
+        return ", ".join(_mentions(self.users, self.user_groups)) or "nobody"
 
 
 class Policy(_Model):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -53,7 +54,32 @@ def test_a_missing_queue_is_an_error_with_its_code_and_certainly_not_sent(moto_s
     assert raised.value.status == 400 and not raised.value.maybe_sent
 
 
-class _Endpoint(BaseHTTPRequestHandler):
+class _JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON."""
+
+    def answer(self, status: int, payload: object) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """The handler on a free loopback port (its number), shut down afterwards."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+
+
+class _Endpoint(_JsonHandler):
     """Plays Lambda's container credentials endpoint: checks the token, hands out keys that expire."""
 
     served: list[str] = []
@@ -66,30 +92,15 @@ class _Endpoint(BaseHTTPRequestHandler):
             return
         n = len(self.served) + 1
         self.served.append(self.path)
-        body = json.dumps(
-            {
-                "AccessKeyId": f"ASIA{n}",
-                "SecretAccessKey": "secret",
-                "Token": f"session-{n}",
-                "Expiration": self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        keys = {"AccessKeyId": f"ASIA{n}", "SecretAccessKey": "secret", "Token": f"session-{n}"}
+        self.answer(200, {**keys, "Expiration": self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 
 @pytest.fixture
 def container_endpoint() -> Iterator[str]:
     _Endpoint.served = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/2018-06-01/credentials"
-    server.shutdown()
+    with _serving(_Endpoint) as port:
+        yield f"http://127.0.0.1:{port}/2018-06-01/credentials"
 
 
 def test_snapstart_credentials_come_from_the_container_endpoint_and_are_renewed_before_they_expire(
@@ -214,7 +225,7 @@ def test_a_secret_is_read_from_moto_with_boto3_s_arguments_and_result(moto_serve
     assert result["ARN"] == arn and json.loads(result["SecretString"]) == {"signing_secret": "s3cr3t"}
 
 
-class _FlakySecrets(BaseHTTPRequestHandler):
+class _FlakySecrets(_JsonHandler):
     """Plays Secrets Manager: answers each GetSecretValue with the next of `answers` (status, error code or None)."""
 
     answers: list[tuple[int, str | None]] = []
@@ -224,26 +235,14 @@ class _FlakySecrets(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         self.targets.append(self.headers["X-Amz-Target"])
         status, code = self.answers.pop(0)
-        payload = {"__type": code, "message": "try later"} if code else {"SecretString": "{}", "Name": "x"}
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.answer(status, {"__type": code, "message": "try later"} if code else {"SecretString": "{}", "Name": "x"})
 
 
 @pytest.fixture
 def flaky_secrets() -> Iterator[SecretsManagerClient]:
     _FlakySecrets.targets = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakySecrets)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield SecretsManagerClient(
-        "us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_port}", credentials=lambda: KEYS
-    )
-    server.shutdown()
+    with _serving(_FlakySecrets) as port:
+        yield SecretsManagerClient("us-east-1", endpoint_url=f"http://127.0.0.1:{port}", credentials=lambda: KEYS)
 
 
 def test_a_throttled_or_failed_secret_read_is_tried_once_more(flaky_secrets):
