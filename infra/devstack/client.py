@@ -267,21 +267,10 @@ def click_button(
         return outcome
     record, button = found
     key = secrets.token_urlsafe(12)
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user_id},
-        "team": {"id": LOCAL_TEAM},
-        "channel": {"id": record.channel},
-        "trigger_id": secrets.token_hex(8),
-        "response_url": f"{target.slack_url}/response/{key}",
-        "container": {"type": "message", "message_ts": record.ts, "channel_id": record.channel},
-        "actions": [{"type": "button", "action_id": button.get("action_id"), "value": button.get("value", "")}],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, target.signing_secret)}
+    container = {"type": "message", "message_ts": record.ts, "channel_id": record.channel}
     emit(f"> clicking [{label}] on message {record.ts} in {record.channel} as {user_id}")
     try:
-        outcome.ack = post(target.events_url, SignedRequest(body=body, headers=headers), timeout=ack_timeout)
+        outcome.ack = _click(target, button, key, user_id, str(record.channel), ack_timeout, container=container)
     except IngressUnreachableError as exc:
         outcome.error = str(exc)
         return outcome
@@ -345,16 +334,31 @@ def _answer_prompt(
     if button is None:
         return False
     emit(f"{on_prompt.rstrip('e')}ing: clicking {button['text']['text']} as the requester")
-    payload = {
+    return _click(target, button, key, user_id, channel_id, timeout).status == 200
+
+
+def _click(
+    target: Target,
+    button: dict[str, Any],
+    key: str,
+    user_id: str,
+    channel_id: str,
+    timeout: float,
+    *,
+    container: dict[str, Any] | None = None,
+) -> PostResult:
+    """Post a signed `block_actions` click of `button` as `user_id`, answered at the response_url of `key`."""
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user_id},
-        "team": {"id": "T0LOCAL"},
+        "team": {"id": LOCAL_TEAM},
         "channel": {"id": channel_id},
         "trigger_id": secrets.token_hex(8),
         "response_url": f"{target.slack_url}/response/{key}",
-        "actions": [{"action_id": button["action_id"], "value": button["value"]}],
+        "actions": [{"type": "button", "action_id": button.get("action_id"), "value": button.get("value", "")}],
     }
+    if container is not None:
+        payload["container"] = container
     body = urlencode({"payload": json.dumps(payload)}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, target.signing_secret)}
-    clicked = post(target.events_url, SignedRequest(body=body, headers=headers), timeout=timeout)
-    return clicked.status == 200
+    return post(target.events_url, SignedRequest(body=body, headers=headers), timeout=timeout)
