@@ -74,6 +74,11 @@ class AwsSettings(_EnvSettings):
     )
     #: moto server or any other endpoint; unset on AWS.
     aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
+    #: "snap-start" while Lambda initialises a SnapStart snapshot: secrets, credentials and connections are
+    #: made after restore instead.
+    initialization_type: str = Field(
+        default="on-demand", validation_alias=AliasChoices("AWS_LAMBDA_INITIALIZATION_TYPE", "initialization_type")
+    )
 
 
 class AckSettings(AwsSettings):
@@ -86,10 +91,6 @@ class AckSettings(AwsSettings):
     #: Secrets Manager secret with `signing_secret` (and the worker's `bot_token`), used when
     #: SLACK_SIGNING_SECRET is not set (on AWS).
     secret_arn: str | None = Field(default=None, validation_alias=AliasChoices("OPSBOT_SECRET_ARN", "secret_arn"))
-    #: "snap-start" while Lambda initialises a SnapStart snapshot: secrets are read after restore instead.
-    initialization_type: str = Field(
-        default="on-demand", validation_alias=AliasChoices("AWS_LAMBDA_INITIALIZATION_TYPE", "initialization_type")
-    )
     jobs_queue_url: str = Field(min_length=1, validation_alias=AliasChoices("JOBS_QUEUE_URL", "jobs_queue_url"))
     #: Bounds on the one network call of the ack path (SendMessage). Worst case connect + read
     #: stays well inside Slack's 3 s, leaving room for a cold start.

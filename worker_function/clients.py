@@ -60,7 +60,8 @@ class Clients(Protocol):
 
 @dataclass
 class AwsClients:
-    """boto3 clients, created on first use so a job only pays for the services it calls."""
+    """boto3 clients, created on first use so a job only pays for the services it calls, all from one Session:
+    the SDK's data (endpoints, retry modes, service models) is read once per container, not once per client."""
 
     settings: WorkerSettings
     session: Any = None
@@ -68,7 +69,9 @@ class AwsClients:
 
     def client(self, service: str) -> Any:
         if service not in self._cache:
-            session = self.session or boto3.session.Session()
+            if self.session is None:
+                self.session = boto3.session.Session()
+            session = self.session
             self._cache[service] = session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.settings.aws_region,
@@ -84,6 +87,22 @@ class AwsClients:
     @property
     def region(self) -> str:
         return self.settings.aws_region
+
+    def lazy(self, service: str) -> LazyClient:
+        """The service's client, made on its first call (for clients only some jobs call)."""
+        return LazyClient(self, service)
+
+
+class LazyClient:
+    """Stands for `clients.client(service)` and makes it on the first attribute read: a job that never calls the
+    service never pays for its client (the SDK's model of it, its endpoint rules)."""
+
+    def __init__(self, clients: Clients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients.client(self._service), name)
 
 
 #: Jenkins HTTP timeout in seconds (python-jenkins passes it to requests).
