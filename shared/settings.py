@@ -26,6 +26,12 @@ MAX_RECEIVE_COUNT = 3
 
 #: The worker Lambda's timeout. Long operations run as short steps (continuations), so this stays small.
 WORKER_TIMEOUT_SECONDS = 120
+#: The SQS event source of the worker (infra/aws/worker.py; the local stack's pollers and bench/answer.py use them).
+#: One job per invocation: jobs of a batch would run one after another inside one invocation, so a slow job could
+#: time out (and re-run) the others; parallelism comes from the maximum concurrency.
+WORKER_BATCH_SIZE = 1
+#: How many worker invocations the queue may drive at once (SQS allows 2..1000): bench/answer.py's burst.
+WORKER_MAX_CONCURRENCY = 5
 
 #: SQS + Lambda: the queue's visibility timeout must be at least 6x the function timeout
 #: (docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).

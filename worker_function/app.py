@@ -34,7 +34,6 @@ from worker_function.store.intents import DynamoIntents
 from worker_function.store.jobs import DynamoJobs
 from worker_function.store.leases import LeaseStore
 
-
 #: Bounds on each of the (at most two) attempts of the bot token's read at cold start (or after a restore).
 SECRET_CONNECT_TIMEOUT_S = 2.0
 SECRET_READ_TIMEOUT_S = 5.0

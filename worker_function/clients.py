@@ -71,9 +71,8 @@ class AwsClients:
         if service not in self._cache:
             if self.session is None:
                 self.session = boto3.session.Session()
-            session = self.session
-            self._cache[service] = session.client(
-                service,  # type: ignore[call-overload]
+            self._cache[service] = self.session.client(
+                service,
                 region_name=self.settings.aws_region,
                 endpoint_url=self.settings.service_endpoints.get(service, self.settings.aws_endpoint_url),
                 config=AWS_CONFIG,

@@ -22,15 +22,22 @@ from infra.aws.worker_permissions import (
     placements,
 )
 from shared.inventory import Inventory
-from shared.settings import JOBS_INDEX, MAX_RECEIVE_COUNT, WORKER_TIMEOUT_SECONDS
+from shared.settings import (
+    JOBS_INDEX,
+    MAX_RECEIVE_COUNT,
+    WORKER_BATCH_SIZE,
+    WORKER_MAX_CONCURRENCY,
+    WORKER_TIMEOUT_SECONDS,
+)
 
 #: One job per invocation. Jobs of a batch run one after another inside one invocation, so a batch
 #: must finish within WORKER_TIMEOUT_SECONDS; one job per invocation gives every job the whole
 #: timeout and keeps a slow job from timing out (and re-running) the others. At ChatOps volumes
 #: batching saves nothing; parallelism comes from MAX_CONCURRENCY.
-BATCH_SIZE = 1
-#: How many worker invocations the queue may drive at once (SQS event source maximum concurrency).
-MAX_CONCURRENCY = 5
+BATCH_SIZE = WORKER_BATCH_SIZE
+#: How many worker invocations the queue may drive at once (SQS event source maximum concurrency; the figure that
+#: chose it: the burst of bench/answer.py).
+MAX_CONCURRENCY = WORKER_MAX_CONCURRENCY
 WORKER_MEMORY_MB = 512
 #: The alias the event source invokes (SnapStart applies to published versions only).
 LIVE_ALIAS = "live"

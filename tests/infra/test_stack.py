@@ -268,7 +268,7 @@ def test_given_the_outputs_then_the_request_url_is_the_https_slack_events_path(s
 
 
 def test_given_the_worker_then_it_runs_on_the_queue_with_partial_batch_failures(synth):
-    worker_id, worker = _function(synth, synth.stack.worker.function)
+    _, worker = _function(synth, synth.stack.worker.function)
     props = worker["Properties"]
     assert (props["Runtime"], props["Architectures"]) == ("python3.13", ["arm64"])
     assert props["Timeout"] == WORKER_TIMEOUT_SECONDS
