@@ -1,23 +1,26 @@
 """The worker function's state across invocations: its dispatcher and clients, its SnapStart hooks, its batch loop.
 
 Under SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start) the init runs once when a version is published
-and every restored copy shares what it made. So the snapshot holds the code and the AWS SDK's data only
-(`WorkerFunction.prime`: every operation's module, the service models and endpoint rules of the clients jobs
-make), and what must be each copy's own is made after the restore (`after_restore`): a new boto3 Session
-(credentials resolved then), new clients and connections, the bot token read then, and a fresh seed for
-`random` (retry jitter).
+and every restored copy shares what it made. So the snapshot holds what every copy may share: the code (every
+operation's module), the dispatcher and its clients with the AWS SDK's data loaded (`WorkerFunction.prime`), but
+no credentials (resolved by a client's first signed request), no connection (opened by its first call) and no
+bot token. `after_restore` gives each copy its own: a fresh seed for `random` (retry jitter) and the bot token,
+read then; its first requests resolve its credentials and open its connections.
 """
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from slack_sdk import WebClient
 
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
 from worker_function.alarms import AlarmFeed
-from worker_function.app import build_alarm_feed, build_dispatcher
-from worker_function.clients import AWS_CONFIG, AwsClients
+from worker_function.app import bot_token, build_alarm_feed, build_dispatcher
+from worker_function.clients import AwsClients, slack_web_client
 from worker_function.dispatch import Dispatcher
 
 logger = function_logger("opsbot-worker", "worker_function")
@@ -29,6 +32,45 @@ PRIMED_SERVICES = ("dynamodb", "sqs", "ecs", "ec2", "logs", "codebuild", "codepi
 PRIMED_PACKAGES = ("worker_function.operations", "worker_function.control")
 
 
+def credentials_on_first_use() -> Any:
+    """A botocore Session whose credentials botocore's default chain resolves when a client first signs a request,
+    not when the client is made: clients made in a snapshot hold none, and each restored copy resolves its own."""
+    import botocore.session
+    from botocore.credentials import (
+        CredentialProvider,
+        CredentialResolver,
+        DeferredRefreshableCredentials,
+        create_credential_resolver,
+    )
+    from botocore.exceptions import NoCredentialsError
+
+    chain = create_credential_resolver(botocore.session.Session())
+
+    def resolve() -> dict[str, Any]:
+        found = chain.load_credentials()
+        if found is None:
+            raise NoCredentialsError()
+        frozen = found.get_frozen_credentials()
+        # Keys from the environment do not expire; the container endpoint's do, and are fetched again before then.
+        expiry = getattr(found, "_expiry_time", None) or datetime.now(UTC) + timedelta(days=365)
+        return {
+            "access_key": frozen.access_key,
+            "secret_key": frozen.secret_key,
+            "token": frozen.token,
+            "expiry_time": expiry.isoformat(),
+        }
+
+    class OnFirstUse(CredentialProvider):
+        METHOD = "on-first-use"
+
+        def load(self) -> DeferredRefreshableCredentials:
+            return DeferredRefreshableCredentials(resolve, self.METHOD)
+
+    session = botocore.session.Session()
+    session.register_component("credential_provider", CredentialResolver([OnFirstUse()]))
+    return session
+
+
 class WorkerFunction:
     """The worker's state across invocations: the dispatcher and the alarm feed, with their clients."""
 
@@ -36,32 +78,29 @@ class WorkerFunction:
         self.settings = settings
         self.dispatcher: Dispatcher | None = None
         self.alarms: AlarmFeed | None = None
-        self._loader: Any = None
+        self.web: WebClient | None = None
 
     def init(self) -> WorkerFunction:
         if self.settings.initialization_type == "snap-start":
-            self.prime()  # nothing that must be a copy's own: after_restore() builds it
+            self.prime()  # nothing that must be a copy's own: after_restore() reads or resolves it
         else:
             self.build()
         return self
 
-    def build(self) -> None:
-        """The dispatcher and the alarm feed, on a new boto3 Session (new credentials and connections); the SDK's
-        data comes from the primed loader when there is one."""
+    def build(self, session: Any = None, *, read_token: bool = True) -> None:
+        """The dispatcher and the alarm feed with their clients (on `session`, else a new boto3 Session), and the
+        Slack client with the bot token (read now unless not `read_token`)."""
         import boto3
-        import botocore.session
 
-        core = botocore.session.Session()
-        if self._loader is not None:
-            core.register_component("data_loader", self._loader)
-        aws = AwsClients(self.settings, session=boto3.session.Session(botocore_session=core))
-        self.dispatcher = build_dispatcher(self.settings, aws=aws)
+        aws = AwsClients(self.settings, session=session or boto3.session.Session())
+        self.web = slack_web_client(self.settings, bot_token(self.settings, aws) if read_token else None)
+        self.dispatcher = build_dispatcher(self.settings, aws=aws, web=self.web)
         self.alarms = build_alarm_feed(self.settings, self.dispatcher)
 
     def prime(self) -> None:
-        """Import every operation and load what the clients load (service models, endpoint rules) into a loader the
-        restored copies share. The clients made for it get placeholder keys: they resolve no credentials and are
-        never called."""
+        """The snapshot: every operation's module imported, the dispatcher built with every client jobs make (their
+        SDK data loaded), on a Session whose credentials are resolved when a client first signs a request (in a
+        restored copy, never in the snapshot). Nothing is called: no connection is opened, no secret read."""
         import importlib
         import pkgutil
 
@@ -71,21 +110,18 @@ class WorkerFunction:
             package = importlib.import_module(name)
             for module in pkgutil.iter_modules(package.__path__):
                 importlib.import_module(f"{name}.{module.name}")
-        session = boto3.session.Session()
+        self.build(boto3.session.Session(botocore_session=credentials_on_first_use()), read_token=False)
+        assert self.dispatcher is not None
         for service in PRIMED_SERVICES:
-            session.client(
-                service,  # type: ignore[call-overload]
-                region_name=self.settings.aws_region,
-                endpoint_url=self.settings.service_endpoints.get(service, self.settings.aws_endpoint_url),
-                config=AWS_CONFIG,
-                aws_access_key_id="snapshot",
-                aws_secret_access_key="snapshot",
-            )
-        self._loader = session._session.get_component("data_loader")
+            self.dispatcher.ctx.aws.client(service)
 
     def after_restore(self) -> None:
-        random.seed()  # every restored copy would otherwise draw the snapshot's numbers
-        self.build()
+        """In each restored copy: a fresh seed for `random` (retry jitter), and the bot token read now (it may have
+        been set or rotated since the snapshot). Credentials are resolved by the first signed request, connections
+        opened by the first call: both this copy's own."""
+        random.seed()
+        assert self.web is not None and self.dispatcher is not None, "prime() first"
+        self.web.token = bot_token(self.settings, self.dispatcher.ctx.aws)
 
     def handle_record(self, record: dict[str, Any]) -> None:
         """One SQS record: a CloudWatch alarm (SNS -> SQS, shown in its channel) or a job."""
