@@ -28,6 +28,8 @@ logger = function_logger("opsbot-worker", "worker_function")
 #: The services whose SDK data (model, endpoint rules) a snapshot holds: every job's (DynamoDB: idempotency, leases,
 #: the registry), the queue's, and the operations' (a target's clients are made on first use, after the restore).
 PRIMED_SERVICES = ("dynamodb", "sqs", "ecs", "ec2", "logs", "codebuild", "codepipeline", "sts")
+#: The services whose every operation's shapes a snapshot holds parsed (EC2's hundreds are left to a first call).
+PRIMED_OPERATIONS = ("dynamodb", "sqs", "ecs", "logs", "codebuild", "codepipeline", "sts")
 #: The packages whose modules a snapshot imports: one module per operation (a cold start imports only the job's).
 PRIMED_PACKAGES = ("worker_function.operations", "worker_function.control")
 
@@ -113,7 +115,11 @@ class WorkerFunction:
         self.build(boto3.session.Session(botocore_session=credentials_on_first_use()), read_token=False)
         assert self.dispatcher is not None
         for service in PRIMED_SERVICES:
-            self.dispatcher.ctx.aws.client(service)
+            model = self.dispatcher.ctx.aws.client(service).meta.service_model
+            if service in PRIMED_OPERATIONS:  # what a first call would parse: its operation's shapes
+                for operation in model.operation_names:
+                    parsed = model.operation_model(operation)
+                    _ = (parsed.input_shape, parsed.output_shape)
 
     def after_restore(self) -> None:
         """In each restored copy: a fresh seed for `random` (retry jitter), and the bot token read now (it may have
