@@ -550,6 +550,12 @@ class CommandSpec:
     def usage(self) -> str:
         return f"{self.name} {self.usage_hint}".strip()
 
+    @property
+    def summary(self) -> str:
+        """The description as lists show it: with "Asks you to confirm first." for a command that does (the
+        confirmation prompt itself shows the bare description)."""
+        return f"{self.description} Asks you to confirm first." if self.confirm else self.description
+
     def parse(self, text: str) -> _Args:
         """Parse the slash command's text into its args model, or raise `UsageError`."""
         words = text.split()
@@ -622,7 +628,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         name="/ops-rollback",
         args_model=RollbackArgs,
         description="Roll an ECS service back to the previous task definition revision of its family (or the one "
-        "named) and follow the deployment until it completes; asks to confirm.",
+        "named) and follow the deployment until it completes.",
         positional=("target", "revision"),
         optional=1,
         usage_hint="<target> [revision]",
@@ -636,7 +642,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         name="/ops-scale",
         args_model=ScaleArgs,
         description="Set an ECS service's desired count, within the inventory's bounds, and follow it until the "
-        "running count matches; asks to confirm.",
+        "running count matches.",
         positional=("target", "count"),
         usage_hint="<target> <count>",
         target="target",

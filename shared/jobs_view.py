@@ -83,6 +83,10 @@ def lease_line(row: LeaseRow, now: datetime) -> str:
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def jobs_overview(
     running: Sequence[JobRow],
     waiting: Sequence[JobRow],
@@ -96,7 +100,7 @@ def jobs_overview(
     """/ops-jobs: what runs, what waits (a prompt, an approval, its next step) and the leases held.
     `extra_blocks` go before the footer (the locks and freezes section)."""
     about = f" on {echo(target)}" if target else ""
-    header = f"*What runs and waits{about}*: {len(running)} running, {len(waiting)} waiting, {len(leases)} leases held"
+    header = f"*What runs and waits{about}*: {len(running)} running, {len(waiting)} waiting, {_count(len(leases), 'lease')} held"
     blocks: list[dict[str, Any]] = [_section(header)]
     sections = [
         ("Running", [job_line(r, now) for r in running], "jobs"),

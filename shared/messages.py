@@ -205,18 +205,30 @@ def queued(display: str, short_id: str) -> SlackMessage:
 def usage_help(spec: CommandSpec, problem: str) -> SlackMessage:
     """`problem` is plain words (it may quote the input, already shortened): shown escaped."""
     return _simple(
-        f":warning: {escape(problem)}\nUsage: `{escape(spec.usage)}`\n{spec.description}",
+        f":warning: {escape(problem)}\nUsage: `{escape(spec.usage)}`\n{spec.summary}",
         "Nothing was queued.",
     )
 
 
 def command_list(specs: Iterable[CommandSpec]) -> str:
-    return "\n".join(f"• `{escape(spec.usage)}`: {spec.description}" for spec in specs)
+    return "\n".join(f"• `{escape(spec.usage)}`: {spec.summary}" for spec in specs)
 
 
 def unknown_command(name: str, specs: Sequence[CommandSpec]) -> SlackMessage:
-    opening = f":question: I don't know {echo(name, 40)}. The commands are:" if name else "Here is what I can do:"
-    return _simple(f"{opening}\n{command_list(specs)}", "Nothing was queued.")
+    """An unknown command: the closest one offered ("did you mean"), then every command, closest first."""
+    if not name:
+        return _simple(f"Here is what I can do:\n{command_list(specs)}", "Nothing was queued.")
+    import difflib  # only to explain an unknown command
+
+    from shared.inventory import closest_first
+
+    by_name = {spec.name: spec for spec in specs}
+    typed = name.strip().lower()
+    ordered = [by_name[n] for n in closest_first(typed, list(by_name))]
+    close = difflib.get_close_matches(typed, list(by_name), n=1, cutoff=0.6)
+    guess = f" Did you mean `{escape(close[0])}`?" if close else ""
+    opening = f":question: I don't know {echo(name, 40)}.{guess} The commands, closest first:"
+    return _simple(f"{opening}\n{command_list(ordered)}", "Nothing was queued.")
 
 
 def refused(display: str, problem: str) -> SlackMessage:
@@ -482,7 +494,7 @@ def help_text(entries: Sequence[tuple[CommandSpec, list[str] | None]]) -> SlackM
             shown = ", ".join(echo(n, 40) for n in names[:HELP_NAMES_SHOWN])
             more = f" and {len(names) - HELP_NAMES_SHOWN} more" if len(names) > HELP_NAMES_SHOWN else ""
             accepted = " Accepts: " + (f"{shown}{more}" if names else "_none configured_") + "."
-        lines.append(f"• `{escape(spec.usage)}`: {spec.description}{accepted}")
+        lines.append(f"• `{escape(spec.usage)}`: {spec.summary}{accepted}")
     header = "*What I can do*"
     return SlackMessage(text=_fallback_text(header, *lines), blocks=[_section(header), *_sections(lines)])
 
@@ -524,7 +536,8 @@ def confirm_prompt(
     """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel (each
     button carries its own token, good for that purpose only)."""
     where = f" on *{escape(environment)}*" if environment else ""
-    text = f":warning: Run {echo(display)}{where}? {description}"
+    command, cut = whole_command(display)
+    text = f":warning: Run {command}{where}? {description}"
     actions = {
         "type": "actions",
         "block_id": "opsbot_confirm",
@@ -534,9 +547,28 @@ def confirm_prompt(
         ],
     }
     footer = _context(
-        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then."
+        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then.",
+        *([cut] if cut else []),
     )
-    return SlackMessage(text=text, blocks=[_section(text), actions, footer])
+    return SlackMessage(text=_fallback_text(text), blocks=[_section(text), actions, footer])
+
+
+#: A command shown for confirming is shown whole up to this long; a longer one keeps its start and its end.
+MAX_CONFIRMED_COMMAND = 1200
+_CONFIRMED_TAIL = 200
+
+
+def whole_command(display: str) -> tuple[str, str]:
+    """The command as a code span, whole (what is confirmed is what runs); past `MAX_CONFIRMED_COMMAND`
+    characters its start and its end (where a revision or a count is) with the cut said, never silently."""
+    flat = " ".join(display.split())
+    if len(flat) <= MAX_CONFIRMED_COMMAND:
+        return echo(flat, MAX_CONFIRMED_COMMAND), ""
+    head = flat[: MAX_CONFIRMED_COMMAND - _CONFIRMED_TAIL - 1]
+    tail = flat[-_CONFIRMED_TAIL:]
+    left_out = len(flat) - len(head) - len(tail)
+    shown = f"{echo(head, len(head))} … {echo(tail, len(tail))}"
+    return shown, f"The command is {len(flat)} characters long: {left_out} in its middle are not shown here."
 
 
 def confirmed(display: str, short_id: str, user_id: str) -> SlackMessage:

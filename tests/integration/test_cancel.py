@@ -111,7 +111,7 @@ def test_jobs_lists_a_running_regression_with_its_step_and_lease_and_who_holds_i
     assert f"`{job.short_id}` `/ops-regression smoke` by <@{ALICE}>" in shown
     assert "waits for its next step: step 0, started" in shown and "holds the lease on `smoke`" in shown
     assert f"`smoke`: `/ops-regression smoke` by <@{ALICE}>" in shown  # the leases section
-    assert "1 waiting, 1 leases held" in message.text
+    assert "1 waiting, 1 lease held" in message.text
     assert message.payload.get("response_type", "ephemeral") == "ephemeral"
 
 
