@@ -32,8 +32,8 @@ _FLAGS = ("dry-run", "for", "since")
 
 
 def flag_word(word: str) -> str:
-    """A word as a flag: `—dry-run`, `–for` or `-—since` (Slack turns a typed `--` into an em dash) read as
-    `--dry-run`, `--for`, `--since`; any other word as it is."""
+    """A word as a flag: `--dry-run`, `--for` or `--since` typed with an em dash or an en dash (Slack's smart
+    punctuation turns a typed `--` into an em dash) read as the flag; any other word as it is."""
     bare = word.lstrip(_FLAG_DASHES)
     if bare == word or not bare:
         return word

@@ -100,7 +100,8 @@ def jobs_overview(
     """/ops-jobs: what runs, what waits (a prompt, an approval, its next step) and the leases held.
     `extra_blocks` go before the footer (the locks and freezes section)."""
     about = f" on {echo(target)}" if target else ""
-    header = f"*What runs and waits{about}*: {len(running)} running, {len(waiting)} waiting, {_count(len(leases), 'lease')} held"
+    counts = f"{len(running)} running, {len(waiting)} waiting, {_count(len(leases), 'lease')} held"
+    header = f"*What runs and waits{about}*: {counts}"
     blocks: list[dict[str, Any]] = [_section(header)]
     sections = [
         ("Running", [job_line(r, now) for r in running], "jobs"),
