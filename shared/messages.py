@@ -671,6 +671,18 @@ def decision_refused(action: Literal["approval", "rejection"], reason: str) -> S
 AUDIT_SECTIONS = 6
 
 
+#: A user, channel or user-group mention as opsbot writes it (`mention`, `_channel`), once escaped.
+_ESCAPED_MENTION = re.compile(r"&lt;(@[UW][A-Z0-9]{2,20}|#C[A-Z0-9]{2,20}|!subteam\^S[A-Z0-9]{2,20})&gt;")
+
+
+def kept_mrkdwn(text: str, limit: int) -> str:
+    """Text that may already be opsbot's mrkdwn (an outcome's first line: `frozen by <@U0...>`, `&lt;` for a
+    typed `<`) or plain words (an API's error), made safe once: read as plain text, escaped, shortened, and only
+    opsbot's own mentions given back their meaning (never a link, `<!channel>` or a second escape)."""
+    plain = str(text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _ESCAPED_MENTION.sub(r"<\1>", escape(shorten(plain, limit)))
+
+
 def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str, str]], short_id: str) -> SlackMessage:
     """A target's recent audit records, newest first. Each row: time, event, command, user, channel, job, detail
     (the command as typed and the detail are escaped and shortened)."""
@@ -679,7 +691,7 @@ def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str
         f"`{escape(when)}` *{escape(event)}* {echo(command)} by {mention(user)}"
         + (f" in <#{channel}>" if _SLACK_ID.match(channel) else (f" in {escape(channel)}" if channel else ""))
         + f" (job `{escape(job[:8])}`)"
-        + (f": {escape(shorten(detail, 200))}" if detail else "")
+        + (f": {kept_mrkdwn(detail, 200)}" if detail else "")
         for when, event, command, user, channel, job, detail in rows
     ]
     body = _sections(lines or ["_Nothing recorded._"], max_sections=AUDIT_SECTIONS, what="records")

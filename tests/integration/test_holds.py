@@ -227,7 +227,7 @@ def test_a_freeze_without_a_reason_an_unknown_environment_and_a_long_for_are_ref
     assert "/ops-freeze needs a reason after the environment" in no_reason["text"]
     assert "/ops-freeze needs a reason after the environment" in only_for["text"]
     assert "I don't know environment 'production'. Known environments, closest first: prod, staging" in unknown["text"]
-    assert "--for must be at most 10080" in too_long["text"]
+    assert "--for must be at most 7d (168h, 10080m), got '30d'" in too_long["text"]
     assert flow.queue.jobs == []
 
 
