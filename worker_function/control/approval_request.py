@@ -14,9 +14,9 @@ from shared import messages
 from shared.commands import ApprovalRequestArgs
 from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
-from worker_function.outcomes import NothingToPost
 from worker_function import tracking
 from worker_function.operations import OperationContext
+from worker_function.outcomes import NothingToPost
 
 logger = logging.getLogger(__name__)
 
