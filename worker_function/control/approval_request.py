@@ -1,4 +1,4 @@
-"""Two-person approval: post the request in the approvals channel (Approve / Reject), tell the requester.
+"""Two-person approval: post the request in the approvals channel (Approve / Reject); the ack told the requester.
 
 Its expiry is queued first (a `settle` job that waits an hour): if posting fails and is retried, the
 expiry is the same job again (same id), run once. Where the message is goes in the request's decision
