@@ -208,7 +208,8 @@ class AuditNoteArgs(_Args):
     """Not a command: a decision the ack made (a denial) for the worker to record; nobody is answered."""
 
     kind: Literal["audit_note"] = "audit_note"
-    event: Literal["denial"] = "denial"
+    #: A denial by the ack; a cancel the worker could not write at once (`operations/cancel.py`).
+    event: Literal["denial", "cancel"] = "denial"
     target: str = Field(default="-", max_length=255)
     detail: str = Field(default="", max_length=500)
 

@@ -165,8 +165,18 @@ def job_cancelled(
     return SlackMessage(text=_fallback_text(text, *lines), blocks=blocks, response_type="ephemeral")
 
 
-def completed_before_cancel(display: str, short_id: str, how: str) -> SlackMessage:
-    """The cancel won the registry, but the target had already completed by itself: that is what is told."""
+def completed_before_cancel(
+    display: str, short_id: str, how: str, *, requester: str = "", canceller: str = ""
+) -> SlackMessage:
+    """The cancel won the registry, but the target had already completed by itself: that is what is told (to
+    the canceller; with `requester`, to the requester in the job's own message)."""
+    if requester:
+        whose = "" if canceller == requester else f" by {mention(canceller)}"
+        text = (
+            f":information_source: Job `{escape(short_id)}` ({echo(display)}) completed at its target before the "
+            f"cancel{whose} reached it: {escape(shorten(how, 300))}. Nothing was cancelled; no later step runs."
+        )
+        return _simple_message(text)
     text = (
         f":information_source: Job `{escape(short_id)}` ({echo(display)}) had already completed at its target "
         f"when the cancel reached it: {escape(shorten(how, 300))}. Nothing was cancelled at its target; no later "
