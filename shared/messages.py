@@ -940,6 +940,24 @@ def unlocked(lock: Lock, by: str, short_id: str) -> SlackMessage:
     return _simple(f":unlock: {echo(lock.target)} is unlocked by {mention(by)}{whose}.", f"job `{escape(short_id)}`")
 
 
+def lock_lifted_meanwhile(target: str, lifted_by_job: str, short_id: str) -> SlackMessage:
+    """A lock that was taken, then lifted before its job could answer (its retry does not put it back)."""
+    return _simple(
+        f":unlock: {echo(target)} was locked, and the lock was lifted since (by job `{escape(lifted_by_job[:8])}`): "
+        "it stays unlocked. Lock it again if it should be.",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def freeze_ended_meanwhile(environment: str, ended_by_job: str, short_id: str) -> SlackMessage:
+    """A freeze that was made, then ended before its job could answer (its retry does not put it back)."""
+    return _simple(
+        f":sunny: {echo(environment)} was frozen, and the freeze was ended since (by job "
+        f"`{escape(ended_by_job[:8])}`): it stays unfrozen. Freeze it again if it should be.",
+        f"job `{escape(short_id)}`",
+    )
+
+
 def not_locked(target: str, short_id: str) -> SlackMessage:
     return _simple(f":information_source: {echo(target)} is not locked: nothing to lift.", f"job `{escape(short_id)}`")
 

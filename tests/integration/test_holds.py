@@ -322,3 +322,43 @@ def test_ops_jobs_and_a_dry_run_show_the_lock_and_the_freeze_standing(flow, harn
     assert harness.primary_deployment("payment") == before
     [dry_run] = [r for r in flow.audit_rows() if r["event"] == "dry_run"]
     assert "; locked" in dry_run["detail"] and "; frozen" in dry_run["detail"]
+
+
+@pytest.mark.parametrize(
+    ("line", "lift", "event", "said"),
+    [
+        ("/ops-lock payment incident 42", "/ops-unlock payment", "lock", "was locked, and the lock was lifted since"),
+        ("/ops-freeze prod incident 42", "/ops-unfreeze prod", "freeze", "was frozen, and the freeze was ended since"),
+    ],
+)
+def test_a_hold_retried_after_someone_lifted_it_is_not_put_back(harness, line, lift, event, said):
+    """The lock (or freeze) is written, then its audit write fails: SQS delivers the job again, but an
+    /ops-unlock (/ops-unfreeze) ran in between. The retry sees its own hold lifted and leaves it so (no 24 h
+    lock back), says so, and audits what happened; a restart on the target then runs."""
+    worker = harness.dispatcher()
+    audit_table = harness.tables.audit
+    refused: list[str] = []
+
+    def audit_write_fails_once(params: dict[str, Any], **_: Any) -> None:
+        if not refused and params.get("TableName") == audit_table:
+            refused.append("PutItem")
+            raise ConnectionError("the audit table did not answer")
+
+    worker.ctx.audit._client.meta.events.register("provide-client-params.dynamodb.PutItem", audit_write_fails_once)
+    hold = harness.job(line)
+    with pytest.raises(ConnectionError):
+        worker.handle_record(hold.to_message(), 1)
+    assert refused == ["PutItem"]
+    lifted = harness.job(lift)
+    worker.handle_record(lifted.to_message(), 1)
+
+    worker.handle_record(hold.to_message(), 2)  # SQS delivers the hold's job again
+
+    standing = worker.ctx.holds.holds(harness.inventory)
+    assert standing.locks == () and standing.freezes == (), standing
+    [answer] = [m.text for m in harness.slack.messages(key=hold.job_id) if m.final]
+    assert said in answer and "stays un" in answer, answer
+    restart = harness.job("/ops-restart payment")
+    worker.handle_record(restart.to_message(), 1)
+    assert not [m for m in harness.slack.messages(key=restart.job_id) if "was refused" in m.text]
+    assert event in {r.event for r in worker.audit.history("payment" if event == "lock" else "prod", limit=50)}
