@@ -506,6 +506,9 @@ class CommandSpec:
     picker: bool = True
     #: Its operation changes nothing anywhere, its message aside: a retry may run it again (a read).
     reads_only: bool = False
+    #: The args field naming what a read is about (any inventory name, or an environment) when the command has
+    #: no `subject`: the policy decides it in that name's environment (`/ops-audit payment` is a prod read).
+    reads_about: str | None = None
 
     @property
     def mutating(self) -> bool:
@@ -705,6 +708,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         positional=("target",),
         usage_hint="<target>",
         reads_only=True,
+        reads_about="target",
     ),
     CommandSpec(
         name="/ops-jobs",
@@ -715,6 +719,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         optional=1,
         usage_hint="[target]",
         tracked=False,
+        reads_about="target",
     ),
     CommandSpec(
         name="/ops-cancel",

@@ -1023,6 +1023,12 @@ def _hold_line(hold: Lock | Freeze, now: float) -> str:
     )
 
 
+def not_shown_by_policy(count: int) -> dict[str, Any]:
+    """The context line under a listing the policy cut: how many entries, never which."""
+    what = "entry is" if count == 1 else "entries are"
+    return _context(f"{count} {what} not shown: they are in environments the policy does not let you read.")
+
+
 def holds_blocks(holds: Holds, now: float) -> list[dict[str, Any]]:
     """A section listing the freezes and locks standing now, for `/ops-jobs` and App Home: at most
     `HOLDS_SHOWN` of each (then how many more), every reason escaped and shortened; at most 4 blocks."""
