@@ -628,6 +628,7 @@ _TOO_LATE = {
     "rejected": "the request had been rejected",
     "confirmed": "it had been confirmed already",
     "approved": "it had been approved already",
+    "refused": "it had been refused already (its target is locked or its environment frozen)",
 }
 
 

@@ -362,3 +362,31 @@ def test_a_hold_retried_after_someone_lifted_it_is_not_put_back(harness, line, l
     worker.handle_record(restart.to_message(), 1)
     assert not [m for m in harness.slack.messages(key=restart.job_id) if "was refused" in m.text]
     assert event in {r.event for r in worker.audit.history("payment" if event == "lock" else "prod", limit=50)}
+
+
+@pytest.mark.parametrize("hold", ["/ops-freeze prod incident 42", "/ops-lock payment incident 42"])
+def test_a_held_target_refuses_the_prompt_before_anyone_clicks_and_a_late_confirm_runs_nothing(flow, harness, hold):
+    """The ack cannot read locks and freezes (no DynamoDB on its path), so it shows the Confirm prompt; the
+    expiry it queues with the prompt reaches the worker at once, which sees the hold and replaces the prompt by
+    the refusal before anyone clicks. A Confirm clicked on the stale prompt runs nothing."""
+    flow.run(hold)
+    key, prompt = flow.say("/ops-migrate payment", user="U0BOB")
+    assert "opsbot_confirm" in json.dumps(prompt["blocks"])  # what the ack could show
+    flow.deliver()
+    [expiry] = flow.timers  # its first look, long before its time
+
+    flow.worker.handle_record(expiry.to_message(), 1)
+
+    [refusal] = harness.slack.messages(key=key)
+    assert refusal.payload.get("replace_original") is True  # the prompt itself, its buttons gone
+    assert "`/ops-migrate payment` was refused:" in refusal.text and "incident 42" in refusal.text, refusal.text
+    assert "opsbot_confirm" not in json.dumps(refusal.payload.get("blocks"))
+    confirm = ack_flow.button(prompt["blocks"], "opsbot_confirm")
+    flow.click("opsbot_confirm", confirm, "U0BOB", channel="C0OPS", key="ok")
+    flow.deliver()
+    [late] = [m.text for m in harness.slack.messages(key="ok")]
+    assert "was not run: it had been refused already" in late, late
+    assert harness.codebuild.builds_of("payment-migrate") == []
+    [migrate] = flow.jobs_of("/ops-migrate")
+    events = [r["event"] for r in rows(harness, migrate)]
+    assert "denial" in events and "start" not in events
