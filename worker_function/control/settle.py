@@ -25,10 +25,9 @@ from shared.commands import SettleArgs, find_command
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.errors import UsageError
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function import tracking
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
-from worker_function.outcomes import NothingToPost
+from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import hold_refusal
 from worker_function.prompts import hold_facts, may_reject, update_approval_message
 
@@ -77,7 +76,7 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     return messages.prompt_expired(job.display, ttl_s)
 
 
-def _held_back(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage | None:
+def _held_back(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> Said | None:
     """A confirmation prompt shown on a locked target or in a frozen environment (the ack cannot read either):
     refused at once, before anyone clicks, by the expiry queued with it on its first look. The prompt's decision
     is claimed as refused (a Confirm arriving later is told so), the prompt replaced by the refusal, the denial

@@ -10,7 +10,11 @@ Jenkins stop or queue cancel; an ECS deployment is left to finish, and said so);
 have completed by itself before the stop, that is what is told. A prompt or an approval request still
 waiting is decided as cancelled (`store.decisions`, racing Confirm / Approve as they race each other) and
 settled by a `settle` job, which updates its message. The lease is released, the canceller is answered, the
-requester told (a notice), the cancel audited (`cancel`).
+job's own message replaced by how it ended (a notice through its response_url: its requester always hears it,
+cancelled or completed before the cancel, and no progress message is left "started"), the cancel audited
+(`cancel`). The registry names the cancel that won (`cancel_job`) and keeps what its stop found: a retry of that
+cancel after a failure (a queue or audit write) carries on and tells the same thing, never "already cancelled".
+An audit write that fails goes to the queue as an audit note: it does not decide what anyone is told.
 """
 
 from __future__ import annotations
