@@ -123,3 +123,51 @@ def test_anchors_are_githubs():
     assert anchor("The `opsbot` command") == "the-opsbot-command"
     assert anchor("1. The spec") == "1-the-spec"
     assert anchor("What is running, and cancel") == "what-is-running-and-cancel"
+
+
+def fault_table_scenarios(text: str) -> list[str]:
+    """The scenario names of the fault-injection table's rows (the generated block of docs/guarantees.md)."""
+    block = text.split("<!-- generated:fault-table -->", 1)[1].split("<!-- /generated -->", 1)[0]
+    rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| scenario |")]
+    return [row.split("|")[1].strip() for row in rows]
+
+
+def test_the_fault_table_has_a_row_for_exactly_the_harness_scenarios():
+    from tests.integration.test_exactly_once import SCENARIOS
+
+    documented = fault_table_scenarios((ROOT / "docs" / "guarantees.md").read_text())
+    harness = [scenario.name for scenario in SCENARIOS]
+    assert documented == harness, (
+        "docs/guarantees.md's fault-injection table does not match the harness's scenarios: run "
+        "`OPSBOT_FAULT_TABLE=/tmp/fault-table.md .venv/bin/python -m pytest -p no:xdist "
+        "tests/integration/test_exactly_once.py` then `.venv/bin/python -m infra.cli.docs --fault-table "
+        "/tmp/fault-table.md`"
+    )
+
+
+def test_the_harness_writes_its_table_in_the_format_of_the_page(monkeypatch, tmp_path):
+    from collections import Counter
+
+    from tests.integration import test_exactly_once as harness
+
+    first, second = harness.SCENARIOS[0], harness.SCENARIOS[6]
+    monkeypatch.setattr(
+        harness,
+        "TABLE",
+        [
+            (second.name, "fail before", 2, Counter({"1/1": 2})),
+            (first.name, "kill before", 1, Counter({"0/1": 1})),
+            (first.name, "kill after", 3, Counter({"0/1": 3})),
+            (first.name, "fail before", 3, Counter({"0/1": 3})),
+        ],
+    )
+    facts = harness.RunFacts(at=0.0, when="2026-12-06 12:00 UTC", load=0.5, revision="abc1234", machine="2-core x")
+    later = harness.RunFacts(at=411.0, when="2026-12-06 12:07 UTC", load=1.5, revision="abc1234", machine="2-core x")
+    table = harness.doc_table(facts, later)
+
+    assert table.startswith("Run of 2026-12-06 12:00 UTC, revision abc1234, 2 scenarios in 6 min 51 s")
+    assert f"| {first.name} | `{first.line}` | 0/1 x3 |  | 0/1 x4 |" in table
+    page = f"<!-- generated:fault-table -->\n{table}<!-- /generated -->\n"
+    assert fault_table_scenarios(page) == [first.name, second.name]
+    rendered = docs.render(page, runs={"fault-table": table})
+    assert rendered == page
