@@ -133,6 +133,9 @@ class SlackMessage(BaseModel):
     response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
     #: The job's last message (its result or its failure), as opposed to progress.
     final: bool = True
+    #: The job this message is about when it is not the job sending it: a prompt's answer (cancelled,
+    #: rejected, expired) names the prompt's job, the id the audit and `/ops-jobs` know it by.
+    about_job: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -149,7 +152,7 @@ class SlackMessage(BaseModel):
     def plain_fallback(self, why: str) -> SlackMessage:
         """The message as plain text only, saying why (Slack refused the blocks): a last line of defence."""
         text = clip(f"{self.text}\n\n_{why}_", MAX_FALLBACK_TEXT)
-        return SlackMessage(text=text, response_type=self.response_type, final=self.final)
+        return SlackMessage(text=text, response_type=self.response_type, final=self.final, about_job=self.about_job)
 
 
 def _section(markdown: str) -> dict[str, Any]:
@@ -656,10 +659,14 @@ def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str
     )
 
 
+#: The words of `approval_requested` a client reads to know the request waits for someone else (the CLI's exit 5).
+WAITING_FOR_APPROVAL = "needs a second person"
+
+
 def approval_requested(display: str, channel: str, approvers: Sequence[str]) -> SlackMessage:
     who = ", ".join(mention(a) for a in approvers[:10]) + (" and others" if len(approvers) > 10 else "")
     return _simple(
-        f":hourglass_flowing_sand: {echo(display)} needs a second person: sent to {_channel(channel)} for approval "
+        f":hourglass_flowing_sand: {echo(display)} {WAITING_FOR_APPROVAL}: sent to {_channel(channel)} for approval "
         f"by {who}.",
         "Nothing runs until someone other than you approves; the request expires in 1h.",
     )

@@ -76,7 +76,8 @@ def fallback_for(job: ReplyTarget, message: SlackMessage, error: str) -> SlackMe
 
 
 def _metadata(job: ReplyTarget, message: SlackMessage) -> dict[str, Any]:
-    return {"event_type": "opsbot_job", "event_payload": {"job_id": job.job_id, "final": message.final}}
+    job_id = message.about_job or job.job_id
+    return {"event_type": "opsbot_job", "event_payload": {"job_id": job_id, "final": message.final}}
 
 
 class SlackReplier:

@@ -27,47 +27,53 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from infra.cli.exit_codes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_ANSWERED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    EXIT_WAITING,
+    RESULT_CODES,
+    exit_codes_help,
+)
 from infra.devstack.client import CommandOutcome, Result, Target, run_command, run_mention
 from infra.devstack.demo import DEMO_USERS
 from infra.devstack.errors import CommandLineError, LocalStackError, SeveralStacksError, StateFileError
 from infra.devstack.state import StackState, find_state, read_state, state_path_for
 from shared.settings import AUDIT_TABLE
 
-#: send / prompt: the job ran and succeeded; other commands: done.
-EXIT_OK = 0
-#: send: the job ran and failed (or could not be queued); dlq / audit: a filter matched nothing; local: could not start.
-EXIT_FAILED = 1
-#: Bad input to the CLI (argparse uses 2 as well).
-EXIT_USAGE = 2
-#: send: not answered: no ack, or queued but no final message before --timeout.
-EXIT_NOT_ANSWERED = 3
 EXIT_TIMEOUT = EXIT_NOT_ANSWERED
-#: send: refused, nothing was run: bad signature, usage, unknown command or target, denied, busy, cancelled.
-EXIT_REFUSED = 4
-#: Stopped by Ctrl-C before the stack was up (128 + SIGINT, as shells report it).
-EXIT_INTERRUPTED = 130
-#: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as shells report a process killed by it.
-EXIT_BROKEN_PIPE = 141
-
-EXIT_CODES = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "not answered": EXIT_NOT_ANSWERED, "refused": EXIT_REFUSED}
-EXIT_CODES_HELP = f"""exit codes of send and prompt:
-  {EXIT_OK}    the job ran and succeeded
-  {EXIT_FAILED}    the job ran and failed, or could not be queued
-  {EXIT_USAGE}    bad arguments, or text that is not a slash command
-  {EXIT_NOT_ANSWERED}    not answered: no ack, or no final message within --timeout
-  {EXIT_REFUSED}    refused, nothing was run: wrong signing secret, usage, unknown target, denied, busy, cancelled
-  {EXIT_BROKEN_PIPE}  stdout closed by its reader (e.g. | head)
-dlq and audit exit {EXIT_FAILED} when a filter (--job, --target) matches nothing.
+EXIT_CODES = RESULT_CODES
+EXIT_CODES_HELP = f"""{exit_codes_help()}
+send, prompt and click use every one; dlq and audit exit {EXIT_FAILED} when a filter (--job, --target) matches
+nothing.
 
 SLACK_SIGNING_SECRET, when set, wins over the state file's secret (--secret wins over both).
-Without --state, the CLI uses the one running stack's state file (~/.cache/opsbot/local-PORT.json)
-and asks which when several run."""
+Without --state, the CLI uses the one running stack's state file ($XDG_CACHE_HOME/opsbot/local-PORT.json,
+~/.cache/opsbot/ by default; private to its user) and asks which when several run."""
 
 DEMO_COMMANDS = ("/ops-ping", "/deploy-status payment")
 
 
+#: What the line on stderr says for each result that is not a success (the exit code says it to scripts).
+_RESULT_LINES = {
+    "failed": "failed",
+    "refused": "refused: nothing was run",
+    "not answered": "not answered",
+    "waiting": "waiting for someone else: sent for a second person's approval; nothing ran yet, it runs once "
+    "they approve",
+}
+
+
 def _exit_code(result: Result) -> int:
-    return EXIT_CODES[result]
+    return RESULT_CODES[result]
+
+
+def _result_line(outcome: CommandOutcome) -> str:
+    return outcome.error or _RESULT_LINES.get(outcome.result, outcome.result)
 
 
 def _say(out: TextIO) -> Callable[[str], None]:
@@ -158,10 +164,10 @@ def cmd_local(args: argparse.Namespace) -> int:
     from infra.devstack.web_client import WebSlack
 
     try:
-        web = WebSlack(stack.slack, stack.target, port=_web_port(args)).start()
+        web = _serve_the_page(WebSlack, stack, args)
     except OSError as exc:
         stack.stop()
-        print(f"opsbot local: cannot serve the Slack page: {exc} (try --web-port 0)", file=sys.stderr)
+        print(f"opsbot local: cannot serve the Slack page on port {args.web_port}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
         if stack.state_path is None:
@@ -179,7 +185,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             f"  jobs queue         {state.queue_url}\n"
             f"  inventory          {args.inventory or 'the demo inventory'}\n"
             f"  state file         {stack.state_path}\n"
-            f'Try: opsbot send "/deploy-status payment"   (Ctrl-C to stop)',
+            f'Try: opsbot send "/deploy-status payment"' + ("" if args.exit else "   (Ctrl-C to stop)"),
             file=out,
             flush=True,
         )
@@ -215,6 +221,18 @@ def _web_port(args: argparse.Namespace) -> int:
     if args.web_port is not None:
         return int(args.web_port)
     return args.port + 1 if 0 < args.port < 65535 else 0
+
+
+def _serve_the_page(web_slack: Any, stack: Any, args: argparse.Namespace) -> Any:
+    """The Slack page on its port; when the default one (--port + 1) is taken, on any free port instead (its
+    URL is printed with the others). A --web-port given is used or refused, never changed."""
+    port = _web_port(args)
+    try:
+        return web_slack(stack.slack, stack.target, port=port).start()
+    except OSError:
+        if args.web_port is not None or port == 0:
+            raise
+    return web_slack(stack.slack, stack.target, port=0).start()
 
 
 def _refuse_a_state_file_in_use(path: Path) -> None:
@@ -262,10 +280,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     code = _exit_code(outcome.result)
     if args.json:
         print(json.dumps(outcome_json(outcome, code)), flush=True)
-    if outcome.error:
-        print(f"opsbot send: {outcome.error}", file=sys.stderr)
-    elif code != EXIT_OK:
-        print(f"opsbot send: {outcome.result}", file=sys.stderr)
+    if code != EXIT_OK or outcome.error:
+        print(f"opsbot send: {_result_line(outcome)}", file=sys.stderr)
     return code
 
 
@@ -278,10 +294,8 @@ def cmd_click(args: argparse.Namespace) -> int:
         args.label, target, channel=args.channel, timeout=args.timeout, user_id=args.user, emit=_say(sys.stdout)
     )
     code = EXIT_USAGE if outcome.ack is None and outcome.error else _exit_code(outcome.result)
-    if outcome.error:
-        print(f"opsbot click: {outcome.error}", file=sys.stderr)
-    elif code != EXIT_OK:
-        print(f"opsbot click: {outcome.result}", file=sys.stderr)
+    if code != EXIT_OK or outcome.error:
+        print(f"opsbot click: {_result_line(outcome)}", file=sys.stderr)
     return code
 
 
@@ -347,7 +361,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
             continue
         codes.append(_exit_code(outcome.result))
         if not outcome.ok:
-            print(f"opsbot prompt: {outcome.line}: {outcome.error or outcome.result}", file=sys.stderr, flush=True)
+            print(f"opsbot prompt: {outcome.line}: {_result_line(outcome)}", file=sys.stderr, flush=True)
     failed = [code for code in codes if code != EXIT_OK]
     return failed[0] if len(set(failed)) == 1 else (EXIT_FAILED if failed else EXIT_OK)
 
@@ -402,12 +416,34 @@ def cmd_alarm(args: argparse.Namespace) -> int:
     if not 1 <= len(name) <= 255 or any(ord(c) < 32 for c in name):
         raise CommandLineError("an alarm name is 1 to 255 characters, no control characters")
     state = _state(args)
+    _refuse_an_unknown_alarm(name, state)
     session = boto3.session.Session(**FAKE_CREDENTIALS)
     sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
     body = sns_alarm_notification(name, args.state_value, reason=args.reason or "")
     sent = sqs.send_message(QueueUrl=state.queue_url, MessageBody=body)
     print(f"Alarm {name} -> {args.state_value} published to the jobs queue (message {sent['MessageId']}).")
     return EXIT_OK
+
+
+def _refuse_an_unknown_alarm(name: str, state: StackState) -> None:
+    """An alarm the stack's inventory does not route (exact name or prefix) would reach no channel: refused,
+    with the known ones, closest first."""
+    from shared.inventory import InventoryError, closest_first, load_inventory
+
+    if state.inventory is None:  # a stack that did not record its inventory: the worker logs what it drops
+        return
+    try:
+        inventory = load_inventory(state.inventory)
+    except InventoryError as exc:
+        raise LocalStackError(f"cannot check the alarm against the stack's inventory: {exc}") from None
+    if inventory.alarm(name) is not None:
+        return
+    keys = [f"{key}*" if route.prefix else key for key, route in inventory.alarms.items()]
+    known = ", ".join(closest_first(name, keys)) or "none: the inventory has no [alarms]"
+    raise CommandLineError(
+        f"no alarm {name!r} in the stack's inventory ({state.inventory}), so no channel would show it; "
+        f"known alarms, closest first (* a name prefix): {known}"
+    )
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -451,14 +487,21 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _positive(value: str) -> float:
-    number = float(value)
-    if number <= 0:
+    """Seconds: a number above 0 (argparse would name the function in its error: "invalid _positive value")."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
     return number
 
 
 def _port(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a TCP port (0-65535): {value!r}") from None
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
     return number
