@@ -8,7 +8,7 @@ opsbot prompt                                  type slash commands (or pipe them
 opsbot alarm payment-5xx ALARM                 fire the demo alarm (its message lands in #incident)
 opsbot click "/ops-status payment" --user U0DANA  click its runbook button as dana, follow what it runs
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
-opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table, or JSON lines)
+opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table; --json: JSON lines)
 opsbot manifest --url https://.../slack/events the Slack app manifest, generated from the commands
 """
 
@@ -54,6 +54,11 @@ nothing.
 SLACK_SIGNING_SECRET, when set, wins over the state file's secret (--secret wins over both).
 Without --state, the CLI uses the one running stack's state file ($XDG_CACHE_HOME/opsbot/local-PORT.json,
 ~/.cache/opsbot/ by default; private to its user) and asks which when several run."""
+
+AUDIT_HELP = (
+    "The audit trail, newest first: a table a person reads (when, target, event, who, command, job, detail), "
+    "or with --json one JSON object a line for scripts."
+)
 
 DEMO_COMMANDS = ("/ops-ping", "/deploy-status payment")
 
@@ -344,10 +349,11 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         if line in ("quit", "exit"):
             break
         if line in ("help", "?"):
+            from infra.devstack.blocks import unescape_mrkdwn
             from shared.commands import COMMANDS
             from shared.messages import command_list
 
-            print(command_list(COMMANDS), flush=True)
+            print(unescape_mrkdwn(command_list(COMMANDS)), flush=True)
             continue
         run = run_mention if line.startswith("@opsbot ") else run_command
         text = line.removeprefix("@opsbot ")
@@ -384,7 +390,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
         dlq_url, queue_url = state.dlq_url, state.queue_url
     if args.action == "list":
-        jobs = list_dead_jobs(sqs, dlq_url)
+        held = list_dead_jobs(sqs, dlq_url)
+        jobs = [j for j in held if j.matches(args.job)] if args.job else held
+        if args.job and not jobs:
+            return _no_such_dead_job(args.job, held)
         if args.json:
             if jobs:
                 print(to_json_lines(jobs))
@@ -399,9 +408,14 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if args.job is None:
         print("The dead-letter queue is empty: nothing to redrive.")
         return EXIT_OK
-    held = list_dead_jobs(sqs, dlq_url)
-    there = ", ".join(f"{j.job_id[:8]} ({j.command})" for j in held) if held else "nothing: it is empty"
-    print(f"opsbot dlq: no job {args.job} in the dead-letter queue; it holds {there}", file=sys.stderr)
+    return _no_such_dead_job(args.job, list_dead_jobs(sqs, dlq_url))
+
+
+def _no_such_dead_job(job: str, held: Sequence[Any]) -> int:
+    """--job matched nothing: say what the dead-letter queue does hold, on stderr, and exit 1."""
+    there = ", ".join(j.label for j in held[:20]) if held else "nothing: it is empty"
+    more = f" and {len(held) - 20} more" if len(held) > 20 else ""
+    print(f"opsbot dlq: no job {job} in the dead-letter queue; it holds {there}{more}", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -450,7 +464,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Print the audit trail (a table, or JSON lines) of the local stack (state file) or of AWS (--table)."""
     import boto3
 
-    from infra.cli.audit import audit_records, format_row, to_json_lines
+    from infra.cli.audit import audit_records, format_row, targets_of, to_json_lines
     from infra.devstack.aws import FAKE_CREDENTIALS
 
     if args.table:
@@ -466,8 +480,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(line)
     if records:
         return EXIT_OK
-    targets = sorted({r.target for r in audit_records(dynamodb, table)})
-    there = "targets with records: " + ", ".join(targets) if targets else "the audit table is empty"
+    everything = list(audit_records(dynamodb, table))
+    targets = targets_of(iter(everything))
+    there = (
+        "targets with records: " + ", ".join(targets)
+        if targets
+        else ("no target has records" if everything else "the audit table is empty")
+    )
     what = f"for target {args.target}" if args.target else f"in {table}"
     print(f"opsbot audit: no audit records {what}; {there}", file=sys.stderr)
     return EXIT_FAILED if args.target else EXIT_OK
@@ -580,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq = sub.add_parser("dlq", help="list the dead-letter queue, or send its jobs back to run")
     dlq.add_argument("action", choices=["list", "redrive"])
-    dlq.add_argument("--job", help="with redrive: only this job id (or its first characters)")
+    dlq.add_argument("--job", help="only this job id (or its first characters)")
     dlq.add_argument("--json", action="store_true", help="with list: JSON lines")
     dlq.add_argument("--dlq-url", help="the DLQ on AWS (default: the local stack's, from the state file)")
     dlq.add_argument("--queue-url", help="the jobs queue on AWS, with --dlq-url to redrive")
@@ -592,10 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("--reason", help="the state reason shown in the message")
     alarm.set_defaults(func=cmd_alarm)
 
-    audit = sub.add_parser("audit", help="export the audit trail as JSON lines")
-    audit.add_argument("--target", help="only this target's records, newest first")
+    audit = sub.add_parser(
+        "audit", help="the audit trail, newest first: a table, or JSON lines with --json", description=AUDIT_HELP
+    )
+    audit.add_argument("--target", help="only this target's records")
     audit.add_argument("--table", help=f"the audit table on AWS (default: the local stack's {AUDIT_TABLE})")
-    audit.add_argument("--json", action="store_true", help="JSON lines (one record a line)")
+    audit.add_argument("--json", action="store_true", help="JSON lines (one record a line) instead of a table")
     audit.set_defaults(func=cmd_audit)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for a request URL")

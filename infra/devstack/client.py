@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from pydantic import TypeAdapter
 
 from infra.devstack._http import urlopen
+from infra.devstack.blocks import unescape_mrkdwn
 from infra.devstack.errors import CommandLineError, IngressUnreachableError
 from infra.devstack.slack_api import MessageRecord, format_record
 from infra.devstack.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
@@ -172,7 +173,7 @@ def run_command(
         emit(f"no ack: {exc}")
         return outcome
     outcome.ack_text = ack_text(outcome.ack.body)
-    emit(f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms: {outcome.ack_text or '(empty)'}")
+    emit(f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms: {unescape_mrkdwn(outcome.ack_text) or '(empty)'}")
     if outcome.ack.status != 200:
         outcome.error = _http_error(outcome.ack.status, target)
         return outcome
