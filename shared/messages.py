@@ -442,6 +442,20 @@ def with_lines(message: SlackMessage, lines: Sequence[str]) -> SlackMessage:
 LOG_SECTIONS = 8
 
 
+def log_query_malformed(display: str, query: str, problem: str, short_id: str) -> SlackMessage:
+    """CloudWatch Logs Insights could not read the query (MalformedQueryException): nothing was searched."""
+    text = (
+        f":no_entry: {echo(display)}: CloudWatch Logs Insights cannot read the query "
+        f"{echo(query, 300)}: {escape(shorten(problem, 300))}. Nothing was searched."
+    )
+    hint = (
+        "Words that do not start with a command (fields, filter, stats, sort, limit, parse...) are searched for "
+        "as they are; a query is commands joined by `|`. "
+        "<https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html|Query syntax>"
+    )
+    return _simple(text, hint, f"job `{escape(short_id)}`")
+
+
 def log_table(
     target: str, rows: Sequence[tuple[str, str]], matched: int, since: str, query: str, short_id: str
 ) -> SlackMessage:

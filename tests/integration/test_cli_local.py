@@ -81,3 +81,18 @@ def test_an_alarm_typo_is_refused_with_the_known_alarms(state_file, capsys):
     assert code == EXIT_USAGE
     assert "published" not in captured.out
     assert "known alarms, closest first" in captured.err and "payment-" in captured.err
+
+
+@pytest.mark.parametrize("query", ["stats count(*) by", "filter @message like /(/", "fields | | limit"])
+def test_a_malformed_logs_query_is_refused_as_cloudwatch_refuses_it(state_file, capsys, query):
+    code, out, err = send(state_file, capsys, f"/ops-logs payment {query}")
+
+    assert code == EXIT_REFUSED, out + err
+    assert "CloudWatch Logs Insights cannot read the query" in out and "Nothing was searched" in out
+    assert not any(line.strip() == "" for line in out.splitlines()), out
+
+
+def test_a_plain_words_logs_search_still_runs(state_file, capsys):
+    code, out, err = send(state_file, capsys, "/ops-logs payment ERROR (")
+
+    assert code == EXIT_OK, out + err
