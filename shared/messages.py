@@ -774,6 +774,11 @@ def static_select(
     return element
 
 
+def a_or_an(noun: str) -> str:
+    """`a target`, `an environment`."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def picker(
     spec: CommandSpec, what: str, selects: Sequence[dict[str, Any]], shown: int, left_out: int, block_id: str
 ) -> SlackMessage:
@@ -785,7 +790,7 @@ def picker(
             f"Usage: `{escape(spec.usage)}`",
             "Nothing was queued.",
         )
-    text = f":point_down: Choose a {escape(what)} for `{escape(spec.name)}`. {spec.description}"
+    text = f":point_down: Choose {escape(a_or_an(what))} for `{escape(spec.name)}`. {spec.description}"
     notes = ["Choosing runs it exactly as if you had typed it. Nothing was queued yet."]
     if len(selects) > 1:
         notes.insert(0, "Pick the other choices first, then the " + escape(what) + ".")
