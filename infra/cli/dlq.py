@@ -31,7 +31,7 @@ class DeadJob:
     def label(self) -> str:
         """How a sentence names it: `7f3a2b1c (/ops-restart payment)`, or the message id of one that is no job."""
         if not self.readable:
-            return f"message {self.message_id[:8]} (not a job: {self.reason[:80]})"
+            return f"message {self.message_id[:8]} (not a job; `opsbot dlq list` shows why it is here)"
         return f"{self.job_id[:8]} ({self.command})"
 
     def matches(self, job_id: str) -> bool:

@@ -32,24 +32,14 @@ EXIT_BROKEN_PIPE = 141
 #: Every exit code of `opsbot`, in order; `--help` and the docs print this table.
 EXIT_CODE_TABLE: tuple[ExitCode, ...] = (
     ExitCode(EXIT_OK, "succeeded", "a job ran and succeeded (other subcommands: done)"),
-    ExitCode(
-        EXIT_FAILED,
-        "failed",
-        "the job ran and failed, or could not be queued (dlq, audit: a filter matched nothing; local: could not "
-        "start)",
-    ),
+    ExitCode(EXIT_FAILED, "failed", "the job ran and failed, or could not be queued; or the subcommand failed"),
     ExitCode(EXIT_USAGE, "usage", "bad arguments, or text that is not a slash command"),
     ExitCode(EXIT_NOT_ANSWERED, "not answered", "not answered: no ack, or no final message within --timeout"),
     ExitCode(
-        EXIT_REFUSED,
-        "refused",
-        "refused, nothing was run: wrong signing secret, usage, unknown command or target, denied, busy, "
-        "cancelled, must be confirmed first",
+        EXIT_REFUSED, "refused", "refused, nothing was run: bad signature, usage, unknown name, denied, busy, cancelled"
     ),
     ExitCode(
-        EXIT_WAITING,
-        "waiting",
-        "waiting for someone else: sent for a second person's approval; nothing ran yet, it runs once approved",
+        EXIT_WAITING, "waiting", "waiting for someone else: sent for a second person's approval; runs once approved"
     ),
     ExitCode(EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C before the stack was up (128 + SIGINT)"),
     ExitCode(EXIT_BROKEN_PIPE, "broken pipe", "stdout closed by its reader, e.g. | head (128 + SIGPIPE)"),
@@ -57,7 +47,9 @@ EXIT_CODE_TABLE: tuple[ExitCode, ...] = (
 
 #: What became of a request followed by send, prompt or click -> its exit code.
 RESULT_CODES: dict[str, int] = {
-    e.result: e.code for e in EXIT_CODE_TABLE if e.result in ("succeeded", "failed", "not answered", "refused", "waiting")
+    e.result: e.code
+    for e in EXIT_CODE_TABLE
+    if e.result in ("succeeded", "failed", "not answered", "refused", "waiting")
 }
 
 

@@ -48,8 +48,8 @@ from shared.settings import AUDIT_TABLE
 EXIT_TIMEOUT = EXIT_NOT_ANSWERED
 EXIT_CODES = RESULT_CODES
 EXIT_CODES_HELP = f"""{exit_codes_help()}
-send, prompt and click use every one; dlq and audit exit {EXIT_FAILED} when a filter (--job, --target) matches
-nothing.
+send, prompt and click exit with what became of the request; local exits {EXIT_FAILED} when it cannot start,
+dlq and audit when a filter (--job, --target) matches nothing.
 
 SLACK_SIGNING_SECRET, when set, wins over the state file's secret (--secret wins over both).
 Without --state, the CLI uses the one running stack's state file ($XDG_CACHE_HOME/opsbot/local-PORT.json,
@@ -59,6 +59,19 @@ AUDIT_HELP = (
     "The audit trail, newest first: a table a person reads (when, target, event, who, command, job, detail), "
     "or with --json one JSON object a line for scripts."
 )
+
+__all__ = [  # the exit codes, importable from here as before (their table is infra.cli.exit_codes)
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_ANSWERED",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "EXIT_WAITING",
+    "build_parser",
+    "main",
+]
 
 DEMO_COMMANDS = ("/ops-ping", "/deploy-status payment")
 

@@ -173,7 +173,9 @@ def run_command(
         emit(f"no ack: {exc}")
         return outcome
     outcome.ack_text = ack_text(outcome.ack.body)
-    emit(f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms: {unescape_mrkdwn(outcome.ack_text) or '(empty)'}")
+    emit(
+        f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms: {unescape_mrkdwn(outcome.ack_text) or '(empty)'}"
+    )
     if outcome.ack.status != 200:
         outcome.error = _http_error(outcome.ack.status, target)
         return outcome

@@ -179,9 +179,9 @@ def _refuse_malformed_queries(models: Any) -> bool:
     """StartQuery answers a query CloudWatch could not compile with MalformedQueryException, as CloudWatch does."""
     from moto.core.exceptions import JsonRESTError
 
-    backend = getattr(models, "LogsBackend", None)
+    backend: Any = getattr(models, "LogsBackend", None)
     start_query = getattr(backend, "start_query", None)
-    if start_query is None:
+    if backend is None or start_query is None:
         return False
 
     class MalformedQueryException(JsonRESTError):

@@ -95,4 +95,4 @@ def test_redrive_of_a_job_not_there_names_what_is_there_even_a_message_that_is_n
     assert main(["dlq", "redrive", "--job", "7f3a2b1c", "--state", state]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "?" not in err
-    assert "it holds message " in err and "(not a job: " in err
+    assert "it holds message " in err and "(not a job;" in err

@@ -75,7 +75,9 @@ def test_the_exit_codes_are_one_table_and_help_shows_it_all():
     assert "waiting for someone else" in help_text
 
 
-@pytest.mark.parametrize(("value", "said"), [("abc", "must be a number of seconds, got 'abc'"), ("-3", "greater than 0")])
+@pytest.mark.parametrize(
+    ("value", "said"), [("abc", "must be a number of seconds, got 'abc'"), ("-3", "greater than 0")]
+)
 def test_a_bad_timeout_says_what_is_wrong(capsys, value, said):
     with pytest.raises(SystemExit):
         main(["send", "/ops-ping", "--timeout", value])
