@@ -333,3 +333,13 @@ def test_a_pick_of_a_command_to_confirm_under_a_two_person_rule_asks_for_the_req
 
     assert not [j for j in queue.jobs if isinstance(j.args, ApprovalRequestArgs)]
     assert "must be confirmed or approved first" in only_notice(queue)
+
+
+def test_unfreeze_alone_asks_for_an_environment_not_a_target(handler, queue):
+    answer = command(handler, "/ops-unfreeze")
+
+    element = select(answer, "opsbot_pick:/ops-unfreeze")
+    assert element["placeholder"]["text"] == "Choose an environment"
+    assert "Choose an environment for `/ops-unfreeze`" in answer["text"]
+    assert "target" not in answer["text"].lower().replace("targets", "")
+    assert queue.jobs == []
