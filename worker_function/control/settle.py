@@ -25,6 +25,7 @@ from shared.commands import SettleArgs, find_command
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.errors import UsageError
 from shared.jobs import JobEnvelope
+from shared.messages import SlackMessage
 from worker_function import tracking
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.outcomes import NothingToPost, Said
@@ -101,4 +102,5 @@ def _held_back(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> Sai
     event, detail = refusal.audit or ("denial", str(refusal.error))
     ctx.audit.record(prompt, event, f"refused before its confirmation: {detail}")
     tracking.end(ctx.jobs, args.prompt_id, "finished", f"refused at its prompt: {detail}")
-    return refusal.error.to_message(prompt)
+    told = refusal.error.to_message(prompt)
+    return told.model_copy(update={"about_job": args.prompt_id}) if isinstance(told, SlackMessage) else told
