@@ -237,7 +237,7 @@ class AlarmFeed:
     slack: Any
     store: AlarmStore
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
-    #: `AlarmsDropped` counts each notification no channel shows (by reason), beside its error log line.
+    #: `AlarmsDropped` counts each notification no channel shows, beside its error log line.
     metrics: Metrics | None = None
 
     def handle(self, body: str) -> bool:
@@ -262,8 +262,10 @@ class AlarmFeed:
         return True
 
     def _count_dropped(self, reason: str) -> None:
+        """One `AlarmsDropped` (dimension `service` only, so that one CloudWatch alarm watches it; the reason is
+        in the error line logged beside it and in the metadata)."""
         if self.metrics is None:
             return
-        self.metrics.add_dimension(name="reason", value=reason)
         self.metrics.add_metric(name=ALARMS_DROPPED, unit=MetricUnit.Count, value=1)
+        self.metrics.add_metadata(key="reason", value=reason)
         publish(self.metrics)

@@ -163,4 +163,4 @@ def test_an_unroutable_alarm_is_not_dropped_silently(slack, web, store, caplog, 
     emitted = [_json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     dropped = [e for e in emitted if "AlarmsDropped" in e]
     assert len(dropped) == 1 and dropped[0]["AlarmsDropped"] in (1.0, [1.0])
-    assert dropped[0]["reason"] == "not in the inventory"
+    assert dropped[0]["reason"] == "not in the inventory" and dropped[0]["service"] == "opsbot-worker"
