@@ -13,8 +13,8 @@ recognised by `ignored_event` and dropped: the alarm's own state change says wha
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

@@ -37,8 +37,13 @@ def allow_cloudwatch_alarms(topic: sns.Topic, *, alarm_arns: Iterable[str] | Non
     source = (
         {"ArnEquals": {"aws:SourceArn": arns}}
         if arns
-        else {"ArnLike": {"aws:SourceArn": stack.format_arn(service="cloudwatch", resource="alarm", resource_name="*",
-                                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)}}
+        else {
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                )
+            }
+        }
     )
     topic.add_to_resource_policy(
         iam.PolicyStatement(

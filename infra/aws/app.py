@@ -13,7 +13,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.aws.config import ConfigError
-from infra.aws.quotas import QuotaCheck
+from infra.aws.quotas import MANAGED_POLICIES_CONTEXT, QuotaCheck, managed_policies_per_role
 from infra.aws.stack import OpsbotStack
 from infra.aws.target_account import TargetAccountStack, stack_name_for, worker_role_arn
 from shared.inventory import InventoryError
@@ -48,7 +48,9 @@ def build_app(context: dict[str, Any] | None = None) -> tuple[App, OpsbotStack]:
     Validations.of(app).add_plugins(
         AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True),
         # IAM's and CloudFormation's quotas, which nothing else checks before a deploy (infra/aws/quotas.py).
-        QuotaCheck(),
+        QuotaCheck(
+            managed_policies_per_role=managed_policies_per_role(app.node.try_get_context(MANAGED_POLICIES_CONTEXT))
+        ),
     )
     return app, stack
 

@@ -34,8 +34,9 @@ class OpsbotFunction(Construct):
 
     The role holds exactly `statements` plus writing to the function's own log group in its inline
     policy, and `packed_statements` inline too while everything fits IAM's 10,240 characters, else
-    packed into customer-managed policies (infra/aws/policy_packing.py): no AWS managed policy (AWSLambdaBasicExecutionRole allows logs:CreateLogGroup on
-    `*`), and no grants added behind our back. The function gets the role through
+    packed into customer-managed policies (infra/aws/policy_packing.py): no AWS managed policy
+    (AWSLambdaBasicExecutionRole allows logs:CreateLogGroup on `*`), and no grants added behind our
+    back. The function gets the role through
     `without_policy_updates()`, so CDK's implicit grants (the SQS event source's, for one) are
     dropped: every permission a function has is written in its construct, where the tests see it.
     `wildcards` are the cdk-nag findings of those statements, acknowledged with their reasons.

@@ -59,9 +59,7 @@ def _statement(group: _Group, resources: list[str]) -> iam.PolicyStatement:
     return iam.PolicyStatement(actions=list(group.actions), resources=list(resources), conditions=group.conditions)
 
 
-def pack(
-    scope: Construct, statements: Sequence[iam.PolicyStatement], packed: Sequence[iam.PolicyStatement]
-) -> Packed:
+def pack(scope: Construct, statements: Sequence[iam.PolicyStatement], packed: Sequence[iam.PolicyStatement]) -> Packed:
     """`statements` inline; `packed` inline too when all fits, else spread over the inline rest and managed
     policies (see the module's docstring)."""
     stack = Stack.of(scope)
@@ -191,9 +189,9 @@ def statements_of_role(template: dict[str, Any], role_id: str) -> list[dict[str,
     for logical_id, resource in resources.items():
         props = resource.get("Properties", {})
         listed = {"Ref": role_id} in props.get("Roles", [])
-        if resource["Type"] == "AWS::IAM::Policy" and listed:
-            documents.append(props["PolicyDocument"])
-        elif resource["Type"] == "AWS::IAM::ManagedPolicy" and (listed or logical_id in attached):
+        if (resource["Type"] == "AWS::IAM::Policy" and listed) or (
+            resource["Type"] == "AWS::IAM::ManagedPolicy" and (listed or logical_id in attached)
+        ):
             documents.append(props["PolicyDocument"])
     statements: list[dict[str, Any]] = []
     for document in documents:

@@ -29,6 +29,8 @@ from aws_cdk import (
     PolicyViolation,
 )
 
+from infra.aws.config import ConfigError
+
 #: A role's inline policies, all together (IAM: "Role policy size").
 ROLE_INLINE_CHARS = 10_240
 #: One customer-managed policy.
@@ -36,6 +38,8 @@ MANAGED_POLICY_CHARS = 6_144
 #: Managed policies attached to one role: 10 by default (adjustable up to 20). opsbot stays within the default.
 MANAGED_POLICIES_PER_ROLE = 10
 MANAGED_POLICIES_PER_ROLE_MAX = 20
+#: Context naming the managed-policies-per-role quota of the accounts deployed to, when raised (10 to 20).
+MANAGED_POLICIES_CONTEXT = "iamManagedPoliciesPerRole"
 #: A role's trust policy (IAM: "Role trust policy length"; the default, adjustable to 4,096).
 TRUST_POLICY_CHARS = 2_048
 #: An SQS queue's access policy (SQS quotas: 8,192 bytes).
@@ -98,7 +102,7 @@ class _Renderer:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(str(arg))
             if key == "Fn::GetAtt":
@@ -159,7 +163,9 @@ def document_size(document: Any) -> int:
     return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
 
 
-def measure(template: dict[str, Any], stack_name: str) -> list[Figure]:
+def measure(
+    template: dict[str, Any], stack_name: str, *, managed_per_role: int = MANAGED_POLICIES_PER_ROLE
+) -> list[Figure]:
     """Every quota-bound figure of one stack's template, the template's own size and resource count included."""
     render = _Renderer(template, stack_name)
     resources: dict[str, Any] = template.get("Resources", {})
@@ -201,15 +207,30 @@ def measure(template: dict[str, Any], stack_name: str) -> list[Figure]:
         figures.append(Figure(stack_name, role, "inline policies", size, ROLE_INLINE_CHARS))
     for role, count in managed.items():
         if role in resources:
-            figures.append(
-                Figure(stack_name, role, "managed policies attached", count, MANAGED_POLICIES_PER_ROLE, "policies")
-            )
+            figures.append(Figure(stack_name, role, "managed policies attached", count, managed_per_role, "policies"))
     return figures
 
 
 def _roles(props: dict[str, Any]) -> list[str]:
     """The logical ids of the stack's roles a policy is attached to (`Roles: [{"Ref": id}]`)."""
     return [r["Ref"] for r in props.get("Roles", []) if isinstance(r, dict) and "Ref" in r]
+
+
+def managed_policies_per_role(context: object) -> int:
+    """The quota the check applies: the default 10, or what context `iamManagedPoliciesPerRole` says (10 to 20,
+    for accounts whose quota was raised)."""
+    if context is None:
+        return MANAGED_POLICIES_PER_ROLE
+    try:
+        value = int(str(context))
+    except ValueError:
+        value = 0
+    if not MANAGED_POLICIES_PER_ROLE <= value <= MANAGED_POLICIES_PER_ROLE_MAX:
+        raise ConfigError(
+            f"{MANAGED_POLICIES_CONTEXT} is IAM's managed policies per role quota of the accounts deployed to: "
+            f"{MANAGED_POLICIES_PER_ROLE} (the default) to {MANAGED_POLICIES_PER_ROLE_MAX}, not {context!r}"
+        )
+    return value
 
 
 def over_quota(figures: list[Figure]) -> list[Figure]:
@@ -224,6 +245,9 @@ def stack_name_of(template_path: str) -> str:
 @jsii.implements(IPolicyValidationPlugin)
 class QuotaCheck:
     """Fails the synth when a document of any stack would exceed its IAM or CloudFormation quota."""
+
+    def __init__(self, *, managed_policies_per_role: int = MANAGED_POLICIES_PER_ROLE) -> None:
+        self._managed_per_role = managed_policies_per_role
 
     @property
     def name(self) -> str:
@@ -241,7 +265,8 @@ class QuotaCheck:
         violations = []
         for path in context.template_paths:
             template = json.loads(Path(path).read_text())
-            for figure in over_quota(measure(template, stack_name_of(path))):
+            figures = measure(template, stack_name_of(path), managed_per_role=self._managed_per_role)
+            for figure in over_quota(figures):
                 violations.append(
                     PolicyViolation(
                         rule_name="opsbot-quota",

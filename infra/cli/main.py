@@ -408,7 +408,12 @@ def cmd_alarm(args: argparse.Namespace) -> int:
     events = session.client("events", region_name=state.region, endpoint_url=state.endpoint_url)
     try:
         sent = publish_alarm(
-            args.via, sns=sns, events=events, region=state.region, name=name, state=args.state_value,
+            args.via,
+            sns=sns,
+            events=events,
+            region=state.region,
+            name=name,
+            state=args.state_value,
             reason=args.reason or "",
         )
     except LookupError as exc:

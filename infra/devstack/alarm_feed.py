@@ -39,8 +39,9 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
-def alarm_message(name: str, state: str, *, reason: str = "", now: datetime | None = None, region: str = "us-east-1"
-                  ) -> dict[str, Any]:
+def alarm_message(
+    name: str, state: str, *, reason: str = "", now: datetime | None = None, region: str = "us-east-1"
+) -> dict[str, Any]:
     """The alarm JSON CloudWatch publishes to SNS for alarm `name` entering `state`."""
     moment = now or datetime.now(UTC)
     return {
@@ -118,9 +119,7 @@ def provision_alarm_routes(sns: Any, events: Any, *, queue_arn: str, routes: Map
     return AlarmRoutes(feed_topic_arn=topics[FEED_TOPIC], raw_topic_arn=topics[RAW_TOPIC], rules=tuple(rules))
 
 
-def publish_alarm(
-    via: Via, *, sns: Any, events: Any, region: str, name: str, state: str, reason: str = ""
-) -> str:
+def publish_alarm(via: Via, *, sns: Any, events: Any, region: str, name: str, state: str, reason: str = "") -> str:
     """Publish alarm `name` entering `state` through route `via`; the id SNS or EventBridge gave it."""
     moment = datetime.now(UTC)
     if via in ("sns", "sns-raw"):

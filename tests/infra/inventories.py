@@ -6,7 +6,7 @@
 `payment` repeats the example's `payment` target (an ECS service with a log group, a pipeline and a migration
 project); `mixed` spreads the targets over every kind the inventory has: ECS services with one or two log groups,
 pipelines and migrations, EC2 groups under three tag keys, targets in two other regions and four other accounts,
-plus CodeBuild suites and Jenkins jobs. Names are as long as real ones (`team-07-orders-api`).
+plus CodeBuild suites, Jenkins jobs and alarms posted to channels (by name and by prefix). Names are as long as real ones (`team-07-orders-api`).
 """
 
 from __future__ import annotations
@@ -74,6 +74,16 @@ def mixed(count: int, *, suites: int = 20, jenkins_jobs: int = 20) -> str:
             lines.append(f'ecs = {{ cluster = "apac-cluster", service = "{name}-api" }}')
             lines.append(f'log_groups = ["/ecs/apac/{name}-api"]')
         lines.append("")
+    for i in range(0, count, 2):  # alarms posted to channels: half the targets by exact name, and a prefix per team
+        if i % 20 < 11:
+            lines += [
+                f'[alarms."team-{i:03d}-{_TEAMS[i % len(_TEAMS)]}-5xx"]',
+                f'target = "team-{i:03d}-{_TEAMS[i % len(_TEAMS)]}"',
+                'channel = "C0INCIDENTS"',
+                "",
+            ]
+    for n, team in enumerate(_TEAMS):
+        lines += [f'[alarms."{team}-"]', "prefix = true", f'target = "team-{n:03d}-{team}"', 'channel = "C0ALERTS"', ""]
     for i in range(suites):
         lines += [f"[suites.suite-{i:02d}]", f'codebuild_project = "regression-{_TEAMS[i % len(_TEAMS)]}-{i:02d}"', ""]
     for i in range(jenkins_jobs):
