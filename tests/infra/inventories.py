@@ -6,7 +6,8 @@
 `payment` repeats the example's `payment` target (an ECS service with a log group, a pipeline and a migration
 project); `mixed` spreads the targets over every kind the inventory has: ECS services with one or two log groups,
 pipelines and migrations, EC2 groups under three tag keys, targets in two other regions and four other accounts,
-plus CodeBuild suites, Jenkins jobs and alarms posted to channels (by name and by prefix). Names are as long as real ones (`team-07-orders-api`).
+plus CodeBuild suites, Jenkins jobs and alarms posted to channels (by name and by prefix).
+Names are as long as real ones (`team-07-orders-api`).
 """
 
 from __future__ import annotations
