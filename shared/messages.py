@@ -133,6 +133,9 @@ class SlackMessage(BaseModel):
     response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
     #: The job's last message (its result or its failure), as opposed to progress.
     final: bool = True
+    #: The job this message is about when it is not the job sending it: a prompt's answer (cancelled,
+    #: rejected, expired) names the prompt's job, the id the audit and `/ops-jobs` know it by.
+    about_job: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -149,7 +152,7 @@ class SlackMessage(BaseModel):
     def plain_fallback(self, why: str) -> SlackMessage:
         """The message as plain text only, saying why (Slack refused the blocks): a last line of defence."""
         text = clip(f"{self.text}\n\n_{why}_", MAX_FALLBACK_TEXT)
-        return SlackMessage(text=text, response_type=self.response_type, final=self.final)
+        return SlackMessage(text=text, response_type=self.response_type, final=self.final, about_job=self.about_job)
 
 
 def _section(markdown: str) -> dict[str, Any]:
@@ -439,6 +442,20 @@ def with_lines(message: SlackMessage, lines: Sequence[str]) -> SlackMessage:
 LOG_SECTIONS = 8
 
 
+def log_query_malformed(display: str, query: str, problem: str, short_id: str) -> SlackMessage:
+    """CloudWatch Logs Insights could not read the query (MalformedQueryException): nothing was searched."""
+    text = (
+        f":no_entry: {echo(display)}: CloudWatch Logs Insights cannot read the query "
+        f"{echo(query, 300)}: {escape(shorten(problem, 300))}. Nothing was searched."
+    )
+    hint = (
+        "Words that do not start with a command (fields, filter, stats, sort, limit, parse...) are searched for "
+        "as they are; a query is commands joined by `|`. "
+        "<https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html|Query syntax>"
+    )
+    return _simple(text, hint, f"job `{escape(short_id)}`")
+
+
 def log_table(
     target: str, rows: Sequence[tuple[str, str]], matched: int, since: str, query: str, short_id: str
 ) -> SlackMessage:
@@ -656,10 +673,14 @@ def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str
     )
 
 
+#: The words of `approval_requested` a client reads to know the request waits for someone else (the CLI's exit 5).
+WAITING_FOR_APPROVAL = "needs a second person"
+
+
 def approval_requested(display: str, channel: str, approvers: Sequence[str]) -> SlackMessage:
     who = ", ".join(mention(a) for a in approvers[:10]) + (" and others" if len(approvers) > 10 else "")
     return _simple(
-        f":hourglass_flowing_sand: {echo(display)} needs a second person: sent to {_channel(channel)} for approval "
+        f":hourglass_flowing_sand: {echo(display)} {WAITING_FOR_APPROVAL}: sent to {_channel(channel)} for approval "
         f"by {who}.",
         "Nothing runs until someone other than you approves; the request expires in 1h.",
     )
@@ -753,6 +774,11 @@ def static_select(
     return element
 
 
+def a_or_an(noun: str) -> str:
+    """`a target`, `an environment`."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def picker(
     spec: CommandSpec, what: str, selects: Sequence[dict[str, Any]], shown: int, left_out: int, block_id: str
 ) -> SlackMessage:
@@ -764,7 +790,7 @@ def picker(
             f"Usage: `{escape(spec.usage)}`",
             "Nothing was queued.",
         )
-    text = f":point_down: Choose a {escape(what)} for `{escape(spec.name)}`. {spec.description}"
+    text = f":point_down: Choose {escape(a_or_an(what))} for `{escape(spec.name)}`. {spec.description}"
     notes = ["Choosing runs it exactly as if you had typed it. Nothing was queued yet."]
     if len(selects) > 1:
         notes.insert(0, "Pick the other choices first, then the " + escape(what) + ".")

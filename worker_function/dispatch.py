@@ -554,7 +554,8 @@ class Dispatcher:
             logger.info("answered via %s", route, extra=job_log_keys(job))
             return {"route": route}
         previous = job.continuation.progress if job.continuation else None
-        handle = self.replier.publish(job, message, previous, again=again)
+        # A job picked from a picker replaces the picker with its first message, as its answer would.
+        handle = self.replier.publish(job, message, previous, again=again, replace_first=outcome.replace_original)
         logger.info("step %d shown (final: %s)", job.step, message.final, extra=job_log_keys(job))
         return {"route": "progress", "progress": handle.model_dump(mode="json")}
 

@@ -312,3 +312,13 @@ approval_channel = "C0APPROVALS"
     [request] = [job for job in queue.jobs if isinstance(job.args, ApprovalRequestArgs)]
     assert request.args.job_id == job_id_for("T0001", "999.111.picked")
     assert notice.job_id not in (request.args.job_id, request.job_id)
+
+
+def test_unfreeze_alone_asks_for_an_environment_not_a_target(handler, queue):
+    answer = command(handler, "/ops-unfreeze")
+
+    element = select(answer, "opsbot_pick:/ops-unfreeze")
+    assert element["placeholder"]["text"] == "Choose an environment"
+    assert "Choose an environment for `/ops-unfreeze`" in answer["text"]
+    assert "target" not in answer["text"].lower().replace("targets", "")
+    assert queue.jobs == []

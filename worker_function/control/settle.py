@@ -62,6 +62,11 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
         detail = f"withdrawn by {args.by}, the requester"
     ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
     tracking.end(ctx.jobs, args.prompt_id, "finished", f"{args.outcome} at its prompt: {detail}")
+    return _answer(args, job, withdrawn, ttl_s).model_copy(update={"about_job": args.prompt_id})
+
+
+def _answer(args: SettleArgs, job: JobEnvelope, withdrawn: bool, ttl_s: int) -> messages.SlackMessage:
+    """What the requester is told; its metadata names the prompt's job (the id of the audit), not this one."""
     if args.outcome == "cancelled":
         return messages.cancelled(job.display)
     if args.outcome == "rejected":
