@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
-from infra.aws.nag import acknowledge, acknowledge_warning
+from infra.aws.nag import acknowledge_warning
 from infra.aws.worker_permissions import (
     ASSUME_ROLE_ACTIONS,
     InventoryResources,
@@ -130,9 +130,11 @@ class Worker(Construct):
                 ),
                 iam.PolicyStatement(actions=list(HOLDS_ACTIONS), resources=[leases.table_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
-                # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py).
-                *operations.statements,
             ],
+            # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py), packed within
+            # IAM's quotas (infra/aws/policy_packing.py), each wildcard acknowledged where it lands.
+            packed_statements=operations.statements,
+            wildcards=operations.wildcards,
             environment=environment,
             # The inventory ships in the asset, so a changed inventory is a new asset (and a new cold start).
             asset_files={INVENTORY_FILE: inventory_file},
@@ -140,7 +142,8 @@ class Worker(Construct):
         )
         self.function = self.worker.function
         # SnapStart restores published versions only: the queue drives the alias `live`, which every deploy
-        # moves to the new version (the worker's after-restore hook renews credentials, connections, random).
+        # moves to the new version. Each restored copy resolves its own credentials and opens its own connections;
+        # its after-restore hook reseeds random and reads the bot token (worker_function/function.py).
         self.alias = lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version)
         acknowledge_warning(
             self.function,
@@ -157,5 +160,3 @@ class Worker(Construct):
                 max_concurrency=MAX_CONCURRENCY,
             )
         )
-        for resource, reason in operations.wildcards:
-            acknowledge(self.worker.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
