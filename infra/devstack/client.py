@@ -17,7 +17,15 @@ from pydantic import TypeAdapter
 from infra.devstack._http import urlopen
 from infra.devstack.errors import CommandLineError, IngressUnreachableError
 from infra.devstack.slack_api import MessageRecord, format_record
-from infra.devstack.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
+from infra.devstack.slack_request import (
+    PostResult,
+    SignedRequest,
+    SlashCommand,
+    post,
+    random_trigger_id,
+    sign,
+    signed_slash_command,
+)
 from shared.jobs import job_id_for
 
 _QUEUED = re.compile(r"queued as job `([0-9a-f]{8})`")
@@ -353,7 +361,7 @@ def _click(
         "user": {"id": user_id},
         "team": {"id": LOCAL_TEAM},
         "channel": {"id": channel_id},
-        "trigger_id": secrets.token_hex(8),
+        "trigger_id": random_trigger_id(),
         "response_url": f"{target.slack_url}/response/{key}",
         "actions": [{"type": "button", "action_id": button.get("action_id"), "value": button.get("value", "")}],
     }
