@@ -1,13 +1,18 @@
 """Alarms in their channel: one message per alarm, posted once and updated in place on each state change.
 
 Exactly once at Slack: an intent (the alarm's marker and channel, no ts yet) is written before
-chat.postMessage and the ts saved after; a redelivery that finds an intent without a ts first looks for
-the marker (the message's first block id) in the channel's recent messages (conversations.history) and
-only posts when it is not there. A flapping alarm stays one message: each change is a chat.update, at
-most one per `min_interval_s` per alarm, and (`ChannelPacer`) at most one message a second per channel from a
-sandbox (Slack: ~1 message/s per channel; chat.update is Tier 3; a 429 beyond that is retried after its
-Retry-After by the client's RateLimitErrorRetryHandler). An
-alarm the inventory does not name is logged and dropped; a change older than the one shown is skipped.
+chat.postMessage and the ts saved after. The first post of an alarm looks nothing up: the intent it wrote
+says no earlier attempt posted. Only a redelivery that finds an earlier intent without a ts looks for the
+marker (the message's first block id) in the channel's recent messages (conversations.history, which Slack
+limits to about one call a minute for apps not on the Marketplace) and posts when it is not there, or when
+the channel cannot be read (logged: a crash between the post and the save may then show the alarm twice).
+A flapping alarm stays one message: each change is a chat.update, at most one per `min_interval_s` per alarm,
+and (`ChannelPacer`) at most one message a second per channel from a sandbox (Slack: ~1 message/s per channel;
+chat.update is Tier 3); a repeat of the change shown (SNS delivers at least once) calls Slack not at all. A 429
+is waited for when short, else the notification goes back on the queue (`slack_errors`); a refusal no retry
+can change (`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `invalid_auth`) is
+dead-lettered at once naming the alarm and the Slack error, with a metric and an error line.
+An alarm the inventory does not name is logged and dropped; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
 """
 
@@ -26,13 +31,20 @@ from shared import messages
 from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
+from shared.observability import publish
+from worker_function.slack_errors import SlackRateLimitedError, SlackRefusal, refusal_of
+from worker_function.store import DeadLetterQueue
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "alarm#"
 #: How far back a redelivery looks for its own message (conversations.history, newest first).
 HISTORY_LIMIT = 100
-Outcome = Literal["dropped", "posted", "updated", "stale"]
+Outcome = Literal["dropped", "posted", "updated", "stale", "unchanged"]
+#: The metric a refused alarm adds to (the dead-letter queue's alarm watches the message itself).
+ALARM_UNDELIVERABLE = "AlarmUndeliverable"
+#: Refusals of conversations.history that mean "cannot read this channel" (not "try later").
+UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "is_archived"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,10 @@ class AlarmStore(Protocol):
         ...
 
     def save(self, name: str, record: AlarmRecord) -> None: ...
+
+    def withdraw(self, name: str) -> None:
+        """Forget an intent that was never posted (Slack refused the post): the next delivery is a first post."""
+        ...
 
 
 class DynamoAlarmStore:
@@ -109,6 +125,17 @@ class DynamoAlarmStore:
 
     def save(self, name: str, record: AlarmRecord) -> None:
         self._client.put_item(TableName=self._table, Item=_item(name, record))
+
+    def withdraw(self, name: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.delete_item(
+                TableName=self._table, Key=_key(name), ConditionExpression="attribute_not_exists(ts)"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
 
 def _key(name: str) -> dict[str, Any]:
@@ -171,13 +198,18 @@ def post_alarm(
         return "dropped"
     key, route = found
     record = store.get(alarm.name)
+    first_post = False
     if record is None:
         record = AlarmRecord(channel=route.channel, marker=marker_for(alarm.name))
-        if not store.intend(alarm.name, record):
+        first_post = store.intend(alarm.name, record)
+        if not first_post:
             record = store.get(alarm.name) or record
     if record.changed_at is not None and alarm.changed_at < record.changed_at:
         logger.info("alarm %r: a change older than the one shown, skipped", alarm.name[:255])
         return "stale"
+    if record.ts is not None and record.changed_at == alarm.changed_at and record.state == alarm.state:
+        logger.info("alarm %r: this change is shown already (a repeated notification)", alarm.name[:255])
+        return "unchanged"
     since = alarm.changed_at if alarm.state == "ALARM" and record.state != "ALARM" else record.alarm_since
     shown = replace(record, state=alarm.state, changed_at=alarm.changed_at, alarm_since=since)
     shown = replace(shown, changes=record.changes + (alarm.changed_at != record.changed_at))
@@ -190,11 +222,11 @@ def post_alarm(
         alarm_since=since,
         changes=shown.changes,
     )
-    ts = record.ts or _find(slack, record.channel, record.marker)
+    ts = record.ts if first_post or record.ts else _find(slack, record.channel, record.marker)
     if pacer is not None:
         pacer.wait(record.channel, now, sleep)
     if ts is None:
-        response = slack.chat_postMessage(channel=record.channel, text=message.text, blocks=message.blocks)
+        response = _first_post(slack, store, alarm.name, record.channel, message)
         outcome: Outcome = "posted"
     else:
         wait = record.sent_at + min_interval_s - now()
@@ -207,9 +239,32 @@ def post_alarm(
     return outcome
 
 
+def _first_post(slack: Any, store: AlarmStore, name: str, channel: str, message: messages.SlackMessage) -> Any:
+    """chat.postMessage; when Slack answers with a refusal (a 429, not_in_channel) nothing was posted, so the
+    intent is withdrawn: the retry is a first post again and needs no history look-up."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        return slack.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+    except SlackApiError as exc:
+        if exc.response.status_code < 500:  # an answer saying no; a 5xx may have posted it
+            store.withdraw(name)
+        raise
+
+
 def _find(slack: Any, channel: str, marker: str) -> str | None:
-    """The ts of the channel's recent message whose first block is `marker` (a post whose ts was not saved)."""
-    history = slack.conversations_history(channel=channel, limit=HISTORY_LIMIT)
+    """The ts of the channel's recent message whose first block is `marker` (a post whose ts was not saved);
+    None when it is not there or the channel cannot be read (a rate limit raises: the redelivery waits)."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        history = slack.conversations_history(channel=channel, limit=HISTORY_LIMIT)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error not in UNREADABLE:
+            raise
+        logger.warning("cannot read %s to find an earlier post (%s): posting anew, which may repeat it", channel, error)
+        return None
     for message in history.get("messages") or []:
         blocks = message.get("blocks") or []
         if blocks and isinstance(blocks[0], dict) and blocks[0].get("block_id") == marker:
@@ -226,11 +281,15 @@ class AlarmFeed:
     slack: Any
     store: AlarmStore
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
+    #: Where an alarm Slack refuses for good goes at once (None: the queue's redrive policy, after its receives).
+    dead_letters: DeadLetterQueue | None = None
+    metrics: Any = None
 
-    def handle(self, body: str) -> bool:
+    def handle(self, body: str, receive_count: int = 1) -> bool:
         """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
         retry cannot mend it); False when it is not one. A transient failure (Slack, DynamoDB) raises, so
-        SQS delivers it again."""
+        SQS delivers it again; a rate limit raises `SlackRateLimitedError` (the message is deferred); a
+        refusal no retry can change is dead-lettered now, naming the alarm and Slack's error."""
         try:
             data = json.loads(body)
         except ValueError:
@@ -242,5 +301,27 @@ class AlarmFeed:
         except AlarmFormatError as exc:
             logger.error("an alarm notification that cannot be read, dropped: %s", exc)
             return True
-        post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+        try:
+            post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+        except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is None:
+                raise
+            if refusal.rate_limited and refusal.retry_after is not None:
+                raise SlackRateLimitedError(refusal) from exc
+            if not refusal.permanent or self.dead_letters is None:
+                raise
+            self._undeliverable(alarm, body, refusal, receive_count)
         return True
+
+    def _undeliverable(self, alarm: AlarmStateChange, body: str, refusal: SlackRefusal, receives: int) -> None:
+        """Dead-lettered once (the DLQ's alarm watches it), with an error line and a metric naming the alarm."""
+        reason = f"alarm {alarm.name[:200]} ({alarm.state}): {refusal.describe()}"
+        logger.error("alarm not shown, dead-lettered: %s", reason, extra={"alarm": alarm.name[:255]})
+        assert self.dead_letters is not None
+        self.dead_letters.put(body, reason=reason, attempts=receives)
+        if self.metrics is not None:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            self.metrics.add_metric(name=ALARM_UNDELIVERABLE, unit=MetricUnit.Count, value=1)
+            publish(self.metrics)

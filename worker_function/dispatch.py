@@ -76,6 +76,7 @@ from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import Claimed, HoldFacts, Refuse, Run, StepPlan, Stop, Verdict, plan_step
 from worker_function.prompts import claim_approval, refuse_decision, tell_clicker
 from worker_function.reply import SlackReplier
+from worker_function.slack_errors import SlackRateLimitedError, refusal_of
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
 
@@ -239,6 +240,12 @@ class Dispatcher:
                 raise
             logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
         except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is not None and refusal.rate_limited and refusal.retry_after is not None:
+                raise SlackRateLimitedError(refusal) from exc  # deferred by the handler, no receive spent
+            if refusal is not None and refusal.permanent:  # the same answer on every receive: told now
+                self._give_up(job, body, exc, receive_count, reason=refusal.describe())
+                return
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
@@ -574,9 +581,12 @@ class Dispatcher:
         logger.info("step %d queued in %d s", job.step + 1, delay, extra=job_log_keys(job))
         return message_id
 
-    def _give_up(self, job: JobEnvelope, body: str, exc: Exception, attempts: int) -> None:
-        """Last allowed receive: tell the requester, then dead-letter the job with the reason."""
-        reason = f"{type(exc).__name__}: {exc}"[:300]
+    def _give_up(
+        self, job: JobEnvelope, body: str, exc: Exception, attempts: int, *, reason: str | None = None
+    ) -> None:
+        """Last allowed receive (or a refusal no retry can change): tell the requester, then dead-letter the
+        job with the reason (`reason`: Slack's refusal, named)."""
+        reason = (reason or f"{type(exc).__name__}: {exc}")[:300]
         try:
             self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason))
         except Exception as notify_exc:
