@@ -10,8 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
 from worker_function.app import build_alarm_feed, build_deferrals, build_dispatcher
-from worker_function.pacing import spent_receives
-from worker_function.slack_errors import SlackRateLimitedError
+from worker_function.pacing import handle_message
 
 _settings = WorkerSettings.from_env()
 _dispatcher = build_dispatcher(_settings)
@@ -24,16 +23,15 @@ logger = function_logger("opsbot-worker", "worker_function")
 
 
 def record_handler(record: SQSRecord) -> None:
-    """One message: an alarm or a job. Its attempt is its receives, plus those it spent before a deferral."""
-    attributes = record.raw_event.get("messageAttributes") or {}
-    spent = spent_receives(attributes)
-    attempt = int(record.attributes.approximate_receive_count) + spent
-    try:
-        if _alarms.handle(record.body, attempt):
-            return
-        _dispatcher.handle_record(record.body, attempt)
-    except SlackRateLimitedError as exc:
-        _deferrals.defer(record.body, exc.delay_s, spent=attempt - 1, message_attributes=attributes)
+    """One message: an alarm or a job (a long Slack rate limit defers it without spending a receive)."""
+    handle_message(
+        record.body,
+        int(record.attributes.approximate_receive_count),
+        record.raw_event.get("messageAttributes"),
+        alarms=_alarms,
+        jobs=_dispatcher,
+        deferrals=_deferrals,
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

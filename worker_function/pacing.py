@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
+
+from worker_function.slack_errors import SlackRateLimitedError
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +55,31 @@ class Deferrals:
         )
         logger.info("rate-limited by Slack: the message comes back in %d s (%d receives spent)", delay, spent)
         return str(response["MessageId"])
+
+
+class _Alarms(Protocol):
+    def handle(self, body: str, receive_count: int = 1) -> bool: ...
+
+
+class _Jobs(Protocol):
+    def handle_record(self, body: str, receive_count: int) -> None: ...
+
+
+def handle_message(
+    body: str,
+    receive_count: int,
+    message_attributes: Mapping[str, Any] | None,
+    *,
+    alarms: _Alarms,
+    jobs: _Jobs,
+    deferrals: Deferrals,
+) -> None:
+    """One queue message, an alarm or a job; its attempt is its receives plus those it spent before a deferral.
+    Slack's long rate limit sends it back on the queue with that delay (this copy then counts as handled)."""
+    attempt = receive_count + spent_receives(message_attributes)
+    try:
+        if alarms.handle(body, attempt):
+            return
+        jobs.handle_record(body, attempt)
+    except SlackRateLimitedError as exc:
+        deferrals.defer(body, exc.delay_s, spent=attempt - 1, message_attributes=message_attributes)
