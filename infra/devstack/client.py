@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from infra.devstack._http import urlopen
 from infra.devstack.errors import CommandLineError, IngressUnreachableError
-from infra.devstack.slack_api import MessageRecord, format_record
+from infra.devstack.slack_api import MessageRecord, format_record, owned_key
 from infra.devstack.slack_request import (
     PostResult,
     SignedRequest,
@@ -145,7 +145,7 @@ def run_command(
     """Sign and post the command, show the ack and its job's messages; answer a prompt with `on_prompt`."""
     outcome = CommandOutcome(line=line.strip())
     command, text = parse_command_line(line)
-    key = secrets.token_urlsafe(12)
+    key = owned_key(user_id, channel_id)
     request = signed_slash_command(
         SlashCommand(
             command=command,
@@ -274,7 +274,7 @@ def click_button(
         outcome.error = f"no message {where} has a button labelled {label!r}"
         return outcome
     record, button = found
-    key = secrets.token_urlsafe(12)
+    key = owned_key(user_id, str(record.channel))
     container = {"type": "message", "message_ts": record.ts, "channel_id": record.channel}
     emit(f"> clicking [{label}] on message {record.ts} in {record.channel} as {user_id}")
     try:

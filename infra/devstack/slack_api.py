@@ -32,7 +32,15 @@ from infra.devstack.slack_limits import RateLimits
 from infra.devstack.slack_workspace import SlackChannel, Workspace
 from shared.settings import RESPONSE_URL_TTL_SECONDS
 
-__all__ = ["FaultRule", "MessageRecord", "SlackApiServer", "format_record", "render_blocks"]
+__all__ = [
+    "FaultRule",
+    "MessageRecord",
+    "SlackApiServer",
+    "format_record",
+    "key_owner",
+    "owned_key",
+    "render_blocks",
+]
 
 #: response_url: "up to 5 times within 30 minutes" (api.slack.com/interactivity/handling#message_responses).
 RESPONSE_URL_MAX_USES = 5
@@ -138,6 +146,21 @@ class FaultRule:
             response = Response(self.status, body.encode(), {"Content-Type": "text/html", **headers})
         response.delay_s = self.delay_s
         return response
+
+
+def owned_key(user: str, channel: str) -> str:
+    """A response_url key that says whose request it answers (Slack ties a response_url to its request, its
+    user and channel): a client in another process (`opsbot send`) makes one, and a page showing the local
+    workspace shows its ephemeral messages to that user alone."""
+    return f"{user}.{channel}.{secrets.token_urlsafe(12)}"
+
+
+def key_owner(key: str) -> tuple[str, str] | None:
+    """(user, channel) of an `owned_key`, else None."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0][:1] in ("U", "W") and parts[1][:1] in ("C", "G", "D") and parts[2]:
+        return parts[0], parts[1]
+    return None
 
 
 def format_record(record: MessageRecord) -> str:
