@@ -7,8 +7,9 @@ marker (the message's first block id) in the channel's recent messages (conversa
 limits to about one call a minute for apps not on the Marketplace) and posts when it is not there, or when
 the channel cannot be read (logged: a crash between the post and the save may then show the alarm twice).
 A flapping alarm stays one message: each change is a chat.update, at most one per `min_interval_s` per alarm,
-and (`ChannelPacer`) at most one message a second per channel from a sandbox (Slack: ~1 message/s per channel;
-chat.update is Tier 3); a repeat of the change shown (SNS delivers at least once) calls Slack not at all. A 429
+and (`ChannelPacer`) at most one new message a second per channel from a sandbox (Slack: chat.postMessage ~1
+message/s per channel; chat.update is Tier 3, per method); while another delivery of the same alarm posts it
+(an intent younger than an invocation's longest run), a copy waits on the queue instead of looking; a repeat of the change shown (SNS delivers at least once) calls Slack not at all. A 429
 is waited for when short, else the notification goes back on the queue (`slack_errors`); a refusal no retry
 can change (`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `invalid_auth`) is
 dead-lettered at once naming the alarm and the Slack error, with a metric and an error line.
@@ -32,6 +33,8 @@ from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
 from shared.observability import publish
+from shared.settings import WORKER_TIMEOUT_SECONDS
+from worker_function.pacing import DeferError
 from worker_function.slack_errors import SlackRateLimitedError, SlackRefusal, refusal_of
 from worker_function.store import DeadLetterQueue
 
@@ -41,6 +44,8 @@ KEY_PREFIX = "alarm#"
 #: How far back a redelivery looks for its own message (conversations.history, newest first).
 HISTORY_LIMIT = 100
 Outcome = Literal["dropped", "posted", "updated", "stale", "unchanged"]
+#: How long an intent without a ts may be another delivery posting right now: an invocation's longest run.
+IN_FLIGHT_S = float(WORKER_TIMEOUT_SECONDS)
 #: The metric a refused alarm adds to (the dead-letter queue's alarm watches the message itself).
 ALARM_UNDELIVERABLE = "AlarmUndeliverable"
 #: Refusals of conversations.history that mean "cannot read this channel" (not "try later").
@@ -61,6 +66,8 @@ class AlarmRecord:
     changes: int = 0
     #: When Slack was last sent this alarm's message (epoch seconds).
     sent_at: float = 0.0
+    #: When the intent to post it was written (epoch seconds; 0: before this was kept).
+    intended_at: float = 0.0
 
 
 class AlarmStore(Protocol):
@@ -106,6 +113,7 @@ class DynamoAlarmStore:
             alarm_since=moment("alarm_since"),
             changes=int(item.get("changes", {}).get("N", "0")),
             sent_at=float(item.get("sent_at", {}).get("N", "0")),
+            intended_at=float(item.get("intended_at", {}).get("N", "0")),
         )
 
     def intend(self, name: str, record: AlarmRecord) -> bool:
@@ -150,6 +158,7 @@ def _item(name: str, record: AlarmRecord) -> dict[str, Any]:
         "state": {"S": record.state},
         "changes": {"N": str(record.changes)},
         "sent_at": {"N": repr(record.sent_at)},
+        "intended_at": {"N": repr(record.intended_at)},
     }
     for attribute, value in (("ts", record.ts), ("changed_at", record.changed_at), ("alarm_since", record.alarm_since)):
         if value is not None:
@@ -160,6 +169,10 @@ def _item(name: str, record: AlarmRecord) -> dict[str, Any]:
 def marker_for(name: str) -> str:
     """The first block id of an alarm's message: how the worker finds it again (Slack's block_id: 255 chars)."""
     return "opsbot_alarm_" + hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+class AlarmInFlightError(DeferError):
+    """Another delivery of the alarm is posting its message now: this one waits for it, on the queue."""
 
 
 @dataclass
@@ -200,10 +213,15 @@ def post_alarm(
     record = store.get(alarm.name)
     first_post = False
     if record is None:
-        record = AlarmRecord(channel=route.channel, marker=marker_for(alarm.name))
+        record = AlarmRecord(channel=route.channel, marker=marker_for(alarm.name), intended_at=now())
         first_post = store.intend(alarm.name, record)
         if not first_post:
             record = store.get(alarm.name) or record
+    in_flight = record.intended_at + IN_FLIGHT_S - now()
+    if not first_post and record.ts is None and in_flight > 0:
+        # Another copy (SNS delivers at least once) posts it now: looking for its message could miss it
+        # and post a second one. A crashed attempt comes back after the visibility timeout, past this.
+        raise AlarmInFlightError(f"alarm {alarm.name[:200]!r} is being posted by another delivery", in_flight)
     if record.changed_at is not None and alarm.changed_at < record.changed_at:
         logger.info("alarm %r: a change older than the one shown, skipped", alarm.name[:255])
         return "stale"
@@ -223,9 +241,9 @@ def post_alarm(
         changes=shown.changes,
     )
     ts = record.ts if first_post or record.ts else _find(slack, record.channel, record.marker)
-    if pacer is not None:
-        pacer.wait(record.channel, now, sleep)
     if ts is None:
+        if pacer is not None:  # Slack's per-channel limit is on posting; chat.update is Tier 3 (per method)
+            pacer.wait(record.channel, now, sleep)
         response = _first_post(slack, store, alarm.name, record.channel, message)
         outcome: Outcome = "posted"
     else:

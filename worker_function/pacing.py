@@ -10,10 +10,11 @@ a message's attempts as its receives plus the receives it carries: a wait for Sl
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from worker_function.slack_errors import SlackRateLimitedError
+from shared.errors import OpsbotError
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,15 @@ logger = logging.getLogger(__name__)
 SPENT_RECEIVES_ATTR = "opsbot_spent_receives"
 #: SQS's largest DelaySeconds.
 MAX_DELAY_S = 900
+
+
+class DeferError(OpsbotError):
+    """The message cannot be handled for `delay_s` seconds (Slack's Retry-After; another copy in flight): it goes
+    back on the queue with that delay, without spending a receive."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = max(1, math.ceil(delay_s))
 
 
 def spent_receives(message_attributes: Mapping[str, Any] | None) -> int:
@@ -75,11 +85,12 @@ def handle_message(
     deferrals: Deferrals,
 ) -> None:
     """One queue message, an alarm or a job; its attempt is its receives plus those it spent before a deferral.
-    Slack's long rate limit sends it back on the queue with that delay (this copy then counts as handled)."""
+    A `DeferError` (Slack's long rate limit) sends it back on the queue with that delay (this copy then counts
+    as handled)."""
     attempt = receive_count + spent_receives(message_attributes)
     try:
         if alarms.handle(body, attempt):
             return
         jobs.handle_record(body, attempt)
-    except SlackRateLimitedError as exc:
+    except DeferError as exc:
         deferrals.defer(body, exc.delay_s, spent=attempt - 1, message_attributes=message_attributes)

@@ -12,7 +12,6 @@ chat.postEphemeral, conversations.open, conversations.history, usergroups.users.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ from slack_sdk.http_retry import RateLimitErrorRetryHandler, RetryState
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
-from shared.errors import OpsbotError
+from worker_function.pacing import DeferError
 
 #: Codes that a later attempt of the same call may not get (Slack's trouble, throttling).
 TRANSIENT_SLACK_ERRORS = frozenset(
@@ -125,17 +124,14 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-class SlackRateLimitedError(OpsbotError):
+class SlackRateLimitedError(DeferError):
     """Slack asked to wait longer than is worth waiting in the invocation: the message goes back on the queue
     with that delay, without spending one of its receives."""
 
     def __init__(self, refusal: SlackRefusal) -> None:
-        super().__init__(f"Slack rate-limited {refusal.method}: retry after {refusal.retry_after} s")
+        retry_after = refusal.retry_after or 1
+        super().__init__(f"Slack rate-limited {refusal.method}: retry after {retry_after} s", retry_after)
         self.refusal = refusal
-
-    @property
-    def delay_s(self) -> int:
-        return max(1, math.ceil(self.refusal.retry_after or 1))
 
 
 class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):

@@ -18,7 +18,14 @@ from shared.inventory import Inventory
 from shared.queue import DLQ_REASON_ATTR
 from tests.events import alarm_body
 from tests.integration.test_approval import Flow
-from worker_function.alarms import AlarmFeed, DynamoAlarmStore, post_alarm
+from worker_function.alarms import (
+    AlarmFeed,
+    AlarmInFlightError,
+    AlarmRecord,
+    DynamoAlarmStore,
+    marker_for,
+    post_alarm,
+)
 from worker_function.clients import slack_retry_handlers
 from worker_function.pacing import SPENT_RECEIVES_ATTR, Deferrals, handle_message
 from worker_function.store.dead_letters import DeadLetters
@@ -132,10 +139,12 @@ def test_a_redelivery_that_cannot_read_the_channel_posts_again_instead_of_failin
     slack.workspace.scopes = slack.workspace.scopes - {"groups:history"}
     store = Unreadable(tables.leases, client=aws_client("dynamodb", moto_server.endpoint_url))
     change = parse_alarm(json.loads(alarm()))
+    now = [1_000_000.0]
 
     with pytest.raises(ConnectionError):
-        post_alarm(change, inventory=INVENTORY, slack=web, store=store)
-    assert post_alarm(change, inventory=INVENTORY, slack=web, store=store) == "posted"
+        post_alarm(change, inventory=INVENTORY, slack=web, store=store, now=lambda: now[0])
+    now[0] += 720  # SQS delivers it again after the visibility timeout
+    assert post_alarm(change, inventory=INVENTORY, slack=web, store=store, now=lambda: now[0]) == "posted"
 
     assert [c.error for c in slack.calls if c.path == "/api/conversations.history"] == ["missing_scope"]
     assert len(slack.messages(channel="C0PRIVATE")) == 2  # the one possible repeat, logged
@@ -149,6 +158,18 @@ def test_a_repeated_notification_of_the_change_shown_calls_slack_not_at_all(slac
     feed.handle(alarm())
 
     assert len(slack.calls) == calls
+
+
+def test_a_copy_arriving_while_another_posts_waits_on_the_queue_instead_of_posting_twice(slack, web, store):
+    slack.add_channel("C0PRIVATE", "sre-private")
+    change = parse_alarm(json.loads(alarm()))
+    store.intend("payment-5xx", AlarmRecord(channel="C0PRIVATE", marker=marker_for("payment-5xx"), intended_at=1000.0))
+
+    with pytest.raises(AlarmInFlightError) as waiting:
+        post_alarm(change, inventory=INVENTORY, slack=web, store=store, now=lambda: 1010.0)
+
+    assert waiting.value.delay_s == 110  # until the other delivery's invocation must have ended
+    assert slack.calls == []  # neither looked nor posted
 
 
 class Jobs:
