@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from slack_bolt import App, BoltResponse
-from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
 from ack_function.listeners.actions import (

@@ -58,7 +58,11 @@ def _schedule(alarms: int, window_s: float, recoveries: int, duplicates: int) ->
 
 
 def _queue_empty(sqs: Any, url: str) -> bool:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     return all(attributes.get(n) == "0" for n in names)
 

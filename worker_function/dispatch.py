@@ -240,16 +240,24 @@ class Dispatcher:
                 raise
             logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
         except Exception as exc:
-            refusal = refusal_of(exc)
-            if refusal is not None and refusal.rate_limited and refusal.retry_after is not None:
-                raise SlackRateLimitedError(refusal) from exc  # deferred by the handler, no receive spent
-            if refusal is not None and refusal.permanent:  # the same answer on every receive: told now
-                self._give_up(job, body, exc, receive_count, reason=refusal.describe())
+            if self._slack_settled(job, body, exc, receive_count):
                 return
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
             self._give_up(job, body, exc, receive_count)
+
+    def _slack_settled(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int) -> bool:
+        """A Slack answer decides what becomes of the delivery: a rate limit defers it (the handler sends it back
+        with the Retry-After, no receive spent); a refusal no retry can change is told and dead-lettered now
+        (True). Anything else: False, the usual bounded retries."""
+        refusal = refusal_of(exc)
+        if refusal is not None and refusal.rate_limited and refusal.retry_after is not None:
+            raise SlackRateLimitedError(refusal) from exc
+        if refusal is None or not refusal.permanent:
+            return False
+        self._give_up(job, body, exc, receive_count, reason=refusal.describe())
+        return True
 
     def _stages(self, job: JobEnvelope) -> None:
         """Run the step, deliver its message, queue the next step: each stage once per (job, step)."""

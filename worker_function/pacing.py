@@ -50,9 +50,7 @@ class Deferrals:
         self._url = queue_url
         self._client = client
 
-    def defer(
-        self, body: str, delay_s: int, *, spent: int, message_attributes: Mapping[str, Any] | None = None
-    ) -> str:
+    def defer(self, body: str, delay_s: int, *, spent: int, message_attributes: Mapping[str, Any] | None = None) -> str:
         attributes: dict[str, Any] = {}
         for name, value in (message_attributes or {}).items():
             string = value.get("stringValue") or value.get("StringValue") if isinstance(value, Mapping) else None

@@ -60,8 +60,7 @@ def demo_workspace() -> Workspace:
     """The demo's Slack workspace as the local Slack API models it: #ops and #incident public, #approvals
     private, the bot invited to all three; its people and the @sre group; the scopes `opsbot manifest` asks."""
     channels = [
-        SlackChannel(c.id, c.name, private=c.id in DEMO_PRIVATE, members=DEMO_PRIVATE.get(c.id))
-        for c in DEMO_CHANNELS
+        SlackChannel(c.id, c.name, private=c.id in DEMO_PRIVATE, members=DEMO_PRIVATE.get(c.id)) for c in DEMO_CHANNELS
     ]
     return Workspace.of(channels, users={u.id: u.name for u in DEMO_USERS}, usergroups=DEMO_USERGROUPS)
 

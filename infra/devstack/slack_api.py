@@ -509,7 +509,9 @@ class SlackApiServer:
             return json_response({"ok": True, "channel": {"id": channel_id}})
         if method == "conversations.history":
             limit = int(args.get("limit") or 100)
-            return self._history(str(args.get("channel") or ""), self.limits.history_page(limit) if self.strict else limit)
+            return self._history(
+                str(args.get("channel") or ""), self.limits.history_page(limit) if self.strict else limit
+            )
         if method == "views.open":
             return self._open_view(args)
         if method == "views.publish":

@@ -111,7 +111,9 @@ class LocalStack:
         self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
         self._inventory_path = inventory_path
         # The demo workspace (channels, membership, scopes from the manifest); strict: it refuses what Slack does.
-        self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN, workspace=demo_workspace(), strict=slack_strict)
+        self.slack = SlackApiServer(
+            echo=echo, out=out, token=BOT_TOKEN, workspace=demo_workspace(), strict=slack_strict
+        )
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
         # states, and Jenkins.
         self.codebuild = CodeBuildServer(region=region)

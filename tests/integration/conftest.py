@@ -22,7 +22,19 @@ from infra.devstack.slack_workspace import SlackChannel, Workspace
 
 #: The channels the integration tests post in: public, the bot a member of each (a test that needs a private
 #: channel, one the bot is not in or an archived one adds it to its server's workspace).
-TEST_CHANNELS = ("C0OPS", "C0LOCALOPS", "C0APPROVALS", "C0INCIDENT", "C0ALERTS", "C0THREAD", "C123", "C0BENCH", "C1", "C7", "C9")
+TEST_CHANNELS = (
+    "C0OPS",
+    "C0LOCALOPS",
+    "C0APPROVALS",
+    "C0INCIDENT",
+    "C0ALERTS",
+    "C0THREAD",
+    "C123",
+    "C0BENCH",
+    "C1",
+    "C7",
+    "C9",
+)
 
 
 def workspace_for_tests() -> Workspace:

@@ -83,12 +83,11 @@ def test_channels_answer_as_slack_does(client, server):
     # chat:write.public: a public channel the bot was not invited to takes its posts, not its history
     assert client.chat_postMessage(channel="C0OUT", text="x")["ok"]
     assert refused(lambda: client.conversations_history(channel="C0OUT")).response["error"] == "not_in_channel"
-    assert refused(lambda: client.conversations_history(channel="C0HIDDEN")).response["error"] == (
-        "channel_not_found"
+    assert refused(lambda: client.conversations_history(channel="C0HIDDEN")).response["error"] == ("channel_not_found")
+    assert (
+        refused(lambda: client.chat_postEphemeral(channel="C0PRIV", user="U0B", text="x")).response["error"]
+        == "user_not_in_channel"
     )
-    assert refused(lambda: client.chat_postEphemeral(channel="C0PRIV", user="U0B", text="x")).response[
-        "error"
-    ] == "user_not_in_channel"
     assert [m.channel for m in server.messages()] == ["C0PUB", "C0PRIV", "C0OUT"]
 
 
