@@ -8,11 +8,12 @@ limits to about one call a minute for apps not on the Marketplace) and posts whe
 the channel cannot be read (logged: a crash between the post and the save may then show the alarm twice).
 A flapping alarm stays one message: each change is a chat.update, at most one per `min_interval_s` per alarm,
 and (`ChannelPacer`) at most one new message a second per channel from a sandbox (Slack: chat.postMessage ~1
-message/s per channel; chat.update is Tier 3, per method); while another delivery of the same alarm posts it
+message/s per channel; chat.update is Tier 3, per method). While another delivery of the same alarm posts it
 (an intent younger than an invocation's longest run), a copy waits on the queue instead of looking; a repeat
-of the change shown (SNS delivers at least once) calls Slack not at all. A 429 is waited for when short, else
-the notification goes back on the queue (`slack_errors`); a refusal no retry can change (`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `invalid_auth`) is
-dead-lettered at once naming the alarm and the Slack error, with a metric and an error line.
+of the change shown (SNS delivers at least once) calls Slack not at all. A 429 is waited for when short,
+else the notification goes back on the queue (`slack_errors`). A refusal no retry can change
+(`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `invalid_auth`) is dead-lettered at
+once, naming the alarm and the Slack error, with a metric and an error line.
 An alarm the inventory does not name is logged and dropped; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
 """
