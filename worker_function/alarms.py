@@ -47,6 +47,8 @@ HISTORY_LIMIT = 100
 Outcome = Literal["dropped", "posted", "updated", "stale", "unchanged"]
 #: How long an intent without a ts may be another delivery posting right now: an invocation's longest run.
 IN_FLIGHT_S = float(WORKER_TIMEOUT_SECONDS)
+#: How soon such a copy looks again (by then the other delivery has usually saved the message's ts).
+IN_FLIGHT_RECHECK_S = 10.0
 #: The metric a refused alarm adds to (the dead-letter queue's alarm watches the message itself).
 ALARM_UNDELIVERABLE = "AlarmUndeliverable"
 #: Refusals of conversations.history that mean "cannot read this channel" (not "try later").
@@ -222,7 +224,8 @@ def post_alarm(
     if not first_post and record.ts is None and in_flight > 0:
         # Another copy (SNS delivers at least once) posts it now: looking for its message could miss it
         # and post a second one. A crashed attempt comes back after the visibility timeout, past this.
-        raise AlarmInFlightError(f"alarm {alarm.name[:200]!r} is being posted by another delivery", in_flight)
+        wait = min(in_flight, IN_FLIGHT_RECHECK_S)
+        raise AlarmInFlightError(f"alarm {alarm.name[:200]!r} is being posted by another delivery", wait)
     if record.changed_at is not None and alarm.changed_at < record.changed_at:
         logger.info("alarm %r: a change older than the one shown, skipped", alarm.name[:255])
         return "stale"

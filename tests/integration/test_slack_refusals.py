@@ -167,8 +167,11 @@ def test_a_copy_arriving_while_another_posts_waits_on_the_queue_instead_of_posti
 
     with pytest.raises(AlarmInFlightError) as waiting:
         post_alarm(change, inventory=INVENTORY, slack=web, store=store, now=lambda: 1010.0)
+    with pytest.raises(AlarmInFlightError) as late:
+        post_alarm(change, inventory=INVENTORY, slack=web, store=store, now=lambda: 1115.0)
+    assert late.value.delay_s == 5  # at most until the other delivery's invocation must have ended
 
-    assert waiting.value.delay_s == 110  # until the other delivery's invocation must have ended
+    assert waiting.value.delay_s == 10  # it looks again soon (the other delivery has saved the ts by then)
     assert slack.calls == []  # neither looked nor posted
 
 
