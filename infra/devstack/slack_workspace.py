@@ -126,6 +126,8 @@ class Workspace:
         return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
 
     def _channel(self, channel: str) -> SlackChannel | None:
+        if channel.startswith("D") and len(channel) > 1:  # the app's DM with a user (its Messages tab)
+            return self.open_dm("U" + channel[1:])
         with self._lock:
             found = self.channels.get(channel)
         if found is None or (found.private and not found.bot_member):
