@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
+from infra.cli.dlq import list_dead_jobs
 from infra.devstack.aws import aws_client
 from shared.alarms import parse_alarm
 from shared.inventory import Inventory
@@ -104,9 +105,9 @@ def test_an_alarm_in_a_channel_the_bot_cannot_post_in_is_dead_lettered_once_nami
 
     assert feed.handle(alarm(), 1) is True  # handled: not left on the queue for 3 receives
 
-    [dead] = dead_letters(moto_server, queues)
-    reason = dead["MessageAttributes"][DLQ_REASON_ATTR]["StringValue"]
-    assert "alarm payment-5xx (ALARM)" in reason and error in reason and "C0PRIVATE" in reason
+    [listed] = list_dead_jobs(aws_client("sqs", moto_server.endpoint_url), queues.dlq_url)  # `opsbot dlq list`
+    assert listed.command == "alarm payment-5xx (ALARM)"
+    assert "alarm payment-5xx (ALARM)" in listed.reason and error in listed.reason and "C0PRIVATE" in listed.reason
     assert slack.messages(channel="C0PRIVATE") == []
     assert any(r.levelname == "ERROR" and error in r.getMessage() for r in caplog.records)
 
