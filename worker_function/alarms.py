@@ -13,8 +13,9 @@ message/s per channel; chat.update is Tier 3, per method). While another deliver
 of the change shown (SNS delivers at least once) calls Slack not at all. A 429 is waited for when short,
 else the notification goes back on the queue (`slack_errors`). A refusal no retry can change
 (`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `invalid_auth`) is dead-lettered at
-once, naming the alarm and the Slack error, with a metric and an error line.
-An alarm the inventory does not name is logged and dropped; a change older than the one shown is skipped.
+once, naming the alarm and the Slack error, with an error line and an `AlarmsDropped` metric. An alarm the
+inventory does not name is dropped, never silently: an error log line naming it and the routed ones, and an
+`AlarmsDropped` metric; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
 """
 
@@ -29,11 +30,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
+
 from shared import messages
-from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
+from shared.alarms import AlarmStateChange, ignored_event, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
-from shared.observability import publish
+from shared.observability import ALARMS_DROPPED, publish
 from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function.pacing import DeferError
 from worker_function.slack_errors import SlackRateLimitedError, SlackRefusal, refusal_of
@@ -44,13 +47,11 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "alarm#"
 #: How far back a redelivery looks for its own message (conversations.history, newest first).
 HISTORY_LIMIT = 100
-Outcome = Literal["dropped", "posted", "updated", "stale", "unchanged"]
+Outcome = Literal["dropped", "posted", "updated", "stale", "duplicate"]
 #: How long an intent without a ts may be another delivery posting right now: an invocation's longest run.
 IN_FLIGHT_S = float(WORKER_TIMEOUT_SECONDS)
 #: How soon such a copy looks again (by then the other delivery has usually saved the message's ts).
 IN_FLIGHT_RECHECK_S = 10.0
-#: The metric a refused alarm adds to (the dead-letter queue's alarm watches the message itself).
-ALARM_UNDELIVERABLE = "AlarmUndeliverable"
 #: Refusals of conversations.history that mean "cannot read this channel" (not "try later").
 UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "is_archived"})
 
@@ -210,7 +211,14 @@ def post_alarm(
     """Show the alarm's new state in its channel: post its message once, then update it in place."""
     found = inventory.alarm(alarm.name)
     if found is None:
-        logger.warning("alarm %r is not in the inventory's [alarms]: dropped", alarm.name[:255])
+        known = ", ".join(sorted(inventory.alarms)[:20]) or "none"
+        logger.error(
+            "alarm %r (%s) is not in the inventory's [alarms], so no channel shows it: dropped; add it (or a "
+            "prefix of it) to [alarms] to route it (routed: %s)",
+            alarm.name[:255],
+            alarm.state,
+            known,
+        )
         return "dropped"
     key, route = found
     record = store.get(alarm.name)
@@ -229,9 +237,11 @@ def post_alarm(
     if record.changed_at is not None and alarm.changed_at < record.changed_at:
         logger.info("alarm %r: a change older than the one shown, skipped", alarm.name[:255])
         return "stale"
-    if record.ts is not None and record.changed_at == alarm.changed_at and record.state == alarm.state:
-        logger.info("alarm %r: this change is shown already (a repeated notification)", alarm.name[:255])
-        return "unchanged"
+    if record.ts is not None and (record.changed_at, record.state) == (alarm.changed_at, alarm.state):
+        # The change already shown: a redelivery, or the same change by a second route (the alarm feed topic
+        # and the EventBridge rule both carry an alarm that has the topic as its action).
+        logger.info("alarm %r: this change is already shown, skipped", alarm.name[:255])
+        return "duplicate"
     since = alarm.changed_at if alarm.state == "ALARM" and record.state != "ALARM" else record.alarm_since
     shown = replace(record, state=alarm.state, changed_at=alarm.changed_at, alarm_since=since)
     shown = replace(shown, changes=record.changes + (alarm.changed_at != record.changed_at))
@@ -296,8 +306,9 @@ def _find(slack: Any, channel: str, marker: str) -> str | None:
 
 @dataclass
 class AlarmFeed:
-    """The queue's alarm notifications (SNS -> SQS, EventBridge -> SQS) beside its jobs: `handle(body)` takes
-    an alarm's body and shows it in its channel; anything else is left to the job executor."""
+    """The queue's alarm notifications (SNS -> SQS with or without raw delivery, EventBridge -> SQS) beside its
+    jobs: `handle(body)` takes an alarm's body and shows it in its channel (CloudWatch's contributor and
+    configuration events are logged and dropped); anything else is left to the job executor."""
 
     inventory: Inventory
     slack: Any
@@ -305,7 +316,8 @@ class AlarmFeed:
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
     #: Where an alarm Slack refuses for good goes at once (None: the queue's redrive policy, after its receives).
     dead_letters: DeadLetterQueue | None = None
-    metrics: Any = None
+    #: `AlarmsDropped` counts each notification no channel shows, beside its error log line.
+    metrics: Metrics | None = None
 
     def handle(self, body: str, receive_count: int = 1) -> bool:
         """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
@@ -318,13 +330,19 @@ class AlarmFeed:
             return False
         if not is_alarm_body(data):
             return False
+        ignored = ignored_event(data)
+        if ignored is not None:
+            # A rule matching every CloudWatch alarm event sends these too: not a state change of an alarm.
+            logger.info("a CloudWatch %r event, not an alarm's state change: dropped", ignored)
+            return True
         try:
             alarm = parse_alarm(data)
         except AlarmFormatError as exc:
             logger.error("an alarm notification that cannot be read, dropped: %s", exc)
+            self._count_dropped("unreadable")
             return True
         try:
-            post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+            outcome = post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
         except Exception as exc:
             refusal = refusal_of(exc)
             if refusal is None:
@@ -334,16 +352,25 @@ class AlarmFeed:
             if not refusal.permanent or self.dead_letters is None:
                 raise
             self._undeliverable(alarm, body, refusal, receive_count)
+            return True
+        if outcome == "dropped":
+            self._count_dropped("not in the inventory")
         return True
 
     def _undeliverable(self, alarm: AlarmStateChange, body: str, refusal: SlackRefusal, receives: int) -> None:
-        """Dead-lettered once (the DLQ's alarm watches it), with an error line and a metric naming the alarm."""
+        """Dead-lettered once (the DLQ's alarm watches it), with an error line and `AlarmsDropped` (its alarm
+        pages someone) naming the alarm and Slack's error."""
         reason = f"alarm {alarm.name[:200]} ({alarm.state}): {refusal.describe()}"
         logger.error("alarm not shown, dead-lettered: %s", reason, extra={"alarm": alarm.name[:255]})
         assert self.dead_letters is not None
         self.dead_letters.put(body, reason=reason, attempts=receives)
-        if self.metrics is not None:
-            from aws_lambda_powertools.metrics import MetricUnit
+        self._count_dropped(f"Slack refused it: {refusal.error}")
 
-            self.metrics.add_metric(name=ALARM_UNDELIVERABLE, unit=MetricUnit.Count, value=1)
-            publish(self.metrics)
+    def _count_dropped(self, reason: str) -> None:
+        """One `AlarmsDropped` (dimension `service` only, so that one CloudWatch alarm watches it; the reason is
+        in the error line logged beside it and in the metadata)."""
+        if self.metrics is None:
+            return
+        self.metrics.add_metric(name=ALARMS_DROPPED, unit=MetricUnit.Count, value=1)
+        self.metrics.add_metadata(key="reason", value=reason)
+        publish(self.metrics)
