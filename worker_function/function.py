@@ -19,9 +19,10 @@ from slack_sdk import WebClient
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
 from worker_function.alarms import AlarmFeed
-from worker_function.app import bot_token, build_alarm_feed, build_dispatcher
+from worker_function.app import bot_token, build_alarm_feed, build_deferrals, build_dispatcher
 from worker_function.clients import AwsClients, slack_web_client
 from worker_function.dispatch import Dispatcher
+from worker_function.pacing import Deferrals, handle_message
 
 logger = function_logger("opsbot-worker", "worker_function")
 
@@ -80,6 +81,8 @@ class WorkerFunction:
         self.settings = settings
         self.dispatcher: Dispatcher | None = None
         self.alarms: AlarmFeed | None = None
+        #: Where a message Slack rate-limited for longer than is worth waiting goes back, with that delay.
+        self.deferrals: Deferrals | None = None
         self.web: WebClient | None = None
 
     def init(self) -> WorkerFunction:
@@ -98,6 +101,7 @@ class WorkerFunction:
         self.web = slack_web_client(self.settings, bot_token(self.settings, aws) if read_token else None)
         self.dispatcher = build_dispatcher(self.settings, aws=aws, web=self.web)
         self.alarms = build_alarm_feed(self.settings, self.dispatcher)
+        self.deferrals = build_deferrals(self.settings, self.dispatcher)
 
     def prime(self) -> None:
         """The snapshot: every operation's module imported, the dispatcher built with every client jobs make (their
@@ -130,12 +134,17 @@ class WorkerFunction:
         self.web.token = bot_token(self.settings, self.dispatcher.ctx.aws)
 
     def handle_record(self, record: dict[str, Any]) -> None:
-        """One SQS record: a CloudWatch alarm (SNS -> SQS, shown in its channel) or a job."""
-        assert self.dispatcher is not None and self.alarms is not None, "init() or after_restore() first"
-        body = str(record["body"])
-        if self.alarms.handle(body):
-            return
-        self.dispatcher.handle_record(body, int(record["attributes"]["ApproximateReceiveCount"]))
+        """One SQS record: a CloudWatch alarm (SNS -> SQS, shown in its channel) or a job; a long Slack rate limit
+        defers it without spending a receive (`pacing.handle_message`)."""
+        assert self.dispatcher is not None and self.alarms is not None and self.deferrals is not None, "init() first"
+        handle_message(
+            str(record["body"]),
+            int(record["attributes"]["ApproximateReceiveCount"]),
+            record.get("messageAttributes"),
+            alarms=self.alarms,
+            jobs=self.dispatcher,
+            deferrals=self.deferrals,
+        )
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The batch's records one after another; the ones that raised are reported for SQS to deliver again

@@ -28,7 +28,7 @@ class RecordingDispatcher:
 
 
 class Alarms:
-    def handle(self, body: str) -> bool:
+    def handle(self, body: str, attempt: int = 1) -> bool:
         return body.startswith("alarm")
 
 
@@ -39,7 +39,7 @@ def _record(message_id: str, body: str, count: int = 1) -> dict[str, Any]:
 def test_given_a_batch_when_one_job_raises_then_only_its_message_comes_back_and_alarms_are_not_run_as_jobs():
     function = WorkerFunction(WorkerSettings(jobs_queue_url="https://sqs.example/jobs"))
     dispatcher = RecordingDispatcher(failing={"job-2"})
-    function.dispatcher, function.alarms = dispatcher, Alarms()  # type: ignore[assignment]
+    function.dispatcher, function.alarms, function.deferrals = dispatcher, Alarms(), object()  # type: ignore[assignment]
     event = {
         "Records": [_record("m1", "job-1"), _record("m2", "job-2", 3), _record("m3", "alarm-x"), _record("m4", "job-4")]
     }
@@ -53,5 +53,5 @@ def test_given_a_batch_when_one_job_raises_then_only_its_message_comes_back_and_
 
 def test_given_a_batch_when_every_job_succeeds_then_none_comes_back():
     function = WorkerFunction(WorkerSettings(jobs_queue_url="https://sqs.example/jobs"))
-    function.dispatcher, function.alarms = RecordingDispatcher(set()), Alarms()  # type: ignore[assignment]
+    function.dispatcher, function.alarms, function.deferrals = RecordingDispatcher(set()), Alarms(), object()  # type: ignore[assignment]
     assert function({"Records": [_record("m1", "job-1")]}, None) == {"batchItemFailures": []}
