@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from shared import messages
-from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
+from shared.alarms import AlarmStateChange, ignored_event, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
 from shared.observability import ALARMS_DROPPED, publish
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "alarm#"
 #: How far back a redelivery looks for its own message (conversations.history, newest first).
 HISTORY_LIMIT = 100
-Outcome = Literal["dropped", "posted", "updated", "stale"]
+Outcome = Literal["dropped", "posted", "updated", "stale", "duplicate"]
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,11 @@ def post_alarm(
     if record.changed_at is not None and alarm.changed_at < record.changed_at:
         logger.info("alarm %r: a change older than the one shown, skipped", alarm.name[:255])
         return "stale"
+    if record.ts is not None and (record.changed_at, record.state) == (alarm.changed_at, alarm.state):
+        # The change already shown: a redelivery, or the same change by a second route (the alarm feed topic
+        # and the EventBridge rule both carry an alarm that has the topic as its action).
+        logger.info("alarm %r: this change is already shown, skipped", alarm.name[:255])
+        return "duplicate"
     since = alarm.changed_at if alarm.state == "ALARM" and record.state != "ALARM" else record.alarm_since
     shown = replace(record, state=alarm.state, changed_at=alarm.changed_at, alarm_since=since)
     shown = replace(shown, changes=record.changes + (alarm.changed_at != record.changed_at))
@@ -230,8 +235,9 @@ def _find(slack: Any, channel: str, marker: str) -> str | None:
 
 @dataclass
 class AlarmFeed:
-    """The queue's alarm notifications (SNS -> SQS, EventBridge -> SQS) beside its jobs: `handle(body)` takes
-    an alarm's body and shows it in its channel; anything else is left to the job executor."""
+    """The queue's alarm notifications (SNS -> SQS with or without raw delivery, EventBridge -> SQS) beside its
+    jobs: `handle(body)` takes an alarm's body and shows it in its channel (CloudWatch's contributor and
+    configuration events are logged and dropped); anything else is left to the job executor."""
 
     inventory: Inventory
     slack: Any
@@ -250,6 +256,11 @@ class AlarmFeed:
             return False
         if not is_alarm_body(data):
             return False
+        ignored = ignored_event(data)
+        if ignored is not None:
+            # A rule matching every CloudWatch alarm event sends these too: not a state change of an alarm.
+            logger.info("a CloudWatch %r event, not an alarm's state change: dropped", ignored)
+            return True
         try:
             alarm = parse_alarm(data)
         except AlarmFormatError as exc:

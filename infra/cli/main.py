@@ -5,7 +5,7 @@ opsbot local --aws-endpoint URL --inventory F  the same against your AWS endpoin
 opsbot send "/deploy-status payment"           send one slash command, follow it to its final message
 opsbot send --mention "deploy-status payment"  the same as an @opsbot mention, answered in its thread
 opsbot prompt                                  type slash commands (or pipe them in)
-opsbot alarm payment-5xx ALARM                 fire the demo alarm (its message lands in #incident)
+opsbot alarm payment-5xx ALARM [--via eventbridge]  fire the demo alarm (its message lands in #incident)
 opsbot click "/ops-status payment" --user U0DANA  click its runbook button as dana, follow what it runs
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
 opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table; --json: JSON lines)
@@ -433,10 +433,11 @@ def _no_such_dead_job(job: str, held: Sequence[Any]) -> int:
 
 
 def cmd_alarm(args: argparse.Namespace) -> int:
-    """Fire a CloudWatch alarm state change on the local stack: its SNS envelope onto the jobs queue."""
+    """Fire a CloudWatch alarm state change on the local stack through one of its alarm routes (the alarm feed
+    topic, a topic with raw message delivery, or EventBridge); SNS or EventBridge delivers it to the jobs queue."""
     import boto3
 
-    from infra.devstack.alarm_feed import sns_alarm_notification
+    from infra.devstack.alarm_feed import publish_alarm
     from infra.devstack.aws import FAKE_CREDENTIALS
 
     name = args.name.strip()
@@ -445,10 +446,26 @@ def cmd_alarm(args: argparse.Namespace) -> int:
     state = _state(args)
     _refuse_an_unknown_alarm(name, state)
     session = boto3.session.Session(**FAKE_CREDENTIALS)
-    sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
-    body = sns_alarm_notification(name, args.state_value, reason=args.reason or "")
-    sent = sqs.send_message(QueueUrl=state.queue_url, MessageBody=body)
-    print(f"Alarm {name} -> {args.state_value} published to the jobs queue (message {sent['MessageId']}).")
+    sns = session.client("sns", region_name=state.region, endpoint_url=state.endpoint_url)
+    events = session.client("events", region_name=state.region, endpoint_url=state.endpoint_url)
+    try:
+        sent = publish_alarm(
+            args.via,
+            sns=sns,
+            events=events,
+            region=state.region,
+            name=name,
+            state=args.state_value,
+            reason=args.reason or "",
+        )
+    except LookupError as exc:
+        raise CommandLineError(str(exc)) from None
+    route = {
+        "sns": "the alarm feed topic (SNS envelope)",
+        "sns-raw": "a topic with raw message delivery",
+        "eventbridge": "EventBridge (delivered when the inventory's [alarms] route it)",
+    }[args.via]
+    print(f"Alarm {name} -> {args.state_value} published through {route} to the jobs queue (message {sent}).")
     return EXIT_OK
 
 
@@ -622,6 +639,12 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("name", help="the alarm's name, e.g. payment-5xx (the inventory's [alarms] map it)")
     alarm.add_argument("state_value", metavar="state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"])
     alarm.add_argument("--reason", help="the state reason shown in the message")
+    alarm.add_argument(
+        "--via",
+        choices=["sns", "sns-raw", "eventbridge"],
+        default="sns",
+        help="the route: the alarm feed topic (default), a topic with raw message delivery, or EventBridge",
+    )
     alarm.set_defaults(func=cmd_alarm)
 
     audit = sub.add_parser(

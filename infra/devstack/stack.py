@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra.devstack.ack_process import AckProcess
-from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, check_endpoint, provision
+from infra.devstack.alarm_feed import provision_alarm_routes
+from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client, check_endpoint, provision
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
@@ -219,6 +220,13 @@ class LocalStack:
             else:
                 check_endpoint(self._aws_endpoint)
             self.provisioned = provision(self.endpoint_url, self.region, visibility_timeout=self._visibility_timeout)
+            # The alarm routes of the deployed stack (`opsbot alarm --via sns|sns-raw|eventbridge`).
+            provision_alarm_routes(
+                aws_client("sns", self.endpoint_url, self.region),
+                aws_client("events", self.endpoint_url, self.region),
+                queue_arn=self.provisioned.queue_arn,
+                routes={k: r.prefix for k, r in load_inventory(self._write_inventory()).alarms.items()},
+            )
             self.slack.start()
             self.codebuild.start()
             self.jenkins.start()
