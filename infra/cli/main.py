@@ -168,6 +168,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         slack_bot_token=bot_token if args.socket_mode else None,
         aws_endpoint=args.aws_endpoint,
         inventory_path=args.inventory,
+        slack_strict=not args.lenient_slack,
     )
     try:
         stack.start()
@@ -582,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--inventory", type=Path, metavar="FILE", help="your inventory (and its [policy]) instead of the demo one"
+    )
+    local.add_argument(
+        "--lenient-slack",
+        action="store_true",
+        help="the local Slack API serves every call (no channel membership, scopes or rate limits checked)",
     )
     local.add_argument(
         "--socket-mode",
