@@ -18,8 +18,14 @@ from slack_sdk.http_retry.builtin_handlers import (
 from shared.settings import WorkerSettings
 from worker_function.slack_http import PooledWebClient
 
-#: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling.
+#: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling. For reads and the
+#: worker's own store, whose writes are conditional or idempotent, so a resend changes nothing.
 AWS_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"total_max_attempts": 3, "mode": "standard"})
+
+#: The call that makes a side effect (UpdateService, RebootInstances, StartBuild, StopBuild): sent once by
+#: the SDK. botocore would resend it after a lost answer (a 5xx, a reset, a read timeout) below the effect
+#: door's intent check, and the target would act twice; retrying is the door's job, and it reconciles first.
+AWS_ONCE_CONFIG = AWS_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 #: Slack HTTP timeout in seconds; retries are added on top by the handlers below.
 SLACK_TIMEOUT = 10
@@ -45,6 +51,14 @@ def slack_web_client(settings: WorkerSettings, token: str | None) -> WebClient:
     )
 
 
+def aws_config(*, once: bool, overrides: Config | None = None) -> Config:
+    """`AWS_ONCE_CONFIG` or `AWS_CONFIG`, with a test's `overrides` (timeouts) merged; attempts stay as they are."""
+    config = AWS_ONCE_CONFIG if once else AWS_CONFIG
+    if overrides is None:
+        return config
+    return config.merge(overrides).merge(Config(retries=config.retries))
+
+
 class Clients(Protocol):
     """boto3 clients in one account and region: the worker's own (`AwsClients`) or a target's
     (`worker_function.accounts.TargetClients`)."""
@@ -53,6 +67,10 @@ class Clients(Protocol):
     def region(self) -> str: ...
 
     def client(self, service: str) -> Any: ...
+
+    def once(self, service: str) -> Any:
+        """The client for a call that makes a side effect: one attempt, no SDK retry (`AWS_ONCE_CONFIG`)."""
+        ...
 
     @property
     def ecs(self) -> Any: ...
@@ -64,18 +82,26 @@ class AwsClients:
 
     settings: WorkerSettings
     session: Any = None
-    _cache: dict[str, Any] = field(default_factory=dict)
+    #: Merged into both configs (a test shortens the timeouts); the number of attempts is not changed by it.
+    overrides: Config | None = None
+    _cache: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        if service not in self._cache:
+        return self._client(service, once=False)
+
+    def once(self, service: str) -> Any:
+        return self._client(service, once=True)
+
+    def _client(self, service: str, *, once: bool) -> Any:
+        if (service, once) not in self._cache:
             session = self.session or boto3.session.Session()
-            self._cache[service] = session.client(
+            self._cache[service, once] = session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.settings.aws_region,
                 endpoint_url=self.settings.service_endpoints.get(service, self.settings.aws_endpoint_url),
-                config=AWS_CONFIG,
+                config=aws_config(once=once, overrides=self.overrides),
             )
-        return self._cache[service]
+        return self._cache[service, once]
 
     @property
     def ecs(self) -> Any:

@@ -1,16 +1,16 @@
-"""Exactly once, proven by enumeration: every operation, failed or killed at every external call on its path.
+"""Exactly once, proven by enumeration on the wire: every operation, faulted at every request on its path.
 
-For each scenario the job first runs clean, which numbers the external calls its deliveries make (DynamoDB,
-SQS, ECS, EC2, CodeBuild, CodePipeline, Logs, Jenkins, Slack). Then, once per call, a fresh copy of the job
-runs with the worker failed before that call, failed after it returned, or killed after it returned (a kill
-before call N is a kill after call N-1: nothing leaves the worker in between), and SQS redelivery runs it to
-the end. Each run must show the side effect exactly once AT THE TARGET (moto's own request recorder for ECS
-UpdateService and EC2 RebootInstances, the local CodeBuild's and Jenkins's builds), exactly one final message
-the requester sees (the local Slack API's records), and the target's lease released.
+The worker's requests go through the fault proxy (`infra.devstack.fault_proxy`), below the SDKs' own retries.
+For each scenario the job first runs clean, which numbers the requests its deliveries send (DynamoDB, SQS,
+ECS, EC2, CodeBuild, CodePipeline, Logs, Jenkins, Slack; an SDK's retry is a request of its own). Then, once
+per request, a fresh copy of the job runs with that request refused before it reached the target, answered
+503 after the target acted, its connection reset after the target acted, the worker killed after the target
+acted, and (for the requests that make a side effect) its answer held back past the worker's read timeout;
+SQS redelivery runs it to the end. Each run must show the side effect exactly once AT THE TARGET (moto's own
+request recorder for ECS UpdateService and EC2 RebootInstances, the local CodeBuild's and Jenkins's builds),
+exactly one final message the requester sees (the local Slack API's records), and the target's lease released.
 
 The table (operation x fault -> side effects / final messages) is printed at the end of the module.
-"""
-
 from __future__ import annotations
 
 import json
@@ -21,9 +21,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from slack_sdk.webhook import WebhookClient
 
 from infra.devstack.aws import FAKE_CREDENTIALS, aws_client
+from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.demo import (
     JENKINS_JOB,
     MIGRATION_PROJECT,
@@ -44,9 +46,9 @@ from tests.integration.faults import (
     moto_requests,
     visible_final_messages,
 )
-from tests.integration.worker_harness import Harness
+from tests.integration.worker_harness import WIRE_READ_TIMEOUT_S, Harness
 from worker_function.app import build_dispatcher
-from worker_function.clients import SLACK_TIMEOUT, AwsClients, jenkins_client, slack_retry_handlers
+from worker_function.clients import AwsClients, jenkins_client, slack_retry_handlers
 from worker_function.slack_http import PooledWebhookClient
 
 #: Deliveries of one job before the run counts as stuck (a long job here takes 2-3 steps).
@@ -219,27 +221,30 @@ class Outcome:
         expected = 1 if scenario.effect else 0
         if (self.effects, self.finals, self.lease_free) == (expected, 1, True):
             return True
+        # EC2 cannot tell a lost answer from a call that never arrived: at most once, and the requester told.
         told = scenario.unknowable is not None and scenario.unknowable in self.final_text
-        return told and fault is not None and fault.how == "kill" and (self.effects, self.finals) == (0, 1)
+        return told and fault is not None and (self.effects, self.finals, self.lease_free) in ((0, 1, True),)
 
 
 class Runner:
     """Runs one job to its end under a fault plan, redelivering as SQS would."""
 
-    def __init__(self, harness: Harness) -> None:
+    def __init__(self, harness: Harness, proxy: FaultProxy) -> None:
         self.h = harness
         self.plan = plan = FaultPlan()
+        harness.wired(proxy)
+        proxy.decide = plan.decide
         self.settings = settings = harness.settings()
         # One container's clients for every run (cheap); each delivery after a kill gets a new dispatcher.
         session = boto3.session.Session(**FAKE_CREDENTIALS)
         plan.hook_boto3(session)
-        self.aws = AwsClients(settings, session=session)
+        self.aws = AwsClients(settings, session=session, overrides=Config(read_timeout=WIRE_READ_TIMEOUT_S))
         self.sqs = aws_client("sqs", harness.moto.endpoint_url)
         self.dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
         self.web = plan.web_client(
             token="xoxb-test",
             base_url=settings.slack_api_url,
-            timeout=SLACK_TIMEOUT,
+            timeout=WIRE_READ_TIMEOUT_S,
             retry_handlers=slack_retry_handlers(settings.slack_max_retries),
         )
 
@@ -247,7 +252,9 @@ class Runner:
         settings, plan = self.settings, self.plan
 
         def webhook(url: str) -> WebhookClient:  # as the worker's replier makes them: on the Web API's pool
-            return PooledWebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(2), pool=pool)
+            return PooledWebhookClient(
+                url, timeout=WIRE_READ_TIMEOUT_S, retry_handlers=slack_retry_handlers(2), pool=pool
+            )
 
         pool = self.web.pool
 
@@ -256,7 +263,7 @@ class Runner:
             aws=self.aws,
             inventory=self.h.inventory,
             now=self.h.clock.now,
-            jenkins=lambda: plan.jenkins(jenkins_client(settings)),
+            jenkins=lambda: plan.jenkins(_short(jenkins_client(settings))),
             web=self.web,
             webhook=plan.webhook_factory(webhook),
         )
@@ -294,12 +301,16 @@ class Runner:
             self.h.clock.advance(self.h.poll_s)
             try:
                 worker.handle_record(body, receives)
+                failed, killed = False, plan.dead  # it died but did not notice: its message is not deleted
             except WorkerKilled:
+                failed, killed = True, True
+            except Exception:
+                failed, killed = True, plan.dead  # the batch item failed: SQS delivers it again
+            if failed or killed:
+                pending.append((body, receives + 1))
+            if killed:
                 plan.revive()
                 worker = self.worker()  # a new container; the message comes back after its visibility timeout
-                pending.append((body, receives + 1))
-            except Exception:
-                pending.append((body, receives + 1))  # the batch item failed: SQS delivers it again
             pending.extend((m["Body"], 1) for m in self._drain())
         return deliveries
 
@@ -320,14 +331,28 @@ class Runner:
         return "Item" not in item
 
 
-def faults_of(calls: int) -> Iterator[Fault]:
-    """Every call: failed before it, failed after it returned, killed after it returned (and killed before
-    the first: a kill before call N is a kill after call N-1)."""
+#: The requests that make a side effect: their answer is also held back past the read timeout.
+EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/")
+
+
+def faults_of(calls: list[str]) -> Iterator[Fault]:
+    """Every request: refused before it reached the target, answered 503 after the target acted, reset after
+    the target acted, killed after the target acted (and killed before the first: a kill before request N is
+    a kill after request N-1); a side effect's request also timed out after the target acted."""
     yield Fault(0, "before", "kill")
-    for index in range(calls):
-        yield Fault(index, "before", "fail")
-        yield Fault(index, "after", "fail")
+    for index, name in enumerate(calls):
+        yield Fault(index, "before", "refuse")
+        yield Fault(index, "after", "error")
+        yield Fault(index, "after", "reset")
         yield Fault(index, "after", "kill")
+        if any(effect in name for effect in EFFECT_CALLS):
+            yield Fault(index, "after", "timeout")
+
+
+def _short(client: Any) -> Any:
+    """python-jenkins with the harness's read timeout (the deployed worker's is 15 s)."""
+    client.timeout = WIRE_READ_TIMEOUT_S
+    return client
 
 
 TABLE: list[tuple[str, str, int, Counter[str]]] = []
@@ -362,11 +387,13 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
     # Builds that end within one poll interval: a long job here is two steps (start, then its end).
     assert harness.codebuild is not None and harness.jenkins is not None
     script_demo_builds(harness.codebuild, harness.jenkins, DemoTimings(migration_s=60, regression_s=60))
-    runner = Runner(harness)
+    proxy = FaultProxy()
+    runner = Runner(harness, proxy)
     expected_effects = 1 if scenario.effect else 0
     try:
         _enumerate(runner, scenario, expected_effects)
     finally:
+        proxy.close()
         if scenario.prepare is not None:  # the session's cluster as the other tests expect it
             scenario.prepare(harness)
 
@@ -380,7 +407,7 @@ def _enumerate(runner: Runner, scenario: Scenario, expected_effects: int) -> Non
     by_label: dict[str, Counter[str]] = {}
     points: Counter[str] = Counter()
     bad = []
-    for fault in faults_of(len(calls)):
+    for fault in faults_of(calls):
         outcome, faulted = runner.run(scenario, fault)
         once = outcome.exactly_once(scenario, fault)
         told = once and outcome.effects != expected_effects
