@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from slack_sdk import WebClient
-from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -31,13 +32,42 @@ AWS_ONCE_CONFIG = AWS_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mod
 SLACK_TIMEOUT = 10
 
 
+#: Slack methods that post a message: resent after a lost answer, the message would be there twice.
+POSTING_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage"})
+
+
+def _posts(url: str) -> bool:
+    """A Web API method that posts, or a response_url (any URL outside `/api/`: each use posts or replaces)."""
+    path = urlsplit(url).path
+    if "/api/" not in path:
+        return True
+    return path.rpartition("/api/")[2] in POSTING_METHODS
+
+
+class NotForPosts(RetryHandler):
+    """`inner`, except that a post is never resent after a connection error or a 5xx: Slack may have taken it
+    and only its answer was lost. Retrying a post is the job's (its reply intent makes the resend replace the
+    copy that may be there); a 429 (Slack did not take it) is still retried by `RateLimitErrorRetryHandler`."""
+
+    def __init__(self, inner: RetryHandler) -> None:
+        super().__init__(max_retry_count=inner.max_retry_count, interval_calculator=inner.interval_calculator)
+        self.inner = inner
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None, error: Any = None
+    ) -> bool:
+        if _posts(request.url):
+            return False
+        return self.inner._can_retry(state=state, request=request, response=response, error=error)
+
+
 def slack_retry_handlers(max_retries: int) -> list[RetryHandler]:
     """slack_sdk retries only connection errors by default; 429 (Retry-After) and 500/503 are added here
-    with bounded counts (platform-facts: slack_sdk retries)."""
+    with bounded counts (platform-facts: slack_sdk retries). A post is resent only after a 429 (`NotForPosts`)."""
     return [
-        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        NotForPosts(ConnectionErrorRetryHandler(max_retry_count=max_retries)),
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries),
+        NotForPosts(ServerErrorRetryHandler(max_retry_count=max_retries)),
     ]
 
 

@@ -193,6 +193,8 @@ class SlackReplier:
             return False
         if response.status_code == 200:
             return True
+        if response.status_code >= 500:  # Slack may have posted it and lost its answer: not posted a second way
+            raise SlackDeliveryError(f"response_url answered {response.status_code}; the message may have arrived")
         logger.warning(
             "job %s: response_url answered %s %s; falling back to chat.postMessage",
             job.job_id,

@@ -284,6 +284,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     front_name: str
     upstream: tuple[str, int]
     protocol_version = "HTTP/1.1"
+    # One write per answer, sent at once: small writes would wait on delayed ACKs (Nagle), ~40 ms each.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
         pass
@@ -354,6 +357,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPConnection(*self.upstream, timeout=120)
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             headers["Host"] = f"{self.upstream[0]}:{self.upstream[1]}"
