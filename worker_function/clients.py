@@ -21,7 +21,10 @@ from worker_function.slack_http import PooledWebClient
 
 #: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling. For reads and the
 #: worker's own store, whose writes are conditional or idempotent, so a resend changes nothing.
-AWS_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"total_max_attempts": 3, "mode": "standard"})
+AWS_MAX_ATTEMPTS = 3
+AWS_CONFIG = Config(
+    connect_timeout=3, read_timeout=20, retries={"total_max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"}
+)
 
 #: The call that makes a side effect (UpdateService, RebootInstances, StartBuild, StopBuild): sent once by
 #: the SDK. botocore would resend it after a lost answer (a 5xx, a reset, a read timeout) below the effect
@@ -86,7 +89,8 @@ def aws_config(*, once: bool, overrides: Config | None = None) -> Config:
     config = AWS_ONCE_CONFIG if once else AWS_CONFIG
     if overrides is None:
         return config
-    return config.merge(overrides).merge(Config(retries=config.retries))
+    attempts = 1 if once else AWS_MAX_ATTEMPTS
+    return config.merge(overrides).merge(Config(retries={"total_max_attempts": attempts, "mode": "standard"}))
 
 
 class Clients(Protocol):

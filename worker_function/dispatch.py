@@ -55,7 +55,6 @@ from shared.guard import check
 from shared.inventory import UnknownNameError
 from shared.jobs import Continuation, JobEnvelope, ProgressHandle, ReplyTarget, reply_target_of
 from shared.messages import SlackMessage
-from shared.settings import WORKER_TIMEOUT_SECONDS
 from shared.observability import (
     COMMAND_DIMENSION,
     JOB_DURATION,
@@ -65,6 +64,7 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
+from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function import tracking
 from worker_function.errors import (
     GROUP_CHECK_FAILED,
@@ -89,7 +89,8 @@ IDEMPOTENCY_KEY_JMESPATH = "[job_id, step, approved_by]"
 #: A job id arriving with another request's payload fails Powertools' payload validation.
 PAYLOAD_JMESPATH = "payload"
 #: A job's last receive that failed transiently, or found a copy holding its run-once record, puts it back on
-#: the queue (delay 30 s, 60 s, 120 s, ...) at most this many times before it is told and dead-lettered.
+#: the queue (after the function's timeout, at least 30 s, then twice that, ...) at most this many times before
+#: it is told and dead-lettered.
 MAX_REQUEUES = 5
 REQUEUE_BASE_S = 30
 
@@ -238,11 +239,7 @@ class Dispatcher:
         except IdempotencyAlreadyInProgressError as exc:
             if receive_count < self.max_receive_count:
                 raise  # not lost: it comes back after the visibility timeout, when the result is known
-            # The last receive, and a copy holds the job's run-once record: maybe one runs, maybe its holder
-            # died or its store write's answer was lost. Never dropped on that guess: back on the queue until
-            # the holder's deadline has passed (then this job takes the record over), or told and dead-lettered.
-            if not self._requeue(job, "a copy of it still holds its run-once record"):
-                self._give_up(job, body, exc, receive_count)
+            self._last_receive(job, body, exc, receive_count, "a copy of it still holds its run-once record")
         except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
@@ -255,17 +252,24 @@ class Dispatcher:
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
-            if transient(exc) and self._requeue(job, f"its last attempt failed: {exc!r}"):
-                return  # DynamoDB, SQS or a target did not answer: later, not "failed" (the effect may be made)
+            self._last_receive(job, body, exc, receive_count, f"its last attempt failed: {exc!r}")
+
+    def _last_receive(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str) -> None:
+        """The last receive failed. A copy holding the job's run-once record (maybe one runs, maybe its holder
+        died or its store write's answer was lost), or DynamoDB, SQS or a target not answering, is no reason
+        to drop the job or call it failed (its effect may be made): back on the queue, past any holder's
+        deadline (then this job takes the record over). Anything else, or too many times: told, dead-lettered."""
+        retryable = isinstance(exc, IdempotencyAlreadyInProgressError) or transient(exc)
+        if not (retryable and self._requeue(job, why)):
             self._give_up(job, body, exc, receive_count)
 
     def _requeue(self, job: JobEnvelope, why: str) -> bool:
         """Put the job back on the queue with a delay (its receives start again), at most `MAX_REQUEUES` times;
         False when it may not, or cannot. The delay passes the deadline of any invocation running now (its
-        run-once record's in-progress expiry) and grows each time (30 s, 60 s, ...; SQS allows 900 s)."""
+        run-once record's in-progress expiry; at least `REQUEUE_BASE_S`) and doubles each time (SQS: 900 s)."""
         if self.queue is None or job.requeued >= MAX_REQUEUES:
             return False
-        delay = max(self._invocation_s + 1, REQUEUE_BASE_S * 2**job.requeued)
+        delay = max(self._invocation_s + 1, REQUEUE_BASE_S) * 2**job.requeued
         delay = int(min(delay, self.max_delay_s, 900))
         try:
             self.queue.send(job.changed(requeued=job.requeued + 1), delay_seconds=delay)
@@ -630,7 +634,9 @@ class Dispatcher:
             if holder is not None and holder.owner_job == job.job_id:
                 self.leases.release(holder)
         except Exception:
-            logger.exception("%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job))
+            logger.exception(
+                "%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job)
+            )
 
     def _reject(self, body: str, reason: str, attempts: int) -> None:
         """A poison message goes to the DLQ at once; the requester is told when the envelope says who."""

@@ -29,6 +29,7 @@ A test can also decide call by call (`FaultProxy.decide`): the fault harness num
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import http.client
 import io
@@ -149,9 +150,10 @@ class Rule:
 
     def answered(self, call: Call, now: float) -> None:
         """A call went through: it opens the window if it is this rule's trigger."""
-        if self.trigger is not None and self.opened_at is None and call.forwarded:
-            if fnmatch.fnmatch(call.name, self.trigger) or fnmatch.fnmatch(call.action, self.trigger):
-                self.opened_at = now
+        if self.trigger is None or self.opened_at is not None or not call.forwarded:
+            return
+        if fnmatch.fnmatch(call.name, self.trigger) or fnmatch.fnmatch(call.action, self.trigger):
+            self.opened_at = now
 
 
 def _action_matches(action: str, pattern: str) -> bool:
@@ -288,7 +290,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     wbufsize = 1 << 16
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -421,18 +423,14 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _reset(self) -> None:
         """Close the client's connection with a TCP reset: the client sees "connection reset by peer"."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
-        except OSError:
-            pass
         self.wfile = io.BytesIO()  # what `finish()` flushes goes nowhere
 
     def finish(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
 
 __all__ = ["DYNAMODB_WRITES", "MODES", "Call", "Fault", "FaultProxy", "Rule", "parse_rules"]

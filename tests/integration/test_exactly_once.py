@@ -29,7 +29,6 @@ from botocore.config import Config
 from slack_sdk.webhook import WebhookClient
 
 from infra.devstack.aws import FAKE_CREDENTIALS, aws_client
-from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.demo import (
     JENKINS_JOB,
     MIGRATION_PROJECT,
@@ -38,6 +37,7 @@ from infra.devstack.demo import (
     demo_inventory_toml,
     script_demo_builds,
 )
+from infra.devstack.fault_proxy import FaultProxy
 from shared.jobs import JobEnvelope
 from tests.fakes import FakeLambdaContext
 from tests.integration.faults import (
@@ -385,7 +385,13 @@ UNKNOWABLE: list[str] = []
 TABLE_FILE_ENV = "OPSBOT_FAULT_TABLE"
 
 #: The table's columns after the scenario and its command: the fault labels each gathers.
-DOC_COLUMNS = (("fail before",), ("fail after",), ("kill before", "kill after"))
+DOC_COLUMNS = (
+    ("refuse before",),
+    ("error after",),
+    ("reset after",),
+    ("timeout after",),
+    ("kill before", "kill after"),
+)
 
 
 def doc_table(started: RunFacts, ended: RunFacts) -> str:
@@ -399,8 +405,9 @@ def doc_table(started: RunFacts, ended: RunFacts) -> str:
         f"({ended.machine}, one pytest process; load average {started.load:.1f} at the start, {ended.load:.1f} at "
         "the end).",
         "",
-        "| scenario | command | fail before | fail after | kill (before the first call, after each) |",
-        "|---|---|---|---|---|",
+        "| scenario | command | refused before | 503 after | reset after | timeout after | killed (before the first "
+        "request, after each) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for scenario in SCENARIOS:
         if scenario.name not in rows:
