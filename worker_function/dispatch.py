@@ -613,7 +613,12 @@ class Dispatcher:
         """Last allowed receive: tell the requester, then dead-letter the job with the reason."""
         reason = f"{type(exc).__name__}: {exc}"[:300]
         try:
-            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason))
+            done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
+        except Exception:  # the store may be what failed: told without it
+            logger.exception("the intents of %s could not be read", job.display, extra=job_log_keys(job))
+            done = []
+        try:
+            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason, done))
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))

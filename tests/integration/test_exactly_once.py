@@ -18,6 +18,7 @@ OPSBOT_FAULT_TABLE=FILE it is also written to FILE as docs/guarantees.md shows i
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from slack_sdk.webhook import WebhookClient
 
 from infra.devstack.aws import FAKE_CREDENTIALS, aws_client
 from infra.devstack.demo import (
+    INCIDENT_CHANNEL,
     JENKINS_JOB,
     MIGRATION_PROJECT,
     REGRESSION_PROJECT,
@@ -39,6 +41,7 @@ from infra.devstack.demo import (
 )
 from infra.devstack.fault_proxy import FaultProxy
 from shared.jobs import JobEnvelope
+from tests.events import alarm_body
 from tests.fakes import FakeLambdaContext
 from tests.integration.faults import (
     REPORT,
@@ -51,7 +54,7 @@ from tests.integration.faults import (
     visible_final_messages,
 )
 from tests.integration.worker_harness import WIRE_READ_TIMEOUT_S, Harness
-from worker_function.app import build_dispatcher
+from worker_function.app import build_alarm_feed, build_dispatcher
 from worker_function.clients import AwsClients, jenkins_client, slack_retry_handlers
 from worker_function.slack_http import PooledWebhookClient
 
@@ -91,9 +94,12 @@ class Scenario:
     unknowable: str | None = None
     #: Puts the target in the state each run starts from (and back after the scenario), outside the fault plan.
     prepare: Callable[[Harness], None] | None = None
+    #: Not a job: a CloudWatch alarm notification (SNS -> SQS), shown once in its channel (side effect and
+    #: message are that one post).
+    alarm: bool = False
 
     def job(self, harness: Harness) -> JobEnvelope:
-        job = harness.job(self.line)
+        job = harness.job("/ops-ping" if self.alarm else self.line)
         return JobEnvelope.model_validate({**job.model_dump(), **dict(self.update)}) if self.update else job
 
 
@@ -206,7 +212,17 @@ SCENARIOS = [
     ),
     Scenario("lock", "/ops-lock payment incident 42", effect=_held_by("payment", "is locked by <@U0ALICE>")),
     Scenario("freeze", "/ops-freeze staging incident 42", effect=_held_by("freeze#staging", "is frozen by")),
+    Scenario("alarm", "(alarm notification) harness-* ALARM", alarm=True),
 ]
+
+#: The harness's alarm route: each run's alarm has a name of its own (a new message, not an update).
+ALARM_ROUTE = f"""
+[alarms."harness-"]
+prefix = true
+target = "payment"
+channel = "{INCIDENT_CHANNEL}"
+runbook = ["/ops-status payment"]
+"""
 
 
 @dataclass
@@ -222,7 +238,7 @@ class Outcome:
         return f"{self.effects}/{self.finals}" + ("" if self.lease_free else " lease held")
 
     def exactly_once(self, scenario: Scenario, fault: Fault | None) -> bool:
-        expected = 1 if scenario.effect else 0
+        expected = 1 if scenario.effect or scenario.alarm else 0
         if (self.effects, self.finals, self.lease_free) == (expected, 1, True):
             return True
         # EC2 cannot tell a lost answer from a call that never arrived: at most once, and the requester told.
@@ -281,12 +297,17 @@ class Runner:
         plan.reset(fault)
         job = scenario.job(self.h)
         _run_started[:] = [self.h.clock.time(), max((m.seq for m in self.h.slack.messages()), default=0)]
+        body = alarm_body("sns", AlarmName=f"harness-{uuid.uuid4().hex[:8]}") if scenario.alarm else job.to_message()
         moto_recorder(self.h.moto.endpoint_url, "reset-recording")
         moto_recorder(self.h.moto.endpoint_url, "start-recording")
         try:
-            deliveries = self._deliver_all(job, plan)
+            deliveries = self._deliver_all(body, scenario.line, plan)
         finally:
             moto_recorder(self.h.moto.endpoint_url, "stop-recording")
+        if scenario.alarm:  # the alarm's posts in its channel: the side effect, and the message people see
+            posted = self.h.slack.messages(channel=INCIDENT_CHANNEL, after=_run_started[1])
+            posts = sum(1 for m in posted if m.kind == "chat.postMessage")
+            return Outcome(posts, posts, True, deliveries), list(plan.calls)
         recorded = moto_requests(self.h.moto.endpoint_url)
         effects = scenario.effect(self.h, job, recorded) if scenario.effect else 0
         records = self.h.slack.messages(job=job.job_id)
@@ -294,17 +315,18 @@ class Runner:
         text = "\n".join(json.dumps(r.payload) for r in records if r.final)
         return Outcome(effects, finals, self._lease_free(scenario), deliveries, text), list(plan.calls)
 
-    def _deliver_all(self, job: JobEnvelope, plan: FaultPlan) -> int:
-        pending: list[tuple[str, int]] = [(job.to_message(), 1)]
+    def _deliver_all(self, first: str, display: str, plan: FaultPlan) -> int:
+        pending: list[tuple[str, int]] = [(first, 1)]
         worker = self.worker()
         deliveries = 0
         while pending:
             deliveries += 1
-            assert deliveries <= MAX_DELIVERIES, f"{job.display} still running after {MAX_DELIVERIES} deliveries"
+            assert deliveries <= MAX_DELIVERIES, f"{display} still running after {MAX_DELIVERIES} deliveries"
             body, receives = pending.pop(0)
             self.h.clock.advance(self.h.poll_s)
             try:
-                worker.handle_record(body, receives)
+                if not build_alarm_feed(self.settings, worker).handle(body):  # as the handler routes a record
+                    worker.handle_record(body, receives)
                 failed, killed = False, plan.dead  # it died but did not notice: its message is not deleted
             except WorkerKilled:
                 failed, killed = True, True
@@ -351,18 +373,25 @@ def is_read(name: str) -> bool:
     return action.startswith(READ_VERBS)
 
 
+#: The worker's own store and queue: botocore resends their requests after a 503 and after a reset alike.
+STORE_SERVICES = ("dynamodb.", "sqs.")
+
+
 def faults_of(calls: list[str]) -> Iterator[Fault]:
     """Every request that changes something: refused before it reached the target, answered 503 after the
     target acted, reset after the target acted, killed after the target acted (a side effect's request also
     timed out after the target acted); and killed before the first request. A request that only reads is
     refused once: the target did nothing, so its other faults are that one (its answer lost) or a kill after
-    the write before it (a kill before request N is a kill after request N-1, and a read changes nothing)."""
+    the write before it (a kill before request N is a kill after request N-1, and a read changes nothing).
+    A write to the worker's own store or queue is not also answered 503: botocore resends it after a 503
+    exactly as after a reset."""
     yield Fault(0, "before", "kill")
     for index, name in enumerate(calls):
         yield Fault(index, "before", "refuse")
         if is_read(name):
             continue
-        yield Fault(index, "after", "error")
+        if not name.startswith(STORE_SERVICES):
+            yield Fault(index, "after", "error")
         yield Fault(index, "after", "reset")
         yield Fault(index, "after", "kill")
         if any(effect in name for effect in EFFECT_CALLS):
@@ -491,13 +520,15 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
         toml = toml.replace('commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]')
         toml += APPROVAL_RULE
         harness.slack.set_usergroup("S0DBA", ["U0DAN"])
+    if scenario.alarm:
+        toml += ALARM_ROUTE
     harness.inventory_toml = toml
     # Builds that end within one poll interval: a long job here is two steps (start, then its end).
     assert harness.codebuild is not None and harness.jenkins is not None
     script_demo_builds(harness.codebuild, harness.jenkins, DemoTimings(migration_s=60, regression_s=60))
     proxy = FaultProxy()
     runner = Runner(harness, proxy)
-    expected_effects = 1 if scenario.effect else 0
+    expected_effects = 1 if scenario.effect or scenario.alarm else 0
     try:
         _enumerate(runner, scenario, expected_effects)
     finally:

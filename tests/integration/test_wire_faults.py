@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -202,5 +201,18 @@ def test_scale_with_dynamodb_down_40s_after_its_call_scales_once_and_says_comple
     assert lease_free(h, "payment")
 
 
-def _summary(calls: list[Any]) -> list[str]:
-    return [f"{c.name}#{c.attempt}:{c.fault.mode if c.fault else ''}" for c in calls]
+def test_a_job_given_up_after_its_side_effect_tells_its_requester_what_it_may_have_done(wired):
+    """DynamoDB refuses every write after UpdateService (a 400: no retry helps): on the last receive the job is
+    dead-lettered, and the requester reads that the restart was made or may have been (its intent)."""
+    h = wired
+    assert h.wire is not None
+    h.wire.proxy.add(Rule("error", service="dynamodb", action="write", status=400, trigger="ecs.UpdateService"))
+    job = h.job("/ops-restart payment")
+
+    drive(h, job)
+
+    count, text = finals(h, job)
+    assert count == 1 and "failed after 3 attempts" in text, text
+    assert "may have made: restart payment" in text, text
+    assert len(h.wire.proxy.seen("UpdateService")) == 1
+    assert len(h.dead_letters()) == 1
