@@ -618,7 +618,9 @@ class Dispatcher:
             logger.exception("the intents of %s could not be read", job.display, extra=job_log_keys(job))
             done = []
         try:
-            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason, done))
+            # The last word: through the response_url it replaces the job's last message; a 5xx there is not
+            # taken for "maybe posted" (a copy that may be a second one rather than none).
+            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason, done), again=True)
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
