@@ -363,8 +363,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         assert connection.sock is not None
         connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
+            # Host as the client sent it: it is part of what SigV4 signed (a target checking signatures would
+            # refuse a rewritten one).
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-            headers["Host"] = f"{self.upstream[0]}:{self.upstream[1]}"
             connection.request(self.command, self.path, body=body or None, headers=headers)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
