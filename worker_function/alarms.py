@@ -7,7 +7,8 @@ only posts when it is not there. A flapping alarm stays one message: each change
 most one per `min_interval_s` per alarm, and (`ChannelPacer`) at most one message a second per channel from a
 sandbox (Slack: ~1 message/s per channel; chat.update is Tier 3; a 429 beyond that is retried after its
 Retry-After by the client's RateLimitErrorRetryHandler). An
-alarm the inventory does not name is logged and dropped; a change older than the one shown is skipped.
+alarm the inventory does not name is dropped, never silently: an error log line naming it and the routed
+ones, and an `AlarmsDropped` metric; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
 """
 
@@ -22,17 +23,20 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
+
 from shared import messages
-from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
+from shared.alarms import AlarmStateChange, ignored_event, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
+from shared.observability import ALARMS_DROPPED, publish
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "alarm#"
 #: How far back a redelivery looks for its own message (conversations.history, newest first).
 HISTORY_LIMIT = 100
-Outcome = Literal["dropped", "posted", "updated", "stale"]
+Outcome = Literal["dropped", "posted", "updated", "stale", "duplicate"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,14 @@ def post_alarm(
     """Show the alarm's new state in its channel: post its message once, then update it in place."""
     found = inventory.alarm(alarm.name)
     if found is None:
-        logger.warning("alarm %r is not in the inventory's [alarms]: dropped", alarm.name[:255])
+        known = ", ".join(sorted(inventory.alarms)[:20]) or "none"
+        logger.error(
+            "alarm %r (%s) is not in the inventory's [alarms], so no channel shows it: dropped; add it (or a "
+            "prefix of it) to [alarms] to route it (routed: %s)",
+            alarm.name[:255],
+            alarm.state,
+            known,
+        )
         return "dropped"
     key, route = found
     record = store.get(alarm.name)
@@ -178,6 +189,11 @@ def post_alarm(
     if record.changed_at is not None and alarm.changed_at < record.changed_at:
         logger.info("alarm %r: a change older than the one shown, skipped", alarm.name[:255])
         return "stale"
+    if record.ts is not None and (record.changed_at, record.state) == (alarm.changed_at, alarm.state):
+        # The change already shown: a redelivery, or the same change by a second route (the alarm feed topic
+        # and the EventBridge rule both carry an alarm that has the topic as its action).
+        logger.info("alarm %r: this change is already shown, skipped", alarm.name[:255])
+        return "duplicate"
     since = alarm.changed_at if alarm.state == "ALARM" and record.state != "ALARM" else record.alarm_since
     shown = replace(record, state=alarm.state, changed_at=alarm.changed_at, alarm_since=since)
     shown = replace(shown, changes=record.changes + (alarm.changed_at != record.changed_at))
@@ -219,13 +235,16 @@ def _find(slack: Any, channel: str, marker: str) -> str | None:
 
 @dataclass
 class AlarmFeed:
-    """The queue's alarm notifications (SNS -> SQS, EventBridge -> SQS) beside its jobs: `handle(body)` takes
-    an alarm's body and shows it in its channel; anything else is left to the job executor."""
+    """The queue's alarm notifications (SNS -> SQS with or without raw delivery, EventBridge -> SQS) beside its
+    jobs: `handle(body)` takes an alarm's body and shows it in its channel (CloudWatch's contributor and
+    configuration events are logged and dropped); anything else is left to the job executor."""
 
     inventory: Inventory
     slack: Any
     store: AlarmStore
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
+    #: `AlarmsDropped` counts each notification no channel shows (by reason), beside its error log line.
+    metrics: Metrics | None = None
 
     def handle(self, body: str) -> bool:
         """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
@@ -237,10 +256,25 @@ class AlarmFeed:
             return False
         if not is_alarm_body(data):
             return False
+        ignored = ignored_event(data)
+        if ignored is not None:
+            # A rule matching every CloudWatch alarm event sends these too: not a state change of an alarm.
+            logger.info("a CloudWatch %r event, not an alarm's state change: dropped", ignored)
+            return True
         try:
             alarm = parse_alarm(data)
         except AlarmFormatError as exc:
             logger.error("an alarm notification that cannot be read, dropped: %s", exc)
+            self._count_dropped("unreadable")
             return True
-        post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+        outcome = post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+        if outcome == "dropped":
+            self._count_dropped("not in the inventory")
         return True
+
+    def _count_dropped(self, reason: str) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.add_dimension(name="reason", value=reason)
+        self.metrics.add_metric(name=ALARMS_DROPPED, unit=MetricUnit.Count, value=1)
+        publish(self.metrics)

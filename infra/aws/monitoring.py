@@ -11,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.aws.alarm_feed import allow_cloudwatch_alarms
 from infra.aws.functions import ACK_SERVICE
 from shared.observability import (
     ACK_LATENCY,
@@ -130,6 +131,9 @@ class Monitoring(Construct):
         for alarm in self.alarms.values():
             alarm.add_alarm_action(notify)
             alarm.add_ok_action(notify)
+        # The topic's policy (its TLS-only Deny) replaces SNS's default one: without this Allow CloudWatch could
+        # not publish, and these alarms would notify nobody.
+        allow_cloudwatch_alarms(self.topic, alarm_arns=[alarm.alarm_arn for alarm in self.alarms.values()])
 
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=Stack.of(self).stack_name, default_interval=Duration.hours(3)

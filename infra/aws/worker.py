@@ -12,7 +12,6 @@ from constructs import Construct
 
 from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
-from infra.aws.nag import acknowledge
 from infra.aws.worker_permissions import (
     ASSUME_ROLE_ACTIONS,
     InventoryResources,
@@ -120,9 +119,11 @@ class Worker(Construct):
                 ),
                 iam.PolicyStatement(actions=list(HOLDS_ACTIONS), resources=[leases.table_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
-                # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py).
-                *operations.statements,
             ],
+            # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py), packed within
+            # IAM's quotas (infra/aws/policy_packing.py), each wildcard acknowledged where it lands.
+            packed_statements=operations.statements,
+            wildcards=operations.wildcards,
             environment=environment,
             # The inventory ships in the asset, so a changed inventory is a new asset (and a new cold start).
             asset_files={INVENTORY_FILE: inventory_file},
@@ -138,5 +139,3 @@ class Worker(Construct):
                 max_concurrency=MAX_CONCURRENCY,
             )
         )
-        for resource, reason in operations.wildcards:
-            acknowledge(self.worker.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

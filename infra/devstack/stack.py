@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra.devstack.ack_process import AckProcess
-from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, check_endpoint, provision
+from infra.devstack.alarm_feed import provision_alarm_routes
+from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client, check_endpoint, provision
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
@@ -125,6 +126,8 @@ class LocalStack:
         self.codebuild = CodeBuildServer(region=region)
         self.jenkins = JenkinsServer()
         self._inventory_dir: str | None = None
+        #: The inventory file both functions were given (once started).
+        self._inventory_file: str | None = None
         self.ingress: Ingress | AckProcess | None = None
         #: The first poller (the only one unless `pollers` > 1).
         self.poller: SqsPoller | None = None
@@ -219,12 +222,14 @@ class LocalStack:
     def _write_inventory(self) -> str:
         """The given inventory, else the demo inventory in a temporary file (removed by `stop()`)."""
         if self._inventory_path is not None:
-            return str(self._inventory_path.resolve())
+            self._inventory_file = str(self._inventory_path.resolve())
+            return self._inventory_file
         if self._inventory_dir is None:
             self._inventory_dir = tempfile.mkdtemp(prefix="opsbot-")
         path = Path(self._inventory_dir) / "inventory.toml"
         path.write_text(demo_inventory_toml(DEMO_CLUSTER, second_person=True))
-        return str(path)
+        self._inventory_file = str(path)
+        return self._inventory_file
 
     def start(self) -> LocalStack:
         """moto, provisioning, Slack, then each function's cold start, the ingress, the poller, the state file."""
@@ -236,6 +241,13 @@ class LocalStack:
             else:
                 check_endpoint(self._aws_endpoint)
             self.provisioned = provision(self.endpoint_url, self.region, visibility_timeout=self._visibility_timeout)
+            # The alarm routes of the deployed stack (`opsbot alarm --via sns|sns-raw|eventbridge`).
+            provision_alarm_routes(
+                aws_client("sns", self.endpoint_url, self.region),
+                aws_client("events", self.endpoint_url, self.region),
+                queue_arn=self.provisioned.queue_arn,
+                routes={k: r.prefix for k, r in load_inventory(self._write_inventory()).alarms.items()},
+            )
             self.slack.start()
             self.codebuild.start()
             self.jenkins.start()
@@ -339,6 +351,7 @@ class LocalStack:
             endpoint_url=self.endpoint_url,
             region=self.region,
             pid=os.getpid(),
+            inventory=self._inventory_file,
         )
 
     @property

@@ -45,6 +45,8 @@ EXPECTED_RESOURCE_COUNTS = {
     "AWS::SNS::Topic": 2,
     "AWS::SNS::TopicPolicy": 2,
     "AWS::SNS::Subscription": 1,
+    # The example inventory routes one alarm: one EventBridge rule delivers its state changes to the jobs queue.
+    "AWS::Events::Rule": 1,
     "AWS::CloudWatch::Alarm": 4,
     "AWS::CloudWatch::Dashboard": 1,
 }

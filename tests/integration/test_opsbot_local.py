@@ -38,6 +38,7 @@ def test_demo_runs_both_commands_to_their_final_messages(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("queued as job") == 2
     assert "demo: all commands finished" in result.stdout
+    assert "Ctrl-C" not in result.stdout  # it exits by itself
     finals = [line for line in result.stdout.splitlines() if line.startswith("──") and " final " in line]
     assert len(finals) == 2
     assert not state.exists()
@@ -48,6 +49,30 @@ def test_demo_runs_both_commands_to_their_final_messages(tmp_path):
     printed = [normalized(line) for line in result.stdout.splitlines()]
     start = printed.index(shown[0])
     assert printed[start : start + len(shown)] == shown
+
+
+def test_the_slack_page_takes_a_free_port_when_the_one_after_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        for _ in range(50):  # a port N free, with N + 1 ours to hold
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            try:
+                taken.bind(("127.0.0.1", port + 1))
+                break
+            except OSError:
+                continue
+        taken.listen()
+
+        result = opsbot("local", "--port", str(port), "--demo", "--exit", "--state", str(tmp_path / "local.json"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cannot serve the Slack page" not in result.stderr
+    [page] = re.findall(r"Slack in a browser http://127\.0\.0\.1:(\d+)/", result.stdout)
+    assert int(page) != port + 1
+    assert f"127.0.0.1:{port}/slack/events" in result.stdout
 
 
 def normalized(line: str) -> str:
