@@ -10,13 +10,10 @@ import boto3
 from botocore.config import Config
 from slack_sdk import WebClient
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
 from shared.settings import WorkerSettings
+from worker_function.slack_errors import ShortRateLimitRetryHandler
 from worker_function.slack_http import PooledWebClient
 
 #: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling. For reads and the
@@ -65,11 +62,13 @@ class NotForPosts(RetryHandler):
 
 
 def slack_retry_handlers(max_retries: int) -> list[RetryHandler]:
-    """slack_sdk retries only connection errors by default; 429 (Retry-After) and 500/503 are added here
-    with bounded counts (platform-facts: slack_sdk retries). A post is resent only after a 429 (`NotForPosts`)."""
+    """slack_sdk retries only connection errors by default; 429 and 500/503 are added here with bounded counts
+    (platform-facts: slack_sdk retries). A 429 is waited for only when its Retry-After is short: a longer one
+    defers the queue message instead (`slack_errors`), so a rate limit is paced, not failed. A post is resent
+    only after a 429 (`NotForPosts`): after a connection error or a 5xx Slack may have made it."""
     return [
         NotForPosts(ConnectionErrorRetryHandler(max_retry_count=max_retries)),
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        ShortRateLimitRetryHandler(),
         NotForPosts(ServerErrorRetryHandler(max_retry_count=max_retries)),
     ]
 

@@ -78,6 +78,7 @@ from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import Claimed, HoldFacts, Refuse, Run, StepPlan, Stop, Verdict, plan_step
 from worker_function.prompts import claim_approval, hold_facts, refuse_decision, tell_clicker
 from worker_function.reply import SlackReplier
+from worker_function.slack_errors import SlackRateLimitedError, refusal_of
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
 
@@ -249,6 +250,8 @@ class Dispatcher:
                 raise
             logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
         except Exception as exc:
+            if self._slack_settled(job, body, exc, receive_count):
+                return
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
@@ -277,6 +280,18 @@ class Dispatcher:
             logger.exception("%s could not be put back on the queue", job.display, extra=job_log_keys(job))
             return False
         logger.warning("%s put back on the queue in %d s: %s", job.display, delay, why, extra=job_log_keys(job))
+        return True
+
+    def _slack_settled(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int) -> bool:
+        """A Slack answer decides what becomes of the delivery: a rate limit defers it (the handler sends it back
+        with the Retry-After, no receive spent); a refusal no retry can change is told and dead-lettered now
+        (True). Anything else: False, the usual bounded retries."""
+        refusal = refusal_of(exc)
+        if refusal is not None and refusal.rate_limited and refusal.retry_after is not None:
+            raise SlackRateLimitedError(refusal) from exc
+        if refusal is None or not refusal.permanent:
+            return False
+        self._give_up(job, body, exc, receive_count, reason=refusal.describe())
         return True
 
     def _stages(self, job: JobEnvelope) -> None:
@@ -601,9 +616,12 @@ class Dispatcher:
         logger.info("step %d queued in %d s", job.step + 1, delay, extra=job_log_keys(job))
         return message_id
 
-    def _give_up(self, job: JobEnvelope, body: str, exc: Exception, attempts: int) -> None:
-        """Last allowed receive: tell the requester, then dead-letter the job with the reason."""
-        reason = f"{type(exc).__name__}: {exc}"[:300]
+    def _give_up(
+        self, job: JobEnvelope, body: str, exc: Exception, attempts: int, *, reason: str | None = None
+    ) -> None:
+        """Last allowed receive (or a refusal no retry can change): tell the requester, then dead-letter the
+        job with the reason (`reason`: Slack's refusal, named)."""
+        reason = (reason or f"{type(exc).__name__}: {exc}")[:300]
         try:
             done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
         except Exception:  # the store may be what failed: told without it

@@ -180,6 +180,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         slack_bot_token=bot_token if args.socket_mode else None,
         aws_endpoint=args.aws_endpoint,
         inventory_path=args.inventory,
+        slack_strict=not args.lenient_slack,
         faults=_fault_rules(args.faults),
     )
     try:
@@ -595,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--inventory", type=Path, metavar="FILE", help="your inventory (and its [policy]) instead of the demo one"
+    )
+    local.add_argument(
+        "--lenient-slack",
+        action="store_true",
+        help="the local Slack API serves every call (no channel membership, scopes or rate limits checked)",
     )
     local.add_argument(
         "--faults",

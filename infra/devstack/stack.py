@@ -15,7 +15,7 @@ from infra.devstack.alarm_feed import provision_alarm_routes
 from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client, check_endpoint, provision
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
-from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
+from infra.devstack.demo import demo_inventory_toml, demo_workspace, provision_demo_ops
 from infra.devstack.errors import CommandLineError
 from infra.devstack.fault_proxy import FaultProxy, Rule, parse_rules
 from infra.devstack.ingress import Ingress, LambdaHandler
@@ -88,6 +88,7 @@ class LocalStack:
         moto_sqs_fixes: bool = True,
         aws_endpoint: str | None = None,
         inventory_path: Path | None = None,
+        slack_strict: bool = True,
         faults: str | list[Rule] | None = None,
     ) -> None:
         if pollers < 1 or not 1 <= batch_size <= 10:
@@ -120,7 +121,10 @@ class LocalStack:
         if faults is not None:
             self.fault_proxy = FaultProxy(parse_rules(faults) if isinstance(faults, str) else faults)
         self._fronts: dict[str, str] = {}
-        self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN, usergroups=DEMO_USERGROUPS)
+        # The demo workspace (channels, membership, scopes from the manifest); strict: it refuses what Slack does.
+        self.slack = SlackApiServer(
+            echo=echo, out=out, token=BOT_TOKEN, workspace=demo_workspace(), strict=slack_strict
+        )
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
         # states, and Jenkins.
         self.codebuild = CodeBuildServer(region=region)

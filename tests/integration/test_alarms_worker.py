@@ -97,10 +97,13 @@ def test_a_redelivery_is_the_same_update_not_a_second_post(slack, web, store) ->
 def test_a_lost_ts_save_is_reconciled_from_the_channel_not_posted_again(slack, web, moto_server, tables) -> None:
     # Given the message was posted but its ts never reached the table
     lossy = LosesTheFirstSave(tables.leases, client=aws_client("dynamodb", moto_server.endpoint_url))
+    clock = Clock()
     with pytest.raises(ConnectionError):
-        _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy)
-    # When SQS delivers the notification again
-    assert _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy) == "updated"
+        _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy, now=clock.now)
+    # When SQS delivers the notification again (after the visibility timeout: past any invocation's run)
+    clock.t += 720
+    again = _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy, now=clock.now)
+    assert again == "updated"
     # Then the message found by its marker is updated: still one post
     posts = [m for m in slack.messages() if m.kind == "chat.postMessage"]
     [update] = [m for m in slack.messages() if m.kind == "chat.update"]
@@ -195,4 +198,4 @@ def test_an_unroutable_alarm_is_not_dropped_silently(slack, web, store, caplog, 
     emitted = [_json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     dropped = [e for e in emitted if "AlarmsDropped" in e]
     assert len(dropped) == 1 and dropped[0]["AlarmsDropped"] in (1.0, [1.0])
-    assert dropped[0]["reason"] == "not in the inventory"
+    assert dropped[0]["reason"] == "not in the inventory" and dropped[0]["service"] == "opsbot-worker"
