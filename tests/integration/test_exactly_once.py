@@ -17,6 +17,7 @@ OPSBOT_FAULT_TABLE=FILE it is also written to FILE as docs/guarantees.md shows i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections import Counter
@@ -40,6 +41,7 @@ from infra.devstack.demo import (
     script_demo_builds,
 )
 from infra.devstack.fault_proxy import FaultProxy
+from infra.devstack.slack_limits import RateLimits
 from shared.jobs import JobEnvelope
 from tests.events import alarm_body
 from tests.fakes import FakeLambdaContext
@@ -253,6 +255,9 @@ class Runner:
         self.h = harness
         self.plan = plan = FaultPlan()
         harness.wired(proxy)
+        # Slack's rate limits on the harness's clock: a delivery deferred by a 429 comes back after its
+        # Retry-After, as SQS brings it back, and the clock moves a poll interval per delivery.
+        harness.slack.limits = RateLimits(clock=harness.clock.time)
         proxy.decide = plan.decide
         self.settings = settings = harness.settings()
         # One container's clients for every run (cheap); each delivery after a kill gets a new dispatcher.
@@ -325,7 +330,8 @@ class Runner:
             body, receives = pending.pop(0)
             self.h.clock.advance(self.h.poll_s)
             try:
-                if not build_alarm_feed(self.settings, worker).handle(body):  # as the handler routes a record
+                feed = dataclasses.replace(build_alarm_feed(self.settings, worker), now=self.h.clock.time)
+                if not feed.handle(body):  # as the handler routes a record
                     worker.handle_record(body, receives)
                 failed, killed = False, plan.dead  # it died but did not notice: its message is not deleted
             except WorkerKilled:
