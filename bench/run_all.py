@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
 
-BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load")
+BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
 #: The order of the sections in the output (issue 15 first, then issue 7's numbering).
 ORDER = (
     "deployed_cold",
@@ -40,6 +40,7 @@ ORDER = (
     "worker_variants",
     "scaling",
     "load",
+    "alarm_storm",
 )
 
 
@@ -74,6 +75,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool], list[Sectio
         return lambda quick: [
             load.section(load.run_load(args.load_commands, pollers=args.pollers, concurrency=args.concurrency))
         ]
+    if name == "alarm_storm":
+        from bench import alarm_storm
+
+        return alarm_storm.run
     raise ValueError(name)
 
 

@@ -97,10 +97,13 @@ def test_a_redelivery_is_the_same_update_not_a_second_post(slack, web, store) ->
 def test_a_lost_ts_save_is_reconciled_from_the_channel_not_posted_again(slack, web, moto_server, tables) -> None:
     # Given the message was posted but its ts never reached the table
     lossy = LosesTheFirstSave(tables.leases, client=aws_client("dynamodb", moto_server.endpoint_url))
+    clock = Clock()
     with pytest.raises(ConnectionError):
-        _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy)
-    # When SQS delivers the notification again
-    assert _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy) == "updated"
+        _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy, now=clock.now)
+    # When SQS delivers the notification again (after the visibility timeout: past any invocation's run)
+    clock.t += 720
+    again = _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy, now=clock.now)
+    assert again == "updated"
     # Then the message found by its marker is updated: still one post
     posts = [m for m in slack.messages() if m.kind == "chat.postMessage"]
     [update] = [m for m in slack.messages() if m.kind == "chat.update"]
