@@ -1,7 +1,7 @@
 """Run every benchmark: `python -m bench [--quick]` (or `python bench/run_all.py`).
 
 Prints a markdown table per benchmark and the targets of issue 7, and writes into bench/out/:
-results.json (every figure, summaries of every sample), results.md (for the README) and
+results.json (every figure, summaries of every sample), results.md (for docs/performance.md) and
 latency.png (the distributions; needs matplotlib, the `bench` extra).
 
 --quick finishes in about 3 minutes: fewer repetitions, bursts of 100 and 500 only, no load test.

@@ -48,7 +48,8 @@ CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessage
 #: Item-level DynamoDB actions used by Powertools idempotency and the lease store.
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 #: Locks and freezes (worker_function/store/holds.py): a mutating job's lock and freeze in one read, and every
-#: one standing listed for /ops-jobs and App Home, on the leases table only.
+#: one standing listed for /ops-jobs and App Home; the intents of a job given up (what it may have done), told
+#: to its requester (worker_function/store/intents.py); on the leases table only.
 HOLDS_ACTIONS = ("dynamodb:BatchGetItem",)
 #: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")

@@ -138,6 +138,18 @@ def _find_state(explicit: Path | None) -> Path:
         return Path(several.paths[int(answer) - 1])
 
 
+def _fault_rules(text: str | None) -> list[Any] | None:
+    """`--faults`: the fault proxy's rules, or a usage error naming what is wrong with them."""
+    if not text:
+        return None
+    from infra.devstack.fault_proxy import parse_rules
+
+    try:
+        return list(parse_rules(text))
+    except (TypeError, ValueError) as exc:
+        raise CommandLineError(f"--faults: {exc}") from None
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     """`opsbot local`: start the stack, print where it is, maybe run the demo, serve until stopped."""
     from infra.devstack.stack import LocalStack
@@ -169,6 +181,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         aws_endpoint=args.aws_endpoint,
         inventory_path=args.inventory,
         slack_strict=not args.lenient_slack,
+        faults=_fault_rules(args.faults),
     )
     try:
         stack.start()
@@ -588,6 +601,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--lenient-slack",
         action="store_true",
         help="the local Slack API serves every call (no channel membership, scopes or rate limits checked)",
+    )
+    local.add_argument(
+        "--faults",
+        metavar="RULES",
+        default=os.environ.get("OPSBOT_FAULTS") or None,
+        help="put the fault proxy between the worker and what it calls, with these rules, e.g. "
+        "'service=dynamodb,action=write,mode=error,for=8,trigger=ecs.UpdateService' (default: $OPSBOT_FAULTS)",
     )
     local.add_argument(
         "--socket-mode",

@@ -17,6 +17,7 @@ from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml, demo_workspace, provision_demo_ops
 from infra.devstack.errors import CommandLineError
+from infra.devstack.fault_proxy import FaultProxy, Rule, parse_rules
 from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.poller import SqsPoller
@@ -58,6 +59,9 @@ class LocalStack:
     `aws_endpoint` runs the stack against an AWS endpoint already running (a moto server, LocalStack): no moto
     is started, the queues, tables and demo resources are created there, and both functions' AWS calls go
     there. `inventory_path` gives both functions that inventory (and its [policy]) instead of the demo one.
+    `faults` puts the fault proxy (`infra.devstack.fault_proxy`) between the worker and everything it calls (AWS,
+    the local Slack API, CodeBuild, Jenkins), with these rules (their text form, or `Rule`s); the rules can be
+    changed while the stack runs (`fault_proxy`). The ack and the queue poller are not behind it.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class LocalStack:
         aws_endpoint: str | None = None,
         inventory_path: Path | None = None,
         slack_strict: bool = True,
+        faults: str | list[Rule] | None = None,
     ) -> None:
         if pollers < 1 or not 1 <= batch_size <= 10:
             raise ValueError("pollers must be >= 1 and batch_size within 1..10")
@@ -111,6 +116,11 @@ class LocalStack:
         self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)}, sqs_fixes=moto_sqs_fixes)
         self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
         self._inventory_path = inventory_path
+        #: Between the worker and what it calls, when `faults` is given (None otherwise).
+        self.fault_proxy: FaultProxy | None = None
+        if faults is not None:
+            self.fault_proxy = FaultProxy(parse_rules(faults) if isinstance(faults, str) else faults)
+        self._fronts: dict[str, str] = {}
         # The demo workspace (channels, membership, scopes from the manifest); strict: it refuses what Slack does.
         self.slack = SlackApiServer(
             echo=echo, out=out, token=BOT_TOKEN, workspace=demo_workspace(), strict=slack_strict
@@ -154,11 +164,22 @@ class LocalStack:
             "OPSBOT_INVENTORY": self._write_inventory(),
         }
 
+    def _via(self, name: str, url: str) -> str:
+        """`url`, or the fault proxy's front for it when the stack has one."""
+        if self.fault_proxy is None:
+            return url
+        if name not in self._fronts:
+            self._fronts[name] = self.fault_proxy.front(name, url)
+        return self._fronts[name]
+
     def worker_environment(self, provisioned: Provisioned) -> dict[str, str]:
-        """The worker's own variables: the bot token, the local Slack API, the queues and tables."""
+        """The worker's own variables: the bot token, the local Slack API, the queues and tables (through the
+        fault proxy when the stack has one)."""
+        codebuild = self._via("codebuild", self.codebuild.url)
         return {
+            "AWS_ENDPOINT_URL": self._via("aws", self.endpoint_url),
             "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_API_URL": self.slack.api_url,
+            "SLACK_API_URL": self._via("slack", self.slack.url) + "/api/",
             "JOBS_QUEUE_URL": provisioned.queue_url,
             "JOBS_DLQ_URL": provisioned.dlq_url,
             "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
@@ -166,8 +187,8 @@ class LocalStack:
             "OPSBOT_LOCAL_MODE": "1",
             "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
             "OPSBOT_INVENTORY": self._write_inventory(),
-            "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={self.codebuild.url},codepipeline={self.codebuild.url}",
-            "JENKINS_URL": self.jenkins.url,
+            "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={codebuild},codepipeline={codebuild}",
+            "JENKINS_URL": self._via("jenkins", self.jenkins.url),
             "JENKINS_USER": self.jenkins.user,
             "JENKINS_API_TOKEN": self.jenkins.token,
             # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
@@ -302,6 +323,9 @@ class LocalStack:
         self.slack.stop()
         self.codebuild.stop()
         self.jenkins.stop()
+        if self.fault_proxy is not None:
+            self.fault_proxy.close()
+            self._fronts.clear()
         self.moto.stop()
         if self._inventory_dir is not None:
             shutil.rmtree(self._inventory_dir, ignore_errors=True)

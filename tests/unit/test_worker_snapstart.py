@@ -20,7 +20,7 @@ import snapshot_restore_py as hooks
 import worker_function.handler as h
 f = h._function
 aws = f.dispatcher.ctx.aws
-made = sorted(aws._cache)
+made = sorted(service for service, _once in aws._cache)
 signers = [c._request_signer._credentials for c in aws._cache.values()]
 pools = [p for c in aws._cache.values() for p in c._endpoint.http_session._manager.pools.keys()]
 snapshot = {"after_restore_hooks": len(hooks.get_after_restore()), "clients": made, "token": f.web.token,
