@@ -40,8 +40,9 @@ TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", 
 #: Locks and freezes (worker_function/store/holds.py): a mutating job's lock and freeze in one read, and every
 #: one standing listed for /ops-jobs and App Home, on the leases table only.
 HOLDS_ACTIONS = ("dynamodb:BatchGetItem",)
-#: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
-AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+#: The audit trail: records are written (a job's in one BatchWriteItem, worker_function/store/audit.py; rewritten on
+#: redelivery) and /ops-audit queries a target's; never deleted.
+AUDIT_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query")
 #: The registry of jobs: /ops-jobs and /ops-cancel query the leases table's index `jobs`.
 JOBS_INDEX_ACTIONS = ("dynamodb:Query",)
 

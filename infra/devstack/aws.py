@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.devstack._http import urlopen
 from infra.devstack.errors import AwsEndpointError, MotoStartError
+from infra.devstack.iam_policy import Denial
 from infra.devstack.lifetime import PARENT_PID_ENV
+from infra.devstack.moto_iam import DENIALS_ENV
 from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, JOBS_INDEX, LEASES_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
@@ -74,6 +76,13 @@ class MotoServer:
         self._sqs_fixes = sqs_fixes
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
+        #: Where the server appends each call it refused to a function's role (`infra.devstack.moto_iam`).
+        self.denials_path = (
+            self._env.get(DENIALS_ENV)
+            or os.environ.get(DENIALS_ENV)
+            or os.path.join(tempfile.mkdtemp(prefix="opsbot-iam-"), "denials.jsonl")
+        )
+        self._env[DENIALS_ENV] = self.denials_path
         # Lives as long as the subprocess writing to it; read back when it fails to start.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
 
@@ -129,6 +138,18 @@ class MotoServer:
                 process.wait(timeout=5)
         self._log.truncate(0)
 
+    def denials(self, offset: int = 0) -> tuple[list[Denial], int]:
+        """The calls refused to a function's role since byte `offset` of the log, and the offset after them."""
+        try:
+            with open(self.denials_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        complete = data[: data.rfind(b"\n") + 1]
+        found = [Denial(**json.loads(line)) for line in complete.splitlines() if line.strip()]
+        return found, offset + len(complete)
+
     def _log_tail(self, size: int = 2000) -> str:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-size:]
@@ -153,8 +174,16 @@ def check_endpoint(endpoint_url: str, *, timeout: float = 5.0) -> None:
         raise AwsEndpointError(f"the AWS endpoint {endpoint_url} does not answer: {reason}") from None
 
 
-def aws_client(service: str, endpoint_url: str, region: str = "us-east-1", **config: Any) -> Any:
-    """A boto3 client for moto with fake credentials (never the laptop's real ones)."""
+def aws_client(
+    service: str,
+    endpoint_url: str,
+    region: str = "us-east-1",
+    *,
+    credentials: Mapping[str, str] | None = None,
+    **config: Any,
+) -> Any:
+    """A boto3 client for moto with fake credentials (never the laptop's real ones), or with `credentials`
+    (boto3's keyword arguments: a function's role, `infra.devstack.roles.RoleCredentials.client_kwargs()`)."""
     import boto3
     from botocore.config import Config
 
@@ -163,7 +192,7 @@ def aws_client(service: str, endpoint_url: str, region: str = "us-east-1", **con
         region_name=region,
         endpoint_url=endpoint_url,
         config=Config(retries={"total_max_attempts": 2, "mode": "standard"}, **config),
-        **FAKE_CREDENTIALS,
+        **(credentials if credentials is not None else FAKE_CREDENTIALS),
     )
 
 

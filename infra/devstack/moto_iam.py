@@ -215,6 +215,14 @@ def resources_of(request: Request) -> list[Resource]:
     return MAPPINGS[request.service](request)
 
 
+#: API actions AWS authorizes under another action's name (SQS batches: their single action).
+IAM_ACTIONS = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
+
 # --- The caller ----------------------------------------------------------------------------------------------
 
 
@@ -304,7 +312,7 @@ def check(response: Any) -> Denial | None:
         return None
     service = _service(response)
     action = response._get_action()
-    full_action = f"{service}:{action}"
+    full_action = IAM_ACTIONS.get(f"{service}:{action}", f"{service}:{action}")
     if full_action == "sts:GetCallerIdentity":  # allowed whatever the policy says, as on AWS
         return None
     request = Request(service, action, _params(response), response.region, response.current_account)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.devstack.aws import aws_client
-from infra.devstack.deployed import RolePolicies
+from infra.devstack.aws import Queues, Tables, aws_client
+from infra.devstack.deployed import LocalResources, RolePolicies, function_policies, template
 from infra.devstack.moto_iam import ENFORCED_TAG
 
 #: Lambda's trust policy (what the template's roles have); moto's admin AssumeRole does not check it.
@@ -95,3 +96,41 @@ def provision_role(
         secret_access_key=credentials["SecretAccessKey"],
         session_token=credentials["SessionToken"],
     )
+
+
+def local_resources(queues: Queues, tables: Tables, *, region: str = "us-east-1", secret_arn: str | None = None) -> LocalResources:
+    """The local queues and tables as the template's references resolve to them."""
+    from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE
+
+    return LocalResources(
+        region=region,
+        queue_url=queues.queue_url,
+        queue_arn=queues.queue_arn,
+        dlq_url=queues.dlq_url,
+        dlq_arn=queues.dlq_arn,
+        tables={IDEMPOTENCY_TABLE: tables.idempotency, LEASES_TABLE: tables.leases, AUDIT_TABLE: tables.audit},
+        secret_arn=secret_arn,
+    )
+
+
+def provision_function_roles(
+    endpoint_url: str,
+    inventory_toml: str,
+    local: LocalResources,
+    *,
+    functions: Sequence[str] = ("ack", "worker"),
+    prefix: str = "opsbot",
+) -> dict[str, RoleCredentials]:
+    """Each function's role as the template synthesized for `inventory_toml` has it, with a session of each:
+    {"ack": ..., "worker": ...}. Role names get a random suffix (several stacks may share one moto)."""
+    deployed = template(inventory_toml)
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        function: provision_role(
+            endpoint_url,
+            f"{prefix}-{function}-{suffix}",
+            function_policies(deployed, function, local),
+            region=local.region,
+        )
+        for function in functions
+    }

@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra.devstack.ack_process import AckProcess
-from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, check_endpoint, provision
+from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client, check_endpoint, provision
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
 from infra.devstack.errors import CommandLineError
 from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.iam_policy import Denial
 from infra.devstack.poller import SqsPoller
+from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
 from infra.devstack.sandboxes import SandboxPool, cold_start_instance
 from infra.devstack.slack_api import SlackApiServer
 from infra.devstack.state import StackState, remove_state, write_state
@@ -57,6 +59,9 @@ class LocalStack:
     `aws_endpoint` runs the stack against an AWS endpoint already running (a moto server, LocalStack): no moto
     is started, the queues, tables and demo resources are created there, and both functions' AWS calls go
     there. `inventory_path` gives both functions that inventory (and its [policy]) instead of the demo one.
+    `iam` (default: on when the stack starts its own moto) runs each function under its own role, the one the
+    CDK app synthesizes for this inventory (`infra.devstack.roles`): its calls are checked on their resources
+    by the moto server and a refused one fails as on AWS (`denials()` lists them). Off, both use admin keys.
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class LocalStack:
         moto_sqs_fixes: bool = True,
         aws_endpoint: str | None = None,
         inventory_path: Path | None = None,
+        iam: bool | None = None,
     ) -> None:
         if pollers < 1 or not 1 <= batch_size <= 10:
             raise ValueError("pollers must be >= 1 and batch_size within 1..10")
@@ -109,6 +115,9 @@ class LocalStack:
         self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)}, sqs_fixes=moto_sqs_fixes)
         self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
         self._inventory_path = inventory_path
+        self._iam = (aws_endpoint is None) if iam is None else iam
+        #: The functions' role sessions ("ack", "worker") once started with `iam`.
+        self.credentials: dict[str, RoleCredentials] = {}
         self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN, usergroups=DEMO_USERGROUPS)
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
         # states, and Jenkins.
@@ -138,24 +147,30 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", self._log_level),
         }
 
+    def _role_environment(self, function: str) -> dict[str, str]:
+        role = self.credentials.get(function)
+        return role.environment() if role is not None else {}
+
     def ack_environment(self, provisioned: Provisioned) -> dict[str, str]:
-        """The ack function's own variables: the signing secret, the queue and the inventory (for its
-        [policy]); no bot token."""
-        return {
+        """The ack function's own variables: its role's credentials, the signing secret, the queue and the
+        inventory (for its [policy]); no bot token."""
+        return self._role_environment("ack") | {
             "SLACK_SIGNING_SECRET": self.signing_secret,
             "JOBS_QUEUE_URL": provisioned.queue_url,
             "OPSBOT_INVENTORY": self._write_inventory(),
         }
 
     def worker_environment(self, provisioned: Provisioned) -> dict[str, str]:
-        """The worker's own variables: the bot token, the local Slack API, the queues and tables."""
-        return {
+        """The worker's own variables: its role's credentials, the bot token, the local Slack API, the queues and
+        tables."""
+        return self._role_environment("worker") | {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_API_URL": self.slack.api_url,
             "JOBS_QUEUE_URL": provisioned.queue_url,
             "JOBS_DLQ_URL": provisioned.dlq_url,
             "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
             "OPSBOT_LEASES_TABLE": provisioned.tables.leases,
+            "OPSBOT_AUDIT_TABLE": provisioned.tables.audit,
             "OPSBOT_LOCAL_MODE": "1",
             "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
             "OPSBOT_INVENTORY": self._write_inventory(),
@@ -195,6 +210,19 @@ class LocalStack:
         self.state_path = path
         write_state(path, self.state)
 
+    def inventory_text(self) -> str:
+        """The inventory both functions read (TOML)."""
+        return Path(self._write_inventory()).read_text()
+
+    def _provision_roles(self, provisioned: Provisioned) -> None:
+        """Each function's role from the template synthesized for this inventory, and a session of each."""
+        local = local_resources(provisioned.queues, provisioned.tables, region=self.region)
+        self.credentials = provision_function_roles(self.endpoint_url, self.inventory_text(), local)
+
+    def denials(self) -> list[Denial]:
+        """Every call refused to a function's role so far (when this stack started its own moto)."""
+        return self.moto.denials()[0]
+
     def _write_inventory(self) -> str:
         """The given inventory, else the demo inventory in a temporary file (removed by `stop()`)."""
         if self._inventory_path is not None:
@@ -219,6 +247,8 @@ class LocalStack:
             self.codebuild.start()
             self.jenkins.start()
             provision_demo_ops(self.endpoint_url, self.region, self.codebuild, self.jenkins)
+            if self._iam:
+                self._provision_roles(self.provisioned)
             # Both functions share this process's environment, but each is imported (cold-started)
             # while only its own variables are set, as on Lambda: the ack never sees the bot token.
             # Everything is on 127.0.0.1; slack_sdk ignores NO_PROXY, so proxies go for the stack's lifetime.
@@ -252,6 +282,8 @@ class LocalStack:
                         self.provisioned.queue_arn,
                         endpoint_url=self.endpoint_url,
                         region=self.region,
+                        # The event source mapping polls with the function's role.
+                        client=self._poller_client(),
                         handler=worker_handler,
                         batch_size=self._batch_size,
                         function_timeout_s=WORKER_TIMEOUT_SECONDS,
@@ -265,6 +297,12 @@ class LocalStack:
             self.stop()
             raise
         return self
+
+    def _poller_client(self) -> Any:
+        role = self.credentials.get("worker")
+        if role is None:
+            return None
+        return aws_client("sqs", self.endpoint_url, self.region, credentials=role.client_kwargs())
 
     def _ack_sandbox_pool(self) -> SandboxPool:
         """`ack_sandboxes` copies of the ack cold-started now, while only its environment is set; a request
