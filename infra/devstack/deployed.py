@@ -33,7 +33,14 @@ from infra.devstack.errors import CommandLineError
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What the template depends on besides the inventory (the CDK app and what it imports from shared/).
-SOURCES = ("infra/aws", "cdk.json", "shared/settings.py", "shared/inventory.py", "shared/holds.py", "shared/deployment.py")
+SOURCES = (
+    "infra/aws",
+    "cdk.json",
+    "shared/settings.py",
+    "shared/inventory.py",
+    "shared/holds.py",
+    "shared/deployment.py",
+)
 #: The account moto uses by default: the opsbot stack's account locally.
 LOCAL_ACCOUNT = "123456789012"
 #: Synth needs a Jenkins URL when the inventory names Jenkins jobs; it only becomes the worker's JENKINS_URL.
@@ -169,7 +176,11 @@ class Resolver:
         queues = {k: v for k, v in self.resources.items() if v["Type"] == "AWS::SQS::Queue"}
         jobs = [k for k, v in queues.items() if "RedrivePolicy" in v.get("Properties", {})]
         for logical_id in jobs:
-            values[logical_id] = {"Ref": local.queue_url, "Arn": local.queue_arn, "QueueName": local.queue_arn.split(":")[-1]}
+            values[logical_id] = {
+                "Ref": local.queue_url,
+                "Arn": local.queue_arn,
+                "QueueName": local.queue_arn.split(":")[-1],
+            }
             target = queues[logical_id]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
             dlq = target["Fn::GetAtt"][0] if isinstance(target, dict) and "Fn::GetAtt" in target else None
             if dlq:
@@ -180,7 +191,10 @@ class Resolver:
                 name = local.tables.get(props.get("TableName", ""), props.get("TableName", logical_id))
                 values[logical_id] = {"Ref": name, "Arn": local.table_arn(name)}
             elif kind == "AWS::SecretsManager::Secret":
-                arn = local.secret_arn or f"arn:aws:secretsmanager:{local.region}:{local.account}:secret:{logical_id}-local"
+                arn = (
+                    local.secret_arn
+                    or f"arn:aws:secretsmanager:{local.region}:{local.account}:secret:{logical_id}-local"
+                )
                 values[logical_id] = {"Ref": arn}
             elif kind == "AWS::Logs::LogGroup":
                 name = props.get("LogGroupName") or f"/aws/lambda/{logical_id}"
@@ -209,7 +223,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._value(arg, "Ref")
             if key == "Fn::GetAtt":

@@ -75,7 +75,9 @@ def _conditions_hold(conditions: Mapping[str, Any], context: Mapping[str, Sequen
     return True
 
 
-def _statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Sequence[str]]) -> bool:
+def _statement_applies(
+    statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Sequence[str]]
+) -> bool:
     if "Principal" in statement or "NotPrincipal" in statement:
         raise UnsupportedPolicy("a Principal in an identity policy")
     if "Action" in statement:
@@ -140,7 +142,9 @@ class Denial:
         return f"{self.role} is not authorized to perform: {self.action} on resource: {self.resource} ({self.reason})"
 
 
-def remove_action(documents: Sequence[dict[str, Any]], action: str, resource: str | None = None) -> list[dict[str, Any]]:
+def remove_action(
+    documents: Sequence[dict[str, Any]], action: str, resource: str | None = None
+) -> list[dict[str, Any]]:
     """Copies of `documents` without `action` (on `resource` only, when given): what a template missing that one
     grant would deploy. Statements left with no action or no resource are dropped."""
     result: list[dict[str, Any]] = []

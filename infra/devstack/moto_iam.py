@@ -133,7 +133,7 @@ def _secretsmanager(request: Request) -> list[Resource]:
             from moto.secretsmanager.models import secretsmanager_backends
 
             secret_id = secretsmanager_backends[request.account][request.region].describe_secret(secret_id).arn
-        except Exception:  # noqa: BLE001 - AWS checks the name's ARN; a missing secret is the service's answer
+        except Exception:
             secret_id = request.arn("secretsmanager", f"secret:{secret_id}")
     return [(secret_id, {})]
 
@@ -183,8 +183,10 @@ def _logs(request: Request) -> list[Resource]:
     if request.action == "StartQuery":
         names = [p["logGroupName"]] if p.get("logGroupName") else []
         names += p.get("logGroupNames") or []
-        names += [_ecs_name(i) if not i.startswith("arn:") else i.split(":log-group:", 1)[1].removesuffix(":*")
-                  for i in p.get("logGroupIdentifiers") or []]
+        names += [
+            _ecs_name(i) if not i.startswith("arn:") else i.split(":log-group:", 1)[1].removesuffix(":*")
+            for i in p.get("logGroupIdentifiers") or []
+        ]
         # Logs authorizes StartQuery on the log group's ARN with its trailing `:*`.
         return [(request.arn("logs", f"log-group:{name}:*"), {}) for name in names]
     if request.action in ("CreateLogStream", "PutLogEvents"):
@@ -247,7 +249,7 @@ def enforced_caller(access_key_id: str, account: str, partition: str = "aws") ->
     role_name = assumed.role_arn.split("/")[-1]
     try:
         role = iam.get_role(role_name)
-    except Exception:  # noqa: BLE001 - a role moto does not know (another account's): not ours to check
+    except Exception:
         return None
     if not any(tag.get("Key") == ENFORCED_TAG for tag in _tags(role)):
         return None
@@ -319,7 +321,9 @@ def check(response: Any) -> Denial | None:
     try:
         resources = resources_of(request)
     except KeyError:
-        return Denial(caller.role_name, full_action, "?", "no resource mapping for this action in the local check", account)
+        return Denial(
+            caller.role_name, full_action, "?", "no resource mapping for this action in the local check", account
+        )
     for resource, context in resources:
         try:
             decision = evaluate(caller.documents, full_action, resource, context)
@@ -358,7 +362,7 @@ def apply() -> bool:
     def authorize(self: Any, resource: str = "*") -> None:
         try:
             denial = check(self)
-        except Exception as exc:  # noqa: BLE001 - a broken check refuses, loudly
+        except Exception as exc:
             import traceback
 
             where = traceback.format_exc(limit=-2).replace("\n", " ")

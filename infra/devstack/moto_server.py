@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> None:
         print("opsbot: moto's ECS deployments not patched (another moto layout)", file=sys.stderr, flush=True)
     if not moto_iam.apply():
         # Loud: the tests and `opsbot local` rely on it to refuse what AWS refuses.
-        print("opsbot: IAM NOT ENFORCED: moto's authorization not patched (another moto layout)", file=sys.stderr, flush=True)
+        print(
+            "opsbot: IAM NOT ENFORCED: moto's authorization not patched (another moto layout)",
+            file=sys.stderr,
+            flush=True,
+        )
     if not moto_http.apply():
         print("opsbot: moto's connections not kept alive (another moto layout)", file=sys.stderr, flush=True)
     from moto.server import main as moto_main

@@ -87,9 +87,7 @@ def provision_role(
         Tags=[{"Key": ENFORCED_TAG, "Value": "true"}],
     )["Role"]["Arn"]
     put_policies(endpoint_url, name, policies, region)
-    credentials = aws_client("sts", endpoint_url, region).assume_role(RoleArn=arn, RoleSessionName=name)[
-        "Credentials"
-    ]
+    credentials = aws_client("sts", endpoint_url, region).assume_role(RoleArn=arn, RoleSessionName=name)["Credentials"]
     return RoleCredentials(
         role_name=name,
         access_key_id=credentials["AccessKeyId"],
@@ -98,7 +96,9 @@ def provision_role(
     )
 
 
-def local_resources(queues: Queues, tables: Tables, *, region: str = "us-east-1", secret_arn: str | None = None) -> LocalResources:
+def local_resources(
+    queues: Queues, tables: Tables, *, region: str = "us-east-1", secret_arn: str | None = None
+) -> LocalResources:
     """The local queues and tables as the template's references resolve to them."""
     from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE
 

@@ -16,9 +16,9 @@ from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
 from infra.devstack.errors import CommandLineError
+from infra.devstack.iam_policy import Denial
 from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
-from infra.devstack.iam_policy import Denial
 from infra.devstack.poller import SqsPoller
 from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
 from infra.devstack.sandboxes import SandboxPool, cold_start_instance
@@ -163,25 +163,29 @@ class LocalStack:
     def worker_environment(self, provisioned: Provisioned) -> dict[str, str]:
         """The worker's own variables: its role's credentials, the bot token, the local Slack API, the queues and
         tables."""
-        return self._role_environment("worker") | {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_API_URL": self.slack.api_url,
-            "JOBS_QUEUE_URL": provisioned.queue_url,
-            "JOBS_DLQ_URL": provisioned.dlq_url,
-            "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
-            "OPSBOT_LEASES_TABLE": provisioned.tables.leases,
-            "OPSBOT_AUDIT_TABLE": provisioned.tables.audit,
-            "OPSBOT_LOCAL_MODE": "1",
-            "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
-            "OPSBOT_INVENTORY": self._write_inventory(),
-            "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={self.codebuild.url},codepipeline={self.codebuild.url}",
-            "JENKINS_URL": self.jenkins.url,
-            "JENKINS_USER": self.jenkins.user,
-            "JENKINS_API_TOKEN": self.jenkins.token,
-            # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
-            "OPSBOT_POLL_INTERVAL": "2",
-            "OPSBOT_INLINE_WAIT": "2",
-        } | (self._real_slack_environment() if self._real_slack_token else {})
+        return (
+            self._role_environment("worker")
+            | {
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_API_URL": self.slack.api_url,
+                "JOBS_QUEUE_URL": provisioned.queue_url,
+                "JOBS_DLQ_URL": provisioned.dlq_url,
+                "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
+                "OPSBOT_LEASES_TABLE": provisioned.tables.leases,
+                "OPSBOT_AUDIT_TABLE": provisioned.tables.audit,
+                "OPSBOT_LOCAL_MODE": "1",
+                "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
+                "OPSBOT_INVENTORY": self._write_inventory(),
+                "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={self.codebuild.url},codepipeline={self.codebuild.url}",
+                "JENKINS_URL": self.jenkins.url,
+                "JENKINS_USER": self.jenkins.user,
+                "JENKINS_API_TOKEN": self.jenkins.token,
+                # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
+                "OPSBOT_POLL_INTERVAL": "2",
+                "OPSBOT_INLINE_WAIT": "2",
+            }
+            | (self._real_slack_environment() if self._real_slack_token else {})
+        )
 
     def _real_slack_environment(self) -> dict[str, str]:
         """The worker on a real workspace: Slack's Web API with the app's bot token, response_urls on

@@ -104,7 +104,9 @@ def tables(moto_server: MotoServer) -> Tables:
 @pytest.fixture(scope="session")
 def ecs_cluster(moto_server: MotoServer) -> str:
     """A demo cluster with services `payment` and `checkout`, 2 tasks running each."""
-    cluster = f"cluster-{uuid.uuid4().hex[:8]}"
+    # One name in every session: the worker's policy names the cluster, and the template synthesized for the
+    # demo inventory on it is then synthesized once and read from the cache (infra/devstack/deployed.py).
+    cluster = "cluster-tests"
     provision_demo_ecs(aws_client("ecs", moto_server.endpoint_url), cluster=cluster)
     return cluster
 

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-
-from infra.devstack.aws import FAKE_CREDENTIALS, MotoServer, Queues, Tables, aws_client
+from infra.devstack.aws import MotoServer, Queues, Tables, aws_client
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml
 from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
 from infra.devstack.slack_api import SlackApiServer
 from shared.commands import find_command
 from shared.inventory import Inventory
@@ -62,6 +61,22 @@ class Harness:
     inventory_toml: str | None = None
     #: The poll interval of the worker, and how far the clock moves per step in `run`.
     poll_s: float = POLL_S
+    #: The worker's role sessions, per inventory (the template, and so the policy, depends on it).
+    _roles: dict[str, RoleCredentials] = field(default_factory=dict)
+
+    def worker_role(self) -> RoleCredentials:
+        """A session of the worker's role as the CDK app synthesizes it for this inventory, on this test's queue
+        and tables: every AWS call the worker makes is checked by moto on its resource (infra/devstack/moto_iam.py)."""
+        inventory = self.inventory_toml or demo_inventory_toml(self.cluster)
+        if inventory not in self._roles:
+            local = local_resources(self.queues, self.tables)
+            self._roles[inventory] = provision_function_roles(
+                self.moto.endpoint_url, inventory, local, functions=("worker",)
+            )["worker"]
+        return self._roles[inventory]
+
+    def worker_session(self) -> Any:
+        return self.worker_role().session()
 
     @property
     def inventory(self) -> Inventory:
@@ -95,7 +110,7 @@ class Harness:
 
     def dispatcher(self, **overrides: Any) -> Dispatcher:
         settings = self.settings(**overrides)
-        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        session = self.worker_session()
         dispatcher = build_dispatcher(
             settings, aws=AwsClients(settings, session=session), inventory=self.inventory, now=self.clock.now
         )
