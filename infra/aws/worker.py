@@ -20,8 +20,9 @@ from infra.aws.worker_permissions import (
     operation_permissions,
     placements,
 )
+from shared.deployment import DEPLOYED_TIMING
 from shared.inventory import Inventory
-from shared.settings import JOBS_INDEX, MAX_RECEIVE_COUNT, WORKER_TIMEOUT_SECONDS
+from shared.settings import JOBS_INDEX
 
 #: One job per invocation. Jobs of a batch run one after another inside one invocation, so a batch
 #: must finish within WORKER_TIMEOUT_SECONDS; one job per invocation gives every job the whole
@@ -94,7 +95,7 @@ class Worker(Construct):
             "OPSBOT_AUDIT_TABLE": audit.table_name,
             "OPSBOT_SECRET_ARN": secret.secret_arn,
             "OPSBOT_INVENTORY": INVENTORY_PATH,
-            "OPSBOT_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+            "OPSBOT_MAX_RECEIVE_COUNT": str(DEPLOYED_TIMING.max_receive_count),
         }
         if jenkins_url:
             # The Jenkins user and API token are read from the secret (jenkins_user, jenkins_api_token).
@@ -106,7 +107,7 @@ class Worker(Construct):
             handler="worker_function.handler.lambda_handler",
             service=WORKER_SERVICE,
             description="opsbot worker: run queued jobs, answer in Slack",
-            timeout=Duration.seconds(WORKER_TIMEOUT_SECONDS),
+            timeout=Duration.seconds(int(DEPLOYED_TIMING.function_timeout_s)),
             memory_size=WORKER_MEMORY_MB,
             statements=[
                 # What the SQS event source mapping calls with the function's role.

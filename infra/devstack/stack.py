@@ -24,8 +24,8 @@ from infra.devstack.roles import RoleCredentials, local_resources, provision_fun
 from infra.devstack.sandboxes import SandboxPool, cold_start_instance
 from infra.devstack.slack_api import SlackApiServer
 from infra.devstack.state import StackState, remove_state, write_state
+from shared.deployment import LOCAL_VISIBILITY_TIMEOUT_S, local_timing
 from shared.inventory import InventoryError, load_inventory
-from shared.settings import WORKER_TIMEOUT_SECONDS
 
 BOT_TOKEN = "xoxb-local"
 
@@ -69,7 +69,7 @@ class LocalStack:
         *,
         port: int = 3000,
         region: str = "us-east-1",
-        visibility_timeout: int = 5,
+        visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_S,
         echo: bool = False,
         out: TextIO | None = None,
         state_path: Path | None = None,
@@ -101,6 +101,9 @@ class LocalStack:
         self.state_path = state_path
         self._port = port
         self._visibility_timeout = visibility_timeout
+        #: The deployed clock scaled to this visibility timeout (shared/deployment.py): the worker's timeout (its
+        #: Lambda context, so an interrupted job's in-progress record) and inline wait follow, AWS's relations kept.
+        self.timing = local_timing(visibility_timeout)
         self._log_level = log_level
         self._ack_handler = ack_handler
         self._worker_handler = worker_handler
@@ -246,7 +249,12 @@ class LocalStack:
                 self.moto.start()
             else:
                 check_endpoint(self._aws_endpoint)
-            self.provisioned = provision(self.endpoint_url, self.region, visibility_timeout=self._visibility_timeout)
+            self.provisioned = provision(
+                self.endpoint_url,
+                self.region,
+                visibility_timeout=self._visibility_timeout,
+                max_receive_count=self.timing.max_receive_count,
+            )
             self.slack.start()
             self.codebuild.start()
             self.jenkins.start()
@@ -290,7 +298,7 @@ class LocalStack:
                         client=self._poller_client(),
                         handler=worker_handler,
                         batch_size=self._batch_size,
-                        function_timeout_s=WORKER_TIMEOUT_SECONDS,
+                        function_timeout_s=self.timing.function_timeout_s,
                         thread_name="sqs-poller" if i == 0 else f"sqs-poller-{i}",
                     ).start()
                 )
