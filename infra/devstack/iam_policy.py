@@ -41,9 +41,27 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
+_OPERATORS = frozenset(
+    {
+        "StringEquals",
+        "ArnEquals",
+        "StringEqualsIgnoreCase",
+        "StringLike",
+        "ArnLike",
+        "StringNotEquals",
+        "ArnNotEquals",
+        "StringNotLike",
+        "ArnNotLike",
+        "Bool",
+    }
+)
+
+
 def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, Sequence[str]]) -> bool:
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
+    if base not in _OPERATORS:
+        raise UnsupportedPolicy(f"condition operator {operator} is not evaluated locally")
     values = context.get(key) if key in context else context.get(key.lower())
     if values is None:
         # A key absent from the request: `...IfExists` holds, the others fail (Null is not used by opsbot).
