@@ -267,7 +267,7 @@ def enforced_caller(access_key_id: str, account: str, partition: str = "aws") ->
 def _tags(role: Any) -> list[dict[str, str]]:
     tags = getattr(role, "tags", {}) or {}
     if isinstance(tags, dict):
-        return [{"Key": k, "Value": (v.get("Value") if isinstance(v, dict) else v)} for k, v in tags.items()]
+        return [{"Key": str(k), "Value": str(v.get("Value") if isinstance(v, dict) else v)} for k, v in tags.items()]
     return list(tags)
 
 

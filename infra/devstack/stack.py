@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
+from infra.devstack.deployed import SynthUnavailable
 from infra.devstack.errors import CommandLineError
 from infra.devstack.iam_policy import Denial
 from infra.devstack.ingress import Ingress, LambdaHandler
@@ -119,6 +121,7 @@ class LocalStack:
         self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
         self._inventory_path = inventory_path
         self._iam = (aws_endpoint is None) if iam is None else iam
+        self._iam_asked = iam is not None
         #: The functions' role sessions ("ack", "worker") once started with `iam`.
         self.credentials: dict[str, RoleCredentials] = {}
         self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN, usergroups=DEMO_USERGROUPS)
@@ -221,10 +224,16 @@ class LocalStack:
         """The inventory both functions read (TOML)."""
         return Path(self._write_inventory()).read_text()
 
-    def _provision_roles(self, provisioned: Provisioned) -> None:
-        """Each function's role from the template synthesized for this inventory, and a session of each."""
+    def _provision_roles(self, provisioned: Provisioned, *, required: bool) -> None:
+        """Each function's role from the template synthesized for this inventory, and a session of each. Without
+        the CDK app (opsbot[cdk] not installed) the stack runs unchecked, and says so, unless asked for it."""
         local = local_resources(provisioned.queues, provisioned.tables, region=self.region)
-        self.credentials = provision_function_roles(self.endpoint_url, self.inventory_text(), local)
+        try:
+            self.credentials = provision_function_roles(self.endpoint_url, self.inventory_text(), local)
+        except SynthUnavailable as exc:
+            if required:
+                raise
+            print(f"opsbot local: IAM not enforced: {exc}", file=sys.stderr, flush=True)
 
     def denials(self) -> list[Denial]:
         """Every call refused to a function's role so far (when this stack started its own moto)."""
@@ -259,8 +268,8 @@ class LocalStack:
             self.codebuild.start()
             self.jenkins.start()
             provision_demo_ops(self.endpoint_url, self.region, self.codebuild, self.jenkins)
-            if self._iam:
-                self._provision_roles(self.provisioned)
+            if self._iam is not False:
+                self._provision_roles(self.provisioned, required=self._iam is True and self._iam_asked)
             # Both functions share this process's environment, but each is imported (cold-started)
             # while only its own variables are set, as on Lambda: the ack never sees the bot token.
             # Everything is on 127.0.0.1; slack_sdk ignores NO_PROXY, so proxies go for the stack's lifetime.
