@@ -241,13 +241,13 @@ def route_job(
     if denial is not None:
         record_denial(queue, job, denial)
         return denial
+    spec = find_command(job.command)
+    if spec is not None and spec.confirm and not can_prompt:  # its requester's Confirm comes first, always
+        return messages.use_the_slash_command(job.display)
     decision = check(job, inventory) if inventory is not None else None
     if decision is not None and decision.approval is not None:
         return request_approval(queue, job, decision.approval, decision.rule or "", signing_secret)
-    spec = find_command(job.command)
     if spec is not None and spec.confirm:
-        if not can_prompt:
-            return messages.use_the_slash_command(job.display)
         return _prompt(queue, job, spec, inventory, signing_secret)
     try:
         _send(queue, job)
@@ -442,10 +442,10 @@ def accept_pick(
             if denial is not None:
                 record_denial(queue, planned, denial)
                 reply = denial
+            elif spec.confirm:  # its requester's Confirm comes first, even where a second person must approve
+                reply = messages.use_the_slash_command(planned.display)
             elif decision is not None and decision.approval is not None:
                 reply = request_approval(queue, planned, decision.approval, decision.rule or "", signing_secret)
-            elif spec.confirm:
-                reply = messages.use_the_slash_command(planned.display)
             else:
                 job = planned.changed(replace_original=True)
                 return _send_one(queue, job)

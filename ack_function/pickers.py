@@ -35,6 +35,10 @@ DEFAULT_SINCE = "15m"
 _ENVIRONMENTS = ("prod", "staging", "dev", "test")
 
 
+#: What a picker offers, in its words, by what the command accepts (anything else: a target).
+_WHAT = {"jenkins_job": "Jenkins job", "suite": "suite", "environment": "environment"}
+
+
 def offers_picker(spec: CommandSpec) -> bool:
     """A command naming one inventory entry, without a confirmation prompt (a click cannot show one) nor a
     required reason (`CommandSpec.picker`)."""
@@ -58,7 +62,7 @@ def usable_names(spec: CommandSpec, inventory: Inventory, user: str, channel: st
 
 def picker_for(spec: CommandSpec, inventory: Inventory, user: str, channel: str) -> SlackMessage:
     """The picker of `spec` for this person: names grouped by environment, at most 100, the rest counted."""
-    what = "Jenkins job" if spec.accepts == "jenkins_job" else "suite" if spec.accepts == "suite" else "target"
+    what = _WHAT.get(spec.accepts or "", "target")
     names = usable_names(spec, inventory, user, channel)
     fitting = [(env, name) for env, name in names if len(name) <= MAX_OPTION_VALUE]
     shown = fitting[:MAX_OPTIONS]
@@ -69,7 +73,7 @@ def picker_for(spec: CommandSpec, inventory: Inventory, user: str, channel: str)
     if spec.accepts == "logs":
         since = messages.static_select(SINCE_ACTION, "How far back", [("since", SINCE_CHOICES)], DEFAULT_SINCE)
         selects.append(since)
-    selects.append(messages.static_select(PICK_PREFIX + spec.name, f"Choose a {what}", groups))
+    selects.append(messages.static_select(PICK_PREFIX + spec.name, f"Choose {messages.a_or_an(what)}", groups))
     return messages.picker(spec, what, selects, len(shown), len(names) - len(shown), PICK_BLOCK)
 
 

@@ -22,9 +22,27 @@ TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
 JobName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$")]
 #: A build parameter's name: what Jenkins accepts in a form field.
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
-#: `--since` values: a number and a unit (m, h, d).
-_SINCE = re.compile(r"^(\d{1,4})([mhd])$")
+#: `--since` / `--for` values: ASCII digits and a unit (m, h, d); 7d is 10080m, so five digits.
+_SINCE = re.compile(r"^([0-9]{1,5})([mhd])$")
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
+#: The dashes a flag may start with: `--`, and what Slack's smart punctuation makes of it (em dash, en dash).
+_FLAG_DASHES = "-\u2014\u2013"
+#: The flags the commands know, without their dashes.
+_FLAGS = ("dry-run", "for", "since")
+
+
+def flag_word(word: str) -> str:
+    """A word as a flag: `--dry-run`, `--for` or `--since` typed with an em dash or an en dash (Slack's smart
+    punctuation turns a typed `--` into an em dash) read as the flag; any other word as it is."""
+    bare = word.lstrip(_FLAG_DASHES)
+    if bare == word or not bare:
+        return word
+    name = bare.replace("\u2014", "-").replace("\u2013", "-").lower()
+    return f"--{name}" if name in _FLAGS else word
+
+
+def flag_words(words: list[str]) -> list[str]:
+    return [flag_word(w) for w in words]
 
 
 class _Args(BaseModel):
@@ -190,7 +208,8 @@ class AuditNoteArgs(_Args):
     """Not a command: a decision the ack made (a denial) for the worker to record; nobody is answered."""
 
     kind: Literal["audit_note"] = "audit_note"
-    event: Literal["denial"] = "denial"
+    #: A denial by the ack; a cancel the worker could not write at once (`operations/cancel.py`).
+    event: Literal["denial", "cancel"] = "denial"
     target: str = Field(default="-", max_length=255)
     detail: str = Field(default="", max_length=500)
 
@@ -317,24 +336,33 @@ def parse_logs_words(words: list[str]) -> dict[str, Any]:
         raise UsageError("/ops-logs needs a target.")
     values: dict[str, Any] = {"target": words[0]}
     rest = words[1:]
-    if rest and rest[0] == "--since":
+    if rest and flag_word(rest[0]) == "--since":
         if len(rest) < 2:
             raise UsageError("--since needs a duration such as 15m, 2h or 1d.")
-        match = _SINCE.match(rest[1])
-        if match is None:
-            raise UsageError(f"--since must be a duration such as 15m, 2h or 1d, got {quoted(rest[1])}.")
-        values["since_minutes"] = int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+        values["since_minutes"] = _duration_minutes(rest[1], "--since", 7 * 1440)
         rest = rest[2:]
     if rest:
         values["query"] = " ".join(rest)
     return values
 
 
-def _duration_minutes(word: str, flag: str) -> int:
+def _duration_minutes(word: str, flag: str, most: int) -> int:
+    """A duration in minutes, refused in the units the person typed (never in minutes they did not type)."""
     match = _SINCE.match(word)
     if match is None:
         raise UsageError(f"{flag} must be a duration such as 30m, 2h or 1d, got {quoted(word)}.")
-    return int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+    minutes = int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+    if minutes < 1:
+        raise UsageError(f"{flag} must be at least 1m, got {quoted(word)}.")
+    if minutes > most:
+        raise UsageError(f"{flag} must be at most {_in_units(most)}, got {quoted(word)}.")
+    return minutes
+
+
+def _in_units(minutes: int) -> str:
+    """`10080` as `7d (168h, 10080m)`: the limit in each unit a person may type it in."""
+    parts = [f"{minutes // n}{unit}" for unit, n in (("d", 1440), ("h", 60)) if minutes % n == 0]
+    return f"{parts[0]} ({', '.join([*parts[1:], f'{minutes}m'])})" if parts else f"{minutes}m"
 
 
 def parse_lock_words(words: list[str]) -> dict[str, Any]:
@@ -352,11 +380,14 @@ def parse_freeze_words(words: list[str]) -> dict[str, Any]:
         raise UsageError("/ops-freeze needs an environment and a reason.")
     values: dict[str, Any] = {"environment": words[0]}
     rest = words[1:]
-    if "--for" in rest:
-        at = rest.index("--for")
+    flags = flag_words(rest)
+    if flags.count("--for") > 1:
+        raise UsageError("--for is given twice; give it once, e.g. `--for 2h`.")
+    if "--for" in flags:
+        at = flags.index("--for")
         if at + 1 >= len(rest):
             raise UsageError("--for needs a duration such as 30m, 2h or 1d.")
-        values["for_minutes"] = _duration_minutes(rest[at + 1], "--for")
+        values["for_minutes"] = _duration_minutes(rest[at + 1], "--for", FREEZE_MAX_MINUTES)
         rest = rest[:at] + rest[at + 2 :]
     if not rest:
         raise UsageError("/ops-freeze needs a reason after the environment, e.g. `/ops-freeze prod incident 42`.")
@@ -475,6 +506,9 @@ class CommandSpec:
     picker: bool = True
     #: Its operation changes nothing anywhere, its message aside: a retry may run it again (a read).
     reads_only: bool = False
+    #: The args field naming what a read is about (any inventory name, or an environment) when the command has
+    #: no `subject`: the policy decides it in that name's environment (`/ops-audit payment` is a prod read).
+    reads_about: str | None = None
 
     @property
     def mutating(self) -> bool:
@@ -494,14 +528,20 @@ class CommandSpec:
         """The text without `--dry-run` (wherever it was typed) and whether it was there; `UsageError` for a
         command that changes nothing (it has nothing to preview)."""
         words = text.split()
-        if DRY_RUN_FLAG not in words:
+        flags = flag_words(words)
+        if DRY_RUN_FLAG not in flags:
             return text, False
         if not self.mutating:
             mutating = ", ".join(spec.name for spec in COMMANDS if spec.mutating)
+            if self.reads_only:
+                raise UsageError(
+                    f"{self.name} changes nothing, so it has no {DRY_RUN_FLAG} (the commands that do: {mutating})."
+                )
             raise UsageError(
-                f"{self.name} changes nothing, so it has no {DRY_RUN_FLAG} (the commands that do: {mutating})."
+                f"{self.name} has no {DRY_RUN_FLAG}: leave it out to run it for real (the commands with a "
+                f"{DRY_RUN_FLAG}: {mutating})."
             )
-        return " ".join(w for w in words if w != DRY_RUN_FLAG), True
+        return " ".join(w for w, f in zip(words, flags, strict=True) if f != DRY_RUN_FLAG), True
 
     def target_of(self, args: _Args) -> str | None:
         return None if self.target is None else str(getattr(args, self.target))
@@ -513,6 +553,12 @@ class CommandSpec:
     @property
     def usage(self) -> str:
         return f"{self.name} {self.usage_hint}".strip()
+
+    @property
+    def summary(self) -> str:
+        """The description as lists show it: with "Asks you to confirm first." for a command that does (the
+        confirmation prompt itself shows the bare description)."""
+        return f"{self.description} Asks you to confirm first." if self.confirm else self.description
 
     def parse(self, text: str) -> _Args:
         """Parse the slash command's text into its args model, or raise `UsageError`."""
@@ -586,7 +632,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         name="/ops-rollback",
         args_model=RollbackArgs,
         description="Roll an ECS service back to the previous task definition revision of its family (or the one "
-        "named) and follow the deployment until it completes; asks to confirm.",
+        "named) and follow the deployment until it completes.",
         positional=("target", "revision"),
         optional=1,
         usage_hint="<target> [revision]",
@@ -600,7 +646,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         name="/ops-scale",
         args_model=ScaleArgs,
         description="Set an ECS service's desired count, within the inventory's bounds, and follow it until the "
-        "running count matches; asks to confirm.",
+        "running count matches.",
         positional=("target", "count"),
         usage_hint="<target> <count>",
         target="target",
@@ -662,6 +708,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         positional=("target",),
         usage_hint="<target>",
         reads_only=True,
+        reads_about="target",
     ),
     CommandSpec(
         name="/ops-jobs",
@@ -672,6 +719,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         optional=1,
         usage_hint="[target]",
         tracked=False,
+        reads_about="target",
     ),
     CommandSpec(
         name="/ops-cancel",

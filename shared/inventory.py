@@ -406,6 +406,15 @@ class Inventory(_Model):
         target = self.targets.get(name)
         return target.environment if target else None
 
+    def environment_named(self, name: str) -> str | None:
+        """The environment of whatever the inventory calls `name` (a target, a suite, a Jenkins job), or `name`
+        itself when it is an environment; None when it has nothing by that name."""
+        for accepts in ("target", "suite", "jenkins_job", "environment"):
+            environment = self.environment_of(accepts, name)
+            if environment is not None:
+                return environment
+        return None
+
     # -- loading ---------------------------------------------------------------------------
 
     @classmethod

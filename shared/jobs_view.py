@@ -83,6 +83,10 @@ def lease_line(row: LeaseRow, now: datetime) -> str:
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def jobs_overview(
     running: Sequence[JobRow],
     waiting: Sequence[JobRow],
@@ -96,7 +100,8 @@ def jobs_overview(
     """/ops-jobs: what runs, what waits (a prompt, an approval, its next step) and the leases held.
     `extra_blocks` go before the footer (the locks and freezes section)."""
     about = f" on {echo(target)}" if target else ""
-    header = f"*What runs and waits{about}*: {len(running)} running, {len(waiting)} waiting, {len(leases)} leases held"
+    counts = f"{len(running)} running, {len(waiting)} waiting, {_count(len(leases), 'lease')} held"
+    header = f"*What runs and waits{about}*: {counts}"
     blocks: list[dict[str, Any]] = [_section(header)]
     sections = [
         ("Running", [job_line(r, now) for r in running], "jobs"),
@@ -160,8 +165,18 @@ def job_cancelled(
     return SlackMessage(text=_fallback_text(text, *lines), blocks=blocks, response_type="ephemeral")
 
 
-def completed_before_cancel(display: str, short_id: str, how: str) -> SlackMessage:
-    """The cancel won the registry, but the target had already completed by itself: that is what is told."""
+def completed_before_cancel(
+    display: str, short_id: str, how: str, *, requester: str = "", canceller: str = ""
+) -> SlackMessage:
+    """The cancel won the registry, but the target had already completed by itself: that is what is told (to
+    the canceller; with `requester`, to the requester in the job's own message)."""
+    if requester:
+        whose = "" if canceller == requester else f" by {mention(canceller)}"
+        text = (
+            f":information_source: Job `{escape(short_id)}` ({echo(display)}) completed at its target before the "
+            f"cancel{whose} reached it: {escape(shorten(how, 300))}. Nothing was cancelled; no later step runs."
+        )
+        return _simple_message(text)
     text = (
         f":information_source: Job `{escape(short_id)}` ({echo(display)}) had already completed at its target "
         f"when the cancel reached it: {escape(shorten(how, 300))}. Nothing was cancelled at its target; no later "

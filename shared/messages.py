@@ -133,6 +133,9 @@ class SlackMessage(BaseModel):
     response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
     #: The job's last message (its result or its failure), as opposed to progress.
     final: bool = True
+    #: The job this message is about when it is not the job sending it: a prompt's answer (cancelled,
+    #: rejected, expired) names the prompt's job, the id the audit and `/ops-jobs` know it by.
+    about_job: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -149,7 +152,7 @@ class SlackMessage(BaseModel):
     def plain_fallback(self, why: str) -> SlackMessage:
         """The message as plain text only, saying why (Slack refused the blocks): a last line of defence."""
         text = clip(f"{self.text}\n\n_{why}_", MAX_FALLBACK_TEXT)
-        return SlackMessage(text=text, response_type=self.response_type, final=self.final)
+        return SlackMessage(text=text, response_type=self.response_type, final=self.final, about_job=self.about_job)
 
 
 def _section(markdown: str) -> dict[str, Any]:
@@ -205,18 +208,30 @@ def queued(display: str, short_id: str) -> SlackMessage:
 def usage_help(spec: CommandSpec, problem: str) -> SlackMessage:
     """`problem` is plain words (it may quote the input, already shortened): shown escaped."""
     return _simple(
-        f":warning: {escape(problem)}\nUsage: `{escape(spec.usage)}`\n{spec.description}",
+        f":warning: {escape(problem)}\nUsage: `{escape(spec.usage)}`\n{spec.summary}",
         "Nothing was queued.",
     )
 
 
 def command_list(specs: Iterable[CommandSpec]) -> str:
-    return "\n".join(f"• `{escape(spec.usage)}`: {spec.description}" for spec in specs)
+    return "\n".join(f"• `{escape(spec.usage)}`: {spec.summary}" for spec in specs)
 
 
 def unknown_command(name: str, specs: Sequence[CommandSpec]) -> SlackMessage:
-    opening = f":question: I don't know {echo(name, 40)}. The commands are:" if name else "Here is what I can do:"
-    return _simple(f"{opening}\n{command_list(specs)}", "Nothing was queued.")
+    """An unknown command: the closest one offered ("did you mean"), then every command, closest first."""
+    if not name:
+        return _simple(f"Here is what I can do:\n{command_list(specs)}", "Nothing was queued.")
+    import difflib  # only to explain an unknown command
+
+    from shared.inventory import closest_first
+
+    by_name = {spec.name: spec for spec in specs}
+    typed = name.strip().lower()
+    ordered = [by_name[n] for n in closest_first(typed, list(by_name))]
+    close = difflib.get_close_matches(typed, list(by_name), n=1, cutoff=0.6)
+    guess = f" Did you mean `{escape(close[0])}`?" if close else ""
+    opening = f":question: I don't know {echo(name, 40)}.{guess} The commands, closest first:"
+    return _simple(f"{opening}\n{command_list(ordered)}", "Nothing was queued.")
 
 
 def refused(display: str, problem: str) -> SlackMessage:
@@ -439,6 +454,20 @@ def with_lines(message: SlackMessage, lines: Sequence[str]) -> SlackMessage:
 LOG_SECTIONS = 8
 
 
+def log_query_malformed(display: str, query: str, problem: str, short_id: str) -> SlackMessage:
+    """CloudWatch Logs Insights could not read the query (MalformedQueryException): nothing was searched."""
+    text = (
+        f":no_entry: {echo(display)}: CloudWatch Logs Insights cannot read the query "
+        f"{echo(query, 300)}: {escape(shorten(problem, 300))}. Nothing was searched."
+    )
+    hint = (
+        "Words that do not start with a command (fields, filter, stats, sort, limit, parse...) are searched for "
+        "as they are; a query is commands joined by `|`. "
+        "<https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html|Query syntax>"
+    )
+    return _simple(text, hint, f"job `{escape(short_id)}`")
+
+
 def log_table(
     target: str, rows: Sequence[tuple[str, str]], matched: int, since: str, query: str, short_id: str
 ) -> SlackMessage:
@@ -482,7 +511,7 @@ def help_text(entries: Sequence[tuple[CommandSpec, list[str] | None]]) -> SlackM
             shown = ", ".join(echo(n, 40) for n in names[:HELP_NAMES_SHOWN])
             more = f" and {len(names) - HELP_NAMES_SHOWN} more" if len(names) > HELP_NAMES_SHOWN else ""
             accepted = " Accepts: " + (f"{shown}{more}" if names else "_none configured_") + "."
-        lines.append(f"• `{escape(spec.usage)}`: {spec.description}{accepted}")
+        lines.append(f"• `{escape(spec.usage)}`: {spec.summary}{accepted}")
     header = "*What I can do*"
     return SlackMessage(text=_fallback_text(header, *lines), blocks=[_section(header), *_sections(lines)])
 
@@ -524,7 +553,8 @@ def confirm_prompt(
     """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel (each
     button carries its own token, good for that purpose only)."""
     where = f" on *{escape(environment)}*" if environment else ""
-    text = f":warning: Run {echo(display)}{where}? {description}"
+    command, cut = whole_command(display)
+    text = f":warning: Run {command}{where}? {description}"
     actions = {
         "type": "actions",
         "block_id": "opsbot_confirm",
@@ -534,9 +564,28 @@ def confirm_prompt(
         ],
     }
     footer = _context(
-        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then."
+        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then.",
+        *([cut] if cut else []),
     )
-    return SlackMessage(text=text, blocks=[_section(text), actions, footer])
+    return SlackMessage(text=_fallback_text(text), blocks=[_section(text), actions, footer])
+
+
+#: A command shown for confirming is shown whole up to this long; a longer one keeps its start and its end.
+MAX_CONFIRMED_COMMAND = 1200
+_CONFIRMED_TAIL = 200
+
+
+def whole_command(display: str) -> tuple[str, str]:
+    """The command as a code span, whole (what is confirmed is what runs); past `MAX_CONFIRMED_COMMAND`
+    characters its start and its end (where a revision or a count is) with the cut said, never silently."""
+    flat = " ".join(display.split())
+    if len(flat) <= MAX_CONFIRMED_COMMAND:
+        return echo(flat, MAX_CONFIRMED_COMMAND), ""
+    head = flat[: MAX_CONFIRMED_COMMAND - _CONFIRMED_TAIL - 1]
+    tail = flat[-_CONFIRMED_TAIL:]
+    left_out = len(flat) - len(head) - len(tail)
+    shown = f"{echo(head, len(head))} … {echo(tail, len(tail))}"
+    return shown, f"The command is {len(flat)} characters long: {left_out} in its middle are not shown here."
 
 
 def confirmed(display: str, short_id: str, user_id: str) -> SlackMessage:
@@ -596,6 +645,7 @@ _TOO_LATE = {
     "rejected": "the request had been rejected",
     "confirmed": "it had been confirmed already",
     "approved": "it had been approved already",
+    "refused": "it had been refused already (its target is locked or its environment frozen)",
 }
 
 
@@ -639,6 +689,18 @@ def decision_refused(action: Literal["approval", "rejection"], reason: str) -> S
 AUDIT_SECTIONS = 6
 
 
+#: A user, channel or user-group mention as opsbot writes it (`mention`, `_channel`), once escaped.
+_ESCAPED_MENTION = re.compile(r"&lt;(@[UW][A-Z0-9]{2,20}|#C[A-Z0-9]{2,20}|!subteam\^S[A-Z0-9]{2,20})&gt;")
+
+
+def kept_mrkdwn(text: str, limit: int) -> str:
+    """Text that may already be opsbot's mrkdwn (an outcome's first line: `frozen by <@U0...>`, `&lt;` for a
+    typed `<`) or plain words (an API's error), made safe once: read as plain text, escaped, shortened, and only
+    opsbot's own mentions given back their meaning (never a link, `<!channel>` or a second escape)."""
+    plain = str(text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _ESCAPED_MENTION.sub(r"<\1>", escape(shorten(plain, limit)))
+
+
 def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str, str]], short_id: str) -> SlackMessage:
     """A target's recent audit records, newest first. Each row: time, event, command, user, channel, job, detail
     (the command as typed and the detail are escaped and shortened)."""
@@ -647,7 +709,7 @@ def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str
         f"`{escape(when)}` *{escape(event)}* {echo(command)} by {mention(user)}"
         + (f" in <#{channel}>" if _SLACK_ID.match(channel) else (f" in {escape(channel)}" if channel else ""))
         + f" (job `{escape(job[:8])}`)"
-        + (f": {escape(shorten(detail, 200))}" if detail else "")
+        + (f": {kept_mrkdwn(detail, 200)}" if detail else "")
         for when, event, command, user, channel, job, detail in rows
     ]
     body = _sections(lines or ["_Nothing recorded._"], max_sections=AUDIT_SECTIONS, what="records")
@@ -656,10 +718,14 @@ def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str
     )
 
 
+#: The words of `approval_requested` a client reads to know the request waits for someone else (the CLI's exit 5).
+WAITING_FOR_APPROVAL = "needs a second person"
+
+
 def approval_requested(display: str, channel: str, approvers: Sequence[str]) -> SlackMessage:
     who = ", ".join(mention(a) for a in approvers[:10]) + (" and others" if len(approvers) > 10 else "")
     return _simple(
-        f":hourglass_flowing_sand: {echo(display)} needs a second person: sent to {_channel(channel)} for approval "
+        f":hourglass_flowing_sand: {echo(display)} {WAITING_FOR_APPROVAL}: sent to {_channel(channel)} for approval "
         f"by {who}.",
         "Nothing runs until someone other than you approves; the request expires in 1h.",
     )
@@ -753,6 +819,11 @@ def static_select(
     return element
 
 
+def a_or_an(noun: str) -> str:
+    """`a target`, `an environment`."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def picker(
     spec: CommandSpec, what: str, selects: Sequence[dict[str, Any]], shown: int, left_out: int, block_id: str
 ) -> SlackMessage:
@@ -764,7 +835,7 @@ def picker(
             f"Usage: `{escape(spec.usage)}`",
             "Nothing was queued.",
         )
-    text = f":point_down: Choose a {escape(what)} for `{escape(spec.name)}`. {spec.description}"
+    text = f":point_down: Choose {escape(a_or_an(what))} for `{escape(spec.name)}`. {spec.description}"
     notes = ["Choosing runs it exactly as if you had typed it. Nothing was queued yet."]
     if len(selects) > 1:
         notes.insert(0, "Pick the other choices first, then the " + escape(what) + ".")
@@ -896,6 +967,24 @@ def unlocked(lock: Lock, by: str, short_id: str) -> SlackMessage:
     return _simple(f":unlock: {echo(lock.target)} is unlocked by {mention(by)}{whose}.", f"job `{escape(short_id)}`")
 
 
+def lock_lifted_meanwhile(target: str, lifted_by_job: str, short_id: str) -> SlackMessage:
+    """A lock that was taken, then lifted before its job could answer (its retry does not put it back)."""
+    return _simple(
+        f":unlock: {echo(target)} was locked, and the lock was lifted since (by job `{escape(lifted_by_job[:8])}`): "
+        "it stays unlocked. Lock it again if it should be.",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def freeze_ended_meanwhile(environment: str, ended_by_job: str, short_id: str) -> SlackMessage:
+    """A freeze that was made, then ended before its job could answer (its retry does not put it back)."""
+    return _simple(
+        f":sunny: {echo(environment)} was frozen, and the freeze was ended since (by job "
+        f"`{escape(ended_by_job[:8])}`): it stays unfrozen. Freeze it again if it should be.",
+        f"job `{escape(short_id)}`",
+    )
+
+
 def not_locked(target: str, short_id: str) -> SlackMessage:
     return _simple(f":information_source: {echo(target)} is not locked: nothing to lift.", f"job `{escape(short_id)}`")
 
@@ -959,6 +1048,12 @@ def _hold_line(hold: Lock | Freeze, now: float) -> str:
         f":snowflake: {echo(hold.environment, 60)} frozen by {mention(hold.by)} until {moment(hold.until)} "
         f"({left} left): {escape(shorten(' '.join(hold.reason.split()), 150))}"
     )
+
+
+def not_shown_by_policy(count: int) -> dict[str, Any]:
+    """The context line under a listing the policy cut: how many entries, never which."""
+    what = "entry is" if count == 1 else "entries are"
+    return _context(f"{count} {what} not shown: they are in environments the policy does not let you read.")
 
 
 def holds_blocks(holds: Holds, now: float) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ JOBS_QUEUED = "JobsQueued"
 QUEUE_WAIT = "QueueWait"
 JOB_DURATION = "JobDuration"
 JOB_OUTCOME = "JobOutcome"
+#: Alarm notifications the worker could not show: no route in the inventory's [alarms], or unreadable.
+ALARMS_DROPPED = "AlarmsDropped"
 
 #: Dimensions of the worker's per-job metrics (besides Powertools' `service`).
 COMMAND_DIMENSION = "command"

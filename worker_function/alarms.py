@@ -7,7 +7,8 @@ only posts when it is not there. A flapping alarm stays one message: each change
 most one per `min_interval_s` per alarm, and (`ChannelPacer`) at most one message a second per channel from a
 sandbox (Slack: ~1 message/s per channel; chat.update is Tier 3; a 429 beyond that is retried after its
 Retry-After by the client's RateLimitErrorRetryHandler). An
-alarm the inventory does not name is logged and dropped; a change older than the one shown is skipped.
+alarm the inventory does not name is dropped, never silently: an error log line naming it and the routed
+ones, and an `AlarmsDropped` metric; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
 """
 
@@ -22,10 +23,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
+
 from shared import messages
 from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
+from shared.observability import ALARMS_DROPPED, publish
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +171,14 @@ def post_alarm(
     """Show the alarm's new state in its channel: post its message once, then update it in place."""
     found = inventory.alarm(alarm.name)
     if found is None:
-        logger.warning("alarm %r is not in the inventory's [alarms]: dropped", alarm.name[:255])
+        known = ", ".join(sorted(inventory.alarms)[:20]) or "none"
+        logger.error(
+            "alarm %r (%s) is not in the inventory's [alarms], so no channel shows it: dropped; add it (or a "
+            "prefix of it) to [alarms] to route it (routed: %s)",
+            alarm.name[:255],
+            alarm.state,
+            known,
+        )
         return "dropped"
     key, route = found
     record = store.get(alarm.name)
@@ -226,6 +237,8 @@ class AlarmFeed:
     slack: Any
     store: AlarmStore
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
+    #: `AlarmsDropped` counts each notification no channel shows (by reason), beside its error log line.
+    metrics: Metrics | None = None
 
     def handle(self, body: str) -> bool:
         """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
@@ -241,6 +254,16 @@ class AlarmFeed:
             alarm = parse_alarm(data)
         except AlarmFormatError as exc:
             logger.error("an alarm notification that cannot be read, dropped: %s", exc)
+            self._count_dropped("unreadable")
             return True
-        post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+        outcome = post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+        if outcome == "dropped":
+            self._count_dropped("not in the inventory")
         return True
+
+    def _count_dropped(self, reason: str) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.add_dimension(name="reason", value=reason)
+        self.metrics.add_metric(name=ALARMS_DROPPED, unit=MetricUnit.Count, value=1)
+        publish(self.metrics)

@@ -75,7 +75,7 @@ def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmF
     """The alarm poster beside the executor, on the same inventory, Slack client and leases table."""
     dynamodb = dispatcher.ctx.aws.client("dynamodb")
     store = DynamoAlarmStore(settings.leases_table, client=dynamodb)
-    return AlarmFeed(dispatcher.ctx.inventory, dispatcher.ctx.slack, store)
+    return AlarmFeed(dispatcher.ctx.inventory, dispatcher.ctx.slack, store, metrics=dispatcher.metrics)
 
 
 def build_dispatcher(

@@ -74,7 +74,7 @@ from worker_function.errors import (
 from worker_function.operations import GroupResolver, OperationContext, StepResult, StepState, Wait, operation_for
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import Claimed, HoldFacts, Refuse, Run, StepPlan, Stop, Verdict, plan_step
-from worker_function.prompts import claim_approval, refuse_decision, tell_clicker
+from worker_function.prompts import claim_approval, hold_facts, refuse_decision, tell_clicker
 from worker_function.reply import SlackReplier
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
@@ -418,16 +418,7 @@ class Dispatcher:
     def _holds(self, job: JobEnvelope, spec: CommandSpec) -> HoldFacts | None:
         """A mutating job's target lock and environment freeze (one read), and whether `override_freeze` admits
         the requester when a freeze is there (user groups resolved)."""
-        target = spec.target_of(job.args)
-        if target is None:
-            return None
-        environment = self.ctx.inventory.environment_of(spec.accepts, target) if spec.accepts else None
-        lock, freeze = self.ctx.holds.facts(target, environment)
-        rule = self.ctx.inventory.policy.override_freeze
-        override = None
-        if freeze is not None and rule is not None:
-            override = rule.admits(job.requester.user_id, environment, self.ctx.group_members) is True
-        return HoldFacts(lock=lock, freeze=freeze, override=override)
+        return hold_facts(self.ctx, spec, job.args, job.requester.user_id)
 
     def _verdict(self, job: JobEnvelope, pipeline: Pipeline) -> Verdict:
         """The policy re-checked with user groups resolved (the ack could not), and the approver's standing."""
@@ -554,7 +545,8 @@ class Dispatcher:
             logger.info("answered via %s", route, extra=job_log_keys(job))
             return {"route": route}
         previous = job.continuation.progress if job.continuation else None
-        handle = self.replier.publish(job, message, previous, again=again)
+        # A job picked from a picker replaces the picker with its first message, as its answer would.
+        handle = self.replier.publish(job, message, previous, again=again, replace_first=outcome.replace_original)
         logger.info("step %d shown (final: %s)", job.step, message.final, extra=job_log_keys(job))
         return {"route": "progress", "progress": handle.model_dump(mode="json")}
 

@@ -123,6 +123,13 @@ def plan_step(
     return _held(planned, holds, now) if isinstance(planned, Run) and holds is not None else planned
 
 
+def hold_refusal(holds: HoldFacts, now: datetime) -> Refuse | None:
+    """The refusal a mutating command's first step would meet now for these holds (None: it would run), so a
+    confirmation prompt can be refused before its Confirm (`control/settle.py`)."""
+    planned = _held(Run(), holds, now)
+    return planned if isinstance(planned, Refuse) else None
+
+
 def _held(run: Run, holds: HoldFacts, now: datetime) -> StepPlan:
     """A first step the policy admits, on a locked target (refused) or in a frozen environment (refused, or run
     through the freeze by whom the `override_freeze` rule admits, audited as an override)."""

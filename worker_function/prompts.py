@@ -9,11 +9,12 @@ refusal is audited as a denial, and nothing is decided: the request keeps its bu
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 
 from shared import messages
+from shared.commands import CommandSpec
 from shared.confirm import APPROVAL_TTL_S
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
@@ -21,6 +22,7 @@ from shared.observability import job_log_keys
 from shared.policy import Approval
 from worker_function.errors import AlreadyDecidedError, GroupLookupError
 from worker_function.operations import OperationContext
+from worker_function.plan import HoldFacts
 from worker_function.store import DecisionStore
 from worker_function.store.decisions import Decision
 
@@ -99,3 +101,18 @@ def update_approval_message(
         ctx.slack.chat_update(channel=decision.channel, ts=decision.ts, text=closed.text, blocks=closed.blocks)
     except SlackApiError as exc:
         logger.warning("could not update the approval message of %s: %s", prompt_id, exc.response.get("error"))
+
+
+def hold_facts(ctx: OperationContext, spec: CommandSpec, args: Any, user: str) -> HoldFacts | None:
+    """A mutating command's target lock and environment freeze (one read), and whether `override_freeze` admits
+    `user` when a freeze is there (user groups resolved): what its first step, or its prompt, is refused by."""
+    target = spec.target_of(args)
+    if target is None:
+        return None
+    environment = ctx.inventory.environment_of(spec.accepts, target) if spec.accepts else None
+    lock, freeze = ctx.holds.facts(target, environment)
+    rule = ctx.inventory.policy.override_freeze
+    override = None
+    if freeze is not None and rule is not None:
+        override = rule.admits(user, environment, ctx.group_members) is True
+    return HoldFacts(lock=lock, freeze=freeze, override=override)

@@ -76,7 +76,8 @@ def fallback_for(job: ReplyTarget, message: SlackMessage, error: str) -> SlackMe
 
 
 def _metadata(job: ReplyTarget, message: SlackMessage) -> dict[str, Any]:
-    return {"event_type": "opsbot_job", "event_payload": {"job_id": job.job_id, "final": message.final}}
+    job_id = message.about_job or job.job_id
+    return {"event_type": "opsbot_job", "event_payload": {"job_id": job_id, "final": message.final}}
 
 
 class SlackReplier:
@@ -112,12 +113,19 @@ class SlackReplier:
         return self._post(job, message)[0]
 
     def publish(
-        self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle | None, *, again: bool = False
+        self,
+        job: ReplyTarget,
+        message: SlackMessage,
+        handle: ProgressHandle | None,
+        *,
+        again: bool = False,
+        replace_first: bool = False,
     ) -> ProgressHandle:
         """One message per long job, updated in place: the response_url with `replace_original` while it
         lasts (5 uses within 30 minutes), then one channel message edited with chat.update. A progress
         message whose text did not change is not sent again (Slack: ~1 message/s per channel).
-        Returns where the message now is, for the next step."""
+        `replace_first`: the response_url belongs to a message the job's first message replaces (the picker
+        it was chosen from), so every message of the job is that one message. Returns where it now is."""
         handle = handle or ProgressHandle()
         now = self._now()
         digest = hashlib.sha256(message.text.encode()).hexdigest()[:16]
@@ -126,7 +134,7 @@ class SlackReplier:
             return handle
         handle = handle.model_copy(update={"sent_at": now})
         if handle.ts is None and handle.response_url_uses < RESPONSE_URL_MAX_USES and self._response_url_usable(job):
-            replace = handle.response_url_uses > 0 or again
+            replace = handle.response_url_uses > 0 or again or replace_first
             if self._send_response_url(job, message, replace_original=replace):
                 return handle.model_copy(
                     update={"response_url_uses": handle.response_url_uses + 1, "last_digest": digest}

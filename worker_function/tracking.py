@@ -70,11 +70,17 @@ def track(jobs: JobRegistry, record: JobRecord, *, first: bool = False) -> JobRe
 
 
 def end(
-    jobs: JobRegistry, job_id: str, state: Literal["finished", "cancelled"], outcome: str, by: str = ""
+    jobs: JobRegistry,
+    job_id: str,
+    state: Literal["finished", "cancelled"],
+    outcome: str,
+    by: str = "",
+    *,
+    cancel_job: str = "",
 ) -> JobRecord | None:
     """End the job in the registry: the ending that stands (`won` if this one), None if it could not be written."""
     try:
-        return jobs.end(job_id, state, outcome, by)
+        return jobs.end(job_id, state, outcome, by, cancel_job=cancel_job)
     except Exception:
         logger.exception("the registry could not record job %s as %s", job_id[:8], state)
         return None

@@ -1,4 +1,4 @@
-"""`opsbot audit`: the audit trail as a table or JSON lines (one record a line, newest first per target)."""
+"""`opsbot audit`: the audit trail as a table or JSON lines (one record a line), newest first."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.audit import AuditRecord
+from shared.jobs import NO_TARGET
 
 
 def audit_records(dynamodb: Any, table: str, *, target: str | None = None) -> Iterator[AuditRecord]:
@@ -21,10 +22,19 @@ def audit_records(dynamodb: Any, table: str, *, target: str | None = None) -> It
         }
         pages = dynamodb.get_paginator("query").paginate(**kwargs)
     else:
+        # A scan returns the records grouped by target, each oldest first: all of them, then newest first.
         pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+        records = [AuditRecord.from_item(item) for page in pages for item in page.get("Items", [])]
+        yield from sorted(records, key=lambda r: (r.at, r.sort_key), reverse=True)
+        return
     for page in pages:
         for item in page.get("Items", []):
             yield AuditRecord.from_item(item)
+
+
+def targets_of(records: Iterator[AuditRecord]) -> list[str]:
+    """The targets that have records, sorted; the records of commands that name no target are not a target."""
+    return sorted({r.target for r in records} - {NO_TARGET})
 
 
 def to_json_lines(records: Iterator[AuditRecord]) -> Iterator[str]:

@@ -22,6 +22,22 @@ class DeadJob:
     attempts: int
     failed_at: str
 
+    @property
+    def readable(self) -> bool:
+        """False for a message that is not a job (poison): no job id, command or requester to show."""
+        return self.job_id != "?"
+
+    @property
+    def label(self) -> str:
+        """How a sentence names it: `7f3a2b1c (/ops-restart payment)`, or the message id of one that is no job."""
+        if not self.readable:
+            return f"message {self.message_id[:8]} (not a job; `opsbot dlq list` shows why it is here)"
+        return f"{self.job_id[:8]} ({self.command})"
+
+    def matches(self, job_id: str) -> bool:
+        """True if `job_id` is this job's id or its first characters."""
+        return self.readable and self.job_id.startswith(job_id)
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in ("receipt_handle", "body")}
 
@@ -74,7 +90,7 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, *, job_id: str | None = None
     The job id stays the same, so a job that did complete is not run twice."""
     moved = []
     for job in _receive_all(sqs, dlq_url, hide_for=30):
-        if job_id is not None and not job.job_id.startswith(job_id):
+        if job_id is not None and not job.matches(job_id):
             sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=job.receipt_handle, VisibilityTimeout=0)
             continue
         sqs.send_message(QueueUrl=queue_url, MessageBody=job.body)

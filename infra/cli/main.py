@@ -8,7 +8,7 @@ opsbot prompt                                  type slash commands (or pipe them
 opsbot alarm payment-5xx ALARM                 fire the demo alarm (its message lands in #incident)
 opsbot click "/ops-status payment" --user U0DANA  click its runbook button as dana, follow what it runs
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
-opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table, or JSON lines)
+opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table; --json: JSON lines)
 opsbot manifest --url https://.../slack/events the Slack app manifest, generated from the commands
 """
 
@@ -27,47 +27,71 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from infra.cli.exit_codes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_ANSWERED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    EXIT_WAITING,
+    RESULT_CODES,
+    exit_codes_help,
+)
 from infra.devstack.client import CommandOutcome, Result, Target, run_command, run_mention
 from infra.devstack.demo import DEMO_USERS
 from infra.devstack.errors import CommandLineError, LocalStackError, SeveralStacksError, StateFileError
 from infra.devstack.state import StackState, find_state, read_state, state_path_for
 from shared.settings import AUDIT_TABLE
 
-#: send / prompt: the job ran and succeeded; other commands: done.
-EXIT_OK = 0
-#: send: the job ran and failed (or could not be queued); dlq / audit: a filter matched nothing; local: could not start.
-EXIT_FAILED = 1
-#: Bad input to the CLI (argparse uses 2 as well).
-EXIT_USAGE = 2
-#: send: not answered: no ack, or queued but no final message before --timeout.
-EXIT_NOT_ANSWERED = 3
 EXIT_TIMEOUT = EXIT_NOT_ANSWERED
-#: send: refused, nothing was run: bad signature, usage, unknown command or target, denied, busy, cancelled.
-EXIT_REFUSED = 4
-#: Stopped by Ctrl-C before the stack was up (128 + SIGINT, as shells report it).
-EXIT_INTERRUPTED = 130
-#: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as shells report a process killed by it.
-EXIT_BROKEN_PIPE = 141
-
-EXIT_CODES = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "not answered": EXIT_NOT_ANSWERED, "refused": EXIT_REFUSED}
-EXIT_CODES_HELP = f"""exit codes of send and prompt:
-  {EXIT_OK}    the job ran and succeeded
-  {EXIT_FAILED}    the job ran and failed, or could not be queued
-  {EXIT_USAGE}    bad arguments, or text that is not a slash command
-  {EXIT_NOT_ANSWERED}    not answered: no ack, or no final message within --timeout
-  {EXIT_REFUSED}    refused, nothing was run: wrong signing secret, usage, unknown target, denied, busy, cancelled
-  {EXIT_BROKEN_PIPE}  stdout closed by its reader (e.g. | head)
-dlq and audit exit {EXIT_FAILED} when a filter (--job, --target) matches nothing.
+EXIT_CODES = RESULT_CODES
+EXIT_CODES_HELP = f"""{exit_codes_help()}
+send, prompt and click exit with what became of the request; local exits {EXIT_FAILED} when it cannot start,
+dlq and audit when a filter (--job, --target) matches nothing.
 
 SLACK_SIGNING_SECRET, when set, wins over the state file's secret (--secret wins over both).
-Without --state, the CLI uses the one running stack's state file (~/.cache/opsbot/local-PORT.json)
-and asks which when several run."""
+Without --state, the CLI uses the one running stack's state file ($XDG_CACHE_HOME/opsbot/local-PORT.json,
+~/.cache/opsbot/ by default; private to its user) and asks which when several run."""
+
+AUDIT_HELP = (
+    "The audit trail, newest first: a table a person reads (when, target, event, who, command, job, detail), "
+    "or with --json one JSON object a line for scripts."
+)
+
+__all__ = [  # the exit codes, importable from here as before (their table is infra.cli.exit_codes)
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_ANSWERED",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "EXIT_WAITING",
+    "build_parser",
+    "main",
+]
 
 DEMO_COMMANDS = ("/ops-ping", "/deploy-status payment")
 
 
+#: What the line on stderr says for each result that is not a success (the exit code says it to scripts).
+_RESULT_LINES = {
+    "failed": "failed",
+    "refused": "refused: nothing was run",
+    "not answered": "not answered",
+    "waiting": "waiting for someone else: sent for a second person's approval; nothing ran yet, it runs once "
+    "they approve",
+}
+
+
 def _exit_code(result: Result) -> int:
-    return EXIT_CODES[result]
+    return RESULT_CODES[result]
+
+
+def _result_line(outcome: CommandOutcome) -> str:
+    return outcome.error or _RESULT_LINES.get(outcome.result, outcome.result)
 
 
 def _say(out: TextIO) -> Callable[[str], None]:
@@ -167,10 +191,10 @@ def cmd_local(args: argparse.Namespace) -> int:
     from infra.devstack.web_client import WebSlack
 
     try:
-        web = WebSlack(stack.slack, stack.target, port=_web_port(args)).start()
+        web = _serve_the_page(WebSlack, stack, args)
     except OSError as exc:
         stack.stop()
-        print(f"opsbot local: cannot serve the Slack page: {exc} (try --web-port 0)", file=sys.stderr)
+        print(f"opsbot local: cannot serve the Slack page on port {args.web_port}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
         if stack.state_path is None:
@@ -189,7 +213,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             f"  inventory          {args.inventory or 'the demo inventory'}\n"
             f"  IAM                {_iam_line(stack)}\n"
             f"  state file         {stack.state_path}\n"
-            f'Try: opsbot send "/deploy-status payment"   (Ctrl-C to stop)',
+            f'Try: opsbot send "/deploy-status payment"' + ("" if args.exit else "   (Ctrl-C to stop)"),
             file=out,
             flush=True,
         )
@@ -225,6 +249,18 @@ def _web_port(args: argparse.Namespace) -> int:
     if args.web_port is not None:
         return int(args.web_port)
     return args.port + 1 if 0 < args.port < 65535 else 0
+
+
+def _serve_the_page(web_slack: Any, stack: Any, args: argparse.Namespace) -> Any:
+    """The Slack page on its port; when the default one (--port + 1) is taken, on any free port instead (its
+    URL is printed with the others). A --web-port given is used or refused, never changed."""
+    port = _web_port(args)
+    try:
+        return web_slack(stack.slack, stack.target, port=port).start()
+    except OSError:
+        if args.web_port is not None or port == 0:
+            raise
+    return web_slack(stack.slack, stack.target, port=0).start()
 
 
 def _refuse_a_state_file_in_use(path: Path) -> None:
@@ -272,10 +308,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     code = _exit_code(outcome.result)
     if args.json:
         print(json.dumps(outcome_json(outcome, code)), flush=True)
-    if outcome.error:
-        print(f"opsbot send: {outcome.error}", file=sys.stderr)
-    elif code != EXIT_OK:
-        print(f"opsbot send: {outcome.result}", file=sys.stderr)
+    if code != EXIT_OK or outcome.error:
+        print(f"opsbot send: {_result_line(outcome)}", file=sys.stderr)
     return code
 
 
@@ -288,10 +322,8 @@ def cmd_click(args: argparse.Namespace) -> int:
         args.label, target, channel=args.channel, timeout=args.timeout, user_id=args.user, emit=_say(sys.stdout)
     )
     code = EXIT_USAGE if outcome.ack is None and outcome.error else _exit_code(outcome.result)
-    if outcome.error:
-        print(f"opsbot click: {outcome.error}", file=sys.stderr)
-    elif code != EXIT_OK:
-        print(f"opsbot click: {outcome.result}", file=sys.stderr)
+    if code != EXIT_OK or outcome.error:
+        print(f"opsbot click: {_result_line(outcome)}", file=sys.stderr)
     return code
 
 
@@ -340,10 +372,11 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         if line in ("quit", "exit"):
             break
         if line in ("help", "?"):
+            from infra.devstack.blocks import unescape_mrkdwn
             from shared.commands import COMMANDS
             from shared.messages import command_list
 
-            print(command_list(COMMANDS), flush=True)
+            print(unescape_mrkdwn(command_list(COMMANDS)), flush=True)
             continue
         run = run_mention if line.startswith("@opsbot ") else run_command
         text = line.removeprefix("@opsbot ")
@@ -357,7 +390,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
             continue
         codes.append(_exit_code(outcome.result))
         if not outcome.ok:
-            print(f"opsbot prompt: {outcome.line}: {outcome.error or outcome.result}", file=sys.stderr, flush=True)
+            print(f"opsbot prompt: {outcome.line}: {_result_line(outcome)}", file=sys.stderr, flush=True)
     failed = [code for code in codes if code != EXIT_OK]
     return failed[0] if len(set(failed)) == 1 else (EXIT_FAILED if failed else EXIT_OK)
 
@@ -380,7 +413,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
         dlq_url, queue_url = state.dlq_url, state.queue_url
     if args.action == "list":
-        jobs = list_dead_jobs(sqs, dlq_url)
+        held = list_dead_jobs(sqs, dlq_url)
+        jobs = [j for j in held if j.matches(args.job)] if args.job else held
+        if args.job and not jobs:
+            return _no_such_dead_job(args.job, held)
         if args.json:
             if jobs:
                 print(to_json_lines(jobs))
@@ -395,9 +431,14 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if args.job is None:
         print("The dead-letter queue is empty: nothing to redrive.")
         return EXIT_OK
-    held = list_dead_jobs(sqs, dlq_url)
-    there = ", ".join(f"{j.job_id[:8]} ({j.command})" for j in held) if held else "nothing: it is empty"
-    print(f"opsbot dlq: no job {args.job} in the dead-letter queue; it holds {there}", file=sys.stderr)
+    return _no_such_dead_job(args.job, list_dead_jobs(sqs, dlq_url))
+
+
+def _no_such_dead_job(job: str, held: Sequence[Any]) -> int:
+    """--job matched nothing: say what the dead-letter queue does hold, on stderr, and exit 1."""
+    there = ", ".join(j.label for j in held[:20]) if held else "nothing: it is empty"
+    more = f" and {len(held) - 20} more" if len(held) > 20 else ""
+    print(f"opsbot dlq: no job {job} in the dead-letter queue; it holds {there}{more}", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -412,6 +453,7 @@ def cmd_alarm(args: argparse.Namespace) -> int:
     if not 1 <= len(name) <= 255 or any(ord(c) < 32 for c in name):
         raise CommandLineError("an alarm name is 1 to 255 characters, no control characters")
     state = _state(args)
+    _refuse_an_unknown_alarm(name, state)
     session = boto3.session.Session(**FAKE_CREDENTIALS)
     sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
     body = sns_alarm_notification(name, args.state_value, reason=args.reason or "")
@@ -420,11 +462,32 @@ def cmd_alarm(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refuse_an_unknown_alarm(name: str, state: StackState) -> None:
+    """An alarm the stack's inventory does not route (exact name or prefix) would reach no channel: refused,
+    with the known ones, closest first."""
+    from shared.inventory import InventoryError, closest_first, load_inventory
+
+    if state.inventory is None:  # a stack that did not record its inventory: the worker logs what it drops
+        return
+    try:
+        inventory = load_inventory(state.inventory)
+    except InventoryError as exc:
+        raise LocalStackError(f"cannot check the alarm against the stack's inventory: {exc}") from None
+    if inventory.alarm(name) is not None:
+        return
+    keys = [f"{key}*" if route.prefix else key for key, route in inventory.alarms.items()]
+    known = ", ".join(closest_first(name, keys)) or "none: the inventory has no [alarms]"
+    raise CommandLineError(
+        f"no alarm {name!r} in the stack's inventory ({state.inventory}), so no channel would show it; "
+        f"known alarms, closest first (* a name prefix): {known}"
+    )
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """Print the audit trail (a table, or JSON lines) of the local stack (state file) or of AWS (--table)."""
     import boto3
 
-    from infra.cli.audit import audit_records, format_row, to_json_lines
+    from infra.cli.audit import audit_records, format_row, targets_of, to_json_lines
     from infra.devstack.aws import FAKE_CREDENTIALS
 
     if args.table:
@@ -440,8 +503,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(line)
     if records:
         return EXIT_OK
-    targets = sorted({r.target for r in audit_records(dynamodb, table)})
-    there = "targets with records: " + ", ".join(targets) if targets else "the audit table is empty"
+    everything = list(audit_records(dynamodb, table))
+    targets = targets_of(iter(everything))
+    there = (
+        "targets with records: " + ", ".join(targets)
+        if targets
+        else ("no target has records" if everything else "the audit table is empty")
+    )
     what = f"for target {args.target}" if args.target else f"in {table}"
     print(f"opsbot audit: no audit records {what}; {there}", file=sys.stderr)
     return EXIT_FAILED if args.target else EXIT_OK
@@ -461,14 +529,21 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _positive(value: str) -> float:
-    number = float(value)
-    if number <= 0:
+    """Seconds: a number above 0 (argparse would name the function in its error: "invalid _positive value")."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
     return number
 
 
 def _port(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a TCP port (0-65535): {value!r}") from None
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
     return number
@@ -554,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq = sub.add_parser("dlq", help="list the dead-letter queue, or send its jobs back to run")
     dlq.add_argument("action", choices=["list", "redrive"])
-    dlq.add_argument("--job", help="with redrive: only this job id (or its first characters)")
+    dlq.add_argument("--job", help="only this job id (or its first characters)")
     dlq.add_argument("--json", action="store_true", help="with list: JSON lines")
     dlq.add_argument("--dlq-url", help="the DLQ on AWS (default: the local stack's, from the state file)")
     dlq.add_argument("--queue-url", help="the jobs queue on AWS, with --dlq-url to redrive")
@@ -566,10 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("--reason", help="the state reason shown in the message")
     alarm.set_defaults(func=cmd_alarm)
 
-    audit = sub.add_parser("audit", help="export the audit trail as JSON lines")
-    audit.add_argument("--target", help="only this target's records, newest first")
+    audit = sub.add_parser(
+        "audit", help="the audit trail, newest first: a table, or JSON lines with --json", description=AUDIT_HELP
+    )
+    audit.add_argument("--target", help="only this target's records")
     audit.add_argument("--table", help=f"the audit table on AWS (default: the local stack's {AUDIT_TABLE})")
-    audit.add_argument("--json", action="store_true", help="JSON lines (one record a line)")
+    audit.add_argument("--json", action="store_true", help="JSON lines (one record a line) instead of a table")
     audit.set_defaults(func=cmd_audit)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for a request URL")

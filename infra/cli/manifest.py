@@ -26,6 +26,12 @@ BACKGROUND_COLOR = "#1d3557"
 BOT_SCOPES = ("commands", "chat:write", "im:write", "app_mentions:read", "usergroups:read", "channels:history")
 BOT_EVENTS = ("app_mention", "app_home_opened")
 
+#: The Messages tab is read-only: the bot writes there (a reply when it cannot post in the channel) but reads no
+#: direct messages (no `message.im`, no `im:history`). Operations are run where the team sees them, in a
+#: channel, under the channel's policy rules and in its audit; a tab that took messages and never answered
+#: would be the worst of both, so Slack shows "Sending messages to this app has been turned off" instead.
+MESSAGES_TAB_READ_ONLY = True
+
 #: Slack's limits on a slash command in a manifest.
 MAX_COMMAND_LENGTH = 32
 MAX_DESCRIPTION_LENGTH = 2000
@@ -77,7 +83,11 @@ def _manifest(url: str | None, commands: Sequence[CommandSpec]) -> dict[str, Any
             "background_color": BACKGROUND_COLOR,
         },
         "features": {
-            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True},
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": MESSAGES_TAB_READ_ONLY,
+            },
             "bot_user": {"display_name": APP_NAME, "always_online": True},
             "slash_commands": [_slash_command(spec, url) for spec in commands],
         },

@@ -8,11 +8,19 @@ from typing import Any
 _RULE = "─" * 48
 
 
+def unescape_mrkdwn(text: str) -> str:
+    """mrkdwn as Slack shows it: its three escaped characters (`&lt;`, `&gt;`, `&amp;`) as `<`, `>`, `&`
+    (api.slack.com/reference/surfaces/formatting#escaping); `&amp;` last, so `&amp;lt;` shows `&lt;`."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _text(obj: Any) -> str:
-    """The text of a text object ({"type": "mrkdwn"|"plain_text", "text": ...}) or a string."""
+    """The text of a text object ({"type": "mrkdwn"|"plain_text", "text": ...}) or a string (a message's
+    `text`, mrkdwn), as Slack shows it: mrkdwn unescaped, plain_text as it is."""
     if isinstance(obj, Mapping):
-        return str(obj.get("text", ""))
-    return "" if obj is None else str(obj)
+        text = str(obj.get("text", ""))
+        return text if obj.get("type") == "plain_text" else unescape_mrkdwn(text)
+    return "" if obj is None else unescape_mrkdwn(str(obj))
 
 
 def _element(element: Mapping[str, Any]) -> str:
@@ -81,4 +89,4 @@ def render_blocks(payload: Mapping[str, Any]) -> str:
     blocks = payload.get("blocks")
     if isinstance(blocks, list) and blocks:
         return "\n".join(render_block(b) for b in blocks if isinstance(b, Mapping))
-    return str(payload.get("text", ""))
+    return _text(payload.get("text", ""))

@@ -15,18 +15,20 @@ from urllib.parse import urlencode
 from pydantic import TypeAdapter
 
 from infra.devstack._http import urlopen
+from infra.devstack.blocks import unescape_mrkdwn
 from infra.devstack.errors import CommandLineError, IngressUnreachableError
 from infra.devstack.slack_api import MessageRecord, format_record
 from infra.devstack.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
 from shared.jobs import job_id_for
+from shared.messages import WAITING_FOR_APPROVAL
 
 _QUEUED = re.compile(r"queued as job `([0-9a-f]{8})`")
 _RECORDS = TypeAdapter(list[MessageRecord])
 #: What became of a command, as the CLI's exit code tells it.
-Result = Literal["succeeded", "refused", "failed", "not answered"]
+Result = Literal["succeeded", "refused", "failed", "not answered", "waiting"]
 #: Leading emoji of a final message that says nothing was run (denied, busy, unknown name, cancelled, expired),
 #: the words that say it in the others, and the emoji of a failure (or of a job stopped past its maximum age).
-_REFUSAL_MARKS = (":no_entry:", ":question:", ":heavy_multiplication_x:", ":hourglass:")
+_REFUSAL_MARKS = (":no_entry:", ":question:", ":heavy_multiplication_x:", ":hourglass:", ":point_right:")
 _FAILURE_MARKS = (":x:", ":warning:")
 _REFUSAL_WORDS = ("was not run", "nothing was run", "nothing was cancelled")
 LOCAL_TEAM = "T0LOCAL"
@@ -65,6 +67,19 @@ class CommandOutcome:
         return any(m.final for m in self.messages)
 
     @property
+    def waiting(self) -> bool:
+        """Sent for a second person's approval (by the ack, or by the worker after a Confirm): nothing ran yet."""
+        answers = [self.ack_text, *(m.text for m in self.messages)]
+        return any(WAITING_FOR_APPROVAL in text for text in answers) and not self.final_after_approval
+
+    @property
+    def final_after_approval(self) -> bool:
+        """A final message after the approval request (approved and run, rejected, expired) while followed."""
+        texts = [m.text for m in self.messages]
+        asked = next((i for i, text in enumerate(texts) if WAITING_FOR_APPROVAL in text), None)
+        return any(m.final for m in self.messages[(asked + 1 if asked is not None else 0) :])
+
+    @property
     def ok(self) -> bool:
         return self.result == "succeeded"
 
@@ -75,6 +90,8 @@ class CommandOutcome:
             return "not answered"
         if self.ack.status != 200:
             return "refused" if 400 <= self.ack.status < 500 else "failed"
+        if self.waiting:
+            return "waiting"
         final = next((m for m in reversed(self.messages) if m.final), None)
         if final is None:
             if self.queued or self.prompted or self.ack_text.startswith(":warning: The job queue did not confirm"):
@@ -156,11 +173,15 @@ def run_command(
         emit(f"no ack: {exc}")
         return outcome
     outcome.ack_text = ack_text(outcome.ack.body)
-    emit(f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms: {outcome.ack_text or '(empty)'}")
+    emit(
+        f"ack {outcome.ack.status} in {outcome.ack.latency_ms:.0f} ms: {unescape_mrkdwn(outcome.ack_text) or '(empty)'}"
+    )
     if outcome.ack.status != 200:
         outcome.error = _http_error(outcome.ack.status, target)
         return outcome
     match = _QUEUED.search(outcome.ack_text)
+    if WAITING_FOR_APPROVAL in outcome.ack_text:
+        return outcome  # sent for approval: nothing more comes until someone else decides
     if match is not None:
         outcome.job = match.group(1)
     elif _answer_prompt(outcome.ack.body, target, key, user_id, channel_id, ack_timeout, emit, on_prompt):
@@ -301,14 +322,14 @@ def _follow(
     last = 0
     while not outcome.final:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0:  # said once, on stderr, by the caller
             outcome.error = f"no final message for job {outcome.job or '(confirmed)'} within {timeout:g} s"
-            emit(outcome.error)
             break
         for record in fetch_messages(slack_url, key=key, job=outcome.job, after=last, wait=min(1.0, remaining)):
             last = max(last, record.seq)
             queued = _QUEUED.search(record.text) if outcome.job is None else None
-            outcome.job = queued.group(1) if queued else outcome.job
+            # The job a message names: "queued as job X", else its metadata (a prompt's answer names the prompt).
+            outcome.job = queued.group(1) if queued else outcome.job or (record.job_id or "")[:8] or None
             outcome.messages.append(record)
             emit(format_record(record))
 

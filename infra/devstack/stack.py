@@ -130,6 +130,8 @@ class LocalStack:
         self.codebuild = CodeBuildServer(region=region)
         self.jenkins = JenkinsServer()
         self._inventory_dir: str | None = None
+        #: The inventory file both functions were given (once started).
+        self._inventory_file: str | None = None
         self.ingress: Ingress | AckProcess | None = None
         #: The first poller (the only one unless `pollers` > 1).
         self.poller: SqsPoller | None = None
@@ -242,12 +244,14 @@ class LocalStack:
     def _write_inventory(self) -> str:
         """The given inventory, else the demo inventory in a temporary file (removed by `stop()`)."""
         if self._inventory_path is not None:
-            return str(self._inventory_path.resolve())
+            self._inventory_file = str(self._inventory_path.resolve())
+            return self._inventory_file
         if self._inventory_dir is None:
             self._inventory_dir = tempfile.mkdtemp(prefix="opsbot-")
         path = Path(self._inventory_dir) / "inventory.toml"
         path.write_text(demo_inventory_toml(DEMO_CLUSTER, second_person=True))
-        return str(path)
+        self._inventory_file = str(path)
+        return self._inventory_file
 
     def start(self) -> LocalStack:
         """moto, provisioning, Slack, then each function's cold start, the ingress, the poller, the state file."""
@@ -374,6 +378,7 @@ class LocalStack:
             endpoint_url=self.endpoint_url,
             region=self.region,
             pid=os.getpid(),
+            inventory=self._inventory_file,
         )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -24,17 +25,39 @@ class StackState(BaseModel):
     endpoint_url: str
     region: str
     pid: int
+    #: The inventory file both functions read (the demo one in a temporary file by default): the CLI checks
+    #: names against it (`opsbot alarm`). None in a state file written before it was recorded.
+    inventory: str | None = None
 
 
 def state_dir() -> Path:
-    """`$XDG_CACHE_HOME/opsbot`, i.e. `~/.cache/opsbot` by default."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "opsbot"
+    """`$XDG_CACHE_HOME/opsbot`, i.e. `~/.cache/opsbot` by default (the XDG base directory spec: a relative
+    XDG_CACHE_HOME is ignored)."""
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(cache if os.path.isabs(cache) else Path.home() / ".cache") / "opsbot"
+
+
+def private_state_dir() -> Path:
+    """The state directory, created private to this user (0700). One owned by another user is refused: the
+    state files hold signing secrets, and one user's CLI must not find (or drive) another user's stacks."""
+    path = state_dir()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateFileError(f"{path} is not a directory: set XDG_CACHE_HOME to a directory of your own")
+    if info.st_uid != os.getuid():
+        raise StateFileError(
+            f"{path} belongs to another user (uid {info.st_uid}): the local stacks' state is per user; set "
+            "XDG_CACHE_HOME to a directory of your own"
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
 
 
 def state_path_for(port: int) -> Path:
     """The state file of the stack whose ingress listens on `port`."""
-    return state_dir() / f"local-{port}.json"
+    return private_state_dir() / f"local-{port}.json"
 
 
 def is_alive(pid: int) -> bool:
@@ -55,7 +78,9 @@ def find_state(explicit: Path | None = None) -> Path:
     if explicit is not None:
         return explicit
     running: list[tuple[Path, StackState]] = []
-    for path in sorted(state_dir().glob("local*.json")):
+    for path in sorted(private_state_dir().glob("local*.json")):
+        if path.lstat().st_uid != os.getuid():  # not this user's stack
+            continue
         try:
             state = read_state(path)
         except StateFileError:
@@ -75,7 +100,9 @@ def find_state(explicit: Path | None = None) -> Path:
 
 def write_state(path: Path, state: StackState) -> None:
     """Write atomically, readable by the owner only (it holds the signing secret)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent == state_dir():
+        private_state_dir()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from infra.cli.manifest import MESSAGES_TAB_READ_ONLY
 from infra.devstack.client import Target, parse_command_line
 from infra.devstack.conversation import Channel, Conversation, DemoUser, Message
 from infra.devstack.demo import DEMO_CHANNELS, DEMO_USERGROUP_HANDLES, DEMO_USERS
@@ -50,6 +51,8 @@ _STATIC = {
 #: Headers of a Slack request the tap passes on to the ingress.
 _FORWARDED = ("content-type", "user-agent", "x-slack-request-timestamp", "x-slack-signature", "x-slack-retry-num")
 _KEEPALIVE_S = 15.0
+#: What Slack's composer says in the app's Messages tab when the manifest makes it read-only.
+DM_TURNED_OFF = "Sending messages to this app has been turned off. Type commands in a channel."
 #: Larger request bodies are refused (Slack's own payloads are far smaller).
 _MAX_BODY = 1_000_000
 
@@ -148,6 +151,8 @@ class WebSlack:
         user, channel, line = self.user(user_id), self.channel(channel_id), text.strip()
         if not line:
             raise CommandLineError("nothing to send")
+        if channel.kind == "dm" and MESSAGES_TAB_READ_ONLY:  # as Slack refuses it (the manifest's Messages tab)
+            raise CommandLineError(DM_TURNED_OFF)
         if line.startswith("/"):
             command, rest = parse_command_line(line)
             request = signed_slash_command(
@@ -428,6 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "users": [vars(u) for u in conversation.users],
                     "channels": [vars(c) for c in conversation.channels],
                     "groups": self.web.group_handles,
+                    "dm_read_only": DM_TURNED_OFF if MESSAGES_TAB_READ_ONLY else None,
                 }
             )
         if path == "/events":

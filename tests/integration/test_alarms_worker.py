@@ -139,3 +139,28 @@ def test_an_unknown_alarm_is_dropped(slack, web, store) -> None:
     alarm = parse_alarm(alarm_body("sns", AlarmName="search-down"))
     assert post_alarm(alarm, inventory=INVENTORY, slack=web, store=store) == "dropped"
     assert slack.messages() == [] and store.get("search-down") is None
+
+
+def test_an_unroutable_alarm_is_not_dropped_silently(slack, web, store, caplog, capsys, monkeypatch) -> None:
+    """No channel shows it: an error log line names it and what is routed, and `AlarmsDropped` counts it."""
+    import json as _json
+
+    from aws_lambda_powertools import Metrics
+
+    from worker_function.alarms import AlarmFeed
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics = Metrics(namespace="opsbot-test", service="opsbot-worker")
+    feed = AlarmFeed(INVENTORY, web, store, metrics=metrics)
+
+    with caplog.at_level("ERROR", logger="worker_function.alarms"):
+        assert feed.handle(alarm_body("sns", AlarmName="paymnt-5xx")) is True
+
+    assert slack.messages() == []
+    [line] = [r for r in caplog.records if "paymnt-5xx" in r.getMessage()]
+    assert line.levelname == "ERROR" and "not in the inventory's [alarms]" in line.getMessage()
+    assert "payment-" in line.getMessage()
+    emitted = [_json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    dropped = [e for e in emitted if "AlarmsDropped" in e]
+    assert len(dropped) == 1 and dropped[0]["AlarmsDropped"] in (1.0, [1.0])
+    assert dropped[0]["reason"] == "not in the inventory"

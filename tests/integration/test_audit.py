@@ -88,3 +88,51 @@ def test_opsbot_audit_exports_json_lines(harness):
     assert [r["event"] for r in records] == ["outcome", "start", "request"]
     assert {r["job_id"] for r in records} == {job.job_id} and records[0]["user_id"] == "U0ALICE"
     assert sorted(everything) == sorted(lines)
+
+
+def _opsbot_audit(harness, monkeypatch, *args: str) -> int:
+    from infra.cli.main import main
+
+    for name, value in {
+        "AWS_ENDPOINT_URL": harness.moto.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return main(["audit", "--table", harness.tables.audit, *args])
+
+
+def test_opsbot_audit_without_a_target_is_newest_first_across_targets(harness, monkeypatch, capsys):
+    import json
+
+    for line in ("/ops-status checkout", "/ops-status payment", "/ops-ping", "/deploy-status checkout"):
+        harness.run(harness.job(line, issued_at=harness.clock.now()))
+        harness.clock.advance(5)
+    capsys.readouterr()
+
+    assert _opsbot_audit(harness, monkeypatch, "--json") == 0
+
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    moments = [r["at"] for r in records]
+    assert moments == sorted(moments, reverse=True)
+    assert records[0]["command"] == "/deploy-status" and records[-1]["command"] == "/ops-status"
+    assert records[-1]["target"] == "checkout"
+
+
+def test_opsbot_audit_help_is_true_and_an_unknown_target_lists_only_targets(harness, monkeypatch, capsys):
+    from infra.cli.main import build_parser
+
+    harness.run(harness.job("/ops-ping"))
+    harness.run(harness.job("/ops-status payment"))
+    capsys.readouterr()
+
+    assert _opsbot_audit(harness, monkeypatch, "--target", "nosuch") == 1
+
+    err = capsys.readouterr().err
+    assert "no audit records for target nosuch; targets with records: payment" in err
+    assert "-" not in err.split("targets with records:")[1]
+    [sub] = [a for a in build_parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict)]
+    audit_help = " ".join(sub.choices["audit"].format_help().split())
+    assert "newest first" in audit_help and "a table" in audit_help and "--json" in audit_help
+    assert "export the audit trail as JSON lines" not in " ".join(build_parser().format_help().split())

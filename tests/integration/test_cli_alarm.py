@@ -61,3 +61,28 @@ def test_a_bad_alarm_is_refused_and_nothing_is_sent(state_file, sqs, queues, cap
     assert code != 0
     assert capsys.readouterr().err
     assert _received(sqs, queues) == []
+
+
+@pytest.fixture
+def stack_state(state_file, tmp_path):
+    """The state file of a stack that recorded its inventory (the demo one)."""
+    from infra.devstack.state import read_state
+
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(demo_inventory_toml())
+    write_state(state_file, read_state(state_file).model_copy(update={"inventory": str(inventory)}))
+    return state_file
+
+
+def test_an_alarm_the_inventory_does_not_route_is_refused_with_the_known_ones(stack_state, sqs, queues, capsys):
+    code = main(["alarm", "paymnt-5xx", "ALARM", "--state", str(stack_state)])
+
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "published" not in captured.out
+    assert "no alarm 'paymnt-5xx' in the stack's inventory" in captured.err
+    assert "closest first" in captured.err and captured.err.index("payment-5xx") > 0
+    assert _received(sqs, queues) == []
+    # The known one still goes
+    assert main(["alarm", "payment-5xx", "ALARM", "--state", str(stack_state)]) == 0
+    assert len(_received(sqs, queues)) == 1

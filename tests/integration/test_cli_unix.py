@@ -98,8 +98,9 @@ def test_version_and_the_exit_codes_in_help(tmp_path):
 
     assert version.returncode == 0 and version.stdout.startswith("opsbot 0.")
     assert helped.returncode == 0
-    assert "  0    the job ran and succeeded" in helped.stdout
+    assert "  0    a job ran and succeeded" in helped.stdout
     assert "  4    refused, nothing was run" in helped.stdout and "  3    not answered" in helped.stdout
+    assert "  5    waiting for someone else" in helped.stdout
 
 
 def test_send_finds_the_one_running_stack_and_exits_0_with_json(cache):
@@ -209,7 +210,8 @@ def test_redrive_of_another_job_names_what_the_dlq_holds(cache):
         sqs.purge_queue(QueueUrl=state.dlq_url)
 
     assert redrive.returncode == EXIT_FAILED
-    assert "no job deadbeef in the dead-letter queue; it holds ? (?)" in redrive.stderr
+    assert "no job deadbeef in the dead-letter queue; it holds message " in redrive.stderr
+    assert "(not a job;" in redrive.stderr and "?" not in redrive.stderr
     [dead] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert dead["job_id"] == "?"
 

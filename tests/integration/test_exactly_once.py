@@ -8,7 +8,9 @@ the end. Each run must show the side effect exactly once AT THE TARGET (moto's o
 UpdateService and EC2 RebootInstances, the local CodeBuild's and Jenkins's builds), exactly one final message
 the requester sees (the local Slack API's records), and the target's lease released.
 
-The table (operation x fault -> side effects / final messages) is printed at the end of the module.
+The table (operation x fault -> side effects / final messages) is printed at the end of the module; with
+OPSBOT_FAULT_TABLE=FILE it is also written to FILE as docs/guarantees.md shows it (`python -m infra.cli.docs
+--fault-table FILE` puts it there).
 """
 
 from __future__ import annotations
@@ -335,10 +337,91 @@ BAD: list[str] = []
 UNKNOWABLE: list[str] = []
 
 
+#: When set, the file the harness writes its table to, as docs/guarantees.md shows it (`python -m infra.cli.docs
+#: --fault-table FILE` puts it there).
+TABLE_FILE_ENV = "OPSBOT_FAULT_TABLE"
+
+#: The table's columns after the scenario and its command: the fault labels each gathers.
+DOC_COLUMNS = (("fail before",), ("fail after",), ("kill before", "kill after"))
+
+
+def doc_table(started: RunFacts, ended: RunFacts) -> str:
+    """The table in docs/guarantees.md's format: one row per scenario that ran, in SCENARIOS' order, and a
+    line saying when, where and how long."""
+    rows: dict[str, dict[str, Counter[str]]] = {}
+    for name, label, _points, cells in TABLE:
+        rows.setdefault(name, {})[label] = cells
+    lines = [
+        f"Run of {started.when}, revision {ended.revision}, {len(rows)} scenarios in {ended.since(started)} "
+        f"({ended.machine}, one pytest process; load average {started.load:.1f} at the start, {ended.load:.1f} at "
+        "the end).",
+        "",
+        "| scenario | command | fail before | fail after | kill (before the first call, after each) |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario in SCENARIOS:
+        if scenario.name not in rows:
+            continue
+        cells = []
+        for labels in DOC_COLUMNS:
+            counted: Counter[str] = Counter()
+            for label in labels:
+                counted.update(rows[scenario.name].get(label, Counter()))
+            cells.append(", ".join(f"{cell} x{n}" for cell, n in sorted(counted.items())))
+        lines.append(f"| {scenario.name} | `{scenario.line}` | {' | '.join(cells)} |")
+    lines.extend(f"\nNot exactly once: {line}" for line in BAD)
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a figure must say: when, on which revision and machine, under what load."""
+
+    at: float
+    when: str
+    load: float
+    revision: str
+    machine: str
+
+    @classmethod
+    def now(cls) -> RunFacts:
+        import os
+        import platform
+        import subprocess
+        import time
+        from datetime import UTC, datetime
+
+        def git(*args: str) -> str:
+            done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+            return done.stdout.strip()
+
+        revision = git("rev-parse", "--short", "HEAD") or "unknown"
+        if git("status", "--porcelain", "--untracked-files=no"):
+            revision += " with uncommitted changes"
+        return cls(
+            at=time.monotonic(),
+            when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            load=os.getloadavg()[0],
+            revision=revision,
+            machine=f"{os.cpu_count()}-core {platform.machine()} {platform.system()}",
+        )
+
+    def since(self, start: RunFacts) -> str:
+        minutes, seconds = divmod(round(self.at - start.at), 60)
+        return f"{minutes} min {seconds} s"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def print_table() -> Iterator[None]:
-    """The table goes into the terminal summary at the end of the session (`conftest.py`)."""
+    """The table goes into the terminal summary at the end of the session (`conftest.py`), and into the file
+    `OPSBOT_FAULT_TABLE` names."""
+    import os
+    from pathlib import Path
+
+    started = RunFacts.now()
     yield
+    if os.environ.get(TABLE_FILE_ENV) and TABLE:
+        Path(os.environ[TABLE_FILE_ENV]).write_text(doc_table(started, RunFacts.now()))
     REPORT.append("")
     REPORT.append("Exactly once, by fault injection (side effects at the target / final messages seen)")
     REPORT.append("| operation | fault | points | side effects / final messages (runs) |")

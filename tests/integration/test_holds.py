@@ -227,7 +227,7 @@ def test_a_freeze_without_a_reason_an_unknown_environment_and_a_long_for_are_ref
     assert "/ops-freeze needs a reason after the environment" in no_reason["text"]
     assert "/ops-freeze needs a reason after the environment" in only_for["text"]
     assert "I don't know environment 'production'. Known environments, closest first: prod, staging" in unknown["text"]
-    assert "--for must be at most 10080" in too_long["text"]
+    assert "--for must be at most 7d (168h, 10080m), got '30d'" in too_long["text"]
     assert flow.queue.jobs == []
 
 
@@ -322,3 +322,71 @@ def test_ops_jobs_and_a_dry_run_show_the_lock_and_the_freeze_standing(flow, harn
     assert harness.primary_deployment("payment") == before
     [dry_run] = [r for r in flow.audit_rows() if r["event"] == "dry_run"]
     assert "; locked" in dry_run["detail"] and "; frozen" in dry_run["detail"]
+
+
+@pytest.mark.parametrize(
+    ("line", "lift", "event", "said"),
+    [
+        ("/ops-lock payment incident 42", "/ops-unlock payment", "lock", "was locked, and the lock was lifted since"),
+        ("/ops-freeze prod incident 42", "/ops-unfreeze prod", "freeze", "was frozen, and the freeze was ended since"),
+    ],
+)
+def test_a_hold_retried_after_someone_lifted_it_is_not_put_back(harness, line, lift, event, said):
+    """The lock (or freeze) is written, then its audit write fails: SQS delivers the job again, but an
+    /ops-unlock (/ops-unfreeze) ran in between. The retry sees its own hold lifted and leaves it so (no 24 h
+    lock back), says so, and audits what happened; a restart on the target then runs."""
+    worker = harness.dispatcher()
+    audit_table = harness.tables.audit
+    refused: list[str] = []
+
+    def audit_write_fails_once(params: dict[str, Any], **_: Any) -> None:
+        if not refused and params.get("TableName") == audit_table:
+            refused.append("PutItem")
+            raise ConnectionError("the audit table did not answer")
+
+    worker.ctx.audit._client.meta.events.register("provide-client-params.dynamodb.PutItem", audit_write_fails_once)
+    hold = harness.job(line)
+    with pytest.raises(ConnectionError):
+        worker.handle_record(hold.to_message(), 1)
+    assert refused == ["PutItem"]
+    lifted = harness.job(lift)
+    worker.handle_record(lifted.to_message(), 1)
+
+    worker.handle_record(hold.to_message(), 2)  # SQS delivers the hold's job again
+
+    standing = worker.ctx.holds.holds(harness.inventory)
+    assert standing.locks == () and standing.freezes == (), standing
+    [answer] = [m.text for m in harness.slack.messages(key=hold.job_id) if m.final]
+    assert said in answer and "stays un" in answer, answer
+    restart = harness.job("/ops-restart payment")
+    worker.handle_record(restart.to_message(), 1)
+    assert not [m for m in harness.slack.messages(key=restart.job_id) if "was refused" in m.text]
+    assert event in {r.event for r in worker.audit.history("payment" if event == "lock" else "prod", limit=50)}
+
+
+@pytest.mark.parametrize("hold", ["/ops-freeze prod incident 42", "/ops-lock payment incident 42"])
+def test_a_held_target_refuses_the_prompt_before_anyone_clicks_and_a_late_confirm_runs_nothing(flow, harness, hold):
+    """The ack cannot read locks and freezes (no DynamoDB on its path), so it shows the Confirm prompt; the
+    expiry it queues with the prompt reaches the worker at once, which sees the hold and replaces the prompt by
+    the refusal before anyone clicks. A Confirm clicked on the stale prompt runs nothing."""
+    flow.run(hold)
+    key, prompt = flow.say("/ops-migrate payment", user="U0BOB")
+    assert "opsbot_confirm" in json.dumps(prompt["blocks"])  # what the ack could show
+    flow.deliver()
+    [expiry] = flow.timers  # its first look, long before its time
+
+    flow.worker.handle_record(expiry.to_message(), 1)
+
+    [refusal] = harness.slack.messages(key=key)
+    assert refusal.payload.get("replace_original") is True  # the prompt itself, its buttons gone
+    assert "`/ops-migrate payment` was refused:" in refusal.text and "incident 42" in refusal.text, refusal.text
+    assert "opsbot_confirm" not in json.dumps(refusal.payload.get("blocks"))
+    confirm = ack_flow.button(prompt["blocks"], "opsbot_confirm")
+    flow.click("opsbot_confirm", confirm, "U0BOB", channel="C0OPS", key="ok")
+    flow.deliver()
+    [late] = [m.text for m in harness.slack.messages(key="ok")]
+    assert "was not run: it had been refused already" in late, late
+    assert harness.codebuild.builds_of("payment-migrate") == []
+    [migrate] = flow.jobs_of("/ops-migrate")
+    events = [r["event"] for r in rows(harness, migrate)]
+    assert "denial" in events and "start" not in events

@@ -38,15 +38,41 @@ def test_demo_runs_both_commands_to_their_final_messages(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("queued as job") == 2
     assert "demo: all commands finished" in result.stdout
+    assert "Ctrl-C" not in result.stdout  # it exits by itself
     finals = [line for line in result.stdout.splitlines() if line.startswith("──") and " final " in line]
     assert len(finals) == 2
     assert not state.exists()
-    # The README shows this run's /deploy-status part: the same lines, up to latencies, ids and times.
+    # The README shows this run's /deploy-status part: the same lines, up to latencies, ids and times ("…"
+    # where it leaves lines out).
     readme = (ROOT / "README.md").read_text().split("keeps serving until Ctrl-C:\n\n```\n", 1)[1].split("```")[0]
-    shown = [normalized(line) for line in readme.splitlines()]
+    shown = [normalized(line) for line in readme.splitlines() if line.strip() != "…"]
     printed = [normalized(line) for line in result.stdout.splitlines()]
     start = printed.index(shown[0])
     assert printed[start : start + len(shown)] == shown
+
+
+def test_the_slack_page_takes_a_free_port_when_the_one_after_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        for _ in range(50):  # a port N free, with N + 1 ours to hold
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            try:
+                taken.bind(("127.0.0.1", port + 1))
+                break
+            except OSError:
+                continue
+        taken.listen()
+
+        result = opsbot("local", "--port", str(port), "--demo", "--exit", "--state", str(tmp_path / "local.json"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cannot serve the Slack page" not in result.stderr
+    [page] = re.findall(r"Slack in a browser http://127\.0\.0\.1:(\d+)/", result.stdout)
+    assert int(page) != port + 1
+    assert f"127.0.0.1:{port}/slack/events" in result.stdout
 
 
 def normalized(line: str) -> str:

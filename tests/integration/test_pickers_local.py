@@ -68,6 +68,9 @@ def test_restart_alone_offers_the_targets_and_a_choice_restarts_it_to_the_end(st
     final = [m for m in messages if m.final]
     assert final and "Restart of `checkout` completed" in final[-1].text, messages
     assert final[-1].payload["replace_original"] is True  # the picker ends as the result
+    # Every message of the job replaces the picker, its first one too: Slack replaces the message the click
+    # came from, so a first message posted beside it would stay behind at "started".
+    assert [m.payload["replace_original"] for m in messages] == [True] * len(messages), messages
 
 
 def test_a_choice_of_a_target_the_inventory_no_longer_has_gets_the_unknown_target_answer(stack):

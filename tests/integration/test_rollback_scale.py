@@ -102,6 +102,28 @@ def test_a_named_revision_of_another_family_is_refused_and_nothing_changes(harne
     assert service(ecs, own_cluster)["deployments"] == before
 
 
+@pytest.mark.parametrize("where", ["account", "region"])
+def test_a_named_arn_of_another_account_or_region_is_refused_and_nothing_changes(harness, ecs, own_cluster, where):
+    """The same family and revision in another account (or region) is not the service's: ECS would read only
+    `payment:1` of it and deploy the worker account's revision. Refused, naming both places."""
+    own = ecs.describe_task_definition(taskDefinition="payment:1")["taskDefinition"]["taskDefinitionArn"]
+    _, partition, service_, region, account, rest = own.split(":", 5)
+    other = f"arn:{partition}:{service_}:{region}:210987654321:{rest}"
+    if where == "region":
+        other = f"arn:{partition}:{service_}:{'ap-south-1' if region != 'ap-south-1' else 'eu-west-3'}:{account}:{rest}"
+    before = service(ecs, own_cluster)["deployments"]
+    job = harness.job(f"/ops-rollback payment {other}")
+
+    harness.run(job)
+
+    text = finals(harness, job).text
+    assert "a rollback stays within the service's own account, region and family" in text, text
+    assert f"account `{account}`, region `{region}`" in text
+    assert "Nothing was run." in text and text.startswith(":warning:")
+    assert service(ecs, own_cluster)["deployments"] == before
+    assert revision(ecs, own_cluster) == "payment:2"
+
+
 def test_a_service_on_its_first_revision_has_no_previous_one_and_nothing_changes(harness, ecs, own_cluster):
     ecs.update_service(cluster=own_cluster, service="payment", taskDefinition="payment:1")
     before = service(ecs, own_cluster)["deployments"]

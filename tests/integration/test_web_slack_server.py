@@ -295,3 +295,21 @@ def _post(url: str, request: SignedRequest) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def test_the_apps_messages_tab_is_read_only_as_the_manifest_makes_it_in_slack(web, ingress):
+    """No message.im is subscribed: a direct message to opsbot would go unread, so the manifest turns the tab's
+    composer off, and the page does as Slack does."""
+    from infra.cli.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
+
+    app_home = build_manifest("https://example.com/slack/events")["features"]["app_home"]
+    assert app_home["messages_tab_read_only_enabled"] is True
+    assert "message.im" not in BOT_EVENTS and "im:history" not in BOT_SCOPES
+
+    for text in ("hello?", "@opsbot ops-ping", "/ops-ping"):
+        status, answer = api(web, "/api/send", {"user": "U0ALEX", "channel": "D0ALEX", "text": text})
+        assert status == 400 and "Sending messages to this app has been turned off" in answer["error"], answer
+    assert ingress.received == []
+    assert not [m for m in web.conversation.messages() if m.channel == "D0ALEX"]
+    with urlopen(f"{web.url}/api/state", timeout=10) as response:
+        assert "turned off" in json.loads(response.read())["dm_read_only"]

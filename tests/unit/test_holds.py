@@ -179,7 +179,7 @@ def test_lock_and_freeze_parse_their_reason_and_duration():
         ("/ops-freeze prod", "needs a reason"),
         ("/ops-freeze prod --for", "--for needs a duration"),
         ("/ops-freeze prod x --for soon", "--for must be a duration"),
-        ("/ops-freeze prod x --for 8d", "--for must be at most 10080"),
+        ("/ops-freeze prod x --for 8d", r"--for must be at most 7d \(168h, 10080m\), got .8d."),
         ("/ops-lock payment " + "x" * 301, "the reason is too long"),
         ("/ops-unlock", "takes 1 argument"),
     ],

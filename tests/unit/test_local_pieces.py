@@ -195,3 +195,36 @@ def finished_with(message: messages.SlackMessage) -> CommandOutcome:
 )
 def test_the_cli_reads_what_became_of_a_job_from_the_workers_real_messages(message, result):
     assert finished_with(message).result == result
+
+
+def test_the_state_directory_is_per_user_and_private(tmp_path, monkeypatch):
+    """XDG_CACHE_HOME decides where; the directory is 0700 (it was made, or made so), and one that belongs to
+    another user is refused: one user's CLI never finds, nor drives, another user's stacks."""
+    import stat
+
+    shared = tmp_path / "shared-cache"
+    (shared / "opsbot").mkdir(parents=True)
+    (shared / "opsbot").chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
+
+    write_state(state_path_for(3000), state(pid=os.getpid()))
+
+    assert stat.S_IMODE((shared / "opsbot").stat().st_mode) == 0o700
+    assert find_state() == shared / "opsbot" / "local-3000.json"
+    monkeypatch.setattr(os, "getuid", lambda: (shared / "opsbot").stat().st_uid + 1)  # as another user
+    with pytest.raises(StateFileError, match=r"belongs to another user .* set XDG_CACHE_HOME"):
+        find_state()
+    with pytest.raises(StateFileError, match="belongs to another user"):
+        state_path_for(3001)
+
+
+def test_a_fresh_state_directory_is_made_private_and_a_relative_xdg_cache_home_is_ignored(tmp_path, monkeypatch):
+    import stat
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh"))
+    write_state(state_path_for(3000), state(pid=os.getpid()))
+    assert stat.S_IMODE((tmp_path / "fresh" / "opsbot").stat().st_mode) == 0o700
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert state_path_for(1).parent == tmp_path / "home" / ".cache" / "opsbot"

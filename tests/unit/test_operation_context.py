@@ -111,7 +111,7 @@ class FakeJobs:
     def track(self, record, *, first=False):
         self.tracked.append(record)
 
-    def end(self, job_id, state, outcome, by=""):
+    def end(self, job_id, state, outcome, by="", *, cancel_job=""):
         self.ended.append((job_id, state, outcome))
 
     def get(self, job_id):

@@ -312,3 +312,34 @@ approval_channel = "C0APPROVALS"
     [request] = [job for job in queue.jobs if isinstance(job.args, ApprovalRequestArgs)]
     assert request.args.job_id == job_id_for("T0001", "999.111.picked")
     assert notice.job_id not in (request.args.job_id, request.job_id)
+
+
+TWO_PERSON_SCALE = """
+[[policy.rules]]
+name = "scale-prod-needs-two"
+commands = ["/ops-scale", "/ops-rollback"]
+environments = ["prod"]
+users = ["U0ALICE"]
+approvers = ["U0DANA"]
+approval_channel = "C0APPROVALS"
+"""
+
+
+def test_a_pick_of_a_command_to_confirm_under_a_two_person_rule_asks_for_the_requesters_confirm_first(queue):
+    """Where a second person must approve, a click on a rollback still needs its requester's own Confirm first:
+    no approval request is sent from the click, the clicker is told to type the command."""
+    picker = handler_for(queue, Inventory.from_toml(POLICY_TOML + TWO_PERSON_SCALE))
+    pick(picker, "opsbot_pick:/ops-rollback", "payment")
+
+    assert not [j for j in queue.jobs if isinstance(j.args, ApprovalRequestArgs)]
+    assert "must be confirmed or approved first" in only_notice(queue)
+
+
+def test_unfreeze_alone_asks_for_an_environment_not_a_target(handler, queue):
+    answer = command(handler, "/ops-unfreeze")
+
+    element = select(answer, "opsbot_pick:/ops-unfreeze")
+    assert element["placeholder"]["text"] == "Choose an environment"
+    assert "Choose an environment for `/ops-unfreeze`" in answer["text"]
+    assert "target" not in answer["text"].lower().replace("targets", "")
+    assert queue.jobs == []

@@ -1,5 +1,5 @@
-"""The README's example texts are what the program prints today: each comparable quote is produced here by
-the code that prints it and looked up in the README, word for word (line breaks aside)."""
+"""The documentation's example texts (README.md and docs/*.md) are what the program prints today: each comparable
+quote is produced here by the code that prints it and looked up in the docs, word for word (line breaks aside)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from shared import messages
 from shared.inventory import Inventory, InventoryError
 from shared.jobs import JobEnvelope, Requester
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+#: The README and every page of docs/, one after another: a quote may be in any of them.
+README = "\n".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
 def flat(text: str) -> str:
-    """Line breaks and runs of spaces as one space: the README wraps its prose."""
+    """Line breaks and runs of spaces as one space: the docs wrap their prose."""
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -28,7 +30,7 @@ def in_readme(text: str) -> bool:
 
 
 def policy_example() -> str:
-    """The inventory of the README's policy example (the TOML block of "Who may run what")."""
+    """The inventory of the policy example (the TOML block of "Who may run what", docs/commands.md)."""
     section = README[README.index("## Who may run what") :]
     return section.split("```toml\n", 1)[1].split("```", 1)[0]
 

@@ -95,8 +95,7 @@ def test_words_in_bounds_get_the_confirm_prompt_and_only_its_expiry_is_queued(qu
     body = send(queue, command, text)
 
     environment = "prod" if text.startswith("payment") else "staging"
-    shown = messages.echo(f"{command} {text}")  # long texts are echoed cut short
-    assert f"Run {shown} on *{environment}*?" in body["text"]
+    assert f"Run `{command} {text}` on *{environment}*?" in body["text"]  # whole: what is confirmed is what runs
     [expiry] = queue.jobs  # the job itself rides in the Confirm button until it is pressed
     assert isinstance(expiry.args, SettleArgs) and expiry.args.outcome == "expired"
 

@@ -166,3 +166,37 @@ def test_a_click_whose_job_cannot_be_queued_is_not_acked(queue) -> None:
     failing = SlackRequestHandler(build_app(SECRET, queue, INVENTORY))
     assert click(failing, buttons("payment-5xx")[0]) >= 500
     assert queue.jobs == []
+
+
+def test_a_runbook_click_on_a_command_to_confirm_under_a_two_person_rule_sends_no_approval_request(queue) -> None:
+    """A scale button under an alarm, where a second person must approve: the requester's own Confirm comes
+    first, so nothing goes to the approvers from a click; the clicker is told to type it."""
+    from shared.commands import ApprovalRequestArgs
+
+    inventory = Inventory.from_toml(
+        POLICY_TOML
+        + """
+[[policy.rules]]
+name = "scale-prod-needs-two"
+commands = ["/ops-scale"]
+environments = ["prod"]
+users = ["U0ALICE"]
+approvers = ["U0DANA"]
+approval_channel = "C0APPROVALS"
+
+[alarms.payment-5xx]
+target = "payment"
+channel = "C0OPS"
+runbook = ["/ops-scale payment 4"]
+"""
+    )
+    handler = SlackRequestHandler(build_app(SECRET, queue, inventory))
+    alarm = AlarmStateChange(name="payment-5xx", state="ALARM", changed_at=datetime(2026, 12, 1, tzinfo=UTC), via="sns")
+    posted = alarm_posted(alarm, key="payment-5xx", target="payment", runbook=["/ops-scale payment 4"], marker="m")
+    [actions] = [b for b in posted.blocks if b["type"] == "actions"]
+
+    assert click(handler, actions["elements"][0]) == 200
+
+    assert not [j for j in queue.jobs if isinstance(j.args, ApprovalRequestArgs)]
+    [notice] = queue.jobs
+    assert isinstance(notice.args, NoticeArgs) and "slash command" in notice.args.text

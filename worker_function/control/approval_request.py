@@ -1,4 +1,4 @@
-"""Two-person approval: post the request in the approvals channel (Approve / Reject), tell the requester.
+"""Two-person approval: post the request in the approvals channel (Approve / Reject); the ack told the requester.
 
 Its expiry is queued first (a `settle` job that waits an hour): if posting fails and is retried, the
 expiry is the same job again (same id), run once. Where the message is goes in the request's decision
@@ -14,14 +14,14 @@ from shared import messages
 from shared.commands import ApprovalRequestArgs
 from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function import tracking
 from worker_function.operations import OperationContext
+from worker_function.outcomes import NothingToPost
 
 logger = logging.getLogger(__name__)
 
 
-def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
     prompt_id = args.job_id or job.job_id
     expiry = settlement(job.changed(job_id=prompt_id), "expired", approval=True, target=args.target)
     ctx.queue.send(expiry, delay_seconds=min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900))
@@ -37,4 +37,5 @@ def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> S
         ctx.decisions.open(prompt_id, channel, str(posted["ts"]), approvers=args.approvers, rule=args.rule)
     except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
         logger.exception("could not record where the approval request of %s is", job.display)
-    return messages.approval_requested(job.display, args.channel, args.approvers)
+    # The ack already told the requester where the request went (`messages.approval_requested`): once is enough.
+    return NothingToPost(reason=f"approval request posted in {args.channel}")

@@ -16,7 +16,7 @@ from shared.jobs import JobEnvelope
 from shared.jobs_view import ApprovalRow, home_view
 from shared.policy import Approval
 from worker_function.operations import OperationContext
-from worker_function.operations.jobs import row_of
+from worker_function.operations.jobs import Readable, row_of
 from worker_function.outcomes import NothingToPost
 from worker_function.store.jobs import JobRecord
 
@@ -29,7 +29,9 @@ def run(args: HomeArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPos
     running = [row_of(r) for r in mine if r.waiting_for not in prompts]
     waiting = [row_of(r) for r in mine if r.state == "waiting" and r.waiting_for in prompts]
     approvals = [row for r in records if (row := approval_for(ctx, r, viewer)) is not None]
-    view = home_view(viewer, running, waiting, approvals, now=ctx.now(), extra_blocks=extra_sections(ctx, viewer))
+    readable = Readable(ctx, job)
+    holds = extra_sections(ctx, readable)
+    view = home_view(viewer, running, waiting, approvals, now=ctx.now(), extra_blocks=[*holds, *readable.note()])
     ctx.slack.views_publish(user_id=viewer, view=view)
     return NothingToPost(reason="the Home tab was published (views.publish)")
 
@@ -47,6 +49,6 @@ def approval_for(ctx: OperationContext, record: JobRecord, viewer: str) -> Appro
     return ApprovalRow(record.short_id, record.display, record.requester, record.since, decision.channel or "")
 
 
-def extra_sections(ctx: OperationContext, viewer: str) -> list[dict[str, Any]]:
-    """The freezes and locks standing now, everyone's (they hold the viewer's commands back too)."""
-    return messages.holds_blocks(ctx.holds.holds(ctx.inventory), ctx.now().timestamp())
+def extra_sections(ctx: OperationContext, readable: Readable) -> list[dict[str, Any]]:
+    """The freezes and locks standing now in the environments the policy lets the viewer read `/ops-jobs` in."""
+    return messages.holds_blocks(readable.holds(ctx.holds.holds(ctx.inventory)), ctx.now().timestamp())

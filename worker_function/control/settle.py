@@ -21,13 +21,16 @@ from __future__ import annotations
 import math
 
 from shared import messages
-from shared.commands import SettleArgs
+from shared.commands import SettleArgs, find_command
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
+from shared.errors import UsageError
 from shared.jobs import JobEnvelope
+from shared.messages import SlackMessage
 from worker_function import tracking
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
-from worker_function.outcomes import NothingToPost
-from worker_function.prompts import may_reject, update_approval_message
+from worker_function.outcomes import NothingToPost, Said
+from worker_function.plan import hold_refusal
+from worker_function.prompts import hold_facts, may_reject, update_approval_message
 
 #: A settle job waits for its time with nothing to carry.
 State = StepState
@@ -45,6 +48,9 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     wait = args.not_before - ctx.now().timestamp()
     if wait > 0:
         if job.step == 0 and args.outcome == "expired" and not args.approval:  # the prompt waits: registered
+            refused = _held_back(args, job, ctx)
+            if refused is not None:
+                return refused
             waiting = tracking.record_of(job, "waiting", job_id=args.prompt_id, waiting_for="confirmation", lease=False)
             tracking.track(ctx.jobs, waiting, first=True)
         return Wait(progress=NothingToPost(reason="the prompt's time has not come"), delay_s=math.ceil(wait))
@@ -62,6 +68,11 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
         detail = f"withdrawn by {args.by}, the requester"
     ctx.audit.record(job.changed(job_id=args.prompt_id), args.outcome, detail)
     tracking.end(ctx.jobs, args.prompt_id, "finished", f"{args.outcome} at its prompt: {detail}")
+    return _answer(args, job, withdrawn, ttl_s).model_copy(update={"about_job": args.prompt_id})
+
+
+def _answer(args: SettleArgs, job: JobEnvelope, withdrawn: bool, ttl_s: int) -> messages.SlackMessage:
+    """What the requester is told; its metadata names the prompt's job (the id of the audit), not this one."""
     if args.outcome == "cancelled":
         return messages.cancelled(job.display)
     if args.outcome == "rejected":
@@ -69,3 +80,27 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     if args.approval:
         return messages.approval_expired(job.display, ttl_s)
     return messages.prompt_expired(job.display, ttl_s)
+
+
+def _held_back(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> Said | None:
+    """A confirmation prompt shown on a locked target or in a frozen environment (the ack cannot read either):
+    refused at once, before anyone clicks, by the expiry queued with it on its first look. The prompt's decision
+    is claimed as refused (a Confirm arriving later is told so), the prompt replaced by the refusal, the denial
+    audited. None when nothing holds it back, or something decided the prompt first."""
+    spec = find_command(job.command)
+    if spec is None or not spec.mutating:
+        return None
+    try:
+        command_args = spec.parse(job.text)
+    except UsageError:
+        return None
+    holds = hold_facts(ctx, spec, command_args, job.requester.user_id)
+    refusal = hold_refusal(holds, ctx.now()) if holds is not None else None
+    if refusal is None or not ctx.decisions.claim(args.prompt_id, "refused").won:
+        return None
+    prompt = job.changed(job_id=args.prompt_id)
+    event, detail = refusal.audit or ("denial", str(refusal.error))
+    ctx.audit.record(prompt, event, f"refused before its confirmation: {detail}")
+    tracking.end(ctx.jobs, args.prompt_id, "finished", f"refused at its prompt: {detail}")
+    told = refusal.error.to_message(prompt)
+    return told.model_copy(update={"about_job": args.prompt_id}) if isinstance(told, SlackMessage) else told

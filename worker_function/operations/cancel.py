@@ -10,19 +10,27 @@ Jenkins stop or queue cancel; an ECS deployment is left to finish, and said so);
 have completed by itself before the stop, that is what is told. A prompt or an approval request still
 waiting is decided as cancelled (`store.decisions`, racing Confirm / Approve as they race each other) and
 settled by a `settle` job, which updates its message. The lease is released, the canceller is answered, the
-requester told (a notice), the cancel audited (`cancel`).
+job's own message replaced by how it ended (a notice through its response_url: its requester always hears it,
+cancelled or completed before the cancel, and no progress message is left "started"), the cancel audited
+(`cancel`). The registry names the cancel that won (`cancel_job`) and keeps what its stop found: a retry of that
+cancel after a failure (a queue or audit write) carries on and tells the same thing, never "already cancelled".
+An audit write that fails goes to the queue as an audit note: it does not decide what anyone is told.
 """
 
 from __future__ import annotations
 
+import logging
+
 from shared import jobs_view
-from shared.commands import CancelArgs, NoticeArgs, SettleArgs, find_command
-from shared.jobs import JobEnvelope, job_id_for
+from shared.commands import AuditNoteArgs, CancelArgs, NoticeArgs, SettleArgs, find_command
+from shared.jobs import JobEnvelope, audit_target, job_id_for
 from shared.messages import SlackMessage
 from shared.policy import PolicyRequest, decide
 from worker_function import tracking
 from worker_function.operations import OperationContext
 from worker_function.store.jobs import JobRecord
+
+logger = logging.getLogger(__name__)
 
 CANCEL = "/ops-cancel"
 
@@ -36,6 +44,10 @@ def run(args: CancelArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
     if len(found) > 1:
         return jobs_view.ambiguous_job(args.job_id, [r.job_id for r in found])
     record = ctx.jobs.get(found[0].job_id) or found[0]  # the index is eventually consistent; the table is not
+    if _cancelled_by_this(record, job):  # a retry of this very cancel (a failure after it won): carry on
+        if record.waiting_for in ("confirmation", "approval"):
+            return _cancel_prompt(ctx, record, job) or _cancel_job(ctx, record, job)
+        return _cancel_job(ctx, record, job)
     if not record.active:
         return jobs_view.already_ended(
             record.display, record.short_id, record.state, record.outcome, record.cancelled_by
@@ -77,6 +89,16 @@ def may_cancel(ctx: OperationContext, record: JobRecord, canceller: str, channel
     return approval is not None and approval.could_approve(canceller, ctx.group_members) is True
 
 
+def _cancelled_by_this(record: JobRecord, job: JobEnvelope) -> bool:
+    return record.state == "cancelled" and record.cancel_job == job.job_id
+
+
+#: How a cancel's result is kept in the registry's outcome, so that a retry tells what the first attempt found
+#: (a build it stopped reads as ended by then) rather than stopping again.
+_STOPPED = "cancelled: "
+_COMPLETED = "completed before the cancel: "
+
+
 def _ended(record: JobRecord) -> SlackMessage:
     return jobs_view.already_ended(record.display, record.short_id, record.state, record.outcome, record.cancelled_by)
 
@@ -96,7 +118,9 @@ def _cancel_prompt(ctx: OperationContext, record: JobRecord, job: JobEnvelope) -
         return jobs_view.already_ended(
             record.display, record.short_id, "finished", f"its prompt was {decision.outcome}"
         )
-    tracking.end(ctx.jobs, record.job_id, "cancelled", f"cancelled at its {record.waiting_for}", canceller)
+    tracking.end(
+        ctx.jobs, record.job_id, "cancelled", f"cancelled at its {record.waiting_for}", canceller, cancel_job=job.job_id
+    )
     waiting = envelope_of(record)  # the prompt's expiry, as queued with it
     target = waiting.args.target if isinstance(waiting.args, SettleArgs) else "-"
     approval = record.waiting_for == "approval"
@@ -107,38 +131,70 @@ def _cancel_prompt(ctx: OperationContext, record: JobRecord, job: JobEnvelope) -
     )
     ctx.queue.send(settle)
     by_them = waiting.changed(job_id=record.job_id, requester=job.requester)  # the audit names the canceller
-    ctx.audit.record(by_them, "cancel", f"{record.requester}'s job cancelled at its {record.waiting_for}")
+    _audit(ctx, by_them, f"{record.requester}'s job cancelled at its {record.waiting_for}")
     return jobs_view.job_cancelled(
         record.display, record.short_id, record.requester, canceller, [f"its {record.waiting_for} is closed"]
     )
 
 
 def _cancel_job(ctx: OperationContext, record: JobRecord, job: JobEnvelope) -> SlackMessage:
+    """End the job as cancelled (the registry decides between the cancel and the job's last step), stop it at its
+    target, then tell both people and audit it. Each person hears one ending: the canceller in this answer, the
+    requester in the job's own message (replaced: no progress message is left "started"). A retry of this
+    cancel (a failure after it won) tells what the first attempt found, kept in the registry."""
     canceller = job.requester.user_id
-    ending = ctx.jobs.end(record.job_id, "cancelled", f"cancelled by {canceller}", canceller)
+    ending = ctx.jobs.end(record.job_id, "cancelled", f"cancelled by {canceller}", canceller, cancel_job=job.job_id)
     if not ending.won:  # it finished first (or someone else cancelled it): that is what is told
         return jobs_view.already_ended(
             record.display, record.short_id, ending.state, ending.outcome, ending.cancelled_by
         )
     cancelled = envelope_of(record)
     by_them = cancelled.changed(requester=job.requester)  # the audit names the canceller
-    stopped = tracking.stop_at_target(ctx, cancelled, record.step_state)
-    released = _release(ctx, record)
-    if stopped.completed is not None:  # the target had ended by itself: completed, and told as such
-        how = f"its target had ended {stopped.completed}"
-        ctx.jobs.end(record.job_id, "cancelled", f"completed before the cancel: {stopped.completed}", canceller)
-        ctx.audit.record(by_them, "cancel", f"{record.requester}'s job had completed first: {stopped.completed}")
-        said = jobs_view.completed_before_cancel(record.display, record.short_id, how)
+    if record.outcome.startswith(_COMPLETED):  # found by an earlier attempt of this cancel
+        completed: str | None = record.outcome.removeprefix(_COMPLETED)
+        lines: list[str] = []
+    elif record.outcome.startswith(_STOPPED):
+        completed, lines = None, [line for line in record.outcome.removeprefix(_STOPPED).split("\n") if line]
     else:
-        lines = [*stopped.lines, *released]
-        ctx.audit.record(by_them, "cancel", f"{record.requester}'s job: " + "; ".join(lines))
-        said = jobs_view.job_cancelled(record.display, record.short_id, record.requester, canceller, lines)
-        if record.requester != canceller:
-            notice = jobs_view.job_cancelled(
-                record.display, record.short_id, record.requester, canceller, lines, for_requester=True
-            )
-            _tell_requester(ctx, cancelled, notice)
+        stopped = tracking.stop_at_target(ctx, cancelled, record.step_state)
+        completed = stopped.completed
+        lines = [*stopped.lines, *_release(ctx, record)]
+        kept = f"{_COMPLETED}{completed}" if completed is not None else _STOPPED + "\n".join(lines)
+        ctx.jobs.end(record.job_id, "cancelled", kept, canceller, cancel_job=job.job_id)
+    if completed is not None:  # the target had ended by itself: completed, and told as such
+        how = f"its target had ended {completed}"
+        said = jobs_view.completed_before_cancel(record.display, record.short_id, how)
+        told = jobs_view.completed_before_cancel(
+            record.display, record.short_id, how, requester=record.requester, canceller=canceller
+        )
+        _tell_requester(ctx, cancelled, told)
+        _audit(ctx, by_them, f"{record.requester}'s job had completed first: {completed}")
+        return said
+    said = jobs_view.job_cancelled(record.display, record.short_id, record.requester, canceller, lines)
+    told = jobs_view.job_cancelled(
+        record.display, record.short_id, record.requester, canceller, lines, for_requester=True
+    )
+    _tell_requester(ctx, cancelled, told)
+    _audit(ctx, by_them, f"{record.requester}'s job: " + "; ".join(lines))
     return said
+
+
+def _audit(ctx: OperationContext, by_them: JobEnvelope, detail: str) -> None:
+    """The cancel in the audit trail. A failed write does not change what anyone is told: the record goes on the
+    jobs queue instead (an audit note the worker writes, retried by SQS like any job); only when neither
+    could be done does the cancel fail, and its retry carries on where it stopped."""
+    try:
+        ctx.audit.record(by_them, "cancel", detail)
+        return
+    except Exception:
+        logger.exception("the cancel of %s could not be audited now; queued for the audit trail", by_them.display)
+    note = by_them.changed(
+        args=AuditNoteArgs(event="cancel", target=audit_target(by_them), detail=detail[:500]),
+        response_url=None,
+        continuation=None,
+        schema_version=1,
+    )
+    ctx.queue.send(note)
 
 
 def _release(ctx: OperationContext, record: JobRecord) -> list[str]:
@@ -155,13 +211,14 @@ def _release(ctx: OperationContext, record: JobRecord) -> list[str]:
 
 
 def _tell_requester(ctx: OperationContext, cancelled: JobEnvelope, message: SlackMessage) -> None:
-    """A notice to the cancelled job's requester, through its response_url (or the channel once expired)."""
+    """The job's own message, replaced by how it ended (through its response_url; a new message in the channel
+    once that expired): its requester is told, and no progress message is left "started"."""
     notice = cancelled.changed(
         job_id=job_id_for(cancelled.requester.team_id, f"cancel-notice:{cancelled.job_id}"),
         args=NoticeArgs(text=message.text[:3000]),
         continuation=None,
         schema_version=1,
-        replace_original=False,
+        replace_original=True,
         confirmed_by=None,
         approved_by=None,
     )

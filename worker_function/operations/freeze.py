@@ -9,6 +9,7 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError
 from worker_function.operations import OperationContext
+from worker_function.store.holds import FreezeRecord
 
 
 def run(args: FreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
@@ -22,6 +23,8 @@ def run(args: FreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
     now = int(ctx.now().timestamp())
     standing = ctx.holds.freeze_record(args.environment)
+    if _ended_since(standing, job):
+        return _stays_ended(args, job, ctx, standing)
     replacing = None
     if standing is not None and standing.freeze.standing(now) and standing.owner_job != job.job_id:
         if standing.freeze.by != user and not admitted:  # only who froze it (or the rule's people) change it
@@ -31,7 +34,23 @@ def run(args: FreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         replacing = standing.owner_job
     freeze = Freeze(args.environment, user, args.reason, now, now + args.for_minutes * 60, job.job_id)
     if not ctx.holds.freeze(freeze, job, replacing=replacing):
+        again = ctx.holds.freeze_record(args.environment)
+        if _ended_since(again, job):
+            return _stays_ended(args, job, ctx, again)
         why = f"the freeze of {messages.echo(args.environment)} changed meanwhile; look again and retry."
         raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
     ctx.audit.record(job, "freeze", f"until {moment(freeze.until)}: {args.reason}")
     return messages.froze(freeze, job.short_id)
+
+
+def _ended_since(record: FreezeRecord | None, job: JobEnvelope) -> bool:
+    """This job's own freeze, ended since (an /ops-unfreeze between two attempts of this job)."""
+    return record is not None and record.owner_job == job.job_id and bool(record.lifted_by)
+
+
+def _stays_ended(
+    args: FreezeArgs, job: JobEnvelope, ctx: OperationContext, record: FreezeRecord | None
+) -> SlackMessage:
+    assert record is not None
+    ctx.audit.record(job, "freeze", f"{args.reason} (ended since, by job {record.lifted_by[:8]})")
+    return messages.freeze_ended_meanwhile(args.environment, record.lifted_by, job.short_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from shared import messages
 from shared.commands import JobsArgs
+from shared.guard import may_read
 from shared.holds import Holds
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
@@ -13,6 +14,7 @@ from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
 from worker_function.store.jobs import JobRecord
 
+JOBS = "/ops-jobs"
 #: At most this many targets' leases are read for a listing without a target (one GetItem each).
 MAX_LEASES_READ = 100
 
@@ -51,24 +53,67 @@ def about(record: JobRecord, target: str | None) -> bool:
     return target is None or target in (record.subject, record.lease)
 
 
+class Readable:
+    """Which environments the policy lets the viewer read `/ops-jobs` in (user groups resolved), asked once each:
+    a listing shows the jobs, leases, locks and freezes of those alone, and counts what it left out."""
+
+    def __init__(self, ctx: OperationContext, job: JobEnvelope) -> None:
+        self._ctx = ctx
+        self._user, self._channel = job.requester.user_id, job.requester.channel_id
+        self._known: dict[str | None, bool] = {}
+        self.hidden = 0
+
+    def environment(self, environment: str | None) -> bool:
+        if environment not in self._known:
+            self._known[environment] = may_read(
+                self._ctx.inventory, JOBS, environment, self._user, self._channel, self._ctx.group_members
+            )
+        if not self._known[environment]:
+            self.hidden += 1
+        return self._known[environment]
+
+    def name(self, name: str | None) -> bool:
+        """What the inventory calls `name` (a target, a suite, a Jenkins job), in its environment."""
+        return self.environment(self._ctx.inventory.environment_named(name) if name else None)
+
+    def record(self, record: JobRecord) -> bool:
+        return record.requester == self._user or self.name(record.subject or record.lease)
+
+    def holds(self, holds: Holds) -> Holds:
+        return Holds(
+            locks=tuple(lock for lock in holds.locks if self.name(lock.target)),
+            freezes=tuple(f for f in holds.freezes if self.environment(f.environment)),
+            environments=holds.environments,
+        )
+
+    def note(self) -> list[dict[str, object]]:
+        if not self.hidden:
+            return []
+        return [messages.not_shown_by_policy(self.hidden)]
+
+
 def run(args: JobsArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    records = [r for r in ctx.jobs.active() if about(r, args.target)]
+    readable = Readable(ctx, job)
+    records = [r for r in ctx.jobs.active() if about(r, args.target) and readable.record(r)]
     running = [row_of(r) for r in records if r.state == "running"]
     waiting = [row_of(r) for r in records if r.state == "waiting"]
     names = [args.target] if args.target else lease_names(ctx.inventory)
+    leases = [row for row in lease_rows(ctx, names) if readable.name(row.target)]
+    holds = extra_sections(ctx, args.target, readable)
     return jobs_overview(
         running,
         waiting,
-        lease_rows(ctx, names),
+        leases,
         now=ctx.now(),
         short_id=job.short_id,
         target=args.target,
-        extra_blocks=extra_sections(ctx, args.target),
+        extra_blocks=[*holds, *readable.note()],
     )
 
 
-def extra_sections(ctx: OperationContext, target: str | None) -> list[dict[str, object]]:
-    """The freezes and locks standing now (only the target's lock and its environment's freeze, if named)."""
+def extra_sections(ctx: OperationContext, target: str | None, readable: Readable) -> list[dict[str, object]]:
+    """The freezes and locks standing now that the viewer may read (only the target's lock and its environment's
+    freeze, if named)."""
     holds = ctx.holds.holds(ctx.inventory)
     if target is not None:
         environment = holds.environments.get(target)
@@ -77,4 +122,4 @@ def extra_sections(ctx: OperationContext, target: str | None) -> list[dict[str, 
             freezes=tuple(f for f in holds.freezes if environment is not None and f.environment == environment),
             environments=holds.environments,
         )
-    return messages.holds_blocks(holds, ctx.now().timestamp())
+    return messages.holds_blocks(readable.holds(holds), ctx.now().timestamp())

@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from shared import messages
 from shared.commands import LogsArgs
 from shared.jobs import JobEnvelope
@@ -54,7 +56,8 @@ def run(args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     target = ctx.inventory.target(args.target, "logs")
     end = ctx.now()
     start = int(end.timestamp()) - args.since_minutes * 60
-    with classify_aws_errors(f"cannot query the logs of `{args.target}`"):
+    query = insights_query(args.query)
+    try:
         query_id = (
             ctx.aws_for(target, job)
             .client("logs")
@@ -62,10 +65,17 @@ def run(args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
                 logGroupNames=target.log_groups,
                 startTime=start,
                 endTime=int(end.timestamp()),
-                queryString=insights_query(args.query),
+                queryString=query,
                 limit=QUERY_LIMIT,
             )["queryId"]
         )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "MalformedQueryException":  # what they typed: told so, not a failure of ours
+            problem = str(error.get("Message") or "the query does not compile")
+            return messages.log_query_malformed(job.display, query, problem, job.short_id)
+        with classify_aws_errors(f"cannot query the logs of `{args.target}`"):
+            raise
     return _look(args, job, ctx, State(query_id=query_id), inline=True)
 
 

@@ -155,6 +155,13 @@ def choose(args: RollbackArgs, running: dict[str, Any], aws: Clients) -> dict[st
     elif args.revision.isdigit():
         wanted, which = int(args.revision), "revision"
     else:
+        elsewhere = foreign_arn(args.revision, str(running.get("taskDefinitionArn") or ""))
+        if elsewhere is not None:
+            return (
+                f"{messages.echo(args.revision, 200)} names {elsewhere}, and `{args.target}` runs in "
+                f"{where_of(str(running.get('taskDefinitionArn') or ''))}: a rollback stays within the service's "
+                "own account, region and family."
+            )
         named = args.revision.rsplit("/", 1)[-1].rsplit(":", 1)
         if named[0] != family:
             return (
@@ -175,6 +182,26 @@ def choose(args: RollbackArgs, running: dict[str, Any], aws: Clients) -> dict[st
             f"it. Name an active revision: `/ops-rollback {args.target} <revision>` (it runs {current})."
         )
     return found
+
+
+def _arn_place(arn: str) -> tuple[str, str, str]:
+    """(partition, region, account) of an ARN (`arn:PARTITION:ecs:REGION:ACCOUNT:...`); blanks if it is none."""
+    parts = arn.split(":", 5)
+    return (parts[1], parts[3], parts[4]) if len(parts) == 6 and parts[0] == "arn" else ("", "", "")
+
+
+def where_of(arn: str) -> str:
+    partition, region, account = _arn_place(arn)
+    return f"account `{messages.escape(account)}`, region `{messages.escape(region)}` ({messages.escape(partition)})"
+
+
+def foreign_arn(named: str, running_arn: str) -> str | None:
+    """Where a named task definition ARN is (plain mrkdwn) when that is not where the service's own task
+    definition is (its partition, region or account differ), else None. ECS's DescribeTaskDefinition would
+    read only `family:revision` of an ARN of another account, so this is refused before asking it."""
+    if _arn_place(named) == _arn_place(running_arn):
+        return None
+    return where_of(named)
 
 
 def from_to(running: dict[str, Any], chosen: dict[str, Any]) -> str:

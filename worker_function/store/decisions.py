@@ -23,7 +23,9 @@ from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["confirmed", "cancelled", "approved", "rejected", "expired"]
+#: `refused`: a confirmation prompt shown on a locked target or in a frozen environment, refused before its
+#: Confirm (`control/settle.py`).
+Outcome = Literal["confirmed", "cancelled", "approved", "rejected", "expired", "refused"]
 
 #: How long a decision is kept: far longer than a prompt (5 min) or an approval request (1 h) lives, plus
 #: the SQS retries of a job that decides it late.

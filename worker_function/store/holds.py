@@ -89,13 +89,19 @@ class HoldStore:
 
     def freeze(self, freeze: Freeze, job: JobEnvelope, *, replacing: str | None = None) -> bool:
         """Write the freeze, unless another one stands that is neither this job's nor `replacing` (the owner job
-        of the standing freeze the caller may replace): False then."""
+        of the standing freeze the caller may replace), or this job's own was ended since: False then."""
         record = FreezeRecord(freeze, job.job_id)
         values = {":now": {"N": str(int(self._now()))}, ":job": {"S": job.job_id}}
-        condition = "attribute_not_exists(target) OR expires_at <= :now OR owner_job = :job"
+        # This job's own freeze is written again only while nobody ended it: a retry after an /ops-unfreeze must
+        # not put it back.
+        others = "expires_at <= :now"
         if replacing:
-            condition += " OR owner_job = :seen"
+            others += " OR owner_job = :seen"
             values[":seen"] = {"S": replacing}
+        condition = (
+            "attribute_not_exists(target) OR (owner_job = :job AND attribute_not_exists(lifted_by))"
+            f" OR (owner_job <> :job AND ({others}))"
+        )
         try:
             self._client.put_item(
                 TableName=self._table,

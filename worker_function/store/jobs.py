@@ -68,6 +68,9 @@ class JobRecord(BaseModel):
     #: How it ended (the last message's first line, or the prompt's decision), and who cancelled it.
     outcome: str = ""
     cancelled_by: str = ""
+    #: The /ops-cancel job that cancelled it: a retry of that very job carries on where it stopped (it is not
+    #: told "already cancelled"), any other cancel is.
+    cancel_job: str = ""
     #: The operation's state after its last step (what a cancel stops at the target: a build id...).
     step_state: dict[str, Any] = Field(default_factory=dict)
     #: The envelope to answer with (the job's, or its prompt's settlement): requester, response_url.
@@ -90,8 +93,11 @@ class JobRegistry(Protocol):
         written, else the record that stands."""
         ...
 
-    def end(self, job_id: str, state: Literal["finished", "cancelled"], outcome: str, by: str = "") -> JobRecord:
-        """End the job unless it ended otherwise: the ending that stands, `won` if it is this one."""
+    def end(
+        self, job_id: str, state: Literal["finished", "cancelled"], outcome: str, by: str = "", *, cancel_job: str = ""
+    ) -> JobRecord:
+        """End the job unless it ended otherwise: the ending that stands, `won` if it is this one (a cancel names
+        its own job, `cancel_job`)."""
         ...
 
     def get(self, job_id: str) -> JobRecord | None: ...
@@ -105,7 +111,7 @@ class JobRegistry(Protocol):
         ...
 
 
-_FIELDS_OUTSIDE = ("state", "outcome", "cancelled_by")
+_FIELDS_OUTSIDE = ("state", "outcome", "cancelled_by", "cancel_job")
 
 
 def record_from_item(item: dict[str, Any], *, won: bool = False) -> JobRecord:
@@ -156,7 +162,9 @@ class DynamoJobs:
             return record_from_item(exc.response.get("Item") or {"job_id": {"S": record.job_id}})
         return None
 
-    def end(self, job_id: str, state: Literal["finished", "cancelled"], outcome: str, by: str = "") -> JobRecord:
+    def end(
+        self, job_id: str, state: Literal["finished", "cancelled"], outcome: str, by: str = "", *, cancel_job: str = ""
+    ) -> JobRecord:
         now = int(self._now())
         if state == "cancelled":  # only an active job, or the same cancel again
             condition = "#s IN (:w, :r) OR (#s = :state AND cancelled_by = :by)"
@@ -167,8 +175,8 @@ class DynamoJobs:
                 TableName=self._table,
                 Key=self._key(job_id),
                 UpdateExpression=(
-                    "SET #s = :state, outcome = :o, cancelled_by = :by, registry = :reg, job_id = :id, "
-                    "ended_at = :now, expires_at = :exp"
+                    "SET #s = :state, outcome = :o, cancelled_by = :by, cancel_job = :cj, registry = :reg, "
+                    "job_id = :id, ended_at = :now, expires_at = :exp"
                 ),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "state"},
@@ -176,6 +184,7 @@ class DynamoJobs:
                     ":state": {"S": state},
                     ":o": {"S": outcome[:500]},
                     ":by": {"S": by},
+                    ":cj": {"S": cancel_job},
                     ":reg": {"S": REGISTRY},
                     ":id": {"S": job_id},
                     ":now": {"N": str(now)},

@@ -116,8 +116,9 @@ class LeaseStore:
         return Lease.from_item(item["Item"]) if "Item" in item else None
 
     def lock(self, target: str, job: JobEnvelope, reason: str, *, ttl_s: int) -> Lease:
-        """Lock the target for the job's requester: free, lapsed, already this job's (a redelivery), or the same
-        person's lock (its reason and lifetime renewed). Otherwise `LockRefusedError` naming who holds it."""
+        """Lock the target for the job's requester: free, lapsed, already this job's (a redelivery) and not lifted
+        since, or the same person's lock (its reason and lifetime renewed). Otherwise `LockRefusedError` naming
+        who holds it (this job's own lock, lifted, when an /ops-unlock came between two attempts)."""
         now = int(self._now())
         owner = f"{LOCK_OWNER}{job.job_id}"
         lease = Lease(target, owner, job.requester.user_id, job.display, now, now + ttl_s, reason)
@@ -126,9 +127,12 @@ class LeaseStore:
                 self._client.put_item(
                     TableName=self._table,
                     Item=lease.item(),
+                    # This job's own lock is written again only while nobody lifted it: a retry after an
+                    # /ops-unlock must not put it back (`lifted_by` stays on the item until it is replaced).
                     ConditionExpression=(
-                        "attribute_not_exists(target) OR expires_at < :now OR owner_job = :owner"
-                        " OR (begins_with(owner_job, :lock) AND requester = :user)"
+                        "attribute_not_exists(target) OR (owner_job = :owner AND attribute_not_exists(lifted_by))"
+                        " OR (owner_job <> :owner AND (expires_at < :now"
+                        " OR (begins_with(owner_job, :lock) AND requester = :user)))"
                     ),
                     ExpressionAttributeValues={
                         ":now": {"N": str(now)},

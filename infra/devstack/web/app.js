@@ -18,6 +18,7 @@ const state = {
   bot: "U0OPSBOT",
   users: new Map(),
   groups: {},
+  dmReadOnly: null,
   channels: new Map(),
   messages: new Map(),
   me: null,
@@ -317,7 +318,18 @@ function renderChannel() {
   mine.filter((m) => !isReply(m)).forEach(place);
   mine.filter(isReply).forEach(place);
   state.unread.set(state.channel, 0);
+  renderComposer(channel);
   renderSidebar();
+}
+
+// The app's Messages tab is read-only (the manifest): Slack's composer there is off and says so.
+function renderComposer(channel) {
+  const input = document.getElementById("composer-input");
+  const off = Boolean(channel && channel.kind === "dm" && state.dmReadOnly);
+  input.disabled = off;
+  document.getElementById("composer-send").disabled = off;
+  if (!input.dataset.placeholder) input.dataset.placeholder = input.placeholder;
+  input.placeholder = off ? state.dmReadOnly : input.dataset.placeholder;
 }
 
 function renderSidebar() {
@@ -427,6 +439,7 @@ async function start() {
   const answer = await (await fetch("/api/state")).json();
   state.bot = answer.bot;
   state.groups = answer.groups || {};
+  state.dmReadOnly = answer.dm_read_only || null;
   answer.users.forEach((user) => state.users.set(user.id, user));
   answer.channels.forEach((channel) => state.channels.set(channel.id, channel));
   const picker = document.getElementById("user-picker");
