@@ -64,19 +64,21 @@ class Harness:
     #: The worker's role sessions, per inventory (the template, and so the policy, depends on it).
     _roles: dict[str, RoleCredentials] = field(default_factory=dict)
 
-    def worker_role(self) -> RoleCredentials:
-        """A session of the worker's role as the CDK app synthesizes it for this inventory, on this test's queue
-        and tables: every AWS call the worker makes is checked by moto on its resource (infra/devstack/moto_iam.py)."""
+    def worker_role(self, secret_arn: str | None = None) -> RoleCredentials:
+        """A session of the worker's role as the CDK app synthesizes it for this inventory, on this test's queue,
+        tables (and secret): every AWS call the worker makes is checked by moto on its resource
+        (infra/devstack/moto_iam.py)."""
         inventory = self.inventory_toml or demo_inventory_toml(self.cluster)
-        if inventory not in self._roles:
-            local = local_resources(self.queues, self.tables)
-            self._roles[inventory] = provision_function_roles(
+        key = f"{secret_arn}\0{inventory}"
+        if key not in self._roles:
+            local = local_resources(self.queues, self.tables, secret_arn=secret_arn)
+            self._roles[key] = provision_function_roles(
                 self.moto.endpoint_url, inventory, local, functions=("worker",)
             )["worker"]
-        return self._roles[inventory]
+        return self._roles[key]
 
-    def worker_session(self) -> Any:
-        return self.worker_role().session()
+    def worker_session(self, secret_arn: str | None = None) -> Any:
+        return self.worker_role(secret_arn).session()
 
     @property
     def inventory(self) -> Inventory:
@@ -110,7 +112,7 @@ class Harness:
 
     def dispatcher(self, **overrides: Any) -> Dispatcher:
         settings = self.settings(**overrides)
-        session = self.worker_session()
+        session = self.worker_session(settings.secret_arn)
         dispatcher = build_dispatcher(
             settings, aws=AwsClients(settings, session=session), inventory=self.inventory, now=self.clock.now
         )
