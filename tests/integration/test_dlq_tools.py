@@ -70,6 +70,8 @@ def _state_file(harness, tmp_path):
     return str(path)
 
 
+# Jobs dead-lettered by a table outside the worker's grant: refused (AccessDenied), the failure wanted here.
+@pytest.mark.iam_denials
 def test_dlq_list_job_shows_that_job_only_and_exits_1_when_none_matches(harness, tmp_path, capsys):
     from infra.cli.main import EXIT_FAILED, EXIT_OK, main
 
