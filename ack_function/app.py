@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
 from ack_function.listeners.actions import (
@@ -34,10 +37,36 @@ def _authorize_without_web_api(enterprise_id: str | None, team_id: str | None, u
 UNREADABLE = (KeyError, TypeError, AttributeError, IndexError, ValueError)
 
 
-def answer_listener_error(error: Exception) -> BoltResponse | None:
+logger = logging.getLogger(__name__)
+
+
+def answer_listener_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+    if isinstance(error, BoltUnhandledRequestError):
+        return answer_unhandled(body)
     if isinstance(error, UNREADABLE):
         return BoltResponse(status=400, body="malformed request")
     return None
+
+
+def answer_unhandled(body: dict[str, Any]) -> BoltResponse | None:
+    """A signed Slack request no listener takes: an event Slack sends without a subscription (`app_rate_limited`:
+    more than 30,000 events an hour), an event or an interaction opsbot does not handle. Answered 200 and logged,
+    nothing queued: Slack limits, then disables, the event subscriptions of an app that fails over 5% of
+    deliveries. A signed body that is not a Slack request at all (no `type`) stays a 400."""
+    kind = body.get("type") if isinstance(body, dict) else None
+    if not isinstance(kind, str) or not kind:
+        return None
+    if kind == "app_rate_limited":
+        logger.warning(
+            "Slack rate-limited events to opsbot (team %s, minute %s): some events of that minute were not sent",
+            str(body.get("team_id"))[:20],
+            str(body.get("minute_rate_limited"))[:20],
+        )
+    else:
+        event = body.get("event")
+        detail = str(event.get("type"))[:60] if isinstance(event, dict) else ""
+        logger.info("a Slack %s %s opsbot does not handle: answered 200, nothing queued", kind[:60], detail)
+    return BoltResponse(status=200, body="")
 
 
 def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None = None) -> App:
@@ -56,6 +85,7 @@ def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None 
         authorize=_authorize_without_web_api,
         process_before_response=True,
         request_verification_enabled=True,
+        raise_error_for_unhandled_request=True,  # answered by `answer_listener_error`: 200 for Slack's own
     )
     app.command(re.compile(r"^/.+"))(command_listener(queue, signing_secret, inventory))
     app.action(re.compile(f"^({CONFIRM_ACTION}|{CANCEL_ACTION})$"))(confirmation_listener(queue, signing_secret))

@@ -1,7 +1,7 @@
 """Run every benchmark: `python -m bench [--quick]` (or `python bench/run_all.py`).
 
 Prints a markdown table per benchmark and the targets of issue 7, and writes into bench/out/:
-results.json (every figure, summaries of every sample), results.md (for the README) and
+results.json (every figure, summaries of every sample), results.md (for docs/performance.md) and
 latency.png (the distributions; needs matplotlib, the `bench` extra).
 
 --quick finishes in about 3 minutes: fewer repetitions, bursts of 100 and 500 only, no load test.
@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
 
-BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load")
+BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
 #: The order of the sections in the output (issue 15 first, then issue 7's numbering).
 ORDER = (
     "deployed_cold",
@@ -40,6 +40,7 @@ ORDER = (
     "worker_variants",
     "scaling",
     "load",
+    "alarm_storm",
 )
 
 
@@ -74,6 +75,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool], list[Sectio
         return lambda quick: [
             load.section(load.run_load(args.load_commands, pollers=args.pollers, concurrency=args.concurrency))
         ]
+    if name == "alarm_storm":
+        from bench import alarm_storm
+
+        return alarm_storm.run
     raise ValueError(name)
 
 

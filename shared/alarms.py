@@ -1,15 +1,19 @@
 """CloudWatch alarm state changes as they arrive on the jobs queue, through SNS or through EventBridge.
 
 SNS -> SQS (raw delivery off): the SQS body is the SNS envelope (`Type: Notification`) whose `Message` is the
-alarm JSON (`AlarmName`, `NewStateValue`, `StateChangeTime`, ...). EventBridge -> SQS: the body is the event,
-`detail-type: CloudWatch Alarm State Change`, `detail.state.value` etc. (platform-facts.md). `parse_alarm`
-accepts both and raises `AlarmFormatError` on anything else, so the worker logs and drops it: a malformed
-notification is never retried forever.
+alarm JSON (`AlarmName`, `NewStateValue`, `StateChangeTime`, ...). SNS -> SQS with raw message delivery on: the
+body is that alarm JSON itself, no envelope. EventBridge -> SQS: the body is the event, `detail-type: CloudWatch
+Alarm State Change`, `detail.state.value` etc. (platform-facts.md). `parse_alarm` accepts all three and raises
+`AlarmFormatError` on anything else, so the worker logs and drops it: a malformed notification is never retried
+forever. CloudWatch's other events on EventBridge (`CloudWatch Alarm Contributor State Change`, one time series
+of a multi-time-series alarm; `CloudWatch Alarm Configuration Change`, an alarm created, updated or deleted) are
+recognised by `ignored_event` and dropped: the alarm's own state change says what the channel shows.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,6 +23,11 @@ from shared.errors import AlarmFormatError
 
 AlarmState = Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
 EVENTBRIDGE_DETAIL_TYPE = "CloudWatch Alarm State Change"
+#: The `source` of CloudWatch's events on EventBridge.
+EVENTBRIDGE_SOURCE = "aws.cloudwatch"
+#: CloudWatch's other alarm events (EventBridge events reference, Amazon CloudWatch events): not state changes of
+#: an alarm, so not shown; recognised so that a rule matching them does not send them to the dead-letter queue.
+IGNORED_DETAIL_TYPES = ("CloudWatch Alarm Contributor State Change", "CloudWatch Alarm Configuration Change")
 #: Longest alarm name CloudWatch allows.
 MAX_ALARM_NAME = 255
 
@@ -37,7 +46,7 @@ class AlarmStateChange(BaseModel):
     region: str = ""
     arn: str = ""
     account: str = ""
-    via: Literal["sns", "eventbridge"]
+    via: Literal["sns", "sns-raw", "eventbridge"]
 
 
 class _SnsAlarm(BaseModel):
@@ -109,21 +118,42 @@ class RunbookRef(BaseModel):
             raise AlarmFormatError("not a runbook button of opsbot") from None
 
 
+def _is_raw_sns(data: dict[str, Any]) -> bool:
+    """The alarm JSON CloudWatch publishes, delivered by SNS without its envelope (raw message delivery)."""
+    return "AlarmName" in data and "NewStateValue" in data
+
+
 def is_alarm_body(data: object) -> bool:
-    """Whether a decoded queue body claims to be an alarm (an SNS notification or the EventBridge event)."""
+    """Whether a decoded queue body claims to be an alarm: an SNS notification (enveloped or raw), or one of
+    CloudWatch's alarm events from EventBridge (the state change, or one `ignored_event` names)."""
     return isinstance(data, dict) and (
-        data.get("Type") == "Notification" or data.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE
+        data.get("Type") == "Notification"
+        or _is_raw_sns(data)
+        or data.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE
+        or ignored_event(data) is not None
     )
 
 
+def ignored_event(data: object) -> str | None:
+    """The detail-type of a CloudWatch alarm event that is not an alarm's state change (contributor, configuration),
+    or None."""
+    if not isinstance(data, dict) or data.get("source") != EVENTBRIDGE_SOURCE:
+        return None
+    detail_type = data.get("detail-type")
+    return detail_type if detail_type in IGNORED_DETAIL_TYPES else None
+
+
 def parse_alarm(body: str | bytes | dict[str, Any]) -> AlarmStateChange:
-    """The alarm state change in an SQS body (SNS envelope or EventBridge event), or `AlarmFormatError`."""
+    """The alarm state change in an SQS body (SNS envelope, raw SNS message or EventBridge event), or
+    `AlarmFormatError`."""
     data = _json_object(body, "the queue message")
     try:
         if data.get("Type") == "Notification":
             return _from_sns(data)
         if data.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE:
             return _from_event(_Event.model_validate(data))
+        if _is_raw_sns(data):
+            return _from_alarm_json(data, via="sns-raw")
     except ValidationError as exc:
         raise AlarmFormatError(f"not a CloudWatch alarm state change: {_problem(exc)}") from None
     raise AlarmFormatError("not an SNS notification nor a CloudWatch Alarm State Change event")
@@ -133,7 +163,11 @@ def _from_sns(envelope: dict[str, Any]) -> AlarmStateChange:
     message = envelope.get("Message")
     if not isinstance(message, str):
         raise AlarmFormatError("the SNS notification has no Message text")
-    alarm = _SnsAlarm.model_validate(_json_object(message, "the SNS Message"))
+    return _from_alarm_json(_json_object(message, "the SNS Message"), via="sns")
+
+
+def _from_alarm_json(data: dict[str, Any], *, via: Literal["sns", "sns-raw"]) -> AlarmStateChange:
+    alarm = _SnsAlarm.model_validate(data)
     return AlarmStateChange(
         name=alarm.AlarmName,
         description=alarm.AlarmDescription or "",
@@ -144,7 +178,7 @@ def _from_sns(envelope: dict[str, Any]) -> AlarmStateChange:
         region=alarm.Region,
         arn=alarm.AlarmArn,
         account=alarm.AWSAccountId,
-        via="sns",
+        via=via,
     )
 
 
@@ -163,6 +197,35 @@ def _from_event(event: _Event) -> AlarmStateChange:
         account=event.account,
         via="eventbridge",
     )
+
+
+#: EventBridge's default quota on a rule's event pattern (2,048 characters; adjustable to 4,096), less a margin.
+EVENT_PATTERN_BUDGET = 2_000
+
+
+def alarm_event_patterns(routes: Mapping[str, bool], *, budget: int = EVENT_PATTERN_BUDGET) -> list[dict[str, Any]]:
+    """The EventBridge patterns matching the state changes of the alarms the inventory routes (`routes`: the
+    `[alarms]` key and whether it is a prefix), as few as fit EventBridge's pattern size: one rule each. The
+    deployed stack (infra/aws/alarm_feed.py) and the local stack (infra/devstack/alarm_feed.py) both use them."""
+    names: list[Any] = [{"prefix": key} if prefix else key for key, prefix in sorted(routes.items())]
+    patterns: list[dict[str, Any]] = []
+    chunk: list[Any] = []
+
+    def pattern(values: list[Any]) -> dict[str, Any]:
+        return {
+            "source": [EVENTBRIDGE_SOURCE],
+            "detail-type": [EVENTBRIDGE_DETAIL_TYPE],
+            "detail": {"alarmName": list(values)},
+        }
+
+    for name in names:
+        if chunk and len(json.dumps(pattern([*chunk, name]))) > budget:
+            patterns.append(pattern(chunk))
+            chunk = []
+        chunk.append(name)
+    if chunk:
+        patterns.append(pattern(chunk))
+    return patterns
 
 
 def _json_object(body: str | bytes | dict[str, Any], what: str) -> dict[str, Any]:

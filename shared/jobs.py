@@ -108,6 +108,9 @@ class JobEnvelope(ReplyTarget):
     confirmed_by: str | None = None
     #: The second person who approved the job (two-person approval).
     approved_by: str | None = None
+    #: How many times the worker put the job back on the queue itself after its last receive (a copy of it
+    #: still held its run-once record, or the worker's store could not be reached): bounded.
+    requeued: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _continuation_needs_v2(self) -> Self:

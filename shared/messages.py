@@ -314,10 +314,16 @@ def busy(target: str, command: str, holder_user: str, since: str, holder_job: st
     )
 
 
-def gave_up(display: str, short_id: str, attempts: int, reason: str) -> SlackMessage:
+def gave_up(display: str, short_id: str, attempts: int, reason: str, done: Sequence[str] = ()) -> SlackMessage:
+    """`done`: what the job made, or may have made, before it failed (its intents): said, so nobody assumes
+    nothing happened."""
+    made = ""
+    if done:
+        listed = "; ".join(escape(shorten(what, 200)) for what in list(done)[:5])
+        made = f"\nBefore it failed it made, or may have made: {listed}. Look at the target before running it again."
     return _simple(
         f":x: {echo(display)} failed after {attempts} attempt{'s' if attempts != 1 else ''} (job `{short_id}`): "
-        f"{escape(shorten(reason, 1500))}",
+        f"{escape(shorten(reason, 1500))}{made}",
         "The job is in the dead-letter queue; `opsbot dlq redrive` runs it again.",
     )
 

@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.inventory import Target
 from shared.settings import WorkerSettings
-from worker_function.clients import AWS_CONFIG, AwsClients, Clients
+from worker_function.clients import AwsClients, Clients, aws_config
 from worker_function.errors import AssumeRoleError, AssumeRoleThrottledError
 
 #: How long before their expiry cached credentials are replaced.
@@ -66,10 +66,17 @@ class TargetClients:
     endpoints: dict[str, str]
     endpoint_url: str | None
     credentials: _Credentials | None = None
-    _cache: dict[str, Any] = field(default_factory=dict)
+    overrides: Any = None
+    _cache: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        if service not in self._cache:
+        return self._client(service, once=False)
+
+    def once(self, service: str) -> Any:
+        return self._client(service, once=True)
+
+    def _client(self, service: str, *, once: bool) -> Any:
+        if (service, once) not in self._cache:
             keys: dict[str, str] = {}
             if self.credentials is not None:
                 keys = {
@@ -77,14 +84,14 @@ class TargetClients:
                     "aws_secret_access_key": self.credentials.secret_key,
                     "aws_session_token": self.credentials.token,
                 }
-            self._cache[service] = self.session.client(
+            self._cache[service, once] = self.session.client(
                 service,
                 region_name=self.region,
                 endpoint_url=self.endpoints.get(service, self.endpoint_url),
-                config=AWS_CONFIG,
+                config=aws_config(once=once, overrides=self.overrides),
                 **keys,
             )
-        return self._cache[service]
+        return self._cache[service, once]
 
     @property
     def ecs(self) -> Any:
@@ -141,6 +148,7 @@ class TargetAccounts:
             endpoints=self._settings.service_endpoints,
             endpoint_url=self._settings.aws_endpoint_url,
             credentials=credentials,
+            overrides=self.own.overrides,
         )
 
     def _sts(self, region: str) -> Any:

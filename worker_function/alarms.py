@@ -1,14 +1,21 @@
 """Alarms in their channel: one message per alarm, posted once and updated in place on each state change.
 
 Exactly once at Slack: an intent (the alarm's marker and channel, no ts yet) is written before
-chat.postMessage and the ts saved after; a redelivery that finds an intent without a ts first looks for
-the marker (the message's first block id) in the channel's recent messages (conversations.history) and
-only posts when it is not there. A flapping alarm stays one message: each change is a chat.update, at
-most one per `min_interval_s` per alarm, and (`ChannelPacer`) at most one message a second per channel from a
-sandbox (Slack: ~1 message/s per channel; chat.update is Tier 3; a 429 beyond that is retried after its
-Retry-After by the client's RateLimitErrorRetryHandler). An
-alarm the inventory does not name is dropped, never silently: an error log line naming it and the routed
-ones, and an `AlarmsDropped` metric; a change older than the one shown is skipped.
+chat.postMessage and the ts saved after. The first post of an alarm looks nothing up: the intent it wrote
+says no earlier attempt posted. Only a redelivery that finds an earlier intent without a ts looks for the
+marker (the message's first block id) in the channel's recent messages (conversations.history, which Slack
+limits to about one call a minute for apps not on the Marketplace) and posts when it is not there, or when
+the channel cannot be read (logged: a crash between the post and the save may then show the alarm twice).
+A flapping alarm stays one message: each change is a chat.update, at most one per `min_interval_s` per alarm,
+and (`ChannelPacer`) at most one new message a second per channel from a sandbox (Slack: chat.postMessage ~1
+message/s per channel; chat.update is Tier 3, per method). While another delivery of the same alarm posts it
+(an intent younger than an invocation's longest run), a copy waits on the queue instead of looking; a repeat
+of the change shown (SNS delivers at least once) calls Slack not at all. A 429 is waited for when short,
+else the notification goes back on the queue (`slack_errors`). A refusal no retry can change
+(`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `invalid_auth`) is dead-lettered at
+once, naming the alarm and the Slack error, with an error line and an `AlarmsDropped` metric. An alarm the
+inventory does not name is dropped, never silently: an error log line naming it and the routed ones, and an
+`AlarmsDropped` metric; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
 """
 
@@ -26,17 +33,27 @@ from typing import Any, Literal, Protocol
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from shared import messages
-from shared.alarms import AlarmStateChange, is_alarm_body, parse_alarm
+from shared.alarms import AlarmStateChange, ignored_event, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
 from shared.observability import ALARMS_DROPPED, publish
+from shared.settings import WORKER_TIMEOUT_SECONDS
+from worker_function.pacing import DeferError
+from worker_function.slack_errors import SlackRateLimitedError, SlackRefusal, refusal_of
+from worker_function.store import DeadLetterQueue
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "alarm#"
 #: How far back a redelivery looks for its own message (conversations.history, newest first).
 HISTORY_LIMIT = 100
-Outcome = Literal["dropped", "posted", "updated", "stale"]
+Outcome = Literal["dropped", "posted", "updated", "stale", "duplicate"]
+#: How long an intent without a ts may be another delivery posting right now: an invocation's longest run.
+IN_FLIGHT_S = float(WORKER_TIMEOUT_SECONDS)
+#: How soon such a copy looks again (by then the other delivery has usually saved the message's ts).
+IN_FLIGHT_RECHECK_S = 10.0
+#: Refusals of conversations.history that mean "cannot read this channel" (not "try later").
+UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "is_archived"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,8 @@ class AlarmRecord:
     changes: int = 0
     #: When Slack was last sent this alarm's message (epoch seconds).
     sent_at: float = 0.0
+    #: When the intent to post it was written (epoch seconds; 0: before this was kept).
+    intended_at: float = 0.0
 
 
 class AlarmStore(Protocol):
@@ -63,6 +82,10 @@ class AlarmStore(Protocol):
         ...
 
     def save(self, name: str, record: AlarmRecord) -> None: ...
+
+    def withdraw(self, name: str) -> None:
+        """Forget an intent that was never posted (Slack refused the post): the next delivery is a first post."""
+        ...
 
 
 class DynamoAlarmStore:
@@ -94,6 +117,7 @@ class DynamoAlarmStore:
             alarm_since=moment("alarm_since"),
             changes=int(item.get("changes", {}).get("N", "0")),
             sent_at=float(item.get("sent_at", {}).get("N", "0")),
+            intended_at=float(item.get("intended_at", {}).get("N", "0")),
         )
 
     def intend(self, name: str, record: AlarmRecord) -> bool:
@@ -114,6 +138,17 @@ class DynamoAlarmStore:
     def save(self, name: str, record: AlarmRecord) -> None:
         self._client.put_item(TableName=self._table, Item=_item(name, record))
 
+    def withdraw(self, name: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.delete_item(
+                TableName=self._table, Key=_key(name), ConditionExpression="attribute_not_exists(ts)"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
 
 def _key(name: str) -> dict[str, Any]:
     return {"target": {"S": f"{KEY_PREFIX}{name}"}}
@@ -127,6 +162,7 @@ def _item(name: str, record: AlarmRecord) -> dict[str, Any]:
         "state": {"S": record.state},
         "changes": {"N": str(record.changes)},
         "sent_at": {"N": repr(record.sent_at)},
+        "intended_at": {"N": repr(record.intended_at)},
     }
     for attribute, value in (("ts", record.ts), ("changed_at", record.changed_at), ("alarm_since", record.alarm_since)):
         if value is not None:
@@ -137,6 +173,10 @@ def _item(name: str, record: AlarmRecord) -> dict[str, Any]:
 def marker_for(name: str) -> str:
     """The first block id of an alarm's message: how the worker finds it again (Slack's block_id: 255 chars)."""
     return "opsbot_alarm_" + hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+class AlarmInFlightError(DeferError):
+    """Another delivery of the alarm is posting its message now: this one waits for it, on the queue."""
 
 
 @dataclass
@@ -182,13 +222,26 @@ def post_alarm(
         return "dropped"
     key, route = found
     record = store.get(alarm.name)
+    first_post = False
     if record is None:
-        record = AlarmRecord(channel=route.channel, marker=marker_for(alarm.name))
-        if not store.intend(alarm.name, record):
+        record = AlarmRecord(channel=route.channel, marker=marker_for(alarm.name), intended_at=now())
+        first_post = store.intend(alarm.name, record)
+        if not first_post:
             record = store.get(alarm.name) or record
+    in_flight = record.intended_at + IN_FLIGHT_S - now()
+    if not first_post and record.ts is None and in_flight > 0:
+        # Another copy (SNS delivers at least once) posts it now: looking for its message could miss it
+        # and post a second one. A crashed attempt comes back after the visibility timeout, past this.
+        wait = min(in_flight, IN_FLIGHT_RECHECK_S)
+        raise AlarmInFlightError(f"alarm {alarm.name[:200]!r} is being posted by another delivery", wait)
     if record.changed_at is not None and alarm.changed_at < record.changed_at:
         logger.info("alarm %r: a change older than the one shown, skipped", alarm.name[:255])
         return "stale"
+    if record.ts is not None and (record.changed_at, record.state) == (alarm.changed_at, alarm.state):
+        # The change already shown: a redelivery, or the same change by a second route (the alarm feed topic
+        # and the EventBridge rule both carry an alarm that has the topic as its action).
+        logger.info("alarm %r: this change is already shown, skipped", alarm.name[:255])
+        return "duplicate"
     since = alarm.changed_at if alarm.state == "ALARM" and record.state != "ALARM" else record.alarm_since
     shown = replace(record, state=alarm.state, changed_at=alarm.changed_at, alarm_since=since)
     shown = replace(shown, changes=record.changes + (alarm.changed_at != record.changed_at))
@@ -201,11 +254,11 @@ def post_alarm(
         alarm_since=since,
         changes=shown.changes,
     )
-    ts = record.ts or _find(slack, record.channel, record.marker)
-    if pacer is not None:
-        pacer.wait(record.channel, now, sleep)
+    ts = record.ts if first_post or record.ts else _find(slack, record.channel, record.marker)
     if ts is None:
-        response = slack.chat_postMessage(channel=record.channel, text=message.text, blocks=message.blocks)
+        if pacer is not None:  # Slack's per-channel limit is on posting; chat.update is Tier 3 (per method)
+            pacer.wait(record.channel, now, sleep)
+        response = _first_post(slack, store, alarm.name, record.channel, message)
         outcome: Outcome = "posted"
     else:
         wait = record.sent_at + min_interval_s - now()
@@ -218,9 +271,32 @@ def post_alarm(
     return outcome
 
 
+def _first_post(slack: Any, store: AlarmStore, name: str, channel: str, message: messages.SlackMessage) -> Any:
+    """chat.postMessage; when Slack answers with a refusal (a 429, not_in_channel) nothing was posted, so the
+    intent is withdrawn: the retry is a first post again and needs no history look-up."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        return slack.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+    except SlackApiError as exc:
+        if exc.response.status_code < 500:  # an answer saying no; a 5xx may have posted it
+            store.withdraw(name)
+        raise
+
+
 def _find(slack: Any, channel: str, marker: str) -> str | None:
-    """The ts of the channel's recent message whose first block is `marker` (a post whose ts was not saved)."""
-    history = slack.conversations_history(channel=channel, limit=HISTORY_LIMIT)
+    """The ts of the channel's recent message whose first block is `marker` (a post whose ts was not saved);
+    None when it is not there or the channel cannot be read (a rate limit raises: the redelivery waits)."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        history = slack.conversations_history(channel=channel, limit=HISTORY_LIMIT)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error not in UNREADABLE:
+            raise
+        logger.warning("cannot read %s to find an earlier post (%s): posting anew, which may repeat it", channel, error)
+        return None
     for message in history.get("messages") or []:
         blocks = message.get("blocks") or []
         if blocks and isinstance(blocks[0], dict) and blocks[0].get("block_id") == marker:
@@ -230,40 +306,75 @@ def _find(slack: Any, channel: str, marker: str) -> str | None:
 
 @dataclass
 class AlarmFeed:
-    """The queue's alarm notifications (SNS -> SQS, EventBridge -> SQS) beside its jobs: `handle(body)` takes
-    an alarm's body and shows it in its channel; anything else is left to the job executor."""
+    """The queue's alarm notifications (SNS -> SQS with or without raw delivery, EventBridge -> SQS) beside its
+    jobs: `handle(body)` takes an alarm's body and shows it in its channel (CloudWatch's contributor and
+    configuration events are logged and dropped); anything else is left to the job executor."""
 
     inventory: Inventory
     slack: Any
     store: AlarmStore
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
-    #: `AlarmsDropped` counts each notification no channel shows (by reason), beside its error log line.
+    #: Where an alarm Slack refuses for good goes at once (None: the queue's redrive policy, after its receives).
+    dead_letters: DeadLetterQueue | None = None
+    #: `AlarmsDropped` counts each notification no channel shows, beside its error log line.
     metrics: Metrics | None = None
+    #: Epoch seconds (tests pass their clock: an attempt in flight is judged by it).
+    now: Callable[[], float] = time.time
 
-    def handle(self, body: str) -> bool:
+    def handle(self, body: str, receive_count: int = 1) -> bool:
         """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
         retry cannot mend it); False when it is not one. A transient failure (Slack, DynamoDB) raises, so
-        SQS delivers it again."""
+        SQS delivers it again; a rate limit raises `SlackRateLimitedError` (the message is deferred); a
+        refusal no retry can change is dead-lettered now, naming the alarm and Slack's error."""
         try:
             data = json.loads(body)
         except ValueError:
             return False
         if not is_alarm_body(data):
             return False
+        ignored = ignored_event(data)
+        if ignored is not None:
+            # A rule matching every CloudWatch alarm event sends these too: not a state change of an alarm.
+            logger.info("a CloudWatch %r event, not an alarm's state change: dropped", ignored)
+            return True
         try:
             alarm = parse_alarm(data)
         except AlarmFormatError as exc:
             logger.error("an alarm notification that cannot be read, dropped: %s", exc)
             self._count_dropped("unreadable")
             return True
-        outcome = post_alarm(alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer)
+        try:
+            outcome = post_alarm(
+                alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer, now=self.now
+            )
+        except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is None:
+                raise
+            if refusal.rate_limited and refusal.retry_after is not None:
+                raise SlackRateLimitedError(refusal) from exc
+            if not refusal.permanent or self.dead_letters is None:
+                raise
+            self._undeliverable(alarm, body, refusal, receive_count)
+            return True
         if outcome == "dropped":
             self._count_dropped("not in the inventory")
         return True
 
+    def _undeliverable(self, alarm: AlarmStateChange, body: str, refusal: SlackRefusal, receives: int) -> None:
+        """Dead-lettered once (the DLQ's alarm watches it), with an error line and `AlarmsDropped` (its alarm
+        pages someone) naming the alarm and Slack's error."""
+        reason = f"alarm {alarm.name[:200]} ({alarm.state}): {refusal.describe()}"
+        logger.error("alarm not shown, dead-lettered: %s", reason, extra={"alarm": alarm.name[:255]})
+        assert self.dead_letters is not None
+        self.dead_letters.put(body, reason=reason, attempts=receives)
+        self._count_dropped(f"Slack refused it: {refusal.error}")
+
     def _count_dropped(self, reason: str) -> None:
+        """One `AlarmsDropped` (dimension `service` only, so that one CloudWatch alarm watches it; the reason is
+        in the error line logged beside it and in the metadata)."""
         if self.metrics is None:
             return
-        self.metrics.add_dimension(name="reason", value=reason)
         self.metrics.add_metric(name=ALARMS_DROPPED, unit=MetricUnit.Count, value=1)
+        self.metrics.add_metadata(key="reason", value=reason)
         publish(self.metrics)

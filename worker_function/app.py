@@ -25,6 +25,7 @@ from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH,
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext, no_jenkins
+from worker_function.pacing import Deferrals
 from worker_function.reply import SlackReplier
 from worker_function.store.audit import AuditLog
 from worker_function.store.dead_letters import DeadLetters
@@ -72,10 +73,22 @@ def jenkins_client_from_secret(settings: WorkerSettings, aws: AwsClients) -> Any
 
 
 def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmFeed:
-    """The alarm poster beside the executor, on the same inventory, Slack client and leases table."""
+    """The alarm poster beside the executor, on the same inventory, Slack client, leases table, dead letters
+    and metrics."""
     dynamodb = dispatcher.ctx.aws.client("dynamodb")
     store = DynamoAlarmStore(settings.leases_table, client=dynamodb)
-    return AlarmFeed(dispatcher.ctx.inventory, dispatcher.ctx.slack, store, metrics=dispatcher.metrics)
+    return AlarmFeed(
+        dispatcher.ctx.inventory,
+        dispatcher.ctx.slack,
+        store,
+        dead_letters=dispatcher.dead_letters,
+        metrics=dispatcher.metrics,
+    )
+
+
+def build_deferrals(settings: WorkerSettings, dispatcher: Dispatcher) -> Deferrals:
+    """Where a rate-limited message goes back: the jobs queue, through the worker's SQS client."""
+    return Deferrals(settings.jobs_queue_url, client=dispatcher.ctx.aws.client("sqs"))
 
 
 def build_dispatcher(

@@ -4,34 +4,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from slack_sdk import WebClient
-from slack_sdk.http_retry import RetryHandler
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
 from shared.settings import WorkerSettings
+from worker_function.slack_errors import ShortRateLimitRetryHandler
 from worker_function.slack_http import PooledWebClient
 
-#: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling.
-AWS_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"total_max_attempts": 3, "mode": "standard"})
+#: AWS calls from the worker: bounded, with botocore's standard retry mode for throttling. For reads and the
+#: worker's own store, whose writes are conditional or idempotent, so a resend changes nothing.
+AWS_MAX_ATTEMPTS = 3
+AWS_CONFIG = Config(
+    connect_timeout=3, read_timeout=20, retries={"total_max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"}
+)
+
+#: The call that makes a side effect (UpdateService, RebootInstances, StartBuild, StopBuild): sent once by
+#: the SDK. botocore would resend it after a lost answer (a 5xx, a reset, a read timeout) below the effect
+#: door's intent check, and the target would act twice; retrying is the door's job, and it reconciles first.
+AWS_ONCE_CONFIG = AWS_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 #: Slack HTTP timeout in seconds; retries are added on top by the handlers below.
 SLACK_TIMEOUT = 10
 
 
+#: Slack methods that post a message: resent after a lost answer, the message would be there twice.
+POSTING_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage"})
+
+
+def _posts(url: str) -> bool:
+    """A Web API method that posts, or a response_url (any URL outside `/api/`: each use posts or replaces)."""
+    path = urlsplit(url).path
+    if "/api/" not in path:
+        return True
+    return path.rpartition("/api/")[2] in POSTING_METHODS
+
+
+class NotForPosts(RetryHandler):
+    """`inner`, except that a post is never resent after a connection error or a 5xx: Slack may have taken it
+    and only its answer was lost. Retrying a post is the job's (its reply intent makes the resend replace the
+    copy that may be there); a 429 (Slack did not take it) is still retried by `RateLimitErrorRetryHandler`."""
+
+    def __init__(self, inner: RetryHandler) -> None:
+        super().__init__(max_retry_count=inner.max_retry_count, interval_calculator=inner.interval_calculator)
+        self.inner = inner
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None, error: Any = None
+    ) -> bool:
+        if _posts(request.url):
+            return False
+        return self.inner._can_retry(state=state, request=request, response=response, error=error)
+
+
 def slack_retry_handlers(max_retries: int) -> list[RetryHandler]:
-    """slack_sdk retries only connection errors by default; 429 (Retry-After) and 500/503 are added here
-    with bounded counts (platform-facts: slack_sdk retries)."""
+    """slack_sdk retries only connection errors by default; 429 and 500/503 are added here with bounded counts
+    (platform-facts: slack_sdk retries). A 429 is waited for only when its Retry-After is short: a longer one
+    defers the queue message instead (`slack_errors`), so a rate limit is paced, not failed. A post is resent
+    only after a 429 (`NotForPosts`): after a connection error or a 5xx Slack may have made it."""
     return [
-        ConnectionErrorRetryHandler(max_retry_count=max_retries),
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries),
+        NotForPosts(ConnectionErrorRetryHandler(max_retry_count=max_retries)),
+        ShortRateLimitRetryHandler(),
+        NotForPosts(ServerErrorRetryHandler(max_retry_count=max_retries)),
     ]
 
 
@@ -45,6 +83,15 @@ def slack_web_client(settings: WorkerSettings, token: str | None) -> WebClient:
     )
 
 
+def aws_config(*, once: bool, overrides: Config | None = None) -> Config:
+    """`AWS_ONCE_CONFIG` or `AWS_CONFIG`, with a test's `overrides` (timeouts) merged; attempts stay as they are."""
+    config = AWS_ONCE_CONFIG if once else AWS_CONFIG
+    if overrides is None:
+        return config
+    attempts = 1 if once else AWS_MAX_ATTEMPTS
+    return config.merge(overrides).merge(Config(retries={"total_max_attempts": attempts, "mode": "standard"}))
+
+
 class Clients(Protocol):
     """boto3 clients in one account and region: the worker's own (`AwsClients`) or a target's
     (`worker_function.accounts.TargetClients`)."""
@@ -53,6 +100,10 @@ class Clients(Protocol):
     def region(self) -> str: ...
 
     def client(self, service: str) -> Any: ...
+
+    def once(self, service: str) -> Any:
+        """The client for a call that makes a side effect: one attempt, no SDK retry (`AWS_ONCE_CONFIG`)."""
+        ...
 
     @property
     def ecs(self) -> Any: ...
@@ -64,18 +115,26 @@ class AwsClients:
 
     settings: WorkerSettings
     session: Any = None
-    _cache: dict[str, Any] = field(default_factory=dict)
+    #: Merged into both configs (a test shortens the timeouts); the number of attempts is not changed by it.
+    overrides: Config | None = None
+    _cache: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        if service not in self._cache:
+        return self._client(service, once=False)
+
+    def once(self, service: str) -> Any:
+        return self._client(service, once=True)
+
+    def _client(self, service: str, *, once: bool) -> Any:
+        if (service, once) not in self._cache:
             session = self.session or boto3.session.Session()
-            self._cache[service] = session.client(
+            self._cache[service, once] = session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.settings.aws_region,
                 endpoint_url=self.settings.service_endpoints.get(service, self.settings.aws_endpoint_url),
-                config=AWS_CONFIG,
+                config=aws_config(once=once, overrides=self.overrides),
             )
-        return self._cache[service]
+        return self._cache[service, once]
 
     @property
     def ecs(self) -> Any:

@@ -64,18 +64,21 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
+from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function import tracking
 from worker_function.errors import (
     GROUP_CHECK_FAILED,
     ContinuationError,
     GroupLookupError,
     PermanentJobError,
+    transient,
 )
 from worker_function.operations import GroupResolver, OperationContext, StepResult, StepState, Wait, operation_for
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import Claimed, HoldFacts, Refuse, Run, StepPlan, Stop, Verdict, plan_step
 from worker_function.prompts import claim_approval, hold_facts, refuse_decision, tell_clicker
 from worker_function.reply import SlackReplier
+from worker_function.slack_errors import SlackRateLimitedError, refusal_of
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.store.intents import Intent
 
@@ -86,6 +89,11 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_KEY_JMESPATH = "[job_id, step, approved_by]"
 #: A job id arriving with another request's payload fails Powertools' payload validation.
 PAYLOAD_JMESPATH = "payload"
+#: A job's last receive that failed transiently, or found a copy holding its run-once record, puts it back on
+#: the queue (after the function's timeout, at least 30 s, then twice that, ...) at most this many times before
+#: it is told and dead-lettered.
+MAX_REQUEUES = 5
+REQUEUE_BASE_S = 30
 
 
 def request_digest(job: JobEnvelope) -> str:
@@ -171,6 +179,8 @@ class Dispatcher:
         self.queue = queue
         self.max_delay_s = max_delay_s
         self._idempotency = idempotency
+        #: How long an invocation may still run (its run-once records expire with it): the function's timeout.
+        self._invocation_s = float(WORKER_TIMEOUT_SECONDS)
         self._run_once = idempotent_function(
             data_keyword_argument="key",
             persistence_store=run_store,
@@ -205,6 +215,8 @@ class Dispatcher:
     def start_invocation(self, lambda_context: Any) -> None:
         """An INPROGRESS record of this invocation expires with it, so a timeout never blocks a retry."""
         self._idempotency.register_lambda_context(lambda_context)
+        remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+        self._invocation_s = remaining() / 1000 if callable(remaining) else float(WORKER_TIMEOUT_SECONDS)
 
     def handle_record(self, body: str, receive_count: int) -> None:
         """Handle one SQS message. Returning means "delete it"; raising means "deliver it again"."""
@@ -225,11 +237,10 @@ class Dispatcher:
         keys = job_log_keys(job)
         try:
             self._stages(job)
-        except IdempotencyAlreadyInProgressError:
-            if receive_count >= self.max_receive_count:
-                logger.warning("duplicate delivery while the job still runs; the running copy answers", extra=keys)
-                return
-            raise  # not lost: it comes back after the visibility timeout, when the result is known
+        except IdempotencyAlreadyInProgressError as exc:
+            if receive_count < self.max_receive_count:
+                raise  # not lost: it comes back after the visibility timeout, when the result is known
+            self._last_receive(job, body, exc, receive_count, "a copy of it still holds its run-once record")
         except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
@@ -239,10 +250,49 @@ class Dispatcher:
                 raise
             logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
         except Exception as exc:
+            if self._slack_settled(job, body, exc, receive_count):
+                return
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
+            self._last_receive(job, body, exc, receive_count, f"its last attempt failed: {exc!r}")
+
+    def _last_receive(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str) -> None:
+        """The last receive failed. A copy holding the job's run-once record (maybe one runs, maybe its holder
+        died or its store write's answer was lost), or DynamoDB, SQS or a target not answering, is no reason
+        to drop the job or call it failed (its effect may be made): back on the queue, past any holder's
+        deadline (then this job takes the record over). Anything else, or too many times: told, dead-lettered."""
+        retryable = isinstance(exc, IdempotencyAlreadyInProgressError) or transient(exc)
+        if not (retryable and self._requeue(job, why)):
             self._give_up(job, body, exc, receive_count)
+
+    def _requeue(self, job: JobEnvelope, why: str) -> bool:
+        """Put the job back on the queue with a delay (its receives start again), at most `MAX_REQUEUES` times;
+        False when it may not, or cannot. The delay passes the deadline of any invocation running now (its
+        run-once record's in-progress expiry; at least `REQUEUE_BASE_S`) and doubles each time (SQS: 900 s)."""
+        if self.queue is None or job.requeued >= MAX_REQUEUES:
+            return False
+        delay = max(self._invocation_s + 1, REQUEUE_BASE_S) * 2**job.requeued
+        delay = int(min(delay, self.max_delay_s, 900))
+        try:
+            self.queue.send(job.changed(requeued=job.requeued + 1), delay_seconds=delay)
+        except Exception:
+            logger.exception("%s could not be put back on the queue", job.display, extra=job_log_keys(job))
+            return False
+        logger.warning("%s put back on the queue in %d s: %s", job.display, delay, why, extra=job_log_keys(job))
+        return True
+
+    def _slack_settled(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int) -> bool:
+        """A Slack answer decides what becomes of the delivery: a rate limit defers it (the handler sends it back
+        with the Retry-After, no receive spent); a refusal no retry can change is told and dead-lettered now
+        (True). Anything else: False, the usual bounded retries."""
+        refusal = refusal_of(exc)
+        if refusal is not None and refusal.rate_limited and refusal.retry_after is not None:
+            raise SlackRateLimitedError(refusal) from exc
+        if refusal is None or not refusal.permanent:
+            return False
+        self._give_up(job, body, exc, receive_count, reason=refusal.describe())
+        return True
 
     def _stages(self, job: JobEnvelope) -> None:
         """Run the step, deliver its message, queue the next step: each stage once per (job, step)."""
@@ -566,20 +616,44 @@ class Dispatcher:
         logger.info("step %d queued in %d s", job.step + 1, delay, extra=job_log_keys(job))
         return message_id
 
-    def _give_up(self, job: JobEnvelope, body: str, exc: Exception, attempts: int) -> None:
-        """Last allowed receive: tell the requester, then dead-letter the job with the reason."""
-        reason = f"{type(exc).__name__}: {exc}"[:300]
+    def _give_up(
+        self, job: JobEnvelope, body: str, exc: Exception, attempts: int, *, reason: str | None = None
+    ) -> None:
+        """Last allowed receive (or a refusal no retry can change): tell the requester, then dead-letter the
+        job with the reason (`reason`: Slack's refusal, named)."""
+        reason = (reason or f"{type(exc).__name__}: {exc}")[:300]
         try:
-            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason))
+            done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
+        except Exception:  # the store may be what failed: told without it
+            logger.exception("the intents of %s could not be read", job.display, extra=job_log_keys(job))
+            done = []
+        try:
+            # The last word: through the response_url it replaces the job's last message; a 5xx there is not
+            # taken for "maybe posted" (a copy that may be a second one rather than none).
+            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason, done), again=True)
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
-        if pipeline_for(job.kind).tracked:  # not left "running" in /ops-jobs until its record expires
-            tracking.end(self.ctx.jobs, job.job_id, "finished", f"failed after {attempts} attempts: {reason}")
+        self._end_quietly(job, f"failed after {attempts} attempts: {reason}")
         self._publish(job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
         self.dead_letters.put(body, reason=reason, attempts=attempts)
+
+    def _end_quietly(self, job: JobEnvelope, outcome: str) -> None:
+        """A job given up: not left "running" in /ops-jobs, nor holding its target's lease, until they expire."""
+        try:
+            if pipeline_for(job.kind).tracked:
+                tracking.end(self.ctx.jobs, job.job_id, "finished", outcome)
+            spec = spec_for_kind(job.kind)
+            target = spec.target_of(job.args) if spec else None
+            holder = self.leases.holder(target) if target is not None else None
+            if holder is not None and holder.owner_job == job.job_id:
+                self.leases.release(holder)
+        except Exception:
+            logger.exception(
+                "%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job)
+            )
 
     def _reject(self, body: str, reason: str, attempts: int) -> None:
         """A poison message goes to the DLQ at once; the requester is told when the envelope says who."""

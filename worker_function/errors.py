@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal, Self
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
 
 from shared import messages
 from shared.errors import OpsbotError
@@ -209,3 +209,43 @@ class AssumeRoleError(PermanentJobError):
 
 class AssumeRoleThrottledError(OpsbotError):
     """STS throttled or failed the AssumeRole for a target's role: transient, SQS delivers the job again."""
+
+
+#: Exceptions whose cause is the network or an AWS service that failed to answer (not a refusal).
+_TRANSIENT_NAMES = frozenset(
+    {
+        "URLError",
+        "ConnectionError",
+        "Timeout",
+        "ReadTimeout",
+        "ConnectTimeout",
+    }
+)
+_THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """The failure is the network's or a service's that did not answer (a connection refused or reset, a
+    timeout, a 5xx, throttling), here or anywhere in the chain of causes (Powertools wraps DynamoDB's errors):
+    the same delivery later may well succeed. A refusal (4xx: AccessDenied, a validation error) is not."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ClientError):
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if status >= 500 or code in _THROTTLING_CODES:
+                return True
+        elif isinstance(error, HTTPClientError | TimeoutError | ConnectionError):
+            return True
+        elif isinstance(error, OSError) and type(error).__name__ in _TRANSIENT_NAMES:
+            return True  # urllib's URLError, requests' ConnectionError and Timeout (Slack, Jenkins)
+        pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+        pending.extend(a for a in error.args if isinstance(a, BaseException))
+    return False

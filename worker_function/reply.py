@@ -108,7 +108,8 @@ class SlackReplier:
         it replaces the message the response_url belongs to (a confirmation prompt). `again`: an earlier
         attempt may have delivered it, so through the response_url it replaces that copy instead of adding one."""
         replace = replace_original or again
-        if self._response_url_usable(job) and self._send_response_url(job, message, replace_original=replace):
+        usable = self._response_url_usable(job)
+        if usable and self._send_response_url(job, message, replace_original=replace, again=again):
             return "response_url"
         return self._post(job, message)[0]
 
@@ -135,7 +136,7 @@ class SlackReplier:
         handle = handle.model_copy(update={"sent_at": now})
         if handle.ts is None and handle.response_url_uses < RESPONSE_URL_MAX_USES and self._response_url_usable(job):
             replace = handle.response_url_uses > 0 or again or replace_first
-            if self._send_response_url(job, message, replace_original=replace):
+            if self._send_response_url(job, message, replace_original=replace, again=again):
                 return handle.model_copy(
                     update={"response_url_uses": handle.response_url_uses + 1, "last_digest": digest}
                 )
@@ -182,7 +183,13 @@ class SlackReplier:
             url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries), pool=self._pool
         )
 
-    def _send_response_url(self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False) -> bool:
+    def _send_response_url(
+        self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False, again: bool = False
+    ) -> bool:
+        """True when the response_url took it; False to post it through chat.postMessage instead. A 5xx may
+        follow a post Slack made: the first time it raises (the retry replaces that copy through the
+        response_url); `again` (a retry) and a 5xx once more: Slack is failing, so a copy that may be a second
+        one is posted rather than none."""
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
         assert url is not None
         webhook = self._webhook(url)
@@ -201,6 +208,8 @@ class SlackReplier:
             return False
         if response.status_code == 200:
             return True
+        if response.status_code >= 500 and not again:  # Slack may have posted it: not posted a second way yet
+            raise SlackDeliveryError(f"response_url answered {response.status_code}; the message may have arrived")
         logger.warning(
             "job %s: response_url answered %s %s; falling back to chat.postMessage",
             job.job_id,

@@ -13,6 +13,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.aws.config import ConfigError
+from infra.aws.quotas import MANAGED_POLICIES_CONTEXT, QuotaCheck, managed_policies_per_role
 from infra.aws.stack import OpsbotStack
 from infra.aws.target_account import TargetAccountStack, stack_name_for, worker_role_arn
 from shared.inventory import InventoryError
@@ -26,7 +27,8 @@ def build_app(context: dict[str, Any] | None = None) -> tuple[App, OpsbotStack]:
 
     cdk-nag v3 runs at synth: any finding not acknowledged (with a reason) stops the synth. The
     acknowledgements are also written into the template's Metadata (`cdk_nag.rules_to_suppress`)
-    as an audit trail for a security review.
+    as an audit trail for a security review. The quota check fails the synth the same way, naming the document
+    over its quota, its size and the quota.
     """
     app = App(context=context) if context is not None else App()
     stack = OpsbotStack(app, STACK_NAME, description="opsbot: ChatOps for Slack (ack, queue, worker)")
@@ -43,7 +45,13 @@ def build_app(context: dict[str, Any] | None = None) -> tuple[App, OpsbotStack]:
                 description=f"opsbot: the role its worker assumes in this account ({role_arn})",
             )
         )
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True))
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True),
+        # IAM's and CloudFormation's quotas, which nothing else checks before a deploy (infra/aws/quotas.py).
+        QuotaCheck(
+            managed_policies_per_role=managed_policies_per_role(app.node.try_get_context(MANAGED_POLICIES_CONTEXT))
+        ),
+    )
     return app, stack
 
 

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra.aws.bundling import PYTHON_VERSION, function_code
 from infra.aws.nag import acknowledge
+from infra.aws.policy_packing import packed_role
 from shared.observability import NAMESPACE
 from shared.settings import FUNCTION_ENVIRONMENT
 
@@ -31,11 +32,14 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 class OpsbotFunction(Construct):
     """A Python 3.13 arm64 function with its own role and log group.
 
-    The role holds exactly `statements` plus writing to the function's own log group, in one
-    inline policy: no AWS managed policy (AWSLambdaBasicExecutionRole allows logs:CreateLogGroup on
-    `*`), and no grants added behind our back. The function gets the role through
+    The role holds exactly `statements` plus writing to the function's own log group in its inline
+    policy, and `packed_statements` inline too while everything fits IAM's 10,240 characters, else
+    packed into customer-managed policies (infra/aws/policy_packing.py): no AWS managed policy
+    (AWSLambdaBasicExecutionRole allows logs:CreateLogGroup on `*`), and no grants added behind our
+    back. The function gets the role through
     `without_policy_updates()`, so CDK's implicit grants (the SQS event source's, for one) are
     dropped: every permission a function has is written in its construct, where the tests see it.
+    `wildcards` are the cdk-nag findings of those statements, acknowledged with their reasons.
     `asset_files` are data files shipped at the root of the code asset (bundling.LAMBDA_TASK_ROOT).
     """
 
@@ -48,6 +52,8 @@ class OpsbotFunction(Construct):
         handler: str,
         service: str,
         statements: Sequence[iam.PolicyStatement],
+        packed_statements: Sequence[iam.PolicyStatement] = (),
+        wildcards: Sequence[tuple[str, str]] = (),
         environment: Mapping[str, str],
         timeout: Duration,
         memory_size: int,
@@ -62,15 +68,15 @@ class OpsbotFunction(Construct):
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[self.log_group.log_group_arn],
         )
-        self.role = iam.Role(
+        self.role, self.managed_policies = packed_role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             role_name=role_name,
             description=f"{description}: least privilege",
-            inline_policies={
-                "opsbot": iam.PolicyDocument(statements=[log_statement, *statements]),
-            },
+            statements=[log_statement, *statements],
+            packed=packed_statements,
+            wildcards=wildcards,
         )
         code, self.bundler = function_code(packages, files=asset_files)
         self.function = lambda_.Function(

@@ -11,9 +11,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.aws.functions import ACK_SERVICE
+from infra.aws.alarm_feed import allow_cloudwatch_alarms
+from infra.aws.functions import ACK_SERVICE, WORKER_SERVICE
 from shared.observability import (
     ACK_LATENCY,
+    ALARMS_DROPPED,
     COMMAND_DIMENSION,
     ENQUEUE_FAILURES,
     JOB_DURATION,
@@ -62,7 +64,7 @@ def _ack_metric(metric_name: str, statistic: str, label: str) -> cloudwatch.Metr
 
 
 class Monitoring(Construct):
-    """Four alarms, one topic, one dashboard."""
+    """Five alarms, one topic, one dashboard."""
 
     def __init__(
         self,
@@ -83,6 +85,13 @@ class Monitoring(Construct):
         worker_errors = worker.metric_errors(period=_FIVE_MINUTES, statistic="Sum")
         oldest = queue.metric_approximate_age_of_oldest_message(period=_FIVE_MINUTES, statistic="Maximum")
         ack_p99 = ack.metric_duration(period=_FIVE_MINUTES, statistic="p99")
+        alarms_dropped = cloudwatch.Metric(
+            namespace=NAMESPACE,
+            metric_name=ALARMS_DROPPED,
+            dimensions_map={"service": WORKER_SERVICE},
+            statistic="Sum",
+            period=_FIVE_MINUTES,
+        )
 
         self.alarms = {
             "DlqNotEmpty": cloudwatch.Alarm(
@@ -126,10 +135,24 @@ class Monitoring(Construct):
                 datapoints_to_alarm=2,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
+            "AlarmsDropped": cloudwatch.Alarm(
+                self,
+                "AlarmsDropped",
+                alarm_description="A CloudWatch alarm reached the worker but no channel shows it: its name is not in "
+                "the inventory's [alarms] (or the notification is unreadable); the worker's log names it.",
+                metric=alarms_dropped,
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
         }
         for alarm in self.alarms.values():
             alarm.add_alarm_action(notify)
             alarm.add_ok_action(notify)
+        # The topic's policy (its TLS-only Deny) replaces SNS's default one: without this Allow CloudWatch could
+        # not publish, and these alarms would notify nobody.
+        allow_cloudwatch_alarms(self.topic, alarm_arns=[alarm.alarm_arn for alarm in self.alarms.values()])
 
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=Stack.of(self).stack_name, default_interval=Duration.hours(3)

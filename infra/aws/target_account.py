@@ -15,7 +15,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.aws.nag import acknowledge
+from infra.aws.policy_packing import packed_role
 from infra.aws.worker_permissions import InventoryResources, operation_permissions, placements
 from shared.inventory import Inventory
 
@@ -74,14 +74,15 @@ class TargetAccountStack(Stack):
             )
             statements += found.statements
             wildcards += found.wildcards
-        self.role = iam.Role(
+        # Within IAM's quotas however many targets this account has (infra/aws/policy_packing.py); the trust
+        # policy names one role: about 150 characters of the 2,048 allowed (infra/aws/quotas.py checks it).
+        self.role, self.managed_policies = packed_role(
             self,
             "Role",
             role_name=parts["name"],
             path=parts["path"],
             assumed_by=iam.ArnPrincipal(trusted_role_arn),
             description="opsbot's worker acts here for the inventory's targets: least privilege",
-            inline_policies={"opsbot": iam.PolicyDocument(statements=statements)} if statements else None,
+            packed=statements,
+            wildcards=wildcards,
         )
-        for resource, reason in wildcards:
-            acknowledge(self.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

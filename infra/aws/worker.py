@@ -12,7 +12,6 @@ from constructs import Construct
 
 from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
-from infra.aws.nag import acknowledge
 from infra.aws.worker_permissions import (
     ASSUME_ROLE_ACTIONS,
     InventoryResources,
@@ -39,7 +38,8 @@ CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessage
 #: Item-level DynamoDB actions used by Powertools idempotency and the lease store.
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 #: Locks and freezes (worker_function/store/holds.py): a mutating job's lock and freeze in one read, and every
-#: one standing listed for /ops-jobs and App Home, on the leases table only.
+#: one standing listed for /ops-jobs and App Home; the intents of a job given up (what it may have done), told
+#: to its requester (worker_function/store/intents.py); on the leases table only.
 HOLDS_ACTIONS = ("dynamodb:BatchGetItem",)
 #: The audit trail: records are written (a job's in one BatchWriteItem, worker_function/store/audit.py; rewritten on
 #: redelivery) and /ops-audit queries a target's; never deleted.
@@ -121,9 +121,11 @@ class Worker(Construct):
                 ),
                 iam.PolicyStatement(actions=list(HOLDS_ACTIONS), resources=[leases.table_arn]),
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
-                # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py).
-                *operations.statements,
             ],
+            # The operations': exactly the inventory's resources (infra/aws/worker_permissions.py), packed within
+            # IAM's quotas (infra/aws/policy_packing.py), each wildcard acknowledged where it lands.
+            packed_statements=operations.statements,
+            wildcards=operations.wildcards,
             environment=environment,
             # The inventory ships in the asset, so a changed inventory is a new asset (and a new cold start).
             asset_files={INVENTORY_FILE: inventory_file},
@@ -139,5 +141,3 @@ class Worker(Construct):
                 max_concurrency=MAX_CONCURRENCY,
             )
         )
-        for resource, reason in operations.wildcards:
-            acknowledge(self.worker.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

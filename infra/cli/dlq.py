@@ -42,6 +42,18 @@ class DeadJob:
         return {k: v for k, v in self.__dict__.items() if k not in ("receipt_handle", "body")}
 
 
+def _alarm_of(body: str) -> str | None:
+    """`alarm NAME (STATE)` for a CloudWatch alarm notification the worker could not show, else None."""
+    from shared.alarms import parse_alarm
+    from shared.errors import AlarmFormatError
+
+    try:
+        alarm = parse_alarm(body)
+    except AlarmFormatError:
+        return None
+    return f"alarm {alarm.name[:80]} ({alarm.state})"
+
+
 def _dead_job(message: dict[str, Any]) -> DeadJob:
     attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
     target = reply_target_of(message["Body"])
@@ -51,7 +63,7 @@ def _dead_job(message: dict[str, Any]) -> DeadJob:
         receipt_handle=message["ReceiptHandle"],
         body=message["Body"],
         job_id=target.job_id if target else "?",
-        command=target.display if target else "?",
+        command=target.display if target else (_alarm_of(message["Body"]) or "?"),
         requester=target.requester.user_id if target else "?",
         # Without our attributes it came by the queue's redrive policy: the worker crashed or timed out.
         reason=attributes.get(DLQ_REASON_ATTR, "exceeded maxReceiveCount (worker crashed or timed out)"),

@@ -5,7 +5,7 @@ opsbot local --aws-endpoint URL --inventory F  the same against your AWS endpoin
 opsbot send "/deploy-status payment"           send one slash command, follow it to its final message
 opsbot send --mention "deploy-status payment"  the same as an @opsbot mention, answered in its thread
 opsbot prompt                                  type slash commands (or pipe them in)
-opsbot alarm payment-5xx ALARM                 fire the demo alarm (its message lands in #incident)
+opsbot alarm payment-5xx ALARM [--via eventbridge]  fire the demo alarm (its message lands in #incident)
 opsbot click "/ops-status payment" --user U0DANA  click its runbook button as dana, follow what it runs
 opsbot dlq list|redrive [--job ID]             what is in the dead-letter queue; send it back to run
 opsbot audit [--target NAME] [--json]          the audit trail, newest first (a table; --json: JSON lines)
@@ -146,6 +146,18 @@ def _iam_line(stack: Any) -> str:
     )
 
 
+def _fault_rules(text: str | None) -> list[Any] | None:
+    """`--faults`: the fault proxy's rules, or a usage error naming what is wrong with them."""
+    if not text:
+        return None
+    from infra.devstack.fault_proxy import parse_rules
+
+    try:
+        return list(parse_rules(text))
+    except (TypeError, ValueError) as exc:
+        raise CommandLineError(f"--faults: {exc}") from None
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     """`opsbot local`: start the stack, print where it is, maybe run the demo, serve until stopped."""
     from infra.devstack.stack import LocalStack
@@ -177,6 +189,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         aws_endpoint=args.aws_endpoint,
         inventory_path=args.inventory,
         iam={"auto": None, "on": True, "off": False}[args.iam],
+        slack_strict=not args.lenient_slack,
+        faults=_fault_rules(args.faults),
     )
     try:
         stack.start()
@@ -443,10 +457,11 @@ def _no_such_dead_job(job: str, held: Sequence[Any]) -> int:
 
 
 def cmd_alarm(args: argparse.Namespace) -> int:
-    """Fire a CloudWatch alarm state change on the local stack: its SNS envelope onto the jobs queue."""
+    """Fire a CloudWatch alarm state change on the local stack through one of its alarm routes (the alarm feed
+    topic, a topic with raw message delivery, or EventBridge); SNS or EventBridge delivers it to the jobs queue."""
     import boto3
 
-    from infra.devstack.alarm_feed import sns_alarm_notification
+    from infra.devstack.alarm_feed import publish_alarm
     from infra.devstack.aws import FAKE_CREDENTIALS
 
     name = args.name.strip()
@@ -455,10 +470,26 @@ def cmd_alarm(args: argparse.Namespace) -> int:
     state = _state(args)
     _refuse_an_unknown_alarm(name, state)
     session = boto3.session.Session(**FAKE_CREDENTIALS)
-    sqs = session.client("sqs", region_name=state.region, endpoint_url=state.endpoint_url)
-    body = sns_alarm_notification(name, args.state_value, reason=args.reason or "")
-    sent = sqs.send_message(QueueUrl=state.queue_url, MessageBody=body)
-    print(f"Alarm {name} -> {args.state_value} published to the jobs queue (message {sent['MessageId']}).")
+    sns = session.client("sns", region_name=state.region, endpoint_url=state.endpoint_url)
+    events = session.client("events", region_name=state.region, endpoint_url=state.endpoint_url)
+    try:
+        sent = publish_alarm(
+            args.via,
+            sns=sns,
+            events=events,
+            region=state.region,
+            name=name,
+            state=args.state_value,
+            reason=args.reason or "",
+        )
+    except LookupError as exc:
+        raise CommandLineError(str(exc)) from None
+    route = {
+        "sns": "the alarm feed topic (SNS envelope)",
+        "sns-raw": "a topic with raw message delivery",
+        "eventbridge": "EventBridge (delivered when the inventory's [alarms] route it)",
+    }[args.via]
+    print(f"Alarm {name} -> {args.state_value} published through {route} to the jobs queue (message {sent}).")
     return EXIT_OK
 
 
@@ -584,6 +615,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(auto: on with the stack's own moto, off with --aws-endpoint; on needs this project's moto server there)",
     )
     local.add_argument(
+        "--lenient-slack",
+        action="store_true",
+        help="the local Slack API serves every call (no channel membership, scopes or rate limits checked)",
+    )
+    local.add_argument(
+        "--faults",
+        metavar="RULES",
+        default=os.environ.get("OPSBOT_FAULTS") or None,
+        help="put the fault proxy between the worker and what it calls, with these rules, e.g. "
+        "'service=dynamodb,action=write,mode=error,for=8,trigger=ecs.UpdateService' (default: $OPSBOT_FAULTS)",
+    )
+    local.add_argument(
         "--socket-mode",
         action="store_true",
         help="take requests from a real workspace over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN)",
@@ -639,6 +682,12 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("name", help="the alarm's name, e.g. payment-5xx (the inventory's [alarms] map it)")
     alarm.add_argument("state_value", metavar="state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"])
     alarm.add_argument("--reason", help="the state reason shown in the message")
+    alarm.add_argument(
+        "--via",
+        choices=["sns", "sns-raw", "eventbridge"],
+        default="sns",
+        help="the route: the alarm feed topic (default), a topic with raw message delivery, or EventBridge",
+    )
     alarm.set_defaults(func=cmd_alarm)
 
     audit = sub.add_parser(

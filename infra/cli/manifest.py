@@ -18,12 +18,23 @@ APP_NAME = "opsbot"
 APP_DESCRIPTION = "ChatOps on AWS: run operations from Slack, answered in the channel."
 BACKGROUND_COLOR = "#1d3557"
 
-#: What the operations and replies need: slash commands, posting replies (chat.postMessage /
-#: chat.update), opening a DM to the requester, @opsbot mentions, and reading user groups for
-#: command policies; finding an alarm's own message again in its channel (conversations.history) when its
-#: ts could not be saved after posting it. The Home tab (`app_home_opened`, views.publish) needs no scope
-#: of its own: the event comes with the Home tab enabled, and views.publish takes the bot token.
-BOT_SCOPES = ("commands", "chat:write", "im:write", "app_mentions:read", "usergroups:read", "channels:history")
+#: What the operations and replies need: slash commands; posting replies and alarms (chat.postMessage /
+#: chat.update: `chat:write` where the bot is a member, `chat:write.public` in public channels it was not
+#: invited to: a private channel must invite it); opening a DM to the requester; @opsbot mentions; reading
+#: user groups for command policies; finding an alarm's own message again in its channel (conversations.history:
+#: `channels:history` public, `groups:history` private) when its ts could not be saved after posting it, on a
+#: redelivery only. The Home tab (`app_home_opened`, views.publish) needs no scope of its own: the event comes
+#: with the Home tab enabled, and views.publish takes the bot token.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "im:write",
+    "app_mentions:read",
+    "usergroups:read",
+    "channels:history",
+    "groups:history",
+)
 BOT_EVENTS = ("app_mention", "app_home_opened")
 
 #: The Messages tab is read-only: the bot writes there (a reply when it cannot post in the channel) but reads no

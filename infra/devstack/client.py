@@ -17,8 +17,16 @@ from pydantic import TypeAdapter
 from infra.devstack._http import urlopen
 from infra.devstack.blocks import unescape_mrkdwn
 from infra.devstack.errors import CommandLineError, IngressUnreachableError
-from infra.devstack.slack_api import MessageRecord, format_record
-from infra.devstack.slack_request import PostResult, SignedRequest, SlashCommand, post, sign, signed_slash_command
+from infra.devstack.slack_api import MessageRecord, format_record, owned_key
+from infra.devstack.slack_request import (
+    PostResult,
+    SignedRequest,
+    SlashCommand,
+    post,
+    random_trigger_id,
+    sign,
+    signed_slash_command,
+)
 from shared.jobs import job_id_for
 from shared.messages import WAITING_FOR_APPROVAL
 
@@ -154,7 +162,7 @@ def run_command(
     """Sign and post the command, show the ack and its job's messages; answer a prompt with `on_prompt`."""
     outcome = CommandOutcome(line=line.strip())
     command, text = parse_command_line(line)
-    key = secrets.token_urlsafe(12)
+    key = owned_key(user_id, channel_id)
     request = signed_slash_command(
         SlashCommand(
             command=command,
@@ -287,7 +295,7 @@ def click_button(
         outcome.error = f"no message {where} has a button labelled {label!r}"
         return outcome
     record, button = found
-    key = secrets.token_urlsafe(12)
+    key = owned_key(user_id, str(record.channel))
     container = {"type": "message", "message_ts": record.ts, "channel_id": record.channel}
     emit(f"> clicking [{label}] on message {record.ts} in {record.channel} as {user_id}")
     try:
@@ -374,7 +382,7 @@ def _click(
         "user": {"id": user_id},
         "team": {"id": LOCAL_TEAM},
         "channel": {"id": channel_id},
-        "trigger_id": secrets.token_hex(8),
+        "trigger_id": random_trigger_id(),
         "response_url": f"{target.slack_url}/response/{key}",
         "actions": [{"type": "button", "action_id": button.get("action_id"), "value": button.get("value", "")}],
     }

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.devstack.slack_api import BOT_USER_ID, MessageRecord
+from infra.devstack.slack_api import BOT_USER_ID, MessageRecord, key_owner
 
 ChannelKind = Literal["channel", "dm"]
 
@@ -239,7 +239,12 @@ class Conversation:
 
     def _response_url(self, key: str, payload: Mapping[str, Any], text: str, blocks: list[Any]) -> Message | None:
         origin = self._origins.get(key)
-        if origin is None:  # a response_url no client of this page sent: shown in the first channel, to all
+        owner = key_owner(key) if origin is None else None
+        if owner is not None:  # a request another client sent (`opsbot send`): ephemeral to its user
+            user, channel = owner
+            self._learn_channel(channel)
+            origin = self._origins[key] = _Origin(channel, user, self._new_id())
+        elif origin is None:  # a response_url no client of this page sent: shown in the first channel, to all
             first = next(iter(self._channels))
             origin = self._origins[key] = _Origin(first, "", self._new_id())
         original = self._messages.get(origin.message_id)

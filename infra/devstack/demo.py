@@ -19,6 +19,7 @@ from infra.devstack.aws import DEMO_CLUSTER, aws_client, provision_demo_ecs
 from infra.devstack.codebuild import CodeBuildServer, PipelineStage
 from infra.devstack.conversation import Channel, DemoUser
 from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.slack_workspace import SlackChannel, Workspace
 
 BASTION_TAG = ("Name", "bastion")
 MIGRATION_PROJECT = "payment-migrate"
@@ -51,6 +52,17 @@ DEMO_CHANNELS = (
     Channel(APPROVALS_CHANNEL, "approvals"),
     Channel(INCIDENT_CHANNEL, "incident"),
 )
+#: The private channels of the demo workspace (the bot was invited to them; everyone else is public).
+DEMO_PRIVATE = {APPROVALS_CHANNEL: {"U0ALEX", "U0DANA", "U0LOCALDEV"}}
+
+
+def demo_workspace() -> Workspace:
+    """The demo's Slack workspace as the local Slack API models it: #ops and #incident public, #approvals
+    private, the bot invited to all three; its people and the @sre group; the scopes `opsbot manifest` asks."""
+    channels = [
+        SlackChannel(c.id, c.name, private=c.id in DEMO_PRIVATE, members=DEMO_PRIVATE.get(c.id)) for c in DEMO_CHANNELS
+    ]
+    return Workspace.of(channels, users={u.id: u.name for u in DEMO_USERS}, usergroups=DEMO_USERGROUPS)
 
 
 def log_group(service: str) -> str:

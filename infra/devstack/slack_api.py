@@ -3,6 +3,11 @@
 It answers like Slack (`{"ok": true, ...}` from the Web API, `ok` from a response_url), keeps
 what it received in memory, serves it back over `GET /_messages` (so a CLI in another process
 can follow a job), and can be told to fail on purpose (`inject_fault`, `POST /_faults`).
+
+Strict (the default): it refuses what Slack refuses, from a model of the workspace (`slack_workspace`:
+channels, membership, the app's scopes from its manifest) and Slack's rate limits (`slack_limits`: 429 with
+`Retry-After`); a response_url serves 5 uses within 30 minutes, a trigger_id is valid for 3 seconds.
+`strict=False` (or `POST /_strict {"strict": false}`) serves every well-formed call, as a hand-made stub would.
 """
 
 from __future__ import annotations
@@ -23,9 +28,19 @@ from pydantic import BaseModel, ConfigDict
 
 from infra.devstack._http import BackgroundServer, Request, Response, json_response, text_response
 from infra.devstack.blocks import render_blocks
+from infra.devstack.slack_limits import RateLimits
+from infra.devstack.slack_workspace import SlackChannel, Workspace
 from shared.settings import RESPONSE_URL_TTL_SECONDS
 
-__all__ = ["FaultRule", "MessageRecord", "SlackApiServer", "format_record", "render_blocks"]
+__all__ = [
+    "FaultRule",
+    "MessageRecord",
+    "SlackApiServer",
+    "format_record",
+    "key_owner",
+    "owned_key",
+    "render_blocks",
+]
 
 #: response_url: "up to 5 times within 30 minutes" (api.slack.com/interactivity/handling#message_responses).
 RESPONSE_URL_MAX_USES = 5
@@ -41,6 +56,8 @@ _CHAT_METHODS: dict[str, Kind] = {
     "chat.postEphemeral": "chat.postEphemeral",
 }
 _JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
+#: A trigger_id may open a modal for 3 seconds (docs.slack.dev/interactivity/handling-user-interaction).
+TRIGGER_ID_TTL_S = 3.0
 #: A Home tab holds at most 100 blocks (docs.slack.dev/reference/views/home-tab-views).
 MAX_HOME_BLOCKS = 100
 _DEFAULT_API_ERRORS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
@@ -131,6 +148,21 @@ class FaultRule:
         return response
 
 
+def owned_key(user: str, channel: str) -> str:
+    """A response_url key that says whose request it answers (Slack ties a response_url to its request, its
+    user and channel): a client in another process (`opsbot send`) makes one, and a page showing the local
+    workspace shows its ephemeral messages to that user alone."""
+    return f"{user}.{channel}.{secrets.token_urlsafe(12)}"
+
+
+def key_owner(key: str) -> tuple[str, str] | None:
+    """(user, channel) of an `owned_key`, else None."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0][:1] in ("U", "W") and parts[1][:1] in ("C", "G", "D") and parts[2]:
+        return parts[0], parts[1]
+    return None
+
+
 def format_record(record: MessageRecord) -> str:
     """A message as a person reads it in a terminal: a header line, then the rendered blocks."""
     where = f"response_url {record.key}" if record.kind == "response_url" else f"{record.kind} #{record.channel}"
@@ -181,10 +213,18 @@ class SlackApiServer:
         response_url_max_uses: int = RESPONSE_URL_MAX_USES,
         response_url_ttl_s: float = RESPONSE_URL_TTL_SECONDS,
         usergroups: Mapping[str, list[str]] | None = None,
+        workspace: Workspace | None = None,
+        strict: bool = True,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.echo = echo
-        #: User group id -> member user ids, served by `usergroups.users.list` (`set_usergroup` changes it).
-        self._usergroups: dict[str, list[str]] = {k: list(v) for k, v in (usergroups or {}).items()}
+        #: The channels, people, user groups and scopes Slack answers from (`usergroups` adds groups to it).
+        self.workspace = workspace or Workspace()
+        self.workspace.usergroups.update({k: list(v) for k, v in (usergroups or {}).items()})
+        self._usergroups = self.workspace.usergroups
+        #: Refuse what Slack refuses (workspace, scopes, rate limits, trigger_id); False serves every call.
+        self.strict = strict
+        self.limits = rate_limits or RateLimits()
         self._out = out
         self._token = token
         #: Where `apps.connections.open` sends Socket Mode clients (a `LocalSocketModeServer`'s url).
@@ -286,10 +326,15 @@ class SlackApiServer:
             self._response_urls.clear()
             self._posted.clear()
             self._views.clear()
+        self.limits.reset()
 
     def set_usergroup(self, group: str, users: list[str]) -> None:
         with self._lock:
             self._usergroups[group] = list(users)
+
+    def add_channel(self, channel_id: str, name: str = "", **kwargs: Any) -> SlackChannel:
+        """A channel of the workspace (`private`, `bot_member`, `archived`, `members`)."""
+        return self.workspace.add_channel(SlackChannel(channel_id, name or channel_id.lower(), **kwargs))
 
     # -- fault injection ---------------------------------------------------------------------
 
@@ -349,6 +394,12 @@ class SlackApiServer:
             return json_response(self.home_views(user))
         if path == "/_faults":
             return self._faults_endpoint(request)
+        if path == "/_strict" and request.method == "POST":
+            try:
+                self.strict = bool(json.loads(request.body or b"{}").get("strict", True))
+            except (ValueError, AttributeError):
+                return json_response({"ok": False, "error": "invalid_json"}, 400)
+            return json_response({"ok": True, "strict": self.strict})
         if path == "/_reset" and request.method == "POST":
             self.reset()
             return json_response({"ok": True})
@@ -426,6 +477,10 @@ class SlackApiServer:
             return json_response({"ok": True, "url": self.socket_mode_url})
         if self._token is not None and token != self._token:
             return json_response({"ok": False, "error": "invalid_auth"})
+        if self.strict:
+            refused = self._refusal(method, args)
+            if refused is not None:
+                return refused
         if method == "auth.test":
             return json_response(
                 {
@@ -450,10 +505,15 @@ class SlackApiServer:
             users = str(args.get("users", "")).split(",")[0].strip()
             if not users and not args.get("channel"):
                 return json_response({"ok": False, "error": "users_list_not_supplied"})
-            channel_id = str(args.get("channel") or f"D{users.lstrip('UW')}")
+            channel_id = str(args.get("channel") or self.workspace.open_dm(users).id)
             return json_response({"ok": True, "channel": {"id": channel_id}})
         if method == "conversations.history":
-            return self._history(str(args.get("channel") or ""), int(args.get("limit") or 100))
+            limit = int(args.get("limit") or 100)
+            return self._history(
+                str(args.get("channel") or ""), self.limits.history_page(limit) if self.strict else limit
+            )
+        if method == "views.open":
+            return self._open_view(args)
         if method == "views.publish":
             return self._publish_view(args)
         kind = _CHAT_METHODS.get(method)
@@ -489,6 +549,30 @@ class SlackApiServer:
         return json_response(
             {"ok": True, "channel": channel, "ts": ts, "text": payload.get("text", ""), "message": message}
         )
+
+    def _refusal(self, method: str, args: dict[str, Any]) -> Response | None:
+        """What Slack answers instead of serving the call: its workspace's refusal, else a 429 past a limit."""
+        refused = self.workspace.refusal(method, args)
+        if refused is not None:
+            return json_response(refused)
+        retry_after = self.limits.take(method, str(args.get("channel") or ""))
+        if retry_after is not None:
+            response = json_response({"ok": False, "error": "ratelimited"}, 429)
+            response.headers["Retry-After"] = str(retry_after)
+            return response
+        return None
+
+    def _open_view(self, args: dict[str, Any]) -> Response:
+        """views.open: a modal for a trigger_id at most 3 s old (its first part: when it was issued, in ms)."""
+        trigger, view = str(args.get("trigger_id") or ""), args.get("view")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return json_response({"ok": False, "error": "invalid_arguments"})
+        issued = trigger.split(".")[0]
+        if not issued.isdigit():
+            return json_response({"ok": False, "error": "invalid_trigger_id"})
+        if self.strict and time.time() - int(issued) / 1000 > TRIGGER_ID_TTL_S:
+            return json_response({"ok": False, "error": "expired_trigger_id"})
+        return json_response({"ok": True, "view": {"id": f"V{secrets.token_hex(5).upper()}", **view}})
 
     def _publish_view(self, args: dict[str, Any]) -> Response:
         """views.publish: a Home tab view for one user, checked as Slack checks it (type home, <= 100 blocks)."""

@@ -19,8 +19,9 @@ USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 
 
 def random_trigger_id() -> str:
-    """Shaped like Slack's: `398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c`."""
-    return f"{secrets.randbelow(10**12):012d}.{secrets.randbelow(10**11):011d}.{secrets.token_hex(16)}"
+    """Shaped like Slack's (`398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c`); its first part is when
+    it was issued (ms since the epoch), so the local Slack API can refuse it 3 seconds later as Slack does."""
+    return f"{int(time.time() * 1000)}.{secrets.randbelow(10**11):011d}.{secrets.token_hex(16)}"
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra.devstack.ack_process import AckProcess
+from infra.devstack.alarm_feed import provision_alarm_routes
 from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client, check_endpoint, provision
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
-from infra.devstack.demo import DEMO_USERGROUPS, demo_inventory_toml, provision_demo_ops
+from infra.devstack.demo import demo_inventory_toml, demo_workspace, provision_demo_ops
 from infra.devstack.deployed import SynthUnavailable
 from infra.devstack.errors import CommandLineError
+from infra.devstack.fault_proxy import FaultProxy, Rule, parse_rules
 from infra.devstack.iam_policy import Denial
 from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
@@ -64,6 +66,9 @@ class LocalStack:
     `iam` (default: on when the stack starts its own moto) runs each function under its own role, the one the
     CDK app synthesizes for this inventory (`infra.devstack.roles`): its calls are checked on their resources
     by the moto server and a refused one fails as on AWS (`denials()` lists them). Off, both use admin keys.
+    `faults` puts the fault proxy (`infra.devstack.fault_proxy`) between the worker and everything it calls (AWS,
+    the local Slack API, CodeBuild, Jenkins), with these rules (their text form, or `Rule`s); the rules can be
+    changed while the stack runs (`fault_proxy`). The ack and the queue poller are not behind it.
     """
 
     def __init__(
@@ -91,6 +96,8 @@ class LocalStack:
         aws_endpoint: str | None = None,
         inventory_path: Path | None = None,
         iam: bool | None = None,
+        slack_strict: bool = True,
+        faults: str | list[Rule] | None = None,
     ) -> None:
         if pollers < 1 or not 1 <= batch_size <= 10:
             raise ValueError("pollers must be >= 1 and batch_size within 1..10")
@@ -124,7 +131,15 @@ class LocalStack:
         self._iam_asked = iam is not None
         #: The functions' role sessions ("ack", "worker") once started with `iam`.
         self.credentials: dict[str, RoleCredentials] = {}
-        self.slack = SlackApiServer(echo=echo, out=out, token=BOT_TOKEN, usergroups=DEMO_USERGROUPS)
+        #: Between the worker and what it calls, when `faults` is given (None otherwise).
+        self.fault_proxy: FaultProxy | None = None
+        if faults is not None:
+            self.fault_proxy = FaultProxy(parse_rules(faults) if isinstance(faults, str) else faults)
+        self._fronts: dict[str, str] = {}
+        # The demo workspace (channels, membership, scopes from the manifest); strict: it refuses what Slack does.
+        self.slack = SlackApiServer(
+            echo=echo, out=out, token=BOT_TOKEN, workspace=demo_workspace(), strict=slack_strict
+        )
         # What moto does not play: CodeBuild builds that take time and leave test reports, pipeline
         # states, and Jenkins.
         self.codebuild = CodeBuildServer(region=region)
@@ -168,14 +183,24 @@ class LocalStack:
             "OPSBOT_INVENTORY": self._write_inventory(),
         }
 
+    def _via(self, name: str, url: str) -> str:
+        """`url`, or the fault proxy's front for it when the stack has one."""
+        if self.fault_proxy is None:
+            return url
+        if name not in self._fronts:
+            self._fronts[name] = self.fault_proxy.front(name, url)
+        return self._fronts[name]
+
     def worker_environment(self, provisioned: Provisioned) -> dict[str, str]:
         """The worker's own variables: its role's credentials, the bot token, the local Slack API, the queues and
-        tables."""
+        tables (through the fault proxy when the stack has one)."""
+        codebuild = self._via("codebuild", self.codebuild.url)
         return (
             self._role_environment("worker")
             | {
+                "AWS_ENDPOINT_URL": self._via("aws", self.endpoint_url),
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
-                "SLACK_API_URL": self.slack.api_url,
+                "SLACK_API_URL": self._via("slack", self.slack.url) + "/api/",
                 "JOBS_QUEUE_URL": provisioned.queue_url,
                 "JOBS_DLQ_URL": provisioned.dlq_url,
                 "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
@@ -184,13 +209,14 @@ class LocalStack:
                 "OPSBOT_LOCAL_MODE": "1",
                 "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
                 "OPSBOT_INVENTORY": self._write_inventory(),
-                "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={self.codebuild.url},codepipeline={self.codebuild.url}",
-                "JENKINS_URL": self.jenkins.url,
+                "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={codebuild},codepipeline={codebuild}",
+                "JENKINS_URL": self._via("jenkins", self.jenkins.url),
                 "JENKINS_USER": self.jenkins.user,
                 "JENKINS_API_TOKEN": self.jenkins.token,
                 # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
                 "OPSBOT_POLL_INTERVAL": "2",
-                "OPSBOT_INLINE_WAIT": "2",
+                "OPSBOT_INLINE_WAIT": f"{self.timing.inline_wait_s:.3f}",
+                "OPSBOT_MAX_RECEIVE_COUNT": str(self.timing.max_receive_count),
             }
             | (self._real_slack_environment() if self._real_slack_token else {})
         )
@@ -267,6 +293,13 @@ class LocalStack:
                 self.region,
                 visibility_timeout=self._visibility_timeout,
                 max_receive_count=self.timing.max_receive_count,
+            )
+            # The alarm routes of the deployed stack (`opsbot alarm --via sns|sns-raw|eventbridge`).
+            provision_alarm_routes(
+                aws_client("sns", self.endpoint_url, self.region),
+                aws_client("events", self.endpoint_url, self.region),
+                queue_arn=self.provisioned.queue_arn,
+                routes={k: r.prefix for k, r in load_inventory(self._write_inventory()).alarms.items()},
             )
             self.slack.start()
             self.codebuild.start()
@@ -349,6 +382,9 @@ class LocalStack:
         self.slack.stop()
         self.codebuild.stop()
         self.jenkins.stop()
+        if self.fault_proxy is not None:
+            self.fault_proxy.close()
+            self._fronts.clear()
         self.moto.stop()
         if self._inventory_dir is not None:
             shutil.rmtree(self._inventory_dir, ignore_errors=True)

@@ -52,11 +52,20 @@ def load_event(
     return event
 
 
+#: The ways an alarm state change reaches the jobs queue: SNS with its envelope, SNS with raw message delivery
+#: (the bare alarm JSON), EventBridge.
+ALARM_SHAPES = ("sns", "sns_raw", "eventbridge")
+#: CloudWatch's other alarm events on EventBridge: recognised and dropped, never a job.
+IGNORED_ALARM_EVENTS = ("alarm_contributor", "alarm_configuration")
+
+
 def alarm_body(shape: str, **changes: str) -> str:
-    """The SQS body of a sample alarm notification (`sns` or `eventbridge`), with the alarm's fields changed
-    (SNS field names: AlarmName, NewStateValue, OldStateValue, NewStateReason, StateChangeTime)."""
+    """The SQS body of a sample alarm notification (`sns`, `sns_raw` or `eventbridge`), with the alarm's fields
+    changed (SNS field names: AlarmName, NewStateValue, OldStateValue, NewStateReason, StateChangeTime)."""
     data = json.loads((EVENTS_DIR / f"alarm_{shape}.json").read_text())
-    if shape == "sns":
+    if shape == "sns_raw":
+        data.update(changes)
+    elif shape == "sns":
         alarm = json.loads(data["Message"])
         alarm.update(changes)
         data["Message"] = json.dumps(alarm)

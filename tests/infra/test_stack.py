@@ -45,7 +45,9 @@ EXPECTED_RESOURCE_COUNTS = {
     "AWS::SNS::Topic": 2,
     "AWS::SNS::TopicPolicy": 2,
     "AWS::SNS::Subscription": 1,
-    "AWS::CloudWatch::Alarm": 4,
+    # The example inventory routes one alarm: one EventBridge rule delivers its state changes to the jobs queue.
+    "AWS::Events::Rule": 1,
+    "AWS::CloudWatch::Alarm": 5,
     "AWS::CloudWatch::Dashboard": 1,
 }
 
@@ -368,6 +370,14 @@ def test_given_the_dlq_alarm_then_it_fires_on_the_first_dead_letter(synth):
     assert alarm["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": [synth.logical_id(synth.stack.jobs.dlq), "QueueName"]}}
     ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_given_an_alarm_no_channel_shows_then_the_alarms_dropped_alarm_fires(synth):
+    """The worker's `AlarmsDropped` (service dimension only, as it emits it): an unrouted alarm is never silent."""
+    alarm = _alarm(synth, "AlarmsDropped")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("opsbot", "AlarmsDropped", "Sum")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "opsbot-worker"}]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
 
 

@@ -20,6 +20,28 @@ from infra.devstack.aws import (
     provision_tables,
 )
 from infra.devstack.slack_api import SlackApiServer
+from infra.devstack.slack_workspace import SlackChannel, Workspace
+
+#: The channels the integration tests post in: public, the bot a member of each (a test that needs a private
+#: channel, one the bot is not in or an archived one adds it to its server's workspace).
+TEST_CHANNELS = (
+    "C0OPS",
+    "C0LOCALOPS",
+    "C0APPROVALS",
+    "C0INCIDENT",
+    "C0ALERTS",
+    "C0THREAD",
+    "C123",
+    "C0BENCH",
+    "C1",
+    "C7",
+    "C9",
+)
+
+
+def workspace_for_tests() -> Workspace:
+    """The workspace of the tests' local Slack: `TEST_CHANNELS`, the scopes `opsbot manifest` requests."""
+    return Workspace.of(SlackChannel(c, c.lower()) for c in TEST_CHANNELS)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -85,7 +107,8 @@ def queues(sqs: Any) -> Queues:
 
 @pytest.fixture
 def slack() -> Iterator[SlackApiServer]:
-    with SlackApiServer(token="xoxb-test") as server:
+    """The local Slack, strict: it refuses what Slack refuses (workspace, scopes, rate limits)."""
+    with SlackApiServer(token="xoxb-test", workspace=workspace_for_tests()) as server:
         yield server
 
 

@@ -1,32 +1,40 @@
-"""Fault injection at every external call of the worker: AWS (botocore hooks), Jenkins and Slack (wrappers).
+"""Fault injection at every external call of the worker, on the wire: the fault proxy
+(`infra.devstack.fault_proxy`) between the worker and moto, the local Slack API, CodeBuild and Jenkins.
 
-A `FaultPlan` numbers the calls one delivery after another makes, in order, and fails or kills the worker at
-exactly one of them: before the call leaves, or after it returned (the target acted) but before the worker
-saw the answer. A failure is an exception like the real one: connection refused before, read timeout after. A kill is a
-`WorkerKilled`, a BaseException that every `except Exception` lets through, as a Lambda timeout or crash
-would; after it, nothing more leaves the dead worker until `revive()` (the next delivery, a new container).
+A `FaultPlan` numbers the HTTP requests one delivery after another sends through the proxy, in order (each
+attempt of an SDK call is a request of its own: botocore's, slack_sdk's and python-jenkins's retries go
+through the proxy too), and faults exactly one of them:
+
+- ``refuse before``: the connection is reset before anything reaches the target;
+- ``error after``: the target acted, the worker reads a 503 instead of its answer;
+- ``reset after``: the target acted, the connection is reset before the answer;
+- ``timeout after``: the target acted, the answer never comes (the client's read timeout);
+- ``kill after``: the target acted and the worker dies before it reads the answer, as a Lambda timeout or
+  crash would: the connection is reset, and the worker's next request (an SDK's retry included) raises
+  `WorkerKilled`, a BaseException that every `except Exception` lets through; nothing more leaves the dead
+  worker until `revive()` (the next delivery, a new container).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from slack_sdk.webhook import WebhookClient
 
+from infra.devstack.fault_proxy import Call
+from infra.devstack.fault_proxy import Fault as WireFault
 from worker_function.slack_http import PooledWebClient
 
 #: Lines for the terminal summary (the harness's table), printed by `conftest.pytest_terminal_summary`.
 REPORT: list[str] = []
 
 When = Literal["before", "after"]
-How = Literal["fail", "kill"]
+How = Literal["refuse", "error", "reset", "timeout", "kill"]
 
 
 class WorkerKilled(BaseException):
@@ -46,25 +54,36 @@ class Fault:
 
 @dataclass
 class FaultPlan:
-    """Numbers the external calls and injects `fault` at one of them (once)."""
+    """Numbers the requests at the proxy (`decide`) and faults the one `fault` names (once)."""
 
     fault: Fault | None = None
     calls: list[str] = field(default_factory=list)
     fired: bool = False
     dead: bool = False
+    #: How long a `timeout` holds the answer back (longer than the worker's read timeout in the harness).
+    hold_s: float = 10.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def before(self, name: str, *, aws: bool = False) -> int:
+    def decide(self, call: Call) -> WireFault | None:
+        """The proxy asks for every request: the fault to inflict on it, if any."""
         with self._lock:
-            if self.dead:
-                raise WorkerKilled(f"dead worker called {name}")
+            if self.dead:  # a dead worker sends nothing (its SDK's retries are stopped by `check_alive`)
+                return WireFault("refuse", "before")
             index = len(self.calls)
-            self.calls.append(name)
-        self._inject(index, "before", name, aws)
-        return index
+            self.calls.append(call.name)
+            fault = self.fault
+            if fault is None or self.fired or fault.index != index:
+                return None
+            self.fired = True
+            if fault.how == "kill":
+                self.dead = True
+                return WireFault("reset", "after")
+        return WireFault(fault.how, fault.when, hold_s=self.hold_s)
 
-    def after(self, index: int, *, aws: bool = False) -> None:
-        self._inject(index, "after", self.calls[index], aws)
+    def check_alive(self, name: str = "") -> None:
+        """Raise `WorkerKilled` when the worker died: called before anything leaves it."""
+        if self.dead:
+            raise WorkerKilled(f"dead worker called {name}")
 
     def reset(self, fault: Fault | None) -> None:
         """A new run: number the calls from 0 again, with `fault` to inject."""
@@ -75,35 +94,16 @@ class FaultPlan:
         """A new delivery: a new (or the same, warm) container that is alive."""
         self.dead = False
 
-    def _inject(self, index: int, when: When, name: str, aws: bool) -> None:
-        fault = self.fault
-        if fault is None or self.fired or fault.index != index or fault.when != when:
-            return
-        self.fired = True
-        if fault.how == "kill":
-            self.dead = True
-            raise WorkerKilled(f"killed {when} call {index} ({name})")
-        if aws:
-            raise (EndpointConnectionError if when == "before" else ReadTimeoutError)(endpoint_url=f"injected:{name}")
-        if when == "before":  # nothing was sent: as urllib reports a refused connection
-            raise urllib.error.URLError(ConnectionRefusedError(f"injected before call {index} ({name})"))
-        raise TimeoutError(f"injected: the read timed out after call {index} ({name}) was sent")
-
-    # -- where the plan hooks in -----------------------------------------------------------------
+    # -- where a dead worker is stopped (the faults themselves are on the wire) -----------------------------
 
     def hook_boto3(self, session: Any) -> None:
-        """Register on a boto3 Session before any client is made (clients copy the session's hooks)."""
+        """Register on a boto3 Session before any client is made: every attempt botocore sends (its retries
+        included) first checks that the worker is alive."""
 
-        def before_call(model: Any, context: dict[str, Any], **_: Any) -> None:
-            name = f"{model.service_model.service_name}.{model.name}"
-            context["fault_index"] = self.before(name, aws=True)
+        def before_send(request: Any, **_: Any) -> None:
+            self.check_alive(str(getattr(request, "url", "")))
 
-        def after_call(context: dict[str, Any], **_: Any) -> None:
-            if "fault_index" in context:
-                self.after(context["fault_index"], aws=True)
-
-        session.events.register("before-call", before_call)
-        session.events.register("after-call", after_call)
+        session.events.register("before-send", before_send)
 
     def jenkins(self, client: Any) -> Any:
         return _Jenkins(client, self)
@@ -120,7 +120,7 @@ class FaultPlan:
 
 
 class _Jenkins:
-    """python-jenkins with every public call numbered (its own internal calls are not ours)."""
+    """python-jenkins whose calls stop once the worker is dead."""
 
     def __init__(self, client: Any, plan: FaultPlan) -> None:
         self._client, self._plan = client, plan
@@ -131,40 +131,34 @@ class _Jenkins:
             return method
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            index = self._plan.before(f"jenkins.{name}")
-            result = method(*args, **kwargs)
-            self._plan.after(index)
-            return result
+            self._plan.check_alive(f"jenkins.{name}")
+            return method(*args, **kwargs)
 
         return call
 
 
 class _WebClient(PooledWebClient):
-    """The worker's WebClient (kept-alive connections) with every Web API method numbered (they all go through
-    `api_call`)."""
+    """The worker's WebClient (kept-alive connections), whose calls stop once the worker is dead (they all go
+    through `api_call`)."""
 
     def __init__(self, *, plan: FaultPlan, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._plan = plan
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
-        index = self._plan.before(f"slack.{api_method}")
-        result = super().api_call(api_method, **kwargs)
-        self._plan.after(index)
-        return result
+        self._plan.check_alive(f"slack.{api_method}")
+        return super().api_call(api_method, **kwargs)
 
 
 class _Webhook:
-    """A response_url client with `send_dict` numbered."""
+    """A response_url client whose `send_dict` stops once the worker is dead."""
 
     def __init__(self, client: WebhookClient, plan: FaultPlan) -> None:
         self._client, self._plan = client, plan
 
     def send_dict(self, body: dict[str, Any], **kwargs: Any) -> Any:
-        index = self._plan.before("slack.response_url")
-        result = self._client.send_dict(body, **kwargs)
-        self._plan.after(index)
-        return result
+        self._plan.check_alive("slack.response_url")
+        return self._client.send_dict(body, **kwargs)
 
 
 # -- counting at the target ------------------------------------------------------------------------

@@ -96,3 +96,18 @@ def test_opsbot_click_runs_an_alarm_button_as_the_clicker(stack, tmp_path, capsy
 
     assert main(["click", "/ops-reboot-everything", "--state", str(state_file)]) == 2
     assert "no message in any channel has a button labelled '/ops-reboot-everything'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("via", "state"), [("sns-raw", "ALARM"), ("eventbridge", "OK"), ("eventbridge", "ALARM")])
+def test_every_alarm_route_reaches_the_channel_through_the_worker(stack, tmp_path, via, state):
+    """SNS with raw message delivery and EventBridge's rule, as wired on AWS: moto delivers each to the jobs
+    queue in its own shape and the real worker shows it in the alarm's one message."""
+    state_file = tmp_path / "local.json"
+    write_state(state_file, stack.state)
+    seen = len(stack.slack.messages(channel=INCIDENT_CHANNEL))
+
+    assert main(["alarm", "payment-5xx", state, "--via", via, "--state", str(state_file)]) == 0
+    new = wait_for(lambda: stack.slack.messages(channel=INCIDENT_CHANNEL)[seen:])
+    assert f"*in {state}*" in json.dumps(new[-1].payload) or state in new[-1].payload["text"]
+    assert "payment-5xx" in new[-1].payload["text"]
+    assert [m.kind for m in stack.slack.messages(channel=INCIDENT_CHANNEL)].count("chat.postMessage") == 1

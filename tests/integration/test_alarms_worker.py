@@ -3,6 +3,8 @@ updated in place, exactly once at Slack across a failed ts save, flapping rate-l
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import pytest
@@ -11,8 +13,8 @@ from slack_sdk import WebClient
 from infra.devstack.aws import aws_client
 from shared.alarms import parse_alarm
 from shared.inventory import Inventory
-from tests.events import alarm_body
-from worker_function.alarms import AlarmRecord, ChannelPacer, DynamoAlarmStore, post_alarm
+from tests.events import ALARM_SHAPES, EVENTS_DIR, IGNORED_ALARM_EVENTS, alarm_body
+from worker_function.alarms import AlarmFeed, AlarmRecord, ChannelPacer, DynamoAlarmStore, post_alarm
 
 INVENTORY = Inventory.from_toml(
     """
@@ -95,10 +97,13 @@ def test_a_redelivery_is_the_same_update_not_a_second_post(slack, web, store) ->
 def test_a_lost_ts_save_is_reconciled_from_the_channel_not_posted_again(slack, web, moto_server, tables) -> None:
     # Given the message was posted but its ts never reached the table
     lossy = LosesTheFirstSave(tables.leases, client=aws_client("dynamodb", moto_server.endpoint_url))
+    clock = Clock()
     with pytest.raises(ConnectionError):
-        _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy)
-    # When SQS delivers the notification again
-    assert _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy) == "updated"
+        _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy, now=clock.now)
+    # When SQS delivers the notification again (after the visibility timeout: past any invocation's run)
+    clock.t += 720
+    again = _fire("sns", "ALARM", "OK", "2026-12-01T10:00:00.000+0000", slack=web, store=lossy, now=clock.now)
+    assert again == "updated"
     # Then the message found by its marker is updated: still one post
     posts = [m for m in slack.messages() if m.kind == "chat.postMessage"]
     [update] = [m for m in slack.messages() if m.kind == "chat.update"]
@@ -141,6 +146,36 @@ def test_an_unknown_alarm_is_dropped(slack, web, store) -> None:
     assert slack.messages() == [] and store.get("search-down") is None
 
 
+@pytest.mark.parametrize("shape", ALARM_SHAPES)
+def test_the_queue_handler_shows_an_alarm_from_every_route(slack, web, store, shape) -> None:
+    feed = AlarmFeed(INVENTORY, web, store)
+    assert feed.handle(alarm_body(shape)) is True  # an alarm: never handed to the job executor
+    [posted] = slack.messages()
+    assert posted.kind == "chat.postMessage" and posted.channel == "C0ALERTS"
+
+
+@pytest.mark.parametrize("sample", IGNORED_ALARM_EVENTS)
+def test_contributor_and_configuration_events_are_dropped_not_dead_lettered(slack, web, store, sample, caplog) -> None:
+    # Given CloudWatch's other alarm events, as a rule matching all of them would deliver them
+    body = (EVENTS_DIR / f"{sample}.json").read_text()
+    feed = AlarmFeed(INVENTORY, web, store)
+    with caplog.at_level(logging.INFO, logger="worker_function.alarms"):
+        # When the worker handles it, Then it is taken (deleted from the queue), not rejected to the DLQ by the
+        # job executor, and nothing is shown or stored
+        assert feed.handle(body) is True
+    assert slack.messages() == [] and store.get("payment-5xx") is None
+    assert json.loads(body)["detail-type"] in caplog.text and "dropped" in caplog.text
+
+
+def test_the_same_change_by_sns_and_by_eventbridge_is_shown_once(slack, web, store) -> None:
+    feed = AlarmFeed(INVENTORY, web, store)
+    at = "2026-12-01T10:00:00.000+0000"
+    for shape in ALARM_SHAPES:
+        assert feed.handle(alarm_body(shape, StateChangeTime=at)) is True
+    assert [m.kind for m in slack.messages()] == ["chat.postMessage"]
+    assert store.get("payment-5xx").changes == 1  # type: ignore[union-attr]
+
+
 def test_an_unroutable_alarm_is_not_dropped_silently(slack, web, store, caplog, capsys, monkeypatch) -> None:
     """No channel shows it: an error log line names it and what is routed, and `AlarmsDropped` counts it."""
     import json as _json
@@ -163,4 +198,4 @@ def test_an_unroutable_alarm_is_not_dropped_silently(slack, web, store, caplog, 
     emitted = [_json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     dropped = [e for e in emitted if "AlarmsDropped" in e]
     assert len(dropped) == 1 and dropped[0]["AlarmsDropped"] in (1.0, [1.0])
-    assert dropped[0]["reason"] == "not in the inventory"
+    assert dropped[0]["reason"] == "not in the inventory" and dropped[0]["service"] == "opsbot-worker"

@@ -224,6 +224,11 @@ def test_exit_without_demo_is_refused(capsys):
     assert "--demo" in capsys.readouterr().err
 
 
+def test_fault_rules_that_do_not_parse_are_refused_before_anything_starts(capsys):
+    assert main(["local", "--port", "0", "--faults", "service=dynamodb,mode=explode"]) == EXIT_USAGE
+    assert "--faults: unknown fault mode 'explode'" in capsys.readouterr().err
+
+
 def run_prompt(state_file: Path, stdin_text: str) -> subprocess.CompletedProcess[str]:
     """`opsbot prompt` in its own process with commands piped on stdin, as from a shell."""
     return subprocess.run(

@@ -129,12 +129,13 @@ def test_a_wrong_secret_in_the_environment_wins_and_is_named(cache):
 
 
 def test_a_mention_is_answered_in_its_thread(cache):
-    sent = opsbot(cache, "send", "--mention", "deploy-status payment", "--json", "--channel", "C0THREAD")
+    # a channel of the demo workspace the bot is in (Slack sends app_mention only from those)
+    sent = opsbot(cache, "send", "--mention", "deploy-status payment", "--json", "--channel", "C0INCIDENT")
 
     assert sent.returncode == EXIT_OK, sent.stdout + sent.stderr
     result = json.loads(sent.stdout)
     [final] = [m for m in result["messages"] if m["final"]]
-    assert final["kind"] == "chat.postMessage" and final["channel"] == "C0THREAD" and final["thread_ts"]
+    assert final["kind"] == "chat.postMessage" and final["channel"] == "C0INCIDENT" and final["thread_ts"]
     assert "Deploy status of `payment`" in final["text"]
 
 

@@ -48,14 +48,19 @@ def test_web_api_and_response_url_calls_share_one_kept_alive_connection(slack):
 def test_errors_come_back_as_slack_sdk_expects_them(slack):
     web = web_client(slack)
     slack.inject_fault("chat.postMessage", 500, times=1)
+    slack.inject_fault("auth.test", 500, times=1)
     slack.inject_fault("chat.update", 200, body='{"ok": false, "error": "message_not_found"}')
     slack.inject_fault("response_url", 404, body="expired_url")
 
-    retried = web.chat_postMessage(channel="C0OPS", text="after a 500")  # ServerErrorRetryHandler: sent again
+    with pytest.raises(SlackApiError) as lost:  # a post is not sent again: Slack may have made it
+        web.chat_postMessage(channel="C0OPS", text="after a 500")
+    retried = web.auth_test()  # a read is: ServerErrorRetryHandler
     with pytest.raises(SlackApiError) as refused:
         web.chat_update(channel="C0OPS", ts="1.2", text="x")
     expired = PooledWebhookClient(slack.response_url(), pool=web.pool).send_dict({"text": "late"})
 
+    assert lost.value.response.status_code == 500
+    assert [c.status for c in slack.calls if c.path.endswith("chat.postMessage")] == [500]
     assert retried["ok"] and refused.value.response["error"] == "message_not_found"
     assert (expired.status_code, expired.body) == (404, "expired_url")
     assert web.pool.connects == 1  # an error answer keeps the connection

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.config import Config
+
 from infra.devstack.aws import MotoServer, Queues, Tables, aws_client
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml
+from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
 from infra.devstack.slack_api import SlackApiServer
@@ -27,6 +30,21 @@ from worker_function.dispatch import Dispatcher
 #: Seconds a waiting step asks to wait in these tests: the controllable clock moves this much per step,
 #: while SQS delivers the next step at once (max_delay_s=0).
 POLL_S = 120.0
+
+
+#: The worker's read timeout on the wire in these tests: a `timeout` fault holds the answer back this long.
+WIRE_READ_TIMEOUT_S = 2
+
+
+@dataclass(frozen=True)
+class Wire:
+    """The fault proxy and its fronts (URLs the worker uses instead of moto's, Slack's, CodeBuild's, Jenkins's)."""
+
+    proxy: FaultProxy
+    aws: str
+    slack: str
+    codebuild: str
+    jenkins: str
 
 
 class Clock:
@@ -80,6 +98,22 @@ class Harness:
     def worker_session(self, secret_arn: str | None = None) -> Any:
         return self.worker_role(secret_arn).session()
 
+    #: The fault proxy's fronts, when the worker's calls go through it (`wired`).
+    wire: Wire | None = None
+
+    def wired(self, proxy: FaultProxy) -> Wire:
+        """From now on the worker this harness builds calls moto, Slack, CodeBuild and Jenkins through `proxy`
+        (and its jobs' response_urls go through it too)."""
+        assert self.codebuild is not None and self.jenkins is not None
+        self.wire = Wire(
+            proxy=proxy,
+            aws=proxy.front("aws", self.moto.endpoint_url),
+            slack=proxy.front("slack", self.slack.url),
+            codebuild=proxy.front("codebuild", self.codebuild.url),
+            jenkins=proxy.front("jenkins", self.jenkins.url),
+        )
+        return self.wire
+
     @property
     def inventory(self) -> Inventory:
         return Inventory.from_toml(self.inventory_toml or demo_inventory_toml(self.cluster))
@@ -107,16 +141,28 @@ class Harness:
             values.update(
                 jenkins_url=self.jenkins.url, jenkins_user=self.jenkins.user, jenkins_api_token=self.jenkins.token
             )
+        if self.wire is not None:
+            values.update(
+                aws_endpoint_url=self.wire.aws,
+                slack_api_url=f"{self.wire.slack}/api/",
+                service_endpoints={"codebuild": self.wire.codebuild, "codepipeline": self.wire.codebuild},
+                jenkins_url=self.wire.jenkins,
+            )
         values.update(overrides)
         return WorkerSettings.model_validate(values)
 
-    def dispatcher(self, **overrides: Any) -> Dispatcher:
+    def dispatcher(self, context: Any = None, **overrides: Any) -> Dispatcher:
         settings = self.settings(**overrides)
         session = self.worker_session(settings.secret_arn)
+        # On the wire, a held answer is given up on after WIRE_READ_TIMEOUT_S (the deployed worker waits 20 s).
+        timeouts = Config(read_timeout=WIRE_READ_TIMEOUT_S) if self.wire is not None else None
         dispatcher = build_dispatcher(
-            settings, aws=AwsClients(settings, session=session), inventory=self.inventory, now=self.clock.now
+            settings,
+            aws=AwsClients(settings, session=session, overrides=timeouts),
+            inventory=self.inventory,
+            now=self.clock.now,
         )
-        dispatcher.start_invocation(FakeLambdaContext())
+        dispatcher.start_invocation(context or FakeLambdaContext())
         return dispatcher
 
     def queued(self, *, wait: int = 0) -> list[dict[str, Any]]:
@@ -167,11 +213,14 @@ class Harness:
             text=text,
             args=spec.parse(text),
             requester=Requester(user_id="U0ALICE", user_name="alice", team_id="T0001", channel_id="C0OPS"),
-            response_url=self.slack.response_url(job_id) if response_url == "auto" else response_url,
+            response_url=self._via_wire(self.slack.response_url(job_id)) if response_url == "auto" else response_url,
             issued_at=issued_at or self.clock.now(),
             correlation_id=job_id,
             confirmed_by="U0ALICE" if spec.confirm and confirmed else None,
         )
+
+    def _via_wire(self, url: str) -> str:
+        return url.replace(self.slack.url, self.wire.slack, 1) if self.wire is not None else url
 
     def dead_letters(self) -> list[dict[str, Any]]:
         sqs = aws_client("sqs", self.moto.endpoint_url)

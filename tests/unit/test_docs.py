@@ -155,10 +155,10 @@ def test_the_harness_writes_its_table_in_the_format_of_the_page(monkeypatch, tmp
         harness,
         "TABLE",
         [
-            (second.name, "fail before", 2, Counter({"1/1": 2})),
+            (second.name, "refuse before", 2, Counter({"1/1": 2})),
             (first.name, "kill before", 1, Counter({"0/1": 1})),
             (first.name, "kill after", 3, Counter({"0/1": 3})),
-            (first.name, "fail before", 3, Counter({"0/1": 3})),
+            (first.name, "refuse before", 3, Counter({"0/1": 3})),
         ],
     )
     facts = harness.RunFacts(at=0.0, when="2026-12-06 12:00 UTC", load=0.5, revision="abc1234", machine="2-core x")
@@ -166,7 +166,7 @@ def test_the_harness_writes_its_table_in_the_format_of_the_page(monkeypatch, tmp
     table = harness.doc_table(facts, later)
 
     assert table.startswith("Run of 2026-12-06 12:00 UTC, revision abc1234, 2 scenarios in 6 min 51 s")
-    assert f"| {first.name} | `{first.line}` | 0/1 x3 |  | 0/1 x4 |" in table
+    assert f"| {first.name} | `{first.line}` | 0/1 x3 |  |  |  | 0/1 x4 |" in table
     page = f"<!-- generated:fault-table -->\n{table}<!-- /generated -->\n"
     assert fault_table_scenarios(page) == [first.name, second.name]
     rendered = docs.render(page, runs={"fault-table": table})

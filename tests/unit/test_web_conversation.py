@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from infra.devstack.conversation import Channel, Conversation, DemoUser, dm_channel
-from infra.devstack.slack_api import BOT_USER_ID, MessageRecord
+from infra.devstack.slack_api import BOT_USER_ID, MessageRecord, owned_key
 
 _seq = itertools.count(1)
 
@@ -119,6 +119,24 @@ def test_a_response_url_no_client_sent_is_shown_in_the_first_channel_to_everyone
     shown = chat.apply(record("response_url", {"text": "pong"}, key="unknown"))
 
     assert shown is not None and (shown.channel, shown.visible_to) == ("C0OPS", None)
+
+
+def test_answers_to_another_client_s_requests_are_ephemeral_to_their_user_alone():
+    """`opsbot send` (local-dev) and a scripted user (alex) post straight to the ingress: the page never saw the
+    request, but the response_url says whose it is, so dana does not see their ephemerals."""
+    chat = conversation()
+
+    mine = chat.apply(record("response_url", {"text": "pong"}, key=owned_key("U0LOCALDEV", "C0OPS")))
+    alex = chat.apply(record("response_url", {"text": "queued"}, key=owned_key("U0ALEX", "C0APPROVALS")))
+    shared = chat.apply(
+        record("response_url", {"text": "done", "response_type": "in_channel"}, key=owned_key("U0ALEX", "C0OPS"))
+    )
+
+    assert mine is not None and (mine.channel, mine.visible_to) == ("C0OPS", "U0LOCALDEV")
+    assert alex is not None and (alex.channel, alex.visible_to) == ("C0APPROVALS", "U0ALEX")
+    assert shared is not None and shared.visible_to is None
+    seen_by_dana = [m.text for m in chat.messages() if m.visible_to in (None, "U0DANA")]
+    assert seen_by_dana == ["done"]
 
 
 def test_a_click_without_a_message_finds_the_message_by_its_button_value():

@@ -77,7 +77,7 @@ class StartBuildOnce:
         variables = {**self.variables, JOB_MARKER: intent.token}
         overrides = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()]
         with classify_aws_errors(f"cannot start CodeBuild project `{self.project}`"):
-            response = self.aws.client("codebuild").start_build(
+            response = self.aws.once("codebuild").start_build(
                 projectName=self.project, environmentVariablesOverride=overrides, idempotencyToken=intent.token
             )
         return dict(response["build"])

@@ -133,7 +133,7 @@ class ForceNewDeployment:
 
     def call(self, intent: Intent) -> dict[str, Any]:
         with classify_aws_errors(f"cannot restart `{self.ecs.service}` in cluster `{self.ecs.cluster}`"):
-            updated = self.aws.ecs.update_service(
+            updated = self.aws.once("ecs").update_service(
                 cluster=self.ecs.cluster, service=self.ecs.service, forceNewDeployment=True
             )
         return dict(next(d for d in updated["service"]["deployments"] if d["status"] == "PRIMARY"))
@@ -196,7 +196,7 @@ class Reboot:
 
     def call(self, intent: Intent) -> bool:
         with classify_aws_errors(f"cannot reboot {', '.join(self.ids)}"):
-            self.aws.client("ec2").reboot_instances(InstanceIds=self.ids)
+            self.aws.once("ec2").reboot_instances(InstanceIds=self.ids)
         return True
 
     def reconcile(self, intent: Intent) -> Unknowable:

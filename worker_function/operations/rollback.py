@@ -225,7 +225,7 @@ class RollBack:
 
     def call(self, intent: Intent) -> dict[str, Any]:
         with classify_aws_errors(f"cannot roll back `{self.ecs.service}` in cluster `{self.ecs.cluster}`"):
-            updated = self.aws.ecs.update_service(
+            updated = self.aws.once("ecs").update_service(
                 cluster=self.ecs.cluster, service=self.ecs.service, taskDefinition=intent.before["task_definition"]
             )
         made = primary(updated["service"])

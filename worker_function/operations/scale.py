@@ -118,7 +118,7 @@ class SetDesiredCount:
 
     def call(self, intent: Intent) -> tuple[int, dict[str, Any]]:
         with classify_aws_errors(f"cannot scale `{self.ecs.service}` in cluster `{self.ecs.cluster}`"):
-            updated = self.aws.ecs.update_service(
+            updated = self.aws.once("ecs").update_service(
                 cluster=self.ecs.cluster, service=self.ecs.service, desiredCount=self.count
             )
         return int(intent.before["desired"]), dict(updated["service"])

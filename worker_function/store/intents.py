@@ -16,6 +16,18 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 KEY_PREFIX = "intent#"
+#: The intents of the side effects operations make (`OperationContext.intent`'s names): what a job given up
+#: may have done, looked up by `IntentStore.made`.
+SIDE_EFFECTS = (
+    "ecs-force-new-deployment",
+    "ec2-reboot",
+    "ecs-rollback",
+    "ecs-desired-count",
+    "codebuild-start",
+    "jenkins-build",
+)
+#: At most this many of a job's last steps are looked at (a BatchGetItem takes 100 keys).
+MADE_STEPS = 8
 #: Longer than any job may live (`max_age_s`) plus its SQS retries.
 INTENT_TTL_S = 7 * 86400
 
@@ -52,6 +64,11 @@ class IntentStore(Protocol):
         """Remove an intent whose call certainly did not happen."""
         ...
 
+    def made(self, job_id: str, last_step: int) -> list[Intent]:
+        """The side effects (`SIDE_EFFECTS`) the job's steps up to `last_step` wrote an intent for: made, or
+        maybe made (an intent stays when the call may have reached the target)."""
+        ...
+
 
 class DynamoIntents:
     """Conditional writes on the leases table (partition key `target`, TTL `expires_at`)."""
@@ -85,3 +102,11 @@ class DynamoIntents:
 
     def forget(self, intent: Intent) -> None:
         self._client.delete_item(TableName=self._table, Key={"target": {"S": intent.key}})
+
+    def made(self, job_id: str, last_step: int) -> list[Intent]:
+        steps = range(max(last_step - MADE_STEPS + 1, 0), last_step + 1)
+        keys = [{"target": {"S": f"{KEY_PREFIX}{job_id}#{step}#{name}"}} for step in steps for name in SIDE_EFFECTS]
+        response = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+        items = response.get("Responses", {}).get(self._table, [])
+        found = [Intent.model_validate(json.loads(item["intent"]["S"])) for item in items if "intent" in item]
+        return sorted(found, key=lambda intent: (intent.step, intent.written_at))
