@@ -26,11 +26,14 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
 
-BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
+BENCHES = ("deployed", "answer", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
 #: The order of the sections in the output (issue 15 first, then issue 7's numbering).
 ORDER = (
     "deployed_cold",
     "deployed_restore",
+    "answer",
+    "worker_init",
+    "burst",
     "cold",
     "imports",
     "warm",
@@ -49,6 +52,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool], list[Sectio
         from bench import deployed
 
         return deployed.run
+    if name == "answer":
+        from bench import answer
+
+        return answer.run
     if name == "cold":
         from bench import cold
 

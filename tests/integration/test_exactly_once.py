@@ -524,6 +524,9 @@ def print_table() -> Iterator[None]:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_once(harness, scenario):
     toml = demo_inventory_toml(harness.cluster)
+    # The strict local Slack's channels and scopes stay on; its rate limits do not: the harness replays a
+    # scenario dozens of times in seconds (each run a fresh worker, its user-group cache empty).
+    harness.slack.limits.enabled = False
     if scenario.approval:
         toml = toml.replace('commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]')
         toml += APPROVAL_RULE
