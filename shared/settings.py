@@ -37,6 +37,9 @@ WORKER_MAX_CONCURRENCY = 5
 #: (docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
 QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
 
+#: How long a step may look again within itself before it re-queues (WorkerSettings.inline_wait_s).
+INLINE_WAIT_SECONDS = 8.0
+
 #: Names of the DynamoDB tables, overridable per deployment through the environment.
 IDEMPOTENCY_TABLE = "opsbot-idempotency"
 LEASES_TABLE = "opsbot-leases"
@@ -190,7 +193,7 @@ class WorkerSettings(AwsSettings):
     #: A step may look again within itself for this long before it re-queues (short waits, e.g. a Logs
     #: Insights query, then finish in one message).
     inline_wait_s: float = Field(
-        default=8.0, ge=0, le=60, validation_alias=AliasChoices("OPSBOT_INLINE_WAIT", "inline_wait_s")
+        default=INLINE_WAIT_SECONDS, ge=0, le=60, validation_alias=AliasChoices("OPSBOT_INLINE_WAIT", "inline_wait_s")
     )
     #: The DelaySeconds cap of a re-queued step (SQS allows 0..900).
     max_delay_s: int = Field(

@@ -21,13 +21,12 @@ from infra.aws.worker_permissions import (
     operation_permissions,
     placements,
 )
+from shared.deployment import DEPLOYED_TIMING
 from shared.inventory import Inventory
 from shared.settings import (
     JOBS_INDEX,
-    MAX_RECEIVE_COUNT,
     WORKER_BATCH_SIZE,
     WORKER_MAX_CONCURRENCY,
-    WORKER_TIMEOUT_SECONDS,
 )
 
 #: One job per invocation. Jobs of a batch run one after another inside one invocation, so a batch
@@ -51,8 +50,9 @@ TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", 
 #: one standing listed for /ops-jobs and App Home; the intents of a job given up (what it may have done), told
 #: to its requester (worker_function/store/intents.py); on the leases table only.
 HOLDS_ACTIONS = ("dynamodb:BatchGetItem",)
-#: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
-AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+#: The audit trail: records are written (a job's in one BatchWriteItem, worker_function/store/audit.py; rewritten on
+#: redelivery) and /ops-audit queries a target's; never deleted.
+AUDIT_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query")
 #: The registry of jobs: /ops-jobs and /ops-cancel query the leases table's index `jobs`.
 JOBS_INDEX_ACTIONS = ("dynamodb:Query",)
 
@@ -104,7 +104,7 @@ class Worker(Construct):
             "OPSBOT_AUDIT_TABLE": audit.table_name,
             "OPSBOT_SECRET_ARN": secret.secret_arn,
             "OPSBOT_INVENTORY": INVENTORY_PATH,
-            "OPSBOT_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+            "OPSBOT_MAX_RECEIVE_COUNT": str(DEPLOYED_TIMING.max_receive_count),
         }
         if jenkins_url:
             # The Jenkins user and API token are read from the secret (jenkins_user, jenkins_api_token).
@@ -116,7 +116,7 @@ class Worker(Construct):
             handler="worker_function.handler.lambda_handler",
             service=WORKER_SERVICE,
             description="opsbot worker: run queued jobs, answer in Slack",
-            timeout=Duration.seconds(WORKER_TIMEOUT_SECONDS),
+            timeout=Duration.seconds(int(DEPLOYED_TIMING.function_timeout_s)),
             memory_size=WORKER_MEMORY_MB,
             snap_start=True,
             statements=[

@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from slack_sdk.webhook import WebhookClient
 
-from infra.devstack.aws import FAKE_CREDENTIALS, aws_client
+from infra.devstack.aws import aws_client
 from infra.devstack.demo import (
     INCIDENT_CHANNEL,
     JENKINS_JOB,
@@ -261,7 +260,8 @@ class Runner:
         proxy.decide = plan.decide
         self.settings = settings = harness.settings()
         # One container's clients for every run (cheap); each delivery after a kill gets a new dispatcher.
-        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        # The worker's role as the template grants it: a call AWS would refuse is refused here too.
+        session = harness.worker_session()
         plan.hook_boto3(session)
         self.aws = AwsClients(settings, session=session, overrides=Config(read_timeout=WIRE_READ_TIMEOUT_S))
         self.sqs = aws_client("sqs", harness.moto.endpoint_url)
