@@ -20,7 +20,11 @@ def draw(sections: list[Section], path: Path, *, subtitle: str = "") -> Path | N
 
     cols = 2
     rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(14, 3.2 * rows + 0.8), squeeze=False)
+    # Each row of panels as tall as its longest list of labels needs (a panel of 21 rows is not squeezed into 3 in.).
+    heights = [max(3.2, 0.42 * max(len(p.samples) for p in panels[r * cols : (r + 1) * cols])) for r in range(rows)]
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(16, sum(heights) + 0.8), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
     for ax, section in zip(axes.flat, panels, strict=False):
         labels = list(section.samples)[::-1]  # box plots stack bottom-up: keep the table's order top-down
         data = [section.samples[label] or [math.nan] for label in labels]

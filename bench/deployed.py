@@ -153,14 +153,22 @@ def _ignore_bytecode(_directory: str, names: list[str]) -> set[str]:
     return {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))}
 
 
-def build_asset(interpreter: str, packages: dict[str, str], destination: Path) -> list[str]:
-    """The asset: ack_function, shared and `packages` (top-level name -> its file) but the runtime's, copied
-    without bytecode, then compiled by `interpreter`. The names copied."""
+def build_asset(
+    interpreter: str,
+    packages: dict[str, str],
+    destination: Path,
+    *,
+    first_party: tuple[str, ...] = ("ack_function", "shared"),
+    source_root: Path = ROOT,
+) -> list[str]:
+    """The asset: `first_party` (from `source_root`) and `packages` (top-level name -> its file) but the runtime's,
+    copied without bytecode, then compiled by `interpreter`. The names copied."""
     if destination.exists():
         shutil.rmtree(destination)
     destination.mkdir(parents=True)
     sources = {n: Path(f) for n, f in packages.items() if n not in RUNTIME_PROVIDED and not n.startswith("_")}
-    sources.update({name: ROOT / name / "__init__.py" for name in ("ack_function", "shared")})
+    sources = {n: f for n, f in sources.items() if n not in first_party}
+    sources.update({name: source_root / name / "__init__.py" for name in first_party})
     for name, file in sorted(sources.items()):
         if file.name == "__init__.py":
             shutil.copytree(file.parent, destination / name, ignore=_ignore_bytecode)

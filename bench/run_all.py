@@ -1,7 +1,7 @@
 """Run every benchmark: `python -m bench [--quick]` (or `python bench/run_all.py`).
 
 Prints a markdown table per benchmark and the targets of issue 7, and writes into bench/out/:
-results.json (every figure, summaries of every sample), results.md (for the README) and
+results.json (every figure, summaries of every sample), results.md (for docs/performance.md) and
 latency.png (the distributions; needs matplotlib, the `bench` extra).
 
 --quick finishes in about 3 minutes: fewer repetitions, bursts of 100 and 500 only, no load test.
@@ -26,11 +26,14 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
 
-BENCHES = ("deployed", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
+BENCHES = ("deployed", "answer", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
 #: The order of the sections in the output (issue 15 first, then issue 7's numbering).
 ORDER = (
     "deployed_cold",
     "deployed_restore",
+    "answer",
+    "worker_init",
+    "burst",
     "cold",
     "imports",
     "warm",
@@ -49,6 +52,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool], list[Sectio
         from bench import deployed
 
         return deployed.run
+    if name == "answer":
+        from bench import answer
+
+        return answer.run
     if name == "cold":
         from bench import cold
 

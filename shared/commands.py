@@ -179,6 +179,10 @@ class NoticeArgs(_Args):
     text: str = Field(max_length=3000)
     #: Shown to the requester alone (chat.postEphemeral where they wrote), not posted in the thread.
     only_to_requester: bool = False
+    #: The channel message it replaces with chat.update (a long job's progress message, once its response_url
+    #: is spent): where, and its ts.
+    update_channel: str | None = Field(default=None, max_length=32)
+    update_ts: str | None = Field(default=None, max_length=32)
 
 
 class AuditArgs(_Args):

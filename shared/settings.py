@@ -26,10 +26,19 @@ MAX_RECEIVE_COUNT = 3
 
 #: The worker Lambda's timeout. Long operations run as short steps (continuations), so this stays small.
 WORKER_TIMEOUT_SECONDS = 120
+#: The SQS event source of the worker (infra/aws/worker.py; the local stack's pollers and bench/answer.py use them).
+#: One job per invocation: jobs of a batch would run one after another inside one invocation, so a slow job could
+#: time out (and re-run) the others; parallelism comes from the maximum concurrency.
+WORKER_BATCH_SIZE = 1
+#: How many worker invocations the queue may drive at once (SQS allows 2..1000): bench/answer.py's burst.
+WORKER_MAX_CONCURRENCY = 5
 
 #: SQS + Lambda: the queue's visibility timeout must be at least 6x the function timeout
 #: (docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
 QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
+
+#: How long a step may look again within itself before it re-queues (WorkerSettings.inline_wait_s).
+INLINE_WAIT_SECONDS = 8.0
 
 #: Names of the DynamoDB tables, overridable per deployment through the environment.
 IDEMPOTENCY_TABLE = "opsbot-idempotency"
@@ -74,6 +83,11 @@ class AwsSettings(_EnvSettings):
     )
     #: moto server or any other endpoint; unset on AWS.
     aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
+    #: "snap-start" while Lambda initialises a SnapStart snapshot: secrets, credentials and connections are
+    #: made after restore instead.
+    initialization_type: str = Field(
+        default="on-demand", validation_alias=AliasChoices("AWS_LAMBDA_INITIALIZATION_TYPE", "initialization_type")
+    )
 
 
 class AckSettings(AwsSettings):
@@ -86,10 +100,6 @@ class AckSettings(AwsSettings):
     #: Secrets Manager secret with `signing_secret` (and the worker's `bot_token`), used when
     #: SLACK_SIGNING_SECRET is not set (on AWS).
     secret_arn: str | None = Field(default=None, validation_alias=AliasChoices("OPSBOT_SECRET_ARN", "secret_arn"))
-    #: "snap-start" while Lambda initialises a SnapStart snapshot: secrets are read after restore instead.
-    initialization_type: str = Field(
-        default="on-demand", validation_alias=AliasChoices("AWS_LAMBDA_INITIALIZATION_TYPE", "initialization_type")
-    )
     jobs_queue_url: str = Field(min_length=1, validation_alias=AliasChoices("JOBS_QUEUE_URL", "jobs_queue_url"))
     #: Bounds on the one network call of the ack path (SendMessage). Worst case connect + read
     #: stays well inside Slack's 3 s, leaving room for a cold start.
@@ -183,7 +193,7 @@ class WorkerSettings(AwsSettings):
     #: A step may look again within itself for this long before it re-queues (short waits, e.g. a Logs
     #: Insights query, then finish in one message).
     inline_wait_s: float = Field(
-        default=8.0, ge=0, le=60, validation_alias=AliasChoices("OPSBOT_INLINE_WAIT", "inline_wait_s")
+        default=INLINE_WAIT_SECONDS, ge=0, le=60, validation_alias=AliasChoices("OPSBOT_INLINE_WAIT", "inline_wait_s")
     )
     #: The DelaySeconds cap of a re-queued step (SQS allows 0..900).
     max_delay_s: int = Field(

@@ -16,7 +16,7 @@ from shared.inventory import Inventory, load_inventory
 from shared.jobs import utcnow
 from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
-from shared.secrets import load_slack_secrets
+from shared.secrets import load_slack_secrets, read_slack_secrets
 from shared.settings import WorkerSettings
 from worker_function.accounts import TargetAccounts
 from worker_function.alarms import AlarmFeed, DynamoAlarmStore
@@ -35,14 +35,37 @@ from worker_function.store.intents import DynamoIntents
 from worker_function.store.jobs import DynamoJobs
 from worker_function.store.leases import LeaseStore
 
+#: Bounds on each of the (at most two) attempts of the bot token's read at cold start (or after a restore).
+SECRET_CONNECT_TIMEOUT_S = 2.0
+SECRET_READ_TIMEOUT_S = 5.0
+
 
 def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
-    """SLACK_BOT_TOKEN locally; on AWS the `bot_token` of the Slack secret (read at cold start)."""
+    """SLACK_BOT_TOKEN locally; on AWS the `bot_token` of the Slack secret (read at cold start, or after a SnapStart
+    restore), with one GetSecretValue through `shared.aws_json` as the ack reads it: a boto3 Secrets Manager client
+    would cost every cold start the SDK's model of a service no job calls."""
     if settings.slack_bot_token is not None:
         return settings.slack_bot_token.get_secret_value()
     if settings.secret_arn is None:
         return None
-    token = load_slack_secrets(settings.secret_arn, client=aws.client("secretsmanager")).bot_token
+    from shared.aws_json import Credentials, SecretsManagerClient, credentials_from_environment
+
+    def session_credentials() -> Credentials:
+        """The credentials of the workers' boto3 Session (the same chain: the environment on Lambda)."""
+        frozen = aws.session.get_credentials().get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    client = SecretsManagerClient(
+        settings.aws_region,
+        endpoint_url=settings.service_endpoints.get("secretsmanager", settings.aws_endpoint_url),
+        connect_timeout=SECRET_CONNECT_TIMEOUT_S,
+        read_timeout=SECRET_READ_TIMEOUT_S,
+        credentials=session_credentials if aws.session is not None else credentials_from_environment,
+    )
+    try:
+        token = read_slack_secrets(settings.secret_arn, client=client).bot_token
+    finally:
+        client.close()
     return token.get_secret_value() if token else None
 
 
@@ -88,7 +111,7 @@ def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmF
 
 def build_deferrals(settings: WorkerSettings, dispatcher: Dispatcher) -> Deferrals:
     """Where a rate-limited message goes back: the jobs queue, through the worker's SQS client."""
-    return Deferrals(settings.jobs_queue_url, client=dispatcher.ctx.aws.client("sqs"))
+    return Deferrals(settings.jobs_queue_url, client=dispatcher.ctx.aws.lazy("sqs"))
 
 
 def build_dispatcher(
@@ -113,7 +136,9 @@ def build_dispatcher(
     web = web or slack_web_client(settings, bot_token(settings, aws))
     audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
     # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
-    queue = SqsJobQueue(settings.jobs_queue_url, client=aws.client("sqs"))
+    # Made on its first call: only waiting jobs and approvals send (and the DLQ's client is the same one).
+    sqs = aws.lazy("sqs")
+    queue = SqsJobQueue(settings.jobs_queue_url, client=sqs)
     # One user-group cache per container, for the dispatcher's policy checks and the operations alike.
     groups = UserGroups(web)
     leases = LeaseStore(settings.leases_table, client=dynamodb, ttl_s=settings.lease_ttl_s)
@@ -155,7 +180,7 @@ def build_dispatcher(
             payload_validation_jmespath=PAYLOAD_JMESPATH,
             expires_after_seconds=settings.idempotency_ttl_s,
         ),
-        dead_letters=DeadLetters(settings.jobs_dlq_url, client=aws.client("sqs")) if settings.jobs_dlq_url else None,
+        dead_letters=DeadLetters(settings.jobs_dlq_url, client=sqs) if settings.jobs_dlq_url else None,
         max_receive_count=settings.max_receive_count,
         metrics=function_metrics("opsbot-worker"),
         queue=queue,

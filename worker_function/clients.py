@@ -111,7 +111,8 @@ class Clients(Protocol):
 
 @dataclass
 class AwsClients:
-    """boto3 clients, created on first use so a job only pays for the services it calls."""
+    """boto3 clients, created on first use so a job only pays for the services it calls, all from one Session:
+    the SDK's data (endpoints, retry modes, service models) is read once per container, not once per client."""
 
     settings: WorkerSettings
     session: Any = None
@@ -127,9 +128,10 @@ class AwsClients:
 
     def _client(self, service: str, *, once: bool) -> Any:
         if (service, once) not in self._cache:
-            session = self.session or boto3.session.Session()
-            self._cache[service, once] = session.client(
-                service,  # type: ignore[call-overload]
+            if self.session is None:  # one Session for all: the SDK's data is read once per container
+                self.session = boto3.session.Session()
+            self._cache[service, once] = self.session.client(
+                service,
                 region_name=self.settings.aws_region,
                 endpoint_url=self.settings.service_endpoints.get(service, self.settings.aws_endpoint_url),
                 config=aws_config(once=once, overrides=self.overrides),
@@ -143,6 +145,22 @@ class AwsClients:
     @property
     def region(self) -> str:
         return self.settings.aws_region
+
+    def lazy(self, service: str) -> LazyClient:
+        """The service's client, made on its first call (for clients only some jobs call)."""
+        return LazyClient(self, service)
+
+
+class LazyClient:
+    """Stands for `clients.client(service)` and makes it on the first attribute read: a job that never calls the
+    service never pays for its client (the SDK's model of it, its endpoint rules)."""
+
+    def __init__(self, clients: Clients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients.client(self._service), name)
 
 
 #: Jenkins HTTP timeout in seconds (python-jenkins passes it to requests).

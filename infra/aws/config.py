@@ -74,8 +74,11 @@ class DeployConfig:
         jenkins_url = _jenkins_url(node.try_get_context(JENKINS_URL_CONTEXT))
         if inventory.jenkins_jobs and jenkins_url is None:
             raise ConfigError(
-                f"the inventory {raw} names Jenkins jobs ({', '.join(sorted(inventory.jenkins_jobs))}) but no Jenkins "
-                f"is configured: pass -c {JENKINS_URL_CONTEXT}=https://jenkins.example.com, or remove [jenkins_jobs]"
+                f"the inventory {raw} names Jenkins jobs ({', '.join(sorted(inventory.jenkins_jobs))}) for /ops-build, "
+                "so the worker needs to know where Jenkins is: deploy with "
+                f"-c {JENKINS_URL_CONTEXT}=https://jenkins.example.com (your Jenkins's URL; its user and API token go "
+                "in the stack's secret as jenkins_user and jenkins_api_token), or remove the [jenkins_jobs] tables "
+                "from the inventory if you do not use /ops-build"
             )
         worker_account = node.try_get_context(WORKER_ACCOUNT_CONTEXT)
         if inventory.role_arns():

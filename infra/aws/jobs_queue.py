@@ -6,11 +6,11 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shared.settings import MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS
+from shared.deployment import DEPLOYED_TIMING, DLQ_RETENTION_SECONDS, JOBS_RETENTION_SECONDS
 
 #: Long enough to investigate and redrive a failed job after a weekend.
-DLQ_RETENTION = Duration.days(14)
-JOBS_RETENTION = Duration.days(4)
+DLQ_RETENTION = Duration.seconds(DLQ_RETENTION_SECONDS)
+JOBS_RETENTION = Duration.seconds(JOBS_RETENTION_SECONDS)
 
 
 class JobsQueue(Construct):
@@ -37,8 +37,8 @@ class JobsQueue(Construct):
             "Jobs",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            visibility_timeout=Duration.seconds(QUEUE_VISIBILITY_TIMEOUT_SECONDS),
+            visibility_timeout=Duration.seconds(int(DEPLOYED_TIMING.visibility_timeout_s)),
             retention_period=JOBS_RETENTION,
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVE_COUNT),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=DEPLOYED_TIMING.max_receive_count),
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -6,35 +6,37 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, JOBS_INDEX, LEASES_TABLE
+from shared.deployment import AUDIT, IDEMPOTENCY, LEASES
+from shared.deployment import Table as TableDefinition
 
 
-def _table(
-    scope: Construct,
-    construct_id: str,
-    *,
-    name: str,
-    key: str,
-    ttl_attribute: str,
-    sort_key: str | None = None,
-    removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
-) -> dynamodb.Table:
-    return dynamodb.Table(
+def _table(scope: Construct, construct_id: str, definition: TableDefinition) -> dynamodb.Table:
+    """The table `definition` describes (shared/deployment.py: the local stack creates the same one)."""
+    string = dynamodb.AttributeType.STRING
+    table = dynamodb.Table(
         scope,
         construct_id,
-        table_name=name,
-        partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
-        sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
+        table_name=definition.name,
+        partition_key=dynamodb.Attribute(name=definition.key, type=string),
+        sort_key=dynamodb.Attribute(name=definition.sort_key, type=string) if definition.sort_key else None,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        time_to_live_attribute=ttl_attribute,
+        time_to_live_attribute=definition.ttl_attribute,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         # Short-lived coordination state that expires by TTL; the fixed name must be free again
-        # after `cdk destroy` so the stack can be deployed anew.
-        removal_policy=removal_policy,
+        # after `cdk destroy` so the stack can be deployed anew. The audit trail is retained.
+        removal_policy=RemovalPolicy.RETAIN if definition.retain else RemovalPolicy.DESTROY,
     )
+    if definition.index is not None:
+        table.add_global_secondary_index(
+            index_name=definition.index.name,
+            partition_key=dynamodb.Attribute(name=definition.index.key, type=string),
+            sort_key=dynamodb.Attribute(name=definition.index.sort_key, type=string),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+    return table
 
 
 class State(Construct):
@@ -48,25 +50,11 @@ class State(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.idempotency = _table(self, "Idempotency", name=IDEMPOTENCY_TABLE, key="id", ttl_attribute="expiration")
-        self.leases = _table(self, "Leases", name=LEASES_TABLE, key="target", ttl_attribute="expires_at")
-        # The registry of jobs (`job#<job id>` items, worker_function/store/jobs.py): /ops-jobs lists them and
-        # /ops-cancel finds one by its short id with one Query.
-        self.leases.add_global_secondary_index(
-            index_name=JOBS_INDEX,
-            partition_key=dynamodb.Attribute(name="registry", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
-        self.audit = _table(
-            self,
-            "Audit",
-            name=AUDIT_TABLE,
-            key="target",
-            sort_key="sk",
-            ttl_attribute="expires_at",
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.idempotency = _table(self, "Idempotency", IDEMPOTENCY)
+        # With the registry of jobs (`job#<job id>` items, worker_function/store/jobs.py) in its index: /ops-jobs
+        # lists them and /ops-cancel finds one by its short id with one Query.
+        self.leases = _table(self, "Leases", LEASES)
+        self.audit = _table(self, "Audit", AUDIT)
 
     @property
     def tables(self) -> tuple[dynamodb.Table, dynamodb.Table, dynamodb.Table]:

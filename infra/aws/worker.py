@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
@@ -12,6 +13,7 @@ from constructs import Construct
 
 from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
+from infra.aws.nag import acknowledge_warning
 from infra.aws.worker_permissions import (
     ASSUME_ROLE_ACTIONS,
     InventoryResources,
@@ -19,17 +21,25 @@ from infra.aws.worker_permissions import (
     operation_permissions,
     placements,
 )
+from shared.deployment import DEPLOYED_TIMING
 from shared.inventory import Inventory
-from shared.settings import JOBS_INDEX, MAX_RECEIVE_COUNT, WORKER_TIMEOUT_SECONDS
+from shared.settings import (
+    JOBS_INDEX,
+    WORKER_BATCH_SIZE,
+    WORKER_MAX_CONCURRENCY,
+)
 
 #: One job per invocation. Jobs of a batch run one after another inside one invocation, so a batch
 #: must finish within WORKER_TIMEOUT_SECONDS; one job per invocation gives every job the whole
 #: timeout and keeps a slow job from timing out (and re-running) the others. At ChatOps volumes
 #: batching saves nothing; parallelism comes from MAX_CONCURRENCY.
-BATCH_SIZE = 1
-#: How many worker invocations the queue may drive at once (SQS event source maximum concurrency).
-MAX_CONCURRENCY = 5
+BATCH_SIZE = WORKER_BATCH_SIZE
+#: How many worker invocations the queue may drive at once (SQS event source maximum concurrency; the figure that
+#: chose it: the burst of bench/answer.py).
+MAX_CONCURRENCY = WORKER_MAX_CONCURRENCY
 WORKER_MEMORY_MB = 512
+#: The alias the event source invokes (SnapStart applies to published versions only).
+LIVE_ALIAS = "live"
 
 #: The SQS event source mapping polls with the function's role
 #: (docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions).
@@ -40,8 +50,9 @@ TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", 
 #: one standing listed for /ops-jobs and App Home; the intents of a job given up (what it may have done), told
 #: to its requester (worker_function/store/intents.py); on the leases table only.
 HOLDS_ACTIONS = ("dynamodb:BatchGetItem",)
-#: The audit trail: records are written (rewritten on redelivery) and /ops-audit queries a target's; never deleted.
-AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+#: The audit trail: records are written (a job's in one BatchWriteItem, worker_function/store/audit.py; rewritten on
+#: redelivery) and /ops-audit queries a target's; never deleted.
+AUDIT_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query")
 #: The registry of jobs: /ops-jobs and /ops-cancel query the leases table's index `jobs`.
 JOBS_INDEX_ACTIONS = ("dynamodb:Query",)
 
@@ -93,7 +104,7 @@ class Worker(Construct):
             "OPSBOT_AUDIT_TABLE": audit.table_name,
             "OPSBOT_SECRET_ARN": secret.secret_arn,
             "OPSBOT_INVENTORY": INVENTORY_PATH,
-            "OPSBOT_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+            "OPSBOT_MAX_RECEIVE_COUNT": str(DEPLOYED_TIMING.max_receive_count),
         }
         if jenkins_url:
             # The Jenkins user and API token are read from the secret (jenkins_user, jenkins_api_token).
@@ -105,8 +116,9 @@ class Worker(Construct):
             handler="worker_function.handler.lambda_handler",
             service=WORKER_SERVICE,
             description="opsbot worker: run queued jobs, answer in Slack",
-            timeout=Duration.seconds(WORKER_TIMEOUT_SECONDS),
+            timeout=Duration.seconds(int(DEPLOYED_TIMING.function_timeout_s)),
             memory_size=WORKER_MEMORY_MB,
+            snap_start=True,
             statements=[
                 # What the SQS event source mapping calls with the function's role.
                 iam.PolicyStatement(actions=list(CONSUME_ACTIONS), resources=[queue.queue_arn]),
@@ -130,8 +142,18 @@ class Worker(Construct):
             role_name=role_name,
         )
         self.function = self.worker.function
+        # SnapStart restores published versions only: the queue drives the alias `live`, which every deploy
+        # moves to the new version. Each restored copy resolves its own credentials and opens its own connections;
+        # its after-restore hook reseeds random and reads the bot token (worker_function/function.py).
+        self.alias = lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version)
+        acknowledge_warning(
+            self.function,
+            "@aws-cdk/aws-lambda:snapStartRequirePublish",
+            "A version is published on every deploy (current_version) and the SQS event source invokes it "
+            "through the alias `live`, so SnapStart applies to every job.",
+        )
         # Its implicit grant is dropped (immutable role): CONSUME_ACTIONS above say the same.
-        self.function.add_event_source(
+        self.alias.add_event_source(
             event_sources.SqsEventSource(
                 queue,
                 batch_size=BATCH_SIZE,

@@ -138,6 +138,14 @@ def _find_state(explicit: Path | None) -> Path:
         return Path(several.paths[int(answer) - 1])
 
 
+def _iam_line(stack: Any) -> str:
+    if not stack.credentials:
+        return "not enforced (admin credentials)"
+    return "each function under its deployed role: " + ", ".join(
+        f"{function} {role.role_name}" for function, role in sorted(stack.credentials.items())
+    )
+
+
 def _fault_rules(text: str | None) -> list[Any] | None:
     """`--faults`: the fault proxy's rules, or a usage error naming what is wrong with them."""
     if not text:
@@ -180,6 +188,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         slack_bot_token=bot_token if args.socket_mode else None,
         aws_endpoint=args.aws_endpoint,
         inventory_path=args.inventory,
+        iam={"auto": None, "on": True, "off": False}[args.iam],
         slack_strict=not args.lenient_slack,
         faults=_fault_rules(args.faults),
     )
@@ -216,6 +225,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             f"  {'AWS (yours)' if args.aws_endpoint else 'AWS (moto)':<19}{state.endpoint_url}\n"
             f"  jobs queue         {state.queue_url}\n"
             f"  inventory          {args.inventory or 'the demo inventory'}\n"
+            f"  IAM                {_iam_line(stack)}\n"
             f"  state file         {stack.state_path}\n"
             f'Try: opsbot send "/deploy-status payment"' + ("" if args.exit else "   (Ctrl-C to stop)"),
             file=out,
@@ -596,6 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--inventory", type=Path, metavar="FILE", help="your inventory (and its [policy]) instead of the demo one"
+    )
+    local.add_argument(
+        "--iam",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="run each function under the role the CDK app synthesizes for it, every call checked on its resource "
+        "(auto: on with the stack's own moto, off with --aws-endpoint; on needs this project's moto server there)",
     )
     local.add_argument(
         "--lenient-slack",

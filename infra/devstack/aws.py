@@ -16,8 +16,19 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.devstack._http import urlopen
 from infra.devstack.errors import AwsEndpointError, MotoStartError
+from infra.devstack.iam_policy import Denial
 from infra.devstack.lifetime import PARENT_PID_ENV
-from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, JOBS_INDEX, LEASES_TABLE, MAX_RECEIVE_COUNT
+from infra.devstack.moto_iam import DENIALS_ENV
+from shared.deployment import (
+    AUDIT,
+    DLQ_RETENTION_SECONDS,
+    IDEMPOTENCY,
+    JOBS_RETENTION_SECONDS,
+    LEASES,
+    LOCAL_VISIBILITY_TIMEOUT_S,
+    Table,
+)
+from shared.settings import AUDIT_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -74,6 +85,13 @@ class MotoServer:
         self._sqs_fixes = sqs_fixes
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
+        #: Where the server appends each call it refused to a function's role (`infra.devstack.moto_iam`).
+        self.denials_path = (
+            self._env.get(DENIALS_ENV)
+            or os.environ.get(DENIALS_ENV)
+            or os.path.join(tempfile.mkdtemp(prefix="opsbot-iam-"), "denials.jsonl")
+        )
+        self._env[DENIALS_ENV] = self.denials_path
         # Lives as long as the subprocess writing to it; read back when it fails to start.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
 
@@ -129,6 +147,18 @@ class MotoServer:
                 process.wait(timeout=5)
         self._log.truncate(0)
 
+    def denials(self, offset: int = 0) -> tuple[list[Denial], int]:
+        """The calls refused to a function's role since byte `offset` of the log, and the offset after them."""
+        try:
+            with open(self.denials_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        complete = data[: data.rfind(b"\n") + 1]
+        found = [Denial(**json.loads(line)) for line in complete.splitlines() if line.strip()]
+        return found, offset + len(complete)
+
     def _log_tail(self, size: int = 2000) -> str:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-size:]
@@ -153,8 +183,16 @@ def check_endpoint(endpoint_url: str, *, timeout: float = 5.0) -> None:
         raise AwsEndpointError(f"the AWS endpoint {endpoint_url} does not answer: {reason}") from None
 
 
-def aws_client(service: str, endpoint_url: str, region: str = "us-east-1", **config: Any) -> Any:
-    """A boto3 client for moto with fake credentials (never the laptop's real ones)."""
+def aws_client(
+    service: str,
+    endpoint_url: str,
+    region: str = "us-east-1",
+    *,
+    credentials: Mapping[str, str] | None = None,
+    **config: Any,
+) -> Any:
+    """A boto3 client for moto with fake credentials (never the laptop's real ones), or with `credentials`
+    (boto3's keyword arguments: a function's role, `infra.devstack.roles.RoleCredentials.client_kwargs()`)."""
     import boto3
     from botocore.config import Config
 
@@ -163,7 +201,7 @@ def aws_client(service: str, endpoint_url: str, region: str = "us-east-1", **con
         region_name=region,
         endpoint_url=endpoint_url,
         config=Config(retries={"total_max_attempts": 2, "mode": "standard"}, **config),
-        **FAKE_CREDENTIALS,
+        **(credentials if credentials is not None else FAKE_CREDENTIALS),
     )
 
 
@@ -213,79 +251,77 @@ def provision_queues(
     *,
     name: str = JOBS_QUEUE,
     dlq_name: str | None = None,
-    visibility_timeout: int = 5,
+    visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_S,
     max_receive_count: int = MAX_RECEIVE_COUNT,
 ) -> Queues:
-    """The jobs queue with a redrive policy to its DLQ after `max_receive_count` receives."""
+    """The jobs queue with a redrive policy to its DLQ after `max_receive_count` receives; retention periods as
+    deployed (shared/deployment.py)."""
     dlq_url = sqs.create_queue(
-        QueueName=dlq_name or f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+        QueueName=dlq_name or f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
     queue_url = sqs.create_queue(
         QueueName=name,
-        Attributes={"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(redrive)},
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "MessageRetentionPeriod": str(JOBS_RETENTION_SECONDS),
+            "RedrivePolicy": json.dumps(redrive),
+        },
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return Queues(queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, dlq_arn=dlq_arn)
 
 
-def _create_table(
-    dynamodb: DynamoDBClient,
-    name: str,
-    key: str,
-    ttl_attribute: str,
-    *,
-    sort_key: str | None = None,
-    index: tuple[str, str, str] | None = None,
-) -> None:
-    """A table; `index` is a global secondary index (name, partition key, sort key), all attributes projected."""
-    schema: list[Any] = [{"AttributeName": key, "KeyType": "HASH"}]
-    attributes: list[Any] = [{"AttributeName": key, "AttributeType": "S"}]
-    if sort_key is not None:
-        schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
-        attributes.append({"AttributeName": sort_key, "AttributeType": "S"})
+def create_table(dynamodb: DynamoDBClient, definition: Table, name: str | None = None) -> None:
+    """The table `definition` describes (shared/deployment.py, as the CDK app deploys it), named `name` when
+    given (tests use fresh names); one already there is kept."""
+    table_name = name or definition.name
+    keys = [(definition.key, "HASH")] + ([(definition.sort_key, "RANGE")] if definition.sort_key else [])
+    schema: list[Any] = [{"AttributeName": k, "KeyType": t} for k, t in keys]
+    names = [k for k, _ in keys]
     extra: dict[str, Any] = {}
-    if index is not None:
-        index_name, index_key, index_sort = index
-        attributes += [
-            {"AttributeName": index_key, "AttributeType": "S"},
-            {"AttributeName": index_sort, "AttributeType": "S"},
-        ]
+    if definition.index is not None:
+        index = definition.index
+        names += [index.key, index.sort_key]
         extra["GlobalSecondaryIndexes"] = [
             {
-                "IndexName": index_name,
+                "IndexName": index.name,
                 "KeySchema": [
-                    {"AttributeName": index_key, "KeyType": "HASH"},
-                    {"AttributeName": index_sort, "KeyType": "RANGE"},
+                    {"AttributeName": index.key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ]
+    attributes: list[Any] = [{"AttributeName": n, "AttributeType": "S"} for n in dict.fromkeys(names)]
     try:
         dynamodb.create_table(
-            TableName=name, KeySchema=schema, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST", **extra
+            TableName=table_name,
+            KeySchema=schema,
+            AttributeDefinitions=attributes,
+            BillingMode="PAY_PER_REQUEST",
+            **extra,
         )
     except dynamodb.exceptions.ResourceInUseException:
         return
     dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": definition.ttl_attribute}
     )
 
 
 def provision_tables(
     dynamodb: DynamoDBClient,
     *,
-    idempotency: str = IDEMPOTENCY_TABLE,
-    leases: str = LEASES_TABLE,
-    audit: str = AUDIT_TABLE,
+    idempotency: str = IDEMPOTENCY.name,
+    leases: str = LEASES.name,
+    audit: str = AUDIT.name,
 ) -> Tables:
-    """The idempotency table (Powertools' layout: key `id`, TTL `expiration`), the leases table
-    (key `target`, TTL `expires_at`) and the audit table (key `target`, sort key `sk`, TTL `expires_at`)."""
-    _create_table(dynamodb, idempotency, "id", "expiration")
-    # The index over job records (worker_function/store/jobs.py): /ops-jobs and /ops-cancel query it.
-    _create_table(dynamodb, leases, "target", "expires_at", index=(JOBS_INDEX, "registry", "job_id"))
-    _create_table(dynamodb, audit, "target", "expires_at", sort_key="sk")
+    """The worker's tables as deployed (shared/deployment.py): idempotency records, leases with the registry of
+    jobs in their index, the audit trail."""
+    create_table(dynamodb, IDEMPOTENCY, idempotency)
+    create_table(dynamodb, LEASES, leases)
+    create_table(dynamodb, AUDIT, audit)
     return Tables(idempotency=idempotency, leases=leases, audit=audit)
 
 
@@ -350,7 +386,7 @@ def provision(
     endpoint_url: str,
     region: str = "us-east-1",
     *,
-    visibility_timeout: int = 5,
+    visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_S,
     max_receive_count: int = MAX_RECEIVE_COUNT,
 ) -> Provisioned:
     """The jobs queue + DLQ, the worker's tables, and the demo ECS cluster `opsbot-demo` with

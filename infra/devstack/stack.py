@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,16 +17,19 @@ from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml, demo_workspace, provision_demo_ops
+from infra.devstack.deployed import SynthUnavailable
 from infra.devstack.errors import CommandLineError
 from infra.devstack.fault_proxy import FaultProxy, Rule, parse_rules
+from infra.devstack.iam_policy import Denial
 from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.poller import SqsPoller
+from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
 from infra.devstack.sandboxes import SandboxPool, cold_start_instance
 from infra.devstack.slack_api import SlackApiServer
 from infra.devstack.state import StackState, remove_state, write_state
+from shared.deployment import LOCAL_VISIBILITY_TIMEOUT_S, local_timing
 from shared.inventory import InventoryError, load_inventory
-from shared.settings import WORKER_TIMEOUT_SECONDS
 
 BOT_TOKEN = "xoxb-local"
 
@@ -59,6 +63,9 @@ class LocalStack:
     `aws_endpoint` runs the stack against an AWS endpoint already running (a moto server, LocalStack): no moto
     is started, the queues, tables and demo resources are created there, and both functions' AWS calls go
     there. `inventory_path` gives both functions that inventory (and its [policy]) instead of the demo one.
+    `iam` (default: on when the stack starts its own moto) runs each function under its own role, the one the
+    CDK app synthesizes for this inventory (`infra.devstack.roles`): its calls are checked on their resources
+    by the moto server and a refused one fails as on AWS (`denials()` lists them). Off, both use admin keys.
     `faults` puts the fault proxy (`infra.devstack.fault_proxy`) between the worker and everything it calls (AWS,
     the local Slack API, CodeBuild, Jenkins), with these rules (their text form, or `Rule`s); the rules can be
     changed while the stack runs (`fault_proxy`). The ack and the queue poller are not behind it.
@@ -69,7 +76,7 @@ class LocalStack:
         *,
         port: int = 3000,
         region: str = "us-east-1",
-        visibility_timeout: int = 5,
+        visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_S,
         echo: bool = False,
         out: TextIO | None = None,
         state_path: Path | None = None,
@@ -88,6 +95,7 @@ class LocalStack:
         moto_sqs_fixes: bool = True,
         aws_endpoint: str | None = None,
         inventory_path: Path | None = None,
+        iam: bool | None = None,
         slack_strict: bool = True,
         faults: str | list[Rule] | None = None,
     ) -> None:
@@ -102,6 +110,9 @@ class LocalStack:
         self.state_path = state_path
         self._port = port
         self._visibility_timeout = visibility_timeout
+        #: The deployed clock scaled to this visibility timeout (shared/deployment.py): the worker's timeout (its
+        #: Lambda context, so an interrupted job's in-progress record) and inline wait follow, AWS's relations kept.
+        self.timing = local_timing(visibility_timeout)
         self._log_level = log_level
         self._ack_handler = ack_handler
         self._worker_handler = worker_handler
@@ -116,6 +127,10 @@ class LocalStack:
         self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)}, sqs_fixes=moto_sqs_fixes)
         self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
         self._inventory_path = inventory_path
+        self._iam = (aws_endpoint is None) if iam is None else iam
+        self._iam_asked = iam is not None
+        #: The functions' role sessions ("ack", "worker") once started with `iam`.
+        self.credentials: dict[str, RoleCredentials] = {}
         #: Between the worker and what it calls, when `faults` is given (None otherwise).
         self.fault_proxy: FaultProxy | None = None
         if faults is not None:
@@ -155,10 +170,14 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", self._log_level),
         }
 
+    def _role_environment(self, function: str) -> dict[str, str]:
+        role = self.credentials.get(function)
+        return role.environment() if role is not None else {}
+
     def ack_environment(self, provisioned: Provisioned) -> dict[str, str]:
-        """The ack function's own variables: the signing secret, the queue and the inventory (for its
-        [policy]); no bot token."""
-        return {
+        """The ack function's own variables: its role's credentials, the signing secret, the queue and the
+        inventory (for its [policy]); no bot token."""
+        return self._role_environment("ack") | {
             "SLACK_SIGNING_SECRET": self.signing_secret,
             "JOBS_QUEUE_URL": provisioned.queue_url,
             "OPSBOT_INVENTORY": self._write_inventory(),
@@ -173,28 +192,34 @@ class LocalStack:
         return self._fronts[name]
 
     def worker_environment(self, provisioned: Provisioned) -> dict[str, str]:
-        """The worker's own variables: the bot token, the local Slack API, the queues and tables (through the
-        fault proxy when the stack has one)."""
+        """The worker's own variables: its role's credentials, the bot token, the local Slack API, the queues and
+        tables (through the fault proxy when the stack has one)."""
         codebuild = self._via("codebuild", self.codebuild.url)
-        return {
-            "AWS_ENDPOINT_URL": self._via("aws", self.endpoint_url),
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_API_URL": self._via("slack", self.slack.url) + "/api/",
-            "JOBS_QUEUE_URL": provisioned.queue_url,
-            "JOBS_DLQ_URL": provisioned.dlq_url,
-            "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
-            "OPSBOT_LEASES_TABLE": provisioned.tables.leases,
-            "OPSBOT_LOCAL_MODE": "1",
-            "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
-            "OPSBOT_INVENTORY": self._write_inventory(),
-            "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={codebuild},codepipeline={codebuild}",
-            "JENKINS_URL": self._via("jenkins", self.jenkins.url),
-            "JENKINS_USER": self.jenkins.user,
-            "JENKINS_API_TOKEN": self.jenkins.token,
-            # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
-            "OPSBOT_POLL_INTERVAL": "2",
-            "OPSBOT_INLINE_WAIT": "2",
-        } | (self._real_slack_environment() if self._real_slack_token else {})
+        return (
+            self._role_environment("worker")
+            | {
+                "AWS_ENDPOINT_URL": self._via("aws", self.endpoint_url),
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_API_URL": self._via("slack", self.slack.url) + "/api/",
+                "JOBS_QUEUE_URL": provisioned.queue_url,
+                "JOBS_DLQ_URL": provisioned.dlq_url,
+                "OPSBOT_IDEMPOTENCY_TABLE": provisioned.tables.idempotency,
+                "OPSBOT_LEASES_TABLE": provisioned.tables.leases,
+                "OPSBOT_AUDIT_TABLE": provisioned.tables.audit,
+                "OPSBOT_LOCAL_MODE": "1",
+                "OPSBOT_ECS_CLUSTER": DEMO_CLUSTER,
+                "OPSBOT_INVENTORY": self._write_inventory(),
+                "OPSBOT_SERVICE_ENDPOINTS": f"codebuild={codebuild},codepipeline={codebuild}",
+                "JENKINS_URL": self._via("jenkins", self.jenkins.url),
+                "JENKINS_USER": self.jenkins.user,
+                "JENKINS_API_TOKEN": self.jenkins.token,
+                # Demo builds take seconds: look at them every 2 s (on AWS: every 30 s).
+                "OPSBOT_POLL_INTERVAL": "2",
+                "OPSBOT_INLINE_WAIT": f"{self.timing.inline_wait_s:.3f}",
+                "OPSBOT_MAX_RECEIVE_COUNT": str(self.timing.max_receive_count),
+            }
+            | (self._real_slack_environment() if self._real_slack_token else {})
+        )
 
     def _real_slack_environment(self) -> dict[str, str]:
         """The worker on a real workspace: Slack's Web API with the app's bot token, response_urls on
@@ -223,6 +248,25 @@ class LocalStack:
         self.state_path = path
         write_state(path, self.state)
 
+    def inventory_text(self) -> str:
+        """The inventory both functions read (TOML)."""
+        return Path(self._write_inventory()).read_text()
+
+    def _provision_roles(self, provisioned: Provisioned, *, required: bool) -> None:
+        """Each function's role from the template synthesized for this inventory, and a session of each. Without
+        the CDK app (opsbot[cdk] not installed) the stack runs unchecked, and says so, unless asked for it."""
+        local = local_resources(provisioned.queues, provisioned.tables, region=self.region)
+        try:
+            self.credentials = provision_function_roles(self.endpoint_url, self.inventory_text(), local)
+        except SynthUnavailable as exc:
+            if required:
+                raise
+            print(f"opsbot local: IAM not enforced: {exc}", file=sys.stderr, flush=True)
+
+    def denials(self) -> list[Denial]:
+        """Every call refused to a function's role so far (when this stack started its own moto)."""
+        return self.moto.denials()[0]
+
     def _write_inventory(self) -> str:
         """The given inventory, else the demo inventory in a temporary file (removed by `stop()`)."""
         if self._inventory_path is not None:
@@ -244,7 +288,12 @@ class LocalStack:
                 self.moto.start()
             else:
                 check_endpoint(self._aws_endpoint)
-            self.provisioned = provision(self.endpoint_url, self.region, visibility_timeout=self._visibility_timeout)
+            self.provisioned = provision(
+                self.endpoint_url,
+                self.region,
+                visibility_timeout=self._visibility_timeout,
+                max_receive_count=self.timing.max_receive_count,
+            )
             # The alarm routes of the deployed stack (`opsbot alarm --via sns|sns-raw|eventbridge`).
             provision_alarm_routes(
                 aws_client("sns", self.endpoint_url, self.region),
@@ -256,6 +305,8 @@ class LocalStack:
             self.codebuild.start()
             self.jenkins.start()
             provision_demo_ops(self.endpoint_url, self.region, self.codebuild, self.jenkins)
+            if self._iam is not False:
+                self._provision_roles(self.provisioned, required=self._iam is True and self._iam_asked)
             # Both functions share this process's environment, but each is imported (cold-started)
             # while only its own variables are set, as on Lambda: the ack never sees the bot token.
             # Everything is on 127.0.0.1; slack_sdk ignores NO_PROXY, so proxies go for the stack's lifetime.
@@ -289,9 +340,11 @@ class LocalStack:
                         self.provisioned.queue_arn,
                         endpoint_url=self.endpoint_url,
                         region=self.region,
+                        # The event source mapping polls with the function's role.
+                        client=self._poller_client(),
                         handler=worker_handler,
                         batch_size=self._batch_size,
-                        function_timeout_s=WORKER_TIMEOUT_SECONDS,
+                        function_timeout_s=self.timing.function_timeout_s,
                         thread_name="sqs-poller" if i == 0 else f"sqs-poller-{i}",
                     ).start()
                 )
@@ -302,6 +355,12 @@ class LocalStack:
             self.stop()
             raise
         return self
+
+    def _poller_client(self) -> Any:
+        role = self.credentials.get("worker")
+        if role is None:
+            return None
+        return aws_client("sqs", self.endpoint_url, self.region, credentials=role.client_kwargs())
 
     def _ack_sandbox_pool(self) -> SandboxPool:
         """`ack_sandboxes` copies of the ack cold-started now, while only its environment is set; a request

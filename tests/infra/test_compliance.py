@@ -36,11 +36,16 @@ OTHER_WORKER_WILDCARDS = (
 def _expected_acknowledgements(synth, worker_wildcards) -> set[tuple[str, str]]:
     """Every finding the stack acknowledges, by resource. Adding one is a security decision: it changes this set."""
     route_id, _ = synth.only("AWS::ApiGatewayV2::Route")
-    version_id, _ = synth.only("AWS::Lambda::Version")
+    versions = synth.resources("AWS::Lambda::Version")
+    version_of = {v["Properties"]["FunctionName"]["Ref"]: k for k, v in versions.items()}
+    ack_id, worker_id = synth.logical_id(synth.stack.ingress.function), synth.logical_id(synth.stack.worker.function)
+    assert set(version_of) == {ack_id, worker_id}  # both on SnapStart: each publishes a version
     return {
-        # A CDK warning rather than a nag rule; the function's version inherits the acknowledgement.
-        (synth.logical_id(synth.stack.ingress.function), SNAPSTART_PUBLISH),
-        (version_id, SNAPSTART_PUBLISH),
+        # A CDK warning rather than a nag rule; each function's version inherits the acknowledgement.
+        (ack_id, SNAPSTART_PUBLISH),
+        (version_of[ack_id], SNAPSTART_PUBLISH),
+        (worker_id, SNAPSTART_PUBLISH),
+        (version_of[worker_id], SNAPSTART_PUBLISH),
         (synth.logical_id(synth.stack.slack.secret), "AwsSolutions-SMG4"),
         (synth.logical_id(synth.stack.ingress.function), "AwsSolutions-L1"),
         (synth.logical_id(synth.stack.worker.function), "AwsSolutions-L1"),

@@ -99,9 +99,49 @@ def test_given_the_retired_ecs_cluster_context_then_synth_says_the_inventory_rep
         _config(ecsCluster="opsbot-demo", inventory=str(EXAMPLE_INVENTORY), jenkinsUrl=JENKINS_URL)
 
 
-def test_given_jenkins_jobs_without_a_jenkins_url_then_synth_stops():
-    with pytest.raises(ConfigError, match=r"names Jenkins jobs \(deploy-web\).*-c jenkinsUrl="):
-        _config(inventory=str(EXAMPLE_INVENTORY))
+#: The example inventory with its Jenkins job uncommented: what a deployment using /ops-build starts from.
+def _example_with_jenkins() -> str:
+    text = EXAMPLE_INVENTORY.read_text()
+    commented = text[text.index("# [jenkins_jobs.deploy-web]") :].split("\n\n", 1)[0]
+    uncommented = "\n".join(line.removeprefix("# ") for line in commented.splitlines())
+    return text.replace(commented, uncommented)
+
+
+def test_given_the_example_inventory_as_it_is_then_it_deploys_without_a_jenkins_url():
+    """A first deploy copies the example: nothing in it may need context it does not mention."""
+    config = _config(inventory=str(EXAMPLE_INVENTORY))
+    assert config.jenkins_url is None
+    assert not config.inventory.jenkins_jobs
+
+
+def test_given_the_example_inventory_as_it_is_then_the_stack_synthesizes_without_a_jenkins_url():
+    from tests.infra.conftest import synthesize
+
+    synthesized = synthesize(inventory=str(EXAMPLE_INVENTORY))
+    worker = synthesized.json["Resources"][synthesized.logical_id(synthesized.stack.worker.function)]
+    assert "OPSBOT_INVENTORY" in worker["Properties"]["Environment"]["Variables"]
+    assert "JENKINS_URL" not in worker["Properties"]["Environment"]["Variables"]
+
+
+def test_given_the_examples_jenkins_job_uncommented_then_it_is_a_valid_jenkins_job():
+    inventory = Inventory.from_toml(_example_with_jenkins())
+    assert set(inventory.jenkins_jobs) == {"deploy-web"}
+
+
+def test_given_jenkins_jobs_without_a_jenkins_url_then_synth_stops_saying_what_to_pass_and_why(tmp_path):
+    path = _write(tmp_path, _example_with_jenkins())
+    with pytest.raises(ConfigError) as error:
+        _config(inventory=path)
+    said = str(error.value)
+    assert "names Jenkins jobs (deploy-web) for /ops-build" in said
+    assert "-c jenkinsUrl=https://" in said
+    assert "jenkins_user and jenkins_api_token" in said
+    assert "remove the [jenkins_jobs] tables" in said
+
+
+def test_given_jenkins_jobs_and_a_jenkins_url_then_the_worker_gets_it(tmp_path):
+    config = _config(inventory=_write(tmp_path, _example_with_jenkins()), jenkinsUrl=JENKINS_URL)
+    assert config.jenkins_url == JENKINS_URL
 
 
 @pytest.mark.parametrize(
@@ -137,11 +177,12 @@ def test_given_the_example_inventory_then_it_has_the_demo_inventorys_shape_with_
     demo = pytest.importorskip("infra.devstack.demo")
     example_text, demo_text = EXAMPLE_INVENTORY.read_text(), demo.demo_inventory_toml()
     # The example shows [accounts] commented out (a synth with it needs -c workerAccount): the demo's second
-    # account is left out of the comparison.
+    # account is left out of the comparison. Its Jenkins job is commented out too (a synth with it needs
+    # -c jenkinsUrl): compared uncommented.
     demo_shape = _shape(demo_text)
     demo_shape.pop("accounts")
     demo_shape["targets"] -= {"account"}
-    assert _shape(example_text) == demo_shape
+    assert _shape(_example_with_jenkins()) == demo_shape
     example, local = Inventory.from_toml(example_text), Inventory.from_toml(demo_text)
     assert not {t.ecs.service for t in example.targets.values() if t.ecs} & {
         t.ecs.service for t in local.targets.values() if t.ecs

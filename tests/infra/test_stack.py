@@ -15,7 +15,7 @@ from infra.aws.bundling import PipBundling
 from infra.aws.functions import METRICS_NAMESPACE
 from infra.aws.ingress import ROUTE_KEY, THROTTLE_BURST, THROTTLE_RATE
 from infra.aws.monitoring import ACK_P99_THRESHOLD_MS, OLDEST_MESSAGE_THRESHOLD_S
-from infra.aws.worker import BATCH_SIZE, INVENTORY_FILE, INVENTORY_PATH, MAX_CONCURRENCY
+from infra.aws.worker import BATCH_SIZE, INVENTORY_FILE, INVENTORY_PATH, LIVE_ALIAS, MAX_CONCURRENCY
 from shared.settings import (
     AUDIT_TABLE,
     IDEMPOTENCY_TABLE,
@@ -34,8 +34,8 @@ EXPECTED_RESOURCE_COUNTS = {
     "AWS::Logs::LogGroup": 3,
     "AWS::IAM::Role": 2,
     "AWS::Lambda::Function": 2,
-    "AWS::Lambda::Version": 1,
-    "AWS::Lambda::Alias": 1,
+    "AWS::Lambda::Version": 2,
+    "AWS::Lambda::Alias": 2,
     "AWS::Lambda::Permission": 1,
     "AWS::Lambda::EventSourceMapping": 1,
     "AWS::ApiGatewayV2::Api": 1,
@@ -50,6 +50,12 @@ EXPECTED_RESOURCE_COUNTS = {
     "AWS::CloudWatch::Alarm": 5,
     "AWS::CloudWatch::Dashboard": 1,
 }
+
+
+def _qualified_name(alias_id: str, alias: str) -> dict:
+    """`<function name>:<alias>` as CDK writes it for an alias: the name is the 7th field of the alias's ARN."""
+    name = {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": alias_id}]}]}
+    return {"Fn::Join": ["", [name, f":{alias}"]]}
 
 
 def _function(synth, construct):  # -> (logical id, resource)
@@ -208,8 +214,9 @@ def test_given_the_ack_function_then_its_environment_names_match_the_settings(sy
 
 def test_given_the_api_then_the_slack_route_invokes_the_live_alias_of_a_published_version(synth):
     ack_id, _ = _function(synth, synth.stack.ingress.function)
-    alias_id, alias = synth.only("AWS::Lambda::Alias")
-    version_id, _ = synth.only("AWS::Lambda::Version")
+    alias_id, alias = _function(synth, synth.stack.ingress.alias)
+    version_id = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert synth.json["Resources"][version_id]["Properties"]["FunctionName"] == {"Ref": ack_id}
     assert alias["Properties"] == {
         "FunctionName": {"Ref": ack_id},
         "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]},
@@ -263,20 +270,44 @@ def test_given_the_outputs_then_the_request_url_is_the_https_slack_events_path(s
 
 
 def test_given_the_worker_then_it_runs_on_the_queue_with_partial_batch_failures(synth):
-    worker_id, worker = _function(synth, synth.stack.worker.function)
+    _, worker = _function(synth, synth.stack.worker.function)
     props = worker["Properties"]
     assert (props["Runtime"], props["Architectures"]) == ("python3.13", ["arm64"])
     assert props["Timeout"] == WORKER_TIMEOUT_SECONDS
     assert props["Handler"] == "worker_function.handler.lambda_handler"
-    assert "SnapStart" not in props
     _, mapping = synth.only("AWS::Lambda::EventSourceMapping")
     assert mapping["Properties"] == {
         "BatchSize": BATCH_SIZE,
         "EventSourceArn": {"Fn::GetAtt": [synth.logical_id(synth.stack.jobs.queue), "Arn"]},
-        "FunctionName": {"Ref": worker_id},
+        # The alias of a published version: SnapStart restores versions, never $LATEST.
+        "FunctionName": _qualified_name(synth.logical_id(synth.stack.worker.alias), LIVE_ALIAS),
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "ScalingConfig": {"MaximumConcurrency": MAX_CONCURRENCY},
     }
+
+
+def test_given_the_worker_then_snapstart_restores_the_published_version_the_queue_invokes(synth):
+    worker_id, worker = _function(synth, synth.stack.worker.function)
+    assert worker["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    alias_id, alias = _function(synth, synth.stack.worker.alias)
+    version_id = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    version = synth.json["Resources"][version_id]
+    assert (version["Type"], version["Properties"]["FunctionName"]) == ("AWS::Lambda::Version", {"Ref": worker_id})
+    assert alias["Properties"] == {
+        "FunctionName": {"Ref": worker_id},
+        "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]},
+        "Name": LIVE_ALIAS,
+    }
+    _, mapping = synth.only("AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["FunctionName"] == _qualified_name(alias_id, LIVE_ALIAS)
+    # The role the mapping polls with is the function's own (without_policy_updates): no grant on the alias.
+    statements = [
+        s
+        for r in synth.resources("AWS::IAM::Role").values()
+        for p in r["Properties"].get("Policies", [])
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert any("sqs:ReceiveMessage" in s["Action"] for s in statements)
 
 
 def test_given_the_worker_then_its_environment_names_match_the_settings(synth):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -50,8 +52,42 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(line)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def iam_denials_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Every moto server of this session (the shared one, each LocalStack's) appends here each call it refused
+    to a function's role (infra/devstack/moto_iam.py)."""
+    from infra.devstack.moto_iam import DENIALS_ENV
+
+    path = str(tmp_path_factory.mktemp("iam") / "denials.jsonl")
+    saved = os.environ.get(DENIALS_ENV)
+    os.environ[DENIALS_ENV] = path
+    yield path
+    if saved is None:
+        os.environ.pop(DENIALS_ENV, None)
+    else:
+        os.environ[DENIALS_ENV] = saved
+
+
+@pytest.fixture(autouse=True)
+def no_iam_denials(request: pytest.FixtureRequest, iam_denials_file: str) -> Iterator[None]:
+    """A call AWS would refuse is a red test naming the role, the action and the resource, even when the code
+    under test handled the error (a job told "failed" is not a pass). Tests of refusals mark `iam_denials`."""
+    offset = os.path.getsize(iam_denials_file) if os.path.exists(iam_denials_file) else 0
+    yield
+    if request.node.get_closest_marker("iam_denials") is not None or not os.path.exists(iam_denials_file):
+        return
+    with open(iam_denials_file, encoding="utf-8") as handle:
+        handle.seek(offset)
+        lines = [line for line in handle.read().splitlines() if line.strip()]
+    if lines:
+        from infra.devstack.iam_policy import Denial
+
+        denials = sorted({Denial(**json.loads(line)).message() for line in lines})
+        pytest.fail("AccessDenied on AWS: " + "; ".join(denials), pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory, iam_denials_file: str) -> Iterator[MotoServer]:
     # moto's request recorder (off until a test starts it) writes here: the fault harness counts at the target.
     recording = str(tmp_path_factory.mktemp("moto") / "recording.jsonl")
     with MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": "2", "MOTO_RECORDER_FILEPATH": recording}) as server:
@@ -91,7 +127,9 @@ def tables(moto_server: MotoServer) -> Tables:
 @pytest.fixture(scope="session")
 def ecs_cluster(moto_server: MotoServer) -> str:
     """A demo cluster with services `payment` and `checkout`, 2 tasks running each."""
-    cluster = f"cluster-{uuid.uuid4().hex[:8]}"
+    # One name in every session: the worker's policy names the cluster, and the template synthesized for the
+    # demo inventory on it is then synthesized once and read from the cache (infra/devstack/deployed.py).
+    cluster = "cluster-tests"
     provision_demo_ecs(aws_client("ecs", moto_server.endpoint_url), cluster=cluster)
     return cluster
 

@@ -161,3 +161,24 @@ def test_a_second_cancel_by_the_same_person_is_told_already_cancelled(harness):
 
     [said] = texts(harness, again)
     assert "was already cancelled by <@U0ALICE>" in said and "Nothing was cancelled" in said
+
+
+def test_a_long_jobs_channel_progress_message_is_updated_in_place_when_it_is_cancelled(harness):
+    """Once a long job's response_url is spent its progress is a channel message edited with chat.update: the
+    cancel edits that message too (no "in phase build" left behind), rather than posting one more."""
+    worker = harness.dispatcher()
+    job = harness.job("/ops-regression smoke", response_url=None)  # its progress goes to the channel
+    worker.handle_record(job.to_message(), 1)
+    deliver_queued(harness, worker, advance=harness.poll_s)  # step 1: the build runs on
+    [posted] = [m for m in harness.slack.messages() if m.kind == "chat.postMessage"]
+    assert posted.text.startswith(":hourglass_flowing_sand:")
+
+    by_alice = cancel_job(harness, job.short_id, ALICE)
+    worker.handle_record(by_alice.to_message(), 1)
+    deliver_queued(harness, worker, kinds=("notice",))
+
+    calls = harness.slack.messages()
+    assert [m for m in calls if m.kind == "chat.postMessage"] == [posted]  # nothing posted anew
+    assert calls[-1].kind == "chat.update" and calls[-1].ts == posted.ts, [(m.kind, m.text) for m in calls]
+    assert calls[-1].text.startswith(":heavy_multiplication_x:") and "was cancelled" in calls[-1].text
+    assert calls[-1].channel == "C0OPS"  # the progress message itself, edited in place

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from infra.cli.dlq import format_table, list_dead_jobs, redrive
 from infra.devstack.aws import aws_client
 from shared.jobs import JobEnvelope
 from shared.settings import MAX_RECEIVE_COUNT
 
 
+# A table outside the worker's grant: refused (AccessDenied), the failure this test needs.
+@pytest.mark.iam_denials
 def test_dead_jobs_show_job_requester_reason_and_attempts_and_stay_in_the_dlq(harness):
     job = harness.job("/deploy-status payment")
     worker = harness.dispatcher(idempotency_table="no-such-table")
@@ -26,6 +30,8 @@ def test_dead_jobs_show_job_requester_reason_and_attempts_and_stay_in_the_dlq(ha
     assert len(list_dead_jobs(sqs, harness.queues.dlq_url)) == 2  # listing does not consume
 
 
+# A table outside the worker's grant: refused (AccessDenied), the failure this test needs.
+@pytest.mark.iam_denials
 def test_redrive_sends_one_job_back_and_it_runs(harness):
     job = harness.job("/ops-ping")
     harness.dispatcher(idempotency_table="no-such-table").handle_record(job.to_message(), MAX_RECEIVE_COUNT)
@@ -64,6 +70,8 @@ def _state_file(harness, tmp_path):
     return str(path)
 
 
+# Jobs dead-lettered by a table outside the worker's grant: refused (AccessDenied), the failure wanted here.
+@pytest.mark.iam_denials
 def test_dlq_list_job_shows_that_job_only_and_exits_1_when_none_matches(harness, tmp_path, capsys):
     from infra.cli.main import EXIT_FAILED, EXIT_OK, main
 

@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from slack_sdk.webhook import WebhookClient
 
-from infra.devstack.aws import FAKE_CREDENTIALS, aws_client
+from infra.devstack.aws import aws_client
 from infra.devstack.demo import (
     INCIDENT_CHANNEL,
     JENKINS_JOB,
@@ -261,7 +260,8 @@ class Runner:
         proxy.decide = plan.decide
         self.settings = settings = harness.settings()
         # One container's clients for every run (cheap); each delivery after a kill gets a new dispatcher.
-        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        # The worker's role as the template grants it: a call AWS would refuse is refused here too.
+        session = harness.worker_session()
         plan.hook_boto3(session)
         self.aws = AwsClients(settings, session=session, overrides=Config(read_timeout=WIRE_READ_TIMEOUT_S))
         self.sqs = aws_client("sqs", harness.moto.endpoint_url)
@@ -436,7 +436,7 @@ def doc_table(started: RunFacts, ended: RunFacts) -> str:
     for name, label, _points, cells in TABLE:
         rows.setdefault(name, {})[label] = cells
     lines = [
-        f"Run of {started.when}, revision {ended.revision}, {len(rows)} scenarios in {ended.since(started)} "
+        f"Run of {started.when}, revision {started.revision}, {len(rows)} scenarios in {ended.since(started)} "
         f"({ended.machine}, one pytest process; load average {started.load:.1f} at the start, {ended.load:.1f} at "
         "the end).",
         "",
@@ -518,10 +518,15 @@ def print_table() -> Iterator[None]:
     REPORT.extend(f"NOT EXACTLY ONCE: {line}" for line in BAD)
 
 
-@pytest.mark.timeout(300)
+# A guard against a hang, not a time asserted: the rollback scenario's ~150 runs took over 300 s at a load of 12 on
+# 2 cores.
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_once(harness, scenario):
     toml = demo_inventory_toml(harness.cluster)
+    # The strict local Slack's channels and scopes stay on; its rate limits do not: the harness replays a
+    # scenario dozens of times in seconds (each run a fresh worker, its user-group cache empty).
+    harness.slack.limits.enabled = False
     if scenario.approval:
         toml = toml.replace('commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]')
         toml += APPROVAL_RULE

@@ -39,6 +39,7 @@ def eu(harness) -> Any:
 def recorded(harness) -> Iterator[list[dict[str, Any]]]:
     """moto's request recorder, on for the test: the list fills with what moto received when read."""
     endpoint = harness.moto.endpoint_url
+    harness.worker_role()  # provisioned (an AssumeRole of its own) before moto records the test's calls
     moto_recorder(endpoint, "reset-recording")
     moto_recorder(endpoint, "start-recording")
     entries: list[dict[str, Any]] = []

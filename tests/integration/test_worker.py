@@ -178,6 +178,8 @@ def test_an_expired_lease_left_by_a_crash_does_not_block(harness):
     assert "Restart of `payment` completed" in text
 
 
+# A table the worker's role has no grant on: refused (AccessDenied) as AWS refuses it, which is the failure wanted.
+@pytest.mark.iam_denials
 def test_a_transient_failure_is_retried_then_reported_and_dead_lettered_on_the_last_receive(harness):
     job = harness.job("/deploy-status payment")
     worker = harness.dispatcher(idempotency_table="no-such-table")  # DynamoDB failing in the worker
@@ -212,8 +214,8 @@ def test_an_invocation_that_timed_out_leaves_inprogress_which_expires_with_it(ha
     )
     layer.configure(config, key_prefix="opsbot#run")
     data = {"job_id": job.job_id, "step": 0, "payload": request_digest(job)}
+    worker = harness.dispatcher()  # first: its role is provisioned before the record's 1.5 s start
     layer.save_inprogress(data=data, remaining_time_in_millis=1500)
-    worker = harness.dispatcher()
 
     with pytest.raises(IdempotencyAlreadyInProgressError):
         worker.handle_record(job.to_message(), 1)  # still inside the dead invocation's time: comes back later

@@ -13,10 +13,9 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
-from infra.devstack.aws import FAKE_CREDENTIALS, aws_client
+from infra.devstack.aws import aws_client
 from tests.fakes import FakeLambdaContext
 from tests.integration.worker_harness import Harness
 from worker_function.app import build_dispatcher
@@ -56,7 +55,7 @@ class DynamoCalls:
 
 def counted_worker(harness: Harness) -> tuple[Dispatcher, DynamoCalls]:
     settings = harness.settings()
-    session = boto3.session.Session(**FAKE_CREDENTIALS)
+    session = harness.worker_session()
     calls = DynamoCalls()
     session.events.register("before-call", calls)
     worker = build_dispatcher(

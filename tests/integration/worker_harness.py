@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
-from infra.devstack.aws import FAKE_CREDENTIALS, MotoServer, Queues, Tables, aws_client
+from infra.devstack.aws import MotoServer, Queues, Tables, aws_client
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml
 from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
 from infra.devstack.slack_api import SlackApiServer
 from shared.commands import find_command
 from shared.inventory import Inventory
@@ -79,6 +79,25 @@ class Harness:
     inventory_toml: str | None = None
     #: The poll interval of the worker, and how far the clock moves per step in `run`.
     poll_s: float = POLL_S
+    #: The worker's role sessions, per inventory (the template, and so the policy, depends on it).
+    _roles: dict[str, RoleCredentials] = field(default_factory=dict)
+
+    def worker_role(self, secret_arn: str | None = None) -> RoleCredentials:
+        """A session of the worker's role as the CDK app synthesizes it for this inventory, on this test's queue,
+        tables (and secret): every AWS call the worker makes is checked by moto on its resource
+        (infra/devstack/moto_iam.py)."""
+        inventory = self.inventory_toml or demo_inventory_toml(self.cluster)
+        key = f"{secret_arn}\0{inventory}"
+        if key not in self._roles:
+            local = local_resources(self.queues, self.tables, secret_arn=secret_arn)
+            self._roles[key] = provision_function_roles(
+                self.moto.endpoint_url, inventory, local, functions=("worker",)
+            )["worker"]
+        return self._roles[key]
+
+    def worker_session(self, secret_arn: str | None = None) -> Any:
+        return self.worker_role(secret_arn).session()
+
     #: The fault proxy's fronts, when the worker's calls go through it (`wired`).
     wire: Wire | None = None
 
@@ -134,7 +153,7 @@ class Harness:
 
     def dispatcher(self, context: Any = None, **overrides: Any) -> Dispatcher:
         settings = self.settings(**overrides)
-        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        session = self.worker_session(settings.secret_arn)
         # On the wire, a held answer is given up on after WIRE_READ_TIMEOUT_S (the deployed worker waits 20 s).
         timeouts = Config(read_timeout=WIRE_READ_TIMEOUT_S) if self.wire is not None else None
         dispatcher = build_dispatcher(

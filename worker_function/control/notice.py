@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
+
+from slack_sdk.errors import SlackApiError
 
 from shared.commands import NoticeArgs
 from shared.jobs import JobEnvelope
@@ -13,9 +16,13 @@ from worker_function.operations import OperationContext
 from worker_function.outcomes import NothingToPost
 from worker_function.store.intents import Intent
 
+logger = logging.getLogger(__name__)
+
 
 def run(args: NoticeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage | NothingToPost:
     message = SlackMessage(text=args.text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": args.text}}])
+    if args.update_channel and args.update_ts and _updated(ctx, args.update_channel, args.update_ts, message):
+        return NothingToPost(reason="the job's own message was updated (chat.update)")
     if not args.only_to_requester:
         return message
     intent = ctx.intent(job, "slack-ephemeral", f"tell {job.requester.user_id} alone")
@@ -50,3 +57,14 @@ class TellAlone:
 
     def assumed(self, intent: Intent) -> bool:
         return False
+
+
+def _updated(ctx: OperationContext, channel: str, ts: str, message: SlackMessage) -> bool:
+    """chat.update of the job's channel message (the same text again on a retry changes nothing); False when
+    Slack will not (the message is gone): the notice is then posted anew."""
+    try:
+        ctx.slack.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+    except SlackApiError as exc:
+        logger.warning("could not update message %s in %s: %s", ts, channel, exc.response.get("error"))
+        return False
+    return True

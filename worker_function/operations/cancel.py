@@ -211,11 +211,14 @@ def _release(ctx: OperationContext, record: JobRecord) -> list[str]:
 
 
 def _tell_requester(ctx: OperationContext, cancelled: JobEnvelope, message: SlackMessage) -> None:
-    """The job's own message, replaced by how it ended (through its response_url; a new message in the channel
-    once that expired): its requester is told, and no progress message is left "started"."""
+    """The job's own message, replaced by how it ended: through its response_url, or with chat.update once its
+    progress moved to a channel message (a new message when neither is possible): its requester is told, and no
+    progress message is left "started"."""
+    progress = cancelled.continuation.progress if cancelled.continuation else None
+    channel, ts = (progress.channel, progress.ts) if progress is not None and progress.ts else (None, None)
     notice = cancelled.changed(
         job_id=job_id_for(cancelled.requester.team_id, f"cancel-notice:{cancelled.job_id}"),
-        args=NoticeArgs(text=message.text[:3000]),
+        args=NoticeArgs(text=message.text[:3000], update_channel=channel, update_ts=ts),
         continuation=None,
         schema_version=1,
         replace_original=True,

@@ -8,10 +8,16 @@ import os
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 ENV = dict(os.environ)
-_client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"])
+# The local Slack API answers 429 past ~1 message/s per channel, as Slack does: wait its Retry-After.
+_client = WebClient(
+    token=os.environ["SLACK_BOT_TOKEN"],
+    base_url=os.environ["SLACK_API_URL"],
+    retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)],
+)
 
 
 def _metadata(job_id: str, *, final: bool) -> dict[str, Any]:

@@ -1,0 +1,136 @@
+"""Each function under its own role: the role and policies the template gives it, created in moto, and
+credentials of a session of that role (moto STS AssumeRole), as Lambda gives a function its execution role's.
+
+Provisioning runs with the admin identity (`FAKE_CREDENTIALS`, never checked); every call made with the
+credentials returned here is checked by the moto server on its resource (`infra.devstack.moto_iam`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from infra.devstack.aws import Queues, Tables, aws_client
+from infra.devstack.deployed import LocalResources, RolePolicies, function_policies, template
+from infra.devstack.moto_iam import ENFORCED_TAG
+
+#: Lambda's trust policy (what the template's roles have); moto's admin AssumeRole does not check it.
+_LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+@dataclass(frozen=True)
+class RoleCredentials:
+    """Temporary credentials of one session of a function's role."""
+
+    role_name: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+    def environment(self) -> dict[str, str]:
+        """What Lambda puts in a function's environment for its role."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+
+    def session(self, region: str = "us-east-1") -> Any:
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            aws_session_token=self.session_token,
+            region_name=region,
+        )
+
+    def client_kwargs(self) -> dict[str, str]:
+        return {
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "aws_session_token": self.session_token,
+        }
+
+
+def put_policies(endpoint_url: str, role_name: str, policies: RolePolicies, region: str = "us-east-1") -> None:
+    """Make the role's policies exactly `policies` (inline and managed), replacing what it had."""
+    iam = aws_client("iam", endpoint_url, region)
+    for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=role_name, PolicyName=name)
+    for attached in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=role_name, PolicyArn=attached["PolicyArn"])
+        iam.delete_policy(PolicyArn=attached["PolicyArn"])
+    for name, document in policies.inline:
+        iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(document))
+    for name, document in policies.managed:
+        arn = iam.create_policy(
+            PolicyName=f"{role_name}-{name}-{uuid.uuid4().hex[:6]}", PolicyDocument=json.dumps(document)
+        )["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName=role_name, PolicyArn=arn)
+
+
+def provision_role(
+    endpoint_url: str, name: str, policies: RolePolicies, *, region: str = "us-east-1"
+) -> RoleCredentials:
+    """Create the role `name` (unique in this moto) with `policies`, tagged to be checked, and a session of it."""
+    iam = aws_client("iam", endpoint_url, region)
+    arn = iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(_LAMBDA_TRUST),
+        Tags=[{"Key": ENFORCED_TAG, "Value": "true"}],
+    )["Role"]["Arn"]
+    put_policies(endpoint_url, name, policies, region)
+    credentials = aws_client("sts", endpoint_url, region).assume_role(RoleArn=arn, RoleSessionName=name)["Credentials"]
+    return RoleCredentials(
+        role_name=name,
+        access_key_id=credentials["AccessKeyId"],
+        secret_access_key=credentials["SecretAccessKey"],
+        session_token=credentials["SessionToken"],
+    )
+
+
+def local_resources(
+    queues: Queues, tables: Tables, *, region: str = "us-east-1", secret_arn: str | None = None
+) -> LocalResources:
+    """The local queues and tables as the template's references resolve to them."""
+    from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE
+
+    return LocalResources(
+        region=region,
+        queue_url=queues.queue_url,
+        queue_arn=queues.queue_arn,
+        dlq_url=queues.dlq_url,
+        dlq_arn=queues.dlq_arn,
+        tables={IDEMPOTENCY_TABLE: tables.idempotency, LEASES_TABLE: tables.leases, AUDIT_TABLE: tables.audit},
+        secret_arn=secret_arn,
+    )
+
+
+def provision_function_roles(
+    endpoint_url: str,
+    inventory_toml: str,
+    local: LocalResources,
+    *,
+    functions: Sequence[str] = ("ack", "worker"),
+    prefix: str = "opsbot",
+) -> dict[str, RoleCredentials]:
+    """Each function's role as the template synthesized for `inventory_toml` has it, with a session of each:
+    {"ack": ..., "worker": ...}. Role names get a random suffix (several stacks may share one moto)."""
+    deployed = template(inventory_toml)
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        function: provision_role(
+            endpoint_url,
+            f"{prefix}-{function}-{suffix}",
+            function_policies(deployed, function, local),
+            region=local.region,
+        )
+        for function in functions
+    }

@@ -1,0 +1,163 @@
+"""The worker function's state across invocations: its dispatcher and clients, its SnapStart hooks, its batch loop.
+
+Under SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start) the init runs once when a version is published
+and every restored copy shares what it made. So the snapshot holds what every copy may share: the code (every
+operation's module), the dispatcher and its clients with the AWS SDK's data loaded (`WorkerFunction.prime`), but
+no credentials (resolved by a client's first signed request), no connection (opened by its first call) and no
+bot token. `after_restore` gives each copy its own: a fresh seed for `random` (retry jitter) and the bot token,
+read then; its first requests resolve its credentials and open its connections.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+
+from shared.observability import function_logger
+from shared.settings import WorkerSettings
+from worker_function.alarms import AlarmFeed
+from worker_function.app import bot_token, build_alarm_feed, build_deferrals, build_dispatcher
+from worker_function.clients import AwsClients, slack_web_client
+from worker_function.dispatch import Dispatcher
+from worker_function.pacing import Deferrals, handle_message
+
+logger = function_logger("opsbot-worker", "worker_function")
+
+#: The services whose SDK data (model, endpoint rules) a snapshot holds: every job's (DynamoDB: idempotency, leases,
+#: the registry), the queue's, and the operations' (a target's clients are made on first use, after the restore).
+PRIMED_SERVICES = ("dynamodb", "sqs", "ecs", "ec2", "logs", "codebuild", "codepipeline", "sts")
+#: The services whose every operation's shapes a snapshot holds parsed (EC2's hundreds are left to a first call).
+PRIMED_OPERATIONS = ("dynamodb", "sqs", "ecs", "logs", "codebuild", "codepipeline", "sts")
+#: The packages whose modules a snapshot imports: one module per operation (a cold start imports only the job's).
+PRIMED_PACKAGES = ("worker_function.operations", "worker_function.control")
+
+
+def credentials_on_first_use() -> Any:
+    """A botocore Session whose credentials botocore's default chain resolves when a client first signs a request,
+    not when the client is made: clients made in a snapshot hold none, and each restored copy resolves its own."""
+    import botocore.session
+    from botocore.credentials import (
+        CredentialProvider,
+        CredentialResolver,
+        DeferredRefreshableCredentials,
+        create_credential_resolver,
+    )
+    from botocore.exceptions import NoCredentialsError
+
+    chain = create_credential_resolver(botocore.session.Session())
+
+    def resolve() -> dict[str, Any]:
+        found = chain.load_credentials()
+        if found is None:
+            raise NoCredentialsError()
+        frozen = found.get_frozen_credentials()
+        # Keys from the environment do not expire; the container endpoint's do, and are fetched again before then.
+        expiry = getattr(found, "_expiry_time", None) or datetime.now(UTC) + timedelta(days=365)
+        return {
+            "access_key": frozen.access_key,
+            "secret_key": frozen.secret_key,
+            "token": frozen.token,
+            "expiry_time": expiry.isoformat(),
+        }
+
+    class OnFirstUse(CredentialProvider):
+        METHOD = "on-first-use"
+
+        def load(self) -> DeferredRefreshableCredentials:
+            return DeferredRefreshableCredentials(resolve, self.METHOD)
+
+    session = botocore.session.Session()
+    session.register_component("credential_provider", CredentialResolver([OnFirstUse()]))
+    return session
+
+
+class WorkerFunction:
+    """The worker's state across invocations: the dispatcher and the alarm feed, with their clients."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.dispatcher: Dispatcher | None = None
+        self.alarms: AlarmFeed | None = None
+        #: Where a message Slack rate-limited for longer than is worth waiting goes back, with that delay.
+        self.deferrals: Deferrals | None = None
+        self.web: WebClient | None = None
+
+    def init(self) -> WorkerFunction:
+        if self.settings.initialization_type == "snap-start":
+            self.prime()  # nothing that must be a copy's own: after_restore() reads or resolves it
+        else:
+            self.build()
+        return self
+
+    def build(self, session: Any = None, *, read_token: bool = True) -> None:
+        """The dispatcher and the alarm feed with their clients (on `session`, else a new boto3 Session), and the
+        Slack client with the bot token (read now unless not `read_token`)."""
+        import boto3
+
+        aws = AwsClients(self.settings, session=session or boto3.session.Session())
+        self.web = slack_web_client(self.settings, bot_token(self.settings, aws) if read_token else None)
+        self.dispatcher = build_dispatcher(self.settings, aws=aws, web=self.web)
+        self.alarms = build_alarm_feed(self.settings, self.dispatcher)
+        self.deferrals = build_deferrals(self.settings, self.dispatcher)
+
+    def prime(self) -> None:
+        """The snapshot: every operation's module imported, the dispatcher built with every client jobs make (their
+        SDK data loaded), on a Session whose credentials are resolved when a client first signs a request (in a
+        restored copy, never in the snapshot). Nothing is called: no connection is opened, no secret read."""
+        import importlib
+        import pkgutil
+
+        import boto3
+
+        for name in PRIMED_PACKAGES:
+            package = importlib.import_module(name)
+            for module in pkgutil.iter_modules(package.__path__):
+                importlib.import_module(f"{name}.{module.name}")
+        self.build(boto3.session.Session(botocore_session=credentials_on_first_use()), read_token=False)
+        assert self.dispatcher is not None
+        for service in PRIMED_SERVICES:
+            model = self.dispatcher.ctx.aws.client(service).meta.service_model
+            if service in PRIMED_OPERATIONS:  # what a first call would parse: its operation's shapes
+                for operation in model.operation_names:
+                    parsed = model.operation_model(operation)
+                    _ = (parsed.input_shape, parsed.output_shape)
+
+    def after_restore(self) -> None:
+        """In each restored copy: a fresh seed for `random` (retry jitter), and the bot token read now (it may have
+        been set or rotated since the snapshot). Credentials are resolved by the first signed request, connections
+        opened by the first call: both this copy's own."""
+        random.seed()
+        assert self.web is not None and self.dispatcher is not None, "prime() first"
+        self.web.token = bot_token(self.settings, self.dispatcher.ctx.aws)
+
+    def handle_record(self, record: dict[str, Any]) -> None:
+        """One SQS record: a CloudWatch alarm (SNS -> SQS, shown in its channel) or a job; a long Slack rate limit
+        defers it without spending a receive (`pacing.handle_message`)."""
+        assert self.dispatcher is not None and self.alarms is not None and self.deferrals is not None, "init() first"
+        handle_message(
+            str(record["body"]),
+            int(record["attributes"]["ApproximateReceiveCount"]),
+            record.get("messageAttributes"),
+            alarms=self.alarms,
+            jobs=self.dispatcher,
+            deferrals=self.deferrals,
+        )
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The batch's records one after another; the ones that raised are reported for SQS to deliver again
+        (ReportBatchItemFailures), the others are deleted. A failed job is not a failed invocation."""
+        assert self.dispatcher is not None, "after_restore() first"
+        self.dispatcher.start_invocation(context)
+        failures = []
+        for record in event.get("Records", []):
+            try:
+                self.handle_record(record)
+            except Exception:
+                logger.exception(
+                    "a record failed; SQS delivers it again", extra={"message_id": record.get("messageId")}
+                )
+                failures.append({"itemIdentifier": record.get("messageId", "")})
+        return {"batchItemFailures": failures}
