@@ -83,6 +83,11 @@ LABELS = {
     "bolt": "Bolt lazy listener",
     "seed": "seed (synchronous)",
 }
+#: Where the seed's say() posts: channels of the local workspace the bot is in (infra/devstack/demo.py). Slack
+#: takes about one chat.postMessage a second per channel (the local Slack API too): the seed's requests go to
+#: the channel whose last post is oldest, at least SEED_SPACING_S after it (waited before the POST, untimed).
+SEED_CHANNELS = ("C0LOCALOPS", "C0INCIDENT")
+SEED_SPACING_S = 1.2
 #: The maximum concurrencies the burst tries (the deployed one included); SQS allows 2..1000.
 BURST_CONCURRENCIES = (2, 5, 10)
 
@@ -115,6 +120,8 @@ class Rig:
     lambda_api: LambdaApi
     secret: str
     samples: list[Sample] = field(default_factory=list)
+    #: When the seed last posted in each of its channels (time.monotonic()).
+    seed_posts: dict[str, float] = field(default_factory=dict)
 
     def close(self) -> None:
         for ingress in self.ingresses.values():
@@ -127,13 +134,25 @@ class Rig:
 # -- the requests ----------------------------------------------------------------------------------------------
 
 
+def seed_channel(rig: Rig) -> str:
+    """The seed channel posted to least recently, once Slack's per-channel rate allows another post."""
+    channel = min(SEED_CHANNELS, key=lambda c: rig.seed_posts.get(c, 0.0))
+    wait = rig.seed_posts.get(channel, 0.0) + SEED_SPACING_S - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    rig.seed_posts[channel] = time.monotonic()
+    return channel
+
+
 def post_command(rig: Rig, system: str, name: str, user: str) -> tuple[str, str, str, float, float]:
     """POST one signed command to `system`'s ingress; (response key, channel, job id, t0 wall, ack ms)."""
     from infra.devstack.slack_request import SlashCommand, random_trigger_id, signed_slash_command
     from shared.jobs import job_id_for
 
     command, text = COMMANDS[name]
-    key, channel, trigger = secrets.token_urlsafe(10), f"C{secrets.token_hex(5).upper()}", random_trigger_id()
+    # A channel of the local workspace the bot is in: the local Slack refuses a post elsewhere, as Slack does.
+    key, trigger = secrets.token_urlsafe(10), random_trigger_id()
+    channel = seed_channel(rig) if system == "seed" else SEED_CHANNELS[0]
     slash = SlashCommand(
         command=command,
         text=text,
@@ -156,7 +175,7 @@ def post_command(rig: Rig, system: str, name: str, user: str) -> tuple[str, str,
     return key, channel, job_id_for(TEAM_ID, trigger), t0, (time.time() - t0) * 1000
 
 
-def wait_answer(rig: Rig, system: str, key: str, channel: str, job: str, timeout_s: float = 60) -> Any:
+def wait_answer(rig: Rig, system: str, key: str, channel: str, job: str, timeout_s: float = 60, after: int = 0) -> Any:
     """The requester's final message: opsbot's final one (job metadata), Bolt's response_url post, the seed's say()."""
     slack = rig.stack.slack
     if system == "opsbot":
@@ -164,8 +183,13 @@ def wait_answer(rig: Rig, system: str, key: str, channel: str, job: str, timeout
         finals = [m for m in found if m.final]
     elif system == "bolt":
         finals = slack.wait_for_messages(key=key, timeout=timeout_s)
-    else:
-        finals = slack.wait_for_messages(channel=channel, timeout=timeout_s)
+    else:  # the seed's say(): the first post in the channel after the request that is no job's message
+        deadline = time.monotonic() + timeout_s
+        finals = []
+        while not finals and time.monotonic() < deadline:
+            found = slack.wait_for_messages(channel=channel, after=after, timeout=deadline - time.monotonic())
+            finals = [m for m in found if m.kind == "chat.postMessage" and m.job_id is None]
+            after = max((m.seq for m in found), default=after)
     if not finals:
         raise RuntimeError(f"no answer from {system} within {timeout_s:g} s (job {job[:8]})")
     return finals[0]
@@ -174,8 +198,9 @@ def wait_answer(rig: Rig, system: str, key: str, channel: str, job: str, timeout
 def measure(rig: Rig, system: str, start: str, kind: str, name: str, user: str = "U0ANSWER") -> Sample:
     fn = rig.functions[{"opsbot": "worker", "bolt": "bolt-lazy", "seed": "seed"}[system]]
     seen = len(fn.invocations)
+    last_seq = max((m.seq for m in rig.stack.slack.messages()), default=0)
     key, channel, job, t0, ack_ms = post_command(rig, system, name, user)
-    record = wait_answer(rig, system, key, channel, job)
+    record = wait_answer(rig, system, key, channel, job, after=last_seq)
     sample = Sample(system, start, kind, name, (record.received_at - t0) * 1000, ack_ms)
     deadline = time.monotonic() + 10
     while len(fn.invocations) <= seen and time.monotonic() < deadline:  # the invocation reports after its answer

@@ -120,14 +120,19 @@ def render(sections: list[Section], meta: dict[str, Any], chart: Path | None) ->
         *(
             [
                 f"Load average (1 min) at the start / end: {meta['load'][0]:.1f} / {meta['load'][1]:.1f} on "
-                f"{m['cores']} cores: above the core count, other work shared the machine (compare the ratios of "
-                "one run, interleaved; absolute times are context)."
+                f"{m['cores']} cores"
+                + (
+                    ": above the core count, other work shared the machine (compare the ratios of one run, "
+                    "interleaved; absolute times are context)."
+                    if max(meta["load"]) > (m["cores"] or 1)
+                    else "."
+                )
             ]
             if meta.get("load")
             else []
         ),
         "",
-        "### Targets (issues 7 and 15)",
+        "### Targets",
         "",
         markdown_table(
             ["target", "goal", "measured (same run)", "verdict", "what stands in the way"],
