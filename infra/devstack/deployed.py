@@ -60,26 +60,46 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def _sources_digest() -> str:
-    digest = hashlib.sha256()
+def _source_files() -> list[Path]:
+    found: list[Path] = []
     for source in SOURCES:
         path = ROOT / source
         files = sorted(path.rglob("*.py")) + sorted(path.rglob("*.json")) if path.is_dir() else [path]
+        found += [f for f in files if f.is_file() and "__pycache__" not in f.parts]
+    return found
+
+
+_digests: dict[tuple[tuple[str, int, int], ...], str] = {}
+
+
+def _sources_digest() -> str:
+    """The hash of the sources' contents, read again only when a file's size or mtime changed."""
+    files = _source_files()
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    if stamp not in _digests:
+        digest = hashlib.sha256()
         for file in files:
-            if file.is_file() and "__pycache__" not in file.parts:
-                digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes() + b"\0")
-    return digest.hexdigest()
+            digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes() + b"\0")
+        _digests[stamp] = digest.hexdigest()
+    return _digests[stamp]
 
 
 def template_key(inventory: str) -> str:
     return hashlib.sha256(f"{_sources_digest()}\0{inventory}".encode()).hexdigest()[:32]
 
 
+_templates: dict[Path, dict[str, Any]] = {}
+
+
 def template(inventory: str) -> dict[str, Any]:
-    """The opsbot stack's CloudFormation template for this inventory (TOML text), from the cache or synthesized."""
+    """The opsbot stack's CloudFormation template for this inventory (TOML text), from the cache or synthesized.
+    The caller must not change it (it is shared within the process)."""
     path = cache_dir() / f"{template_key(inventory)}.json"
+    if path in _templates:
+        return _templates[path]
     try:
         loaded: dict[str, Any] = json.loads(path.read_text())
+        _templates[path] = loaded
         return loaded
     except (OSError, ValueError):
         pass

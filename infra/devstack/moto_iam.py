@@ -310,6 +310,7 @@ def check(response: Any) -> Denial | None:
     access_key = response.get_access_key()
     account = response.current_account
     caller = enforced_caller(access_key, account, getattr(response, "partition", "aws"))
+    response._opsbot_enforced = caller is not None  # the signature is checked only for these
     if caller is None:
         return None
     service = _service(response)
@@ -370,7 +371,7 @@ def apply() -> bool:
             record(denial)
             raise _error(self, denial) from None
         if denial is None:
-            if enforced_caller(self.get_access_key(), self.current_account) is not None:
+            if getattr(self, "_opsbot_enforced", False):
                 # Authenticated as AWS would: the signature must be the session's (moto's own check).
                 IAMRequest(
                     account_id=self.current_account,

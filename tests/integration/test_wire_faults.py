@@ -216,3 +216,18 @@ def test_a_job_given_up_after_its_side_effect_tells_its_requester_what_it_may_ha
     assert "may have made: restart payment" in text, text
     assert len(h.wire.proxy.seen("UpdateService")) == 1
     assert len(h.dead_letters()) == 1
+
+
+def test_a_lost_answer_to_an_intent_write_is_not_taken_for_an_earlier_attempt(wired):
+    """The reboot's intent is written, its answer lost, botocore writes it again and finds it: that is this
+    attempt's own intent (nothing was called yet), so the reboot is made, not skipped as "maybe made"."""
+    h = wired
+    assert h.wire is not None
+    h.wire.proxy.add(Rule("reset", service="dynamodb", action="PutItem", body="ec2-reboot", nth=1))
+    job = h.job("/ops-restart bastion")
+
+    drive(h, job)
+
+    assert len(h.wire.proxy.seen("RebootInstances")) == 1
+    count, text = finals(h, job)
+    assert count == 1 and "cannot tell" not in text, text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -44,6 +45,9 @@ class Intent(BaseModel):
     #: What the target looked like before the call (e.g. the deployment that was PRIMARY).
     before: dict[str, str] = Field(default_factory=dict)
     written_at: float = 0.0
+    #: Which write made it: an intent found with this attempt's own `attempt` is this attempt's write, whose
+    #: answer was lost and which the SDK sent again, not an earlier attempt's (nothing was called yet).
+    attempt: str = ""
 
     @property
     def key(self) -> str:
@@ -83,6 +87,7 @@ class DynamoIntents:
 
     def write(self, intent: Intent) -> Intent | None:
         intent = intent.model_copy(update={"written_at": self._now()}) if not intent.written_at else intent
+        intent = intent.model_copy(update={"attempt": uuid.uuid4().hex}) if not intent.attempt else intent
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -97,7 +102,8 @@ class DynamoIntents:
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item") or {}
             text = (old.get("intent") or {}).get("S")
-            return Intent.model_validate(json.loads(text)) if text else intent
+            found = Intent.model_validate(json.loads(text)) if text else intent
+            return None if found.attempt == intent.attempt else found  # our own write, resent by the SDK
         return None
 
     def forget(self, intent: Intent) -> None:
