@@ -6,6 +6,10 @@ CodeBuild_20161006.StartBuild`, ...), so the worker's boto3 client only needs it
 (`OPSBOT_SERVICE_ENDPOINTS=codebuild=...,codepipeline=...`). Each project is scripted: how long its
 builds run, how they end, and the test report they leave. Time comes from `clock` (tests pass a
 controllable one), so a 2-hour migration takes no real time.
+
+IAM as AWS enforces it: a request signed with the access key of a session `enforce` was given (the worker's
+role) is authorized on its resource against that role's policies (`infra.devstack.stand_in_iam`); requests
+signed with any other key are not checked.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.devstack._http import BackgroundServer, Request, Response
+from infra.devstack.stand_in_iam import EnforcedSession, access_key, check, denied_message
 
 ACCOUNT_ID = "123456789012"
 _JSON = "application/x-amz-json-1.1"
@@ -85,6 +90,7 @@ class CodeBuildServer:
         self._tokens: dict[str, tuple[float, str]] = {}
         self._numbers: dict[str, itertools.count[int]] = {}
         self._lock = threading.Lock()
+        self._enforced: dict[str, EnforcedSession] = {}
         self._server = BackgroundServer(self.handle, port=port)
 
     @property
@@ -117,6 +123,11 @@ class CodeBuildServer:
         with self._lock:
             self.pipelines[name] = list(stages)
 
+    def enforce(self, access_key_id: str, session: EnforcedSession) -> None:
+        """Check every request signed with `access_key_id` against `session`'s role (see the module's doc)."""
+        with self._lock:
+            self._enforced[access_key_id] = session
+
     def builds_of(self, project: str) -> list[Build]:
         with self._lock:
             return [b for b in self.builds.values() if b.project == project]
@@ -131,6 +142,7 @@ class CodeBuildServer:
             handler = getattr(self, f"_{service.split('_')[0].lower()}_{action}", None)
             if request.method != "POST" or handler is None:
                 raise AwsError("UnknownOperationException", f"{target or 'no X-Amz-Target'} is not played here")
+            self._authorize(request, service.split("_")[0].lower(), action, body)
             with self._lock:
                 payload = handler(body)
         except AwsError as exc:
@@ -141,6 +153,18 @@ class CodeBuildServer:
             error = {"__type": "InvalidInputException", "message": f"bad request: {exc!r}"}
             return Response(400, json.dumps(error).encode(), {"Content-Type": _JSON})
         return Response(200, json.dumps(payload).encode(), {"Content-Type": _JSON})
+
+    # -- IAM ---------------------------------------------------------------------------------
+
+    def _authorize(self, request: Request, service: str, action: str, body: dict[str, Any]) -> None:
+        """Raise AccessDeniedException when an enforced session's role does not allow this call."""
+        with self._lock:
+            session = self._enforced.get(access_key(request.header("authorization")))
+        if session is None:
+            return
+        denial = check(session, service, action, body, region=self.region, account=ACCOUNT_ID)
+        if denial is not None:
+            raise AwsError("AccessDeniedException", denied_message(denial))
 
     # -- CodeBuild ---------------------------------------------------------------------------
 

@@ -38,8 +38,9 @@ def _denials_file() -> str | None:
     return os.environ.get(DENIALS_ENV) or None
 
 
-def record(denial: Denial) -> None:
-    path = _denials_file()
+def record(denial: Denial, path: str | None = None) -> None:
+    """Append `denial` to `path` (default: the file `OPSBOT_IAM_DENIALS` names; nowhere if unset)."""
+    path = path or _denials_file()
     if path is None:
         return
     line = json.dumps(denial.__dict__) + "\n"
@@ -256,11 +257,11 @@ def enforced_caller(access_key_id: str, account: str, partition: str = "aws") ->
     documents: list[dict[str, Any]] = []
     for name in iam.list_role_policies(role_name):
         _, document = iam.get_role_policy(role_name, name)
-        documents.append(_document(document))
+        documents.append(policy_document(document))
     attached, _ = iam.list_attached_role_policies(role_name)
     for policy in attached:
         version = next(v for v in policy.versions if v.is_default)
-        documents.append(_document(version.document))
+        documents.append(policy_document(version.document))
     return Caller(role_name, documents)
 
 
@@ -271,7 +272,8 @@ def _tags(role: Any) -> list[dict[str, str]]:
     return list(tags)
 
 
-def _document(document: Any) -> dict[str, Any]:
+def policy_document(document: Any) -> dict[str, Any]:
+    """A policy document as moto's IAM returns it (a dict, JSON, or URL-encoded JSON), as a dict."""
     if isinstance(document, dict):
         return document
     from urllib.parse import unquote

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.devstack.aws import Queues, Tables, aws_client
+from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.deployed import LocalResources, RolePolicies, function_policies, template
-from infra.devstack.moto_iam import ENFORCED_TAG
+from infra.devstack.moto_iam import ENFORCED_TAG, policy_document
+from infra.devstack.stand_in_iam import EnforcedSession
 
 #: Lambda's trust policy (what the template's roles have); moto's admin AssumeRole does not check it.
 _LAMBDA_TRUST = {
@@ -74,6 +76,39 @@ def put_policies(endpoint_url: str, role_name: str, policies: RolePolicies, regi
             PolicyName=f"{role_name}-{name}-{uuid.uuid4().hex[:6]}", PolicyDocument=json.dumps(document)
         )["Policy"]["Arn"]
         iam.attach_role_policy(RoleName=role_name, PolicyArn=arn)
+
+
+def role_documents(endpoint_url: str, role_name: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+    """The role's policy documents as moto holds them now (inline, then attached managed), read as admin."""
+    iam = aws_client("iam", endpoint_url, region)
+    documents: list[dict[str, Any]] = []
+    for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        documents.append(policy_document(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]))
+    for attached in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
+        policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+        version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+        documents.append(policy_document(version["PolicyVersion"]["Document"]))
+    return documents
+
+
+def enforce_on_stand_ins(
+    server: CodeBuildServer,
+    endpoint_url: str,
+    credentials: RoleCredentials,
+    *,
+    region: str = "us-east-1",
+    denials_path: str | None = None,
+) -> None:
+    """Have the local CodeBuild/CodePipeline check `credentials`' calls against the role's policies in moto (read
+    at each call, so a policy changed afterwards applies at once), as the moto server checks its own calls."""
+    server.enforce(
+        credentials.access_key_id,
+        EnforcedSession(
+            credentials.role_name,
+            lambda: role_documents(endpoint_url, credentials.role_name, region),
+            denials_path,
+        ),
+    )
 
 
 def provision_role(

@@ -24,7 +24,7 @@ from infra.devstack.iam_policy import Denial
 from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.poller import SqsPoller
-from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
+from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_function_roles
 from infra.devstack.sandboxes import SandboxPool, cold_start_instance
 from infra.devstack.slack_api import SlackApiServer
 from infra.devstack.state import StackState, remove_state, write_state
@@ -258,6 +258,14 @@ class LocalStack:
         local = local_resources(provisioned.queues, provisioned.tables, region=self.region)
         try:
             self.credentials = provision_function_roles(self.endpoint_url, self.inventory_text(), local)
+            # The worker's CodeBuild/CodePipeline calls go to the local stand-in: checked there the same way.
+            enforce_on_stand_ins(
+                self.codebuild,
+                self.endpoint_url,
+                self.credentials["worker"],
+                region=self.region,
+                denials_path=self.moto.denials_path,
+            )
         except SynthUnavailable as exc:
             if required:
                 raise

@@ -16,7 +16,7 @@ from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml
 from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.jenkins import JenkinsServer
-from infra.devstack.roles import RoleCredentials, local_resources, provision_function_roles
+from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_function_roles
 from infra.devstack.slack_api import SlackApiServer
 from shared.commands import find_command
 from shared.inventory import Inventory
@@ -93,6 +93,10 @@ class Harness:
             self._roles[key] = provision_function_roles(
                 self.moto.endpoint_url, inventory, local, functions=("worker",)
             )["worker"]
+            if self.codebuild is not None:  # its CodeBuild/CodePipeline calls are checked by the stand-in
+                enforce_on_stand_ins(
+                    self.codebuild, self.moto.endpoint_url, self._roles[key], denials_path=self.moto.denials_path
+                )
         return self._roles[key]
 
     def worker_session(self, secret_arn: str | None = None) -> Any:
