@@ -309,7 +309,8 @@ class Runner:
         self.aws = AwsClients(settings, session=session, overrides=Config(read_timeout=WIRE_READ_TIMEOUT_S))
         self.sqs = aws_client("sqs", harness.moto.endpoint_url)
         self.dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
-        self.clicked_at = self.due_at = 0  # where a prompt's Confirm job and its due expiry began (`points`)
+        # Where a prompt's Confirm job and its due expiry began (`points`), and the last Slack message before it.
+        self.clicked_at = self.due_at = self.due_seq = 0
         self.web = plan.web_client(
             token="xoxb-test",
             base_url=settings.slack_api_url,
@@ -388,7 +389,10 @@ class Runner:
         records = self.h.slack.messages(job=job.job_id)
         finals = visible_final_messages(records)
         text = "\n".join(json.dumps(r.payload) for r in records if r.final)
-        return Outcome(effects, finals, self._lease_free(scenario), deliveries, text), list(plan.calls)
+        # An expiry that finds its prompt decided says nothing (its message would replace the job's answer).
+        late = self.h.slack.messages(key=job.job_id, job=job.job_id, after=self.due_seq) if scenario.prompt else []
+        wrong = f" expiry posted {len(late)}" if late else ""
+        return Outcome(effects, finals, self._lease_free(scenario), deliveries, text, wrong), list(plan.calls)
 
     def _cancel_outcome(self, cancelled: JobEnvelope, cancel: JobEnvelope, effects: int, deliveries: int) -> Outcome:
         """The cancelled job's requester (its own message, replaced by how it ended) and the canceller (the
@@ -420,6 +424,7 @@ class Runner:
         self.clicked_at = len(plan.calls)
         deliveries += self._deliver_all(confirmed.to_message(), display, plan)
         self.due_at = len(plan.calls)
+        self.due_seq = max((m.seq for m in self.h.slack.messages()), default=0)
         self.h.clock.advance(CONFIRM_TTL_S)
         for body in kept:
             deliveries += self._deliver_all(body, display, plan)
