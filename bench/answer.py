@@ -268,6 +268,10 @@ def start_rig(interpreter: str, workdir: Path, log_file: Any, *, pollers: int = 
         pollers=pollers,
         batch_size=WORKER_BATCH_SIZE,
         signing_secret="answer-bench-signing-secret-0123",
+        # The functions run with the environment's keys, not under the local IAM evaluation of their deployed
+        # roles: the worker reads its bot token from a secret the benchmark makes, which the local roles do not
+        # name (tests/integration checks the roles; this measures time).
+        iam=False,
     ).start()
     try:
         assert stack.provisioned is not None
