@@ -58,6 +58,8 @@ class FaultPlan:
 
     fault: Fault | None = None
     calls: list[str] = field(default_factory=list)
+    #: The body of each request in `calls` (a harness may choose its fault points by what a request writes).
+    bodies: list[bytes] = field(default_factory=list)
     fired: bool = False
     dead: bool = False
     #: How long a `timeout` holds the answer back (longer than the worker's read timeout in the harness).
@@ -71,6 +73,7 @@ class FaultPlan:
                 return WireFault("refuse", "before")
             index = len(self.calls)
             self.calls.append(call.name)
+            self.bodies.append(call.body)
             fault = self.fault
             if fault is None or self.fired or fault.index != index:
                 return None
@@ -88,7 +91,7 @@ class FaultPlan:
     def reset(self, fault: Fault | None) -> None:
         """A new run: number the calls from 0 again, with `fault` to inject."""
         with self._lock:
-            self.fault, self.calls, self.fired, self.dead = fault, [], False, False
+            self.fault, self.calls, self.bodies, self.fired, self.dead = fault, [], [], False, False
 
     def revive(self) -> None:
         """A new delivery: a new (or the same, warm) container that is alive."""
@@ -197,19 +200,24 @@ def moto_count(entries: list[dict[str, Any]], action: str, needle: str = "") -> 
 def visible_final_messages(records: list[Any]) -> int:
     """Final messages the requester sees: a response_url message with `replace_original` and a chat.update
     take the place of the message they replace, so a repeat of either is still one message."""
-    slots: list[bool] = []
+    return len(visible_finals(records))
+
+
+def visible_finals(records: list[Any]) -> list[Any]:
+    """The records of the final messages the requester sees (`visible_final_messages`), in order."""
+    slots: list[Any] = []
     by_key: dict[str, int] = {}
     by_ts: dict[str, int] = {}
     for record in records:
         if record.kind == "chat.update" and record.ts in by_ts:
-            slots[by_ts[record.ts]] = record.final
+            slots[by_ts[record.ts]] = record
             continue
         if record.kind == "response_url" and record.payload.get("replace_original") and record.key in by_key:
-            slots[by_key[record.key]] = record.final
+            slots[by_key[record.key]] = record
             continue
-        slots.append(record.final)
+        slots.append(record)
         if record.key:
             by_key[record.key] = len(slots) - 1
         if record.ts:
             by_ts[record.ts] = len(slots) - 1
-    return sum(slots)
+    return [record for record in slots if record.final]

@@ -41,7 +41,8 @@ from infra.devstack.demo import (
 )
 from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.slack_limits import RateLimits
-from shared.jobs import JobEnvelope
+from shared.confirm import CONFIRM_TTL_S, settlement
+from shared.jobs import JobEnvelope, audit_target
 from tests.events import alarm_body
 from tests.fakes import FakeLambdaContext
 from tests.integration.faults import (
@@ -53,6 +54,7 @@ from tests.integration.faults import (
     moto_recorder,
     moto_requests,
     visible_final_messages,
+    visible_finals,
 )
 from tests.integration.worker_harness import WIRE_READ_TIMEOUT_S, Harness
 from worker_function.app import build_alarm_feed, build_dispatcher
@@ -61,6 +63,10 @@ from worker_function.slack_http import PooledWebhookClient
 
 #: Deliveries of one job before the run counts as stuck (a long job here takes 2-3 steps).
 MAX_DELIVERIES = 40
+
+#: Seconds between a failed delivery and the next where real time matters (a prompt not yet expired): about a
+#: visibility timeout.
+VISIBILITY_S = 10.0
 
 APPROVAL_RULE = """
 [[policy.rules]]
@@ -98,6 +104,13 @@ class Scenario:
     #: Not a job: a CloudWatch alarm notification (SNS -> SQS), shown once in its channel (side effect and
     #: message are that one post).
     alarm: bool = False
+    #: `/ops-cancel` of a job of this line, run to its first wait before each run (outside the fault plan); its
+    #: next step is delivered after the cancel. The effect is the stop at its target; its requester and the
+    #: canceller each see one final message, and they agree (cancelled, or completed before the cancel).
+    cancels: str | None = None
+    #: A confirmation prompt: its expiry is queued with it (as the ack does) and takes its first look, then the
+    #: Confirm click's job runs, then the expiry comes due (and must find the prompt decided).
+    prompt: bool = False
 
     def job(self, harness: Harness) -> JobEnvelope:
         job = harness.job("/ops-ping" if self.alarm else self.line)
@@ -142,6 +155,17 @@ def _jenkins_builds(harness: Harness, job: JobEnvelope, recorded: list[dict[str,
 def _approval_posts(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
     posted = harness.slack.messages(channel="C0APPROVALS")
     return sum(1 for m in posted if m.kind == "chat.postMessage" and m.seq > _run_started[1])
+
+
+def _codebuild_stops(project: str) -> Callable[[Harness, JobEnvelope, list[dict[str, Any]]], int]:
+    """Builds of `project` this run stopped at the target (the local CodeBuild stops a build once)."""
+
+    def count(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+        assert harness.codebuild is not None
+        ours = [b for b in harness.codebuild.builds_of(project) if b.started >= _run_started[0]]
+        return sum(1 for b in ours if b.stopped_at is not None)
+
+    return count
 
 
 def _held_by(key: str, said: str) -> Callable[[Harness, JobEnvelope, list[dict[str, Any]]], int]:
@@ -214,6 +238,21 @@ SCENARIOS = [
     Scenario("lock", "/ops-lock payment incident 42", effect=_held_by("payment", "is locked by <@U0ALICE>")),
     Scenario("freeze", "/ops-freeze staging incident 42", effect=_held_by("freeze#staging", "is frozen by")),
     Scenario("alarm", "(alarm notification) harness-* ALARM", alarm=True),
+    Scenario(
+        "cancel",
+        "/ops-cancel <job of /ops-migrate payment 2024.06.1, building>",
+        lease="payment",
+        effect=_codebuild_stops(MIGRATION_PROJECT),
+        cancels="/ops-migrate payment 2024.06.1",
+    ),
+    Scenario(
+        "prompt (Confirm click)",
+        "/ops-scale payment 3",
+        lease="payment",
+        effect=_ecs_scales,
+        prepare=_payment_as_provisioned,
+        prompt=True,
+    ),
 ]
 
 #: The harness's alarm route: each run's alarm has a name of its own (a new message, not an update).
@@ -233,13 +272,17 @@ class Outcome:
     lease_free: bool
     deliveries: int
     final_text: str = ""
+    #: What else was wrong (a cancel: the canceller's final messages, a contradiction, a second build).
+    wrong: str = ""
 
     @property
     def cell(self) -> str:
-        return f"{self.effects}/{self.finals}" + ("" if self.lease_free else " lease held")
+        return f"{self.effects}/{self.finals}" + ("" if self.lease_free else " lease held") + self.wrong
 
     def exactly_once(self, scenario: Scenario, fault: Fault | None) -> bool:
         expected = 1 if scenario.effect or scenario.alarm else 0
+        if self.wrong:
+            return False
         if (self.effects, self.finals, self.lease_free) == (expected, 1, True):
             return True
         # EC2 cannot tell a lost answer from a call that never arrived: at most once, and the requester told.
@@ -266,12 +309,25 @@ class Runner:
         self.aws = AwsClients(settings, session=session, overrides=Config(read_timeout=WIRE_READ_TIMEOUT_S))
         self.sqs = aws_client("sqs", harness.moto.endpoint_url)
         self.dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
+        # Where a prompt's Confirm job and its due expiry began (`points`), and the last Slack message before it.
+        self.clicked_at = self.due_at = self.due_seq = 0
         self.web = plan.web_client(
             token="xoxb-test",
             base_url=settings.slack_api_url,
             timeout=WIRE_READ_TIMEOUT_S,
             retry_handlers=slack_retry_handlers(settings.slack_max_retries),
         )
+
+    def points(self, scenario: Scenario, calls: list[str]) -> set[int] | None:
+        """The requests of the clean run to fault (None: all). A prompt: its expiry's, and the Confirm's job's up
+        to its side effect (the claim of the decision, the policy, the lease, the step's call); the rest of that
+        job is the `scale (confirmed)` scenario's path, faulted there."""
+        if not scenario.prompt:
+            return None
+        bodies = self.plan.bodies
+        claim = next(i for i in range(self.clicked_at, self.due_at) if b"decided_at" in bodies[i])
+        effect = next(i for i in range(claim, self.due_at) if any(e in calls[i] for e in EFFECT_CALLS))
+        return set(range(self.clicked_at)) | set(range(effect + 1)) | set(range(self.due_at, len(calls)))
 
     def worker(self) -> Any:
         settings, plan = self.settings, self.plan
@@ -299,14 +355,27 @@ class Runner:
         plan = self.plan
         if scenario.prepare is not None:
             scenario.prepare(self.h)
-        plan.reset(fault)
-        job = scenario.job(self.h)
         _run_started[:] = [self.h.clock.time(), max((m.seq for m in self.h.slack.messages()), default=0)]
+        cancelled, kept = None, list[str]()  # the job a cancel scenario cancels, and its next step (delivered after)
+        if scenario.cancels is not None:
+            plan.reset(None)
+            cancelled = JobEnvelope.model_validate({**self.h.job(scenario.cancels).model_dump(), **dict(CONFIRMED)})
+            self._deliver_all(cancelled.to_message(), scenario.cancels, plan, keep=kept)
+        plan.reset(fault)
+        job = scenario.job(self.h) if cancelled is None else self.h.job(f"/ops-cancel {cancelled.short_id}")
+        if scenario.prompt:
+            job = self.h.job(scenario.line, confirmed=False)
         body = alarm_body("sns", AlarmName=f"harness-{uuid.uuid4().hex[:8]}") if scenario.alarm else job.to_message()
         moto_recorder(self.h.moto.endpoint_url, "reset-recording")
         moto_recorder(self.h.moto.endpoint_url, "start-recording")
         try:
-            deliveries = self._deliver_all(body, scenario.line, plan)
+            if scenario.prompt:
+                deliveries = self._prompt_then_confirm(job, scenario.line, plan)
+                job = job.changed(confirmed_by=job.requester.user_id)
+            else:
+                deliveries = self._deliver_all(body, scenario.line, plan)
+            for step in kept:  # the cancelled job's next step comes after the cancel: it runs nothing, says nothing
+                deliveries += self._deliver_all(step, scenario.line, plan)
         finally:
             moto_recorder(self.h.moto.endpoint_url, "stop-recording")
         if scenario.alarm:  # the alarm's posts in its channel: the side effect, and the message people see
@@ -315,12 +384,57 @@ class Runner:
             return Outcome(posts, posts, True, deliveries), list(plan.calls)
         recorded = moto_requests(self.h.moto.endpoint_url)
         effects = scenario.effect(self.h, job, recorded) if scenario.effect else 0
+        if cancelled is not None:
+            return self._cancel_outcome(cancelled, job, effects, deliveries), list(plan.calls)
         records = self.h.slack.messages(job=job.job_id)
         finals = visible_final_messages(records)
         text = "\n".join(json.dumps(r.payload) for r in records if r.final)
-        return Outcome(effects, finals, self._lease_free(scenario), deliveries, text), list(plan.calls)
+        # An expiry that finds its prompt decided says nothing (its message would replace the job's answer).
+        late = self.h.slack.messages(key=job.job_id, job=job.job_id, after=self.due_seq) if scenario.prompt else []
+        wrong = f" expiry posted {len(late)}" if late else ""
+        return Outcome(effects, finals, self._lease_free(scenario), deliveries, text, wrong), list(plan.calls)
 
-    def _deliver_all(self, first: str, display: str, plan: FaultPlan) -> int:
+    def _cancel_outcome(self, cancelled: JobEnvelope, cancel: JobEnvelope, effects: int, deliveries: int) -> Outcome:
+        """The cancelled job's requester (its own message, replaced by how it ended) and the canceller (the
+        cancel's answer) each see one final message, both saying the same ending; one build was started."""
+
+        def finals_of(job: JobEnvelope) -> list[Any]:  # its response_url's messages and those naming the job
+            return visible_finals(self.h.slack.messages(key=job.job_id, job=job.job_id, after=_run_started[1]))
+
+        told, answered = finals_of(cancelled), finals_of(cancel)
+        wrong = "" if len(answered) == 1 else f" canceller {len(answered)}"
+        endings = {_ending(r.text) for r in [*told, *answered]}
+        if len(endings) > 1 or None in endings:
+            wrong += " contradiction: " + " / ".join(r.text.splitlines()[0][:80] for r in [*told, *answered])
+        assert self.h.codebuild is not None
+        builds = [b for b in self.h.codebuild.builds_of(MIGRATION_PROJECT) if b.started >= _run_started[0]]
+        if len(builds) != 1:
+            wrong += f" {len(builds)} builds"
+        text = "\n".join(r.text for r in [*told, *answered])
+        return Outcome(effects, len(told), self._lease_free_of("payment"), deliveries, text, wrong)
+
+    def _prompt_then_confirm(self, prompt: JobEnvelope, display: str, plan: FaultPlan) -> int:
+        """A confirmation prompt's path: its expiry, queued by the ack with it, takes its first look (it registers
+        the waiting prompt); then the Confirm click's job (the prompt's own job, confirmed) runs to its end; then
+        the expiry comes due and must find the prompt decided. The first look's redeliveries come a visibility
+        timeout apart (seconds), not a poll interval: the prompt has not expired when its Confirm is clicked."""
+        expiry, kept = settlement(prompt, "expired", target=audit_target(prompt)), list[str]()
+        deliveries = self._deliver_all(expiry.to_message(), display, plan, keep=kept, tick=VISIBILITY_S)
+        confirmed = prompt.changed(confirmed_by=prompt.requester.user_id, replace_original=True)
+        self.clicked_at = len(plan.calls)
+        deliveries += self._deliver_all(confirmed.to_message(), display, plan)
+        self.due_at = len(plan.calls)
+        self.due_seq = max((m.seq for m in self.h.slack.messages()), default=0)
+        self.h.clock.advance(CONFIRM_TTL_S)
+        for body in kept:
+            deliveries += self._deliver_all(body, display, plan)
+        return deliveries
+
+    def _deliver_all(
+        self, first: str, display: str, plan: FaultPlan, *, keep: list[str] | None = None, tick: float | None = None
+    ) -> int:
+        """Deliver `first` and what it queues until nothing is left; with `keep`, what it queues is kept there
+        instead (delivered later by the caller). The clock moves `tick` (a poll interval) per delivery."""
         pending: list[tuple[str, int]] = [(first, 1)]
         worker = self.worker()
         deliveries = 0
@@ -328,7 +442,7 @@ class Runner:
             deliveries += 1
             assert deliveries <= MAX_DELIVERIES, f"{display} still running after {MAX_DELIVERIES} deliveries"
             body, receives = pending.pop(0)
-            self.h.clock.advance(self.h.poll_s)
+            self.h.clock.advance(self.h.poll_s if tick is None else tick)
             try:
                 feed = dataclasses.replace(build_alarm_feed(self.settings, worker), now=self.h.clock.time)
                 if not feed.handle(body):  # as the handler routes a record
@@ -343,7 +457,11 @@ class Runner:
             if killed:
                 plan.revive()
                 worker = self.worker()  # a new container; the message comes back after its visibility timeout
-            pending.extend((m["Body"], 1) for m in self._drain())
+            queued = [m["Body"] for m in self._drain()]
+            if keep is not None:
+                keep.extend(queued)
+            else:
+                pending.extend((queued_body, 1) for queued_body in queued)
         return deliveries
 
     def _drain(self) -> list[dict[str, Any]]:
@@ -355,12 +473,20 @@ class Runner:
         return messages
 
     def _lease_free(self, scenario: Scenario) -> bool:
-        if scenario.lease is None:
-            return True
-        item = self.dynamodb.get_item(
-            TableName=self.h.tables.leases, Key={"target": {"S": scenario.lease}}, ConsistentRead=True
-        )
+        return scenario.lease is None or self._lease_free_of(scenario.lease)
+
+    def _lease_free_of(self, lease: str) -> bool:
+        item = self.dynamodb.get_item(TableName=self.h.tables.leases, Key={"target": {"S": lease}}, ConsistentRead=True)
         return "Item" not in item
+
+
+def _ending(text: str) -> str | None:
+    """How a cancel's message says the job ended: cancelled, or completed before the cancel (None: neither)."""
+    if ("completed" in text and "before the cancel" in text) or "when the cancel reached it" in text:
+        return "completed"
+    if "was cancelled" in text:
+        return "cancelled"
+    return None
 
 
 #: The requests that make a side effect: their answer is also held back past the read timeout.
@@ -383,16 +509,18 @@ def is_read(name: str) -> bool:
 STORE_SERVICES = ("dynamodb.", "sqs.")
 
 
-def faults_of(calls: list[str]) -> Iterator[Fault]:
+def faults_of(calls: list[str], only: set[int] | None = None) -> Iterator[Fault]:
     """Every request that changes something: refused before it reached the target, answered 503 after the
     target acted, reset after the target acted, killed after the target acted (a side effect's request also
     timed out after the target acted); and killed before the first request. A request that only reads is
     refused once: the target did nothing, so its other faults are that one (its answer lost) or a kill after
     the write before it (a kill before request N is a kill after request N-1, and a read changes nothing).
     A write to the worker's own store or queue is not also answered 503: botocore resends it after a 503
-    exactly as after a reset."""
+    exactly as after a reset. With `only`, just those requests are faulted."""
     yield Fault(0, "before", "kill")
     for index, name in enumerate(calls):
+        if only is not None and index not in only:
+            continue
         yield Fault(index, "before", "refuse")
         if is_read(name):
             continue
@@ -536,7 +664,9 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
     harness.inventory_toml = toml
     # Builds that end within one poll interval: a long job here is two steps (start, then its end).
     assert harness.codebuild is not None and harness.jenkins is not None
-    script_demo_builds(harness.codebuild, harness.jenkins, DemoTimings(migration_s=60, regression_s=60))
+    # A build a cancel stops runs long: it must not end by itself while the cancel's deliveries move the clock.
+    migration_s = 24 * 3600 if scenario.cancels else 60
+    script_demo_builds(harness.codebuild, harness.jenkins, DemoTimings(migration_s=migration_s, regression_s=60))
     proxy = FaultProxy()
     runner = Runner(harness, proxy)
     expected_effects = 1 if scenario.effect or scenario.alarm else 0
@@ -553,11 +683,12 @@ def _enumerate(runner: Runner, scenario: Scenario, expected_effects: int) -> Non
     clean, calls = runner.run(scenario, None)
     assert (clean.effects, clean.finals, clean.lease_free) == (expected_effects, 1, True), calls
     assert clean.exactly_once(scenario, None)
+    only = runner.points(scenario, calls)
 
     by_label: dict[str, Counter[str]] = {}
     points: Counter[str] = Counter()
     bad = []
-    for fault in faults_of(calls):
+    for fault in faults_of(calls, only):
         outcome, faulted = runner.run(scenario, fault)
         once = outcome.exactly_once(scenario, fault)
         told = once and outcome.effects != expected_effects
