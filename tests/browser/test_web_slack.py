@@ -108,7 +108,15 @@ class Page:
         Select(self.driver.find_element(By.ID, "user-picker")).select_by_value(user)
 
     def go(self, channel: str) -> None:
-        self.driver.find_element(By.CSS_SELECTOR, f'li[data-channel="{channel}"]').click()
+        """Open a channel. The sidebar is drawn anew whenever a message arrives (unread badges), so an item found a
+        moment ago may be gone by the click: click again until the channel is the active one."""
+        item = f'li[data-channel="{channel}"]'
+
+        def opened() -> bool:
+            self.driver.find_element(By.CSS_SELECTOR, item).click()
+            return "active" in (self.driver.find_element(By.CSS_SELECTOR, item).get_attribute("class") or "")
+
+        self.wait(opened, 10)
 
     def type(self, text: str) -> None:
         box = self.driver.find_element(By.ID, "composer-input")
