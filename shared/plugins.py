@@ -153,6 +153,21 @@ def target_kinds_of(plugin: Plugin, module: ModuleType) -> tuple[TargetKind, ...
     return kinds
 
 
+def target_kinds(plugins: Iterable[Plugin] | None = None, *, taken: Iterable[str] = ()) -> dict[str, TargetKind]:
+    """The target kinds of the plugins (default: the installed ones), by key; `PluginError` for a key two plugins
+    declare, or one that is already a table of an inventory target (`taken`)."""
+    reserved = set(taken)
+    found: dict[str, tuple[Plugin, TargetKind]] = {}
+    for plugin in installed() if plugins is None else plugins:
+        for kind in target_kinds_of(plugin, spec_module(plugin)):
+            if kind.key in reserved:
+                raise plugin.error(f"the target kind {kind.key!r} is already a table of opsbot's inventory targets")
+            if kind.key in found:
+                raise plugin.error(f"the target kind {kind.key!r} is also {found[kind.key][0].label}'s")
+            found[kind.key] = (plugin, kind)
+    return {key: kind for key, (_, kind) in found.items()}
+
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "INDEX_FILE",
@@ -165,5 +180,6 @@ __all__ = [
     "installed",
     "read_index",
     "spec_module",
+    "target_kinds",
     "target_kinds_of",
 ]

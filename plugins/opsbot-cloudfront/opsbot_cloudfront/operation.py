@@ -1,0 +1,179 @@
+"""What the worker runs for `/cdn-invalidate`: one CloudFront invalidation, exactly once, followed until it completes.
+
+The invalidation is the command's one side effect, made through opsbot's intent door (`ctx.effect`): the intent is
+written first; CreateInvalidation carries the intent's token as its `CallerReference`, CloudFront's own client token
+(a repeat with the same reference and paths returns the first invalidation instead of making another); and a retry
+that finds the intent reconciles by listing the distribution's invalidations made since the intent and reading
+their reference. The steps after the first follow it (`InvalidationState`) until CloudFront says `Completed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from opsbot_cloudfront.spec import Distribution, InvalidateArgs
+from shared import messages
+from shared.jobs import JobEnvelope
+from worker_function.clients import Clients
+from worker_function.errors import PermanentJobError, classify_aws_errors
+from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
+from worker_function.store.intents import Intent
+
+#: The intent's name (one invalidation per step).
+EFFECT = "cloudfront-invalidation"
+#: CloudFront answers these when retrying cannot help (no such distribution, a bad batch, too many at once).
+PERMANENT_CODES = frozenset({"NoSuchDistribution", "InvalidArgument", "TooManyInvalidationsInProgress"})
+#: Invalidations created this long before the intent are not looked at by `reconcile` (clock skew).
+SKEW_S = 300
+#: Pages of ListInvalidations `reconcile` reads at most (100 a page, newest first on CloudFront).
+MAX_PAGES = 5
+
+
+class InvalidationState(StepState):
+    """The invalidation a job follows."""
+
+    distribution_id: str
+    invalidation_id: str
+    paths: int
+
+
+@contextlib.contextmanager
+def _cloudfront_errors(what: str) -> Iterator[None]:
+    """CloudFront's permanent answers as `PermanentJobError` (told to the requester, never retried)."""
+    with classify_aws_errors(what):
+        try:
+            yield
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") in PERMANENT_CODES:
+                raise PermanentJobError(f"{what}: {error.get('Message') or error.get('Code')}") from exc
+            raise
+
+
+def distribution_of(ctx: OperationContext, args: InvalidateArgs, job: JobEnvelope) -> tuple[Distribution, Clients]:
+    """The target's distribution (its `cloudfront` table) and the clients of its account."""
+    target = ctx.inventory.target(args.target, "cloudfront")
+    table = target.table("cloudfront")
+    assert isinstance(table, Distribution)
+    return table, ctx.aws_for(target, job)
+
+
+@dataclass(frozen=True)
+class CreateInvalidation:
+    """CreateInvalidation with the intent's token as `CallerReference`; made is an invalidation of the
+    distribution carrying that reference."""
+
+    aws: Clients
+    distribution_id: str
+    paths: tuple[str, ...]
+    intent: Intent
+
+    def call(self, intent: Intent) -> dict[str, Any]:
+        batch = {"Paths": {"Quantity": len(self.paths), "Items": list(self.paths)}, "CallerReference": intent.token}
+        with _cloudfront_errors(f"cannot invalidate distribution `{self.distribution_id}`"):
+            made = self.aws.once("cloudfront").create_invalidation(
+                DistributionId=self.distribution_id, InvalidationBatch=batch
+            )
+        return dict(made["Invalidation"])
+
+    def reconcile(self, intent: Intent) -> dict[str, Any] | None:
+        """The invalidation carrying this intent's reference, among those created since the intent was written."""
+        cloudfront = self.aws.client("cloudfront")
+        since = intent.written_at - SKEW_S
+        marker = ""
+        with _cloudfront_errors(f"cannot list the invalidations of distribution `{self.distribution_id}`"):
+            for _ in range(MAX_PAGES):
+                page = cloudfront.list_invalidations(DistributionId=self.distribution_id, Marker=marker, MaxItems="100")
+                listing = page["InvalidationList"]
+                for summary in listing.get("Items") or []:
+                    if _epoch(summary.get("CreateTime")) < since:
+                        continue
+                    found = cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=summary["Id"])
+                    invalidation = dict(found["Invalidation"])
+                    if invalidation["InvalidationBatch"]["CallerReference"] == intent.token:
+                        return invalidation
+                marker = listing.get("NextMarker") or ""
+                if not listing.get("IsTruncated") or not marker:
+                    return None
+        raise PermanentJobError(
+            f"distribution `{self.distribution_id}` has more invalidations than opsbot reads to find its own"
+        )
+
+    def assumed(self, intent: Intent) -> dict[str, Any]:
+        raise AssertionError("CloudFront lists its invalidations: never unknowable")
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return 0.0
+
+
+def _paths_text(paths: tuple[str, ...] | list[str]) -> str:
+    shown = ", ".join(messages.echo(p, 80) for p in list(paths)[:5])
+    return shown + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+class InvalidateOperation:
+    """`/cdn-invalidate`: run (the invalidation), resume (follow it), preview (the distribution and the paths)."""
+
+    state = InvalidationState
+    effects = (CreateInvalidation,)
+
+    def run(self, args: InvalidateArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        distribution, aws = distribution_of(ctx, args, job)
+        what = f"invalidate {len(args.paths)} path(s) of {distribution.distribution_id}"
+        intent = ctx.intent(job, EFFECT, what)
+        made = ctx.effect(CreateInvalidation(aws, distribution.distribution_id, tuple(args.paths), intent))
+        state = InvalidationState(
+            distribution_id=distribution.distribution_id,
+            invalidation_id=str(made["Id"]),
+            paths=len(args.paths),
+            summary=str(made.get("Status", "InProgress")),
+        )
+        return self._told(args, state, str(made.get("Status", "InProgress")), ctx)
+
+    def resume(self, args: InvalidateArgs, job: JobEnvelope, ctx: OperationContext, state: InvalidationState) -> StepResult:
+        _, aws = distribution_of(ctx, args, job)
+        with _cloudfront_errors(f"cannot follow invalidation `{state.invalidation_id}`"):
+            found = aws.client("cloudfront").get_invalidation(
+                DistributionId=state.distribution_id, Id=state.invalidation_id
+            )
+        return self._told(args, state, str(found["Invalidation"].get("Status", "")), ctx)
+
+    def preview(self, args: InvalidateArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+        """The distribution's state and the invalidations it has in progress, from read-only calls."""
+        distribution, aws = distribution_of(ctx, args, job)
+        cloudfront = aws.client("cloudfront")
+        with _cloudfront_errors(f"cannot read distribution `{distribution.distribution_id}`"):
+            found = cloudfront.get_distribution(Id=distribution.distribution_id)["Distribution"]
+            listing = cloudfront.list_invalidations(DistributionId=distribution.distribution_id, MaxItems="100")
+        running = [i for i in listing["InvalidationList"].get("Items") or [] if i.get("Status") != "Completed"]
+        now = [
+            f"Distribution `{messages.escape(distribution.distribution_id)}` "
+            f"({messages.escape(found.get('DomainName', '?'))}) {messages.escape(found.get('Status', '?'))}; "
+            f"{len(running)} invalidation(s) in progress"
+        ]
+        change = (
+            f"invalidate {_paths_text(args.paths)} in the cache of `{messages.escape(distribution.distribution_id)}`, "
+            "then follow the invalidation until CloudFront says it completed"
+        )
+        return Preview(now=now, change=change)
+
+    def _told(self, args: InvalidateArgs, state: InvalidationState, status: str, ctx: OperationContext) -> StepResult:
+        what = f"Invalidation `{messages.escape(state.invalidation_id)}` of `{messages.escape(args.target)}`"
+        if status == "Completed":
+            headline = f"{what} completed: {_paths_text(args.paths)} cleared from CloudFront's edge caches."
+            return messages.outcome(True, headline, in_channel=True)
+        headline = f"{what} {messages.escape(status or 'InProgress')}: {_paths_text(args.paths)}."
+        return Wait(progress=messages.progress(headline), state=state.changed(summary=status), delay_s=ctx.poll_delay())
+
+
+#: What opsbot's worker loads (`CommandSpec.operation`).
+OPERATION = InvalidateOperation()
