@@ -96,9 +96,7 @@ def discover(entry_points: Iterable[Any] | None = None) -> tuple[Plugin, ...]:
         if not _PLUGIN_NAME.match(plugin.name):
             raise plugin.error("a plugin's name (its entry point's) is up to 64 lower-case letters, digits, - or _")
         if not _MODULE.match(plugin.module):
-            raise plugin.error(
-                f"its entry point must name its spec module (`package.module`), not {plugin.module!r}"
-            )
+            raise plugin.error(f"its entry point must name its spec module (`package.module`), not {plugin.module!r}")
         if plugin.name in found and found[plugin.name] != plugin:
             raise plugin.error(f"the name is also {found[plugin.name].label}'s: two plugins cannot share a name")
         found[plugin.name] = plugin

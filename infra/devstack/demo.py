@@ -1,4 +1,4 @@
-"""Demo resources for every operation on the local stack, and the inventory that names them.
+"""Demo resources for every operation on the local stack, and the inventory that names them. An installed plugin adds its own demo target (its spec module's `DEMO`).
 
 ECS services `payment` and `checkout` (infra/devstack/aws.py), two EC2 instances tagged Name=bastion, a log
 group per service with sample lines, a migration and a regression CodeBuild project and a pipeline on the
@@ -9,10 +9,12 @@ inventory names, as it would on AWS (moto gives AssumeRole's credentials the rol
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from infra.devstack.aws import DEMO_CLUSTER, aws_client, provision_demo_ecs
@@ -20,6 +22,7 @@ from infra.devstack.codebuild import CodeBuildServer, PipelineStage
 from infra.devstack.conversation import Channel, DemoUser
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.slack_workspace import SlackChannel, Workspace
+from shared.plugins import installed, spec_module
 
 BASTION_TAG = ("Name", "bastion")
 MIGRATION_PROJECT = "payment-migrate"
@@ -222,6 +225,31 @@ def script_demo_builds(codebuild: CodeBuildServer, jenkins: JenkinsServer, timin
         ],
     )
     jenkins.add_job(JENKINS_JOB, queue_s=timings.jenkins_queue_s, build_s=timings.jenkins_build_s)
+
+
+def plugin_demos() -> list[ModuleType]:
+    """The demo modules of the installed plugins (their spec module's `DEMO`): each has `provision(client)`,
+    returning the inventory's TOML for what it made, and `COMMANDS`, what `opsbot local --demo` sends."""
+    demos = []
+    for plugin in installed():
+        name = getattr(spec_module(plugin), "DEMO", None)
+        if name is None:
+            continue
+        try:
+            demos.append(importlib.import_module(str(name)))
+        except Exception as exc:
+            raise plugin.error(f"its demo module {name} does not import: {type(exc).__name__}: {exc}") from exc
+    return demos
+
+
+def plugin_demo_toml(endpoint_url: str, region: str, *, client: Callable[..., Any] = aws_client) -> str:
+    """The installed plugins' demo targets, each provisioned on the local AWS first, as inventory TOML."""
+    return "".join(demo.provision(lambda service: client(service, endpoint_url, region)) for demo in plugin_demos())
+
+
+def plugin_demo_commands() -> tuple[str, ...]:
+    """What `opsbot local --demo` sends for the installed plugins."""
+    return tuple(line for demo in plugin_demos() for line in getattr(demo, "COMMANDS", ()))
 
 
 def other_account_client(service: str, endpoint_url: str, region: str = OTHER_REGION) -> Any:

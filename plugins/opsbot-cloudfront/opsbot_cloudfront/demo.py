@@ -9,6 +9,8 @@ from typing import Any
 #: The demo distribution's comment: how a second start finds the one it created.
 COMMENT = "opsbot demo: web"
 TARGET = "web"
+#: What `opsbot local --demo` sends for this plugin, after its own commands.
+COMMANDS = (f"/cdn-invalidate {TARGET} /index.html --dry-run",)
 
 
 def provision(client: Callable[[str], Any]) -> str:

@@ -139,7 +139,9 @@ class InvalidateOperation:
         )
         return self._told(args, state, str(made.get("Status", "InProgress")), ctx)
 
-    def resume(self, args: InvalidateArgs, job: JobEnvelope, ctx: OperationContext, state: InvalidationState) -> StepResult:
+    def resume(
+        self, args: InvalidateArgs, job: JobEnvelope, ctx: OperationContext, state: InvalidationState
+    ) -> StepResult:
         _, aws = distribution_of(ctx, args, job)
         with _cloudfront_errors(f"cannot follow invalidation `{state.invalidation_id}`"):
             found = aws.client("cloudfront").get_invalidation(

@@ -82,5 +82,6 @@ SPEC = CommandSpec(
     rank=900,
 )
 
-#: What the local stack's demo provisions for this plugin (imported by the local stack alone).
-DEMO = "opsbot_cloudfront.demo:provision"
+#: The local stack's demo of this plugin: a module with `provision(client) -> TOML` and `COMMANDS` (the local stack
+#: alone imports it).
+DEMO = "opsbot_cloudfront.demo"
