@@ -16,7 +16,7 @@ from infra.devstack.deployed import RolePolicies, function_policies, template
 from infra.devstack.iam_policy import remove_action
 from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_role, put_policies
 from tests.integration.test_operations import final
-from tests.integration.worker_harness import Harness
+from opsbot_testkit.harness import Harness
 
 pytestmark = pytest.mark.integration
 

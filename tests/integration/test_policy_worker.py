@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.jobs import Requester
-from tests.integration.worker_harness import Harness
+from opsbot_testkit.harness import Harness
 from tests.unit.test_policy import POLICY_TOML
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from shared.settings import MAX_RECEIVE_COUNT
-from tests.integration.worker_harness import minutes_ago
+from opsbot_testkit.harness import minutes_ago
 from worker_function.errors import SlackDeliveryError
 
 

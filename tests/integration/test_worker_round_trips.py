@@ -17,7 +17,7 @@ import pytest
 
 from infra.devstack.aws import aws_client
 from tests.fakes import FakeLambdaContext
-from tests.integration.worker_harness import Harness
+from opsbot_testkit.harness import Harness
 from worker_function.app import build_dispatcher
 from worker_function.clients import AwsClients
 from worker_function.dispatch import Dispatcher

@@ -1,10 +1,11 @@
 """What the worker runs for `/cdn-invalidate`: one CloudFront invalidation, exactly once, followed until it completes.
 
 The invalidation is the command's one side effect, made through opsbot's intent door (`ctx.effect`): the intent is
-written first; CreateInvalidation carries the intent's token as its `CallerReference`, CloudFront's own client token
-(a repeat with the same reference and paths returns the first invalidation instead of making another); and a retry
-that finds the intent reconciles by listing the distribution's invalidations made since the intent and reading
-their reference. The steps after the first follow it (`InvalidationState`) until CloudFront says `Completed`.
+written first; CreateInvalidation carries the intent's token as its `CallerReference`, CloudFront's own client
+token (a repeat with the same reference and paths returns the first invalidation instead of making another); and
+a retry that finds the intent reconciles: it lists the distribution's invalidations created since the newest one
+seen before the call (CloudFront's own times, kept in the intent) and reads their reference. The steps after the
+first follow the invalidation (`InvalidationState`) until CloudFront says `Completed`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from worker_function.store.intents import Intent
 EFFECT = "cloudfront-invalidation"
 #: CloudFront answers these when retrying cannot help (no such distribution, a bad batch, too many at once).
 PERMANENT_CODES = frozenset({"NoSuchDistribution", "InvalidArgument", "TooManyInvalidationsInProgress"})
-#: Invalidations created this long before the intent are not looked at by `reconcile` (clock skew).
-SKEW_S = 300
 #: Pages of ListInvalidations `reconcile` reads at most (100 a page, newest first on CloudFront).
 MAX_PAGES = 5
 
@@ -83,36 +82,48 @@ class CreateInvalidation:
         return dict(made["Invalidation"])
 
     def reconcile(self, intent: Intent) -> dict[str, Any] | None:
-        """The invalidation carrying this intent's reference, among those created since the intent was written."""
+        """The invalidation carrying this intent's reference, among those CloudFront created since the newest it
+        listed before the call (`intent.before["newest"]`, CloudFront's own clock: no skew with the worker's)."""
         cloudfront = self.aws.client("cloudfront")
-        since = intent.written_at - SKEW_S
-        marker = ""
+        since = intent.before.get("newest", "")
         with _cloudfront_errors(f"cannot list the invalidations of distribution `{self.distribution_id}`"):
-            for _ in range(MAX_PAGES):
-                page = cloudfront.list_invalidations(DistributionId=self.distribution_id, Marker=marker, MaxItems="100")
-                listing = page["InvalidationList"]
-                for summary in listing.get("Items") or []:
-                    if _epoch(summary.get("CreateTime")) < since:
-                        continue
-                    found = cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=summary["Id"])
-                    invalidation = dict(found["Invalidation"])
-                    if invalidation["InvalidationBatch"]["CallerReference"] == intent.token:
-                        return invalidation
-                marker = listing.get("NextMarker") or ""
-                if not listing.get("IsTruncated") or not marker:
-                    return None
-        raise PermanentJobError(
-            f"distribution `{self.distribution_id}` has more invalidations than opsbot reads to find its own"
-        )
+            for summary in invalidations(cloudfront, self.distribution_id):
+                if _iso(summary.get("CreateTime")) < since:
+                    continue
+                found = cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=summary["Id"])
+                invalidation = dict(found["Invalidation"])
+                if invalidation["InvalidationBatch"]["CallerReference"] == intent.token:
+                    return invalidation
+        return None
 
     def assumed(self, intent: Intent) -> dict[str, Any]:
         raise AssertionError("CloudFront lists its invalidations: never unknowable")
 
 
-def _epoch(value: Any) -> float:
+def invalidations(cloudfront: Any, distribution_id: str) -> Iterator[dict[str, Any]]:
+    """The distribution's invalidations (summaries: Id, CreateTime, Status), page by page; `PermanentJobError` past
+    `MAX_PAGES` pages (opsbot would not find its own among them in time)."""
+    marker = ""
+    for _ in range(MAX_PAGES):
+        page = cloudfront.list_invalidations(DistributionId=distribution_id, Marker=marker, MaxItems="100")
+        listing = page["InvalidationList"]
+        yield from listing.get("Items") or []
+        marker = listing.get("NextMarker") or ""
+        if not listing.get("IsTruncated") or not marker:
+            return
+    raise PermanentJobError(f"distribution `{distribution_id}` has more than {MAX_PAGES * 100} invalidations listed")
+
+
+def newest(cloudfront: Any, distribution_id: str) -> str:
+    """When CloudFront created the distribution's newest invalidation (ISO 8601, its clock), "" when it has none."""
+    return max((_iso(i.get("CreateTime")) for i in invalidations(cloudfront, distribution_id)), default="")
+
+
+def _iso(value: Any) -> str:
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    return 0.0
+        moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # one width: compared as text
+    return ""
 
 
 def _paths_text(paths: tuple[str, ...] | list[str]) -> str:
@@ -129,7 +140,9 @@ class InvalidateOperation:
     def run(self, args: InvalidateArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         distribution, aws = distribution_of(ctx, args, job)
         what = f"invalidate {len(args.paths)} path(s) of {distribution.distribution_id}"
-        intent = ctx.intent(job, EFFECT, what)
+        with _cloudfront_errors(f"cannot list the invalidations of distribution `{distribution.distribution_id}`"):
+            seen = newest(aws.client("cloudfront"), distribution.distribution_id)
+        intent = ctx.intent(job, EFFECT, what, newest=seen)
         made = ctx.effect(CreateInvalidation(aws, distribution.distribution_id, tuple(args.paths), intent))
         state = InvalidationState(
             distribution_id=distribution.distribution_id,
