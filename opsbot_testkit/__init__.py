@@ -40,7 +40,21 @@ _WHERE = {
     "Clock": "harness",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "NOW",
+    "Clock",
+    "FakeLambdaContext",
+    "Harness",
+    "MemoryIntents",
+    "Proof",
+    "Recorder",
+    "Run",
+    "fake_context",
+    "fake_job",
+    "local_stack",
+    "prove_exactly_once",
+    "send",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""The plugin's tests run only where the plugin is installed beside opsbot (`pip install -e ./plugins/opsbot-cloudfront`).
+"""The plugin's tests run only where the plugin is installed beside opsbot
+(`pip install -e ./plugins/opsbot-cloudfront`).
 
 opsbot's test kit gives the fixtures: `opsbot_harness` (the worker on moto and the local Slack, under the IAM the CDK
 app derives, with the demo distribution in its inventory)."""
