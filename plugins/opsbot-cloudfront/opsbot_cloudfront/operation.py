@@ -24,6 +24,7 @@ from shared.jobs import JobEnvelope
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
+from worker_function.operations.iam import Grant
 from worker_function.store.intents import Intent
 
 #: The intent's name (one invalidation per step).
@@ -136,6 +137,18 @@ class InvalidateOperation:
 
     state = InvalidationState
     effects = (CreateInvalidation,)
+    #: What the worker's role is granted, on the distributions of the inventory's `cloudfront` targets only.
+    permissions = (
+        Grant(
+            (
+                "cloudfront:CreateInvalidation",
+                "cloudfront:GetDistribution",
+                "cloudfront:GetInvalidation",
+                "cloudfront:ListInvalidations",
+            ),
+            on="cloudfront",
+        ),
+    )
 
     def run(self, args: InvalidateArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         distribution, aws = distribution_of(ctx, args, job)
