@@ -8,5 +8,13 @@ from worker_function.operations import OperationContext
 from worker_function.outcomes import NothingToPost
 
 
-def run(args: AuditNoteArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
-    return NothingToPost(reason="an audit note: recorded, nobody answered")
+class AuditNoteOperation:
+    """The operation of `audit_note` (see the module's docstring)."""
+
+    effects = ()
+
+    def run(self, args: AuditNoteArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+        return NothingToPost(reason="an audit note: recorded, nobody answered")
+
+
+OPERATION = AuditNoteOperation()

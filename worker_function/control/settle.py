@@ -36,14 +36,6 @@ from worker_function.prompts import hold_facts, may_reject, update_approval_mess
 State = StepState
 
 
-def run(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    return _settle(args, job, ctx)
-
-
-def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: StepState) -> StepResult:
-    return _settle(args, job, ctx)
-
-
 def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     wait = args.not_before - ctx.now().timestamp()
     if wait > 0:
@@ -104,3 +96,19 @@ def _held_back(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> Sai
     tracking.end(ctx.jobs, args.prompt_id, "finished", f"refused at its prompt: {detail}")
     told = refusal.error.to_message(prompt)
     return told.model_copy(update={"about_job": args.prompt_id}) if isinstance(told, SlackMessage) else told
+
+
+class SettleOperation:
+    """The operation of `settle` (see the module's docstring)."""
+
+    state = State
+    effects = ()
+
+    def run(self, args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        return _settle(args, job, ctx)
+
+    def resume(self, args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: StepState) -> StepResult:
+        return _settle(args, job, ctx)
+
+
+OPERATION = SettleOperation()
