@@ -16,6 +16,8 @@ from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
 from worker_function import tracking
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,8 @@ logger = logging.getLogger(__name__)
 class ApprovalRequestOperation:
     """The operation of `approval_request` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
         prompt_id = args.job_id or job.job_id
@@ -46,4 +49,4 @@ class ApprovalRequestOperation:
         return NothingToPost(reason=f"approval request posted in {args.channel}")
 
 
-OPERATION = ApprovalRequestOperation()
+OPERATION: Operation[ApprovalRequestArgs] = ApprovalRequestOperation()

@@ -16,7 +16,9 @@ from shared.jobs import JobEnvelope
 from shared.jobs_view import ApprovalRow, home_view
 from shared.policy import Approval
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
 from worker_function.operations.jobs import Readable, row_of
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
 from worker_function.store.jobs import JobRecord
 
@@ -42,7 +44,8 @@ def extra_sections(ctx: OperationContext, readable: Readable) -> list[dict[str, 
 class HomeOperation:
     """The operation of `home` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: HomeArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
         viewer = job.requester.user_id
@@ -59,4 +62,4 @@ class HomeOperation:
         return NothingToPost(reason="the Home tab was published (views.publish)")
 
 
-OPERATION = HomeOperation()
+OPERATION: Operation[HomeArgs] = HomeOperation()

@@ -13,6 +13,8 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
 from worker_function.store.intents import Intent
 
@@ -63,6 +65,7 @@ class NoticeOperation:
     """The operation of `notice` (see the module's docstring)."""
 
     effects = (TellAlone,)
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: NoticeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage | NothingToPost:
         message = SlackMessage(
@@ -77,4 +80,4 @@ class NoticeOperation:
         return NothingToPost(reason="told the requester alone (chat.postEphemeral)")
 
 
-OPERATION = NoticeOperation()
+OPERATION: Operation[NoticeArgs] = NoticeOperation()

@@ -19,6 +19,7 @@ request keeps its buttons (`worker_function.prompts`, which the executor uses fo
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from shared import messages
 from shared.commands import SettleArgs, find_command
@@ -28,6 +29,8 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function import tracking
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import hold_refusal
 from worker_function.prompts import hold_facts, may_reject, update_approval_message
@@ -102,7 +105,8 @@ class SettleOperation:
     """The operation of `settle` (see the module's docstring)."""
 
     state = State
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         return _settle(args, job, ctx)
@@ -111,4 +115,4 @@ class SettleOperation:
         return _settle(args, job, ctx)
 
 
-OPERATION = SettleOperation()
+OPERATION: Resumable[SettleArgs, Any] = SettleOperation()

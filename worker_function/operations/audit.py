@@ -9,6 +9,8 @@ from shared.guard import may_read
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 #: What a record's detail reads as to someone the policy does not admit to its command here.
 WITHHELD = "(its detail is shown only to whom the policy admits to this command here)"
@@ -19,7 +21,8 @@ HISTORY_LIMIT = 15
 class AuditOperation:
     """The operation of `audit` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: AuditArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         """The target's records, newest first. The policy let the viewer read this target's audit (its environment:
@@ -58,4 +61,4 @@ class AuditOperation:
         return messages.audit_history(args.target, rows, job.short_id)
 
 
-OPERATION = AuditOperation()
+OPERATION: Operation[AuditArgs] = AuditOperation()

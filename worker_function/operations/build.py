@@ -13,6 +13,8 @@ from shared.commands.builtin.build import BuildArgs
 from shared.jobs import JobEnvelope
 from worker_function.errors import PermanentJobError
 from worker_function.operations import JOB_MARKER, OperationContext, Preview, StepResult, StepState, Wait
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
 
@@ -98,6 +100,7 @@ class BuildOperation:
 
     state = State
     effects = (QueueBuild,)
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         name = ctx.inventory.jenkins_job(args.job).job
@@ -185,4 +188,4 @@ class BuildOperation:
         return Stopped(lines=[f"Jenkins `{name}` #{number} stopped (it ends ABORTED)", "no later step runs"])
 
 
-OPERATION = BuildOperation()
+OPERATION: Resumable[BuildArgs, Any] = BuildOperation()

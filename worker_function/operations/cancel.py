@@ -29,6 +29,8 @@ from shared.messages import SlackMessage
 from shared.policy import PolicyRequest, decide
 from worker_function import tracking
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.store.jobs import JobRecord
 
 logger = logging.getLogger(__name__)
@@ -203,7 +205,8 @@ def _tell_requester(ctx: OperationContext, cancelled: JobEnvelope, message: Slac
 class CancelOperation:
     """The operation of `cancel` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: CancelArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         canceller = job.requester.user_id
@@ -234,4 +237,4 @@ class CancelOperation:
         return _cancel_job(ctx, record, job)
 
 
-OPERATION = CancelOperation()
+OPERATION: Operation[CancelArgs] = CancelOperation()

@@ -14,6 +14,8 @@ from shared.messages import SlackMessage
 from worker_function.clients import Clients
 from worker_function.operations import OperationContext
 from worker_function.operations._ecs import deployment_facts, describe_service
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
 def _pipeline_lines(aws: Clients, pipeline: str) -> list[str]:
@@ -39,7 +41,11 @@ def _stage(stage: dict[str, Any]) -> dict[str, Any]:
 class DeployStatusOperation:
     """The operation of `deploy_status` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions = (
+        Grant(("ecs:DescribeServices",), on="ecs_service"),
+        Grant(("codepipeline:GetPipelineState",), on="pipeline"),
+    )
 
     def run(self, args: DeployStatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         target = ctx.inventory.target(args.target, "ecs")
@@ -56,4 +62,4 @@ class DeployStatusOperation:
         return message
 
 
-OPERATION = DeployStatusOperation()
+OPERATION: Operation[DeployStatusArgs] = DeployStatusOperation()

@@ -22,7 +22,8 @@ from shared.messages import SlackMessage
 from shared.policy import Decision
 from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext, Preview
-from worker_function.operations.protocols import Previewable
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation, Previewable
 from worker_function.operations.registry import operation_for
 
 #: What a dry run shows as the change when the policy would refuse the command.
@@ -131,7 +132,8 @@ def audit_detail(decision: Decision, checks: list[str]) -> str:
 class DryRunOperation:
     """The operation of `dry_run` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: DryRunArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         spec = spec_for_kind(args.of.kind)
@@ -154,4 +156,4 @@ class DryRunOperation:
         return messages.dry_run(job.display, job.short_id, preview.change, now, checks)
 
 
-OPERATION = DryRunOperation()
+OPERATION: Operation[DryRunArgs] = DryRunOperation()

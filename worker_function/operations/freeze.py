@@ -9,6 +9,8 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.store.holds import FreezeRecord
 
 
@@ -28,7 +30,8 @@ def _stays_ended(
 class FreezeOperation:
     """The operation of `freeze` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: FreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         policy = ctx.inventory.policy
@@ -61,4 +64,4 @@ class FreezeOperation:
         return messages.froze(freeze, job.short_id)
 
 
-OPERATION = FreezeOperation()
+OPERATION: Operation[FreezeArgs] = FreezeOperation()

@@ -12,6 +12,8 @@ from shared.jobs import JobEnvelope
 from shared.jobs_view import JobRow, LeaseRow, jobs_overview
 from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.store.jobs import JobRecord
 
 JOBS = "/ops-jobs"
@@ -109,7 +111,8 @@ def extra_sections(ctx: OperationContext, target: str | None, readable: Readable
 class JobsOperation:
     """The operation of `jobs` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: JobsArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         readable = Readable(ctx, job)
@@ -130,4 +133,4 @@ class JobsOperation:
         )
 
 
-OPERATION = JobsOperation()
+OPERATION: Operation[JobsArgs] = JobsOperation()

@@ -8,6 +8,8 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError, LockRefusedError
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.store.leases import LOCK_OWNER, Lease
 
 
@@ -21,7 +23,8 @@ def _lifted_since(lease: Lease | None, job: JobEnvelope) -> Lease | None:
 class LockOperation:
     """The operation of `lock` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: LockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         policy = ctx.inventory.policy
@@ -47,4 +50,4 @@ class LockOperation:
         return messages.lock_taken(lock, job.short_id)
 
 
-OPERATION = LockOperation()
+OPERATION: Operation[LockArgs] = LockOperation()

@@ -16,6 +16,8 @@ from shared.commands.builtin.logs import LogsArgs
 from shared.jobs import JobEnvelope
 from worker_function.errors import classify_aws_errors
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 
 #: Lines asked of Insights, and lines shown in Slack (the rest are counted).
 QUERY_LIMIT = 100
@@ -96,7 +98,11 @@ class LogsOperation:
     """The operation of `logs` (see the module's docstring)."""
 
     state = State
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions = (
+        Grant(("logs:StartQuery",), on="log_group", changes_nothing=True),
+        Grant(("logs:GetQueryResults",), on="log_group", unscoped=True),
+    )
 
     def run(self, args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         target = ctx.inventory.target(args.target, "logs")
@@ -128,4 +134,4 @@ class LogsOperation:
         return _look(args, job, ctx, state, inline=True)
 
 
-OPERATION = LogsOperation()
+OPERATION: Resumable[LogsArgs, Any] = LogsOperation()

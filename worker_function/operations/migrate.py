@@ -3,10 +3,12 @@ an environment variable) and follows it to the end: duration, outcome and the lo
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared import messages
 from shared.commands.builtin.migrate import MigrateArgs
 from shared.jobs import JobEnvelope
-from worker_function.operations import OperationContext, Preview, StepResult
+from worker_function.operations import OperationContext, Preview, StepResult, _codebuild
 from worker_function.operations._codebuild import (
     BuildState,
     StartBuildOnce,
@@ -16,6 +18,8 @@ from worker_function.operations._codebuild import (
     start,
 )
 from worker_function.operations._codebuild import stop as stop_build
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.tracking import Stopped
 
 State = BuildState
@@ -30,6 +34,7 @@ class MigrateOperation:
 
     state = State
     effects = (StartBuildOnce,)
+    permissions = (Grant(_codebuild.BUILD_ACTIONS, on="codebuild_project"),)
 
     def run(self, args: MigrateArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         target = ctx.inventory.target(args.target, "migration")
@@ -64,4 +69,4 @@ class MigrateOperation:
         )
 
 
-OPERATION = MigrateOperation()
+OPERATION: Resumable[MigrateArgs, Any] = MigrateOperation()

@@ -7,12 +7,15 @@ from shared.commands.builtin.ping import PingArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
 class PingOperation:
     """The operation of `ping` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: PingArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         waited_ms = (ctx.now() - job.issued_at).total_seconds() * 1000
@@ -21,4 +24,4 @@ class PingOperation:
         return messages.pong(waited_ms, args.work_seconds, job.short_id)
 
 
-OPERATION = PingOperation()
+OPERATION: Operation[PingArgs] = PingOperation()

@@ -3,6 +3,7 @@
 An operation is an object (one per job kind; a module's `OPERATION`) with
 
 - `run(args, job, ctx) -> StepResult`: the job's first step (every operation);
+- `permissions`: the AWS actions it calls, per kind of inventory resource (`iam.Grant`); `()` for none;
 - `effects`: the classes of the side effects it makes, each a `SideEffect` (`call`, `reconcile`, `assumed`)
   made through the intent door (`ctx.effect(...)`); `()` for an operation that changes nothing at a target;
 - where it follows something long, `state` (its steps' typed state: a `StepState` subclass, or an
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from shared.commands.spec import Args
 from shared.jobs import JobEnvelope
+from worker_function.operations.iam import Grant
 
 if TYPE_CHECKING:
     from worker_function.operations import OperationContext, Preview, StepResult, StepState
@@ -36,6 +38,10 @@ class Operation(Protocol[A]):
 
     @property
     def effects(self) -> tuple[type[Any], ...]: ...
+
+    #: The AWS actions it calls, per kind of inventory resource (the CDK app grants exactly these).
+    @property
+    def permissions(self) -> tuple[Grant, ...]: ...
 
     def run(self, args: A, job: JobEnvelope, ctx: OperationContext) -> StepResult: ...
 

@@ -3,15 +3,15 @@
 A command's operation is where its spec says (`CommandSpec.operation`, "module:attribute"), by default
 `worker_function/operations/<kind>.py`'s `OPERATION`; the worker's own messages' are in
 `worker_function/control/<kind>.py`, the dry run's in `operations/dry_run.py`. A job imports only its own
-kind's module (a cold start pays for one operation); `check_all` loads them all (a SnapStart snapshot, the
-CDK app at synth, the unit tests), so an operation that breaks a rule stops the worker's start and the synth,
-naming the command and the rule (`OperationLoadError`).
+kind's module (a cold start pays for one operation, and checks that every command has one: `check_present`);
+`check_all` loads them all (a SnapStart snapshot, the CDK app at synth, the unit tests), so an operation that
+breaks a rule stops the worker's start and the synth, naming the command and the rule (`OperationLoadError`).
 
 The rules (`OPERATION_RULES`, each a function of the pair returning what is wrong): the spec has an
 operation satisfying `Operation`; a mutating command's has `preview`; `resume` exists exactly when a `state`
-does; `stop` only with them; every side effect it declares is a `SideEffect` with its `reconcile`; its module
-makes its AWS writes inside those effects only, and declares the AWS actions it calls
-(`worker_function.operations.effect_rules`).
+does; `stop` only with them; every side effect it declares is a `SideEffect` with its `reconcile`; and, read
+from its source (`SOURCE_RULES`, `source_rules`): it changes its targets inside those effects only, and its
+`permissions` declare exactly the AWS actions it calls.
 """
 
 from __future__ import annotations
@@ -31,12 +31,17 @@ from shared.errors import OpsbotError
 from shared.jobs import JobEnvelope
 from worker_function.errors import StaleStateError
 from worker_function.operations import OperationContext, StepResult, StepState
+from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation, Previewable, Resumable, Stoppable
 
 #: The attribute a built-in operation's module defines.
 OPERATION_ATTRIBUTE = "OPERATION"
 #: The dry run of a mutating command: an operation with no spec of its own.
 DRY_RUN_KIND = "dry_run"
+
+
+#: A rule: what the (spec, operation) pair breaks, or None.
+Rule = Callable[[CommandSpec | None, Any], str | None]
 
 
 class OperationLoadError(OpsbotError):
@@ -81,7 +86,12 @@ def all_kinds() -> list[str]:
 
 def _has_run(spec: CommandSpec | None, op: Any) -> str | None:
     if not isinstance(op, Operation):
-        return "its operation needs run(args, job, ctx) and effects (the classes of its side effects, or ())"
+        return (
+            "its operation needs run(args, job, ctx), effects (the classes of its side effects, or ()) and "
+            "permissions (the AWS actions it calls, or ())"
+        )
+    if not all(isinstance(g, Grant) for g in op.permissions):
+        return "its permissions must be Grant(actions, on=<resource kind>) declarations"
     return None
 
 
@@ -123,7 +133,7 @@ def _effects_reconcile(spec: CommandSpec | None, op: Any) -> str | None:
 
 
 #: The rules every (spec, operation) pair is checked against, in order.
-OPERATION_RULES: tuple[Callable[[CommandSpec | None, Any], str | None], ...] = (
+OPERATION_RULES: tuple[Rule, ...] = (
     _has_run,
     _mutating_previews,
     _resume_with_state,
@@ -132,9 +142,34 @@ OPERATION_RULES: tuple[Callable[[CommandSpec | None, Any], str | None], ...] = (
 )
 
 
-def check_operation(kind: str, spec: CommandSpec | None, op: Any) -> Operation[Any]:
-    """`op` if it keeps every rule; else `OperationLoadError` naming the command and the first rule broken."""
-    for rule in OPERATION_RULES:
+def _iam_covers_calls(spec: CommandSpec | None, op: Any) -> str | None:
+    from worker_function.operations.source_rules import iam_problem  # reads source and SDK models: not on a cold start
+
+    return iam_problem(op)
+
+
+def _effects_through_door(spec: CommandSpec | None, op: Any) -> str | None:
+    from worker_function.operations.source_rules import door_problem
+
+    return door_problem(op)
+
+
+#: The rules read from the operation's source (`source_rules`): at synth, in the unit tests and `check_all`.
+SOURCE_RULES: tuple[Rule, ...] = (
+    _effects_through_door,
+    _iam_covers_calls,
+)
+
+
+def check_operation(
+    kind: str,
+    spec: CommandSpec | None,
+    op: Any,
+    rules: tuple[Callable[[CommandSpec | None, Any], str | None], ...] = (),
+) -> Operation[Any]:
+    """`op` if it keeps every rule (`OPERATION_RULES`, then `rules`); else `OperationLoadError` naming the
+    command and the first rule broken."""
+    for rule in (*OPERATION_RULES, *rules):
         problem = rule(spec, op)
         if problem is not None:
             raise OperationLoadError(f"{_label(kind, spec)}: {problem}")
@@ -155,12 +190,16 @@ def _load(kind: str) -> Command:
     spec = spec_for_kind(kind)
     if spec is None and kind != DRY_RUN_KIND and kind not in CONTROL_PIPELINES:
         raise OperationLoadError(f"{kind}: no command has this kind")
-    location = location_of(kind)
+    return load_operation(kind, spec, location_of(kind))
+
+
+def load_operation(kind: str, spec: CommandSpec | None, location: str) -> Command:
+    """The operation at `location` ("module:attribute"), imported and checked as `kind`'s (`spec`'s)."""
     module_name, _, attribute = location.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != module_name:
+        if exc.name is None or not (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
             raise OperationLoadError(f"{_label(kind, spec)}: {module_name} does not import: {exc}") from exc
         raise OperationLoadError(f"{_label(kind, spec)}: has no operation (no module {module_name})") from None
     except Exception as exc:
@@ -179,9 +218,14 @@ def check_present() -> None:
             raise OperationLoadError(f"{_label(kind, spec_for_kind(kind))}: has no operation (no module {module_name})")
 
 
-def check_all() -> tuple[Command, ...]:
-    """Every operation loaded and checked (`OperationLoadError` for the first that breaks a rule)."""
-    return tuple(load(kind) for kind in all_kinds())
+def check_all(*, source: bool = True) -> tuple[Command, ...]:
+    """Every operation loaded and checked (`OperationLoadError` for the first that breaks a rule); `source`:
+    with the rules read from its source too (`SOURCE_RULES`: effects through the door, IAM declared)."""
+    commands = tuple(load(kind) for kind in all_kinds())
+    if source:
+        for command in commands:
+            check_operation(command.kind, command.spec, command.operation, SOURCE_RULES)
+    return commands
 
 
 def operation_for(kind: str) -> Operation[Any]:

@@ -11,7 +11,7 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.clients import Clients
 from worker_function.errors import classify_aws_errors
-from worker_function.operations import OperationContext, Preview, StepResult
+from worker_function.operations import OperationContext, Preview, StepResult, _codebuild
 from worker_function.operations._codebuild import (
     BuildState,
     StartBuildOnce,
@@ -21,6 +21,8 @@ from worker_function.operations._codebuild import (
     start,
 )
 from worker_function.operations._codebuild import stop as stop_build
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.tracking import Stopped
 
 State = BuildState
@@ -57,6 +59,10 @@ class RegressionOperation:
 
     state = State
     effects = (StartBuildOnce,)
+    permissions = (
+        Grant(_codebuild.BUILD_ACTIONS, on="codebuild_project"),
+        Grant(("codebuild:BatchGetReports",), on="report_group"),
+    )
 
     def run(self, args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         suite = ctx.inventory.suite(args.suite)
@@ -84,4 +90,4 @@ class RegressionOperation:
         return follow(ctx, _aws(ctx), state, what, finish)
 
 
-OPERATION = RegressionOperation()
+OPERATION: Resumable[RegressionArgs, Any] = RegressionOperation()

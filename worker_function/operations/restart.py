@@ -18,6 +18,8 @@ from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations._ecs import counts, describe_service, follow_deployment, rollout_state
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
 
@@ -201,6 +203,11 @@ class RestartOperation:
 
     state = State
     effects = (ForceNewDeployment, Reboot)
+    permissions = (
+        Grant(("ecs:DescribeServices", "ecs:UpdateService"), on="ecs_service"),
+        Grant(("ec2:RebootInstances",), on="ec2_instances"),
+        Grant(("ec2:DescribeInstanceStatus", "ec2:DescribeInstances"), on="ec2_instances", unscoped=True),
+    )
 
     def stop(
         self, args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: ServiceState | InstancesState
@@ -258,4 +265,4 @@ class RestartOperation:
         return Preview(now=health_lines(instance_health(aws, ids)), change=change)
 
 
-OPERATION = RestartOperation()
+OPERATION: Resumable[RestartArgs, Any] = RestartOperation()

@@ -27,6 +27,8 @@ from worker_function.operations._ecs import (
     revision_name,
     task_definition,
 )
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 
 
@@ -167,6 +169,10 @@ class RollbackOperation:
 
     state = State
     effects = (RollBack,)
+    permissions = (
+        Grant(("ecs:DescribeServices", "ecs:UpdateService"), on="ecs_service"),
+        Grant(("ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"), on="ecs_service", unscoped=True),
+    )
 
     def run(self, args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         target = ctx.inventory.target(args.target, "ecs")
@@ -248,4 +254,4 @@ class RollbackOperation:
         return Preview(now=now, change=change)
 
 
-OPERATION = RollbackOperation()
+OPERATION: Resumable[RollbackArgs, Any] = RollbackOperation()

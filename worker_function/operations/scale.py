@@ -15,6 +15,8 @@ from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations._ecs import describe_service
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 
 
@@ -73,6 +75,7 @@ class ScaleOperation:
 
     state = State
     effects = (SetDesiredCount,)
+    permissions = (Grant(("ecs:DescribeServices", "ecs:UpdateService"), on="ecs_service"),)
 
     def run(self, args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         target = ctx.inventory.target(args.target, "ecs")
@@ -139,4 +142,4 @@ class ScaleOperation:
         return Preview(now=now, change=change)
 
 
-OPERATION = ScaleOperation()
+OPERATION: Resumable[ScaleArgs, Any] = ScaleOperation()

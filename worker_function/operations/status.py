@@ -9,6 +9,8 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
 from worker_function.operations._ecs import counts, describe_service, rollout_state
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.operations.restart import health_lines, instance_health, instances_of
 
 #: Service events shown (ECS keeps the last 100).
@@ -18,7 +20,11 @@ EVENTS_SHOWN = 3
 class StatusOperation:
     """The operation of `status` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions = (
+        Grant(("ecs:DescribeServices",), on="ecs_service"),
+        Grant(("ec2:DescribeInstanceStatus", "ec2:DescribeInstances"), on="ec2_instances", unscoped=True),
+    )
 
     def run(self, args: StatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         target = ctx.inventory.target(args.target, "status")
@@ -52,4 +58,4 @@ class StatusOperation:
         return messages.with_footer(messages.outcome(healthy if not rolling else None, headline, lines), context)
 
 
-OPERATION = StatusOperation()
+OPERATION: Operation[StatusArgs] = StatusOperation()

@@ -9,12 +9,15 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
 class UnfreezeOperation:
     """The operation of `unfreeze` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: UnfreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         user = job.requester.user_id
@@ -36,4 +39,4 @@ class UnfreezeOperation:
         return messages.unfrozen(freeze, user, job.short_id)
 
 
-OPERATION = UnfreezeOperation()
+OPERATION: Operation[UnfreezeArgs] = UnfreezeOperation()

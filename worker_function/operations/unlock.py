@@ -9,12 +9,15 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
 class UnlockOperation:
     """The operation of `unlock` (see the module's docstring)."""
 
-    effects = ()
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
 
     def run(self, args: UnlockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
         user = job.requester.user_id
@@ -41,4 +44,4 @@ class UnlockOperation:
         return messages.unlocked(lock, user, job.short_id)
 
 
-OPERATION = UnlockOperation()
+OPERATION: Operation[UnlockArgs] = UnlockOperation()
