@@ -17,15 +17,15 @@ from shared.commands import (
     COMMANDS,
     ApprovalRequestArgs,
     AuditNoteArgs,
-    BuildArgs,
     CommandSpec,
     DryRunArgs,
     HomeArgs,
     NoticeArgs,
-    ScaleArgs,
     find_command,
     quoted,
 )
+from shared.commands.builtin.build import BuildArgs
+from shared.commands.builtin.scale import ScaleArgs
 from shared.confirm import (
     CANCEL_ACTION,
     CONFIRM_ACTION,

@@ -10,7 +10,8 @@ from opsbot_testkit.context import NOW, FakeDecisions, Recorder, fake_context
 from shared.commands import ApprovalRequestArgs, SettleArgs
 from shared.jobs import JobEnvelope, Requester
 from worker_function.errors import PermanentJobError
-from worker_function.operations import OperationContext, operation_for
+from worker_function.operations import OperationContext
+from worker_function.operations.registry import load, operation_for
 from worker_function.store.decisions import Decision
 
 
@@ -78,6 +79,6 @@ def test_every_control_message_has_its_own_handler_apart_from_the_commands():
     from shared.commands import CONTROL_PIPELINES
 
     for kind in CONTROL_PIPELINES:
-        handler = operation_for(kind)
-        assert handler.__name__ == f"worker_function.control.{kind}" and callable(handler.run), kind
-    assert operation_for("restart").__name__ == "worker_function.operations.restart"
+        handler = load(kind)
+        assert handler.location == f"worker_function.control.{kind}:OPERATION" and callable(handler.operation.run), kind
+    assert load("restart").location == "worker_function.operations.restart:OPERATION"
