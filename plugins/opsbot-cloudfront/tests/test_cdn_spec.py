@@ -18,7 +18,8 @@ ecs = { cluster = "c", service = "payment" }
 
 
 def test_the_command_is_registered_from_the_plugin():
-    assert find_command("/cdn-invalidate") is SPEC
+    found = find_command("/cdn-invalidate")
+    assert found is not None and found.plugin == "cloudfront" and found.args_model is SPEC.args_model
     assert SPEC.mutating and SPEC.confirm and SPEC.operation == "opsbot_cloudfront.operation:OPERATION"
 
 
