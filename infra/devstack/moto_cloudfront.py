@@ -10,13 +10,19 @@ you already sent in a previous invalidation batch request but the content of any
 original request, CloudFront returns an InvalidationBatchAlreadyExists error." And an invalidation is
 `InProgress` until its paths are cleared from every edge location, then `Completed`.
 
-Here: a repeated CallerReference returns the first invalidation (or 409 InvalidationBatchAlreadyExists for other
-paths), and an invalidation is `InProgress` in CreateInvalidation's answer and for `OPSBOT_CLOUDFRONT_INVALIDATION_S`
-seconds after (default 0: `Completed` from the first read on), then `Completed`.
+Here: a distribution's id is derived from its account and CallerReference (CloudFront's are random; an id is
+opaque to opsbot either way): the demo distribution of every local moto has the same id, so the inventory naming
+it, and the worker's IAM synthesized from that inventory, are the same from one run to the next
+(infra/devstack/deployed.py keeps the synthesized templates by inventory). A repeated CallerReference returns the
+first invalidation (or 409 InvalidationBatchAlreadyExists for other paths), and an invalidation is `InProgress` in
+CreateInvalidation's answer and for `OPSBOT_CLOUDFRONT_INVALIDATION_S` seconds after (default 0: `Completed` from
+the first read on), then `Completed`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import time
 from typing import Any
@@ -47,7 +53,8 @@ def apply() -> bool:
         return False
     backend = getattr(models, "CloudFrontBackend", None)
     if backend is None or not all(
-        hasattr(backend, name) for name in ("create_invalidation", "get_invalidation", "list_invalidations")
+        hasattr(backend, name)
+        for name in ("create_distribution_with_tags", "create_invalidation", "get_invalidation", "list_invalidations")
     ):
         return False
 
@@ -61,6 +68,20 @@ def apply() -> bool:
             )
 
     create, get, listed = backend.create_invalidation, backend.get_invalidation, backend.list_invalidations
+    create_distribution = backend.create_distribution_with_tags
+
+    def create_distribution_with_tags(self: Any, distribution_config: Any, tags: Any) -> Any:
+        dist, _, etag = create_distribution(self, distribution_config, tags)
+        reference = dist.distribution_config.caller_reference
+        digest = hashlib.sha256(f"{self.account_id}/{reference}".encode()).digest()
+        stable = "E" + base64.b32encode(digest).decode().rstrip("=")[:13]
+        self.distributions.pop(dist.distribution_id)
+        old_arn = dist.arn
+        dist.distribution_id = dist.id = stable
+        dist.arn = old_arn.rsplit("/", 1)[0] + f"/{stable}"
+        self.distributions[stable] = dist
+        self.tagger.tag_resource(dist.arn, tags)
+        return dist, dist.location, etag
 
     def create_invalidation(self: Any, dist_id: str, paths: list[str], caller_ref: str) -> Any:
         self.get_distribution(dist_id)  # NoSuchDistribution first, as CloudFront answers
@@ -74,7 +95,7 @@ def apply() -> bool:
         invalidation._opsbot_created = time.monotonic()
         return invalidation
 
-    def get_invalidation(self: Any, dist_id: str, id: str) -> Any:  # noqa: A002 (moto's parameter name)
+    def get_invalidation(self: Any, dist_id: str, id: str) -> Any:
         return _refresh(get(self, dist_id, id))
 
     def list_invalidations(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -84,6 +105,7 @@ def apply() -> bool:
             _refresh(invalidation)
         return result
 
+    backend.create_distribution_with_tags = create_distribution_with_tags
     backend.create_invalidation = create_invalidation
     backend.get_invalidation = get_invalidation
     backend.list_invalidations = list_invalidations

@@ -106,7 +106,8 @@ def invalidations(cloudfront: Any, distribution_id: str) -> Iterator[dict[str, A
     `MAX_PAGES` pages (opsbot would not find its own among them in time)."""
     marker = ""
     for _ in range(MAX_PAGES):
-        page = cloudfront.list_invalidations(DistributionId=distribution_id, Marker=marker, MaxItems="100")
+        more = {"Marker": marker} if marker else {}
+        page = cloudfront.list_invalidations(DistributionId=distribution_id, MaxItems="100", **more)
         listing = page["InvalidationList"]
         yield from listing.get("Items") or []
         marker = listing.get("NextMarker") or ""
