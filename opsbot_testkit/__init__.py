@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opsbot_testkit.context import NOW, MemoryIntents, Recorder, fake_context, fake_job
-    from opsbot_testkit.exactly_once import Proof, Run, prove_exactly_once
+    from opsbot_testkit.exactly_once import Proof, Run, around, prove_exactly_once
     from opsbot_testkit.harness import Clock, Harness
     from opsbot_testkit.lambda_context import FakeLambdaContext
     from opsbot_testkit.local import local_stack, send
@@ -34,6 +34,7 @@ _WHERE = {
     "local_stack": "local",
     "send": "local",
     "prove_exactly_once": "exactly_once",
+    "around": "exactly_once",
     "Proof": "exactly_once",
     "Run": "exactly_once",
     "Harness": "harness",
@@ -49,6 +50,7 @@ __all__ = [
     "Proof",
     "Recorder",
     "Run",
+    "around",
     "fake_context",
     "fake_job",
     "local_stack",

@@ -246,6 +246,20 @@ class Proof:
         return "\n".join(lines)
 
 
+def around(*services: str) -> Callable[[list[str]], set[int]]:
+    """The requests to `services` (the command's own: `around("cloudfront")`), each with the request before it
+    and the one after it (the intent written before a side effect, the step's outcome saved after): what a command
+    adds to the executor's path. The executor's own requests (idempotency records, lease, audit, the queue,
+    Slack) are the same for every command and faulted, each of them, by opsbot's own scenarios."""
+    prefixes = tuple(f"{service}." for service in services)
+
+    def pick(calls: list[str]) -> set[int]:
+        own = {i for i, call in enumerate(calls) if call.startswith(prefixes)}
+        return {j for i in own for j in (i - 1, i, i + 1) if 0 <= j < len(calls)}
+
+    return pick
+
+
 def prove_exactly_once(
     harness: Harness,
     line: str,
@@ -258,7 +272,8 @@ def prove_exactly_once(
     """Run the command `line` (as the ack would queue it, confirmed when its spec asks) clean, then once per fault
     on every request of its path; each run counted at the target by `effects(harness, job)`. `effect_calls` names
     the requests that make the side effect (`"cloudfront.POST /2020-05-31/distribution/"`: its answer is also held
-    back past the read timeout). `only(calls)` may narrow the requests faulted (None: all)."""
+    back past the read timeout). `only(calls)` may narrow the requests faulted (None: all): `only=around("cloudfront")`
+    faults the command's own requests and those next to them, in seconds rather than minutes."""
     proxy = FaultProxy()
     try:
         runner = Runner(harness, proxy)
