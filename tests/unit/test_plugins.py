@@ -41,6 +41,7 @@ from shared import messages
 
 class Echo:
     effects = ()
+    permissions = ()
 
     def run(self, args, job, ctx):
         return messages.outcome(True, f"echo {args.target}")

@@ -87,3 +87,20 @@ def test_every_fault_on_the_path_still_invalidates_once_and_answers_once(opsbot_
     assert len(proof.runs) > 20 and not proof.bad, proof.table()
     faulted = {run.call.split(" ")[0] for run in proof.runs if run.fault is not None}
     assert {"cloudfront.GET", "cloudfront.POST", "dynamodb.PutItem"} <= faulted, faulted
+
+
+def test_a_bug_in_the_plugin_fails_the_job_at_once_told_to_the_requester_never_retried(opsbot_harness, monkeypatch):
+    from opsbot_cloudfront.operation import InvalidateOperation
+
+    def broken(self, args, job, ctx):
+        return {}["Invalidation"]  # a KeyError, as a misread answer would raise
+
+    monkeypatch.setattr(InvalidateOperation, "run", broken)
+    job = opsbot_harness.job("/cdn-invalidate web /index.html")
+
+    steps = opsbot_harness.run(job)
+
+    [final] = finals(opsbot_harness, job)
+    assert steps == 1 and "plugin cloudfront" in final.text and "KeyError" in final.text, final.text
+    assert opsbot_harness.dead_letters() == [] and opsbot_harness.queued() == []
+    assert Invalidations()(opsbot_harness, job) == 0
