@@ -33,5 +33,5 @@ def send(
     """Sign `line` as Slack would, post it to the ack, answer a Confirm prompt with `on_prompt`, and follow the job
     to its final message (`outcome.messages`, `outcome.result`: succeeded, refused, failed...)."""
     return run_command(
-        line, stack.target(), timeout=timeout, user_id=user_id, emit=lambda text: None, on_prompt=on_prompt
+        line, stack.target, timeout=timeout, user_id=user_id, emit=lambda text: None, on_prompt=on_prompt
     )

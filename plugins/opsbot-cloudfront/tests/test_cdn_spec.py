@@ -54,3 +54,11 @@ def test_a_target_with_a_distribution_is_one_the_command_accepts():
 def test_a_bad_distribution_id_is_refused_naming_its_key():
     with pytest.raises(InventoryError, match=r"targets\.web.*cloudfront.*distribution_id"):
         Inventory.from_toml(INVENTORY.replace("E2QWRUHEXAMPLE", "e2-lower"))
+
+
+def test_the_slack_manifest_lists_the_command():
+    from infra.cli.manifest import build_manifest
+
+    commands = build_manifest("https://example.com/slack/events")["features"]["slash_commands"]
+    [mine] = [c for c in commands if c["command"] == "/cdn-invalidate"]
+    assert mine["usage_hint"] == "<target> [path ...]" and "CloudFront" in mine["description"]
