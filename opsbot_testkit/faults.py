@@ -148,7 +148,7 @@ class _WebClient(PooledWebClient):
         super().__init__(**kwargs)
         self._plan = plan
 
-    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
         self._plan.check_alive(f"slack.{api_method}")
         return super().api_call(api_method, **kwargs)
 

@@ -1,10 +1,12 @@
-"""Demo resources for every operation on the local stack, and the inventory that names them. An installed plugin adds its own demo target (its spec module's `DEMO`).
+"""Demo resources for every operation on the local stack, and the inventory that names them.
 
 ECS services `payment` and `checkout` (infra/devstack/aws.py), two EC2 instances tagged Name=bastion, a log
 group per service with sample lines, a migration and a regression CodeBuild project and a pipeline on the
 local CodeBuild, and a Jenkins job `web/deploy` on the local Jenkins. A second AWS account (`222222222222`,
 eu-west-1) holds the ECS service of target `payment-eu`: the worker reaches it by assuming the role the
 inventory names, as it would on AWS (moto gives AssumeRole's credentials the role's account).
+
+An installed plugin adds its own demo target (its spec module's `DEMO`).
 """
 
 from __future__ import annotations

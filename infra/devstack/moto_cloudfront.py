@@ -14,7 +14,7 @@ Here: a distribution's id is derived from its account and CallerReference (Cloud
 opaque to opsbot either way): the demo distribution of every local moto has the same id, so the inventory naming
 it, and the worker's IAM synthesized from that inventory, are the same from one run to the next
 (infra/devstack/deployed.py keeps the synthesized templates by inventory). A repeated CallerReference returns the
-first invalidation (or 409 InvalidationBatchAlreadyExists for other paths), and an invalidation is `InProgress` in
+first invalidation (or InvalidationBatchAlreadyExists for other paths), and an invalidation is `InProgress` in
 CreateInvalidation's answer and for `OPSBOT_CLOUDFRONT_INVALIDATION_S` seconds after (default 0: `Completed` from
 the first read on), then `Completed`.
 """
@@ -58,9 +58,7 @@ def apply() -> bool:
     ):
         return False
 
-    class InvalidationBatchAlreadyExists(exceptions.CloudFrontException):  # type: ignore[misc,name-defined]
-        code = 409
-
+    class InvalidationBatchAlreadyExists(exceptions.CloudFrontException):
         def __init__(self) -> None:
             super().__init__(
                 "InvalidationBatchAlreadyExists",

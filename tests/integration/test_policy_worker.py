@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.jobs import Requester
 from opsbot_testkit.harness import Harness
+from shared.jobs import Requester
 from tests.unit.test_policy import POLICY_TOML
 
 

@@ -237,12 +237,11 @@ def operation_for(kind: str) -> Operation[Any]:
 
 
 @functools.cache
-def _runnable(kind: str) -> Operation[Any]:
+def _runnable(kind: str) -> Any:
     command = load(kind)
     if command.spec is None or not command.spec.plugin:
         return command.operation
-    guarded: Operation[Any] = GuardedOperation(command.operation, plugin=command.spec.plugin, command=command.spec.name)  # type: ignore[assignment]
-    return guarded
+    return GuardedOperation(command.operation, plugin=command.spec.plugin, command=command.spec.name)
 
 
 # -- running -----------------------------------------------------------------------------------------
