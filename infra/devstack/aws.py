@@ -32,6 +32,7 @@ from shared.deployment import (
 from shared.settings import AUDIT_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
+    import boto3.session
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_sqs import SQSClient
@@ -197,7 +198,7 @@ class _SearchPaths(list[str]):
             super().append(path)
 
 
-def sdk_session(**kwargs: Any) -> Any:
+def sdk_session(**kwargs: Any) -> boto3.session.Session:
     """A new boto3 Session (its own credentials, events and clients) whose SDK data (service models, endpoint
     rules, partitions) is read from disk once per process: a fresh Session otherwise parses megabytes of JSON for
     each service it makes a client of (hundreds of milliseconds each, seconds on a busy machine)."""
@@ -208,7 +209,7 @@ def sdk_session(**kwargs: Any) -> Any:
     global _sdk_loader
     with _SDK_LOCK:
         if _sdk_loader is None:
-            loader = botocore.loaders.create_loader()
+            loader: Any = botocore.loaders.create_loader()
             loader._search_paths = _SearchPaths(loader.search_paths)
             _sdk_loader = loader
     core = botocore.session.Session()
@@ -232,7 +233,7 @@ def aws_client(
     from botocore.config import Config
 
     keys = credentials if credentials is not None else FAKE_CREDENTIALS
-    key = (service, endpoint_url, region, tuple(sorted(keys.items())), tuple(sorted(config.items())))
+    key: tuple[Any, ...] = (service, endpoint_url, region, tuple(sorted(keys.items())), tuple(sorted(config.items())))
     try:
         return _clients[key]
     except KeyError:
@@ -240,7 +241,7 @@ def aws_client(
     except TypeError:  # a config value that cannot be a key: a client of its own
         key = ()
     client = sdk_session().client(
-        service,
+        service,  # type: ignore[call-overload]
         region_name=region,
         endpoint_url=endpoint_url,
         config=Config(retries={"total_max_attempts": 2, "mode": "standard"}, **config),
