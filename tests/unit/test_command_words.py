@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ack_function.intake import plan_job
+from ack_function.route import plan_job
 from shared.commands import DryRunArgs, find_command
 from shared.commands.builtin.freeze import FreezeArgs
 from shared.commands.builtin.logs import LogsArgs
