@@ -128,7 +128,7 @@ def test_an_installed_plugin_is_a_command_with_help_and_a_place_in_the_manifest(
 def test_a_plugin_that_cannot_be_loaded_stops_the_start_naming_the_plugin_and_the_rule(tmp_path, files, said):
     site = install(tmp_path, "echo-plugin", {"operation.py": GOOD_OPERATION, **files})
 
-    for code in ("import shared.commands", "import ack_function.handler"):
+    for code in ("from shared.commands import COMMANDS", "import ack_function.handler"):
         done = python(site, code, hide_installed=True)
 
         assert done.returncode != 0, code
@@ -143,7 +143,7 @@ def test_two_plugins_with_one_command_name_stop_the_start_naming_both(tmp_path):
         {"spec.py": GOOD_SPEC.replace('"echo_target"', '"echo_two"'), "operation.py": GOOD_OPERATION},
     )
 
-    done = python(tmp_path, "import shared.commands", hide_installed=True)
+    done = python(tmp_path, "from shared.commands import COMMANDS", hide_installed=True)
 
     assert done.returncode != 0
     assert "plugin 'echo-two'" in done.stderr and "/echo-target" in done.stderr and "echo-plugin" in done.stderr
@@ -201,3 +201,52 @@ def test_an_assets_index_lists_what_was_installed_when_it_was_built(tmp_path):
     path.write_text("{")
     with pytest.raises(PluginError, match="cannot be read"):
         read_index(path)
+
+
+def test_a_lambda_asset_carries_its_plugins_and_reads_their_index_without_scanning_entry_points(tmp_path):
+    site = install(tmp_path / "site", "echo-plugin", {"spec.py": GOOD_SPEC, "operation.py": GOOD_OPERATION})
+    asset = tmp_path / "asset"
+    built = python(
+        site,
+        f"""
+        from infra.aws.bundling import PipBundling, bundled_plugins
+        from shared.plugins import INDEX_FILE
+        found = bundled_plugins()
+        bundler = PipBundling(
+            packages=("shared",), requirements=(), files={{INDEX_FILE: found.index}}, plugin_packages=found.packages
+        )
+        bundler.try_bundle({str(asset)!r})
+        """,
+        hide_installed=True,
+    )
+    assert built.returncode == 0, built.stderr
+    assert (asset / "echo_plugin" / "spec.py").is_file() and (asset / "opsbot_plugins.json").is_file()
+
+    # As on Lambda: the asset alone on the path (with the third-party libraries), and no entry point may be read.
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import importlib.metadata as m
+                scan = m.entry_points
+                def refuse(**kw):  # (pydantic reads its own group, "pydantic", whatever opsbot does)
+                    if kw.get("group") == "opsbot.commands":
+                        raise AssertionError("opsbot's plugins looked up on a cold start")
+                    return scan(**kw)
+                m.entry_points = refuse
+                from shared.commands import find_command
+                print(find_command("/echo-target").plugin, find_command("/cdn-invalidate"))
+                """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=asset,
+        env={"PYTHONPATH": str(asset), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["echo-plugin", "None"]
