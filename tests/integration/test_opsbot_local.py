@@ -24,6 +24,12 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def plugin_demo_commands() -> tuple[str, ...]:
+    from infra.devstack.demo import plugin_demo_commands as commands
+
+    return commands()
+
+
 def opsbot(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
@@ -36,11 +42,12 @@ def test_demo_runs_both_commands_to_their_final_messages(tmp_path):
     result = opsbot("local", "--port", "0", "--demo", "--exit", "--state", str(state))
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("queued as job") == 2
+    sent = 2 + len(plugin_demo_commands())  # each installed plugin's demo commands after opsbot's two
+    assert result.stdout.count("queued as job") == sent
     assert "demo: all commands finished" in result.stdout
     assert "Ctrl-C" not in result.stdout  # it exits by itself
     finals = [line for line in result.stdout.splitlines() if line.startswith("──") and " final " in line]
-    assert len(finals) == 2
+    assert len(finals) == sent
     assert not state.exists()
     # The README shows this run's /deploy-status part: the same lines, up to latencies, ids and times ("…"
     # where it leaves lines out).
