@@ -11,8 +11,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
+from ack_function import replies
 from ack_function.pickers import PickClick, offers_picker, picker_for
-from shared import messages
+from shared import blockkit, messages
+from shared.blockkit import SlackMessage
 from shared.commands import (
     COMMANDS,
     ApprovalRequestArgs,
@@ -41,7 +43,6 @@ from shared.errors import ConfirmationError, EnqueueError, UsageError
 from shared.guard import check
 from shared.inventory import JENKINS_RESERVED, Intake, Inventory, UnknownNameError
 from shared.jobs import JobEnvelope, Requester, audit_target, job_id_for, utcnow
-from shared.messages import SlackMessage
 from shared.observability import ENQUEUE_FAILURES, JOBS_QUEUED, function_metrics, job_log_keys
 from shared.policy import Approval
 from shared.queue import JobQueue
@@ -116,19 +117,19 @@ def plan_job(
     build parameter the inventory does not allow): nothing of that is queued."""
     spec = find_command(name)
     if spec is None:
-        return messages.unknown_command(name, COMMANDS)
+        return replies.unknown_command(name, COMMANDS)
     try:
         words, dry_run = spec.split_dry_run(text)
         args = spec.parse(words)
     except UsageError as exc:
-        return messages.usage_help(spec, str(exc))
+        return replies.usage_help(spec, str(exc))
     problem = (
         unknown_name(spec, args, inventory)
         or build_parameter_problem(args, inventory)
         or scale_bounds_problem(args, inventory)
     )
     if problem is not None:
-        return messages.refused(f"{spec.name} {text}", problem)
+        return replies.refused(f"{spec.name} {text}", problem)
     return JobEnvelope(
         job_id=job_id,
         command=spec.name,
@@ -214,7 +215,7 @@ def accept_command(
     )
     if isinstance(job, SlackMessage):
         return job
-    return route_job(job, queue, signing_secret=signing_secret, inventory=inventory) or messages.queued(
+    return route_job(job, queue, signing_secret=signing_secret, inventory=inventory) or replies.queued(
         job.display, job.short_id
     )
 
@@ -235,7 +236,7 @@ def route_job(
         try:
             _send(queue, job)
         except EnqueueError as exc:
-            return messages.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
+            return replies.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
         return None
     denial = refusal(job, inventory)
     if denial is not None:
@@ -243,7 +244,7 @@ def route_job(
         return denial
     spec = find_command(job.command)
     if spec is not None and spec.confirm and not can_prompt:  # its requester's Confirm comes first, always
-        return messages.use_the_slash_command(job.display)
+        return replies.use_the_slash_command(job.display)
     decision = check(job, inventory) if inventory is not None else None
     if decision is not None and decision.approval is not None:
         return request_approval(queue, job, decision.approval, decision.rule or "", signing_secret)
@@ -252,7 +253,7 @@ def route_job(
     try:
         _send(queue, job)
     except EnqueueError as exc:
-        return messages.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
+        return replies.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
     return None
 
 
@@ -307,12 +308,12 @@ def _runbook_line(click: ActionClick, inventory: Inventory | None) -> str | Slac
     try:
         ref = RunbookRef.from_value(click.value)
     except AlarmFormatError as exc:
-        return messages.refused("runbook button", str(exc))
+        return replies.refused("runbook button", str(exc))
     route = inventory.alarms.get(ref.alarm) if inventory is not None else None
     if route is None or ref.entry >= len(route.runbook):
-        return messages.refused("runbook button", "this button is no longer in the inventory's [alarms]")
+        return replies.refused("runbook button", "this button is no longer in the inventory's [alarms]")
     if click.channel_id != route.channel:
-        return messages.refused(route.runbook[ref.entry], "runbook buttons run only in their alarm's channel")
+        return replies.refused(route.runbook[ref.entry], "runbook buttons run only in their alarm's channel")
     return route.runbook[ref.entry]
 
 
@@ -340,7 +341,7 @@ def request_approval(
     try:
         _send(queue, request)
     except EnqueueError:
-        return messages.enqueue_failed(job.display)
+        return replies.enqueue_failed(job.display)
     return messages.approval_requested(job.display, approval.channel, approval.approvers)
 
 
@@ -372,13 +373,13 @@ def accept_approval_click(
     allowed_teams = inventory.intake.allowed_teams if inventory is not None else []
     if click.user_team not in (None, "", click.team_id, job.requester.team_id, *allowed_teams):
         logger.warning("%s by %s of another workspace (%s) refused", click.action_id, click.user_id, click.user_team)
-        refused = messages.not_from_this_workspace()
+        refused = replies.not_from_this_workspace()
         return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
     approval = check(job, inventory).approval if inventory is not None else None
     if click.action_id == REJECT_ACTION:
         if approval is not None and approval.could_reject(click.user_id, job.requester.user_id, _no_groups) is False:
             logger.info("rejection of %s by %s refused: not an approver", job.display, click.user_id)
-            refused = messages.rejection_refused("you are not one of this request's approvers")
+            refused = replies.rejection_refused("you are not one of this request's approvers")
             return _send_all(queue, [_reply_to_click(refused, click, requester, notice_id, clicked_at, replace=False)])
         logger.info("%s rejected by %s", job.display, click.user_id, extra=job_log_keys(job))
         rejection = settlement(job, "rejected", click.user_id, approval=True, target=audit_target(job))
@@ -420,11 +421,11 @@ def accept_pick(
     allowed_teams = inventory.intake.allowed_teams if inventory is not None else []
     if click.user_team not in (None, "", click.team_id, *allowed_teams):
         logger.warning("pick by %s of another workspace (%s) refused", click.user_id, click.user_team)
-        reply = messages.not_from_this_workspace()
+        reply = replies.not_from_this_workspace()
     elif spec is None:
-        reply = messages.unknown_command(click.command, COMMANDS)
+        reply = replies.unknown_command(click.command, COMMANDS)
     elif any(len(word.split()) != 1 for word in click.words(spec)):
-        reply = messages.usage_help(spec, f"{quoted(display)} is not a choice this list offered.")
+        reply = replies.usage_help(spec, f"{quoted(display)} is not a choice this list offered.")
     else:
         text = " ".join(click.words(spec))
         planned = plan_job(
@@ -443,7 +444,7 @@ def accept_pick(
                 record_denial(queue, planned, denial)
                 reply = denial
             elif spec.confirm:  # its requester's Confirm comes first, even where a second person must approve
-                reply = messages.use_the_slash_command(planned.display)
+                reply = replies.use_the_slash_command(planned.display)
             elif decision is not None and decision.approval is not None:
                 reply = request_approval(queue, planned, decision.approval, decision.rule or "", signing_secret)
             else:
@@ -508,7 +509,7 @@ def _prompt(
         return messages.confirmation_refused(str(exc))
     logger.info("asking %s to confirm %s", job.requester.user_id, job.display, extra=job_log_keys(job))
     schedule_expiry(queue, job)
-    return messages.confirm_prompt(
+    return replies.confirm_prompt(
         job.display,
         spec.description,
         environment,
@@ -580,11 +581,11 @@ def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> J
         job = unseal(click.value, signing_secret, purpose, now=now, team_id=click.team_id)
     except ConfirmationError as exc:
         logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
-        return messages.cancel_refused(str(exc)) if cancel else messages.confirmation_refused(str(exc))
+        return replies.cancel_refused(str(exc)) if cancel else messages.confirmation_refused(str(exc))
     if cancel:
         if job.requester.user_id != click.user_id:
             logger.warning("cancel of %s by %s refused: not the requester", job.display, click.user_id)
-            return messages.cancel_refused("only the person who asked can cancel")
+            return replies.cancel_refused("only the person who asked can cancel")
         return settlement(job, "cancelled", click.user_id, target=audit_target(job))
     if job.requester.user_id != click.user_id:
         logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
@@ -635,7 +636,7 @@ def accept_mention(
     job_id = job_id_for(event.team_id, event.event_id)
     if who == "external":
         logger.warning("mention by %s of another workspace refused", event.user)
-        notice = _notice(messages.not_from_this_workspace(), name, requester, job_id, now(), only_to_requester=True)
+        notice = _notice(replies.not_from_this_workspace(), name, requester, job_id, now(), only_to_requester=True)
         return _send_one(queue, notice)
     planned = plan_job(name, text, requester, job_id=job_id, response_url=None, now=now(), inventory=inventory)
     if isinstance(planned, JobEnvelope):
@@ -646,7 +647,7 @@ def accept_mention(
         elif _needs_a_click(planned, inventory):
             # A prompt with buttons is the slash command's (ephemeral, to the requester); a mention is not
             # a way around confirmation or approval.
-            planned = messages.use_the_slash_command(planned.display)
+            planned = replies.use_the_slash_command(planned.display)
     job = planned if isinstance(planned, JobEnvelope) else _notice(planned, name, requester, job_id, now())
     return _send_one(queue, job)
 
@@ -677,7 +678,7 @@ def _notice(
     return JobEnvelope(
         job_id=job_id,
         command=name,
-        args=NoticeArgs(text=messages.clip(message.text, 3000), only_to_requester=only_to_requester),
+        args=NoticeArgs(text=blockkit.clip(message.text, 3000), only_to_requester=only_to_requester),
         requester=requester,
         issued_at=now,
         correlation_id=job_id,

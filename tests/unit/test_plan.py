@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.blockkit import SlackMessage
 from shared.commands import MigrateArgs, PingArgs, SettleArgs, spec_for_kind
 from shared.jobs import Continuation, JobEnvelope, Requester
-from shared.messages import SlackMessage
 from shared.policy import Approval
 from shared.policy import Decision as PolicyDecision
 from worker_function.errors import (

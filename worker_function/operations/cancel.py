@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 
 from shared import jobs_view
+from shared.blockkit import SlackMessage
 from shared.commands import AuditNoteArgs, CancelArgs, NoticeArgs, SettleArgs, find_command
 from shared.jobs import JobEnvelope, audit_target, job_id_for
-from shared.messages import SlackMessage
 from shared.policy import PolicyRequest, decide
 from worker_function import tracking
 from worker_function.operations import OperationContext

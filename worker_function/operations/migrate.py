@@ -3,7 +3,7 @@ an environment variable) and follows it to the end: duration, outcome and the lo
 
 from __future__ import annotations
 
-from shared import messages
+from shared import blockkit
 from shared.commands import MigrateArgs
 from shared.jobs import JobEnvelope
 from worker_function.operations import OperationContext, Preview, StepResult
@@ -42,9 +42,9 @@ def preview(args: MigrateArgs, job: JobEnvelope, ctx: OperationContext) -> Previ
     target = ctx.inventory.target(args.target, "migration")
     migration = target.migration
     assert migration is not None
-    project = messages.escape(migration.codebuild_project)
+    project = blockkit.escape(migration.codebuild_project)
     version = (
-        f"with {migration.version_variable}={messages.escape(args.version)}"
+        f"with {migration.version_variable}={blockkit.escape(args.version)}"
         if args.version
         else "at the project's default version"
     )

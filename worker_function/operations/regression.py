@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import messages
+from shared import blockkit
+from shared.blockkit import SlackMessage
 from shared.commands import RegressionArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function.clients import Clients
 from worker_function.errors import classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult
@@ -39,7 +39,7 @@ def preview(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> Pr
     """The suite project's last build, and the build that would start."""
     project = ctx.inventory.suite(args.suite).codebuild_project
     change = (
-        f"start CodeBuild project `{messages.escape(project)}`, follow the build to its end and report its test results"
+        f"start CodeBuild project `{blockkit.escape(project)}`, follow the build to its end and report its test results"
     )
     return Preview(now=last_build_lines(_aws(ctx), project, ctx.now()), change=change)
 

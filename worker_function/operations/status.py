@@ -3,10 +3,11 @@ instance state and status checks (EC2)."""
 
 from __future__ import annotations
 
-from shared import messages
+from shared import blockkit
+from shared.blockkit import SlackMessage
 from shared.commands import StatusArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
+from worker_function import job_messages
 from worker_function.operations import OperationContext
 from worker_function.operations._ecs import counts, describe_service, rollout_state
 from worker_function.operations.restart import health_lines, instance_health, instances_of
@@ -24,7 +25,7 @@ def run(args: StatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         healthy = all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health)
         ok = sum(1 for h in health if h["state"] == "running")
         headline = f"`{args.target}`: {ok}/{len(health)} instances running" + ("" if healthy else ", not all healthy")
-        return messages.with_footer(messages.outcome(healthy, headline, health_lines(health)), context)
+        return blockkit.with_footer(job_messages.outcome(healthy, headline, health_lines(health)), context)
     assert target.ecs is not None
     service = describe_service(aws, target.ecs, "read")
     running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
@@ -40,6 +41,6 @@ def run(args: StatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         lines.append(f"Deployment `{primary['id']}` {rollout_state(primary).lower()}: {counts(primary)}")
     now = ctx.now()
     for event in service.get("events", [])[:EVENTS_SHOWN]:
-        age = messages.humanize_seconds((now - event["createdAt"]).total_seconds())
-        lines.append(f"• {age} ago: {messages.escape(messages.shorten(event['message'], 300))}")
-    return messages.with_footer(messages.outcome(healthy if not rolling else None, headline, lines), context)
+        age = blockkit.humanize_seconds((now - event["createdAt"]).total_seconds())
+        lines.append(f"• {age} ago: {blockkit.escape(blockkit.shorten(event['message'], 300))}")
+    return blockkit.with_footer(job_messages.outcome(healthy if not rolling else None, headline, lines), context)
