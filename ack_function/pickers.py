@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared import blockkit
 from shared.blockkit import (
     MAX_OPTION_VALUE,
     MAX_OPTIONS,
@@ -22,6 +21,7 @@ from shared.blockkit import (
     fallback_text,
     section_block,
     simple,
+    static_select,
 )
 from shared.commands import CommandSpec
 from shared.inventory import Inventory
@@ -78,9 +78,9 @@ def picker_for(spec: CommandSpec, inventory: Inventory, user: str, channel: str)
     groups = [(env or "other", [(name, name) for e, name in shown if e == env]) for env in environments]
     selects = []
     if spec.accepts == "logs":
-        since = blockkit.static_select(SINCE_ACTION, "How far back", [("since", SINCE_CHOICES)], DEFAULT_SINCE)
+        since = static_select(SINCE_ACTION, "How far back", [("since", SINCE_CHOICES)], DEFAULT_SINCE)
         selects.append(since)
-    selects.append(blockkit.static_select(PICK_PREFIX + spec.name, f"Choose {a_or_an(what)}", groups))
+    selects.append(static_select(PICK_PREFIX + spec.name, f"Choose {a_or_an(what)}", groups))
     return picker(spec, what, selects, len(shown), len(names) - len(shown), PICK_BLOCK)
 
 

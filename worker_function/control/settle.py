@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-from shared import blockkit
 from shared.blockkit import SlackMessage, echo, humanize_seconds, mention, simple
 from shared.commands import SettleArgs, find_command
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
@@ -71,7 +70,7 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     return _answer(args, job, withdrawn, ttl_s).model_copy(update={"about_job": args.prompt_id})
 
 
-def _answer(args: SettleArgs, job: JobEnvelope, withdrawn: bool, ttl_s: int) -> blockkit.SlackMessage:
+def _answer(args: SettleArgs, job: JobEnvelope, withdrawn: bool, ttl_s: int) -> SlackMessage:
     """What the requester is told; its metadata names the prompt's job (the id of the audit), not this one."""
     if args.outcome == "cancelled":
         return cancelled(job.display)

@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared import blockkit
-from shared.blockkit import SlackMessage
+from shared.blockkit import SlackMessage, escape, humanize_seconds
 from shared.jobs import JobEnvelope
 from worker_function import job_messages
 from worker_function.clients import Clients
@@ -146,12 +145,12 @@ def last_build_lines(aws: Clients, project: str, now: datetime) -> list[str]:
         ids = codebuild.list_builds_for_project(projectName=project, sortOrder="DESCENDING").get("ids", [])
         builds = codebuild.batch_get_builds(ids=ids[:1]).get("builds", []) if ids else []
     if not builds:
-        return [f"CodeBuild project `{blockkit.escape(project)}` has no builds yet"]
+        return [f"CodeBuild project `{escape(project)}` has no builds yet"]
     build = builds[0]
-    status = blockkit.escape(str(build.get("buildStatus", "?")).lower().replace("_", " "))
+    status = escape(str(build.get("buildStatus", "?")).lower().replace("_", " "))
     started = build.get("startTime")
-    ago = f", started {blockkit.humanize_seconds((now - started).total_seconds())} ago" if started else ""
-    line = f"Last build of `{blockkit.escape(project)}`: `{blockkit.escape(build.get('id', '?'))}` {status}{ago}"
+    ago = f", started {humanize_seconds((now - started).total_seconds())} ago" if started else ""
+    line = f"Last build of `{escape(project)}`: `{escape(build.get('id', '?'))}` {status}{ago}"
     return [line]
 
 
@@ -167,7 +166,5 @@ def outcome_of(build: dict[str, Any]) -> bool | None:
 
 def outcome_line(what: str, build: dict[str, Any], seconds: float, extra: Sequence[str] = ()) -> SlackMessage:
     status = str(build.get("buildStatus", "?"))
-    headline = (
-        f"{what} {status.lower().replace('_', ' ')} in {blockkit.humanize_seconds(seconds)}: build `{build['id']}`."
-    )
+    headline = f"{what} {status.lower().replace('_', ' ')} in {humanize_seconds(seconds)}: build `{build['id']}`."
     return job_messages.outcome(outcome_of(build), headline, extra, link=log_link(build), label="logs", in_channel=True)

@@ -8,7 +8,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import blockkit
 from shared.blockkit import (
     SlackMessage,
     context_block,
@@ -18,6 +17,7 @@ from shared.blockkit import (
     section_block,
     section_blocks,
     shorten,
+    with_lines,
 )
 from shared.commands import DeployStatusArgs
 from shared.jobs import JobEnvelope
@@ -37,7 +37,7 @@ def run(args: DeployStatusArgs, job: JobEnvelope, ctx: OperationContext) -> Slac
     ]
     message = deploy_status(args.target, target.ecs.cluster, service["status"], deployments, job.short_id)
     if target.pipeline:
-        message = blockkit.with_lines(message, _pipeline_lines(aws, target.pipeline))
+        message = with_lines(message, _pipeline_lines(aws, target.pipeline))
     return message
 
 
@@ -47,7 +47,7 @@ def _pipeline_lines(aws: Clients, pipeline: str) -> list[str]:
         state = aws.client("codepipeline").get_pipeline_state(name=pipeline)
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        why = blockkit.escape(blockkit.shorten(error.get("Message") or error.get("Code"), 500))
+        why = escape(shorten(error.get("Message") or error.get("Code"), 500))
         return [f":warning: Pipeline `{pipeline}`: {why}"]
     return pipeline_lines(pipeline, [_stage(s) for s in state.get("stageStates", [])])
 

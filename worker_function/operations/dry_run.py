@@ -13,8 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared import blockkit
-from shared.blockkit import SlackMessage, clip, context_block, echo, fallback_text, section_block, section_blocks
+from shared.blockkit import (
+    SlackMessage,
+    clip,
+    context_block,
+    echo,
+    escape,
+    fallback_text,
+    mention,
+    section_block,
+    section_blocks,
+    shorten,
+)
 from shared.commands import CommandSpec, DryRunArgs, spec_for_kind
 from shared.confirm import CONFIRM_TTL_S
 from shared.guard import check
@@ -55,7 +65,7 @@ def _preview(planned: JobEnvelope, ctx: OperationContext) -> Preview:
     try:
         preview: Preview = operation_for(planned.kind).preview(planned.args, planned, ctx)
     except PermanentJobError as exc:
-        reason = blockkit.escape(blockkit.shorten(str(exc), 500))
+        reason = escape(shorten(str(exc), 500))
         return Preview(now=[f":x: {reason}"], change="fail before changing anything (see below)")
     return preview
 
@@ -64,19 +74,19 @@ def where_lines(spec: CommandSpec, subject: str, ctx: OperationContext) -> list[
     """Which AWS account and region the command would act in (a suite: the worker's own; Jenkins: none)."""
     if spec.accepts in (None, "jenkins_job"):
         return []
-    own = f"In the worker's own account, region {blockkit.escape(ctx.settings.aws_region)}"
+    own = f"In the worker's own account, region {escape(ctx.settings.aws_region)}"
     if spec.accepts == "suite":
         return [own]
     target: Target = ctx.inventory.target(subject, spec.accepts)
     region = target.region or ctx.settings.aws_region
     if target.role_arn is None:
-        return [f"In the worker's own account, region {blockkit.escape(region)}"]
-    return [f"In account {target.role_arn.split(':')[4]} as `{blockkit.escape(target.role_arn)}`, region {region}"]
+        return [f"In the worker's own account, region {escape(region)}"]
+    return [f"In account {target.role_arn.split(':')[4]} as `{escape(target.role_arn)}`, region {region}"]
 
 
 def policy_line(decision: Decision, contact: str) -> str:
     """Which rule admits the command, or would refuse it and whom to ask."""
-    rule = blockkit.echo(decision.rule or "")
+    rule = echo(decision.rule or "")
     if decision.allowed is True:
         return (
             f":white_check_mark: Allowed by rule {rule}"
@@ -93,7 +103,7 @@ def prompt_lines(spec: CommandSpec, decision: Decision) -> list[str]:
     """Whether a confirmation prompt and a second person's approval would be asked."""
     approval = decision.approval if decision.allowed is not False else None
     if approval is not None:
-        who = ", ".join(blockkit.mention(a) for a in approval.approvers[:10])
+        who = ", ".join(mention(a) for a in approval.approvers[:10])
         channel = f"<#{approval.channel}>"
         lines = [f":busts_in_silhouette: Would need the approval of a second person ({who}) in {channel}"]
     elif spec.confirm:
@@ -113,21 +123,21 @@ def hold_lines(spec: CommandSpec, planned: JobEnvelope, ctx: OperationContext) -
     lease = ctx.leases.holder(name)
     if lock is not None:
         lines = [
-            f":lock: Locked by {blockkit.mention(lock.by)} since {moment(lock.since)}: "
-            f"{blockkit.escape(blockkit.shorten(lock.reason, 300))}; it would be refused "
-            f"(`/ops-unlock {blockkit.escape(name)}` lifts it)"
+            f":lock: Locked by {mention(lock.by)} since {moment(lock.since)}: "
+            f"{escape(shorten(lock.reason, 300))}; it would be refused "
+            f"(`/ops-unlock {escape(name)}` lifts it)"
         ]
     elif lease is not None and lease.lock is None and lease.expires_at > ctx.now().timestamp():
         lines = [
-            f":lock: Locked: {blockkit.echo(lease.command)} by {blockkit.mention(lease.requester)} since "
-            f"{lease.since_hhmm} (job `{blockkit.escape(lease.owner_job[:8])}`): it would be refused as busy now"
+            f":lock: Locked: {echo(lease.command)} by {mention(lease.requester)} since "
+            f"{lease.since_hhmm} (job `{escape(lease.owner_job[:8])}`): it would be refused as busy now"
         ]
     else:
-        lines = [f":unlock: Not locked: no job holds {blockkit.echo(name)}"]
+        lines = [f":unlock: Not locked: no job holds {echo(name)}"]
     if freeze is not None:
         lines.append(
-            f":snowflake: {blockkit.echo(freeze.environment)} is frozen by {blockkit.mention(freeze.by)} until "
-            f"{moment(freeze.until)}: {blockkit.escape(blockkit.shorten(freeze.reason, 300))}; it would be refused "
+            f":snowflake: {echo(freeze.environment)} is frozen by {mention(freeze.by)} until "
+            f"{moment(freeze.until)}: {escape(shorten(freeze.reason, 300))}; it would be refused "
             "unless the policy's `override_freeze` rule admits you"
         )
     return lines

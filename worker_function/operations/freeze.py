@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from shared import blockkit
 from shared.blockkit import SlackMessage, echo, escape, mention, simple
 from shared.commands import FreezeArgs
 from shared.holds import Freeze, moment
@@ -39,7 +38,7 @@ def run(args: FreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         again = ctx.holds.freeze_record(args.environment)
         if _ended_since(again, job):
             return _stays_ended(args, job, ctx, again)
-        why = f"the freeze of {blockkit.echo(args.environment)} changed meanwhile; look again and retry."
+        why = f"the freeze of {echo(args.environment)} changed meanwhile; look again and retry."
         raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
     ctx.audit.record(job, "freeze", f"until {moment(freeze.until)}: {args.reason}")
     return froze(freeze, job.short_id)

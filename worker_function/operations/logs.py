@@ -12,7 +12,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import blockkit
 from shared.blockkit import (
     MAX_SECTION_TEXT,
     SlackMessage,
@@ -117,7 +116,7 @@ def _look(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State,
         ctx.sleep(QUERY_POLL_S)
 
 
-def _table(args: LogsArgs, job: JobEnvelope, result: dict[str, Any]) -> blockkit.SlackMessage:
+def _table(args: LogsArgs, job: JobEnvelope, result: dict[str, Any]) -> SlackMessage:
     rows = [{f["field"]: f.get("value", "") for f in row} for row in result.get("results", [])]
     shown = [(_when(r.get("@timestamp", "")), _message_of(r)) for r in rows[:ROWS_SHOWN]]
     matched = max(int((result.get("statistics") or {}).get("recordsMatched") or 0), len(rows))

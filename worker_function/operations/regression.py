@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import blockkit
-from shared.blockkit import SlackMessage
+from shared.blockkit import SlackMessage, escape
 from shared.commands import RegressionArgs
 from shared.jobs import JobEnvelope
 from worker_function.clients import Clients
@@ -38,9 +37,7 @@ def stop(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: B
 def preview(args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
     """The suite project's last build, and the build that would start."""
     project = ctx.inventory.suite(args.suite).codebuild_project
-    change = (
-        f"start CodeBuild project `{blockkit.escape(project)}`, follow the build to its end and report its test results"
-    )
+    change = f"start CodeBuild project `{escape(project)}`, follow the build to its end and report its test results"
     return Preview(now=last_build_lines(_aws(ctx), project, ctx.now()), change=change)
 
 

@@ -3,8 +3,7 @@ instance state and status checks (EC2)."""
 
 from __future__ import annotations
 
-from shared import blockkit
-from shared.blockkit import SlackMessage
+from shared.blockkit import SlackMessage, escape, humanize_seconds, shorten, with_footer
 from shared.commands import StatusArgs
 from shared.jobs import JobEnvelope
 from worker_function import job_messages
@@ -25,7 +24,7 @@ def run(args: StatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         healthy = all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health)
         ok = sum(1 for h in health if h["state"] == "running")
         headline = f"`{args.target}`: {ok}/{len(health)} instances running" + ("" if healthy else ", not all healthy")
-        return blockkit.with_footer(job_messages.outcome(healthy, headline, health_lines(health)), context)
+        return with_footer(job_messages.outcome(healthy, headline, health_lines(health)), context)
     assert target.ecs is not None
     service = describe_service(aws, target.ecs, "read")
     running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
@@ -41,6 +40,6 @@ def run(args: StatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         lines.append(f"Deployment `{primary['id']}` {rollout_state(primary).lower()}: {counts(primary)}")
     now = ctx.now()
     for event in service.get("events", [])[:EVENTS_SHOWN]:
-        age = blockkit.humanize_seconds((now - event["createdAt"]).total_seconds())
-        lines.append(f"• {age} ago: {blockkit.escape(blockkit.shorten(event['message'], 300))}")
-    return blockkit.with_footer(job_messages.outcome(healthy if not rolling else None, headline, lines), context)
+        age = humanize_seconds((now - event["createdAt"]).total_seconds())
+        lines.append(f"• {age} ago: {escape(shorten(event['message'], 300))}")
+    return with_footer(job_messages.outcome(healthy if not rolling else None, headline, lines), context)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from shared import blockkit
 from shared.blockkit import SlackMessage, echo, escape, mention, simple
 from shared.commands import UnfreezeArgs
 from shared.holds import Freeze, moment
@@ -26,7 +25,7 @@ def run(args: UnfreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMes
         why = hold_messages.held_by_someone_else(what, freeze.by, freeze.since, rule is not None)
         raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
     if not ctx.holds.unfreeze(record, job):
-        why = f"the freeze of {blockkit.echo(args.environment)} changed while it was being ended; look again."
+        why = f"the freeze of {echo(args.environment)} changed while it was being ended; look again."
         raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
     ctx.audit.record(job, "unfreeze", f"freeze by {freeze.by} until {moment(freeze.until)}: {freeze.reason}")
     return unfrozen(freeze, user, job.short_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from shared import blockkit
 from shared.blockkit import SlackMessage, echo, escape, mention, simple
 from shared.commands import UnlockArgs
 from shared.holds import Lock, moment
@@ -29,7 +28,7 @@ def run(args: UnlockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessa
         why = hold_messages.held_by_someone_else(f"The lock on {args.target}", lock.by, lock.since, rule is not None)
         raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
     if not ctx.holds.unlock(lease, job):
-        why = f"the lock on {blockkit.echo(args.target)} changed while it was being lifted; look again and retry."
+        why = f"the lock on {echo(args.target)} changed while it was being lifted; look again and retry."
         raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
     ctx.audit.record(job, "unlock", f"lock by {lock.by} since {moment(lock.since)}: {lock.reason}")
     return unlocked(lock, user, job.short_id)
