@@ -26,6 +26,7 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2000
+MAX_ACTIONS_ELEMENTS = 25
 #: How much of what a person typed is echoed back.
 MAX_ECHO = 80
 #: The top-level `text` is a notification's preview and the fallback: kept short, the blocks carry the rest.
@@ -71,14 +72,24 @@ def clip(markdown: str, limit: int) -> str:
     if len(markdown) <= limit:
         return markdown
     marker_room = 40
-    cut = markdown[: max(0, limit - marker_room)]
+    if limit < marker_room:  # no room to say how much was cut: an ellipsis only
+        cut = _cut_whole(markdown[: max(0, limit - 1)])
+        if cut.count("```") % 2:
+            cut = cut[: cut.rfind("```")]
+        return cut + ("…" if limit > 0 else "")
+    cut = _cut_whole(markdown[: limit - marker_room])
+    if cut.count("```") % 2:
+        cut += "\n```"
+    return f"{cut}… ({len(markdown) - len(cut)} more characters)"
+
+
+def _cut_whole(cut: str) -> str:
+    """The cut text without a trailing piece of an entity (`&am`) or of a `<...>`."""
     for opening, closing in (("&", ";"), ("<", ">")):
         at = cut.rfind(opening)
         if at != -1 and closing not in cut[at:]:
             cut = cut[:at]
-    if cut.count("```") % 2:
-        cut += "\n```"
-    return f"{cut}… ({len(markdown) - len(cut)} more characters)"
+    return cut
 
 
 def _clip_text_object(obj: Any, limit: int) -> Any:
@@ -100,7 +111,17 @@ def _fit_block(block: dict[str, Any]) -> dict[str, Any]:
         block = {**block, "elements": [_clip_text_object(e, MAX_SECTION_TEXT) for e in elements]}
     elif kind == "header" and "text" in block:
         block = {**block, "text": _clip_text_object(block["text"], MAX_HEADER_TEXT)}
+    elif kind == "actions" and isinstance(block.get("elements"), list):
+        elements = block["elements"][:MAX_ACTIONS_ELEMENTS]
+        block = {**block, "elements": [_fit_button(e) for e in elements]}
     return block
+
+
+def _fit_button(element: Any) -> Any:
+    """A button's label within 75 characters (its value is opsbot's own token: `button` refuses a long one)."""
+    if isinstance(element, dict) and element.get("type") == "button" and "text" in element:
+        return {**element, "text": _clip_text_object(element.get("text"), MAX_BUTTON_TEXT)}
+    return element
 
 
 def fit(data: dict[str, Any]) -> dict[str, Any]:
