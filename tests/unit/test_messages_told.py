@@ -7,8 +7,9 @@ import json
 from datetime import UTC, datetime
 
 from ack_function import replies
-from shared import blockkit, jobs_view, messages
+from shared import blockkit, messages
 from shared.commands import COMMANDS, find_command
+from worker_function import jobs_view
 
 ARN = "arn:aws:ecs:eu-west-1:123456789012:task-definition/payment:17"
 

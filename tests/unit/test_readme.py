@@ -111,7 +111,7 @@ def test_every_subcommand_and_option_the_readme_shows_exists():
 
 
 def test_the_cancel_example_is_what_the_worker_answers():
-    from shared import jobs_view
+    from worker_function import jobs_view
 
     said = jobs_view.job_cancelled(
         "/ops-migrate payment 2024.06.1",

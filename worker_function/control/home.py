@@ -12,9 +12,9 @@ from typing import Any
 
 from shared.commands import HomeArgs
 from shared.jobs import JobEnvelope
-from shared.jobs_view import ApprovalRow, home_view
 from shared.policy import Approval
 from worker_function import hold_messages
+from worker_function.jobs_view import ApprovalRow, home_view
 from worker_function.operations import OperationContext
 from worker_function.operations.jobs import Readable, row_of
 from worker_function.outcomes import NothingToPost

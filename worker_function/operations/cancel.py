@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import logging
 
-from shared import jobs_view
 from shared.blockkit import SlackMessage
 from shared.commands import AuditNoteArgs, CancelArgs, NoticeArgs, SettleArgs, find_command
 from shared.jobs import JobEnvelope, audit_target, job_id_for
 from shared.policy import PolicyRequest, decide
-from worker_function import tracking
+from worker_function import jobs_view, tracking
 from worker_function.operations import OperationContext
 from worker_function.store.jobs import JobRecord
 

@@ -11,8 +11,8 @@ from shared.guard import may_read
 from shared.holds import Holds
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
-from shared.jobs_view import JobRow, LeaseRow, jobs_overview
 from worker_function import hold_messages
+from worker_function.jobs_view import JobRow, LeaseRow, jobs_overview
 from worker_function.operations import OperationContext
 from worker_function.store.jobs import JobRecord
 
