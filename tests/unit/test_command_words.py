@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ack_function.intake import plan_job
+from ack_function.route import plan_job
 from shared.blockkit import SlackMessage
 from shared.commands import DryRunArgs, FreezeArgs, LogsArgs, RestartArgs, find_command
 from shared.errors import UsageError

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from ack_function.intake import MentionEvent, SlashCommand, accept_command, accept_mention, plan_job
+from ack_function.intake import accept_command, accept_mention
+from ack_function.payloads import MentionEvent, SlashCommand
+from ack_function.route import plan_job
 from shared import blockkit
 from shared.commands import DryRunArgs, MigrateArgs, RestartArgs, find_command
 from shared.errors import UsageError
