@@ -11,7 +11,10 @@ import pytest
 
 from ack_function.route import plan_job
 from shared.blockkit import SlackMessage
-from shared.commands import DryRunArgs, FreezeArgs, LogsArgs, RestartArgs, find_command
+from shared.commands import DryRunArgs, find_command
+from shared.commands.builtin.freeze import FreezeArgs
+from shared.commands.builtin.logs import LogsArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.errors import UsageError
 from shared.jobs import JobEnvelope, Requester
 

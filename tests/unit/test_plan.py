@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.blockkit import SlackMessage
-from shared.commands import MigrateArgs, PingArgs, SettleArgs, spec_for_kind
+from shared.commands import SettleArgs, spec_for_kind
+from shared.commands.builtin.migrate import MigrateArgs
+from shared.commands.builtin.ping import PingArgs
 from shared.jobs import Continuation, JobEnvelope, Requester
 from shared.policy import Approval
 from shared.policy import Decision as PolicyDecision

@@ -5,14 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.blockkit import SlackMessage, echo, escape, fallback_text, section_block, section_blocks
-from shared.commands import COMMANDS, CommandSpec, HelpArgs
+from shared.commands import COMMANDS, CommandSpec
+from shared.commands.builtin.help import HelpArgs
 from shared.jobs import JobEnvelope
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
-def run(args: HelpArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    entries = [(spec, ctx.inventory.names_for(spec.accepts) if spec.accepts else None) for spec in COMMANDS]
-    return help_text(entries)
+class HelpOperation:
+    """The operation of `help` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: HelpArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        entries = [(spec, ctx.inventory.names_for(spec.accepts) if spec.accepts else None) for spec in COMMANDS]
+        return help_text(entries)
+
+
+OPERATION: Operation[HelpArgs] = HelpOperation()
 
 
 #: /ops-help lists at most this many names per command, then says how many more.
