@@ -8,18 +8,23 @@ writes its history as JSON lines. `--from N` starts elsewhere; `--until HH:MM` (
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
-import subprocess
 import sys
-import time
-from datetime import UTC, datetime
-from pathlib import Path
 
-from tests.chaos.checker import check
-from tests.chaos.schedule import Schedule
-from tests.chaos.world import ChaosStack, Run
+#: The functions' own logs and metrics (Powertools writes them to stdout) would drown the campaign's lines.
+OUT = sys.stdout
+sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+
+import argparse  # noqa: E402
+import platform
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from tests.chaos.checker import check  # noqa: E402
+from tests.chaos.schedule import Schedule  # noqa: E402
+from tests.chaos.world import ChaosStack, Run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             schedule = Schedule.from_seed(seed)
             if args.seed is not None:
-                print(schedule.describe())
+                say(schedule.describe())
             run = Run(stack, schedule)
             try:
                 history = run.play()
@@ -58,13 +63,13 @@ def main(argv: list[str] | None = None) -> int:
             totals["duplicates"] += len(history.of("duplicate"))
             totals["violations"] += len(found)
             line = f"seed {seed}: {jobs} jobs, {run.faults} faults, {len(found)} violations"
-            print(line, flush=True)
+            say(line)
             if args.log:
                 with args.log.open("a") as log:
                     log.write(line + "\n")
             for violation in found:
                 totals["failing"].append(seed)  # type: ignore[attr-defined]
-                print(violation.render(history), flush=True)
+                say(violation.render(history))
     minutes = (time.monotonic() - started) / 60
     summary = (
         f"{totals['seeds']} seeds, {totals['jobs']} jobs, {totals['faults']} faults injected on the wire, "
@@ -72,13 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         f"violations; {datetime.now(UTC):%Y-%m-%d}, revision {revision}, {os.cpu_count()}-core {platform.machine()} "
         f"{platform.system()}, {minutes:.0f} min, load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
-    print(summary)
+    say(summary)
     if totals["failing"]:
-        print("failing seeds:", " ".join(map(str, sorted(set(totals["failing"])))))  # type: ignore[call-overload]
+        say("failing seeds:", " ".join(map(str, sorted(set(totals["failing"])))))  # type: ignore[call-overload]
     if args.log:
         with args.log.open("a") as log:
             log.write(summary + "\n")
     return 1 if totals["violations"] else 0
+
+
+def say(*args: object) -> None:
+    print(*args, file=OUT)
 
 
 def _git(*args: str) -> str:

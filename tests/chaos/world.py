@@ -58,7 +58,7 @@ from infra.devstack.slack_api import SlackApiServer
 from shared.commands import ApprovalRequestArgs
 from shared.confirm import APPROVAL_TTL_S
 from shared.inventory import Inventory
-from shared.jobs import JobEnvelope, job_id_for
+from shared.jobs import JobEnvelope, job_id_for, utcnow
 from shared.queue import SqsJobQueue
 from tests.chaos.checker import EFFECT_OF
 from tests.chaos.history import History
@@ -104,6 +104,12 @@ class Sim:
 
     def __init__(self) -> None:
         self.clock = Clock()
+        self.tick = 0
+
+    def restart(self) -> None:
+        """Now again (the stand-ins keep reading this same clock)."""
+        with self.clock._lock:
+            self.clock._now = utcnow()
         self.tick = 0
 
 
@@ -183,9 +189,7 @@ class ChaosStack:
         ecs = aws_client("ecs", self.moto.endpoint_url)
         ecs.update_service(cluster=CLUSTER, service="payment", taskDefinition="payment:2", desiredCount=2)
         ecs.update_service(cluster=CLUSTER, service="checkout", taskDefinition="checkout:2", desiredCount=2)
-        self.sim.clock = Clock()
-        self.harness.clock = self.sim.clock
-        self.sim.tick = 0
+        self.sim.restart()
 
 
 # -- a worker ------------------------------------------------------------------------------------------------
@@ -218,6 +222,7 @@ class ChaosWorker:
             service_endpoints={"codebuild": self.fronts["codebuild"], "codepipeline": self.fronts["codebuild"]},
             jenkins_url=self.fronts["jenkins"],
             poll_interval_s=TICK_S,
+            inline_wait_s=0,
         )
         #: The delivery running now (a worker runs one at a time): its job, its random stream, where it dies.
         self.job = ""
@@ -616,11 +621,13 @@ class Run:
         worker = self.workers[index]
         kill_at = rng.randint(1, 12) if not parallel and rng.random() < self.schedule.kill_rate else None
         data = _envelope_facts(message["Body"])
-        outcome = worker.deliver(message, parallel=parallel, kill_at=kill_at)
         self.history.add(
-            "delivery", self.now(), job=worker.job, worker=index, receive=message["Attributes"]["ApproximateReceiveCount"],
-            outcome=outcome, parallel=parallel, clock=self.history.rel(worker.now().timestamp()), **data,
+            "delivery", self.now(), job=_job_of(message["Body"]), worker=index,
+            receive=message["Attributes"]["ApproximateReceiveCount"], parallel=parallel,
+            clock=round(self.history.rel(worker.now().timestamp()), 3), **data,
         )
+        outcome = worker.deliver(message, parallel=parallel, kill_at=kill_at)
+        self.history.add("delivered", self.now(), job=worker.job, worker=index, outcome=outcome)
         if not delete:
             return
         url = self.stack.queues.queue_url
@@ -643,7 +650,8 @@ class Run:
                 to = "other"
             self.history.add(
                 "message", self.now(), job=self._job_of_message(job), kind=m.kind, key=m.key or "", ts=m.ts or "",
-                final=m.final, replace=bool(m.payload.get("replace_original")), channel=m.channel or "", to=to,
+                final=m.final or (m.channel == INCIDENT_CHANNEL and m.kind in ("chat.postMessage", "chat.update")),
+                replace=bool(m.payload.get("replace_original")), channel=m.channel or "", to=to,
                 text=m.text[:300],
             )
         items = {}
@@ -697,9 +705,7 @@ class Run:
                     if action.tick == tick:
                         self.command(action.user, action.line)
                 self.press_buttons()
-                for _ in range(3):
-                    if not self.deliver_round():
-                        break
+                self.deliver_round()
                 if tick > last and self.quiet():
                     break
         finally:
