@@ -16,12 +16,14 @@ OUT = sys.stdout
 sys.stdout = open(os.devnull, "w")  # noqa: SIM115
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import platform
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from tests.chaos.broken import NAMES, broken  # noqa: E402
 from tests.chaos.checker import check  # noqa: E402
 from tests.chaos.schedule import Schedule  # noqa: E402
 from tests.chaos.world import ChaosStack, Run  # noqa: E402
@@ -35,12 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=Path, help="write the (last) seed's history here (JSON lines)")
     parser.add_argument("--until", help="start no seed after this UTC time (HH:MM)")
     parser.add_argument("--log", type=Path, help="append one line per seed here")
+    parser.add_argument("--break", dest="broken", choices=NAMES, help="run a deliberately broken build")
     args = parser.parse_args(argv)
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
     revision = _git("rev-parse", "--short", "HEAD") or "unknown"
     started, load = time.monotonic(), os.getloadavg()[0]
     totals = {"seeds": 0, "jobs": 0, "faults": 0, "kills": 0, "duplicates": 0, "violations": 0, "failing": []}
-    with ChaosStack.running() as stack:
+    with ChaosStack.running() as stack, broken(args.broken) if args.broken else contextlib.nullcontext():
         for seed in seeds:
             if args.until and datetime.now(UTC).strftime("%H:%M") >= args.until:
                 break

@@ -91,6 +91,8 @@ class Schedule:
     kill_rate: float
     duplicate_rate: float
     parallel_rate: float
+    #: Chance per delivery of one fault at one of its calls (any service, any mode), besides the windows.
+    point_rate: float = 0.0
     #: Ticks after the last action before the run must be over (everything told).
     max_ticks: int = 60
     notes: list[str] = field(default_factory=list)
@@ -121,9 +123,9 @@ class Schedule:
             per_tick[tick] = per_tick.get(tick, 0) + 1
             spread.append(Action(tick, action.user, action.line))
         windows = []
-        for _ in range(rng.randint(1, 4)):
+        for _ in range(rng.randint(2, 6)):
             _, mode, when = rng.choices(MODES, [w for w, _, _ in MODES])[0]
-            start = rng.randint(0, last_tick + 2)
+            start = rng.randint(0, last_tick + 6)
             length = rng.choice((0, 0, 0, 1, 1, 2))  # one tick is up to 30 s: milliseconds to a minute
             rate = rng.choice((0.1, 0.25, 0.5, 1.0)) if mode != "timeout" else 0.1
             delay = round(rng.uniform(0.02, 0.3), 3) if mode == "latency" else 0.0
@@ -137,11 +139,13 @@ class Schedule:
             kill_rate=rng.choice((0.0, 0.05, 0.1)),
             duplicate_rate=rng.choice((0.0, 0.05, 0.15)),
             parallel_rate=rng.choice((0.0, 0.3, 0.6)),
+            point_rate=rng.choice((0.1, 0.25, 0.4)),
         )
 
     def describe(self) -> str:
         lines = [f"seed {self.seed}: {self.workers} workers, skews {self.skews}, kill {self.kill_rate:.0%}, "
-                 f"duplicate {self.duplicate_rate:.0%}, parallel {self.parallel_rate:.0%}"]
+                 f"duplicate {self.duplicate_rate:.0%}, parallel {self.parallel_rate:.0%}, one fault in "
+                 f"{self.point_rate:.0%} of deliveries"]
         lines.extend(f"  tick {a.tick}: {a.user or 'AWS'} {a.line}" for a in self.actions)
         lines.extend(f"  fault: {w.label()}" for w in self.windows)
         return "\n".join(lines)

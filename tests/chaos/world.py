@@ -62,7 +62,7 @@ from shared.jobs import JobEnvelope, job_id_for, utcnow
 from shared.queue import SqsJobQueue
 from tests.chaos.checker import EFFECT_OF
 from tests.chaos.history import History
-from tests.chaos.schedule import TAIL_TICK_S, TICK_S, Schedule
+from tests.chaos.schedule import MODES, TAIL_TICK_S, TICK_S, Schedule
 from tests.events import alarm_body, load_event, slash_body
 from tests.fakes import FakeLambdaContext
 from tests.integration.faults import WorkerKilled
@@ -176,8 +176,13 @@ class ChaosStack:
     def reset(self) -> None:
         """Between seeds: the queues drained, the tables emptied, Slack forgotten, the services as provisioned."""
         sqs = aws_client("sqs", self.moto.endpoint_url)
-        for url in (self.queues.queue_url, self.queues.dlq_url):
-            sqs.purge_queue(QueueUrl=url)
+        for url in (self.queues.queue_url, self.queues.dlq_url):  # PurgeQueue: once a minute only
+            while True:
+                found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                if not found:
+                    break
+                for message in found:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         dynamodb = aws_client("dynamodb", self.moto.endpoint_url)
         for table in (self.tables.idempotency, self.tables.leases, self.tables.audit):
             keys = [k["AttributeName"] for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]]
@@ -228,6 +233,8 @@ class ChaosWorker:
         self.job = ""
         self.calls = 0
         self.kill_at: int | None = None
+        #: One fault of this delivery: (call number, mode, when).
+        self.point: tuple[int, str, str] | None = None
         self.dead = False
         self.rng = run.schedule.rng("worker", index)
         self._dispatcher: Any = None
@@ -242,17 +249,20 @@ class ChaosWorker:
             self.dead = True
             self.run.history.add("kill", self.run.now(), job=self.job, worker=self.index, call=call.name)
             return WireFault("reset", "after")
+        if self.point is not None and self.calls == self.point[0]:
+            mode, when = self.point[1], self.point[2]
+            return self._fault(call, mode, when, delay_s=0.1)
         tick = self.run.stack.sim.tick
         for window in self.run.schedule.windows:
             if window.start <= tick <= window.end and call.service == window.service:
                 if self.rng.random() < window.rate:
-                    self.run.faults += 1
-                    self.run.history.add(
-                        "fault", self.run.now(), job=self.job, worker=self.index, call=call.name,
-                        mode=window.mode, when=window.when,
-                    )
-                    return WireFault(window.mode, window.when, delay_s=window.delay_s, hold_s=READ_TIMEOUT_S + 2)
+                    return self._fault(call, window.mode, window.when, delay_s=window.delay_s)
         return None
+
+    def _fault(self, call: Call, mode: str, when: str, *, delay_s: float) -> WireFault:
+        self.run.faults += 1
+        self.run.history.add("fault", self.run.now(), job=self.job, worker=self.index, call=call.name, mode=mode, when=when)
+        return WireFault(mode, when, delay_s=delay_s, hold_s=READ_TIMEOUT_S + 2)  # type: ignore[arg-type]
 
     def observe(self, call: Call) -> None:
         if not call.forwarded or call.upstream_status is None or not 200 <= call.upstream_status < 300:
@@ -339,11 +349,13 @@ class ChaosWorker:
         alarms = dataclasses.replace(build_alarm_feed(settings, dispatcher), now=lambda: self.now().timestamp())
         return dispatcher, alarms, build_deferrals(settings, dispatcher)
 
-    def deliver(self, message: dict[str, Any], *, parallel: bool, kill_at: int | None) -> str:
+    def deliver(
+        self, message: dict[str, Any], *, parallel: bool, kill_at: int | None, point: tuple[int, str, str] | None = None
+    ) -> str:
         """One delivery of `message`: ok (delete it), failed (SQS delivers it again) or killed."""
         body = message["Body"]
         receive = int(message["Attributes"]["ApproximateReceiveCount"])
-        self.job, self.calls, self.kill_at, self.dead = _job_of(body), 0, kill_at, False
+        self.job, self.calls, self.kill_at, self.point, self.dead = _job_of(body), 0, kill_at, point, False
         dispatcher, alarms, deferrals = self.dispatcher()
         # Sequential deliveries: an INPROGRESS record a killed one leaves expires at once, as one left by a timed-out
         # Lambda expires with it. Parallel ones keep theirs for the function's timeout (a duplicate waits).
@@ -620,13 +632,17 @@ class Run:
     def _deliver(self, message: dict[str, Any], index: int, rng: Any, parallel: bool, *, delete: bool = True) -> None:
         worker = self.workers[index]
         kill_at = rng.randint(1, 12) if not parallel and rng.random() < self.schedule.kill_rate else None
+        point = None
+        if rng.random() < self.schedule.point_rate:
+            _, mode, when = rng.choices(MODES, [w for w, _, _ in MODES])[0]
+            point = (rng.randint(1, 10), mode, when)
         data = _envelope_facts(message["Body"])
         self.history.add(
             "delivery", self.now(), job=_job_of(message["Body"]), worker=index,
             receive=message["Attributes"]["ApproximateReceiveCount"], parallel=parallel,
             clock=round(self.history.rel(worker.now().timestamp()), 3), **data,
         )
-        outcome = worker.deliver(message, parallel=parallel, kill_at=kill_at)
+        outcome = worker.deliver(message, parallel=parallel, kill_at=kill_at, point=point)
         self.history.add("delivered", self.now(), job=worker.job, worker=index, outcome=outcome)
         if not delete:
             return
