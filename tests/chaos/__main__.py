@@ -17,7 +17,7 @@ sys.stdout = open(os.devnull, "w")  # noqa: SIM115
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import platform
+import platform  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             found = check(history)
             if args.history:
                 history.dump(args.history)
-            jobs = sum(1 for e in history if e.kind in ("ack", "alarm") and e.data.get("outcome", "queued") != "refused")
+            jobs = sum(
+                1 for e in history if e.kind in ("ack", "alarm") and e.data.get("outcome", "queued") != "refused"
+            )
             totals["seeds"] += 1
             totals["jobs"] += jobs
             totals["faults"] += run.faults
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{totals['seeds']} seeds, {totals['jobs']} jobs, {totals['faults']} faults injected on the wire, "
         f"{totals['kills']} workers killed, {totals['duplicates']} duplicate deliveries, {totals['violations']} "
         f"violations; {datetime.now(UTC):%Y-%m-%d}, revision {revision}, {os.cpu_count()}-core {platform.machine()} "
-        f"{platform.system()}, {minutes:.0f} min, load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+        f"{platform.system()}, {minutes:.0f} min, load average {load:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end"
     )
     say(summary)
     if totals["failing"]:
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def say(*args: object) -> None:
-    print(*args, file=OUT)
+    print(*args, file=OUT, flush=True)
 
 
 def _git(*args: str) -> str:

@@ -192,16 +192,34 @@ def _ended_once(job: Job) -> list[Violation]:
         return []
     finals = job.finals()
     if not finals:
-        return [Violation("lost", job.id, f"{job.line or job.command} was acknowledged and never told how it ended",
-                          _seqs(job.request, job.acked, *job.deliveries[-3:]))]
+        return [
+            Violation(
+                "lost",
+                job.id,
+                f"{job.line or job.command} was acknowledged and never told how it ended",
+                _seqs(job.request, job.acked, *job.deliveries[-3:]),
+            )
+        ]
     out = []
     if len(finals) > 1:
-        out.append(Violation("two_finals", job.id, f"{len(finals)} final messages: "
-                             + " / ".join(_first(m) for m in finals), _seqs(job.acked, *finals)))
+        out.append(
+            Violation(
+                "two_finals",
+                job.id,
+                f"{len(finals)} final messages: " + " / ".join(_first(m) for m in finals),
+                _seqs(job.acked, *finals),
+            )
+        )
     endings = {ending(str(m.data.get("text", ""))) for m in job.all_finals()} - {"other"}
     if len(endings) > 1 and not endings <= {"failed", "dead_lettered"}:
-        out.append(Violation("contradiction", job.id, "final messages say " + " and ".join(sorted(endings)),
-                             _seqs(job.acked, *job.all_finals())))
+        out.append(
+            Violation(
+                "contradiction",
+                job.id,
+                "final messages say " + " and ".join(sorted(endings)),
+                _seqs(job.acked, *job.all_finals()),
+            )
+        )
     return out
 
 
@@ -212,14 +230,26 @@ def _effects_once(job: Job) -> list[Violation]:
         by_what[str(e.data.get("what"))].append(e)
     for what, made in by_what.items():
         if len(made) > 1:
-            out.append(Violation("effect_twice", job.id, f"{what} made {len(made)} times by {job.line or job.id}",
-                                 _seqs(job.acked, *made)))
+            out.append(
+                Violation(
+                    "effect_twice",
+                    job.id,
+                    f"{what} made {len(made)} times by {job.line or job.id}",
+                    _seqs(job.acked, *made),
+                )
+            )
     finals = job.finals()
     expected = EFFECT_OF.get(job.command)
-    if expected and finals and ending(str(finals[-1].data.get("text", ""))) == "succeeded":
-        if not any(what in by_what for what in expected):
-            out.append(Violation("success_without_effect", job.id, f"{job.line} told it succeeded, no "
-                                 f"{'/'.join(expected)} at the target", _seqs(job.acked, finals[-1])))
+    succeeded = bool(finals) and ending(str(finals[-1].data.get("text", ""))) == "succeeded"
+    if expected and succeeded and not any(what in by_what for what in expected):
+        out.append(
+            Violation(
+                "success_without_effect",
+                job.id,
+                f"{job.line} told it succeeded, no {'/'.join(expected)} at the target",
+                _seqs(job.acked, finals[-1]),
+            )
+        )
     return out
 
 
@@ -231,24 +261,51 @@ def _approvals(job: Job, meta: dict[str, Any], skew: float) -> list[Violation]:
     before = [d for d in job.deliveries if d.seq < first.seq]
     if job.needs == "confirm":
         if not any(d.data.get("confirmed_by") == job.requester for d in before):
-            return [Violation("confirmation_bypassed", job.id, f"{job.line} ran without its requester's Confirm",
-                              _seqs(job.acked, *before[-2:], first))]
+            return [
+                Violation(
+                    "confirmation_bypassed",
+                    job.id,
+                    f"{job.line} ran without its requester's Confirm",
+                    _seqs(job.acked, *before[-2:], first),
+                )
+            ]
         return []
     approved = [d for d in before if d.data.get("approved_by")]
     if not approved:
-        return [Violation("approval_bypassed", job.id, f"{job.line} ran without an approval",
-                          _seqs(job.acked, *before[-2:], first))]
+        return [
+            Violation(
+                "approval_bypassed",
+                job.id,
+                f"{job.line} ran without an approval",
+                _seqs(job.acked, *before[-2:], first),
+            )
+        ]
     claim = approved[0]
     by = str(claim.data["approved_by"])
     if by == job.requester:
-        return [Violation("self_approved", job.id, f"{job.line} approved by its requester {by}",
-                          _seqs(job.acked, claim, first))]
+        return [
+            Violation(
+                "self_approved", job.id, f"{job.line} approved by its requester {by}", _seqs(job.acked, claim, first)
+            )
+        ]
     if by not in meta.get("approvers", [by]):
-        return [Violation("approved_by_non_approver", job.id, f"{job.line} approved by {by}, not an approver",
-                          _seqs(job.acked, claim, first))]
+        return [
+            Violation(
+                "approved_by_non_approver",
+                job.id,
+                f"{job.line} approved by {by}, not an approver",
+                _seqs(job.acked, claim, first),
+            )
+        ]
     if job.approval_expires is not None and claim.at > job.approval_expires + skew:
-        return [Violation("approved_after_expiry", job.id, f"approval of {job.line} taken {claim.at - job.approval_expires:.0f}"
-                          " s after the request expired", _seqs(job.acked, claim, first))]
+        return [
+            Violation(
+                "approved_after_expiry",
+                job.id,
+                f"approval of {job.line} taken {claim.at - job.approval_expires:.0f} s after the request expired",
+                _seqs(job.acked, claim, first),
+            )
+        ]
     return []
 
 
@@ -271,13 +328,19 @@ def _one_per_target(jobs: dict[str, Job], history: list[Event]) -> list[Violatio
     out = []
     for target, found in spans.items():
         found.sort(key=lambda s: s[0])
-        for i, (start, end, job, first) in enumerate(found):
+        for i, (_, end, job, first) in enumerate(found):
             for other_start, _, other, other_first in found[i + 1 :]:
                 if other_start < end:
                     ended = job.finals()[:1]
-                    out.append(Violation("concurrent_mutations", other.id, f"{other.line} changed {target} while "
-                                         f"{job.line} (job {job.id[:8]}) was still running on it",
-                                         _seqs(first, other_first, *ended)))
+                    out.append(
+                        Violation(
+                            "concurrent_mutations",
+                            other.id,
+                            f"{other.line} changed {target} while "
+                            f"{job.line} (job {job.id[:8]}) was still running on it",
+                            _seqs(first, other_first, *ended),
+                        )
+                    )
     return out
 
 
@@ -326,8 +389,11 @@ def _holds(jobs: dict[str, Job], history: list[Event], meta: dict[str, Any], ske
                 if hold.owner.endswith(job.id):
                     continue
                 what = f"frozen environment {env}" if freeze else f"locked target {hold.key}"
-                out.append(Violation("hold_bypassed", job.id, f"{job.line} changed {e.target} in the {what}",
-                                     _seqs(hold.taken, e)))
+                out.append(
+                    Violation(
+                        "hold_bypassed", job.id, f"{job.line} changed {e.target} in the {what}", _seqs(hold.taken, e)
+                    )
+                )
     return out
 
 
@@ -354,8 +420,14 @@ def _leases(jobs: dict[str, Job], history: list[Event], skew: float) -> list[Vio
                 ended = holder.finals()
                 lease = leases[-1]
                 if ended and ended[0].seq < m.seq and m.at > float(lease.data.get("expires_at", 0)) + skew:
-                    out.append(Violation("lease_past_ttl", job.id, f"{job.line} refused as busy by the lease of job "
-                                         f"{short}, which had ended, past its TTL", _seqs(lease, ended[0], m)))
+                    out.append(
+                        Violation(
+                            "lease_past_ttl",
+                            job.id,
+                            f"{job.line} refused as busy by the lease of job {short}, which had ended, past its TTL",
+                            _seqs(lease, ended[0], m),
+                        )
+                    )
     return out
 
 

@@ -1,5 +1,5 @@
 """A chaos schedule drawn from a seed alone: who types what when, which faults are on the wire when, which
-deliveries are killed, duplicated or run in parallel, and each worker's clock skew.
+deliveries are killed or duplicated, and each worker's clock skew.
 
 Every decision comes from its own `random.Random` keyed by the seed and what is decided (`Schedule.rng`), never
 from one stream consumed in the order things happen: a decision does not change when something before it took
@@ -87,10 +87,9 @@ class Schedule:
     skews: list[float]
     actions: list[Action]
     windows: list[Window]
-    #: Chances per delivery: killed at one of its calls, delivered twice, run beside another delivery.
+    #: Chances per delivery: killed at one of its calls, delivered twice.
     kill_rate: float
     duplicate_rate: float
-    parallel_rate: float
     #: Chance per delivery of one fault at one of its calls (any service, any mode), besides the windows.
     point_rate: float = 0.0
     #: Ticks after the last action before the run must be over (everything told).
@@ -138,14 +137,15 @@ class Schedule:
             windows=windows,
             kill_rate=rng.choice((0.0, 0.05, 0.1)),
             duplicate_rate=rng.choice((0.0, 0.05, 0.15)),
-            parallel_rate=rng.choice((0.0, 0.3, 0.6)),
             point_rate=rng.choice((0.1, 0.25, 0.4)),
         )
 
     def describe(self) -> str:
-        lines = [f"seed {self.seed}: {self.workers} workers, skews {self.skews}, kill {self.kill_rate:.0%}, "
-                 f"duplicate {self.duplicate_rate:.0%}, parallel {self.parallel_rate:.0%}, one fault in "
-                 f"{self.point_rate:.0%} of deliveries"]
+        lines = [
+            f"seed {self.seed}: {self.workers} workers, skews {self.skews}, kill {self.kill_rate:.0%}, "
+            f"duplicate {self.duplicate_rate:.0%}, one fault in "
+            f"{self.point_rate:.0%} of deliveries"
+        ]
         lines.extend(f"  tick {a.tick}: {a.user or 'AWS'} {a.line}" for a in self.actions)
         lines.extend(f"  fault: {w.label()}" for w in self.windows)
         return "\n".join(lines)

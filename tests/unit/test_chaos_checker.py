@@ -19,13 +19,28 @@ class Story:
 
     def __init__(self, **meta: Any) -> None:
         self.h = History()
-        self.h.add("meta", 0, approvers=["U0DANA"], freeze_overriders={"prod": ["U0DANA"]},
-                   environments={"checkout": "staging", "payment": "prod"}, skew_s=1.0, **meta)
+        self.h.add(
+            "meta",
+            0,
+            approvers=["U0DANA"],
+            freeze_overriders={"prod": ["U0DANA"]},
+            environments={"checkout": "staging", "payment": "prod"},
+            skew_s=1.0,
+            **meta,
+        )
 
     def ask(self, job: str, line: str, at: float = 0, *, user: str = "U0DEV", outcome: str = "queued", **extra: Any):
         name, _, text = line.partition(" ")
-        self.h.add("request", at, job=job, target=text.split(" ")[0], user=user, line=line, command=name,
-                   mutating=name != "/ops-status")
+        self.h.add(
+            "request",
+            at,
+            job=job,
+            target=text.split(" ")[0],
+            user=user,
+            line=line,
+            command=name,
+            mutating=name != "/ops-status",
+        )
         self.h.add("ack", at, job=job, outcome=outcome, text="queued", **extra)
 
     def deliver(self, job: str, at: float, **data: Any) -> None:
@@ -35,8 +50,19 @@ class Story:
         self.h.add("effect", at, job=job, target=target, what=what, worker=0)
 
     def final(self, job: str, text: str, at: float, *, key: str | None = None, replace: bool = False) -> None:
-        self.h.add("message", at, job=job, kind="response_url", key=key or job, ts="", final=True, replace=replace,
-                   channel="", to="requester", text=text)
+        self.h.add(
+            "message",
+            at,
+            job=job,
+            kind="response_url",
+            key=key or job,
+            ts="",
+            final=True,
+            replace=replace,
+            channel="",
+            to="requester",
+            text=text,
+        )
 
     def lease(self, target: str, op: str, at: float, owner: str, expires_at: float = 0, **flags: Any) -> None:
         self.h.add("lease", at, target=target, op=op, owner=owner, expires_at=expires_at, **flags)
@@ -83,8 +109,9 @@ def test_two_final_messages_are_caught_but_a_replacement_is_one():
 def test_cancelled_and_completed_for_one_job_contradict():
     story = Story()
     restart(story, "a" * 32, 0)
-    story.final("a" * 32, ":heavy_multiplication_x: `/ops-restart checkout` was cancelled by <@U0DEV>.", 5,
-                replace=True)
+    story.final(
+        "a" * 32, ":heavy_multiplication_x: `/ops-restart checkout` was cancelled by <@U0DEV>.", 5, replace=True
+    )
     assert story.kinds() == ["contradiction"]
 
 
