@@ -76,8 +76,11 @@ class People:
                 return
             line = line.replace("{job}", self.run.schedule.rng("cancel", self.run.requested).choice(self.run.jobs)[:8])
         self.run.requested += 1
-        trigger = f"{self.run.schedule.seed}.{self.run.requested}.chaos"
+        # Job ids of their own in every run (a replay must not find the builds of an earlier run of its seed at the
+        # target); what is decided about a job is keyed by its number in the run instead (`Run.ordinal`).
+        trigger = f"{self.run.schedule.seed}.{self.run.requested}.{self.run.nonce}"
         job_id = job_id_for(TEAM, trigger)
+        self.run.ordinals[job_id] = f"request {self.run.requested}"
         for outcome in ("expired", "cancelled", "rejected"):  # the settle jobs of its prompt answer for it
             self.run.aliases[job_id_for(TEAM, f"{outcome}:{job_id}")] = job_id
         name, _, text = line.partition(" ")
@@ -126,7 +129,7 @@ class People:
             "user": {"id": user},
             "team": {"id": TEAM},
             "channel": {"id": channel},
-            "trigger_id": f"{self.run.schedule.seed}.click.{job[:8]}.{user}.{action}",
+            "trigger_id": f"{self.run.nonce}.click.{job[:8]}.{user}.{action}",
             "response_url": self.run.stack.slack.response_url(key),
             "actions": [{"action_id": f"opsbot_{action}", "value": value}],
         }
@@ -139,7 +142,7 @@ class People:
         """People answer prompts (Confirm, Cancel, or nothing: it expires) and approval requests (an approver, the
         requester, someone else; Approve or Reject; or nobody: it expires)."""
         for prompt in list(self.run.prompts):
-            rng = self.run.schedule.rng("prompt", prompt.job)
+            rng = self.run.schedule.rng("prompt", self.run.ordinal(prompt.job))
             if rng.random() < 0.5:  # not yet: a later tick
                 continue
             self.run.prompts.remove(prompt)
@@ -151,7 +154,7 @@ class People:
             posted = self._approval_message(request.job)
             if posted is None:
                 continue
-            rng = self.run.schedule.rng("approval", request.job)
+            rng = self.run.schedule.rng("approval", self.run.ordinal(request.job))
             if rng.random() < 0.4:
                 continue
             self.run.approvals.remove(request)

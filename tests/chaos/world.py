@@ -19,6 +19,7 @@ import contextlib
 import json
 import re
 import threading
+import uuid
 from typing import Any
 
 from ack_function.adapter import SlackRequestHandler
@@ -55,6 +56,9 @@ class Run:
         self.faults = 0
         #: Jobs that answer for another (an approval request, a prompt's settlement) -> that job.
         self.aliases: dict[str, str] = {}
+        #: Each request's job -> its number in the run ("request 3"): what the seed decides about a job is keyed by it.
+        self.ordinals: dict[str, str] = {}
+        self.nonce = uuid.uuid4().hex[:8]
         self.prompts: list[Any] = []  # people.Pending
         self.approvals: list[Any] = []
         self.jobs: list[str] = []
@@ -80,6 +84,11 @@ class Run:
             skew_s=max(schedule.skews) - min(schedule.skews),
         )
 
+    def ordinal(self, job: str) -> str:
+        """The job's number in the run (the same in every replay of the seed), its own id if it has none (an alarm)."""
+        job = self.aliases.get(job, job)
+        return self.ordinals.get(job, job)
+
     def now(self) -> float:
         return self.stack.sim.clock.time()
 
@@ -97,10 +106,10 @@ class Run:
         ).get("Messages", [])
         if not messages:
             return False
-        messages.sort(key=lambda m: (_job_of(m["Body"]), m["Body"]))
+        messages.sort(key=lambda m: (self.ordinal(_job_of(m["Body"])), _step_of(m["Body"]), m["MessageId"]))
         tick = self.stack.sim.tick
         for i, message in enumerate(messages):
-            rng = self.schedule.rng("delivery", tick, _job_of(message["Body"]), i)
+            rng = self.schedule.rng("delivery", tick, self.ordinal(_job_of(message["Body"])), i)
             self._deliver(message, rng.randrange(len(self.workers)), rng)
             self._after_delivery()
             if rng.random() < self.schedule.duplicate_rate:  # SQS delivers a copy again (at least once)
@@ -311,3 +320,10 @@ def run_seed(stack: ChaosStack, seed: int, **kwargs: Any) -> History:
         return run.play()
     finally:
         run.close()
+
+
+def _step_of(body: str) -> int:
+    try:
+        return int((json.loads(body).get("continuation") or {}).get("step", 0))
+    except (ValueError, AttributeError):
+        return 0
