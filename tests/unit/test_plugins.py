@@ -37,14 +37,14 @@ SPEC = CommandSpec(
 )
 """
 GOOD_OPERATION = """
-from shared import messages
+from worker_function import job_messages
 
 class Echo:
     effects = ()
     permissions = ()
 
     def run(self, args, job, ctx):
-        return messages.outcome(True, f"echo {args.target}")
+        return job_messages.outcome(True, f"echo {args.target}")
 
 OPERATION = Echo()
 """

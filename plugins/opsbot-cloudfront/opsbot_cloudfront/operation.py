@@ -19,8 +19,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opsbot_cloudfront.spec import Distribution, InvalidateArgs
-from shared import messages
+from shared import blockkit
 from shared.jobs import JobEnvelope
+from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
@@ -129,7 +130,7 @@ def _iso(value: Any) -> str:
 
 
 def _paths_text(paths: tuple[str, ...] | list[str]) -> str:
-    shown = ", ".join(messages.echo(p, 80) for p in list(paths)[:5])
+    shown = ", ".join(blockkit.echo(p, 80) for p in list(paths)[:5])
     return shown + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
@@ -185,23 +186,25 @@ class InvalidateOperation:
             listing = cloudfront.list_invalidations(DistributionId=distribution.distribution_id, MaxItems="100")
         running = [i for i in listing["InvalidationList"].get("Items") or [] if i.get("Status") != "Completed"]
         now = [
-            f"Distribution `{messages.escape(distribution.distribution_id)}` "
-            f"({messages.escape(found.get('DomainName', '?'))}) {messages.escape(found.get('Status', '?'))}; "
+            f"Distribution `{blockkit.escape(distribution.distribution_id)}` "
+            f"({blockkit.escape(found.get('DomainName', '?'))}) {blockkit.escape(found.get('Status', '?'))}; "
             f"{len(running)} invalidation(s) in progress"
         ]
         change = (
-            f"invalidate {_paths_text(args.paths)} in the cache of `{messages.escape(distribution.distribution_id)}`, "
+            f"invalidate {_paths_text(args.paths)} in the cache of `{blockkit.escape(distribution.distribution_id)}`, "
             "then follow the invalidation until CloudFront says it completed"
         )
         return Preview(now=now, change=change)
 
     def _told(self, args: InvalidateArgs, state: InvalidationState, status: str, ctx: OperationContext) -> StepResult:
-        what = f"Invalidation `{messages.escape(state.invalidation_id)}` of `{messages.escape(args.target)}`"
+        what = f"Invalidation `{blockkit.escape(state.invalidation_id)}` of `{blockkit.escape(args.target)}`"
         if status == "Completed":
             headline = f"{what} completed: {_paths_text(args.paths)} cleared from CloudFront's edge caches."
-            return messages.outcome(True, headline, in_channel=True)
-        headline = f"{what} {messages.escape(status or 'InProgress')}: {_paths_text(args.paths)}."
-        return Wait(progress=messages.progress(headline), state=state.changed(summary=status), delay_s=ctx.poll_delay())
+            return job_messages.outcome(True, headline, in_channel=True)
+        headline = f"{what} {blockkit.escape(status or 'InProgress')}: {_paths_text(args.paths)}."
+        return Wait(
+            progress=job_messages.progress(headline), state=state.changed(summary=status), delay_s=ctx.poll_delay()
+        )
 
 
 #: What opsbot's worker loads (`CommandSpec.operation`).
