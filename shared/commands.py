@@ -98,6 +98,25 @@ class BuildArgs(_Args):
         return value
 
 
+class RunArgs(_Args):
+    kind: Literal["run"] = "run"
+    #: A runbook of the inventory (`[runbooks.NAME]`).
+    runbook: TargetName
+    #: The inventory target it runs on, when the runbook names targets.
+    target: TargetName | None = None
+    parameters: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return BuildArgs._parameter_names(value)
+
+    @property
+    def leased(self) -> str:
+        """What the run's lease is on: its target, or the runbook itself when it runs on none."""
+        return self.target or f"runbook:{self.runbook}"
+
+
 class MigrateArgs(_TargetArgs):
     kind: Literal["migrate"] = "migrate"
     #: The version to migrate to; the project's own default when left out.
@@ -247,6 +266,26 @@ class SettleArgs(_Args):
     target: str = Field(default="-", max_length=255)
 
 
+class RunbookTaskArgs(_Args):
+    """Not a command: a runbook's state waits for a person (its task token came on the jobs queue, sent by the
+    state itself): the worker asks with Approve / Reject (`worker_function/control/runbook_task.py`)."""
+
+    kind: Literal["runbook_task"] = "runbook_task"
+    #: The `/ops-run` job whose execution waits.
+    job_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    state: str = Field(min_length=1, max_length=80)
+    token: str = Field(min_length=1, max_length=4096)
+    ask: str = Field(default="", max_length=500)
+
+
+class RunbookAnswerArgs(_Args):
+    """Not a command: Approve or Reject clicked on a runbook's waiting state; the clicker is the job's requester."""
+
+    kind: Literal["runbook_answer"] = "runbook_answer"
+    prompt_id: str = Field(pattern=r"^step-[0-9a-f]{24}$")
+    answer: Literal["approve", "reject"]
+
+
 #: The user commands: one `CommandSpec` each (below).
 CommandArgs = (
     PingArgs
@@ -257,6 +296,7 @@ CommandArgs = (
     | StatusArgs
     | LogsArgs
     | BuildArgs
+    | RunArgs
     | MigrateArgs
     | RegressionArgs
     | HelpArgs
@@ -269,7 +309,9 @@ CommandArgs = (
     | UnfreezeArgs
 )
 #: The worker's own messages (queued by the ack or the worker, never typed by a person): one `Pipeline` each.
-ControlArgs = NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs | HomeArgs
+ControlArgs = (
+    NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs | HomeArgs | RunbookTaskArgs | RunbookAnswerArgs
+)
 
 #: Typed anywhere in a mutating command's text: show what it would do, do nothing.
 DRY_RUN_FLAG = "--dry-run"
@@ -321,6 +363,9 @@ CONTROL_PIPELINES: dict[str, Pipeline] = {
     "approval_request": Pipeline(approval=False),
     # The viewer's App Home tab, published by the worker (the ack never calls the Web API).
     "home": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
+    # A runbook's waiting state asked about, and answered: the answer's clicker is checked by its operation.
+    "runbook_task": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
+    "runbook_answer": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
 }
 
 
@@ -331,7 +376,9 @@ DRY_RUN_PIPELINE = Pipeline(audited=False, policy_checked=False, approval=False,
 
 #: What a command's target must be in the inventory (the worker checks; the ack does not load it).
 #: ("target": any target; "environment": an environment some target, suite or Jenkins job of the inventory is in.)
-Accepts = Literal["ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job", "target", "environment"]
+Accepts = Literal[
+    "ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job", "runbook", "target", "environment"
+]
 
 
 def parse_logs_words(words: list[str]) -> dict[str, Any]:
@@ -412,6 +459,25 @@ def parse_build_words(words: list[str]) -> dict[str, Any]:
     return {"job": words[0], "parameters": parameters}
 
 
+def parse_run_words(words: list[str]) -> dict[str, Any]:
+    """`<runbook> [target] [key=value ...]`."""
+    if not words:
+        raise UsageError("/ops-run needs a runbook.")
+    values: dict[str, Any] = {"runbook": words[0]}
+    parameters: dict[str, str] = {}
+    for word in words[1:]:
+        name, eq, value = word.partition("=")
+        if eq and name:
+            parameters[name] = value
+        elif "target" in values:
+            raise UsageError(f"/ops-run takes one target, then key=value parameters; got {quoted(word)} too.")
+        elif eq:
+            raise UsageError(f"runbook parameters are key=value, got {quoted(word)}.")
+        else:
+            values["target"] = word
+    return {**values, "parameters": parameters}
+
+
 #: How a reply names each args field: the command's own words, never the model's.
 _FIELD_WORDS = {
     "work_seconds": "seconds",
@@ -429,6 +495,7 @@ _FIELD_WORDS = {
     "for_minutes": "--for",
     "revision": "the revision",
     "count": "the count",
+    "runbook": "the runbook",
 }
 #: What a name must look like, per field, in plain words.
 _PATTERN_WORDS = {
@@ -437,6 +504,7 @@ _PATTERN_WORDS = {
     "suite": "suite names are letters, digits, - and _, starting with a letter or digit (up to 255)",
     "job": "Jenkins job names are letters, digits, -, _, . and /, starting with a letter or digit (up to 255)",
     "version": "versions are letters, digits, ., +, - and _ (up to 128)",
+    "runbook": "runbook names are letters, digits, - and _, starting with a letter or digit (up to 255)",
     "job_id": "a job id is the hex digits opsbot's messages show (`7f3a2b1c`), at least 4",
     "environment": "environment names are letters, digits, - and _, starting with a letter or digit (up to 255)",
     "revision": "the revision is a revision number such as 3 or a task definition ARN (arn:aws:ecs:REGION:ACCOUNT:"
@@ -680,6 +748,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         subject="job",
         accepts="jenkins_job",
         max_age_s=4 * _HOUR,
+    ),
+    CommandSpec(
+        name="/ops-run",
+        args_model=RunArgs,
+        description="Run a runbook (a Step Functions state machine) with parameters: each of its steps shown as it "
+        "goes, a person asked where it says so, stopped by /ops-cancel.",
+        usage_hint="<runbook> [target] [key=value ...]",
+        parse_words=parse_run_words,
+        target="leased",
+        subject="runbook",
+        accepts="runbook",
+        max_age_s=24 * _HOUR,
     ),
     CommandSpec(
         name="/ops-migrate",

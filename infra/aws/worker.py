@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -14,6 +14,7 @@ from constructs import Construct
 from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
 from infra.aws.nag import acknowledge_warning
+from infra.aws.runbooks import worker_statements
 from infra.aws.worker_permissions import (
     ASSUME_ROLE_ACTIONS,
     InventoryResources,
@@ -23,6 +24,7 @@ from infra.aws.worker_permissions import (
 )
 from shared.deployment import DEPLOYED_TIMING
 from shared.inventory import Inventory
+from shared.runbooks import state_machine_name
 from shared.settings import (
     JOBS_INDEX,
     WORKER_BATCH_SIZE,
@@ -81,6 +83,7 @@ class Worker(Construct):
         inventory: Inventory,
         inventory_file: bytes,
         jenkins_url: str | None = None,
+        runbooks: dict[str, str] | None = None,
         role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -92,6 +95,16 @@ class Worker(Construct):
                 found = operation_permissions(self, InventoryResources.of(inventory, region=region), region=region)
                 operations.statements += found.statements
                 operations.wildcards += found.wildcards
+        runbooks = runbooks or {}
+        operations.statements += worker_statements(self, inventory, runbooks)
+        operations.wildcards += [
+            (
+                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{state_machine_name(name)}:*",
+                f"states:DescribeExecution, GetExecutionHistory and StopExecution on the executions of runbook "
+                f"{name}'s state machine only: an execution's ARN ends with its name, made per job.",
+            )
+            for name in runbooks
+        ]
         if inventory.role_arns():
             operations.statements.append(
                 iam.PolicyStatement(actions=list(ASSUME_ROLE_ACTIONS), resources=inventory.role_arns())
@@ -106,6 +119,8 @@ class Worker(Construct):
             "OPSBOT_INVENTORY": INVENTORY_PATH,
             "OPSBOT_MAX_RECEIVE_COUNT": str(DEPLOYED_TIMING.max_receive_count),
         }
+        if runbooks:
+            environment["OPSBOT_RUNBOOK_ARNS"] = Stack.of(self).to_json_string(runbooks)
         if jenkins_url:
             # The Jenkins user and API token are read from the secret (jenkins_user, jenkins_api_token).
             environment["JENKINS_URL"] = jenkins_url

@@ -1,0 +1,102 @@
+"""A runbook's state waits for a person: its task token came on the jobs queue (the state sent it, see
+docs/runbooks.md). The waiting state is remembered first (its token, who ran the runbook, who may answer and until
+when: a decision record, `Decisions.open_task`), then asked about with Approve / Reject in the runbook's approval
+channel, or where it was run. The answer is `runbook_answer`'s.
+
+A token for a job opsbot does not know, or one that has ended, is answered with SendTaskFailure (the execution
+would otherwise wait for nobody); a token Step Functions no longer takes (the execution was stopped, the state timed
+out) is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared import messages
+from shared.commands import RunbookTaskArgs
+from shared.jobs import JobEnvelope
+from shared.messages import SlackMessage
+from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION, prompt_id_of
+from worker_function.operations import OperationContext
+from worker_function.outcomes import NothingToPost
+
+logger = logging.getLogger(__name__)
+
+#: What Step Functions answers for a token it no longer takes.
+GONE = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
+
+
+def run(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+    record = ctx.jobs.get(args.job_id)
+    book = ctx.inventory.runbooks.get(record.subject) if record is not None else None
+    if record is None or book is None or not record.active:
+        why = "no such opsbot job" if record is None or book is None else f"its job {record.state}"
+        _fail(ctx, args.token, "opsbot.NoSuchJob", f"nobody to ask: {why}")
+        return NothingToPost(reason=f"task token of job {args.job_id[:8]}: {why}")
+    prompt_id = prompt_id_of(args.token)
+    answer_by = int(ctx.now().timestamp()) + book.approval_minutes * 60
+    ctx.decisions.open_task(
+        prompt_id,
+        args.token,
+        requester=record.requester,
+        answer_by=answer_by,
+        approvers=book.approvers,
+        rule=f"runbook:{record.subject}:{args.job_id}",
+    )
+    channel = book.approval_channel or record.channel
+    prompt = step_prompt(record.display, record.requester, args, book.approvers, prompt_id, answer_by)
+    posted = ctx.slack.chat_postMessage(channel=channel, text=prompt.text, blocks=prompt.blocks)
+    ctx.decisions.open(
+        prompt_id,
+        str(posted.get("channel") or channel),
+        str(posted["ts"]),
+        approvers=book.approvers,
+        rule=f"runbook:{record.subject}:{args.job_id}",
+    )
+    return NothingToPost(reason=f"asked about state {args.state} of job {args.job_id[:8]} in {channel}")
+
+
+def step_prompt(
+    display: str, requester: str, args: RunbookTaskArgs, approvers: list[str], prompt_id: str, answer_by: int
+) -> SlackMessage:
+    who = ", ".join(messages.mention(a) for a in approvers[:10]) if approvers else "anyone"
+    ask = f"\n>{messages.escape(messages.shorten(args.ask, 500))}" if args.ask else ""
+    text = (
+        f":raising_hand: {messages.echo(display)} run by {messages.mention(requester)} waits at "
+        f"*{messages.escape(messages.shorten(args.state, 80))}* (job `{args.job_id[:8]}`).{ask}\n"
+        f"Who may answer: {who}, not the one who ran it; until <!date^{answer_by}^{{time}}|{answer_by}>."
+    )
+    buttons = [
+        _button(STEP_APPROVE_ACTION, "Approve", prompt_id, "primary"),
+        _button(STEP_REJECT_ACTION, "Reject", prompt_id, "danger"),
+    ]
+    return SlackMessage(
+        text=text[:3000],
+        blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+            {"type": "actions", "block_id": "opsbot_step", "elements": buttons},
+        ],
+        response_type="in_channel",
+    )
+
+
+def _button(action_id: str, label: str, value: str, style: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label},
+        "value": value,
+        "style": style,
+    }
+
+
+def _fail(ctx: OperationContext, token: str, error: str, cause: str) -> None:
+    try:
+        ctx.aws.client("stepfunctions").send_task_failure(taskToken=token, error=error, cause=cause[:256])
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) not in GONE:
+            raise
+        logger.info("task token no longer taken: %s", exc)
