@@ -22,6 +22,7 @@ from shared.commands import (
     DryRunArgs,
     HomeArgs,
     NoticeArgs,
+    RunArgs,
     ScaleArgs,
     find_command,
     quoted,
@@ -125,6 +126,7 @@ def plan_job(
     problem = (
         unknown_name(spec, args, inventory)
         or build_parameter_problem(args, inventory)
+        or runbook_problem(args, inventory)
         or scale_bounds_problem(args, inventory)
     )
     if problem is not None:
@@ -170,6 +172,13 @@ def build_parameter_problem(args: Any, inventory: Inventory | None) -> str | Non
             return f"{quoted(name)} is a name Jenkins reserves; it is never passed as a build parameter."
     job = inventory.jenkins_jobs.get(args.job) if inventory is not None else None
     return job.refusal(args.parameters) if job is not None else None
+
+
+def runbook_problem(args: Any, inventory: Inventory | None) -> str | None:
+    """A runbook run on a target it does not name, or with a parameter its allow-list does not admit."""
+    book = inventory.runbooks.get(args.runbook) if isinstance(args, RunArgs) and inventory is not None else None
+    problem = book.refusal(args.target, args.parameters) if book is not None else None
+    return f"Runbook {quoted(args.runbook)}: {problem}." if problem is not None else None
 
 
 def scale_bounds_problem(args: Any, inventory: Inventory | None) -> str | None:

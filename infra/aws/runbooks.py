@@ -126,18 +126,12 @@ class Runbooks(Construct):
                 logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
             )
             acknowledge(
-                role,
-                "AwsSolutions-IAM5",
-                "CDK's grants for the state machine's logs and X-Ray traces (logs:*Delivery*, xray:Put*) have no "
-                "resource-level permissions; its own tasks are granted on the inventory's resources only.",
+                role.node.find_child("DefaultPolicy"),
+                "AwsSolutions-IAM5[Resource::*]",
+                "CDK's grants for the state machine's logs and X-Ray traces (logs:*Delivery*, logs:*ResourcePolicy*, "
+                "xray:Put*) have no resource-level permissions; its own tasks are granted on the inventory's "
+                "resources only.",
             )
-            if role.node.try_find_child("DefaultPolicy") is not None:
-                acknowledge(
-                    role.node.find_child("DefaultPolicy"),
-                    "AwsSolutions-IAM5",
-                    "CDK's grants for the state machine's logs and X-Ray traces (logs:*Delivery*, xray:Put*) have no "
-                    "resource-level permissions; its own tasks are granted on the inventory's resources only.",
-                )
             self.machines[name] = machine
 
     def arns(self) -> dict[str, str]:
