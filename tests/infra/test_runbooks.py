@@ -55,7 +55,7 @@ def _as_list(value) -> list:
 
 
 def test_the_runbook_is_a_state_machine_with_its_own_least_privilege_role(synth_runbooks):
-    logical_id, machine = synth_runbooks.only("AWS::StepFunctions::StateMachine")
+    _, machine = synth_runbooks.only("AWS::StepFunctions::StateMachine")
     props = machine["Properties"]
     assert props["StateMachineName"] == "opsbot-restart-safely"
     deployed = json.loads(props["DefinitionString"]) if isinstance(props["DefinitionString"], str) else None
@@ -84,17 +84,21 @@ def test_the_worker_gets_exactly_its_step_functions_calls(synth_runbooks):
     )
     role_id = synth_runbooks.json["Resources"][worker]["Properties"]["Role"]["Fn::GetAtt"][0]
     own = synth_runbooks.json["Resources"][role_id]["Properties"].get("Policies", [])
-    statements = [s for p in own for s in p["PolicyDocument"]["Statement"]] + [
-        s
-        for p in synth_runbooks.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"].get("Roles", [])
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ] + [
-        s
-        for p in synth_runbooks.resources("AWS::IAM::ManagedPolicy").values()
-        if {"Ref": role_id} in p["Properties"].get("Roles", [])
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = (
+        [s for p in own for s in p["PolicyDocument"]["Statement"]]
+        + [
+            s
+            for p in synth_runbooks.resources("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in p["Properties"].get("Roles", [])
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        + [
+            s
+            for p in synth_runbooks.resources("AWS::IAM::ManagedPolicy").values()
+            if {"Ref": role_id} in p["Properties"].get("Roles", [])
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        ]
+    )
     states = [s for s in statements if any(a.startswith("states:") for a in _as_list(s["Action"]))]
     actions = sorted(a for s in states for a in _as_list(s["Action"]))
     assert actions == sorted(MACHINE_ACTIONS + EXECUTION_ACTIONS)

@@ -22,6 +22,7 @@ from shared.runbooks import (
 )
 from worker_function.operations._runbook_view import MAX_CAUSE, MAX_ROWS, final_message, read_history, state_lines
 
+ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:x"
 BASE = """\
 version = 1
 [targets.payment]
@@ -55,7 +56,7 @@ def test_a_good_runbook_loads_and_is_a_name_commands_accept():
     [
         ('[runbooks.x]\nenvironment = "prod"\n', "runbooks.x: Value error, a runbook names either a definition"),
         (
-            '[runbooks.x]\ndefinition = "a.json"\nstate_machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:x"\n',
+            f'[runbooks.x]\ndefinition = "a.json"\nstate_machine_arn = "{ARN}"\n',
             "runbooks.x: Value error, a runbook names either",
         ),
         (
@@ -76,7 +77,7 @@ def test_a_good_runbook_loads_and_is_a_name_commands_accept():
             "runbooks.x.parameters.a.pattern",
         ),
         (
-            '[runbooks.x]\nstate_machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:x"\naccount = "eu"\n',
+            f'[runbooks.x]\nstate_machine_arn = "{ARN}"\naccount = "eu"\n',
             "runbooks.x.account: there is no [accounts.eu]",
         ),
         ('[runbooks.x]\ndefinition = "a.json"\napprovers = ["alice"]\n', "runbooks.x.approvers.0"),
