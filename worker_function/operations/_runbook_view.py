@@ -156,8 +156,15 @@ def state_lines(execution: Execution, now: datetime) -> list[str]:
 
 
 def progress_message(title: str, execution: Execution, execution_arn: str, now: datetime) -> Any:
+    """The headline names the current state (what the message's text, and so its resend, changes with: a state
+    going by, not a second ticking)."""
     lines = state_lines(execution, now) or ["_starting_"]
-    return messages.progress(f"{title} is running.", lines, link=console_url(execution_arn), label="execution")
+    current = next((r for r in reversed(execution.rows) if r.exited is None), None)
+    where = ""
+    if current is not None:
+        what = "waiting for a person" if current.status == "waiting" else "running"
+        where = f": {what} at *{messages.escape(messages.shorten(current.name, 80))}*"
+    return messages.progress(f"{title} is running{where}.", lines, link=console_url(execution_arn), label="execution")
 
 
 def final_message(
