@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from shared.commands import RunbookAnswerArgs
+from shared.commands.control import RunbookAnswerArgs
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
 from shared.queue import JobQueue
 from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION

@@ -182,7 +182,7 @@ class TaskMessage(_Model):
 def task_job(message: TaskMessage, now: datetime) -> Any:
     """The worker's own job for a task message (`RunbookTaskArgs`): its id from the token, so a redelivery of the
     message is the same job, run once."""
-    from shared.commands import RunbookTaskArgs
+    from shared.commands.control import RunbookTaskArgs
     from shared.jobs import JobEnvelope, Requester
 
     digest = hashlib.sha256(message.token.encode()).hexdigest()

@@ -1,5 +1,6 @@
 """The runbooks the inventory defines in this repository, deployed as Step Functions state machines, each with a
-role of its own; and the Step Functions calls the worker makes on every runbook's state machine.
+role of its own. (What the worker may call on them, `state_machine` and `execution` grants, is declared by its
+operations: infra/aws/worker_permissions.py.)
 
 A definition's tasks are granted on exactly the inventory's resources: an `aws-sdk:ecs:*` task on the ECS services
 of the runbook's targets, an `sqs:sendMessage` task (a state that waits for a person) on the jobs queue. A task
@@ -28,16 +29,6 @@ from shared.runbooks import DefinitionError, load_definition, state_machine_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: What the worker calls on a runbook's state machine: start it (/ops-run), read it (--dry-run), answer a waiting
-#: state (Approve / Reject; Step Functions authorizes these on the state machine)...
-MACHINE_ACTIONS = (
-    "states:StartExecution",
-    "states:DescribeStateMachine",
-    "states:SendTaskSuccess",
-    "states:SendTaskFailure",
-)
-#: ...and on its executions: follow one, stop one (/ops-cancel).
-EXECUTION_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution")
 
 _SDK_TASK = re.compile(r"^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)$")
 _SQS_TASK = re.compile(r"^arn:aws:states:::sqs:sendMessage(\.waitForTaskToken)?$")
@@ -136,38 +127,3 @@ class Runbooks(Construct):
 
     def arns(self) -> dict[str, str]:
         return {name: machine.state_machine_arn for name, machine in self.machines.items()}
-
-
-def worker_statements(scope: Construct, inventory: Inventory, machines: dict[str, str]) -> list[iam.PolicyStatement]:
-    """The worker's Step Functions calls: on the state machines this stack deploys and the existing ones the
-    inventory names in the worker's own account (one in another account is called through that account's role)."""
-    stack = Stack.of(scope)
-    arns = dict(machines)
-    for name, book in inventory.runbooks.items():
-        if book.state_machine_arn is not None and book.account is None:
-            arns[name] = book.state_machine_arn
-    if not arns:
-        return []
-    executions = []
-    for name, arn in sorted(arns.items()):
-        if name in machines:
-            executions.append(
-                stack.format_arn(
-                    service="states",
-                    resource="execution",
-                    resource_name=f"{state_machine_name(name)}:*",
-                    arn_format=_colon(),
-                )
-            )
-        else:
-            executions.append(arn.replace(":stateMachine:", ":execution:", 1) + ":*")
-    return [
-        iam.PolicyStatement(actions=list(MACHINE_ACTIONS), resources=[arns[n] for n in sorted(arns)]),
-        iam.PolicyStatement(actions=list(EXECUTION_ACTIONS), resources=executions),
-    ]
-
-
-def _colon() -> Any:
-    from aws_cdk import ArnFormat
-
-    return ArnFormat.COLON_RESOURCE_NAME

@@ -14,7 +14,6 @@ from constructs import Construct
 from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
 from infra.aws.nag import acknowledge_warning
-from infra.aws.runbooks import worker_statements
 from infra.aws.worker_permissions import (
     ASSUME_ROLE_ACTIONS,
     InventoryResources,
@@ -24,7 +23,6 @@ from infra.aws.worker_permissions import (
 )
 from shared.deployment import DEPLOYED_TIMING
 from shared.inventory import Inventory
-from shared.runbooks import state_machine_name
 from shared.settings import (
     JOBS_INDEX,
     WORKER_BATCH_SIZE,
@@ -96,15 +94,6 @@ class Worker(Construct):
                 operations.statements += found.statements
                 operations.wildcards += found.wildcards
         runbooks = runbooks or {}
-        operations.statements += worker_statements(self, inventory, runbooks)
-        operations.wildcards += [
-            (
-                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{state_machine_name(name)}:*",
-                f"states:DescribeExecution, GetExecutionHistory and StopExecution on the executions of runbook "
-                f"{name}'s state machine only: an execution's ARN ends with its name, made per job.",
-            )
-            for name in runbooks
-        ]
         if inventory.role_arns():
             operations.statements.append(
                 iam.PolicyStatement(actions=list(ASSUME_ROLE_ACTIONS), resources=inventory.role_arns())

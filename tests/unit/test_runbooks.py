@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ack_function.intake import runbook_problem, unknown_name
-from shared.commands import RunArgs, find_command
+from ack_function.route import runbook_problem, unknown_name
+from shared.commands import find_command
+from shared.commands.builtin.run import RunArgs
 from shared.errors import UsageError
 from shared.inventory import Inventory, InventoryError
 from shared.runbooks import (

@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared import messages
-from shared.commands import RunbookAnswerArgs
+from shared.commands.control import RunbookAnswerArgs
 from shared.jobs import JobEnvelope
 from shared.runbooks import REJECTED_ERROR, execution_arn, execution_name
-from worker_function.control.runbook_task import GONE
+from worker_function.control.runbook_task import gone
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
 from worker_function.store.decisions import Decision
+from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
 
 
-def run(args: RunbookAnswerArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+def answer(args: RunbookAnswerArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
     clicker = job.requester.user_id
     record = ctx.decisions.get(args.prompt_id)
     if record is None or not record.token:
@@ -43,15 +48,8 @@ def run(args: RunbookAnswerArgs, job: JobEnvelope, ctx: OperationContext) -> Not
     if not decided.won:
         by = f" by {messages.mention(decided.by)}" if decided.by else ""
         return _tell(ctx, job, f"this runbook step was already {decided.outcome}{by}.")
-    sfn = ctx.aws.client("stepfunctions")
-    try:
-        if approve:
-            sfn.send_task_success(taskToken=record.token, output=json.dumps({"approved_by": clicker}))
-        else:
-            sfn.send_task_failure(taskToken=record.token, error=REJECTED_ERROR, cause=f"rejected by {clicker}")
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) not in GONE:
-            raise
+    intent = ctx.intent(job, "sfn-task-answer", f"{args.answer} runbook step {args.prompt_id}")
+    if not ctx.effect(AnswerTask(ctx.aws.client("stepfunctions"), record.token, approve, clicker, intent)):
         status = _execution_status(ctx, record)
         if status != "RUNNING":
             _update(ctx, record, f":warning: Answered by {messages.mention(clicker)} too late: the execution {status}.")
@@ -66,6 +64,53 @@ def run(args: RunbookAnswerArgs, job: JobEnvelope, ctx: OperationContext) -> Not
         else f"{icon} {word} by {messages.mention(clicker)}: the runbook's step fails ({REJECTED_ERROR}).",
     )
     return NothingToPost(reason=f"step {args.prompt_id} {word.lower()} by {clicker}")
+
+
+@dataclass(frozen=True)
+class AnswerTask:
+    """SendTaskSuccess (Approve) or SendTaskFailure (Reject) with the waiting state's token: True when Step
+    Functions took it, False when it no longer takes the token (answered before, timed out, execution ended). A
+    token takes one answer and refuses the next, so a retry may call again: there is nothing else to reconcile."""
+
+    sfn: Any
+    token: str
+    approve: bool
+    by: str
+    intent: Intent
+
+    def call(self, intent: Intent) -> bool:
+        try:
+            if self.approve:
+                self.sfn.send_task_success(taskToken=self.token, output=json.dumps({"approved_by": self.by}))
+            else:
+                self.sfn.send_task_failure(taskToken=self.token, error=REJECTED_ERROR, cause=f"rejected by {self.by}")
+        except ClientError as exc:
+            if not gone(exc):
+                raise
+            return False
+        return True
+
+    def reconcile(self, intent: Intent) -> None:
+        return None
+
+    def assumed(self, intent: Intent) -> bool:
+        raise AssertionError("reconcile never answers unknowable")
+
+
+class RunbookAnswerOperation:
+    """The operation of `runbook_answer` (see the module's docstring)."""
+
+    effects = (AnswerTask,)
+    permissions: tuple[Grant, ...] = (
+        Grant(("states:SendTaskSuccess", "states:SendTaskFailure"), on="state_machine"),
+        Grant(("states:DescribeExecution",), on="execution"),
+    )
+
+    def run(self, args: RunbookAnswerArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+        return answer(args, job, ctx)
+
+
+OPERATION: Operation[RunbookAnswerArgs] = RunbookAnswerOperation()
 
 
 def _may_answer(ctx: OperationContext, clicker: str, record: Decision) -> bool:

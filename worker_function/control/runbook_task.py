@@ -11,17 +11,21 @@ out) is left alone.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared import messages
-from shared.commands import RunbookTaskArgs
+from shared.commands.control import RunbookTaskArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION, prompt_id_of
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
+from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +33,15 @@ logger = logging.getLogger(__name__)
 GONE = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
 
 
-def run(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+def ask(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
     record = ctx.jobs.get(args.job_id)
     book = ctx.inventory.runbooks.get(record.subject) if record is not None else None
     if record is None or book is None or not record.active:
         why = "no such opsbot job" if record is None or book is None else f"its job {record.state}"
-        _fail(ctx, args.token, "opsbot.NoSuchJob", f"nobody to ask: {why}")
+        intent = ctx.intent(job, "sfn-task-failure", f"fail the waiting state {args.state}: {why}")
+        ctx.effect(
+            FailTask(ctx.aws.client("stepfunctions"), args.token, "opsbot.NoSuchJob", f"nobody to ask: {why}", intent)
+        )
         return NothingToPost(reason=f"task token of job {args.job_id[:8]}: {why}")
     prompt_id = prompt_id_of(args.token)
     answer_by = int(ctx.now().timestamp()) + book.approval_minutes * 60
@@ -93,10 +100,47 @@ def _button(action_id: str, label: str, value: str, style: str) -> dict[str, Any
     }
 
 
-def _fail(ctx: OperationContext, token: str, error: str, cause: str) -> None:
-    try:
-        ctx.aws.client("stepfunctions").send_task_failure(taskToken=token, error=error, cause=cause[:256])
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) not in GONE:
-            raise
-        logger.info("task token no longer taken: %s", exc)
+def gone(exc: ClientError) -> bool:
+    """Step Functions no longer takes the token: answered already, timed out, or its execution ended."""
+    return str(exc.response.get("Error", {}).get("Code", "")) in GONE
+
+
+@dataclass(frozen=True)
+class FailTask:
+    """SendTaskFailure with a waiting state's token. A token takes one answer: a second is refused (InvalidToken,
+    TaskTimedOut), which is read as answered, so a retry may call again (nothing else to reconcile against)."""
+
+    sfn: Any
+    token: str
+    error: str
+    cause: str
+    intent: Intent
+
+    def call(self, intent: Intent) -> bool:
+        try:
+            self.sfn.send_task_failure(taskToken=self.token, error=self.error, cause=self.cause[:256])
+        except ClientError as exc:
+            if not gone(exc):
+                raise
+            logger.info("task token no longer taken: %s", exc)
+            return False
+        return True
+
+    def reconcile(self, intent: Intent) -> None:
+        return None
+
+    def assumed(self, intent: Intent) -> bool:
+        raise AssertionError("reconcile never answers unknowable")
+
+
+class RunbookTaskOperation:
+    """The operation of `runbook_task` (see the module's docstring)."""
+
+    effects = (FailTask,)
+    permissions: tuple[Grant, ...] = (Grant(("states:SendTaskFailure",), on="state_machine"),)
+
+    def run(self, args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+        return ask(args, job, ctx)
+
+
+OPERATION: Operation[RunbookTaskArgs] = RunbookTaskOperation()

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared import messages
-from shared.commands import RunArgs
+from shared.commands.builtin.run import RunArgs
 from shared.inventory import Target
 from shared.jobs import JobEnvelope
 from shared.runbooks import (
@@ -36,6 +36,8 @@ from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations._runbook_view import final_message, progress_message, read_history
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
 
@@ -47,89 +49,6 @@ class State(StepState):
     """The execution a run follows."""
 
     execution_arn: str
-
-
-def run(args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    _, machine, clients = _runbook(args, job, ctx)
-    name = execution_name(job.job_id)
-    document = _input(args, job, ctx)
-    intent = ctx.intent(job, "sfn-execution", f"start runbook {args.runbook} as execution {name}", execution=name)
-    arn = ctx.effect(StartExecution(clients, machine, name, document, intent))
-    title = _title(args)
-    return Wait(
-        progress=messages.progress(f"{title} started: execution `{messages.escape(name)}`."),
-        state=State(execution_arn=arn, summary="started"),
-        delay_s=ctx.poll_delay(min(ctx.settings.poll_interval_s, 2.0)),
-    )
-
-
-def resume(args: RunArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
-    _, _, clients = _runbook(args, job, ctx)
-    sfn = clients.client("stepfunctions")
-    with _sfn_errors(f"cannot read execution {state.execution_arn}"):
-        described = sfn.describe_execution(executionArn=state.execution_arn)
-        history = read_history(_events(sfn, state.execution_arn))
-    status = str(described.get("status", "RUNNING"))
-    now = ctx.now()
-    title = _title(args)
-    if status == "RUNNING":
-        current = next((r for r in reversed(history.rows) if r.exited is None), None)
-        summary = f"{current.name}: {current.status}" if current else "running"
-        return Wait(
-            progress=progress_message(title, history, state.execution_arn, now),
-            state=state.changed(summary=summary[:200]),
-            delay_s=ctx.poll_delay(),
-        )
-    started, stopped = described.get("startDate"), described.get("stopDate") or now
-    took = (stopped - started).total_seconds() if started else 0.0
-    return final_message(
-        title,
-        status,
-        history,
-        state.execution_arn,
-        took,
-        now,
-        error=str(described.get("error") or ""),
-        cause=str(described.get("cause") or ""),
-    )
-
-
-def preview(args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
-    """The states it would go through (its definition, read with DescribeStateMachine) and the input it would
-    start with; nothing is started."""
-    _, machine, clients = _runbook(args, job, ctx)
-    with _sfn_errors(f"cannot read state machine {machine}"):
-        described = clients.client("stepfunctions").describe_state_machine(stateMachineArn=machine)
-    try:
-        definition = json.loads(described.get("definition") or "{}")
-        check_definition(definition)
-    except ValueError as exc:
-        raise PermanentJobError(f"the definition of {machine} is not one opsbot can read: {exc}") from None
-    names = state_order(definition)
-    shown = " → ".join(messages.escape(messages.shorten(n, 80)) for n in names[:30])
-    more = f" (and {len(names) - 30} more)" if len(names) > 30 else ""
-    document = messages.escape(messages.shorten(_input(args, job, ctx), 1500))
-    return Preview(
-        now=[
-            f"Runbook `{messages.escape(args.runbook)}`: state machine `{messages.escape(machine)}`",
-            f"States: {shown}{more}",
-        ],
-        change=f"start execution `{messages.escape(execution_name(job.job_id))}` with input ```{document}```",
-    )
-
-
-def stop(args: RunArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> Stopped:
-    """/ops-cancel: StopExecution (the execution ends ABORTED; a waiting state's token is answered no more)."""
-    _, _, clients = _runbook(args, job, ctx)
-    sfn = clients.client("stepfunctions")
-    with _sfn_errors(f"cannot stop execution {state.execution_arn}"):
-        status = str(sfn.describe_execution(executionArn=state.execution_arn).get("status", ""))
-        if status != "RUNNING":
-            return Stopped(lines=[f"the execution had already ended: {status}"], completed=status)
-        sfn.stop_execution(
-            executionArn=state.execution_arn, error=CANCELLED_ERROR, cause=f"cancelled from Slack (job {job.short_id})"
-        )
-    return Stopped(lines=["its Step Functions execution stopped (it ends ABORTED)", "no later state runs"])
 
 
 # --- the runbook, its state machine, its clients --------------------------------------------------------------
@@ -271,3 +190,98 @@ def _sfn_errors(what: str) -> Iterator[None]:
         if _code(exc) in _PERMANENT:
             raise PermanentJobError(f"{what}: {_PERMANENT[_code(exc)]}") from exc
         raise
+
+
+class RunOperation:
+    """The operation of `run` (see the module's docstring)."""
+
+    state = State
+    effects = (StartExecution,)
+    permissions: tuple[Grant, ...] = (
+        Grant(("states:StartExecution", "states:DescribeStateMachine"), on="state_machine"),
+        Grant(("states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"), on="execution"),
+    )
+
+    def run(self, args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        _, machine, clients = _runbook(args, job, ctx)
+        name = execution_name(job.job_id)
+        document = _input(args, job, ctx)
+        intent = ctx.intent(job, "sfn-execution", f"start runbook {args.runbook} as execution {name}", execution=name)
+        arn = ctx.effect(StartExecution(clients, machine, name, document, intent))
+        title = _title(args)
+        return Wait(
+            progress=messages.progress(f"{title} started: execution `{messages.escape(name)}`."),
+            state=State(execution_arn=arn, summary="started"),
+            delay_s=ctx.poll_delay(min(ctx.settings.poll_interval_s, 2.0)),
+        )
+
+    def resume(self, args: RunArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+        _, _, clients = _runbook(args, job, ctx)
+        sfn = clients.client("stepfunctions")
+        with _sfn_errors(f"cannot read execution {state.execution_arn}"):
+            described = sfn.describe_execution(executionArn=state.execution_arn)
+            history = read_history(_events(sfn, state.execution_arn))
+        status = str(described.get("status", "RUNNING"))
+        now = ctx.now()
+        title = _title(args)
+        if status == "RUNNING":
+            current = next((r for r in reversed(history.rows) if r.exited is None), None)
+            summary = f"{current.name}: {current.status}" if current else "running"
+            return Wait(
+                progress=progress_message(title, history, state.execution_arn, now),
+                state=state.changed(summary=summary[:200]),
+                delay_s=ctx.poll_delay(),
+            )
+        started, stopped = described.get("startDate"), described.get("stopDate") or now
+        took = (stopped - started).total_seconds() if started else 0.0
+        return final_message(
+            title,
+            status,
+            history,
+            state.execution_arn,
+            took,
+            now,
+            error=str(described.get("error") or ""),
+            cause=str(described.get("cause") or ""),
+        )
+
+    def preview(self, args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+        """The states it would go through (its definition, read with DescribeStateMachine) and the input it would
+        start with; nothing is started."""
+        _, machine, clients = _runbook(args, job, ctx)
+        with _sfn_errors(f"cannot read state machine {machine}"):
+            described = clients.client("stepfunctions").describe_state_machine(stateMachineArn=machine)
+        try:
+            definition = json.loads(described.get("definition") or "{}")
+            check_definition(definition)
+        except ValueError as exc:
+            raise PermanentJobError(f"the definition of {machine} is not one opsbot can read: {exc}") from None
+        names = state_order(definition)
+        shown = " → ".join(messages.escape(messages.shorten(n, 80)) for n in names[:30])
+        more = f" (and {len(names) - 30} more)" if len(names) > 30 else ""
+        document = messages.escape(messages.shorten(_input(args, job, ctx), 1500))
+        return Preview(
+            now=[
+                f"Runbook `{messages.escape(args.runbook)}`: state machine `{messages.escape(machine)}`",
+                f"States: {shown}{more}",
+            ],
+            change=f"start execution `{messages.escape(execution_name(job.job_id))}` with input ```{document}```",
+        )
+
+    def stop(self, args: RunArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> Stopped:
+        """/ops-cancel: StopExecution (the execution ends ABORTED; a waiting state's token is answered no more)."""
+        _, _, clients = _runbook(args, job, ctx)
+        sfn = clients.client("stepfunctions")
+        with _sfn_errors(f"cannot stop execution {state.execution_arn}"):
+            status = str(sfn.describe_execution(executionArn=state.execution_arn).get("status", ""))
+            if status != "RUNNING":
+                return Stopped(lines=[f"the execution had already ended: {status}"], completed=status)
+            sfn.stop_execution(
+                executionArn=state.execution_arn,
+                error=CANCELLED_ERROR,
+                cause=f"cancelled from Slack (job {job.short_id})",
+            )
+        return Stopped(lines=["its Step Functions execution stopped (it ends ABORTED)", "no later state runs"])
+
+
+OPERATION: Resumable[RunArgs, Any] = RunOperation()
