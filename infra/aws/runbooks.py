@@ -116,6 +116,9 @@ class Runbooks(Construct):
                 tracing_enabled=True,
                 logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
             )
+            self.machines[name] = machine
+            if role.node.try_find_child("DefaultPolicy") is None:
+                continue
             acknowledge(
                 role.node.find_child("DefaultPolicy"),
                 "AwsSolutions-IAM5[Resource::*]",
@@ -123,7 +126,6 @@ class Runbooks(Construct):
                 "xray:Put*) have no resource-level permissions; its own tasks are granted on the inventory's "
                 "resources only.",
             )
-            self.machines[name] = machine
 
     def arns(self) -> dict[str, str]:
         return {name: machine.state_machine_arn for name, machine in self.machines.items()}
