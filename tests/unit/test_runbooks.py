@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ack_function.route import runbook_problem, unknown_name
+from ack_function.route import unknown_name
 from shared.commands import find_command
-from shared.commands.builtin.run import RunArgs
+from shared.commands.builtin.run import RunArgs, runbook_problem
 from shared.errors import UsageError
 from shared.inventory import Inventory, InventoryError
 from shared.runbooks import (

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import messages
+from shared import blockkit
 from shared.commands.control import RunbookAnswerArgs
 from shared.jobs import JobEnvelope
 from shared.runbooks import REJECTED_ERROR, execution_arn, execution_name
@@ -46,22 +46,22 @@ def answer(args: RunbookAnswerArgs, job: JobEnvelope, ctx: OperationContext) -> 
         return _tell(ctx, job, "this runbook step's time to answer has run out.")
     decided = ctx.decisions.claim(args.prompt_id, "approved" if approve else "rejected", by=clicker)
     if not decided.won:
-        by = f" by {messages.mention(decided.by)}" if decided.by else ""
+        by = f" by {blockkit.mention(decided.by)}" if decided.by else ""
         return _tell(ctx, job, f"this runbook step was already {decided.outcome}{by}.")
     intent = ctx.intent(job, "sfn-task-answer", f"{args.answer} runbook step {args.prompt_id}")
     if not ctx.effect(AnswerTask(ctx.aws.client("stepfunctions"), record.token, approve, clicker, intent)):
         status = _execution_status(ctx, record)
         if status != "RUNNING":
-            _update(ctx, record, f":warning: Answered by {messages.mention(clicker)} too late: the execution {status}.")
+            _update(ctx, record, f":warning: Answered by {blockkit.mention(clicker)} too late: the execution {status}.")
             return _tell(ctx, job, f"too late: the runbook's execution had ended ({status}); nothing was sent.")
         logger.info("step %s: its answer was sent by an earlier attempt", args.prompt_id)
     icon, word = (":white_check_mark:", "Approved") if approve else (":x:", "Rejected")
     _update(
         ctx,
         record,
-        f"{icon} {word} by {messages.mention(clicker)}: the runbook goes on."
+        f"{icon} {word} by {blockkit.mention(clicker)}: the runbook goes on."
         if approve
-        else f"{icon} {word} by {messages.mention(clicker)}: the runbook's step fails ({REJECTED_ERROR}).",
+        else f"{icon} {word} by {blockkit.mention(clicker)}: the runbook's step fails ({REJECTED_ERROR}).",
     )
     return NothingToPost(reason=f"step {args.prompt_id} {word.lower()} by {clicker}")
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import messages
+from shared import blockkit
+from shared.blockkit import SlackMessage
 from shared.commands.control import RunbookTaskArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION, prompt_id_of
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
@@ -69,11 +69,11 @@ def ask(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> Nothi
 def step_prompt(
     display: str, requester: str, args: RunbookTaskArgs, approvers: list[str], prompt_id: str, answer_by: int
 ) -> SlackMessage:
-    who = ", ".join(messages.mention(a) for a in approvers[:10]) if approvers else "anyone"
-    ask = f"\n>{messages.escape(messages.shorten(args.ask, 500))}" if args.ask else ""
+    who = ", ".join(blockkit.mention(a) for a in approvers[:10]) if approvers else "anyone"
+    ask = f"\n>{blockkit.escape(blockkit.shorten(args.ask, 500))}" if args.ask else ""
     text = (
-        f":raising_hand: {messages.echo(display)} run by {messages.mention(requester)} waits at "
-        f"*{messages.escape(messages.shorten(args.state, 80))}* (job `{args.job_id[:8]}`).{ask}\n"
+        f":raising_hand: {blockkit.echo(display)} run by {blockkit.mention(requester)} waits at "
+        f"*{blockkit.escape(blockkit.shorten(args.state, 80))}* (job `{args.job_id[:8]}`).{ask}\n"
         f"Who may answer: {who}, not the one who ran it; until <!date^{answer_by}^{{time}}|{answer_by}>."
     )
     buttons = [

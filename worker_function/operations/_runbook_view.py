@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared import messages
+from shared import blockkit
+from worker_function import job_messages
 
 #: At most this many states are listed (the last ones: where the execution is); the others are counted.
 MAX_ROWS = 20
@@ -128,13 +129,13 @@ def console_url(execution_arn: str) -> str:
 def _duration(row: StateRow, now: datetime) -> str:
     end = row.exited or now
     seconds = max(0.0, (end - row.entered).total_seconds()) if row.entered else 0.0
-    return f"{seconds:.1f}s" if seconds < 10 else messages.humanize_seconds(seconds)
+    return f"{seconds:.1f}s" if seconds < 10 else blockkit.humanize_seconds(seconds)
 
 
 def _failure(error: str, cause: str) -> str:
-    text = f"`{messages.escape(messages.shorten(error, MAX_ERROR))}`" if error else ""
+    text = f"`{blockkit.escape(blockkit.shorten(error, MAX_ERROR))}`" if error else ""
     if cause:
-        text += (": " if text else "") + messages.escape(messages.shorten(cause, MAX_CAUSE))
+        text += (": " if text else "") + blockkit.escape(blockkit.shorten(cause, MAX_CAUSE))
     return text
 
 
@@ -143,7 +144,7 @@ def state_lines(execution: Execution, now: datetime) -> list[str]:
     rows = execution.rows[-MAX_ROWS:]
     lines = [f"_{len(execution.rows) - len(rows)} earlier states not shown_"] if len(execution.rows) > MAX_ROWS else []
     for row in rows:
-        name = messages.escape(messages.shorten(row.name, 80))
+        name = blockkit.escape(blockkit.shorten(row.name, 80))
         again = f" x{row.times}" if row.times > 1 else ""
         what = {"waiting": "waiting for a person", "running": "running"}.get(row.status, row.status)
         line = f"{_ICONS.get(row.status, ':grey_question:')} "
@@ -163,8 +164,10 @@ def progress_message(title: str, execution: Execution, execution_arn: str, now: 
     where = ""
     if current is not None:
         what = "waiting for a person" if current.status == "waiting" else "running"
-        where = f": {what} at *{messages.escape(messages.shorten(current.name, 80))}*"
-    return messages.progress(f"{title} is running{where}.", lines, link=console_url(execution_arn), label="execution")
+        where = f": {what} at *{blockkit.escape(blockkit.shorten(current.name, 80))}*"
+    return job_messages.progress(
+        f"{title} is running{where}.", lines, link=console_url(execution_arn), label="execution"
+    )
 
 
 def final_message(
@@ -180,7 +183,9 @@ def final_message(
     words, ok = ENDINGS.get(status, (status.lower(), False))
     details: Sequence[str] = state_lines(execution, now)
     why = _failure(error or execution.error, cause or execution.cause)
-    headline = f"{title} {words} in {messages.humanize_seconds(took_s)}." + (
+    headline = f"{title} {words} in {blockkit.humanize_seconds(took_s)}." + (
         f" {why}" if why and ok is not True else ""
     )
-    return messages.outcome(ok, headline, details, link=console_url(execution_arn), label="execution", in_channel=True)
+    return job_messages.outcome(
+        ok, headline, details, link=console_url(execution_arn), label="execution", in_channel=True
+    )

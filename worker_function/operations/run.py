@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import messages
+from shared import blockkit
 from shared.commands.builtin.run import RunArgs
 from shared.inventory import Target
 from shared.jobs import JobEnvelope
@@ -32,6 +32,7 @@ from shared.runbooks import (
     execution_name,
     state_order,
 )
+from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
@@ -90,8 +91,8 @@ def _input(args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> str:
 
 
 def _title(args: RunArgs) -> str:
-    on = f" on `{messages.escape(args.target)}`" if args.target else ""
-    return f"Runbook `{messages.escape(args.runbook)}`{on}"
+    on = f" on `{blockkit.escape(args.target)}`" if args.target else ""
+    return f"Runbook `{blockkit.escape(args.runbook)}`{on}"
 
 
 def _events(sfn: Any, arn: str) -> list[dict[str, Any]]:
@@ -210,7 +211,7 @@ class RunOperation:
         arn = ctx.effect(StartExecution(clients, machine, name, document, intent))
         title = _title(args)
         return Wait(
-            progress=messages.progress(f"{title} started: execution `{messages.escape(name)}`."),
+            progress=job_messages.progress(f"{title} started: execution `{blockkit.escape(name)}`."),
             state=State(execution_arn=arn, summary="started"),
             delay_s=ctx.poll_delay(min(ctx.settings.poll_interval_s, 2.0)),
         )
@@ -257,15 +258,15 @@ class RunOperation:
         except ValueError as exc:
             raise PermanentJobError(f"the definition of {machine} is not one opsbot can read: {exc}") from None
         names = state_order(definition)
-        shown = " → ".join(messages.escape(messages.shorten(n, 80)) for n in names[:30])
+        shown = " → ".join(blockkit.escape(blockkit.shorten(n, 80)) for n in names[:30])
         more = f" (and {len(names) - 30} more)" if len(names) > 30 else ""
-        document = messages.escape(messages.shorten(_input(args, job, ctx), 1500))
+        document = blockkit.escape(blockkit.shorten(_input(args, job, ctx), 1500))
         return Preview(
             now=[
-                f"Runbook `{messages.escape(args.runbook)}`: state machine `{messages.escape(machine)}`",
+                f"Runbook `{blockkit.escape(args.runbook)}`: state machine `{blockkit.escape(machine)}`",
                 f"States: {shown}{more}",
             ],
-            change=f"start execution `{messages.escape(execution_name(job.job_id))}` with input ```{document}```",
+            change=f"start execution `{blockkit.escape(execution_name(job.job_id))}` with input ```{document}```",
         )
 
     def stop(self, args: RunArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> Stopped:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -10,6 +10,9 @@ from shared.commands.builtin.build import BuildArgs
 from shared.commands.spec import HOUR, Args, CommandSpec, TargetName
 from shared.commands.words import quoted
 from shared.errors import UsageError
+
+if TYPE_CHECKING:
+    from shared.inventory import Inventory
 
 
 class RunArgs(Args):
@@ -50,6 +53,13 @@ def parse_run_words(words: list[str]) -> dict[str, Any]:
     return {**values, "parameters": parameters}
 
 
+def runbook_problem(args: RunArgs, inventory: Inventory | None) -> str | None:
+    """A runbook run on a target it does not name, or with a parameter its allow-list does not admit."""
+    book = inventory.runbooks.get(args.runbook) if inventory is not None else None
+    problem = book.refusal(args.target, args.parameters) if book is not None else None
+    return f"Runbook {quoted(args.runbook)}: {problem}." if problem is not None else None
+
+
 SPEC = CommandSpec(
     name="/ops-run",
     args_model=RunArgs,
@@ -61,6 +71,7 @@ SPEC = CommandSpec(
     subject="runbook",
     accepts="runbook",
     max_age_s=24 * HOUR,
+    check=runbook_problem,
     field_words={"runbook": "the runbook", "target": "the target", "parameters": "the runbook parameters"},
     pattern_words={
         "runbook": "runbook names are letters, digits, - and _, starting with a letter or digit (up to 255)",
