@@ -43,7 +43,7 @@ MAX_DELIVERIES = 40
 
 #: The requests of opsbot's own commands that make a side effect: their answer is also held back past the read
 #: timeout. A command author names its own (`effect_calls`).
-EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/")
+EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/", "StartExecution")
 #: Requests that change nothing: AWS actions by their verb, GETs (REST services, Jenkins, CodeBuild), Slack's reads.
 READ_VERBS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet")
 SLACK_READS = ("users.info", "usergroups.users.list", "conversations.history", "conversations.info", "auth.test")
