@@ -151,14 +151,16 @@ def requirements_for(
     import_to_distributions: dict[str, list[str]] | None = None,
     pin: bool = True,
     extra_dirs: Sequence[Path] = (),
+    extra_declared: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
-    """The pip requirements of the given packages: one per third-party distribution they import.
+    """The pip requirements of the given packages (and of the plugins' package directories `extra_dirs`): one per
+    third-party distribution they import.
 
-    Every such import must be a declared dependency in pyproject.toml (or come with the Lambda
-    runtime); anything else is a `BundlingError`, found at synth time instead of as an
-    ImportError on the first cold start.
+    Every such import must be a declared dependency in pyproject.toml, or of a plugin's distribution
+    (`extra_declared`), or come with the Lambda runtime; anything else is a `BundlingError`, found at synth time
+    instead of as an ImportError on the first cold start.
     """
-    declared = declared_dependencies(root / "pyproject.toml")
+    declared = {**(extra_declared or {}), **declared_dependencies(root / "pyproject.toml")}
     mapping = (
         importlib.metadata.packages_distributions() if import_to_distributions is None else import_to_distributions
     )
@@ -172,7 +174,8 @@ def requirements_for(
         distribution = next((d for d in candidates if d in declared), None)
         if distribution is None:
             raise BundlingError(
-                f"{'/'.join(packages)} import {name!r}, which is not a dependency declared in pyproject.toml"
+                f"{'/'.join(packages)} (with the plugins) import {name!r}, which is not a dependency declared in "
+                "pyproject.toml (nor by a plugin's distribution)"
             )
         requirement = declared[distribution]
         requirements[distribution] = _pinned(requirement, distribution) if pin else requirement
@@ -353,6 +356,8 @@ class BundledPlugins:
     plugins: tuple[Plugin, ...]
     packages: dict[str, Path]
     index: bytes
+    #: What the plugins' distributions require (canonical name -> requirement line), beside opsbot's own.
+    requirements: dict[str, str]
 
 
 def bundled_plugins(plugins: Sequence[Plugin] | None = None) -> BundledPlugins:
@@ -370,7 +375,24 @@ def bundled_plugins(plugins: Sequence[Plugin] | None = None) -> BundledPlugins:
         if top in FIRST_PARTY:
             raise plugin.error(f"its package {top!r} is one of opsbot's own")
         packages[top] = Path(locations[0])
-    return BundledPlugins(found, packages, index_json(found))
+    return BundledPlugins(found, packages, index_json(found), plugin_requirements(found))
+
+
+def plugin_requirements(plugins: Sequence[Plugin]) -> dict[str, str]:
+    """The plugins' distributions' own requirements (`Requires-Dist`, extras left out), by canonical name."""
+    found: dict[str, str] = {}
+    for plugin in plugins:
+        name = plugin.distribution.rsplit(" ", 1)[0]
+        try:
+            lines = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for line in lines:
+            requirement = line.split(";", 1)[0].strip()
+            matched = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+            if matched is not None and "extra ==" not in line:
+                found[_canonical(matched.group(1))] = requirement
+    return found
 
 
 def function_code(
@@ -390,7 +412,9 @@ def function_code(
     plugins = bundled_plugins()
     bundler = PipBundling(
         packages=tuple(packages),
-        requirements=requirements_for(packages, root=root, extra_dirs=tuple(plugins.packages.values())),
+        requirements=requirements_for(
+            packages, root=root, extra_dirs=tuple(plugins.packages.values()), extra_declared=plugins.requirements
+        ),
         files={**(files or {}), INDEX_FILE: plugins.index},
         root=root,
         bytecode_python=python,

@@ -103,6 +103,25 @@ def test_given_pinning_then_versions_are_the_installed_ones_and_extras_are_kept(
     )
 
 
+def test_given_a_plugin_then_its_imports_need_opsbots_dependencies_or_its_own_distributions(project, tmp_path):
+    plugin = tmp_path / "site" / "team_plugin"
+    plugin.mkdir(parents=True)
+    (plugin / "operation.py").write_text("import yaml\nimport pydantic\nfrom team_plugin import spec\n")
+    (project / "worker_function/handler.py").write_text("import pydantic\n")
+
+    with pytest.raises(BundlingError, match=r"'yaml'.*nor by a plugin's distribution"):
+        requirements_for(("worker_function",), root=project, import_to_distributions=DISTRIBUTIONS, extra_dirs=[plugin])
+    requirements = requirements_for(
+        ("worker_function",),
+        root=project,
+        import_to_distributions=DISTRIBUTIONS,
+        extra_dirs=[plugin],
+        extra_declared={"pyyaml": "PyYAML>=6"},
+        pin=False,
+    )
+    assert requirements == ("pydantic>=2.7,<3", "PyYAML>=6")
+
+
 def test_given_the_real_ack_then_its_asset_carries_bolt_and_pydantic_but_no_aws_sdk_and_no_worker():
     requirements = requirements_for(("ack_function", "shared"), pin=False)
     names = {r.split(">")[0].split("=")[0].split("[")[0].lower() for r in requirements}
