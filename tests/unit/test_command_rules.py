@@ -91,9 +91,7 @@ def test_an_operation_module_without_its_command_is_refused(monkeypatch):
 
     kinds = registry.all_kinds()
     monkeypatch.setattr(registry, "all_kinds", lambda: [k for k in kinds if k != "scale"])
-    with pytest.raises(
-        OperationLoadError, match=r"^worker_function\.operations\.scale: an operation module no"
-    ):
+    with pytest.raises(OperationLoadError, match=r"^worker_function\.operations\.scale: an operation module no"):
         check_all()
 
 
