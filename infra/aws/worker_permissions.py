@@ -22,7 +22,8 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from shared.inventory import Inventory, InventoryError
+from shared.inventory import Inventory, InventoryError, plugin_kinds
+from shared.runbooks import state_machine_name
 from worker_function.operations.iam import RESOURCE_KINDS, Grant, ResourceKind
 
 #: The order the unscoped ("*") actions are listed in, by the kind of resource that brings them.
@@ -38,7 +39,7 @@ def declared_grants() -> tuple[tuple[str, Grant], ...]:
     return tuple((command.label, grant) for command in check_all() for grant in command.operation.permissions)
 
 
-def actions_on(kind: ResourceKind, *, unscoped: bool = False) -> tuple[str, ...]:
+def actions_on(kind: str, *, unscoped: bool = False) -> tuple[str, ...]:
     """The actions the operations declare on `kind` (those AWS authorizes on "*" only, with `unscoped`), sorted."""
     return tuple(
         sorted({a for _, g in declared_grants() if g.on == kind and g.unscoped == unscoped for a in g.actions})
@@ -128,6 +129,10 @@ class InventoryResources:
     #: Regression projects only: the ones whose test reports are read.
     report_projects: tuple[str, ...] = ()
     pipelines: tuple[str, ...] = ()
+    #: The runbooks' state machines in the worker's account: a name (deployed by this stack) or an ARN.
+    state_machines: tuple[str, ...] = ()
+    #: The tables of the plugins' target kinds (`shared.plugins.TargetKind`), by kind: (key, (table, ...)).
+    plugin_tables: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @classmethod
     def of(cls, inventory: Inventory, *, role_arn: str | None = None, region: str | None = None) -> InventoryResources:
@@ -148,10 +153,18 @@ class InventoryResources:
             codebuild_projects=tuple(sorted(suites | migrations)),
             report_projects=tuple(sorted(suites)),
             pipelines=tuple(sorted({t.pipeline for t in targets if t.pipeline})),
+            state_machines=tuple(sorted(_state_machines(inventory))) if own else (),
+            plugin_tables=tuple(
+                (key, tuple(t.kinds[key] for t in targets if key in t.kinds))
+                for key in sorted(plugin_kinds())
+                if any(key in t.kinds for t in targets)
+            ),
         )
 
-    def has(self, kind: ResourceKind) -> bool:
+    def has(self, kind: str) -> bool:
         """Whether the inventory names a resource of `kind` here."""
+        if kind not in RESOURCE_KINDS:
+            return any(key == kind for key, _ in self.plugin_tables)
         return bool(
             {
                 "ecs_service": self.ecs_services,
@@ -160,14 +173,32 @@ class InventoryResources:
                 "codebuild_project": self.codebuild_projects,
                 "report_group": self.report_projects,
                 "pipeline": self.pipelines,
+                "state_machine": self.state_machines,
+                "execution": self.state_machines,
             }[kind]
         )
 
     @property
     def unscoped_actions(self) -> tuple[str, ...]:
         """The actions granted on "*": only those declared on a kind of resource this inventory has."""
-        order = [*_UNSCOPED_ORDER, *(k for k in RESOURCE_KINDS if k not in _UNSCOPED_ORDER)]
+        order = [
+            *_UNSCOPED_ORDER,
+            *(k for k in RESOURCE_KINDS if k not in _UNSCOPED_ORDER),
+            *(key for key, _ in self.plugin_tables),
+        ]
         return tuple(a for kind in order if self.has(kind) for a in actions_on(kind, unscoped=True))
+
+
+def _state_machines(inventory: Inventory) -> set[str]:
+    """The runbooks' state machines the worker calls with its own role: the stack's (by name) and the existing
+    ones in its account (by ARN); one in another account is called through that account's role."""
+    found: set[str] = set()
+    for name, book in inventory.runbooks.items():
+        if book.definition is not None:
+            found.add(state_machine_name(name))
+        elif book.state_machine_arn is not None and book.account is None:
+            found.add(book.state_machine_arn)
+    return found
 
 
 @dataclass
@@ -308,4 +339,33 @@ def operation_permissions(
                 for pipeline in resources.pipelines
             ],
         )
+
+    if resources.state_machines:
+        machines = [
+            m
+            if m.startswith("arn:")
+            else format_arn(
+                service="states", resource="stateMachine", resource_name=m, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+            for m in resources.state_machines
+        ]
+        add(actions_on("state_machine"), machines)
+        executions = [m.replace(":stateMachine:", ":execution:", 1) + ":*" for m in machines]
+        add(actions_on("execution"), executions)
+        result.wildcards.extend(
+            (
+                _NAG_ARN.format(region=nag_region, service="states", resource=f"execution:{m}:*")
+                if not m.startswith("arn:")
+                else f"{m.replace(':stateMachine:', ':execution:', 1)}:*",
+                f"{', '.join(actions_on('execution'))} on the executions of the runbook state machine {m} only: an "
+                "execution's ARN ends with its name, made per job.",
+            )
+            for m in resources.state_machines
+        )
+
+    kinds = plugin_kinds()
+    for key, tables in resources.plugin_tables:  # a plugin's target kind: the ARNs its tables name
+        arn = kinds[key].arn
+        if arn is not None:
+            add(actions_on(key), sorted({arn(table, stack.partition, stack.account) for table in tables}))
     return result

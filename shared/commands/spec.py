@@ -75,7 +75,9 @@ DRY_RUN_PIPELINE = Pipeline(audited=False, policy_checked=False, approval=False,
 
 #: What a command's target must be in the inventory (the worker checks; the ack does not load it).
 #: ("target": any target; "environment": an environment some target, suite or Jenkins job of the inventory is in.)
-Accepts = Literal["ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job", "target", "environment"]
+Accepts = Literal[
+    "ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job", "runbook", "target", "environment"
+]
 
 #: A long job is stopped past this age unless its spec says otherwise.
 DEFAULT_MAX_AGE_S = 15 * 60
@@ -130,6 +132,10 @@ class CommandSpec:
     #: Where the worker finds its operation, "module:attribute" (imported by the worker alone, never by the ack);
     #: None: the built-in `worker_function/operations/<kind>.py`'s `OPERATION`.
     operation: str | None = None
+    #: The plugin that brought it (its entry point's name; set by the registry when it loads the plugin), "" for a
+    #: built-in command. A plugin's operation is guarded: what it raises that cannot pass with time fails the job
+    #: at once (`worker_function.operations.plugin_guard`).
+    plugin: str = ""
 
     @property
     def mutating(self) -> bool:
