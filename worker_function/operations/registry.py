@@ -223,7 +223,7 @@ def check_present() -> None:
 
 
 #: The modules of the operations' packages that are not an operation: the kernel, and helpers (`_ecs`...).
-KERNEL_MODULES = frozenset({"protocols", "registry", "iam", "source_rules"})
+KERNEL_MODULES = frozenset({"protocols", "registry", "iam", "source_rules", "plugin_guard"})
 
 
 def orphans() -> list[str]:
