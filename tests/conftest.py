@@ -8,14 +8,20 @@ they are what the two workers share best). Units go out longest first (`WEIGHTS`
 2-core machine; a file not listed counts a fraction of a second per test), so the two workers end together.
 
 An explicit `--dist` (`-d`) is left alone.
+
+The synthesized templates' cache (infra/devstack/deployed.py) is pinned for the session and its subprocesses:
+a test that gives `opsbot local` a cache directory of its own (XDG_CACHE_HOME) would otherwise synthesize again.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from typing import Any
 
 import pytest
+
+from infra.devstack.deployed import SYNTH_CACHE_ENV, cache_dir
 
 #: Files whose tests are each a unit of work of their own.
 SPREAD = ("tests/integration/test_exactly_once.py",)
@@ -68,6 +74,10 @@ class _HeaviestFirst(OrderedDict[str, dict[str, bool]]):
             return super().popitem(last=True)
         scope = max(self, key=lambda s: weight(s, len(self[s])))
         return scope, self.pop(scope)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(SYNTH_CACHE_ENV, str(cache_dir()))
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
