@@ -27,7 +27,9 @@ from typing import Any, Literal, NamedTuple
 
 from ack_function.pickers import offers_picker, picker_for
 from shared import messages
-from shared.commands import COMMANDS, BuildArgs, CommandSpec, DryRunArgs, ScaleArgs, find_command, quoted
+from shared.commands import COMMANDS, CommandSpec, DryRunArgs, find_command, quoted
+from shared.commands.builtin.build import BuildArgs
+from shared.commands.builtin.scale import ScaleArgs
 from shared.errors import UsageError
 from shared.guard import check
 from shared.inventory import JENKINS_RESERVED, Inventory, UnknownNameError

@@ -73,7 +73,8 @@ from worker_function.errors import (
     PermanentJobError,
     transient,
 )
-from worker_function.operations import GroupResolver, OperationContext, StepResult, StepState, Wait, operation_for
+from worker_function.operations import GroupResolver, OperationContext, StepResult, StepState, Wait
+from worker_function.operations.registry import run_step
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import Claimed, HoldFacts, Refuse, Run, StepPlan, Stop, Verdict, plan_step
 from worker_function.prompts import claim_approval, hold_facts, refuse_decision, tell_clicker
@@ -555,12 +556,7 @@ class Dispatcher:
         notes.written = len(notes.items)
 
     def _step(self, job: JobEnvelope, state: StepState | None) -> StepResult:
-        operation = operation_for(job.kind)
-        if state is None:
-            result: StepResult = operation.run(job.args, job, self.ctx)
-        else:
-            result = operation.resume(job.args, job, self.ctx, state)
-        return result
+        return run_step(job, self.ctx, state)
 
     def _lease(self, spec: CommandSpec | None, job: JobEnvelope) -> Any:
         target = spec.target_of(job.args) if spec else None

@@ -16,7 +16,8 @@ from ack_function.app import build_app
 from ack_function.clicks import accept_approval_click
 from ack_function.handler import handle
 from ack_function.payloads import ActionClick
-from shared.commands import MigrateArgs, NoticeArgs, SettleArgs
+from shared.commands import NoticeArgs, SettleArgs
+from shared.commands.builtin.migrate import MigrateArgs
 from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, REJECT_ACTION, seal, unseal
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, utcnow

@@ -12,7 +12,9 @@ import pytest
 from ack_function.pickers import picker_for
 from ack_function.route import PROMPTS, Answer, AskApproval, Confirm, Deny, Queue, Request, Route, Via, route
 from shared import messages
-from shared.commands import DryRunArgs, MigrateArgs, RestartArgs, find_command
+from shared.commands import DryRunArgs, find_command
+from shared.commands.builtin.migrate import MigrateArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.inventory import Inventory
 from shared.jobs import Requester
 
