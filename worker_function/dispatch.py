@@ -45,16 +45,16 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import messages
+from shared import blockkit, messages
 from shared.audit import AuditEvent
+from shared.blockkit import SlackMessage
 from shared.commands import AuditNoteArgs, CommandSpec, Pipeline, pipeline_for, spec_for_kind
 from shared.errors import JobFormatError
 from shared.guard import check
 from shared.inventory import UnknownNameError
-from shared.jobs import Continuation, JobEnvelope, ProgressHandle, ReplyTarget, reply_target_of
-from shared.messages import SlackMessage
+from shared.jobs import Continuation, JobEnvelope, ProgressHandle, ReplyTarget, reply_target_of, utcnow
 from shared.observability import (
     COMMAND_DIMENSION,
     JOB_DURATION,
@@ -64,8 +64,9 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
+from shared.runbooks import TaskMessage, task_job
 from shared.settings import WORKER_TIMEOUT_SECONDS
-from worker_function import tracking
+from worker_function import job_messages, tracking
 from worker_function.errors import (
     GROUP_CHECK_FAILED,
     ContinuationError,
@@ -222,8 +223,9 @@ class Dispatcher:
     def handle_record(self, body: str, receive_count: int) -> None:
         """Handle one SQS message. Returning means "delete it"; raising means "deliver it again"."""
         try:
-            job = JobEnvelope.from_message(body)
-        except JobFormatError as exc:
+            task = TaskMessage.parse(body)  # a runbook's state waiting for a person
+            job = JobEnvelope.from_message(body) if task is None else task_job(task, utcnow())
+        except (JobFormatError, ValidationError) as exc:
             self._reject(body, str(exc), receive_count)
             return
         keys = job_log_keys(job)
@@ -391,7 +393,7 @@ class Dispatcher:
         if job.confirmed_by:
             message = messages.confirmation_refused(GROUP_CHECK_FAILED)
         else:
-            message = messages.job_failed(job.display, job.short_id, GROUP_CHECK_FAILED)
+            message = job_messages.job_failed(job.display, job.short_id, GROUP_CHECK_FAILED)
         self.replier.send(job, message)
 
     def _run_and_reply(self, *, key: dict[str, Any], job: JobEnvelope) -> Delivered:
@@ -419,7 +421,7 @@ class Dispatcher:
             result, prompt_replaced = self._perform(self._plan(job, spec, now), job, spec, key)
         except UnknownNameError as exc:
             outcome, detail = "UnknownName", f": {exc}"
-            result = messages.unknown_name(job.display, job.short_id, str(exc))
+            result = job_messages.unknown_name(job.display, job.short_id, str(exc))
         except PermanentJobError as exc:
             outcome, detail = type(exc).__name__, f": failed permanently: {exc}"
             result = exc.to_message(job)
@@ -428,7 +430,7 @@ class Dispatcher:
         first_ran = job.continuation.started_at if job.continuation else now
         if isinstance(result, Wait):
             logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=job_log_keys(job))
-            footer = messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
+            footer = job_messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
             return StepOutcome(
                 message=_with_footer(result.progress, footer),
                 started_at=first_ran,
@@ -442,7 +444,7 @@ class Dispatcher:
         )
         self._publish(job, {JOB_DURATION: elapsed_ms}, outcome=outcome)
         if job.continuation is not None and not internal:  # a long job's last word
-            footer = messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
+            footer = job_messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
             result = _with_footer(result, footer)
         return StepOutcome(message=result, started_at=first_ran, replace_original=replace)
 
@@ -568,7 +570,7 @@ class Dispatcher:
     def _replace_prompt(self, *, key: dict[str, Any], job: JobEnvelope) -> str:
         """A confirmed job: its confirmation prompt becomes "confirmed by ..., queued" once the policy (user
         groups resolved) and the target's lease let it run, just before it does."""
-        message = messages.confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
+        message = job_messages.confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
         return self.replier.send(job, message, replace_original=True)
 
     def _reply(self, *, key: dict[str, Any], job: JobEnvelope, outcome: StepOutcome) -> dict[str, Any]:
@@ -626,7 +628,7 @@ class Dispatcher:
         try:
             # The last word: through the response_url it replaces the job's last message; a 5xx there is not
             # taken for "maybe posted" (a copy that may be a second one rather than none).
-            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason, done), again=True)
+            self.replier.send(job, job_messages.gave_up(job.display, job.short_id, attempts, reason, done), again=True)
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
@@ -657,7 +659,7 @@ class Dispatcher:
         logger.error("rejecting a message that is not a job: %s", reason, extra=job_log_keys(target))
         if target is not None:
             try:
-                self.replier.send(target, messages.rejected(target.display, target.short_id, reason))
+                self.replier.send(target, job_messages.rejected(target.display, target.short_id, reason))
             except Exception as exc:
                 reason += f" (the requester could not be told: {exc!r})"
         if self.dead_letters is None:
@@ -679,4 +681,4 @@ class Dispatcher:
 
 
 def _with_footer(said: Said, footer: str) -> Said:
-    return messages.with_footer(said, footer) if isinstance(said, SlackMessage) else said
+    return blockkit.with_footer(said, footer) if isinstance(said, SlackMessage) else said
