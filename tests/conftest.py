@@ -28,7 +28,10 @@ SPREAD = ("tests/integration/test_exactly_once.py",)
 
 #: Seconds a unit (a file, or a test of a `SPREAD` file by the start of its node id) takes, about: the order
 #: units go out in. Only the order matters; a unit not listed weighs `UNLISTED_S_PER_TEST` per test.
-HARNESS = "tests/integration/test_exactly_once.py::test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_once"
+HARNESS = (
+    "tests/integration/test_exactly_once.py::"
+    + "test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_once"
+)
 WEIGHTS: dict[str, float] = {
     # The harness's scenarios, by the faulted runs each makes (load average 15 to 20 on 2 cores, 2026-12-06).
     f"{HARNESS}[rollback (confirmed)]": 350,
