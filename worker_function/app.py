@@ -21,11 +21,12 @@ from shared.settings import WorkerSettings
 from worker_function.accounts import TargetAccounts
 from worker_function.alarms import AlarmFeed, DynamoAlarmStore
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
-from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
+from worker_function.dispatch import Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext, no_jenkins
 from worker_function.pacing import Deferrals
+from worker_function.pipeline import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH
 from worker_function.reply import SlackReplier
 from worker_function.store.audit import AuditLog
 from worker_function.store.dead_letters import DeadLetters
