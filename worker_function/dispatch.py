@@ -18,6 +18,7 @@ not a refusal: the clicker is told to try again, and the delivery fails so SQS r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import Metrics
@@ -34,7 +35,7 @@ from shared.jobs import JobEnvelope, reply_target_of
 from shared.observability import job_log_keys
 from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, transient
-from worker_function.operations import GroupResolver, OperationContext
+from worker_function.operations import GroupResolver, OperationContext, operation_for
 from worker_function.pipeline import Executor
 from worker_function.prompts import tell_clicker
 from worker_function.reply import SlackReplier
@@ -68,6 +69,7 @@ class Dispatcher:
         queue: DelayedJobQueue | None = None,
         max_delay_s: int = 900,
         audit: AuditTrail | None = None,
+        operations: Callable[[str], Any] = operation_for,
     ) -> None:
         self.audit = audit
         self.ctx = ctx
@@ -82,7 +84,14 @@ class Dispatcher:
         #: How long an invocation may still run (its run-once records expire with it): the function's timeout.
         self._invocation_s = float(WORKER_TIMEOUT_SECONDS)
         self.services = Services(
-            ctx=ctx, replier=replier, leases=leases, audit=audit, metrics=metrics, queue=queue, max_delay_s=max_delay_s
+            ctx=ctx,
+            replier=replier,
+            leases=leases,
+            audit=audit,
+            metrics=metrics,
+            queue=queue,
+            max_delay_s=max_delay_s,
+            operation_of=operations,
         )
         self.executor = Executor(self.services, run_store=run_store, reply_store=reply_store, idempotency=idempotency)
 

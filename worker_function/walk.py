@@ -8,6 +8,7 @@ global. Nothing here calls back into the executor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,6 +90,8 @@ class Services:
     metrics: Metrics | None
     queue: DelayedJobQueue | None
     max_delay_s: int
+    #: The operation of a job kind (`operations.operation_for`; tests pass their own).
+    operation_of: Callable[[str], Any]
 
 
 @dataclass

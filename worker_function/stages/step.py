@@ -18,7 +18,7 @@ from shared.inventory import UnknownNameError
 from shared.messages import SlackMessage
 from shared.observability import job_log_keys
 from worker_function.errors import OperationCrashedError, PermanentJobError, retryable
-from worker_function.operations import StepResult, Wait, operation_for
+from worker_function.operations import StepResult, Wait
 from worker_function.outcomes import Said
 from worker_function.plan import Refuse, Run, Stop
 from worker_function.walk import StepOutcome, Walk
@@ -46,7 +46,7 @@ def operate(walk: Walk) -> None:
         walk.result = plan.message
         return
     assert isinstance(plan, Run)
-    operation = operation_for(job.kind)
+    operation = walk.services.operation_of(job.kind)
     ctx = walk.services.ctx
     try:
         if plan.state is None:
