@@ -26,9 +26,9 @@ the stages' results and the audit notes, explicitly. The stages, by concern (`wo
         step.outcome           its message and next state (a permanent failure: `step.failed`)
         metrics.finished       its duration and outcome
         audit.kept             its notes, kept in its record
-    audit.restored           a step read back from its record: its notes
     registry.after_step      "waiting" or "finished"; a cancel that won stops here tracked
     reply.deliver (once)     the message delivered
+    audit.restored           a step read back from its record: its notes
     reply.next_step (once)   the next step queued                               waiting
     audit.outcome            the outcome noted                                  audited, done
     audit.write              the notes not written yet, in one call
@@ -181,9 +181,9 @@ class Executor:
                 Stage("audit.request", audit.request, when=lambda w: w.job.step == 0 and w.pipeline.audited),
                 Stage("registry.running", registry.running, when=lambda w: w.pipeline.tracked),
                 deliver if reads else run_step,
-                Stage("audit.restored", audit.restored),
                 Stage("registry.after_step", registry.after_step, when=lambda w: w.pipeline.tracked),
                 *(() if reads else (Stage("reply.deliver", reply.deliver, once="reply", keep=_set_reply),)),
+                Stage("audit.restored", audit.restored),
                 Stage("reply.next_step", reply.next_step, when=_waiting, once="next", keep=_set_next),
                 Stage("audit.outcome", audit.outcome, when=lambda w: not _waiting(w) and w.pipeline.audited),
             )

@@ -108,9 +108,9 @@ def test_a_restart_walks_down_its_stages_once_each_step_and_a_redelivery_skips_t
         "step.outcome",
         "metrics.finished",
         "audit.kept",
-        "audit.restored",
         "registry.after_step",
         "reply.deliver",
+        "audit.restored",
         "reply.next_step",
         "audit.write",
     ]
@@ -122,9 +122,9 @@ def test_a_restart_walks_down_its_stages_once_each_step_and_a_redelivery_skips_t
         "audit.request",
         "registry.running",
         "step",
-        "audit.restored",
         "registry.after_step",
         "reply.deliver",
+        "audit.restored",
         "reply.next_step",
         "audit.write",
     ]
@@ -146,9 +146,9 @@ def test_a_restart_walks_down_its_stages_once_each_step_and_a_redelivery_skips_t
         "step.outcome",
         "metrics.finished",
         "audit.kept",
-        "audit.restored",
         "registry.after_step",
         "reply.deliver",
+        "audit.restored",
         "audit.outcome",
         "audit.write",
     ]
