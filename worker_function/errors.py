@@ -247,9 +247,11 @@ def retryable(exc: BaseException) -> bool:
     """A failure of an operation that a later delivery may not meet: transient (`transient`; an HTTP 5xx, a
     connection that failed anywhere in the chain of causes), a Slack answer (the worker's edge decides: wait,
     retry or report), or one of opsbot's own errors that is not permanent (`TransientJobError`, a user group
-    Slack could not list, a role STS throttled, ...). Anything else a command's operation raises is permanent."""
+    Slack could not list, a role STS throttled, the jobs queue not taking a job, ...). Anything else a command's
+    operation raises is permanent."""
     from slack_sdk.errors import SlackClientError
 
+    from shared.errors import EnqueueError
     from worker_function.pacing import DeferError
 
     if transient(exc):
@@ -262,6 +264,7 @@ def retryable(exc: BaseException) -> bool:
         SlackDeliveryError,
         ContinuationError,
         DeferError,
+        EnqueueError,
     )
     for error in _chain(exc):
         if isinstance(error, (*retried, SlackClientError, BotocoreConnectionError, socket.gaierror)):

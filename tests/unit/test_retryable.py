@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from shared.errors import EnqueueError
 from worker_function.errors import AssumeRoleThrottledError, GroupLookupError, TransientJobError, retryable
 
 
@@ -52,6 +53,7 @@ def caused(error: Exception, cause: BaseException) -> Exception:
         TransientJobError("the cache did not answer"),
         GroupLookupError("S0DBA", "ratelimited"),
         AssumeRoleThrottledError("STS throttled"),
+        EnqueueError("SendMessage refused"),  # an operation queueing a job (a cancel's notice, an expiry)
     ],
 )
 def test_an_error_a_retry_may_fix_is_retried(error):
