@@ -54,7 +54,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from shared.commands import COMMANDS, MAX_TASKS, CommandSpec, find_command
+from shared.commands import COMMANDS, CommandSpec, find_command
+from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import OpsbotError, UsageError
 from shared.policy import Environment, Policy, build_models
 

@@ -24,7 +24,8 @@ from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dispatch import Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
-from worker_function.operations import OperationContext, no_jenkins, operation_for
+from worker_function.operations import OperationContext, no_jenkins
+from worker_function.operations.registry import operation_for
 from worker_function.pacing import Deferrals
 from worker_function.pipeline import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH
 from worker_function.reply import SlackReplier

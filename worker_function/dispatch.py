@@ -35,7 +35,8 @@ from shared.jobs import JobEnvelope, reply_target_of
 from shared.observability import job_log_keys
 from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, transient
-from worker_function.operations import GroupResolver, OperationContext, operation_for
+from worker_function.operations import GroupResolver, OperationContext
+from worker_function.operations.registry import operation_for
 from worker_function.pipeline import Executor
 from worker_function.prompts import tell_clicker
 from worker_function.reply import SlackReplier

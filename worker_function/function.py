@@ -22,6 +22,7 @@ from worker_function.alarms import AlarmFeed
 from worker_function.app import bot_token, build_alarm_feed, build_deferrals, build_dispatcher
 from worker_function.clients import AwsClients, slack_web_client
 from worker_function.dispatch import Dispatcher
+from worker_function.operations.registry import check_all, check_present
 from worker_function.pacing import Deferrals, handle_message
 
 logger = function_logger("opsbot-worker", "worker_function")
@@ -31,8 +32,6 @@ logger = function_logger("opsbot-worker", "worker_function")
 PRIMED_SERVICES = ("dynamodb", "sqs", "ecs", "ec2", "logs", "codebuild", "codepipeline", "sts")
 #: The services whose every operation's shapes a snapshot holds parsed (EC2's hundreds are left to a first call).
 PRIMED_OPERATIONS = ("dynamodb", "sqs", "ecs", "logs", "codebuild", "codepipeline", "sts")
-#: The packages whose modules a snapshot imports: one module per operation (a cold start imports only the job's).
-PRIMED_PACKAGES = ("worker_function.operations", "worker_function.control")
 
 
 def credentials_on_first_use() -> Any:
@@ -89,6 +88,7 @@ class WorkerFunction:
         if self.settings.initialization_type == "snap-start":
             self.prime()  # nothing that must be a copy's own: after_restore() reads or resolves it
         else:
+            check_present()  # every command has its operation (each is imported and checked by its first job)
             self.build()
         return self
 
@@ -104,18 +104,13 @@ class WorkerFunction:
         self.deferrals = build_deferrals(self.settings, self.dispatcher)
 
     def prime(self) -> None:
-        """The snapshot: every operation's module imported, the dispatcher built with every client jobs make (their
-        SDK data loaded), on a Session whose credentials are resolved when a client first signs a request (in a
-        restored copy, never in the snapshot). Nothing is called: no connection is opened, no secret read."""
-        import importlib
-        import pkgutil
-
+        """The snapshot: every operation imported and checked (`registry.check_all`), the dispatcher built with
+        every client jobs make (their SDK data loaded), on a Session whose credentials are resolved when a client
+        first signs a request (in a restored copy, never in the snapshot). Nothing is called: no connection is
+        opened, no secret read."""
         import boto3
 
-        for name in PRIMED_PACKAGES:
-            package = importlib.import_module(name)
-            for module in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{name}.{module.name}")
+        check_all(source=False)  # the source rules are checked at synth (reading the SDK's models takes a while)
         self.build(boto3.session.Session(botocore_session=credentials_on_first_use()), read_token=False)
         assert self.dispatcher is not None
         for service in PRIMED_SERVICES:

@@ -29,7 +29,8 @@ from worker_function.errors import (
     TargetFrozenError,
     TargetLockedError,
 )
-from worker_function.operations import StepState, resume_state
+from worker_function.operations import StepState
+from worker_function.operations.registry import resume_state
 from worker_function.outcomes import Said
 
 #: An audit note: its event and detail.

@@ -98,11 +98,11 @@ class Stopped:
 def stop_at_target(ctx: OperationContext, job: JobEnvelope, step_state: dict[str, Any]) -> Stopped:
     """The operation's own stop (`stop(args, job, ctx, state)` of its module, as `resume`: StopBuild, Jenkins
     stop) for the state its last step left; an operation without one is followed no further."""
-    from worker_function.operations import operation_for, resume_state
+    from worker_function.operations.protocols import Resumable, Stoppable
+    from worker_function.operations.registry import operation_for, resume_state
 
-    module = operation_for(job.kind)
-    stop = getattr(module, "stop", None)
-    if stop is None or not step_state or getattr(module, "State", None) is None:
+    operation = operation_for(job.kind)
+    if not (isinstance(operation, Stoppable) and isinstance(operation, Resumable)) or not step_state:
         return Stopped(lines=["no later step runs"])
     try:
         state = resume_state(job.kind, job.step, step_state)
@@ -110,7 +110,7 @@ def stop_at_target(ctx: OperationContext, job: JobEnvelope, step_state: dict[str
         logger.warning("cannot read the state of %s to stop it", job.display, extra=job_log_keys(job))
         return Stopped(lines=["no later step runs"])
     try:
-        result: Stopped = stop(job.args, job, ctx, state)
+        result: Stopped = operation.stop(job.args, job, ctx, state)
     except PermanentJobError as exc:  # the job is cancelled all the same: no later step runs
         logger.warning("could not stop %s at its target: %s", job.display, exc, extra=job_log_keys(job))
         return Stopped(lines=[f"it could not be stopped at its target: {exc}", "no later step runs"])

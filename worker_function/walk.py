@@ -90,7 +90,7 @@ class Services:
     metrics: Metrics | None
     queue: DelayedJobQueue | None
     max_delay_s: int
-    #: The operation of a job kind (`operations.operation_for`; tests pass their own).
+    #: The operation of a job kind (`operations.registry.operation_for`; tests pass their own).
     operation_of: Callable[[str], Any]
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import ActionClick, accept_approval_click, accept_click, accept_pick, accept_runbook_click
+from ack_function.clicks import accept_approval_click, accept_click
+from ack_function.intake import accept_pick, accept_runbook_click
+from ack_function.payloads import ActionClick
 from ack_function.pickers import PickClick
 from shared.inventory import Inventory
 from shared.queue import JobQueue

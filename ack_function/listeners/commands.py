@@ -6,7 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import SlashCommand, accept_command
+from ack_function.intake import accept_command
+from ack_function.payloads import SlashCommand
 from shared.inventory import Inventory
 from shared.queue import JobQueue
 

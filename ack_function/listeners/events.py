@@ -6,7 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from ack_function.intake import HomeOpened, MentionEvent, accept_home_opened, accept_mention
+from ack_function.intake import accept_home_opened, accept_mention
+from ack_function.payloads import HomeOpened, MentionEvent
 from shared.inventory import Inventory
 from shared.queue import JobQueue
 

@@ -1,14 +1,19 @@
-"""The worker's permissions on what its operations act on, derived from the inventory at synth.
+"""The worker's permissions on what its operations act on, derived at synth from what each operation declares
+(its `permissions`: AWS actions per kind of inventory resource, `worker_function/operations/iam.py`) and the
+inventory's resources of each kind.
 
-Every resource-scoped action is granted on exactly the resources the inventory names; `*` is kept
-only for the actions AWS authorizes on `*` alone (no resource types in the Service Authorization
-Reference). Each remaining wildcard comes with its cdk-nag acknowledgement and the reason for it.
+Loading the declarations checks every operation, its source included (`registry.check_all`): an operation
+whose code calls an action it does not declare, or changes a target outside its effects, fails the synth,
+naming the command and the rule. Every resource-scoped action is granted on exactly the resources the
+inventory names; `*` is kept only for the actions AWS authorizes on `*` alone (no resource types in the
+Service Authorization Reference). Each remaining wildcard comes with its cdk-nag acknowledgement and the reason for it.
 A statement whose resources the inventory does not have is left out (no targets with log groups:
 no Logs permission at all).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,32 +23,52 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from shared.inventory import Inventory, InventoryError
+from worker_function.operations.iam import RESOURCE_KINDS, Grant, ResourceKind
 
-#: /ops-status, /deploy-status and /ops-restart read ECS services; /ops-restart forces a new deployment.
-ECS_ACTIONS = ("ecs:DescribeServices", "ecs:UpdateService")
-#: /ops-restart on an instance target reboots the instances carrying the target's tag.
-EC2_REBOOT_ACTIONS = ("ec2:RebootInstances",)
-#: The instance reads of /ops-restart and /ops-status: AWS authorizes them on "*" only.
-EC2_READ_ACTIONS = ("ec2:DescribeInstanceStatus", "ec2:DescribeInstances")
-#: /ops-logs starts a Logs Insights query on the target's log groups...
-LOGS_ACTIONS = ("logs:StartQuery",)
-#: ...and reads its results by query id: AWS authorizes this on "*" only.
-QUERY_RESULTS_ACTIONS = ("logs:GetQueryResults",)
-#: /ops-rollback reads the task definition revisions of a service's family: AWS authorizes these on "*" only.
-TASK_DEFINITION_READ_ACTIONS = ("ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions")
-#: Every action that may get a bare "*" resource.
-UNSCOPED_ACTIONS = EC2_READ_ACTIONS + QUERY_RESULTS_ACTIONS + TASK_DEFINITION_READ_ACTIONS
-#: /ops-migrate and /ops-regression run CodeBuild projects and follow their builds.
-CODEBUILD_ACTIONS = (
-    "codebuild:BatchGetBuilds",
-    "codebuild:ListBuildsForProject",
-    "codebuild:StartBuild",
-    "codebuild:StopBuild",  # /ops-cancel of a migration or a regression run
-)
-#: /ops-regression reads the builds' test reports.
-REPORT_ACTIONS = ("codebuild:BatchGetReports",)
-#: /deploy-status reads pipeline stages.
-PIPELINE_ACTIONS = ("codepipeline:GetPipelineState",)
+#: The order the unscoped ("*") actions are listed in, by the kind of resource that brings them.
+_UNSCOPED_ORDER: tuple[ResourceKind, ...] = ("ec2_instances", "log_group", "ecs_service")
+
+
+@functools.cache
+def declared_grants() -> tuple[tuple[str, Grant], ...]:
+    """Every operation's grants, with the command declaring each; every operation checked first, its source
+    included (`OperationLoadError` naming the command and the rule fails the synth)."""
+    from worker_function.operations.registry import check_all
+
+    return tuple((command.label, grant) for command in check_all() for grant in command.operation.permissions)
+
+
+def actions_on(kind: ResourceKind, *, unscoped: bool = False) -> tuple[str, ...]:
+    """The actions the operations declare on `kind` (those AWS authorizes on "*" only, with `unscoped`), sorted."""
+    return tuple(
+        sorted({a for _, g in declared_grants() if g.on == kind and g.unscoped == unscoped for a in g.actions})
+    )
+
+
+#: The names the actions of each kind go by (tests and docs): all derived from the declarations.
+_NAMED: dict[str, tuple[ResourceKind, bool]] = {
+    "ECS_ACTIONS": ("ecs_service", False),
+    "EC2_REBOOT_ACTIONS": ("ec2_instances", False),
+    "EC2_READ_ACTIONS": ("ec2_instances", True),
+    "LOGS_ACTIONS": ("log_group", False),
+    "QUERY_RESULTS_ACTIONS": ("log_group", True),
+    "TASK_DEFINITION_READ_ACTIONS": ("ecs_service", True),
+    "CODEBUILD_ACTIONS": ("codebuild_project", False),
+    "REPORT_ACTIONS": ("report_group", False),
+    "PIPELINE_ACTIONS": ("pipeline", False),
+}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """`ECS_ACTIONS` and the like, and `UNSCOPED_ACTIONS` (every action that may get a bare "*"), read from the
+    declarations when first asked for (loading them imports every operation)."""
+    if name in _NAMED:
+        kind, unscoped = _NAMED[name]
+        return actions_on(kind, unscoped=unscoped)
+    if name == "UNSCOPED_ACTIONS":
+        return tuple(a for kind in RESOURCE_KINDS for a in actions_on(kind, unscoped=True))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: How cdk-nag renders a regional ARN of this stack in a finding id (`region`: the stack's, or a target's own).
 _NAG_ARN = "arn:<AWS::Partition>:{service}:{region}:<AWS::AccountId>:{resource}"
@@ -125,14 +150,24 @@ class InventoryResources:
             pipelines=tuple(sorted({t.pipeline for t in targets if t.pipeline})),
         )
 
+    def has(self, kind: ResourceKind) -> bool:
+        """Whether the inventory names a resource of `kind` here."""
+        return bool(
+            {
+                "ecs_service": self.ecs_services,
+                "ec2_instances": self.instance_tags,
+                "log_group": self.log_groups,
+                "codebuild_project": self.codebuild_projects,
+                "report_group": self.report_projects,
+                "pipeline": self.pipelines,
+            }[kind]
+        )
+
     @property
     def unscoped_actions(self) -> tuple[str, ...]:
-        """The actions granted on "*": only those some operation of this inventory calls."""
-        return (
-            (EC2_READ_ACTIONS if self.instance_tags else ())
-            + (QUERY_RESULTS_ACTIONS if self.log_groups else ())
-            + (TASK_DEFINITION_READ_ACTIONS if self.ecs_services else ())
-        )
+        """The actions granted on "*": only those declared on a kind of resource this inventory has."""
+        order = [*_UNSCOPED_ORDER, *(k for k in RESOURCE_KINDS if k not in _UNSCOPED_ORDER)]
+        return tuple(a for kind in order if self.has(kind) for a in actions_on(kind, unscoped=True))
 
 
 @dataclass
@@ -163,11 +198,13 @@ def operation_permissions(
         return stack.format_arn(region=region, **parts)
 
     def add(actions: tuple[str, ...], arns: list[str], conditions: dict[str, Any] | None = None) -> None:
+        if not actions:  # no operation declares any on this kind of resource
+            return
         result.statements.append(iam.PolicyStatement(actions=list(actions), resources=arns, conditions=conditions))
 
     if resources.ecs_services:
         add(
-            ECS_ACTIONS,
+            actions_on("ecs_service"),
             [
                 format_arn(service="ecs", resource="service", resource_name=f"{cluster}/{service}")
                 for cluster, service in resources.ecs_services
@@ -179,7 +216,7 @@ def operation_permissions(
         # two keys in one condition would have to match together.
         for key, values in resources.instance_tags:
             add(
-                EC2_REBOOT_ACTIONS,
+                actions_on("ec2_instances"),
                 [format_arn(service="ec2", resource="instance", resource_name="*")],
                 conditions={"StringEquals": {f"aws:ResourceTag/{key}": list(values)}},
             )
@@ -215,7 +252,7 @@ def operation_permissions(
 
     if resources.log_groups:
         add(
-            LOGS_ACTIONS,
+            actions_on("log_group"),
             [
                 format_arn(
                     service="logs",
@@ -237,7 +274,7 @@ def operation_permissions(
 
     if resources.codebuild_projects:
         add(
-            CODEBUILD_ACTIONS,
+            actions_on("codebuild_project"),
             [
                 format_arn(service="codebuild", resource="project", resource_name=project)
                 for project in resources.codebuild_projects
@@ -246,7 +283,7 @@ def operation_permissions(
 
     if resources.report_projects:
         add(
-            REPORT_ACTIONS,
+            actions_on("report_group"),
             [
                 format_arn(service="codebuild", resource="report-group", resource_name=f"{project}-*")
                 for project in resources.report_projects
@@ -264,7 +301,7 @@ def operation_permissions(
 
     if resources.pipelines:
         add(
-            PIPELINE_ACTIONS,
+            actions_on("pipeline"),
             [
                 format_arn(service="codepipeline", resource=pipeline, arn_format=ArnFormat.NO_RESOURCE_NAME)
                 for pipeline in resources.pipelines

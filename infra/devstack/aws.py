@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from shared.deployment import (
 from shared.settings import AUDIT_TABLE, MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
+    import boto3.session
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_sqs import SQSClient
@@ -183,6 +185,38 @@ def check_endpoint(endpoint_url: str, *, timeout: float = 5.0) -> None:
         raise AwsEndpointError(f"the AWS endpoint {endpoint_url} does not answer: {reason}") from None
 
 
+_SDK_LOCK = threading.Lock()
+_sdk_loader: Any = None
+_clients: dict[tuple[Any, ...], Any] = {}
+
+
+class _SearchPaths(list[str]):
+    """The shared loader's search paths: each boto3 Session appends boto3's own data directory; once is enough."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def sdk_session(**kwargs: Any) -> boto3.session.Session:
+    """A new boto3 Session (its own credentials, events and clients) whose SDK data (service models, endpoint
+    rules, partitions) is read from disk once per process: a fresh Session otherwise parses megabytes of JSON for
+    each service it makes a client of (hundreds of milliseconds each, seconds on a busy machine)."""
+    import boto3
+    import botocore.loaders
+    import botocore.session
+
+    global _sdk_loader
+    with _SDK_LOCK:
+        if _sdk_loader is None:
+            loader: Any = botocore.loaders.create_loader()
+            loader._search_paths = _SearchPaths(loader.search_paths)
+            _sdk_loader = loader
+    core = botocore.session.Session()
+    core.register_component("data_loader", _sdk_loader)
+    return boto3.session.Session(botocore_session=core, **kwargs)
+
+
 def aws_client(
     service: str,
     endpoint_url: str,
@@ -192,17 +226,31 @@ def aws_client(
     **config: Any,
 ) -> Any:
     """A boto3 client for moto with fake credentials (never the laptop's real ones), or with `credentials`
-    (boto3's keyword arguments: a function's role, `infra.devstack.roles.RoleCredentials.client_kwargs()`)."""
-    import boto3
+    (boto3's keyword arguments: a function's role, `infra.devstack.roles.RoleCredentials.client_kwargs()`).
+
+    One client per (service, endpoint, region, credentials, config) and process, made once (clients are
+    thread-safe): callers must not register event handlers on it."""
     from botocore.config import Config
 
-    return boto3.session.Session().client(
+    keys = credentials if credentials is not None else FAKE_CREDENTIALS
+    key: tuple[Any, ...] = (service, endpoint_url, region, tuple(sorted(keys.items())), tuple(sorted(config.items())))
+    try:
+        return _clients[key]
+    except KeyError:
+        pass
+    except TypeError:  # a config value that cannot be a key: a client of its own
+        key = ()
+    client = sdk_session().client(
         service,  # type: ignore[call-overload]
         region_name=region,
         endpoint_url=endpoint_url,
         config=Config(retries={"total_max_attempts": 2, "mode": "standard"}, **config),
-        **(credentials if credentials is not None else FAKE_CREDENTIALS),
+        **keys,
     )
+    if key:
+        with _SDK_LOCK:
+            client = _clients.setdefault(key, client)
+    return client
 
 
 @dataclass(frozen=True)

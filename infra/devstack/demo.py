@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.devstack.aws import DEMO_CLUSTER, aws_client, provision_demo_ecs
+from infra.devstack.aws import DEMO_CLUSTER, aws_client, provision_demo_ecs, sdk_session
 from infra.devstack.codebuild import CodeBuildServer, PipelineStage
 from infra.devstack.conversation import Channel, DemoUser
 from infra.devstack.jenkins import JenkinsServer
@@ -226,11 +226,9 @@ def script_demo_builds(codebuild: CodeBuildServer, jenkins: JenkinsServer, timin
 
 def other_account_client(service: str, endpoint_url: str, region: str = OTHER_REGION) -> Any:
     """A client acting in the demo's second account, through the same AssumeRole the worker makes."""
-    import boto3
-
     sts = aws_client("sts", endpoint_url, region)
     found = sts.assume_role(RoleArn=OTHER_ROLE, RoleSessionName="opsbot-demo-setup")["Credentials"]
-    return boto3.session.Session().client(
+    return sdk_session().client(
         service,  # type: ignore[call-overload]
         region_name=region,
         endpoint_url=endpoint_url,

@@ -17,6 +17,7 @@ local resources' names and ARNs (`LocalResources`). A reference to anything else
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -24,12 +25,18 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infra.devstack.errors import CommandLineError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, concurrent callers may synthesize the same template twice
+    fcntl = None  # type: ignore[assignment]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What the template depends on besides the inventory (the CDK app and what it imports from shared/).
@@ -93,17 +100,48 @@ _templates: dict[Path, dict[str, Any]] = {}
 
 def template(inventory: str) -> dict[str, Any]:
     """The opsbot stack's CloudFormation template for this inventory (TOML text), from the cache or synthesized.
-    The caller must not change it (it is shared within the process)."""
+    The caller must not change it (it is shared within the process). Concurrent callers (pytest-xdist workers,
+    several `opsbot local`) wanting the same template synthesize it once: the others wait on its lock file and
+    read it."""
     path = cache_dir() / f"{template_key(inventory)}.json"
     if path in _templates:
         return _templates[path]
+    loaded = _read_cached(path)
+    if loaded is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _synth_lock(path):
+            loaded = _read_cached(path)  # another process may have written it while this one waited
+            if loaded is None:
+                _synthesize_to(inventory, path)
+                loaded = json.loads(path.read_text())
+    _templates[path] = loaded
+    return loaded
+
+
+def _read_cached(path: Path) -> dict[str, Any] | None:
     try:
         loaded: dict[str, Any] = json.loads(path.read_text())
-        _templates[path] = loaded
-        return loaded
     except (OSError, ValueError):
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+        return None
+    return loaded
+
+
+@contextlib.contextmanager
+def _synth_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path`'s lock file (none where `fcntl` is missing: then both synthesize)."""
+    if fcntl is None:
+        yield
+        return
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _synthesize_to(inventory: str, path: Path) -> None:
+    """Synthesize in a subprocess (jsii and the CDK stay out of this process) and write the template to `path`."""
     with tempfile.TemporaryDirectory(prefix="opsbot-synth-") as work:
         inventory_file = Path(work) / "inventory.toml"
         inventory_file.write_text(inventory)
@@ -123,9 +161,36 @@ def template(inventory: str) -> dict[str, Any]:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as handle:
             handle.write(out.read_text())
-        os.replace(tmp, path)  # atomic: concurrent sessions write the same content
-    loaded = json.loads(path.read_text())
-    return loaded
+        os.replace(tmp, path)  # atomic: a reader never sees half a template
+
+
+#: The inventory's tables the CDK app never reads: who may run what, and who may trigger at all. The roles'
+#: policies do not depend on them (tests/infra/test_iam.py proves it on a synth with and without them).
+NOT_IN_IAM = ("policy", "intake")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def iam_inventory(inventory: str) -> str:
+    """`inventory` without its [policy] and [intake] tables (`NOT_IN_IAM`), for the roles' template: inventories
+    that differ only there (most tests' do) share one synth. When the text cannot be cut that way (a table written
+    inline, TOML the loader refuses), `inventory` as it is."""
+    kept: list[str] = []
+    skipping = False
+    for line in inventory.splitlines(keepends=True):
+        header = _HEADER.match(line)
+        if header is not None:
+            first = header.group(1).split(".", 1)[0].strip().strip("\"'")
+            skipping = first in NOT_IN_IAM
+        if not skipping:
+            kept.append(line)
+    stripped = "".join(kept)
+    try:
+        whole, cut = tomllib.loads(inventory), tomllib.loads(stripped)
+    except tomllib.TOMLDecodeError:
+        return inventory
+    if {k: v for k, v in whole.items() if k not in NOT_IN_IAM} != cut:
+        return inventory
+    return stripped
 
 
 def _synthesize(inventory_file: str) -> dict[str, Any]:

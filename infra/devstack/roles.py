@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.devstack.aws import Queues, Tables, aws_client
+from infra.devstack.aws import Queues, Tables, aws_client, sdk_session
 from infra.devstack.codebuild import CodeBuildServer
-from infra.devstack.deployed import LocalResources, RolePolicies, function_policies, template
+from infra.devstack.deployed import LocalResources, RolePolicies, function_policies, iam_inventory, template
 from infra.devstack.moto_iam import ENFORCED_TAG, policy_document
 from infra.devstack.stand_in_iam import EnforcedSession
 
@@ -44,9 +44,8 @@ class RoleCredentials:
         }
 
     def session(self, region: str = "us-east-1") -> Any:
-        import boto3
-
-        return boto3.session.Session(
+        """A new boto3 Session of these credentials (on the process's shared SDK data, `sdk_session`)."""
+        return sdk_session(
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
             aws_session_token=self.session_token,
@@ -157,8 +156,10 @@ def provision_function_roles(
     prefix: str = "opsbot",
 ) -> dict[str, RoleCredentials]:
     """Each function's role as the template synthesized for `inventory_toml` has it, with a session of each:
-    {"ack": ..., "worker": ...}. Role names get a random suffix (several stacks may share one moto)."""
-    deployed = template(inventory_toml)
+    {"ack": ..., "worker": ...}. Role names get a random suffix (several stacks may share one moto). The template
+    is the one of the inventory without the tables IAM does not depend on (`iam_inventory`): one synth serves
+    inventories that differ only in their [policy]."""
+    deployed = template(iam_inventory(inventory_toml))
     suffix = uuid.uuid4().hex[:8]
     return {
         function: provision_role(

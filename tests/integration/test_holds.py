@@ -254,7 +254,7 @@ def test_the_read_api_lists_the_standing_locks_and_freezes_for_others_to_show(fl
 def test_a_redelivered_lock_unlock_freeze_and_unfreeze_find_their_own_work_done(harness):
     """Each operation run twice for the same job (a redelivery after a crash before its outcome was saved):
     the same answer, one lock and one freeze, nothing refused by its own earlier write."""
-    from worker_function.operations import operation_for
+    from worker_function.operations.registry import operation_for
 
     ctx = harness.dispatcher().ctx
     for line, expected in [

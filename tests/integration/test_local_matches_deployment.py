@@ -11,7 +11,8 @@ import pytest
 
 from infra.devstack.aws import aws_client, provision_queues, provision_tables
 from infra.devstack.demo import demo_inventory_toml
-from infra.devstack.deployed import template
+from infra.devstack.deployed import function_policies, iam_inventory, template
+from infra.devstack.roles import local_resources
 from infra.devstack.stack import LocalStack
 from shared.deployment import DEPLOYED_TIMING, local_timing
 from shared.settings import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEASES_TABLE
@@ -88,3 +89,23 @@ def test_the_local_stacks_worker_context_expires_before_the_message_comes_back()
     assert stack.timing.visibility_timeout_s == 6
     assert stack.timing.function_timeout_s == pytest.approx(1.0)
     assert stack.timing.in_progress_expiry_s < stack.timing.visibility_timeout_s
+
+
+#: Who may trigger opsbot besides the workspace's people: read by the ack, never by the CDK app.
+INTAKE = """
+[intake]
+allowed_bots = ["B0DEPLOYBOT"]
+allowed_teams = ["T0PARTNER"]
+"""
+
+
+def test_each_functions_role_is_the_same_synthesized_with_or_without_the_inventorys_policy_and_intake(queues, tables):
+    """The roles are provisioned from the template of the inventory cut to what IAM depends on (`iam_inventory`,
+    one synth for inventories that differ only in who may run what): that template grants each function exactly
+    what the whole inventory's template grants it."""
+    whole = demo_inventory_toml("cluster-tests") + INTAKE
+    cut = iam_inventory(whole)
+    assert "[policy" not in cut and "[intake" not in cut and "[targets.payment]" in cut
+    local = local_resources(queues, tables)
+    for function in ("ack", "worker"):
+        assert function_policies(template(cut), function, local) == function_policies(template(whole), function, local)

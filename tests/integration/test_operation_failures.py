@@ -15,7 +15,7 @@ from worker_function.app import build_dispatcher
 from worker_function.clients import AwsClients
 from worker_function.dispatch import Dispatcher
 from worker_function.errors import TransientJobError
-from worker_function.operations import operation_for
+from worker_function.operations.registry import operation_for
 
 
 class Raising:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ack_function.intake import plan_job
+from ack_function.route import plan_job
 from infra.devstack.demo import (
     MIGRATION_PROJECT,
     OTHER_CLUSTER,

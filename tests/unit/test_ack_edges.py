@@ -11,7 +11,10 @@ import pytest
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
-from shared.commands import BuildArgs, DeployStatusArgs, NoticeArgs, RestartArgs
+from shared.commands import NoticeArgs
+from shared.commands.builtin.build import BuildArgs
+from shared.commands.builtin.deploy_status import DeployStatusArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.inventory import Inventory
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue

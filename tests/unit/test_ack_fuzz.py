@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
-from shared.commands import ApprovalRequestArgs, MigrateArgs, NoticeArgs, SettleArgs
+from shared.commands import ApprovalRequestArgs, NoticeArgs, SettleArgs
+from shared.commands.builtin.migrate import MigrateArgs
 from shared.confirm import PURPOSE_OF_ACTION, seal
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, utcnow

@@ -9,7 +9,7 @@ import pytest
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
-from shared.commands import DeployStatusArgs
+from shared.commands.builtin.deploy_status import DeployStatusArgs
 from tests.events import SHAPES, load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
 

@@ -9,7 +9,8 @@ import pytest
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
-from shared.commands import DeployStatusArgs, NoticeArgs
+from shared.commands import NoticeArgs
+from shared.commands.builtin.deploy_status import DeployStatusArgs
 from tests.events import load_event
 from tests.fakes import FakeLambdaContext, RecordingQueue
 

@@ -72,7 +72,7 @@ def test_who_may_cancel(command, subject, canceller, allowed):
 def test_a_cancel_without_a_job_id_is_answered_with_its_usage_and_nothing_is_queued(text, says):
     from datetime import UTC, datetime
 
-    from ack_function.intake import plan_job
+    from ack_function.route import plan_job
     from shared.jobs import Requester
     from shared.messages import SlackMessage
 

@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ack_function.intake import plan_job
-from shared.commands import DryRunArgs, FreezeArgs, LogsArgs, RestartArgs, find_command
+from ack_function.route import plan_job
+from shared.commands import DryRunArgs, find_command
+from shared.commands.builtin.freeze import FreezeArgs
+from shared.commands.builtin.logs import LogsArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.errors import UsageError
 from shared.jobs import JobEnvelope, Requester
 from shared.messages import SlackMessage

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.commands import COMMANDS, DeployStatusArgs, PingArgs, find_command
+from shared.commands import COMMANDS, find_command
+from shared.commands.builtin.deploy_status import DeployStatusArgs
+from shared.commands.builtin.ping import PingArgs
 from shared.errors import UsageError
 
 
@@ -46,10 +48,11 @@ def test_unknown_commands_are_not_found():
     assert find_command("/ops-nope") is None
 
 
-def test_every_spec_has_a_unique_name_and_kind_and_an_operation_module():
-    import importlib.util
+def test_every_spec_has_a_unique_name_and_kind_and_an_operation():
+    from worker_function.operations.registry import check_all
 
     assert len({s.name for s in COMMANDS}) == len({s.kind for s in COMMANDS}) == len(COMMANDS)
+    paired = {c.kind: c for c in check_all()}
     for s in COMMANDS:
-        assert importlib.util.find_spec(f"worker_function.operations.{s.kind}") is not None, s.kind
+        assert paired[s.kind].spec is s, s.kind
         assert s.usage.startswith(s.name) and s.description

@@ -13,9 +13,11 @@ import pytest
 
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
+from ack_function.clicks import accept_approval_click
 from ack_function.handler import handle
-from ack_function.intake import ActionClick, accept_approval_click
-from shared.commands import MigrateArgs, NoticeArgs, SettleArgs
+from ack_function.payloads import ActionClick
+from shared.commands import NoticeArgs, SettleArgs
+from shared.commands.builtin.migrate import MigrateArgs
 from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, REJECT_ACTION, seal, unseal
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, utcnow
@@ -190,7 +192,8 @@ def test_a_click_signed_with_another_secret_is_refused_and_queues_nothing(handle
 
 
 def test_a_mention_is_no_way_around_confirmation(queue):
-    from ack_function.intake import MentionEvent, accept_mention
+    from ack_function.intake import accept_mention
+    from ack_function.payloads import MentionEvent
 
     event = MentionEvent(
         team_id="T0001", event_id="Ev9", user="U0ALICE", channel="C0OPS", text="<@U0BOT> ops-migrate payment", ts="1.2"

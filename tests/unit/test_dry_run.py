@@ -11,9 +11,13 @@ from typing import Any
 
 import pytest
 
-from ack_function.intake import MentionEvent, SlashCommand, accept_command, accept_mention, plan_job
+from ack_function.intake import accept_command, accept_mention
+from ack_function.payloads import MentionEvent, SlashCommand
+from ack_function.route import plan_job
 from shared import messages
-from shared.commands import DryRunArgs, MigrateArgs, RestartArgs, find_command
+from shared.commands import DryRunArgs, find_command
+from shared.commands.builtin.migrate import MigrateArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.errors import UsageError
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester
@@ -244,7 +248,7 @@ def test_a_dry_run_the_policy_refuses_says_whom_to_ask_reads_nothing_and_is_audi
     job = dry_job("/ops-restart payment --dry-run", inventory)
     ctx = context(log, inventory=inventory, accounts=FakeAccounts(log), leases=FakeLeases(), groups=Groups())
 
-    said = dry_run.run(job.args, job, ctx)
+    said = dry_run.OPERATION.run(job.args, job, ctx)
 
     assert "Would be refused by rule `sre-only`" in said.text and "Ask #sre" in said.text
     assert "Not read" in said.text and "Not locked" in said.text
@@ -267,7 +271,7 @@ def test_a_dry_run_names_the_approval_it_would_need_and_the_lease_holder(invento
     leases = FakeLeases(held=lease)
     ctx = context(log, inventory=inventory, accounts=FakeAccounts(log), leases=leases, groups=Groups())
 
-    said = dry_run.run(job.args, job, ctx)
+    said = dry_run.OPERATION.run(job.args, job, ctx)
 
     assert "start CodeBuild project `payment-migrate` at the project's default version" in said.text
     assert "has no builds yet" in said.text
@@ -289,7 +293,7 @@ def test_an_expired_lease_is_not_a_lock(inventory):
     stale = Lease(target="payment", owner_job="f" * 32, requester="U0BOB", command="/x", since=0, expires_at=10)
     ctx = context(log, inventory=inventory, accounts=FakeAccounts(log), leases=FakeLeases(held=stale), groups=Groups())
 
-    assert "Not locked" in dry_run.run(job.args, job, ctx).text
+    assert "Not locked" in dry_run.OPERATION.run(job.args, job, ctx).text
 
 
 def test_a_preview_that_cannot_be_made_says_why_and_changes_nothing(inventory):
@@ -299,7 +303,7 @@ def test_a_preview_that_cannot_be_made_says_why_and_changes_nothing(inventory):
         log, inventory=inventory, accounts=FakeAccounts(log, refuse=True), leases=FakeLeases(), groups=Groups()
     )
 
-    said = dry_run.run(job.args, job, ctx)
+    said = dry_run.OPERATION.run(job.args, job, ctx)
 
     assert "fail before changing anything" in said.text
     assert ":x: cannot assume &lt;arn&gt; (region eu-west-1): AccessDenied" in said.text

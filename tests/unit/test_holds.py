@@ -9,7 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import messages
-from shared.commands import FreezeArgs, LockArgs, RestartArgs, find_command, spec_for_kind
+from shared.commands import find_command, spec_for_kind
+from shared.commands.builtin.freeze import FreezeArgs
+from shared.commands.builtin.lock import LockArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.errors import UsageError
 from shared.holds import Freeze, Holds, Lock, hold_on
 from shared.inventory import Inventory, InventoryError

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.commands import DeployStatusArgs, PingArgs
+from shared.commands.builtin.deploy_status import DeployStatusArgs
+from shared.commands.builtin.ping import PingArgs
 from shared.errors import JobFormatError
 from shared.jobs import JobEnvelope, Requester, job_id_for
 

@@ -13,7 +13,8 @@ from shared.settings import WorkerSettings
 from worker_function.accounts import TargetAccounts
 from worker_function.clients import AwsClients
 from worker_function.errors import PermanentJobError
-from worker_function.operations import OperationContext, no_jenkins, operation_for
+from worker_function.operations import OperationContext, no_jenkins
+from worker_function.operations.registry import load, operation_for
 from worker_function.store.decisions import Decision
 
 NOW = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
@@ -207,6 +208,6 @@ def test_every_control_message_has_its_own_handler_apart_from_the_commands():
     from shared.commands import CONTROL_PIPELINES
 
     for kind in CONTROL_PIPELINES:
-        handler = operation_for(kind)
-        assert handler.__name__ == f"worker_function.control.{kind}" and callable(handler.run), kind
-    assert operation_for("restart").__name__ == "worker_function.operations.restart"
+        handler = load(kind)
+        assert handler.location == f"worker_function.control.{kind}:OPERATION" and callable(handler.operation.run), kind
+    assert load("restart").location == "worker_function.operations.restart:OPERATION"

@@ -13,7 +13,9 @@ from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from ack_function.pickers import PICK_BLOCK, SINCE_ACTION
-from shared.commands import ApprovalRequestArgs, AuditNoteArgs, LogsArgs, NoticeArgs, RestartArgs
+from shared.commands import ApprovalRequestArgs, AuditNoteArgs, NoticeArgs
+from shared.commands.builtin.logs import LogsArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.inventory import Inventory
 from shared.jobs import job_id_for
 from tests.events import load_event, slash_body

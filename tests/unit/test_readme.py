@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ack_function.intake import plan_job, refusal
+from ack_function.route import Deny, plan_job, route_job
 from infra.cli.main import EXIT_CODES_HELP, build_parser
 from shared import messages
 from shared.inventory import Inventory, InventoryError
@@ -51,10 +51,10 @@ def job(command: str, text: str, *, user: str, channel: str) -> JobEnvelope:
 def test_the_policy_examples_denial_is_what_the_ack_answers():
     inventory = Inventory.from_toml(policy_example(), source="inventory.toml")
 
-    denial = refusal(job("/ops-restart", "payment", user="U0DEV", channel="C0DEV"), inventory)
+    denial = route_job(job("/ops-restart", "payment", user="U0DEV", channel="C0DEV"), "typed", inventory)
 
-    assert denial is not None
-    assert in_readme(f'gets "{denial.text}"'), denial.text
+    assert isinstance(denial, Deny)
+    assert in_readme(f'gets "{denial.message.text}"'), denial.message.text
 
 
 def test_the_approval_example_is_what_the_ack_answers():

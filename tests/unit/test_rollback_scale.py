@@ -17,7 +17,8 @@ from ack_function.handler import handle
 from ack_function.pickers import offers_picker
 from infra.devstack.demo import demo_inventory_toml
 from shared import messages
-from shared.commands import RollbackArgs, SettleArgs, find_command
+from shared.commands import SettleArgs, find_command
+from shared.commands.builtin.rollback import RollbackArgs
 from shared.inventory import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, Inventory, InventoryError
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue

@@ -15,7 +15,9 @@ from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from shared.alarms import AlarmStateChange
-from shared.commands import AuditNoteArgs, LogsArgs, NoticeArgs, RestartArgs
+from shared.commands import AuditNoteArgs, NoticeArgs
+from shared.commands.builtin.logs import LogsArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.inventory import Inventory
 from shared.jobs import job_id_for
 from shared.messages import alarm_posted

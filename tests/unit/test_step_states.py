@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from worker_function.errors import PermanentJobError, StaleStateError
-from worker_function.operations import StepState, Wait, resume_state
+from worker_function.operations import StepState, Wait
 from worker_function.operations._codebuild import BuildState
 from worker_function.operations.build import State as JenkinsState
 from worker_function.operations.logs import State as LogsState
+from worker_function.operations.registry import resume_state
 from worker_function.operations.restart import InstancesState, ServiceState
 from worker_function.outcomes import NothingToPost
 

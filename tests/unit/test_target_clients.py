@@ -66,7 +66,7 @@ class FakeSession:
 
 
 def job() -> JobEnvelope:
-    from shared.commands import RestartArgs
+    from shared.commands.builtin.restart import RestartArgs
 
     return JobEnvelope(
         job_id="0123456789abcdef0123456789abcdef",

@@ -14,7 +14,8 @@ import pytest
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
-from shared.commands import MigrateArgs, NoticeArgs, SettleArgs
+from shared.commands import NoticeArgs, SettleArgs
+from shared.commands.builtin.migrate import MigrateArgs
 from shared.confirm import PURPOSES, ConfirmationError, ConfirmationExpiredError, seal, unseal
 from shared.jobs import JobEnvelope, Requester, utcnow
 from tests.events import load_event

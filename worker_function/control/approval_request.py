@@ -16,26 +16,37 @@ from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
 from worker_function import tracking
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
 
 logger = logging.getLogger(__name__)
 
 
-def run(args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
-    prompt_id = args.job_id or job.job_id
-    expiry = settlement(job.changed(job_id=prompt_id), "expired", approval=True, target=args.target)
-    ctx.queue.send(expiry, delay_seconds=min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900))
-    # The job waits for its approval: in the registry, with its expiry (what a cancel settles it with).
-    waiting = tracking.record_of(expiry, "waiting", job_id=prompt_id, waiting_for="approval", lease=False)
-    tracking.track(ctx.jobs, waiting, first=True)
-    prompt = messages.approval_prompt(
-        job.display, job.requester.user_id, args.approvers, args.rule, args.token, args.reject_token
-    )
-    posted = ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
-    try:
-        channel = str(posted.get("channel") or args.channel)
-        ctx.decisions.open(prompt_id, channel, str(posted["ts"]), approvers=args.approvers, rule=args.rule)
-    except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
-        logger.exception("could not record where the approval request of %s is", job.display)
-    # The ack already told the requester where the request went (`messages.approval_requested`): once is enough.
-    return NothingToPost(reason=f"approval request posted in {args.channel}")
+class ApprovalRequestOperation:
+    """The operation of `approval_request` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: ApprovalRequestArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+        prompt_id = args.job_id or job.job_id
+        expiry = settlement(job.changed(job_id=prompt_id), "expired", approval=True, target=args.target)
+        ctx.queue.send(expiry, delay_seconds=min(APPROVAL_TTL_S, ctx.settings.max_delay_s, 900))
+        # The job waits for its approval: in the registry, with its expiry (what a cancel settles it with).
+        waiting = tracking.record_of(expiry, "waiting", job_id=prompt_id, waiting_for="approval", lease=False)
+        tracking.track(ctx.jobs, waiting, first=True)
+        prompt = messages.approval_prompt(
+            job.display, job.requester.user_id, args.approvers, args.rule, args.token, args.reject_token
+        )
+        posted = ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
+        try:
+            channel = str(posted.get("channel") or args.channel)
+            ctx.decisions.open(prompt_id, channel, str(posted["ts"]), approvers=args.approvers, rule=args.rule)
+        except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
+            logger.exception("could not record where the approval request of %s is", job.display)
+        # The ack already told the requester where the request went (`messages.approval_requested`): once is enough.
+        return NothingToPost(reason=f"approval request posted in {args.channel}")
+
+
+OPERATION: Operation[ApprovalRequestArgs] = ApprovalRequestOperation()

@@ -16,24 +16,11 @@ from shared.jobs import JobEnvelope
 from shared.jobs_view import ApprovalRow, home_view
 from shared.policy import Approval
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
 from worker_function.operations.jobs import Readable, row_of
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
 from worker_function.store.jobs import JobRecord
-
-
-def run(args: HomeArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
-    viewer = job.requester.user_id
-    records = ctx.jobs.active()
-    mine = [r for r in records if r.requester == viewer]
-    prompts = ("confirmation", "approval")
-    running = [row_of(r) for r in mine if r.waiting_for not in prompts]
-    waiting = [row_of(r) for r in mine if r.state == "waiting" and r.waiting_for in prompts]
-    approvals = [row for r in records if (row := approval_for(ctx, r, viewer)) is not None]
-    readable = Readable(ctx, job)
-    holds = extra_sections(ctx, readable)
-    view = home_view(viewer, running, waiting, approvals, now=ctx.now(), extra_blocks=[*holds, *readable.note()])
-    ctx.slack.views_publish(user_id=viewer, view=view)
-    return NothingToPost(reason="the Home tab was published (views.publish)")
 
 
 def approval_for(ctx: OperationContext, record: JobRecord, viewer: str) -> ApprovalRow | None:
@@ -52,3 +39,27 @@ def approval_for(ctx: OperationContext, record: JobRecord, viewer: str) -> Appro
 def extra_sections(ctx: OperationContext, readable: Readable) -> list[dict[str, Any]]:
     """The freezes and locks standing now in the environments the policy lets the viewer read `/ops-jobs` in."""
     return messages.holds_blocks(readable.holds(ctx.holds.holds(ctx.inventory)), ctx.now().timestamp())
+
+
+class HomeOperation:
+    """The operation of `home` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: HomeArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+        viewer = job.requester.user_id
+        records = ctx.jobs.active()
+        mine = [r for r in records if r.requester == viewer]
+        prompts = ("confirmation", "approval")
+        running = [row_of(r) for r in mine if r.waiting_for not in prompts]
+        waiting = [row_of(r) for r in mine if r.state == "waiting" and r.waiting_for in prompts]
+        approvals = [row for r in records if (row := approval_for(ctx, r, viewer)) is not None]
+        readable = Readable(ctx, job)
+        holds = extra_sections(ctx, readable)
+        view = home_view(viewer, running, waiting, approvals, now=ctx.now(), extra_blocks=[*holds, *readable.note()])
+        ctx.slack.views_publish(user_id=viewer, view=view)
+        return NothingToPost(reason="the Home tab was published (views.publish)")
+
+
+OPERATION: Operation[HomeArgs] = HomeOperation()

@@ -13,21 +13,12 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
 from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
-
-
-def run(args: NoticeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage | NothingToPost:
-    message = SlackMessage(text=args.text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": args.text}}])
-    if args.update_channel and args.update_ts and _updated(ctx, args.update_channel, args.update_ts, message):
-        return NothingToPost(reason="the job's own message was updated (chat.update)")
-    if not args.only_to_requester:
-        return message
-    intent = ctx.intent(job, "slack-ephemeral", f"tell {job.requester.user_id} alone")
-    ctx.effect(TellAlone(ctx.slack, job, message, intent))
-    return NothingToPost(reason="told the requester alone (chat.postEphemeral)")
 
 
 @dataclass(frozen=True)
@@ -68,3 +59,25 @@ def _updated(ctx: OperationContext, channel: str, ts: str, message: SlackMessage
         logger.warning("could not update message %s in %s: %s", ts, channel, exc.response.get("error"))
         return False
     return True
+
+
+class NoticeOperation:
+    """The operation of `notice` (see the module's docstring)."""
+
+    effects = (TellAlone,)
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: NoticeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage | NothingToPost:
+        message = SlackMessage(
+            text=args.text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": args.text}}]
+        )
+        if args.update_channel and args.update_ts and _updated(ctx, args.update_channel, args.update_ts, message):
+            return NothingToPost(reason="the job's own message was updated (chat.update)")
+        if not args.only_to_requester:
+            return message
+        intent = ctx.intent(job, "slack-ephemeral", f"tell {job.requester.user_id} alone")
+        ctx.effect(TellAlone(ctx.slack, job, message, intent))
+        return NothingToPost(reason="told the requester alone (chat.postEphemeral)")
+
+
+OPERATION: Operation[NoticeArgs] = NoticeOperation()

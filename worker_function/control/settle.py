@@ -19,6 +19,7 @@ request keeps its buttons (`worker_function.prompts`, which the executor uses fo
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from shared import messages
 from shared.commands import SettleArgs, find_command
@@ -28,20 +29,14 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function import tracking
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.plan import hold_refusal
 from worker_function.prompts import hold_facts, may_reject, update_approval_message
 
 #: A settle job waits for its time with nothing to carry.
 State = StepState
-
-
-def run(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    return _settle(args, job, ctx)
-
-
-def resume(args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: StepState) -> StepResult:
-    return _settle(args, job, ctx)
 
 
 def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
@@ -104,3 +99,20 @@ def _held_back(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> Sai
     tracking.end(ctx.jobs, args.prompt_id, "finished", f"refused at its prompt: {detail}")
     told = refusal.error.to_message(prompt)
     return told.model_copy(update={"about_job": args.prompt_id}) if isinstance(told, SlackMessage) else told
+
+
+class SettleOperation:
+    """The operation of `settle` (see the module's docstring)."""
+
+    state = State
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        return _settle(args, job, ctx)
+
+    def resume(self, args: SettleArgs, job: JobEnvelope, ctx: OperationContext, state: StepState) -> StepResult:
+        return _settle(args, job, ctx)
+
+
+OPERATION: Resumable[SettleArgs, Any] = SettleOperation()

@@ -1,34 +1,31 @@
-"""One module per operation, named after the job kind.
+"""One module per operation, named after the job kind, each with its `OPERATION` (`protocols`: what an
+operation is; `registry`: each kind paired with its operation, checked when loaded).
 
-Each has `run(args, job, ctx)`, the job's first step, and, when it follows something long, `resume(args,
-job, ctx, state)` for the steps after, with `State`: the typed state (a `StepState`) its steps leave. A
+An operation has `run(args, job, ctx)`, the job's first step, and, when it follows something long, `resume(args,
+job, ctx, state)` for the steps after, with `state`: the typed state (a `StepState`) its steps leave. A
 mutating one also has `preview(args, job, ctx) -> Preview`: what its `--dry-run` shows, from read-only calls
 (`operations.dry_run` runs it). A step returns the final `SlackMessage`, or `Wait`: a progress message plus
 the state the next step resumes from and how long to wait first. The dispatcher re-queues a waiting job
 with that delay (SQS DelaySeconds <= 900): no Lambda sits idle while a build runs for hours; the state coming
-back is validated as the operation's `State` (`resume_state`). Raise `PermanentJobError` for what retrying
+back is validated as the operation's `state` (`registry.resume_state`). Raise `PermanentJobError` for what retrying
 cannot fix; let transient errors propagate.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
-from shared.commands import CONTROL_PIPELINES
 from shared.inventory import Inventory, Target
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients, Clients
 from worker_function.effects import SideEffect, effect
-from worker_function.errors import StaleStateError
 from worker_function.outcomes import NothingToPost, Said
 from worker_function.store import AuditTrail, DecisionStore, Leases
 from worker_function.store.holds import HoldStore
@@ -182,33 +179,3 @@ class OperationContext:
     def poll_delay(self, seconds: float | None = None) -> float:
         """How long a waiting step waits before the next look: the given time, or the poll interval."""
         return self.settings.poll_interval_s if seconds is None else seconds
-
-
-class Operation(Protocol):
-    def run(self, args: Any, job: JobEnvelope, ctx: OperationContext) -> StepResult: ...
-
-
-def operation_for(kind: str) -> Any:
-    """The module handling `kind` (from the validated envelope): `worker_function.operations.<kind>` for a
-    command, `worker_function.control.<kind>` for the worker's own messages."""
-    package = "worker_function.control" if kind in CONTROL_PIPELINES else __name__  # dry_run: operations/
-    module: Any = importlib.import_module(f"{package}.{kind}")
-    return module
-
-
-@functools.cache
-def _state_adapter(kind: str) -> TypeAdapter[StepState]:
-    state_type = getattr(operation_for(kind), "State", None)
-    if state_type is None:
-        raise StaleStateError(f"`{kind}` has no steps to resume")
-    return TypeAdapter(state_type)
-
-
-def resume_state(kind: str, step: int, state: Mapping[str, Any]) -> StepState:
-    """The state a job came back with, validated as its operation's `State`; a wrong or stale one is permanent."""
-    try:
-        return _state_adapter(kind).validate_python(dict(state))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'state'}: {e['msg']}" for e in exc.errors()[:3])
-        what = f"step {step} of `{kind}` cannot resume from the state it came back with"
-        raise StaleStateError(f"{what}: {problems}") from None

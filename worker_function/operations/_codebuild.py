@@ -17,6 +17,13 @@ from worker_function.operations import JOB_MARKER, OperationContext, StepResult,
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
 
+#: What running a project's builds calls: start and follow (and find again on a retry), and stop (/ops-cancel).
+BUILD_ACTIONS = (
+    "codebuild:BatchGetBuilds",
+    "codebuild:ListBuildsForProject",
+    "codebuild:StartBuild",
+    "codebuild:StopBuild",
+)
 #: buildStatus values of a build that has ended.
 SUCCEEDED = "SUCCEEDED"
 ENDED = frozenset({"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"})

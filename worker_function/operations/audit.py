@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from shared import messages
 from shared.audit import AuditRecord
-from shared.commands import AuditArgs
+from shared.commands.builtin.audit import AuditArgs
 from shared.guard import may_read
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 #: What a record's detail reads as to someone the policy does not admit to its command here.
 WITHHELD = "(its detail is shown only to whom the policy admits to this command here)"
@@ -16,38 +18,47 @@ WITHHELD = "(its detail is shown only to whom the policy admits to this command 
 HISTORY_LIMIT = 15
 
 
-def run(args: AuditArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    """The target's records, newest first. The policy let the viewer read this target's audit (its environment:
-    `reads_about`); a record's detail (an error may name a role ARN and account ids) is shown only to whom the
-    policy admits to that record's own command on this target."""
-    records = ctx.audit.history(args.target, limit=HISTORY_LIMIT)
-    environment = ctx.inventory.environment_named(args.target)
-    admitted: dict[str, bool] = {}
+class AuditOperation:
+    """The operation of `audit` (see the module's docstring)."""
 
-    def detail_of(record: AuditRecord) -> str:
-        if not record.detail or not record.command:
-            return record.detail
-        if record.command not in admitted:
-            admitted[record.command] = may_read(
-                ctx.inventory,
-                record.command,
-                environment,
-                job.requester.user_id,
-                job.requester.channel_id,
-                ctx.group_members,
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: AuditArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        """The target's records, newest first. The policy let the viewer read this target's audit (its environment:
+        `reads_about`); a record's detail (an error may name a role ARN and account ids) is shown only to whom the
+        policy admits to that record's own command on this target."""
+        records = ctx.audit.history(args.target, limit=HISTORY_LIMIT)
+        environment = ctx.inventory.environment_named(args.target)
+        admitted: dict[str, bool] = {}
+
+        def detail_of(record: AuditRecord) -> str:
+            if not record.detail or not record.command:
+                return record.detail
+            if record.command not in admitted:
+                admitted[record.command] = may_read(
+                    ctx.inventory,
+                    record.command,
+                    environment,
+                    job.requester.user_id,
+                    job.requester.channel_id,
+                    ctx.group_members,
+                )
+            return record.detail if admitted[record.command] else WITHHELD
+
+        rows = [
+            (
+                r.at.strftime("%m-%d %H:%M:%S"),
+                r.event,
+                f"{r.command} {r.text}".strip(),
+                r.user_id,
+                r.channel_id,
+                r.job_id,
+                detail_of(r),
             )
-        return record.detail if admitted[record.command] else WITHHELD
+            for r in records
+        ]
+        return messages.audit_history(args.target, rows, job.short_id)
 
-    rows = [
-        (
-            r.at.strftime("%m-%d %H:%M:%S"),
-            r.event,
-            f"{r.command} {r.text}".strip(),
-            r.user_id,
-            r.channel_id,
-            r.job_id,
-            detail_of(r),
-        )
-        for r in records
-    ]
-    return messages.audit_history(args.target, rows, job.short_id)
+
+OPERATION: Operation[AuditArgs] = AuditOperation()

@@ -22,46 +22,20 @@ from __future__ import annotations
 import logging
 
 from shared import jobs_view
-from shared.commands import AuditNoteArgs, CancelArgs, NoticeArgs, SettleArgs, find_command
+from shared.commands import AuditNoteArgs, NoticeArgs, SettleArgs, find_command
+from shared.commands.builtin.cancel import CancelArgs
 from shared.jobs import JobEnvelope, audit_target, job_id_for
 from shared.messages import SlackMessage
 from shared.policy import PolicyRequest, decide
 from worker_function import tracking
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.store.jobs import JobRecord
 
 logger = logging.getLogger(__name__)
 
 CANCEL = "/ops-cancel"
-
-
-def run(args: CancelArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    canceller = job.requester.user_id
-    found = ctx.jobs.find(args.job_id.lower())
-    if not found:
-        known = [r.short_id for r in ctx.jobs.active()]
-        return jobs_view.unknown_job(args.job_id, known)
-    if len(found) > 1:
-        return jobs_view.ambiguous_job(args.job_id, [r.job_id for r in found])
-    record = ctx.jobs.get(found[0].job_id) or found[0]  # the index is eventually consistent; the table is not
-    if _cancelled_by_this(record, job):  # a retry of this very cancel (a failure after it won): carry on
-        if record.waiting_for in ("confirmation", "approval"):
-            return _cancel_prompt(ctx, record, job) or _cancel_job(ctx, record, job)
-        return _cancel_job(ctx, record, job)
-    if not record.active:
-        return jobs_view.already_ended(
-            record.display, record.short_id, record.state, record.outcome, record.cancelled_by
-        )
-    if not may_cancel(ctx, record, canceller, job.requester.channel_id):
-        by_them = envelope_of(record).changed(requester=job.requester)  # the audit names who tried
-        ctx.audit.record(by_them, "denial", f"cancel of {record.requester}'s job refused: not theirs to cancel")
-        return jobs_view.not_yours(record.display, record.short_id, record.requester)
-    if record.state == "waiting" and record.waiting_for in ("confirmation", "approval"):
-        said = _cancel_prompt(ctx, record, job)
-        if said is not None:
-            return said
-        record = ctx.jobs.get(record.job_id) or record  # confirmed or approved first: the job runs; stop it
-    return _cancel_job(ctx, record, job)
 
 
 def may_cancel(ctx: OperationContext, record: JobRecord, canceller: str, channel: str) -> bool:
@@ -226,3 +200,41 @@ def _tell_requester(ctx: OperationContext, cancelled: JobEnvelope, message: Slac
         approved_by=None,
     )
     ctx.queue.send(notice)
+
+
+class CancelOperation:
+    """The operation of `cancel` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: CancelArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        canceller = job.requester.user_id
+        found = ctx.jobs.find(args.job_id.lower())
+        if not found:
+            known = [r.short_id for r in ctx.jobs.active()]
+            return jobs_view.unknown_job(args.job_id, known)
+        if len(found) > 1:
+            return jobs_view.ambiguous_job(args.job_id, [r.job_id for r in found])
+        record = ctx.jobs.get(found[0].job_id) or found[0]  # the index is eventually consistent; the table is not
+        if _cancelled_by_this(record, job):  # a retry of this very cancel (a failure after it won): carry on
+            if record.waiting_for in ("confirmation", "approval"):
+                return _cancel_prompt(ctx, record, job) or _cancel_job(ctx, record, job)
+            return _cancel_job(ctx, record, job)
+        if not record.active:
+            return jobs_view.already_ended(
+                record.display, record.short_id, record.state, record.outcome, record.cancelled_by
+            )
+        if not may_cancel(ctx, record, canceller, job.requester.channel_id):
+            by_them = envelope_of(record).changed(requester=job.requester)  # the audit names who tried
+            ctx.audit.record(by_them, "denial", f"cancel of {record.requester}'s job refused: not theirs to cancel")
+            return jobs_view.not_yours(record.display, record.short_id, record.requester)
+        if record.state == "waiting" and record.waiting_for in ("confirmation", "approval"):
+            said = _cancel_prompt(ctx, record, job)
+            if said is not None:
+                return said
+            record = ctx.jobs.get(record.job_id) or record  # confirmed or approved first: the job runs; stop it
+        return _cancel_job(ctx, record, job)
+
+
+OPERATION: Operation[CancelArgs] = CancelOperation()

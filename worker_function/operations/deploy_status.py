@@ -8,27 +8,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared import messages
-from shared.commands import DeployStatusArgs
+from shared.commands.builtin.deploy_status import DeployStatusArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.clients import Clients
 from worker_function.operations import OperationContext
 from worker_function.operations._ecs import deployment_facts, describe_service
-
-
-def run(args: DeployStatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    target = ctx.inventory.target(args.target, "ecs")
-    assert target.ecs is not None
-    aws = ctx.aws_for(target, job)
-    service = describe_service(aws, target.ecs, "read")
-    now = ctx.now()
-    deployments = [
-        deployment_facts(d, now) for d in sorted(service["deployments"], key=lambda d: d["status"] != "PRIMARY")
-    ]
-    message = messages.deploy_status(args.target, target.ecs.cluster, service["status"], deployments, job.short_id)
-    if target.pipeline:
-        message = messages.with_lines(message, _pipeline_lines(aws, target.pipeline))
-    return message
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
 def _pipeline_lines(aws: Clients, pipeline: str) -> list[str]:
@@ -49,3 +36,30 @@ def _stage(stage: dict[str, Any]) -> dict[str, Any]:
         execution = action.get("latestExecution") or {}
         summary = (execution.get("errorDetails") or {}).get("message") or execution.get("summary") or summary
     return {"name": stage.get("stageName", "?"), "status": latest.get("status", "NotRun"), "summary": summary}
+
+
+class DeployStatusOperation:
+    """The operation of `deploy_status` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions = (
+        Grant(("ecs:DescribeServices",), on="ecs_service"),
+        Grant(("codepipeline:GetPipelineState",), on="pipeline"),
+    )
+
+    def run(self, args: DeployStatusArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        target = ctx.inventory.target(args.target, "ecs")
+        assert target.ecs is not None
+        aws = ctx.aws_for(target, job)
+        service = describe_service(aws, target.ecs, "read")
+        now = ctx.now()
+        deployments = [
+            deployment_facts(d, now) for d in sorted(service["deployments"], key=lambda d: d["status"] != "PRIMARY")
+        ]
+        message = messages.deploy_status(args.target, target.ecs.cluster, service["status"], deployments, job.short_id)
+        if target.pipeline:
+            message = messages.with_lines(message, _pipeline_lines(aws, target.pipeline))
+        return message
+
+
+OPERATION: Operation[DeployStatusArgs] = DeployStatusOperation()

@@ -21,37 +21,22 @@ from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from shared.policy import Decision
 from worker_function.errors import PermanentJobError
-from worker_function.operations import OperationContext, Preview, operation_for
+from worker_function.operations import OperationContext, Preview
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation, Previewable
+from worker_function.operations.registry import operation_for
 
 #: What a dry run shows as the change when the policy would refuse the command.
 REFUSED_CHANGE = "nothing: the policy would refuse it (see the checks)"
 
 
-def run(args: DryRunArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    spec = spec_for_kind(args.of.kind)
-    if spec is None or not spec.mutating:
-        raise PermanentJobError(f"{job.command} changes nothing: it has no dry run")
-    planned = job.changed(args=args.of)  # the job as the command itself would run
-    subject = str(getattr(args.of, spec.subject)) if spec.subject else ""
-    if spec.accepts is not None:
-        ctx.inventory.require(spec.accepts, subject)
-    decision = check(planned, ctx.inventory, ctx.group_members)
-    checks = [policy_line(decision, ctx.inventory.policy.contact), *prompt_lines(spec, decision)]
-    checks += hold_lines(spec, planned, ctx)
-    if decision.allowed is True:
-        preview = _preview(planned, ctx)
-        now = [*where_lines(spec, subject, ctx), *preview.now]
-    else:
-        preview = Preview(change=REFUSED_CHANGE)
-        now = ["_Not read: the policy would refuse you this command._"]
-    ctx.audit.record(planned, "dry_run", audit_detail(decision, checks))
-    return messages.dry_run(job.display, job.short_id, preview.change, now, checks)
-
-
 def _preview(planned: JobEnvelope, ctx: OperationContext) -> Preview:
     """The operation's preview; one it cannot make (no such service, the role refused) says why instead."""
+    operation = operation_for(planned.kind)
+    if not isinstance(operation, Previewable):  # the registry refuses a mutating command without one
+        raise PermanentJobError(f"{planned.command} has no dry run")
     try:
-        preview: Preview = operation_for(planned.kind).preview(planned.args, planned, ctx)
+        preview: Preview = operation.preview(planned.args, planned, ctx)
     except PermanentJobError as exc:
         reason = messages.escape(messages.shorten(str(exc), 500))
         return Preview(now=[f":x: {reason}"], change="fail before changing anything (see below)")
@@ -142,3 +127,33 @@ def audit_detail(decision: Decision, checks: list[str]) -> str:
     if any(line.startswith(":snowflake:") for line in checks):
         detail += "; frozen"
     return detail
+
+
+class DryRunOperation:
+    """The operation of `dry_run` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: DryRunArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        spec = spec_for_kind(args.of.kind)
+        if spec is None or not spec.mutating:
+            raise PermanentJobError(f"{job.command} changes nothing: it has no dry run")
+        planned = job.changed(args=args.of)  # the job as the command itself would run
+        subject = str(getattr(args.of, spec.subject)) if spec.subject else ""
+        if spec.accepts is not None:
+            ctx.inventory.require(spec.accepts, subject)
+        decision = check(planned, ctx.inventory, ctx.group_members)
+        checks = [policy_line(decision, ctx.inventory.policy.contact), *prompt_lines(spec, decision)]
+        checks += hold_lines(spec, planned, ctx)
+        if decision.allowed is True:
+            preview = _preview(planned, ctx)
+            now = [*where_lines(spec, subject, ctx), *preview.now]
+        else:
+            preview = Preview(change=REFUSED_CHANGE)
+            now = ["_Not read: the policy would refuse you this command._"]
+        ctx.audit.record(planned, "dry_run", audit_detail(decision, checks))
+        return messages.dry_run(job.display, job.short_id, preview.change, now, checks)
+
+
+OPERATION: Operation[DryRunArgs] = DryRunOperation()

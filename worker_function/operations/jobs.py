@@ -4,7 +4,7 @@ of jobs, and who holds each target's lease, from the leases store. Answered to t
 from __future__ import annotations
 
 from shared import messages
-from shared.commands import JobsArgs
+from shared.commands.builtin.jobs import JobsArgs
 from shared.guard import may_read
 from shared.holds import Holds
 from shared.inventory import Inventory
@@ -12,6 +12,8 @@ from shared.jobs import JobEnvelope
 from shared.jobs_view import JobRow, LeaseRow, jobs_overview
 from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.store.jobs import JobRecord
 
 JOBS = "/ops-jobs"
@@ -92,25 +94,6 @@ class Readable:
         return [messages.not_shown_by_policy(self.hidden)]
 
 
-def run(args: JobsArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    readable = Readable(ctx, job)
-    records = [r for r in ctx.jobs.active() if about(r, args.target) and readable.record(r)]
-    running = [row_of(r) for r in records if r.state == "running"]
-    waiting = [row_of(r) for r in records if r.state == "waiting"]
-    names = [args.target] if args.target else lease_names(ctx.inventory)
-    leases = [row for row in lease_rows(ctx, names) if readable.name(row.target)]
-    holds = extra_sections(ctx, args.target, readable)
-    return jobs_overview(
-        running,
-        waiting,
-        leases,
-        now=ctx.now(),
-        short_id=job.short_id,
-        target=args.target,
-        extra_blocks=[*holds, *readable.note()],
-    )
-
-
 def extra_sections(ctx: OperationContext, target: str | None, readable: Readable) -> list[dict[str, object]]:
     """The freezes and locks standing now that the viewer may read (only the target's lock and its environment's
     freeze, if named)."""
@@ -123,3 +106,31 @@ def extra_sections(ctx: OperationContext, target: str | None, readable: Readable
             environments=holds.environments,
         )
     return messages.holds_blocks(readable.holds(holds), ctx.now().timestamp())
+
+
+class JobsOperation:
+    """The operation of `jobs` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: JobsArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        readable = Readable(ctx, job)
+        records = [r for r in ctx.jobs.active() if about(r, args.target) and readable.record(r)]
+        running = [row_of(r) for r in records if r.state == "running"]
+        waiting = [row_of(r) for r in records if r.state == "waiting"]
+        names = [args.target] if args.target else lease_names(ctx.inventory)
+        leases = [row for row in lease_rows(ctx, names) if readable.name(row.target)]
+        holds = extra_sections(ctx, args.target, readable)
+        return jobs_overview(
+            running,
+            waiting,
+            leases,
+            now=ctx.now(),
+            short_id=job.short_id,
+            target=args.target,
+            extra_blocks=[*holds, *readable.note()],
+        )
+
+
+OPERATION: Operation[JobsArgs] = JobsOperation()

@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 from shared import messages
-from shared.commands import LockArgs
+from shared.commands.builtin.lock import LockArgs
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError, LockRefusedError
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 from worker_function.store.leases import LOCK_OWNER, Lease
-
-
-def run(args: LockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    policy = ctx.inventory.policy
-    environment = ctx.inventory.environment_of("target", args.target)
-    rule = policy.hold_rule("lock", environment)
-    if rule is not None and rule.admits(job.requester.user_id, environment, ctx.group_members) is not True:
-        why = messages.not_allowed_to(f"locking {args.target}", "lock", rule.describe(), rule.ask or policy.contact)
-        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
-    lifted = _lifted_since(ctx.holds.lease_on(args.target), job)
-    if lifted is None:
-        try:
-            lease = ctx.holds.lock(args.target, job, args.reason)  # held by a job or another's lock: refused
-        except LockRefusedError as exc:
-            lifted = _lifted_since(exc.holder, job)
-            if lifted is None:
-                raise
-    if lifted is not None:  # an earlier attempt locked it and someone lifted it since: it stays lifted
-        ctx.audit.record(job, "lock", f"{args.reason} (lifted since, by job {lifted.lifted_by[:8]})")
-        return messages.lock_lifted_meanwhile(args.target, lifted.lifted_by, job.short_id)
-    lock = lease.lock
-    assert lock is not None
-    ctx.audit.record(job, "lock", args.reason)
-    return messages.lock_taken(lock, job.short_id)
 
 
 def _lifted_since(lease: Lease | None, job: JobEnvelope) -> Lease | None:
@@ -40,3 +18,36 @@ def _lifted_since(lease: Lease | None, job: JobEnvelope) -> Lease | None:
     if lease is not None and lease.owner_job == f"{LOCK_OWNER}{job.job_id}" and lease.lifted_by:
         return lease
     return None
+
+
+class LockOperation:
+    """The operation of `lock` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: LockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        policy = ctx.inventory.policy
+        environment = ctx.inventory.environment_of("target", args.target)
+        rule = policy.hold_rule("lock", environment)
+        if rule is not None and rule.admits(job.requester.user_id, environment, ctx.group_members) is not True:
+            why = messages.not_allowed_to(f"locking {args.target}", "lock", rule.describe(), rule.ask or policy.contact)
+            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+        lifted = _lifted_since(ctx.holds.lease_on(args.target), job)
+        if lifted is None:
+            try:
+                lease = ctx.holds.lock(args.target, job, args.reason)  # held by a job or another's lock: refused
+            except LockRefusedError as exc:
+                lifted = _lifted_since(exc.holder, job)
+                if lifted is None:
+                    raise
+        if lifted is not None:  # an earlier attempt locked it and someone lifted it since: it stays lifted
+            ctx.audit.record(job, "lock", f"{args.reason} (lifted since, by job {lifted.lifted_by[:8]})")
+            return messages.lock_lifted_meanwhile(args.target, lifted.lifted_by, job.short_id)
+        lock = lease.lock
+        assert lock is not None
+        ctx.audit.record(job, "lock", args.reason)
+        return messages.lock_taken(lock, job.short_id)
+
+
+OPERATION: Operation[LockArgs] = LockOperation()

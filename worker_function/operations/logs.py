@@ -12,10 +12,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared import messages
-from shared.commands import LogsArgs
+from shared.commands.builtin.logs import LogsArgs
 from shared.jobs import JobEnvelope
 from worker_function.errors import classify_aws_errors
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 
 #: Lines asked of Insights, and lines shown in Slack (the rest are counted).
 QUERY_LIMIT = 100
@@ -50,37 +52,6 @@ def since_label(minutes: int) -> str:
     if minutes % 60 == 0:
         return f"{minutes // 60}h"
     return f"{minutes}m"
-
-
-def run(args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    target = ctx.inventory.target(args.target, "logs")
-    end = ctx.now()
-    start = int(end.timestamp()) - args.since_minutes * 60
-    query = insights_query(args.query)
-    try:
-        query_id = (
-            ctx.aws_for(target, job)
-            .client("logs")
-            .start_query(
-                logGroupNames=target.log_groups,
-                startTime=start,
-                endTime=int(end.timestamp()),
-                queryString=query,
-                limit=QUERY_LIMIT,
-            )["queryId"]
-        )
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") == "MalformedQueryException":  # what they typed: told so, not a failure of ours
-            problem = str(error.get("Message") or "the query does not compile")
-            return messages.log_query_malformed(job.display, query, problem, job.short_id)
-        with classify_aws_errors(f"cannot query the logs of `{args.target}`"):
-            raise
-    return _look(args, job, ctx, State(query_id=query_id), inline=True)
-
-
-def resume(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
-    return _look(args, job, ctx, state, inline=True)
 
 
 def _look(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State, *, inline: bool) -> StepResult:
@@ -121,3 +92,46 @@ def _when(value: str) -> str:
     if value.isdigit():
         return datetime.fromtimestamp(int(value) / 1000, UTC).strftime("%H:%M:%S")
     return value[11:19] if len(value) >= 19 else value
+
+
+class LogsOperation:
+    """The operation of `logs` (see the module's docstring)."""
+
+    state = State
+    effects: tuple[type, ...] = ()
+    permissions = (
+        Grant(("logs:StartQuery",), on="log_group", changes_nothing=True),
+        Grant(("logs:GetQueryResults",), on="log_group", unscoped=True),
+    )
+
+    def run(self, args: LogsArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        target = ctx.inventory.target(args.target, "logs")
+        end = ctx.now()
+        start = int(end.timestamp()) - args.since_minutes * 60
+        query = insights_query(args.query)
+        try:
+            query_id = (
+                ctx.aws_for(target, job)
+                .client("logs")
+                .start_query(
+                    logGroupNames=target.log_groups,
+                    startTime=start,
+                    endTime=int(end.timestamp()),
+                    queryString=query,
+                    limit=QUERY_LIMIT,
+                )["queryId"]
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "MalformedQueryException":  # what they typed: told so, not a failure of ours
+                problem = str(error.get("Message") or "the query does not compile")
+                return messages.log_query_malformed(job.display, query, problem, job.short_id)
+            with classify_aws_errors(f"cannot query the logs of `{args.target}`"):
+                raise
+        return _look(args, job, ctx, State(query_id=query_id), inline=True)
+
+    def resume(self, args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+        return _look(args, job, ctx, state, inline=True)
+
+
+OPERATION: Resumable[LogsArgs, Any] = LogsOperation()

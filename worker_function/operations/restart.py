@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from shared import messages
-from shared.commands import RestartArgs
+from shared.commands.builtin.restart import RestartArgs
 from shared.inventory import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
 from worker_function.clients import Clients
@@ -18,6 +18,8 @@ from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations._ecs import counts, describe_service, follow_deployment, rollout_state
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
 
@@ -41,60 +43,6 @@ class InstancesState(StepState):
 
 
 State = Annotated[ServiceState | InstancesState, Field(discriminator="kind")]
-
-
-def stop(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: ServiceState | InstancesState) -> Stopped:
-    """/ops-cancel: opsbot stops following; an ECS deployment (or a reboot) is left to finish."""
-    if isinstance(state, ServiceState):
-        return Stopped(lines=["the ECS deployment is left to finish (ECS has no stop for it); opsbot stops following"])
-    return Stopped(lines=["the reboot cannot be undone; opsbot stops following the status checks"])
-
-
-def run(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    target = ctx.inventory.target(args.target, "restartable")
-    aws = ctx.aws_for(target, job)
-    if target.ecs is not None:
-        return _restart_service(args.target, target.ecs, job, ctx, aws)
-    assert target.ec2 is not None
-    return _reboot_instances(args.target, target.ec2, job, ctx, aws)
-
-
-def resume(args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
-    aws = ctx.aws_for(ctx.inventory.target(args.target, "restartable"), job)
-    if isinstance(state, ServiceState):
-        return _follow_service(args.target, state, ctx, aws)
-    return _follow_instances(args.target, state, ctx, aws)
-
-
-def preview(args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
-    """What a restart would do, from read-only calls: the service's deployments, or the instances' health."""
-    target = ctx.inventory.target(args.target, "restartable")
-    aws = ctx.aws_for(target, job)
-    if target.ecs is not None:
-        ecs = target.ecs
-        service = describe_service(aws, ecs, "read")
-        primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
-        now = [
-            f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
-            f"{messages.escape(service.get('status'))}: {service.get('runningCount', 0)}/"
-            f"{service.get('desiredCount', 0)} tasks running"
-        ]
-        if primary is not None:
-            definition = messages.escape(str(primary.get("taskDefinition", "?")).rsplit("/", 1)[-1])
-            now.append(
-                f"Deployment `{messages.escape(primary['id'])}` {rollout_state(primary).lower()}: {counts(primary)}, "
-                f"task definition `{definition}`"
-            )
-        change = (
-            f"force a new deployment of `{messages.escape(ecs.service)}` (ECS UpdateService forceNewDeployment): its "
-            f"tasks are replaced with the same task definition, then followed until the rollout completes"
-        )
-        return Preview(now=now, change=change)
-    assert target.ec2 is not None
-    ids = instances_of(aws, target.ec2, "read")
-    plural = "s" if len(ids) != 1 else ""
-    change = f"reboot {len(ids)} instance{plural} ({', '.join(ids)}), then wait until their status checks pass"
-    return Preview(now=health_lines(instance_health(aws, ids)), change=change)
 
 
 #: Told when a retry cannot know whether an earlier attempt's RebootInstances reached EC2.
@@ -248,3 +196,73 @@ def _follow_instances(name: str, state: InstancesState, ctx: OperationContext, a
         state=state.changed(summary=summary),
         delay_s=ctx.poll_delay(),
     )
+
+
+class RestartOperation:
+    """The operation of `restart` (see the module's docstring)."""
+
+    state = State
+    effects = (ForceNewDeployment, Reboot)
+    permissions = (
+        Grant(("ecs:DescribeServices", "ecs:UpdateService"), on="ecs_service"),
+        Grant(("ec2:RebootInstances",), on="ec2_instances"),
+        Grant(("ec2:DescribeInstanceStatus", "ec2:DescribeInstances"), on="ec2_instances", unscoped=True),
+    )
+
+    def stop(
+        self, args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: ServiceState | InstancesState
+    ) -> Stopped:
+        """/ops-cancel: opsbot stops following; an ECS deployment (or a reboot) is left to finish."""
+        if isinstance(state, ServiceState):
+            return Stopped(
+                lines=["the ECS deployment is left to finish (ECS has no stop for it); opsbot stops following"]
+            )
+        return Stopped(lines=["the reboot cannot be undone; opsbot stops following the status checks"])
+
+    def run(self, args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        target = ctx.inventory.target(args.target, "restartable")
+        aws = ctx.aws_for(target, job)
+        if target.ecs is not None:
+            return _restart_service(args.target, target.ecs, job, ctx, aws)
+        assert target.ec2 is not None
+        return _reboot_instances(args.target, target.ec2, job, ctx, aws)
+
+    def resume(self, args: RestartArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+        aws = ctx.aws_for(ctx.inventory.target(args.target, "restartable"), job)
+        if isinstance(state, ServiceState):
+            return _follow_service(args.target, state, ctx, aws)
+        return _follow_instances(args.target, state, ctx, aws)
+
+    def preview(self, args: RestartArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+        """What a restart would do, from read-only calls: the service's deployments, or the instances' health."""
+        target = ctx.inventory.target(args.target, "restartable")
+        aws = ctx.aws_for(target, job)
+        if target.ecs is not None:
+            ecs = target.ecs
+            service = describe_service(aws, ecs, "read")
+            primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
+            now = [
+                f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
+                f"{messages.escape(service.get('status'))}: {service.get('runningCount', 0)}/"
+                f"{service.get('desiredCount', 0)} tasks running"
+            ]
+            if primary is not None:
+                definition = messages.escape(str(primary.get("taskDefinition", "?")).rsplit("/", 1)[-1])
+                now.append(
+                    f"Deployment `{messages.escape(primary['id'])}` {rollout_state(primary).lower()}: "
+                    f"{counts(primary)}, task definition `{definition}`"
+                )
+            change = (
+                f"force a new deployment of `{messages.escape(ecs.service)}` (ECS UpdateService "
+                f"forceNewDeployment): its tasks are replaced with the same task definition, then followed until "
+                "the rollout completes"
+            )
+            return Preview(now=now, change=change)
+        assert target.ec2 is not None
+        ids = instances_of(aws, target.ec2, "read")
+        plural = "s" if len(ids) != 1 else ""
+        change = f"reboot {len(ids)} instance{plural} ({', '.join(ids)}), then wait until their status checks pass"
+        return Preview(now=health_lines(instance_health(aws, ids)), change=change)
+
+
+OPERATION: Resumable[RestartArgs, Any] = RestartOperation()

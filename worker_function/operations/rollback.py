@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from shared import messages
-from shared.commands import RollbackArgs
+from shared.commands.builtin.rollback import RollbackArgs
 from shared.inventory import EcsService
 from shared.jobs import JobEnvelope
 from worker_function.clients import Clients
@@ -27,6 +27,8 @@ from worker_function.operations._ecs import (
     revision_name,
     task_definition,
 )
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 
 
@@ -56,86 +58,6 @@ class FollowedState(StepState):
 
 
 State = Annotated[PlannedState | FollowedState, Field(discriminator="kind")]
-
-
-def run(args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    target = ctx.inventory.target(args.target, "ecs")
-    ecs, aws = target.ecs, ctx.aws_for(target, job)
-    assert ecs is not None
-    service = describe_service(aws, ecs, "roll back")
-    if service.get("status") != "ACTIVE":
-        raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
-    seen = primary(service) or {}
-    running = task_definition(aws, str(seen.get("taskDefinition") or service.get("taskDefinition") or ""), "read")
-    if running is None:
-        raise PermanentJobError(f"ECS cannot describe the task definition `{ecs.service}` runs")
-    chosen = choose(args, running, aws)
-    if isinstance(chosen, str):
-        return messages.outcome(None, f"Rollback of `{args.target}`: {chosen} Nothing was run.")
-    moved = from_to(running, chosen)
-    state = PlannedState(
-        cluster=ecs.cluster,
-        service=ecs.service,
-        seen_deployment=str(seen.get("id", "")),
-        task_definition=str(chosen["taskDefinitionArn"]),
-        previous=str(running["taskDefinitionArn"]),
-        moved=moved,
-        summary=f"rolling back to {revision_name(chosen)}",
-    )
-    headline = f"Rollback of `{args.target}` (cluster {messages.echo(ecs.cluster)}): starting the deployment."
-    return Wait(progress=messages.progress(headline, [moved]), state=state, delay_s=0)
-
-
-def resume(
-    args: RollbackArgs, job: JobEnvelope, ctx: OperationContext, state: PlannedState | FollowedState
-) -> StepResult:
-    ecs = EcsService(cluster=state.cluster, service=state.service)
-    aws = ctx.aws_for(ctx.inventory.target(args.target, "ecs"), job)
-    if isinstance(state, FollowedState):
-        return follow_deployment(ctx, aws, ecs, state.deployment, f"Rollback of `{args.target}`", state, [state.moved])
-    intent = ctx.intent(
-        job,
-        "ecs-rollback",
-        f"roll back {ecs.service} to {state.task_definition.rsplit('/', 1)[-1]}",
-        deployment=state.seen_deployment,
-        task_definition=state.task_definition,
-        previous=state.previous,
-    )
-    deployment = ctx.effect(RollBack(aws, ecs, intent))
-    headline = (
-        f"Rollback of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): new deployment "
-        f"`{deployment['id']}`, {counts(deployment)}."
-    )
-    followed = FollowedState(
-        cluster=ecs.cluster,
-        service=ecs.service,
-        deployment=deployment["id"],
-        moved=state.moved,
-        summary=counts(deployment),
-    )
-    return Wait(progress=messages.progress(headline, [state.moved]), state=followed, delay_s=ctx.poll_delay())
-
-
-def preview(args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
-    """The revision the service runs now, and the one a rollback would deploy (or why there is none)."""
-    target = ctx.inventory.target(args.target, "ecs")
-    ecs, aws = target.ecs, ctx.aws_for(target, job)
-    assert ecs is not None
-    service = describe_service(aws, ecs, "read")
-    seen = primary(service) or {}
-    running = task_definition(aws, str(seen.get("taskDefinition") or service.get("taskDefinition") or ""), "read")
-    now = [
-        f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
-        f"{messages.escape(service.get('status'))}: {tasks_of(service)}"
-    ]
-    if running is None:
-        return Preview(now=now, change=f"nothing: ECS cannot describe the task definition `{ecs.service}` runs")
-    now.append(f"Runs {messages.echo(revision_name(running))}, image {images(running)}")
-    chosen = choose(args, running, aws)
-    if isinstance(chosen, str):
-        return Preview(now=now, change=f"nothing: {chosen}")
-    change = f"deploy {from_to(running, chosen)}, then follow the deployment until its rollout completes"
-    return Preview(now=now, change=change)
 
 
 def tasks_of(service: dict[str, Any]) -> str:
@@ -240,3 +162,96 @@ class RollBack:
 
     def assumed(self, intent: Intent) -> dict[str, Any]:
         raise AssertionError("ECS shows its deployments: never unknowable")
+
+
+class RollbackOperation:
+    """The operation of `rollback` (see the module's docstring)."""
+
+    state = State
+    effects = (RollBack,)
+    permissions = (
+        Grant(("ecs:DescribeServices", "ecs:UpdateService"), on="ecs_service"),
+        Grant(("ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"), on="ecs_service", unscoped=True),
+    )
+
+    def run(self, args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        target = ctx.inventory.target(args.target, "ecs")
+        ecs, aws = target.ecs, ctx.aws_for(target, job)
+        assert ecs is not None
+        service = describe_service(aws, ecs, "roll back")
+        if service.get("status") != "ACTIVE":
+            raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
+        seen = primary(service) or {}
+        running = task_definition(aws, str(seen.get("taskDefinition") or service.get("taskDefinition") or ""), "read")
+        if running is None:
+            raise PermanentJobError(f"ECS cannot describe the task definition `{ecs.service}` runs")
+        chosen = choose(args, running, aws)
+        if isinstance(chosen, str):
+            return messages.outcome(None, f"Rollback of `{args.target}`: {chosen} Nothing was run.")
+        moved = from_to(running, chosen)
+        state = PlannedState(
+            cluster=ecs.cluster,
+            service=ecs.service,
+            seen_deployment=str(seen.get("id", "")),
+            task_definition=str(chosen["taskDefinitionArn"]),
+            previous=str(running["taskDefinitionArn"]),
+            moved=moved,
+            summary=f"rolling back to {revision_name(chosen)}",
+        )
+        headline = f"Rollback of `{args.target}` (cluster {messages.echo(ecs.cluster)}): starting the deployment."
+        return Wait(progress=messages.progress(headline, [moved]), state=state, delay_s=0)
+
+    def resume(
+        self, args: RollbackArgs, job: JobEnvelope, ctx: OperationContext, state: PlannedState | FollowedState
+    ) -> StepResult:
+        ecs = EcsService(cluster=state.cluster, service=state.service)
+        aws = ctx.aws_for(ctx.inventory.target(args.target, "ecs"), job)
+        if isinstance(state, FollowedState):
+            return follow_deployment(
+                ctx, aws, ecs, state.deployment, f"Rollback of `{args.target}`", state, [state.moved]
+            )
+        intent = ctx.intent(
+            job,
+            "ecs-rollback",
+            f"roll back {ecs.service} to {state.task_definition.rsplit('/', 1)[-1]}",
+            deployment=state.seen_deployment,
+            task_definition=state.task_definition,
+            previous=state.previous,
+        )
+        deployment = ctx.effect(RollBack(aws, ecs, intent))
+        headline = (
+            f"Rollback of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): new deployment "
+            f"`{deployment['id']}`, {counts(deployment)}."
+        )
+        followed = FollowedState(
+            cluster=ecs.cluster,
+            service=ecs.service,
+            deployment=deployment["id"],
+            moved=state.moved,
+            summary=counts(deployment),
+        )
+        return Wait(progress=messages.progress(headline, [state.moved]), state=followed, delay_s=ctx.poll_delay())
+
+    def preview(self, args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+        """The revision the service runs now, and the one a rollback would deploy (or why there is none)."""
+        target = ctx.inventory.target(args.target, "ecs")
+        ecs, aws = target.ecs, ctx.aws_for(target, job)
+        assert ecs is not None
+        service = describe_service(aws, ecs, "read")
+        seen = primary(service) or {}
+        running = task_definition(aws, str(seen.get("taskDefinition") or service.get("taskDefinition") or ""), "read")
+        now = [
+            f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
+            f"{messages.escape(service.get('status'))}: {tasks_of(service)}"
+        ]
+        if running is None:
+            return Preview(now=now, change=f"nothing: ECS cannot describe the task definition `{ecs.service}` runs")
+        now.append(f"Runs {messages.echo(revision_name(running))}, image {images(running)}")
+        chosen = choose(args, running, aws)
+        if isinstance(chosen, str):
+            return Preview(now=now, change=f"nothing: {chosen}")
+        change = f"deploy {from_to(running, chosen)}, then follow the deployment until its rollout completes"
+        return Preview(now=now, change=change)
+
+
+OPERATION: Resumable[RollbackArgs, Any] = RollbackOperation()

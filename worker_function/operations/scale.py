@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import messages
-from shared.commands import ScaleArgs
+from shared.commands.builtin.scale import ScaleArgs
 from shared.inventory import EcsService
 from shared.jobs import JobEnvelope
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations._ecs import describe_service
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 
 
@@ -28,70 +30,6 @@ class ScaleState(StepState):
 
 
 State = ScaleState
-
-
-def run(args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
-    target = ctx.inventory.target(args.target, "ecs")
-    ecs, aws = target.ecs, ctx.aws_for(target, job)
-    assert ecs is not None
-    refusal = ecs.count_refusal(args.target, args.count)  # the ack refuses it too, when it has the inventory
-    if refusal is not None:
-        return messages.outcome(None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was run.")
-    service = describe_service(aws, ecs, "scale")
-    if service.get("status") != "ACTIVE":
-        raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
-    seen = str(service.get("desiredCount", 0))
-    intent = ctx.intent(job, "ecs-desired-count", f"scale {ecs.service} to {args.count}", desired=seen)
-    previous, scaled = ctx.effect(SetDesiredCount(aws, ecs, args.count, intent))
-    headline = (
-        f"Scale of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): desired count {previous} → "
-        f"{args.count}; {tasks(scaled)}."
-    )
-    state = ScaleState(
-        cluster=ecs.cluster, service=ecs.service, desired=args.count, previous=previous, summary=tasks(scaled)
-    )
-    return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
-
-
-def resume(args: ScaleArgs, job: JobEnvelope, ctx: OperationContext, state: ScaleState) -> StepResult:
-    ecs = EcsService(cluster=state.cluster, service=state.service)
-    aws = ctx.aws_for(ctx.inventory.target(args.target, "ecs"), job)
-    service = describe_service(aws, ecs, "follow the scale of")
-    what, facts = f"Scale of `{args.target}`", tasks(service)
-    desired = int(service.get("desiredCount", 0))
-    if desired != state.desired:
-        return messages.outcome(
-            None,
-            f"{what}: the desired count is now {desired}, not {state.desired}: something else changed it ({facts}).",
-            in_channel=True,
-        )
-    if int(service.get("runningCount", 0)) == desired:
-        headline = (
-            f"{what} completed (cluster {messages.echo(ecs.cluster)}): {state.previous} → {desired} tasks, {facts}."
-        )
-        return messages.outcome(True, headline, in_channel=True)
-    headline = f"{what} in progress: {state.previous} → {desired} tasks, {facts}."
-    return Wait(progress=messages.progress(headline), state=state.changed(summary=facts), delay_s=ctx.poll_delay())
-
-
-def preview(args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
-    """The service's counts now and its bounds, and the desired count that would be set."""
-    target = ctx.inventory.target(args.target, "ecs")
-    ecs, aws = target.ecs, ctx.aws_for(target, job)
-    assert ecs is not None
-    service = describe_service(aws, ecs, "read")
-    now = [
-        f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
-        f"{messages.escape(service.get('status'))}: {tasks(service)}"
-    ]
-    refusal = ecs.count_refusal(args.target, args.count)
-    if refusal is not None:
-        return Preview(now=now, change=f"nothing: {messages.escape(refusal)}")
-    change = (
-        f"set the desired count of `{messages.escape(ecs.service)}` from {service.get('desiredCount', 0)} to "
-        f"{args.count}, then follow it until {args.count} tasks run"
-    )
-    return Preview(now=now, change=change)
 
 
 def tasks(service: dict[str, Any]) -> str:
@@ -130,3 +68,78 @@ class SetDesiredCount:
 
     def assumed(self, intent: Intent) -> tuple[int, dict[str, Any]]:
         raise AssertionError("ECS shows its desired count: never unknowable")
+
+
+class ScaleOperation:
+    """The operation of `scale` (see the module's docstring)."""
+
+    state = State
+    effects = (SetDesiredCount,)
+    permissions = (Grant(("ecs:DescribeServices", "ecs:UpdateService"), on="ecs_service"),)
+
+    def run(self, args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
+        target = ctx.inventory.target(args.target, "ecs")
+        ecs, aws = target.ecs, ctx.aws_for(target, job)
+        assert ecs is not None
+        refusal = ecs.count_refusal(args.target, args.count)  # the ack refuses it too, when it has the inventory
+        if refusal is not None:
+            return messages.outcome(
+                None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was run."
+            )
+        service = describe_service(aws, ecs, "scale")
+        if service.get("status") != "ACTIVE":
+            raise PermanentJobError(f"the ECS service `{ecs.service}` is {service.get('status')}, not ACTIVE")
+        seen = str(service.get("desiredCount", 0))
+        intent = ctx.intent(job, "ecs-desired-count", f"scale {ecs.service} to {args.count}", desired=seen)
+        previous, scaled = ctx.effect(SetDesiredCount(aws, ecs, args.count, intent))
+        headline = (
+            f"Scale of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): desired count {previous} → "
+            f"{args.count}; {tasks(scaled)}."
+        )
+        state = ScaleState(
+            cluster=ecs.cluster, service=ecs.service, desired=args.count, previous=previous, summary=tasks(scaled)
+        )
+        return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+
+    def resume(self, args: ScaleArgs, job: JobEnvelope, ctx: OperationContext, state: ScaleState) -> StepResult:
+        ecs = EcsService(cluster=state.cluster, service=state.service)
+        aws = ctx.aws_for(ctx.inventory.target(args.target, "ecs"), job)
+        service = describe_service(aws, ecs, "follow the scale of")
+        what, facts = f"Scale of `{args.target}`", tasks(service)
+        desired = int(service.get("desiredCount", 0))
+        if desired != state.desired:
+            return messages.outcome(
+                None,
+                f"{what}: the desired count is now {desired}, not {state.desired}: something else changed it "
+                f"({facts}).",
+                in_channel=True,
+            )
+        if int(service.get("runningCount", 0)) == desired:
+            headline = (
+                f"{what} completed (cluster {messages.echo(ecs.cluster)}): {state.previous} → {desired} tasks, {facts}."
+            )
+            return messages.outcome(True, headline, in_channel=True)
+        headline = f"{what} in progress: {state.previous} → {desired} tasks, {facts}."
+        return Wait(progress=messages.progress(headline), state=state.changed(summary=facts), delay_s=ctx.poll_delay())
+
+    def preview(self, args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
+        """The service's counts now and its bounds, and the desired count that would be set."""
+        target = ctx.inventory.target(args.target, "ecs")
+        ecs, aws = target.ecs, ctx.aws_for(target, job)
+        assert ecs is not None
+        service = describe_service(aws, ecs, "read")
+        now = [
+            f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
+            f"{messages.escape(service.get('status'))}: {tasks(service)}"
+        ]
+        refusal = ecs.count_refusal(args.target, args.count)
+        if refusal is not None:
+            return Preview(now=now, change=f"nothing: {messages.escape(refusal)}")
+        change = (
+            f"set the desired count of `{messages.escape(ecs.service)}` from {service.get('desiredCount', 0)} to "
+            f"{args.count}, then follow it until {args.count} tasks run"
+        )
+        return Preview(now=now, change=change)
+
+
+OPERATION: Resumable[ScaleArgs, Any] = ScaleOperation()

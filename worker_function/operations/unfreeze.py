@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 from shared import messages
-from shared.commands import UnfreezeArgs
+from shared.commands.builtin.unfreeze import UnfreezeArgs
 from shared.holds import moment
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
-def run(args: UnfreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    user = job.requester.user_id
-    record = ctx.holds.freeze_record(args.environment)
-    if record is not None and record.lifted_by == job.job_id:  # a redelivery: ended already
-        return messages.unfrozen(record.freeze, user, job.short_id)
-    if record is None or not record.freeze.standing(ctx.now().timestamp()):
-        return messages.not_frozen(args.environment, job.short_id)
-    freeze = record.freeze
-    rule = ctx.inventory.policy.hold_rule("freeze", args.environment)
-    if user != freeze.by and (rule is None or rule.admits(user, args.environment, ctx.group_members) is not True):
-        what = f"The freeze of {args.environment}"
-        why = messages.held_by_someone_else(what, freeze.by, freeze.since, rule is not None)
-        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
-    if not ctx.holds.unfreeze(record, job):
-        why = f"the freeze of {messages.echo(args.environment)} changed while it was being ended; look again."
-        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
-    ctx.audit.record(job, "unfreeze", f"freeze by {freeze.by} until {moment(freeze.until)}: {freeze.reason}")
-    return messages.unfrozen(freeze, user, job.short_id)
+class UnfreezeOperation:
+    """The operation of `unfreeze` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: UnfreezeArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        user = job.requester.user_id
+        record = ctx.holds.freeze_record(args.environment)
+        if record is not None and record.lifted_by == job.job_id:  # a redelivery: ended already
+            return messages.unfrozen(record.freeze, user, job.short_id)
+        if record is None or not record.freeze.standing(ctx.now().timestamp()):
+            return messages.not_frozen(args.environment, job.short_id)
+        freeze = record.freeze
+        rule = ctx.inventory.policy.hold_rule("freeze", args.environment)
+        if user != freeze.by and (rule is None or rule.admits(user, args.environment, ctx.group_members) is not True):
+            what = f"The freeze of {args.environment}"
+            why = messages.held_by_someone_else(what, freeze.by, freeze.since, rule is not None)
+            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+        if not ctx.holds.unfreeze(record, job):
+            why = f"the freeze of {messages.echo(args.environment)} changed while it was being ended; look again."
+            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+        ctx.audit.record(job, "unfreeze", f"freeze by {freeze.by} until {moment(freeze.until)}: {freeze.reason}")
+        return messages.unfrozen(freeze, user, job.short_id)
+
+
+OPERATION: Operation[UnfreezeArgs] = UnfreezeOperation()

@@ -3,32 +3,45 @@
 from __future__ import annotations
 
 from shared import messages
-from shared.commands import UnlockArgs
+from shared.commands.builtin.unlock import UnlockArgs
 from shared.holds import moment
 from shared.jobs import JobEnvelope
 from shared.messages import SlackMessage
 from worker_function.errors import HoldRefusedError
 from worker_function.operations import OperationContext
+from worker_function.operations.iam import Grant
+from worker_function.operations.protocols import Operation
 
 
-def run(args: UnlockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
-    user = job.requester.user_id
-    lease = ctx.holds.lease_on(args.target)
-    lock = lease.lock if lease is not None else None
-    if lease is not None and lock is not None and lease.lifted_by == job.job_id:  # a redelivery: lifted already
+class UnlockOperation:
+    """The operation of `unlock` (see the module's docstring)."""
+
+    effects: tuple[type, ...] = ()
+    permissions: tuple[Grant, ...] = ()
+
+    def run(self, args: UnlockArgs, job: JobEnvelope, ctx: OperationContext) -> SlackMessage:
+        user = job.requester.user_id
+        lease = ctx.holds.lease_on(args.target)
+        lock = lease.lock if lease is not None else None
+        if lease is not None and lock is not None and lease.lifted_by == job.job_id:  # a redelivery: lifted already
+            return messages.unlocked(lock, user, job.short_id)
+        if lease is None or lease.expires_at < ctx.now().timestamp():
+            return messages.not_locked(args.target, job.short_id)
+        if lock is None:
+            why = messages.held_by_a_job(
+                lease.target, lease.command, lease.requester, lease.since_hhmm, lease.owner_job
+            )
+            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+        environment = ctx.inventory.environment_of("target", args.target)
+        rule = ctx.inventory.policy.hold_rule("lock", environment)
+        if user != lock.by and (rule is None or rule.admits(user, environment, ctx.group_members) is not True):
+            why = messages.held_by_someone_else(f"The lock on {args.target}", lock.by, lock.since, rule is not None)
+            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+        if not ctx.holds.unlock(lease, job):
+            why = f"the lock on {messages.echo(args.target)} changed while it was being lifted; look again and retry."
+            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+        ctx.audit.record(job, "unlock", f"lock by {lock.by} since {moment(lock.since)}: {lock.reason}")
         return messages.unlocked(lock, user, job.short_id)
-    if lease is None or lease.expires_at < ctx.now().timestamp():
-        return messages.not_locked(args.target, job.short_id)
-    if lock is None:
-        why = messages.held_by_a_job(lease.target, lease.command, lease.requester, lease.since_hhmm, lease.owner_job)
-        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
-    environment = ctx.inventory.environment_of("target", args.target)
-    rule = ctx.inventory.policy.hold_rule("lock", environment)
-    if user != lock.by and (rule is None or rule.admits(user, environment, ctx.group_members) is not True):
-        why = messages.held_by_someone_else(f"The lock on {args.target}", lock.by, lock.since, rule is not None)
-        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
-    if not ctx.holds.unlock(lease, job):
-        why = f"the lock on {messages.echo(args.target)} changed while it was being lifted; look again and retry."
-        raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
-    ctx.audit.record(job, "unlock", f"lock by {lock.by} since {moment(lock.since)}: {lock.reason}")
-    return messages.unlocked(lock, user, job.short_id)
+
+
+OPERATION: Operation[UnlockArgs] = UnlockOperation()

@@ -17,8 +17,9 @@ from shared import messages
 from shared.inventory import UnknownNameError
 from shared.messages import SlackMessage
 from shared.observability import job_log_keys
-from worker_function.errors import OperationCrashedError, PermanentJobError, retryable
+from worker_function.errors import OperationCrashedError, PermanentJobError, StaleStateError, retryable
 from worker_function.operations import StepResult, Wait
+from worker_function.operations.protocols import Resumable
 from worker_function.outcomes import Said
 from worker_function.plan import Refuse, Run, Stop
 from worker_function.walk import StepOutcome, Walk
@@ -48,6 +49,8 @@ def operate(walk: Walk) -> None:
     assert isinstance(plan, Run)
     operation = walk.services.operation_of(job.kind)
     ctx = walk.services.ctx
+    if plan.state is not None and not isinstance(operation, Resumable):
+        raise StaleStateError(f"`{job.kind}` has no steps to resume")
     try:
         if plan.state is None:
             result: StepResult = operation.run(job.args, job, ctx)

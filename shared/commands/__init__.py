@@ -1,0 +1,58 @@
+"""Commands: one module per command (its args model and `CommandSpec`) in `shared/commands/builtin/` or a
+plugin's package, the kernel they are made of (`spec`, `words`), the worker's own messages (`control`) and the
+registry of them all (`registry`).
+
+Adding a command: a module in `shared/commands/builtin/` with its args model and `SPEC`, and its operation in
+`worker_function/operations/<kind>.py`. Help text, usage and the manifest are generated from the specs.
+"""
+
+from shared.commands.control import (
+    CONTROL_PIPELINES,
+    ApprovalRequestArgs,
+    AuditNoteArgs,
+    ControlArgs,
+    HomeArgs,
+    NoticeArgs,
+    SettleArgs,
+)
+from shared.commands.registry import (
+    COMMANDS,
+    CommandArgs,
+    CommandLoadError,
+    DryRunArgs,
+    JobArgs,
+    find_command,
+    pipeline_for,
+    spec_for_kind,
+)
+from shared.commands.spec import DRY_RUN_PIPELINE, Accepts, Args, CommandSpec, Pipeline, TargetArgs
+from shared.commands.words import DRY_RUN_FLAG, flag_word, flag_words, plain_problem, quoted
+
+__all__ = [
+    "COMMANDS",
+    "CONTROL_PIPELINES",
+    "DRY_RUN_FLAG",
+    "DRY_RUN_PIPELINE",
+    "Accepts",
+    "ApprovalRequestArgs",
+    "Args",
+    "AuditNoteArgs",
+    "CommandArgs",
+    "CommandLoadError",
+    "CommandSpec",
+    "ControlArgs",
+    "DryRunArgs",
+    "HomeArgs",
+    "JobArgs",
+    "NoticeArgs",
+    "Pipeline",
+    "SettleArgs",
+    "TargetArgs",
+    "find_command",
+    "flag_word",
+    "flag_words",
+    "pipeline_for",
+    "plain_problem",
+    "quoted",
+    "spec_for_kind",
+]

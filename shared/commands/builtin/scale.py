@@ -1,0 +1,37 @@
+"""/ops-scale <target> <count>: an ECS service's desired count."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field
+
+from shared.commands.spec import HOUR, CommandSpec, TargetArgs
+from shared.commands.words import whole_number
+
+#: ECS runs at most 5,000 tasks per service (its service quota): no count above it parses.
+MAX_TASKS = 5000
+
+
+class ScaleArgs(TargetArgs):
+    kind: Literal["scale"] = "scale"
+    #: The desired count of tasks; the inventory bounds it (`min` / `max` of the target's `ecs`).
+    count: Annotated[int, BeforeValidator(whole_number)] = Field(ge=0, le=MAX_TASKS)
+
+
+SPEC = CommandSpec(
+    name="/ops-scale",
+    args_model=ScaleArgs,
+    description="Set an ECS service's desired count, within the inventory's bounds, and follow it until the "
+    "running count matches.",
+    positional=("target", "count"),
+    usage_hint="<target> <count>",
+    target="target",
+    subject="target",
+    accepts="ecs",
+    max_age_s=HOUR // 2,
+    confirm=True,
+    field_words={"count": "the count"},
+    invalid_words={"count": "{word} must be a whole number of tasks, got {got}."},
+    rank=60,
+)

@@ -1,0 +1,89 @@
+"""How `pytest -n N` shares the suite among its workers (pytest-xdist): by file, the longest first.
+
+xdist's default (`--dist load`) hands out tests one by one: a file's module-scoped stack (a `LocalStack`, a
+moto server, a browser) is then started on every worker that got one of its tests, and the long files may come
+last, one worker busy while the other waits. Here a file is one unit of work, so its module fixtures start once,
+except the fault-injection harness, whose scenarios are units of their own (each runs minutes of faulted runs:
+they are what the two workers share best). Units go out longest first (`WEIGHTS`, seconds measured on a busy
+2-core machine; a file not listed counts a fraction of a second per test), so the two workers end together.
+
+An explicit `--dist` (`-d`) is left alone.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+#: Files whose tests are each a unit of work of their own.
+SPREAD = ("tests/integration/test_exactly_once.py",)
+
+#: Seconds a unit (a file, or a test of a `SPREAD` file by the start of its node id) takes, about: the order
+#: units go out in. Only the order matters; a unit not listed weighs `UNLISTED_S_PER_TEST` per test.
+WEIGHTS: dict[str, float] = {
+    # The harness's scenarios, by the number of faulted runs each makes.
+    "tests/integration/test_exactly_once.py::test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers"
+    "_once[prompt (Confirm click)]": 200,
+    "tests/integration/test_exactly_once.py::test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers"
+    "_once[cancel]": 180,
+    "tests/integration/test_exactly_once.py::test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers"
+    "_once[rollback (confirmed)]": 170,
+    "tests/integration/test_exactly_once.py::test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers"
+    "_once[migrate (approved)]": 160,
+    "tests/integration/test_exactly_once.py::": 60,
+    "tests/browser/test_web_slack.py": 160,
+    "tests/integration/test_approval.py": 120,
+    "tests/fuzz/test_atheris.py": 45,
+    "tests/infra/test_accounts_iam.py": 45,
+    "tests/integration/test_ack_sandboxes.py": 40,
+    "tests/integration/test_end_to_end.py": 40,
+    "tests/integration/test_accounts_local.py": 40,
+    "tests/integration/test_alarms_worker.py": 35,
+    "tests/integration/test_alarms_local.py": 30,
+    "tests/infra/test_quotas.py": 30,
+}
+UNLISTED_S_PER_TEST = 0.2
+
+
+def weight(scope: str, tests: int) -> float:
+    """The `WEIGHTS` entry that is the longest prefix of `scope`, else `tests` x `UNLISTED_S_PER_TEST`."""
+    found = [prefix for prefix in WEIGHTS if scope.startswith(prefix)]
+    return WEIGHTS[max(found, key=len)] if found else tests * UNLISTED_S_PER_TEST
+
+
+def split_scope(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or itself in a `SPREAD` file."""
+    path = nodeid.split("::", 1)[0]
+    return nodeid if path in SPREAD else path
+
+
+class _HeaviestFirst(OrderedDict[str, dict[str, bool]]):
+    """xdist's queue of units (`LoadScopeScheduling.workqueue`): the next one taken is the heaviest left (the
+    first of equals in collection order)."""
+
+    def popitem(self, last: bool = True) -> tuple[str, dict[str, bool]]:
+        if last:
+            return super().popitem(last=True)
+        scope = max(self, key=lambda s: weight(s, len(self[s])))
+        return scope, self.pop(scope)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    args = config.invocation_params.args
+    explicit = any(a == "-d" or a == "--dist" or a.startswith("--dist=") for a in args)
+    if explicit or config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class HeaviestFileFirst(LoadScopeScheduling):
+        def __init__(self, config: pytest.Config, log: Any = None) -> None:
+            super().__init__(config, log)
+            self.workqueue = _HeaviestFirst()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return split_scope(nodeid)
+
+    return HeaviestFileFirst(config, log)
