@@ -11,15 +11,16 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from ack_function import replies
 from ack_function.outbox import notice, send
 from ack_function.payloads import ActionClick
 from shared import messages
+from shared.blockkit import SlackMessage
 from shared.confirm import CONFIRM_ACTION, PURPOSE_OF_ACTION, REJECT_ACTION, Purpose, settlement, unseal
 from shared.errors import ConfirmationError
 from shared.guard import check
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope, Requester, audit_target, job_id_for, utcnow
-from shared.messages import SlackMessage
 from shared.observability import job_log_keys
 from shared.queue import JobQueue
 
@@ -49,11 +50,11 @@ def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> J
         job = unseal(click.value, signing_secret, purpose, now=now, team_id=click.team_id)
     except ConfirmationError as exc:
         logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
-        return messages.cancel_refused(str(exc)) if cancel else messages.confirmation_refused(str(exc))
+        return replies.cancel_refused(str(exc)) if cancel else messages.confirmation_refused(str(exc))
     if cancel:
         if job.requester.user_id != click.user_id:
             logger.warning("cancel of %s by %s refused: not the requester", job.display, click.user_id)
-            return messages.cancel_refused("only the person who asked can cancel")
+            return replies.cancel_refused("only the person who asked can cancel")
         return settlement(job, "cancelled", click.user_id, target=audit_target(job))
     if job.requester.user_id != click.user_id:
         logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
@@ -94,12 +95,12 @@ def accept_approval_click(
     allowed_teams = inventory.intake.allowed_teams if inventory is not None else []
     if click.user_team not in (None, "", click.team_id, job.requester.team_id, *allowed_teams):
         logger.warning("%s by %s of another workspace (%s) refused", click.action_id, click.user_id, click.user_team)
-        return refuse(messages.not_from_this_workspace())
+        return refuse(replies.not_from_this_workspace())
     approval = check(job, inventory).approval if inventory is not None else None
     if click.action_id == REJECT_ACTION:
         if approval is not None and approval.could_reject(click.user_id, job.requester.user_id, _no_groups) is False:
             logger.info("rejection of %s by %s refused: not an approver", job.display, click.user_id)
-            return refuse(messages.rejection_refused("you are not one of this request's approvers"))
+            return refuse(replies.rejection_refused("you are not one of this request's approvers"))
         logger.info("%s rejected by %s", job.display, click.user_id, extra=job_log_keys(job))
         rejection = settlement(job, "rejected", click.user_id, approval=True, target=audit_target(job))
         # One rejection job per person: a rejection the worker refuses (not in the approver group) must not

@@ -12,16 +12,16 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
+from ack_function import replies
 from ack_function.outbox import answer, notice, send, tell
 from ack_function.payloads import ActionClick, HomeOpened, MentionEvent, SlashCommand, outsider
 from ack_function.pickers import PickClick
 from ack_function.route import Answer, Deny, Queue, Request, route
-from shared import messages
+from shared.blockkit import SlackMessage
 from shared.commands import COMMANDS, HomeArgs, find_command, quoted
 from shared.errors import EnqueueError
 from shared.inventory import Intake, Inventory
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
-from shared.messages import SlackMessage
 from shared.queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def accept_command(
     job_id = job_id_for(cmd.team_id, cmd.trigger_id)
     decided = route(Request("typed", cmd.command, cmd.text, requester, job_id, cmd.response_url), inventory, now())
     if isinstance(decided, Queue):
-        return _queued(queue, decided.job) or messages.queued(decided.job.display, decided.job.short_id)
+        return _queued(queue, decided.job) or replies.queued(decided.job.display, decided.job.short_id)
     return answer(decided, queue, signing_secret=signing_secret)
 
 
@@ -49,7 +49,7 @@ def _queued(queue: JobQueue, job: JobEnvelope) -> SlackMessage | None:
     try:
         send(queue, job)
     except EnqueueError as exc:
-        return messages.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
+        return replies.enqueue_failed(job.display, job.short_id, maybe_queued=exc.maybe_queued)
     return None
 
 
@@ -90,14 +90,14 @@ def _picked(click: PickClick, requester: Requester, inventory: Inventory | None)
     allowed_teams = inventory.intake.allowed_teams if inventory is not None else []
     if click.user_team not in (None, "", click.team_id, *allowed_teams):
         logger.warning("pick by %s of another workspace (%s) refused", click.user_id, click.user_team)
-        return messages.not_from_this_workspace()
+        return replies.not_from_this_workspace()
     spec = find_command(click.command)
     if spec is None:
-        return messages.unknown_command(click.command, COMMANDS)
+        return replies.unknown_command(click.command, COMMANDS)
     words = click.words(spec)
     if any(len(word.split()) != 1 for word in words):
         display = f"{click.command} {click.choice}"
-        return messages.usage_help(spec, f"{quoted(display)} is not a choice this list offered.")
+        return replies.usage_help(spec, f"{quoted(display)} is not a choice this list offered.")
     job_id = job_id_for(click.team_id, click.trigger_id)
     return Request("picked", spec.name, " ".join(words), requester, job_id, click.response_url)
 
@@ -144,12 +144,12 @@ def _runbook_line(click: ActionClick, inventory: Inventory | None) -> str | Slac
     try:
         ref = RunbookRef.from_value(click.value)
     except AlarmFormatError as exc:
-        return messages.refused("runbook button", str(exc))
+        return replies.refused("runbook button", str(exc))
     found = inventory.alarms.get(ref.alarm) if inventory is not None else None
     if found is None or ref.entry >= len(found.runbook):
-        return messages.refused("runbook button", "this button is no longer in the inventory's [alarms]")
+        return replies.refused("runbook button", "this button is no longer in the inventory's [alarms]")
     if click.channel_id != found.channel:
-        return messages.refused(found.runbook[ref.entry], "runbook buttons run only in their alarm's channel")
+        return replies.refused(found.runbook[ref.entry], "runbook buttons run only in their alarm's channel")
     return found.runbook[ref.entry]
 
 
@@ -183,7 +183,7 @@ def accept_mention(
     job_id = job_id_for(event.team_id, event.event_id)
     if who == "external":
         logger.warning("mention by %s of another workspace refused", event.user)
-        told = notice(messages.not_from_this_workspace(), name, requester, job_id, now(), only_to_requester=True)
+        told = notice(replies.not_from_this_workspace(), name, requester, job_id, now(), only_to_requester=True)
         return send(queue, told)
     decided = route(Request("mentioned", name, text, requester, job_id), inventory, now())
     if isinstance(decided, Queue):
@@ -191,7 +191,7 @@ def accept_mention(
     if isinstance(decided, Answer | Deny):
         reply = tell(decided, queue)
     else:  # `route` asks no prompt and no approval of a mention; should it, the answer is still no
-        reply = messages.use_the_slash_command(decided.job.display)
+        reply = replies.use_the_slash_command(decided.job.display)
     return send(queue, notice(reply, name, requester, job_id, now()))
 
 

@@ -12,13 +12,14 @@ from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ack_function import replies
 from ack_function.route import Answer, AskApproval, Confirm, Deny
-from shared import messages
+from shared import blockkit, messages
+from shared.blockkit import SlackMessage
 from shared.commands import ApprovalRequestArgs, AuditNoteArgs, NoticeArgs
 from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal, settlement
 from shared.errors import ConfirmationError, EnqueueError
 from shared.jobs import JobEnvelope, Requester, audit_target, job_id_for
-from shared.messages import SlackMessage
 from shared.observability import ENQUEUE_FAILURES, JOBS_QUEUED, function_metrics, job_log_keys
 from shared.queue import JobQueue
 
@@ -54,7 +55,7 @@ def notice(
     return JobEnvelope(
         job_id=job_id,
         command=name,
-        args=NoticeArgs(text=messages.clip(message.text, 3000), only_to_requester=only_to_requester),
+        args=NoticeArgs(text=blockkit.clip(message.text, 3000), only_to_requester=only_to_requester),
         requester=requester,
         issued_at=now,
         correlation_id=job_id,
@@ -111,7 +112,7 @@ def request_approval(queue: JobQueue, asked: AskApproval, signing_secret: str) -
     try:
         send(queue, request)
     except EnqueueError:
-        return messages.enqueue_failed(job.display)
+        return replies.enqueue_failed(job.display)
     return messages.approval_requested(job.display, approval.channel, approval.approvers)
 
 
@@ -125,7 +126,7 @@ def prompt(queue: JobQueue, asked: Confirm, signing_secret: str) -> SlackMessage
         return messages.confirmation_refused(str(exc))
     logger.info("asking %s to confirm %s", job.requester.user_id, job.display, extra=job_log_keys(job))
     schedule_expiry(queue, job)
-    return messages.confirm_prompt(
+    return replies.confirm_prompt(
         job.display,
         asked.description,
         asked.environment,

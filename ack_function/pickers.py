@@ -7,15 +7,24 @@ requester from the signed click, so a value shows nobody anything they could not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared import messages
+from shared.blockkit import (
+    MAX_OPTION_VALUE,
+    MAX_OPTIONS,
+    SlackMessage,
+    context_block,
+    escape,
+    fallback_text,
+    section_block,
+    simple,
+    static_select,
+)
 from shared.commands import CommandSpec
 from shared.inventory import Inventory
-from shared.messages import MAX_OPTION_VALUE, MAX_OPTIONS, SlackMessage
 from shared.policy import PolicyRequest, decide
 
 #: The action_id of a picker's main select is this prefix and the command's name: `opsbot_pick:/ops-restart`.
@@ -33,8 +42,6 @@ SINCE_CHOICES = (
 DEFAULT_SINCE = "15m"
 #: The order environments are grouped in (the policy's `Environment`), then anything else.
 _ENVIRONMENTS = ("prod", "staging", "dev", "test")
-
-
 #: What a picker offers, in its words, by what the command accepts (anything else: a target).
 _WHAT = {"jenkins_job": "Jenkins job", "suite": "suite", "environment": "environment"}
 
@@ -71,10 +78,10 @@ def picker_for(spec: CommandSpec, inventory: Inventory, user: str, channel: str)
     groups = [(env or "other", [(name, name) for e, name in shown if e == env]) for env in environments]
     selects = []
     if spec.accepts == "logs":
-        since = messages.static_select(SINCE_ACTION, "How far back", [("since", SINCE_CHOICES)], DEFAULT_SINCE)
+        since = static_select(SINCE_ACTION, "How far back", [("since", SINCE_CHOICES)], DEFAULT_SINCE)
         selects.append(since)
-    selects.append(messages.static_select(PICK_PREFIX + spec.name, f"Choose {messages.a_or_an(what)}", groups))
-    return messages.picker(spec, what, selects, len(shown), len(names) - len(shown), PICK_BLOCK)
+    selects.append(static_select(PICK_PREFIX + spec.name, f"Choose {a_or_an(what)}", groups))
+    return picker(spec, what, selects, len(shown), len(names) - len(shown), PICK_BLOCK)
 
 
 class PickClick(BaseModel):
@@ -120,3 +127,31 @@ class PickClick(BaseModel):
         if spec.accepts == "logs":
             words += ["--since", self.since or DEFAULT_SINCE]
         return words
+
+
+def a_or_an(noun: str) -> str:
+    """`a target`, `an environment`."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def picker(
+    spec: CommandSpec, what: str, selects: Sequence[dict[str, Any]], shown: int, left_out: int, block_id: str
+) -> SlackMessage:
+    """The ephemeral answer to a command given without its target: selects of what this person may use
+    (`shown` of them; `left_out` more did not fit, so they are told to type it)."""
+    if not shown:
+        return simple(
+            f":information_source: There is no {escape(what)} you may use with `{escape(spec.name)}`.\n"
+            f"Usage: `{escape(spec.usage)}`",
+            "Nothing was queued.",
+        )
+    text = f":point_down: Choose {escape(a_or_an(what))} for `{escape(spec.name)}`. {spec.description}"
+    notes = ["Choosing runs it exactly as if you had typed it. Nothing was queued yet."]
+    if len(selects) > 1:
+        notes.insert(0, "Pick the other choices first, then the " + escape(what) + ".")
+    if left_out:
+        notes.append(
+            f"{left_out} more {escape(what)}s do not fit in this list: type `{escape(spec.name)} <{escape(what)}>`."
+        )
+    actions = {"type": "actions", "block_id": block_id, "elements": list(selects)}
+    return SlackMessage(text=fallback_text(text), blocks=[section_block(text), actions, context_block(*notes)])

@@ -25,16 +25,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+from ack_function import replies
 from ack_function.pickers import offers_picker, picker_for
 from shared import messages
+from shared.blockkit import SlackMessage
 from shared.commands import COMMANDS, CommandSpec, DryRunArgs, find_command, quoted
-from shared.commands.builtin.build import BuildArgs
-from shared.commands.builtin.scale import ScaleArgs
 from shared.errors import UsageError
 from shared.guard import check
-from shared.inventory import JENKINS_RESERVED, Inventory, UnknownNameError
+from shared.inventory import Inventory, UnknownNameError
 from shared.jobs import JobEnvelope, Requester
-from shared.messages import SlackMessage
 from shared.policy import Approval
 
 #: How a request came: a slash command, a choice in a picker, a runbook button under an alarm, a mention.
@@ -141,10 +140,10 @@ def route_job(job: JobEnvelope, via: Via, inventory: Inventory | None) -> Route:
     spec = find_command(job.command)
     confirm = spec is not None and spec.confirm
     if confirm and via not in PROMPTS:
-        return Answer(messages.use_the_slash_command(job.display))
+        return Answer(replies.use_the_slash_command(job.display))
     if decision is not None and decision.approval is not None:
         if via not in ASKS_APPROVAL:
-            return Answer(messages.use_the_slash_command(job.display))
+            return Answer(replies.use_the_slash_command(job.display))
         return AskApproval(job, decision.approval, decision.rule or "")
     if spec is not None and confirm:
         return Confirm(job, spec.description, _environment(spec, job, inventory))
@@ -171,19 +170,15 @@ def plan_job(
     build parameter the inventory does not allow): nothing of that is queued."""
     spec = find_command(name)
     if spec is None:
-        return messages.unknown_command(name, COMMANDS)
+        return replies.unknown_command(name, COMMANDS)
     try:
         words, dry_run = spec.split_dry_run(text)
         args = spec.parse(words)
     except UsageError as exc:
-        return messages.usage_help(spec, str(exc))
-    problem = (
-        unknown_name(spec, args, inventory)
-        or build_parameter_problem(args, inventory)
-        or scale_bounds_problem(args, inventory)
-    )
+        return replies.usage_help(spec, str(exc))
+    problem = unknown_name(spec, args, inventory) or (spec.check(args, inventory) if spec.check else None)
     if problem is not None:
-        return messages.refused(f"{spec.name} {text}", problem)
+        return replies.refused(f"{spec.name} {text}", problem)
     return JobEnvelope(
         job_id=job_id,
         command=spec.name,
@@ -213,23 +208,3 @@ def unknown_name(spec: CommandSpec, args: Any, inventory: Inventory | None) -> s
         more = f" and {len(exc.known) - KNOWN_SHOWN} more" if len(exc.known) > KNOWN_SHOWN else ""
         return f"I don't know {exc.what} {quoted(name)}. Known {exc.what}s, closest first: {known}{more}."
     return None
-
-
-def build_parameter_problem(args: Any, inventory: Inventory | None) -> str | None:
-    """A build parameter that may not reach Jenkins: a reserved name (always), or one the job's allow-list in
-    the inventory does not name or whose value it does not admit."""
-    if not isinstance(args, BuildArgs):
-        return None
-    for name in args.parameters:
-        if name.lower() in JENKINS_RESERVED:
-            return f"{quoted(name)} is a name Jenkins reserves; it is never passed as a build parameter."
-    job = inventory.jenkins_jobs.get(args.job) if inventory is not None else None
-    return job.refusal(args.parameters) if job is not None else None
-
-
-def scale_bounds_problem(args: Any, inventory: Inventory | None) -> str | None:
-    """A `/ops-scale` count outside the target's bounds (the inventory's `min` / `max`, else the defaults)."""
-    if not isinstance(args, ScaleArgs) or inventory is None:
-        return None
-    target = inventory.targets.get(args.target)
-    return target.ecs.count_refusal(args.target, args.count) if target is not None and target.ecs else None

@@ -178,8 +178,9 @@ STEPS = (
     ("Bolt `App`", "from slack_bolt import App"),
     ("pydantic", "import pydantic"),
     (
-        "opsbot's models (shared.commands, jobs, messages, settings, inventory, policy)",
-        "import shared.commands, shared.jobs, shared.messages, shared.settings, shared.inventory, shared.policy",
+        "opsbot's models (shared.commands, jobs, blockkit, messages, settings, inventory, policy)",
+        "import shared.commands, shared.jobs, shared.blockkit, shared.messages, shared.settings, shared.inventory, "
+        "shared.policy",
     ),
     ("Powertools Logger and Metrics", "from aws_lambda_powertools import Logger, Metrics"),
     (
@@ -557,6 +558,7 @@ def _import_section(
             "aws_lambda_powertools.metrics",
             "aws_lambda_powertools.logging",
             "shared.commands",
+            "shared.blockkit",
             "shared.messages",
             "shared.jobs",
         )

@@ -55,6 +55,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from shared.commands import COMMANDS, CommandSpec, find_command
+from shared.commands.builtin.build import JENKINS_RESERVED
 from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import OpsbotError, UsageError
 from shared.policy import Environment, Policy, build_models
@@ -181,9 +182,6 @@ class Suite(_Model):
     description: str = ""
 
 
-#: Names Jenkins reads itself from a build request (buildWithParameters' `delay`, `token`, `cause`, the form's
-#: `json` and `Submit`, the CSRF crumb): never passed as a build parameter, whatever the inventory says.
-JENKINS_RESERVED = frozenset({"delay", "token", "cause", "json", "submit", "crumb", "jenkins-crumb", ".crumb"})
 ParameterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
 
 

@@ -32,12 +32,13 @@ from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
-from shared import messages
+from shared import blockkit
 from shared.alarms import AlarmStateChange, ignored_event, is_alarm_body, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
 from shared.observability import ALARMS_DROPPED, publish
 from shared.settings import WORKER_TIMEOUT_SECONDS
+from worker_function import alarm_message
 from worker_function.pacing import DeferError
 from worker_function.slack_errors import SlackRateLimitedError, SlackRefusal, refusal_of
 from worker_function.store import DeadLetterQueue
@@ -245,7 +246,7 @@ def post_alarm(
     since = alarm.changed_at if alarm.state == "ALARM" and record.state != "ALARM" else record.alarm_since
     shown = replace(record, state=alarm.state, changed_at=alarm.changed_at, alarm_since=since)
     shown = replace(shown, changes=record.changes + (alarm.changed_at != record.changed_at))
-    message = messages.alarm_posted(
+    message = alarm_message.alarm_posted(
         alarm,
         key=key,
         target=route.target,
@@ -271,7 +272,7 @@ def post_alarm(
     return outcome
 
 
-def _first_post(slack: Any, store: AlarmStore, name: str, channel: str, message: messages.SlackMessage) -> Any:
+def _first_post(slack: Any, store: AlarmStore, name: str, channel: str, message: blockkit.SlackMessage) -> Any:
     """chat.postMessage; when Slack answers with a refusal (a 429, not_in_channel) nothing was posted, so the
     intent is withdrawn: the retry is a first post again and needs no history look-up."""
     from slack_sdk.errors import SlackApiError

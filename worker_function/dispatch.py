@@ -34,6 +34,7 @@ from shared.errors import JobFormatError
 from shared.jobs import JobEnvelope, reply_target_of
 from shared.observability import job_log_keys
 from shared.settings import WORKER_TIMEOUT_SECONDS
+from worker_function import job_messages
 from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, transient
 from worker_function.operations import GroupResolver, OperationContext
 from worker_function.operations.registry import operation_for
@@ -193,7 +194,7 @@ class Dispatcher:
         if job.confirmed_by:
             message = messages.confirmation_refused(GROUP_CHECK_FAILED)
         else:
-            message = messages.job_failed(job.display, job.short_id, GROUP_CHECK_FAILED)
+            message = job_messages.job_failed(job.display, job.short_id, GROUP_CHECK_FAILED)
         self.replier.send(job, message)
 
     def _give_up(
@@ -210,7 +211,7 @@ class Dispatcher:
         try:
             # The last word: through the response_url it replaces the job's last message; a 5xx there is not
             # taken for "maybe posted" (a copy that may be a second one rather than none).
-            self.replier.send(job, messages.gave_up(job.display, job.short_id, attempts, reason, done), again=True)
+            self.replier.send(job, job_messages.gave_up(job.display, job.short_id, attempts, reason, done), again=True)
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
@@ -227,7 +228,7 @@ class Dispatcher:
         logger.error("rejecting a message that is not a job: %s", reason, extra=job_log_keys(target))
         if target is not None:
             try:
-                self.replier.send(target, messages.rejected(target.display, target.short_id, reason))
+                self.replier.send(target, job_messages.rejected(target.display, target.short_id, reason))
             except Exception as exc:
                 reason += f" (the requester could not be told: {exc!r})"
         if self.dead_letters is None:

@@ -11,8 +11,11 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from shared import messages
+from shared.blockkit import SlackMessage, echo, escape, mention, shorten, simple
 from shared.errors import OpsbotError
-from shared.messages import SlackMessage
+from shared.holds import Freeze, Lock, moment
+from worker_function import job_messages
+from worker_function.hold_messages import hold_reason
 from worker_function.outcomes import NothingToPost, Said
 
 if TYPE_CHECKING:
@@ -46,7 +49,7 @@ class PermanentJobError(OpsbotError):
     """Retrying cannot help (unknown target, bad arguments, forbidden): tell the requester now."""
 
     def to_message(self, job: ReplyTarget) -> Said:
-        return messages.job_failed(job.display, job.short_id, str(self))
+        return job_messages.job_failed(job.display, job.short_id, str(self))
 
 
 class TargetBusyError(PermanentJobError):
@@ -59,8 +62,8 @@ class TargetBusyError(PermanentJobError):
     def to_message(self, job: ReplyTarget) -> SlackMessage:
         h = self.holder
         if h.lock is not None:  # a person's lock, taken between the plan's look and the lease
-            return messages.locked(job.display, h.lock, job.short_id)
-        return messages.busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
+            return locked(job.display, h.lock, job.short_id)
+        return busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
 
 
 class TargetLockedError(PermanentJobError):
@@ -71,7 +74,7 @@ class TargetLockedError(PermanentJobError):
         self.lock = lock
 
     def to_message(self, job: ReplyTarget) -> SlackMessage:
-        return messages.locked(job.display, self.lock, job.short_id)
+        return locked(job.display, self.lock, job.short_id)
 
 
 class TargetFrozenError(PermanentJobError):
@@ -82,7 +85,7 @@ class TargetFrozenError(PermanentJobError):
         self.freeze = freeze
 
     def to_message(self, job: ReplyTarget) -> SlackMessage:
-        return messages.frozen(job.display, self.freeze, job.short_id)
+        return frozen(job.display, self.freeze, job.short_id)
 
 
 class LockRefusedError(PermanentJobError):
@@ -95,13 +98,13 @@ class LockRefusedError(PermanentJobError):
     def to_message(self, job: ReplyTarget) -> SlackMessage:
         h = self.holder
         if h.lock is not None:
-            return messages.locked(job.display, h.lock, job.short_id)
-        return messages.busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
+            return locked(job.display, h.lock, job.short_id)
+        return busy(h.target, h.command, h.requester, h.since_hhmm, h.owner_job, job.short_id)
 
 
 class HoldRefusedError(PermanentJobError):
     """A lock, unlock, freeze or unfreeze that may not be done (the policy, someone else's, a job's lease): its
-    answer is built by `shared.messages` (escaped there)."""
+    answer is built by `worker_function.hold_messages` (escaped there)."""
 
     def __init__(self, message: SlackMessage) -> None:
         super().__init__(message.text.splitlines()[0] if message.text else "refused")
@@ -131,7 +134,7 @@ class AlreadyDecidedError(PermanentJobError):
         self.outcome, self.approval = outcome, approval
 
     def to_message(self, job: ReplyTarget) -> SlackMessage:
-        return messages.too_late(job.display, self.outcome, self.approval)
+        return too_late(job.display, self.outcome, self.approval)
 
 
 class DecisionRefusedError(PermanentJobError):
@@ -311,3 +314,52 @@ def transient(exc: BaseException) -> bool:
         pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
         pending.extend(a for a in error.args if isinstance(a, BaseException))
     return False
+
+
+def busy(target: str, command: str, holder_user: str, since: str, holder_job: str, short_id: str) -> SlackMessage:
+    return simple(
+        f":no_entry: {echo(target)} is busy: {echo(command)} by {mention(holder_user)} since {escape(since)} "
+        f"(job `{escape(holder_job[:8])}`).",
+        f"Your job `{short_id}` was not run. Try again when it is done.",
+    )
+
+
+_TOO_LATE = {
+    "cancelled": "it had been cancelled",
+    "expired": "the prompt had expired",
+    "rejected": "the request had been rejected",
+    "confirmed": "it had been confirmed already",
+    "approved": "it had been approved already",
+    "refused": "it had been refused already (its target is locked or its environment frozen)",
+}
+
+
+def too_late(display: str, outcome: str, approval: bool) -> SlackMessage:
+    """A confirmation or approval that reached the worker after the prompt was decided otherwise."""
+    what = "approval" if approval else "confirmation"
+    why = _TOO_LATE.get(outcome, f"it was {escape(shorten(outcome, 40))} already")
+    if approval and outcome == "expired":
+        why = "the approval request had expired"
+    return simple(
+        f":no_entry: {echo(display)} was not run: {why} when the {what} arrived.",
+        f"Run {echo(display)} again if you still want it.",
+    )
+
+
+def locked(display: str, lock: Lock, short_id: str) -> SlackMessage:
+    """A mutating command refused on a locked target: who locked it, why and since when."""
+    return simple(
+        f":no_entry: :lock: {echo(display)} was refused: {echo(lock.target)} is locked by {mention(lock.by)} since "
+        f"{moment(lock.since)}: {hold_reason(lock.reason)}",
+        f"Your job `{escape(short_id)}` was not run. {mention(lock.by)} lifts it with `/ops-unlock "
+        f"{escape(lock.target)}`.",
+    )
+
+
+def frozen(display: str, freeze: Freeze, short_id: str) -> SlackMessage:
+    """A mutating command refused in a frozen environment: the reason, who froze it and until when."""
+    return simple(
+        f":no_entry: :snowflake: {echo(display)} was refused: {echo(freeze.environment)} is frozen by "
+        f"{mention(freeze.by)} until {moment(freeze.until)}: {hold_reason(freeze.reason)}",
+        f"Your job `{escape(short_id)}` was not run. Try again after the freeze ends.",
+    )

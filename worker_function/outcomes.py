@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.messages import SlackMessage
+from shared.blockkit import SlackMessage
 
 
 class NothingToPost(BaseModel):

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from shared import messages
 from shared.audit import AuditEvent
+from shared.blockkit import SlackMessage, echo, escape, humanize_seconds, shorten
 from shared.commands import CommandSpec, Pipeline, pipeline_for
 from shared.holds import Freeze, Lock, moment
 from shared.jobs import JobEnvelope
@@ -29,6 +29,7 @@ from worker_function.errors import (
     TargetFrozenError,
     TargetLockedError,
 )
+from worker_function.job_messages import outcome
 from worker_function.operations import StepState
 from worker_function.operations.registry import resume_state
 from worker_function.outcomes import Said
@@ -158,7 +159,7 @@ def _later_step(job: JobEnvelope, spec: CommandSpec | None, now: datetime) -> St
     elapsed = (now - job.continuation.started_at).total_seconds()
     if spec is not None and elapsed > spec.max_age_s:
         last = state.summary if state is not None else ""
-        return Stop(message=messages.timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last))
+        return Stop(message=timed_out(job.display, job.short_id, elapsed, spec.max_age_s, last))
     return Stop(error=stale) if stale is not None else Run(state=state)
 
 
@@ -185,3 +186,14 @@ def _admitted(job: JobEnvelope, pipeline: Pipeline, verdict: Verdict, run: Run) 
     reason = decision.reason or f"membership of the user groups of rule `{decision.rule}` could not be checked"
     ask = decision.ask or verdict.contact
     return Refuse(PolicyDeniedError(decision.rule, reason, ask), audit=("denial", f"rule {decision.rule}: {reason}"))
+
+
+def timed_out(display: str, short_id: str, elapsed_s: float, max_age_s: int, last: str = "") -> SlackMessage:
+    details = [f"Last seen: {escape(shorten(last, 500))}"] if last else []
+    return outcome(
+        None,
+        f"{echo(display)} stopped after {humanize_seconds(elapsed_s)}: past its maximum of "
+        f"{humanize_seconds(max_age_s)} (job `{short_id}`). opsbot no longer follows it; what it started may "
+        "still be running.",
+        details,
+    )

@@ -14,10 +14,10 @@ from typing import Any, Literal
 from slack_sdk.errors import SlackApiError
 
 from shared import messages
+from shared.blockkit import SlackMessage, echo, humanize_seconds, mention, section_block
 from shared.commands import CommandSpec
 from shared.confirm import APPROVAL_TTL_S
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from shared.observability import job_log_keys
 from shared.policy import Approval
 from worker_function.errors import AlreadyDecidedError, GroupLookupError
@@ -94,9 +94,7 @@ def update_approval_message(
     stands whether or not Slack takes the edit (the ack refuses a late click anyway)."""
     if decision.channel is None or decision.ts is None:
         return
-    closed = messages.approval_closed(
-        job.display, job.requester.user_id, decision.outcome, decision.by, prompt_id[:8], ttl_s
-    )
+    closed = approval_closed(job.display, job.requester.user_id, decision.outcome, decision.by, prompt_id[:8], ttl_s)
     try:
         ctx.slack.chat_update(channel=decision.channel, ts=decision.ts, text=closed.text, blocks=closed.blocks)
     except SlackApiError as exc:
@@ -116,3 +114,24 @@ def hold_facts(ctx: OperationContext, spec: CommandSpec, args: Any, user: str) -
     if freeze is not None and rule is not None:
         override = rule.admits(user, environment, ctx.group_members) is True
     return HoldFacts(lock=lock, freeze=freeze, override=override)
+
+
+_CLOSED = {
+    "approved": ":white_check_mark: {who}'s {display} was approved by {by}: running as job `{short_id}`.",
+    "rejected": ":x: {who}'s {display} was rejected by {by}. Nothing was run.",
+    "withdrawn": ":leftwards_arrow_with_hook: {who} withdrew their {display}. Nothing was run.",
+    "expired": ":hourglass: {who}'s {display} expired: nobody approved it within {ttl}. Nothing was run.",
+    # /ops-cancel of a request still waiting for its approval (worker_function/operations/cancel.py).
+    "cancelled": ":heavy_multiplication_x: {who}'s {display} was cancelled by {by}. Nothing was run.",
+}
+
+
+def approval_closed(display: str, requester: str, outcome: str, by: str, short_id: str, ttl_s: int) -> SlackMessage:
+    """The approvals channel's message once decided: what happened, and no buttons left to click. A rejection
+    by the requester is their withdrawing it."""
+    if outcome == "rejected" and by == requester:
+        outcome = "withdrawn"
+    text = _CLOSED[outcome].format(
+        who=mention(requester), display=echo(display), by=mention(by), short_id=short_id, ttl=humanize_seconds(ttl_s)
+    )
+    return SlackMessage(text=text, blocks=[section_block(text)], response_type="in_channel")

@@ -13,8 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from shared.blockkit import SlackMessage
 from shared.jobs import ProgressHandle, ReplyTarget, utcnow
-from shared.messages import SlackMessage
 from shared.settings import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
 from worker_function.effects import not_sent

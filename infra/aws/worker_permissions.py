@@ -190,6 +190,7 @@ def operation_permissions(
 ) -> OperationPermissions:
     """What the worker's operations may call, on exactly the inventory's resources (in `region`, when it is
     not the stack's own)."""
+    declared_grants()  # every operation checked, whatever the inventory: one breaking a rule fails the synth
     stack = Stack.of(scope)
     result = OperationPermissions()
     nag_region = region or "<AWS::Region>"

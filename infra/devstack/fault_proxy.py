@@ -89,6 +89,8 @@ class Call:
     #: The target received the request (it may have acted).
     forwarded: bool = False
     status: int | None = None
+    #: What the target answered (set once forwarded, even when the answer the client read was faulted).
+    upstream_status: int | None = None
     at: float = field(default_factory=time.time)
 
     @property
@@ -321,7 +323,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if fault is not None and fault.mode == "latency":
                 time.sleep(fault.delay_s)
             status, headers, answer = self._forward(body)
-            call.forwarded = True
+            call.forwarded, call.upstream_status = True, status
             if fault is not None and fault.mode != "latency":
                 self._inflict(fault, call)
                 return

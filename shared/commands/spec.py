@@ -15,6 +15,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from shared.commands.words import DRY_RUN_FLAG, flag_words, plain_problem
 from shared.errors import UsageError
 
+if TYPE_CHECKING:
+    from shared.inventory import Inventory  # the inventory reads the specs: never imported by them
+
 # Target names (inventory keys, ECS service names): letters, numbers, hyphens and underscores, up to 255.
 TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
 #: Why a target is locked or an environment frozen: shown to whoever is refused, so kept to one readable line.
@@ -121,6 +124,9 @@ class CommandSpec:
     invalid_words: Mapping[str, str] = field(default_factory=dict)
     #: Where `/ops-help` and the manifest list it (lower first; then by name).
     rank: int = 500
+    #: What the ack checks beyond the args model, against the inventory when it has one (the worker checks again
+    #: when it does not): `check(args, inventory)` -> a refusal in plain words, or None.
+    check: Callable[[Any, Inventory | None], str | None] | None = None
     #: Where the worker finds its operation, "module:attribute" (imported by the worker alone, never by the ack);
     #: None: the built-in `worker_function/operations/<kind>.py`'s `OPERATION`.
     operation: str | None = None

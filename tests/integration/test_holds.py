@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from infra.devstack.demo import demo_inventory_toml
-from shared import messages
-from shared.holds import hold_on
+from shared.holds import hold_on, moment
 from tests.events import slash_body
 from tests.integration import ack_flow
 from tests.integration.test_audit import rows
+from worker_function import hold_messages
 
 LOCK_RULE = """
 [policy.lock]
@@ -75,7 +75,7 @@ def test_a_locked_target_refuses_a_restart_naming_the_locker_the_reason_and_sinc
 
     refused = flow.run("/ops-restart payment", user="U0BOB")
 
-    since = messages.moment(int(harness.clock.time()))[:10]
+    since = moment(int(harness.clock.time()))[:10]
     assert "was refused: `payment` is locked by <@U0ALICE> since " + since in refused
     assert "incident 42 &lt;!channel&gt;" in refused and "<!channel>" not in refused
     assert harness.primary_deployment("payment") == before
@@ -165,7 +165,7 @@ def test_a_lock_on_an_unknown_target_and_one_without_a_reason_are_refused_at_the
 
 def test_a_frozen_environment_refuses_a_migration_with_the_reason_who_and_until_when(flow, harness):
     frozen = flow.run("/ops-freeze prod incident 42 --for 2h")
-    until = messages.moment(int(harness.clock.time()) + 7200)
+    until = moment(int(harness.clock.time()) + 7200)
     assert f":snowflake: `prod` is frozen by <@U0ALICE> until {until}: incident 42" in frozen
 
     _, prompt = flow.say("/ops-migrate payment", user="U0BOB")
@@ -245,7 +245,7 @@ def test_the_read_api_lists_the_standing_locks_and_freezes_for_others_to_show(fl
     assert store.hold_on("payment", "prod") == holds.freezes[0]
     assert store.current_locks(["checkout", "payment"]) == list(holds.locks)
     assert store.current_freezes(["prod", "staging"]) == list(holds.freezes)
-    blocks = messages.holds_blocks(holds, harness.clock.time())
+    blocks = hold_messages.holds_blocks(holds, harness.clock.time())
     text = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "`prod` frozen by <@U0ALICE>" in text and re.search(r"\((1h 59m|2h 0m) left\)", text)
     assert "`checkout` locked by <@U0ALICE>" in text and "&lt;b&gt;bold&lt;/b&gt;" in text

@@ -9,8 +9,9 @@ import json
 import pytest
 from slack_sdk import WebClient
 
-from shared import messages
 from shared.jobs import ReplyTarget, Requester, utcnow
+from worker_function import job_messages
+from worker_function.operations import audit as audit_module
 from worker_function.reply import SlackReplier
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,7 @@ def replier(slack) -> SlackReplier:
     return SlackReplier(WebClient(token="xoxb-test", base_url=slack.api_url), local_mode=True, max_retries=0)
 
 
-MESSAGE = messages.audit_history(
+MESSAGE = audit_module.audit_history(
     "payment",
     [("01-01 00:00:00", "request", "/ops-restart payment", "U0ALICE", "C0OPS", "abcdef12", "x" * 100)] * 3,
     "fa11bac4",
@@ -63,7 +64,7 @@ def test_chat_post_message_refusing_the_blocks_gets_the_plain_text_fallback(slac
 
 def test_chat_update_refusing_the_blocks_gets_the_plain_text_fallback(slack):
     job = target(slack, response_url=False)
-    handle = replier(slack).publish(job, messages.progress("working"), None)
+    handle = replier(slack).publish(job, job_messages.progress("working"), None)
     slack.inject_fault("chat.update", 200, body=json.dumps({"ok": False, "error": "msg_too_long"}))
 
     replier(slack).publish(job, MESSAGE, handle)

@@ -130,3 +130,7 @@ class OnceOutsideEffect(Good):
 
 class BadPermissions(Good):
     permissions = ("ecs:DescribeServices",)  # type: ignore[assignment]
+
+
+#: As a command's operation would be found ("module:attribute"): a scale that does not declare what it calls.
+UNDECLARED = UndeclaredCall()

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.alarms import RUNBOOK_ACTION, AlarmStateChange, RunbookRef
-from shared.messages import alarm_posted
 from tests.unit.test_message_limits import HOSTILE, PROPERTY, assert_inert, check, texts
+from worker_function.alarm_message import alarm_posted
 
 RUNBOOK = ["/ops-status payment", "/ops-logs payment --since 30m ERROR", "/ops-restart payment"]
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

@@ -73,8 +73,8 @@ def test_a_cancel_without_a_job_id_is_answered_with_its_usage_and_nothing_is_que
     from datetime import UTC, datetime
 
     from ack_function.route import plan_job
+    from shared.blockkit import SlackMessage
     from shared.jobs import Requester
-    from shared.messages import SlackMessage
 
     planned = plan_job(
         "/ops-cancel",

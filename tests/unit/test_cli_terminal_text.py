@@ -6,17 +6,19 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ack_function import replies
 from infra.cli.exit_codes import EXIT_CODE_TABLE, EXIT_REFUSED, EXIT_WAITING, RESULT_CODES
 from infra.cli.main import EXIT_CODES_HELP, build_parser, main
 from infra.devstack.blocks import render_blocks, unescape_mrkdwn
 from infra.devstack.client import CommandOutcome
 from infra.devstack.slack_api import MessageRecord, format_record
 from infra.devstack.slack_request import PostResult
-from shared import messages
+from shared import blockkit, messages
 from shared.commands import find_command
+from worker_function.control import settle as settle_module
 
 
-def _record(message: messages.SlackMessage, *, final: bool = True, job: str = "7f3a2b1c" * 4) -> MessageRecord:
+def _record(message: blockkit.SlackMessage, *, final: bool = True, job: str = "7f3a2b1c" * 4) -> MessageRecord:
     payload = {
         **message.ack_body(),
         "metadata": {"event_type": "opsbot_job", "event_payload": {"job_id": job, "final": final}},
@@ -27,7 +29,7 @@ def _record(message: messages.SlackMessage, *, final: bool = True, job: str = "7
 def test_a_usage_help_shows_angle_brackets_not_html_entities():
     spec = find_command("/ops-scale")
     assert spec is not None
-    usage = messages.usage_help(spec, "a count is needed")
+    usage = replies.usage_help(spec, "a count is needed")
     assert "&lt;" in usage.text  # what Slack receives, escaped
 
     shown = format_record(_record(usage))
@@ -58,7 +60,7 @@ def test_a_request_sent_for_approval_is_waiting_not_refused():
 
 
 def test_a_mention_that_must_be_confirmed_first_did_not_succeed():
-    answer = messages.use_the_slash_command("/ops-migrate payment")
+    answer = replies.use_the_slash_command("/ops-migrate payment")
 
     outcome = _outcome("", _record(answer))
 
@@ -106,8 +108,8 @@ def test_a_prompts_answer_names_the_prompts_job_in_its_metadata():
         requester=Requester(user_id="U0DEV", team_id="T0", channel_id="C0"),
         issued_at=datetime.now(UTC),
     )
-    answer = messages.cancelled("/ops-migrate payment").model_copy(update={"about_job": "dd453182" * 4})
+    answer = settle_module.cancelled("/ops-migrate payment").model_copy(update={"about_job": "dd453182" * 4})
 
     assert _metadata(settle, answer)["event_payload"]["job_id"] == "dd453182" * 4
     assert _metadata(settle, answer.plain_fallback("why"))["event_payload"]["job_id"] == "dd453182" * 4
-    assert _metadata(settle, messages.cancelled("x"))["event_payload"]["job_id"] == "9e84b34e" * 4
+    assert _metadata(settle, settle_module.cancelled("x"))["event_payload"]["job_id"] == "9e84b34e" * 4

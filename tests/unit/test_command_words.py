@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import pytest
 
 from ack_function.route import plan_job
+from shared.blockkit import SlackMessage
 from shared.commands import DryRunArgs, find_command
 from shared.commands.builtin.freeze import FreezeArgs
 from shared.commands.builtin.logs import LogsArgs
 from shared.commands.builtin.restart import RestartArgs
 from shared.errors import UsageError
 from shared.jobs import JobEnvelope, Requester
-from shared.messages import SlackMessage
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 REQUESTER = Requester(user_id="U0ALICE", team_id="T1", channel_id="C0OPS")

@@ -14,7 +14,7 @@ import pytest
 from ack_function.intake import accept_command, accept_mention
 from ack_function.payloads import MentionEvent, SlashCommand
 from ack_function.route import plan_job
-from shared import messages
+from shared import blockkit
 from shared.commands import DryRunArgs, find_command
 from shared.commands.builtin.migrate import MigrateArgs
 from shared.commands.builtin.restart import RestartArgs
@@ -25,6 +25,7 @@ from tests.fakes import RecordingQueue
 from tests.unit.test_operation_context import Recorder, context
 from worker_function.errors import AssumeRoleError
 from worker_function.operations import dry_run
+from worker_function.operations import dry_run as dry_run_module
 from worker_function.store.leases import Lease
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -154,7 +155,7 @@ def test_a_dry_run_by_mention_is_queued_too(inventory):
 
 def test_the_dry_run_message_fits_slacks_limits_and_keeps_outside_text_inert():
     hostile = "<!channel> <@U123> <https://evil|click> & `tick`"
-    message = messages.dry_run(
+    message = dry_run_module.dry_run(
         f"/ops-restart {hostile} --dry-run",
         "abcd1234",
         "x" * 10_000,
@@ -162,10 +163,10 @@ def test_the_dry_run_message_fits_slacks_limits_and_keeps_outside_text_inert():
         ["z" * 5000] * 50,
     )
 
-    assert len(message.blocks) <= messages.MAX_BLOCKS and len(message.text) <= messages.MAX_TEXT
+    assert len(message.blocks) <= blockkit.MAX_BLOCKS and len(message.text) <= blockkit.MAX_TEXT
     for block in message.blocks:
         for text in [block.get("text", {}).get("text", "")] + [e["text"] for e in block.get("elements", [])]:
-            assert len(text) <= messages.MAX_SECTION_TEXT
+            assert len(text) <= blockkit.MAX_SECTION_TEXT
     first = message.blocks[0]["text"]["text"]
     assert "<!channel>" not in first and "&lt;!channel&gt;" in first
     assert "480 more lines not shown" in json.dumps(message.blocks)
@@ -318,7 +319,7 @@ def test_the_readme_shows_what_a_dry_run_of_a_migration_prints():
     allowed = Decision(allowed=True, rule="demo-prod-operators")
     checks = [dry_run.policy_line(allowed, ""), *dry_run.prompt_lines(spec, allowed)]
     change = "start CodeBuild project `payment-migrate` with MIGRATION_VERSION=42, then follow the build to its end"
-    message = messages.dry_run("/ops-migrate payment 42 --dry-run", "175b40ec", change, [], checks)
+    message = dry_run_module.dry_run("/ops-migrate payment 42 --dry-run", "175b40ec", change, [], checks)
 
     for line in message.text.splitlines():
         if "_nothing read_" not in line:

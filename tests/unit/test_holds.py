@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared import messages
+from shared import blockkit
 from shared.commands import find_command, spec_for_kind
 from shared.commands.builtin.freeze import FreezeArgs
 from shared.commands.builtin.lock import LockArgs
@@ -19,7 +19,10 @@ from shared.inventory import Inventory, InventoryError
 from shared.jobs import Continuation, JobEnvelope, Requester
 from shared.policy import Decision as PolicyDecision
 from shared.policy import HoldRule
+from worker_function import errors as errors_module
+from worker_function import hold_messages
 from worker_function.errors import PolicyDeniedError, TargetBusyError, TargetFrozenError, TargetLockedError
+from worker_function.operations import lock as lock_module
 from worker_function.operations.restart import ServiceState
 from worker_function.plan import HoldFacts, Refuse, Run, Verdict, plan_step
 from worker_function.store.leases import Lease
@@ -214,23 +217,22 @@ def test_the_holds_section_is_bounded_and_escaped_for_any_number_and_any_reason(
     locks = [Lock(f"t{i}", "U0ALICE", HOSTILE, T, T + 60) for i in range(300)]
     freezes = [Freeze(f"e{i}", "<@U0EVE>", HOSTILE, T, T + 60) for i in range(30)]
 
-    blocks = messages.holds_blocks(Holds(tuple(locks), tuple(freezes)), T)
-    message = messages.holds_message(Holds(tuple(locks), tuple(freezes)), T)
+    blocks = hold_messages.holds_blocks(Holds(tuple(locks), tuple(freezes)), T)
 
-    assert len(blocks) <= 4 and len(message.blocks) <= 4
+    assert len(blocks) <= 4
     raw = json.dumps(blocks)
     assert "<!channel>" not in raw and "<https://evil" not in raw and "<@U0EVE>" not in raw
-    assert all(len(b["text"]["text"]) <= messages.MAX_SECTION_TEXT for b in blocks if b["type"] == "section")
+    assert all(len(b["text"]["text"]) <= blockkit.MAX_SECTION_TEXT for b in blocks if b["type"] == "section")
     assert "more freezes and locks not shown" in raw
-    assert "No environment is frozen" in json.dumps(messages.holds_blocks(Holds(), T))
+    assert "No environment is frozen" in json.dumps(hold_messages.holds_blocks(Holds(), T))
 
 
 def test_refusals_escape_and_shorten_the_reason():
     lock = Lock("payment", "U0ALICE", HOSTILE, T, T + 60)
     for message in (
-        messages.locked("/ops-restart payment", lock, "abcd1234"),
-        messages.frozen("/ops-restart payment", Freeze("prod", "U0ALICE", HOSTILE, T, T + 60), "abcd1234"),
-        messages.lock_taken(lock, "abcd1234"),
+        errors_module.locked("/ops-restart payment", lock, "abcd1234"),
+        errors_module.frozen("/ops-restart payment", Freeze("prod", "U0ALICE", HOSTILE, T, T + 60), "abcd1234"),
+        lock_module.lock_taken(lock, "abcd1234"),
     ):
         raw = json.dumps(message.blocks)
         assert "<!channel>" not in raw and "<https://evil" not in raw

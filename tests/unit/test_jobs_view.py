@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from shared import jobs_view
-from shared.jobs_view import ApprovalRow, JobRow, LeaseRow
 from tests.unit.test_message_limits import PROPERTY, assert_inert, check, short, texts
+from worker_function import jobs_view
+from worker_function.jobs_view import ApprovalRow, JobRow, LeaseRow
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -15,7 +15,13 @@ from infra.devstack.poller import failed_message_ids
 from infra.devstack.slack_api import MessageRecord
 from infra.devstack.slack_request import PostResult
 from infra.devstack.state import StackState, find_state, read_state, remove_state, state_path_for, write_state
-from shared import messages
+from shared import blockkit, messages
+from worker_function import errors as errors_module
+from worker_function import job_messages
+from worker_function import plan as plan_module
+from worker_function import prompts as prompts_module
+from worker_function.control import settle as settle_module
+from worker_function.operations import ping as ping_module
 
 
 def test_render_blocks_covers_the_usual_blocks():
@@ -161,7 +167,7 @@ def test_missing_or_broken_state_file_is_a_clear_error(tmp_path):
         read_state(broken)
 
 
-def finished_with(message: messages.SlackMessage) -> CommandOutcome:
+def finished_with(message: blockkit.SlackMessage) -> CommandOutcome:
     """An outcome whose ack queued the job and whose final message is `message`."""
     record = MessageRecord(
         seq=1,
@@ -176,21 +182,21 @@ def finished_with(message: messages.SlackMessage) -> CommandOutcome:
 @pytest.mark.parametrize(
     ("message", "result"),
     [
-        (messages.pong(3.0, 0, "0" * 8), "succeeded"),
-        (messages.outcome(True, "Restart of `payment` completed"), "succeeded"),
-        (messages.outcome(False, "Build failed"), "failed"),
-        (messages.job_failed("/ops-restart payment", "0" * 8, "boom"), "failed"),
-        (messages.gave_up("/ops-restart payment", "0" * 8, 3, "throttled"), "failed"),
-        (messages.rejected("/ops-restart payment", "0" * 8, "AccessDenied"), "failed"),
-        (messages.timed_out("/ops-migrate payment", "0" * 8, 7200, 3600), "failed"),
-        (messages.busy("payment", "/ops-restart payment", "U1", "10:00 UTC", "1" * 32, "0" * 8), "refused"),
+        (ping_module.pong(3.0, 0, "0" * 8), "succeeded"),
+        (job_messages.outcome(True, "Restart of `payment` completed"), "succeeded"),
+        (job_messages.outcome(False, "Build failed"), "failed"),
+        (job_messages.job_failed("/ops-restart payment", "0" * 8, "boom"), "failed"),
+        (job_messages.gave_up("/ops-restart payment", "0" * 8, 3, "throttled"), "failed"),
+        (job_messages.rejected("/ops-restart payment", "0" * 8, "AccessDenied"), "failed"),
+        (plan_module.timed_out("/ops-migrate payment", "0" * 8, 7200, 3600), "failed"),
+        (errors_module.busy("payment", "/ops-restart payment", "U1", "10:00 UTC", "1" * 32, "0" * 8), "refused"),
         (messages.denied("/ops-restart payment", "r", "only SREs", "#ops"), "refused"),
-        (messages.unknown_name("/ops-restart nosuch", "0" * 8, "I don't know target `nosuch`"), "refused"),
-        (messages.cancelled("/ops-migrate payment"), "refused"),
-        (messages.prompt_expired("/ops-migrate payment", 300), "refused"),
-        (messages.approval_expired("/ops-migrate payment", 3600), "refused"),
-        (messages.too_late("/ops-migrate payment", "cancelled", approval=False), "refused"),
-        (messages.approval_closed("/ops-migrate payment", "U1", "rejected", "U2", "0" * 8, 3600), "refused"),
+        (job_messages.unknown_name("/ops-restart nosuch", "0" * 8, "I don't know target `nosuch`"), "refused"),
+        (settle_module.cancelled("/ops-migrate payment"), "refused"),
+        (settle_module.prompt_expired("/ops-migrate payment", 300), "refused"),
+        (settle_module.approval_expired("/ops-migrate payment", 3600), "refused"),
+        (errors_module.too_late("/ops-migrate payment", "cancelled", approval=False), "refused"),
+        (prompts_module.approval_closed("/ops-migrate payment", "U1", "rejected", "U2", "0" * 8, 3600), "refused"),
     ],
 )
 def test_the_cli_reads_what_became_of_a_job_from_the_workers_real_messages(message, result):

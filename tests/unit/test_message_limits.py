@@ -11,9 +11,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from shared import messages
+from ack_function import replies
+from shared import blockkit, messages
+from shared.blockkit import SlackMessage
 from shared.commands import COMMANDS
-from shared.messages import SlackMessage
+from worker_function import errors as errors_module
+from worker_function import job_messages
+from worker_function import plan as plan_module
+from worker_function import prompts as prompts_module
+from worker_function.control import approval_request as approval_request_module
+from worker_function.control import settle as settle_module
+from worker_function.operations import audit as audit_module
+from worker_function.operations import deploy_status as deploy_status_module
+from worker_function.operations import help as help_module
+from worker_function.operations import logs as logs_module
+from worker_function.operations import ping as ping_module
 
 LIMIT_COUNTS: Counter[str] = Counter()
 PROPERTY = settings(
@@ -38,16 +50,16 @@ counts = st.integers(0, 10**6)
 def check(message: SlackMessage) -> SlackMessage:
     """Slack's limits and slack_sdk's validators, on the message as it would be sent."""
     assert isinstance(message, SlackMessage)
-    assert len(message.text) <= messages.MAX_TEXT
-    assert len(message.blocks) <= messages.MAX_BLOCKS
+    assert len(message.text) <= blockkit.MAX_TEXT
+    assert len(message.blocks) <= blockkit.MAX_BLOCKS
     for block in message.blocks:
         parsed = Block.parse(block)
         assert parsed is not None, block
         parsed.validate_json()  # raises SlackObjectFormationError past a limit
         if block["type"] == "section":
-            assert len(block["text"]["text"]) <= messages.MAX_SECTION_TEXT
+            assert len(block["text"]["text"]) <= blockkit.MAX_SECTION_TEXT
         if block["type"] == "context":
-            assert len(block["elements"]) <= messages.MAX_CONTEXT_ELEMENTS
+            assert len(block["elements"]) <= blockkit.MAX_CONTEXT_ELEMENTS
     json.dumps(message.ack_body())
     LIMIT_COUNTS["messages"] += 1
     return message
@@ -72,30 +84,29 @@ def assert_inert(message: SlackMessage, *inputs: str) -> None:
 @given(display=texts, short_id=st.from_regex(r"[0-9a-f]{8}", fullmatch=True), reason=texts)
 def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
     for message in (
-        messages.queued(display, short_id),
-        messages.enqueue_failed(display, short_id),
-        messages.enqueue_failed(display, short_id, maybe_queued=True),
-        messages.job_failed(display, short_id, reason),
-        messages.gave_up(display, short_id, 3, reason),
-        messages.rejected(display, short_id, reason),
-        messages.unknown_name(display, short_id, reason),
-        messages.refused(display, reason),
-        messages.usage_help(COMMANDS[0], reason),
-        messages.unknown_command(display, COMMANDS),
-        messages.cancelled(display),
-        messages.prompt_expired(display, 300),
-        messages.approval_expired(display, 3600),
-        messages.too_late(display, reason, True),
+        replies.queued(display, short_id),
+        replies.enqueue_failed(display, short_id),
+        replies.enqueue_failed(display, short_id, maybe_queued=True),
+        job_messages.job_failed(display, short_id, reason),
+        job_messages.gave_up(display, short_id, 3, reason),
+        job_messages.rejected(display, short_id, reason),
+        job_messages.unknown_name(display, short_id, reason),
+        replies.refused(display, reason),
+        replies.usage_help(COMMANDS[0], reason),
+        replies.unknown_command(display, COMMANDS),
+        settle_module.cancelled(display),
+        settle_module.prompt_expired(display, 300),
+        settle_module.approval_expired(display, 3600),
+        errors_module.too_late(display, reason, True),
         messages.confirmation_refused(reason),
-        messages.cancel_refused(reason),
+        replies.cancel_refused(reason),
         messages.decision_refused("approval", reason),
-        messages.use_the_slash_command(display),
-        messages.timed_out(display, short_id, 100, 900, reason),
-        messages.pong(12.5, 3.0, short_id),
-        messages.restart_started(display, reason, reason, 1, 2, short_id),
-        messages.not_from_this_workspace(),
-        messages.with_footer(messages.queued(display, short_id), messages.step_footer(2, 75, short_id)),
-        messages.with_footer(messages.queued(display, short_id), messages.final_footer(reason, 75, short_id)),
+        replies.use_the_slash_command(display),
+        plan_module.timed_out(display, short_id, 100, 900, reason),
+        ping_module.pong(12.5, 3.0, short_id),
+        replies.not_from_this_workspace(),
+        blockkit.with_footer(replies.queued(display, short_id), job_messages.step_footer(2, 75, short_id)),
+        blockkit.with_footer(replies.queued(display, short_id), job_messages.final_footer(reason, 75, short_id)),
     ):
         assert_inert(check(message), display, reason)
 
@@ -105,15 +116,18 @@ def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
 def test_the_prompt_and_approval_builders_fit_and_escape(display, who, by, approvers, rule, channel):
     token = "o2." + "x" * 1990
     for message in (
-        messages.confirm_prompt(display, "desc", "prod", token, token, 300, "opsbot_confirm", "opsbot_cancel"),
-        messages.confirmed(display, "abcd1234", who),
-        messages.approval_prompt(display, who, approvers, rule, token, token),
+        replies.confirm_prompt(display, "desc", "prod", token, token, 300, "opsbot_confirm", "opsbot_cancel"),
+        job_messages.confirmed(display, "abcd1234", who),
+        approval_request_module.approval_prompt(display, who, approvers, rule, token, token),
         messages.approval_requested(display, channel, approvers),
-        messages.approval_decided(display, True, by, "abcd1234"),
-        messages.approval_decided(display, False, by, "abcd1234", withdrawn=True),
+        settle_module.approval_decided(display, True, by, "abcd1234"),
+        settle_module.approval_decided(display, False, by, "abcd1234", withdrawn=True),
         messages.denied(display, rule, "not allowed", "<!subteam^S0SRE>"),
-        *(messages.approval_closed(display, who, o, by, "abcd1234", 3600) for o in ("approved", "rejected", "expired")),
-        messages.busy(display, display, who, "12:00", "job", "abcd1234"),
+        *(
+            prompts_module.approval_closed(display, who, o, by, "abcd1234", 3600)
+            for o in ("approved", "rejected", "expired")
+        ),
+        errors_module.busy(display, display, who, "12:00", "job", "abcd1234"),
     ):
         assert_inert(check(message), display)
 
@@ -124,7 +138,7 @@ rows = st.lists(st.tuples(short, texts), max_size=40)
 @PROPERTY
 @given(target=short, rows=rows, matched=counts, query=texts)
 def test_log_tables_fit_and_no_log_line_closes_the_code_block(target, rows, matched, query):
-    message = check(messages.log_table(target, rows, matched, "15m", query, "abcd1234"))
+    message = check(logs_module.log_table(target, rows, matched, "15m", query, "abcd1234"))
     for block in message.blocks:
         text = block.get("text", {}).get("text", "")
         if text.startswith("```"):
@@ -138,16 +152,16 @@ audit_rows = st.lists(st.tuples(short, short, texts, ids, ids, short, texts), ma
 @PROPERTY
 @given(target=short, rows=audit_rows)
 def test_audit_history_fits_and_says_how_many_records_it_left_out(target, rows):
-    message = check(messages.audit_history(target, rows, "abcd1234"))
+    message = check(audit_module.audit_history(target, rows, "abcd1234"))
     assert_inert(message, *(r[2] for r in rows), *(r[6] for r in rows))
 
 
 @PROPERTY
 @given(names=st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,40}", fullmatch=True), max_size=300))
 def test_help_fits_whatever_the_inventory(names):
-    message = check(messages.help_text([(spec, names if spec.accepts else None) for spec in COMMANDS]))
-    if len(names) > messages.HELP_NAMES_SHOWN:
-        assert f"and {len(names) - messages.HELP_NAMES_SHOWN} more" in message.text
+    message = check(help_module.help_text([(spec, names if spec.accepts else None) for spec in COMMANDS]))
+    if len(names) > help_module.HELP_NAMES_SHOWN:
+        assert f"and {len(names) - help_module.HELP_NAMES_SHOWN} more" in message.text
 
 
 deployments = st.lists(
@@ -171,8 +185,8 @@ stages = st.lists(st.fixed_dictionaries({"name": short, "status": short, "summar
 @PROPERTY
 @given(service=short, status=short, deployments=deployments, stages=stages)
 def test_deploy_status_with_long_pipeline_errors_fits(service, status, deployments, stages):
-    message = messages.deploy_status(service, "cluster", status, deployments, "abcd1234")
-    message = check(messages.with_lines(message, messages.pipeline_lines("pipe", stages)))
+    message = deploy_status_module.deploy_status(service, "cluster", status, deployments, "abcd1234")
+    message = check(blockkit.with_lines(message, deploy_status_module.pipeline_lines("pipe", stages)))
     assert_inert(message, *(s["summary"] for s in stages), *(d["task_definition"] for d in deployments))
 
 
@@ -180,31 +194,31 @@ def test_deploy_status_with_long_pipeline_errors_fits(service, status, deploymen
 @given(headline=texts, details=st.lists(texts, max_size=30), label=short, footers=st.lists(short, max_size=14))
 def test_progress_outcome_and_footers_fit(headline, details, label, footers):
     for message in (
-        messages.progress(headline, details, link="https://x.example/a|b", label=label),
-        messages.outcome(False, headline, details, link="https://x.example/", label=label),
+        job_messages.progress(headline, details, link="https://x.example/a|b", label=label),
+        job_messages.outcome(False, headline, details, link="https://x.example/", label=label),
     ):
-        check(messages.with_footer(message, *footers))
+        check(blockkit.with_footer(message, *footers))
 
 
 @PROPERTY
 @given(blocks=st.integers(0, 120), text=texts)
 def test_a_message_built_with_too_many_blocks_is_cut_to_fifty_saying_how_many_were_left_out(blocks, text):
-    message = SlackMessage(text=text * 10, blocks=[messages._section(text or "x") for _ in range(blocks)])
+    message = SlackMessage(text=text * 10, blocks=[blockkit.section_block(text or "x") for _ in range(blocks)])
     check(message)
-    if blocks > messages.MAX_BLOCKS:
-        assert f"{blocks - messages.MAX_BLOCKS + 1} more blocks not shown" in json.dumps(message.blocks[-1])
+    if blocks > blockkit.MAX_BLOCKS:
+        assert f"{blocks - blockkit.MAX_BLOCKS + 1} more blocks not shown" in json.dumps(message.blocks[-1])
 
 
 def test_escape_makes_mentions_and_disguised_links_inert():
     text = "<!channel> <@U0ALICE> <https://evil.example|:white_check_mark: approved> a & b"
 
-    assert messages.escape(text) == (
+    assert blockkit.escape(text) == (
         "&lt;!channel&gt; &lt;@U0ALICE&gt; &lt;https://evil.example|:white_check_mark: approved&gt; a &amp; b"
     )
 
 
 def test_a_fifty_thousand_character_target_is_echoed_short():
-    message = messages.queued("/ops-restart " + "p" * 50_000, "abcd1234")
+    message = replies.queued("/ops-restart " + "p" * 50_000, "abcd1234")
 
     assert len(message.text) < 200 and "…" in message.text
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from shared import jobs_view, messages
+from ack_function import replies
+from shared import blockkit, messages
 from shared.commands import COMMANDS, find_command
+from worker_function import jobs_view
 
 ARN = "arn:aws:ecs:eu-west-1:123456789012:task-definition/payment:17"
 
 
-def prompt_for(display: str, command: str = "/ops-rollback") -> messages.SlackMessage:
+def prompt_for(display: str, command: str = "/ops-rollback") -> blockkit.SlackMessage:
     spec = find_command(command)
     assert spec is not None
-    return messages.confirm_prompt(display, spec.description, "prod", "c", "x", 600, "ok", "no")
+    return replies.confirm_prompt(display, spec.description, "prod", "c", "x", 600, "ok", "no")
 
 
 def test_the_confirm_prompt_shows_a_rollback_arn_whole_with_its_revision():
@@ -60,7 +62,7 @@ def test_one_lease_is_one_lease():
 
 
 def test_an_unknown_command_says_did_you_mean_and_lists_the_closest_first():
-    said = messages.unknown_command("/ops-restrat", COMMANDS)
+    said = replies.unknown_command("/ops-restrat", COMMANDS)
 
     assert "Did you mean `/ops-restart`?" in said.text
     listed = [line for line in said.text.splitlines() if line.startswith("•")]
@@ -69,5 +71,5 @@ def test_an_unknown_command_says_did_you_mean_and_lists_the_closest_first():
 
 
 def test_a_command_like_nothing_known_gets_no_guess():
-    said = messages.unknown_command("/weather", COMMANDS)
+    said = replies.unknown_command("/weather", COMMANDS)
     assert "Did you mean" not in said.text and "/ops-ping" in said.text

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.blockkit import SlackMessage
 from shared.commands import SettleArgs, spec_for_kind
 from shared.commands.builtin.migrate import MigrateArgs
 from shared.commands.builtin.ping import PingArgs
 from shared.jobs import Continuation, JobEnvelope, Requester
-from shared.messages import SlackMessage
 from shared.policy import Approval
 from shared.policy import Decision as PolicyDecision
 from worker_function.errors import (

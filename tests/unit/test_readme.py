@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from ack_function import replies
 from ack_function.route import Deny, plan_job, route_job
 from infra.cli.main import EXIT_CODES_HELP, build_parser
 from shared import messages
 from shared.inventory import Inventory, InventoryError
 from shared.jobs import JobEnvelope, Requester
+from worker_function import errors as errors_module
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The README and every page of docs/, one after another: a quote may be in any of them.
@@ -74,15 +76,15 @@ def test_the_invalid_policy_error_is_the_one_printed():
 
 
 def test_the_busy_and_could_not_queue_texts():
-    busy = messages.busy("payment", "/ops-restart payment", "U0ALICE", "14:02 UTC", "7f3a2b1c" * 4, "0" * 8).text
-    could_not = messages.enqueue_failed("/ops-ping").text
+    busy = errors_module.busy("payment", "/ops-restart payment", "U0ALICE", "14:02 UTC", "7f3a2b1c" * 4, "0" * 8).text
+    could_not = replies.enqueue_failed("/ops-ping").text
 
     assert in_readme(busy.splitlines()[0]), busy
     assert in_readme(f'"{could_not}"'), could_not
 
 
 def test_the_demo_ack_line():
-    queued = messages.queued("/deploy-status payment", "5f15f994").text
+    queued = replies.queued("/deploy-status payment", "5f15f994").text
 
     assert f"ack 200 in 25 ms: {queued}\n" in README
 
@@ -109,7 +111,7 @@ def test_every_subcommand_and_option_the_readme_shows_exists():
 
 
 def test_the_cancel_example_is_what_the_worker_answers():
-    from shared import jobs_view
+    from worker_function import jobs_view
 
     said = jobs_view.job_cancelled(
         "/ops-migrate payment 2024.06.1",

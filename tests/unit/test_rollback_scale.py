@@ -16,12 +16,13 @@ from ack_function.app import build_app
 from ack_function.handler import handle
 from ack_function.pickers import offers_picker
 from infra.devstack.demo import demo_inventory_toml
-from shared import messages
+from shared import blockkit
 from shared.commands import SettleArgs, find_command
 from shared.commands.builtin.rollback import RollbackArgs
 from shared.inventory import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, Inventory, InventoryError
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
+from worker_function import job_messages
 from worker_function.operations._ecs import images
 from worker_function.operations.rollback import choose, from_to
 
@@ -243,11 +244,11 @@ def test_an_arn_of_another_family_is_refused_before_ecs_is_asked():
 HOSTILE = "<!channel> `x` <https://evil.example|click> &amp;"
 
 
-def _blocks_fit(message: messages.SlackMessage) -> None:
-    assert len(message.blocks) <= messages.MAX_BLOCKS and len(message.text) <= messages.MAX_TEXT
+def _blocks_fit(message: blockkit.SlackMessage) -> None:
+    assert len(message.blocks) <= blockkit.MAX_BLOCKS and len(message.text) <= blockkit.MAX_TEXT
     for block in message.blocks:
         texts = [block["text"]["text"]] if "text" in block else [e["text"] for e in block.get("elements", [])]
-        assert all(len(t) <= messages.MAX_SECTION_TEXT for t in texts)
+        assert all(len(t) <= blockkit.MAX_SECTION_TEXT for t in texts)
 
 
 def test_a_from_to_line_of_hostile_and_huge_images_fits_and_is_inert():
@@ -256,7 +257,7 @@ def test_a_from_to_line_of_hostile_and_huge_images_fits_and_is_inert():
     chosen = {**_revision("payment", 1), "containerDefinitions": many}
 
     line = from_to(running, chosen)
-    message = messages.progress("Rollback of `payment` (cluster `c`): starting the deployment.", [line])
+    message = job_messages.progress("Rollback of `payment` (cluster `c`): starting the deployment.", [line])
 
     _blocks_fit(message)
     shown = json.dumps(message.model_dump())

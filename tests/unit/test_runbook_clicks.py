@@ -20,10 +20,10 @@ from shared.commands.builtin.logs import LogsArgs
 from shared.commands.builtin.restart import RestartArgs
 from shared.inventory import Inventory
 from shared.jobs import job_id_for
-from shared.messages import alarm_posted
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
 from tests.unit.test_policy import POLICY_TOML
+from worker_function.alarm_message import alarm_posted
 
 SECRET = "test-signing-secret"
 ACTION_URL = "https://hooks.slack.com/actions/T0001/5555/efgh"

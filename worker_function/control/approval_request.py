@@ -9,8 +9,9 @@ rejection is checked.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from shared import messages
+from shared.blockkit import SlackMessage, button, echo, mention, section_block
 from shared.commands import ApprovalRequestArgs
 from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
@@ -36,7 +37,7 @@ class ApprovalRequestOperation:
         # The job waits for its approval: in the registry, with its expiry (what a cancel settles it with).
         waiting = tracking.record_of(expiry, "waiting", job_id=prompt_id, waiting_for="approval", lease=False)
         tracking.track(ctx.jobs, waiting, first=True)
-        prompt = messages.approval_prompt(
+        prompt = approval_prompt(
             job.display, job.requester.user_id, args.approvers, args.rule, args.token, args.reject_token
         )
         posted = ctx.slack.chat_postMessage(channel=args.channel, text=prompt.text, blocks=prompt.blocks)
@@ -50,3 +51,24 @@ class ApprovalRequestOperation:
 
 
 OPERATION: Operation[ApprovalRequestArgs] = ApprovalRequestOperation()
+
+
+def approval_prompt(
+    display: str, requester: str, approvers: Sequence[str], rule: str, approve_token: str, reject_token: str
+) -> SlackMessage:
+    """The approvals channel's message: who asks for what, Approve / Reject (each button carries its own
+    sealed token; neither reveals the job nor its response_url)."""
+    who = ", ".join(mention(a) for a in approvers[:10]) + (" and others" if len(approvers) > 10 else "")
+    text = (
+        f":raised_hand: {mention(requester)} asks to run {echo(display)} (rule {echo(rule)}). "
+        f"Approver: {who}, not the requester (who may withdraw it with Reject)."
+    )
+    buttons = [
+        button("opsbot_approve", "Approve", approve_token, "primary"),
+        button("opsbot_reject", "Reject", reject_token, "danger"),
+    ]
+    return SlackMessage(
+        text=text,
+        blocks=[section_block(text), {"type": "actions", "block_id": "opsbot_approval", "elements": buttons}],
+        response_type="in_channel",
+    )

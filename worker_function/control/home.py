@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import messages
 from shared.commands import HomeArgs
 from shared.jobs import JobEnvelope
-from shared.jobs_view import ApprovalRow, home_view
 from shared.policy import Approval
+from worker_function import hold_messages
+from worker_function.jobs_view import ApprovalRow, home_view
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.jobs import Readable, row_of
@@ -38,7 +38,7 @@ def approval_for(ctx: OperationContext, record: JobRecord, viewer: str) -> Appro
 
 def extra_sections(ctx: OperationContext, readable: Readable) -> list[dict[str, Any]]:
     """The freezes and locks standing now in the environments the policy lets the viewer read `/ops-jobs` in."""
-    return messages.holds_blocks(readable.holds(ctx.holds.holds(ctx.inventory)), ctx.now().timestamp())
+    return hold_messages.holds_blocks(readable.holds(ctx.holds.holds(ctx.inventory)), ctx.now().timestamp())
 
 
 class HomeOperation:

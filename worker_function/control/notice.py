@@ -8,9 +8,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from shared.blockkit import SlackMessage
 from shared.commands import NoticeArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant

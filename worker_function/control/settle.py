@@ -21,12 +21,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from shared import messages
+from shared.blockkit import SlackMessage, echo, humanize_seconds, mention, simple
 from shared.commands import SettleArgs, find_command
 from shared.confirm import APPROVAL_TTL_S, CONFIRM_TTL_S
 from shared.errors import UsageError
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function import tracking
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.operations.iam import Grant
@@ -66,15 +65,15 @@ def _settle(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> StepRe
     return _answer(args, job, withdrawn, ttl_s).model_copy(update={"about_job": args.prompt_id})
 
 
-def _answer(args: SettleArgs, job: JobEnvelope, withdrawn: bool, ttl_s: int) -> messages.SlackMessage:
+def _answer(args: SettleArgs, job: JobEnvelope, withdrawn: bool, ttl_s: int) -> SlackMessage:
     """What the requester is told; its metadata names the prompt's job (the id of the audit), not this one."""
     if args.outcome == "cancelled":
-        return messages.cancelled(job.display)
+        return cancelled(job.display)
     if args.outcome == "rejected":
-        return messages.approval_decided(job.display, False, args.by, args.prompt_id[:8], withdrawn=withdrawn)
+        return approval_decided(job.display, False, args.by, args.prompt_id[:8], withdrawn=withdrawn)
     if args.approval:
-        return messages.approval_expired(job.display, ttl_s)
-    return messages.prompt_expired(job.display, ttl_s)
+        return approval_expired(job.display, ttl_s)
+    return prompt_expired(job.display, ttl_s)
 
 
 def _held_back(args: SettleArgs, job: JobEnvelope, ctx: OperationContext) -> Said | None:
@@ -116,3 +115,33 @@ class SettleOperation:
 
 
 OPERATION: Resumable[SettleArgs, Any] = SettleOperation()
+
+
+def cancelled(display: str) -> SlackMessage:
+    return simple(f":heavy_multiplication_x: {echo(display)} was cancelled. Nothing was run.")
+
+
+def prompt_expired(display: str, ttl_s: int) -> SlackMessage:
+    """Replaces a confirmation prompt nobody answered."""
+    return simple(
+        f":hourglass: The prompt to run {echo(display)} expired: nobody confirmed it within "
+        f"{humanize_seconds(ttl_s)}. Nothing was run.",
+        f"Run {echo(display)} again if you still want it.",
+    )
+
+
+def approval_expired(display: str, ttl_s: int) -> SlackMessage:
+    """Tells the requester that nobody approved (nor rejected) the request in time."""
+    return simple(
+        f":hourglass: Your request to run {echo(display)} expired: nobody approved it within "
+        f"{humanize_seconds(ttl_s)}. Nothing was run.",
+        f"Run {echo(display)} again to ask anew.",
+    )
+
+
+def approval_decided(display: str, approved: bool, by: str, short_id: str, *, withdrawn: bool = False) -> SlackMessage:
+    if approved:
+        return simple(f":white_check_mark: {echo(display)} approved by {mention(by)}: running as job `{short_id}`.")
+    if withdrawn:
+        return simple(f":leftwards_arrow_with_hook: You withdrew {echo(display)}. Nothing was run.")
+    return simple(f":x: {echo(display)} was rejected by {mention(by)}. Nothing was run.")

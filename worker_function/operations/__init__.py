@@ -20,9 +20,9 @@ from typing import Any, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
+from shared.blockkit import SlackMessage
 from shared.inventory import Inventory, Target
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients, Clients
 from worker_function.effects import SideEffect, effect

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared import messages
+from shared.blockkit import SlackMessage, escape, humanize_seconds
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
+from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import JOB_MARKER, OperationContext, StepResult, StepState, Wait
@@ -59,7 +59,7 @@ def start(
     build = ctx.effect(StartBuildOnce(aws, project, dict(variables or {}), intent))
     link = console_url(aws.region, build["id"])
     return Wait(
-        progress=messages.progress(f"{what} started: CodeBuild build `{build['id']}`.", link=link, label="build"),
+        progress=job_messages.progress(f"{what} started: CodeBuild build `{build['id']}`.", link=link, label="build"),
         state=BuildState(build_id=build["id"], link=link, summary="started"),
         delay_s=ctx.poll_delay(),
     )
@@ -125,7 +125,7 @@ def follow(
         return finish(build, seconds)
     phase = str(build.get("currentPhase", "?")).lower().replace("_", " ")
     return Wait(
-        progress=messages.progress(
+        progress=job_messages.progress(
             f"{what}: build `{build['id']}` in phase {phase}.",
             link=state.link,
             label="build",
@@ -152,12 +152,12 @@ def last_build_lines(aws: Clients, project: str, now: datetime) -> list[str]:
         ids = codebuild.list_builds_for_project(projectName=project, sortOrder="DESCENDING").get("ids", [])
         builds = codebuild.batch_get_builds(ids=ids[:1]).get("builds", []) if ids else []
     if not builds:
-        return [f"CodeBuild project `{messages.escape(project)}` has no builds yet"]
+        return [f"CodeBuild project `{escape(project)}` has no builds yet"]
     build = builds[0]
-    status = messages.escape(str(build.get("buildStatus", "?")).lower().replace("_", " "))
+    status = escape(str(build.get("buildStatus", "?")).lower().replace("_", " "))
     started = build.get("startTime")
-    ago = f", started {messages.humanize_seconds((now - started).total_seconds())} ago" if started else ""
-    line = f"Last build of `{messages.escape(project)}`: `{messages.escape(build.get('id', '?'))}` {status}{ago}"
+    ago = f", started {humanize_seconds((now - started).total_seconds())} ago" if started else ""
+    line = f"Last build of `{escape(project)}`: `{escape(build.get('id', '?'))}` {status}{ago}"
     return [line]
 
 
@@ -173,7 +173,5 @@ def outcome_of(build: dict[str, Any]) -> bool | None:
 
 def outcome_line(what: str, build: dict[str, Any], seconds: float, extra: Sequence[str] = ()) -> SlackMessage:
     status = str(build.get("buildStatus", "?"))
-    headline = (
-        f"{what} {status.lower().replace('_', ' ')} in {messages.humanize_seconds(seconds)}: build `{build['id']}`."
-    )
-    return messages.outcome(outcome_of(build), headline, extra, link=log_link(build), label="logs", in_channel=True)
+    headline = f"{what} {status.lower().replace('_', ' ')} in {humanize_seconds(seconds)}: build `{build['id']}`."
+    return job_messages.outcome(outcome_of(build), headline, extra, link=log_link(build), label="logs", in_channel=True)

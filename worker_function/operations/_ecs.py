@@ -9,8 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import messages
+from shared import blockkit
 from shared.inventory import EcsService
+from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
@@ -47,7 +48,7 @@ def deployment_facts(deployment: dict[str, Any], now: datetime) -> dict[str, Any
         "pending": deployment.get("pendingCount", 0),
         "failed": deployment.get("failedTasks", 0),
         "task_definition": deployment["taskDefinition"].rsplit("/", 1)[-1],
-        "age": messages.humanize_seconds((now - created).total_seconds()) if created else "?",
+        "age": blockkit.humanize_seconds((now - created).total_seconds()) if created else "?",
     }
 
 
@@ -77,9 +78,9 @@ def follow_deployment(
     gone), else a `Wait` with `state` to look again. `what` ("Restart of `payment`") and `details` are mrkdwn."""
     service = describe_service(aws, ecs, f"follow the {what.split(' ', 1)[0].lower()} of")
     deployment = next((d for d in service.get("deployments", []) if d["id"] == deployment_id), None)
-    cluster = messages.echo(ecs.cluster)
+    cluster = blockkit.echo(ecs.cluster)
     if deployment is None:
-        return messages.outcome(
+        return job_messages.outcome(
             None,
             f"{what}: deployment `{deployment_id}` is gone; another deployment replaced it.",
             details,
@@ -89,14 +90,14 @@ def follow_deployment(
     facts = counts(deployment)
     if rollout == "COMPLETED":
         headline = f"{what} completed (cluster {cluster}): deployment `{deployment['id']}`, {facts}."
-        return messages.outcome(True, headline, details, in_channel=True)
+        return job_messages.outcome(True, headline, details, in_channel=True)
     if rollout == "FAILED":
-        reason = messages.escape(messages.shorten(deployment.get("rolloutStateReason") or "the rollout failed", 500))
+        reason = blockkit.escape(blockkit.shorten(deployment.get("rolloutStateReason") or "the rollout failed", 500))
         headline = f"{what} FAILED (cluster {cluster}): deployment `{deployment['id']}`, {facts}."
-        return messages.outcome(False, headline, [*details, reason], in_channel=True)
+        return job_messages.outcome(False, headline, [*details, reason], in_channel=True)
     headline = f"{what} in progress: deployment `{deployment['id']}`, {facts}; rollout {rollout}."
     return Wait(
-        progress=messages.progress(headline, details), state=state.changed(summary=facts), delay_s=ctx.poll_delay()
+        progress=job_messages.progress(headline, details), state=state.changed(summary=facts), delay_s=ctx.poll_delay()
     )
 
 
@@ -138,5 +139,5 @@ IMAGES_SHOWN = 5
 def images(task_definition: dict[str, Any]) -> str:
     """The images of the task definition's containers, escaped, each cut short, the rest counted."""
     found = [str(c.get("image", "?")) for c in task_definition.get("containerDefinitions", [])]
-    shown = ", ".join(messages.echo(image, 120) for image in found[:IMAGES_SHOWN]) or "no containers"
+    shown = ", ".join(blockkit.echo(image, 120) for image in found[:IMAGES_SHOWN]) or "no containers"
     return shown + (f" and {len(found) - IMAGES_SHOWN} more" if len(found) > IMAGES_SHOWN else "")

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from shared import messages
+from collections.abc import Sequence
+
 from shared.audit import AuditRecord
+from shared.blockkit import (
+    SLACK_ID,
+    SlackMessage,
+    context_block,
+    echo,
+    escape,
+    fallback_text,
+    kept_mrkdwn,
+    mention,
+    section_block,
+    section_blocks,
+)
 from shared.commands.builtin.audit import AuditArgs
 from shared.guard import may_read
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation
@@ -58,7 +70,28 @@ class AuditOperation:
             )
             for r in records
         ]
-        return messages.audit_history(args.target, rows, job.short_id)
+        return audit_history(args.target, rows, job.short_id)
 
 
 OPERATION: Operation[AuditArgs] = AuditOperation()
+
+
+#: /ops-audit shows at most this many sections of records, then how many more.
+AUDIT_SECTIONS = 6
+
+
+def audit_history(target: str, rows: Sequence[tuple[str, str, str, str, str, str, str]], short_id: str) -> SlackMessage:
+    """A target's recent audit records, newest first. Each row: time, event, command, user, channel, job, detail
+    (the command as typed and the detail are escaped and shortened)."""
+    header = f"*Recent history of {echo(target)}*"
+    lines = [
+        f"`{escape(when)}` *{escape(event)}* {echo(command)} by {mention(user)}"
+        + (f" in <#{channel}>" if SLACK_ID.match(channel) else (f" in {escape(channel)}" if channel else ""))
+        + f" (job `{escape(job[:8])}`)"
+        + (f": {kept_mrkdwn(detail, 200)}" if detail else "")
+        for when, event, command, user, channel, job, detail in rows
+    ]
+    body = section_blocks(lines or ["_Nothing recorded._"], max_sections=AUDIT_SECTIONS, what="records")
+    return SlackMessage(
+        text=fallback_text(header, *lines), blocks=[section_block(header), *body, context_block(f"job `{short_id}`")]
+    )

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from shared import messages
+from shared import blockkit
 from shared.commands.builtin.build import BuildArgs
 from shared.jobs import JobEnvelope
+from worker_function import job_messages
 from worker_function.errors import PermanentJobError
 from worker_function.operations import JOB_MARKER, OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations.iam import Grant
@@ -107,10 +108,10 @@ class BuildOperation:
         intent = ctx.intent(job, "jenkins-build", f"build {name}", jenkins_job=name)
         found = ctx.effect(QueueBuild(ctx, name, dict(args.parameters), intent))
         state = State(job=name, queue_item=found.get("queue_item", 0), build=found.get("build"), summary="queued")
-        params = messages.escape(messages.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
+        params = blockkit.escape(blockkit.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
         where = f"item {state.queue_item}" if state.build is None else f"#{state.build}"
         headline = f"Jenkins `{name}` queued ({where})" + (f" with {params}" if params else "") + "."
-        return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+        return Wait(progress=job_messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
     def preview(self, args: BuildArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
         """The Jenkins job's last build and queue (read-only), and the build that would be queued."""
@@ -118,16 +119,16 @@ class BuildOperation:
         with _jenkins_errors(f"cannot read Jenkins job `{name}`"):
             info = ctx.jenkins.get_job_info(name)
         last = next(iter(info.get("builds") or []), None)  # newest first
-        now = [f"Jenkins `{messages.escape(name)}`: " + (f"last build #{last['number']}" if last else "no builds yet")]
+        now = [f"Jenkins `{blockkit.escape(name)}`: " + (f"last build #{last['number']}" if last else "no builds yet")]
         if last:
             with _jenkins_errors(f"cannot read Jenkins build {name} #{last['number']}"):
                 built = ctx.jenkins.get_build_info(name, int(last["number"]))
             result = "building" if built.get("building") else str(built.get("result") or "?")
-            now[0] += f" {messages.escape(result)}"
+            now[0] += f" {blockkit.escape(result)}"
         if info.get("inQueue"):
             now.append("A build of it waits in the Jenkins queue")
-        params = messages.escape(messages.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
-        change = f"queue a build of Jenkins `{messages.escape(name)}`" + (f" with {params}" if params else "")
+        params = blockkit.escape(blockkit.shorten(", ".join(f"{k}={v}" for k, v in args.parameters.items()), 300))
+        change = f"queue a build of Jenkins `{blockkit.escape(name)}`" + (f" with {params}" if params else "")
         return Preview(now=now, change=change + ", then follow it to its result")
 
     def resume(self, args: BuildArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
@@ -136,12 +137,12 @@ class BuildOperation:
             with _jenkins_errors(f"cannot read Jenkins queue item {state.queue_item}"):
                 item = ctx.jenkins.get_queue_item(state.queue_item)
             if item.get("cancelled"):
-                return messages.outcome(False, f"Jenkins `{name}` was cancelled in the queue.", in_channel=True)
+                return job_messages.outcome(False, f"Jenkins `{name}` was cancelled in the queue.", in_channel=True)
             executable = item.get("executable")
             if not executable:
-                why = messages.escape(messages.shorten(item.get("why") or "waiting", 300))
+                why = blockkit.escape(blockkit.shorten(item.get("why") or "waiting", 300))
                 return Wait(
-                    progress=messages.progress(f"Jenkins `{name}` waits in the queue: {why}"),
+                    progress=job_messages.progress(f"Jenkins `{name}` waits in the queue: {why}"),
                     state=state.changed(summary=f"queued: {why}"),
                     delay_s=ctx.poll_delay(),
                 )
@@ -152,13 +153,13 @@ class BuildOperation:
         url = info.get("url") or state.url
         if info.get("building") or info.get("result") is None:
             return Wait(
-                progress=messages.progress(f"Jenkins `{name}` #{number} is building.", link=url, label="build"),
+                progress=job_messages.progress(f"Jenkins `{name}` #{number} is building.", link=url, label="build"),
                 state=state.changed(summary=f"#{number} running"),
                 delay_s=ctx.poll_delay(),
             )
         result = str(info["result"])
-        took = messages.humanize_seconds(int(info.get("duration", 0)) / 1000)
-        return messages.outcome(
+        took = blockkit.humanize_seconds(int(info.get("duration", 0)) / 1000)
+        return job_messages.outcome(
             _RESULTS.get(result, False),
             f"Jenkins `{name}` #{number} {result} in {took}.",
             link=url,

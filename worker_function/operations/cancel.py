@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import logging
 
-from shared import jobs_view
+from shared.blockkit import SlackMessage
 from shared.commands import AuditNoteArgs, NoticeArgs, SettleArgs, find_command
 from shared.commands.builtin.cancel import CancelArgs
 from shared.jobs import JobEnvelope, audit_target, job_id_for
-from shared.messages import SlackMessage
 from shared.policy import PolicyRequest, decide
-from worker_function import tracking
+from worker_function import jobs_view, tracking
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation

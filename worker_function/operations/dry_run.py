@@ -11,14 +11,26 @@ not read at all: a dry run shows no more of a target than its command would let 
 
 from __future__ import annotations
 
-from shared import messages
+from collections.abc import Sequence
+
+from shared.blockkit import (
+    SlackMessage,
+    clip,
+    context_block,
+    echo,
+    escape,
+    fallback_text,
+    mention,
+    section_block,
+    section_blocks,
+    shorten,
+)
 from shared.commands import CommandSpec, DryRunArgs, spec_for_kind
 from shared.confirm import CONFIRM_TTL_S
 from shared.guard import check
 from shared.holds import moment
 from shared.inventory import Target
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from shared.policy import Decision
 from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext, Preview
@@ -38,7 +50,7 @@ def _preview(planned: JobEnvelope, ctx: OperationContext) -> Preview:
     try:
         preview: Preview = operation.preview(planned.args, planned, ctx)
     except PermanentJobError as exc:
-        reason = messages.escape(messages.shorten(str(exc), 500))
+        reason = escape(shorten(str(exc), 500))
         return Preview(now=[f":x: {reason}"], change="fail before changing anything (see below)")
     return preview
 
@@ -47,19 +59,19 @@ def where_lines(spec: CommandSpec, subject: str, ctx: OperationContext) -> list[
     """Which AWS account and region the command would act in (a suite: the worker's own; Jenkins: none)."""
     if spec.accepts in (None, "jenkins_job"):
         return []
-    own = f"In the worker's own account, region {messages.escape(ctx.settings.aws_region)}"
+    own = f"In the worker's own account, region {escape(ctx.settings.aws_region)}"
     if spec.accepts == "suite":
         return [own]
     target: Target = ctx.inventory.target(subject, spec.accepts)
     region = target.region or ctx.settings.aws_region
     if target.role_arn is None:
-        return [f"In the worker's own account, region {messages.escape(region)}"]
-    return [f"In account {target.role_arn.split(':')[4]} as `{messages.escape(target.role_arn)}`, region {region}"]
+        return [f"In the worker's own account, region {escape(region)}"]
+    return [f"In account {target.role_arn.split(':')[4]} as `{escape(target.role_arn)}`, region {region}"]
 
 
 def policy_line(decision: Decision, contact: str) -> str:
     """Which rule admits the command, or would refuse it and whom to ask."""
-    rule = messages.echo(decision.rule or "")
+    rule = echo(decision.rule or "")
     if decision.allowed is True:
         return (
             f":white_check_mark: Allowed by rule {rule}"
@@ -76,7 +88,7 @@ def prompt_lines(spec: CommandSpec, decision: Decision) -> list[str]:
     """Whether a confirmation prompt and a second person's approval would be asked."""
     approval = decision.approval if decision.allowed is not False else None
     if approval is not None:
-        who = ", ".join(messages.mention(a) for a in approval.approvers[:10])
+        who = ", ".join(mention(a) for a in approval.approvers[:10])
         channel = f"<#{approval.channel}>"
         lines = [f":busts_in_silhouette: Would need the approval of a second person ({who}) in {channel}"]
     elif spec.confirm:
@@ -96,21 +108,21 @@ def hold_lines(spec: CommandSpec, planned: JobEnvelope, ctx: OperationContext) -
     lease = ctx.leases.holder(name)
     if lock is not None:
         lines = [
-            f":lock: Locked by {messages.mention(lock.by)} since {moment(lock.since)}: "
-            f"{messages.escape(messages.shorten(lock.reason, 300))}; it would be refused "
-            f"(`/ops-unlock {messages.escape(name)}` lifts it)"
+            f":lock: Locked by {mention(lock.by)} since {moment(lock.since)}: "
+            f"{escape(shorten(lock.reason, 300))}; it would be refused "
+            f"(`/ops-unlock {escape(name)}` lifts it)"
         ]
     elif lease is not None and lease.lock is None and lease.expires_at > ctx.now().timestamp():
         lines = [
-            f":lock: Locked: {messages.echo(lease.command)} by {messages.mention(lease.requester)} since "
-            f"{lease.since_hhmm} (job `{messages.escape(lease.owner_job[:8])}`): it would be refused as busy now"
+            f":lock: Locked: {echo(lease.command)} by {mention(lease.requester)} since "
+            f"{lease.since_hhmm} (job `{escape(lease.owner_job[:8])}`): it would be refused as busy now"
         ]
     else:
-        lines = [f":unlock: Not locked: no job holds {messages.echo(name)}"]
+        lines = [f":unlock: Not locked: no job holds {echo(name)}"]
     if freeze is not None:
         lines.append(
-            f":snowflake: {messages.echo(freeze.environment)} is frozen by {messages.mention(freeze.by)} until "
-            f"{moment(freeze.until)}: {messages.escape(messages.shorten(freeze.reason, 300))}; it would be refused "
+            f":snowflake: {echo(freeze.environment)} is frozen by {mention(freeze.by)} until "
+            f"{moment(freeze.until)}: {escape(shorten(freeze.reason, 300))}; it would be refused "
             "unless the policy's `override_freeze` rule admits you"
         )
     return lines
@@ -153,7 +165,31 @@ class DryRunOperation:
             preview = Preview(change=REFUSED_CHANGE)
             now = ["_Not read: the policy would refuse you this command._"]
         ctx.audit.record(planned, "dry_run", audit_detail(decision, checks))
-        return messages.dry_run(job.display, job.short_id, preview.change, now, checks)
+        return dry_run(job.display, job.short_id, preview.change, now, checks)
 
 
 OPERATION: Operation[DryRunArgs] = DryRunOperation()
+
+
+#: A dry run shows at most this many lines of the target's state (the operation's), then how many more.
+DRY_RUN_STATE_LINES = 20
+
+
+def dry_run(display: str, short_id: str, change: str, now: Sequence[str], checks: Sequence[str]) -> SlackMessage:
+    """What a mutating command would do (`--dry-run`): the planned change, the target's state now and the checks
+    it would meet (policy rule, confirmation, approval, lease, holds). `change`, `now` and `checks` are opsbot's
+    mrkdwn (the worker escapes what comes from elsewhere); each part is bounded here."""
+    headline = f":mag: Dry run of {echo(display)}: nothing was changed."
+    would = f"*Would:* {clip(change, 1000)}"
+    shown = [f"• {clip(line, 500)}" for line in now[:DRY_RUN_STATE_LINES]]
+    if len(now) > DRY_RUN_STATE_LINES:
+        shown.append(f"• … {len(now) - DRY_RUN_STATE_LINES} more lines not shown")
+    state = ["*Now:*", *(shown or ["• _nothing read_"])]
+    gates = ["*Checks:*", *(f"• {clip(line, 500)}" for line in checks[:20])]
+    footer = f"dry run · job `{short_id}` · no lease taken, no prompt posted, nothing run"
+    blocks = [
+        section_block(f"{headline}\n{would}"),
+        *section_blocks([*state, *gates], max_sections=4),
+        context_block(footer),
+    ]
+    return SlackMessage(text=fallback_text(headline, would, *state, *gates), blocks=blocks)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from shared import messages
+from shared.blockkit import SlackMessage, echo, escape, mention, simple
 from shared.commands.builtin.freeze import FreezeArgs
 from shared.holds import Freeze, moment
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
+from worker_function import hold_messages
 from worker_function.errors import HoldRefusedError
+from worker_function.hold_messages import hold_reason
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation
@@ -24,7 +25,7 @@ def _stays_ended(
 ) -> SlackMessage:
     assert record is not None
     ctx.audit.record(job, "freeze", f"{args.reason} (ended since, by job {record.lifted_by[:8]})")
-    return messages.freeze_ended_meanwhile(args.environment, record.lifted_by, job.short_id)
+    return freeze_ended_meanwhile(args.environment, record.lifted_by, job.short_id)
 
 
 class FreezeOperation:
@@ -40,8 +41,8 @@ class FreezeOperation:
         admitted = rule is not None and rule.admits(user, args.environment, ctx.group_members) is True
         if rule is not None and not admitted:
             what = f"freezing {args.environment}"
-            why = messages.not_allowed_to(what, "freeze", rule.describe(), rule.ask or policy.contact)
-            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+            why = hold_messages.not_allowed_to(what, "freeze", rule.describe(), rule.ask or policy.contact)
+            raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
         now = int(ctx.now().timestamp())
         standing = ctx.holds.freeze_record(args.environment)
         if _ended_since(standing, job):
@@ -50,18 +51,38 @@ class FreezeOperation:
         if standing is not None and standing.freeze.standing(now) and standing.owner_job != job.job_id:
             if standing.freeze.by != user and not admitted:  # only who froze it (or the rule's people) change it
                 what = f"The freeze of {args.environment}"
-                why = messages.held_by_someone_else(what, standing.freeze.by, standing.freeze.since, rule is not None)
-                raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+                why = hold_messages.held_by_someone_else(
+                    what, standing.freeze.by, standing.freeze.since, rule is not None
+                )
+                raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
             replacing = standing.owner_job
         freeze = Freeze(args.environment, user, args.reason, now, now + args.for_minutes * 60, job.job_id)
         if not ctx.holds.freeze(freeze, job, replacing=replacing):
             again = ctx.holds.freeze_record(args.environment)
             if _ended_since(again, job):
                 return _stays_ended(args, job, ctx, again)
-            why = f"the freeze of {messages.echo(args.environment)} changed meanwhile; look again and retry."
-            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+            why = f"the freeze of {echo(args.environment)} changed meanwhile; look again and retry."
+            raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
         ctx.audit.record(job, "freeze", f"until {moment(freeze.until)}: {args.reason}")
-        return messages.froze(freeze, job.short_id)
+        return froze(freeze, job.short_id)
 
 
 OPERATION: Operation[FreezeArgs] = FreezeOperation()
+
+
+def freeze_ended_meanwhile(environment: str, ended_by_job: str, short_id: str) -> SlackMessage:
+    """A freeze that was made, then ended before its job could answer (its retry does not put it back)."""
+    return simple(
+        f":sunny: {echo(environment)} was frozen, and the freeze was ended since (by job "
+        f"`{escape(ended_by_job[:8])}`): it stays unfrozen. Freeze it again if it should be.",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def froze(freeze: Freeze, short_id: str) -> SlackMessage:
+    return simple(
+        f":snowflake: {echo(freeze.environment)} is frozen by {mention(freeze.by)} until {moment(freeze.until)}: "
+        f"{hold_reason(freeze.reason)}. Every mutating command on it is refused until then or "
+        f"`/ops-unfreeze {escape(freeze.environment)}`.",
+        f"job `{escape(short_id)}`",
+    )

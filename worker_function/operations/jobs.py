@@ -3,14 +3,16 @@ of jobs, and who holds each target's lease, from the leases store. Answered to t
 
 from __future__ import annotations
 
-from shared import messages
+from typing import Any
+
+from shared.blockkit import SlackMessage, context_block
 from shared.commands.builtin.jobs import JobsArgs
 from shared.guard import may_read
 from shared.holds import Holds
 from shared.inventory import Inventory
 from shared.jobs import JobEnvelope
-from shared.jobs_view import JobRow, LeaseRow, jobs_overview
-from shared.messages import SlackMessage
+from worker_function import hold_messages
+from worker_function.jobs_view import JobRow, LeaseRow, jobs_overview
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation
@@ -91,7 +93,7 @@ class Readable:
     def note(self) -> list[dict[str, object]]:
         if not self.hidden:
             return []
-        return [messages.not_shown_by_policy(self.hidden)]
+        return [not_shown_by_policy(self.hidden)]
 
 
 def extra_sections(ctx: OperationContext, target: str | None, readable: Readable) -> list[dict[str, object]]:
@@ -105,7 +107,7 @@ def extra_sections(ctx: OperationContext, target: str | None, readable: Readable
             freezes=tuple(f for f in holds.freezes if environment is not None and f.environment == environment),
             environments=holds.environments,
         )
-    return messages.holds_blocks(readable.holds(holds), ctx.now().timestamp())
+    return hold_messages.holds_blocks(readable.holds(holds), ctx.now().timestamp())
 
 
 class JobsOperation:
@@ -134,3 +136,9 @@ class JobsOperation:
 
 
 OPERATION: Operation[JobsArgs] = JobsOperation()
+
+
+def not_shown_by_policy(count: int) -> dict[str, Any]:
+    """The context line under a listing the policy cut: how many entries, never which."""
+    what = "entry is" if count == 1 else "entries are"
+    return context_block(f"{count} {what} not shown: they are in environments the policy does not let you read.")

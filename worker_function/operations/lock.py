@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from shared import messages
+from shared.blockkit import SlackMessage, echo, escape, mention, simple
 from shared.commands.builtin.lock import LockArgs
+from shared.holds import Lock, moment
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
+from worker_function import hold_messages
 from worker_function.errors import HoldRefusedError, LockRefusedError
+from worker_function.hold_messages import hold_reason
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation
@@ -31,8 +33,10 @@ class LockOperation:
         environment = ctx.inventory.environment_of("target", args.target)
         rule = policy.hold_rule("lock", environment)
         if rule is not None and rule.admits(job.requester.user_id, environment, ctx.group_members) is not True:
-            why = messages.not_allowed_to(f"locking {args.target}", "lock", rule.describe(), rule.ask or policy.contact)
-            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+            why = hold_messages.not_allowed_to(
+                f"locking {args.target}", "lock", rule.describe(), rule.ask or policy.contact
+            )
+            raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
         lifted = _lifted_since(ctx.holds.lease_on(args.target), job)
         if lifted is None:
             try:
@@ -43,11 +47,28 @@ class LockOperation:
                     raise
         if lifted is not None:  # an earlier attempt locked it and someone lifted it since: it stays lifted
             ctx.audit.record(job, "lock", f"{args.reason} (lifted since, by job {lifted.lifted_by[:8]})")
-            return messages.lock_lifted_meanwhile(args.target, lifted.lifted_by, job.short_id)
+            return lock_lifted_meanwhile(args.target, lifted.lifted_by, job.short_id)
         lock = lease.lock
         assert lock is not None
         ctx.audit.record(job, "lock", args.reason)
-        return messages.lock_taken(lock, job.short_id)
+        return lock_taken(lock, job.short_id)
 
 
 OPERATION: Operation[LockArgs] = LockOperation()
+
+
+def lock_taken(lock: Lock, short_id: str) -> SlackMessage:
+    return simple(
+        f":lock: {echo(lock.target)} is locked by {mention(lock.by)}: {hold_reason(lock.reason)}. Mutating commands on "
+        f"it are refused until `/ops-unlock {escape(lock.target)}` (at the latest {moment(lock.until)}).",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def lock_lifted_meanwhile(target: str, lifted_by_job: str, short_id: str) -> SlackMessage:
+    """A lock that was taken, then lifted before its job could answer (its retry does not put it back)."""
+    return simple(
+        f":unlock: {echo(target)} was locked, and the lock was lifted since (by job `{escape(lifted_by_job[:8])}`): "
+        "it stays unlocked. Lock it again if it should be.",
+        f"job `{escape(short_id)}`",
+    )

@@ -6,14 +6,27 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import messages
+from shared.blockkit import (
+    MAX_SECTION_TEXT,
+    SlackMessage,
+    code_block,
+    context_block,
+    echo,
+    escape,
+    fallback_text,
+    section_block,
+    shorten,
+    simple,
+)
 from shared.commands.builtin.logs import LogsArgs
 from shared.jobs import JobEnvelope
+from worker_function import job_messages
 from worker_function.errors import classify_aws_errors
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.operations.iam import Grant
@@ -64,21 +77,21 @@ def _look(args: LogsArgs, job: JobEnvelope, ctx: OperationContext, state: State,
         if status == "Complete":
             return _table(args, job, result)
         if status in _DONE_BAD:
-            return messages.outcome(False, f"The logs query on `{args.target}` ended {status.lower()}.")
+            return job_messages.outcome(False, f"The logs query on `{args.target}` ended {status.lower()}.")
         if time.monotonic() >= deadline:
             return Wait(
-                progress=messages.progress(f"Querying the logs of `{args.target}` ({status.lower()})…"),
+                progress=job_messages.progress(f"Querying the logs of `{args.target}` ({status.lower()})…"),
                 state=state.changed(summary=f"query {status.lower()}"),
                 delay_s=ctx.poll_delay(QUERY_POLL_S),
             )
         ctx.sleep(QUERY_POLL_S)
 
 
-def _table(args: LogsArgs, job: JobEnvelope, result: dict[str, Any]) -> messages.SlackMessage:
+def _table(args: LogsArgs, job: JobEnvelope, result: dict[str, Any]) -> SlackMessage:
     rows = [{f["field"]: f.get("value", "") for f in row} for row in result.get("results", [])]
     shown = [(_when(r.get("@timestamp", "")), _message_of(r)) for r in rows[:ROWS_SHOWN]]
     matched = max(int((result.get("statistics") or {}).get("recordsMatched") or 0), len(rows))
-    return messages.log_table(args.target, shown, matched, since_label(args.since_minutes), args.query, job.short_id)
+    return log_table(args.target, shown, matched, since_label(args.since_minutes), args.query, job.short_id)
 
 
 def _message_of(row: dict[str, str]) -> str:
@@ -125,7 +138,7 @@ class LogsOperation:
             error = exc.response.get("Error", {})
             if error.get("Code") == "MalformedQueryException":  # what they typed: told so, not a failure of ours
                 problem = str(error.get("Message") or "the query does not compile")
-                return messages.log_query_malformed(job.display, query, problem, job.short_id)
+                return log_query_malformed(job.display, query, problem, job.short_id)
             with classify_aws_errors(f"cannot query the logs of `{args.target}`"):
                 raise
         return _look(args, job, ctx, State(query_id=query_id), inline=True)
@@ -135,3 +148,50 @@ class LogsOperation:
 
 
 OPERATION: Resumable[LogsArgs, Any] = LogsOperation()
+
+
+#: /ops-logs shows at most this many code blocks of lines, then how many more.
+LOG_SECTIONS = 8
+
+
+def log_query_malformed(display: str, query: str, problem: str, short_id: str) -> SlackMessage:
+    """CloudWatch Logs Insights could not read the query (MalformedQueryException): nothing was searched."""
+    text = (
+        f":no_entry: {echo(display)}: CloudWatch Logs Insights cannot read the query "
+        f"{echo(query, 300)}: {escape(shorten(problem, 300))}. Nothing was searched."
+    )
+    hint = (
+        "Words that do not start with a command (fields, filter, stats, sort, limit, parse...) are searched for "
+        "as they are; a query is commands joined by `|`. "
+        "<https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html|Query syntax>"
+    )
+    return simple(text, hint, f"job `{escape(short_id)}`")
+
+
+def log_table(
+    target: str, rows: Sequence[tuple[str, str]], matched: int, since: str, query: str, short_id: str
+) -> SlackMessage:
+    """Log lines as a compact table (time, message), newest first, in code blocks they cannot close; what did
+    not fit is counted."""
+    header = f"*Logs of {echo(target)}* since {escape(since)}" + (f", matching {echo(query)}" if query else "")
+    width = 160
+    lines = [shorten(f"{shorten(when, 30)}  {' '.join(msg.split())}", width) for when, msg in rows]
+    tables: list[str] = []
+    chunk: list[str] = []
+    shown = 0
+    for line in lines:
+        if chunk and len(code_block([*chunk, line])) > MAX_SECTION_TEXT - 20:
+            tables.append(code_block(chunk))
+            chunk = []
+            if len(tables) == LOG_SECTIONS:
+                break
+        chunk.append(line)
+        shown += 1
+    if chunk:
+        tables.append(code_block(chunk))
+    left_out = matched - shown
+    more = f"…and {left_out} more line{'s' if left_out != 1 else ''} not shown." if left_out > 0 else ""
+    body = [section_block(t) for t in tables] or [section_block("_No log lines._")]
+    context = [m for m in (more, f"job `{short_id}`") if m]
+    text = fallback_text(header, *(tables or ["_No log lines._"]), more)
+    return SlackMessage(text=text, blocks=[section_block(header), *body, context_block(*context)])

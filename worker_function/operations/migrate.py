@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import messages
+from shared import blockkit
 from shared.commands.builtin.migrate import MigrateArgs
 from shared.jobs import JobEnvelope
 from worker_function.operations import OperationContext, Preview, StepResult, _codebuild
@@ -57,9 +57,9 @@ class MigrateOperation:
         target = ctx.inventory.target(args.target, "migration")
         migration = target.migration
         assert migration is not None
-        project = messages.escape(migration.codebuild_project)
+        project = blockkit.escape(migration.codebuild_project)
         version = (
-            f"with {migration.version_variable}={messages.escape(args.version)}"
+            f"with {migration.version_variable}={blockkit.escape(args.version)}"
             if args.version
             else "at the project's default version"
         )

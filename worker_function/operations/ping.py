@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from shared import messages
+from shared.blockkit import SlackMessage, simple
 from shared.commands.builtin.ping import PingArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation
@@ -21,7 +20,14 @@ class PingOperation:
         waited_ms = (ctx.now() - job.issued_at).total_seconds() * 1000
         if args.work_seconds:
             ctx.sleep(args.work_seconds)
-        return messages.pong(waited_ms, args.work_seconds, job.short_id)
+        return pong(waited_ms, args.work_seconds, job.short_id)
 
 
 OPERATION: Operation[PingArgs] = PingOperation()
+
+
+def pong(waited_ms: float, worked_s: float, short_id: str) -> SlackMessage:
+    work = f" and worked {worked_s:g} s" if worked_s else ""
+    return simple(
+        f":table_tennis_paddle_and_ball: pong: job `{short_id}` waited {waited_ms:.0f} ms in the queue{work}."
+    )

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import messages
+from shared.blockkit import SlackMessage, escape
 from shared.commands.builtin.regression import RegressionArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from worker_function.clients import Clients
 from worker_function.errors import classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, _codebuild
@@ -75,10 +74,7 @@ class RegressionOperation:
     def preview(self, args: RegressionArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
         """The suite project's last build, and the build that would start."""
         project = ctx.inventory.suite(args.suite).codebuild_project
-        change = (
-            f"start CodeBuild project `{messages.escape(project)}`, follow the build to its end and report its test "
-            "results"
-        )
+        change = f"start CodeBuild project `{escape(project)}`, follow the build to its end and report its test results"
         return Preview(now=last_build_lines(_aws(ctx), project, ctx.now()), change=change)
 
     def resume(self, args: RegressionArgs, job: JobEnvelope, ctx: OperationContext, state: BuildState) -> StepResult:

@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from shared import messages
+from shared import blockkit
 from shared.commands.builtin.restart import RestartArgs
 from shared.inventory import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
+from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.effects import UNKNOWABLE, Unknowable
 from worker_function.errors import PermanentJobError, classify_aws_errors
@@ -66,7 +67,7 @@ def _restart_service(name: str, ecs: EcsService, job: JobEnvelope, ctx: Operatio
         f"Restart of `{name}` started (cluster `{ecs.cluster}`): new deployment `{primary['id']}`, {counts(primary)}."
     )
     state = ServiceState(cluster=ecs.cluster, service=ecs.service, deployment=primary["id"], summary=counts(primary))
-    return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+    return Wait(progress=job_messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _reboot_instances(
     if not certain:
         headline += " (The worker stopped while asking EC2 to reboot them, and EC2 cannot tell whether it did.)"
     state = InstancesState(instances=ids, uncertain=not certain, summary="reboot requested")
-    return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+    return Wait(progress=job_messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
 
 @dataclass(frozen=True)
@@ -184,15 +185,17 @@ def _follow_instances(name: str, state: InstancesState, ctx: OperationContext, a
     lines = health_lines(health)
     gone = [h["id"] for h in health if h["state"] in ("stopped", "stopping", "terminated", "shutting-down")]
     if gone:
-        return messages.outcome(False, f"Reboot of `{name}` FAILED: {', '.join(gone)} stopped.", lines, in_channel=True)
+        return job_messages.outcome(
+            False, f"Reboot of `{name}` FAILED: {', '.join(gone)} stopped.", lines, in_channel=True
+        )
     if all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health):
         if state.uncertain:
             lines = [*lines, UNCERTAIN_REBOOT]
-        return messages.outcome(True, f"Reboot of `{name}` completed: status checks pass.", lines, in_channel=True)
+        return job_messages.outcome(True, f"Reboot of `{name}` completed: status checks pass.", lines, in_channel=True)
     waiting = sum(1 for h in health if not (h["instance"] == "ok" and h["system"] == "ok"))
     summary = f"{waiting} of {len(health)} instances still failing or initialising status checks"
     return Wait(
-        progress=messages.progress(f"Reboot of `{name}`: {summary}.", lines),
+        progress=job_messages.progress(f"Reboot of `{name}`: {summary}.", lines),
         state=state.changed(summary=summary),
         delay_s=ctx.poll_delay(),
     )
@@ -242,18 +245,18 @@ class RestartOperation:
             service = describe_service(aws, ecs, "read")
             primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), None)
             now = [
-                f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
-                f"{messages.escape(service.get('status'))}: {service.get('runningCount', 0)}/"
+                f"Service `{blockkit.escape(ecs.service)}` (cluster `{blockkit.escape(ecs.cluster)}`) "
+                f"{blockkit.escape(service.get('status'))}: {service.get('runningCount', 0)}/"
                 f"{service.get('desiredCount', 0)} tasks running"
             ]
             if primary is not None:
-                definition = messages.escape(str(primary.get("taskDefinition", "?")).rsplit("/", 1)[-1])
+                definition = blockkit.escape(str(primary.get("taskDefinition", "?")).rsplit("/", 1)[-1])
                 now.append(
-                    f"Deployment `{messages.escape(primary['id'])}` {rollout_state(primary).lower()}: "
+                    f"Deployment `{blockkit.escape(primary['id'])}` {rollout_state(primary).lower()}: "
                     f"{counts(primary)}, task definition `{definition}`"
                 )
             change = (
-                f"force a new deployment of `{messages.escape(ecs.service)}` (ECS UpdateService "
+                f"force a new deployment of `{blockkit.escape(ecs.service)}` (ECS UpdateService "
                 f"forceNewDeployment): its tasks are replaced with the same task definition, then followed until "
                 "the rollout completes"
             )

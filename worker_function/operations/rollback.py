@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from shared import messages
+from shared import blockkit
 from shared.commands.builtin.rollback import RollbackArgs
 from shared.inventory import EcsService
 from shared.jobs import JobEnvelope
+from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
@@ -67,7 +68,7 @@ def tasks_of(service: dict[str, Any]) -> str:
 def choose(args: RollbackArgs, running: dict[str, Any], aws: Clients) -> dict[str, Any] | str:
     """The ACTIVE task definition to roll back to, or why there is none (plain mrkdwn, escaped)."""
     family, revision = str(running["family"]), int(running["revision"])
-    current = messages.echo(revision_name(running))
+    current = blockkit.echo(revision_name(running))
     if args.revision is None:
         if revision <= 1:
             return (
@@ -80,18 +81,18 @@ def choose(args: RollbackArgs, running: dict[str, Any], aws: Clients) -> dict[st
         elsewhere = foreign_arn(args.revision, str(running.get("taskDefinitionArn") or ""))
         if elsewhere is not None:
             return (
-                f"{messages.echo(args.revision, 200)} names {elsewhere}, and `{args.target}` runs in "
+                f"{blockkit.echo(args.revision, 200)} names {elsewhere}, and `{args.target}` runs in "
                 f"{where_of(str(running.get('taskDefinitionArn') or ''))}: a rollback stays within the service's "
                 "own account, region and family."
             )
         named = args.revision.rsplit("/", 1)[-1].rsplit(":", 1)
         if named[0] != family:
             return (
-                f"{messages.echo(args.revision, 200)} is a revision of family {messages.echo(named[0])}, and "
-                f"`{args.target}` runs family {messages.echo(family)}: a rollback stays within its family."
+                f"{blockkit.echo(args.revision, 200)} is a revision of family {blockkit.echo(named[0])}, and "
+                f"`{args.target}` runs family {blockkit.echo(family)}: a rollback stays within its family."
             )
         wanted, which = int(named[1]), "revision"
-    name = messages.echo(f"{family}:{wanted}")
+    name = blockkit.echo(f"{family}:{wanted}")
     if wanted == revision:
         return f"it already runs {name}."
     found = task_definition(aws, f"{family}:{wanted}", "read")
@@ -100,7 +101,7 @@ def choose(args: RollbackArgs, running: dict[str, Any], aws: Clients) -> dict[st
     if found is None or found.get("status") != "ACTIVE":
         status = "INACTIVE" if found is None else found.get("status", "?")
         return (
-            f"{which} {name} is deregistered ({messages.escape(status)}): ECS starts no tasks from "
+            f"{which} {name} is deregistered ({blockkit.escape(status)}): ECS starts no tasks from "
             f"it. Name an active revision: `/ops-rollback {args.target} <revision>` (it runs {current})."
         )
     return found
@@ -114,7 +115,7 @@ def _arn_place(arn: str) -> tuple[str, str, str]:
 
 def where_of(arn: str) -> str:
     partition, region, account = _arn_place(arn)
-    return f"account `{messages.escape(account)}`, region `{messages.escape(region)}` ({messages.escape(partition)})"
+    return f"account `{blockkit.escape(account)}`, region `{blockkit.escape(region)}` ({blockkit.escape(partition)})"
 
 
 def foreign_arn(named: str, running_arn: str) -> str | None:
@@ -129,7 +130,7 @@ def foreign_arn(named: str, running_arn: str) -> str | None:
 def from_to(running: dict[str, Any], chosen: dict[str, Any]) -> str:
     """`payment:2` -> `payment:1`, with the images of each."""
     return (
-        f"{messages.echo(revision_name(running))} → {messages.echo(revision_name(chosen))}; "
+        f"{blockkit.echo(revision_name(running))} → {blockkit.echo(revision_name(chosen))}; "
         f"image {images(running)} → {images(chosen)}"
     )
 
@@ -187,7 +188,7 @@ class RollbackOperation:
             raise PermanentJobError(f"ECS cannot describe the task definition `{ecs.service}` runs")
         chosen = choose(args, running, aws)
         if isinstance(chosen, str):
-            return messages.outcome(None, f"Rollback of `{args.target}`: {chosen} Nothing was run.")
+            return job_messages.outcome(None, f"Rollback of `{args.target}`: {chosen} Nothing was run.")
         moved = from_to(running, chosen)
         state = PlannedState(
             cluster=ecs.cluster,
@@ -198,8 +199,8 @@ class RollbackOperation:
             moved=moved,
             summary=f"rolling back to {revision_name(chosen)}",
         )
-        headline = f"Rollback of `{args.target}` (cluster {messages.echo(ecs.cluster)}): starting the deployment."
-        return Wait(progress=messages.progress(headline, [moved]), state=state, delay_s=0)
+        headline = f"Rollback of `{args.target}` (cluster {blockkit.echo(ecs.cluster)}): starting the deployment."
+        return Wait(progress=job_messages.progress(headline, [moved]), state=state, delay_s=0)
 
     def resume(
         self, args: RollbackArgs, job: JobEnvelope, ctx: OperationContext, state: PlannedState | FollowedState
@@ -220,7 +221,7 @@ class RollbackOperation:
         )
         deployment = ctx.effect(RollBack(aws, ecs, intent))
         headline = (
-            f"Rollback of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): new deployment "
+            f"Rollback of `{args.target}` started (cluster {blockkit.echo(ecs.cluster)}): new deployment "
             f"`{deployment['id']}`, {counts(deployment)}."
         )
         followed = FollowedState(
@@ -230,7 +231,7 @@ class RollbackOperation:
             moved=state.moved,
             summary=counts(deployment),
         )
-        return Wait(progress=messages.progress(headline, [state.moved]), state=followed, delay_s=ctx.poll_delay())
+        return Wait(progress=job_messages.progress(headline, [state.moved]), state=followed, delay_s=ctx.poll_delay())
 
     def preview(self, args: RollbackArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
         """The revision the service runs now, and the one a rollback would deploy (or why there is none)."""
@@ -241,12 +242,12 @@ class RollbackOperation:
         seen = primary(service) or {}
         running = task_definition(aws, str(seen.get("taskDefinition") or service.get("taskDefinition") or ""), "read")
         now = [
-            f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
-            f"{messages.escape(service.get('status'))}: {tasks_of(service)}"
+            f"Service `{blockkit.escape(ecs.service)}` (cluster `{blockkit.escape(ecs.cluster)}`) "
+            f"{blockkit.escape(service.get('status'))}: {tasks_of(service)}"
         ]
         if running is None:
             return Preview(now=now, change=f"nothing: ECS cannot describe the task definition `{ecs.service}` runs")
-        now.append(f"Runs {messages.echo(revision_name(running))}, image {images(running)}")
+        now.append(f"Runs {blockkit.echo(revision_name(running))}, image {images(running)}")
         chosen = choose(args, running, aws)
         if isinstance(chosen, str):
             return Preview(now=now, change=f"nothing: {chosen}")

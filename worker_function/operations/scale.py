@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared import messages
+from shared import blockkit
 from shared.commands.builtin.scale import ScaleArgs
 from shared.inventory import EcsService
 from shared.jobs import JobEnvelope
+from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
@@ -83,8 +84,8 @@ class ScaleOperation:
         assert ecs is not None
         refusal = ecs.count_refusal(args.target, args.count)  # the ack refuses it too, when it has the inventory
         if refusal is not None:
-            return messages.outcome(
-                None, f"Scale of `{args.target}` refused: {messages.escape(refusal)} Nothing was run."
+            return job_messages.outcome(
+                None, f"Scale of `{args.target}` refused: {blockkit.escape(refusal)} Nothing was run."
             )
         service = describe_service(aws, ecs, "scale")
         if service.get("status") != "ACTIVE":
@@ -93,13 +94,13 @@ class ScaleOperation:
         intent = ctx.intent(job, "ecs-desired-count", f"scale {ecs.service} to {args.count}", desired=seen)
         previous, scaled = ctx.effect(SetDesiredCount(aws, ecs, args.count, intent))
         headline = (
-            f"Scale of `{args.target}` started (cluster {messages.echo(ecs.cluster)}): desired count {previous} → "
+            f"Scale of `{args.target}` started (cluster {blockkit.echo(ecs.cluster)}): desired count {previous} → "
             f"{args.count}; {tasks(scaled)}."
         )
         state = ScaleState(
             cluster=ecs.cluster, service=ecs.service, desired=args.count, previous=previous, summary=tasks(scaled)
         )
-        return Wait(progress=messages.progress(headline), state=state, delay_s=ctx.poll_delay())
+        return Wait(progress=job_messages.progress(headline), state=state, delay_s=ctx.poll_delay())
 
     def resume(self, args: ScaleArgs, job: JobEnvelope, ctx: OperationContext, state: ScaleState) -> StepResult:
         ecs = EcsService(cluster=state.cluster, service=state.service)
@@ -108,7 +109,7 @@ class ScaleOperation:
         what, facts = f"Scale of `{args.target}`", tasks(service)
         desired = int(service.get("desiredCount", 0))
         if desired != state.desired:
-            return messages.outcome(
+            return job_messages.outcome(
                 None,
                 f"{what}: the desired count is now {desired}, not {state.desired}: something else changed it "
                 f"({facts}).",
@@ -116,11 +117,13 @@ class ScaleOperation:
             )
         if int(service.get("runningCount", 0)) == desired:
             headline = (
-                f"{what} completed (cluster {messages.echo(ecs.cluster)}): {state.previous} → {desired} tasks, {facts}."
+                f"{what} completed (cluster {blockkit.echo(ecs.cluster)}): {state.previous} → {desired} tasks, {facts}."
             )
-            return messages.outcome(True, headline, in_channel=True)
+            return job_messages.outcome(True, headline, in_channel=True)
         headline = f"{what} in progress: {state.previous} → {desired} tasks, {facts}."
-        return Wait(progress=messages.progress(headline), state=state.changed(summary=facts), delay_s=ctx.poll_delay())
+        return Wait(
+            progress=job_messages.progress(headline), state=state.changed(summary=facts), delay_s=ctx.poll_delay()
+        )
 
     def preview(self, args: ScaleArgs, job: JobEnvelope, ctx: OperationContext) -> Preview:
         """The service's counts now and its bounds, and the desired count that would be set."""
@@ -129,14 +132,14 @@ class ScaleOperation:
         assert ecs is not None
         service = describe_service(aws, ecs, "read")
         now = [
-            f"Service `{messages.escape(ecs.service)}` (cluster `{messages.escape(ecs.cluster)}`) "
-            f"{messages.escape(service.get('status'))}: {tasks(service)}"
+            f"Service `{blockkit.escape(ecs.service)}` (cluster `{blockkit.escape(ecs.cluster)}`) "
+            f"{blockkit.escape(service.get('status'))}: {tasks(service)}"
         ]
         refusal = ecs.count_refusal(args.target, args.count)
         if refusal is not None:
-            return Preview(now=now, change=f"nothing: {messages.escape(refusal)}")
+            return Preview(now=now, change=f"nothing: {blockkit.escape(refusal)}")
         change = (
-            f"set the desired count of `{messages.escape(ecs.service)}` from {service.get('desiredCount', 0)} to "
+            f"set the desired count of `{blockkit.escape(ecs.service)}` from {service.get('desiredCount', 0)} to "
             f"{args.count}, then follow it until {args.count} tasks run"
         )
         return Preview(now=now, change=change)

@@ -3,10 +3,10 @@ instance state and status checks (EC2)."""
 
 from __future__ import annotations
 
-from shared import messages
+from shared.blockkit import SlackMessage, escape, humanize_seconds, shorten, with_footer
 from shared.commands.builtin.status import StatusArgs
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
+from worker_function import job_messages
 from worker_function.operations import OperationContext
 from worker_function.operations._ecs import counts, describe_service, rollout_state
 from worker_function.operations.iam import Grant
@@ -37,7 +37,7 @@ class StatusOperation:
             headline = f"`{args.target}`: {ok}/{len(health)} instances running" + (
                 "" if healthy else ", not all healthy"
             )
-            return messages.with_footer(messages.outcome(healthy, headline, health_lines(health)), context)
+            return with_footer(job_messages.outcome(healthy, headline, health_lines(health)), context)
         assert target.ecs is not None
         service = describe_service(aws, target.ecs, "read")
         running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
@@ -53,9 +53,9 @@ class StatusOperation:
             lines.append(f"Deployment `{primary['id']}` {rollout_state(primary).lower()}: {counts(primary)}")
         now = ctx.now()
         for event in service.get("events", [])[:EVENTS_SHOWN]:
-            age = messages.humanize_seconds((now - event["createdAt"]).total_seconds())
-            lines.append(f"• {age} ago: {messages.escape(messages.shorten(event['message'], 300))}")
-        return messages.with_footer(messages.outcome(healthy if not rolling else None, headline, lines), context)
+            age = humanize_seconds((now - event["createdAt"]).total_seconds())
+            lines.append(f"• {age} ago: {escape(shorten(event['message'], 300))}")
+        return with_footer(job_messages.outcome(healthy if not rolling else None, headline, lines), context)
 
 
 OPERATION: Operation[StatusArgs] = StatusOperation()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shared import messages
+from shared.blockkit import SlackMessage, echo, escape, mention, simple
 from shared.commands.builtin.unfreeze import UnfreezeArgs
-from shared.holds import moment
+from shared.holds import Freeze, moment
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
+from worker_function import hold_messages
 from worker_function.errors import HoldRefusedError
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
@@ -23,20 +23,34 @@ class UnfreezeOperation:
         user = job.requester.user_id
         record = ctx.holds.freeze_record(args.environment)
         if record is not None and record.lifted_by == job.job_id:  # a redelivery: ended already
-            return messages.unfrozen(record.freeze, user, job.short_id)
+            return unfrozen(record.freeze, user, job.short_id)
         if record is None or not record.freeze.standing(ctx.now().timestamp()):
-            return messages.not_frozen(args.environment, job.short_id)
+            return not_frozen(args.environment, job.short_id)
         freeze = record.freeze
         rule = ctx.inventory.policy.hold_rule("freeze", args.environment)
         if user != freeze.by and (rule is None or rule.admits(user, args.environment, ctx.group_members) is not True):
             what = f"The freeze of {args.environment}"
-            why = messages.held_by_someone_else(what, freeze.by, freeze.since, rule is not None)
-            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+            why = hold_messages.held_by_someone_else(what, freeze.by, freeze.since, rule is not None)
+            raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
         if not ctx.holds.unfreeze(record, job):
-            why = f"the freeze of {messages.echo(args.environment)} changed while it was being ended; look again."
-            raise HoldRefusedError(messages.hold_refused(job.display, why, job.short_id))
+            why = f"the freeze of {echo(args.environment)} changed while it was being ended; look again."
+            raise HoldRefusedError(hold_messages.hold_refused(job.display, why, job.short_id))
         ctx.audit.record(job, "unfreeze", f"freeze by {freeze.by} until {moment(freeze.until)}: {freeze.reason}")
-        return messages.unfrozen(freeze, user, job.short_id)
+        return unfrozen(freeze, user, job.short_id)
 
 
 OPERATION: Operation[UnfreezeArgs] = UnfreezeOperation()
+
+
+def unfrozen(freeze: Freeze, by: str, short_id: str) -> SlackMessage:
+    whose = "" if by == freeze.by else f" (frozen by {mention(freeze.by)} until {moment(freeze.until)})"
+    return simple(
+        f":sunny: {echo(freeze.environment)} is no longer frozen: ended by {mention(by)}{whose}.",
+        f"job `{escape(short_id)}`",
+    )
+
+
+def not_frozen(environment: str, short_id: str) -> SlackMessage:
+    return simple(
+        f":information_source: {echo(environment)} is not frozen: nothing to end.", f"job `{escape(short_id)}`"
+    )

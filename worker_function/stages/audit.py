@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.messages import SlackMessage
+from shared.blockkit import SlackMessage
 from shared.observability import job_log_keys
 from worker_function.plan import Refuse, Run
 from worker_function.walk import Walk

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from shared import messages
 from shared.observability import job_log_keys
+from worker_function import job_messages
 from worker_function.plan import Claimed, Refuse, Run
 from worker_function.prompts import claim_approval, refuse_decision
 from worker_function.walk import Walk
@@ -41,5 +41,5 @@ def settle(walk: Walk) -> None:
 def replace(walk: Walk) -> str:
     """A confirmed job's prompt becomes "confirmed by ..., queued", just before it runs (once: `opsbot#prompt`)."""
     job = walk.job
-    message = messages.confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
+    message = job_messages.confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
     return walk.services.replier.send(job, message, replace_original=True)

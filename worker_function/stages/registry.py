@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 
+from shared.blockkit import SlackMessage
 from shared.commands import spec_for_kind
 from shared.jobs import JobEnvelope
-from shared.messages import SlackMessage
 from shared.observability import job_log_keys
 from worker_function import tracking
 from worker_function.stages import lease

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import time
 
-from shared import messages
+from shared import blockkit
+from shared.blockkit import SlackMessage
 from shared.inventory import UnknownNameError
-from shared.messages import SlackMessage
 from shared.observability import job_log_keys
+from worker_function import job_messages
 from worker_function.errors import OperationCrashedError, PermanentJobError, StaleStateError, retryable
 from worker_function.operations import StepResult, Wait
 from worker_function.operations.protocols import Resumable
@@ -75,7 +76,7 @@ def failed(walk: Walk) -> None:
     job, exc = walk.job, walk.failure
     if isinstance(exc, UnknownNameError):
         walk.ended, walk.detail = "UnknownName", f": {exc}"
-        walk.result = messages.unknown_name(job.display, job.short_id, str(exc))
+        walk.result = job_messages.unknown_name(job.display, job.short_id, str(exc))
         return
     assert isinstance(exc, PermanentJobError)
     walk.ended, walk.detail = type(exc).__name__, f": failed permanently: {exc}"
@@ -91,7 +92,7 @@ def outcome(walk: Walk) -> None:
     first_ran = job.continuation.started_at if job.continuation else now
     if isinstance(result, Wait):
         logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=job_log_keys(job))
-        footer = messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
+        footer = job_messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
         walk.outcome = StepOutcome(
             message=_with_footer(result.progress, footer),
             started_at=first_ran,
@@ -106,10 +107,10 @@ def outcome(walk: Walk) -> None:
     )
     said: Said = result
     if job.continuation is not None and not internal:  # a long job's last word
-        footer = messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
+        footer = job_messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
         said = _with_footer(said, footer)
     walk.outcome = StepOutcome(message=said, started_at=first_ran, replace_original=replace)
 
 
 def _with_footer(said: Said, footer: str) -> Said:
-    return messages.with_footer(said, footer) if isinstance(said, SlackMessage) else said
+    return blockkit.with_footer(said, footer) if isinstance(said, SlackMessage) else said

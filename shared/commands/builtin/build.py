@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -11,6 +11,12 @@ from shared.commands.spec import HOUR, Args, CommandSpec
 from shared.commands.words import quoted
 from shared.errors import UsageError
 
+if TYPE_CHECKING:
+    from shared.inventory import Inventory
+
+#: Names Jenkins reads itself from a build request (buildWithParameters' `delay`, `token`, `cause`, the form's
+#: `json` and `Submit`, the CSRF crumb): never passed as a build parameter, whatever the inventory says.
+JENKINS_RESERVED = frozenset({"delay", "token", "cause", "json", "submit", "crumb", "jenkins-crumb", ".crumb"})
 #: Jenkins job names as the inventory lists them (folders with "/").
 JobName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$")]
 #: A build parameter's name: what Jenkins accepts in a form field.
@@ -46,12 +52,23 @@ def parse_build_words(words: list[str]) -> dict[str, Any]:
     return {"job": words[0], "parameters": parameters}
 
 
+def parameter_problem(args: BuildArgs, inventory: Inventory | None) -> str | None:
+    """A build parameter that may not reach Jenkins: a reserved name (always), or one the job's allow-list in
+    the inventory does not name or whose value it does not admit."""
+    for name in args.parameters:
+        if name.lower() in JENKINS_RESERVED:
+            return f"{quoted(name)} is a name Jenkins reserves; it is never passed as a build parameter."
+    job = inventory.jenkins_jobs.get(args.job) if inventory is not None else None
+    return job.refusal(args.parameters) if job is not None else None
+
+
 SPEC = CommandSpec(
     name="/ops-build",
     args_model=BuildArgs,
     description="Run a Jenkins job with parameters and follow it to its result.",
     usage_hint="<job> [key=value ...]",
     parse_words=parse_build_words,
+    check=parameter_problem,
     target="job",
     subject="job",
     accepts="jenkins_job",

@@ -1,7 +1,7 @@
 """Block Kit builders for what runs and waits: /ops-jobs, /ops-cancel's answers and the App Home tab.
 
 Pure functions from plain rows to messages (and a Home view) bounded for any number of jobs: a message at
-most 50 blocks (`messages.fit`), a Home view at most 100 (`home_view`), every section within 3,000
+most 50 blocks (`blockkit.fit`), a Home view at most 100 (`home_view`), every section within 3,000
 characters, long lists cut with "... N more". Text from elsewhere (commands as typed, summaries from AWS or
 Jenkins) is escaped. `extra_blocks` is where another section joins (the locks and freezes of the target).
 """
@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.messages import (
+from shared.blockkit import (
     SlackMessage,
-    _context,
-    _fallback_text,
-    _section,
-    _sections,
+    context_block,
     echo,
     escape,
+    fallback_text,
     humanize_seconds,
     mention,
+    section_block,
+    section_blocks,
     shorten,
 )
 
@@ -102,18 +102,18 @@ def jobs_overview(
     about = f" on {echo(target)}" if target else ""
     counts = f"{len(running)} running, {len(waiting)} waiting, {_count(len(leases), 'lease')} held"
     header = f"*What runs and waits{about}*: {counts}"
-    blocks: list[dict[str, Any]] = [_section(header)]
+    blocks: list[dict[str, Any]] = [section_block(header)]
     sections = [
         ("Running", [job_line(r, now) for r in running], "jobs"),
         ("Waiting", [job_line(r, now) for r in waiting], "jobs"),
         ("Leases", [lease_line(r, now) for r in leases], "leases"),
     ]
     for title, lines, what in sections:
-        blocks.append(_section(f"*{title}*"))
-        blocks += _sections(lines or ["_None._"], max_sections=JOB_SECTIONS, what=what)
+        blocks.append(section_block(f"*{title}*"))
+        blocks += section_blocks(lines or ["_None._"], max_sections=JOB_SECTIONS, what=what)
     blocks += list(extra_blocks)[:10]
-    blocks.append(_context(f"`/ops-cancel <job>` stops one · job `{short_id}`"))
-    return SlackMessage(text=_fallback_text(header), blocks=blocks)
+    blocks.append(context_block(f"`/ops-cancel <job>` stops one · job `{short_id}`"))
+    return SlackMessage(text=fallback_text(header), blocks=blocks)
 
 
 def unknown_job(job_id: str, known: Sequence[str]) -> SlackMessage:
@@ -161,8 +161,10 @@ def job_cancelled(
     icon = ":heavy_multiplication_x:" if for_requester else ":octagonal_sign:"
     text = f"{icon} Job `{escape(short_id)}` ({echo(display)}){whose} was cancelled{who}."
     lines = [f"• {escape(shorten(s, 300))}" for s in stopped]
-    blocks = [_section(text), *_sections(lines, max_sections=2, what="lines")] if lines else [_section(text)]
-    return SlackMessage(text=_fallback_text(text, *lines), blocks=blocks, response_type="ephemeral")
+    blocks = (
+        [section_block(text), *section_blocks(lines, max_sections=2, what="lines")] if lines else [section_block(text)]
+    )
+    return SlackMessage(text=fallback_text(text, *lines), blocks=blocks, response_type="ephemeral")
 
 
 def completed_before_cancel(
@@ -186,10 +188,10 @@ def completed_before_cancel(
 
 
 def _simple_message(text: str, *context: str) -> SlackMessage:
-    blocks = [_section(text)]
+    blocks = [section_block(text)]
     if context:
-        blocks.append(_context(*context))
-    return SlackMessage(text=_fallback_text(text, *context), blocks=blocks)
+        blocks.append(context_block(*context))
+    return SlackMessage(text=fallback_text(text, *context), blocks=blocks)
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def home_view(
     them, then `extra_blocks` (the locks and freezes section); at most 100 blocks."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "opsbot"}},
-        _context(f"What runs and waits for {mention(viewer)}, as of {now:%H:%M:%S} UTC (refreshed when opened)."),
+        context_block(f"What runs and waits for {mention(viewer)}, as of {now:%H:%M:%S} UTC (refreshed when opened)."),
     ]
     approval_lines = [
         f"`{escape(a.short_id)}` {echo(a.display)} by {mention(a.requester)} {_when(a.since, now)}, "
@@ -230,10 +232,10 @@ def home_view(
     ]
     for title, lines, what in lists:
         blocks.append({"type": "header", "text": {"type": "plain_text", "text": title}})
-        blocks += _sections(lines or ["_None._"], max_sections=HOME_SECTIONS, what=what)
+        blocks += section_blocks(lines or ["_None._"], max_sections=HOME_SECTIONS, what=what)
     extra = list(extra_blocks)
     room = MAX_HOME_BLOCKS - len(blocks) - 1
     if len(extra) > room:
-        extra = [*extra[: room - 1], _context(f"… {len(extra) - (room - 1)} more blocks not shown.")]
-    blocks += [*extra, _context("`/ops-jobs` shows every job; `/ops-cancel <job>` stops one.")]
+        extra = [*extra[: room - 1], context_block(f"… {len(extra) - (room - 1)} more blocks not shown.")]
+    blocks += [*extra, context_block("`/ops-jobs` shows every job; `/ops-cancel <job>` stops one.")]
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}

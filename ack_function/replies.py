@@ -1,0 +1,141 @@
+"""What the ack answers on the HTTP response: queued, refused, usage, the confirmation prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.blockkit import (
+    SlackMessage,
+    button,
+    context_block,
+    echo,
+    escape,
+    fallback_text,
+    humanize_seconds,
+    section_block,
+    simple,
+)
+from shared.commands import CommandSpec
+from shared.messages import command_list, decision_refused
+
+
+def queued(display: str, short_id: str) -> SlackMessage:
+    return simple(
+        f":hourglass_flowing_sand: {echo(display)} is queued as job `{short_id}`.",
+        "I'll post the result here.",
+    )
+
+
+def usage_help(spec: CommandSpec, problem: str) -> SlackMessage:
+    """`problem` is plain words (it may quote the input, already shortened): shown escaped."""
+    return simple(
+        f":warning: {escape(problem)}\nUsage: `{escape(spec.usage)}`\n{spec.summary}",
+        "Nothing was queued.",
+    )
+
+
+def unknown_command(name: str, specs: Sequence[CommandSpec]) -> SlackMessage:
+    """An unknown command: the closest one offered ("did you mean"), then every command, closest first."""
+    if not name:
+        return simple(f"Here is what I can do:\n{command_list(specs)}", "Nothing was queued.")
+    import difflib  # only to explain an unknown command
+
+    from shared.inventory import closest_first
+
+    by_name = {spec.name: spec for spec in specs}
+    typed = name.strip().lower()
+    ordered = [by_name[n] for n in closest_first(typed, list(by_name))]
+    close = difflib.get_close_matches(typed, list(by_name), n=1, cutoff=0.6)
+    guess = f" Did you mean `{escape(close[0])}`?" if close else ""
+    opening = f":question: I don't know {echo(name, 40)}.{guess} The commands, closest first:"
+    return simple(f"{opening}\n{command_list(ordered)}", "Nothing was queued.")
+
+
+def refused(display: str, problem: str) -> SlackMessage:
+    """A request the ack refuses before queueing (unknown name, a build parameter not allowed): plain words."""
+    return simple(f":no_entry: {echo(display)} was not queued: {escape(problem)}", "Nothing was queued.")
+
+
+def not_from_this_workspace() -> SlackMessage:
+    """To a person from another organisation (Slack Connect) who asked opsbot for something."""
+    return simple(":no_entry: opsbot accepts commands from members of this workspace only.", "Nothing was queued.")
+
+
+def enqueue_failed(display: str, short_id: str = "", *, maybe_queued: bool = False) -> SlackMessage:
+    """`maybe_queued`: the queue took the request but did not confirm in time, so it may hold the job."""
+    if maybe_queued:
+        return simple(
+            f":warning: The job queue did not confirm {echo(display)} in time: it may or may not be queued. "
+            f"If it was, job `{short_id}` answers here (it never runs twice); if nothing comes within a "
+            "minute, try again.",
+        )
+    return simple(
+        f":x: Could not queue {echo(display)}; nothing was run. Try again in a moment.",
+        "The job queue could not be reached.",
+    )
+
+
+def confirm_prompt(
+    display: str,
+    description: str,
+    environment: str | None,
+    confirm_token: str,
+    cancel_token: str,
+    ttl_s: int,
+    confirm_id: str,
+    cancel_id: str,
+) -> SlackMessage:
+    """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel (each
+    button carries its own token, good for that purpose only)."""
+    where = f" on *{escape(environment)}*" if environment else ""
+    command, cut = whole_command(display)
+    text = f":warning: Run {command}{where}? {description}"
+    actions = {
+        "type": "actions",
+        "block_id": "opsbot_confirm",
+        "elements": [
+            button(confirm_id, "Confirm", confirm_token, "danger"),
+            button(cancel_id, "Cancel", cancel_token),
+        ],
+    }
+    footer = context_block(
+        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then.",
+        *([cut] if cut else []),
+    )
+    return SlackMessage(text=fallback_text(text), blocks=[section_block(text), actions, footer])
+
+
+#: A command shown for confirming is shown whole up to this long; a longer one keeps its start and its end.
+MAX_CONFIRMED_COMMAND = 1200
+_CONFIRMED_TAIL = 200
+
+
+def whole_command(display: str) -> tuple[str, str]:
+    """The command as a code span, whole (what is confirmed is what runs); past `MAX_CONFIRMED_COMMAND`
+    characters its start and its end (where a revision or a count is) with the cut said, never silently."""
+    flat = " ".join(display.split())
+    if len(flat) <= MAX_CONFIRMED_COMMAND:
+        return echo(flat, MAX_CONFIRMED_COMMAND), ""
+    head = flat[: MAX_CONFIRMED_COMMAND - _CONFIRMED_TAIL - 1]
+    tail = flat[-_CONFIRMED_TAIL:]
+    left_out = len(flat) - len(head) - len(tail)
+    shown = f"{echo(head, len(head))} … {echo(tail, len(tail))}"
+    return shown, f"The command is {len(flat)} characters long: {left_out} in its middle are not shown here."
+
+
+def cancel_refused(reason: str) -> SlackMessage:
+    """To whoever clicked Cancel on a prompt that is not theirs (or with a token that does not hold)."""
+    return simple(f":no_entry: That cancellation was not accepted: {escape(reason)}. The prompt is unchanged.")
+
+
+def rejection_refused(reason: str) -> SlackMessage:
+    """To whoever clicked Reject on an approval request they may not decide: the request stays open."""
+    return decision_refused("rejection", reason)
+
+
+def use_the_slash_command(display: str) -> SlackMessage:
+    return simple(
+        f":point_right: {echo(display)} must be confirmed or approved first: type it as a slash command "
+        "to get the prompt.",
+        "Nothing was queued.",
+    )

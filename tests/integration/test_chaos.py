@@ -1,0 +1,57 @@
+"""Many faults at once, in CI: a few seeded chaos runs on the local stack (tests/chaos), each checked against the
+guarantees over its whole recorded history, and deliberately broken builds caught within those seeds.
+
+A failing seed is replayed alone with `python -m tests.chaos --seed N` (its schedule and each violation's slice of
+history are printed); the long campaign is `python -m tests.chaos --seeds 1000`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.chaos.broken import broken
+from tests.chaos.checker import check
+from tests.chaos.history import History
+from tests.chaos.schedule import Schedule
+from tests.chaos.world import ChaosStack, Run
+
+#: The CI seeds: short schedules (8 commands, 3 workers), a few minutes together on a loaded 2-core machine.
+CI_SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server) -> Iterator[ChaosStack]:
+    with ChaosStack.running(moto_server) as running:
+        yield running
+
+
+def play(stack: ChaosStack, seed: int) -> History:
+    run = Run(stack, Schedule.from_seed(seed))
+    try:
+        return run.play()
+    finally:
+        run.close()
+
+
+# A guard against a hang, not a time asserted.
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("seed", CI_SEEDS)
+def test_a_seeded_chaos_run_keeps_every_guarantee(stack, seed):
+    history = play(stack, seed)
+    found = check(history)
+    assert not found, f"{Schedule.from_seed(seed).describe()}\n" + "\n".join(v.render(history) for v in found)
+    assert history.of("effect"), "the run made no side effect: it proves nothing"
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(("name", "kinds"), [("lease", {"concurrent_mutations"})])
+def test_a_broken_build_is_caught_within_the_ci_seeds(stack, name, kinds):
+    caught: set[str] = set()
+    with broken(name):
+        for seed in CI_SEEDS:
+            caught |= {v.kind for v in check(play(stack, seed))}
+            if caught & kinds:
+                break
+    assert caught & kinds, f"the {name} build was not caught: {sorted(caught)}"
