@@ -141,6 +141,13 @@ AFTER_STEP = (
     Stage("metrics.finished", metrics.finished),
     Stage("audit.kept", audit.kept),
 )
+#: A permanent failure of the step becomes its answer.
+FAILED = Stage("step.failed", step.failed)
+#: A read's answer, inside its step's record.
+ANSWER = Stage("reply.deliver", reply.deliver, keep=_set_reply)
+#: The walk's end: its audit notes written (quietly when the walk failed: the failure is what SQS hears of).
+WRITE = Stage("audit.write", audit.write)
+WRITE_QUIETLY = Stage("audit.write_quietly", audit.write_quietly)
 
 
 class Executor:
@@ -196,9 +203,9 @@ class Executor:
         walk = Walk(job=job, key=step_key(job), pipeline=pipeline, spec=spec_for_kind(job.kind), services=self.services)
         try:
             self._run(self._walks[pipeline.reads_only], walk)
-            self._enter(Stage("audit.write", audit.write), walk)
+            self._enter(WRITE, walk)
         except Exception:
-            self._enter(Stage("audit.write_quietly", audit.write_quietly), walk)
+            self._enter(WRITE_QUIETLY, walk)
             raise
         return walk
 
@@ -219,7 +226,7 @@ class Executor:
             stage.keep(walk, result)
 
     def _stage(self, *, key: dict[str, Any], walk: Walk, stage: Stage) -> Any:
-        """A stage inside its run-once record."""
+        """A stage inside its run-once record (`key`: the record's, read by Powertools)."""
         return stage.run(walk)
 
     def _step(self, walk: Walk) -> StepOutcome:
@@ -230,7 +237,7 @@ class Executor:
                 self._run(STEP, walk)
         except (PermanentJobError, UnknownNameError) as exc:
             walk.failure = exc
-            self._enter(Stage("step.failed", step.failed), walk)
+            self._enter(FAILED, walk)
         finally:
             walk.exits = None
         self._run(AFTER_STEP, walk)
@@ -241,6 +248,6 @@ class Executor:
         """A job that only reads: its step and its message in one record (a retry may run the step again, and its
         message's intent makes the repeat replace the copy that may have arrived)."""
         outcome = self._step(walk)
-        self._enter(Stage("reply.deliver", reply.deliver, keep=_set_reply), walk)
+        self._enter(ANSWER, walk)
         assert walk.reply is not None
         return Delivered(outcome=outcome, reply=walk.reply)
