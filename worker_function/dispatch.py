@@ -27,12 +27,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from pydantic import ValidationError
 
 from shared import messages
 from shared.commands import AuditNoteArgs, pipeline_for
 from shared.errors import JobFormatError
-from shared.jobs import JobEnvelope, reply_target_of
+from shared.jobs import JobEnvelope, reply_target_of, utcnow
 from shared.observability import job_log_keys
+from shared.runbooks import TaskMessage, task_job
 from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function import job_messages
 from worker_function.errors import GROUP_CHECK_FAILED, GroupLookupError, transient
@@ -111,8 +113,9 @@ class Dispatcher:
     def handle_record(self, body: str, receive_count: int) -> None:
         """Handle one SQS message. Returning means "delete it"; raising means "deliver it again"."""
         try:
-            job = JobEnvelope.from_message(body)
-        except JobFormatError as exc:
+            task = TaskMessage.parse(body)  # a runbook's state waiting for a person
+            job = JobEnvelope.from_message(body) if task is None else task_job(task, utcnow())
+        except (JobFormatError, ValidationError) as exc:
             self._reject(body, str(exc), receive_count)
             return
         keys = job_log_keys(job)
