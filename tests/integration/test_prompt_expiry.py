@@ -127,9 +127,9 @@ def test_cancel_wins_and_the_expiry_changes_nothing(flow, harness):
 
 def without_migrate_operators(demo: str) -> str:
     """The demo inventory with /ops-migrate taken out of its prod operators rule (the rule the test adds decides)."""
-    operators = 'commands = ["/ops-restart", "/ops-migrate", "/ops-run"]'
+    operators = 'commands = ["/ops-restart", "/ops-migrate"]'
     assert operators in demo, "the demo's prod operators rule changed: take /ops-migrate out of it here"
-    return demo.replace(operators, 'commands = ["/ops-restart", "/ops-run"]')
+    return demo.replace(operators, 'commands = ["/ops-restart"]')
 
 
 def test_a_requester_outside_the_group_confirms_and_reads_only_the_denial_in_place_of_the_prompt(harness):
