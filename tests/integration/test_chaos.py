@@ -17,8 +17,10 @@ from tests.chaos.history import History
 from tests.chaos.schedule import Schedule
 from tests.chaos.world import ChaosStack, Run
 
-#: The CI seeds: short schedules (8 commands, 3 workers), a few minutes together on a loaded 2-core machine.
-CI_SEEDS = (1, 2, 3)
+#: The CI seeds: short schedules (8 commands, 3 workers), a few minutes together on a loaded 2-core machine. Seed 1005
+#: cancels a migration of `payment` and restarts `payment` next: it once showed a false "two jobs at once" (the
+#: cancel's notice to the migration's requester was not read as that job's end); replayed here.
+CI_SEEDS = (1, 2, 1005)
 
 
 @pytest.fixture(scope="module")
