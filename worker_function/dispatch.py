@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import blockkit, messages
 from shared.audit import AuditEvent
 from shared.blockkit import SlackMessage
-from shared.commands import AuditNoteArgs, CommandSpec, Pipeline, pipeline_for, spec_for_kind
+from shared.commands import ApprovalRequestArgs, AuditNoteArgs, CommandSpec, Pipeline, pipeline_for, spec_for_kind
 from shared.errors import JobFormatError
 from shared.guard import check
 from shared.inventory import UnknownNameError
@@ -630,11 +630,23 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
+        self._settle_given_up(job)
         self._end_quietly(job, f"failed after {attempts} attempts: {reason}")
         self._publish(job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
         self.dead_letters.put(body, reason=reason, attempts=attempts)
+
+    def _settle_given_up(self, job: JobEnvelope) -> None:
+        """An approval request given up (never posted): its prompt is decided as refused, so its expiry, an hour
+        on, finds it decided and says nothing (the requester was told it failed), and a late Approve runs
+        nothing."""
+        if not isinstance(job.args, ApprovalRequestArgs):
+            return
+        try:
+            self.ctx.decisions.claim(job.args.job_id or job.job_id, "refused")
+        except Exception:
+            logger.exception("the approval request of %s could not be settled", job.display, extra=job_log_keys(job))
 
     def _end_quietly(self, job: JobEnvelope, outcome: str) -> None:
         """A job given up: not left "running" in /ops-jobs, nor holding its target's lease, until they expire."""
