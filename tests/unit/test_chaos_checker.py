@@ -143,6 +143,18 @@ def test_two_mutating_jobs_on_one_target_at_once_are_caught():
     assert story.kinds() == ["concurrent_mutations"]
 
 
+def test_a_job_whose_lease_is_released_is_off_its_target_before_its_answer():
+    """Its operation done and its lease released, a job may still be telling its requester (a kill between): the
+    next job on the target is not "at once" with it."""
+    story = Story()
+    story.ask("a" * 32, "/ops-restart payment", 0)
+    story.effect("a" * 32, "ecs.restart", "payment", 1)
+    story.lease("payment", "released", 30, "a" * 32)
+    restart(story, "b" * 32, 31, target="payment")
+    story.final("a" * 32, DONE, 60)
+    assert check(story.h) == []
+
+
 def test_a_refusal_by_an_ended_jobs_lease_past_its_ttl_is_caught():
     story = Story()
     a, b = "a1b2c3d4" + "0" * 24, "b" * 32
