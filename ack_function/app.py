@@ -17,10 +17,12 @@ from ack_function.listeners.actions import (
     confirmation_listener,
     pick_listener,
     runbook_listener,
+    step_listener,
 )
 from ack_function.listeners.commands import command_listener
 from ack_function.listeners.events import home_listener, mention_listener
 from ack_function.pickers import PICK_PREFIX, SINCE_ACTION
+from ack_function.step_clicks import STEP_ACTIONS
 from shared.alarms import RUNBOOK_ACTION
 from shared.confirm import APPROVE_ACTION, CANCEL_ACTION, CONFIRM_ACTION, REJECT_ACTION
 from shared.inventory import Inventory
@@ -93,6 +95,7 @@ def build_app(signing_secret: str, queue: JobQueue, inventory: Inventory | None 
     app.action(re.compile(f"^{re.escape(PICK_PREFIX)}"))(pick_listener(queue, signing_secret, inventory))
     app.action(SINCE_ACTION)(acknowledge)
     app.action(re.compile(f"^{RUNBOOK_ACTION}_[0-9]+$"))(runbook_listener(queue, signing_secret, inventory))
+    app.action(STEP_ACTIONS)(step_listener(queue))
     app.event("app_mention")(mention_listener(queue, inventory))
     app.event("app_home_opened")(home_listener(queue))
     app.error(answer_listener_error)

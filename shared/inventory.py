@@ -47,7 +47,6 @@ shared/policy.py) and the environment of each name:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,7 +57,9 @@ from shared.commands import COMMANDS, CommandSpec, find_command
 from shared.commands.builtin.build import JENKINS_RESERVED
 from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import OpsbotError, UsageError
+from shared.parameters import Parameter, ParameterName
 from shared.policy import Environment, Policy, build_models
+from shared.runbooks import Runbook
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
 
@@ -182,29 +183,8 @@ class Suite(_Model):
     description: str = ""
 
 
-ParameterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
-
-
-class JenkinsParameter(_Model):
-    """What a build parameter may be: one of `values`, or matching `pattern` (whole value), or anything."""
-
-    values: list[str] = Field(default_factory=list, max_length=100)
-    pattern: str | None = Field(default=None, max_length=500)
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return value
-
-    def admits(self, value: str) -> bool:
-        if self.values and value not in self.values:
-            return False
-        return self.pattern is None or re.fullmatch(self.pattern, value) is not None
+#: What a build parameter may be (`shared.parameters.Parameter`).
+JenkinsParameter = Parameter
 
 
 class JenkinsJob(_Model):
@@ -299,6 +279,26 @@ class Inventory(_Model):
     intake: Intake = Field(default_factory=Intake)
     #: CloudWatch alarms posted to a channel, by exact name or name prefix, with their runbook buttons.
     alarms: dict[AlarmKey, AlarmRoute] = Field(default_factory=dict)
+    #: Multi-step operations run on Step Functions (`/ops-run`; shared/runbooks.py).
+    runbooks: dict[Name, Runbook] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _runbooks_name_what_exists(self) -> Inventory:
+        for key, runbook in self.runbooks.items():
+            for target in runbook.targets:
+                if target not in self.targets:
+                    raise ValueError(f"runbooks.{key}.targets: {target!r} is not one of the targets")
+                if self.targets[target].environment != runbook.environment:
+                    raise ValueError(
+                        f"runbooks.{key}.targets: {target!r} is in {self.targets[target].environment}, the runbook in "
+                        f"{runbook.environment} (the policy decides a run by the runbook's environment: one for all)"
+                    )
+            if runbook.account is not None and runbook.account not in self.accounts:
+                known = ", ".join(sorted(self.accounts)) or "none"
+                raise ValueError(
+                    f"runbooks.{key}.account: there is no [accounts.{runbook.account}] (accounts: {known})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _alarms_name_what_exists(self) -> Inventory:
@@ -344,12 +344,15 @@ class Inventory(_Model):
             return sorted(self.jenkins_jobs)
         if accepts == "environment":
             return self.environments()
+        if accepts == "runbook":
+            return sorted(self.runbooks)
         return sorted(name for name, target in self.targets.items() if _can(target, accepts))
 
     def environments(self) -> list[str]:
         """The environments the inventory's targets, suites and Jenkins jobs are in, sorted (what a freeze names)."""
         found: set[str] = {t.environment for t in self.targets.values()}
         found |= {s.environment for s in self.suites.values()} | {j.environment for j in self.jenkins_jobs.values()}
+        found |= {r.environment for r in self.runbooks.values()}
         return sorted(found)
 
     def target(self, name: str, accepts: str) -> Target:
@@ -369,12 +372,19 @@ class Inventory(_Model):
             raise UnknownNameError("Jenkins job", name, closest_first(name, list(self.jenkins_jobs)))
         return self.jenkins_jobs[name]
 
+    def runbook(self, name: str) -> Runbook:
+        if name not in self.runbooks:
+            raise UnknownNameError("runbook", name, closest_first(name, list(self.runbooks)))
+        return self.runbooks[name]
+
     def require(self, accepts: str, name: str) -> None:
         """Raise `UnknownNameError` unless `name` is something a command accepting `accepts` may be given."""
         if accepts == "suite":
             self.suite(name)
         elif accepts == "jenkins_job":
             self.jenkins_job(name)
+        elif accepts == "runbook":
+            self.runbook(name)
         elif accepts == "environment":
             if name not in self.environments():
                 raise UnknownNameError("environment", name, closest_first(name, self.environments()))
@@ -402,13 +412,16 @@ class Inventory(_Model):
             return job.environment if job else None
         if accepts == "environment":
             return name if name in self.environments() else None
+        if accepts == "runbook":
+            runbook = self.runbooks.get(name)
+            return runbook.environment if runbook else None
         target = self.targets.get(name)
         return target.environment if target else None
 
     def environment_named(self, name: str) -> str | None:
         """The environment of whatever the inventory calls `name` (a target, a suite, a Jenkins job), or `name`
         itself when it is an environment; None when it has nothing by that name."""
-        for accepts in ("target", "suite", "jenkins_job", "environment"):
+        for accepts in ("target", "suite", "jenkins_job", "runbook", "environment"):
             environment = self.environment_of(accepts, name)
             if environment is not None:
                 return environment

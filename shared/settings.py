@@ -182,6 +182,11 @@ class WorkerSettings(AwsSettings):
     service_endpoints: dict[str, str] = Field(
         default_factory=dict, validation_alias=AliasChoices("OPSBOT_SERVICE_ENDPOINTS", "service_endpoints")
     )
+    #: The state machine of each runbook the stack deploys from a definition file (`{"restart-safely": ARN}`, JSON):
+    #: set by the CDK app (and the local stack); runbooks naming an existing state machine carry their own ARN.
+    runbook_arns: dict[str, str] = Field(
+        default_factory=dict, validation_alias=AliasChoices("OPSBOT_RUNBOOK_ARNS", "runbook_arns")
+    )
     #: Seconds between two looks at something a step waits for (a rollout, a build). Long jobs are
     #: re-queued with this delay: no Lambda waits idle.
     poll_interval_s: float = Field(
@@ -207,6 +212,18 @@ class WorkerSettings(AwsSettings):
     jenkins_api_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("JENKINS_API_TOKEN", "jenkins_api_token")
     )
+
+    @field_validator("runbook_arns", mode="before")
+    @classmethod
+    def _runbook_arns_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import json  # only with runbooks
+
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"expected a JSON object of runbook names to ARNs: {exc}") from None
+        return value
 
     @field_validator("service_endpoints", mode="before")
     @classmethod

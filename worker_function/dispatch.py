@@ -45,7 +45,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import blockkit, messages
 from shared.audit import AuditEvent
@@ -54,7 +54,7 @@ from shared.commands import ApprovalRequestArgs, AuditNoteArgs, CommandSpec, Pip
 from shared.errors import JobFormatError
 from shared.guard import check
 from shared.inventory import UnknownNameError
-from shared.jobs import Continuation, JobEnvelope, ProgressHandle, ReplyTarget, reply_target_of
+from shared.jobs import Continuation, JobEnvelope, ProgressHandle, ReplyTarget, reply_target_of, utcnow
 from shared.observability import (
     COMMAND_DIMENSION,
     JOB_DURATION,
@@ -64,6 +64,7 @@ from shared.observability import (
     job_log_keys,
     publish,
 )
+from shared.runbooks import TaskMessage, task_job
 from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function import job_messages, tracking
 from worker_function.errors import (
@@ -222,8 +223,9 @@ class Dispatcher:
     def handle_record(self, body: str, receive_count: int) -> None:
         """Handle one SQS message. Returning means "delete it"; raising means "deliver it again"."""
         try:
-            job = JobEnvelope.from_message(body)
-        except JobFormatError as exc:
+            task = TaskMessage.parse(body)  # a runbook's state waiting for a person
+            job = JobEnvelope.from_message(body) if task is None else task_job(task, utcnow())
+        except (JobFormatError, ValidationError) as exc:
             self._reject(body, str(exc), receive_count)
             return
         keys = job_log_keys(job)

@@ -12,6 +12,7 @@ from infra.aws.config import DeployConfig
 from infra.aws.ingress import Ingress
 from infra.aws.jobs_queue import JobsQueue
 from infra.aws.monitoring import Monitoring
+from infra.aws.runbooks import Runbooks
 from infra.aws.slack_secret import SlackSecret
 from infra.aws.state import State
 from infra.aws.target_account import WORKER_ROLE_NAME
@@ -33,6 +34,7 @@ class OpsbotStack(Stack):
         self.ingress = Ingress(
             self, "Ingress", queue=self.jobs.queue, secret=self.slack.secret, inventory_file=config.inventory_file
         )
+        self.runbooks = Runbooks(self, "Runbooks", inventory=config.inventory, queue=self.jobs.queue)
         self.worker = Worker(
             self,
             "Worker",
@@ -43,6 +45,7 @@ class OpsbotStack(Stack):
             inventory=config.inventory,
             inventory_file=config.inventory_file,
             jenkins_url=config.jenkins_url,
+            runbooks=self.runbooks.arns(),
             # Named only when other accounts' roles trust it (infra/aws/target_account.py).
             role_name=WORKER_ROLE_NAME if config.inventory.role_arns() else None,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -81,6 +81,7 @@ class Worker(Construct):
         inventory: Inventory,
         inventory_file: bytes,
         jenkins_url: str | None = None,
+        runbooks: dict[str, str] | None = None,
         role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -92,6 +93,7 @@ class Worker(Construct):
                 found = operation_permissions(self, InventoryResources.of(inventory, region=region), region=region)
                 operations.statements += found.statements
                 operations.wildcards += found.wildcards
+        runbooks = runbooks or {}
         if inventory.role_arns():
             operations.statements.append(
                 iam.PolicyStatement(actions=list(ASSUME_ROLE_ACTIONS), resources=inventory.role_arns())
@@ -106,6 +108,8 @@ class Worker(Construct):
             "OPSBOT_INVENTORY": INVENTORY_PATH,
             "OPSBOT_MAX_RECEIVE_COUNT": str(DEPLOYED_TIMING.max_receive_count),
         }
+        if runbooks:
+            environment["OPSBOT_RUNBOOK_ARNS"] = Stack.of(self).to_json_string(runbooks)
         if jenkins_url:
             # The Jenkins user and API token are read from the secret (jenkins_user, jenkins_api_token).
             environment["JENKINS_URL"] = jenkins_url

@@ -23,6 +23,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from shared.inventory import Inventory, InventoryError
+from shared.runbooks import state_machine_name
 from worker_function.operations.iam import RESOURCE_KINDS, Grant, ResourceKind
 
 #: The order the unscoped ("*") actions are listed in, by the kind of resource that brings them.
@@ -128,6 +129,8 @@ class InventoryResources:
     #: Regression projects only: the ones whose test reports are read.
     report_projects: tuple[str, ...] = ()
     pipelines: tuple[str, ...] = ()
+    #: The runbooks' state machines in the worker's account: a name (deployed by this stack) or an ARN.
+    state_machines: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, inventory: Inventory, *, role_arn: str | None = None, region: str | None = None) -> InventoryResources:
@@ -148,6 +151,7 @@ class InventoryResources:
             codebuild_projects=tuple(sorted(suites | migrations)),
             report_projects=tuple(sorted(suites)),
             pipelines=tuple(sorted({t.pipeline for t in targets if t.pipeline})),
+            state_machines=tuple(sorted(_state_machines(inventory))) if own else (),
         )
 
     def has(self, kind: ResourceKind) -> bool:
@@ -160,6 +164,8 @@ class InventoryResources:
                 "codebuild_project": self.codebuild_projects,
                 "report_group": self.report_projects,
                 "pipeline": self.pipelines,
+                "state_machine": self.state_machines,
+                "execution": self.state_machines,
             }[kind]
         )
 
@@ -168,6 +174,18 @@ class InventoryResources:
         """The actions granted on "*": only those declared on a kind of resource this inventory has."""
         order = [*_UNSCOPED_ORDER, *(k for k in RESOURCE_KINDS if k not in _UNSCOPED_ORDER)]
         return tuple(a for kind in order if self.has(kind) for a in actions_on(kind, unscoped=True))
+
+
+def _state_machines(inventory: Inventory) -> set[str]:
+    """The runbooks' state machines the worker calls with its own role: the stack's (by name) and the existing
+    ones in its account (by ARN); one in another account is called through that account's role."""
+    found: set[str] = set()
+    for name, book in inventory.runbooks.items():
+        if book.definition is not None:
+            found.add(state_machine_name(name))
+        elif book.state_machine_arn is not None and book.account is None:
+            found.add(book.state_machine_arn)
+    return found
 
 
 @dataclass
@@ -307,5 +325,28 @@ def operation_permissions(
                 format_arn(service="codepipeline", resource=pipeline, arn_format=ArnFormat.NO_RESOURCE_NAME)
                 for pipeline in resources.pipelines
             ],
+        )
+
+    if resources.state_machines:
+        machines = [
+            m
+            if m.startswith("arn:")
+            else format_arn(
+                service="states", resource="stateMachine", resource_name=m, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+            for m in resources.state_machines
+        ]
+        add(actions_on("state_machine"), machines)
+        executions = [m.replace(":stateMachine:", ":execution:", 1) + ":*" for m in machines]
+        add(actions_on("execution"), executions)
+        result.wildcards.extend(
+            (
+                _NAG_ARN.format(region=nag_region, service="states", resource=f"execution:{m}:*")
+                if not m.startswith("arn:")
+                else f"{m.replace(':stateMachine:', ':execution:', 1)}:*",
+                f"{', '.join(actions_on('execution'))} on the executions of the runbook state machine {m} only: an "
+                "execution's ARN ends with its name, made per job.",
+            )
+            for m in resources.state_machines
         )
     return result

@@ -132,7 +132,7 @@ contact = "#ops-admins"
 {approval}
 [[policy.rules]]
 name = "demo-prod-operators"
-commands = ["/ops-restart", "/ops-migrate"]
+commands = ["/ops-restart", "/ops-migrate", "/ops-run"]
 environments = ["prod"]
 ask = "#ops-admins"
 
@@ -147,6 +147,16 @@ name = "demo-prod-rollback-scale"
 commands = ["/ops-rollback", "/ops-scale"]
 environments = ["prod"]
 ask = "#ops-admins"
+
+# A runbook on Step Functions (runbooks/restart-safely.asl.json): `/ops-run restart-safely payment`; its last
+# step asks a second person (not the one who ran it) in #approvals.
+[runbooks.restart-safely]
+description = "Scale up by one, restart, wait for the rollout, ask a second person, scale back"
+definition = "runbooks/restart-safely.asl.json"
+environment = "prod"
+targets = ["payment"]
+approval_channel = "{APPROVALS_CHANNEL}"
+parameters = {{ reason = {{ pattern = "[A-Za-z0-9 ._-]{{1,80}}" }} }}
 
 # A CloudWatch alarm posted to #incident with its runbook (`opsbot alarm payment-5xx ALARM`).
 [alarms.payment-5xx]

@@ -47,6 +47,9 @@ SOURCES = (
     "shared/inventory.py",
     "shared/holds.py",
     "shared/deployment.py",
+    "shared/runbooks.py",
+    "shared/parameters.py",
+    "runbooks",
 )
 #: The account moto uses by default: the opsbot stack's account locally.
 LOCAL_ACCOUNT = "123456789012"
@@ -290,6 +293,10 @@ class Resolver:
             elif kind == "AWS::SNS::Topic":
                 name = props.get("TopicName") or logical_id
                 values[logical_id] = {"Ref": f"arn:aws:sns:{local.region}:{local.account}:{name}", "TopicName": name}
+            elif kind == "AWS::StepFunctions::StateMachine":
+                name = props.get("StateMachineName") or logical_id
+                arn = f"arn:aws:states:{local.region}:{local.account}:stateMachine:{name}"
+                values[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
             elif kind == "AWS::IAM::Role":
                 name = props.get("RoleName") or logical_id
                 values[logical_id] = {"Ref": name, "Arn": f"arn:aws:iam::{local.account}:role/{name}"}

@@ -202,6 +202,34 @@ def _sts(request: Request) -> list[Resource]:
     raise KeyError(request.action)
 
 
+def _token_machine(request: Request, token: str) -> str | None:
+    """The state machine whose running execution waits on task token `token` (moto's interpreter keeps them)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[request.account][request.region]
+    for machine in backend.state_machines:
+        for execution in getattr(machine, "executions", []):
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            pool = getattr(env, "callback_pool_manager", None)
+            if pool is not None and pool.get(token) is not None:
+                return str(machine.arn)
+    return None
+
+
+def _states(request: Request) -> list[Resource]:
+    p, action = request.params, request.action
+    if action in ("StartExecution", "DescribeStateMachine", "ListExecutions"):
+        return [(p["stateMachineArn"], {})]
+    if action in ("DescribeExecution", "GetExecutionHistory", "StopExecution"):
+        return [(p["executionArn"], {})]
+    if action in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"):
+        # Authorized on the state machine the token's execution runs; a token no execution waits on names none,
+        # and Step Functions answers it (InvalidToken, TaskTimedOut) as it would.
+        machine = _token_machine(request, str(p.get("taskToken", "")))
+        return [(machine, {})] if machine else []
+    raise KeyError(action)
+
+
 MAPPINGS: dict[str, Callable[[Request], list[Resource]]] = {
     "dynamodb": _dynamodb,
     "sqs": _sqs,
@@ -210,6 +238,7 @@ MAPPINGS: dict[str, Callable[[Request], list[Resource]]] = {
     "ec2": _ec2,
     "logs": _logs,
     "sts": _sts,
+    "states": _states,
 }
 
 

@@ -6,7 +6,8 @@ can follow a job), and can be told to fail on purpose (`inject_fault`, `POST /_f
 
 Strict (the default): it refuses what Slack refuses, from a model of the workspace (`slack_workspace`:
 channels, membership, the app's scopes from its manifest) and Slack's rate limits (`slack_limits`: 429 with
-`Retry-After`); a response_url serves 5 uses within 30 minutes, a trigger_id is valid for 3 seconds.
+`Retry-After`); a response_url serves 5 uses within 30 minutes, a trigger_id is valid for 3 seconds; a
+message whose blocks break a Block Kit limit is refused `invalid_blocks` (`block_rules`).
 `strict=False` (or `POST /_strict {"strict": false}`) serves every well-formed call, as a hand-made stub would.
 """
 
@@ -27,6 +28,7 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict
 
 from infra.devstack._http import BackgroundServer, Request, Response, json_response, text_response
+from infra.devstack.block_rules import blocks_refusal
 from infra.devstack.blocks import render_blocks
 from infra.devstack.slack_limits import RateLimits
 from infra.devstack.slack_workspace import SlackChannel, Workspace
@@ -453,6 +455,8 @@ class SlackApiServer:
             return text_response("invalid_payload", 400)
         if not payload.get("text") and not payload.get("blocks"):
             return text_response("no_text", 400)
+        if self.strict and (refused := blocks_refusal(payload)):
+            return text_response(refused, 400)
         with self._lock:
             first_seen, uses = self._response_urls.get(key, (time.time(), 0))
             if time.time() - first_seen > self._ttl_s:
@@ -527,6 +531,8 @@ class SlackApiServer:
             return json_response({"ok": False, "error": "channel_not_found"})
         if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
             return json_response({"ok": False, "error": "no_text"})
+        if self.strict and (refused := blocks_refusal(args)):
+            return json_response({"ok": False, "error": refused})
         payload = {k: v for k, v in args.items() if k != "token"}
         if method == "chat.postEphemeral":
             if not args.get("user"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -17,7 +18,7 @@ from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml, demo_workspace, provision_demo_ops
-from infra.devstack.deployed import SynthUnavailable
+from infra.devstack.deployed import LOCAL_ACCOUNT, SynthUnavailable
 from infra.devstack.errors import CommandLineError
 from infra.devstack.fault_proxy import FaultProxy, Rule, parse_rules
 from infra.devstack.iam_policy import Denial
@@ -25,6 +26,7 @@ from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.poller import SqsPoller
 from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_function_roles
+from infra.devstack.runbooks import provision_runbooks
 from infra.devstack.sandboxes import SandboxPool, cold_start_instance
 from infra.devstack.slack_api import SlackApiServer
 from infra.devstack.state import StackState, remove_state, write_state
@@ -152,6 +154,8 @@ class LocalStack:
         self.poller: SqsPoller | None = None
         self.pollers: list[SqsPoller] = []
         self.provisioned: Provisioned | None = None
+        #: The runbooks' state machines (runbook -> ARN), as the worker's OPSBOT_RUNBOOK_ARNS says.
+        self.runbook_arns: dict[str, str] = {}
         self._saved_env: dict[str, str | None] = {}
 
     def common_environment(self) -> dict[str, str]:
@@ -217,6 +221,7 @@ class LocalStack:
                 "OPSBOT_POLL_INTERVAL": "2",
                 "OPSBOT_INLINE_WAIT": f"{self.timing.inline_wait_s:.3f}",
                 "OPSBOT_MAX_RECEIVE_COUNT": str(self.timing.max_receive_count),
+                "OPSBOT_RUNBOOK_ARNS": json.dumps(self.runbook_arns),
             }
             | (self._real_slack_environment() if self._real_slack_token else {})
         )
@@ -313,6 +318,11 @@ class LocalStack:
             self.codebuild.start()
             self.jenkins.start()
             provision_demo_ops(self.endpoint_url, self.region, self.codebuild, self.jenkins)
+            self.runbook_arns = provision_runbooks(
+                aws_client("stepfunctions", self.endpoint_url, self.region),
+                load_inventory(self._write_inventory()),
+                account=LOCAL_ACCOUNT,
+            )
             if self._iam is not False:
                 self._provision_roles(self.provisioned, required=self._iam is True and self._iam_asked)
             # Both functions share this process's environment, but each is imported (cold-started)

@@ -69,7 +69,29 @@ class SettleArgs(Args):
     target: str = Field(default="-", max_length=255)
 
 
-ControlArgs = NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs | HomeArgs
+class RunbookTaskArgs(Args):
+    """Not a command: a runbook's state waits for a person (its task token came on the jobs queue, sent by the
+    state itself): the worker asks with Approve / Reject (`worker_function/control/runbook_task.py`)."""
+
+    kind: Literal["runbook_task"] = "runbook_task"
+    #: The `/ops-run` job whose execution waits.
+    job_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    state: str = Field(min_length=1, max_length=80)
+    token: str = Field(min_length=1, max_length=4096)
+    ask: str = Field(default="", max_length=500)
+
+
+class RunbookAnswerArgs(Args):
+    """Not a command: Approve or Reject clicked on a runbook's waiting state; the clicker is the job's requester."""
+
+    kind: Literal["runbook_answer"] = "runbook_answer"
+    prompt_id: str = Field(pattern=r"^step-[0-9a-f]{24}$")
+    answer: Literal["approve", "reject"]
+
+
+ControlArgs = (
+    NoticeArgs | AuditNoteArgs | ApprovalRequestArgs | SettleArgs | HomeArgs | RunbookTaskArgs | RunbookAnswerArgs
+)
 
 
 #: The pipelines of the worker's own messages.
@@ -81,4 +103,7 @@ CONTROL_PIPELINES: dict[str, Pipeline] = {
     "approval_request": Pipeline(approval=False),
     # The viewer's App Home tab, published by the worker (the ack never calls the Web API).
     "home": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
+    # A runbook's waiting state asked about, and answered: the answer's clicker is checked by its handler.
+    "runbook_task": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
+    "runbook_answer": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
 }

@@ -93,7 +93,9 @@ def _fields_rule(spec: CommandSpec) -> str | None:
     fields = set(spec.args_model.model_fields)
     for role in ("target", "subject", "reads_about"):
         named = getattr(spec, role)
-        if named is not None and named not in fields:
+        # A target may also be a property of the model (what `/ops-run` leases: its target, else its runbook).
+        derived = role == "target" and isinstance(getattr(spec.args_model, str(named), None), property)
+        if named is not None and named not in fields and not derived:
             return f"its {role} {named!r} is not a field of {spec.args_model.__name__}"
     missing = [p for p in spec.positional if p not in fields]
     if missing:

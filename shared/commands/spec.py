@@ -75,7 +75,9 @@ DRY_RUN_PIPELINE = Pipeline(audited=False, policy_checked=False, approval=False,
 
 #: What a command's target must be in the inventory (the worker checks; the ack does not load it).
 #: ("target": any target; "environment": an environment some target, suite or Jenkins job of the inventory is in.)
-Accepts = Literal["ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job", "target", "environment"]
+Accepts = Literal[
+    "ecs", "restartable", "status", "logs", "migration", "suite", "jenkins_job", "runbook", "target", "environment"
+]
 
 #: A long job is stopped past this age unless its spec says otherwise.
 DEFAULT_MAX_AGE_S = 15 * 60

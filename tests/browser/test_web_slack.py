@@ -413,3 +413,50 @@ def test_an_alarm_arrives_with_its_runbook_and_a_click_runs_it_as_the_clicker(pa
     page.driver.execute_script("arguments[0].scrollIntoView(true)", alarm)
     assert alarm.screenshot(str(target))
     assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_runbook_shows_each_state_in_place_and_a_second_person_approves_its_step(page, tmp_path):
+    """`/ops-run restart-safely payment` on moto's Step Functions: its progress message lists each state as it
+    goes; its waiting state asks in #approvals, where alex (who ran it) is refused and dana approves. The picture of
+    docs/runbooks.md (beside `OPSBOT_SCREENSHOT`)."""
+    page.be(ALEX)
+    page.go(OPS)
+    page.type("/ops-run restart-safely payment reason=incident-42")
+    progress = page.message(r"Runbook restart-safely on payment")
+    page.wait(lambda: "Ask a second person · waiting for a person" in progress.text)
+    assert "Scale up by one · succeeded" in progress.text and "Restart · succeeded" in progress.text
+
+    shots = os.environ.get(SCREENSHOT_ENV)
+    target = Path(shots).with_name("runbook-progress.png") if shots else tmp_path / "runbook-progress.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.driver.execute_script("arguments[0].scrollIntoView(true)", progress)
+    assert progress.screenshot(str(target))
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    page.go(APPROVALS)
+    step = page.message(r"waits at Ask a second person")
+    page.button(step, "Approve").click()  # who ran it: refused
+    page.message(r"a second person approves its step")
+    page.be(DANA)
+    page.go(APPROVALS)
+    step = page.message(r"waits at Ask a second person")
+    page.button(step, "Approve").click()
+    page.wait(lambda: "Approved by @dana" in step.text)
+    assert step.find_elements(By.CSS_SELECTOR, "button.bk-button") == []
+
+    page.be(ALEX)
+    page.go(OPS)
+    progress = page.message(r"Runbook restart-safely on payment")
+    page.wait(lambda: "succeeded in" in progress.text)
+    assert "Scale back · succeeded" in progress.text
+
+
+def test_a_runbook_is_cancelled_at_its_target(page):
+    page.be(LOCAL_DEV)
+    page.go(OPS)
+    page.type("/ops-run restart-safely payment")
+    progress = page.message(r"Runbook restart-safely on payment")
+    page.wait(lambda: "waiting for a person" in progress.text)
+    page.type(f"/ops-cancel {job_of(progress)}")
+    page.message(r"Step Functions execution stopped")
+    page.wait(lambda: "was stopped" in progress.text or "cancelled" in progress.text.lower())

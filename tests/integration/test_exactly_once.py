@@ -39,7 +39,9 @@ from infra.devstack.demo import (
     demo_inventory_toml,
     script_demo_builds,
 )
+from infra.devstack.deployed import LOCAL_ACCOUNT
 from infra.devstack.fault_proxy import FaultProxy
+from infra.devstack.runbooks import provision_runbooks
 from infra.devstack.slack_limits import RateLimits
 from shared.confirm import CONFIRM_TTL_S, settlement
 from shared.jobs import JobEnvelope, audit_target
@@ -111,6 +113,8 @@ class Scenario:
     #: A confirmation prompt: its expiry is queued with it (as the ack does) and takes its first look, then the
     #: Confirm click's job runs, then the expiry comes due (and must find the prompt decided).
     prompt: bool = False
+    #: Added to the harness's inventory (TOML) for this scenario.
+    inventory: str = ""
 
     def job(self, harness: Harness) -> JobEnvelope:
         job = harness.job("/ops-ping" if self.alarm else self.line)
@@ -182,6 +186,35 @@ def _held_by(key: str, said: str) -> Callable[[Harness, JobEnvelope, list[dict[s
     return count
 
 
+def _noted_machine(harness: Harness) -> tuple[Any, str]:
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    found = sfn.list_state_machines()["stateMachines"]
+    return sfn, next(m["stateMachineArn"] for m in found if m["name"] == "opsbot-noted")
+
+
+def _executions_so_far(harness: Harness) -> None:
+    """The executions there are before the run: the ones after it are this run's."""
+    sfn, machine = _noted_machine(harness)
+    _sfn_before.clear()
+    _sfn_before.update(e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"])
+
+
+def _executions(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    """Executions of the harness's runbook started during this run, whatever their name (one per job)."""
+    sfn, machine = _noted_machine(harness)
+    started = sfn.list_executions(stateMachineArn=machine)["executions"]
+    return sum(1 for e in started if e["executionArn"] not in _sfn_before)
+
+
+_sfn_before: set[str] = set()
+
+#: The harness's runbook: a state machine of one Pass state (tests/integration/runbooks/noted.asl.json).
+NOTED_RUNBOOK = """
+[runbooks.noted]
+definition = "tests/integration/runbooks/noted.asl.json"
+environment = "staging"
+"""
+
 #: (clock time, Slack seq) when the current run started: builds and posts after it are this run's.
 _run_started: list[Any] = [0.0, 0]
 
@@ -227,6 +260,14 @@ SCENARIOS = [
         prepare=_payment_as_provisioned,
     ),
     Scenario("regression", "/ops-regression smoke", lease="smoke", effect=_codebuild(REGRESSION_PROJECT)),
+    Scenario(
+        "runbook (Step Functions)",
+        "/ops-run noted",
+        lease="runbook:noted",
+        effect=_executions,
+        prepare=_executions_so_far,
+        inventory=NOTED_RUNBOOK,
+    ),
     Scenario(
         "migrate (approved)",
         "/ops-migrate payment",
@@ -490,7 +531,7 @@ def _ending(text: str) -> str | None:
 
 
 #: The requests that make a side effect: their answer is also held back past the read timeout.
-EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/")
+EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/", "StartExecution")
 #: Requests that change nothing: AWS actions by their verb, Jenkins and CodeBuild GETs, Slack's reads.
 READ_VERBS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet")
 SLACK_READS = ("users.info", "usergroups.users.list", "conversations.history", "conversations.info", "auth.test")
@@ -661,7 +702,13 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
         harness.slack.set_usergroup("S0DBA", ["U0DAN"])
     if scenario.alarm:
         toml += ALARM_ROUTE
+    toml += scenario.inventory
     harness.inventory_toml = toml
+    if scenario.inventory:  # its runbooks' state machines, as the stack deploys them
+        arns = provision_runbooks(
+            aws_client("stepfunctions", harness.moto.endpoint_url), harness.inventory, account=LOCAL_ACCOUNT
+        )
+        harness.runbook_arns = arns
     # Builds that end within one poll interval: a long job here is two steps (start, then its end).
     assert harness.codebuild is not None and harness.jenkins is not None
     # A build a cancel stops runs long: it must not end by itself while the cancel's deliveries move the clock.

@@ -79,6 +79,8 @@ class Harness:
     inventory_toml: str | None = None
     #: The poll interval of the worker, and how far the clock moves per step in `run`.
     poll_s: float = POLL_S
+    #: The runbooks' state machines the worker runs (OPSBOT_RUNBOOK_ARNS).
+    runbook_arns: dict[str, str] = field(default_factory=dict)
     #: The worker's role sessions, per inventory (the template, and so the policy, depends on it).
     _roles: dict[str, RoleCredentials] = field(default_factory=dict)
 
@@ -138,6 +140,7 @@ class Harness:
             "poll_interval_s": self.poll_s,
             "inline_wait_s": 0.5,
             "max_delay_s": 0,
+            "runbook_arns": self.runbook_arns,
         }
         if self.codebuild is not None:
             values["service_endpoints"] = {"codebuild": self.codebuild.url, "codepipeline": self.codebuild.url}

@@ -72,7 +72,7 @@ def check(message: SlackMessage) -> None:
     for block in message.blocks:
         parsed = Block.parse(block)
         assert parsed is not None, block
-        parsed.validate_json()  # raises SlackObjectFormationError past a limit
+        parsed.to_dict()  # validates the block and every element in it; raises SlackObjectFormationError
         if block["type"] == "section":
             assert len(block.get("text", {}).get("text", "")) <= blockkit.MAX_SECTION_TEXT
             assert len(block.get("fields", [])) <= blockkit.MAX_FIELDS
@@ -173,7 +173,7 @@ def test_a_static_select_keeps_within_slacks_option_limits(groups, placeholder):
     element = blockkit.static_select("pick", placeholder, groups)
     message = SlackMessage(text="t", blocks=[{"type": "actions", "elements": [element]}])
 
-    Block.parse(message.blocks[0]).validate_json()
+    Block.parse(message.blocks[0]).to_dict()  # validates every option too
     options = element.get("options") or [o for g in element.get("option_groups", []) for o in g["options"]]
     assert len(options) <= blockkit.MAX_OPTIONS
     assert all(len(o["text"]["text"]) <= blockkit.MAX_OPTION_TEXT for o in options)

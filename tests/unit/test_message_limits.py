@@ -55,7 +55,7 @@ def check(message: SlackMessage) -> SlackMessage:
     for block in message.blocks:
         parsed = Block.parse(block)
         assert parsed is not None, block
-        parsed.validate_json()  # raises SlackObjectFormationError past a limit
+        parsed.to_dict()  # validates the block and every element in it; raises SlackObjectFormationError
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= blockkit.MAX_SECTION_TEXT
         if block["type"] == "context":

@@ -62,6 +62,10 @@ def where_lines(spec: CommandSpec, subject: str, ctx: OperationContext) -> list[
     own = f"In the worker's own account, region {escape(ctx.settings.aws_region)}"
     if spec.accepts == "suite":
         return [own]
+    if spec.accepts == "runbook":  # its state machine's account: the worker's own, or the one it names
+        account = ctx.inventory.runbooks[subject].account
+        role = ctx.inventory.accounts[account].role_arn if account else None
+        return [own] if role is None else [f"In account {role.split(':')[4]} as `{escape(role)}`"]
     target: Target = ctx.inventory.target(subject, spec.accepts)
     region = target.region or ctx.settings.aws_region
     if target.role_arn is None:
@@ -103,7 +107,8 @@ def hold_lines(spec: CommandSpec, planned: JobEnvelope, ctx: OperationContext) -
     name = spec.target_of(planned.args)
     if name is None:
         return []
-    environment = ctx.inventory.environment_of(spec.accepts, name) if spec.accepts else None
+    subject = str(getattr(planned.args, spec.subject)) if spec.subject else name
+    environment = ctx.inventory.environment_of(spec.accepts, subject) if spec.accepts else None
     lock, freeze = ctx.holds.facts(name, environment)
     lease = ctx.leases.holder(name)
     if lock is not None:

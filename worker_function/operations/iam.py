@@ -15,8 +15,19 @@ from typing import Literal, get_args
 #: The inventory resources a grant can be scoped to, and what scopes it:
 #: ecs_service: the services of `ecs` targets; ec2_instances: the instances tagged as `ec2` targets say (a tag
 #: condition); log_group: targets' `log_groups`; codebuild_project: migration and suite projects;
-#: report_group: the report groups of suite projects; pipeline: targets' `pipeline`.
-ResourceKind = Literal["ecs_service", "ec2_instances", "log_group", "codebuild_project", "report_group", "pipeline"]
+#: report_group: the report groups of suite projects; pipeline: targets' `pipeline`; state_machine: the state
+#: machines of the runbooks (deployed by the stack, or named by ARN in the worker's account); execution: their
+#: executions.
+ResourceKind = Literal[
+    "ecs_service",
+    "ec2_instances",
+    "log_group",
+    "codebuild_project",
+    "report_group",
+    "pipeline",
+    "state_machine",
+    "execution",
+]
 RESOURCE_KINDS: tuple[ResourceKind, ...] = get_args(ResourceKind)
 
 

@@ -59,6 +59,10 @@ class Unit:
     services: set[str] = field(default_factory=set)
 
 
+#: IAM action prefixes whose botocore service goes by another name.
+_BOTOCORE = {"states": "stepfunctions"}
+
+
 @functools.cache
 def _service_ops(service: str) -> dict[str, str]:
     """snake_case method -> IAM action of a botocore service ({} for a service botocore does not know)."""
@@ -184,7 +188,9 @@ def aws_calls(op: Any) -> list[Found]:
     cls = type(op)
     scope = cls.__module__.rsplit(".", 1)[0] + "."
     effects = {(e.__module__, e.__qualname__) for e in getattr(op, "effects", ())}
-    declared = {g.actions[0].split(":")[0] for g in getattr(op, "permissions", ()) if g.actions}
+    declared = {
+        _BOTOCORE.get(p, p) for g in getattr(op, "permissions", ()) if g.actions for p in [g.actions[0].split(":")[0]]
+    }
     found: list[Found] = []
     for entry in ENTRY_METHODS:
         if not callable(getattr(op, entry, None)):

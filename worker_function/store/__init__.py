@@ -35,6 +35,10 @@ class DecisionStore(Protocol):
         """Remember where an approval request's message is and who may decide it."""
         ...
 
+    def open_task(
+        self, prompt_id: str, token: str, *, requester: str, answer_by: int, approvers: Sequence[str], rule: str
+    ) -> None: ...
+
     def claim(self, prompt_id: str, outcome: Outcome, by: str = "") -> Decision:
         """Decide the prompt unless it is decided already: the decision that stands."""
         ...

@@ -45,6 +45,10 @@ class Decision:
     rule: str = ""
     #: This claim is the decision (the first, or a redelivery of it).
     won: bool = False
+    #: A runbook's waiting state (`open_task`): its task token, who ran the runbook, until when it may be answered.
+    token: str = ""
+    requester: str = ""
+    answer_by: int = 0
 
 
 def _decision(item: dict[str, Any], *, won: bool) -> Decision:
@@ -61,6 +65,9 @@ def _decision(item: dict[str, Any], *, won: bool) -> Decision:
         approvers=tuple(str(a["S"]) for a in approvers if "S" in a),
         rule=text("rule") or "",
         won=won,
+        token=text("task_token") or "",
+        requester=text("requester") or "",
+        answer_by=int((item.get("answer_by") or {}).get("N", "0")),
     )
 
 
@@ -91,6 +98,29 @@ class Decisions:
             ExpressionAttributeValues={
                 ":c": {"S": channel},
                 ":t": {"S": ts},
+                ":a": {"L": [{"S": a} for a in approvers]},
+                ":r": {"S": rule},
+                ":e": {"N": str(int(self._now()) + self._ttl)},
+            },
+        )
+
+    def open_task(
+        self, prompt_id: str, token: str, *, requester: str, answer_by: int, approvers: Sequence[str], rule: str
+    ) -> None:
+        """Remember a runbook's waiting state before it is asked about: its task token (answered once, by whoever
+        wins `claim`), who ran the runbook (never its approver), until when, and who may answer."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(prompt_id),
+            UpdateExpression=(
+                "SET task_token = :k, requester = :q, answer_by = :b, #a = :a, #r = :r, "
+                "expires_at = if_not_exists(expires_at, :e)"
+            ),
+            ExpressionAttributeNames={"#a": "approvers", "#r": "rule"},
+            ExpressionAttributeValues={
+                ":k": {"S": token},
+                ":q": {"S": requester},
+                ":b": {"N": str(answer_by)},
                 ":a": {"L": [{"S": a} for a in approvers]},
                 ":r": {"S": rule},
                 ":e": {"N": str(int(self._now()) + self._ttl)},

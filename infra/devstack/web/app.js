@@ -11,7 +11,8 @@ const EMOJI = {
   large_green_circle: "\uD83D\uDFE2", red_circle: "\uD83D\uDD34", rocket: "\uD83D\uDE80", bell: "\uD83D\uDD14",
   construction: "\uD83D\uDEA7", "+1": "\uD83D\uDC4D", tada: "\uD83C\uDF89", lock: "\uD83D\uDD12",
   rotating_light: "\uD83D\uDEA8", point_down: "\uD83D\uDC47", information_source: "\u2139\uFE0F", unlock: "\uD83D\uDD13",
-  snowflake: "\u2744\uFE0F", octagonal_sign: "\uD83D\uDED1",
+  snowflake: "\u2744\uFE0F", octagonal_sign: "\uD83D\uDED1", arrow_forward: "\u25B6\uFE0F",
+  raising_hand: "\uD83D\uDE4B",
 };
 
 const state = {

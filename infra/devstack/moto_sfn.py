@@ -1,0 +1,125 @@
+"""Step Functions executions in the local stack's moto server (`python -m infra.devstack.moto_server`); moto itself
+is not modified on disk.
+
+moto interprets Amazon States Language only when its Step Functions backend is configured to
+(`execute_state_machine`, off by default); this turns it on for the server's process. Its interpreter then calls
+the tasks' services back through the server's own port (`MOTO_PORT`), which is set here from the server's
+arguments.
+
+Two gaps are filled, each as small as it can be. First, moto 5.2's port of the interpreter passes an `aws-sdk:*` task's
+parameters to boto3 as the state machine names them (Step Functions' PascalCase: `Cluster`, `DesiredCount`) and
+hands back boto3's answer as it is (`services`, `desiredCount`), where Step Functions translates both ways (the
+SDK integrations' documented casing). Without it `aws-sdk:ecs:updateService` fails with `States.Runtime 'Cluster'`.
+The translation uses moto's own helpers (`_to_boto_request`, `_from_boto_response`) on the operation's botocore
+shapes, as the interpreter it was ported from does. Second, StopExecution: moto drops its `error` and `cause`
+and leaves the execution RUNNING (its task token still answered) until a task waiting for a token returns; AWS
+aborts it at once. The stop here passes both on and marks the execution ABORTED when StopExecution answers, as on
+AWS (its history's ExecutionAborted event comes when the waiting task's wait ends).
+
+What is not done locally: the tasks run with moto's fixed credentials, so the state machine's own role is not
+enforced by the local IAM check (its statements are checked in tests/infra against the synthesized template).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+
+def _port(argv: list[str]) -> str | None:
+    for flag in ("-p", "--port"):
+        if flag in argv and argv.index(flag) + 1 < len(argv):
+            return argv[argv.index(flag) + 1]
+    return None
+
+
+@functools.cache
+def _operation_model(service: str, operation: str) -> Any:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    return model.operation_model(operation)
+
+
+def _operation_name(action: str) -> str:
+    """`updateService` (the resource's action, or boto3's `update_service`) as botocore names it: `UpdateService`."""
+    return "".join(part[:1].upper() + part[1:] for part in action.split("_"))
+
+
+def apply(argv: list[str]) -> bool:
+    """Executions on, the server's port for the interpreter's calls, the aws-sdk casing; False if moto differs."""
+    try:
+        from moto.core.config import default_user_config
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_aws_sdk as aws_sdk,
+        )
+    except ImportError:
+        return False
+    task = getattr(aws_sdk, "StateTaskServiceAwsSdk", None)
+    if task is None or not hasattr(task, "_to_boto_request") or not hasattr(task, "_from_boto_response"):
+        return False
+    port = _port(argv)
+    if port is not None:
+        os.environ["MOTO_PORT"] = port
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+
+    def normalise_parameters(
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        model = _operation_model(
+            self._get_boto_service_name(boto_service_name),
+            _operation_name(service_action_name or self.resource.api_action),
+        )
+        if model.input_shape is not None:
+            self._to_boto_request(parameters, model.input_shape)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        model = _operation_model(
+            self._get_boto_service_name(boto_service_name),
+            _operation_name(service_action_name or self.resource.api_action),
+        )
+        if model.output_shape is not None:
+            self._from_boto_response(response, model.output_shape)
+
+    task._normalise_parameters = normalise_parameters
+    task._normalise_response = normalise_response
+    return _patch_stop()
+
+
+def _patch_stop() -> bool:
+    from datetime import UTC, datetime
+
+    try:
+        from moto.core.responses import ActionResult
+        from moto.stepfunctions.responses import StepFunctionResponse
+    except ImportError:
+        return False
+
+    def stop_execution(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        execution = self.stepfunction_backend.describe_execution(arn)
+        worker = getattr(execution, "exec_worker", None)
+        env = getattr(worker, "env", None)
+        if env is None or getattr(execution, "exec_status", None) is None:
+            execution = self.stepfunction_backend.stop_execution(arn)
+            return ActionResult({"stopDate": execution.stop_date})
+        if str(getattr(execution.exec_status, "value", execution.exec_status)) == "RUNNING":
+            from moto.stepfunctions.parser.api import ExecutionStatus
+
+            error, cause = self._get_param("error"), self._get_param("cause")
+            execution.stop(stop_date=datetime.now(UTC), error=error, cause=cause)
+            # Aborted now, as AWS answers; a task still waiting for its token ends when its wait does (the token is
+            # refused meanwhile: only running executions' tokens are answered).
+            execution.exec_status = ExecutionStatus.ABORTED
+            execution.stop_date = datetime.now(UTC)
+            execution.error, execution.cause = error, cause
+        return ActionResult({"stopDate": execution.stop_date})
+
+    StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]
+    return True

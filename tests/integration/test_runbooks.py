@@ -1,0 +1,166 @@
+"""Runbooks on Step Functions against moto's interpreter (in the moto server, execution enabled): /ops-run starts
+one execution and follows it in one message, its waiting state asks a second person (Approve / Reject as the ack
+queues them), --dry-run starts nothing, /ops-cancel stops it at the target. The worker runs under the IAM role the
+CDK app synthesizes for the demo inventory (its Step Functions calls checked on their resources)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from ack_function.step_clicks import accept_step_click
+from infra.devstack.aws import aws_client
+from infra.devstack.deployed import LOCAL_ACCOUNT
+from infra.devstack.runbooks import provision_runbooks
+from shared.commands import DryRunArgs
+from shared.jobs import JobEnvelope
+from shared.queue import SqsJobQueue
+from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION, execution_arn, execution_name
+
+#: Real seconds a run may take at most (moto's interpreter runs each state in real time: about 10 s quiet).
+DEADLINE_S = 120.0
+
+
+def _setup(harness: Any) -> tuple[Any, dict[str, str]]:
+    arns = provision_runbooks(
+        aws_client("stepfunctions", harness.moto.endpoint_url), harness.inventory, account=LOCAL_ACCOUNT
+    )
+    return harness.dispatcher(runbook_arns=arns), arns
+
+
+def _drive(harness: Any, worker: Any, until: Any) -> None:
+    """Deliver whatever the queue holds (the job's steps, the waiting state's task message) until `until()`."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not until():
+        assert time.monotonic() < deadline, "the runbook did not get there in time"
+        for message in harness.queued(wait=1):
+            harness.clock.advance(harness.poll_s)
+            worker.handle_record(message["Body"], int(message["Attributes"]["ApproximateReceiveCount"]))
+            harness.delete(message)
+
+
+def _prompt(harness: Any) -> Any:
+    found = [m for m in harness.slack.messages(channel="C0APPROVALS") if "waits at" in m.text]
+    return found[-1] if found else None
+
+
+def _click(harness: Any, action: str, user: str, prompt: Any) -> JobEnvelope | None:
+    [button] = [
+        e for b in prompt.payload["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action
+    ]
+    queue = SqsJobQueue(harness.queues.queue_url, client=aws_client("sqs", harness.moto.endpoint_url))
+    return accept_step_click(
+        action_id=action, value=button["value"], user_id=user, team_id="T0001", channel_id="C0APPROVALS", queue=queue
+    )
+
+
+def _execution(harness: Any, arns: dict[str, str], job: JobEnvelope) -> dict[str, Any]:
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    return sfn.describe_execution(executionArn=execution_arn(arns["restart-safely"], execution_name(job.job_id)))
+
+
+def _final(harness: Any, job: JobEnvelope) -> list[Any]:
+    return [m for m in harness.slack.messages(job=job.job_id[:8]) if m.final]
+
+
+def _desired(harness: Any) -> int:
+    ecs = aws_client("ecs", harness.moto.endpoint_url)
+    return int(ecs.describe_services(cluster=harness.cluster, services=["payment"])["services"][0]["desiredCount"])
+
+
+def test_a_run_is_approved_by_a_second_person_and_ends_where_it_started(harness):
+    worker, arns = _setup(harness)
+    before = _desired(harness)
+    job = harness.job("/ops-run restart-safely payment reason=incident-42")
+    worker.handle_record(job.to_message(), 1)
+    key = job.response_url.rsplit("/", 1)[-1]
+
+    def waiting() -> bool:
+        return any(
+            "*Ask a second person* · waiting for a person" in str(m.payload) for m in harness.slack.messages(key=key)
+        )
+
+    _drive(harness, worker, lambda: _prompt(harness) is not None and waiting())
+    prompt = _prompt(harness)
+    assert "Ask a second person" in prompt.text and "scale the service back" in prompt.text.lower()
+    assert _desired(harness) == before + 1  # scaled up by one, waiting for the person
+    shown = str(harness.slack.messages(key=key)[-1].payload)
+    assert (
+        ":white_check_mark: Scale up by one" in shown and "Restart" in shown
+    )  # the states so far, each with its status
+
+    # The one who ran it cannot approve it; a second person can, once (a double click is one job).
+    _click(harness, STEP_APPROVE_ACTION, "U0ALICE", prompt)
+    _drive(harness, worker, lambda: any("second person approves" in m.text for m in harness.slack.messages()))
+    assert _execution(harness, arns, job)["status"] == "RUNNING"
+    first = _click(harness, STEP_APPROVE_ACTION, "U0DANA", prompt)
+    again = _click(harness, STEP_APPROVE_ACTION, "U0DANA", prompt)
+    assert first is not None and again is not None and first.job_id == again.job_id
+    _drive(harness, worker, lambda: bool(_final(harness, job)))
+
+    [final] = _final(harness, job)
+    assert "succeeded" in final.text and "Runbook `restart-safely` on `payment`" in final.text
+    assert _execution(harness, arns, job)["status"] == "SUCCEEDED"
+    assert _desired(harness) == before  # scaled back
+    assert any("Approved by <@U0DANA>" in m.text for m in harness.slack.messages(channel="C0APPROVALS"))
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    mine = [
+        e
+        for e in sfn.list_executions(stateMachineArn=arns["restart-safely"])["executions"]
+        if e["name"] == execution_name(job.job_id)
+    ]
+    assert len(mine) == 1
+
+
+def test_a_rejected_step_fails_the_run_and_says_why(harness):
+    worker, arns = _setup(harness)
+    job = harness.job("/ops-run restart-safely payment")
+    worker.handle_record(job.to_message(), 1)
+    _drive(harness, worker, lambda: _prompt(harness) is not None)
+    _click(harness, STEP_REJECT_ACTION, "U0DANA", _prompt(harness))
+    _drive(harness, worker, lambda: bool(_final(harness, job)))
+    [final] = _final(harness, job)
+    assert "failed" in final.text and "opsbot.Rejected" in final.text
+    assert _execution(harness, arns, job)["status"] == "FAILED"
+
+
+def test_a_dry_run_lists_the_states_and_the_input_and_starts_nothing(harness):
+    worker, arns = _setup(harness)
+    planned = harness.job("/ops-run restart-safely payment reason=check")
+    job = planned.changed(args=DryRunArgs(of=planned.args))
+    harness.run(job, worker)
+    text = " ".join(m.text + str(m.payload) for m in harness.slack.messages(job=job.job_id[:8]))
+    assert "Read desired count" in text and "Scale back" in text and "reason" in text
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=arns["restart-safely"])["executions"]]
+    assert execution_name(job.job_id) not in names and execution_name(planned.job_id) not in names
+
+
+def test_cancel_stops_the_execution_at_the_target(harness):
+    worker, arns = _setup(harness)
+    job = harness.job("/ops-run restart-safely payment")
+    worker.handle_record(job.to_message(), 1)
+    _drive(harness, worker, lambda: _prompt(harness) is not None)
+    cancel = harness.job(f"/ops-cancel {job.job_id[:8]}")
+    worker.handle_record(cancel.to_message(), 1)
+    assert _execution(harness, arns, job)["status"] == "ABORTED"
+    # An approval after the stop is told it came too late; nothing is answered.
+    _click(harness, STEP_APPROVE_ACTION, "U0DANA", _prompt(harness))
+    _drive(harness, worker, lambda: any("too late" in m.text for m in harness.slack.messages()))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/ops-run restart-safely checkout", "does not run on `checkout`"),
+        ("/ops-run restart-safely payment mode=fast", "mode is not a parameter"),
+        ("/ops-run restart-safely payment reason=a;b", "not one this runbook accepts"),
+    ],
+)
+def test_the_worker_refuses_what_the_runbook_does_not_allow(harness, line, expected):
+    worker, _ = _setup(harness)
+    job = harness.job(line)
+    harness.run(job, worker)
+    assert any(expected in m.text for m in harness.slack.messages(job=job.job_id[:8]))
