@@ -87,6 +87,8 @@ def ending(text: str) -> str:
         return "dead_lettered"
     if "before the cancel" in low or "when the cancel reached it" in low:
         return "succeeded"
+    if ":no_entry:" in first:  # a refusal may name cancelling ("you may not cancel ...")
+        return "refused"
     if "was cancelled" in low or "cancelled by" in low or ":heavy_multiplication_x:" in first:
         return "cancelled"
     if "expired" in low and ("nothing was run" in low or "not run" in low):

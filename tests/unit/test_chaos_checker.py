@@ -232,4 +232,6 @@ def test_endings_are_read_from_the_final_text():
     assert ending(DONE) == "succeeded"
     assert ending(":heavy_multiplication_x: `/ops-scale checkout 3` was cancelled. Nothing was run.") == "cancelled"
     assert ending(BUSY.format(short="12345678")) == "refused"
+    refusal = ":no_entry: You may not cancel job `686be9cf`: it is <@U0ALEX>'s, and only they or cancelled-by ..."
+    assert ending(refusal) == "refused"
     assert ending(":x: `/ops-restart payment` failed after 3 attempts: ...") == "dead_lettered"
