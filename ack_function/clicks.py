@@ -15,7 +15,7 @@ from ack_function import replies
 from ack_function.outbox import notice, send
 from ack_function.payloads import ActionClick
 from shared import messages
-from shared.blockkit import SlackMessage
+from shared.blockkit import SlackMessage, escape, simple
 from shared.confirm import CONFIRM_ACTION, PURPOSE_OF_ACTION, REJECT_ACTION, Purpose, settlement, unseal
 from shared.errors import ConfirmationError
 from shared.guard import check
@@ -50,11 +50,11 @@ def decide_click(click: ActionClick, signing_secret: str, *, now: datetime) -> J
         job = unseal(click.value, signing_secret, purpose, now=now, team_id=click.team_id)
     except ConfirmationError as exc:
         logger.warning("%s by %s refused: %s", click.action_id, click.user_id, exc)
-        return replies.cancel_refused(str(exc)) if cancel else messages.confirmation_refused(str(exc))
+        return cancel_refused(str(exc)) if cancel else messages.confirmation_refused(str(exc))
     if cancel:
         if job.requester.user_id != click.user_id:
             logger.warning("cancel of %s by %s refused: not the requester", job.display, click.user_id)
-            return replies.cancel_refused("only the person who asked can cancel")
+            return cancel_refused("only the person who asked can cancel")
         return settlement(job, "cancelled", click.user_id, target=audit_target(job))
     if job.requester.user_id != click.user_id:
         logger.warning("confirmation of %s by %s refused: not the requester", job.display, click.user_id)
@@ -100,7 +100,7 @@ def accept_approval_click(
     if click.action_id == REJECT_ACTION:
         if approval is not None and approval.could_reject(click.user_id, job.requester.user_id, _no_groups) is False:
             logger.info("rejection of %s by %s refused: not an approver", job.display, click.user_id)
-            return refuse(replies.rejection_refused("you are not one of this request's approvers"))
+            return refuse(rejection_refused("you are not one of this request's approvers"))
         logger.info("%s rejected by %s", job.display, click.user_id, extra=job_log_keys(job))
         rejection = settlement(job, "rejected", click.user_id, approval=True, target=audit_target(job))
         # One rejection job per person: a rejection the worker refuses (not in the approver group) must not
@@ -118,3 +118,13 @@ def accept_approval_click(
 def _no_groups(group: str) -> frozenset[str] | None:
     """User-group members, as far as the ack knows: never (no Web API on the ack path)."""
     return None
+
+
+def cancel_refused(reason: str) -> SlackMessage:
+    """To whoever clicked Cancel on a prompt that is not theirs (or with a token that does not hold)."""
+    return simple(f":no_entry: That cancellation was not accepted: {escape(reason)}. The prompt is unchanged.")
+
+
+def rejection_refused(reason: str) -> SlackMessage:
+    """To whoever clicked Reject on an approval request they may not decide: the request stays open."""
+    return messages.decision_refused("rejection", reason)

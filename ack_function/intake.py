@@ -17,7 +17,7 @@ from ack_function.outbox import answer, notice, send, tell
 from ack_function.payloads import ActionClick, HomeOpened, MentionEvent, SlashCommand, outsider
 from ack_function.pickers import PickClick
 from ack_function.route import Answer, Deny, Queue, Request, route
-from shared.blockkit import SlackMessage
+from shared.blockkit import SlackMessage, echo, simple
 from shared.commands import COMMANDS, HomeArgs, find_command, quoted
 from shared.errors import EnqueueError
 from shared.inventory import Intake, Inventory
@@ -40,7 +40,7 @@ def accept_command(
     job_id = job_id_for(cmd.team_id, cmd.trigger_id)
     decided = route(Request("typed", cmd.command, cmd.text, requester, job_id, cmd.response_url), inventory, now())
     if isinstance(decided, Queue):
-        return _queued(queue, decided.job) or replies.queued(decided.job.display, decided.job.short_id)
+        return _queued(queue, decided.job) or queued(decided.job.display, decided.job.short_id)
     return answer(decided, queue, signing_secret=signing_secret)
 
 
@@ -212,3 +212,10 @@ def accept_home_opened(
         correlation_id=job_id,
     )
     return send(queue, job)
+
+
+def queued(display: str, short_id: str) -> SlackMessage:
+    return simple(
+        f":hourglass_flowing_sand: {echo(display)} is queued as job `{short_id}`.",
+        "I'll post the result here.",
+    )

@@ -14,8 +14,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ack_function import replies
 from ack_function.route import Answer, AskApproval, Confirm, Deny
-from shared import blockkit, messages
-from shared.blockkit import SlackMessage
+from shared import messages
+from shared.blockkit import (
+    SlackMessage,
+    button,
+    clip,
+    context_block,
+    echo,
+    escape,
+    fallback_text,
+    humanize_seconds,
+    section_block,
+)
 from shared.commands import ApprovalRequestArgs, AuditNoteArgs, NoticeArgs
 from shared.confirm import CANCEL_ACTION, CONFIRM_ACTION, CONFIRM_TTL_S, seal, settlement
 from shared.errors import ConfirmationError, EnqueueError
@@ -55,7 +65,7 @@ def notice(
     return JobEnvelope(
         job_id=job_id,
         command=name,
-        args=NoticeArgs(text=blockkit.clip(message.text, 3000), only_to_requester=only_to_requester),
+        args=NoticeArgs(text=clip(message.text, 3000), only_to_requester=only_to_requester),
         requester=requester,
         issued_at=now,
         correlation_id=job_id,
@@ -126,7 +136,7 @@ def prompt(queue: JobQueue, asked: Confirm, signing_secret: str) -> SlackMessage
         return messages.confirmation_refused(str(exc))
     logger.info("asking %s to confirm %s", job.requester.user_id, job.display, extra=job_log_keys(job))
     schedule_expiry(queue, job)
-    return replies.confirm_prompt(
+    return confirm_prompt(
         job.display,
         asked.description,
         asked.environment,
@@ -145,3 +155,53 @@ def schedule_expiry(queue: JobQueue, job: JobEnvelope) -> None:
         queue.send(settlement(job, "expired", target=audit_target(job)))
     except EnqueueError as exc:
         logger.error("the expiry of the prompt for %s could not be queued: %s", job.display, exc)
+
+
+def confirm_prompt(
+    display: str,
+    description: str,
+    environment: str | None,
+    confirm_token: str,
+    cancel_token: str,
+    ttl_s: int,
+    confirm_id: str,
+    cancel_id: str,
+) -> SlackMessage:
+    """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel (each
+    button carries its own token, good for that purpose only)."""
+    where = f" on *{escape(environment)}*" if environment else ""
+    command, cut = whole_command(display)
+    text = f":warning: Run {command}{where}? {description}"
+    actions = {
+        "type": "actions",
+        "block_id": "opsbot_confirm",
+        "elements": [
+            button(confirm_id, "Confirm", confirm_token, "danger"),
+            button(cancel_id, "Cancel", cancel_token),
+        ],
+    }
+    footer = context_block(
+        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then.",
+        *([cut] if cut else []),
+    )
+    return SlackMessage(text=fallback_text(text), blocks=[section_block(text), actions, footer])
+
+
+#: A command shown for confirming is shown whole up to this long; a longer one keeps its start and its end.
+MAX_CONFIRMED_COMMAND = 1200
+
+
+_CONFIRMED_TAIL = 200
+
+
+def whole_command(display: str) -> tuple[str, str]:
+    """The command as a code span, whole (what is confirmed is what runs); past `MAX_CONFIRMED_COMMAND`
+    characters its start and its end (where a revision or a count is) with the cut said, never silently."""
+    flat = " ".join(display.split())
+    if len(flat) <= MAX_CONFIRMED_COMMAND:
+        return echo(flat, MAX_CONFIRMED_COMMAND), ""
+    head = flat[: MAX_CONFIRMED_COMMAND - _CONFIRMED_TAIL - 1]
+    tail = flat[-_CONFIRMED_TAIL:]
+    left_out = len(flat) - len(head) - len(tail)
+    shown = f"{echo(head, len(head))} … {echo(tail, len(tail))}"
+    return shown, f"The command is {len(flat)} characters long: {left_out} in its middle are not shown here."

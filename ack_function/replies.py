@@ -6,24 +6,12 @@ from collections.abc import Sequence
 
 from shared.blockkit import (
     SlackMessage,
-    button,
-    context_block,
     echo,
     escape,
-    fallback_text,
-    humanize_seconds,
-    section_block,
     simple,
 )
 from shared.commands import CommandSpec
-from shared.messages import command_list, decision_refused
-
-
-def queued(display: str, short_id: str) -> SlackMessage:
-    return simple(
-        f":hourglass_flowing_sand: {echo(display)} is queued as job `{short_id}`.",
-        "I'll post the result here.",
-    )
+from shared.messages import command_list
 
 
 def usage_help(spec: CommandSpec, problem: str) -> SlackMessage:
@@ -73,64 +61,6 @@ def enqueue_failed(display: str, short_id: str = "", *, maybe_queued: bool = Fal
         f":x: Could not queue {echo(display)}; nothing was run. Try again in a moment.",
         "The job queue could not be reached.",
     )
-
-
-def confirm_prompt(
-    display: str,
-    description: str,
-    environment: str | None,
-    confirm_token: str,
-    cancel_token: str,
-    ttl_s: int,
-    confirm_id: str,
-    cancel_id: str,
-) -> SlackMessage:
-    """The ephemeral prompt of a command that needs confirming: what will run, on what, Confirm / Cancel (each
-    button carries its own token, good for that purpose only)."""
-    where = f" on *{escape(environment)}*" if environment else ""
-    command, cut = whole_command(display)
-    text = f":warning: Run {command}{where}? {description}"
-    actions = {
-        "type": "actions",
-        "block_id": "opsbot_confirm",
-        "elements": [
-            button(confirm_id, "Confirm", confirm_token, "danger"),
-            button(cancel_id, "Cancel", cancel_token),
-        ],
-    }
-    footer = context_block(
-        f"Only you can confirm; this prompt expires in {humanize_seconds(ttl_s)}. Nothing runs until then.",
-        *([cut] if cut else []),
-    )
-    return SlackMessage(text=fallback_text(text), blocks=[section_block(text), actions, footer])
-
-
-#: A command shown for confirming is shown whole up to this long; a longer one keeps its start and its end.
-MAX_CONFIRMED_COMMAND = 1200
-_CONFIRMED_TAIL = 200
-
-
-def whole_command(display: str) -> tuple[str, str]:
-    """The command as a code span, whole (what is confirmed is what runs); past `MAX_CONFIRMED_COMMAND`
-    characters its start and its end (where a revision or a count is) with the cut said, never silently."""
-    flat = " ".join(display.split())
-    if len(flat) <= MAX_CONFIRMED_COMMAND:
-        return echo(flat, MAX_CONFIRMED_COMMAND), ""
-    head = flat[: MAX_CONFIRMED_COMMAND - _CONFIRMED_TAIL - 1]
-    tail = flat[-_CONFIRMED_TAIL:]
-    left_out = len(flat) - len(head) - len(tail)
-    shown = f"{echo(head, len(head))} … {echo(tail, len(tail))}"
-    return shown, f"The command is {len(flat)} characters long: {left_out} in its middle are not shown here."
-
-
-def cancel_refused(reason: str) -> SlackMessage:
-    """To whoever clicked Cancel on a prompt that is not theirs (or with a token that does not hold)."""
-    return simple(f":no_entry: That cancellation was not accepted: {escape(reason)}. The prompt is unchanged.")
-
-
-def rejection_refused(reason: str) -> SlackMessage:
-    """To whoever clicked Reject on an approval request they may not decide: the request stays open."""
-    return decision_refused("rejection", reason)
 
 
 def use_the_slash_command(display: str) -> SlackMessage:

@@ -1,7 +1,7 @@
 """Issue 7, item 5: the worker's overhead per job (parse, idempotency, lease, dispatch, reply) and jobs/s.
 
 The jobs are what the ack really queues: opsbot's Bolt app on a recording SQS client turns signed
-commands into SQS message bodies. The worker is built as tests/integration/worker_harness.py builds
+commands into SQS message bodies. The worker is built as opsbot_testkit/harness.py builds
 it (`build_dispatcher(settings, aws=AwsClients(settings, session=...))`) and handles one message at
 a time (`handle_record`), as one worker process does.
 

@@ -47,6 +47,7 @@ shared/policy.py) and the environment of each name:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,6 +59,7 @@ from shared.commands.builtin.build import JENKINS_RESERVED
 from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import OpsbotError, UsageError
 from shared.parameters import Parameter, ParameterName
+from shared.plugins import TargetKind, target_kinds
 from shared.policy import Environment, Policy, build_models
 from shared.runbooks import Runbook
 
@@ -169,12 +171,44 @@ class Target(_Model):
     log_groups: list[str] = Field(default_factory=list, max_length=50)
     pipeline: str | None = None
     migration: CodeBuildRun | None = None
+    #: The tables of the plugins' target kinds (`shared.plugins.TargetKind`), by key, each validated by its
+    #: kind's model: written in the inventory as the target's own tables (`cloudfront = { ... }`).
+    kinds: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_tables(cls, data: Any) -> Any:
+        """A plugin's table (`cloudfront = {...}`) goes into `kinds`; a key that is neither a field nor an installed
+        plugin's kind is left for `extra="forbid"` to refuse."""
+        if not isinstance(data, Mapping):
+            return data
+        known = plugin_kinds()
+        tables = {key: value for key, value in data.items() if key not in cls.model_fields and key in known}
+        if not tables:
+            return data
+        rest = {key: value for key, value in data.items() if key not in tables}
+        return {**rest, "kinds": {**dict(rest.get("kinds") or {}), **tables}}
 
     @model_validator(mode="after")
     def _one_kind_of_compute(self) -> Target:
         if self.ecs is not None and self.ec2 is not None:
             raise ValueError("a target is an ECS service or EC2 instances, not both")
+        known = plugin_kinds()
+        for key, table in self.kinds.items():
+            kind = known.get(key)
+            if kind is None:
+                raise ValueError(f"{key!r} is not a kind of target of an installed plugin")
+            if not isinstance(table, kind.model):
+                try:
+                    self.kinds[key] = kind.model.model_validate(table)
+                except ValidationError as exc:
+                    problems = "; ".join(_problem(err) for err in exc.errors())
+                    raise ValueError(f"{key}: {problems}") from None
         return self
+
+    def table(self, key: str) -> Any:
+        """The target's table of a plugin's target kind (validated by its model), or None when it has none."""
+        return self.kinds.get(key)
 
 
 class Suite(_Model):
@@ -458,7 +492,21 @@ def _problem(err: Any) -> str:
     return str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else err["msg"]
 
 
+def plugin_kinds() -> dict[str, TargetKind]:
+    """The target kinds the installed plugins add (their keys are never one of `Target`'s own fields)."""
+    return _plugin_kinds()
+
+
+@functools.cache
+def _plugin_kinds() -> dict[str, TargetKind]:
+    return target_kinds(taken=Target.model_fields)
+
+
 def _can(target: Target, accepts: str) -> bool:
+    if accepts in target.kinds:
+        return True
+    if accepts in plugin_kinds():
+        return False
     match accepts:
         case "ecs":
             return target.ecs is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opsbot_testkit.lambda_context import FakeLambdaContext
 from shared.errors import EnqueueError
 from shared.jobs import JobEnvelope
 
@@ -22,12 +23,4 @@ class RecordingQueue:
         return f"msg-{len(self.jobs)}"
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "opsbot-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:opsbot-test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+__all__ = ["FakeLambdaContext", "RecordingQueue"]

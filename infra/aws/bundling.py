@@ -14,6 +14,10 @@ The asset ships bytecode compiled by a CPython 3.13 found on the deploying machi
 a pyenv 3.13, or OPSBOT_BYTECODE_PYTHON), as unchecked-hash .pyc: Lambda's /var/task is read-only, so
 without them every cold start compiles every module it imports (bench/ "opsbot ack, no .pyc": about twice
 the cold path). Without a 3.13 the asset is built without bytecode and synth says so.
+
+Plugins (`shared.plugins`) are resolved here, when the assets are built: each asset carries the installed
+plugins' packages and `opsbot_plugins.json`, the index the functions read instead of scanning the installed
+distributions' entry points on a cold start. A plugin that does not load fails the build, naming it.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+
+from shared.plugins import INDEX_FILE, Plugin, discover, index_json, spec_module
 
 #: The repository root: where pyproject.toml and the function packages live.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +150,7 @@ def requirements_for(
     root: Path = PROJECT_ROOT,
     import_to_distributions: dict[str, list[str]] | None = None,
     pin: bool = True,
+    extra_dirs: Sequence[Path] = (),
 ) -> tuple[str, ...]:
     """The pip requirements of the given packages: one per third-party distribution they import.
 
@@ -155,7 +163,9 @@ def requirements_for(
         importlib.metadata.packages_distributions() if import_to_distributions is None else import_to_distributions
     )
     requirements: dict[str, str] = {}
-    for name in sorted(third_party_imports(root / package for package in packages)):
+    scanned = [root / package for package in packages] + list(extra_dirs)
+    ours = {path.name for path in extra_dirs}
+    for name in sorted(third_party_imports(scanned) - ours):
         if name in RUNTIME_PROVIDED:
             continue
         candidates = [_canonical(d) for d in mapping.get(name, [])] or [_canonical(name)]
@@ -276,8 +286,11 @@ class PipBundling:
         root: Path = PROJECT_ROOT,
         run: Runner = subprocess.run,
         bytecode_python: str | None = None,
+        plugin_packages: Mapping[str, Path] | None = None,
     ) -> None:
         self.packages = tuple(packages)
+        #: The plugins' top-level packages (name -> directory), copied beside ours.
+        self.plugin_packages = tuple(sorted((plugin_packages or {}).items()))
         self.requirements = tuple(requirements)
         #: Data files written at the root of the asset (name -> content), e.g. the worker's inventory.
         self.files = tuple(sorted((files or {}).items()))
@@ -298,6 +311,8 @@ class PipBundling:
                 self._pip(pip_command(output_dir, self.requirements, find_links=wheelhouse))
         for package in self.packages:
             shutil.copytree(self.root / package, Path(output_dir) / package, ignore=_ignore_caches)
+        for package, directory in self.plugin_packages:
+            shutil.copytree(directory, Path(output_dir) / package, ignore=_ignore_caches)
         for name, content in self.files:
             (Path(output_dir) / name).write_bytes(content)
         if self.bytecode_python:
@@ -322,9 +337,40 @@ class PipBundling:
         for package in self.packages:
             for path in _package_files(self.root / package):
                 digest.update(str(path.relative_to(self.root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        for package, directory in self.plugin_packages:
+            for path in _package_files(directory):
+                digest.update(f"plugin/{package}/{path.relative_to(directory)}".encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
         for name, content in self.files:
             digest.update(b"file\0" + name.encode() + b"\0" + content + b"\0")
         return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BundledPlugins:
+    """The plugins an asset carries: their top-level packages (name -> directory) and the index (`INDEX_FILE`)."""
+
+    plugins: tuple[Plugin, ...]
+    packages: dict[str, Path]
+    index: bytes
+
+
+def bundled_plugins(plugins: Sequence[Plugin] | None = None) -> BundledPlugins:
+    """The installed plugins (their entry points, read here and never at run time), each loaded and found on
+    disk; `PluginError` naming a plugin that does not load."""
+    found = discover() if plugins is None else tuple(plugins)
+    packages: dict[str, Path] = {}
+    for plugin in found:
+        spec_module(plugin)  # a plugin that does not import fails the build, named
+        top = plugin.module.split(".")[0]
+        package = sys.modules[top]
+        locations = list(getattr(package, "__path__", []))
+        if not locations:
+            raise plugin.error(f"{top} is a module, not a package: opsbot bundles a plugin's package")
+        if top in FIRST_PARTY:
+            raise plugin.error(f"its package {top!r} is one of opsbot's own")
+        packages[top] = Path(locations[0])
+    return BundledPlugins(found, packages, index_json(found))
 
 
 def function_code(
@@ -341,12 +387,14 @@ def function_code(
             PYTHON_VERSION,
             packages[0],
         )
+    plugins = bundled_plugins()
     bundler = PipBundling(
         packages=tuple(packages),
-        requirements=requirements_for(packages, root=root),
-        files=files,
+        requirements=requirements_for(packages, root=root, extra_dirs=tuple(plugins.packages.values())),
+        files={**(files or {}), INDEX_FILE: plugins.index},
         root=root,
         bytecode_python=python,
+        plugin_packages=plugins.packages,
     )
     code = lambda_.Code.from_asset(
         str(root / packages[0]),

@@ -22,7 +22,7 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from shared.inventory import Inventory, InventoryError
+from shared.inventory import Inventory, InventoryError, plugin_kinds
 from shared.runbooks import state_machine_name
 from worker_function.operations.iam import RESOURCE_KINDS, Grant, ResourceKind
 
@@ -39,7 +39,7 @@ def declared_grants() -> tuple[tuple[str, Grant], ...]:
     return tuple((command.label, grant) for command in check_all() for grant in command.operation.permissions)
 
 
-def actions_on(kind: ResourceKind, *, unscoped: bool = False) -> tuple[str, ...]:
+def actions_on(kind: str, *, unscoped: bool = False) -> tuple[str, ...]:
     """The actions the operations declare on `kind` (those AWS authorizes on "*" only, with `unscoped`), sorted."""
     return tuple(
         sorted({a for _, g in declared_grants() if g.on == kind and g.unscoped == unscoped for a in g.actions})
@@ -131,6 +131,8 @@ class InventoryResources:
     pipelines: tuple[str, ...] = ()
     #: The runbooks' state machines in the worker's account: a name (deployed by this stack) or an ARN.
     state_machines: tuple[str, ...] = ()
+    #: The tables of the plugins' target kinds (`shared.plugins.TargetKind`), by kind: (key, (table, ...)).
+    plugin_tables: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @classmethod
     def of(cls, inventory: Inventory, *, role_arn: str | None = None, region: str | None = None) -> InventoryResources:
@@ -152,10 +154,17 @@ class InventoryResources:
             report_projects=tuple(sorted(suites)),
             pipelines=tuple(sorted({t.pipeline for t in targets if t.pipeline})),
             state_machines=tuple(sorted(_state_machines(inventory))) if own else (),
+            plugin_tables=tuple(
+                (key, tuple(t.kinds[key] for t in targets if key in t.kinds))
+                for key in sorted(plugin_kinds())
+                if any(key in t.kinds for t in targets)
+            ),
         )
 
-    def has(self, kind: ResourceKind) -> bool:
+    def has(self, kind: str) -> bool:
         """Whether the inventory names a resource of `kind` here."""
+        if kind not in RESOURCE_KINDS:
+            return any(key == kind for key, _ in self.plugin_tables)
         return bool(
             {
                 "ecs_service": self.ecs_services,
@@ -172,7 +181,11 @@ class InventoryResources:
     @property
     def unscoped_actions(self) -> tuple[str, ...]:
         """The actions granted on "*": only those declared on a kind of resource this inventory has."""
-        order = [*_UNSCOPED_ORDER, *(k for k in RESOURCE_KINDS if k not in _UNSCOPED_ORDER)]
+        order = [
+            *_UNSCOPED_ORDER,
+            *(k for k in RESOURCE_KINDS if k not in _UNSCOPED_ORDER),
+            *(key for key, _ in self.plugin_tables),
+        ]
         return tuple(a for kind in order if self.has(kind) for a in actions_on(kind, unscoped=True))
 
 
@@ -349,4 +362,10 @@ def operation_permissions(
             )
             for m in resources.state_machines
         )
+
+    kinds = plugin_kinds()
+    for key, tables in resources.plugin_tables:  # a plugin's target kind: the ARNs its tables name
+        arn = kinds[key].arn
+        if arn is not None:
+            add(actions_on(key), sorted({arn(table, stack.partition, stack.account) for table in tables}))
     return result

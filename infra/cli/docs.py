@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,15 +40,20 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def commands_table() -> str:
-    """Every command: its usage, what it does, whether it changes something and whether it asks to confirm."""
+def _builtins() -> list[Any]:
+    """opsbot's own commands: the docs describe these, whatever plugins this machine has installed."""
     from shared.commands import COMMANDS
 
+    return [spec for spec in COMMANDS if not spec.plugin]
+
+
+def commands_table() -> str:
+    """Every command: its usage, what it does, whether it changes something and whether it asks to confirm."""
     rows = [
         "| command | what it does | changes something | asks to confirm |",
         "|---|---|---|---|",
     ]
-    for spec in COMMANDS:
+    for spec in _builtins():
         rows.append(
             f"| `{_cell(spec.usage)}` | {_cell(spec.description)} | {'yes' if spec.mutating else ''} "
             f"| {'yes' if spec.confirm else ''} |"
@@ -57,17 +63,14 @@ def commands_table() -> str:
 
 def mutating_commands() -> str:
     """The commands that change something, as one line (for prose that lists them)."""
-    from shared.commands import COMMANDS
-
-    return ", ".join(f"`{spec.name}`" for spec in COMMANDS if spec.mutating) + "\n"
+    return ", ".join(f"`{spec.name}`" for spec in _builtins() if spec.mutating) + "\n"
 
 
 def picker_commands() -> str:
     """The commands that answer with a picker when typed without their target, as one line."""
     from ack_function.pickers import offers_picker
-    from shared.commands import COMMANDS
 
-    return ", ".join(f"`{spec.name}`" for spec in COMMANDS if offers_picker(spec)) + "\n"
+    return ", ".join(f"`{spec.name}`" for spec in _builtins() if offers_picker(spec)) + "\n"
 
 
 def slack_scopes() -> str:

@@ -40,7 +40,7 @@ from infra.cli.exit_codes import (
     exit_codes_help,
 )
 from infra.devstack.client import CommandOutcome, Result, Target, run_command, run_mention
-from infra.devstack.demo import DEMO_USERS
+from infra.devstack.demo import DEMO_USERS, plugin_demo_commands
 from infra.devstack.errors import CommandLineError, LocalStackError, SeveralStacksError, StateFileError
 from infra.devstack.state import StackState, find_state, read_state, state_path_for
 from shared.settings import AUDIT_TABLE
@@ -237,7 +237,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             tap = Target(events_url=web.tap_url, slack_url=state.slack_url, signing_secret=state.signing_secret)
             user = DEMO_USERS[0].id
             outcomes = [
-                run_command(line, tap, timeout=args.timeout, user_id=user, emit=_say(out)) for line in DEMO_COMMANDS
+                run_command(line, tap, timeout=args.timeout, user_id=user, emit=_say(out))
+                for line in (*DEMO_COMMANDS, *(plugin_demo_commands() if args.inventory is None else ()))
             ]
             stack.slack.echo = not args.quiet
             failed = [o.line for o in outcomes if not o.ok]

@@ -5,14 +5,18 @@ group per service with sample lines, a migration and a regression CodeBuild proj
 local CodeBuild, and a Jenkins job `web/deploy` on the local Jenkins. A second AWS account (`222222222222`,
 eu-west-1) holds the ECS service of target `payment-eu`: the worker reaches it by assuming the role the
 inventory names, as it would on AWS (moto gives AssumeRole's credentials the role's account).
+
+An installed plugin adds its own demo target (its spec module's `DEMO`).
 """
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from infra.devstack.aws import DEMO_CLUSTER, aws_client, provision_demo_ecs, sdk_session
@@ -20,6 +24,7 @@ from infra.devstack.codebuild import CodeBuildServer, PipelineStage
 from infra.devstack.conversation import Channel, DemoUser
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.slack_workspace import SlackChannel, Workspace
+from shared.plugins import installed, spec_module
 
 BASTION_TAG = ("Name", "bastion")
 MIGRATION_PROJECT = "payment-migrate"
@@ -232,6 +237,31 @@ def script_demo_builds(codebuild: CodeBuildServer, jenkins: JenkinsServer, timin
         ],
     )
     jenkins.add_job(JENKINS_JOB, queue_s=timings.jenkins_queue_s, build_s=timings.jenkins_build_s)
+
+
+def plugin_demos() -> list[ModuleType]:
+    """The demo modules of the installed plugins (their spec module's `DEMO`): each has `provision(client)`,
+    returning the inventory's TOML for what it made, and `COMMANDS`, what `opsbot local --demo` sends."""
+    demos = []
+    for plugin in installed():
+        name = getattr(spec_module(plugin), "DEMO", None)
+        if name is None:
+            continue
+        try:
+            demos.append(importlib.import_module(str(name)))
+        except Exception as exc:
+            raise plugin.error(f"its demo module {name} does not import: {type(exc).__name__}: {exc}") from exc
+    return demos
+
+
+def plugin_demo_toml(endpoint_url: str, region: str, *, client: Callable[..., Any] = aws_client) -> str:
+    """The installed plugins' demo targets, each provisioned on the local AWS first, as inventory TOML."""
+    return "".join(demo.provision(lambda service: client(service, endpoint_url, region)) for demo in plugin_demos())
+
+
+def plugin_demo_commands() -> tuple[str, ...]:
+    """What `opsbot local --demo` sends for the installed plugins."""
+    return tuple(line for demo in plugin_demos() for line in getattr(demo, "COMMANDS", ()))
 
 
 def other_account_client(service: str, endpoint_url: str, region: str = OTHER_REGION) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -54,12 +55,16 @@ def record(denial: Denial, path: str | None = None) -> None:
 class Request:
     """What the resource mapping reads of one request: its action's parameters, region and account."""
 
-    def __init__(self, service: str, action: str, params: dict[str, Any], region: str, account: str) -> None:
+    def __init__(
+        self, service: str, action: str, params: dict[str, Any], region: str, account: str, path: str = ""
+    ) -> None:
         self.service = service
         self.action = action
         self.params = params
         self.region = region
         self.account = account
+        #: The request's path (REST services name their resource in it).
+        self.path = path
 
     def arn(self, service: str, resource: str, *, region: str | None = None) -> str:
         return f"arn:aws:{service}:{self.region if region is None else region}:{self.account}:{resource}"
@@ -196,6 +201,26 @@ def _logs(request: Request) -> list[Resource]:
     raise KeyError(request.action)
 
 
+#: CloudFront's REST paths name the distribution: `/2020-05-31/distribution/<Id>[/invalidation[/<Id>]]`.
+_CLOUDFRONT_DISTRIBUTION = re.compile(r"/distribution/([A-Za-z0-9]+)(/|$)")
+#: CloudFront actions authorized on the distribution (Service Authorization Reference: resource `distribution`).
+_CLOUDFRONT_ON_DISTRIBUTION = frozenset(
+    {"CreateInvalidation", "GetInvalidation", "ListInvalidations", "GetDistribution", "GetDistributionConfig"}
+)
+
+
+def _cloudfront(request: Request) -> list[Resource]:
+    """CloudFront is global: its ARNs name no region (`arn:aws:cloudfront::<account>:distribution/<Id>`)."""
+    if request.action in _CLOUDFRONT_ON_DISTRIBUTION:
+        found = _CLOUDFRONT_DISTRIBUTION.search(request.path)
+        if found is None:
+            raise KeyError(request.action)
+        return [(request.arn("cloudfront", f"distribution/{found.group(1)}", region=""), {})]
+    if request.action == "ListDistributions":
+        return [("*", {})]
+    raise KeyError(request.action)
+
+
 def _sts(request: Request) -> list[Resource]:
     if request.action == "AssumeRole":
         return [(request.params["RoleArn"], {})]
@@ -239,6 +264,7 @@ MAPPINGS: dict[str, Callable[[Request], list[Resource]]] = {
     "logs": _logs,
     "sts": _sts,
     "states": _states,
+    "cloudfront": _cloudfront,
 }
 
 
@@ -349,7 +375,8 @@ def check(response: Any) -> Denial | None:
     full_action = IAM_ACTIONS.get(f"{service}:{action}", f"{service}:{action}")
     if full_action == "sts:GetCallerIdentity":  # allowed whatever the policy says, as on AWS
         return None
-    request = Request(service, action, _params(response), response.region, response.current_account)
+    path = str(getattr(response, "path", "") or "")
+    request = Request(service, action, _params(response), response.region, response.current_account, path)
     try:
         resources = resources_of(request)
     except KeyError:
@@ -408,7 +435,8 @@ def apply() -> bool:
                     account_id=self.current_account,
                     method=self.method,
                     path=self.raw_path + (f"?{urlsplit(self.uri).query}" if urlsplit(self.uri).query else ""),
-                    data=self.data,
+                    # A GET carries no body: moto's parsed parameters of a REST GET (CloudFront's) are not one.
+                    data=self.data if self.method not in ("GET", "HEAD") else {},
                     body=self.raw_body,
                     headers=self.headers,
                     action=self._get_action(),

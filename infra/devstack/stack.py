@@ -17,13 +17,14 @@ from infra.devstack.alarm_feed import provision_alarm_routes
 from infra.devstack.aws import DEMO_CLUSTER, MotoServer, Provisioned, aws_client, check_endpoint, provision
 from infra.devstack.client import Target
 from infra.devstack.codebuild import CodeBuildServer
-from infra.devstack.demo import demo_inventory_toml, demo_workspace, provision_demo_ops
+from infra.devstack.demo import demo_inventory_toml, demo_workspace, plugin_demo_toml, provision_demo_ops
 from infra.devstack.deployed import LOCAL_ACCOUNT, SynthUnavailable
 from infra.devstack.errors import CommandLineError
 from infra.devstack.fault_proxy import FaultProxy, Rule, parse_rules
 from infra.devstack.iam_policy import Denial
 from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
+from infra.devstack.moto_cloudfront import DURATION_ENV as CLOUDFRONT_DURATION_ENV
 from infra.devstack.poller import SqsPoller
 from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_function_roles
 from infra.devstack.runbooks import provision_runbooks
@@ -126,7 +127,9 @@ class LocalStack:
         self._ack_sandboxes = ack_sandboxes
         #: A real workspace's bot token (Socket Mode): the worker then answers on Slack itself.
         self._real_slack_token = slack_bot_token
-        self.moto = MotoServer(env={"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks)}, sqs_fixes=moto_sqs_fixes)
+        # A CloudFront invalidation takes a few seconds here (minutes on AWS): long enough to be seen in progress.
+        moto_env = {"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks), CLOUDFRONT_DURATION_ENV: "4"}
+        self.moto = MotoServer(env=moto_env, sqs_fixes=moto_sqs_fixes)
         self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
         self._inventory_path = inventory_path
         self._iam = (aws_endpoint is None) if iam is None else iam
@@ -147,6 +150,8 @@ class LocalStack:
         self.codebuild = CodeBuildServer(region=region)
         self.jenkins = JenkinsServer()
         self._inventory_dir: str | None = None
+        #: The installed plugins' demo targets (inventory TOML), made when the demo inventory is first written.
+        self._plugin_toml: str | None = None
         #: The inventory file both functions were given (once started).
         self._inventory_file: str | None = None
         self.ingress: Ingress | AckProcess | None = None
@@ -288,7 +293,9 @@ class LocalStack:
         if self._inventory_dir is None:
             self._inventory_dir = tempfile.mkdtemp(prefix="opsbot-")
         path = Path(self._inventory_dir) / "inventory.toml"
-        path.write_text(demo_inventory_toml(DEMO_CLUSTER, second_person=True))
+        if self._plugin_toml is None:  # the plugins' demo targets, provisioned once (moto is up by now)
+            self._plugin_toml = plugin_demo_toml(self.endpoint_url, self.region)
+        path.write_text(demo_inventory_toml(DEMO_CLUSTER, second_person=True) + self._plugin_toml)
         self._inventory_file = str(path)
         return self._inventory_file
 

@@ -6,6 +6,8 @@ Adding a command: a module in `shared/commands/builtin/` with its args model and
 `worker_function/operations/<kind>.py`. Help text, usage and the manifest are generated from the specs.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from shared.commands.control import (
     CONTROL_PIPELINES,
     ApprovalRequestArgs,
@@ -15,18 +17,44 @@ from shared.commands.control import (
     NoticeArgs,
     SettleArgs,
 )
-from shared.commands.registry import (
-    COMMANDS,
-    CommandArgs,
-    CommandLoadError,
-    DryRunArgs,
-    JobArgs,
-    find_command,
-    pipeline_for,
-    spec_for_kind,
-)
 from shared.commands.spec import DRY_RUN_PIPELINE, Accepts, Args, CommandSpec, Pipeline, TargetArgs
 from shared.commands.words import DRY_RUN_FLAG, flag_word, flag_words, plain_problem, quoted
+
+if TYPE_CHECKING:
+    from shared.commands.registry import (
+        COMMANDS,
+        CommandArgs,
+        CommandLoadError,
+        DryRunArgs,
+        JobArgs,
+        find_command,
+        pipeline_for,
+        spec_for_kind,
+    )
+
+#: The registry's names, loaded when first asked for: a plugin's spec module imports the kernel above
+#: (`shared.commands.spec`) without building the registry, which imports that same spec module.
+_REGISTRY = frozenset(
+    {
+        "COMMANDS",
+        "CommandArgs",
+        "CommandLoadError",
+        "DryRunArgs",
+        "JobArgs",
+        "find_command",
+        "pipeline_for",
+        "spec_for_kind",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REGISTRY:
+        from shared.commands import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "COMMANDS",

@@ -2,26 +2,30 @@
 made from them.
 
 The built-in commands are the modules of `shared.commands.builtin`, found by listing the package (nothing to
-register elsewhere): each defines `SPEC` (or `SPECS`, a family). A plugin's spec modules are named by the
-plugin registry (`plugin_spec_modules`). Loading refuses, naming the command and the rule, a spec that is not
+register elsewhere): each defines `SPEC` (or `SPECS`, a family). A plugin's spec module is named by its
+distribution's entry point (`shared.plugins`), and its specs join the built-in ones here (`with_plugins`), held
+to the same rules plus their own (an operation named, a target kind some plugin declares, no name or kind another
+command has), a refusal naming the plugin. Loading refuses, naming the command and the rule, a spec that is not
 one, a name or kind taken twice, and fields the spec names that its args model does not have.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 import re
 from collections.abc import Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union, get_args
 
 from pydantic import Field
 
 from shared.commands import builtin
 from shared.commands.control import CONTROL_PIPELINES, ControlArgs
-from shared.commands.spec import DRY_RUN_PIPELINE, Args, CommandSpec, Pipeline
+from shared.commands.spec import DRY_RUN_PIPELINE, Accepts, Args, CommandSpec, Pipeline
 from shared.errors import OpsbotError
+from shared.plugins import Plugin, installed, spec_module, target_kinds_of
 
 #: How a slash command may be named (Slack: lower case, at most 32 characters, starting with a slash).
 _COMMAND_NAME = re.compile(r"^/[a-z0-9][a-z0-9_-]{0,30}$")
@@ -55,9 +59,42 @@ def builtin_spec_modules() -> list[str]:
     return sorted(f"{builtin.__name__}.{m.name}" for m in pkgutil.iter_modules(builtin.__path__))
 
 
-def plugin_spec_modules() -> list[str]:
-    """The spec modules of the installed plugins (none yet: plugins name theirs through the plugin registry)."""
-    return []
+def with_plugins(builtins: Iterable[CommandSpec], plugins: Iterable[Plugin]) -> tuple[CommandSpec, ...]:
+    """The built-in specs and every plugin's, each plugin's checked by the spec rules and the plugin rules;
+    `PluginError` naming the plugin and the rule (never a plugin skipped). Sorted as `/ops-help` lists them."""
+    loaded = [(plugin, spec_module(plugin)) for plugin in plugins]
+    kinds = {kind.key for plugin, module in loaded for kind in target_kinds_of(plugin, module)}
+    owners: dict[str, str] = {}
+    for spec in builtins:
+        owners[spec.name] = owners[f"kind:{spec.kind}"] = "opsbot's own"
+    specs = list(builtins)
+    for plugin, module in loaded:
+        for spec in _plugin_specs(plugin, module, kinds):
+            for key, what in ((spec.name, f"the name {spec.name}"), (f"kind:{spec.kind}", f"the kind {spec.kind!r}")):
+                if key in owners:
+                    raise plugin.error(
+                        f"{spec.name}: {what} is already {owners[key]} (a command's name and kind are unique)"
+                    )
+                owners[key] = f"{plugin.label}'s"
+            specs.append(spec)
+    return tuple(sorted(specs, key=lambda s: (s.rank, s.name)))
+
+
+def _plugin_specs(plugin: Plugin, module: ModuleType, kinds: set[str]) -> list[CommandSpec]:
+    try:
+        specs = module_specs(module)
+        for spec in specs:
+            check_spec(spec)
+    except CommandLoadError as exc:
+        raise plugin.error(str(exc)) from None
+    for spec in specs:
+        if not spec.operation or ":" not in spec.operation:
+            raise plugin.error(
+                f'{spec.name}: a plugin\'s spec names its operation (operation="package.module:OPERATION")'
+            )
+        if spec.accepts is not None and spec.accepts not in get_args(Accepts) and spec.accepts not in kinds:
+            raise plugin.error(f"{spec.name}: it accepts {spec.accepts!r}, a target kind no installed plugin declares")
+    return [dataclasses.replace(spec, plugin=plugin.name) for spec in specs]
 
 
 def load_specs(modules: Iterable[str]) -> tuple[CommandSpec, ...]:
@@ -142,7 +179,7 @@ def check_registry(specs: Iterable[CommandSpec]) -> tuple[CommandSpec, ...]:
 
 
 #: Every command, built-in and plugin, in `/ops-help`'s order.
-COMMANDS: tuple[CommandSpec, ...] = check_registry(load_specs([*builtin_spec_modules(), *plugin_spec_modules()]))
+COMMANDS: tuple[CommandSpec, ...] = with_plugins(check_registry(load_specs(builtin_spec_modules())), installed())
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
 _BY_KIND = {spec.kind: spec for spec in COMMANDS}
 

@@ -132,6 +132,10 @@ class CommandSpec:
     #: Where the worker finds its operation, "module:attribute" (imported by the worker alone, never by the ack);
     #: None: the built-in `worker_function/operations/<kind>.py`'s `OPERATION`.
     operation: str | None = None
+    #: The plugin that brought it (its entry point's name; set by the registry when it loads the plugin), "" for a
+    #: built-in command. A plugin's operation is guarded: what it raises that cannot pass with time fails the job
+    #: at once (`worker_function.operations.plugin_guard`).
+    plugin: str = ""
 
     @property
     def mutating(self) -> bool:

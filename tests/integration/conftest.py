@@ -46,7 +46,7 @@ def workspace_for_tests() -> Workspace:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The fault-injection harness's table (tests/integration/test_exactly_once.py), when it ran."""
-    from tests.integration.faults import REPORT
+    from opsbot_testkit.faults import REPORT
 
     for line in REPORT:
         terminalreporter.write_line(line)
@@ -145,7 +145,7 @@ def demo_ops(moto_server: MotoServer) -> None:
 
 @pytest.fixture
 def clock():
-    from tests.integration.worker_harness import Clock
+    from opsbot_testkit.harness import Clock
 
     return Clock()
 
@@ -170,7 +170,7 @@ def jenkins(clock) -> Iterator[Any]:
 @pytest.fixture
 def harness(moto_server, slack, queues, tables, ecs_cluster, demo_ops, codebuild, jenkins, clock):
     from infra.devstack.demo import DemoTimings, script_demo_builds
-    from tests.integration.worker_harness import Harness
+    from opsbot_testkit.harness import Harness
 
     script_demo_builds(codebuild, jenkins, DemoTimings(migration_s=600, regression_s=300))
     return Harness(

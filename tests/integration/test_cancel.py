@@ -2,7 +2,7 @@
 local CodeBuild and the local Jenkins: what each person saw, what ran (or stopped) at the target, the lease.
 
 Long jobs are delivered step by step (the clock moved by hand), so a cancel can land between two steps, or,
-through a botocore hook (the fault-injection style of tests/integration/faults.py), in the middle of the job's
+through a botocore hook (the fault-injection style of opsbot_testkit/faults.py), in the middle of the job's
 last step: exactly one of "cancelled" / "completed" is told, and it is what happened at the target.
 """
 

@@ -17,7 +17,6 @@ OPSBOT_FAULT_TABLE=FILE it is also written to FILE as docs/guarantees.md shows i
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from collections import Counter
@@ -26,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from botocore.config import Config
-from slack_sdk.webhook import WebhookClient
 
 from infra.devstack.aws import aws_client
 from infra.devstack.demo import (
@@ -42,29 +39,22 @@ from infra.devstack.demo import (
 from infra.devstack.deployed import LOCAL_ACCOUNT
 from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.runbooks import provision_runbooks
-from infra.devstack.slack_limits import RateLimits
-from shared.confirm import CONFIRM_TTL_S, settlement
-from shared.jobs import JobEnvelope, audit_target
-from tests.events import alarm_body
-from tests.fakes import FakeLambdaContext
-from tests.integration.faults import (
+from opsbot_testkit.exactly_once import EFFECT_CALLS, faults_of
+from opsbot_testkit.exactly_once import Runner as BaseRunner
+from opsbot_testkit.faults import (
     REPORT,
     Fault,
     FaultPlan,
-    WorkerKilled,
     moto_count,
     moto_recorder,
     moto_requests,
     visible_final_messages,
     visible_finals,
 )
-from tests.integration.worker_harness import WIRE_READ_TIMEOUT_S, Harness
-from worker_function.app import build_alarm_feed, build_dispatcher
-from worker_function.clients import AwsClients, jenkins_client, slack_retry_handlers
-from worker_function.slack_http import PooledWebhookClient
-
-#: Deliveries of one job before the run counts as stuck (a long job here takes 2-3 steps).
-MAX_DELIVERIES = 40
+from opsbot_testkit.harness import Harness
+from shared.confirm import CONFIRM_TTL_S, settlement
+from shared.jobs import JobEnvelope, audit_target
+from tests.events import alarm_body
 
 #: Seconds between a failed delivery and the next where real time matters (a prompt not yet expired): about a
 #: visibility timeout.
@@ -78,14 +68,6 @@ environments = ["prod"]
 approvers = ["S0DBA"]
 approval_channel = "C0APPROVALS"
 """
-
-
-class DyingContext(FakeLambdaContext):
-    """An invocation with 1 ms left: an INPROGRESS record a killed delivery leaves expires at once, as one
-    left by a timed-out Lambda expires with it (`register_lambda_context`)."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 1
 
 
 @dataclass(frozen=True)
@@ -331,33 +313,13 @@ class Outcome:
         return told and fault is not None and (self.effects, self.finals, self.lease_free) in ((0, 1, True),)
 
 
-class Runner:
-    """Runs one job to its end under a fault plan, redelivering as SQS would."""
+class Runner(BaseRunner):
+    """Runs one scenario's job to its end under a fault plan, redelivering as SQS would."""
 
     def __init__(self, harness: Harness, proxy: FaultProxy) -> None:
-        self.h = harness
-        self.plan = plan = FaultPlan()
-        harness.wired(proxy)
-        # Slack's rate limits on the harness's clock: a delivery deferred by a 429 comes back after its
-        # Retry-After, as SQS brings it back, and the clock moves a poll interval per delivery.
-        harness.slack.limits = RateLimits(clock=harness.clock.time)
-        proxy.decide = plan.decide
-        self.settings = settings = harness.settings()
-        # One container's clients for every run (cheap); each delivery after a kill gets a new dispatcher.
-        # The worker's role as the template grants it: a call AWS would refuse is refused here too.
-        session = harness.worker_session()
-        plan.hook_boto3(session)
-        self.aws = AwsClients(settings, session=session, overrides=Config(read_timeout=WIRE_READ_TIMEOUT_S))
-        self.sqs = aws_client("sqs", harness.moto.endpoint_url)
-        self.dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
+        super().__init__(harness, proxy)
         # Where a prompt's Confirm job and its due expiry began (`points`), and the last Slack message before it.
         self.clicked_at = self.due_at = self.due_seq = 0
-        self.web = plan.web_client(
-            token="xoxb-test",
-            base_url=settings.slack_api_url,
-            timeout=WIRE_READ_TIMEOUT_S,
-            retry_handlers=slack_retry_handlers(settings.slack_max_retries),
-        )
 
     def points(self, scenario: Scenario, calls: list[str]) -> set[int] | None:
         """The requests of the clean run to fault (None: all). A prompt: its expiry's, and the Confirm's job's up
@@ -370,28 +332,6 @@ class Runner:
         effect = next(i for i in range(claim, self.due_at) if any(e in calls[i] for e in EFFECT_CALLS))
         return set(range(self.clicked_at)) | set(range(effect + 1)) | set(range(self.due_at, len(calls)))
 
-    def worker(self) -> Any:
-        settings, plan = self.settings, self.plan
-
-        def webhook(url: str) -> WebhookClient:  # as the worker's replier makes them: on the Web API's pool
-            return PooledWebhookClient(
-                url, timeout=WIRE_READ_TIMEOUT_S, retry_handlers=slack_retry_handlers(2), pool=pool
-            )
-
-        pool = self.web.pool
-
-        worker = build_dispatcher(
-            settings,
-            aws=self.aws,
-            inventory=self.h.inventory,
-            now=self.h.clock.now,
-            jenkins=lambda: plan.jenkins(_short(jenkins_client(settings))),
-            web=self.web,
-            webhook=plan.webhook_factory(webhook),
-        )
-        worker.start_invocation(DyingContext())
-        return worker
-
     def run(self, scenario: Scenario, fault: Fault | None) -> tuple[Outcome, list[str]]:
         plan = self.plan
         if scenario.prepare is not None:
@@ -401,7 +341,7 @@ class Runner:
         if scenario.cancels is not None:
             plan.reset(None)
             cancelled = JobEnvelope.model_validate({**self.h.job(scenario.cancels).model_dump(), **dict(CONFIRMED)})
-            self._deliver_all(cancelled.to_message(), scenario.cancels, plan, keep=kept)
+            self.deliver_all(cancelled.to_message(), scenario.cancels, plan, keep=kept)
         plan.reset(fault)
         job = scenario.job(self.h) if cancelled is None else self.h.job(f"/ops-cancel {cancelled.short_id}")
         if scenario.prompt:
@@ -414,9 +354,9 @@ class Runner:
                 deliveries = self._prompt_then_confirm(job, scenario.line, plan)
                 job = job.changed(confirmed_by=job.requester.user_id)
             else:
-                deliveries = self._deliver_all(body, scenario.line, plan)
+                deliveries = self.deliver_all(body, scenario.line, plan)
             for step in kept:  # the cancelled job's next step comes after the cancel: it runs nothing, says nothing
-                deliveries += self._deliver_all(step, scenario.line, plan)
+                deliveries += self.deliver_all(step, scenario.line, plan)
         finally:
             moto_recorder(self.h.moto.endpoint_url, "stop-recording")
         if scenario.alarm:  # the alarm's posts in its channel: the side effect, and the message people see
@@ -452,7 +392,7 @@ class Runner:
         if len(builds) != 1:
             wrong += f" {len(builds)} builds"
         text = "\n".join(r.text for r in [*told, *answered])
-        return Outcome(effects, len(told), self._lease_free_of("payment"), deliveries, text, wrong)
+        return Outcome(effects, len(told), self.lease_free_of("payment"), deliveries, text, wrong)
 
     def _prompt_then_confirm(self, prompt: JobEnvelope, display: str, plan: FaultPlan) -> int:
         """A confirmation prompt's path: its expiry, queued by the ack with it, takes its first look (it registers
@@ -460,65 +400,19 @@ class Runner:
         the expiry comes due and must find the prompt decided. The first look's redeliveries come a visibility
         timeout apart (seconds), not a poll interval: the prompt has not expired when its Confirm is clicked."""
         expiry, kept = settlement(prompt, "expired", target=audit_target(prompt)), list[str]()
-        deliveries = self._deliver_all(expiry.to_message(), display, plan, keep=kept, tick=VISIBILITY_S)
+        deliveries = self.deliver_all(expiry.to_message(), display, plan, keep=kept, tick=VISIBILITY_S)
         confirmed = prompt.changed(confirmed_by=prompt.requester.user_id, replace_original=True)
         self.clicked_at = len(plan.calls)
-        deliveries += self._deliver_all(confirmed.to_message(), display, plan)
+        deliveries += self.deliver_all(confirmed.to_message(), display, plan)
         self.due_at = len(plan.calls)
         self.due_seq = max((m.seq for m in self.h.slack.messages()), default=0)
         self.h.clock.advance(CONFIRM_TTL_S)
         for body in kept:
-            deliveries += self._deliver_all(body, display, plan)
+            deliveries += self.deliver_all(body, display, plan)
         return deliveries
-
-    def _deliver_all(
-        self, first: str, display: str, plan: FaultPlan, *, keep: list[str] | None = None, tick: float | None = None
-    ) -> int:
-        """Deliver `first` and what it queues until nothing is left; with `keep`, what it queues is kept there
-        instead (delivered later by the caller). The clock moves `tick` (a poll interval) per delivery."""
-        pending: list[tuple[str, int]] = [(first, 1)]
-        worker = self.worker()
-        deliveries = 0
-        while pending:
-            deliveries += 1
-            assert deliveries <= MAX_DELIVERIES, f"{display} still running after {MAX_DELIVERIES} deliveries"
-            body, receives = pending.pop(0)
-            self.h.clock.advance(self.h.poll_s if tick is None else tick)
-            try:
-                feed = dataclasses.replace(build_alarm_feed(self.settings, worker), now=self.h.clock.time)
-                if not feed.handle(body):  # as the handler routes a record
-                    worker.handle_record(body, receives)
-                failed, killed = False, plan.dead  # it died but did not notice: its message is not deleted
-            except WorkerKilled:
-                failed, killed = True, True
-            except Exception:
-                failed, killed = True, plan.dead  # the batch item failed: SQS delivers it again
-            if failed or killed:
-                pending.append((body, receives + 1))
-            if killed:
-                plan.revive()
-                worker = self.worker()  # a new container; the message comes back after its visibility timeout
-            queued = [m["Body"] for m in self._drain()]
-            if keep is not None:
-                keep.extend(queued)
-            else:
-                pending.extend((queued_body, 1) for queued_body in queued)
-        return deliveries
-
-    def _drain(self) -> list[dict[str, Any]]:
-        """What the worker queued (its next steps), taken off the queue to be delivered."""
-        url = self.h.queues.queue_url
-        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        for message in messages:
-            self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return messages
 
     def _lease_free(self, scenario: Scenario) -> bool:
-        return scenario.lease is None or self._lease_free_of(scenario.lease)
-
-    def _lease_free_of(self, lease: str) -> bool:
-        item = self.dynamodb.get_item(TableName=self.h.tables.leases, Key={"target": {"S": lease}}, ConsistentRead=True)
-        return "Item" not in item
+        return scenario.lease is None or self.lease_free_of(scenario.lease)
 
 
 def _ending(text: str) -> str | None:
@@ -528,55 +422,6 @@ def _ending(text: str) -> str | None:
     if "was cancelled" in text:
         return "cancelled"
     return None
-
-
-#: The requests that make a side effect: their answer is also held back past the read timeout.
-EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/", "StartExecution")
-#: Requests that change nothing: AWS actions by their verb, Jenkins and CodeBuild GETs, Slack's reads.
-READ_VERBS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet")
-SLACK_READS = ("users.info", "usergroups.users.list", "conversations.history", "conversations.info", "auth.test")
-
-
-def is_read(name: str) -> bool:
-    service, _, action = name.partition(".")
-    if action.startswith("GET "):
-        return True
-    if service == "slack":
-        return action in SLACK_READS
-    return action.startswith(READ_VERBS)
-
-
-#: The worker's own store and queue: botocore resends their requests after a 503 and after a reset alike.
-STORE_SERVICES = ("dynamodb.", "sqs.")
-
-
-def faults_of(calls: list[str], only: set[int] | None = None) -> Iterator[Fault]:
-    """Every request that changes something: refused before it reached the target, answered 503 after the
-    target acted, reset after the target acted, killed after the target acted (a side effect's request also
-    timed out after the target acted); and killed before the first request. A request that only reads is
-    refused once: the target did nothing, so its other faults are that one (its answer lost) or a kill after
-    the write before it (a kill before request N is a kill after request N-1, and a read changes nothing).
-    A write to the worker's own store or queue is not also answered 503: botocore resends it after a 503
-    exactly as after a reset. With `only`, just those requests are faulted."""
-    yield Fault(0, "before", "kill")
-    for index, name in enumerate(calls):
-        if only is not None and index not in only:
-            continue
-        yield Fault(index, "before", "refuse")
-        if is_read(name):
-            continue
-        if not name.startswith(STORE_SERVICES):
-            yield Fault(index, "after", "error")
-        yield Fault(index, "after", "reset")
-        yield Fault(index, "after", "kill")
-        if any(effect in name for effect in EFFECT_CALLS):
-            yield Fault(index, "after", "timeout")
-
-
-def _short(client: Any) -> Any:
-    """python-jenkins with the harness's read timeout (the deployed worker's is 15 s)."""
-    client.timeout = WIRE_READ_TIMEOUT_S
-    return client
 
 
 TABLE: list[tuple[str, str, int, Counter[str]]] = []

@@ -20,8 +20,8 @@ from infra.devstack.demo import OTHER_ROLE, demo_inventory_toml
 from infra.devstack.deployed import RolePolicies, function_policies, template
 from infra.devstack.iam_policy import remove_action
 from infra.devstack.roles import local_resources, provision_role
+from opsbot_testkit.harness import Harness
 from tests.integration.test_worker import final_texts
-from tests.integration.worker_harness import Harness
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from infra.devstack.aws import DEMO_CLUSTER, MotoServer
 from infra.devstack.client import run_command
 from infra.devstack.demo import demo_inventory_toml
 from infra.devstack.stack import LocalStack
-from tests.integration.faults import visible_final_messages
+from opsbot_testkit.faults import visible_final_messages
 
 pytestmark = [
     pytest.mark.integration,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from opsbot_testkit.harness import Harness
 from shared.jobs import Requester
-from tests.integration.worker_harness import Harness
 from tests.unit.test_policy import POLICY_TOML
 
 

@@ -197,10 +197,12 @@ def test_blocks_past_a_block_kit_limit_are_refused_whole_by_the_web_api_and_a_re
     assert not server.messages()  # refused whole: nothing shown
 
 
-@pytest.mark.parametrize("blocks", list(PAST_A_LIMIT.values()), ids=list(PAST_A_LIMIT))
+#: A button's value is opsbot's own token, never cut: `blockkit.button` refuses one past 2,000 instead.
+FITTED = {name: blocks for name, blocks in PAST_A_LIMIT.items() if name != "button value 2,001"}
+
+
+@pytest.mark.parametrize("blocks", list(FITTED.values()), ids=list(FITTED))
 def test_the_same_blocks_fitted_by_the_kernel_are_shown(client, server, blocks):
-    if any(b["type"] == "actions" and len(b["elements"][0].get("value", "")) > 2000 for b in blocks):
-        pytest.skip("a button's value is opsbot's own token: blockkit.button refuses one past 2,000")
     message = SlackMessage(text="t", blocks=blocks)
 
     assert client.chat_postMessage(channel="C0PUB", text=message.text, blocks=message.blocks)["ok"]

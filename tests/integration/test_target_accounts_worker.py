@@ -20,8 +20,8 @@ from infra.devstack.demo import (
     other_account_client,
     provision_other_account,
 )
+from opsbot_testkit.faults import moto_count, moto_recorder, moto_requests
 from shared.jobs import JobEnvelope, Requester, job_id_for
-from tests.integration.faults import moto_count, moto_recorder, moto_requests
 from tests.integration.test_accounts import FaultySts
 from worker_function.store.intents import Intent
 

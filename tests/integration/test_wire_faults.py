@@ -14,9 +14,9 @@ import pytest
 
 from infra.devstack.aws import aws_client
 from infra.devstack.fault_proxy import FaultProxy, Rule
+from opsbot_testkit.faults import visible_final_messages
+from opsbot_testkit.harness import Harness
 from shared.jobs import JobEnvelope
-from tests.integration.faults import visible_final_messages
-from tests.integration.worker_harness import Harness
 from worker_function.store.jobs import DynamoJobs
 
 pytestmark = pytest.mark.integration

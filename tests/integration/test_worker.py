@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 
+from opsbot_testkit.harness import minutes_ago
 from shared.settings import MAX_RECEIVE_COUNT
-from tests.integration.worker_harness import minutes_ago
 from worker_function.errors import SlackDeliveryError
 
 

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from infra.devstack.aws import aws_client
+from opsbot_testkit.harness import Harness
 from tests.fakes import FakeLambdaContext
-from tests.integration.worker_harness import Harness
 from worker_function.app import build_dispatcher
 from worker_function.clients import AwsClients
 from worker_function.dispatch import Dispatcher

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
@@ -191,3 +192,9 @@ def test_the_kernel_knows_no_feature_it_imports_only_the_standard_library_and_py
     roots = {name.split(".")[0] for name in imported}
 
     assert roots <= set(sys.stdlib_module_names) | {"__future__", "pydantic"}, roots
+
+
+def test_a_button_value_past_slacks_limit_is_refused_when_built_never_cut():
+    assert blockkit.button("a", "Go", "v" * blockkit.MAX_BUTTON_VALUE)["value"] == "v" * blockkit.MAX_BUTTON_VALUE
+    with pytest.raises(ValueError, match="2000"):
+        blockkit.button("a", "Go", "v" * (blockkit.MAX_BUTTON_VALUE + 1))

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from ack_function import replies
+from ack_function import clicks, intake, outbox, replies
 from shared import blockkit, messages
 from shared.blockkit import SlackMessage
 from shared.commands import COMMANDS
@@ -84,7 +84,7 @@ def assert_inert(message: SlackMessage, *inputs: str) -> None:
 @given(display=texts, short_id=st.from_regex(r"[0-9a-f]{8}", fullmatch=True), reason=texts)
 def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
     for message in (
-        replies.queued(display, short_id),
+        intake.queued(display, short_id),
         replies.enqueue_failed(display, short_id),
         replies.enqueue_failed(display, short_id, maybe_queued=True),
         job_messages.job_failed(display, short_id, reason),
@@ -99,14 +99,14 @@ def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
         settle_module.approval_expired(display, 3600),
         errors_module.too_late(display, reason, True),
         messages.confirmation_refused(reason),
-        replies.cancel_refused(reason),
+        clicks.cancel_refused(reason),
         messages.decision_refused("approval", reason),
         replies.use_the_slash_command(display),
         plan_module.timed_out(display, short_id, 100, 900, reason),
         ping_module.pong(12.5, 3.0, short_id),
         replies.not_from_this_workspace(),
-        blockkit.with_footer(replies.queued(display, short_id), job_messages.step_footer(2, 75, short_id)),
-        blockkit.with_footer(replies.queued(display, short_id), job_messages.final_footer(reason, 75, short_id)),
+        blockkit.with_footer(intake.queued(display, short_id), job_messages.step_footer(2, 75, short_id)),
+        blockkit.with_footer(intake.queued(display, short_id), job_messages.final_footer(reason, 75, short_id)),
     ):
         assert_inert(check(message), display, reason)
 
@@ -116,7 +116,7 @@ def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
 def test_the_prompt_and_approval_builders_fit_and_escape(display, who, by, approvers, rule, channel):
     token = "o2." + "x" * 1990
     for message in (
-        replies.confirm_prompt(display, "desc", "prod", token, token, 300, "opsbot_confirm", "opsbot_cancel"),
+        outbox.confirm_prompt(display, "desc", "prod", token, token, 300, "opsbot_confirm", "opsbot_cancel"),
         job_messages.confirmed(display, "abcd1234", who),
         approval_request_module.approval_prompt(display, who, approvers, rule, token, token),
         messages.approval_requested(display, channel, approvers),
@@ -218,7 +218,7 @@ def test_escape_makes_mentions_and_disguised_links_inert():
 
 
 def test_a_fifty_thousand_character_target_is_echoed_short():
-    message = replies.queued("/ops-restart " + "p" * 50_000, "abcd1234")
+    message = intake.queued("/ops-restart " + "p" * 50_000, "abcd1234")
 
     assert len(message.text) < 200 and "…" in message.text
 

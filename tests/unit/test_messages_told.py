@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from ack_function import replies
+from ack_function import outbox, replies
 from shared import blockkit, messages
 from shared.commands import COMMANDS, find_command
 from worker_function import jobs_view
@@ -17,7 +17,7 @@ ARN = "arn:aws:ecs:eu-west-1:123456789012:task-definition/payment:17"
 def prompt_for(display: str, command: str = "/ops-rollback") -> blockkit.SlackMessage:
     spec = find_command(command)
     assert spec is not None
-    return replies.confirm_prompt(display, spec.description, "prod", "c", "x", 600, "ok", "no")
+    return outbox.confirm_prompt(display, spec.description, "prod", "c", "x", 600, "ok", "no")
 
 
 def test_the_confirm_prompt_shows_a_rollback_arn_whole_with_its_revision():

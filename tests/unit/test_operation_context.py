@@ -3,149 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 
 import pytest
 
+from opsbot_testkit.context import NOW, FakeDecisions, Recorder, fake_context
 from shared.commands import ApprovalRequestArgs, SettleArgs
 from shared.jobs import JobEnvelope, Requester
-from shared.settings import WorkerSettings
-from worker_function.accounts import TargetAccounts
-from worker_function.clients import AwsClients
 from worker_function.errors import PermanentJobError
-from worker_function.operations import OperationContext, no_jenkins
+from worker_function.operations import OperationContext
 from worker_function.operations.registry import load, operation_for
 from worker_function.store.decisions import Decision
 
-NOW = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
-
-
-class Recorder:
-    """Every call made to it, in order, across all the fakes that share it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict]] = []
-
-
-@dataclasses.dataclass
-class FakeSlack:
-    log: Recorder
-
-    def chat_postMessage(self, **kwargs):
-        self.log.calls.append(("slack.chat_postMessage", kwargs))
-        return {"channel": kwargs["channel"], "ts": "1700000000.000100"}
-
-    def chat_postEphemeral(self, **kwargs):
-        self.log.calls.append(("slack.chat_postEphemeral", kwargs))
-
-    def chat_update(self, **kwargs):
-        self.log.calls.append(("slack.chat_update", kwargs))
-
-
-@dataclasses.dataclass
-class FakeQueue:
-    log: Recorder
-
-    def send(self, job, *, delay_seconds=0):
-        self.log.calls.append(("queue.send", {"job": job, "delay_seconds": delay_seconds}))
-        return "m-1"
-
-
-@dataclasses.dataclass
-class FakeDecisions:
-    log: Recorder
-    standing: Decision | None = None
-
-    def open(self, prompt_id, channel, ts, *, approvers=(), rule=""):
-        self.log.calls.append(("decisions.open", {"prompt_id": prompt_id, "ts": ts, "approvers": list(approvers)}))
-
-    def claim(self, prompt_id, outcome, by=""):
-        self.log.calls.append(("decisions.claim", {"prompt_id": prompt_id, "outcome": outcome}))
-        if self.standing is not None:
-            return self.standing
-        return Decision(outcome=outcome, by=by, channel="C0APPR", ts="1.2", won=True)
-
-    def get(self, prompt_id):
-        return None
-
-
-@dataclasses.dataclass
-class FakeAudit:
-    log: Recorder
-
-    def record(self, job, event, detail=""):
-        self.log.calls.append(("audit.record", {"job_id": job.job_id, "event": event, "detail": detail}))
-
-    def record_all(self, job, notes):
-        for event, detail in notes:
-            self.record(job, event, detail)
-        return []
-
-    def history(self, target, *, limit=20):
-        return []
-
-
-class NoGroups:
-    def members(self, group):
-        return None
-
-
-class NoHolds:
-    """No lock or freeze stands anywhere (the store's read side as the operations and a dry run use it)."""
-
-    def __init__(self, hold=None):
-        self.hold = hold
-
-    def hold_on(self, target, environment):
-        return self.hold
-
-    def facts(self, target, environment):
-        return None, None
-
-
-class FakeJobs:
-    """The registry of jobs, remembering what it was told (not in the call log: the order asserted is Slack's)."""
-
-    def __init__(self):
-        self.tracked, self.ended = [], []
-
-    def track(self, record, *, first=False):
-        self.tracked.append(record)
-
-    def end(self, job_id, state, outcome, by="", *, cancel_job=""):
-        self.ended.append((job_id, state, outcome))
-
-    def get(self, job_id):
-        return None
-
-    def find(self, short_id):
-        return []
-
-    def active(self):
-        return []
-
 
 def context(log: Recorder, **overrides) -> OperationContext:
-    settings = WorkerSettings(jobs_queue_url="https://sqs.example/jobs")
-    deps = {
-        "settings": settings,
-        "aws": AwsClients(settings),
-        "now": lambda: NOW,
-        "sleep": lambda s: None,
-        "intents": object(),
-        "inventory": None,
-        "jenkins_factory": no_jenkins,
-        "audit": FakeAudit(log),
-        "slack": FakeSlack(log),
-        "decisions": FakeDecisions(log),
-        "queue": FakeQueue(log),
-        "groups": NoGroups(),
-        "jobs": FakeJobs(),
-        "accounts": TargetAccounts(settings),
-        "leases": object(),
-        "holds": NoHolds(),
-    }
-    return OperationContext(**{**deps, **overrides})
+    return fake_context(log, **{"intents": object(), **overrides})
 
 
 def job(args) -> JobEnvelope:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ack_function import replies
+from ack_function import intake, replies
 from ack_function.route import Deny, plan_job, route_job
 from infra.cli.main import EXIT_CODES_HELP, build_parser
 from shared import messages
@@ -84,7 +84,7 @@ def test_the_busy_and_could_not_queue_texts():
 
 
 def test_the_demo_ack_line():
-    queued = replies.queued("/deploy-status payment", "5f15f994").text
+    queued = intake.queued("/deploy-status payment", "5f15f994").text
 
     assert f"ack 200 in 25 ms: {queued}\n" in README
 

@@ -17,7 +17,7 @@ from typing import Literal, get_args
 #: condition); log_group: targets' `log_groups`; codebuild_project: migration and suite projects;
 #: report_group: the report groups of suite projects; pipeline: targets' `pipeline`; state_machine: the state
 #: machines of the runbooks (deployed by the stack, or named by ARN in the worker's account); execution: their
-#: executions.
+#: executions. A plugin's target kind (`cloudfront`) is one too: the resources its tables name (`TargetKind.arn`).
 ResourceKind = Literal[
     "ecs_service",
     "ec2_instances",
@@ -36,7 +36,8 @@ class Grant:
     """AWS actions an operation calls on one kind of inventory resource."""
 
     actions: tuple[str, ...]
-    on: ResourceKind
+    #: A `ResourceKind`, or a target kind a plugin declares (`shared.plugins.TargetKind`: its resources' ARNs).
+    on: ResourceKind | str
     #: AWS authorizes these on "*" only (no resource types in the Service Authorization Reference).
     unscoped: bool = False
     #: Actions named like writes that change nothing at the target (logs:StartQuery runs a query): they need no
@@ -45,7 +46,11 @@ class Grant:
 
     def __post_init__(self) -> None:
         if self.on not in RESOURCE_KINDS:
-            raise ValueError(f"{self.on!r} is not a resource kind ({', '.join(RESOURCE_KINDS)})")
+            from shared.inventory import plugin_kinds  # a plugin's target kind: its operation declares grants on it
+
+            if self.on not in plugin_kinds():
+                known = ", ".join([*RESOURCE_KINDS, *plugin_kinds()])
+                raise ValueError(f"{self.on!r} is not a resource kind ({known})")
         for action in self.actions:
             service, _, name = action.partition(":")
             if not service or not name or not name[0].isupper() or "*" in action:

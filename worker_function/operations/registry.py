@@ -32,6 +32,7 @@ from shared.jobs import JobEnvelope
 from worker_function.errors import StaleStateError
 from worker_function.operations import OperationContext, StepResult, StepState
 from worker_function.operations.iam import Grant
+from worker_function.operations.plugin_guard import GuardedOperation
 from worker_function.operations.protocols import Operation, Previewable, Resumable, Stoppable
 
 #: The attribute a built-in operation's module defines.
@@ -64,7 +65,9 @@ class Command:
 
 
 def _label(kind: str, spec: CommandSpec | None) -> str:
-    return f"{spec.name} ({kind})" if spec is not None else kind
+    if spec is None:
+        return kind
+    return f"{spec.name} ({kind}" + (f", plugin {spec.plugin!r})" if spec.plugin else ")")
 
 
 def location_of(kind: str) -> str:
@@ -229,7 +232,16 @@ def check_all(*, source: bool = True) -> tuple[Command, ...]:
 
 
 def operation_for(kind: str) -> Operation[Any]:
-    return load(kind).operation
+    """The operation the worker runs for `kind`: a plugin's guarded (`plugin_guard`: a bug fails the job at once)."""
+    return _runnable(kind)
+
+
+@functools.cache
+def _runnable(kind: str) -> Any:
+    command = load(kind)
+    if command.spec is None or not command.spec.plugin:
+        return command.operation
+    return GuardedOperation(command.operation, plugin=command.spec.plugin, command=command.spec.name)
 
 
 # -- running -----------------------------------------------------------------------------------------
