@@ -368,12 +368,12 @@ def _holds_of(history: list[Event]) -> list[_Hold]:
     for e in history:
         if e.kind != "lease" or not (e.data.get("lock") or e.data.get("freeze")):
             continue
+        if e.target in current:  # replaced (a second freeze of the environment), lifted or released: this one ends
+            current.pop(e.target).ended_seq = e.seq
         if e.data.get("op") == "taken" and not e.data.get("lifted"):
             hold = _Hold(e.target, str(e.data.get("owner", "")), e, float(e.data.get("expires_at", 0)))
             current[e.target] = hold
             holds.append(hold)
-        elif e.target in current:
-            current.pop(e.target).ended_seq = e.seq
     return holds
 
 

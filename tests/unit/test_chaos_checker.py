@@ -185,7 +185,8 @@ def test_a_side_effect_under_a_lock_or_a_freeze_is_caught_unless_the_freeze_lets
     assert check(story.h) == []
     restart(story, "c" * 32, 30, target="payment")
     assert story.kinds() == ["hold_bypassed"]
-    story.lease("freeze#prod", "released", 40, "f" * 32, freeze=True)
+    story.lease("freeze#prod", "taken", 35, "g" * 32, expires_at=9999, freeze=True)  # a second freeze replaces it
+    story.lease("freeze#prod", "taken", 40, "g" * 32, expires_at=9999, freeze=True, lifted=True)  # lifted
     restart(story, "d" * 32, 50, target="payment")
     assert story.kinds() == ["hold_bypassed"]
 
