@@ -29,9 +29,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.commands import COMMANDS, CONTROL_PIPELINES, CommandSpec, spec_for_kind
 from shared.errors import OpsbotError
-from shared.jobs import JobEnvelope
 from worker_function.errors import StaleStateError
-from worker_function.operations import OperationContext, StepResult, StepState
+from worker_function.operations import StepState
 from worker_function.operations.iam import Grant
 from worker_function.operations.plugin_guard import GuardedOperation
 from worker_function.operations.protocols import Operation, Previewable, Resumable, Stoppable
@@ -268,16 +267,6 @@ def _runnable(kind: str) -> Any:
 
 
 # -- running -----------------------------------------------------------------------------------------
-
-
-def run_step(job: JobEnvelope, ctx: OperationContext, state: StepState | None) -> StepResult:
-    """The job's step: its operation's `run` (the first step) or its `resume` from `state`."""
-    operation = operation_for(job.kind)
-    if state is None:
-        return operation.run(job.args, job, ctx)
-    if not isinstance(operation, Resumable):
-        raise StaleStateError(f"`{job.kind}` has no steps to resume")
-    return operation.resume(job.args, job, ctx, state)
 
 
 @functools.cache

@@ -1,5 +1,5 @@
 """/ops-restart <target>: ECS force new deployment followed until its rollout is COMPLETED or FAILED, or an
-EC2 reboot followed until the instances' status checks pass. Runs under the target's lease (see dispatch),
+EC2 reboot followed until the instances' status checks pass. Runs under the target's lease (see stages/lease.py),
 kept from step to step."""
 
 from __future__ import annotations
