@@ -10,7 +10,7 @@ are `/ops-restart <svc>` on the same two services (payment, checkout), the rest 
 (Lambda concurrency), so duplicates of one job really race.
 
 Executions are counted from the worker's own log records ("executed ..." with the job id, attached
-in-process to the `worker_function.dispatch` logger), final messages from the local Slack API.
+in-process to the `worker_function` logger), final messages from the local Slack API.
 Exit status 1 if a job was lost (queued, no final message), ran twice, or a requester got no final message.
 """
 

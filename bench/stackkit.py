@@ -23,7 +23,7 @@ QUEUED = re.compile(r"queued as job `([0-9a-f]{8})`")
 _STEP_DONE = re.compile(r"^executed .*\(step (\d+)\)")
 _STEP_WAITS = re.compile(r"^step (\d+) of ")
 _RECEIVED = re.compile(r"^received .*\(attempt (\d+)\)")
-DISPATCH_LOGGER = "worker_function.dispatch"
+DISPATCH_LOGGER = "worker_function"
 
 
 def configure_logging(path: Path = OUT_DIR / "bench.log") -> Path:

@@ -21,11 +21,13 @@ from shared.settings import WorkerSettings
 from worker_function.accounts import TargetAccounts
 from worker_function.alarms import AlarmFeed, DynamoAlarmStore
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
-from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, Dispatcher
+from worker_function.dispatch import Dispatcher
 from worker_function.errors import PermanentJobError
 from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext, no_jenkins
+from worker_function.operations.registry import operation_for
 from worker_function.pacing import Deferrals
+from worker_function.pipeline import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH
 from worker_function.reply import SlackReplier
 from worker_function.store.audit import AuditLog
 from worker_function.store.dead_letters import DeadLetters
@@ -124,9 +126,10 @@ def build_dispatcher(
     sleep: Callable[[float], None] = time.sleep,
     web: WebClient | None = None,
     webhook: Callable[[str], WebhookClient] | None = None,
+    operations: Callable[[str], Any] = operation_for,
 ) -> Dispatcher:
     """The worker as Lambda runs it. The inventory file is read here, once per cold start; tests pass
-    their own inventory, Jenkins client factory and clock."""
+    their own inventory, Jenkins client factory, clock (and operations)."""
     aws = aws or AwsClients(settings)
     dynamodb = aws.client("dynamodb")
     if inventory is None:
@@ -186,4 +189,5 @@ def build_dispatcher(
         queue=queue,
         max_delay_s=settings.max_delay_s,
         audit=audit,
+        operations=operations,
     )

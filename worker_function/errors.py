@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal, Self
 
 from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from shared import messages
 from shared.blockkit import SlackMessage, echo, escape, mention, shorten, simple
@@ -193,6 +195,21 @@ def classify_aws_errors(what: str) -> Iterator[None]:
         raise
 
 
+class TransientJobError(OpsbotError):
+    """An operation's own word that retrying may help (a service of its own that did not answer): SQS delivers
+    the job again. Raise it `from` the library's error that `retryable` does not know."""
+
+
+class OperationCrashedError(PermanentJobError):
+    """A command's operation raised what is neither a `PermanentJobError` nor an error a retry may fix
+    (`retryable`): a bug, or a library's error opsbot does not know (`TransientJobError` says otherwise). Told to
+    the requester at once, named, rather than retried until the job is dead-lettered."""
+
+    def __init__(self, command: str, exc: BaseException) -> None:
+        super().__init__(f"`{command}` failed unexpectedly ({type(exc).__name__}: {exc})"[:300])
+        self.error = exc
+
+
 class AuditWriteError(OpsbotError):
     """DynamoDB kept leaving a job's audit records unprocessed: transient, SQS delivers the job again."""
 
@@ -227,6 +244,51 @@ _TRANSIENT_NAMES = frozenset(
 _THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 )
+
+
+def retryable(exc: BaseException) -> bool:
+    """A failure of an operation that a later delivery may not meet: transient (`transient`; an HTTP 5xx, a
+    connection that failed anywhere in the chain of causes), a Slack answer (the worker's edge decides: wait,
+    retry or report), or one of opsbot's own errors that is not permanent (`TransientJobError`, a user group
+    Slack could not list, a role STS throttled, the jobs queue not taking a job, ...). Anything else a command's
+    operation raises is permanent."""
+    from slack_sdk.errors import SlackClientError
+
+    from shared.errors import EnqueueError
+    from worker_function.pacing import DeferError
+
+    if transient(exc):
+        return True
+    retried = (
+        TransientJobError,
+        GroupLookupError,
+        AssumeRoleThrottledError,
+        AuditWriteError,
+        SlackDeliveryError,
+        ContinuationError,
+        DeferError,
+        EnqueueError,
+    )
+    for error in _chain(exc):
+        if isinstance(error, (*retried, SlackClientError, BotocoreConnectionError, socket.gaierror)):
+            return True
+        status = getattr(getattr(error, "response", None), "status_code", None) or getattr(error, "code", None)
+        if isinstance(error, OSError) and isinstance(status, int) and status >= 500:  # requests', urllib's HTTPError
+            return True
+    return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and its causes and contexts, each once."""
+    seen: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if any(error is e for e in seen):
+            continue
+        seen.append(error)
+        pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+    return seen
 
 
 def transient(exc: BaseException) -> bool:

@@ -1,10 +1,11 @@
 """What a job's step does, decided without I/O from (job, spec, policy verdict, stored claim, now, holds).
 
-The executor (`dispatch`) gathers those inputs (it claims the confirmation, resolves user groups, reads the
-target's lock and its environment's freeze), asks `plan_step`, and performs the `StepPlan` it returns: `Run`
-the step, `Refuse` it before it runs, or `Stop` a later step under its target's lease (past its maximum age, or
-back with a state it cannot resume from). A mutating command's first step is refused on a locked target or in a
-frozen environment, unless the policy's `override_freeze` rule lets the requester through a freeze (audited).
+The executor's stages (`pipeline`, `stages`) gather those inputs (`stages.prompt` claims the confirmation first;
+`stages.planning` reads the rest: the policy with user groups resolved, the target's lock and its environment's
+freeze) and do what the `StepPlan` says: `Run` the step, `Refuse` it before it runs, or `Stop` a later step under
+its target's lease (past its maximum age, or back with a state it cannot resume from). A mutating command's first
+step is refused on a locked target or in a frozen environment, unless the policy's `override_freeze` rule lets
+the requester through a freeze (audited).
 """
 
 from __future__ import annotations

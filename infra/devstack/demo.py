@@ -137,7 +137,14 @@ contact = "#ops-admins"
 {approval}
 [[policy.rules]]
 name = "demo-prod-operators"
-commands = ["/ops-restart", "/ops-migrate", "/ops-run"]
+commands = ["/ops-restart", "/ops-migrate"]
+environments = ["prod"]
+ask = "#ops-admins"
+
+# Anyone may run the demo's runbooks on prod (restart-safely asks a second person itself).
+[[policy.rules]]
+name = "demo-prod-runbooks"
+commands = ["/ops-run"]
 environments = ["prod"]
 ask = "#ops-admins"
 

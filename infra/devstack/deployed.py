@@ -45,6 +45,7 @@ SOURCES = (
     "cdk.json",
     "shared/settings.py",
     "shared/inventory.py",
+    "shared/inventory_entries.py",
     "shared/holds.py",
     "shared/deployment.py",
     "shared/runbooks.py",
@@ -63,8 +64,12 @@ class SynthUnavailable(CommandLineError):
     """The CDK app cannot be synthesized here (aws-cdk-lib not installed, or synth failed)."""
 
 
+#: Where the templates are kept, when set (else `$XDG_CACHE_HOME/opsbot/synth`).
+SYNTH_CACHE_ENV = "OPSBOT_SYNTH_CACHE"
+
+
 def cache_dir() -> Path:
-    base = os.environ.get("OPSBOT_SYNTH_CACHE") or os.path.join(
+    base = os.environ.get(SYNTH_CACHE_ENV) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "opsbot", "synth"
     )
     return Path(base)

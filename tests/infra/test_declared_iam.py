@@ -41,11 +41,18 @@ def test_each_kind_of_resource_is_granted_the_union_of_what_the_operations_decla
     declared = {(grant.on, grant.unscoped, action) for _, grant in declared_grants() for action in grant.actions}
     derived = {
         (kind, unscoped, action)
-        for kind, unscoped in set(worker_permissions._NAMED.values())
+        for kind in {grant.on for _, grant in declared_grants()}
+        for unscoped in (False, True)
         for action in actions_on(kind, unscoped=unscoped)
     }
     assert derived == declared
-    assert {label for label, _ in declared_grants()} == {
+    named = {(kind, unscoped) for kind, unscoped in worker_permissions._NAMED.values()}
+    assert all(
+        worker_permissions.__getattr__(n) == actions_on(k, unscoped=u)
+        for n, (k, u) in worker_permissions._NAMED.items()
+    )
+    assert named <= {(g.on, g.unscoped) for _, g in declared_grants()}
+    assert {label for label, _ in declared_grants()} >= {
         "/ops-status (status)",
         "/deploy-status (deploy_status)",
         "/ops-restart (restart)",

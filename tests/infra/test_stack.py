@@ -16,6 +16,7 @@ from infra.aws.functions import METRICS_NAMESPACE
 from infra.aws.ingress import ROUTE_KEY, THROTTLE_BURST, THROTTLE_RATE
 from infra.aws.monitoring import ACK_P99_THRESHOLD_MS, OLDEST_MESSAGE_THRESHOLD_S
 from infra.aws.worker import BATCH_SIZE, INVENTORY_FILE, INVENTORY_PATH, LIVE_ALIAS, MAX_CONCURRENCY
+from shared.plugins import INDEX_FILE
 from shared.settings import (
     AUDIT_TABLE,
     IDEMPOTENCY_TABLE,
@@ -31,8 +32,12 @@ EXPECTED_RESOURCE_COUNTS = {
     "AWS::SQS::QueuePolicy": 2,
     "AWS::DynamoDB::Table": 3,
     "AWS::SecretsManager::Secret": 1,
-    "AWS::Logs::LogGroup": 3,
-    "AWS::IAM::Role": 2,
+    # The example inventory defines one runbook in this repository: a state machine with its own role, its
+    # policy and its log group.
+    "AWS::Logs::LogGroup": 4,
+    "AWS::IAM::Role": 3,
+    "AWS::IAM::Policy": 1,
+    "AWS::StepFunctions::StateMachine": 1,
     "AWS::Lambda::Function": 2,
     "AWS::Lambda::Version": 2,
     "AWS::Lambda::Alias": 2,
@@ -328,6 +333,17 @@ def test_given_the_worker_then_its_environment_names_match_the_settings(synth):
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        # The runbooks' state machines by name (the example defines one).
+        "OPSBOT_RUNBOOK_ARNS": {
+            "Fn::Join": [
+                "",
+                [
+                    '{"restart-safely":"',
+                    {"Ref": synth.logical_id(synth.stack.runbooks.machines["restart-safely"])},
+                    '"}',
+                ],
+            ]
+        },
     }
 
 
@@ -345,9 +361,10 @@ def test_given_the_worker_asset_when_it_is_built_then_the_inventory_is_where_ops
     shipped = tmp_path / Path(INVENTORY_PATH).relative_to("/var/task")
     assert shipped.read_bytes() == EXAMPLE_INVENTORY.read_bytes()
     assert (tmp_path / "worker_function" / "handler.py").is_file()
-    assert [name for name, _ in bundler.files] == [INVENTORY_FILE]
+    # Beside the inventory, the index of the plugins installed when the asset was built (empty without any).
+    assert [name for name, _ in bundler.files] == [INVENTORY_FILE, INDEX_FILE]
     # The ack reads the same file at init, for the [policy] it applies from static lists.
-    assert [name for name, _ in synth.stack.ingress.ack.bundler.files] == [INVENTORY_FILE]
+    assert [name for name, _ in synth.stack.ingress.ack.bundler.files] == [INVENTORY_FILE, INDEX_FILE]
 
 
 def _setting_names(model) -> set[str]:

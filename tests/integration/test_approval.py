@@ -31,9 +31,9 @@ ask = "<!subteam^S0DBA>"
 class Flow(ack_flow.Flow):
     def __init__(self, harness: Any, approvers: str = '["S0DBA"]') -> None:
         demo = demo_inventory_toml(harness.cluster)
-        operators = 'commands = ["/ops-restart", "/ops-migrate", "/ops-run"]'
+        operators = 'commands = ["/ops-restart", "/ops-migrate"]'
         assert operators in demo, "the demo's prod operators rule changed: take /ops-migrate out of it here"
-        toml = demo.replace(operators, 'commands = ["/ops-restart", "/ops-run"]')
+        toml = demo.replace(operators, 'commands = ["/ops-restart"]')
         harness.slack.set_usergroup("S0DBA", ["U0DAN"])
         rule = APPROVAL_RULE.replace('approvers = ["S0DBA"]', f"approvers = {approvers}")
         super().__init__(harness, toml + rule)

@@ -86,7 +86,7 @@ def test_ack_and_worker_log_lines_carry_the_same_correlation_id(stack):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(LambdaPowertoolsFormatter())
-    loggers = [logging.getLogger("ack_function"), logging.getLogger("worker_function.dispatch")]
+    loggers = [logging.getLogger("ack_function"), logging.getLogger("worker_function")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)

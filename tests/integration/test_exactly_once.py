@@ -18,6 +18,7 @@ OPSBOT_FAULT_TABLE=FILE it is also written to FILE as docs/guarantees.md shows i
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -52,9 +53,14 @@ from opsbot_testkit.faults import (
     visible_finals,
 )
 from opsbot_testkit.harness import Harness
+from shared.commands.control import RunbookAnswerArgs
 from shared.confirm import CONFIRM_TTL_S, settlement
-from shared.jobs import JobEnvelope, audit_target
+from shared.jobs import JobEnvelope, Requester, audit_target
+from shared.runbooks import TASK_MESSAGE_KEY, execution_arn, execution_name
 from tests.events import alarm_body
+
+#: Real seconds a runbook's execution may take to reach its waiting state (about one; a bound, not a timing).
+ASK_WAIT_S = 20.0
 
 #: Seconds between a failed delivery and the next where real time matters (a prompt not yet expired): about a
 #: visibility timeout.
@@ -97,6 +103,10 @@ class Scenario:
     prompt: bool = False
     #: Added to the harness's inventory (TOML) for this scenario.
     inventory: str = ""
+    #: Approve on the waiting state of a job of this line (`/ops-run`), run until it waits and its state asked
+    #: about (outside the fault plan); the run's next steps are delivered after the click's job. The effect is
+    #: the waiting state answered at Step Functions; the run's requester sees one final message.
+    answers: str | None = None
 
     def job(self, harness: Harness) -> JobEnvelope:
         job = harness.job("/ops-ping" if self.alarm else self.line)
@@ -190,11 +200,28 @@ def _executions(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any
 
 _sfn_before: set[str] = set()
 
+
+def _answers(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+    """The waiting state of the run's execution answered at Step Functions (TaskSucceeded in its history)."""
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    arn = execution_arn(harness.runbook_arns["asked"], execution_name(job.job_id))
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    return sum(1 for e in events if e["type"] == "TaskSucceeded")
+
+
 #: The harness's runbook: a state machine of one Pass state (tests/integration/runbooks/noted.asl.json).
 NOTED_RUNBOOK = """
 [runbooks.noted]
 definition = "tests/integration/runbooks/noted.asl.json"
 environment = "staging"
+"""
+
+#: The harness's runbook with a person in the middle (tests/integration/runbooks/asked.asl.json).
+ASKED_RUNBOOK = """
+[runbooks.asked]
+definition = "tests/integration/runbooks/asked.asl.json"
+environment = "staging"
+approval_channel = "C0APPROVALS"
 """
 
 #: (clock time, Slack seq) when the current run started: builds and posts after it are this run's.
@@ -249,6 +276,14 @@ SCENARIOS = [
         effect=_executions,
         prepare=_executions_so_far,
         inventory=NOTED_RUNBOOK,
+    ),
+    Scenario(
+        "runbook step (Approve click)",
+        "Approve on the waiting state of /ops-run asked",
+        lease="runbook:asked",
+        effect=_answers,
+        inventory=ASKED_RUNBOOK,
+        answers="/ops-run asked",
     ),
     Scenario(
         "migrate (approved)",
@@ -342,8 +377,18 @@ class Runner(BaseRunner):
             plan.reset(None)
             cancelled = JobEnvelope.model_validate({**self.h.job(scenario.cancels).model_dump(), **dict(CONFIRMED)})
             self.deliver_all(cancelled.to_message(), scenario.cancels, plan, keep=kept)
+        asked = None
+        if scenario.answers is not None:
+            plan.reset(None)
+            asked = self.h.job(scenario.answers)
+            click = self._asked(asked, scenario.answers, plan, kept)
         plan.reset(fault)
-        job = scenario.job(self.h) if cancelled is None else self.h.job(f"/ops-cancel {cancelled.short_id}")
+        if asked is not None:
+            job = click
+        elif cancelled is None:
+            job = scenario.job(self.h)
+        else:
+            job = self.h.job(f"/ops-cancel {cancelled.short_id}")
         if scenario.prompt:
             job = self.h.job(scenario.line, confirmed=False)
         body = alarm_body("sns", AlarmName=f"harness-{uuid.uuid4().hex[:8]}") if scenario.alarm else job.to_message()
@@ -364,6 +409,8 @@ class Runner(BaseRunner):
             posts = sum(1 for m in posted if m.kind == "chat.postMessage")
             return Outcome(posts, posts, True, deliveries), list(plan.calls)
         recorded = moto_requests(self.h.moto.endpoint_url)
+        if asked is not None:  # the answer's effect and message are the run's
+            job = asked
         effects = scenario.effect(self.h, job, recorded) if scenario.effect else 0
         if cancelled is not None:
             return self._cancel_outcome(cancelled, job, effects, deliveries), list(plan.calls)
@@ -393,6 +440,38 @@ class Runner(BaseRunner):
             wrong += f" {len(builds)} builds"
         text = "\n".join(r.text for r in [*told, *answered])
         return Outcome(effects, len(told), self.lease_free_of("payment"), deliveries, text, wrong)
+
+    def _asked(self, run: JobEnvelope, display: str, plan: FaultPlan, kept: list[str]) -> JobEnvelope:
+        """The run's first step (its execution started), then its waiting state's task message (it arrives when the
+        execution gets there: real time), delivered until the state is asked about in #approvals; the run's next
+        steps are kept. The Approve click's job, as the ack queues it for a second person."""
+        self.deliver_all(run.to_message(), display, plan, keep=kept)
+        deadline = time.monotonic() + ASK_WAIT_S
+        while True:
+            asked = [
+                m for m in self.h.slack.messages(channel="C0APPROVALS", after=_run_started[1]) if "waits at" in m.text
+            ]
+            if asked:
+                break
+            said = [m.text[:300] for m in self.h.slack.messages(job=run.job_id)]
+            why = f"it said {said}; kept {[b[:200] for b in kept]}"
+            assert time.monotonic() < deadline, f"{display}: its waiting state was not asked about; {why}"
+            kept.extend(m["Body"] for m in self.drain())
+            for body in [b for b in kept if TASK_MESSAGE_KEY in b]:
+                kept.remove(body)
+                self.deliver_all(body, display, plan)
+            time.sleep(0.1)
+        [button] = [e for b in asked[-1].payload["blocks"] if b["type"] == "actions" for e in b["elements"][:1]]
+        job_id = f"{uuid.uuid4().hex}"
+        return JobEnvelope(
+            job_id=job_id,
+            command="/ops-run",
+            text="(approve a runbook step)",
+            requester=Requester(user_id="U0DAN", team_id="T0001", channel_id="C0APPROVALS"),
+            args=RunbookAnswerArgs(prompt_id=button["value"], answer="approve"),
+            issued_at=self.h.clock.now(),
+            correlation_id=job_id,
+        )
 
     def _prompt_then_confirm(self, prompt: JobEnvelope, display: str, plan: FaultPlan) -> int:
         """A confirmation prompt's path: its expiry, queued by the ack with it, takes its first look (it registers
@@ -542,7 +621,9 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
     # scenario dozens of times in seconds (each run a fresh worker, its user-group cache empty).
     harness.slack.limits.enabled = False
     if scenario.approval:
-        toml = toml.replace('commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]')
+        operators = 'commands = ["/ops-restart", "/ops-migrate"]'
+        assert operators in toml, "the demo's prod operators rule changed: take /ops-migrate out of it here"
+        toml = toml.replace(operators, 'commands = ["/ops-restart"]')
         toml += APPROVAL_RULE
         harness.slack.set_usergroup("S0DBA", ["U0DAN"])
     if scenario.alarm:

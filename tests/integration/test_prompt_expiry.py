@@ -125,13 +125,18 @@ def test_cancel_wins_and_the_expiry_changes_nothing(flow, harness):
     assert events(flow, prompt_id(flow)) == ["cancelled"]
 
 
+def without_migrate_operators(demo: str) -> str:
+    """The demo inventory with /ops-migrate taken out of its prod operators rule (the rule the test adds decides)."""
+    operators = 'commands = ["/ops-restart", "/ops-migrate"]'
+    assert operators in demo, "the demo's prod operators rule changed: take /ops-migrate out of it here"
+    return demo.replace(operators, 'commands = ["/ops-restart"]')
+
+
 def test_a_requester_outside_the_group_confirms_and_reads_only_the_denial_in_place_of_the_prompt(harness):
     """Given a rule that admits /ops-migrate on prod through a user group (the ack cannot resolve it, so it
     shows the prompt), when someone outside the group confirms, then the worker's denial replaces the prompt:
     one message, with the rule and who to ask; never "queued" first. The expiry changes nothing after."""
-    toml = demo_inventory_toml(harness.cluster).replace(
-        'commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]'
-    )
+    toml = without_migrate_operators(demo_inventory_toml(harness.cluster))
     harness.slack.set_usergroup("S0SRE", ["U0BOB"])
     flow = Flow(harness, toml + SRE_MIGRATE)
     confirm, _ = ask(flow, user="U0EVE")
@@ -148,9 +153,7 @@ def test_a_requester_outside_the_group_confirms_and_reads_only_the_denial_in_pla
 
 
 def test_a_requester_in_the_group_confirms_and_the_prompt_says_queued_once_access_is_checked(harness):
-    toml = demo_inventory_toml(harness.cluster).replace(
-        'commands = ["/ops-restart", "/ops-migrate"]', 'commands = ["/ops-restart"]'
-    )
+    toml = without_migrate_operators(demo_inventory_toml(harness.cluster))
     harness.slack.set_usergroup("S0SRE", ["U0BOB"])
     flow = Flow(harness, toml + SRE_MIGRATE)
     confirm, _ = ask(flow, user="U0BOB")

@@ -1,6 +1,7 @@
 """/ops-rollback and /ops-scale through the real worker on moto (with the local stack's ECS deployments patch):
-what the requester saw, and what ECS shows after. Each test has its own cluster, so a rollback here changes no
-other test's service (task definition families are account-wide: `payment:1` and `payment:2` are shared)."""
+what the requester saw, and what ECS shows after. Each test has services of its own in this module's cluster, so
+a rollback here changes no other test's service (task definition families are account-wide: `payment:1` and
+`payment:2` are shared)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,23 @@ def ecs(harness):
     return aws_client("ecs", harness.moto.endpoint_url)
 
 
+#: The cluster of this module's tests, apart from the session's: its services are made anew for each test. One
+#: name for all of them, so their inventory, and the template the worker's role comes from, is synthesized once.
+OWN_CLUSTER = "cluster-verbs"
+
+
 @pytest.fixture
 def own_cluster(harness, ecs):
-    """The demo services `payment` and `checkout` (on revision 2 of their families) in a cluster of this test."""
-    cluster = f"verbs-{uuid.uuid4().hex[:8]}"
-    provision_demo_ecs(ecs, cluster=cluster)
-    harness.inventory_toml = demo_inventory_toml(cluster)
-    return cluster
+    """The demo services `payment` and `checkout` (on revision 2 of their families), new for this test, in this
+    module's cluster: whatever an earlier test left there (services, another revision, a count) is deleted first."""
+    ecs.create_cluster(clusterName=OWN_CLUSTER)
+    if arns := ecs.list_services(cluster=OWN_CLUSTER)["serviceArns"]:
+        for found in ecs.describe_services(cluster=OWN_CLUSTER, services=arns)["services"]:
+            if found["status"] == "ACTIVE":
+                ecs.delete_service(cluster=OWN_CLUSTER, service=found["serviceName"], force=True)
+    provision_demo_ecs(ecs, cluster=OWN_CLUSTER)
+    harness.inventory_toml = demo_inventory_toml(OWN_CLUSTER)
+    return OWN_CLUSTER
 
 
 def service(ecs, cluster, name="payment"):

@@ -202,7 +202,7 @@ def test_an_invocation_that_timed_out_leaves_inprogress_which_expires_with_it(ha
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     from infra.devstack.aws import aws_client
-    from worker_function.dispatch import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, request_digest
+    from worker_function.pipeline import IDEMPOTENCY_KEY_JMESPATH, PAYLOAD_JMESPATH, request_digest
 
     job = harness.job("/ops-restart checkout")
     # What a worker killed by its timeout leaves behind: an INPROGRESS record expiring with its invocation.
@@ -319,7 +319,7 @@ def test_a_response_url_off_slacks_hosts_is_never_posted_to(harness):
 def test_a_permanent_failure_is_logged_as_one_execution_with_its_outcome(harness, caplog):
     job = harness.job("/deploy-status nosuch")
 
-    with caplog.at_level("INFO", logger="worker_function.dispatch"):
+    with caplog.at_level("INFO", logger="worker_function"):
         harness.dispatcher().handle_record(job.to_message(), 1)
 
     executed = [r for r in caplog.records if r.getMessage().startswith("executed") and r.job_id == job.job_id]

@@ -86,6 +86,15 @@ def test_every_built_in_command_has_an_operation_keeping_every_rule_its_source_i
     assert {c.kind for c in commands} >= {s.kind for s in COMMANDS}
 
 
+def test_an_operation_module_without_its_command_is_refused(monkeypatch):
+    from worker_function.operations import registry
+
+    kinds = registry.all_kinds()
+    monkeypatch.setattr(registry, "all_kinds", lambda: [k for k in kinds if k != "scale"])
+    with pytest.raises(OperationLoadError, match=r"^worker_function\.operations\.scale: an operation module no"):
+        check_all()
+
+
 def test_a_spec_without_an_operation_is_refused():
     with pytest.raises(OperationLoadError, match=r"/ops-flush \(flush\): has no operation \(no module acme.ops\)"):
         load_operation("flush", cases.FLUSH, "acme.ops:OPERATION")

@@ -20,6 +20,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.commands import COMMANDS, CONTROL_PIPELINES, CommandSpec, spec_for_kind
 from shared.errors import OpsbotError
-from shared.jobs import JobEnvelope
 from worker_function.errors import StaleStateError
-from worker_function.operations import OperationContext, StepResult, StepState
+from worker_function.operations import StepState
 from worker_function.operations.iam import Grant
 from worker_function.operations.plugin_guard import GuardedOperation
 from worker_function.operations.protocols import Operation, Previewable, Resumable, Stoppable
@@ -221,9 +221,31 @@ def check_present() -> None:
             raise OperationLoadError(f"{_label(kind, spec_for_kind(kind))}: has no operation (no module {module_name})")
 
 
+#: The modules of the operations' packages that are not an operation: the kernel, and helpers (`_ecs`...).
+KERNEL_MODULES = frozenset({"protocols", "registry", "iam", "source_rules", "plugin_guard"})
+
+
+def orphans() -> list[str]:
+    """The built-in operation modules no job kind names (a command whose spec says another kind, or none)."""
+    kinds = set(all_kinds())
+    found = []
+    for package in ("worker_function.operations", "worker_function.control"):
+        path = importlib.import_module(package).__path__
+        found += [
+            f"{package}.{m.name}"
+            for m in pkgutil.iter_modules(path)
+            if not m.name.startswith("_") and m.name not in KERNEL_MODULES and m.name not in kinds
+        ]
+    return found
+
+
 def check_all(*, source: bool = True) -> tuple[Command, ...]:
-    """Every operation loaded and checked (`OperationLoadError` for the first that breaks a rule); `source`:
-    with the rules read from its source too (`SOURCE_RULES`: effects through the door, IAM declared)."""
+    """Every operation loaded and checked (`OperationLoadError` for the first that breaks a rule), and no
+    operation module without its command; `source`: with the rules read from its source too (`SOURCE_RULES`:
+    effects through the door, IAM declared)."""
+    stray = orphans()
+    if stray:
+        raise OperationLoadError(f"{stray[0]}: an operation module no command's kind names (no spec has its kind)")
     commands = tuple(load(kind) for kind in all_kinds())
     if source:
         for command in commands:
@@ -245,16 +267,6 @@ def _runnable(kind: str) -> Any:
 
 
 # -- running -----------------------------------------------------------------------------------------
-
-
-def run_step(job: JobEnvelope, ctx: OperationContext, state: StepState | None) -> StepResult:
-    """The job's step: its operation's `run` (the first step) or its `resume` from `state`."""
-    operation = operation_for(job.kind)
-    if state is None:
-        return operation.run(job.args, job, ctx)
-    if not isinstance(operation, Resumable):
-        raise StaleStateError(f"`{job.kind}` has no steps to resume")
-    return operation.resume(job.args, job, ctx, state)
 
 
 @functools.cache

@@ -1,5 +1,5 @@
 """/ops-restart <target>: ECS force new deployment followed until its rollout is COMPLETED or FAILED, or an
-EC2 reboot followed until the instances' status checks pass. Runs under the target's lease (see dispatch),
+EC2 reboot followed until the instances' status checks pass. Runs under the target's lease (see stages/lease.py),
 kept from step to step."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pydantic import Field
 
 from shared import blockkit
 from shared.commands.builtin.restart import RestartArgs
-from shared.inventory import Ec2Instances, EcsService
+from shared.inventory_entries import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
 from worker_function import job_messages
 from worker_function.clients import Clients

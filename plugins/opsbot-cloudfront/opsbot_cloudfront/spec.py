@@ -9,8 +9,8 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from shared.commands.spec import HOUR, CommandSpec, TargetArgs
 
+from shared.commands.spec import HOUR, CommandSpec, TargetArgs
 from shared.errors import UsageError
 from shared.plugins import TargetKind
 

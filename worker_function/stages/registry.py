@@ -1,0 +1,60 @@
+"""The registry concern of a walk (`store.jobs`, through `tracking`): a tracked job is "running" before its step,
+"waiting" or "finished" after it; a cancel seen at either boundary stops the walk. Every write is best effort
+(`tracking`): a registry that cannot be written is logged and the job goes on."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.blockkit import SlackMessage
+from shared.commands import spec_for_kind
+from shared.jobs import JobEnvelope
+from shared.observability import job_log_keys
+from worker_function import tracking
+from worker_function.stages import lease
+from worker_function.walk import Services, Walk
+
+logger = logging.getLogger(__name__)
+
+
+def running(walk: Walk) -> None:
+    """The step is about to run (before its prompt's claim, its lease or any side effect): a cancelled job's walk
+    stops here (its canceller told the requester; no step of it runs again)."""
+    job = walk.job
+    standing = tracking.track(walk.services.ctx.jobs, tracking.record_of(job, "running"))
+    if standing is not None and standing.state == "cancelled":
+        logger.info("%s was cancelled by %s: step %d not run", job.display, standing.cancelled_by, job.step)
+        walk.halted = True
+
+
+def after_step(walk: Walk) -> None:
+    """After the step: waiting for its next step, or finished with its message's first line. A cancel that won
+    meanwhile stops the walk: the step's new state is stopped at the target, its lease released, nothing told."""
+    job, outcome, ctx = walk.job, walk.outcome, walk.services.ctx
+    assert outcome is not None
+    if outcome.waiting:
+        record = tracking.record_of(job, "waiting", waiting_for="next step", step_state=outcome.state)
+        standing = tracking.track(ctx.jobs, record)
+        cancelled = standing is not None and standing.state == "cancelled"
+    else:
+        said = outcome.message
+        line = said.text.splitlines()[0] if isinstance(said, SlackMessage) and said.text else "done"
+        ended = tracking.end(ctx.jobs, job.job_id, "finished", line)
+        cancelled = ended is not None and not ended.won and ended.state == "cancelled"
+    if not cancelled:
+        return
+    logger.info("%s was cancelled while step %d ran: its result is not told", job.display, job.step)
+    if outcome.waiting and outcome.state:
+        tracking.stop_at_target(ctx, job, outcome.state)  # what this step started, if anything
+    lease.release_own(walk.services.leases, walk.spec, job)
+    walk.halted = not walk.pipeline.reads_only  # a read told already: its answer shares its step's record
+
+
+def end_quietly(services: Services, job: JobEnvelope, outcome: str, *, tracked: bool) -> None:
+    """A job given up: not left "running" in /ops-jobs, nor holding its target's lease, until they expire."""
+    try:
+        if tracked:
+            tracking.end(services.ctx.jobs, job.job_id, "finished", outcome)
+        lease.release_own(services.leases, spec_for_kind(job.kind), job)
+    except Exception:
+        logger.exception("%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job))
