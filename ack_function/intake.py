@@ -20,7 +20,8 @@ from ack_function.route import Answer, Deny, Queue, Request, route
 from shared.blockkit import SlackMessage, echo, simple
 from shared.commands import COMMANDS, HomeArgs, find_command, quoted
 from shared.errors import EnqueueError
-from shared.inventory import Intake, Inventory
+from shared.inventory import Inventory
+from shared.inventory_entries import Intake
 from shared.jobs import JobEnvelope, Requester, job_id_for, utcnow
 from shared.queue import JobQueue
 

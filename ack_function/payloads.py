@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.inventory import Intake
+from shared.inventory_entries import Intake
 
 
 class SlashCommand(BaseModel):

@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.inventory import Target
+from shared.inventory_entries import Target
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients, Clients, aws_config
 from worker_function.errors import AssumeRoleError, AssumeRoleThrottledError

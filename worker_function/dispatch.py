@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import ValidationError
 
 from shared import messages
-from shared.commands import AuditNoteArgs, pipeline_for
+from shared.commands import ApprovalRequestArgs, AuditNoteArgs, pipeline_for
 from shared.errors import JobFormatError
 from shared.jobs import JobEnvelope, reply_target_of, utcnow
 from shared.observability import job_log_keys
@@ -219,11 +219,23 @@ class Dispatcher:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
         outcome = f"failed after {attempts} attempts: {reason}"
+        self._settle_given_up(job)
         registry.end_quietly(self.services, job, outcome, tracked=pipeline_for(job.kind).tracked)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
         self.dead_letters.put(body, reason=reason, attempts=attempts)
+
+    def _settle_given_up(self, job: JobEnvelope) -> None:
+        """An approval request given up (never posted): its prompt is decided as refused, so its expiry, an hour
+        on, finds it decided and says nothing (the requester was told it failed), and a late Approve runs
+        nothing."""
+        if not isinstance(job.args, ApprovalRequestArgs):
+            return
+        try:
+            self.ctx.decisions.claim(job.args.job_id or job.job_id, "refused")
+        except Exception:
+            logger.exception("the approval request of %s could not be settled", job.display, extra=job_log_keys(job))
 
     def _reject(self, body: str, reason: str, attempts: int) -> None:
         """A poison message goes to the DLQ at once; the requester is told when the envelope says who."""

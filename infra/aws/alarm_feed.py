@@ -25,7 +25,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from shared.alarms import alarm_event_patterns
-from shared.inventory import AlarmRoute
+from shared.inventory_entries import AlarmRoute
 
 
 def allow_cloudwatch_alarms(topic: sns.Topic, *, alarm_arns: Iterable[str] | None = None) -> None:

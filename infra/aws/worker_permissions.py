@@ -22,7 +22,8 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from shared.inventory import Inventory, InventoryError, plugin_kinds
+from shared.inventory import Inventory, InventoryError
+from shared.inventory_entries import plugin_kinds
 from shared.runbooks import state_machine_name
 from worker_function.operations.iam import RESOURCE_KINDS, Grant, ResourceKind
 

@@ -45,6 +45,7 @@ SOURCES = (
     "cdk.json",
     "shared/settings.py",
     "shared/inventory.py",
+    "shared/inventory_entries.py",
     "shared/holds.py",
     "shared/deployment.py",
     "shared/runbooks.py",

@@ -9,7 +9,7 @@
 - **side effects at most once, exactly once on success** (``effect_twice``, ``success_without_effect``): counted at
   the target, per job and kind; a job told it succeeded made its command's side effect.
 - **one mutating job per target** (``concurrent_mutations``): the spans of two jobs' side effects on one target,
-  from a job's first side effect to its final message, never overlap.
+  from a job's first side effect to its lease released or its final message (the first of them), never overlap.
 - **no lease past its TTL** (``lease_past_ttl``): a job refused as busy is never refused by the lease of a job that
   had ended, once that lease's TTL had passed.
 - **locks and freezes hold** (``hold_bypassed``): no side effect on a locked target, or on a target of a frozen
@@ -87,6 +87,8 @@ def ending(text: str) -> str:
         return "dead_lettered"
     if "before the cancel" in low or "when the cancel reached it" in low:
         return "succeeded"
+    if ":no_entry:" in first:  # a refusal may name cancelling ("you may not cancel ...")
+        return "refused"
     if "was cancelled" in low or "cancelled by" in low or ":heavy_multiplication_x:" in first:
         return "cancelled"
     if "expired" in low and ("nothing was run" in low or "not run" in low):
@@ -309,21 +311,27 @@ def _approvals(job: Job, meta: dict[str, Any], skew: float) -> list[Violation]:
     return []
 
 
-def _span_end(job: Job, last: float) -> tuple[float, int]:
+def _span_end(job: Job, released: dict[str, int]) -> int:
+    """Where a job stops being on its target: its lease released (its operation done there; its answer may come
+    later), or its final message, whichever comes first."""
     finals = job.finals()
-    if finals:
-        return finals[0].at, finals[0].seq
-    return last, 1 << 60
+    ends = [finals[0].seq] if finals else []
+    if job.id in released:
+        ends.append(released[job.id])
+    return min(ends, default=1 << 60)
 
 
 def _one_per_target(jobs: dict[str, Job], history: list[Event]) -> list[Violation]:
-    last = history[-1].at if history else 0.0
+    released: dict[str, int] = {}
+    for e in history:
+        if e.kind == "lease" and e.data.get("op") == "released" and not e.data.get("lock"):
+            released.setdefault(str(e.data.get("owner", "")), e.seq)
     spans: dict[str, list[tuple[int, int, Job, Event]]] = defaultdict(list)
     for job in jobs.values():
         made = [e for e in job.effects if e.data.get("what") in MUTATIONS]
         if not made:
             continue
-        _, end_seq = _span_end(job, last)
+        end_seq = _span_end(job, released)
         spans[made[0].target].append((made[0].seq, end_seq, job, made[0]))
     out = []
     for target, found in spans.items():
@@ -360,12 +368,12 @@ def _holds_of(history: list[Event]) -> list[_Hold]:
     for e in history:
         if e.kind != "lease" or not (e.data.get("lock") or e.data.get("freeze")):
             continue
+        if e.target in current:  # replaced (a second freeze of the environment), lifted or released: this one ends
+            current.pop(e.target).ended_seq = e.seq
         if e.data.get("op") == "taken" and not e.data.get("lifted"):
             hold = _Hold(e.target, str(e.data.get("owner", "")), e, float(e.data.get("expires_at", 0)))
             current[e.target] = hold
             holds.append(hold)
-        elif e.target in current:
-            current.pop(e.target).ended_seq = e.seq
     return holds
 
 

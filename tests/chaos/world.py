@@ -157,7 +157,9 @@ class Run:
         in parallel)."""
         for m in self.stack.slack.messages(after=self._slack_seq):
             self._slack_seq = max(self._slack_seq, m.seq)
-            job = m.job_id or m.key or ""
+            # A request's own response_url answers for its job, whoever posts there (a cancel's notice to the
+            # cancelled job's requester is the notice job's message, in that job's place).
+            job = m.key if m.key in self.ordinals else (m.job_id or m.key or "")
             if m.channel == INCIDENT_CHANNEL:
                 found = re.search(r"chaos-\d+-\d+", json.dumps(m.payload))
                 job = f"alarm:{found.group(0)}" if found else job

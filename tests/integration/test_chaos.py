@@ -17,8 +17,10 @@ from tests.chaos.history import History
 from tests.chaos.schedule import Schedule
 from tests.chaos.world import ChaosStack, Run
 
-#: The CI seeds: short schedules (8 commands, 3 workers), a few minutes together on a loaded 2-core machine.
-CI_SEEDS = (1, 2, 3)
+#: The CI seeds: short schedules (8 commands, 3 workers), a few minutes together on a loaded 2-core machine. Seed 1005
+#: cancels a migration of `payment` and restarts `payment` next: it once showed a false "two jobs at once" (the
+#: cancel's notice to the migration's requester was not read as that job's end); replayed here.
+CI_SEEDS = (1, 2, 1005)
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +57,16 @@ def test_a_broken_build_is_caught_within_the_ci_seeds(stack, name, kinds):
             if caught & kinds:
                 break
     assert caught & kinds, f"the {name} build was not caught: {sorted(caught)}"
+
+
+@pytest.mark.timeout(900)
+def test_seed_1016_an_approval_request_never_posted_is_not_told_expired_an_hour_later(stack):
+    """Seed 1016: Slack fails the approval request's post on all three attempts (answering 503 after taking it), so
+    the requester is told it failed; its expiry, an hour on, used to tell them it expired as well (two endings).
+    The request given up is now decided as refused: its expiry finds it decided and says nothing."""
+    history = play(stack, 1016)
+    kinds = {v.kind for v in check(history)}
+    assert "contradiction" not in kinds, [v.render(history) for v in check(history)]
+    told = [e for e in history if e.kind == "message" and e.data.get("to") == "requester" and e.data.get("final")]
+    failed = [e.job for e in told if "failed after 3 attempts" in str(e.data.get("text"))]
+    assert not [e for e in told if e.job in failed and "expired" in str(e.data.get("text"))]

@@ -143,6 +143,18 @@ def test_two_mutating_jobs_on_one_target_at_once_are_caught():
     assert story.kinds() == ["concurrent_mutations"]
 
 
+def test_a_job_whose_lease_is_released_is_off_its_target_before_its_answer():
+    """Its operation done and its lease released, a job may still be telling its requester (a kill between): the
+    next job on the target is not "at once" with it."""
+    story = Story()
+    story.ask("a" * 32, "/ops-restart payment", 0)
+    story.effect("a" * 32, "ecs.restart", "payment", 1)
+    story.lease("payment", "released", 30, "a" * 32)
+    restart(story, "b" * 32, 31, target="payment")
+    story.final("a" * 32, DONE, 60)
+    assert check(story.h) == []
+
+
 def test_a_refusal_by_an_ended_jobs_lease_past_its_ttl_is_caught():
     story = Story()
     a, b = "a1b2c3d4" + "0" * 24, "b" * 32
@@ -173,7 +185,8 @@ def test_a_side_effect_under_a_lock_or_a_freeze_is_caught_unless_the_freeze_lets
     assert check(story.h) == []
     restart(story, "c" * 32, 30, target="payment")
     assert story.kinds() == ["hold_bypassed"]
-    story.lease("freeze#prod", "released", 40, "f" * 32, freeze=True)
+    story.lease("freeze#prod", "taken", 35, "g" * 32, expires_at=9999, freeze=True)  # a second freeze replaces it
+    story.lease("freeze#prod", "taken", 40, "g" * 32, expires_at=9999, freeze=True, lifted=True)  # lifted
     restart(story, "d" * 32, 50, target="payment")
     assert story.kinds() == ["hold_bypassed"]
 
@@ -220,4 +233,6 @@ def test_endings_are_read_from_the_final_text():
     assert ending(DONE) == "succeeded"
     assert ending(":heavy_multiplication_x: `/ops-scale checkout 3` was cancelled. Nothing was run.") == "cancelled"
     assert ending(BUSY.format(short="12345678")) == "refused"
+    refusal = ":no_entry: You may not cancel job `686be9cf`: it is <@U0ALEX>'s, and only they or cancelled-by ..."
+    assert ending(refusal) == "refused"
     assert ending(":x: `/ops-restart payment` failed after 3 attempts: ...") == "dead_lettered"

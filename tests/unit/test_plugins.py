@@ -165,7 +165,7 @@ def test_uninstalled_nothing_of_the_example_plugin_remains(tmp_path):
         """
         import json
         from shared.commands import COMMANDS
-        from shared.inventory import plugin_kinds
+        from shared.inventory_entries import plugin_kinds
         from infra.cli.manifest import build_manifest
         from infra.devstack.demo import plugin_demo_commands
         manifest = json.dumps(build_manifest("https://example.com/slack/events"))

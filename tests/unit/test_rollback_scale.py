@@ -19,7 +19,8 @@ from infra.devstack.demo import demo_inventory_toml
 from shared import blockkit
 from shared.commands import SettleArgs, find_command
 from shared.commands.builtin.rollback import RollbackArgs
-from shared.inventory import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, Inventory, InventoryError
+from shared.inventory import Inventory, InventoryError
+from shared.inventory_entries import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext, RecordingQueue
 from worker_function import job_messages

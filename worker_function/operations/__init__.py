@@ -21,7 +21,8 @@ from typing import Any, Protocol, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from shared.blockkit import SlackMessage
-from shared.inventory import Inventory, Target
+from shared.inventory import Inventory
+from shared.inventory_entries import Target
 from shared.jobs import JobEnvelope
 from shared.settings import WorkerSettings
 from worker_function.clients import AwsClients, Clients

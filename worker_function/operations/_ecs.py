@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared import blockkit
-from shared.inventory import EcsService
+from shared.inventory_entries import EcsService
 from worker_function import job_messages
 from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError, classify_aws_errors

@@ -29,7 +29,7 @@ from shared.commands import CommandSpec, DryRunArgs, spec_for_kind
 from shared.confirm import CONFIRM_TTL_S
 from shared.guard import check
 from shared.holds import moment
-from shared.inventory import Target
+from shared.inventory_entries import Target
 from shared.jobs import JobEnvelope
 from shared.policy import Decision
 from worker_function.errors import PermanentJobError

@@ -46,7 +46,8 @@ class Grant:
 
     def __post_init__(self) -> None:
         if self.on not in RESOURCE_KINDS:
-            from shared.inventory import plugin_kinds  # a plugin's target kind: its operation declares grants on it
+            # a plugin's target kind: its operation declares grants on it
+            from shared.inventory_entries import plugin_kinds
 
             if self.on not in plugin_kinds():
                 known = ", ".join([*RESOURCE_KINDS, *plugin_kinds()])

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from shared import blockkit
 from shared.commands.builtin.restart import RestartArgs
-from shared.inventory import Ec2Instances, EcsService
+from shared.inventory_entries import Ec2Instances, EcsService
 from shared.jobs import JobEnvelope
 from worker_function import job_messages
 from worker_function.clients import Clients

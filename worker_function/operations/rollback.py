@@ -12,7 +12,7 @@ from pydantic import Field
 
 from shared import blockkit
 from shared.commands.builtin.rollback import RollbackArgs
-from shared.inventory import EcsService
+from shared.inventory_entries import EcsService
 from shared.jobs import JobEnvelope
 from worker_function import job_messages
 from worker_function.clients import Clients

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from shared import blockkit
 from shared.commands.builtin.run import RunArgs
-from shared.inventory import Target
+from shared.inventory_entries import Target
 from shared.jobs import JobEnvelope
 from shared.runbooks import (
     CANCELLED_ERROR,

@@ -9,7 +9,7 @@ from typing import Any
 
 from shared import blockkit
 from shared.commands.builtin.scale import ScaleArgs
-from shared.inventory import EcsService
+from shared.inventory_entries import EcsService
 from shared.jobs import JobEnvelope
 from worker_function import job_messages
 from worker_function.clients import Clients
