@@ -100,11 +100,15 @@ def test_given_the_retired_ecs_cluster_context_then_synth_says_the_inventory_rep
 
 
 #: The example inventory with its Jenkins job uncommented: what a deployment using /ops-build starts from.
-def _example_with_jenkins() -> str:
-    text = EXAMPLE_INVENTORY.read_text()
-    commented = text[text.index("# [jenkins_jobs.deploy-web]") :].split("\n\n", 1)[0]
+def _uncommented(text: str, table: str) -> str:
+    """`text` with the commented-out `# [table]` and the lines after it up to a blank line uncommented."""
+    commented = text[text.index(f"# [{table}]") :].split("\n\n", 1)[0]
     uncommented = "\n".join(line.removeprefix("# ") for line in commented.splitlines())
     return text.replace(commented, uncommented)
+
+
+def _example_with_jenkins() -> str:
+    return _uncommented(EXAMPLE_INVENTORY.read_text(), "jenkins_jobs.deploy-web")
 
 
 def test_given_the_example_inventory_as_it_is_then_it_deploys_without_a_jenkins_url():
@@ -178,11 +182,11 @@ def test_given_the_example_inventory_then_it_has_the_demo_inventorys_shape_with_
     example_text, demo_text = EXAMPLE_INVENTORY.read_text(), demo.demo_inventory_toml()
     # The example shows [accounts] commented out (a synth with it needs -c workerAccount): the demo's second
     # account is left out of the comparison. Its Jenkins job is commented out too (a synth with it needs
-    # -c jenkinsUrl): compared uncommented.
+    # -c jenkinsUrl), and its runbook (a deploy with it adds a state machine): both compared uncommented.
     demo_shape = _shape(demo_text)
     demo_shape.pop("accounts")
     demo_shape["targets"] -= {"account"}
-    assert _shape(_example_with_jenkins()) == demo_shape
+    assert _shape(_uncommented(_example_with_jenkins(), "runbooks.restart-safely")) == demo_shape
     example, local = Inventory.from_toml(example_text), Inventory.from_toml(demo_text)
     assert not {t.ecs.service for t in example.targets.values() if t.ecs} & {
         t.ecs.service for t in local.targets.values() if t.ecs

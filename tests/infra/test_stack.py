@@ -32,12 +32,8 @@ EXPECTED_RESOURCE_COUNTS = {
     "AWS::SQS::QueuePolicy": 2,
     "AWS::DynamoDB::Table": 3,
     "AWS::SecretsManager::Secret": 1,
-    # The example inventory defines one runbook in this repository: a state machine with its own role, its
-    # policy and its log group.
-    "AWS::Logs::LogGroup": 4,
-    "AWS::IAM::Role": 3,
-    "AWS::IAM::Policy": 1,
-    "AWS::StepFunctions::StateMachine": 1,
+    "AWS::Logs::LogGroup": 3,
+    "AWS::IAM::Role": 2,
     "AWS::Lambda::Function": 2,
     "AWS::Lambda::Version": 2,
     "AWS::Lambda::Alias": 2,
@@ -333,17 +329,6 @@ def test_given_the_worker_then_its_environment_names_match_the_settings(synth):
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
-        # The runbooks' state machines by name (the example defines one).
-        "OPSBOT_RUNBOOK_ARNS": {
-            "Fn::Join": [
-                "",
-                [
-                    '{"restart-safely":"',
-                    {"Ref": synth.logical_id(synth.stack.runbooks.machines["restart-safely"])},
-                    '"}',
-                ],
-            ]
-        },
     }
 
 
