@@ -12,7 +12,9 @@ exactly one of confirmed / cancelled / approved / rejected / expired wins; a job
 approved job whose approver turns out not to be one (a user group the ack could not resolve) is refused to the
 approver alone, ephemerally in the approvals channel, and audited as a denial; nothing is decided and the
 requester is not told: the request stays open for a real approver. A user group Slack could not list just now is
-not a refusal: the clicker is told to try again, and the delivery fails so SQS retries it.
+not a refusal: the clicker is told to try again, and the delivery fails so SQS retries it; a job's own check
+(its requester's group) is retried silently, and only its last receive tells the requester to try again (one
+final answer either way).
 """
 
 from __future__ import annotations
@@ -138,11 +140,13 @@ class Dispatcher:
         except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
-            if receive_count == 1:
-                self._group_check_failed(job, exc)
+            if exc.clicker is not None and receive_count == 1:
+                self._group_check_failed(job, exc)  # to the clicker alone, who may click again
             if receive_count < self.max_receive_count:
-                raise
-            logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
+                raise  # the requester hears nothing yet: the retry's answer is their one answer
+            if exc.clicker is None:
+                self._group_check_failed(job, exc)  # the last receive: told once, not run
+            logger.warning("%s not run: %s (told to try again)", job.display, exc, extra=keys)
         except Exception as exc:
             if self._slack_settled(job, body, exc, receive_count):
                 return
