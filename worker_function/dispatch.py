@@ -222,9 +222,8 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
-        outcome = f"failed after {attempts} attempts: {reason}"
         self._settle_given_up(job)
-        registry.end_quietly(self.services, job, outcome, tracked=pipeline_for(job.kind).tracked)
+        registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
