@@ -140,13 +140,7 @@ class Dispatcher:
         except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
-            if exc.clicker is not None and receive_count == 1:
-                self._group_check_failed(job, exc)  # to the clicker alone, who may click again
-            if receive_count < self.max_receive_count:
-                raise  # the requester hears nothing yet: the retry's answer is their one answer
-            if exc.clicker is None:
-                self._group_check_failed(job, exc)  # the last receive: told once, not run
-            logger.warning("%s not run: %s (told to try again)", job.display, exc, extra=keys)
+            self._group_lookup_failed(job, exc, receive_count)
         except Exception as exc:
             if self._slack_settled(job, body, exc, receive_count):
                 return
@@ -191,6 +185,17 @@ class Dispatcher:
             return False
         self._give_up(job, body, exc, receive_count, reason=refusal.describe())
         return True
+
+    def _group_lookup_failed(self, job: JobEnvelope, exc: GroupLookupError, receive_count: int) -> None:
+        """Raises while receives are left (SQS retries): a clicker is told at once (they may click again), a
+        requester hears nothing yet (the retry's answer is their one answer) and only on the last receive."""
+        if exc.clicker is not None and receive_count == 1:
+            self._group_check_failed(job, exc)
+        if receive_count < self.max_receive_count:
+            raise exc
+        if exc.clicker is None:
+            self._group_check_failed(job, exc)  # the last receive: told once, not run
+        logger.warning("%s not run: %s (told to try again)", job.display, exc, extra=job_log_keys(job))
 
     def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
         """A user group could not be listed: the person is told to try again; nothing was decided or stored."""

@@ -83,8 +83,9 @@ def finals_of(harness: Harness, job) -> list[str]:
 
 
 def test_a_group_check_slack_fails_once_is_retried_silently_and_the_requester_gets_one_answer(harness):
-    """Given a restart of prod that needs a group member, Slack fails to list the group on the first receive (5xx, retries used up): the delivery fails so SQS
-    retries it, and the requester is told nothing yet; the retry, with Slack back, runs the job and answers once."""
+    """Given a restart of prod that needs a group member, Slack fails to list the group on the first receive
+    (5xx, retries used up): the delivery fails so SQS retries it, and the requester is told nothing yet; the
+    retry, with Slack back, runs the job and answers once."""
     with_policy(harness)
     worker = harness.dispatcher()
     job = as_user(harness, "/ops-restart payment", "U0BOB")
