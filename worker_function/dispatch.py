@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import ValidationError
 
 from shared import messages
-from shared.commands import ApprovalRequestArgs, AuditNoteArgs, pipeline_for
+from shared.commands import ApprovalRequestArgs, AuditNoteArgs, SettleArgs, pipeline_for
 from shared.errors import JobFormatError
 from shared.jobs import JobEnvelope, reply_target_of, utcnow
 from shared.observability import job_log_keys
@@ -237,11 +237,16 @@ class Dispatcher:
     def _settle_given_up(self, job: JobEnvelope) -> None:
         """An approval request given up (never posted): its prompt is decided as refused, so its expiry, an hour
         on, finds it decided and says nothing (the requester was told it failed), and a late Approve runs
-        nothing."""
-        if not isinstance(job.args, ApprovalRequestArgs):
+        nothing. A prompt's expiry given up (its wait's next step maybe queued: SQS's answer lost) decides its
+        prompt as refused too, so a copy of it that arrives later finds it decided and says nothing."""
+        if isinstance(job.args, ApprovalRequestArgs):
+            prompt_id = job.args.job_id or job.job_id
+        elif isinstance(job.args, SettleArgs) and job.args.outcome == "expired":
+            prompt_id = job.args.prompt_id
+        else:
             return
         try:
-            self.ctx.decisions.claim(job.args.job_id or job.job_id, "refused")
+            self.ctx.decisions.claim(prompt_id, "refused")
         except Exception:
             logger.exception("the approval request of %s could not be settled", job.display, extra=job_log_keys(job))
 

@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from opsbot_testkit.harness import minutes_ago
 from shared.errors import EnqueueError
-from shared.jobs import JobEnvelope
+from shared.confirm import CONFIRM_TTL_S, settlement
+from shared.jobs import JobEnvelope, audit_target
 from shared.settings import MAX_RECEIVE_COUNT
 from worker_function.errors import SlackDeliveryError
 
@@ -398,3 +399,39 @@ def test_a_job_given_up_while_its_next_step_may_be_queued_ends_once(harness, mon
     assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
     assert harness.queued() == []  # the copies queued nothing further
     assert later.leases.holder("payment") is None
+
+
+def test_a_prompt_expiry_given_up_while_its_wait_may_be_queued_ends_once(harness, monkeypatch):
+    """A confirmation prompt's expiry waits for its time by queueing its next step; SQS takes it but the answer
+    is lost on every receive: the expiry is given up ("failed after"), and its prompt decided, so the copy SQS
+    took after all finds it decided when it comes due and tells nothing ("expired" would be a second ending)."""
+    prompt = harness.job("/ops-scale payment 3", confirmed=False)
+    expiry = settlement(prompt, "expired", target=audit_target(prompt))
+    worker = harness.dispatcher()
+    assert worker.queue is not None
+    sent = worker.queue.send
+
+    def answer_lost(queued: JobEnvelope, *, delay_seconds: int = 0) -> str:
+        if queued.continuation is not None:
+            sent(queued, delay_seconds=0)  # SQS took it (due at once here: the clock is moved by hand)
+        raise EnqueueError("ConnectionClosedError: the connection closed before the answer", maybe_queued=True)
+
+    monkeypatch.setattr(worker.queue, "send", answer_lost)
+    for attempt in range(1, MAX_RECEIVE_COUNT):
+        with pytest.raises(EnqueueError):
+            worker.handle_record(expiry.to_message(), attempt)
+    worker.handle_record(expiry.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    harness.clock.advance(CONFIRM_TTL_S + 60)
+    copies = harness.queued()
+    assert copies
+    later = harness.dispatcher()
+    for message in copies:
+        later.handle_record(message["Body"], 1)
+        harness.delete(message)
+
+    told = [m.text for key in (prompt.job_id, expiry.job_id) for m in harness.slack.messages(job=key) if m.final]
+    [text] = told  # the requester's one ending
+    assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
+    assert harness.queued() == []
