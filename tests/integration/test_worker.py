@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from opsbot_testkit.harness import minutes_ago
-from shared.errors import EnqueueError
 from shared.confirm import CONFIRM_TTL_S, settlement
+from shared.errors import EnqueueError
 from shared.jobs import JobEnvelope, audit_target
 from shared.settings import MAX_RECEIVE_COUNT
 from worker_function.errors import SlackDeliveryError
