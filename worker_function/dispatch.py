@@ -12,7 +12,9 @@ exactly one of confirmed / cancelled / approved / rejected / expired wins; a job
 approved job whose approver turns out not to be one (a user group the ack could not resolve) is refused to the
 approver alone, ephemerally in the approvals channel, and audited as a denial; nothing is decided and the
 requester is not told: the request stays open for a real approver. A user group Slack could not list just now is
-not a refusal: the clicker is told to try again, and the delivery fails so SQS retries it.
+not a refusal: the clicker is told to try again, and the delivery fails so SQS retries it; a job's own check
+(its requester's group) is retried silently, and only its last receive tells the requester to try again (one
+final answer either way).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import ValidationError
 
 from shared import messages
-from shared.commands import ApprovalRequestArgs, AuditNoteArgs, pipeline_for
+from shared.commands import ApprovalRequestArgs, AuditNoteArgs, SettleArgs, pipeline_for
 from shared.errors import JobFormatError
 from shared.jobs import JobEnvelope, reply_target_of, utcnow
 from shared.observability import job_log_keys
@@ -138,11 +140,7 @@ class Dispatcher:
         except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
-            if receive_count == 1:
-                self._group_check_failed(job, exc)
-            if receive_count < self.max_receive_count:
-                raise
-            logger.warning("%s not run: %s (the clicker was told to try again)", job.display, exc, extra=keys)
+            self._group_lookup_failed(job, exc, receive_count)
         except Exception as exc:
             if self._slack_settled(job, body, exc, receive_count):
                 return
@@ -188,6 +186,17 @@ class Dispatcher:
         self._give_up(job, body, exc, receive_count, reason=refusal.describe())
         return True
 
+    def _group_lookup_failed(self, job: JobEnvelope, exc: GroupLookupError, receive_count: int) -> None:
+        """Raises while receives are left (SQS retries): a clicker is told at once (they may click again), a
+        requester hears nothing yet (the retry's answer is their one answer) and only on the last receive."""
+        if exc.clicker is not None and receive_count == 1:
+            self._group_check_failed(job, exc)
+        if receive_count < self.max_receive_count:
+            raise exc
+        if exc.clicker is None:
+            self._group_check_failed(job, exc)  # the last receive: told once, not run
+        logger.warning("%s not run: %s (told to try again)", job.display, exc, extra=job_log_keys(job))
+
     def _group_check_failed(self, job: JobEnvelope, exc: GroupLookupError) -> None:
         """A user group could not be listed: the person is told to try again; nothing was decided or stored."""
         logger.warning("%s not run yet: %s", job.display, exc, extra=job_log_keys(job))
@@ -218,9 +227,8 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
-        outcome = f"failed after {attempts} attempts: {reason}"
         self._settle_given_up(job)
-        registry.end_quietly(self.services, job, outcome, tracked=pipeline_for(job.kind).tracked)
+        registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
@@ -229,11 +237,16 @@ class Dispatcher:
     def _settle_given_up(self, job: JobEnvelope) -> None:
         """An approval request given up (never posted): its prompt is decided as refused, so its expiry, an hour
         on, finds it decided and says nothing (the requester was told it failed), and a late Approve runs
-        nothing."""
-        if not isinstance(job.args, ApprovalRequestArgs):
+        nothing. A prompt's expiry given up (its wait's next step maybe queued: SQS's answer lost) decides its
+        prompt as refused too, so a copy of it that arrives later finds it decided and says nothing."""
+        if isinstance(job.args, ApprovalRequestArgs):
+            prompt_id = job.args.job_id or job.job_id
+        elif isinstance(job.args, SettleArgs) and job.args.outcome == "expired":
+            prompt_id = job.args.prompt_id
+        else:
             return
         try:
-            self.ctx.decisions.claim(job.args.job_id or job.job_id, "refused")
+            self.ctx.decisions.claim(prompt_id, "refused")
         except Exception:
             logger.exception("the approval request of %s could not be settled", job.display, extra=job_log_keys(job))
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from opsbot_testkit.harness import Harness
 from shared.jobs import Requester
 from tests.unit.test_policy import POLICY_TOML
+from worker_function.errors import GroupLookupError
 
 
 def as_user(harness: Harness, line: str, user: str, channel: str = "C0OPS"):
@@ -73,3 +76,45 @@ def test_a_group_slack_will_not_list_admits_nobody(harness):
 
     [text] = texts(harness, job)
     assert "denied by rule `sre-restart-prod`" in text
+
+
+def finals_of(harness: Harness, job) -> list[str]:
+    return [m.text for m in harness.slack.messages(job=job.job_id) if m.final]
+
+
+def test_a_group_check_slack_fails_once_is_retried_silently_and_the_requester_gets_one_answer(harness):
+    """Given a restart of prod that needs a group member, Slack fails to list the group on the first receive
+    (5xx, retries used up): the delivery fails so SQS retries it, and the requester is told nothing yet; the
+    retry, with Slack back, runs the job and answers once."""
+    with_policy(harness)
+    worker = harness.dispatcher()
+    job = as_user(harness, "/ops-restart payment", "U0BOB")
+    harness.slack.inject_fault("usergroups.users.list", 500, times=10)
+
+    with pytest.raises(GroupLookupError):  # transient: SQS delivers it again
+        worker.handle_record(job.to_message(), 1)
+    assert harness.slack.messages(job=job.job_id) == []
+
+    harness.slack.clear_faults()
+    harness.run(job, worker)  # SQS's next delivery, then the steps it queues
+
+    [final] = finals_of(harness, job)
+    assert "Restart of `payment` completed" in final
+
+
+def test_a_group_check_failing_on_every_receive_tells_the_requester_once_on_the_last(harness):
+    with_policy(harness)
+    worker = harness.dispatcher()
+    job = as_user(harness, "/ops-restart payment", "U0BOB")
+    harness.slack.inject_fault("usergroups.users.list", 500, times=100)
+    last = worker.max_receive_count
+
+    for receive in range(1, last):
+        with pytest.raises(GroupLookupError):
+            worker.handle_record(job.to_message(), receive)
+    assert harness.slack.messages(job=job.job_id) == []
+    worker.handle_record(job.to_message(), last)  # the last receive: told, not retried
+
+    [final] = finals_of(harness, job)
+    assert "could not check your group membership, try again" in final
+    harness.slack.clear_faults()

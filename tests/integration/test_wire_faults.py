@@ -231,3 +231,22 @@ def test_a_lost_answer_to_an_intent_write_is_not_taken_for_an_earlier_attempt(wi
     assert len(h.wire.proxy.seen("RebootInstances")) == 1
     count, text = finals(h, job)
     assert count == 1 and "cannot tell" not in text, text
+
+
+def test_a_reboot_answered_503_before_ec2_is_not_told_completed(wired):
+    """RebootInstances answered 503 without reaching EC2: a 5xx may have been made, so the retry keeps the intent
+    and does not reboot (at most once). The last word must not say the reboot completed: nothing shows it was
+    made, so the requester reads that it was not confirmed, and why."""
+    h = wired
+    assert h.wire is not None
+    h.wire.proxy.add(Rule("error", service="ec2", action="RebootInstances", when="before", nth=1))
+    job = h.job("/ops-restart bastion")
+
+    drive(h, job)
+
+    assert len(h.wire.proxy.seen("RebootInstances", forwarded=False)) == 1  # the faulted one, not sent again
+    assert h.wire.proxy.seen("RebootInstances") == []  # EC2 never received a reboot
+    count, text = finals(h, job)
+    assert count == 1, text
+    assert "completed" not in text.lower() and ":white_check_mark:" not in text, text
+    assert "not confirmed" in text and "could not tell whether the reboot was sent" in text, text

@@ -13,6 +13,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from opsbot_testkit.harness import minutes_ago
+from shared.confirm import CONFIRM_TTL_S, settlement
+from shared.errors import EnqueueError
+from shared.jobs import JobEnvelope, audit_target
 from shared.settings import MAX_RECEIVE_COUNT
 from worker_function.errors import SlackDeliveryError
 
@@ -360,3 +363,75 @@ def test_a_notice_for_the_requester_alone_is_ephemeral_in_their_thread_and_sent_
     [told] = sent
     assert told.payload["user"] == job.requester.user_id and told.payload["thread_ts"] == "1700000000.000100"
     assert "members of this workspace" in told.payload["text"]
+
+
+def test_a_job_given_up_while_its_next_step_may_be_queued_ends_once(harness, monkeypatch):
+    """Its next step's SendMessage reaches SQS but the answer is lost (`maybe_queued`), on every receive: the job
+    is given up on the last one ("failed after"), and the copies of its next step SQS took after all stop quietly
+    when they arrive: the requester reads one ending, not "failed" and then "completed"."""
+    job = harness.job("/ops-restart payment")
+    worker = harness.dispatcher()
+    assert worker.queue is not None
+    sent = worker.queue.send
+
+    def answer_lost(queued: JobEnvelope, *, delay_seconds: int = 0) -> str:
+        if queued.continuation is not None:
+            sent(queued, delay_seconds=delay_seconds)  # SQS took it
+        raise EnqueueError("ConnectionClosedError: the connection closed before the answer", maybe_queued=True)
+
+    monkeypatch.setattr(worker.queue, "send", answer_lost)
+    for attempt in range(1, MAX_RECEIVE_COUNT):
+        with pytest.raises(EnqueueError):
+            worker.handle_record(job.to_message(), attempt)
+    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)  # given up and dead-lettered
+    monkeypatch.undo()
+    assert len(harness.dead_letters()) == 1
+
+    copies = harness.queued()
+    assert len(copies) == MAX_RECEIVE_COUNT and {harness.steps_of(m) for m in copies} == {1}
+    later = harness.dispatcher()
+    for message in copies:
+        harness.clock.advance(harness.poll_s)
+        later.handle_record(message["Body"], 1)
+        harness.delete(message)
+
+    [text] = final_texts(harness, job)
+    assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
+    assert harness.queued() == []  # the copies queued nothing further
+    assert later.leases.holder("payment") is None
+
+
+def test_a_prompt_expiry_given_up_while_its_wait_may_be_queued_ends_once(harness, monkeypatch):
+    """A confirmation prompt's expiry waits for its time by queueing its next step; SQS takes it but the answer
+    is lost on every receive: the expiry is given up ("failed after"), and its prompt decided, so the copy SQS
+    took after all finds it decided when it comes due and tells nothing ("expired" would be a second ending)."""
+    prompt = harness.job("/ops-scale payment 3", confirmed=False)
+    expiry = settlement(prompt, "expired", target=audit_target(prompt))
+    worker = harness.dispatcher()
+    assert worker.queue is not None
+    sent = worker.queue.send
+
+    def answer_lost(queued: JobEnvelope, *, delay_seconds: int = 0) -> str:
+        if queued.continuation is not None:
+            sent(queued, delay_seconds=0)  # SQS took it (due at once here: the clock is moved by hand)
+        raise EnqueueError("ConnectionClosedError: the connection closed before the answer", maybe_queued=True)
+
+    monkeypatch.setattr(worker.queue, "send", answer_lost)
+    for attempt in range(1, MAX_RECEIVE_COUNT):
+        with pytest.raises(EnqueueError):
+            worker.handle_record(expiry.to_message(), attempt)
+    worker.handle_record(expiry.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    harness.clock.advance(CONFIRM_TTL_S + 60)
+    copies = harness.queued()
+    assert copies
+    later = harness.dispatcher()
+    for message in copies:
+        later.handle_record(message["Body"], 1)
+        harness.delete(message)
+
+    told = [m.text for key in (prompt.job_id, expiry.job_id) for m in harness.slack.messages(job=key) if m.final]
+    [text] = told  # the requester's one ending
+    assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
+    assert harness.queued() == []

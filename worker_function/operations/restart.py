@@ -189,8 +189,14 @@ def _follow_instances(name: str, state: InstancesState, ctx: OperationContext, a
             False, f"Reboot of `{name}` FAILED: {', '.join(gone)} stopped.", lines, in_channel=True
         )
     if all(h["state"] == "running" and h["instance"] == "ok" and h["system"] == "ok" for h in health):
-        if state.uncertain:
-            lines = [*lines, UNCERTAIN_REBOOT]
+        if state.uncertain:  # nothing shows a reboot was made: not told completed
+            return job_messages.outcome(
+                None,
+                f"Reboot of `{name}` not confirmed: status checks pass, but EC2 could not tell whether the reboot"
+                " was sent.",
+                [*lines, UNCERTAIN_REBOOT],
+                in_channel=True,
+            )
         return job_messages.outcome(True, f"Reboot of `{name}` completed: status checks pass.", lines, in_channel=True)
     waiting = sum(1 for h in health if not (h["instance"] == "ok" and h["system"] == "ok"))
     summary = f"{waiting} of {len(health)} instances still failing or initialising status checks"
