@@ -130,6 +130,8 @@ class LocalStack:
         # A CloudFront invalidation takes a few seconds here (minutes on AWS): long enough to be seen in progress.
         moto_env = {"MOTO_ECS_SERVICE_RUNNING": str(ecs_running_tasks), CLOUDFRONT_DURATION_ENV: "4"}
         self.moto = MotoServer(env=moto_env, sqs_fixes=moto_sqs_fixes)
+        # The denials log may be shared with other servers of a test session: this stack's start where it stood.
+        self._denials_from = 0
         self._aws_endpoint = aws_endpoint.rstrip("/") if aws_endpoint else None
         self._inventory_path = inventory_path
         self._iam = (aws_endpoint is None) if iam is None else iam
@@ -282,8 +284,8 @@ class LocalStack:
             print(f"opsbot local: IAM not enforced: {exc}", file=sys.stderr, flush=True)
 
     def denials(self) -> list[Denial]:
-        """Every call refused to a function's role so far (when this stack started its own moto)."""
-        return self.moto.denials()[0]
+        """Every call refused to a function's role since this stack started (when it started its own moto)."""
+        return self.moto.denials(self._denials_from)[0]
 
     def _write_inventory(self) -> str:
         """The given inventory, else the demo inventory in a temporary file (removed by `stop()`)."""
@@ -305,6 +307,7 @@ class LocalStack:
             if self._inventory_path is not None:
                 check_inventory(self._inventory_path)
             if self._aws_endpoint is None:
+                self._denials_from = self.moto.denials()[1]
                 self.moto.start()
             else:
                 check_endpoint(self._aws_endpoint)
