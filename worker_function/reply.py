@@ -207,7 +207,9 @@ class SlackReplier:
             if not not_sent(exc):  # a timeout after sending: it may have arrived, so it is sent again, replacing
                 raise SlackAnswerLostError(f"response_url did not answer; the message may have arrived: {exc}") from exc
             if again:  # an earlier attempt's copy may stand there: the retry replaces it, not a channel post
-                raise SlackAnswerLostError(f"response_url refused, after an attempt that may have arrived: {exc}") from exc
+                raise SlackAnswerLostError(
+                    f"response_url refused, after an attempt that may have arrived: {exc}"
+                ) from exc
             logger.warning("job %s: response_url refused (%s); falling back to chat.postMessage", job.job_id, exc)
             return False
         if response.status_code == 200:

@@ -256,9 +256,7 @@ def test_a_reboot_answered_503_before_ec2_is_not_told_completed(wired):
 
 
 @pytest.mark.parametrize("line", ["/ops-ping", "/ops-freeze staging chaos drill"])
-def test_a_final_answer_slack_took_but_answered_503_is_replaced_through_the_response_url_not_posted_again(
-    wired, line
-):
+def test_a_final_answer_slack_took_but_answered_503_is_replaced_through_the_response_url_not_posted_again(wired, line):
     """Seeds 41 and 45 of the chaos campaign: the response_url took the final answer and answered 503 on two
     attempts; the second fell back to chat.postMessage, and the requester saw the answer twice (the channel copy
     beside the response_url's). A retry now replaces its copy through the response_url and posts nothing else."""

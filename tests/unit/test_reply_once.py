@@ -53,7 +53,7 @@ class Web:
     def __init__(self) -> None:
         self.posted: list[dict[str, Any]] = []
 
-    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:  # noqa: N802 (slack_sdk's name)
+    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
         self.posted.append(kwargs)
         return {"ok": True, "channel": kwargs["channel"], "ts": "1.000001"}
 
