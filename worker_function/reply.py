@@ -191,7 +191,8 @@ class SlackReplier:
         used up), and no earlier attempt may have delivered it (not `again`). An answer that may have arrived (a
         5xx, a timeout or a reset after sending) raises `SlackAnswerLostError`: the job's retry replaces that copy
         through the response_url, never adds one in the channel (one final answer). So does a retry whose
-        response_url is refused before sending: an earlier attempt's copy may stand there."""
+        response_url is refused before sending: an earlier attempt's copy may stand there. A retry told the
+        response_url is used up (`used_url`: 5 uses) takes the copy its earlier attempts left as delivered."""
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
         assert url is not None
         webhook = self._webhook(url)
@@ -216,6 +217,11 @@ class SlackReplier:
             return True
         if response.status_code >= 500:  # Slack may have posted it: replaced through it later, never posted twice
             raise SlackAnswerLostError(f"response_url answered {response.status_code}; the message may have arrived")
+        if again and (response.body or "").strip() == "used_url":
+            # Slack counted every use, the earlier attempts' included: the copy they left is the answer (a post
+            # in the channel would be a second one). (Inference: a use Slack counts is a message it took.)
+            logger.warning("job %s: response_url used up by earlier attempts; their copy stands", job.job_id)
+            return True
         logger.warning(
             "job %s: response_url answered %s %s; falling back to chat.postMessage",
             job.job_id,

@@ -34,15 +34,15 @@ class Answer:
 class Hook:
     """A response_url that answers `status`, or raises `error`, and records what it was sent."""
 
-    def __init__(self, status: int = 200, error: BaseException | None = None) -> None:
-        self.status, self.error = status, error
+    def __init__(self, status: int = 200, error: BaseException | None = None, body: str = "error") -> None:
+        self.status, self.error, self.body = status, error, body
         self.sent: list[dict[str, Any]] = []
 
     def send_dict(self, body: dict[str, Any]) -> Answer:
         self.sent.append(body)
         if self.error is not None:
             raise self.error
-        return Answer(self.status, "" if self.status == 200 else "error")
+        return Answer(self.status, "" if self.status == 200 else self.body)
 
 
 class Web:
@@ -101,6 +101,17 @@ def test_a_first_attempt_refused_before_sending_is_posted_in_the_channel_once():
 def test_a_response_url_slack_refuses_4xx_falls_back_to_the_channel(again):
     web = Web()
 
-    route = replier(Hook(404), web).send(JOB, FINAL, again=again)
+    route = replier(Hook(404, body="expired_url"), web).send(JOB, FINAL, again=again)
 
     assert route == "channel" and len(web.posted) == 1
+
+
+def test_a_retry_told_the_response_url_is_used_up_takes_its_earlier_copy_as_the_answer():
+    """Seed 145: a regression's final answer was answered 503 twice after Slack took it (two of its five uses);
+    the retry found it used up (`used_url`) and posted the answer in the channel beside the copy that stood."""
+    web = Web()
+
+    route = replier(Hook(404, body="used_url"), web).send(JOB, FINAL, again=True)
+
+    assert route == "response_url" and web.posted == []
+    assert replier(Hook(404, body="used_url"), web).send(JOB, FINAL) == "channel"  # a first attempt: none stands
