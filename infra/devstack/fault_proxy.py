@@ -413,9 +413,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         """Answer nothing until the client closes the connection (its read timeout), at most `seconds`."""
         deadline = time.monotonic() + seconds
         sock = self.connection
+        poller = select.poll()  # not select.select: it refuses descriptors past 1024 (a long campaign's)
+        poller.register(sock, select.POLLIN)
         while time.monotonic() < deadline:
-            readable, _, _ = select.select([sock], [], [], 0.05)
-            if readable:
+            if poller.poll(50):
                 try:
                     if not sock.recv(1, socket.MSG_PEEK):
                         return  # the client gave up
