@@ -66,13 +66,16 @@ class SqsJobQueue:
 
 
 def _maybe_sent(exc: Exception) -> bool:
-    """Whether a failed SendMessage may still have queued the message (it was sent; the answer never came)."""
+    """Whether a failed SendMessage may still have queued the message (it was sent; the answer never came): a read
+    timeout, or a connection closed before a valid answer (botocore's `ConnectionClosedError`, raised for urllib3's
+    `ProtocolError`: the connection dropped while the request was sent or its answer awaited, which the client cannot
+    tell apart). A connection that never opened (`EndpointConnectionError`, a connect timeout) sent nothing."""
     if hasattr(exc, "maybe_sent"):  # shared.aws_json.AwsCallError
         return bool(exc.maybe_sent)
     if type(exc).__module__.startswith("botocore"):  # only a boto3 client raises these; botocore is loaded then
-        from botocore.exceptions import ReadTimeoutError
+        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-        return isinstance(exc, ReadTimeoutError)
+        return isinstance(exc, ReadTimeoutError | ConnectionClosedError)
     return False
 
 

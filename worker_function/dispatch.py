@@ -131,15 +131,20 @@ class Dispatcher:
     def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
         """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
         keys = job_log_keys(job)
+        successor = receive_count >= self.max_receive_count and self._successor(job)
         try:
             self.executor.walk(job)
         except IdempotencyAlreadyInProgressError as exc:
             if receive_count < self.max_receive_count:
                 raise  # not lost: it comes back after the visibility timeout, when the result is known
-            self._last_receive(job, body, exc, receive_count, "a copy of it still holds its run-once record")
+            why = "a copy of it still holds its run-once record"
+            self._last_receive(job, body, exc, receive_count, why, successor=successor)
         except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
+            if successor:  # its successor asks again, with receives of its own
+                logger.warning("%s not run yet: %s; its successor asks again", job.display, exc, extra=keys)
+                return
             self._group_lookup_failed(job, exc, receive_count)
         except Exception as exc:
             if self._slack_settled(job, body, exc, receive_count):
@@ -147,14 +152,31 @@ class Dispatcher:
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
                 raise
-            self._last_receive(job, body, exc, receive_count, f"its last attempt failed: {exc!r}")
+            why = f"its last attempt failed: {exc!r}"
+            self._last_receive(job, body, exc, receive_count, why, successor=successor)
 
-    def _last_receive(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str) -> None:
+    def _successor(self, job: JobEnvelope) -> bool:
+        """On a tracked job's last receive, before its walk: a successor on the queue, delayed past this invocation's
+        deadline (`_requeue`), so that a Lambda that dies now (a timeout, a crash: no code runs to tell anyone, and
+        SQS would dead-letter the job silently) is followed by one that takes the job over. If this attempt ends
+        the job, the successor finds it ended: its step's records kept, or the give-up (`GivenUp`), and says
+        nothing. Whether one was queued."""
+        if not pipeline_for(job.kind).tracked:
+            return False
+        return self._requeue(job, "its last receive: a successor takes over if this attempt dies")
+
+    def _last_receive(
+        self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str, *, successor: bool = False
+    ) -> None:
         """The last receive failed. A copy holding the job's run-once record (maybe one runs, maybe its holder
         died or its store write's answer was lost), or DynamoDB, SQS or a target not answering, is no reason
         to drop the job or call it failed (its effect may be made): back on the queue, past any holder's
-        deadline (then this job takes the record over). Anything else, or too many times: told, dead-lettered."""
+        deadline (then this job takes the record over); the successor queued before the walk is that copy.
+        Anything else, or too many times: told, dead-lettered (a successor finds it given up)."""
         retryable = isinstance(exc, IdempotencyAlreadyInProgressError) or transient(exc)
+        if retryable and successor:
+            logger.warning("%s: its successor takes over: %s", job.display, why, extra=job_log_keys(job))
+            return
         if not (retryable and self._requeue(job, why)):
             self._give_up(job, body, exc, receive_count)
 

@@ -16,7 +16,7 @@ from shared.commands import spec_for_kind
 from shared.jobs import JobEnvelope
 from shared.observability import job_log_keys
 from worker_function.errors import PermanentJobError
-from worker_function.store.jobs import JobRecord, JobRegistry, JobState, WaitingFor
+from worker_function.store.jobs import GivenUp, JobRecord, JobRegistry, JobState, WaitingFor
 
 if TYPE_CHECKING:
     from worker_function.operations import OperationContext
@@ -77,10 +77,11 @@ def end(
     by: str = "",
     *,
     cancel_job: str = "",
+    given_up: GivenUp | None = None,
 ) -> JobRecord | None:
     """End the job in the registry: the ending that stands (`won` if this one), None if it could not be written."""
     try:
-        return jobs.end(job_id, state, outcome, by, cancel_job=cancel_job)
+        return jobs.end(job_id, state, outcome, by, cancel_job=cancel_job, given_up=given_up)
     except Exception:
         logger.exception("the registry could not record job %s as %s", job_id[:8], state)
         return None

@@ -8,17 +8,21 @@ import threading
 import time
 from collections.abc import Iterator
 
+import boto3
 import pytest
 
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
 from ack_function.handler import handle
 from infra.devstack.aws import FAKE_CREDENTIALS, MotoServer, Queues, aws_client
+from infra.devstack.fault_proxy import FaultProxy, Rule
 from infra.devstack.ingress import Ingress
 from infra.devstack.slack_request import SignedRequest, SlashCommand, post, sign, signed_slash_command
 from shared.aws_json import Credentials, SqsSendClient
-from shared.jobs import JobEnvelope
-from shared.queue import SqsJobQueue
+from shared.commands.builtin.restart import RestartArgs
+from shared.errors import EnqueueError
+from shared.jobs import JobEnvelope, Requester, utcnow
+from shared.queue import SqsJobQueue, sqs_client
 from shared.settings import AckSettings
 
 SECRET = "integration-secret"
@@ -158,3 +162,42 @@ def test_an_sqs_that_hangs_or_is_down_is_answered_honestly_within_the_deadline(e
     text = ack_text(result)
     assert says in text and "queued as job" not in text
     assert result.latency_ms < 2500, result.latency_ms
+
+
+@pytest.mark.parametrize(("when", "took"), [("after", 1), ("before", 0)])
+def test_a_connection_closed_before_sqs_answered_says_it_may_be_queued(when, took, moto_server, queues):
+    """botocore raises `ConnectionClosedError` for a connection that drops while the request is sent or its answer
+    awaited (urllib3's ProtocolError): whether SQS took the message (reset after it did) or not (reset before it
+    was forwarded) cannot be told apart by the client, so it may be queued, never "nothing was run"."""
+    proxy = FaultProxy([Rule("reset", service="sqs", action="SendMessage", when=when)])
+    try:
+        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        client = sqs_client("us-east-1", endpoint_url=proxy.front("aws", moto_server.endpoint_url), session=session)
+        with pytest.raises(EnqueueError) as raised:
+            SqsJobQueue(queues.queue_url, client=client).send(restart_job())
+    finally:
+        proxy.close()
+
+    assert raised.value.maybe_queued  # before: False, and the ack said "nothing was run" of a queued job
+    queued = aws_client("sqs", moto_server.endpoint_url).receive_message(QueueUrl=queues.queue_url).get("Messages", [])
+    assert len(queued) == took
+
+
+def test_a_connection_that_never_opened_says_nothing_was_queued(queues):
+    session = boto3.session.Session(**FAKE_CREDENTIALS)
+    client = sqs_client("us-east-1", endpoint_url=dead_port(), session=session)
+    with pytest.raises(EnqueueError) as raised:
+        SqsJobQueue(queues.queue_url, client=client).send(restart_job())
+    assert not raised.value.maybe_queued
+
+
+def restart_job() -> JobEnvelope:
+    return JobEnvelope(
+        job_id="0123456789abcdef0123456789abcdef",
+        command="/ops-restart",
+        text="payment",
+        args=RestartArgs(target="payment"),
+        requester=Requester(user_id="U0BOB", team_id="T1", channel_id="C1"),
+        issued_at=utcnow(),
+        correlation_id="c",
+    )

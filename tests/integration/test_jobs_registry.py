@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from infra.devstack.aws import aws_client
-from worker_function.store.jobs import ENDED_TTL_S, DynamoJobs, JobRecord
+from worker_function.store.jobs import ENDED_TTL_S, DynamoJobs, GivenUp, JobRecord
 
 
 @pytest.fixture
@@ -30,6 +30,19 @@ def test_the_last_step_first_then_the_cancel_loses_and_is_told_how_it_ended(jobs
 
     assert finished.won and not late.won
     assert late.state == "finished" and late.outcome == "Regression suite `smoke` succeeded"
+
+
+def test_a_job_given_up_says_where_as_a_typed_field_whatever_its_outcome_text(jobs):
+    jobs.track(record(state="running", step=1))
+
+    ended = jobs.end(record().job_id, "finished", "it broke: at step 9", given_up=GivenUp(step=1, requeued=2))
+
+    for standing in (ended, jobs.get(record().job_id), jobs.track(record(state="running", step=1))):
+        assert standing is not None and standing.given_up == GivenUp(step=1, requeued=2)
+    assert jobs.end(record("8" * 32).job_id, "finished", "failed after 3 attempts at step 1: x").given_up is None
+    where = GivenUp(step=1, requeued=2)
+    assert where.covers(2, 0) and where.covers(1, 3)  # a later step; a copy that copy put back on the queue
+    assert not where.covers(1, 2) and not where.covers(0, 5)  # the very copy (a redrive); an earlier step
 
 
 def test_the_cancel_first_then_the_last_step_loses_and_a_repeat_of_each_winner_wins_again(jobs):

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 
+from opsbot_testkit.faults import WorkerKilled
 from opsbot_testkit.harness import minutes_ago
 from shared.confirm import CONFIRM_TTL_S, settlement
 from shared.errors import EnqueueError
@@ -399,6 +400,57 @@ def test_a_job_given_up_while_its_next_step_may_be_queued_ends_once(harness, mon
     assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
     assert harness.queued() == []  # the copies queued nothing further
     assert later.leases.holder("payment") is None
+
+
+def test_a_job_whose_worker_dies_on_its_last_receive_is_taken_over_by_its_successor(harness, monkeypatch):
+    """Seeds 71 and 130 of the chaos campaign: a confirmed `/ops-scale` failed twice and its worker was killed on the
+    third (last) receive: no code ran to tell anyone, SQS dead-lettered it, its requester never heard. The last
+    receive now puts a successor on the queue before it runs: the successor takes the job over, one answer."""
+    job = harness.job("/ops-restart checkout")
+    worker = harness.dispatcher()
+
+    def killed(_: JobEnvelope) -> None:
+        raise WorkerKilled("the Lambda timed out")
+
+    monkeypatch.setattr(worker.executor, "walk", killed)
+    with pytest.raises(WorkerKilled):
+        worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    [successor] = harness.queued()  # before: none, the job was lost with its Lambda
+    harness.delete(successor)
+    assert JobEnvelope.from_message(successor["Body"]).requeued == 1
+    harness.run(JobEnvelope.from_message(successor["Body"]), harness.dispatcher())
+
+    [text] = final_texts(harness, job)
+    assert "Restart of `checkout` completed" in text
+
+
+def test_a_successor_of_a_job_given_up_on_its_last_receive_stops_quietly(harness, monkeypatch):
+    """The last receive fails for good: the requester is told "failed after 3 attempts" and the job dead-lettered;
+    the successor queued before that receive ran finds the job given up at its step and tells nothing. The very
+    copy given up, redriven from the DLQ by an operator, still runs its step."""
+    job = harness.job("/ops-restart checkout")
+    worker = harness.dispatcher()
+
+    def broken(_: JobEnvelope) -> None:
+        raise RuntimeError("a bug in the operation")
+
+    monkeypatch.setattr(worker.executor, "walk", broken)
+    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+    assert len(harness.dead_letters()) == 1
+
+    [successor] = harness.queued()
+    harness.delete(successor)
+    deployment = harness.primary_deployment("checkout")
+    harness.dispatcher().handle_record(successor["Body"], 1)
+
+    [text] = final_texts(harness, job)
+    assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
+    assert harness.queued() == [] and harness.primary_deployment("checkout") == deployment  # nothing ran
+    harness.dispatcher().handle_record(job.to_message(), 1)  # the redrive of the copy given up runs its step
+    assert harness.primary_deployment("checkout") != deployment
 
 
 def test_a_prompt_expiry_given_up_while_its_wait_may_be_queued_ends_once(harness, monkeypatch):

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from shared.blockkit import SlackMessage
 from shared.commands import spec_for_kind
@@ -13,7 +12,7 @@ from shared.jobs import JobEnvelope
 from shared.observability import job_log_keys
 from worker_function import tracking
 from worker_function.stages import lease
-from worker_function.store.jobs import JobRecord
+from worker_function.store.jobs import GivenUp
 from worker_function.walk import Services, Walk
 
 logger = logging.getLogger(__name__)
@@ -27,10 +26,11 @@ def running(walk: Walk) -> None:
     if standing is not None and standing.state == "cancelled":
         logger.info("%s was cancelled by %s: step %d not run", job.display, standing.cancelled_by, job.step)
         walk.halted = True
-    elif standing is not None and (step := given_up_at(standing)) is not None and job.step > step:
-        # Its requester was told it failed; a next step queued after all (SQS took it, its answer was lost) stops
-        # here, quietly: one ending. The same step again (a redrive from the DLQ) runs.
-        logger.info("%s was given up at step %d: step %d not run", job.display, step, job.step)
+    elif standing is not None and standing.given_up is not None and standing.given_up.covers(job.step, job.requeued):
+        # Its requester was told it failed; a next step queued after all (SQS took it, its answer was lost), or the
+        # successor its last receive queued, stops here, quietly: one ending. The very copy given up again (a
+        # redrive from the DLQ) runs.
+        logger.info("%s was given up at step %d: step %d not run", job.display, standing.given_up.step, job.step)
         walk.halted = True
 
 
@@ -57,26 +57,19 @@ def after_step(walk: Walk) -> None:
     walk.halted = not walk.pipeline.reads_only  # a read told already: its answer shares its step's record
 
 
-_GAVE_UP = re.compile(r"^failed after \d+ attempts? at step (\d+):")
-
-
 def gave_up(job: JobEnvelope, attempts: int, reason: str) -> str:
-    """The registry's outcome of a job given up at its step (read back by `given_up_at`)."""
+    """The registry's outcome of a job given up (what /ops-jobs and /ops-cancel show)."""
     return f"failed after {attempts} attempt{'s' if attempts != 1 else ''} at step {job.step + 1}: {reason}"
-
-
-def given_up_at(record: JobRecord) -> int | None:
-    """The step at which the job was given up (`gave_up`), if it was."""
-    found = _GAVE_UP.match(record.outcome) if record.state == "finished" else None
-    return int(found.group(1)) - 1 if found else None
 
 
 def end_quietly(services: Services, job: JobEnvelope, attempts: int, reason: str, *, tracked: bool) -> None:
     """A job given up: not left "running" in /ops-jobs, nor holding its target's lease, until they expire. Its
-    ending names its step, so that a next step that SQS took after all (its answer lost) stops quietly."""
+    ending says where (`GivenUp`), so that a next step that SQS took after all (its answer lost), or a successor
+    of the copy given up, stops quietly."""
     try:
         if tracked:
-            tracking.end(services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason))
+            where = GivenUp(step=job.step, requeued=job.requeued)
+            tracking.end(services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason), given_up=where)
         lease.release_own(services.leases, spec_for_kind(job.kind), job)
     except Exception:
         logger.exception("%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job))

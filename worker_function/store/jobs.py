@@ -42,6 +42,23 @@ WaitingFor = Literal["", "confirmation", "approval", "next step"]
 ACTIVE: tuple[JobState, ...] = ("waiting", "running")
 
 
+class GivenUp(BaseModel):
+    """Where a job was given up (its requester told it failed): a later step of it, or a later copy of that step
+    (one the copy given up put back on the queue: a higher `requeued`), that SQS delivers after all stops quietly."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    step: int = Field(ge=0)
+    #: The envelope's `requeued` of the copy given up.
+    requeued: int = Field(default=0, ge=0)
+
+    def covers(self, step: int, requeued: int) -> bool:
+        """Whether a delivery of `step` (its envelope's `requeued`) comes after the give-up: a later step, or a copy
+        the copy given up put back on the queue. The very copy given up again (an operator's redrive from the DLQ)
+        is not covered: it runs."""
+        return step > self.step or (step == self.step and requeued > self.requeued)
+
+
 class JobRecord(BaseModel):
     """One job as the registry knows it."""
 
@@ -75,6 +92,8 @@ class JobRecord(BaseModel):
     step_state: dict[str, Any] = Field(default_factory=dict)
     #: The envelope to answer with (the job's, or its prompt's settlement): requester, response_url.
     envelope: str = ""
+    #: Set when the job was given up: where (a step, a copy of it).
+    given_up: GivenUp | None = None
     #: This write decided the job's ending (the first, or a repeat of it).
     won: bool = False
 
@@ -94,10 +113,17 @@ class JobRegistry(Protocol):
         ...
 
     def end(
-        self, job_id: str, state: Literal["finished", "cancelled"], outcome: str, by: str = "", *, cancel_job: str = ""
+        self,
+        job_id: str,
+        state: Literal["finished", "cancelled"],
+        outcome: str,
+        by: str = "",
+        *,
+        cancel_job: str = "",
+        given_up: GivenUp | None = None,
     ) -> JobRecord:
         """End the job unless it ended otherwise: the ending that stands, `won` if it is this one (a cancel names
-        its own job, `cancel_job`)."""
+        its own job, `cancel_job`; a job given up says where, `given_up`)."""
         ...
 
     def get(self, job_id: str) -> JobRecord | None: ...
@@ -122,6 +148,8 @@ def record_from_item(item: dict[str, Any], *, won: bool = False) -> JobRecord:
     values: dict[str, Any] = json.loads(text("record") or "{}")
     values.update({name: text(name) for name in _FIELDS_OUTSIDE if text(name)})
     values.setdefault("job_id", text("job_id"))
+    if text("given_up"):
+        values["given_up"] = json.loads(text("given_up"))
     return JobRecord.model_validate({**values, "won": won})
 
 
@@ -163,7 +191,14 @@ class DynamoJobs:
         return None
 
     def end(
-        self, job_id: str, state: Literal["finished", "cancelled"], outcome: str, by: str = "", *, cancel_job: str = ""
+        self,
+        job_id: str,
+        state: Literal["finished", "cancelled"],
+        outcome: str,
+        by: str = "",
+        *,
+        cancel_job: str = "",
+        given_up: GivenUp | None = None,
     ) -> JobRecord:
         now = int(self._now())
         if state == "cancelled":  # only an active job, or the same cancel again
@@ -176,7 +211,7 @@ class DynamoJobs:
                 Key=self._key(job_id),
                 UpdateExpression=(
                     "SET #s = :state, outcome = :o, cancelled_by = :by, cancel_job = :cj, registry = :reg, "
-                    "job_id = :id, ended_at = :now, expires_at = :exp"
+                    "job_id = :id, ended_at = :now, expires_at = :exp" + (", given_up = :gu" if given_up else "")
                 ),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "state"},
@@ -191,6 +226,7 @@ class DynamoJobs:
                     ":exp": {"N": str(now + ENDED_TTL_S)},
                     ":w": {"S": "waiting"},
                     ":r": {"S": "running"},
+                    **({":gu": {"S": given_up.model_dump_json()}} if given_up else {}),
                 },
                 ReturnValues="ALL_NEW",
             )
