@@ -237,6 +237,14 @@ class Dispatcher:
         """Last allowed receive (or a refusal no retry can change): tell the requester, then dead-letter the
         job with the reason (`reason`: Slack's refusal, named)."""
         reason = (reason or f"{type(exc).__name__}: {exc}")[:300]
+        if self._settle_given_up(job):
+            # A prompt's expiry (or approval request) whose prompt was decided meanwhile: the decision has its own
+            # answer (the job confirmed ran and told its own ending); a "failed" here would be a second one.
+            logger.warning(
+                "%s given up, moot: its prompt was decided: %s", job.display, reason, extra=job_log_keys(job)
+            )
+            registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
+            return
         try:
             done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
         except Exception:  # the store may be what failed: told without it
@@ -250,28 +258,30 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
-        self._settle_given_up(job)
         registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
         self.dead_letters.put(body, reason=reason, attempts=attempts)
 
-    def _settle_given_up(self, job: JobEnvelope) -> None:
+    def _settle_given_up(self, job: JobEnvelope) -> bool:
         """An approval request given up (never posted): its prompt is decided as refused, so its expiry, an hour
-        on, finds it decided and says nothing (the requester was told it failed), and a late Approve runs
+        on, finds it decided and says nothing (the requester is told it failed), and a late Approve runs
         nothing. A prompt's expiry given up (its wait's next step maybe queued: SQS's answer lost) decides its
-        prompt as refused too, so a copy of it that arrives later finds it decided and says nothing."""
+        prompt as refused too, so a copy of it that arrives later finds it decided and says nothing. True when
+        the prompt had been decided otherwise already (confirmed, approved, cancelled): the give-up is moot."""
         if isinstance(job.args, ApprovalRequestArgs):
             prompt_id = job.args.job_id or job.job_id
         elif isinstance(job.args, SettleArgs) and job.args.outcome == "expired":
             prompt_id = job.args.prompt_id
         else:
-            return
+            return False
         try:
-            self.ctx.decisions.claim(prompt_id, "refused")
+            decision = self.ctx.decisions.claim(prompt_id, "refused")
         except Exception:
             logger.exception("the approval request of %s could not be settled", job.display, extra=job_log_keys(job))
+            return False
+        return not decision.won and decision.outcome != "refused"
 
     def _reject(self, body: str, reason: str, attempts: int) -> None:
         """A poison message goes to the DLQ at once; the requester is told when the envelope says who."""

@@ -487,3 +487,29 @@ def test_a_prompt_expiry_given_up_while_its_wait_may_be_queued_ends_once(harness
     [text] = told  # the requester's one ending
     assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
     assert harness.queued() == []
+
+
+def test_a_prompt_expiry_given_up_after_its_prompt_was_confirmed_says_nothing(harness, monkeypatch):
+    """Chaos seed 2030: `/ops-scale payment 3` was confirmed, ran and told "completed"; its prompt's expiry, still
+    waiting for its time, could not confirm its next wait as queued (SendMessage's connection closed, three times)
+    and was given up, telling the requester "failed after 3 attempts" ten minutes after "completed". A prompt
+    decided otherwise makes the expiry's give-up moot: nothing told, nothing dead-lettered."""
+    prompt = harness.job("/ops-scale payment 3", confirmed=False)
+    expiry = settlement(prompt, "expired", target=audit_target(prompt))
+    worker = harness.dispatcher()
+    assert worker.ctx.decisions.claim(prompt.job_id, "confirmed", "U0ALICE").won  # the requester's Confirm
+    assert worker.queue is not None
+
+    def answer_lost(queued: JobEnvelope, *, delay_seconds: int = 0) -> str:
+        raise EnqueueError("ConnectionClosedError: the connection closed before the answer", maybe_queued=True)
+
+    monkeypatch.setattr(worker.queue, "send", answer_lost)
+    for attempt in range(1, MAX_RECEIVE_COUNT):
+        with pytest.raises(EnqueueError):
+            worker.handle_record(expiry.to_message(), attempt)
+    worker.handle_record(expiry.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    told = [m.text for key in (prompt.job_id, expiry.job_id) for m in harness.slack.messages(job=key) if m.final]
+    assert told == []  # before: ":x: `/ops-scale payment 3` failed after 3 attempts"
+    assert harness.dead_letters() == []
