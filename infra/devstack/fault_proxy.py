@@ -288,6 +288,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     front_name: str
     upstream: tuple[str, int]
     protocol_version = "HTTP/1.1"
+    #: The upstream connection of this client connection, kept between its requests (`_forward`).
+    _upstream: http.client.HTTPConnection | None = None
     # One write per answer, sent at once: small writes would wait on delayed ACKs (Nagle), ~40 ms each.
     wbufsize = 1 << 16
     disable_nagle_algorithm = True
@@ -360,19 +362,34 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         )
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(*self.upstream, timeout=120)
-        connection.connect()
-        assert connection.sock is not None
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        """Send the request upstream on this client connection's own upstream connection, kept alive while the
+        upstream keeps it (moto does: a new connection per request would cost moto a thread each); a kept one
+        the upstream closed while idle is replaced before anything is sent on it, never resent after."""
+        connection = self._upstream
+        if connection is not None and _dropped(connection):
+            connection.close()
+            connection = None
+        if connection is None:
+            connection = http.client.HTTPConnection(*self.upstream, timeout=120)
+            connection.connect()
+            assert connection.sock is not None
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._upstream = None
+        # Host as the client sent it: it is part of what SigV4 signed (a target checking signatures would
+        # refuse a rewritten one).
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         try:
-            # Host as the client sent it: it is part of what SigV4 signed (a target checking signatures would
-            # refuse a rewritten one).
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             connection.request(self.command, self.path, body=body or None, headers=headers)
             response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
+            answer = response.status, response.getheaders(), response.read()
+        except BaseException:
             connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self._upstream = connection
+        return answer
 
     def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response_only(status)
@@ -413,9 +430,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         """Answer nothing until the client closes the connection (its read timeout), at most `seconds`."""
         deadline = time.monotonic() + seconds
         sock = self.connection
+        poller = select.poll()  # not select.select: it refuses descriptors past 1024 (a long campaign's)
+        poller.register(sock, select.POLLIN)
         while time.monotonic() < deadline:
-            readable, _, _ = select.select([sock], [], [], 0.05)
-            if readable:
+            if poller.poll(50):
                 try:
                     if not sock.recv(1, socket.MSG_PEEK):
                         return  # the client gave up
@@ -434,6 +452,21 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with contextlib.suppress(OSError):
             super().finish()
+        if self._upstream is not None:
+            self._upstream.close()
+            self._upstream = None
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """A kept connection the upstream closed (or wrote to unasked) while it was idle: readable before a request."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 __all__ = ["DYNAMODB_WRITES", "MODES", "Call", "Fault", "FaultProxy", "Rule", "parse_rules"]
