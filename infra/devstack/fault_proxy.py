@@ -430,10 +430,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         """Answer nothing until the client closes the connection (its read timeout), at most `seconds`."""
         deadline = time.monotonic() + seconds
         sock = self.connection
-        poller = select.poll()  # not select.select: it refuses descriptors past 1024 (a long campaign's)
-        poller.register(sock, select.POLLIN)
         while time.monotonic() < deadline:
-            if poller.poll(50):
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if readable:
                 try:
                     if not sock.recv(1, socket.MSG_PEEK):
                         return  # the client gave up
@@ -462,11 +461,12 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
     sock = connection.sock
     if sock is None:
         return True
+    poller = select.poll()  # select.select refuses descriptors past 1024
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 __all__ = ["DYNAMODB_WRITES", "MODES", "Call", "Fault", "FaultProxy", "Rule", "parse_rules"]
