@@ -33,7 +33,7 @@ def apply() -> bool:
         return False
     if hasattr(backends, "list_of_moto_modules"):
         modules = tuple(backends.list_of_moto_modules())
-        backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+        backends.list_of_moto_modules = lambda: modules
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     requests_logged = logging.getLogger("werkzeug").isEnabledFor
 
