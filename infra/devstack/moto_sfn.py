@@ -6,7 +6,7 @@ moto interprets Amazon States Language only when its Step Functions backend is c
 the tasks' services back through the server's own port (`MOTO_PORT`), which is set here from the server's
 arguments.
 
-Two gaps are filled, each as small as it can be. First, moto 5.2's port of the interpreter passes an `aws-sdk:*` task's
+Four gaps are filled, each as small as it can be. First, moto 5.2's port of the interpreter passes an `aws-sdk:*` task's
 parameters to boto3 as the state machine names them (Step Functions' PascalCase: `Cluster`, `DesiredCount`) and
 hands back boto3's answer as it is (`services`, `desiredCount`), where Step Functions translates both ways (the
 SDK integrations' documented casing). Without it `aws-sdk:ecs:updateService` fails with `States.Runtime 'Cluster'`.
@@ -14,7 +14,9 @@ The translation uses moto's own helpers (`_to_boto_request`, `_from_boto_respons
 shapes, as the interpreter it was ported from does. Second, StopExecution: moto drops its `error` and `cause`
 and leaves the execution RUNNING (its task token still answered) until a task waiting for a token returns; AWS
 aborts it at once. The stop here passes both on and marks the execution ABORTED when StopExecution answers, as on
-AWS (its history's ExecutionAborted event comes when the waiting task's wait ends).
+AWS (its history's ExecutionAborted event comes when the waiting task's wait ends). Third, a task token answered
+once refuses the next answer (TaskTimedOut), as on AWS; moto took it while the execution ran. Fourth,
+SendTaskFailure keeps its `cause` (moto's handler dropped it).
 
 What is not done locally: the tasks run with moto's fixed credentials, so the state machine's own role is not
 enforced by the local IAM check (its statements are checked in tests/infra against the synthesized template).
@@ -23,6 +25,7 @@ enforced by the local IAM check (its statements are checked in tests/infra again
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from typing import Any
 
@@ -89,7 +92,50 @@ def apply(argv: list[str]) -> bool:
 
     task._normalise_parameters = normalise_parameters
     task._normalise_response = normalise_response
-    return _patch_stop()
+    return _patch_stop() and _patch_answered_once()
+
+
+def _patch_answered_once() -> bool:
+    """A task token takes one answer: AWS refuses the next (`TaskTimedOut`, "Provided task does not exist
+    anymore"), where moto 5.2 took it while the execution ran (its waiting state's outcome replaced)."""
+    try:
+        from moto.stepfunctions.parser.asl.eval.callback.callback import (
+            CallbackConsumerTimeout,
+            CallbackNotifyConsumerError,
+            CallbackPoolManager,
+        )
+    except ImportError:
+        return False
+    original = CallbackPoolManager.notify
+
+    def notify(self: Any, callback_id: str, outcome: Any) -> bool:
+        endpoint = self.get(callback_id)
+        if endpoint is not None and endpoint.get_outcome() is not None:
+            raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
+        return bool(original(self, callback_id, outcome))
+
+    CallbackPoolManager.notify = notify  # type: ignore[method-assign]
+    return _patch_failure_cause()
+
+
+def _patch_failure_cause() -> bool:
+    """SendTaskFailure's `cause`, which moto 5.2's response handler drops (the state's TaskFailed had none)."""
+    try:
+        from moto.core.responses import EmptyResult
+        from moto.stepfunctions.responses import StepFunctionResponse
+    except ImportError:
+        return False
+
+    def send_task_failure(self: Any) -> Any:
+        backend = self.stepfunction_backend
+        kwargs = {"error": self._get_param("error")}
+        if "cause" in inspect.signature(backend.send_task_failure).parameters:  # the interpreter's backend
+            kwargs["cause"] = self._get_param("cause")
+        backend.send_task_failure(self._get_param("taskToken"), **kwargs)
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    return True
 
 
 def _patch_stop() -> bool:

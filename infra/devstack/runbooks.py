@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.inventory import Inventory
-from shared.runbooks import load_definition, state_machine_name
+from shared.runbooks import deployed_definition, state_machine_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def provision_runbooks(sfn: Any, inventory: Inventory, *, account: str, root: Pa
     for name, book in sorted(inventory.runbooks.items()):
         if book.definition is None:
             continue
-        definition = json.dumps(load_definition(root / book.definition))
+        definition = json.dumps(deployed_definition(book, root))
         machine = state_machine_name(name)
         if machine in existing:
             sfn.update_state_machine(stateMachineArn=existing[machine], definition=definition)

@@ -17,7 +17,7 @@ from infra.devstack.runbooks import provision_runbooks
 from shared.commands import DryRunArgs
 from shared.jobs import JobEnvelope
 from shared.queue import SqsJobQueue
-from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION, execution_arn, execution_name
+from shared.runbooks import EXPIRED_ERROR, STEP_APPROVE_ACTION, STEP_REJECT_ACTION, execution_arn, execution_name
 
 #: Real seconds a run may take at most (moto's interpreter runs each state in real time: about 10 s quiet).
 DEADLINE_S = 120.0
@@ -127,6 +127,43 @@ def test_a_rejected_step_fails_the_run_and_says_why(harness):
     [final] = _final(harness, job)
     assert "failed" in final.text and "opsbot.Rejected" in final.text
     assert _execution(harness, arns, job)["status"] == "FAILED"
+
+
+def test_a_step_nobody_answers_in_time_fails_when_opsbot_expires_it_and_the_requester_is_told_once(harness):
+    """Given a run waiting for a person, when the runbook's approval_minutes pass with no answer, then opsbot fails
+    the waiting state (opsbot.Expired, with its cause) and the execution ends then, not at its state's
+    TimeoutSeconds; the step's message says so, and the requester gets one final message."""
+    worker, arns = _setup(harness)
+    book = harness.inventory.runbooks["restart-safely"]
+    job = harness.job("/ops-run restart-safely payment")
+    worker.handle_record(job.to_message(), 1)
+    _drive(harness, worker, lambda: _prompt(harness) is not None)
+    assert _execution(harness, arns, job)["status"] == "RUNNING"
+
+    harness.clock.advance(book.approval_minutes * 60 + 1)
+    _drive(harness, worker, lambda: bool(_final(harness, job)))
+
+    described = _execution(harness, arns, job)
+    assert described["status"] == "FAILED", described
+    assert described["error"] == EXPIRED_ERROR
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    failed = [
+        e["taskFailedEventDetails"]
+        for e in sfn.get_execution_history(executionArn=described["executionArn"])["events"]
+        if e["type"] == "TaskFailed"
+    ]
+    assert [f["error"] for f in failed] == [EXPIRED_ERROR]
+    assert f"within {book.approval_minutes} min" in failed[0]["cause"]
+    [final] = _final(harness, job)
+    assert "failed" in final.text and EXPIRED_ERROR in final.text
+    assert any(
+        f"Nobody answered within {book.approval_minutes} min" in m.text
+        for m in harness.slack.messages(channel="C0APPROVALS")
+    )
+    # A click after that is told the time ran out; nothing more reaches Step Functions or the requester.
+    _click(harness, STEP_APPROVE_ACTION, "U0DANA", _prompt(harness))
+    _drive(harness, worker, lambda: any("was already expired" in m.text for m in harness.slack.messages()))
+    assert len(_final(harness, job)) == 1
 
 
 def test_a_dry_run_lists_the_states_and_the_input_and_starts_nothing(harness):
