@@ -11,7 +11,8 @@ The modes (`Mode`):
 
 - ``refuse``: the connection is reset before anything is forwarded (the target never sees the request).
 - ``error``: an error answer (503 by default) instead of the target's: ``after`` (the default) forwards first,
-  so the target acted; ``before`` answers without forwarding.
+  so the target acted; ``before`` answers without forwarding. With status 400 a JSON-protocol AWS call is
+  answered ``ThrottlingException`` ("Rate exceeded"), as AWS throttles it (botocore retries it with backoff).
 - ``reset``: the connection is reset after the target acted (``before``: without forwarding).
 - ``timeout``: the request is forwarded and the answer held back until the client gives up (its read timeout).
 - ``latency``: the answer comes, ``delay_s`` late.
@@ -397,7 +398,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _error_body(self, status: int, call: Call) -> tuple[list[tuple[str, str]], bytes]:
         reason = f"injected by the fault proxy: {call.name}"
         if self.headers.get("X-Amz-Target"):
-            body = json.dumps({"__type": "ServiceUnavailableException", "message": reason}).encode()
+            kind, reason = (
+                ("ThrottlingException", f"Rate exceeded ({reason})")
+                if status == 400
+                else ("ServiceUnavailableException", reason)
+            )
+            body = json.dumps({"__type": kind, "message": reason}).encode()
             return [("Content-Type", "application/x-amz-json-1.0")], body
         if call.front == "slack":
             return [("Content-Type", "application/json")], json.dumps({"ok": False, "error": "fatal_error"}).encode()
