@@ -215,9 +215,7 @@ def test_a_runbook_in_another_account_gets_the_workers_states_grants_in_that_acc
 
     machine_actions, execution_actions = list(actions_on("state_machine")), list(actions_on("execution"))
     assert {"states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"} <= set(machine_actions)
-    assert {"states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"} <= set(
-        execution_actions
-    )
+    assert {"states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"} <= set(execution_actions)
 
     def grants(machine: str) -> list[dict[str, Any]]:
         executions = machine.replace(":stateMachine:", ":execution:") + ":*"

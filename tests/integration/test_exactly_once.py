@@ -37,9 +37,7 @@ from infra.devstack.demo import (
     demo_inventory_toml,
     script_demo_builds,
 )
-from infra.devstack.deployed import LOCAL_ACCOUNT
 from infra.devstack.fault_proxy import FaultProxy
-from infra.devstack.runbooks import provision_runbooks
 from opsbot_testkit.exactly_once import EFFECT_CALLS, faults_of
 from opsbot_testkit.exactly_once import Runner as BaseRunner
 from opsbot_testkit.faults import (
@@ -662,11 +660,8 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
         toml += ALARM_ROUTE
     toml += scenario.inventory
     harness.inventory_toml = toml
-    if scenario.inventory:  # its runbooks' state machines, as the stack deploys them
-        arns = provision_runbooks(
-            aws_client("stepfunctions", harness.moto.endpoint_url), harness.inventory, account=LOCAL_ACCOUNT
-        )
-        harness.runbook_arns = arns
+    if scenario.inventory:  # its runbooks' state machines and their roles, as the stack deploys them
+        harness.provision_runbooks()
     # Builds that end within one poll interval: a long job here is two steps (start, then its end).
     assert harness.codebuild is not None and harness.jenkins is not None
     # A build a cancel stops runs long: it must not end by itself while the cancel's deliveries move the clock.

@@ -13,9 +13,7 @@ import pytest
 from ack_function.step_clicks import accept_step_click
 from infra.devstack.aws import aws_client
 from infra.devstack.demo import demo_inventory_toml
-from infra.devstack.deployed import LOCAL_ACCOUNT
 from infra.devstack.fault_proxy import FaultProxy, Rule
-from infra.devstack.runbooks import provision_runbooks
 from shared.commands import DryRunArgs
 from shared.jobs import JobEnvelope
 from shared.queue import SqsJobQueue
@@ -27,9 +25,7 @@ DEADLINE_S = 120.0
 
 
 def _setup(harness: Any) -> tuple[Any, dict[str, str]]:
-    arns = provision_runbooks(
-        aws_client("stepfunctions", harness.moto.endpoint_url), harness.inventory, account=LOCAL_ACCOUNT
-    )
+    arns = harness.provision_runbooks()  # each under the role the CDK app synthesizes for it
     return harness.dispatcher(runbook_arns=arns), arns
 
 
@@ -184,9 +180,7 @@ def test_a_throttled_look_at_the_execution_is_retried_by_the_queue_and_the_run_i
     last), the job is delivered again and follows the run to its end: one final message, that it succeeded, and
     nothing that says it failed."""
     harness.inventory_toml = demo_inventory_toml(harness.cluster) + NOTED_RUNBOOK
-    arns = provision_runbooks(
-        aws_client("stepfunctions", harness.moto.endpoint_url), harness.inventory, account=LOCAL_ACCOUNT
-    )
+    arns = harness.provision_runbooks()
     sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
     before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arns["noted"])["executions"]}
     proxy = FaultProxy()
@@ -229,6 +223,43 @@ def test_a_throttled_look_at_the_execution_is_retried_by_the_queue_and_the_run_i
         e for e in sfn.list_executions(stateMachineArn=arns["noted"])["executions"] if e["executionArn"] not in before
     ]
     assert [e["name"] for e in started] == [execution_name(job.job_id)]
+
+
+#: A runbook whose second task calls what its role does not allow (tests/integration/runbooks/strays.asl.json).
+STRAYS_RUNBOOK = """
+[runbooks.strays]
+definition = "tests/integration/runbooks/strays.asl.json"
+environment = "prod"
+targets = ["payment"]
+"""
+
+
+@pytest.mark.iam_denials  # the refusal is the point
+def test_a_task_its_state_machines_role_does_not_allow_fails_the_run_as_on_aws(harness):
+    """Given a runbook whose state machine runs under the role the CDK app synthesizes for it (its tasks' ECS actions
+    on its targets' services only), when a task reads another service, then the call is refused (AccessDenied, the
+    refusal logged naming the role, the action and the resource) and the execution fails, while its task on its
+    own target's service was allowed; the requester is told it failed, with the error."""
+    harness.inventory_toml = demo_inventory_toml(harness.cluster) + STRAYS_RUNBOOK
+    worker, arns = _setup(harness)
+    _, offset = harness.moto.denials()
+    job = harness.job("/ops-run strays payment")
+    worker.handle_record(job.to_message(), 1)
+    _drive(harness, worker, lambda: bool(_final(harness, job)))
+
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    described = sfn.describe_execution(executionArn=execution_arn(arns["strays"], execution_name(job.job_id)))
+    assert described["status"] == "FAILED", described
+    events = sfn.get_execution_history(executionArn=described["executionArn"])["events"]
+    succeeded = [e for e in events if e["type"] == "TaskSucceeded"]
+    [failed] = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
+    assert len(succeeded) == 1  # its own target's service: allowed
+    assert "AccessDenied" in failed["error"] + failed.get("cause", ""), failed
+    denials, _ = harness.moto.denials(offset)
+    assert [(d.action, d.resource.rsplit("/", 1)[-1]) for d in denials] == [("ecs:DescribeServices", "not-its-target")]
+    assert denials[0].role.startswith("opsbot-strays-")
+    [final] = _final(harness, job)
+    assert "failed" in final.text
 
 
 def test_a_dry_run_lists_the_states_and_the_input_and_starts_nothing(harness):
