@@ -212,7 +212,8 @@ def _patch_task_credentials() -> bool:
         import boto3
 
         key, secret, token = session
-        return boto3.client(
+        make: Any = boto3.client  # a service named at run time (its typed overloads name each one)
+        return make(
             service_name=service,
             region_name=region,
             endpoint_url=client.meta.endpoint_url,
