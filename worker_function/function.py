@@ -4,8 +4,8 @@ Under SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start) the init runs once w
 and every restored copy shares what it made. So the snapshot holds what every copy may share: the code (every
 operation's module), the dispatcher and its clients with the AWS SDK's data loaded (`WorkerFunction.prime`), but
 no credentials (resolved by a client's first signed request), no connection (opened by its first call) and no
-bot token. `after_restore` gives each copy its own: a fresh seed for `random` (retry jitter) and the bot token,
-read then; its first requests resolve its credentials and open its connections.
+bot token (read by the first Web API call). `after_restore` gives each copy its own: a fresh seed for `random`
+(retry jitter); its first requests resolve its credentials, open its connections and read the bot token.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_sdk import WebClient
-
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
 from worker_function.alarms import AlarmFeed
-from worker_function.app import bot_token, build_alarm_feed, build_deferrals, build_dispatcher
-from worker_function.clients import AwsClients, slack_web_client
+from worker_function.app import bot_token_source, build_alarm_feed, build_deferrals, build_dispatcher
+from worker_function.clients import AwsClients, aws_session, slack_web_client
 from worker_function.dispatch import Dispatcher
 from worker_function.operations.registry import check_all, check_present
 from worker_function.pacing import Deferrals, handle_message
+from worker_function.slack_http import PooledWebClient
 
 logger = function_logger("opsbot-worker", "worker_function")
 
@@ -82,7 +81,7 @@ class WorkerFunction:
         self.alarms: AlarmFeed | None = None
         #: Where a message Slack rate-limited for longer than is worth waiting goes back, with that delay.
         self.deferrals: Deferrals | None = None
-        self.web: WebClient | None = None
+        self.web: PooledWebClient | None = None
 
     def init(self) -> WorkerFunction:
         if self.settings.initialization_type == "snap-start":
@@ -92,13 +91,11 @@ class WorkerFunction:
             self.build()
         return self
 
-    def build(self, session: Any = None, *, read_token: bool = True) -> None:
+    def build(self, session: Any = None) -> None:
         """The dispatcher and the alarm feed with their clients (on `session`, else a new boto3 Session), and the
-        Slack client with the bot token (read now unless not `read_token`)."""
-        import boto3
-
-        aws = AwsClients(self.settings, session=session or boto3.session.Session())
-        self.web = slack_web_client(self.settings, bot_token(self.settings, aws) if read_token else None)
+        Slack client, which reads the bot token when a job first calls the Web API (`bot_token`)."""
+        aws = AwsClients(self.settings, session=session or aws_session())
+        self.web = slack_web_client(self.settings, None, token_source=bot_token_source(self.settings, aws))
         self.dispatcher = build_dispatcher(self.settings, aws=aws, web=self.web)
         self.alarms = build_alarm_feed(self.settings, self.dispatcher)
         self.deferrals = build_deferrals(self.settings, self.dispatcher)
@@ -108,10 +105,8 @@ class WorkerFunction:
         every client jobs make (their SDK data loaded), on a Session whose credentials are resolved when a client
         first signs a request (in a restored copy, never in the snapshot). Nothing is called: no connection is
         opened, no secret read."""
-        import boto3
-
         check_all(source=False)  # the source rules are checked at synth (reading the SDK's models takes a while)
-        self.build(boto3.session.Session(botocore_session=credentials_on_first_use()), read_token=False)
+        self.build(aws_session(credentials_on_first_use()))
         assert self.dispatcher is not None
         for service in PRIMED_SERVICES:
             model = self.dispatcher.ctx.aws.client(service).meta.service_model
@@ -121,12 +116,12 @@ class WorkerFunction:
                     _ = (parsed.input_shape, parsed.output_shape)
 
     def after_restore(self) -> None:
-        """In each restored copy: a fresh seed for `random` (retry jitter), and the bot token read now (it may have
-        been set or rotated since the snapshot). Credentials are resolved by the first signed request, connections
-        opened by the first call: both this copy's own."""
+        """In each restored copy: a fresh seed for `random` (retry jitter), and the bot token forgotten, so that the
+        copy's first Web API call reads it (it may have been set or rotated since the snapshot). Credentials are
+        resolved by the first signed request, connections opened by the first call: all this copy's own."""
         random.seed()
-        assert self.web is not None and self.dispatcher is not None, "prime() first"
-        self.web.token = bot_token(self.settings, self.dispatcher.ctx.aws)
+        assert self.web is not None, "prime() first"
+        self.web.forget_token()
 
     def handle_record(self, record: dict[str, Any]) -> None:
         """One SQS record: a CloudWatch alarm (SNS -> SQS, shown in its channel) or a job; a long Slack rate limit

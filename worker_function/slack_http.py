@@ -19,6 +19,7 @@ import select
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from ssl import SSLContext, create_default_context
 from typing import Any
@@ -140,11 +141,33 @@ def _default_tls() -> SSLContext:
 
 
 class PooledWebClient(WebClient):
-    """slack_sdk's WebClient, its requests sent over `pool`'s kept-alive connections (a proxy: urllib's path)."""
+    """slack_sdk's WebClient, its requests sent over `pool`'s kept-alive connections (a proxy: urllib's path).
 
-    def __init__(self, *args: Any, pool: ConnectionPool | None = None, **kwargs: Any) -> None:
+    Without a `token`, `token_source` gives it when a Web API call first needs it (the bot token, read from the
+    Slack secret): a job that only answers through its response_url never reads the secret."""
+
+    def __init__(
+        self,
+        *args: Any,
+        pool: ConnectionPool | None = None,
+        token_source: Callable[[], str | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pool = pool or ConnectionPool(ssl_context=self.ssl)
+        self._token_source = token_source
+        self._token_read = self.token is not None
+
+    def forget_token(self) -> None:
+        """The next Web API call reads the token again from `token_source` (a SnapStart copy reads its own)."""
+        if self._token_source is not None:
+            self.token, self._token_read = None, False
+
+    def api_call(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._token_read and self._token_source is not None:
+            self.token = self._token_source()  # raises when it cannot be read: read again by the next call
+            self._token_read = True
+        return super().api_call(*args, **kwargs)
 
     def _perform_urllib_http_request_internal(self, url: str, req: urllib.request.Request) -> dict[str, Any]:
         if self.proxy is not None or not url.lower().startswith("http"):
