@@ -502,16 +502,28 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
 
 
 def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workdir: Path, reps: int) -> Section:
-    """Fresh processes of the worker before (the base revision's code) and after, interleaved: init and RSS."""
+    """Fresh processes of the worker before (the base revision's code; or each of $OPSBOT_BENCH_BEFORE's, comma
+    separated, the first one the ratio's base) and after, interleaved: init and RSS."""
     from bench.cold import importtime_profile
     from bench.deployed import package_self_ms
     from bench.invoker import _Process
     from bench.worker import before_revision, before_tree
 
-    revision = before_revision()
-    before_asset = workdir / "asset-before"
-    worker_asset(interpreter, env, before_asset, source_root=before_tree(revision))
-    variants = {"before": before_asset, "after": after_asset}
+    chosen = os.environ.get("OPSBOT_BENCH_BEFORE", "")
+    revisions = []
+    for name in chosen.split(",") if "," in chosen else [""]:
+        if name:
+            os.environ["OPSBOT_BENCH_BEFORE"] = name
+        revisions.append(before_revision())
+    if chosen:
+        os.environ["OPSBOT_BENCH_BEFORE"] = chosen
+    revision = revisions[0]
+    variants = {}
+    for index, rev in enumerate(revisions):
+        before_asset = workdir / f"asset-before-{rev}"
+        worker_asset(interpreter, env, before_asset, source_root=before_tree(rev))
+        variants["before" if index == 0 else f"before {rev}"] = before_asset
+    variants["after"] = after_asset
     fns = {
         k: Function(f"worker-{k}", WORKER_MODULE, interpreter, function_env(env, a, {}), workdir)
         for k, a in variants.items()
@@ -546,7 +558,7 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
         rows = results[key]
         section.rows.append(
             [
-                f"{key} ({revision if key == 'before' else 'this revision'})",
+                f"{key} ({revision if key == 'before' else 'this revision'})" if " " not in key else key,
                 fmt_ms(p[key]["p50"], 0),
                 fmt_ms(p[key]["p99"], 0),
                 f"{median(r['rss_kb'] for r in rows) / 1024:.0f}",
@@ -575,6 +587,7 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
         + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(profiles["after"].items())[:10])
         + "; before "
         + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(profiles["before"].items())[:10])
+        + (f" (before: {revision}; also measured: {', '.join(revisions[1:])})" if len(revisions) > 1 else "")
         + ". The handler module's own line is its init.",
     ]
     section.data["init"] = results
@@ -770,6 +783,36 @@ def run(quick: bool) -> list[Section]:
         section.seconds = (time.monotonic() - started) / len(sections)
         section.data["load"] = loads
     return sections
+
+
+def run_init(quick: bool) -> list[Section]:
+    """The worker's cold init before and after alone (`python -m bench --only worker_init`): the rig, no answers."""
+    from bench.deployed import ensure_venv, find_python
+
+    started = time.monotonic()
+    py313 = find_python("3.13")
+    if py313 is None:
+        raise RuntimeError("no CPython 3.13 found (OPSBOT_BYTECODE_PYTHON, python3.13 on the PATH, pyenv)")
+    interpreter = ensure_venv(py313, "3.13") if sys.version_info[:2] != (3, 13) else sys.executable
+    workdir = Path(tempfile.mkdtemp(prefix="opsbot-bench-init-"))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    loads = [os.getloadavg()[0]]
+    with open(OUT_DIR / "answer-functions.log", "ab") as log_file:
+        rig, asset = start_rig(interpreter, workdir, log_file)
+        try:
+            env = {k: v for k, v in rig.functions["worker"].env.items() if k != "PYTHONPATH"}
+            section = init_section(interpreter, env, asset, workdir, 7 if quick else 15)
+        finally:
+            rig.close()
+            rig.stack.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    loads.append(os.getloadavg()[0])
+    section.notes.append(
+        f"Load average (1 min) during the run: {', '.join(f'{v:.1f}' for v in loads)} on {os.cpu_count()} cores."
+    )
+    section.seconds = time.monotonic() - started
+    section.data["load"] = loads
+    return [section]
 
 
 def main(argv: list[str] | None = None) -> int:
