@@ -221,19 +221,40 @@ def measure(rig: Rig, system: str, start: str, kind: str, name: str, user: str =
 
 def worker_asset(interpreter: str, env: dict[str, str], destination: Path, source_root: Path = ROOT) -> list[str]:
     """The local equivalent of the worker's asset (+ the ack and the baselines' code): first-party packages from
-    `source_root`, third-party ones from `interpreter`'s site-packages, compiled to unchecked-hash .pyc."""
+    `source_root`, third-party ones from `interpreter`'s site-packages, compiled to unchecked-hash .pyc; with the
+    installed plugins' packages and their index, as `infra/aws/bundling.py` bundles them (a tree from before plugins
+    gets none)."""
     from bench.cold import imported_top_level
     from bench.deployed import build_asset
+    from infra.aws.bundling import bundled_plugins
+    from shared.plugins import INDEX_FILE
 
+    first_party = ("ack_function", "worker_function", "shared")
+    plugins = bundled_plugins() if (source_root / "shared" / "plugins.py").is_file() else None
+    # The code as the asset lays it out (the plugins' index beside `shared`), for the probes that find what it loads.
+    staging = destination.with_name(destination.name + "-staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in first_party:
+        shutil.copytree(source_root / name, staging / name, ignore=ignore)
+    extra: dict[str, str] = {}
+    if plugins is not None:
+        for top, directory in plugins.packages.items():
+            shutil.copytree(directory, staging / top, ignore=ignore)
+            extra[top] = str(directory / "__init__.py")
+        (staging / INDEX_FILE).write_bytes(plugins.index)
     loaded: dict[str, str] = {}
-    probe_env = {**env, "PYTHONPATH": f"{source_root}{os.pathsep}{ROOT}"}
+    probe_env = {**env, "PYTHONPATH": f"{staging}{os.pathsep}{ROOT}"}
     modules = [WORKER_MODULE, *(f"worker_function.operations.{op}" for op in WORKER_OPERATIONS)]
     if source_root == ROOT:
         modules += [ACK_MODULE, BOLT_MODULE, SEED_MODULE]
     for module in modules:
         loaded.update(imported_top_level(probe_env, module, interpreter))
-    first_party = ("ack_function", "worker_function", "shared")
-    return build_asset(interpreter, loaded, destination, first_party=first_party, source_root=source_root)
+    shutil.rmtree(staging, ignore_errors=True)
+    names = build_asset(interpreter, {**loaded, **extra}, destination, first_party=first_party, source_root=source_root)
+    if plugins is not None:
+        (destination / INDEX_FILE).write_bytes(plugins.index)
+    return names
 
 
 def function_env(base: dict[str, str], asset: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -518,14 +539,24 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
     if chosen:
         os.environ["OPSBOT_BENCH_BEFORE"] = chosen
     revision = revisions[0]
-    variants = {}
+    # Each variant reads its own revision's example inventory: an older worker refuses a newer inventory's sections.
+    variants: dict[str, Path] = {}
+    inventories: dict[str, Path] = {}
     for index, rev in enumerate(revisions):
-        before_asset = workdir / f"asset-before-{rev}"
-        worker_asset(interpreter, env, before_asset, source_root=before_tree(rev))
-        variants["before" if index == 0 else f"before {rev}"] = before_asset
-    variants["after"] = after_asset
+        tree = before_tree(rev)
+        key = "before" if index == 0 else f"before {rev}"
+        inventories[key] = tree / "inventory.example.toml"
+        variants[key] = workdir / f"asset-before-{rev}"
+        worker_asset(interpreter, {**env, "OPSBOT_INVENTORY": str(inventories[key])}, variants[key], source_root=tree)
+    variants["after"], inventories["after"] = after_asset, ROOT / "inventory.example.toml"
     fns = {
-        k: Function(f"worker-{k}", WORKER_MODULE, interpreter, function_env(env, a, {}), workdir)
+        k: Function(
+            f"worker-{k}",
+            WORKER_MODULE,
+            interpreter,
+            function_env(env, a, {"OPSBOT_INVENTORY": str(inventories[k])}),
+            workdir,
+        )
         for k, a in variants.items()
     }
     results: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
@@ -581,7 +612,8 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
     )
     section.notes += [
         f"{reps} fresh processes per variant, interleaved: interpreter start to the handler module imported (its init "
-        "included: settings, the inventory, clients, the bot token read from Secrets Manager on moto by ARN). Before: "
+        "included: settings, each revision's `inventory.example.toml`, clients, and, where the revision reads it at "
+        "init, the bot token from Secrets Manager on moto by ARN). Before: "
         f"the code of {revision} (`git archive`, $OPSBOT_BENCH_BEFORE picks another), in an asset built the same way.",
         "Where the init goes (`-X importtime`, self ms by package, one process each): after "
         + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(profiles["after"].items())[:10])
