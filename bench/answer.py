@@ -249,7 +249,7 @@ def worker_asset(interpreter: str, env: dict[str, str], destination: Path, sourc
     if source_root == ROOT:
         modules += [ACK_MODULE, BOLT_MODULE, SEED_MODULE]
     for module in modules:
-        loaded.update(imported_top_level(probe_env, module, interpreter))
+        loaded.update(imported_top_level(probe_env, module, interpreter, cwd=staging))
     shutil.rmtree(staging, ignore_errors=True)
     names = build_asset(interpreter, {**loaded, **extra}, destination, first_party=first_party, source_root=source_root)
     if plugins is not None:

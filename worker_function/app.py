@@ -16,7 +16,6 @@ from shared.inventory import Inventory, load_inventory
 from shared.jobs import utcnow
 from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
-from shared.secrets import load_slack_secrets, read_slack_secrets
 from shared.settings import WorkerSettings
 from worker_function.accounts import TargetAccounts
 from worker_function.alarms import AlarmFeed, DynamoAlarmStore
@@ -51,6 +50,7 @@ def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
     if settings.secret_arn is None:
         return None
     from shared.aws_json import Credentials, SecretsManagerClient, credentials_from_environment
+    from shared.secrets import read_slack_secrets  # with the secret's read: a job may never need it
 
     def session_credentials() -> Credentials:
         """The credentials of the workers' boto3 Session (the same chain: the environment on Lambda)."""
@@ -92,6 +92,8 @@ def with_jenkins_credentials(settings: WorkerSettings, aws: AwsClients) -> Worke
     """
     if settings.jenkins_api_token is not None or settings.secret_arn is None:
         return settings
+    from shared.secrets import load_slack_secrets
+
     secrets = load_slack_secrets(settings.secret_arn, client=aws.client("secretsmanager"))
     if secrets.jenkins_api_token is None:
         raise PermanentJobError(

@@ -22,7 +22,7 @@ from worker_function.clients import AwsClients, aws_session, slack_web_client
 from worker_function.dispatch import Dispatcher
 from worker_function.operations.registry import check_all, check_present
 from worker_function.pacing import Deferrals, handle_message
-from worker_function.slack_http import PooledWebClient
+from worker_function.slack_http import PooledWebClient, default_tls
 
 logger = function_logger("opsbot-worker", "worker_function")
 
@@ -103,10 +103,11 @@ class WorkerFunction:
     def prime(self) -> None:
         """The snapshot: every operation imported and checked (`registry.check_all`), the dispatcher built with
         every client jobs make (their SDK data loaded), on a Session whose credentials are resolved when a client
-        first signs a request (in a restored copy, never in the snapshot). Nothing is called: no connection is
-        opened, no secret read."""
+        first signs a request (in a restored copy, never in the snapshot), and Slack's TLS context. Nothing is
+        called: no connection is opened, no secret read."""
         check_all(source=False)  # the source rules are checked at synth (reading the SDK's models takes a while)
         self.build(aws_session(credentials_on_first_use()))
+        default_tls()  # Slack's TLS context with the CA bundle loaded, as botocore's clients hold theirs
         assert self.dispatcher is not None
         for service in PRIMED_SERVICES:
             model = self.dispatcher.ctx.aws.client(service).meta.service_model

@@ -110,7 +110,7 @@ class ConnectionPool:
             self.connects += 1
         scheme, host, port = origin
         if scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl or _default_tls())
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl or default_tls())
         return http.client.HTTPConnection(host, port, timeout=timeout)
 
     def _checkin(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
@@ -135,7 +135,7 @@ def _usable(connection: http.client.HTTPConnection) -> bool:
 
 
 @functools.cache
-def _default_tls() -> SSLContext:
+def default_tls() -> SSLContext:
     """One default TLS context per process (loading the CA bundle costs milliseconds)."""
     return create_default_context()
 
@@ -199,4 +199,4 @@ class PooledWebhookClient(WebhookClient):
         )
 
 
-__all__ = ["ConnectionPool", "PooledResponse", "PooledWebClient", "PooledWebhookClient"]
+__all__ = ["ConnectionPool", "PooledResponse", "PooledWebClient", "PooledWebhookClient", "default_tls"]
