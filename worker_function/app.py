@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from slack_sdk import WebClient
@@ -18,7 +18,6 @@ from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
 from shared.settings import WorkerSettings
 from worker_function.accounts import TargetAccounts
-from worker_function.alarms import AlarmFeed, DynamoAlarmStore
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dispatch import Dispatcher
 from worker_function.errors import PermanentJobError, TransientJobError
@@ -35,6 +34,9 @@ from worker_function.store.holds import HoldStore
 from worker_function.store.intents import DynamoIntents
 from worker_function.store.jobs import DynamoJobs
 from worker_function.store.leases import LeaseStore
+
+if TYPE_CHECKING:
+    from worker_function.alarms import AlarmFeed
 
 #: Bounds on each of the (at most two) attempts of the bot token's read (a container's first Web API call).
 SECRET_CONNECT_TIMEOUT_S = 2.0
@@ -114,7 +116,9 @@ def jenkins_client_from_secret(settings: WorkerSettings, aws: AwsClients) -> Any
 
 def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmFeed:
     """The alarm poster beside the executor, on the same inventory, Slack client, leases table, dead letters
-    and metrics."""
+    and metrics. Its modules are imported here: by the first alarm, or before a SnapStart snapshot."""
+    from worker_function.alarms import AlarmFeed, DynamoAlarmStore
+
     dynamodb = dispatcher.ctx.aws.client("dynamodb")
     store = DynamoAlarmStore(settings.leases_table, client=dynamodb)
     return AlarmFeed(
