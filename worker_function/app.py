@@ -131,8 +131,9 @@ def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmF
 
 
 def build_deferrals(settings: WorkerSettings, dispatcher: Dispatcher) -> Deferrals:
-    """Where a rate-limited message goes back: the jobs queue, through the worker's SQS client."""
-    return Deferrals(settings.jobs_queue_url, client=dispatcher.ctx.aws.lazy("sqs"))
+    """Where a rate-limited message goes back: the jobs queue, through the worker's SQS client, its delay capped
+    as a re-queued step's is (`max_delay_s`)."""
+    return Deferrals(settings.jobs_queue_url, client=dispatcher.ctx.aws.lazy("sqs"), max_delay_s=settings.max_delay_s)
 
 
 def build_dispatcher(
