@@ -132,9 +132,9 @@ class WorkerFunction:
 
     def prime(self) -> None:
         """The snapshot: every operation imported and checked (`registry.check_all`), the dispatcher and the alarm
-        feed built with every client jobs make (their SDK data loaded), on a Session whose credentials are resolved when a client
-        first signs a request (in a restored copy, never in the snapshot), and Slack's TLS context. Nothing is
-        called: no connection is opened, no secret read."""
+        feed built with every client jobs make (their SDK data loaded), on a Session whose credentials are resolved
+        when a client first signs a request (in a restored copy, never in the snapshot), and Slack's TLS context.
+        Nothing is called: no connection is opened, no secret read."""
         check_all(source=False)  # the source rules are checked at synth (reading the SDK's models takes a while)
         self.build(aws_session(credentials_on_first_use()))
         default_tls()  # Slack's TLS context with the CA bundle loaded, as botocore's clients hold theirs
