@@ -492,9 +492,11 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             "<= 50 ms",
             ", ".join(f"{k} {restore_excess[k]:+.0f} ms" for k in KINDS) + " (p50 - p50)",
             all(v <= 50 for v in restore_excess.values()),
-            f"the after-restore hook {fmt_ms(hook, 0)} ms p50 (the fork, a new random seed, the bot token's read: "
-            f"one GetSecretValue) and the copy's first job: {fmt_ms(work_r, 0)} vs {fmt_ms(work_w, 0)} ms warm (its "
-            "credentials resolved, its connections to DynamoDB, the target's service and Slack opened)",
+            f"the after-restore hook {fmt_ms(hook, 0)} ms p50 (the fork, a new random seed, collection enabled again; "
+            "the bot token is read by a job's first Web API call, which an answer through the response_url never "
+            f"makes) and the copy's first job: {fmt_ms(work_r, 0)} vs {fmt_ms(work_w, 0)} ms warm (its credentials "
+            "resolved, its connections to DynamoDB, the target's service and Slack opened, the snapshot's pages "
+            "copied as they are written)",
         ),
     ]
     hops = [s.hop_ms for s in samples if s.system == "opsbot"]
