@@ -42,8 +42,17 @@ from worker_function.slack_http import PooledWebhookClient
 MAX_DELIVERIES = 40
 
 #: The requests of opsbot's own commands that make a side effect: their answer is also held back past the read
-#: timeout. A command author names its own (`effect_calls`).
-EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/", "StartExecution")
+#: timeout (a runbook step's answer included: the SDK resends it, and the task token refuses the second). A
+#: command author names its own (`effect_calls`).
+EFFECT_CALLS = (
+    "ecs.UpdateService",
+    "ec2.RebootInstances",
+    "codebuild.StartBuild",
+    "POST /job/",
+    "StartExecution",
+    "SendTaskSuccess",
+    "SendTaskFailure",
+)
 #: Requests that change nothing: AWS actions by their verb, GETs (REST services, Jenkins, CodeBuild), Slack's reads.
 READ_VERBS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet")
 SLACK_READS = ("users.info", "usergroups.users.list", "conversations.history", "conversations.info", "auth.test")

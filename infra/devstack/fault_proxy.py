@@ -11,7 +11,8 @@ The modes (`Mode`):
 
 - ``refuse``: the connection is reset before anything is forwarded (the target never sees the request).
 - ``error``: an error answer (503 by default) instead of the target's: ``after`` (the default) forwards first,
-  so the target acted; ``before`` answers without forwarding.
+  so the target acted; ``before`` answers without forwarding. With status 400 a JSON-protocol AWS call is
+  answered ``ThrottlingException`` ("Rate exceeded"), as AWS throttles it (botocore retries it with backoff).
 - ``reset``: the connection is reset after the target acted (``before``: without forwarding).
 - ``timeout``: the request is forwarded and the answer held back until the client gives up (its read timeout).
 - ``latency``: the answer comes, ``delay_s`` late.
@@ -273,11 +274,16 @@ class FaultProxy:
                     return rule.fault
         return None
 
-    def _done(self, call: Call) -> None:
+    def _forwarded(self, call: Call) -> None:
+        """The target answered `call`: the windows it triggers open now, before its caller hears back (the
+        caller's next call is inside them however long this thread waits for a core)."""
         now = time.time()
         with self._lock:
             for rule in self.rules:
                 rule.answered(call, now)
+
+    def _done(self, call: Call) -> None:
+        with self._lock:
             observe = self.observe
         if observe is not None:
             observe(call)
@@ -326,6 +332,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 time.sleep(fault.delay_s)
             status, headers, answer = self._forward(body)
             call.forwarded, call.upstream_status = True, status
+            self.proxy._forwarded(call)
             if fault is not None and fault.mode != "latency":
                 self._inflict(fault, call)
                 return
@@ -414,7 +421,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _error_body(self, status: int, call: Call) -> tuple[list[tuple[str, str]], bytes]:
         reason = f"injected by the fault proxy: {call.name}"
         if self.headers.get("X-Amz-Target"):
-            body = json.dumps({"__type": "ServiceUnavailableException", "message": reason}).encode()
+            kind, reason = (
+                ("ThrottlingException", f"Rate exceeded ({reason})")
+                if status == 400
+                else ("ServiceUnavailableException", reason)
+            )
+            body = json.dumps({"__type": kind, "message": reason}).encode()
             return [("Content-Type", "application/x-amz-json-1.0")], body
         if call.front == "slack":
             return [("Content-Type", "application/json")], json.dumps({"ok": False, "error": "fatal_error"}).encode()
