@@ -36,6 +36,7 @@ WEIGHTS: dict[str, float] = {
     # Seconds measured in a whole run (`pytest -n 2 --durations=0`, load average 6 to 18 on 2 cores, 2026-12-06).
     # The harness's scenarios, by the faulted runs each makes (the runbooks' wait on Step Functions' executions).
     f"{HARNESS}[runbook step (Approve click)]": 215,
+    f"{HARNESS}[runbook step (Reject click)]": 215,
     f"{HARNESS}[runbook (Step Functions)]": 195,
     f"{HARNESS}[rollback (confirmed)]": 135,
     f"{HARNESS}[migrate (approved)]": 105,
