@@ -142,10 +142,9 @@ class Dispatcher:
         except IdempotencyValidationError:  # the job id of another request: refused, never run as that one
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
-            if successor:  # its successor asks again, with receives of its own
-                logger.warning("%s not run yet: %s; its successor asks again", job.display, exc, extra=keys)
-                return
             self._group_lookup_failed(job, exc, receive_count)
+            if successor and exc.clicker is None:  # told "try again": its ending, where its successor stops
+                registry.end_quietly(self.services, job, receive_count, str(exc), tracked=True)
         except Exception as exc:
             if self._slack_settled(job, body, exc, receive_count):
                 return
@@ -254,7 +253,8 @@ class Dispatcher:
             # The last word: through the response_url it replaces the job's last message. An answer there that
             # may have arrived (5xx) is not followed by a copy in the channel: one final answer, or the last
             # one the requester saw.
-            self.replier.send(job, job_messages.gave_up(job.display, job.short_id, attempts, reason, done), again=True)
+            message = job_messages.gave_up(job.display, job.short_id, attempts, reason, done)
+            self.replier.send(job, message, replace_original=True)  # not `again`: no attempt sent this message
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))

@@ -105,8 +105,9 @@ class SlackReplier:
         self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False, again: bool = False
     ) -> str:
         """Deliver the message; return the route used ("response_url", "channel", "dm"). `replace_original`:
-        it replaces the message the response_url belongs to (a confirmation prompt). `again`: an earlier
-        attempt may have delivered it, so through the response_url it replaces that copy instead of adding one."""
+        it replaces the message the response_url belongs to (a confirmation prompt, the job's last message).
+        `again`: an earlier attempt may have delivered this same message, so through the response_url it replaces
+        that copy instead of adding one."""
         replace = replace_original or again
         usable = self._response_url_usable(job)
         if usable and self._send_response_url(job, message, replace_original=replace, again=again):

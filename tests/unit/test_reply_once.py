@@ -115,3 +115,13 @@ def test_a_retry_told_the_response_url_is_used_up_takes_its_earlier_copy_as_the_
 
     assert route == "response_url" and web.posted == []
     assert replier(Hook(404, body="used_url"), web).send(JOB, FINAL) == "channel"  # a first attempt: none stands
+
+
+def test_a_new_message_replacing_the_last_one_on_a_used_up_response_url_goes_to_the_channel():
+    """Chaos seed 41 (after the rule above): a regression's progress messages used its response_url up; its give-up
+    ("failed after 3 attempts", a message no earlier attempt sent) was taken as delivered and never shown."""
+    web = Web()
+
+    route = replier(Hook(404, body="used_url"), web).send(JOB, FINAL, replace_original=True)
+
+    assert route == "channel" and len(web.posted) == 1
