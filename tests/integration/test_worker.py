@@ -513,3 +513,21 @@ def test_a_prompt_expiry_given_up_after_its_prompt_was_confirmed_says_nothing(ha
     told = [m.text for key in (prompt.job_id, expiry.job_id) for m in harness.slack.messages(job=key) if m.final]
     assert told == []  # before: ":x: `/ops-scale payment 3` failed after 3 attempts"
     assert harness.dead_letters() == []
+
+
+def test_a_job_given_up_after_its_progress_used_the_response_url_up_is_told_in_the_channel(harness, monkeypatch):
+    """Chaos seed 41: a regression's progress messages and their retries spent the response_url's five uses; its
+    give-up on the last receive ("failed after 3 attempts", a message no attempt had sent) met `used_url` and was
+    taken as delivered: its requester was never told. A new last word goes to the channel instead."""
+    job = harness.job("/ops-restart checkout")
+    worker = harness.dispatcher()
+    harness.slack.inject_fault("response_url", 404, body="used_url", times=10)
+
+    def broken(_: JobEnvelope) -> None:
+        raise RuntimeError("a bug in the operation")
+
+    monkeypatch.setattr(worker.executor, "walk", broken)
+    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+
+    [message] = [m for m in harness.slack.messages(job=job.job_id) if m.final]
+    assert message.kind == "chat.postMessage" and f"failed after {MAX_RECEIVE_COUNT} attempts" in message.text
