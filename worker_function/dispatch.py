@@ -250,11 +250,12 @@ class Dispatcher:
             logger.exception("the intents of %s could not be read", job.display, extra=job_log_keys(job))
             done = []
         try:
-            # The last word: through the response_url it replaces the job's last message. An answer there that
-            # may have arrived (5xx) is not followed by a copy in the channel: one final answer, or the last
-            # one the requester saw.
+            # The last word: through the response_url it replaces the job's last message; an answer there that
+            # may have arrived (5xx) is followed by a channel post, as no retry follows (a possible second copy
+            # rather than none).
             message = job_messages.gave_up(job.display, job.short_id, attempts, reason, done)
-            self.replier.send(job, message, replace_original=True)  # not `again`: no attempt sent this message
+            # Not `again` (no attempt sent this message); the last word: no retry follows.
+            self.replier.send(job, message, replace_original=True, last_word=True)
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))

@@ -296,6 +296,20 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+#: Slack's own trouble (docs.slack.dev, "Rate limits" and each method's errors): a retry later may well succeed.
+_SLACK_TROUBLE = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
+
+def _slack_server_error(error: BaseException) -> bool:
+    """A Slack Web API answer of 5xx, or one naming Slack's own trouble (not a refusal)."""
+    from slack_sdk.errors import SlackApiError
+
+    if not isinstance(error, SlackApiError):
+        return False
+    status = int(getattr(error.response, "status_code", 0) or 0)
+    return status >= 500 or error.response.get("error") in _SLACK_TROUBLE
+
+
 def transient(exc: BaseException) -> bool:
     """The failure is the network's or a service's that did not answer (a connection refused or reset, a
     timeout, a 5xx, throttling), here or anywhere in the chain of causes (Powertools wraps DynamoDB's errors):
@@ -312,7 +326,9 @@ def transient(exc: BaseException) -> bool:
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if status >= 500 or code in _THROTTLING_CODES:
                 return True
-        elif isinstance(error, HTTPClientError | TimeoutError | ConnectionError | SlackAnswerLostError):
+        elif _slack_server_error(error) or isinstance(
+            error, HTTPClientError | TimeoutError | ConnectionError | SlackAnswerLostError
+        ):
             return True
         elif isinstance(error, OSError) and type(error).__name__ in _TRANSIENT_NAMES:
             return True  # urllib's URLError, requests' ConnectionError and Timeout (Slack, Jenkins)

@@ -102,16 +102,28 @@ class SlackReplier:
         self._now = now
 
     def send(
-        self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False, again: bool = False
+        self,
+        job: ReplyTarget,
+        message: SlackMessage,
+        *,
+        replace_original: bool = False,
+        again: bool = False,
+        last_word: bool = False,
     ) -> str:
         """Deliver the message; return the route used ("response_url", "channel", "dm"). `replace_original`:
         it replaces the message the response_url belongs to (a confirmation prompt, the job's last message).
         `again`: an earlier attempt may have delivered this same message, so through the response_url it replaces
-        that copy instead of adding one."""
+        that copy instead of adding one. `last_word`: no retry follows (a job given up), so a response_url answer
+        that may have arrived is followed by a channel post: a copy that may be a second one rather than none."""
         replace = replace_original or again
         usable = self._response_url_usable(job)
-        if usable and self._send_response_url(job, message, replace_original=replace, again=again):
-            return "response_url"
+        try:
+            if usable and self._send_response_url(job, message, replace_original=replace, again=again):
+                return "response_url"
+        except SlackAnswerLostError as exc:
+            if not last_word:
+                raise
+            logger.warning("job %s: the last word's response_url failed (%s); posted in the channel", job.job_id, exc)
         return self._post(job, message)[0]
 
     def publish(
@@ -192,8 +204,9 @@ class SlackReplier:
         used up), and no earlier attempt may have delivered it (not `again`). An answer that may have arrived (a
         5xx, a timeout or a reset after sending) raises `SlackAnswerLostError`: the job's retry replaces that copy
         through the response_url, never adds one in the channel (one final answer). So does a retry whose
-        response_url is refused before sending: an earlier attempt's copy may stand there. A retry told the
-        response_url is used up (`used_url`: 5 uses) takes the copy its earlier attempts left as delivered."""
+        response_url is refused before sending: an earlier attempt's copy may stand there. A response_url used up
+        (`used_url`: 5 uses, attempts that may have failed included) answers in the channel: the uses do not say which
+        messages Slack showed, and an answer missing is worse than one shown twice."""
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
         assert url is not None
         webhook = self._webhook(url)
@@ -218,11 +231,6 @@ class SlackReplier:
             return True
         if response.status_code >= 500:  # Slack may have posted it: replaced through it later, never posted twice
             raise SlackAnswerLostError(f"response_url answered {response.status_code}; the message may have arrived")
-        if again and (response.body or "").strip() == "used_url":
-            # Slack counted every use, the earlier attempts' included: the copy they left is the answer (a post
-            # in the channel would be a second one). (Inference: a use Slack counts is a message it took.)
-            logger.warning("job %s: response_url used up by earlier attempts; their copy stands", job.job_id)
-            return True
         logger.warning(
             "job %s: response_url answered %s %s; falling back to chat.postMessage",
             job.job_id,

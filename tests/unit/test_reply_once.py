@@ -106,15 +106,26 @@ def test_a_response_url_slack_refuses_4xx_falls_back_to_the_channel(again):
     assert route == "channel" and len(web.posted) == 1
 
 
-def test_a_retry_told_the_response_url_is_used_up_takes_its_earlier_copy_as_the_answer():
-    """Seed 145: a regression's final answer was answered 503 twice after Slack took it (two of its five uses);
-    the retry found it used up (`used_url`) and posted the answer in the channel beside the copy that stood."""
+@pytest.mark.parametrize("again", [False, True])
+def test_a_used_up_response_url_answers_in_the_channel(again):
+    """Chaos seed 319: a migration's progress messages and a failed attempt of its final had spent the uses; taking
+    `used_url` for "an earlier copy stands" left the requester without the final (the uses were other messages)."""
     web = Web()
 
-    route = replier(Hook(404, body="used_url"), web).send(JOB, FINAL, again=True)
+    route = replier(Hook(404, body="used_url"), web).send(JOB, FINAL, again=again)
 
-    assert route == "response_url" and web.posted == []
-    assert replier(Hook(404, body="used_url"), web).send(JOB, FINAL) == "channel"  # a first attempt: none stands
+    assert route == "channel" and len(web.posted) == 1
+
+
+@pytest.mark.parametrize("hook", [Hook(503), Hook(error=ConnectionResetError(104, "reset"))], ids=["503", "reset"])
+def test_the_last_word_after_an_answer_that_may_have_arrived_is_posted_in_the_channel(hook):
+    """Chaos seed 255: an approval request given up told its requester through a response_url that answered 503;
+    no retry follows a give-up, so the requester was never told. The last word goes to the channel then."""
+    web = Web()
+
+    route = replier(hook, web).send(JOB, FINAL, replace_original=True, last_word=True)
+
+    assert route == "channel" and len(web.posted) == 1
 
 
 def test_a_new_message_replacing_the_last_one_on_a_used_up_response_url_goes_to_the_channel():

@@ -11,7 +11,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from shared.errors import EnqueueError
-from worker_function.errors import AssumeRoleThrottledError, GroupLookupError, TransientJobError, retryable
+from worker_function.errors import (
+    AssumeRoleThrottledError,
+    GroupLookupError,
+    TransientJobError,
+    retryable,
+    transient,
+)
 
 
 def http_error(status: int) -> requests.HTTPError:
@@ -74,3 +80,11 @@ def test_an_error_a_retry_may_fix_is_retried(error):
 )
 def test_anything_else_is_not(error):
     assert not retryable(error)
+
+
+def test_slacks_own_trouble_is_transient_a_refusal_is_not():
+    """Chaos seed 255: an approval request whose chat.postMessage Slack answered 503 on every receive was given up on
+    its last one (a Slack 5xx was not counted transient), while Slack was failing the requester's routes too: never
+    told. Slack's own trouble on the last receive now puts the job back on the queue instead."""
+    assert transient(slack_error("internal_error")) and transient(slack_error("fatal_error"))
+    assert not transient(slack_error("not_in_channel")) and not transient(slack_error("invalid_blocks"))
