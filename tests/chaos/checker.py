@@ -44,6 +44,9 @@ EFFECT_OF = {
 #: Side effects that change a target (a build stopped by a cancel does not count as a mutation of its own).
 MUTATIONS = ("ecs.restart", "ecs.rollback", "ecs.scale", "codebuild.start", "jenkins.build", "ec2.reboot")
 
+#: A scale to the count the service already has: "3 → 3 tasks" (nothing to change at the target, no call made).
+_NO_CHANGE = re.compile(r"\b(\d+) \u2192 \1 tasks\b")
+
 KINDS = (
     "lost",
     "two_finals",
@@ -243,7 +246,8 @@ def _effects_once(job: Job) -> list[Violation]:
     finals = job.finals()
     expected = EFFECT_OF.get(job.command)
     succeeded = bool(finals) and ending(str(finals[-1].data.get("text", ""))) == "succeeded"
-    if expected and succeeded and not any(what in by_what for what in expected):
+    no_op = bool(finals) and _NO_CHANGE.search(str(finals[-1].data.get("text", ""))) is not None
+    if expected and succeeded and not no_op and not any(what in by_what for what in expected):
         out.append(
             Violation(
                 "success_without_effect",

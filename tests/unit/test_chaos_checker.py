@@ -131,6 +131,22 @@ def test_success_told_without_the_side_effect_is_caught():
     assert story.kinds() == ["success_without_effect"]
 
 
+def test_a_scale_to_the_count_the_service_has_is_a_success_with_nothing_to_change():
+    """Chaos seed 512: `/ops-scale checkout 3` right after another one set 3: no UpdateService was needed, and the
+    job truly said "3 → 3 tasks"; the checker called it a success without its effect."""
+    story = Story()
+    story.ask("a" * 32, "/ops-scale checkout 3", 0)
+    story.final(
+        "a" * 32, ":white_check_mark: Scale of `checkout` completed (cluster `c`): 3 \u2192 3 tasks, 3/3 running", 2
+    )
+    assert story.kinds() == []
+    story.ask("b" * 32, "/ops-scale checkout 4", 3)
+    story.final(
+        "b" * 32, ":white_check_mark: Scale of `checkout` completed (cluster `c`): 3 \u2192 4 tasks, 4/4 running", 5
+    )
+    assert story.kinds() == ["success_without_effect"]
+
+
 def test_two_mutating_jobs_on_one_target_at_once_are_caught():
     story = Story()
     story.ask("a" * 32, "/ops-migrate payment 1", 0)
