@@ -5,7 +5,8 @@ the init runs once at publish time, so what must not be shared or frozen is redo
 new SQS and Secrets Manager clients (their connections and credentials would be stale) and the signing
 secret, read from Secrets Manager then (it may have been set after the deploy). Neither client resolves
 credentials or connects when it is made, so the snapshot holds no credentials and no connection; what a first
-connection loads (the host lookup's code) is loaded at init, so the restore does not pay it.
+connection loads (the host lookup's code) is loaded at init, so the restore does not pay it; so is every command
+(an on-demand cold start imports only the commands its requests name).
 
 The ack loads neither the AWS SDK nor Bolt's Lambda adapter: SendMessage and GetSecretValue go through
 `shared.aws_json` (SigV4 over http.client) and events through `ack_function.adapter`. Reading the secret with
@@ -31,6 +32,7 @@ from shared.aws_json import (
     SqsSendClient,
     credentials_from_environment,
 )
+from shared.commands.registry import prime as prime_commands
 from shared.errors import SettingsError
 from shared.inventory import Inventory, InventoryError, load_inventory
 from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
@@ -125,6 +127,7 @@ class AckFunction:
         if self.settings.initialization_type == "snap-start":  # a snapshot reads nothing: the restore does
             if self._sqs is not None:
                 self._sqs.prime()  # but what the restore's first connection would load is loaded here
+            prime_commands()  # and every command (a cold start imports only those its requests name)
         else:
             self.warm()
             self.load_signing_secret()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from shared.commands import COMMANDS, CommandSpec, find_command
+from shared.commands import CommandSpec, command_names, find_command
 from shared.commands.builtin.build import JENKINS_RESERVED
 from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import UsageError
@@ -231,7 +231,7 @@ def parse_command_line(line: str) -> tuple[CommandSpec, Any]:
     name, _, text = line.strip().partition(" ")
     spec = find_command(name)
     if spec is None:
-        known = ", ".join(s.name for s in COMMANDS)
+        known = ", ".join(command_names())
         raise ValueError(f"{line!r}: {name!r} is not a command (the commands are {known})")
     try:
         return spec, spec.parse(text)
