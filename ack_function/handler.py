@@ -25,6 +25,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
+from ack_function.payloads import PAYLOADS
+from ack_function.pickers import PickClick
 from shared.aws_json import (
     CachedCredentials,
     Credentials,
@@ -127,7 +129,7 @@ class AckFunction:
         if self.settings.initialization_type == "snap-start":  # a snapshot reads nothing: the restore does
             if self._sqs is not None:
                 self._sqs.prime()  # but what the restore's first connection would load is loaded here
-            prime_commands()  # and every command (a cold start imports only those its requests name)
+            prime()  # and every command and payload model (a cold start builds only those its requests use)
         else:
             self.warm()
             self.load_signing_secret()
@@ -148,6 +150,14 @@ class AckFunction:
         if self.handler is None and time.monotonic() - self._secret_checked_at >= SECRET_RETRY_S:
             self.load_signing_secret()
         return handle(self.handler, event, context)
+
+
+def prime() -> None:
+    """Before a SnapStart snapshot: import every command and build every model a request may read (an on-demand
+    cold start does it for the ones its requests use, when they use them)."""
+    prime_commands()
+    for model in (*PAYLOADS, PickClick):
+        model.model_rebuild()
 
 
 def _init() -> AckFunction | None:

@@ -301,8 +301,10 @@ def all_commands() -> tuple[CommandSpec, ...]:
 
 
 def prime() -> None:
-    """Load every command now (before a SnapStart snapshot: a restore then imports none of them)."""
-    all_commands()
+    """Load every command and build every job args model now (before a SnapStart snapshot: a restore then imports
+    and builds none of them)."""
+    for model in (*(spec.args_model for spec in all_commands()), DryRunArgs, *CONTROL_MODELS.values()):
+        model.model_rebuild()
 
 
 def find_command(name: str) -> CommandSpec | None:
