@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
 
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
@@ -156,7 +157,8 @@ def prime() -> None:
     """Before a SnapStart snapshot: import every command and build every model a request may read (an on-demand
     cold start does it for the ones its requests use, when they use them)."""
     prime_commands()
-    for model in (*PAYLOADS, PickClick):
+    models: list[type[BaseModel]] = [*PAYLOADS, PickClick]
+    for model in models:
         model.model_rebuild()
 
 

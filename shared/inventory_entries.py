@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
@@ -14,8 +14,10 @@ from shared.commands.builtin.build import JENKINS_RESERVED
 from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import UsageError
 from shared.parameters import Parameter, ParameterName
-from shared.plugins import TargetKind, target_kinds
 from shared.policy import Environment
+
+if TYPE_CHECKING:
+    from shared.plugins import TargetKind
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
 
@@ -254,4 +256,6 @@ def plugin_kinds() -> dict[str, TargetKind]:
 
 @functools.cache
 def _plugin_kinds() -> dict[str, TargetKind]:
+    from shared.plugins import target_kinds  # only where an inventory is read
+
     return target_kinds(taken=Target.model_fields)

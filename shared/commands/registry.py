@@ -34,7 +34,9 @@ from pydantic import PlainValidator, SerializeAsAny
 from shared.commands.control import CONTROL_MODELS, CONTROL_PIPELINES
 from shared.commands.spec import DRY_RUN_PIPELINE, Accepts, Args, CommandSpec, Pipeline
 from shared.errors import OpsbotError
-from shared.plugins import Plugin, installed, spec_module, target_kinds_of
+
+if TYPE_CHECKING:
+    from shared.plugins import Plugin
 
 #: How a slash command may be named (Slack: lower case, at most 32 characters, starting with a slash).
 _COMMAND_NAME = re.compile(r"^/[a-z0-9][a-z0-9_-]{0,30}$")
@@ -75,6 +77,8 @@ def builtin_spec_modules() -> list[str]:
 def with_plugins(builtins: Iterable[CommandSpec], plugins: Iterable[Plugin]) -> tuple[CommandSpec, ...]:
     """The built-in specs and every plugin's, each plugin's checked by the spec rules and the plugin rules;
     `PluginError` naming the plugin and the rule (never a plugin skipped). Sorted as `/ops-help` lists them."""
+    from shared.plugins import spec_module, target_kinds_of
+
     loaded = [(plugin, spec_module(plugin)) for plugin in plugins]
     kinds = {kind.key for plugin, module in loaded for kind in target_kinds_of(plugin, module)}
     owners: dict[str, str] = {}
@@ -253,6 +257,8 @@ class _Registry:
         path = index_path()
         if path.is_file():
             return cls(read_index(path))
+        from shared.plugins import installed, spec_module  # where no index lists the commands
+
         plugins, builtins = installed(), builtin_spec_modules()
         specs = with_plugins(check_registry(load_specs(builtins)), plugins)
         modules = {spec.name: name for name in builtins for spec in module_specs(_import(name))}
@@ -271,6 +277,8 @@ class _Registry:
         if not entry.plugin:
             module = _import(entry.module)
         else:
+            from shared.plugins import installed, spec_module  # a plugin's command, first named
+
             plugin = next((p for p in installed() if p.name == entry.plugin), None)
             if plugin is None:
                 raise CommandLoadError(f"{entry.name}: its plugin {entry.plugin!r} is not in the plugin index")
@@ -303,7 +311,9 @@ def all_commands() -> tuple[CommandSpec, ...]:
 def prime() -> None:
     """Load every command and build every job args model now (before a SnapStart snapshot: a restore then imports
     and builds none of them)."""
-    for model in (*(spec.args_model for spec in all_commands()), DryRunArgs, *CONTROL_MODELS.values()):
+    models: list[type[Args]] = [spec.args_model for spec in all_commands()]
+    models += [DryRunArgs, *CONTROL_MODELS.values()]
+    for model in models:
         model.model_rebuild()
 
 

@@ -162,9 +162,9 @@ class CommandSpec:
         if DRY_RUN_FLAG not in flags:
             return text, False
         if not self.mutating:
-            from shared.commands.registry import COMMANDS  # the registry is built from the specs
+            from shared.commands.registry import all_commands  # the registry is built from the specs
 
-            mutating = ", ".join(spec.name for spec in COMMANDS if spec.mutating)
+            mutating = ", ".join(spec.name for spec in all_commands() if spec.mutating)
             if self.reads_only:
                 raise UsageError(
                     f"{self.name} changes nothing, so it has no {DRY_RUN_FLAG} (the commands that do: {mutating})."
