@@ -340,6 +340,11 @@ def job_kinds() -> tuple[str, ...]:
     return (*(e.kind for e in _REGISTRY.entries), "dry_run", *CONTROL_MODELS)
 
 
+if TYPE_CHECKING:
+    #: Every command, built-in and plugin, in `/ops-help`'s order: `all_commands()`, when first asked for.
+    COMMANDS: tuple[CommandSpec, ...]
+
+
 def __getattr__(name: str) -> Any:
     if name == "COMMANDS":  # every command: loaded when first asked for
         return all_commands()
