@@ -16,6 +16,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from shared.commands.registry import prime as prime_commands
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
 from worker_function.alarms import AlarmFeed
@@ -111,6 +112,7 @@ class WorkerFunction:
         import boto3
 
         check_all(source=False)  # the source rules are checked at synth (reading the SDK's models takes a while)
+        prime_commands()  # every job args model built (each is built when it first validates otherwise)
         self.build(boto3.session.Session(botocore_session=credentials_on_first_use()), read_token=False)
         assert self.dispatcher is not None
         for service in PRIMED_SERVICES:
