@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from shared.commands import CommandSpec, command_names, find_command
-from shared.commands.builtin.build import JENKINS_RESERVED
 from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import UsageError
 from shared.parameters import Parameter, ParameterName
@@ -175,6 +174,8 @@ class JenkinsJob(InventoryModel):
     @field_validator("parameters")
     @classmethod
     def _not_reserved(cls, value: dict[str, JenkinsParameter]) -> dict[str, JenkinsParameter]:
+        from shared.commands.builtin.build import JENKINS_RESERVED  # the command's own (imported when first needed)
+
         for name in value:
             if name.lower() in JENKINS_RESERVED:
                 raise ValueError(f"{name!r} is a name Jenkins reserves, never a build parameter")
@@ -182,6 +183,8 @@ class JenkinsJob(InventoryModel):
 
     def refusal(self, parameters: Mapping[str, str]) -> str | None:
         """Why these build parameters may not be passed, in plain words; None when they may."""
+        from shared.commands.builtin.build import JENKINS_RESERVED
+
         allowed = ", ".join(sorted(self.parameters)) or "none"
         for name, value in parameters.items():
             if name.lower() in JENKINS_RESERVED:

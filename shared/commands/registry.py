@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, get_args
 
-from pydantic import PlainValidator, SerializeAsAny
+from pydantic import PlainValidator
 
 from shared.commands.control import CONTROL_MODELS, CONTROL_PIPELINES
 from shared.commands.spec import DRY_RUN_PIPELINE, Accepts, Args, CommandSpec, Pipeline
@@ -356,7 +356,8 @@ def __getattr__(name: str) -> Any:
 
 def _args_of(value: Any, *, commands_only: bool) -> Args:
     """`value` (a dict, or an args model) as the args model of the kind it names: that command's, a dry run's or a
-    control message's; only the first with `commands_only`. Serialized as that model (`SerializeAsAny`)."""
+    control message's; only the first with `commands_only`. Typed `Any` to pydantic, so that a job's args are
+    serialized as the model they are (what `SerializeAsAny` does, without loading its module on a cold start)."""
     kind = value.kind if isinstance(value, Args) else value.get("kind") if isinstance(value, dict) else None
     model: type[Args] | None = None
     if isinstance(kind, str):
@@ -374,7 +375,7 @@ def _args_of(value: Any, *, commands_only: bool) -> Args:
 if TYPE_CHECKING:  # any command's args, to the type checker
     CommandArgs = Args
 else:
-    CommandArgs = Annotated[SerializeAsAny[Args], PlainValidator(functools.partial(_args_of, commands_only=True))]
+    CommandArgs = Annotated[Any, PlainValidator(functools.partial(_args_of, commands_only=True))]
 
 
 class DryRunArgs(Args):
@@ -388,4 +389,4 @@ class DryRunArgs(Args):
 if TYPE_CHECKING:
     JobArgs = Args
 else:
-    JobArgs = Annotated[SerializeAsAny[Args], PlainValidator(functools.partial(_args_of, commands_only=False))]
+    JobArgs = Annotated[Any, PlainValidator(functools.partial(_args_of, commands_only=False))]
