@@ -221,19 +221,40 @@ def measure(rig: Rig, system: str, start: str, kind: str, name: str, user: str =
 
 def worker_asset(interpreter: str, env: dict[str, str], destination: Path, source_root: Path = ROOT) -> list[str]:
     """The local equivalent of the worker's asset (+ the ack and the baselines' code): first-party packages from
-    `source_root`, third-party ones from `interpreter`'s site-packages, compiled to unchecked-hash .pyc."""
+    `source_root`, third-party ones from `interpreter`'s site-packages, compiled to unchecked-hash .pyc; with the
+    installed plugins' packages and their index, as `infra/aws/bundling.py` bundles them (a tree from before plugins
+    gets none)."""
     from bench.cold import imported_top_level
     from bench.deployed import build_asset
+    from infra.aws.bundling import bundled_plugins
+    from shared.plugins import INDEX_FILE
 
+    first_party = ("ack_function", "worker_function", "shared")
+    plugins = bundled_plugins() if (source_root / "shared" / "plugins.py").is_file() else None
+    # The code as the asset lays it out (the plugins' index beside `shared`), for the probes that find what it loads.
+    staging = destination.with_name(destination.name + "-staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in first_party:
+        shutil.copytree(source_root / name, staging / name, ignore=ignore)
+    extra: dict[str, str] = {}
+    if plugins is not None:
+        for top, directory in plugins.packages.items():
+            shutil.copytree(directory, staging / top, ignore=ignore)
+            extra[top] = str(directory / "__init__.py")
+        (staging / INDEX_FILE).write_bytes(plugins.index)
     loaded: dict[str, str] = {}
-    probe_env = {**env, "PYTHONPATH": f"{source_root}{os.pathsep}{ROOT}"}
+    probe_env = {**env, "PYTHONPATH": f"{staging}{os.pathsep}{ROOT}"}
     modules = [WORKER_MODULE, *(f"worker_function.operations.{op}" for op in WORKER_OPERATIONS)]
     if source_root == ROOT:
         modules += [ACK_MODULE, BOLT_MODULE, SEED_MODULE]
     for module in modules:
-        loaded.update(imported_top_level(probe_env, module, interpreter))
-    first_party = ("ack_function", "worker_function", "shared")
-    return build_asset(interpreter, loaded, destination, first_party=first_party, source_root=source_root)
+        loaded.update(imported_top_level(probe_env, module, interpreter, cwd=staging))
+    shutil.rmtree(staging, ignore_errors=True)
+    names = build_asset(interpreter, {**loaded, **extra}, destination, first_party=first_party, source_root=source_root)
+    if plugins is not None:
+        (destination / INDEX_FILE).write_bytes(plugins.index)
+    return names
 
 
 def function_env(base: dict[str, str], asset: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -471,9 +492,11 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             "<= 50 ms",
             ", ".join(f"{k} {restore_excess[k]:+.0f} ms" for k in KINDS) + " (p50 - p50)",
             all(v <= 50 for v in restore_excess.values()),
-            f"the after-restore hook {fmt_ms(hook, 0)} ms p50 (the fork, a new random seed, the bot token's read: "
-            f"one GetSecretValue) and the copy's first job: {fmt_ms(work_r, 0)} vs {fmt_ms(work_w, 0)} ms warm (its "
-            "credentials resolved, its connections to DynamoDB, the target's service and Slack opened)",
+            f"the after-restore hook {fmt_ms(hook, 0)} ms p50 (the fork, a new random seed, collection enabled again; "
+            "the bot token is read by a job's first Web API call, which an answer through the response_url never "
+            f"makes) and the copy's first job: {fmt_ms(work_r, 0)} vs {fmt_ms(work_w, 0)} ms warm (its credentials "
+            "resolved, its connections to DynamoDB, the target's service and Slack opened, the snapshot's pages "
+            "copied as they are written)",
         ),
     ]
     hops = [s.hop_ms for s in samples if s.system == "opsbot"]
@@ -502,18 +525,40 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
 
 
 def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workdir: Path, reps: int) -> Section:
-    """Fresh processes of the worker before (the base revision's code) and after, interleaved: init and RSS."""
+    """Fresh processes of the worker before (the base revision's code; or each of $OPSBOT_BENCH_BEFORE's, comma
+    separated, the first one the ratio's base) and after, interleaved: init and RSS."""
     from bench.cold import importtime_profile
     from bench.deployed import package_self_ms
     from bench.invoker import _Process
     from bench.worker import before_revision, before_tree
 
-    revision = before_revision()
-    before_asset = workdir / "asset-before"
-    worker_asset(interpreter, env, before_asset, source_root=before_tree(revision))
-    variants = {"before": before_asset, "after": after_asset}
+    chosen = os.environ.get("OPSBOT_BENCH_BEFORE", "")
+    revisions = []
+    for name in chosen.split(",") if "," in chosen else [""]:
+        if name:
+            os.environ["OPSBOT_BENCH_BEFORE"] = name
+        revisions.append(before_revision())
+    if chosen:
+        os.environ["OPSBOT_BENCH_BEFORE"] = chosen
+    revision = revisions[0]
+    # Each variant reads its own revision's example inventory: an older worker refuses a newer inventory's sections.
+    variants: dict[str, Path] = {}
+    inventories: dict[str, Path] = {}
+    for index, rev in enumerate(revisions):
+        tree = before_tree(rev)
+        key = "before" if index == 0 else f"before {rev}"
+        inventories[key] = tree / "inventory.example.toml"
+        variants[key] = workdir / f"asset-before-{rev}"
+        worker_asset(interpreter, {**env, "OPSBOT_INVENTORY": str(inventories[key])}, variants[key], source_root=tree)
+    variants["after"], inventories["after"] = after_asset, ROOT / "inventory.example.toml"
     fns = {
-        k: Function(f"worker-{k}", WORKER_MODULE, interpreter, function_env(env, a, {}), workdir)
+        k: Function(
+            f"worker-{k}",
+            WORKER_MODULE,
+            interpreter,
+            function_env(env, a, {"OPSBOT_INVENTORY": str(inventories[k])}),
+            workdir,
+        )
         for k, a in variants.items()
     }
     results: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
@@ -546,7 +591,7 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
         rows = results[key]
         section.rows.append(
             [
-                f"{key} ({revision if key == 'before' else 'this revision'})",
+                f"{key} ({revision if key == 'before' else 'this revision'})" if " " not in key else key,
                 fmt_ms(p[key]["p50"], 0),
                 fmt_ms(p[key]["p99"], 0),
                 f"{median(r['rss_kb'] for r in rows) / 1024:.0f}",
@@ -569,12 +614,14 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
     )
     section.notes += [
         f"{reps} fresh processes per variant, interleaved: interpreter start to the handler module imported (its init "
-        "included: settings, the inventory, clients, the bot token read from Secrets Manager on moto by ARN). Before: "
+        "included: settings, each revision's `inventory.example.toml`, clients, and, where the revision reads it at "
+        "init, the bot token from Secrets Manager on moto by ARN). Before: "
         f"the code of {revision} (`git archive`, $OPSBOT_BENCH_BEFORE picks another), in an asset built the same way.",
         "Where the init goes (`-X importtime`, self ms by package, one process each): after "
         + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(profiles["after"].items())[:10])
         + "; before "
         + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(profiles["before"].items())[:10])
+        + (f" (before: {revision}; also measured: {', '.join(revisions[1:])})" if len(revisions) > 1 else "")
         + ". The handler module's own line is its init.",
     ]
     section.data["init"] = results
@@ -770,6 +817,36 @@ def run(quick: bool) -> list[Section]:
         section.seconds = (time.monotonic() - started) / len(sections)
         section.data["load"] = loads
     return sections
+
+
+def run_init(quick: bool) -> list[Section]:
+    """The worker's cold init before and after alone (`python -m bench --only worker_init`): the rig, no answers."""
+    from bench.deployed import ensure_venv, find_python
+
+    started = time.monotonic()
+    py313 = find_python("3.13")
+    if py313 is None:
+        raise RuntimeError("no CPython 3.13 found (OPSBOT_BYTECODE_PYTHON, python3.13 on the PATH, pyenv)")
+    interpreter = ensure_venv(py313, "3.13") if sys.version_info[:2] != (3, 13) else sys.executable
+    workdir = Path(tempfile.mkdtemp(prefix="opsbot-bench-init-"))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    loads = [os.getloadavg()[0]]
+    with open(OUT_DIR / "answer-functions.log", "ab") as log_file:
+        rig, asset = start_rig(interpreter, workdir, log_file)
+        try:
+            env = {k: v for k, v in rig.functions["worker"].env.items() if k != "PYTHONPATH"}
+            section = init_section(interpreter, env, asset, workdir, 7 if quick else 15)
+        finally:
+            rig.close()
+            rig.stack.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    loads.append(os.getloadavg()[0])
+    section.notes.append(
+        f"Load average (1 min) during the run: {', '.join(f'{v:.1f}' for v in loads)} on {os.cpu_count()} cores."
+    )
+    section.seconds = time.monotonic() - started
+    section.data["load"] = loads
+    return [section]
 
 
 def main(argv: list[str] | None = None) -> int:

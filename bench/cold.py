@@ -96,8 +96,11 @@ def lazy_lambda_function(endpoint_url: str) -> str:
     return str(created["FunctionArn"])
 
 
-def imported_top_level(env: dict[str, str], module: str, interpreter: str | None = None) -> dict[str, str]:
-    """Top-level packages a fresh process loads from site-packages when importing `module`, with their paths."""
+def imported_top_level(
+    env: dict[str, str], module: str, interpreter: str | None = None, cwd: Path = ROOT
+) -> dict[str, str]:
+    """Top-level packages a fresh process loads from site-packages when importing `module`, with their paths (`-c`
+    puts `cwd` first on the path)."""
     code = (
         "import importlib, json, sys, sysconfig;"
         f"importlib.import_module({module!r});"
@@ -108,8 +111,10 @@ def imported_top_level(env: dict[str, str], module: str, interpreter: str | None
         "print(json.dumps(out))"
     )
     result = subprocess.run(
-        [interpreter or python(), "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+        [interpreter or python(), "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"importing {module} failed: {result.stderr.strip()[-1500:]}")
     parsed: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
     return parsed
 

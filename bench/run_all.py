@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
 
-BENCHES = ("deployed", "answer", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
+BENCHES = ("deployed", "answer", "worker_init", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
 #: The order of the sections in the output (issue 15 first, then issue 7's numbering).
 ORDER = (
     "deployed_cold",
@@ -56,6 +56,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool], list[Sectio
         from bench import answer
 
         return answer.run
+    if name == "worker_init":
+        from bench import answer
+
+        return answer.run_init
     if name == "cold":
         from bench import cold
 
@@ -159,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-commands", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    names = [n for n in args.only.split(",") if n] or [n for n in BENCHES if not (args.quick and n == "load")]
+    # `worker_init` alone is part of `answer`: run on its own only when named.
+    everything = [n for n in BENCHES if n != "worker_init" and not (args.quick and n == "load")]
+    names = [n for n in args.only.split(",") if n] or everything
     unknown = set(names) - set(BENCHES)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")

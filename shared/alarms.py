@@ -7,7 +7,7 @@ Alarm State Change`, `detail.state.value` etc. (platform-facts.md). `parse_alarm
 `AlarmFormatError` on anything else, so the worker logs and drops it: a malformed notification is never retried
 forever. CloudWatch's other events on EventBridge (`CloudWatch Alarm Contributor State Change`, one time series
 of a multi-time-series alarm; `CloudWatch Alarm Configuration Change`, an alarm created, updated or deleted) are
-recognised by `ignored_event` and dropped: the alarm's own state change says what the channel shows.
+recognised by `shared.alarm_events.ignored_event` and dropped: the alarm's own state change says what the channel shows.
 """
 
 from __future__ import annotations
@@ -19,15 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.alarm_events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, is_raw_sns
 from shared.errors import AlarmFormatError
 
 AlarmState = Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
-EVENTBRIDGE_DETAIL_TYPE = "CloudWatch Alarm State Change"
-#: The `source` of CloudWatch's events on EventBridge.
-EVENTBRIDGE_SOURCE = "aws.cloudwatch"
-#: CloudWatch's other alarm events (EventBridge events reference, Amazon CloudWatch events): not state changes of
-#: an alarm, so not shown; recognised so that a rule matching them does not send them to the dead-letter queue.
-IGNORED_DETAIL_TYPES = ("CloudWatch Alarm Contributor State Change", "CloudWatch Alarm Configuration Change")
 #: Longest alarm name CloudWatch allows.
 MAX_ALARM_NAME = 255
 
@@ -118,31 +113,6 @@ class RunbookRef(BaseModel):
             raise AlarmFormatError("not a runbook button of opsbot") from None
 
 
-def _is_raw_sns(data: dict[str, Any]) -> bool:
-    """The alarm JSON CloudWatch publishes, delivered by SNS without its envelope (raw message delivery)."""
-    return "AlarmName" in data and "NewStateValue" in data
-
-
-def is_alarm_body(data: object) -> bool:
-    """Whether a decoded queue body claims to be an alarm: an SNS notification (enveloped or raw), or one of
-    CloudWatch's alarm events from EventBridge (the state change, or one `ignored_event` names)."""
-    return isinstance(data, dict) and (
-        data.get("Type") == "Notification"
-        or _is_raw_sns(data)
-        or data.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE
-        or ignored_event(data) is not None
-    )
-
-
-def ignored_event(data: object) -> str | None:
-    """The detail-type of a CloudWatch alarm event that is not an alarm's state change (contributor, configuration),
-    or None."""
-    if not isinstance(data, dict) or data.get("source") != EVENTBRIDGE_SOURCE:
-        return None
-    detail_type = data.get("detail-type")
-    return detail_type if detail_type in IGNORED_DETAIL_TYPES else None
-
-
 def parse_alarm(body: str | bytes | dict[str, Any]) -> AlarmStateChange:
     """The alarm state change in an SQS body (SNS envelope, raw SNS message or EventBridge event), or
     `AlarmFormatError`."""
@@ -152,7 +122,7 @@ def parse_alarm(body: str | bytes | dict[str, Any]) -> AlarmStateChange:
             return _from_sns(data)
         if data.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE:
             return _from_event(_Event.model_validate(data))
-        if _is_raw_sns(data):
+        if is_raw_sns(data):
             return _from_alarm_json(data, via="sns-raw")
     except ValidationError as exc:
         raise AlarmFormatError(f"not a CloudWatch alarm state change: {_problem(exc)}") from None

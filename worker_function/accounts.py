@@ -22,12 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.inventory_entries import Target
 from shared.settings import WorkerSettings
-from worker_function.clients import AwsClients, Clients, aws_config
+from worker_function.clients import AwsClients, Clients, aws_config, aws_session
 from worker_function.errors import AssumeRoleError, AssumeRoleThrottledError
 
 #: How long before their expiry cached credentials are replaced.
@@ -110,7 +109,7 @@ class TargetAccounts:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._session = session or (own.session if own is not None else None) or boto3.session.Session()
+        self._session = session or (own.session if own is not None else None) or aws_session()
         #: The worker's own clients, for targets in its account and region.
         self.own = own or AwsClients(settings, session=self._session)
         self._clock = clock

@@ -33,7 +33,8 @@ from typing import Any, Literal, Protocol
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from shared import blockkit
-from shared.alarms import AlarmStateChange, ignored_event, is_alarm_body, parse_alarm
+from shared.alarm_events import ignored_event, is_alarm_body
+from shared.alarms import AlarmStateChange, parse_alarm
 from shared.errors import AlarmFormatError
 from shared.inventory import Inventory
 from shared.observability import ALARMS_DROPPED, publish

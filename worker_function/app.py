@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from slack_sdk import WebClient
@@ -16,13 +16,11 @@ from shared.inventory import Inventory, load_inventory
 from shared.jobs import utcnow
 from shared.observability import function_metrics
 from shared.queue import SqsJobQueue
-from shared.secrets import load_slack_secrets, read_slack_secrets
 from shared.settings import WorkerSettings
 from worker_function.accounts import TargetAccounts
-from worker_function.alarms import AlarmFeed, DynamoAlarmStore
 from worker_function.clients import AwsClients, jenkins_client, slack_web_client
 from worker_function.dispatch import Dispatcher
-from worker_function.errors import PermanentJobError
+from worker_function.errors import PermanentJobError, TransientJobError
 from worker_function.groups import UserGroups
 from worker_function.operations import OperationContext, no_jenkins
 from worker_function.operations.registry import operation_for
@@ -37,20 +35,24 @@ from worker_function.store.intents import DynamoIntents
 from worker_function.store.jobs import DynamoJobs
 from worker_function.store.leases import LeaseStore
 
-#: Bounds on each of the (at most two) attempts of the bot token's read at cold start (or after a restore).
+if TYPE_CHECKING:
+    from worker_function.alarms import AlarmFeed
+
+#: Bounds on each of the (at most two) attempts of the bot token's read (a container's first Web API call).
 SECRET_CONNECT_TIMEOUT_S = 2.0
 SECRET_READ_TIMEOUT_S = 5.0
 
 
 def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
-    """SLACK_BOT_TOKEN locally; on AWS the `bot_token` of the Slack secret (read at cold start, or after a SnapStart
-    restore), with one GetSecretValue through `shared.aws_json` as the ack reads it: a boto3 Secrets Manager client
-    would cost every cold start the SDK's model of a service no job calls."""
+    """SLACK_BOT_TOKEN locally; on AWS the `bot_token` of the Slack secret (read by the first Web API call of a
+    container, or of a SnapStart copy), with one GetSecretValue through `shared.aws_json` as the ack reads it: a boto3
+    Secrets Manager client would cost the SDK's model of a service no job calls."""
     if settings.slack_bot_token is not None:
         return settings.slack_bot_token.get_secret_value()
     if settings.secret_arn is None:
         return None
     from shared.aws_json import Credentials, SecretsManagerClient, credentials_from_environment
+    from shared.secrets import read_slack_secrets  # with the secret's read: a job may never need it
 
     def session_credentials() -> Credentials:
         """The credentials of the workers' boto3 Session (the same chain: the environment on Lambda)."""
@@ -71,6 +73,19 @@ def bot_token(settings: WorkerSettings, aws: AwsClients) -> str | None:
     return token.get_secret_value() if token else None
 
 
+def bot_token_source(settings: WorkerSettings, aws: AwsClients) -> Callable[[], str | None]:
+    """`bot_token` for the Slack client to call when a Web API call first needs the token; a failed read is a
+    `TransientJobError` (SQS delivers the job again), as a failed read at a cold start was a failed init."""
+
+    def read() -> str | None:
+        try:
+            return bot_token(settings, aws)
+        except Exception as exc:
+            raise TransientJobError(f"the Slack bot token could not be read: {exc}") from exc
+
+    return read
+
+
 def with_jenkins_credentials(settings: WorkerSettings, aws: AwsClients) -> WorkerSettings:
     """JENKINS_USER / JENKINS_API_TOKEN locally; on AWS `jenkins_user` / `jenkins_api_token` of the secret.
 
@@ -79,6 +94,8 @@ def with_jenkins_credentials(settings: WorkerSettings, aws: AwsClients) -> Worke
     """
     if settings.jenkins_api_token is not None or settings.secret_arn is None:
         return settings
+    from shared.secrets import load_slack_secrets
+
     secrets = load_slack_secrets(settings.secret_arn, client=aws.client("secretsmanager"))
     if secrets.jenkins_api_token is None:
         raise PermanentJobError(
@@ -99,7 +116,9 @@ def jenkins_client_from_secret(settings: WorkerSettings, aws: AwsClients) -> Any
 
 def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmFeed:
     """The alarm poster beside the executor, on the same inventory, Slack client, leases table, dead letters
-    and metrics."""
+    and metrics. Its modules are imported here: by the first alarm, or before a SnapStart snapshot."""
+    from worker_function.alarms import AlarmFeed, DynamoAlarmStore
+
     dynamodb = dispatcher.ctx.aws.client("dynamodb")
     store = DynamoAlarmStore(settings.leases_table, client=dynamodb)
     return AlarmFeed(
@@ -112,8 +131,9 @@ def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmF
 
 
 def build_deferrals(settings: WorkerSettings, dispatcher: Dispatcher) -> Deferrals:
-    """Where a rate-limited message goes back: the jobs queue, through the worker's SQS client."""
-    return Deferrals(settings.jobs_queue_url, client=dispatcher.ctx.aws.lazy("sqs"))
+    """Where a rate-limited message goes back: the jobs queue, through the worker's SQS client, its delay capped
+    as a re-queued step's is (`max_delay_s`)."""
+    return Deferrals(settings.jobs_queue_url, client=dispatcher.ctx.aws.lazy("sqs"), max_delay_s=settings.max_delay_s)
 
 
 def build_dispatcher(
@@ -136,7 +156,7 @@ def build_dispatcher(
         inventory = load_inventory(settings.inventory_path) if settings.inventory_path else Inventory()
     if jenkins is None:
         jenkins = partial(jenkins_client_from_secret, settings, aws) if settings.jenkins_url else no_jenkins
-    web = web or slack_web_client(settings, bot_token(settings, aws))
+    web = web or slack_web_client(settings, None, token_source=bot_token_source(settings, aws))
     audit = AuditLog(settings.audit_table, client=dynamodb, retention_days=settings.audit_retention_days, now=now)
     # Waiting jobs go back on their own queue with a delay (the worker's client: bounded, retried).
     # Made on its first call: only waiting jobs and approvals send (and the DLQ's client is the same one).

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
-from slack_sdk import WebClient
+from botocore.exceptions import DataNotFoundError
+from botocore.loaders import Loader
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
@@ -73,10 +77,14 @@ def slack_retry_handlers(max_retries: int) -> list[RetryHandler]:
     ]
 
 
-def slack_web_client(settings: WorkerSettings, token: str | None) -> WebClient:
-    """The Web API client; its calls reuse kept-alive connections (`slack_http`)."""
+def slack_web_client(
+    settings: WorkerSettings, token: str | None, *, token_source: Callable[[], str | None] | None = None
+) -> PooledWebClient:
+    """The Web API client; its calls reuse kept-alive connections (`slack_http`). Without `token`, `token_source`
+    gives it on the first Web API call."""
     return PooledWebClient(
         token=token,
+        token_source=token_source,
         base_url=settings.slack_api_url,
         timeout=SLACK_TIMEOUT,
         retry_handlers=slack_retry_handlers(settings.slack_max_retries),
@@ -90,6 +98,56 @@ def aws_config(*, once: bool, overrides: Config | None = None) -> Config:
         return config
     attempts = 1 if once else AWS_MAX_ATTEMPTS
     return config.merge(overrides).merge(Config(retries={"total_max_attempts": attempts, "mode": "standard"}))
+
+
+class _ServicesOnDisk(Sequence[str]):
+    """The services a `Loader` has data of (`type_name`): `in` looks at one service's directory; listing them
+    all (only an unknown service's error message does) scans every one, as botocore does."""
+
+    def __init__(self, loader: Loader, type_name: str) -> None:
+        self._loader = loader
+        self._type_name = type_name
+
+    def __contains__(self, service: object) -> bool:
+        if not isinstance(service, str) or not service or os.sep in service or service.startswith("."):
+            return False
+        try:
+            return bool(self._loader.list_api_versions(service, self._type_name))
+        except DataNotFoundError:
+            return False
+
+    def _all(self) -> list[str]:
+        return list(Loader.list_available_services(self._loader, self._type_name))
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class KnownServicesLoader(Loader):
+    """botocore's data loader, minus the scan it makes before loading any model: to check that the service is
+    known, `load_service_model` lists every service directory of the SDK (~420, each listed and probed) for each
+    kind of data (the model, the endpoint rules). Here the check looks at the one service's directory; the data
+    loaded, and the errors for an unknown service, are botocore's own."""
+
+    def list_available_services(self, type_name: str) -> Sequence[str]:  # type: ignore[override]
+        return _ServicesOnDisk(self, type_name)
+
+
+def aws_session(botocore_session: Any = None) -> Any:
+    """A boto3 Session (on `botocore_session`, else a new one) whose data loader is `KnownServicesLoader`, searching
+    the paths botocore's own would (`AWS_DATA_PATH`, ~/.aws/models, the SDK's data, boto3's)."""
+    core = botocore_session or botocore.session.Session()
+    data_path = core.get_config_variable("data_path")
+    extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] if data_path else None
+    core.register_component("data_loader", KnownServicesLoader(extra_search_paths=extra))
+    return boto3.session.Session(botocore_session=core)
 
 
 class Clients(Protocol):
@@ -129,7 +187,7 @@ class AwsClients:
     def _client(self, service: str, *, once: bool) -> Any:
         if (service, once) not in self._cache:
             if self.session is None:  # one Session for all: the SDK's data is read once per container
-                self.session = boto3.session.Session()
+                self.session = aws_session()
             self._cache[service, once] = self.session.client(
                 service,
                 region_name=self.settings.aws_region,

@@ -222,8 +222,9 @@ class Dispatcher:
             logger.exception("the intents of %s could not be read", job.display, extra=job_log_keys(job))
             done = []
         try:
-            # The last word: through the response_url it replaces the job's last message; a 5xx there is not
-            # taken for "maybe posted" (a copy that may be a second one rather than none).
+            # The last word: through the response_url it replaces the job's last message. An answer there that
+            # may have arrived (5xx) is not followed by a copy in the channel: one final answer, or the last
+            # one the requester saw.
             self.replier.send(job, gave_up(job.display, job.short_id, attempts, reason, done), again=True)
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]

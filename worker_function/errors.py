@@ -183,6 +183,11 @@ class SlackDeliveryError(OpsbotError):
     """No route to the requester worked (response_url, channel, direct message)."""
 
 
+class SlackAnswerLostError(SlackDeliveryError):
+    """A response_url post whose answer says nothing certain (a 5xx, a timeout or a reset after sending): the
+    message may have arrived. Transient: the job's retry replaces it through the same response_url."""
+
+
 @contextmanager
 def classify_aws_errors(what: str) -> Iterator[None]:
     """Turn AWS errors that retrying cannot fix into `PermanentJobError`; let the others through."""
@@ -307,7 +312,7 @@ def transient(exc: BaseException) -> bool:
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if status >= 500 or code in _THROTTLING_CODES:
                 return True
-        elif isinstance(error, HTTPClientError | TimeoutError | ConnectionError):
+        elif isinstance(error, HTTPClientError | TimeoutError | ConnectionError | SlackAnswerLostError):
             return True
         elif isinstance(error, OSError) and type(error).__name__ in _TRANSIENT_NAMES:
             return True  # urllib's URLError, requests' ConnectionError and Timeout (Slack, Jenkins)

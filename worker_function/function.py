@@ -4,27 +4,32 @@ Under SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start) the init runs once w
 and every restored copy shares what it made. So the snapshot holds what every copy may share: the code (every
 operation's module), the dispatcher and its clients with the AWS SDK's data loaded (`WorkerFunction.prime`), but
 no credentials (resolved by a client's first signed request), no connection (opened by its first call) and no
-bot token. `after_restore` gives each copy its own: a fresh seed for `random` (retry jitter) and the bot token,
-read then; its first requests resolve its credentials and open its connections.
+bot token (read by the first Web API call). `after_restore` gives each copy its own: a fresh seed for `random`
+(retry jitter); its first requests resolve its credentials, open its connections and read the bot token.
 """
 
 from __future__ import annotations
 
+import json
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
-
+from shared.alarm_events import is_alarm_body
 from shared.commands.registry import prime as prime_commands
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
-from worker_function.alarms import AlarmFeed
-from worker_function.app import bot_token, build_alarm_feed, build_deferrals, build_dispatcher
-from worker_function.clients import AwsClients, slack_web_client
+from worker_function.app import bot_token_source, build_alarm_feed, build_deferrals, build_dispatcher
+from worker_function.clients import AwsClients, aws_session, slack_web_client
 from worker_function.dispatch import Dispatcher
 from worker_function.operations.registry import check_all, check_present
 from worker_function.pacing import Deferrals, handle_message
+from worker_function.slack_http import PooledWebClient, default_tls
+
+if TYPE_CHECKING:
+    from worker_function.alarms import AlarmFeed
 
 logger = function_logger("opsbot-worker", "worker_function")
 
@@ -74,16 +79,40 @@ def credentials_on_first_use() -> Any:
     return session
 
 
+class AlarmsOnFirstUse:
+    """The alarm feed, built (its models and wording imported) when the first alarm arrives: a container that only
+    runs jobs never loads it. `handle` as `AlarmFeed.handle`."""
+
+    def __init__(self, build: Callable[[], AlarmFeed]) -> None:
+        self._build = build
+        self.feed: AlarmFeed | None = None
+
+    def load(self) -> AlarmFeed:
+        if self.feed is None:
+            self.feed = self._build()
+        return self.feed
+
+    def handle(self, body: str, receive_count: int = 1) -> bool:
+        if self.feed is None:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return False
+            if not is_alarm_body(data):
+                return False
+        return self.load().handle(body, receive_count)
+
+
 class WorkerFunction:
     """The worker's state across invocations: the dispatcher and the alarm feed, with their clients."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.dispatcher: Dispatcher | None = None
-        self.alarms: AlarmFeed | None = None
+        self.alarms: AlarmsOnFirstUse | None = None
         #: Where a message Slack rate-limited for longer than is worth waiting goes back, with that delay.
         self.deferrals: Deferrals | None = None
-        self.web: WebClient | None = None
+        self.web: PooledWebClient | None = None
 
     def init(self) -> WorkerFunction:
         if self.settings.initialization_type == "snap-start":
@@ -93,28 +122,26 @@ class WorkerFunction:
             self.build()
         return self
 
-    def build(self, session: Any = None, *, read_token: bool = True) -> None:
-        """The dispatcher and the alarm feed with their clients (on `session`, else a new boto3 Session), and the
-        Slack client with the bot token (read now unless not `read_token`)."""
-        import boto3
-
-        aws = AwsClients(self.settings, session=session or boto3.session.Session())
-        self.web = slack_web_client(self.settings, bot_token(self.settings, aws) if read_token else None)
+    def build(self, session: Any = None) -> None:
+        """The dispatcher with its clients (on `session`, else a new boto3 Session), the alarm feed (built by the first
+        alarm), and the Slack client, which reads the bot token when a job first calls the Web API (`bot_token`)."""
+        aws = AwsClients(self.settings, session=session or aws_session())
+        self.web = slack_web_client(self.settings, None, token_source=bot_token_source(self.settings, aws))
         self.dispatcher = build_dispatcher(self.settings, aws=aws, web=self.web)
-        self.alarms = build_alarm_feed(self.settings, self.dispatcher)
+        self.alarms = AlarmsOnFirstUse(partial(build_alarm_feed, self.settings, self.dispatcher))
         self.deferrals = build_deferrals(self.settings, self.dispatcher)
 
     def prime(self) -> None:
-        """The snapshot: every operation imported and checked (`registry.check_all`), the dispatcher built with
-        every client jobs make (their SDK data loaded), on a Session whose credentials are resolved when a client
-        first signs a request (in a restored copy, never in the snapshot). Nothing is called: no connection is
-        opened, no secret read."""
-        import boto3
-
+        """The snapshot: every operation imported and checked (`registry.check_all`), the dispatcher and the alarm
+        feed built with every client jobs make (their SDK data loaded), on a Session whose credentials are resolved
+        when a client first signs a request (in a restored copy, never in the snapshot), and Slack's TLS context.
+        Nothing is called: no connection is opened, no secret read."""
         check_all(source=False)  # the source rules are checked at synth (reading the SDK's models takes a while)
         prime_commands()  # every job args model built (each is built when it first validates otherwise)
-        self.build(boto3.session.Session(botocore_session=credentials_on_first_use()), read_token=False)
-        assert self.dispatcher is not None
+        self.build(aws_session(credentials_on_first_use()))
+        default_tls()  # Slack's TLS context with the CA bundle loaded, as botocore's clients hold theirs
+        assert self.dispatcher is not None and self.alarms is not None
+        self.alarms.load()
         for service in PRIMED_SERVICES:
             model = self.dispatcher.ctx.aws.client(service).meta.service_model
             if service in PRIMED_OPERATIONS:  # what a first call would parse: its operation's shapes
@@ -123,12 +150,12 @@ class WorkerFunction:
                     _ = (parsed.input_shape, parsed.output_shape)
 
     def after_restore(self) -> None:
-        """In each restored copy: a fresh seed for `random` (retry jitter), and the bot token read now (it may have
-        been set or rotated since the snapshot). Credentials are resolved by the first signed request, connections
-        opened by the first call: both this copy's own."""
+        """In each restored copy: a fresh seed for `random` (retry jitter), and the bot token forgotten, so that the
+        copy's first Web API call reads it (it may have been set or rotated since the snapshot). Credentials are
+        resolved by the first signed request, connections opened by the first call: all this copy's own."""
         random.seed()
-        assert self.web is not None and self.dispatcher is not None, "prime() first"
-        self.web.token = bot_token(self.settings, self.dispatcher.ctx.aws)
+        assert self.web is not None, "prime() first"
+        self.web.forget_token()
 
     def handle_record(self, record: dict[str, Any]) -> None:
         """One SQS record: a CloudWatch alarm (SNS -> SQS, shown in its channel) or a job; a long Slack rate limit

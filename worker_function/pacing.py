@@ -46,9 +46,11 @@ def spent_receives(message_attributes: Mapping[str, Any] | None) -> int:
 class Deferrals:
     """Sends a message again with a delay (the worker may send to its own queue: continuations do)."""
 
-    def __init__(self, queue_url: str, *, client: Any) -> None:
+    def __init__(self, queue_url: str, *, client: Any, max_delay_s: int = MAX_DELAY_S) -> None:
         self._url = queue_url
         self._client = client
+        #: The deployment's cap on a re-queue's DelaySeconds (`OPSBOT_MAX_DELAY`), as for a re-queued step.
+        self._max_delay_s = max(0, min(int(max_delay_s), MAX_DELAY_S))
 
     def defer(self, body: str, delay_s: int, *, spent: int, message_attributes: Mapping[str, Any] | None = None) -> str:
         attributes: dict[str, Any] = {}
@@ -57,7 +59,7 @@ class Deferrals:
             if string is not None and name != SPENT_RECEIVES_ATTR:
                 attributes[name] = {"DataType": str(value.get("dataType") or "String"), "StringValue": str(string)}
         attributes[SPENT_RECEIVES_ATTR] = {"DataType": "Number", "StringValue": str(spent)}
-        delay = max(0, min(int(delay_s), MAX_DELAY_S))
+        delay = max(0, min(int(delay_s), self._max_delay_s))
         response = self._client.send_message(
             QueueUrl=self._url, MessageBody=body, DelaySeconds=delay, MessageAttributes=attributes
         )

@@ -18,7 +18,7 @@ from shared.jobs import ProgressHandle, ReplyTarget, utcnow
 from shared.settings import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
 from worker_function.effects import not_sent
-from worker_function.errors import SlackDeliveryError
+from worker_function.errors import SlackAnswerLostError, SlackDeliveryError
 from worker_function.slack_http import ConnectionPool, PooledWebhookClient
 
 logger = logging.getLogger(__name__)
@@ -186,10 +186,13 @@ class SlackReplier:
     def _send_response_url(
         self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False, again: bool = False
     ) -> bool:
-        """True when the response_url took it; False to post it through chat.postMessage instead. A 5xx may
-        follow a post Slack made: the first time it raises (the retry replaces that copy through the
-        response_url); `again` (a retry) and a 5xx once more: Slack is failing, so a copy that may be a second
-        one is posted rather than none."""
+        """True when the response_url took it; False to post it through chat.postMessage instead, only when Slack
+        certainly has no copy through it: this call was refused before it was sent, or answered 4xx (expired,
+        used up), and no earlier attempt may have delivered it (not `again`). An answer that may have arrived (a
+        5xx, a timeout or a reset after sending) raises `SlackAnswerLostError`: the job's retry replaces that copy
+        through the response_url, never adds one in the channel (one final answer). So does a retry whose
+        response_url is refused before sending: an earlier attempt's copy may stand there. A retry told the
+        response_url is used up (`used_url`: 5 uses) takes the copy its earlier attempts left as delivered."""
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
         assert url is not None
         webhook = self._webhook(url)
@@ -203,13 +206,22 @@ class SlackReplier:
                 response = webhook.send_dict(body)
         except Exception as exc:
             if not not_sent(exc):  # a timeout after sending: it may have arrived, so it is sent again, replacing
-                raise SlackDeliveryError(f"response_url did not answer; the message may have arrived: {exc}") from exc
+                raise SlackAnswerLostError(f"response_url did not answer; the message may have arrived: {exc}") from exc
+            if again:  # an earlier attempt's copy may stand there: the retry replaces it, not a channel post
+                raise SlackAnswerLostError(
+                    f"response_url refused, after an attempt that may have arrived: {exc}"
+                ) from exc
             logger.warning("job %s: response_url refused (%s); falling back to chat.postMessage", job.job_id, exc)
             return False
         if response.status_code == 200:
             return True
-        if response.status_code >= 500 and not again:  # Slack may have posted it: not posted a second way yet
-            raise SlackDeliveryError(f"response_url answered {response.status_code}; the message may have arrived")
+        if response.status_code >= 500:  # Slack may have posted it: replaced through it later, never posted twice
+            raise SlackAnswerLostError(f"response_url answered {response.status_code}; the message may have arrived")
+        if again and (response.body or "").strip() == "used_url":
+            # Slack counted every use, the earlier attempts' included: the copy they left is the answer (a post
+            # in the channel would be a second one). (Inference: a use Slack counts is a message it took.)
+            logger.warning("job %s: response_url used up by earlier attempts; their copy stands", job.job_id)
+            return True
         logger.warning(
             "job %s: response_url answered %s %s; falling back to chat.postMessage",
             job.job_id,

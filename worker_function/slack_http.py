@@ -19,6 +19,7 @@ import select
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from ssl import SSLContext, create_default_context
 from typing import Any
@@ -109,7 +110,7 @@ class ConnectionPool:
             self.connects += 1
         scheme, host, port = origin
         if scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl or _default_tls())
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl or default_tls())
         return http.client.HTTPConnection(host, port, timeout=timeout)
 
     def _checkin(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
@@ -134,17 +135,39 @@ def _usable(connection: http.client.HTTPConnection) -> bool:
 
 
 @functools.cache
-def _default_tls() -> SSLContext:
+def default_tls() -> SSLContext:
     """One default TLS context per process (loading the CA bundle costs milliseconds)."""
     return create_default_context()
 
 
 class PooledWebClient(WebClient):
-    """slack_sdk's WebClient, its requests sent over `pool`'s kept-alive connections (a proxy: urllib's path)."""
+    """slack_sdk's WebClient, its requests sent over `pool`'s kept-alive connections (a proxy: urllib's path).
 
-    def __init__(self, *args: Any, pool: ConnectionPool | None = None, **kwargs: Any) -> None:
+    Without a `token`, `token_source` gives it when a Web API call first needs it (the bot token, read from the
+    Slack secret): a job that only answers through its response_url never reads the secret."""
+
+    def __init__(
+        self,
+        *args: Any,
+        pool: ConnectionPool | None = None,
+        token_source: Callable[[], str | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pool = pool or ConnectionPool(ssl_context=self.ssl)
+        self._token_source = token_source
+        self._token_read = self.token is not None
+
+    def forget_token(self) -> None:
+        """The next Web API call reads the token again from `token_source` (a SnapStart copy reads its own)."""
+        if self._token_source is not None:
+            self.token, self._token_read = None, False
+
+    def api_call(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._token_read and self._token_source is not None:
+            self.token = self._token_source()  # raises when it cannot be read: read again by the next call
+            self._token_read = True
+        return super().api_call(*args, **kwargs)
 
     def _perform_urllib_http_request_internal(self, url: str, req: urllib.request.Request) -> dict[str, Any]:
         if self.proxy is not None or not url.lower().startswith("http"):
@@ -176,4 +199,4 @@ class PooledWebhookClient(WebhookClient):
         )
 
 
-__all__ = ["ConnectionPool", "PooledResponse", "PooledWebClient", "PooledWebhookClient"]
+__all__ = ["ConnectionPool", "PooledResponse", "PooledWebClient", "PooledWebhookClient", "default_tls"]

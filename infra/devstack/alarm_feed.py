@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shared.alarms import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, alarm_event_patterns
+from shared.alarm_events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
+from shared.alarms import alarm_event_patterns
 
 LOCAL_ACCOUNT = "123456789012"
 #: The topics' names on the local stack (moto: arn:aws:sns:<region>:123456789012:<name>).

@@ -273,11 +273,16 @@ class FaultProxy:
                     return rule.fault
         return None
 
-    def _done(self, call: Call) -> None:
+    def _forwarded(self, call: Call) -> None:
+        """The target answered `call`: the windows it triggers open now, before its caller hears back (the
+        caller's next call is inside them however long this thread waits for a core)."""
         now = time.time()
         with self._lock:
             for rule in self.rules:
                 rule.answered(call, now)
+
+    def _done(self, call: Call) -> None:
+        with self._lock:
             observe = self.observe
         if observe is not None:
             observe(call)
@@ -324,6 +329,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 time.sleep(fault.delay_s)
             status, headers, answer = self._forward(body)
             call.forwarded, call.upstream_status = True, status
+            self.proxy._forwarded(call)
             if fault is not None and fault.mode != "latency":
                 self._inflict(fault, call)
                 return

@@ -24,7 +24,8 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from shared.alarms import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, parse_alarm
+from shared.alarm_events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
+from shared.alarms import parse_alarm
 from tests.events import EVENTS_DIR
 from tests.infra.conftest import EXAMPLE_INVENTORY, JENKINS_URL, synthesize
 

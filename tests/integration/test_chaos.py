@@ -70,3 +70,16 @@ def test_seed_1016_an_approval_request_never_posted_is_not_told_expired_an_hour_
     told = [e for e in history if e.kind == "message" and e.data.get("to") == "requester" and e.data.get("final")]
     failed = [e.job for e in told if "failed after 3 attempts" in str(e.data.get("text"))]
     assert not [e for e in told if e.job in failed and "expired" in str(e.data.get("text"))]
+
+
+@pytest.mark.timeout(900)
+def test_seed_101_an_alarm_whose_first_post_failed_is_shown_once(stack):
+    """Seed 101: the alarm's first chat.postMessage is refused on the wire; its redelivery finds the first attempt's
+    intent still in flight and puts itself back on the queue. That deferral used to ignore the deployment's delay
+    cap (the run's clock is simulated, SQS's delay was not), so the alarm never came back: never shown."""
+    history = play(stack, 101)
+    assert not check(history), [v.render(history) for v in check(history)]
+    alarm = history.of("alarm")[0].job
+    assert [e for e in history.of("fault") if e.job == alarm and e.data["call"] == "slack.chat.postMessage"]
+    shown = [e for e in history.of("message") if e.job == alarm and e.data.get("kind") == "chat.postMessage"]
+    assert len(shown) == 1

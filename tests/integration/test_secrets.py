@@ -16,6 +16,7 @@ from shared.aws_json import Credentials
 from shared.settings import AckSettings
 from tests.events import load_event, slash_body
 from tests.fakes import FakeLambdaContext
+from worker_function.errors import TransientJobError
 
 SIGNING_SECRET = "from-secrets-manager-1f2e"
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +107,33 @@ def test_the_worker_posts_with_the_bot_token_from_the_secret(harness, secret_arn
     harness.dispatcher(slack_bot_token=None, secret_arn=secret_arn).handle_record(job.to_message(), 1)
 
     [message] = harness.slack.messages(job=job.job_id)
+    assert message.kind == "chat.postMessage" and "pong" in message.text
+
+
+def test_the_worker_reads_the_bot_token_when_a_job_first_calls_the_web_api_and_retries_a_failed_read(
+    harness, secret_arn
+):
+    # Given a worker whose secret cannot be read as the Slack secret yet
+    sm = aws_client("secretsmanager", harness.moto.endpoint_url)
+    sm.put_secret_value(SecretId=secret_arn, SecretString="not json")
+    worker = harness.dispatcher(slack_bot_token=None, secret_arn=secret_arn)
+
+    # When a job answers through its response_url, then it is answered: the secret was never read
+    answered = harness.job("/ops-ping")
+    worker.handle_record(answered.to_message(), 1)
+    [message] = harness.slack.messages(job=answered.job_id)
+    assert message.kind == "response_url" and "pong" in message.text
+
+    # When a job must post through the Web API, then the token's failed read is a retry for SQS, nothing posted
+    posted = harness.job("/ops-ping", response_url=None)
+    with pytest.raises(TransientJobError, match="bot token could not be read"):
+        worker.handle_record(posted.to_message(), 1)
+    assert harness.slack.messages(job=posted.job_id) == []
+
+    # And once the secret holds the token, the retry reads it and posts with it
+    sm.put_secret_value(SecretId=secret_arn, SecretString=json.dumps({"signing_secret": "s", "bot_token": "xoxb-test"}))
+    worker.handle_record(posted.to_message(), 2)
+    [message] = harness.slack.messages(job=posted.job_id)
     assert message.kind == "chat.postMessage" and "pong" in message.text
 
 

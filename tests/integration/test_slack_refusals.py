@@ -27,6 +27,7 @@ from worker_function.alarms import (
     marker_for,
     post_alarm,
 )
+from worker_function.app import build_deferrals
 from worker_function.clients import slack_retry_handlers
 from worker_function.pacing import SPENT_RECEIVES_ATTR, Deferrals, handle_message
 from worker_function.store.dead_letters import DeadLetters
@@ -220,6 +221,28 @@ def test_a_long_rate_limit_defers_the_alarm_without_spending_a_receive(slack, fe
         deferrals=deferrals,
     )
     assert feed_calls == [2]
+
+
+def test_a_deferral_keeps_to_the_deployments_delay_cap_as_a_requeued_step_does(harness, moto_server, queues):
+    """`OPSBOT_MAX_DELAY` caps every DelaySeconds the worker sets, a deferral's too (seeds 101, 109 and 1106 of the
+    chaos campaign: an alarm's copy waiting for another delivery in flight came back 10 s later on the wall clock
+    while the run's clock was simulated, and was never shown)."""
+    sqs = aws_client("sqs", moto_server.endpoint_url)
+    settings = harness.settings(max_delay_s=0)
+    deferrals = build_deferrals(settings, harness.dispatcher())
+
+    deferrals.defer(alarm(), 10, spent=1)
+
+    attributes = sqs.get_queue_attributes(QueueUrl=queues.queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "0"
+    [again] = sqs.receive_message(
+        QueueUrl=queues.queue_url, MessageAttributeNames=["All"], AttributeNames=["All"], WaitTimeSeconds=0
+    )["Messages"]
+    assert again["MessageAttributes"][SPENT_RECEIVES_ATTR]["StringValue"] == "1"
+    capped = Deferrals(queues.queue_url, client=sqs, max_delay_s=3)
+    capped.defer(alarm(), 60, spent=0)
+    attributes = sqs.get_queue_attributes(QueueUrl=queues.queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
 
 
 def test_a_short_rate_limit_is_waited_for_within_the_invocation(slack, feed):

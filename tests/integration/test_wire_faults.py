@@ -250,3 +250,23 @@ def test_a_reboot_answered_503_before_ec2_is_not_told_completed(wired):
     assert count == 1, text
     assert "completed" not in text.lower() and ":white_check_mark:" not in text, text
     assert "not confirmed" in text and "could not tell whether the reboot was sent" in text, text
+
+
+# -- the answer: one final message, whatever Slack's response_url answers --------------------------------------
+
+
+@pytest.mark.parametrize("line", ["/ops-ping", "/ops-freeze staging chaos drill"])
+def test_a_final_answer_slack_took_but_answered_503_is_replaced_through_the_response_url_not_posted_again(wired, line):
+    """Seeds 41 and 45 of the chaos campaign: the response_url took the final answer and answered 503 on two
+    attempts; the second fell back to chat.postMessage, and the requester saw the answer twice (the channel copy
+    beside the response_url's). A retry now replaces its copy through the response_url and posts nothing else."""
+    wired.wire.proxy.add(Rule("error", service="slack", action="POST /response/*", when="after", times=2))
+    job = wired.job(line)
+
+    drive(wired, job)
+
+    count, text = finals(wired, job)
+    assert count == 1, text
+    assert not [c for c in wired.slack.calls if c.path == "/api/chat.postMessage"]
+    responses = wired.wire.proxy.seen("POST /response/*", service="slack")
+    assert len(responses) == 3 and [c.status for c in responses][:2] == [503, 503]

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.alarms import alarm_event_patterns, ignored_event, is_alarm_body, parse_alarm
+from shared.alarm_events import ignored_event, is_alarm_body
+from shared.alarms import alarm_event_patterns, parse_alarm
 from shared.errors import AlarmFormatError
 from tests.events import ALARM_SHAPES, EVENTS_DIR, IGNORED_ALARM_EVENTS, alarm_body
 

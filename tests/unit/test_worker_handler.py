@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 pytest.importorskip("aws_lambda_powertools")
 
 from shared.settings import WorkerSettings
-from worker_function.function import WorkerFunction
+from worker_function.function import AlarmsOnFirstUse, WorkerFunction
 
 
 class RecordingDispatcher:
@@ -55,3 +56,24 @@ def test_given_a_batch_when_every_job_succeeds_then_none_comes_back():
     function = WorkerFunction(WorkerSettings(jobs_queue_url="https://sqs.example/jobs"))
     function.dispatcher, function.alarms, function.deferrals = RecordingDispatcher(set()), Alarms(), object()  # type: ignore[assignment]
     assert function({"Records": [_record("m1", "job-1")]}, None) == {"batchItemFailures": []}
+
+
+def test_given_jobs_only_then_the_alarm_feed_is_never_built_and_the_first_alarm_builds_it_once():
+    built: list[Alarms] = []
+
+    def build() -> Alarms:
+        built.append(Alarms())
+        return built[-1]
+
+    function = WorkerFunction(WorkerSettings(jobs_queue_url="https://sqs.example/jobs"))
+    function.dispatcher, function.deferrals = RecordingDispatcher(set()), object()  # type: ignore[assignment]
+    function.alarms = AlarmsOnFirstUse(build)  # type: ignore[arg-type]
+    job = json.dumps({"version": 1, "kind": "ping"})
+    sns = json.dumps({"Type": "Notification", "Message": "{}"})
+
+    function({"Records": [_record("m1", job), _record("m2", "not json")]}, None)
+    assert built == []
+
+    function({"Records": [_record("m3", sns), _record("m4", job), _record("m5", sns)]}, None)
+    assert len(built) == 1  # then the feed itself tells alarms from jobs
+    assert function.dispatcher.handled == [(job, 1), ("not json", 1), (sns, 1), (job, 1), (sns, 1)]  # type: ignore[union-attr]

@@ -1,0 +1,117 @@
+"""The replier's rule for one final answer: a response_url post whose answer says nothing certain (a 5xx, a timeout
+or a reset after sending) may have arrived, so it is never followed by a copy in the channel; the job's retry
+replaces it through the same response_url. chat.postMessage is the route only when Slack certainly has no copy
+through the response_url (refused before sending on a first attempt, a 4xx: expired or used up)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from shared.blockkit import SlackMessage
+from shared.jobs import ReplyTarget, Requester, utcnow
+from worker_function.errors import SlackAnswerLostError, transient
+from worker_function.reply import SlackReplier
+
+JOB = ReplyTarget(
+    job_id="0123456789abcdef",
+    command="/ops-freeze",
+    text="staging",
+    requester=Requester(user_id="U1", team_id="T1", channel_id="C1"),
+    response_url="https://hooks.slack.com/commands/T1/1/abc",
+    issued_at=utcnow(),
+)
+FINAL = SlackMessage(text=":snowflake: `staging` is frozen", final=True)
+
+
+class Answer:
+    def __init__(self, status: int, body: str = "") -> None:
+        self.status_code, self.body = status, body
+
+
+class Hook:
+    """A response_url that answers `status`, or raises `error`, and records what it was sent."""
+
+    def __init__(self, status: int = 200, error: BaseException | None = None, body: str = "error") -> None:
+        self.status, self.error, self.body = status, error, body
+        self.sent: list[dict[str, Any]] = []
+
+    def send_dict(self, body: dict[str, Any]) -> Answer:
+        self.sent.append(body)
+        if self.error is not None:
+            raise self.error
+        return Answer(self.status, "" if self.status == 200 else self.body)
+
+
+class Web:
+    """The Web API: records chat.postMessage calls."""
+
+    pool = None
+
+    def __init__(self) -> None:
+        self.posted: list[dict[str, Any]] = []
+
+    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+        self.posted.append(kwargs)
+        return {"ok": True, "channel": kwargs["channel"], "ts": "1.000001"}
+
+
+def replier(hook: Hook, web: Web, now: datetime | None = None) -> SlackReplier:
+    return SlackReplier(web, webhook=lambda url: hook, now=lambda: now or utcnow())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("again", [False, True])
+@pytest.mark.parametrize(
+    "hook",
+    [Hook(503), Hook(500), Hook(error=TimeoutError("read timed out")), Hook(error=ConnectionResetError(104, "reset"))],
+    ids=["503", "500", "timeout after sending", "reset after sending"],
+)
+def test_an_answer_that_may_have_arrived_is_never_followed_by_a_channel_post(hook, again):
+    web = Web()
+
+    with pytest.raises(SlackAnswerLostError) as raised:
+        replier(hook, web).send(JOB, FINAL, again=again)
+
+    assert web.posted == []  # before: a retry (`again`) answered 5xx posted the answer in the channel too
+    assert transient(raised.value)  # the last receive puts the job back on the queue instead of giving up
+    assert hook.sent[-1]["replace_original"] is again  # a retry replaces the copy that may be there
+
+
+def test_a_retry_whose_response_url_is_refused_before_sending_does_not_post_beside_an_earlier_copy():
+    web = Web()
+    hook = Hook(error=ConnectionRefusedError(111, "refused"))
+
+    with pytest.raises(SlackAnswerLostError):
+        replier(hook, web).send(JOB, FINAL, again=True)
+
+    assert web.posted == []
+
+
+def test_a_first_attempt_refused_before_sending_is_posted_in_the_channel_once():
+    web = Web()
+
+    route = replier(Hook(error=ConnectionRefusedError(111, "refused")), web).send(JOB, FINAL)
+
+    assert route == "channel" and [p["channel"] for p in web.posted] == ["C1"]
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_a_response_url_slack_refuses_4xx_falls_back_to_the_channel(again):
+    web = Web()
+
+    route = replier(Hook(404, body="expired_url"), web).send(JOB, FINAL, again=again)
+
+    assert route == "channel" and len(web.posted) == 1
+
+
+def test_a_retry_told_the_response_url_is_used_up_takes_its_earlier_copy_as_the_answer():
+    """Seed 145: a regression's final answer was answered 503 twice after Slack took it (two of its five uses);
+    the retry found it used up (`used_url`) and posted the answer in the channel beside the copy that stood."""
+    web = Web()
+
+    route = replier(Hook(404, body="used_url"), web).send(JOB, FINAL, again=True)
+
+    assert route == "response_url" and web.posted == []
+    assert replier(Hook(404, body="used_url"), web).send(JOB, FINAL) == "channel"  # a first attempt: none stands
