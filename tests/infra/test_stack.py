@@ -350,7 +350,7 @@ def test_given_the_worker_asset_when_it_is_built_then_the_inventory_is_where_ops
     assert (tmp_path / "worker_function" / "handler.py").is_file()
     # Beside the inventory, the index of the plugins installed when the asset was built (empty without any) and
     # the index of the commands (each with its module: a cold start lists no package).
-    indexes = [INVENTORY_FILE, INDEX_FILE, COMMAND_INDEX_FILE]
+    indexes = sorted([INVENTORY_FILE, INDEX_FILE, COMMAND_INDEX_FILE])
     assert [name for name, _ in bundler.files] == indexes
     assert (tmp_path / COMMAND_INDEX_FILE).read_bytes() == command_index_json()
     # The ack reads the same files at init, for the [policy] it applies from static lists.
