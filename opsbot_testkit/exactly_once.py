@@ -42,8 +42,17 @@ from worker_function.slack_http import PooledWebhookClient
 MAX_DELIVERIES = 40
 
 #: The requests of opsbot's own commands that make a side effect: their answer is also held back past the read
-#: timeout. A command author names its own (`effect_calls`).
-EFFECT_CALLS = ("ecs.UpdateService", "ec2.RebootInstances", "codebuild.StartBuild", "POST /job/", "StartExecution")
+#: timeout (a runbook step's answer included: the SDK resends it, and the task token refuses the second). A
+#: command author names its own (`effect_calls`).
+EFFECT_CALLS = (
+    "ecs.UpdateService",
+    "ec2.RebootInstances",
+    "codebuild.StartBuild",
+    "POST /job/",
+    "StartExecution",
+    "SendTaskSuccess",
+    "SendTaskFailure",
+)
 #: Requests that change nothing: AWS actions by their verb, GETs (REST services, Jenkins, CodeBuild), Slack's reads.
 READ_VERBS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet")
 SLACK_READS = ("users.info", "usergroups.users.list", "conversations.history", "conversations.info", "auth.test")
@@ -93,6 +102,23 @@ def faults_of(
             yield Fault(index, "after", "timeout")
 
 
+def _user_agent_once(client: Any) -> None:
+    """Powertools' idempotency layer registers a User-Agent handler on its DynamoDB client each time one is built
+    (once per container in Lambda). The harness builds a dispatcher per delivery batch on one client: without
+    this, hundreds of handlers would each rewrite the header of every request late in a scenario. A handler
+    registered again for the same feature is kept once (botocore's `unique_id`)."""
+    events = client.meta.events
+    register = events.register
+
+    def register_once(event_name: str, handler: Any, unique_id: Any = None, unique_id_uses_count: bool = False) -> None:
+        if unique_id is None and getattr(handler, "__name__", "") == "add_powertools_feature":
+            feature = [cell.cell_contents for cell in handler.__closure__ or ()]
+            unique_id = f"powertools-user-agent-{event_name}-{feature}"
+        register(event_name, handler, unique_id=unique_id, unique_id_uses_count=unique_id_uses_count)
+
+    events.register = register_once
+
+
 def _short(client: Any) -> Any:
     """python-jenkins with the harness's read timeout (the deployed worker's is 15 s)."""
     client.timeout = WIRE_READ_TIMEOUT_S
@@ -116,6 +142,7 @@ class Runner:
         session = harness.worker_session()
         plan.hook_boto3(session)
         self.aws = AwsClients(settings, session=session, overrides=Config(read_timeout=WIRE_READ_TIMEOUT_S))
+        _user_agent_once(self.aws.client("dynamodb"))
         self.sqs = aws_client("sqs", harness.moto.endpoint_url)
         self.dynamodb = aws_client("dynamodb", harness.moto.endpoint_url)
         self.web = plan.web_client(

@@ -14,9 +14,17 @@ from botocore.config import Config
 from infra.devstack.aws import MotoServer, Queues, Tables, aws_client
 from infra.devstack.codebuild import CodeBuildServer
 from infra.devstack.demo import demo_inventory_toml
+from infra.devstack.deployed import LOCAL_ACCOUNT
 from infra.devstack.fault_proxy import FaultProxy
 from infra.devstack.jenkins import JenkinsServer
-from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_function_roles
+from infra.devstack.roles import (
+    RoleCredentials,
+    enforce_on_stand_ins,
+    local_resources,
+    provision_function_roles,
+    provision_runbook_roles,
+)
+from infra.devstack.runbooks import provision_runbooks
 from infra.devstack.slack_api import SlackApiServer
 from opsbot_testkit.lambda_context import FakeLambdaContext
 from shared.commands import find_command
@@ -100,6 +108,17 @@ class Harness:
                     self.codebuild, self.moto.endpoint_url, self._roles[key], denials_path=self.moto.denials_path
                 )
         return self._roles[key]
+
+    def provision_runbooks(self) -> dict[str, str]:
+        """The inventory's runbooks as the stack deploys them, in this test's moto: each defined one as a state
+        machine under the role the CDK app synthesizes for it (its tasks checked on their resources, as the
+        functions' calls are), remembered as the worker's OPSBOT_RUNBOOK_ARNS. Runbook name -> state machine ARN."""
+        inventory = self.inventory_toml or demo_inventory_toml(self.cluster)
+        roles = provision_runbook_roles(self.moto.endpoint_url, inventory, local_resources(self.queues, self.tables))
+        self.runbook_arns = provision_runbooks(
+            aws_client("stepfunctions", self.moto.endpoint_url), self.inventory, account=LOCAL_ACCOUNT, roles=roles
+        )
+        return self.runbook_arns
 
     def worker_session(self, secret_arn: str | None = None) -> Any:
         return self.worker_role(secret_arn).session()

@@ -152,8 +152,11 @@ class Inventory(InventoryModel):
         return self
 
     def role_arns(self) -> list[str]:
-        """Every IAM role the worker may assume for a target, sorted (what its `sts:AssumeRole` grant names)."""
-        return sorted({t.role_arn for t in self.targets.values() if t.role_arn is not None})
+        """Every IAM role the worker may assume for a target or a runbook's existing state machine, sorted (what
+        its `sts:AssumeRole` grant names)."""
+        roles = {t.role_arn for t in self.targets.values()}
+        roles |= {self.accounts[b.account].role_arn for b in self.runbooks.values() if b.account is not None}
+        return sorted(r for r in roles if r is not None)
 
     # -- lookups ---------------------------------------------------------------------------
 

@@ -50,6 +50,12 @@ TASK_MESSAGE_KEY = "opsbot_task"
 #: What a Reject answers the waiting state with (SendTaskFailure's error), and a cancel stops an execution with.
 REJECTED_ERROR = "opsbot.Rejected"
 CANCELLED_ERROR = "opsbot.Cancelled"
+#: What opsbot fails a waiting state with when nobody answered within the runbook's `approval_minutes`.
+EXPIRED_ERROR = "opsbot.Expired"
+#: A waiting state's TimeoutSeconds is its runbook's `approval_minutes` plus this: opsbot's own expiry (a queue
+#: message due at the end of `approval_minutes`, delivered within seconds) fails it first, with its error and cause;
+#: Step Functions' timeout is the backstop if opsbot cannot.
+EXPIRY_GRACE_S = 300
 #: The buttons of a waiting state's prompt (their value: the state's prompt id, `prompt_id_of`).
 STEP_APPROVE_ACTION = "opsbot_step_approve"
 STEP_REJECT_ACTION = "opsbot_step_reject"
@@ -78,7 +84,8 @@ class Runbook(_Model):
     #: Who may answer its approval steps (user ids, user group ids); none: anyone but the requester.
     approvers: list[UserOrGroup] = Field(default_factory=list, max_length=50)
     approval_channel: Channel | None = None
-    #: How long an approval step waits for its answer (the state's TimeoutSeconds should say the same).
+    #: How long a waiting state takes an answer: opsbot fails it then (`EXPIRED_ERROR`); a definition's waiting
+    #: states get their TimeoutSeconds from it (`waiting_timeout_s`), never a second number.
     approval_minutes: int = Field(default=60, ge=1, le=7 * 1440)
 
     @model_validator(mode="after")
@@ -244,6 +251,54 @@ def check_definition(document: Any) -> None:
                 raise DefinitionError(
                     f"state {name!r}: a choice's Next {choice.get('Next')!r} is not one of its States"
                 )
+
+
+_WAITS_FOR_TOKEN = re.compile(r"^arn:aws[a-z-]*:states:::sqs:sendMessage\.waitForTaskToken$")
+
+
+def waiting_timeout_s(approval_minutes: int) -> int:
+    """The TimeoutSeconds of a runbook's waiting states: derived from its `approval_minutes`."""
+    return approval_minutes * 60 + EXPIRY_GRACE_S
+
+
+def with_waiting_timeouts(document: Mapping[str, Any], approval_minutes: int) -> dict[str, Any]:
+    """A copy of the definition whose waiting states (`sqs:sendMessage.waitForTaskToken` tasks, nested ones
+    included) time out as the runbook's `approval_minutes` says (`waiting_timeout_s`). A state that says another
+    TimeoutSeconds, or a TimeoutSecondsPath, is a `DefinitionError` naming it: one number, in the inventory."""
+    expected = waiting_timeout_s(approval_minutes)
+    copied: dict[str, Any] = json.loads(json.dumps(document))
+
+    def walk(machine: dict[str, Any]) -> None:
+        for name, state in (machine.get("States") or {}).items():
+            if state.get("Type") == "Task" and _WAITS_FOR_TOKEN.match(str(state.get("Resource", ""))):
+                if "TimeoutSecondsPath" in state:
+                    raise DefinitionError(
+                        f"state {name!r}: a waiting state's timeout comes from the runbook's approval_minutes "
+                        "(leave out TimeoutSecondsPath)"
+                    )
+                found = state.get("TimeoutSeconds", expected)
+                if found != expected:
+                    raise DefinitionError(
+                        f"state {name!r}: TimeoutSeconds {found!r} is not what the runbook's approval_minutes "
+                        f"({approval_minutes}) gives a waiting state ({expected} s: {approval_minutes} min and "
+                        f"{EXPIRY_GRACE_S} s for opsbot to expire it): leave TimeoutSeconds out, the stack sets it"
+                    )
+                state["TimeoutSeconds"] = expected
+            for branch in state.get("Branches") or []:
+                walk(branch)
+            for key in ("Iterator", "ItemProcessor"):
+                if isinstance(state.get(key), dict):
+                    walk(state[key])
+
+    walk(copied)
+    return copied
+
+
+def deployed_definition(book: Runbook, root: Path) -> dict[str, Any]:
+    """What the stack (and the local stack) deploys for a runbook defined in the repository: its definition file,
+    checked, its waiting states' timeouts from `approval_minutes`."""
+    assert book.definition is not None
+    return with_waiting_timeouts(load_definition(root / book.definition), book.approval_minutes)
 
 
 def task_resources(document: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -132,7 +132,7 @@ class _ServicesOnDisk(Sequence[str]):
 
 class KnownServicesLoader(Loader):
     """botocore's data loader, minus the scan it makes before loading any model: to check that the service is
-    known, `load_service_model` lists every service directory of the SDK (~420, each listed and probed) for each
+    known, `load_service_model` lists every service directory of the SDK (~450, each listed and probed) for each
     kind of data (the model, the endpoint rules). Here the check looks at the one service's directory; the data
     loaded, and the errors for an unknown service, are botocore's own."""
 

@@ -25,7 +25,7 @@ from constructs import Construct
 
 from infra.aws.nag import acknowledge
 from shared.inventory import Inventory, InventoryError
-from shared.runbooks import DefinitionError, load_definition, state_machine_name, task_resources
+from shared.runbooks import DefinitionError, deployed_definition, state_machine_name, task_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def definitions(inventory: Inventory, *, root: Path = ROOT, source: str = "inven
         if book.definition is None:
             continue
         try:
-            document = load_definition(root / book.definition)
+            document = deployed_definition(book, root)
             grant_of(document, has_ecs=any(inventory.targets[t].ecs for t in book.targets))
         except DefinitionError as exc:
             raise InventoryError(f"{source} is invalid: runbooks.{name}.definition: {exc}") from None

@@ -2,8 +2,9 @@
 
 Deployed in that account (`cdk deploy OpsbotTarget-222222222222-opsbot-target` with its credentials), after the
 opsbot stack: IAM checks that the trusted principal, the worker's role, exists. The role trusts the worker's role
-alone, and holds exactly what the targets reached through it need, derived from the inventory as the worker's own
-permissions are (infra/aws/worker_permissions.py), per region the targets name.
+alone, and holds exactly what the targets and runbooks reached through it need (a runbook's existing state
+machine there: the Step Functions calls its operations declare, on it and its executions), derived from the
+inventory as the worker's own permissions are (infra/aws/worker_permissions.py), per region they name.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def worker_role_arn(role_arn: str, worker_account: str) -> str:
 
 
 class TargetAccountStack(Stack):
-    """The role `role_arn` names, trusted by the worker's role, with exactly its targets' permissions."""
+    """The role `role_arn` names, trusted by the worker's role, with exactly its targets' and runbooks'
+    permissions."""
 
     def __init__(
         self,
@@ -82,7 +84,7 @@ class TargetAccountStack(Stack):
             role_name=parts["name"],
             path=parts["path"],
             assumed_by=iam.ArnPrincipal(trusted_role_arn),
-            description="opsbot's worker acts here for the inventory's targets: least privilege",
+            description="opsbot's worker acts here for the inventory's targets and runbooks: least privilege",
             packed=statements,
             wildcards=wildcards,
         )

@@ -154,7 +154,7 @@ class InventoryResources:
             codebuild_projects=tuple(sorted(suites | migrations)),
             report_projects=tuple(sorted(suites)),
             pipelines=tuple(sorted({t.pipeline for t in targets if t.pipeline})),
-            state_machines=tuple(sorted(_state_machines(inventory))) if own else (),
+            state_machines=tuple(sorted(_state_machines(inventory, role_arn, region))),
             plugin_tables=tuple(
                 (key, tuple(t.kinds[key] for t in targets if key in t.kinds))
                 for key in sorted(plugin_kinds())
@@ -190,14 +190,26 @@ class InventoryResources:
         return tuple(a for kind in order if self.has(kind) for a in actions_on(kind, unscoped=True))
 
 
-def _state_machines(inventory: Inventory) -> set[str]:
-    """The runbooks' state machines the worker calls with its own role: the stack's (by name) and the existing
-    ones in its account (by ARN); one in another account is called through that account's role."""
+def runbook_placement(inventory: Inventory, name: str) -> tuple[str | None, str | None]:
+    """(role ARN, region) a runbook's state machine is reached through: its `account`'s, else the worker's own
+    (None, None), as a target's placement is."""
+    book = inventory.runbooks[name]
+    if book.account is None:
+        return None, None
+    account = inventory.accounts[book.account]
+    return account.role_arn, account.region
+
+
+def _state_machines(inventory: Inventory, role_arn: str | None, region: str | None) -> set[str]:
+    """The runbooks' state machines reached through `role_arn` in `region`: the stack's (by name; in the worker's
+    own account) and the existing ones (by ARN), in the worker's account or through another account's role."""
     found: set[str] = set()
     for name, book in inventory.runbooks.items():
+        if runbook_placement(inventory, name) != (role_arn, region):
+            continue
         if book.definition is not None:
             found.add(state_machine_name(name))
-        elif book.state_machine_arn is not None and book.account is None:
+        elif book.state_machine_arn is not None:
             found.add(book.state_machine_arn)
     return found
 
@@ -212,8 +224,11 @@ class OperationPermissions:
 
 
 def placements(inventory: Inventory) -> list[tuple[str | None, str | None]]:
-    """Every (role ARN, region) the inventory's targets are reached through; (None, None) first, always."""
-    found = {(t.role_arn, t.region) for t in inventory.targets.values()} - {(None, None)}
+    """Every (role ARN, region) the inventory's targets and runbooks are reached through; (None, None) first,
+    always."""
+    found = {(t.role_arn, t.region) for t in inventory.targets.values()}
+    found |= {runbook_placement(inventory, name) for name in inventory.runbooks}
+    found -= {(None, None)}
     return [(None, None), *sorted(found, key=lambda p: (p[0] or "", p[1] or ""))]
 
 

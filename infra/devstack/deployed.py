@@ -7,9 +7,10 @@ hashing the CDK app's sources, cdk.json, the shared modules it reads and the inv
 `opsbot local` synthesizes only when one of them changed (about 10 s; a cached one is read in milliseconds).
 
 `function_policies(template, role, resources)` gives every policy document attached to the role of the
-function (`ack` or `worker`), inline (`AWS::IAM::Policy`, the role's own `Policies`) and managed
-(`AWS::IAM::ManagedPolicy`), with `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub` and `Fn::Select` resolved to the
-local resources' names and ARNs (`LocalResources`). A reference to anything else fails loudly.
+function (`ack` or `worker`; `role_policies`: of any role, a runbook's state machine's too), inline
+(`AWS::IAM::Policy`, the role's own `Policies`) and managed (`AWS::IAM::ManagedPolicy`), with `Ref`,
+`Fn::GetAtt`, `Fn::Join`, `Fn::Sub` and `Fn::Select` resolved to the local resources' names and ARNs
+(`LocalResources`). A reference to anything else fails loudly.
 
     python -m infra.devstack.deployed --inventory FILE --out FILE   (what `template` runs)
 """
@@ -381,10 +382,28 @@ class RolePolicies:
 
 
 def function_policies(template: Mapping[str, Any], function: str, local: LocalResources) -> RolePolicies:
-    """Every policy document of the function's role, resolved against `local`. A managed policy of AWS's own
-    (an ARN in ManagedPolicyArns that is not in the template) cannot be reproduced: it raises."""
+    """Every policy document of the function's role, resolved against `local` (`role_policies`)."""
+    return role_policies(template, function_role(template, function), local)
+
+
+def state_machine_roles(template: Mapping[str, Any]) -> dict[str, str]:
+    """The logical id of the role of each state machine the template deploys, by the state machine's name."""
+    found: dict[str, str] = {}
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        role = props.get("RoleArn")
+        if not (isinstance(role, dict) and "Fn::GetAtt" in role):
+            raise UnresolvedReference(f"the state machine {logical_id} has a role not in the template: {role}")
+        found[str(props.get("StateMachineName") or logical_id)] = str(role["Fn::GetAtt"][0])
+    return found
+
+
+def role_policies(template: Mapping[str, Any], role_id: str, local: LocalResources) -> RolePolicies:
+    """Every policy document of the template's role `role_id`, resolved against `local`. A managed policy of AWS's
+    own (an ARN in ManagedPolicyArns that is not in the template) cannot be reproduced: it raises."""
     resolver = Resolver(template, local)
-    role_id = function_role(template, function)
     resources = template["Resources"]
     role = resources[role_id]["Properties"]
     inline = [(p["PolicyName"], resolver.resolve(p["PolicyDocument"])) for p in role.get("Policies", [])]

@@ -11,7 +11,8 @@ The modes (`Mode`):
 
 - ``refuse``: the connection is reset before anything is forwarded (the target never sees the request).
 - ``error``: an error answer (503 by default) instead of the target's: ``after`` (the default) forwards first,
-  so the target acted; ``before`` answers without forwarding.
+  so the target acted; ``before`` answers without forwarding. With status 400 a JSON-protocol AWS call is
+  answered ``ThrottlingException`` ("Rate exceeded"), as AWS throttles it (botocore retries it with backoff).
 - ``reset``: the connection is reset after the target acted (``before``: without forwarding).
 - ``timeout``: the request is forwarded and the answer held back until the client gives up (its read timeout).
 - ``latency``: the answer comes, ``delay_s`` late.
@@ -293,6 +294,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     front_name: str
     upstream: tuple[str, int]
     protocol_version = "HTTP/1.1"
+    #: The upstream connection of this client connection, kept between its requests (`_forward`).
+    _upstream: http.client.HTTPConnection | None = None
     # One write per answer, sent at once: small writes would wait on delayed ACKs (Nagle), ~40 ms each.
     wbufsize = 1 << 16
     disable_nagle_algorithm = True
@@ -366,19 +369,34 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         )
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(*self.upstream, timeout=120)
-        connection.connect()
-        assert connection.sock is not None
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        """Send the request upstream on this client connection's own upstream connection, kept alive while the
+        upstream keeps it (moto does: a new connection per request would cost moto a thread each); a kept one
+        the upstream closed while idle is replaced before anything is sent on it, never resent after."""
+        connection = self._upstream
+        if connection is not None and _dropped(connection):
+            connection.close()
+            connection = None
+        if connection is None:
+            connection = http.client.HTTPConnection(*self.upstream, timeout=120)
+            connection.connect()
+            assert connection.sock is not None
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._upstream = None
+        # Host as the client sent it: it is part of what SigV4 signed (a target checking signatures would
+        # refuse a rewritten one).
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         try:
-            # Host as the client sent it: it is part of what SigV4 signed (a target checking signatures would
-            # refuse a rewritten one).
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             connection.request(self.command, self.path, body=body or None, headers=headers)
             response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
+            answer = response.status, response.getheaders(), response.read()
+        except BaseException:
             connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self._upstream = connection
+        return answer
 
     def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response_only(status)
@@ -403,7 +421,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _error_body(self, status: int, call: Call) -> tuple[list[tuple[str, str]], bytes]:
         reason = f"injected by the fault proxy: {call.name}"
         if self.headers.get("X-Amz-Target"):
-            body = json.dumps({"__type": "ServiceUnavailableException", "message": reason}).encode()
+            kind, reason = (
+                ("ThrottlingException", f"Rate exceeded ({reason})")
+                if status == 400
+                else ("ServiceUnavailableException", reason)
+            )
+            body = json.dumps({"__type": kind, "message": reason}).encode()
             return [("Content-Type", "application/x-amz-json-1.0")], body
         if call.front == "slack":
             return [("Content-Type", "application/json")], json.dumps({"ok": False, "error": "fatal_error"}).encode()
@@ -440,6 +463,22 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with contextlib.suppress(OSError):
             super().finish()
+        if self._upstream is not None:
+            self._upstream.close()
+            self._upstream = None
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """A kept connection the upstream closed (or wrote to unasked) while it was idle: readable before a request."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    poller = select.poll()  # select.select refuses descriptors past 1024
+    try:
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
 
 
 __all__ = ["DYNAMODB_WRITES", "MODES", "Call", "Fault", "FaultProxy", "Rule", "parse_rules"]

@@ -7,11 +7,17 @@ botocore call to moto opened a new TCP connection, which AWS's endpoints do not 
 handler reads a request's body whole before moto sees it (moto reads it from memory, nothing is left on the
 connection), keeps werkzeug's after-response drain off the next request, and lets the connection stay open,
 unless the client asks to close it or the request's body is chunked (werkzeug's own path, closed as before).
+
+Two per-request costs go too: the request line werkzeug formats and logs at INFO for every call (the `werkzeug`
+logger is set to WARNING: errors are still logged), and moto's lookup of the service of a request to
+`127.0.0.1:<port>`, which lists moto's package directory (an `isdir` per service, ~150) on every request: the
+list is read once.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 
@@ -19,11 +25,17 @@ def apply() -> bool:
     """Serve moto with the kept-alive handler; False if moto's server layout differs."""
     try:
         import moto.server
+        from moto import backends
         from moto.moto_server.werkzeug_app import MotoRequestHandler
     except ImportError:
         return False
     if not hasattr(moto.server, "MotoRequestHandler"):
         return False
+    if hasattr(backends, "list_of_moto_modules"):
+        modules = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = lambda: modules
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    requests_logged = logging.getLogger("werkzeug").isEnabledFor
 
     class KeepAliveRequestHandler(MotoRequestHandler):
         """moto's handler, with the request body read up front and `Connection: close` left out."""
@@ -59,6 +71,10 @@ def apply() -> bool:
                 super().run_wsgi()
             finally:
                 self.rfile = connection_stream
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if requests_logged(logging.INFO):  # else not even formatted
+                super().log_request(code, size)
 
         def send_header(self, keyword: str, value: str) -> None:
             if self._body_read and keyword.lower() == "connection" and value.lower() == "close":

@@ -307,7 +307,7 @@ def enforced_caller(access_key_id: str, account: str, partition: str = "aws") ->
         role = iam.get_role(role_name)
     except Exception:
         return None
-    if not any(tag.get("Key") == ENFORCED_TAG for tag in _tags(role)):
+    if not any(tag.get("Key") == ENFORCED_TAG for tag in role_tags(role)):
         return None
     documents: list[dict[str, Any]] = []
     for name in iam.list_role_policies(role_name):
@@ -320,7 +320,8 @@ def enforced_caller(access_key_id: str, account: str, partition: str = "aws") ->
     return Caller(role_name, documents)
 
 
-def _tags(role: Any) -> list[dict[str, str]]:
+def role_tags(role: Any) -> list[dict[str, str]]:
+    """A moto IAM role's tags as `[{"Key": ..., "Value": ...}]`."""
     tags = getattr(role, "tags", {}) or {}
     if isinstance(tags, dict):
         return [{"Key": str(k), "Value": str(v.get("Value") if isinstance(v, dict) else v)} for k, v in tags.items()]

@@ -6,7 +6,7 @@ moto interprets Amazon States Language only when its Step Functions backend is c
 the tasks' services back through the server's own port (`MOTO_PORT`), which is set here from the server's
 arguments.
 
-Two gaps are filled, each as small as it can be. First, moto 5.2's port of the interpreter passes an `aws-sdk:*` task's
+Four gaps are filled, each as small as it can be. First, moto 5.2's port of the interpreter passes an `aws-sdk:*` task's
 parameters to boto3 as the state machine names them (Step Functions' PascalCase: `Cluster`, `DesiredCount`) and
 hands back boto3's answer as it is (`services`, `desiredCount`), where Step Functions translates both ways (the
 SDK integrations' documented casing). Without it `aws-sdk:ecs:updateService` fails with `States.Runtime 'Cluster'`.
@@ -14,16 +14,27 @@ The translation uses moto's own helpers (`_to_boto_request`, `_from_boto_respons
 shapes, as the interpreter it was ported from does. Second, StopExecution: moto drops its `error` and `cause`
 and leaves the execution RUNNING (its task token still answered) until a task waiting for a token returns; AWS
 aborts it at once. The stop here passes both on and marks the execution ABORTED when StopExecution answers, as on
-AWS (its history's ExecutionAborted event comes when the waiting task's wait ends).
+AWS (its history's ExecutionAborted event comes when the waiting task's wait ends). Third, a task token answered
+once refuses the next answer (TaskTimedOut), as on AWS; moto took it while the execution ran. Fourth,
+SendTaskFailure keeps its `cause` (moto's handler dropped it).
 
-What is not done locally: the tasks run with moto's fixed credentials, so the state machine's own role is not
-enforced by the local IAM check (its statements are checked in tests/infra against the synthesized template).
+Last, each task runs as the state machine's role, as on AWS: moto's interpreter signs its task calls with fixed
+credentials, which nothing checks; here they are signed with a session of the execution's role when it is one the
+local stack enforces (`infra.devstack.roles.provision_runbook_roles`: the role the CDK app synthesizes for the
+runbook), so the moto server authorizes each task's call on its resource against that role's policies
+(`infra.devstack.moto_iam`). A task calling what its role does not allow fails (`AccessDenied...`), as on AWS.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import inspect
 import os
+import pkgutil
+import re
+import threading
+import time
 from typing import Any
 
 
@@ -89,7 +100,142 @@ def apply(argv: list[str]) -> bool:
 
     task._normalise_parameters = normalise_parameters
     task._normalise_response = normalise_response
-    return _patch_stop()
+    return _patch_stop() and _patch_answered_once()
+
+
+def _patch_answered_once() -> bool:
+    """A task token takes one answer: AWS refuses the next (`TaskTimedOut`, "Provided task does not exist
+    anymore"), where moto 5.2 took it while the execution ran (its waiting state's outcome replaced)."""
+    try:
+        from moto.stepfunctions.parser.asl.eval.callback.callback import (
+            CallbackConsumerTimeout,
+            CallbackNotifyConsumerError,
+            CallbackPoolManager,
+        )
+    except ImportError:
+        return False
+    original = CallbackPoolManager.notify
+
+    def notify(self: Any, callback_id: str, outcome: Any) -> bool:
+        endpoint = self.get(callback_id)
+        if endpoint is not None and endpoint.get_outcome() is not None:
+            raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
+        return bool(original(self, callback_id, outcome))
+
+    CallbackPoolManager.notify = notify  # type: ignore[method-assign]
+    return _patch_failure_cause()
+
+
+def _patch_failure_cause() -> bool:
+    """SendTaskFailure's `cause`, which moto 5.2's response handler drops (the state's TaskFailed had none)."""
+    try:
+        from moto.core.responses import EmptyResult
+        from moto.stepfunctions.responses import StepFunctionResponse
+    except ImportError:
+        return False
+
+    def send_task_failure(self: Any) -> Any:
+        backend = self.stepfunction_backend
+        kwargs = {"error": self._get_param("error")}
+        if "cause" in inspect.signature(backend.send_task_failure).parameters:  # the interpreter's backend
+            kwargs["cause"] = self._get_param("cause")
+        backend.send_task_failure(self._get_param("taskToken"), **kwargs)
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    return _patch_task_credentials()
+
+
+#: A session of a state machine's role is renewed after this long (moto's STS sessions last an hour).
+_SESSION_S = 1800.0
+_sessions: dict[str, tuple[float, tuple[str, str, str]]] = {}
+_sessions_lock = threading.Lock()
+
+
+def _role_session(role_arn: str | None) -> tuple[str, str, str] | None:
+    """Credentials of a session of `role_arn` (moto's STS, in this process), when it is a role the local stack
+    enforces (`moto_iam.ENFORCED_TAG`); None for any other (the task then runs with moto's fixed credentials)."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    from infra.devstack.moto_iam import ENFORCED_TAG, role_tags
+
+    match = _ROLE_ARN.match(role_arn or "")
+    if match is None:
+        return None
+    partition, account, name = match.group("partition"), match.group("account"), match.group("name")
+    now = time.monotonic()
+    with _sessions_lock:
+        cached = _sessions.get(str(role_arn))
+        if cached is not None and now - cached[0] < _SESSION_S:
+            return cached[1]
+        try:
+            role = iam_backends[account][partition].get_role(name)
+        except Exception:  # not a role of this moto: a machine provisioned without its role
+            return None
+        if not any(tag.get("Key") == ENFORCED_TAG for tag in role_tags(role)):
+            return None
+        assumed = sts_backends[account][partition].assume_role(
+            region_name="us-east-1",
+            role_session_name="states",
+            role_arn=str(role_arn),
+            policy="",
+            duration=int(_SESSION_S * 2),
+            external_id="",
+        )
+        session = (assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
+        _sessions[str(role_arn)] = (now, session)
+        return session
+
+
+_ROLE_ARN = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):role/(?:.*/)?(?P<name>[^/]+)$")
+
+
+def _patch_task_credentials() -> bool:
+    """The interpreter's task clients sign as the execution's role (the state machine's `roleArn`), as Step
+    Functions calls a task's service with the role's credentials: the moto server's IAM check
+    (`infra.devstack.moto_iam`) then authorizes each task's call on its resource against that role's policies.
+    moto 5.2 signs them all with fixed credentials (`boto_client_for`), which nothing checks."""
+    try:
+        from moto.stepfunctions.parser.asl.utils import boto_client
+    except ImportError:
+        return False
+    original = boto_client.boto_client_for
+    if not callable(original) or getattr(original, "_opsbot", False):
+        return callable(original)
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        client = original(region=region, service=service, state_credentials=state_credentials)
+        session = _role_session(getattr(state_credentials, "role_arn", None))
+        if session is None:
+            return client
+        import boto3
+
+        key, secret, token = session
+        make: Any = boto3.client  # a service named at run time (its typed overloads name each one)
+        return make(
+            service_name=service,
+            region_name=region,
+            endpoint_url=client.meta.endpoint_url,
+            config=client.meta.config,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+        )
+
+    boto_client_for._opsbot = True  # type: ignore[attr-defined]
+    boto_client.boto_client_for = boto_client_for
+    # Each task module imported the function by name: each gets this one.
+    import moto.stepfunctions.parser.asl.component as components
+
+    for module in pkgutil.walk_packages(components.__path__, components.__name__ + "."):
+        try:
+            loaded = importlib.import_module(module.name)
+        except Exception:
+            continue
+        if getattr(loaded, "boto_client_for", None) is original:
+            loaded.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    return True
 
 
 def _patch_stop() -> bool:

@@ -15,15 +15,17 @@ from typing import Any
 
 from infra.devstack.aws import Queues, Tables, aws_client, sdk_session
 from infra.devstack.codebuild import CodeBuildServer
-from infra.devstack.deployed import LocalResources, RolePolicies, function_policies, iam_inventory, template
+from infra.devstack.deployed import (
+    LocalResources,
+    RolePolicies,
+    function_policies,
+    iam_inventory,
+    role_policies,
+    state_machine_roles,
+    template,
+)
 from infra.devstack.moto_iam import ENFORCED_TAG, policy_document
 from infra.devstack.stand_in_iam import EnforcedSession
-
-#: Lambda's trust policy (what the template's roles have); moto's admin AssumeRole does not check it.
-_LAMBDA_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-}
 
 
 @dataclass(frozen=True)
@@ -110,17 +112,32 @@ def enforce_on_stand_ins(
     )
 
 
+def create_enforced_role(
+    endpoint_url: str, name: str, policies: RolePolicies, *, region: str = "us-east-1", service: str = "lambda"
+) -> str:
+    """Create the role `name` (unique in this moto), assumed by `service`, with `policies`, tagged to be checked:
+    its ARN."""
+    iam = aws_client("iam", endpoint_url, region)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    arn = iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(trust),
+        Tags=[{"Key": ENFORCED_TAG, "Value": "true"}],
+    )["Role"]["Arn"]
+    put_policies(endpoint_url, name, policies, region)
+    return str(arn)
+
+
 def provision_role(
     endpoint_url: str, name: str, policies: RolePolicies, *, region: str = "us-east-1"
 ) -> RoleCredentials:
     """Create the role `name` (unique in this moto) with `policies`, tagged to be checked, and a session of it."""
-    iam = aws_client("iam", endpoint_url, region)
-    arn = iam.create_role(
-        RoleName=name,
-        AssumeRolePolicyDocument=json.dumps(_LAMBDA_TRUST),
-        Tags=[{"Key": ENFORCED_TAG, "Value": "true"}],
-    )["Role"]["Arn"]
-    put_policies(endpoint_url, name, policies, region)
+    arn = create_enforced_role(endpoint_url, name, policies, region=region)
     credentials = aws_client("sts", endpoint_url, region).assume_role(RoleArn=arn, RoleSessionName=name)["Credentials"]
     return RoleCredentials(
         role_name=name,
@@ -170,3 +187,29 @@ def provision_function_roles(
         )
         for function in functions
     }
+
+
+def provision_runbook_roles(endpoint_url: str, inventory_toml: str, local: LocalResources) -> dict[str, str]:
+    """The role of each runbook's state machine as the template synthesized for `inventory_toml` has it (its
+    tasks' grants on the inventory's resources), created in moto and checked like the functions' roles: runbook
+    name -> role ARN, for `provision_runbooks`. moto's interpreter runs the machine's tasks as that role
+    (`infra.devstack.moto_sfn`)."""
+    from shared.inventory import Inventory
+    from shared.runbooks import state_machine_name
+
+    deployed = template(iam_inventory(inventory_toml))
+    roles = state_machine_roles(deployed)
+    suffix = uuid.uuid4().hex[:8]
+    found: dict[str, str] = {}
+    for name, book in Inventory.from_toml(inventory_toml).runbooks.items():
+        machine = state_machine_name(name)
+        if book.definition is None or machine not in roles:
+            continue
+        found[name] = create_enforced_role(
+            endpoint_url,
+            f"{machine}-{suffix}"[:64],
+            role_policies(deployed, roles[machine], local),
+            region=local.region,
+            service="states",
+        )
+    return found

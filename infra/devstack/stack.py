@@ -26,7 +26,13 @@ from infra.devstack.ingress import Ingress, LambdaHandler
 from infra.devstack.jenkins import JenkinsServer
 from infra.devstack.moto_cloudfront import DURATION_ENV as CLOUDFRONT_DURATION_ENV
 from infra.devstack.poller import SqsPoller
-from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_function_roles
+from infra.devstack.roles import (
+    RoleCredentials,
+    enforce_on_stand_ins,
+    local_resources,
+    provision_function_roles,
+    provision_runbook_roles,
+)
 from infra.devstack.runbooks import provision_runbooks
 from infra.devstack.sandboxes import SandboxPool, cold_start_instance
 from infra.devstack.slack_api import SlackApiServer
@@ -264,12 +270,14 @@ class LocalStack:
         """The inventory both functions read (TOML)."""
         return Path(self._write_inventory()).read_text()
 
-    def _provision_roles(self, provisioned: Provisioned, *, required: bool) -> None:
-        """Each function's role from the template synthesized for this inventory, and a session of each. Without
-        the CDK app (opsbot[cdk] not installed) the stack runs unchecked, and says so, unless asked for it."""
+    def _provision_roles(self, provisioned: Provisioned, *, required: bool) -> dict[str, str]:
+        """Each function's role from the template synthesized for this inventory, and a session of each; each
+        runbook's state machine's role (runbook name -> role ARN). Without the CDK app (opsbot[cdk] not installed)
+        the stack runs unchecked, and says so, unless asked for it."""
         local = local_resources(provisioned.queues, provisioned.tables, region=self.region)
         try:
             self.credentials = provision_function_roles(self.endpoint_url, self.inventory_text(), local)
+            runbook_roles = provision_runbook_roles(self.endpoint_url, self.inventory_text(), local)
             # The worker's CodeBuild/CodePipeline calls go to the local stand-in: checked there the same way.
             enforce_on_stand_ins(
                 self.codebuild,
@@ -282,6 +290,8 @@ class LocalStack:
             if required:
                 raise
             print(f"opsbot local: IAM not enforced: {exc}", file=sys.stderr, flush=True)
+            return {}
+        return runbook_roles
 
     def denials(self) -> list[Denial]:
         """Every call refused to a function's role since this stack started (when it started its own moto)."""
@@ -328,13 +338,16 @@ class LocalStack:
             self.codebuild.start()
             self.jenkins.start()
             provision_demo_ops(self.endpoint_url, self.region, self.codebuild, self.jenkins)
+            runbook_roles: dict[str, str] = {}
+            if self._iam is not False:
+                runbook_roles = self._provision_roles(self.provisioned, required=self._iam is True and self._iam_asked)
+            # Each runbook's state machine, its tasks run as the role the stack gives it (when IAM is enforced).
             self.runbook_arns = provision_runbooks(
                 aws_client("stepfunctions", self.endpoint_url, self.region),
                 load_inventory(self._write_inventory()),
                 account=LOCAL_ACCOUNT,
+                roles=runbook_roles,
             )
-            if self._iam is not False:
-                self._provision_roles(self.provisioned, required=self._iam is True and self._iam_asked)
             # Both functions share this process's environment, but each is imported (cold-started)
             # while only its own variables are set, as on Lambda: the ack never sees the bot token.
             # Everything is on 127.0.0.1; slack_sdk ignores NO_PROXY, so proxies go for the stack's lifetime.

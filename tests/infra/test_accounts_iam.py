@@ -175,3 +175,73 @@ def test_roles_in_other_accounts_need_the_workers_account_at_synth(tmp_path: Pat
 
     with pytest.raises(ConfigError, match="workerAccount"):
         synthesize(inventory=str(path))
+
+
+#: A runbook's existing state machine in another account (through prod-eu's role, which its targets use too) and one
+#: in an account no target is in (its role only for the runbook).
+FAILOVER = "arn:aws:states:eu-west-1:222222222222:stateMachine:failover"
+DR_ROLE = "arn:aws:iam::444444444444:role/opsbot-dr"
+DRILL = "arn:aws:states:us-east-1:444444444444:stateMachine:drill"
+RUNBOOKS_ELSEWHERE = f"""\
+[accounts.dr]
+role_arn = "{DR_ROLE}"
+
+[runbooks.failover]
+state_machine_arn = "{FAILOVER}"
+account = "prod-eu"
+environment = "prod"
+
+[runbooks.drill]
+state_machine_arn = "{DRILL}"
+account = "dr"
+"""
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    path = tmp_path_factory.mktemp("runbook-accounts") / "inventory.toml"
+    path.write_text(TWO_ACCOUNTS + RUNBOOKS_ELSEWHERE)
+    return synthesize(inventory=str(path), workerAccount=WORKER_ACCOUNT)
+
+
+def _states_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _sorted([s for s in statements if "states:" in json.dumps(s["Action"])])
+
+
+def test_a_runbook_in_another_account_gets_the_workers_states_grants_in_that_accounts_role_and_none_at_home(
+    elsewhere,
+):
+    from infra.aws.worker_permissions import actions_on
+
+    machine_actions, execution_actions = list(actions_on("state_machine")), list(actions_on("execution"))
+    assert {"states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"} <= set(machine_actions)
+    assert {"states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"} <= set(execution_actions)
+
+    def grants(machine: str) -> list[dict[str, Any]]:
+        executions = machine.replace(":stateMachine:", ":execution:") + ":*"
+        return _sorted(
+            [
+                {"Action": machine_actions, "Effect": "Allow", "Resource": machine},
+                {"Action": execution_actions, "Effect": "Allow", "Resource": executions},
+            ]
+        )
+
+    eu, books, dr = elsewhere.stack.target_accounts
+    [eu_policy] = _role(eu)["Policies"]
+    assert _states_statements(eu_policy["PolicyDocument"]["Statement"]) == grants(FAILOVER)
+    # An account with no target, only a runbook: a stack of its own, its role holding exactly the runbook's grants.
+    assert dr.stack_name == "OpsbotTarget-444444444444-opsbot-dr"
+    dr_role = _role(dr)
+    assert dr_role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "AWS": f"arn:aws:iam::{WORKER_ACCOUNT}:role/opsbot-worker"
+    }
+    [dr_policy] = dr_role["Policies"]
+    assert _sorted(dr_policy["PolicyDocument"]["Statement"]) == grants(DRILL)
+    [books_policy] = _role(books)["Policies"]
+    assert _states_statements(books_policy["PolicyDocument"]["Statement"]) == []
+
+    # The worker's own role: no states grant on another account's machines; it may assume the runbooks' roles.
+    worker = _statements_of_role(elsewhere, elsewhere.stack.worker.worker.role)
+    assert _states_statements(worker) == []
+    [assume] = [s for s in worker if s["Action"] == "sts:AssumeRole"]
+    assert sorted(assume["Resource"]) == sorted([DR_ROLE, PATH_ROLE, ROLE])

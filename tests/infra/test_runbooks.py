@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.aws.runbooks import grant_of
+from infra.aws.runbooks import definitions, grant_of
 from infra.aws.worker_permissions import actions_on
-from shared.inventory import InventoryError
-from shared.runbooks import DefinitionError, load_definition
+from shared.inventory import Inventory, InventoryError
+from shared.runbooks import (
+    EXPIRY_GRACE_S,
+    DefinitionError,
+    load_definition,
+    waiting_timeout_s,
+    with_waiting_timeouts,
+)
 from tests.infra.conftest import ROOT, synthesize
 
 RUNBOOK_INVENTORY = """\
@@ -60,7 +66,12 @@ def test_the_runbook_is_a_state_machine_with_its_own_least_privilege_role(synth_
     props = machine["Properties"]
     assert props["StateMachineName"] == "opsbot-restart-safely"
     deployed = json.loads(props["DefinitionString"]) if isinstance(props["DefinitionString"], str) else None
-    assert deployed == load_definition(ROOT / "runbooks/restart-safely.asl.json")
+    # The definition file, its waiting state's TimeoutSeconds derived from approval_minutes (60 by default).
+    written = load_definition(ROOT / "runbooks/restart-safely.asl.json")
+    assert "TimeoutSeconds" not in written["States"]["Ask a second person"]
+    assert deployed is not None and deployed["States"]["Ask a second person"]["TimeoutSeconds"] == 60 * 60 + 300
+    deployed["States"]["Ask a second person"].pop("TimeoutSeconds")
+    assert deployed == written
     role_id = props["RoleArn"]["Fn::GetAtt"][0]
     role = synth_runbooks.json["Resources"][role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
@@ -135,3 +146,31 @@ def test_a_runbook_whose_definition_is_missing_stops_the_synth_naming_the_key(tm
     path.write_text(RUNBOOK_INVENTORY.replace("restart-safely.asl.json", "nowhere.asl.json"))
     with pytest.raises(InventoryError, match=r"runbooks\.restart-safely\.definition: cannot read"):
         synthesize(inventory=str(path))
+
+
+def test_a_waiting_states_timeout_comes_from_approval_minutes_and_another_stops_the_synth(tmp_path: Path):
+    """approval_minutes is the one number: the deployed waiting state times out at it (plus the grace opsbot's
+    expiry needs to fail it first); a definition saying another TimeoutSeconds stops the synth naming the key,
+    the state and both numbers."""
+    written = load_definition(ROOT / "runbooks/restart-safely.asl.json")
+    assert with_waiting_timeouts(written, 5)["States"]["Ask a second person"]["TimeoutSeconds"] == (
+        waiting_timeout_s(5)
+    )
+    assert waiting_timeout_s(5) == 5 * 60 + EXPIRY_GRACE_S
+    assert "TimeoutSeconds" not in written["States"]["Read desired count"]  # only the waiting states
+
+    written["States"]["Ask a second person"]["TimeoutSeconds"] = 3600
+    definition = tmp_path / "runbooks" / "mismatch.asl.json"
+    definition.parent.mkdir()
+    definition.write_text(json.dumps(written))
+    path = tmp_path / "inventory.toml"
+    path.write_text(
+        RUNBOOK_INVENTORY.replace("runbooks/restart-safely.asl.json", "runbooks/mismatch.asl.json")
+        + "approval_minutes = 30\n"
+    )
+    with pytest.raises(
+        InventoryError,
+        match=r"runbooks\.restart-safely\.definition: state 'Ask a second person': TimeoutSeconds 3600 is not what "
+        r"the runbook's approval_minutes \(30\) gives a waiting state \(2100 s",
+    ):
+        definitions(Inventory.from_toml(path.read_text()), root=tmp_path)

@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -37,9 +37,7 @@ from infra.devstack.demo import (
     demo_inventory_toml,
     script_demo_builds,
 )
-from infra.devstack.deployed import LOCAL_ACCOUNT
 from infra.devstack.fault_proxy import FaultProxy
-from infra.devstack.runbooks import provision_runbooks
 from opsbot_testkit.exactly_once import EFFECT_CALLS, faults_of
 from opsbot_testkit.exactly_once import Runner as BaseRunner
 from opsbot_testkit.faults import (
@@ -56,7 +54,7 @@ from opsbot_testkit.harness import Harness
 from shared.commands.control import RunbookAnswerArgs
 from shared.confirm import CONFIRM_TTL_S, settlement
 from shared.jobs import JobEnvelope, Requester, audit_target
-from shared.runbooks import TASK_MESSAGE_KEY, execution_arn, execution_name
+from shared.runbooks import REJECTED_ERROR, TASK_MESSAGE_KEY, execution_arn, execution_name
 from tests.events import alarm_body
 
 #: Real seconds a runbook's execution may take to reach its waiting state (about one; a bound, not a timing).
@@ -103,10 +101,12 @@ class Scenario:
     prompt: bool = False
     #: Added to the harness's inventory (TOML) for this scenario.
     inventory: str = ""
-    #: Approve on the waiting state of a job of this line (`/ops-run`), run until it waits and its state asked
-    #: about (outside the fault plan); the run's next steps are delivered after the click's job. The effect is
-    #: the waiting state answered at Step Functions; the run's requester sees one final message.
+    #: `answer` (Approve or Reject) on the waiting state of a job of this line (`/ops-run`), run until it waits
+    #: and its state asked about (outside the fault plan); the run's next steps are delivered after the click's
+    #: job. The effect is the waiting state answered at Step Functions; the run's requester sees one final
+    #: message, and the state's message says who answered.
     answers: str | None = None
+    answer: Literal["approve", "reject"] = "approve"
 
     def job(self, harness: Harness) -> JobEnvelope:
         job = harness.job("/ops-ping" if self.alarm else self.line)
@@ -201,12 +201,19 @@ def _executions(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any
 _sfn_before: set[str] = set()
 
 
-def _answers(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
-    """The waiting state of the run's execution answered at Step Functions (TaskSucceeded in its history)."""
-    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
-    arn = execution_arn(harness.runbook_arns["asked"], execution_name(job.job_id))
-    events = sfn.get_execution_history(executionArn=arn)["events"]
-    return sum(1 for e in events if e["type"] == "TaskSucceeded")
+def _answered(kind: str) -> Callable[[Harness, JobEnvelope, list[dict[str, Any]]], int]:
+    """The waiting state of the run's execution answered at Step Functions: `kind` events in its history
+    (TaskSucceeded for an Approve, TaskFailed with opsbot.Rejected for a Reject)."""
+
+    def count(harness: Harness, job: JobEnvelope, recorded: list[dict[str, Any]]) -> int:
+        sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+        arn = execution_arn(harness.runbook_arns["asked"], execution_name(job.job_id))
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+        if kind == "TaskFailed":
+            return sum(1 for e in events if (e.get("taskFailedEventDetails") or {}).get("error") == REJECTED_ERROR)
+        return sum(1 for e in events if e["type"] == kind)
+
+    return count
 
 
 #: The harness's runbook: a state machine of one Pass state (tests/integration/runbooks/noted.asl.json).
@@ -281,9 +288,18 @@ SCENARIOS = [
         "runbook step (Approve click)",
         "Approve on the waiting state of /ops-run asked",
         lease="runbook:asked",
-        effect=_answers,
+        effect=_answered("TaskSucceeded"),
         inventory=ASKED_RUNBOOK,
         answers="/ops-run asked",
+    ),
+    Scenario(
+        "runbook step (Reject click)",
+        "Reject on the waiting state of /ops-run asked",
+        lease="runbook:asked",
+        effect=_answered("TaskFailed"),
+        inventory=ASKED_RUNBOOK,
+        answers="/ops-run asked",
+        answer="reject",
     ),
     Scenario(
         "migrate (approved)",
@@ -381,7 +397,7 @@ class Runner(BaseRunner):
         if scenario.answers is not None:
             plan.reset(None)
             asked = self.h.job(scenario.answers)
-            click = self._asked(asked, scenario.answers, plan, kept)
+            click = self._asked(asked, scenario.answers, scenario.answer, plan, kept)
         plan.reset(fault)
         if asked is not None:
             job = click
@@ -420,6 +436,8 @@ class Runner(BaseRunner):
         # An expiry that finds its prompt decided says nothing (its message would replace the job's answer).
         late = self.h.slack.messages(key=job.job_id, job=job.job_id, after=self.due_seq) if scenario.prompt else []
         wrong = f" expiry posted {len(late)}" if late else ""
+        if asked is not None:
+            wrong += self._step_message_wrong(scenario)
         return Outcome(effects, finals, self._lease_free(scenario), deliveries, text, wrong), list(plan.calls)
 
     def _cancel_outcome(self, cancelled: JobEnvelope, cancel: JobEnvelope, effects: int, deliveries: int) -> Outcome:
@@ -441,7 +459,19 @@ class Runner(BaseRunner):
         text = "\n".join(r.text for r in [*told, *answered])
         return Outcome(effects, len(told), self.lease_free_of("payment"), deliveries, text, wrong)
 
-    def _asked(self, run: JobEnvelope, display: str, plan: FaultPlan, kept: list[str]) -> JobEnvelope:
+    def _step_message_wrong(self, scenario: Scenario) -> str:
+        """The waiting state's message must end saying who answered it (not "too late", not still asking)."""
+        said = "Approved by <@U0DAN>" if scenario.answer == "approve" else "Rejected by <@U0DAN>"
+        updates = [
+            m for m in self.h.slack.messages(channel="C0APPROVALS", after=_run_started[1]) if m.kind == "chat.update"
+        ]
+        if updates and said in updates[-1].text:
+            return ""
+        return f" step message: {updates[-1].text[:80] if updates else 'never updated'}"
+
+    def _asked(
+        self, run: JobEnvelope, display: str, answer: Literal["approve", "reject"], plan: FaultPlan, kept: list[str]
+    ) -> JobEnvelope:
         """The run's first step (its execution started), then its waiting state's task message (it arrives when the
         execution gets there: real time), delivered until the state is asked about in #approvals; the run's next
         steps are kept. The Approve click's job, as the ack queues it for a second person."""
@@ -459,16 +489,16 @@ class Runner(BaseRunner):
             kept.extend(m["Body"] for m in self.drain())
             for body in [b for b in kept if TASK_MESSAGE_KEY in b]:
                 kept.remove(body)
-                self.deliver_all(body, display, plan)
+                self.deliver_all(body, display, plan, keep=kept)  # its expiry's next look: after the click
             time.sleep(0.1)
         [button] = [e for b in asked[-1].payload["blocks"] if b["type"] == "actions" for e in b["elements"][:1]]
         job_id = f"{uuid.uuid4().hex}"
         return JobEnvelope(
             job_id=job_id,
             command="/ops-run",
-            text="(approve a runbook step)",
+            text=f"({answer} a runbook step)",
             requester=Requester(user_id="U0DAN", team_id="T0001", channel_id="C0APPROVALS"),
-            args=RunbookAnswerArgs(prompt_id=button["value"], answer="approve"),
+            args=RunbookAnswerArgs(prompt_id=button["value"], answer=answer),
             issued_at=self.h.clock.now(),
             correlation_id=job_id,
         )
@@ -630,11 +660,8 @@ def test_every_fault_on_the_path_still_runs_the_side_effect_once_and_answers_onc
         toml += ALARM_ROUTE
     toml += scenario.inventory
     harness.inventory_toml = toml
-    if scenario.inventory:  # its runbooks' state machines, as the stack deploys them
-        arns = provision_runbooks(
-            aws_client("stepfunctions", harness.moto.endpoint_url), harness.inventory, account=LOCAL_ACCOUNT
-        )
-        harness.runbook_arns = arns
+    if scenario.inventory:  # its runbooks' state machines and their roles, as the stack deploys them
+        harness.provision_runbooks()
     # Builds that end within one poll interval: a long job here is two steps (start, then its end).
     assert harness.codebuild is not None and harness.jenkins is not None
     # A build a cancel stops runs long: it must not end by itself while the cancel's deliveries move the clock.

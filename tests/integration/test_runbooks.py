@@ -12,21 +12,20 @@ import pytest
 
 from ack_function.step_clicks import accept_step_click
 from infra.devstack.aws import aws_client
-from infra.devstack.deployed import LOCAL_ACCOUNT
-from infra.devstack.runbooks import provision_runbooks
+from infra.devstack.demo import demo_inventory_toml
+from infra.devstack.fault_proxy import FaultProxy, Rule
 from shared.commands import DryRunArgs
 from shared.jobs import JobEnvelope
 from shared.queue import SqsJobQueue
-from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION, execution_arn, execution_name
+from shared.runbooks import EXPIRED_ERROR, STEP_APPROVE_ACTION, STEP_REJECT_ACTION, execution_arn, execution_name
+from worker_function.clients import AWS_MAX_ATTEMPTS
 
 #: Real seconds a run may take at most (moto's interpreter runs each state in real time: about 10 s quiet).
 DEADLINE_S = 120.0
 
 
 def _setup(harness: Any) -> tuple[Any, dict[str, str]]:
-    arns = provision_runbooks(
-        aws_client("stepfunctions", harness.moto.endpoint_url), harness.inventory, account=LOCAL_ACCOUNT
-    )
+    arns = harness.provision_runbooks()  # each under the role the CDK app synthesizes for it
     return harness.dispatcher(runbook_arns=arns), arns
 
 
@@ -127,6 +126,140 @@ def test_a_rejected_step_fails_the_run_and_says_why(harness):
     [final] = _final(harness, job)
     assert "failed" in final.text and "opsbot.Rejected" in final.text
     assert _execution(harness, arns, job)["status"] == "FAILED"
+
+
+def test_a_step_nobody_answers_in_time_fails_when_opsbot_expires_it_and_the_requester_is_told_once(harness):
+    """Given a run waiting for a person, when the runbook's approval_minutes pass with no answer, then opsbot fails
+    the waiting state (opsbot.Expired, with its cause) and the execution ends then, not at its state's
+    TimeoutSeconds; the step's message says so, and the requester gets one final message."""
+    worker, arns = _setup(harness)
+    book = harness.inventory.runbooks["restart-safely"]
+    job = harness.job("/ops-run restart-safely payment")
+    worker.handle_record(job.to_message(), 1)
+    _drive(harness, worker, lambda: _prompt(harness) is not None)
+    assert _execution(harness, arns, job)["status"] == "RUNNING"
+
+    harness.clock.advance(book.approval_minutes * 60 + 1)
+    _drive(harness, worker, lambda: bool(_final(harness, job)))
+
+    described = _execution(harness, arns, job)
+    assert described["status"] == "FAILED", described
+    assert described["error"] == EXPIRED_ERROR
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    failed = [
+        e["taskFailedEventDetails"]
+        for e in sfn.get_execution_history(executionArn=described["executionArn"])["events"]
+        if e["type"] == "TaskFailed"
+    ]
+    assert [f["error"] for f in failed] == [EXPIRED_ERROR]
+    assert f"within {book.approval_minutes} min" in failed[0]["cause"]
+    [final] = _final(harness, job)
+    assert "failed" in final.text and EXPIRED_ERROR in final.text
+    assert any(
+        f"Nobody answered within {book.approval_minutes} min" in m.text
+        for m in harness.slack.messages(channel="C0APPROVALS")
+    )
+    # A click after that is told the time ran out; nothing more reaches Step Functions or the requester.
+    _click(harness, STEP_APPROVE_ACTION, "U0DANA", _prompt(harness))
+    _drive(harness, worker, lambda: any("was already expired" in m.text for m in harness.slack.messages()))
+    assert len(_final(harness, job)) == 1
+
+
+#: The fault harness's runbook of one Pass state: its execution has ended by the job's first look.
+NOTED_RUNBOOK = """
+[runbooks.noted]
+definition = "tests/integration/runbooks/noted.asl.json"
+environment = "staging"
+"""
+
+
+@pytest.mark.parametrize("action", ["GetExecutionHistory", "DescribeExecution"])
+def test_a_throttled_look_at_the_execution_is_retried_by_the_queue_and_the_run_is_answered_once(harness, action):
+    """Given Step Functions throttling the job's look at its execution (ThrottlingException on the wire, more times
+    than the SDK retries, through every receive of the queue message and the first of the copy put back after its
+    last), the job is delivered again and follows the run to its end: one final message, that it succeeded, and
+    nothing that says it failed."""
+    harness.inventory_toml = demo_inventory_toml(harness.cluster) + NOTED_RUNBOOK
+    arns = harness.provision_runbooks()
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arns["noted"])["executions"]}
+    proxy = FaultProxy()
+    harness.wired(proxy)
+    sqs = aws_client("sqs", harness.moto.endpoint_url)
+    try:
+        looks = harness.settings().max_receive_count + 1  # SQS's receives, then the first of the copy put back
+        throttled = proxy.add(
+            Rule("error", service="states", action=action, when="before", status=400, times=looks * AWS_MAX_ATTEMPTS)
+        )
+        job = harness.job("/ops-run noted")
+        sqs.send_message(QueueUrl=harness.queues.queue_url, MessageBody=job.to_message())
+        failures = 0
+        deadline = time.monotonic() + DEADLINE_S
+        while not _final(harness, job):
+            assert time.monotonic() < deadline, "the run was not followed to its end"
+            for message in harness.queued(wait=1):
+                harness.clock.advance(harness.poll_s)
+                worker = harness.dispatcher(runbook_arns=arns)
+                try:
+                    worker.handle_record(message["Body"], int(message["Attributes"]["ApproximateReceiveCount"]))
+                except Exception:  # the batch item failed: SQS delivers it again (here at once)
+                    failures += 1
+                    sqs.change_message_visibility(
+                        QueueUrl=harness.queues.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+                    continue
+                harness.delete(message)
+    finally:
+        proxy.close()
+        harness.wire = None
+
+    assert throttled.fired == looks * AWS_MAX_ATTEMPTS  # every attempt of the SDK, at each of those looks
+    assert failures == looks - 1  # the last receive puts the job back instead of failing it
+    said = [m.text for m in harness.slack.messages(job=job.job_id[:8])]
+    [final] = _final(harness, job)
+    assert "succeeded" in final.text, said
+    assert not [t for t in said if "failed" in t.lower()], said
+    started = [
+        e for e in sfn.list_executions(stateMachineArn=arns["noted"])["executions"] if e["executionArn"] not in before
+    ]
+    assert [e["name"] for e in started] == [execution_name(job.job_id)]
+
+
+#: A runbook whose second task calls what its role does not allow (tests/integration/runbooks/strays.asl.json).
+STRAYS_RUNBOOK = """
+[runbooks.strays]
+definition = "tests/integration/runbooks/strays.asl.json"
+environment = "prod"
+targets = ["payment"]
+"""
+
+
+@pytest.mark.iam_denials  # the refusal is the point
+def test_a_task_its_state_machines_role_does_not_allow_fails_the_run_as_on_aws(harness):
+    """Given a runbook whose state machine runs under the role the CDK app synthesizes for it (its tasks' ECS actions
+    on its targets' services only), when a task reads another service, then the call is refused (AccessDenied, the
+    refusal logged naming the role, the action and the resource) and the execution fails, while its task on its
+    own target's service was allowed; the requester is told it failed, with the error."""
+    harness.inventory_toml = demo_inventory_toml(harness.cluster) + STRAYS_RUNBOOK
+    worker, arns = _setup(harness)
+    _, offset = harness.moto.denials()
+    job = harness.job("/ops-run strays payment")
+    worker.handle_record(job.to_message(), 1)
+    _drive(harness, worker, lambda: bool(_final(harness, job)))
+
+    sfn = aws_client("stepfunctions", harness.moto.endpoint_url)
+    described = sfn.describe_execution(executionArn=execution_arn(arns["strays"], execution_name(job.job_id)))
+    assert described["status"] == "FAILED", described
+    events = sfn.get_execution_history(executionArn=described["executionArn"])["events"]
+    succeeded = [e for e in events if e["type"] == "TaskSucceeded"]
+    [failed] = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
+    assert len(succeeded) == 1  # its own target's service: allowed
+    assert "AccessDenied" in failed["error"] + failed.get("cause", ""), failed
+    denials, _ = harness.moto.denials(offset)
+    assert [(d.action, d.resource.rsplit("/", 1)[-1]) for d in denials] == [("ecs:DescribeServices", "not-its-target")]
+    assert denials[0].role.startswith("opsbot-strays-")
+    [final] = _final(harness, job)
+    assert "failed" in final.text
 
 
 def test_a_dry_run_lists_the_states_and_the_input_and_starts_nothing(harness):

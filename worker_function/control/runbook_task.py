@@ -3,6 +3,11 @@ docs/runbooks.md). The waiting state is remembered first (its token, who ran the
 when: a decision record, `Decisions.open_task`), then asked about with Approve / Reject in the runbook's approval
 channel, or where it was run. The answer is `runbook_answer`'s.
 
+Then this job waits (queue delays, as a prompt's expiry does) until the answer's time has run out: if nobody
+answered, it claims the state's decision as expired and fails the state (SendTaskFailure `opsbot.Expired`, with the
+cause), so the execution ends then rather than at its state's TimeoutSeconds, and the run's own job tells its
+requester how it ended. An answer that came first leaves nothing to do.
+
 A token for a job opsbot does not know, or one that has ended, is answered with SendTaskFailure (the execution
 would otherwise wait for nobody); a token Step Functions no longer takes (the execution was stopped, the state timed
 out) is left alone.
@@ -11,6 +16,7 @@ out) is left alone.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +26,13 @@ from shared import blockkit
 from shared.blockkit import SlackMessage
 from shared.commands.control import RunbookTaskArgs
 from shared.jobs import JobEnvelope
-from shared.runbooks import STEP_APPROVE_ACTION, STEP_REJECT_ACTION, prompt_id_of
-from worker_function.operations import OperationContext
+from shared.runbooks import EXPIRED_ERROR, STEP_APPROVE_ACTION, STEP_REJECT_ACTION, prompt_id_of
+from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.operations.iam import Grant
-from worker_function.operations.protocols import Operation
+from worker_function.operations.protocols import Resumable
+from worker_function.operations.run import runbook_place
 from worker_function.outcomes import NothingToPost
+from worker_function.store.decisions import Decision
 from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
@@ -33,14 +41,24 @@ logger = logging.getLogger(__name__)
 GONE = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
 
 
-def ask(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+class State(StepState):
+    """The waiting state asked about: until when it takes an answer."""
+
+    runbook: str
+    answer_by: int
+    #: The runbook's approval_minutes when it was asked (what the people were told).
+    minutes: int
+
+
+def ask(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
     record = ctx.jobs.get(args.job_id)
     book = ctx.inventory.runbooks.get(record.subject) if record is not None else None
     if record is None or book is None or not record.active:
         why = "no such opsbot job" if record is None or book is None else f"its job {record.state}"
+        clients = runbook_place(ctx, record.subject, job)[1] if record is not None and book is not None else ctx.aws
         intent = ctx.intent(job, "sfn-task-failure", f"fail the waiting state {args.state}: {why}")
         ctx.effect(
-            FailTask(ctx.aws.client("stepfunctions"), args.token, "opsbot.NoSuchJob", f"nobody to ask: {why}", intent)
+            FailTask(clients.client("stepfunctions"), args.token, "opsbot.NoSuchJob", f"nobody to ask: {why}", intent)
         )
         return NothingToPost(reason=f"task token of job {args.job_id[:8]}: {why}")
     prompt_id = prompt_id_of(args.token)
@@ -63,7 +81,65 @@ def ask(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> Nothi
         approvers=book.approvers,
         rule=f"runbook:{record.subject}:{args.job_id}",
     )
-    return NothingToPost(reason=f"asked about state {args.state} of job {args.job_id[:8]} in {channel}")
+    return Wait(
+        progress=NothingToPost(reason=f"asked about state {args.state} of job {args.job_id[:8]} in {channel}"),
+        state=State(
+            runbook=record.subject,
+            answer_by=answer_by,
+            minutes=book.approval_minutes,
+            summary=f"{args.state} waits for an answer",
+        ),
+        delay_s=book.approval_minutes * 60,
+    )
+
+
+def expire(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+    """Nobody answered in time (unless someone did first): the waiting state fails with `EXPIRED_ERROR`."""
+    prompt_id = prompt_id_of(args.token)
+    wait = state.answer_by - ctx.now().timestamp()
+    if wait > 0:
+        record = ctx.decisions.get(prompt_id)
+        if record is not None and record.outcome:
+            return NothingToPost(reason=f"step {prompt_id} was {record.outcome} in time")
+        return Wait(progress=NothingToPost(reason="the step's time has not come"), state=state, delay_s=math.ceil(wait))
+    decided = ctx.decisions.claim(prompt_id, "expired")
+    if decided.outcome != "expired":
+        return NothingToPost(reason=f"step {prompt_id} was {decided.outcome} in time")
+    minutes = state.minutes
+    _, clients = runbook_place(ctx, state.runbook, job)
+    intent = ctx.intent(job, "sfn-task-failure", f"expire the waiting state {args.state}")
+    cause = f"nobody answered {args.state!r} within {minutes} min (opsbot's approval_minutes)"
+    sent = ctx.effect(FailTask(clients.client("stepfunctions"), args.token, EXPIRED_ERROR, cause, intent))
+    if decided.won:
+        record = ctx.decisions.get(prompt_id)
+        if record is not None:
+            update_step_message(ctx, record, expired_text(minutes, sent))
+    return NothingToPost(reason=f"step {prompt_id} expired" + ("" if sent else " (Step Functions had ended it)"))
+
+
+def expired_text(minutes: int, sent: bool) -> str:
+    """The waiting state's message once its time ran out (without its buttons)."""
+    if not sent:
+        return ":hourglass: This runbook step was not answered in time; its execution no longer waited for it."
+    return (
+        f":hourglass: Nobody answered within {minutes} min: the runbook's step fails ({EXPIRED_ERROR}); "
+        "the run's message says how it ended."
+    )
+
+
+def update_step_message(ctx: OperationContext, record: Decision, text: str) -> None:
+    """The waiting state's message says how it was decided (its buttons gone)."""
+    if not record.channel or not record.ts:
+        return
+    try:
+        ctx.slack.chat_update(
+            channel=record.channel,
+            ts=record.ts,
+            text=text,
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        )
+    except Exception:  # the decision stands; only the message keeps its buttons
+        logger.exception("could not update the runbook step's message")
 
 
 def step_prompt(
@@ -136,11 +212,15 @@ class FailTask:
 class RunbookTaskOperation:
     """The operation of `runbook_task` (see the module's docstring)."""
 
+    state = State
     effects = (FailTask,)
     permissions: tuple[Grant, ...] = (Grant(("states:SendTaskFailure",), on="state_machine"),)
 
-    def run(self, args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> NothingToPost:
+    def run(self, args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> StepResult:
         return ask(args, job, ctx)
 
+    def resume(self, args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext, state: State) -> StepResult:
+        return expire(args, job, ctx, state)
 
-OPERATION: Operation[RunbookTaskArgs] = RunbookTaskOperation()
+
+OPERATION: Resumable[RunbookTaskArgs, Any] = RunbookTaskOperation()

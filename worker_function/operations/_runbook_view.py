@@ -65,6 +65,28 @@ class Execution:
     cause: str = ""
 
 
+#: GetExecutionHistory pages read per look (1,000 events each): a bound on one step's work.
+MAX_HISTORY_PAGES = 10
+
+
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """The execution's history events, oldest first, paged (at most `MAX_HISTORY_PAGES`), without the states' data."""
+    events: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(MAX_HISTORY_PAGES):
+        page = sfn.get_execution_history(
+            executionArn=execution_arn,
+            maxResults=1000,
+            includeExecutionData=False,
+            **({"nextToken": token} if token else {}),
+        )
+        events.extend(page.get("events") or [])
+        token = page.get("nextToken")
+        if not token:
+            break
+    return events
+
+
 def read_history(events: Iterable[Mapping[str, Any]]) -> Execution:
     reader = _Reader()
     for event in events:

@@ -37,13 +37,11 @@ from worker_function.clients import Clients
 from worker_function.errors import PermanentJobError
 from worker_function.operations import OperationContext, Preview, StepResult, StepState, Wait
 from worker_function.operations._runbook_view import final_message, progress_message, read_history
+from worker_function.operations._runbook_view import history as events_of
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Resumable
 from worker_function.store.intents import Intent
 from worker_function.tracking import Stopped
-
-#: GetExecutionHistory pages read per look (1,000 events each): a bound on one step's work.
-MAX_HISTORY_PAGES = 10
 
 
 class State(StepState):
@@ -60,15 +58,24 @@ def _runbook(args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> tuple[Ru
     problem = book.refusal(args.target, args.parameters)
     if problem is not None:
         raise PermanentJobError(f"runbook `{args.runbook}`: {problem}")
-    machine = book.state_machine_arn or ctx.settings.runbook_arns.get(args.runbook)
+    machine, clients = runbook_place(ctx, args.runbook, job)
     if machine is None:
         raise PermanentJobError(
             f"runbook `{args.runbook}` has no deployed state machine (deploy the stack with this inventory)"
         )
-    if book.account is not None:
+    return book, machine, clients
+
+
+def runbook_place(ctx: OperationContext, name: str, job: JobEnvelope) -> tuple[str | None, Clients]:
+    """The state machine of runbook `name` (None: not deployed) and the clients that reach it: its account's role
+    for an existing one in another account (`account`), else the worker's own. Its waiting states are answered
+    there too: a task token is its execution's account's."""
+    book = ctx.inventory.runbooks.get(name)
+    machine = (book.state_machine_arn if book else None) or ctx.settings.runbook_arns.get(name)
+    if book is not None and book.account is not None:
         account = ctx.inventory.accounts[book.account]
-        return book, machine, ctx.aws_for(Target(role_arn=account.role_arn, region=account.region), job)
-    return book, machine, ctx.aws
+        return machine, ctx.aws_for(Target(role_arn=account.role_arn, region=account.region), job)
+    return machine, ctx.aws
 
 
 def _input(args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> str:
@@ -93,20 +100,6 @@ def _input(args: RunArgs, job: JobEnvelope, ctx: OperationContext) -> str:
 def _title(args: RunArgs) -> str:
     on = f" on `{blockkit.escape(args.target)}`" if args.target else ""
     return f"Runbook `{blockkit.escape(args.runbook)}`{on}"
-
-
-def _events(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    token: str | None = None
-    for _ in range(MAX_HISTORY_PAGES):
-        page = sfn.get_execution_history(
-            executionArn=arn, maxResults=1000, includeExecutionData=False, **({"nextToken": token} if token else {})
-        )
-        events.extend(page.get("events") or [])
-        token = page.get("nextToken")
-        if not token:
-            break
-    return events
 
 
 @dataclass(frozen=True)
@@ -221,7 +214,7 @@ class RunOperation:
         sfn = clients.client("stepfunctions")
         with _sfn_errors(f"cannot read execution {state.execution_arn}"):
             described = sfn.describe_execution(executionArn=state.execution_arn)
-            history = read_history(_events(sfn, state.execution_arn))
+            history = read_history(events_of(sfn, state.execution_arn))
         status = str(described.get("status", "RUNNING"))
         now = ctx.now()
         title = _title(args)
