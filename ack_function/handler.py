@@ -5,7 +5,8 @@ the init runs once at publish time, so what must not be shared or frozen is redo
 new SQS and Secrets Manager clients (their connections and credentials would be stale) and the signing
 secret, read from Secrets Manager then (it may have been set after the deploy). Neither client resolves
 credentials or connects when it is made, so the snapshot holds no credentials and no connection; what a first
-connection loads (the host lookup's code) is loaded at init, so the restore does not pay it.
+connection loads (the host lookup's code) is loaded at init, so the restore does not pay it; so is every command
+(an on-demand cold start imports only the commands its requests name).
 
 The ack loads neither the AWS SDK nor Bolt's Lambda adapter: SendMessage and GetSecretValue go through
 `shared.aws_json` (SigV4 over http.client) and events through `ack_function.adapter`. Reading the secret with
@@ -16,14 +17,18 @@ figures are in the README's "Benchmarks").
 from __future__ import annotations
 
 import binascii
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
 
 from ack_function.adapter import SlackRequestHandler
 from ack_function.app import build_app
+from ack_function.payloads import PAYLOADS
+from ack_function.pickers import PickClick
 from shared.aws_json import (
     CachedCredentials,
     Credentials,
@@ -31,6 +36,7 @@ from shared.aws_json import (
     SqsSendClient,
     credentials_from_environment,
 )
+from shared.commands.registry import prime as prime_commands
 from shared.errors import SettingsError
 from shared.inventory import Inventory, InventoryError, load_inventory
 from shared.observability import ACK_LATENCY, function_logger, function_metrics, publish
@@ -125,6 +131,11 @@ class AckFunction:
         if self.settings.initialization_type == "snap-start":  # a snapshot reads nothing: the restore does
             if self._sqs is not None:
                 self._sqs.prime()  # but what the restore's first connection would load is loaded here
+            prime()  # and every command and payload model (a cold start builds only those its requests use)
+            # Everything made so far is kept for good: frozen out of the collector, a restored copy's collections
+            # never walk (so never read or copy) the snapshot's pages for it.
+            gc.collect()
+            gc.freeze()
         else:
             self.warm()
             self.load_signing_secret()
@@ -145,6 +156,15 @@ class AckFunction:
         if self.handler is None and time.monotonic() - self._secret_checked_at >= SECRET_RETRY_S:
             self.load_signing_secret()
         return handle(self.handler, event, context)
+
+
+def prime() -> None:
+    """Before a SnapStart snapshot: import every command and build every model a request may read (an on-demand
+    cold start does it for the ones its requests use, when they use them)."""
+    prime_commands()
+    models: list[type[BaseModel]] = [*PAYLOADS, PickClick]
+    for model in models:
+        model.model_rebuild()
 
 
 def _init() -> AckFunction | None:

@@ -18,7 +18,7 @@ from ack_function.payloads import ActionClick, HomeOpened, MentionEvent, SlashCo
 from ack_function.pickers import PickClick
 from ack_function.route import Answer, Deny, Queue, Request, route
 from shared.blockkit import SlackMessage, echo, simple
-from shared.commands import COMMANDS, HomeArgs, find_command, quoted
+from shared.commands import HomeArgs, all_commands, find_command, quoted
 from shared.errors import EnqueueError
 from shared.inventory import Inventory
 from shared.inventory_entries import Intake
@@ -94,7 +94,7 @@ def _picked(click: PickClick, requester: Requester, inventory: Inventory | None)
         return replies.not_from_this_workspace()
     spec = find_command(click.command)
     if spec is None:
-        return replies.unknown_command(click.command, COMMANDS)
+        return replies.unknown_command(click.command, all_commands())
     words = click.words(spec)
     if any(len(word.split()) != 1 for word in words):
         display = f"{click.command} {click.choice}"

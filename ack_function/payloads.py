@@ -1,4 +1,7 @@
-"""The Slack payloads the ack reads, as typed models: a slash command, a mention, a button click, a Home tab."""
+"""The Slack payloads the ack reads, as typed models: a slash command, a mention, a button click, a Home tab.
+
+Each model's validator is built when it first reads a payload (`defer_build`): a cold start builds the one its
+first request needs; `PAYLOADS` are built before a SnapStart snapshot."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from shared.inventory_entries import Intake
 class SlashCommand(BaseModel):
     """The fields of Slack's slash-command payload that opsbot uses."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     command: str
     text: str = ""
@@ -28,7 +31,7 @@ class MentionEvent(BaseModel):
     """An Events API `app_mention` callback: `@opsbot deploy-status payment`. `team_id` is the installation's
     workspace (the callback's); `team`, `user_team` and `source_team` (Slack Connect) the author's."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     team_id: str
     event_id: str
@@ -64,7 +67,7 @@ def outsider(event: MentionEvent, intake: Intake) -> str | None:
 class ActionClick(BaseModel):
     """The fields of a `block_actions` payload that a button click (Confirm, Approve, a runbook) uses."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     action_id: str
     value: str = ""
@@ -96,10 +99,14 @@ class ActionClick(BaseModel):
 class HomeOpened(BaseModel):
     """An Events API `app_home_opened` callback: the viewer opened the app's Home tab (or its Messages tab)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     team_id: str
     event_id: str
     user: str
     channel: str = ""
     tab: str = "home"
+
+
+#: Every payload model the ack reads (with the picker's), built before a SnapStart snapshot.
+PAYLOADS: tuple[type[BaseModel], ...] = (SlashCommand, MentionEvent, ActionClick, HomeOpened)

@@ -87,7 +87,7 @@ def picker_for(spec: CommandSpec, inventory: Inventory, user: str, channel: str)
 class PickClick(BaseModel):
     """A choice in a picker: the command (from the action_id), the chosen name, and who chose it, where."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     command: str
     choice: str

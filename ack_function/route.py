@@ -29,7 +29,7 @@ from ack_function import replies
 from ack_function.pickers import offers_picker, picker_for
 from shared import messages
 from shared.blockkit import SlackMessage
-from shared.commands import COMMANDS, CommandSpec, DryRunArgs, find_command, quoted
+from shared.commands import CommandSpec, DryRunArgs, all_commands, find_command, quoted
 from shared.errors import UsageError
 from shared.guard import check
 from shared.inventory import Inventory, UnknownNameError
@@ -170,7 +170,7 @@ def plan_job(
     build parameter the inventory does not allow): nothing of that is queued."""
     spec = find_command(name)
     if spec is None:
-        return replies.unknown_command(name, COMMANDS)
+        return replies.unknown_command(name, all_commands())
     try:
         words, dry_run = spec.split_dry_run(text)
         args = spec.parse(words)

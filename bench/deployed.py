@@ -175,7 +175,40 @@ def build_asset(
         else:
             shutil.copy2(file, destination / file.name)
     subprocess.run(compile_command(interpreter, str(destination)), check=True, capture_output=True)
+    if "shared" in first_party:
+        write_indexes(interpreter, destination, source_root)
     return sorted(sources)
+
+
+#: Run by the asset's interpreter with `source_root` on its path: the indexes infra/aws/bundling.function_code puts
+#: at an asset's root, written by that tree's own code (a tree that has no such index writes none).
+WRITE_INDEXES = """
+import sys
+from pathlib import Path
+asset = Path(sys.argv[1])
+try:
+    from shared.plugins import INDEX_FILE, discover, index_json
+except ImportError:
+    pass
+else:
+    (asset / INDEX_FILE).write_bytes(index_json(discover()))
+try:
+    from shared.commands.registry import INDEX_FILE, index_json
+except ImportError:
+    pass
+else:
+    (asset / INDEX_FILE).write_bytes(index_json())
+"""
+
+
+def write_indexes(interpreter: str, destination: Path, source_root: Path = ROOT) -> list[str]:
+    """The plugin index (`opsbot_plugins.json`) and the command index (`opsbot_commands.json`) the CDK asset
+    carries, so a cold start here reads them as on Lambda instead of scanning entry points and listing packages.
+    The names written."""
+    before = set(os.listdir(destination))
+    env = {**os.environ, "PYTHONPATH": str(source_root), "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run([interpreter, "-c", WRITE_INDEXES, str(destination)], env=env, check=True, capture_output=True)
+    return sorted(set(os.listdir(destination)) - before)
 
 
 #: opsbot's after-restore hook, step by step, in a snapshot-mode process (no fork: the same work); then, in the same

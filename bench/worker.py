@@ -329,7 +329,10 @@ def compare_variants(
     revision = before_revision()
     trees = {"before": before_tree(revision), "after": ROOT}
     config = {
-        "values": values,
+        # Each variant makes its own demo inventory with its own code (`demo_cluster`): an older revision may not
+        # read this one's (a command or a table it does not know).
+        "values": {k: v for k, v in values.items() if k != "inventory_path"},
+        "demo_cluster": values["ecs_cluster"] if "inventory_path" in values else None,
         "response_base": response_base,
         "n": n,
         "warm": 20,

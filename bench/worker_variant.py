@@ -50,8 +50,18 @@ def main(tree: str, config_path: str, out_path: str) -> None:
     session.events.register("before-call", before_call)
     session.events.register("before-send", lambda **_: requests.update(["aws"]))
     n, warm = int(config["n"]), int(config["warm"])
+    values = dict(config["values"])
+    if config.get("demo_cluster"):  # the demo inventory as TREE's own code writes it (where TREE has one)
+        try:
+            from infra.devstack.demo import demo_inventory_toml
+        except ImportError:
+            pass
+        else:
+            inventory = Path(out_path).with_name("variant-inventory.toml")
+            inventory.write_text(demo_inventory_toml(config["demo_cluster"]))
+            values["inventory_path"] = str(inventory)
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # the EMF metric lines
-        worker = dispatcher_for(config["values"], session)
+        worker = dispatcher_for(values, session)
         bodies = queued_bodies([("/ops-ping", "0")] * (warm + n), config["response_base"])
         for body in bodies[:warm]:
             worker.handle_record(body, 1)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from shared.commands import COMMANDS, CommandSpec, find_command
-from shared.commands.builtin.build import JENKINS_RESERVED
+from shared.commands import CommandSpec, command_names, find_command
 from shared.commands.builtin.scale import MAX_TASKS
 from shared.errors import UsageError
 from shared.parameters import Parameter, ParameterName
-from shared.plugins import TargetKind, target_kinds
 from shared.policy import Environment
+
+if TYPE_CHECKING:
+    from shared.plugins import TargetKind
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
 
@@ -173,6 +174,8 @@ class JenkinsJob(InventoryModel):
     @field_validator("parameters")
     @classmethod
     def _not_reserved(cls, value: dict[str, JenkinsParameter]) -> dict[str, JenkinsParameter]:
+        from shared.commands.builtin.build import JENKINS_RESERVED  # the command's own (imported when first needed)
+
         for name in value:
             if name.lower() in JENKINS_RESERVED:
                 raise ValueError(f"{name!r} is a name Jenkins reserves, never a build parameter")
@@ -180,6 +183,8 @@ class JenkinsJob(InventoryModel):
 
     def refusal(self, parameters: Mapping[str, str]) -> str | None:
         """Why these build parameters may not be passed, in plain words; None when they may."""
+        from shared.commands.builtin.build import JENKINS_RESERVED
+
         allowed = ", ".join(sorted(self.parameters)) or "none"
         for name, value in parameters.items():
             if name.lower() in JENKINS_RESERVED:
@@ -231,7 +236,7 @@ def parse_command_line(line: str) -> tuple[CommandSpec, Any]:
     name, _, text = line.strip().partition(" ")
     spec = find_command(name)
     if spec is None:
-        known = ", ".join(s.name for s in COMMANDS)
+        known = ", ".join(command_names())
         raise ValueError(f"{line!r}: {name!r} is not a command (the commands are {known})")
     try:
         return spec, spec.parse(text)
@@ -254,4 +259,6 @@ def plugin_kinds() -> dict[str, TargetKind]:
 
 @functools.cache
 def _plugin_kinds() -> dict[str, TargetKind]:
+    from shared.plugins import target_kinds  # only where an inventory is read
+
     return target_kinds(taken=Target.model_fields)

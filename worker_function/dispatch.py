@@ -20,7 +20,7 @@ final answer either way).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aws_lambda_powertools.metrics import Metrics
@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import ValidationError
 
 from shared import messages
+from shared.blockkit import SlackMessage, echo, escape, shorten, simple
 from shared.commands import ApprovalRequestArgs, AuditNoteArgs, SettleArgs, pipeline_for
 from shared.errors import JobFormatError
 from shared.jobs import JobEnvelope, reply_target_of, utcnow
@@ -252,9 +253,8 @@ class Dispatcher:
         try:
             # The last word: through the response_url it replaces the job's last message; an answer there that
             # may have arrived (5xx) is followed by a channel post, as no retry follows (a possible second copy
-            # rather than none).
-            message = job_messages.gave_up(job.display, job.short_id, attempts, reason, done)
-            # Not `again` (no attempt sent this message); the last word: no retry follows.
+            # rather than none). Not `again`: no attempt sent this message.
+            message = gave_up(job.display, job.short_id, attempts, reason, done)
             self.replier.send(job, message, replace_original=True, last_word=True)
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
@@ -290,9 +290,30 @@ class Dispatcher:
         logger.error("rejecting a message that is not a job: %s", reason, extra=job_log_keys(target))
         if target is not None:
             try:
-                self.replier.send(target, job_messages.rejected(target.display, target.short_id, reason))
+                self.replier.send(target, rejected(target.display, target.short_id, reason))
             except Exception as exc:
                 reason += f" (the requester could not be told: {exc!r})"
         if self.dead_letters is None:
             raise JobFormatError(reason)
         self.dead_letters.put(body, reason=reason, attempts=attempts)
+
+
+def gave_up(display: str, short_id: str, attempts: int, reason: str, done: Sequence[str] = ()) -> SlackMessage:
+    """`done`: what the job made, or may have made, before it failed (its intents): said, so nobody assumes
+    nothing happened."""
+    made = ""
+    if done:
+        listed = "; ".join(escape(shorten(what, 200)) for what in list(done)[:5])
+        made = f"\nBefore it failed it made, or may have made: {listed}. Look at the target before running it again."
+    return simple(
+        f":x: {echo(display)} failed after {attempts} attempt{'s' if attempts != 1 else ''} (job `{short_id}`): "
+        f"{escape(shorten(reason, 1500))}{made}",
+        "The job is in the dead-letter queue; `opsbot dlq redrive` runs it again.",
+    )
+
+
+def rejected(display: str, short_id: str, reason: str) -> SlackMessage:
+    return simple(
+        f":x: {echo(display)} could not be run (job `{short_id}`): {escape(shorten(reason, 1500))}",
+        "The message is in the dead-letter queue for an operator to look at.",
+    )

@@ -18,6 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.alarm_events import is_alarm_body
+from shared.commands.registry import prime as prime_commands
 from shared.observability import function_logger
 from shared.settings import WorkerSettings
 from worker_function.app import bot_token_source, build_alarm_feed, build_deferrals, build_dispatcher
@@ -136,6 +137,7 @@ class WorkerFunction:
         when a client first signs a request (in a restored copy, never in the snapshot), and Slack's TLS context.
         Nothing is called: no connection is opened, no secret read."""
         check_all(source=False)  # the source rules are checked at synth (reading the SDK's models takes a while)
+        prime_commands()  # every job args model built (each is built when it first validates otherwise)
         self.build(aws_session(credentials_on_first_use()))
         default_tls()  # Slack's TLS context with the CA bundle loaded, as botocore's clients hold theirs
         assert self.dispatcher is not None and self.alarms is not None

@@ -17,7 +17,9 @@ the cold path). Without a 3.13 the asset is built without bytecode and synth say
 
 Plugins (`shared.plugins`) are resolved here, when the assets are built: each asset carries the installed
 plugins' packages and `opsbot_plugins.json`, the index the functions read instead of scanning the installed
-distributions' entry points on a cold start. A plugin that does not load fails the build, naming it.
+distributions' entry points on a cold start. A plugin that does not load fails the build, naming it. So are the
+commands: every one is loaded and checked here, and `opsbot_commands.json` lists each with its module, so a cold
+start lists no package and imports only the commands its requests name (`shared.commands.registry`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+from shared.commands.registry import INDEX_FILE as COMMAND_INDEX_FILE
+from shared.commands.registry import index_json as command_index_json
 from shared.plugins import INDEX_FILE, Plugin, discover, index_json, spec_module
 
 #: The repository root: where pyproject.toml and the function packages live.
@@ -415,7 +419,7 @@ def function_code(
         requirements=requirements_for(
             packages, root=root, extra_dirs=tuple(plugins.packages.values()), extra_declared=plugins.requirements
         ),
-        files={**(files or {}), INDEX_FILE: plugins.index},
+        files={**(files or {}), INDEX_FILE: plugins.index, COMMAND_INDEX_FILE: command_index_json()},
         root=root,
         bytecode_python=python,
         plugin_packages=plugins.packages,

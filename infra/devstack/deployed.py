@@ -181,8 +181,9 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 def iam_inventory(inventory: str) -> str:
     """`inventory` without its [policy] and [intake] tables (`NOT_IN_IAM`), for the roles' template: inventories
-    that differ only there (most tests' do) share one synth. When the text cannot be cut that way (a table written
-    inline, TOML the loader refuses), `inventory` as it is."""
+    that differ only there (most tests' do) share one synth, also when those tables came last (the blank lines left
+    at the end are dropped). When the text cannot be cut that way (a table written inline, TOML the loader refuses),
+    `inventory` as it is."""
     kept: list[str] = []
     skipping = False
     for line in inventory.splitlines(keepends=True):
@@ -199,7 +200,7 @@ def iam_inventory(inventory: str) -> str:
         return inventory
     if {k: v for k, v in whole.items() if k not in NOT_IN_IAM} != cut:
         return inventory
-    return stripped
+    return stripped.rstrip() + "\n"
 
 
 def _synthesize(inventory_file: str) -> dict[str, Any]:

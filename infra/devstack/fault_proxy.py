@@ -190,7 +190,9 @@ def parse_rules(text: str) -> list[Rule]:
 class FaultProxy:
     """The fronts, their rules and the calls they saw. Thread-safe; `close()` stops every front."""
 
-    def __init__(self, rules: list[Rule] | None = None) -> None:
+    def __init__(self, rules: list[Rule] | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        #: The seconds the rules' windows are measured in (a test may pass its own clock).
+        self.clock = clock
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
         self.rules: list[Rule] = []
@@ -226,7 +228,7 @@ class FaultProxy:
     def add(self, rule: Rule) -> Rule:
         with self._lock:
             if rule.trigger is None and rule.opened_at is None:
-                rule.opened_at = time.time()
+                rule.opened_at = self.clock()
             self.rules.append(rule)
         return rule
 
@@ -267,7 +269,7 @@ class FaultProxy:
             decided = decide(call)
             if decided is not None:
                 return decided
-        now = time.time()
+        now = self.clock()
         with self._lock:
             for rule in rules:
                 if rule.hits(call, now):
@@ -277,7 +279,7 @@ class FaultProxy:
     def _forwarded(self, call: Call) -> None:
         """The target answered `call`: the windows it triggers open now, before its caller hears back (the
         caller's next call is inside them however long this thread waits for a core)."""
-        now = time.time()
+        now = self.clock()
         with self._lock:
             for rule in self.rules:
                 rule.answered(call, now)

@@ -27,13 +27,16 @@ if TYPE_CHECKING:
         CommandLoadError,
         DryRunArgs,
         JobArgs,
+        all_commands,
+        command_names,
         find_command,
         pipeline_for,
         spec_for_kind,
     )
 
 #: The registry's names, loaded when first asked for: a plugin's spec module imports the kernel above
-#: (`shared.commands.spec`) without building the registry, which imports that same spec module.
+#: (`shared.commands.spec`) without building the registry, which imports that same spec module. `COMMANDS`
+#: loads every command (`all_commands()`): code on the ack's path asks for one (`find_command`) instead.
 _REGISTRY = frozenset(
     {
         "COMMANDS",
@@ -41,6 +44,8 @@ _REGISTRY = frozenset(
         "CommandLoadError",
         "DryRunArgs",
         "JobArgs",
+        "all_commands",
+        "command_names",
         "find_command",
         "pipeline_for",
         "spec_for_kind",
@@ -76,6 +81,8 @@ __all__ = [
     "Pipeline",
     "SettleArgs",
     "TargetArgs",
+    "all_commands",
+    "command_names",
     "find_command",
     "flag_word",
     "flag_words",

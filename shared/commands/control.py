@@ -3,7 +3,7 @@ here, its `Pipeline` in `CONTROL_PIPELINES` and its handler in `worker_function/
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
@@ -107,3 +107,6 @@ CONTROL_PIPELINES: dict[str, Pipeline] = {
     "runbook_task": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
     "runbook_answer": Pipeline(control=True, audited=False, policy_checked=False, approval=False, measured=False),
 }
+
+#: The worker's own messages' args models, by kind.
+CONTROL_MODELS: dict[str, type[Args]] = {str(m.model_fields["kind"].default): m for m in get_args(ControlArgs)}

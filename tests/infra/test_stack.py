@@ -16,6 +16,8 @@ from infra.aws.functions import METRICS_NAMESPACE
 from infra.aws.ingress import ROUTE_KEY, THROTTLE_BURST, THROTTLE_RATE
 from infra.aws.monitoring import ACK_P99_THRESHOLD_MS, OLDEST_MESSAGE_THRESHOLD_S
 from infra.aws.worker import BATCH_SIZE, INVENTORY_FILE, INVENTORY_PATH, LIVE_ALIAS, MAX_CONCURRENCY
+from shared.commands.registry import INDEX_FILE as COMMAND_INDEX_FILE
+from shared.commands.registry import index_json as command_index_json
 from shared.plugins import INDEX_FILE
 from shared.settings import (
     AUDIT_TABLE,
@@ -346,10 +348,13 @@ def test_given_the_worker_asset_when_it_is_built_then_the_inventory_is_where_ops
     shipped = tmp_path / Path(INVENTORY_PATH).relative_to("/var/task")
     assert shipped.read_bytes() == EXAMPLE_INVENTORY.read_bytes()
     assert (tmp_path / "worker_function" / "handler.py").is_file()
-    # Beside the inventory, the index of the plugins installed when the asset was built (empty without any).
-    assert [name for name, _ in bundler.files] == [INVENTORY_FILE, INDEX_FILE]
-    # The ack reads the same file at init, for the [policy] it applies from static lists.
-    assert [name for name, _ in synth.stack.ingress.ack.bundler.files] == [INVENTORY_FILE, INDEX_FILE]
+    # Beside the inventory, the index of the plugins installed when the asset was built (empty without any) and
+    # the index of the commands (each with its module: a cold start lists no package).
+    indexes = sorted([INVENTORY_FILE, INDEX_FILE, COMMAND_INDEX_FILE])
+    assert [name for name, _ in bundler.files] == indexes
+    assert (tmp_path / COMMAND_INDEX_FILE).read_bytes() == command_index_json()
+    # The ack reads the same files at init, for the [policy] it applies from static lists.
+    assert [name for name, _ in synth.stack.ingress.ack.bundler.files] == indexes
 
 
 def _setting_names(model) -> set[str]:

@@ -39,6 +39,16 @@ TEST_CHANNELS = (
 )
 
 
+def gone_and_stuck_toml(cluster: str) -> str:
+    """An inventory of two ECS targets for the tests of a failing target: `gone`, whose service does not exist, and
+    `stuck`, whose service a test creates with a rollout that never completes. One inventory for both tests: the
+    worker's role is synthesized once per inventory (a CDK synth, 10 s to a minute)."""
+    return (
+        f'[targets.gone]\necs = {{ cluster = "{cluster}", service = "gone" }}\n\n'
+        f'[targets.stuck]\necs = {{ cluster = "{cluster}", service = "stuck" }}\n'
+    )
+
+
 def workspace_for_tests() -> Workspace:
     """The workspace of the tests' local Slack: `TEST_CHANNELS`, the scopes `opsbot manifest` requests."""
     return Workspace.of(SlackChannel(c, c.lower()) for c in TEST_CHANNELS)

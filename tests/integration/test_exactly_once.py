@@ -57,8 +57,9 @@ from shared.jobs import JobEnvelope, Requester, audit_target
 from shared.runbooks import REJECTED_ERROR, TASK_MESSAGE_KEY, execution_arn, execution_name
 from tests.events import alarm_body
 
-#: Real seconds a runbook's execution may take to reach its waiting state (about one; a bound, not a timing).
-ASK_WAIT_S = 20.0
+#: Real seconds a runbook's execution may take to reach its waiting state (about one on a quiet machine; a bound, not
+#: a timing: generous, as moto's interpreter thread waits its turn on a busy 2-core machine).
+ASK_WAIT_S = 120.0
 
 #: Seconds between a failed delivery and the next where real time matters (a prompt not yet expired): about a
 #: visibility timeout.

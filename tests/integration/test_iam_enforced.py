@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from infra.devstack.aws import aws_client
 from infra.devstack.demo import OTHER_ROLE, demo_inventory_toml
-from infra.devstack.deployed import RolePolicies, function_policies, template
+from infra.devstack.deployed import RolePolicies, function_policies, iam_inventory, template
 from infra.devstack.iam_policy import remove_action
 from infra.devstack.roles import local_resources, provision_role
 from opsbot_testkit.harness import Harness
@@ -111,7 +111,7 @@ def _client(session: Any, service: str, h: Harness) -> Any:
 
 def _role(h: Harness, function: str, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Any:
     """A session of `function`'s role with the template's policies passed through `edit`."""
-    deployed = template(demo_inventory_toml(h.cluster))
+    deployed = template(iam_inventory(demo_inventory_toml(h.cluster)))
     policies = function_policies(deployed, function, local_resources(h.queues, h.tables))
     inline = [(name, edit([doc])[0]) for name, doc in policies.inline]
     managed = [(name, edit([doc])[0]) for name, doc in policies.managed]

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.devstack.demo import MIGRATION_PROJECT, PIPELINE, demo_inventory_toml
-from infra.devstack.deployed import RolePolicies, function_policies, template
+from infra.devstack.deployed import RolePolicies, function_policies, iam_inventory, template
 from infra.devstack.iam_policy import remove_action
 from infra.devstack.roles import RoleCredentials, enforce_on_stand_ins, local_resources, provision_role, put_policies
 from opsbot_testkit.harness import Harness
@@ -26,7 +26,7 @@ PIPELINE_ARN = f"arn:aws:codepipeline:us-east-1:123456789012:{PIPELINE}"
 
 def _policies(h: Harness, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> RolePolicies:
     """The worker's policies as the template synthesizes them for the demo inventory, passed through `edit`."""
-    deployed = template(demo_inventory_toml(h.cluster))
+    deployed = template(iam_inventory(demo_inventory_toml(h.cluster)))
     policies = function_policies(deployed, "worker", local_resources(h.queues, h.tables))
     return RolePolicies(
         inline=[(name, edit([doc])[0]) for name, doc in policies.inline],

@@ -25,7 +25,7 @@ def _resources(deployed: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def test_the_local_tables_have_the_templates_keys_index_and_ttl(moto_server):
-    deployed = template(demo_inventory_toml("cluster-tests"))
+    deployed = template(iam_inventory(demo_inventory_toml("cluster-tests")))
     suffix = uuid.uuid4().hex[:8]
     local_names = {IDEMPOTENCY_TABLE: f"i-{suffix}", LEASES_TABLE: f"l-{suffix}", AUDIT_TABLE: f"a-{suffix}"}
     dynamodb = aws_client("dynamodb", moto_server.endpoint_url)
@@ -55,7 +55,7 @@ def test_the_local_tables_have_the_templates_keys_index_and_ttl(moto_server):
 
 
 def test_the_local_queues_have_the_templates_redrive_and_retention_and_a_scaled_clock(moto_server, sqs):
-    deployed = template(demo_inventory_toml("cluster-tests"))
+    deployed = template(iam_inventory(demo_inventory_toml("cluster-tests")))
     [jobs] = [q for q in _resources(deployed, "AWS::SQS::Queue") if "RedrivePolicy" in q]
     [dlq] = [q for q in _resources(deployed, "AWS::SQS::Queue") if "RedrivePolicy" not in q]
     [worker] = [f for f in _resources(deployed, "AWS::Lambda::Function") if f["Handler"].startswith("worker_function")]

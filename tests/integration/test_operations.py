@@ -8,6 +8,7 @@ import json
 import pytest
 
 from shared.jobs import JobEnvelope
+from tests.integration.conftest import gone_and_stuck_toml
 from worker_function.errors import SlackDeliveryError
 
 
@@ -44,7 +45,7 @@ def test_given_a_rollout_that_never_completes_when_past_its_maximum_age_then_it_
     ecs.create_service(  # moto runs 2 tasks: with 3 desired the rollout stays IN_PROGRESS
         cluster=harness.cluster, serviceName="stuck", taskDefinition="payment", desiredCount=3, launchType="FARGATE"
     )
-    harness.inventory_toml = f'[targets.stuck]\necs = {{ cluster = "{harness.cluster}", service = "stuck" }}\n'
+    harness.inventory_toml = gone_and_stuck_toml(harness.cluster)
     harness.poll_s = 600
     job = harness.job("/ops-restart stuck")
 

@@ -18,6 +18,7 @@ from shared.confirm import CONFIRM_TTL_S, settlement
 from shared.errors import EnqueueError
 from shared.jobs import JobEnvelope, audit_target
 from shared.settings import MAX_RECEIVE_COUNT
+from tests.integration.conftest import gone_and_stuck_toml
 from worker_function.errors import SlackDeliveryError
 
 
@@ -59,7 +60,7 @@ def test_an_unknown_target_is_told_at_once_with_the_known_ones_closest_first_and
 
 
 def test_a_target_whose_ecs_service_does_not_exist_is_a_permanent_error(harness):
-    harness.inventory_toml = f'[targets.gone]\necs = {{ cluster = "{harness.cluster}", service = "gone" }}\n'
+    harness.inventory_toml = gone_and_stuck_toml(harness.cluster)
     job = harness.job("/deploy-status gone")
 
     harness.dispatcher().handle_record(job.to_message(), 1)

@@ -169,6 +169,12 @@ def test_the_asset_is_our_packages_and_the_third_party_ones_as_unchecked_hash_py
     assert any(p.parent.parent.name == "ack_function" for p in pycs)
     # PEP 552: flags 0b01 = hash-based, not checked against the source.
     assert {int.from_bytes(p.read_bytes()[4:8], "little") for p in pycs} == {1}
+    # The indexes the CDK asset carries (infra/aws/bundling.function_code): a cold start lists and scans nothing.
+    from shared.commands.registry import index_json as command_index_json
+    from shared.plugins import discover, index_json
+
+    assert (asset / "opsbot_commands.json").read_bytes() == command_index_json()
+    assert (asset / "opsbot_plugins.json").read_bytes() == index_json(discover())
 
 
 def test_the_asset_is_compiled_as_the_cdk_bundling_compiles_it():

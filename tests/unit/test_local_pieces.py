@@ -16,12 +16,14 @@ from infra.devstack.slack_api import MessageRecord
 from infra.devstack.slack_request import PostResult
 from infra.devstack.state import StackState, find_state, read_state, remove_state, state_path_for, write_state
 from shared import blockkit, messages
+from worker_function import dispatch as dispatch_module
 from worker_function import errors as errors_module
 from worker_function import job_messages
 from worker_function import plan as plan_module
 from worker_function import prompts as prompts_module
 from worker_function.control import settle as settle_module
 from worker_function.operations import ping as ping_module
+from worker_function.stages import step as step_module
 
 
 def test_render_blocks_covers_the_usual_blocks():
@@ -186,12 +188,12 @@ def finished_with(message: blockkit.SlackMessage) -> CommandOutcome:
         (job_messages.outcome(True, "Restart of `payment` completed"), "succeeded"),
         (job_messages.outcome(False, "Build failed"), "failed"),
         (job_messages.job_failed("/ops-restart payment", "0" * 8, "boom"), "failed"),
-        (job_messages.gave_up("/ops-restart payment", "0" * 8, 3, "throttled"), "failed"),
-        (job_messages.rejected("/ops-restart payment", "0" * 8, "AccessDenied"), "failed"),
+        (dispatch_module.gave_up("/ops-restart payment", "0" * 8, 3, "throttled"), "failed"),
+        (dispatch_module.rejected("/ops-restart payment", "0" * 8, "AccessDenied"), "failed"),
         (plan_module.timed_out("/ops-migrate payment", "0" * 8, 7200, 3600), "failed"),
         (errors_module.busy("payment", "/ops-restart payment", "U1", "10:00 UTC", "1" * 32, "0" * 8), "refused"),
         (messages.denied("/ops-restart payment", "r", "only SREs", "#ops"), "refused"),
-        (job_messages.unknown_name("/ops-restart nosuch", "0" * 8, "I don't know target `nosuch`"), "refused"),
+        (step_module.unknown_name("/ops-restart nosuch", "0" * 8, "I don't know target `nosuch`"), "refused"),
         (settle_module.cancelled("/ops-migrate payment"), "refused"),
         (settle_module.prompt_expired("/ops-migrate payment", 300), "refused"),
         (settle_module.approval_expired("/ops-migrate payment", 3600), "refused"),

@@ -15,6 +15,7 @@ from ack_function import clicks, intake, outbox, replies
 from shared import blockkit, messages
 from shared.blockkit import SlackMessage
 from shared.commands import COMMANDS
+from worker_function import dispatch as dispatch_module
 from worker_function import errors as errors_module
 from worker_function import job_messages
 from worker_function import plan as plan_module
@@ -26,6 +27,8 @@ from worker_function.operations import deploy_status as deploy_status_module
 from worker_function.operations import help as help_module
 from worker_function.operations import logs as logs_module
 from worker_function.operations import ping as ping_module
+from worker_function.stages import prompt as prompt_stage
+from worker_function.stages import step as step_module
 
 LIMIT_COUNTS: Counter[str] = Counter()
 PROPERTY = settings(
@@ -88,9 +91,9 @@ def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
         replies.enqueue_failed(display, short_id),
         replies.enqueue_failed(display, short_id, maybe_queued=True),
         job_messages.job_failed(display, short_id, reason),
-        job_messages.gave_up(display, short_id, 3, reason),
-        job_messages.rejected(display, short_id, reason),
-        job_messages.unknown_name(display, short_id, reason),
+        dispatch_module.gave_up(display, short_id, 3, reason),
+        dispatch_module.rejected(display, short_id, reason),
+        step_module.unknown_name(display, short_id, reason),
         replies.refused(display, reason),
         replies.usage_help(COMMANDS[0], reason),
         replies.unknown_command(display, COMMANDS),
@@ -105,8 +108,8 @@ def test_the_ack_and_failure_builders_fit_and_escape(display, short_id, reason):
         plan_module.timed_out(display, short_id, 100, 900, reason),
         ping_module.pong(12.5, 3.0, short_id),
         replies.not_from_this_workspace(),
-        blockkit.with_footer(intake.queued(display, short_id), job_messages.step_footer(2, 75, short_id)),
-        blockkit.with_footer(intake.queued(display, short_id), job_messages.final_footer(reason, 75, short_id)),
+        blockkit.with_footer(intake.queued(display, short_id), step_module.step_footer(2, 75, short_id)),
+        blockkit.with_footer(intake.queued(display, short_id), step_module.final_footer(reason, 75, short_id)),
     ):
         assert_inert(check(message), display, reason)
 
@@ -117,7 +120,7 @@ def test_the_prompt_and_approval_builders_fit_and_escape(display, who, by, appro
     token = "o2." + "x" * 1990
     for message in (
         outbox.confirm_prompt(display, "desc", "prod", token, token, 300, "opsbot_confirm", "opsbot_cancel"),
-        job_messages.confirmed(display, "abcd1234", who),
+        prompt_stage.confirmed(display, "abcd1234", who),
         approval_request_module.approval_prompt(display, who, approvers, rule, token, token),
         messages.approval_requested(display, channel, approvers),
         settle_module.approval_decided(display, True, by, "abcd1234"),

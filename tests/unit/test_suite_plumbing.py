@@ -46,6 +46,16 @@ def test_the_iam_inventory_drops_every_policy_and_intake_table_and_keeps_the_res
     assert deployed.iam_inventory(cut) == cut
 
 
+def test_inventories_that_differ_only_in_policy_or_intake_tables_at_their_end_share_one_cut():
+    """A test adds a rule or an [intake] after the demo inventory: the blank line before it must not make a template
+    of its own (a synth each)."""
+    base = 'version = 1\n\n[targets.a]\necs = { cluster = "c", service = "a" }\n'
+    rule = '\n[[policy.rules]]\nname = "r"\ncommands = ["/ops-cancel"]\nusers = ["U0DANA"]\n'
+    intake = '\n\n[intake]\nallowed_bots = ["B0X"]\n'
+    cuts = {deployed.iam_inventory(text) for text in (base, base + rule, base + intake, base + rule + intake)}
+    assert len(cuts) == 1, cuts
+
+
 @pytest.mark.parametrize(
     "inventory",
     [

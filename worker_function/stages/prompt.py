@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from shared.blockkit import SlackMessage, echo, mention, simple
 from shared.observability import job_log_keys
-from worker_function import job_messages
 from worker_function.plan import Claimed, Refuse, Run
 from worker_function.prompts import claim_approval, refuse_decision
 from worker_function.walk import Walk
@@ -41,5 +41,11 @@ def settle(walk: Walk) -> None:
 def replace(walk: Walk) -> str:
     """A confirmed job's prompt becomes "confirmed by ..., queued", just before it runs (once: `opsbot#prompt`)."""
     job = walk.job
-    message = job_messages.confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
+    message = confirmed(job.display, job.short_id, job.confirmed_by or job.requester.user_id)
     return walk.services.replier.send(job, message, replace_original=True)
+
+
+def confirmed(display: str, short_id: str, user_id: str) -> SlackMessage:
+    """Replaces the prompt; not the job's last message (its result follows)."""
+    message = simple(f":white_check_mark: {echo(display)} confirmed by {mention(user_id)}: queued as job `{short_id}`.")
+    return message.model_copy(update={"final": False})

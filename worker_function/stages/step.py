@@ -14,10 +14,9 @@ import logging
 import time
 
 from shared import blockkit
-from shared.blockkit import SlackMessage
+from shared.blockkit import SlackMessage, echo, escape, humanize_seconds, mention, shorten, simple
 from shared.inventory import UnknownNameError
 from shared.observability import job_log_keys
-from worker_function import job_messages
 from worker_function.errors import OperationCrashedError, PermanentJobError, StaleStateError, retryable
 from worker_function.operations import StepResult, Wait
 from worker_function.operations.protocols import Resumable
@@ -76,7 +75,7 @@ def failed(walk: Walk) -> None:
     job, exc = walk.job, walk.failure
     if isinstance(exc, UnknownNameError):
         walk.ended, walk.detail = "UnknownName", f": {exc}"
-        walk.result = job_messages.unknown_name(job.display, job.short_id, str(exc))
+        walk.result = unknown_name(job.display, job.short_id, str(exc))
         return
     assert isinstance(exc, PermanentJobError)
     walk.ended, walk.detail = type(exc).__name__, f": failed permanently: {exc}"
@@ -92,7 +91,7 @@ def outcome(walk: Walk) -> None:
     first_ran = job.continuation.started_at if job.continuation else now
     if isinstance(result, Wait):
         logger.info("step %d of %s waits %.0f s", job.step, job.display, result.delay_s, extra=job_log_keys(job))
-        footer = job_messages.step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
+        footer = step_footer(job.step, (now - first_ran).total_seconds(), job.short_id)
         walk.outcome = StepOutcome(
             message=_with_footer(result.progress, footer),
             started_at=first_ran,
@@ -107,10 +106,22 @@ def outcome(walk: Walk) -> None:
     )
     said: Said = result
     if job.continuation is not None and not internal:  # a long job's last word
-        footer = job_messages.final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
+        footer = final_footer(job.requester.user_id, (now - first_ran).total_seconds(), job.short_id)
         said = _with_footer(said, footer)
     walk.outcome = StepOutcome(message=said, started_at=first_ran, replace_original=replace)
 
 
 def _with_footer(said: Said, footer: str) -> Said:
     return blockkit.with_footer(said, footer) if isinstance(said, SlackMessage) else said
+
+
+def unknown_name(display: str, short_id: str, problem: str) -> SlackMessage:
+    return simple(f":question: {echo(display)} was not run (job `{short_id}`): {escape(shorten(problem, 1500))}")
+
+
+def step_footer(step: int, elapsed_s: float, short_id: str) -> str:
+    return f"step {step + 1} · running for {humanize_seconds(elapsed_s)} · job `{short_id}`"
+
+
+def final_footer(user_id: str, elapsed_s: float, short_id: str) -> str:
+    return f"asked by {mention(user_id)} · took {humanize_seconds(elapsed_s)} · job `{short_id}`"
