@@ -111,6 +111,9 @@ class JobEnvelope(ReplyTarget):
     #: How many times the worker put the job back on the queue itself after its last receive (a copy of it
     #: still held its run-once record, or the worker's store could not be reached): bounded.
     requeued: int = Field(default=0, ge=0)
+    #: This copy is a successor, queued by a last receive in case its Lambda died: it queues none of its own, and
+    #: its give-up tells the requester but leaves the dead-letter queue to the copy it follows (already there).
+    successor: bool = False
 
     @model_validator(mode="after")
     def _continuation_needs_v2(self) -> Self:

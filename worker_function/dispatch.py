@@ -132,7 +132,7 @@ class Dispatcher:
     def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
         """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
         keys = job_log_keys(job)
-        successor = receive_count >= self.max_receive_count and self._successor(job)
+        successor = receive_count >= self.max_receive_count and not job.successor and self._successor(job)
         try:
             self.executor.walk(job)
         except IdempotencyAlreadyInProgressError as exc:
@@ -163,7 +163,7 @@ class Dispatcher:
         nothing. Whether one was queued."""
         if not pipeline_for(job.kind).tracked:
             return False
-        return self._requeue(job, "its last receive: a successor takes over if this attempt dies")
+        return self._requeue(job, "its last receive: a successor takes over if this attempt dies", successor=True)
 
     def _last_receive(
         self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str, *, successor: bool = False
@@ -180,7 +180,7 @@ class Dispatcher:
         if not (retryable and self._requeue(job, why)):
             self._give_up(job, body, exc, receive_count)
 
-    def _requeue(self, job: JobEnvelope, why: str) -> bool:
+    def _requeue(self, job: JobEnvelope, why: str, *, successor: bool = False) -> bool:
         """Put the job back on the queue with a delay (its receives start again), at most `MAX_REQUEUES` times;
         False when it may not, or cannot. The delay passes the deadline of any invocation running now (its
         run-once record's in-progress expiry; at least `REQUEUE_BASE_S`) and doubles each time (SQS: 900 s)."""
@@ -189,7 +189,9 @@ class Dispatcher:
         delay = max(self._invocation_s + 1, REQUEUE_BASE_S) * 2**job.requeued
         delay = int(min(delay, self.max_delay_s, 900))
         try:
-            self.queue.send(job.changed(requeued=job.requeued + 1), delay_seconds=delay)
+            self.queue.send(
+                job.changed(requeued=job.requeued + 1, successor=job.successor or successor), delay_seconds=delay
+            )
         except Exception:
             logger.exception("%s could not be put back on the queue", job.display, extra=job_log_keys(job))
             return False
@@ -261,6 +263,8 @@ class Dispatcher:
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
         registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
+        if job.successor:  # the copy it follows is in the dead-letter queue already (given up, or redriven by SQS)
+            return
         if self.dead_letters is None:
             raise exc  # the queue's redrive policy moves it on the next receive
         self.dead_letters.put(body, reason=reason, attempts=attempts)

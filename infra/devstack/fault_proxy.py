@@ -11,8 +11,9 @@ The modes (`Mode`):
 
 - ``refuse``: the connection is reset before anything is forwarded (the target never sees the request).
 - ``error``: an error answer (503 by default) instead of the target's: ``after`` (the default) forwards first,
-  so the target acted; ``before`` answers without forwarding. With status 400 a JSON-protocol AWS call is
-  answered ``ThrottlingException`` ("Rate exceeded"), as AWS throttles it (botocore retries it with backoff).
+  so the target acted; ``before`` answers without forwarding. A JSON-protocol AWS call's answer names ``code``
+  (default: ``ServiceUnavailableException`` for a 5xx, ``ValidationException`` otherwise, which no retry fixes);
+  ``status=400,code=ThrottlingException`` throttles as AWS does (botocore retries it with backoff).
 - ``reset``: the connection is reset after the target acted (``before``: without forwarding).
 - ``timeout``: the request is forwarded and the answer held back until the client gives up (its read timeout).
 - ``latency``: the answer comes, ``delay_s`` late.
@@ -69,6 +70,8 @@ class Fault:
     delay_s: float = 2.0
     #: How long a `timeout` holds the answer back at most (the client normally gives up first).
     hold_s: float = 30.0
+    #: The error code an `error` answer names (JSON-protocol AWS calls); None: by the status.
+    code: str | None = None
 
 
 @dataclass
@@ -120,6 +123,8 @@ class Rule:
     status: int = 503
     delay_s: float = 2.0
     hold_s: float = 30.0
+    #: The error code an `error` answer names (JSON-protocol AWS calls), e.g. ``ThrottlingException``.
+    code: str | None = None
     #: When the window opened (set when added, or when the trigger call was answered).
     opened_at: float | None = None
     matched: int = 0
@@ -132,7 +137,7 @@ class Rule:
     @property
     def fault(self) -> Fault:
         when: When = self.when or ("before" if self.mode in ("refuse", "latency") else "after")
-        return Fault(self.mode, when, self.status, self.delay_s, self.hold_s)
+        return Fault(self.mode, when, self.status, self.delay_s, self.hold_s, self.code)
 
     def hits(self, call: Call, now: float) -> bool:
         if not (fnmatch.fnmatch(call.service, self.service) and _action_matches(call.action, self.action)):
@@ -414,20 +419,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _inflict(self, fault: Fault, call: Call) -> None:
         if fault.mode == "error":
             call.status = fault.status
-            self._answer(fault.status, *self._error_body(fault.status, call))
+            self._answer(fault.status, *self._error_body(fault, call))
             return
         if fault.mode == "timeout":
             self._hold(fault.hold_s)
         self._reset()
 
-    def _error_body(self, status: int, call: Call) -> tuple[list[tuple[str, str]], bytes]:
+    def _error_body(self, fault: Fault, call: Call) -> tuple[list[tuple[str, str]], bytes]:
         reason = f"injected by the fault proxy: {call.name}"
         if self.headers.get("X-Amz-Target"):
-            kind, reason = (
-                ("ThrottlingException", f"Rate exceeded ({reason})")
-                if status == 400
-                else ("ServiceUnavailableException", reason)
-            )
+            kind = fault.code or ("ServiceUnavailableException" if fault.status >= 500 else "ValidationException")
+            if kind == "ThrottlingException":
+                reason = f"Rate exceeded ({reason})"
             body = json.dumps({"__type": kind, "message": reason}).encode()
             return [("Content-Type", "application/x-amz-json-1.0")], body
         if call.front == "slack":

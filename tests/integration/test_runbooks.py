@@ -189,7 +189,15 @@ def test_a_throttled_look_at_the_execution_is_retried_by_the_queue_and_the_run_i
     try:
         looks = harness.settings().max_receive_count + 1  # SQS's receives, then the first of the copy put back
         throttled = proxy.add(
-            Rule("error", service="states", action=action, when="before", status=400, times=looks * AWS_MAX_ATTEMPTS)
+            Rule(
+                "error",
+                service="states",
+                action=action,
+                when="before",
+                status=400,
+                code="ThrottlingException",
+                times=looks * AWS_MAX_ATTEMPTS,
+            )
         )
         job = harness.job("/ops-run noted")
         sqs.send_message(QueueUrl=harness.queues.queue_url, MessageBody=job.to_message())
