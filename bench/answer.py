@@ -476,6 +476,7 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             "boto3 and Powertools idempotency for its exactly-once bookkeeping); restored from a snapshot instead, "
             f"opsbot answers in {fmt_ms(p50('opsbot', 'restore'), 0)} ms "
             f"({fmt_ratio(ratio(p50('opsbot', 'restore'), p50('bolt', 'cold')))} Bolt lazy cold)",
+            goal_key="answer_cold",
         ),
         Target(
             "Time to answer, read-only, warm: opsbot / Bolt lazy (the queue hop included)",
@@ -486,6 +487,7 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             f"the worker's job {fmt_ms(work_w, 0)} ms vs the lazy listener's {fmt_ms(bolt_work, 0)} ms: what exactly "
             "once costs (Powertools idempotency records for the run and the reply, the job registry, the lease) in "
             "DynamoDB round trips to moto",
+            goal_key="answer_warm",
         ),
         Target(
             "Worker restored from a snapshot: time to answer minus warm",
@@ -497,6 +499,7 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             f"makes) and the copy's first job: {fmt_ms(work_r, 0)} vs {fmt_ms(work_w, 0)} ms warm (its credentials "
             "resolved, its connections to DynamoDB, the target's service and Slack opened, the snapshot's pages "
             "copied as they are written)",
+            goal_key="answer_restore",
         ),
     ]
     hops = [s.hop_ms for s in samples if s.system == "opsbot"]
@@ -606,10 +609,12 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
         Target(
             "Worker cold init: after / before",
             "<= 0.5x",
-            f"{fmt_ratio(r)} p50 ({fmt_ms(p['after']['p50'], 0)} vs {fmt_ms(p['before']['p50'], 0)} ms)",
+            f"{fmt_ratio(r)} p50 ({fmt_ms(p['after']['p50'], 0)} vs {fmt_ms(p['before']['p50'], 0)} ms; "
+            f"before: {revision})",
             r <= 0.5,
             f"what every job needs, imported at init: {top} (-X importtime self ms by package); boto3 (DynamoDB for "
             "Powertools idempotency) and pydantic are used by every job",
+            goal_key="worker_init",
         )
     )
     section.notes += [
@@ -749,6 +754,7 @@ def burst_section(results: list[dict[str, Any]], warm_job_ms: float) -> Section:
                 "the commands arrive over 10 s, so the last answer cannot come before 10 s + one job whatever the "
                 "concurrency; on this 2-core machine the workers, moto and the local Slack share the CPU, so "
                 "concurrency past 2 adds no throughput here (on Lambda each sandbox has its own)",
+                goal_key="burst",
             )
         )
     section.notes += [

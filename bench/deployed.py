@@ -585,6 +585,7 @@ def cold_section(
                 f"{fmt_ratio(ob)} p50 ({fmt_ms(o, 0)} vs {fmt_ms(b, 0)} ms)",
                 ob <= 0.6,
                 why_bolt,
+                goal_key="ack_cold" if target_py == "3.13" else "",
             ),
             Target(
                 f"Non-SnapStart cold, deployed config, Python {target_py}: opsbot vs the floor",
@@ -753,6 +754,7 @@ def restore_section(
                 ),
                 no_net["p50"] <= 5.0,
                 why,
+                goal_key="ack_restore" if target_py == "3.13" else "",
             )
         )
     section.notes += [
