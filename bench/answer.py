@@ -257,6 +257,18 @@ def worker_asset(interpreter: str, env: dict[str, str], destination: Path, sourc
     return names
 
 
+def deployed_inventory(toml: Path, shipped: Path, source_root: Path) -> Path:
+    """The inventory file as `source_root`'s CDK app ships it in the assets: JSON (written to `shipped`) where its
+    infra/aws/worker.py names `inventory.json`, else the TOML file itself."""
+    worker = source_root / "infra" / "aws" / "worker.py"
+    if not (worker.is_file() and 'INVENTORY_FILE = "inventory.json"' in worker.read_text()):
+        return toml
+    from infra.aws.bundling import inventory_json
+
+    shipped.write_bytes(inventory_json(toml.read_bytes()))
+    return shipped
+
+
 def function_env(base: dict[str, str], asset: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {**base, **extra, "PYTHONPATH": os.pathsep.join([str(asset), str(SNAPSTART_DIR), str(ROOT)])}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # /var/task is read-only
@@ -337,6 +349,10 @@ def start_rig(interpreter: str, workdir: Path, log_file: Any, *, pollers: int = 
         asset = workdir / "asset"
         names = worker_asset(interpreter, {**common, **worker_env, **seed_env}, asset)
         log(f"answer: asset built ({', '.join(names)})")
+        # The inventory as the assets ship it (JSON, infra/aws/bundling.py), for every function that reads it.
+        shipped = deployed_inventory(Path(inventory), asset / "inventory.json", ROOT)
+        for env in (worker_env, ack_env, bolt_env, seed_env):
+            env["OPSBOT_INVENTORY"] = str(shipped)
         for name, extra in (
             ("ack", ack_env),
             ("worker", worker_env),
@@ -550,10 +566,12 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
     for index, rev in enumerate(revisions):
         tree = before_tree(rev)
         key = "before" if index == 0 else f"before {rev}"
-        inventories[key] = tree / "inventory.example.toml"
         variants[key] = workdir / f"asset-before-{rev}"
-        worker_asset(interpreter, {**env, "OPSBOT_INVENTORY": str(inventories[key])}, variants[key], source_root=tree)
-    variants["after"], inventories["after"] = after_asset, ROOT / "inventory.example.toml"
+        example = tree / "inventory.example.toml"
+        worker_asset(interpreter, {**env, "OPSBOT_INVENTORY": str(example)}, variants[key], source_root=tree)
+        inventories[key] = deployed_inventory(example, variants[key] / "inventory.json", tree)
+    variants["after"] = after_asset
+    inventories["after"] = deployed_inventory(ROOT / "inventory.example.toml", workdir / "inventory-after.json", ROOT)
     fns = {
         k: Function(
             f"worker-{k}",
@@ -619,8 +637,9 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
     )
     section.notes += [
         f"{reps} fresh processes per variant, interleaved: interpreter start to the handler module imported (its init "
-        "included: settings, each revision's `inventory.example.toml`, clients, and, where the revision reads it at "
-        "init, the bot token from Secrets Manager on moto by ARN). Before: "
+        "included: settings, each revision's `inventory.example.toml` (as JSON where that revision's assets ship it "
+        "so), clients, and, where the revision reads it at init, the bot token from Secrets Manager on moto by ARN). "
+        "Before: "
         f"the code of {revision} (`git archive`, $OPSBOT_BENCH_BEFORE picks another), in an asset built the same way.",
         "Where the init goes (`-X importtime`, self ms by package, one process each): after "
         + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(profiles["after"].items())[:10])
