@@ -263,7 +263,7 @@ def deployed_inventory(toml: Path, shipped: Path, source_root: Path) -> Path:
     worker = source_root / "infra" / "aws" / "worker.py"
     if not (worker.is_file() and 'INVENTORY_FILE = "inventory.json"' in worker.read_text()):
         return toml
-    from infra.aws.bundling import inventory_json
+    from shared.inventory import inventory_json
 
     shipped.write_bytes(inventory_json(toml.read_bytes()))
     return shipped
@@ -349,7 +349,7 @@ def start_rig(interpreter: str, workdir: Path, log_file: Any, *, pollers: int = 
         asset = workdir / "asset"
         names = worker_asset(interpreter, {**common, **worker_env, **seed_env}, asset)
         log(f"answer: asset built ({', '.join(names)})")
-        # The inventory as the assets ship it (JSON, infra/aws/bundling.py), for every function that reads it.
+        # The inventory as the assets ship it (JSON, shared.inventory.inventory_json), for every function that reads it.
         shipped = deployed_inventory(Path(inventory), asset / "inventory.json", ROOT)
         for env in (worker_env, ack_env, bolt_env, seed_env):
             env["OPSBOT_INVENTORY"] = str(shipped)

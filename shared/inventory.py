@@ -1,6 +1,6 @@
 """The inventory: what each target name means (ECS service, EC2 instances, CodeBuild projects, log groups,
 Jenkins jobs), read from a TOML file and validated at load. The Lambda assets carry the same file as JSON,
-written when the stack is synthesized (infra/aws/bundling.py `inventory_json`): a cold start parses it with
+written when the stack is synthesized (`inventory_json`): a cold start parses it with
 `json`, already loaded, instead of importing `tomllib`.
 
 The worker loads it once per cold start; the ack reads it at init only for the policy (`[policy]`, see
@@ -307,6 +307,25 @@ def closest_first(name: str, known: list[str]) -> list[str]:
         return (-(ratio + 0.2 * prefix), candidate)
 
     return sorted(known, key=score)
+
+
+def inventory_json(toml_content: bytes) -> bytes:
+    """The inventory as the Lambda assets ship it (the CDK app writes it at synth): the TOML file's tables and values
+    as JSON, so a cold start parses it with `json`, loaded anyway, instead of importing `tomllib`. The file people
+    edit stays the TOML one; this is derived from it at every synth."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(toml_content.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InventoryError(f"the inventory is not valid TOML: {exc}") from None
+
+    def refuse(value: Any) -> Any:
+        raise InventoryError(
+            f"the inventory holds {value!r}, a TOML {type(value).__name__} JSON cannot carry: write it as a string"
+        )
+
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=refuse).encode("utf-8")
 
 
 def load_inventory(path: str | Path) -> Inventory:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import importlib.metadata
 import logging
 import os
@@ -398,20 +397,6 @@ def plugin_requirements(plugins: Sequence[Plugin]) -> dict[str, str]:
             if matched is not None and "extra ==" not in line:
                 found[_canonical(matched.group(1))] = requirement
     return found
-
-
-def inventory_json(toml_content: bytes) -> bytes:
-    """The inventory as the Lambda assets ship it: the TOML file validated at synth, its tables and values written
-    as JSON, so a cold start parses it with `json` (loaded anyway) instead of importing `tomllib`. The file people
-    edit stays the TOML one; this is derived from it at every synth."""
-    data = tomllib.loads(toml_content.decode("utf-8"))
-
-    def refuse(value: Any) -> Any:
-        raise BundlingError(
-            f"the inventory holds {value!r}, a TOML {type(value).__name__} JSON cannot carry: write it as a string"
-        )
-
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=refuse).encode("utf-8")
 
 
 def function_code(

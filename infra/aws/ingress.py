@@ -16,10 +16,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.aws.bundling import inventory_json
 from infra.aws.functions import ACK_SERVICE, OpsbotFunction
 from infra.aws.nag import acknowledge, acknowledge_warning
 from infra.aws.worker import INVENTORY_FILE, INVENTORY_PATH
+from shared.inventory import inventory_json
 
 SLACK_PATH = "/slack/events"
 ROUTE_KEY = f"POST {SLACK_PATH}"

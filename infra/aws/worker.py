@@ -11,7 +11,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.aws.bundling import LAMBDA_TASK_ROOT, inventory_json
+from infra.aws.bundling import LAMBDA_TASK_ROOT
 from infra.aws.functions import WORKER_SERVICE, OpsbotFunction
 from infra.aws.nag import acknowledge_warning
 from infra.aws.worker_permissions import (
@@ -22,7 +22,7 @@ from infra.aws.worker_permissions import (
     placements,
 )
 from shared.deployment import DEPLOYED_TIMING
-from shared.inventory import Inventory
+from shared.inventory import Inventory, inventory_json
 from shared.settings import (
     JOBS_INDEX,
     WORKER_BATCH_SIZE,
@@ -57,7 +57,7 @@ AUDIT_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"
 JOBS_INDEX_ACTIONS = ("dynamodb:Query",)
 
 #: The inventory's name inside both assets, and so its path on Lambda (each function's OPSBOT_INVENTORY): the TOML
-#: file validated at synth, shipped as JSON (bundling.inventory_json).
+#: file validated at synth, shipped as JSON (shared.inventory.inventory_json).
 INVENTORY_FILE = "inventory.json"
 INVENTORY_PATH = f"{LAMBDA_TASK_ROOT}/{INVENTORY_FILE}"
 

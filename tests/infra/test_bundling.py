@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import subprocess
 import textwrap
@@ -22,7 +21,6 @@ from infra.aws.bundling import (
     PipBundling,
     bytecode_python,
     compile_command,
-    inventory_json,
     pip_command,
     requirements_for,
     third_party_imports,
@@ -296,12 +294,3 @@ def test_given_a_real_313_when_our_packages_are_bundled_then_each_module_has_an_
         [pyc] = (source.parent / "__pycache__").glob(f"{source.stem}.cpython-313.pyc")
         flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
         assert flags == 0b01, source  # hash-based, source never checked (PEP 552)
-
-
-def test_the_inventory_ships_as_json_with_the_tables_and_values_of_the_toml_and_a_toml_date_is_refused() -> None:
-    toml = b'[targets.payment]\nenvironment = "prod"\necs = { cluster = "c", service = "payment", min = 2 }\n'
-    assert json.loads(inventory_json(toml)) == {
-        "targets": {"payment": {"environment": "prod", "ecs": {"cluster": "c", "service": "payment", "min": 2}}}
-    }
-    with pytest.raises(BundlingError, match="JSON cannot carry"):
-        inventory_json(b"[targets.payment]\nsince = 2026-12-06\n")
