@@ -54,6 +54,7 @@ from worker_function.walk import DelayedJobQueue, Services
 
 logger = logging.getLogger(__name__)
 
+
 class Dispatcher:
     def __init__(
         self,
