@@ -17,6 +17,8 @@ once, naming the alarm and the Slack error, with an error line and an `AlarmsDro
 inventory does not name is dropped, never silently: an error log line naming it and the routed ones, and an
 `AlarmsDropped` metric; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
+A notification's last receive follows the jobs' rule (`requeues`): a successor queued first, so that a Lambda that
+dies on it does not leave the alarm dead-lettered unshown.
 """
 
 from __future__ import annotations
