@@ -46,18 +46,13 @@ from worker_function.operations.registry import operation_for
 from worker_function.pipeline import Executor
 from worker_function.prompts import tell_clicker
 from worker_function.reply import SlackReplier
+from worker_function.requeues import Requeues
 from worker_function.slack_errors import SlackRateLimitedError, refusal_of
 from worker_function.stages import metrics, registry
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.walk import DelayedJobQueue, Services
 
 logger = logging.getLogger(__name__)
-
-#: A job's last receive that failed transiently, or found a copy holding its run-once record, puts it back on
-#: the queue (after the function's timeout, at least 30 s, then twice that, ...) at most this many times before
-#: it is told and dead-lettered.
-MAX_REQUEUES = 5
-REQUEUE_BASE_S = 30
 
 
 class Dispatcher:
@@ -88,8 +83,8 @@ class Dispatcher:
         self.queue = queue
         self.max_delay_s = max_delay_s
         self._idempotency = idempotency
-        #: How long an invocation may still run (its run-once records expire with it): the function's timeout.
-        self._invocation_s = float(WORKER_TIMEOUT_SECONDS)
+        #: When a last receive puts the job back (the alarm feed shares it: `app.build_alarm_feed`).
+        self.requeues = Requeues(max_receive_count, max_delay_s=max_delay_s)
         self.services = Services(
             ctx=ctx,
             replier=replier,
@@ -111,7 +106,7 @@ class Dispatcher:
         """An INPROGRESS record of this invocation expires with it, so a timeout never blocks a retry."""
         self._idempotency.register_lambda_context(lambda_context)
         remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
-        self._invocation_s = remaining() / 1000 if callable(remaining) else float(WORKER_TIMEOUT_SECONDS)
+        self.requeues.invocation_s = remaining() / 1000 if callable(remaining) else float(WORKER_TIMEOUT_SECONDS)
 
     def handle_record(self, body: str, receive_count: int) -> None:
         """Handle one SQS message. Returning means "delete it"; raising means "deliver it again"."""
@@ -132,7 +127,7 @@ class Dispatcher:
     def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
         """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
         keys = job_log_keys(job)
-        successor = receive_count >= self.max_receive_count and not job.successor and self._successor(job)
+        successor = self.requeues.last(receive_count) and not job.successor and self._successor(job)
         try:
             self.executor.walk(job)
         except IdempotencyAlreadyInProgressError as exc:
@@ -145,7 +140,7 @@ class Dispatcher:
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
             self._group_lookup_failed(job, exc, receive_count)
             if successor and exc.clicker is None:  # told "try again": its ending, where its successor stops
-                registry.end_quietly(self.services, job, receive_count, str(exc), tracked=True)
+                registry.end_quietly(self.services, job, receive_count, str(exc))
         except Exception as exc:
             if self._slack_settled(job, body, exc, receive_count):
                 return
@@ -156,13 +151,11 @@ class Dispatcher:
             self._last_receive(job, body, exc, receive_count, why, successor=successor)
 
     def _successor(self, job: JobEnvelope) -> bool:
-        """On a tracked job's last receive, before its walk: a successor on the queue, delayed past this invocation's
+        """On a job's last receive, before its walk: a successor on the queue, delayed past this invocation's
         deadline (`_requeue`), so that a Lambda that dies now (a timeout, a crash: no code runs to tell anyone, and
         SQS would dead-letter the job silently) is followed by one that takes the job over. If this attempt ends
-        the job, the successor finds it ended: its step's records kept, or the give-up (`GivenUp`), and says
-        nothing. Whether one was queued."""
-        if not pipeline_for(job.kind).tracked:
-            return False
+        the job, the successor finds it ended: its step's records kept, or the give-up (`GivenUp`, in the registry
+        for every job, tracked or not), and says nothing. Whether one was queued."""
         return self._requeue(job, "its last receive: a successor takes over if this attempt dies", successor=True)
 
     def _last_receive(
@@ -181,13 +174,11 @@ class Dispatcher:
             self._give_up(job, body, exc, receive_count)
 
     def _requeue(self, job: JobEnvelope, why: str, *, successor: bool = False) -> bool:
-        """Put the job back on the queue with a delay (its receives start again), at most `MAX_REQUEUES` times;
-        False when it may not, or cannot. The delay passes the deadline of any invocation running now (its
-        run-once record's in-progress expiry; at least `REQUEUE_BASE_S`) and doubles each time (SQS: 900 s)."""
-        if self.queue is None or job.requeued >= MAX_REQUEUES:
+        """Put the job back on the queue with a delay (its receives start again; `Requeues.delay`: past any
+        invocation's deadline, growing, bounded); False when it may not, or cannot."""
+        delay = self.requeues.delay(job.requeued)
+        if self.queue is None or delay is None:
             return False
-        delay = max(self._invocation_s + 1, REQUEUE_BASE_S) * 2**job.requeued
-        delay = int(min(delay, self.max_delay_s, 900))
         try:
             self.queue.send(
                 job.changed(requeued=job.requeued + 1, successor=job.successor or successor), delay_seconds=delay
@@ -245,7 +236,7 @@ class Dispatcher:
             logger.warning(
                 "%s given up, moot: its prompt was decided: %s", job.display, reason, extra=job_log_keys(job)
             )
-            registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
+            registry.end_quietly(self.services, job, attempts, reason)
             return
         try:
             done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
@@ -261,7 +252,7 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
-        registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
+        registry.end_quietly(self.services, job, attempts, reason)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if job.successor:  # the copy it follows is in the dead-letter queue already (given up, or redriven by SQS)
             return

@@ -454,6 +454,57 @@ def test_a_successor_of_a_job_given_up_on_its_last_receive_stops_quietly(harness
     assert harness.primary_deployment("checkout") != deployment
 
 
+@pytest.mark.parametrize("line", ["/ops-lock checkout chaos drill", "/ops-ping"])
+def test_a_job_not_tracked_whose_worker_dies_on_its_last_receive_is_taken_over_by_its_successor(
+    harness, monkeypatch, line
+):
+    """Seeds 189 and 324 of the chaos campaign: an `/ops-lock` (a control job, not in the registry) failed twice and
+    its worker was killed on the third (last) receive: SQS dead-lettered it and its requester never heard. Every
+    job's last receive, tracked or not, now puts a successor on the queue first."""
+    job = harness.job(line)
+    worker = harness.dispatcher()
+
+    def killed(_: JobEnvelope) -> None:
+        raise WorkerKilled("the Lambda timed out")
+
+    monkeypatch.setattr(worker.executor, "walk", killed)
+    with pytest.raises(WorkerKilled):
+        worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    [successor] = harness.queued()  # before: none, the job was lost with its Lambda
+    harness.delete(successor)
+    assert JobEnvelope.from_message(successor["Body"]).successor
+    harness.dispatcher().handle_record(successor["Body"], 1)
+
+    [text] = final_texts(harness, job)
+    assert ("is locked by" if "lock" in line else "pong") in text
+
+
+def test_a_successor_of_a_job_not_tracked_given_up_on_its_last_receive_stops_quietly(harness, monkeypatch):
+    """The successor of a job the registry does not track finds the mark its give-up left and tells nothing more:
+    one ending ("failed after 3 attempts"), no lock taken after it."""
+    job = harness.job("/ops-lock checkout chaos drill")
+    worker = harness.dispatcher()
+
+    def broken(_: JobEnvelope) -> None:
+        raise RuntimeError("a bug in the operation")
+
+    monkeypatch.setattr(worker.executor, "walk", broken)
+    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+    assert len(harness.dead_letters()) == 1
+
+    [successor] = harness.queued()
+    harness.delete(successor)
+    harness.dispatcher().handle_record(successor["Body"], 1)
+
+    [text] = final_texts(harness, job)
+    assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
+    assert harness.queued() == []
+    assert not [m for m in harness.slack.messages(job=job.job_id) if "is locked by" in m.text]
+
+
 def test_a_prompt_expiry_given_up_while_its_wait_may_be_queued_ends_once(harness, monkeypatch):
     """A confirmation prompt's expiry waits for its time by queueing its next step; SQS takes it but the answer
     is lost on every receive: the expiry is given up ("failed after"), and its prompt decided, so the copy SQS
