@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from shared.commands import CommandSpec, command_names, find_command
-from shared.commands.builtin.scale import MAX_TASKS
+from shared.commands.words import MAX_TASKS
 from shared.errors import UsageError
 from shared.parameters import Parameter, ParameterName
 from shared.parameters import refusal as parameter_refusal
