@@ -481,6 +481,18 @@ def test_a_job_not_tracked_whose_worker_dies_on_its_last_receive_is_taken_over_b
     assert ("is locked by" if "lock" in line else "pong") in text
 
 
+def test_the_next_step_of_a_job_its_successor_ran_is_a_copy_of_its_own(harness):
+    """A successor that runs a step queues the next one as a new copy: its own receives, re-queues and successor
+    (a successor's copy queues no successor, so a Lambda dying on that step's last receive would lose the job)."""
+    job = harness.job("/ops-restart checkout")
+    harness.dispatcher().handle_record(job.changed(requeued=1, successor=True).to_message(), 1)
+
+    [queued] = harness.queued()
+    step = JobEnvelope.from_message(queued["Body"])
+    assert step.step == 1
+    assert (step.successor, step.requeued) == (False, 0)
+
+
 def test_a_successor_of_a_job_not_tracked_given_up_on_its_last_receive_stops_quietly(harness, monkeypatch):
     """The successor of a job the registry does not track finds the mark its give-up left and tells nothing more:
     one ending ("failed after 3 attempts"), no lock taken after it."""
