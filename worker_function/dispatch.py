@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import Metrics
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 #: it is told and dead-lettered.
 MAX_REQUEUES = 5
 REQUEUE_BASE_S = 30
+#: What a re-queue did: the job certainly is on the queue again, may be (SQS's answer was lost: a 5xx, a
+#: connection closed after sending), or certainly is not.
+Requeued = Literal["queued", "maybe", "not"]
 
 
 class Dispatcher:
@@ -132,7 +135,8 @@ class Dispatcher:
     def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
         """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
         keys = job_log_keys(job)
-        successor = receive_count >= self.max_receive_count and not job.successor and self._successor(job)
+        last = receive_count >= self.max_receive_count and not job.successor
+        successor: Requeued = self._successor(job) if last else "not"
         try:
             self.executor.walk(job)
         except IdempotencyAlreadyInProgressError as exc:
@@ -144,10 +148,10 @@ class Dispatcher:
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
             self._group_lookup_failed(job, exc, receive_count)
-            if successor and exc.clicker is None:  # told "try again": its ending, where its successor stops
+            if successor != "not" and exc.clicker is None:  # told "try again": its ending, where its successor stops
                 registry.end_quietly(self.services, job, receive_count, str(exc), tracked=True)
         except Exception as exc:
-            if self._slack_settled(job, body, exc, receive_count):
+            if self._slack_settled(job, body, exc, receive_count, copy_may_run=successor != "not"):
                 return
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
@@ -155,50 +159,62 @@ class Dispatcher:
             why = f"its last attempt failed: {exc!r}"
             self._last_receive(job, body, exc, receive_count, why, successor=successor)
 
-    def _successor(self, job: JobEnvelope) -> bool:
+    def _successor(self, job: JobEnvelope) -> Requeued:
         """On a tracked job's last receive, before its walk: a successor on the queue, delayed past this invocation's
         deadline (`_requeue`), so that a Lambda that dies now (a timeout, a crash: no code runs to tell anyone, and
         SQS would dead-letter the job silently) is followed by one that takes the job over. If this attempt ends
         the job, the successor finds it ended: its step's records kept, or the give-up (`GivenUp`), and says
         nothing. Whether one was queued."""
         if not pipeline_for(job.kind).tracked:
-            return False
+            return "not"
         return self._requeue(job, "its last receive: a successor takes over if this attempt dies", successor=True)
 
     def _last_receive(
-        self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str, *, successor: bool = False
+        self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str, *, successor: Requeued = "not"
     ) -> None:
         """The last receive failed. A copy holding the job's run-once record (maybe one runs, maybe its holder
         died or its store write's answer was lost), or DynamoDB, SQS or a target not answering, is no reason
         to drop the job or call it failed (its effect may be made): back on the queue, past any holder's
         deadline (then this job takes the record over); the successor queued before the walk is that copy.
-        Anything else, or too many times: told, dead-lettered (a successor finds it given up)."""
+        Anything else, or too many times: told, dead-lettered (a successor finds it given up). A successor or a
+        re-queue that may be on the queue (SQS's answer lost) is a copy that may run: see `_give_up`."""
         retryable = isinstance(exc, IdempotencyAlreadyInProgressError) or transient(exc)
-        if retryable and successor:
+        if retryable and successor == "queued":
             logger.warning("%s: its successor takes over: %s", job.display, why, extra=job_log_keys(job))
             return
-        if not (retryable and self._requeue(job, why)):
-            self._give_up(job, body, exc, receive_count)
+        requeued: Requeued = self._requeue(job, why) if retryable else "not"
+        if requeued != "queued":
+            copy_may_run = successor != "not" or requeued == "maybe"
+            self._give_up(job, body, exc, receive_count, copy_may_run=copy_may_run)
 
-    def _requeue(self, job: JobEnvelope, why: str, *, successor: bool = False) -> bool:
+    def _requeue(self, job: JobEnvelope, why: str, *, successor: bool = False) -> Requeued:
         """Put the job back on the queue with a delay (its receives start again), at most `MAX_REQUEUES` times;
-        False when it may not, or cannot. The delay passes the deadline of any invocation running now (its
-        run-once record's in-progress expiry; at least `REQUEUE_BASE_S`) and doubles each time (SQS: 900 s)."""
+        "not" when it may not, or cannot; "maybe" when SQS's answer was lost (it may hold the copy). The delay
+        passes the deadline of any invocation running now (its run-once record's in-progress expiry; at least
+        `REQUEUE_BASE_S`) and doubles each time (SQS: 900 s)."""
         if self.queue is None or job.requeued >= MAX_REQUEUES:
-            return False
+            return "not"
         delay = max(self._invocation_s + 1, REQUEUE_BASE_S) * 2**job.requeued
         delay = int(min(delay, self.max_delay_s, 900))
         try:
             self.queue.send(
                 job.changed(requeued=job.requeued + 1, successor=job.successor or successor), delay_seconds=delay
             )
-        except Exception:
-            logger.exception("%s could not be put back on the queue", job.display, extra=job_log_keys(job))
-            return False
+        except Exception as exc:
+            maybe = bool(getattr(exc, "maybe_queued", False))
+            logger.exception(
+                "%s could not be put back on the queue%s",
+                job.display,
+                " (it may be there: SQS's answer was lost)" if maybe else "",
+                extra=job_log_keys(job),
+            )
+            return "maybe" if maybe else "not"
         logger.warning("%s put back on the queue in %d s: %s", job.display, delay, why, extra=job_log_keys(job))
-        return True
+        return "queued"
 
-    def _slack_settled(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int) -> bool:
+    def _slack_settled(
+        self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, *, copy_may_run: bool = False
+    ) -> bool:
         """A Slack answer decides what becomes of the delivery: a rate limit defers it (the handler sends it back
         with the Retry-After, no receive spent); a refusal no retry can change is told and dead-lettered now
         (True). Anything else: False, the usual bounded retries."""
@@ -207,7 +223,7 @@ class Dispatcher:
             raise SlackRateLimitedError(refusal) from exc
         if refusal is None or not refusal.permanent:
             return False
-        self._give_up(job, body, exc, receive_count, reason=refusal.describe())
+        self._give_up(job, body, exc, receive_count, reason=refusal.describe(), copy_may_run=copy_may_run)
         return True
 
     def _group_lookup_failed(self, job: JobEnvelope, exc: GroupLookupError, receive_count: int) -> None:
@@ -234,10 +250,21 @@ class Dispatcher:
         self.replier.send(job, message)
 
     def _give_up(
-        self, job: JobEnvelope, body: str, exc: Exception, attempts: int, *, reason: str | None = None
+        self,
+        job: JobEnvelope,
+        body: str,
+        exc: Exception,
+        attempts: int,
+        *,
+        reason: str | None = None,
+        copy_may_run: bool = False,
     ) -> None:
         """Last allowed receive (or a refusal no retry can change): tell the requester, then dead-letter the
-        job with the reason (`reason`: Slack's refusal, named)."""
+        job with the reason (`reason`: Slack's refusal, named). `copy_may_run`: a tracked job's successor or
+        re-queue is (or may be) on the queue; only the give-up's mark in the registry (`GivenUp`) stops it, so the
+        mark is written first, and when it cannot be (DynamoDB failing too) the copy takes the job over and this
+        attempt tells nothing: "failed" followed by the copy's "completed" would be two endings, and a requester
+        told "failed" may run it again."""
         reason = (reason or f"{type(exc).__name__}: {exc}")[:300]
         if self._settle_given_up(job):
             # A prompt's expiry (or approval request) whose prompt was decided meanwhile: the decision has its own
@@ -246,6 +273,17 @@ class Dispatcher:
                 "%s given up, moot: its prompt was decided: %s", job.display, reason, extra=job_log_keys(job)
             )
             registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
+            return
+        tracked = pipeline_for(job.kind).tracked
+        marked = copy_may_run and tracked
+        if marked and not registry.end_quietly(self.services, job, attempts, reason, tracked=True):
+            logger.error(
+                "%s not given up: a copy of it may be on the queue and the registry could not be told to stop it; "
+                "the copy takes the job over: %s",
+                job.display,
+                reason,
+                extra=job_log_keys(job),
+            )
             return
         try:
             done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
@@ -261,7 +299,8 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
-        registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
+        if not marked:
+            registry.end_quietly(self.services, job, attempts, reason, tracked=tracked)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if job.successor:  # the copy it follows is in the dead-letter queue already (given up, or redriven by SQS)
             return

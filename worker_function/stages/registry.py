@@ -62,14 +62,18 @@ def gave_up(job: JobEnvelope, attempts: int, reason: str) -> str:
     return f"failed after {attempts} attempt{'s' if attempts != 1 else ''} at step {job.step + 1}: {reason}"
 
 
-def end_quietly(services: Services, job: JobEnvelope, attempts: int, reason: str, *, tracked: bool) -> None:
+def end_quietly(services: Services, job: JobEnvelope, attempts: int, reason: str, *, tracked: bool) -> bool:
     """A job given up: not left "running" in /ops-jobs, nor holding its target's lease, until they expire. Its
     ending says where (`GivenUp`), so that a next step that SQS took after all (its answer lost), or a successor
-    of the copy given up, stops quietly."""
+    of the copy given up, stops quietly. Whether an ending stands in the registry (a tracked job's)."""
+    ended = None
     try:
         if tracked:
             where = GivenUp(step=job.step, requeued=job.requeued)
-            tracking.end(services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason), given_up=where)
+            ended = tracking.end(
+                services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason), given_up=where
+            )
         lease.release_own(services.leases, spec_for_kind(job.kind), job)
     except Exception:
         logger.exception("%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job))
+    return ended is not None
