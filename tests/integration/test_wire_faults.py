@@ -310,3 +310,24 @@ def test_a_final_past_the_response_urls_30_minutes_that_slack_took_but_answered_
     count, text = finals(wired, job)
     assert count == 1, text
     assert len(wired.wire.proxy.seen("chat.postMessage", service="slack")) == 1
+
+
+def test_an_approval_request_slack_took_but_answered_503_is_posted_once_and_its_buttons_work(wired):
+    """The approval request in the approvals channel is a chat.postMessage too: Slack took it and answered 503; the
+    retry finds it by its first block's id and records where it is instead of posting a second request."""
+    flow = Flow(wired)
+    flow.command("/ops-migrate payment")
+    [request] = flow.queue.jobs
+    flow.queue.jobs.clear()
+    flow.requested.append(request.args)  # type: ignore[arg-type]
+    wired.wire.proxy.add(Rule("error", service="slack", action="chat.postMessage", when="after", times=1))
+
+    with pytest.raises(Exception):  # noqa: B017 - Slack's 503: SQS delivers it again
+        flow.worker.handle_record(request.to_message(), 1)
+    flow.worker.handle_record(request.to_message(), 2)
+
+    flow.approval_message()  # exactly one request in the approvals channel (before: two)
+    flow.click("opsbot_reject", flow.reject_token(), "U0DAN")
+    flow.deliver()
+    [update] = flow.approval_updates()  # the request found is the one the decision edits
+    assert update.ts == flow.approval_message().ts
