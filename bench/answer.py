@@ -257,6 +257,18 @@ def worker_asset(interpreter: str, env: dict[str, str], destination: Path, sourc
     return names
 
 
+def deployed_inventory(toml: Path, shipped: Path, source_root: Path) -> Path:
+    """The inventory file as `source_root`'s CDK app ships it in the assets: JSON (written to `shipped`) where its
+    infra/aws/worker.py names `inventory.json`, else the TOML file itself."""
+    worker = source_root / "infra" / "aws" / "worker.py"
+    if not (worker.is_file() and 'INVENTORY_FILE = "inventory.json"' in worker.read_text()):
+        return toml
+    from shared.inventory import inventory_json
+
+    shipped.write_bytes(inventory_json(toml.read_bytes()))
+    return shipped
+
+
 def function_env(base: dict[str, str], asset: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {**base, **extra, "PYTHONPATH": os.pathsep.join([str(asset), str(SNAPSTART_DIR), str(ROOT)])}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # /var/task is read-only
@@ -337,6 +349,10 @@ def start_rig(interpreter: str, workdir: Path, log_file: Any, *, pollers: int = 
         asset = workdir / "asset"
         names = worker_asset(interpreter, {**common, **worker_env, **seed_env}, asset)
         log(f"answer: asset built ({', '.join(names)})")
+        # The inventory as the assets ship it (JSON, shared.inventory.inventory_json), for every function that reads it.
+        shipped = deployed_inventory(Path(inventory), asset / "inventory.json", ROOT)
+        for env in (worker_env, ack_env, bolt_env, seed_env):
+            env["OPSBOT_INVENTORY"] = str(shipped)
         for name, extra in (
             ("ack", ack_env),
             ("worker", worker_env),
@@ -476,6 +492,7 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             "boto3 and Powertools idempotency for its exactly-once bookkeeping); restored from a snapshot instead, "
             f"opsbot answers in {fmt_ms(p50('opsbot', 'restore'), 0)} ms "
             f"({fmt_ratio(ratio(p50('opsbot', 'restore'), p50('bolt', 'cold')))} Bolt lazy cold)",
+            goal_key="answer_cold",
         ),
         Target(
             "Time to answer, read-only, warm: opsbot / Bolt lazy (the queue hop included)",
@@ -486,6 +503,7 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             f"the worker's job {fmt_ms(work_w, 0)} ms vs the lazy listener's {fmt_ms(bolt_work, 0)} ms: what exactly "
             "once costs (Powertools idempotency records for the run and the reply, the job registry, the lease) in "
             "DynamoDB round trips to moto",
+            goal_key="answer_warm",
         ),
         Target(
             "Worker restored from a snapshot: time to answer minus warm",
@@ -497,6 +515,7 @@ def answer_section(samples: list[Sample], rounds: int) -> Section:
             f"makes) and the copy's first job: {fmt_ms(work_r, 0)} vs {fmt_ms(work_w, 0)} ms warm (its credentials "
             "resolved, its connections to DynamoDB, the target's service and Slack opened, the snapshot's pages "
             "copied as they are written)",
+            goal_key="answer_restore",
         ),
     ]
     hops = [s.hop_ms for s in samples if s.system == "opsbot"]
@@ -547,10 +566,12 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
     for index, rev in enumerate(revisions):
         tree = before_tree(rev)
         key = "before" if index == 0 else f"before {rev}"
-        inventories[key] = tree / "inventory.example.toml"
         variants[key] = workdir / f"asset-before-{rev}"
-        worker_asset(interpreter, {**env, "OPSBOT_INVENTORY": str(inventories[key])}, variants[key], source_root=tree)
-    variants["after"], inventories["after"] = after_asset, ROOT / "inventory.example.toml"
+        example = tree / "inventory.example.toml"
+        worker_asset(interpreter, {**env, "OPSBOT_INVENTORY": str(example)}, variants[key], source_root=tree)
+        inventories[key] = deployed_inventory(example, variants[key] / "inventory.json", tree)
+    variants["after"] = after_asset
+    inventories["after"] = deployed_inventory(ROOT / "inventory.example.toml", workdir / "inventory-after.json", ROOT)
     fns = {
         k: Function(
             f"worker-{k}",
@@ -606,16 +627,19 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
         Target(
             "Worker cold init: after / before",
             "<= 0.5x",
-            f"{fmt_ratio(r)} p50 ({fmt_ms(p['after']['p50'], 0)} vs {fmt_ms(p['before']['p50'], 0)} ms)",
+            f"{fmt_ratio(r)} p50 ({fmt_ms(p['after']['p50'], 0)} vs {fmt_ms(p['before']['p50'], 0)} ms; "
+            f"before: {revision})",
             r <= 0.5,
             f"what every job needs, imported at init: {top} (-X importtime self ms by package); boto3 (DynamoDB for "
             "Powertools idempotency) and pydantic are used by every job",
+            goal_key="worker_init",
         )
     )
     section.notes += [
         f"{reps} fresh processes per variant, interleaved: interpreter start to the handler module imported (its init "
-        "included: settings, each revision's `inventory.example.toml`, clients, and, where the revision reads it at "
-        "init, the bot token from Secrets Manager on moto by ARN). Before: "
+        "included: settings, each revision's `inventory.example.toml` (as JSON where that revision's assets ship it "
+        "so), clients, and, where the revision reads it at init, the bot token from Secrets Manager on moto by ARN). "
+        "Before: "
         f"the code of {revision} (`git archive`, $OPSBOT_BENCH_BEFORE picks another), in an asset built the same way.",
         "Where the init goes (`-X importtime`, self ms by package, one process each): after "
         + ", ".join(f"`{n}` {fmt_ms(v, 0)}" for n, v in list(profiles["after"].items())[:10])
@@ -749,6 +773,7 @@ def burst_section(results: list[dict[str, Any]], warm_job_ms: float) -> Section:
                 "the commands arrive over 10 s, so the last answer cannot come before 10 s + one job whatever the "
                 "concurrency; on this 2-core machine the workers, moto and the local Slack share the CPU, so "
                 "concurrency past 2 adds no throughput here (on Lambda each sandbox has its own)",
+                goal_key="burst",
             )
         )
     section.notes += [

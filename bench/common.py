@@ -93,6 +93,19 @@ def fmt_ratio(value: float) -> str:
 # -- results ---------------------------------------------------------------------------------
 
 
+#: The time-to-answer goals, in the order `python -m bench` prints them as one table: key -> (figure, goal). A
+#: benchmark's Target names its key (`Target.goal_key`); a goal no section of the run measured says so.
+ANSWER_GOALS: dict[str, tuple[str, str]] = {
+    "answer_cold": ("Time to answer, read-only, cold worker: opsbot / Bolt lazy", "<= 0.8x"),
+    "answer_warm": ("Time to answer, read-only, warm: opsbot / Bolt lazy (the queue hop included)", "<= 1.0x"),
+    "answer_restore": ("Worker restored from a snapshot: time to answer minus warm", "<= 50 ms"),
+    "worker_init": ("Worker cold init: after / before", "<= 0.5x"),
+    "ack_cold": ("Ack cold, as deployed (secret by ARN), Python 3.13: opsbot / Bolt lazy", "<= 0.6x"),
+    "ack_restore": ("Ack SnapStart restore minus warm, network excluded, Python 3.13", "<= 5 ms"),
+    "burst": ("Burst of 100 commands: time to last answer / (100 x one warm job / maximum concurrency)", "<= 1.5x"),
+}
+
+
 @dataclass
 class Target:
     """One of the issues' targets, as measured in this run; `blocker`: what stands in the way when it is missed."""
@@ -102,6 +115,8 @@ class Target:
     measured: str
     met: bool | None
     blocker: str = ""
+    #: Which of ANSWER_GOALS this target measures, if any.
+    goal_key: str = ""
 
     def row(self) -> list[str]:
         verdict = {True: "met", False: "NOT met", None: "n/a"}[self.met]
@@ -143,6 +158,20 @@ class Section:
             "data": self.data,
             "seconds": round(self.seconds, 1),
         }
+
+
+def goal_rows(targets: Iterable[Target]) -> list[list[str]]:
+    """One row per goal of ANSWER_GOALS, in order: figure, goal, measured, met or what stands in the way."""
+    by_key = {t.goal_key: t for t in targets if t.goal_key}
+    rows = []
+    for key, (figure, goal) in ANSWER_GOALS.items():
+        found = by_key.get(key)
+        if found is None:
+            rows.append([figure, goal, "not measured in this run", "n/a"])
+        else:
+            verdict = {True: "met", False: "NOT met", None: "n/a"}[found.met]
+            rows.append([figure, goal, found.measured, verdict if found.met else f"{verdict}: {found.blocker}"])
+    return rows
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -87,10 +87,20 @@ ACK_VARIANTS = (
 #: Restores only: the ack as it was before issue 15 part 2 (boto3-secret with nothing primed before the snapshot).
 BEFORE_VARIANTS = (("opsbot-before", "opsbot before issue 15 part 2 (the secret by boto3, nothing primed)", "before"),)
 VARIANTS_MODULE = "bench.baselines.opsbot_boto3_lambda"
+#: opsbot's ack reading the inventory as TOML, as the assets shipped it before they carried JSON: key, label, unused.
+INVENTORY_VARIANTS = (("opsbot-toml-inventory", "opsbot, its inventory shipped as TOML (as before)", ""),)
 #: Handlers that read the secret after a restore (the others keep the snapshot's).
 READS_SECRET_AFTER_RESTORE = frozenset(
-    {"opsbot", "floor", *(k for k, _, _ in ACK_VARIANTS), *(k for k, _, _ in BEFORE_VARIANTS)}
+    {
+        "opsbot",
+        "floor",
+        *(k for k, _, _ in ACK_VARIANTS),
+        *(k for k, _, _ in BEFORE_VARIANTS),
+        *(k for k, _, _ in INVENTORY_VARIANTS),
+    }
 )
+#: The inventory every opsbot variant is deployed with: the stack always ships one (the example, here).
+EXAMPLE_INVENTORY = ROOT / "inventory.example.toml"
 
 
 # -- interpreters and assets --------------------------------------------------------------------------------
@@ -366,6 +376,7 @@ def _metric(combo: Combo, name: str) -> list[float]:
 def run(quick: bool) -> list[Section]:
     from bench.cold import imported_top_level, importtime_profile, lazy_lambda_function
     from infra.devstack.aws import MotoServer, aws_client, provision_queues
+    from shared.inventory import inventory_json
 
     reps, restore_reps, forks, warm = (4, 2, 4, 10) if quick else (15, 6, 8, 20)
     started = time.monotonic()
@@ -410,6 +421,11 @@ def run(quick: bool) -> list[Section]:
                 }
             )
             base.pop("POWERTOOLS_METRICS_DISABLED", None)  # metrics on, as deployed
+            # The stack always ships an inventory (synth refuses to deploy without one), as JSON: the ack reads it at
+            # init for the policy. Bolt lazy and the floor read no file of the kind.
+            shipped = workdir / "inventory.json"
+            shipped.write_bytes(inventory_json(EXAMPLE_INVENTORY.read_bytes()))
+            base["OPSBOT_INVENTORY"] = str(shipped)
             combos: list[Combo] = []
             assets: dict[str, list[str]] = {}
             profiles: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -425,6 +441,11 @@ def run(quick: bool) -> list[Section]:
                     init_type = "on-demand" if start == "cold" else "snap-start"
                     env = {**base, "PYTHONPATH": path, "AWS_LAMBDA_INITIALIZATION_TYPE": init_type}
                     combos += [Combo(py, interpreter, k, label, m, start, env) for k, label, m in HANDLERS]
+                    toml = {**env, "OPSBOT_INVENTORY": str(EXAMPLE_INVENTORY)}
+                    combos += [
+                        Combo(py, interpreter, k, label, HANDLERS[0][2], start, toml)
+                        for k, label, _ in INVENTORY_VARIANTS
+                    ]
                     combos += [
                         Combo(py, interpreter, k, label, VARIANTS_MODULE, start, {**env, "BENCH_ACK_VARIANT": v})
                         for k, label, v in (*ACK_VARIANTS, *(BEFORE_VARIANTS if start == "restore" else ()))
@@ -533,7 +554,7 @@ def cold_section(
     for py in pys:
         ops = by[(py, "opsbot")]
         ops_cold = _metric(ops, "cold_ms")
-        for key in [k for k, _, _ in (*HANDLERS, *ACK_VARIANTS) if (py, k) in by]:
+        for key in [k for k, _, _ in (*HANDLERS, *INVENTORY_VARIANTS, *ACK_VARIANTS) if (py, k) in by]:
             combo = by[(py, key)]
             cold = summarize(_metric(combo, "cold_ms"))
             first_over_warm = [r["first_ms"] - r["warm_p50_ms"] for r in combo.runs]
@@ -585,6 +606,7 @@ def cold_section(
                 f"{fmt_ratio(ob)} p50 ({fmt_ms(o, 0)} vs {fmt_ms(b, 0)} ms)",
                 ob <= 0.6,
                 why_bolt,
+                goal_key="ack_cold" if target_py == "3.13" else "",
             ),
             Target(
                 f"Non-SnapStart cold, deployed config, Python {target_py}: opsbot vs the floor",
@@ -649,7 +671,8 @@ def cold_section(
         "with the restore runs of 1e; cold = interpreter start + import/init + first request. The first request's "
         "network call goes to moto server on loopback (SendMessage to an empty queue made for each process; Lambda "
         "Invoke for Bolt lazy); init reads the signing secret from Secrets Manager on moto (OPSBOT_SECRET_ARN).",
-        "Environment as the CDK stack sets it: OPSBOT_SECRET_ARN (no SLACK_SIGNING_SECRET), "
+        "Environment as the CDK stack sets it: OPSBOT_SECRET_ARN (no SLACK_SIGNING_SECRET), OPSBOT_INVENTORY (the "
+        "example inventory as the assets ship it, JSON; read at init for the policy), "
         "PYDANTIC_DISABLE_PLUGINS=__all__, Powertools INFO with metrics on (EMF to stdout), JOBS_QUEUE_URL. Asset: "
         + "; ".join(f"Python {py}: {', '.join(names)}" for py, names in assets.items())
         + " copied without bytecode and compiled to unchecked-hash .pyc by the same interpreter (the local "
@@ -683,7 +706,7 @@ def restore_section(
     )
     by = _by(combos, "restore")
     pys = sorted({py for py, _ in by}, reverse=True)
-    keys = [k for k, _, _ in (*HANDLERS, *ACK_VARIANTS, *BEFORE_VARIANTS)]
+    keys = [k for k, _, _ in (*HANDLERS, *INVENTORY_VARIANTS, *ACK_VARIANTS, *BEFORE_VARIANTS)]
     for py in pys:
         for key in keys:
             if (py, key) not in by:
@@ -717,7 +740,7 @@ def restore_section(
             }
     for py in pys:
         ops_x = median(_restores(by[(py, "opsbot")], "excess_no_network_ms"))
-        for key, label, _ in (*ACK_VARIANTS, *BEFORE_VARIANTS):
+        for key, label, _ in (*INVENTORY_VARIANTS, *ACK_VARIANTS, *BEFORE_VARIANTS):
             if (py, key) in by:
                 other = median(_restores(by[(py, key)], "excess_no_network_ms"))
                 section.notes.append(
@@ -753,6 +776,7 @@ def restore_section(
                 ),
                 no_net["p50"] <= 5.0,
                 why,
+                goal_key="ack_restore" if target_py == "3.13" else "",
             )
         )
     section.notes += [

@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT_DIR, ROOT, Section, Target, log, machine_info, markdown_table
+from bench.common import OUT_DIR, ROOT, Section, Target, goal_rows, log, machine_info, markdown_table
 
 BENCHES = ("deployed", "answer", "worker_init", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
 #: The order of the sections in the output (issue 15 first, then issue 7's numbering).
@@ -136,6 +136,12 @@ def render(sections: list[Section], meta: dict[str, Any], chart: Path | None) ->
             else []
         ),
         "",
+        "### Time to answer: the goals",
+        "",
+        markdown_table(
+            ["figure", "goal", "measured (same run)", "verdict"], goal_rows(t for s in sections for t in s.targets)
+        ),
+        "",
         "### Targets",
         "",
         markdown_table(
@@ -212,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     targets: list[Target] = [t for s in sections for t in s.targets]
     (args.out / "results.json").write_text(
         json.dumps(
-            {**meta, "targets": [t.__dict__ for t in targets], "sections": [s.to_json() for s in sections]},
+            {
+                **meta,
+                "goals": goal_rows(targets),
+                "targets": [t.__dict__ for t in targets],
+                "sections": [s.to_json() for s in sections],
+            },
             indent=2,
             default=str,
         )

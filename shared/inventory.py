@@ -1,5 +1,7 @@
 """The inventory: what each target name means (ECS service, EC2 instances, CodeBuild projects, log groups,
-Jenkins jobs), read from a TOML file and validated at load. The worker loads it once per cold start.
+Jenkins jobs), read from a TOML file and validated at load. The Lambda assets carry the same file as JSON,
+written when the stack is synthesized (`inventory_json`): a cold start parses it with
+`json`, already loaded, instead of importing `tomllib`.
 
 The worker loads it once per cold start; the ack reads it at init only for the policy (`[policy]`, see
 shared/policy.py) and the environment of each name:
@@ -47,6 +49,7 @@ shared/policy.py) and the environment of each name:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -73,7 +76,7 @@ from shared.runbooks import Runbook
 
 
 class InventoryError(OpsbotError):
-    """The inventory file is missing, not TOML, or does not validate (the message names the bad key)."""
+    """The inventory file is missing, not TOML (or JSON), or does not validate (the message names the bad key)."""
 
 
 class UnknownNameError(OpsbotError):
@@ -306,11 +309,39 @@ def closest_first(name: str, known: list[str]) -> list[str]:
     return sorted(known, key=score)
 
 
+def inventory_json(toml_content: bytes) -> bytes:
+    """The inventory as the Lambda assets ship it (the CDK app writes it at synth): the TOML file's tables and values
+    as JSON, so a cold start parses it with `json`, loaded anyway, instead of importing `tomllib`. The file people
+    edit stays the TOML one; this is derived from it at every synth."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(toml_content.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InventoryError(f"the inventory is not valid TOML: {exc}") from None
+
+    def refuse(value: Any) -> Any:
+        raise InventoryError(
+            f"the inventory holds {value!r}, a TOML {type(value).__name__} JSON cannot carry: write it as a string"
+        )
+
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=refuse).encode("utf-8")
+
+
 def load_inventory(path: str | Path) -> Inventory:
-    """Read and validate the inventory file, or raise `InventoryError` naming the file and the bad key."""
+    """Read and validate the inventory file, or raise `InventoryError` naming the file and the bad key. A `.json`
+    file is the inventory as the Lambda assets ship it; any other is TOML."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InventoryError(f"cannot read the inventory {path}: {exc.strerror or exc}") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InventoryError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InventoryError(f"{path} is not an inventory: a JSON object was expected")
+        return Inventory.from_mapping(data, source=str(path))
     return Inventory.from_toml(text, source=str(path))

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from shared.commands import CommandSpec, command_names, find_command
-from shared.commands.builtin.scale import MAX_TASKS
+from shared.commands.words import MAX_TASKS
 from shared.errors import UsageError
 from shared.parameters import Parameter, ParameterName
+from shared.parameters import refusal as parameter_refusal
 from shared.policy import Environment
 
 if TYPE_CHECKING:
@@ -185,18 +186,11 @@ class JenkinsJob(InventoryModel):
         """Why these build parameters may not be passed, in plain words; None when they may."""
         from shared.commands.builtin.build import JENKINS_RESERVED
 
-        allowed = ", ".join(sorted(self.parameters)) or "none"
-        for name, value in parameters.items():
+        for name in parameters:
             if name.lower() in JENKINS_RESERVED:
+                allowed = ", ".join(sorted(self.parameters)) or "none"
                 return f"{name} is reserved by Jenkins and never passed; the parameters allowed are: {allowed}"
-            spec = self.parameters.get(name)
-            if spec is None:
-                return f"{name} is not a parameter of this job; the parameters allowed are: {allowed}"
-            if not spec.admits(value):
-                if spec.values:
-                    return f"{name} must be one of {', '.join(spec.values[:20])}"
-                return f"that value of {name} is not one this job accepts"
-        return None
+        return parameter_refusal(self.parameters, parameters, "this job")
 
 
 class Intake(InventoryModel):

@@ -130,8 +130,10 @@ class JobEnvelope(ReplyTarget):
         return type(self).model_validate({**self.model_dump(), **changes})
 
     def continued(self, continuation: Continuation) -> JobEnvelope:
-        """The same job, at its next step."""
-        return self.changed(continuation=continuation, schema_version=CONTINUATION_SCHEMA_VERSION)
+        """The same job, at its next step: a new copy, with receives, re-queues and a successor of its own."""
+        return self.changed(
+            continuation=continuation, schema_version=CONTINUATION_SCHEMA_VERSION, requeued=0, successor=False
+        )
 
     @property
     def kind(self) -> str:

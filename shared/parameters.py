@@ -4,6 +4,7 @@ whole value), or anything."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -31,3 +32,18 @@ class Parameter(BaseModel):
         if self.values and value not in self.values:
             return False
         return self.pattern is None or re.fullmatch(self.pattern, value) is not None
+
+
+def refusal(specs: Mapping[str, Parameter], given: Mapping[str, str], of: str) -> str | None:
+    """Why `given` may not be passed to what `specs` describe (`of`: "this job", "this runbook"), in plain
+    words; None when it may."""
+    allowed = ", ".join(sorted(specs)) or "none"
+    for name, value in given.items():
+        spec = specs.get(name)
+        if spec is None:
+            return f"{name} is not a parameter of {of}; the parameters allowed are: {allowed}"
+        if not spec.admits(value):
+            if spec.values:
+                return f"{name} must be one of {', '.join(spec.values[:20])}"
+            return f"that value of {name} is not one {of} accepts"
+    return None

@@ -30,6 +30,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.parameters import Parameter, ParameterName
+from shared.parameters import refusal as parameter_refusal
 from shared.policy import Environment
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")]
@@ -110,16 +111,7 @@ class Runbook(_Model):
             return f"it does not run on `{target}` (the targets it runs on: {allowed})"
         if target is None and self.targets:
             return f"it needs a target: one of {', '.join(self.targets)}"
-        allowed = ", ".join(sorted(self.parameters)) or "none"
-        for name, value in parameters.items():
-            spec = self.parameters.get(name)
-            if spec is None:
-                return f"{name} is not a parameter of this runbook; the parameters allowed are: {allowed}"
-            if not spec.admits(value):
-                if spec.values:
-                    return f"{name} must be one of {', '.join(spec.values[:20])}"
-                return f"that value of {name} is not one this runbook accepts"
-        return None
+        return parameter_refusal(self.parameters, parameters, "this runbook")
 
 
 def state_machine_name(runbook: str) -> str:

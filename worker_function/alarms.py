@@ -17,6 +17,8 @@ once, naming the alarm and the Slack error, with an error line and an `AlarmsDro
 inventory does not name is dropped, never silently: an error log line naming it and the routed ones, and an
 `AlarmsDropped` metric; a change older than the one shown is skipped.
 State lives in the leases table under `alarm#<name>` (target names cannot contain `#`), conditional writes.
+A notification's last receive follows the jobs' rule (`requeues`): a successor queued first, so that a Lambda that
+dies on it does not leave the alarm dead-lettered unshown.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -40,7 +42,9 @@ from shared.inventory import Inventory
 from shared.observability import ALARMS_DROPPED, publish
 from shared.settings import WORKER_TIMEOUT_SECONDS
 from worker_function import alarm_message
-from worker_function.pacing import DeferError
+from worker_function.errors import transient
+from worker_function.pacing import DeferError, Deferrals, count_attribute
+from worker_function.requeues import Requeues
 from worker_function.slack_errors import SlackRateLimitedError, SlackRefusal, refusal_of
 from worker_function.slack_history import find_own, first_block_is
 from worker_function.store import DeadLetterQueue
@@ -53,6 +57,10 @@ Outcome = Literal["dropped", "posted", "updated", "stale", "duplicate"]
 IN_FLIGHT_S = float(WORKER_TIMEOUT_SECONDS)
 #: How soon such a copy looks again (by then the other delivery has usually saved the message's ts).
 IN_FLIGHT_RECHECK_S = 10.0
+#: An alarm's copy the worker put back on the queue itself (`requeues`) says how often (its body is AWS's: the count
+#: rides in a message attribute, as a job's rides in its envelope), and whether it is a successor.
+REQUEUED_ATTR = "opsbot_requeued"
+SUCCESSOR_ATTR = "opsbot_successor"
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,11 @@ def _item(name: str, record: AlarmRecord) -> dict[str, Any]:
         if value is not None:
             item[attribute] = {"S": value if isinstance(value, str) else value.isoformat()}
     return item
+
+
+def _copy_of(attributes: Mapping[str, Any] | None) -> tuple[int, bool]:
+    """How often the worker put this notification back on the queue, and whether this copy is a successor."""
+    return count_attribute(attributes, REQUEUED_ATTR), count_attribute(attributes, SUCCESSOR_ATTR) > 0
 
 
 def marker_for(name: str) -> str:
@@ -309,12 +322,19 @@ class AlarmFeed:
     metrics: Metrics | None = None
     #: Epoch seconds (tests pass their clock: an attempt in flight is judged by it).
     now: Callable[[], float] = time.time
+    #: The last receive's rule, shared with the jobs (`Dispatcher.requeues`), and where a copy goes back on the queue
+    #: (None: no successor, no re-queue; SQS's redrive after the last receive).
+    requeues: Requeues | None = None
+    again: Deferrals | None = None
 
-    def handle(self, body: str, receive_count: int = 1) -> bool:
+    def handle(self, body: str, receive_count: int = 1, attributes: Mapping[str, Any] | None = None) -> bool:
         """True when `body` was an alarm notification (shown, or logged and dropped if it is malformed: a
         retry cannot mend it); False when it is not one. A transient failure (Slack, DynamoDB) raises, so
         SQS delivers it again; a rate limit raises `SlackRateLimitedError` (the message is deferred); a
-        refusal no retry can change is dead-lettered now, naming the alarm and Slack's error."""
+        refusal no retry can change is dead-lettered now, naming the alarm and Slack's error. The last receive
+        first queues a successor (`requeues`: if this invocation dies, it shows the alarm; if not, it finds the
+        change shown and calls Slack not at all) and leaves a transient failure to it; a successor's own last
+        receive puts itself back instead, a bounded number of times."""
         try:
             data = json.loads(body)
         except ValueError:
@@ -332,22 +352,65 @@ class AlarmFeed:
             logger.error("an alarm notification that cannot be read, dropped: %s", exc)
             self._count_dropped("unreadable")
             return True
+        requeued, successor = _copy_of(attributes)
+        last = self.requeues is not None and self.requeues.last(receive_count)
+        followed = last and not successor and self._again(body, attributes, requeued, successor=True)
         try:
             outcome = post_alarm(
                 alarm, inventory=self.inventory, slack=self.slack, store=self.store, pacer=self.pacer, now=self.now
             )
+        except DeferError:
+            raise
         except Exception as exc:
-            refusal = refusal_of(exc)
-            if refusal is None:
-                raise
-            if refusal.rate_limited and refusal.retry_after is not None:
-                raise SlackRateLimitedError(refusal) from exc
-            if not refusal.permanent or self.dead_letters is None:
-                raise
-            self._undeliverable(alarm, body, refusal, receive_count)
+            self._failed(alarm, body, exc, receive_count, attributes, last=last, followed=followed)
             return True
         if outcome == "dropped":
             self._count_dropped("not in the inventory")
+        return True
+
+    def _failed(
+        self,
+        alarm: AlarmStateChange,
+        body: str,
+        exc: Exception,
+        receive_count: int,
+        attributes: Mapping[str, Any] | None,
+        *,
+        last: bool,
+        followed: bool,
+    ) -> None:
+        """Raises for SQS to deliver it again (a rate limit: deferred); returns when it is dead-lettered (a refusal
+        no retry can change), or left to its successor, or put back on the queue (a last receive failing
+        transiently)."""
+        refusal = refusal_of(exc)
+        if refusal is not None and refusal.rate_limited and refusal.retry_after is not None:
+            raise SlackRateLimitedError(refusal) from exc
+        if refusal is not None and refusal.permanent and self.dead_letters is not None:
+            self._undeliverable(alarm, body, refusal, receive_count)
+            return
+        if not (last and transient(exc)):
+            raise exc
+        if followed:
+            logger.warning("alarm %r: its last receive failed, its successor shows it: %r", alarm.name[:255], exc)
+            return
+        requeued, successor = _copy_of(attributes)
+        if not self._again(body, attributes, requeued, successor=successor):
+            raise exc
+
+    def _again(self, body: str, attributes: Mapping[str, Any] | None, requeued: int, *, successor: bool) -> bool:
+        """A copy of the notification on the queue, past this invocation's deadline (`Requeues.delay`); False when it
+        may not (too many), or could not be sent."""
+        delay = None if self.requeues is None or self.again is None else self.requeues.delay(requeued)
+        if delay is None:
+            return False
+        assert self.again is not None
+        numbers = {REQUEUED_ATTR: requeued + 1, **({SUCCESSOR_ATTR: 1} if successor else {})}
+        why = "an alarm's successor" if successor else "an alarm whose last receive failed"
+        try:
+            self.again.defer(body, delay, spent=0, message_attributes=attributes, numbers=numbers, why=why)
+        except Exception:
+            logger.exception("an alarm notification could not be put back on the queue")
+            return False
         return True
 
     def _undeliverable(self, alarm: AlarmStateChange, body: str, refusal: SlackRefusal, receives: int) -> None:

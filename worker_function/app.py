@@ -127,6 +127,8 @@ def build_alarm_feed(settings: WorkerSettings, dispatcher: Dispatcher) -> AlarmF
         store,
         dead_letters=dispatcher.dead_letters,
         metrics=dispatcher.metrics,
+        requeues=dispatcher.requeues,
+        again=build_deferrals(settings, dispatcher),
     )
 
 

@@ -46,6 +46,7 @@ from worker_function.operations.registry import operation_for
 from worker_function.pipeline import Executor
 from worker_function.prompts import tell_clicker
 from worker_function.reply import SlackReplier
+from worker_function.requeues import Requeues
 from worker_function.slack_errors import SlackRateLimitedError, refusal_of
 from worker_function.stages import metrics, registry
 from worker_function.store import AuditTrail, DeadLetterQueue, Leases
@@ -53,11 +54,6 @@ from worker_function.walk import DelayedJobQueue, Services
 
 logger = logging.getLogger(__name__)
 
-#: A job's last receive that failed transiently, or found a copy holding its run-once record, puts it back on
-#: the queue (after the function's timeout, at least 30 s, then twice that, ...) at most this many times before
-#: it is told and dead-lettered.
-MAX_REQUEUES = 5
-REQUEUE_BASE_S = 30
 #: What a re-queue did: the job certainly is on the queue again, may be (SQS's answer was lost: a 5xx, a
 #: connection closed after sending), or certainly is not.
 Requeued = Literal["queued", "maybe", "not"]
@@ -91,8 +87,8 @@ class Dispatcher:
         self.queue = queue
         self.max_delay_s = max_delay_s
         self._idempotency = idempotency
-        #: How long an invocation may still run (its run-once records expire with it): the function's timeout.
-        self._invocation_s = float(WORKER_TIMEOUT_SECONDS)
+        #: When a last receive puts the job back (the alarm feed shares it: `app.build_alarm_feed`).
+        self.requeues = Requeues(max_receive_count, max_delay_s=max_delay_s)
         self.services = Services(
             ctx=ctx,
             replier=replier,
@@ -114,7 +110,7 @@ class Dispatcher:
         """An INPROGRESS record of this invocation expires with it, so a timeout never blocks a retry."""
         self._idempotency.register_lambda_context(lambda_context)
         remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
-        self._invocation_s = remaining() / 1000 if callable(remaining) else float(WORKER_TIMEOUT_SECONDS)
+        self.requeues.invocation_s = remaining() / 1000 if callable(remaining) else float(WORKER_TIMEOUT_SECONDS)
 
     def handle_record(self, body: str, receive_count: int) -> None:
         """Handle one SQS message. Returning means "delete it"; raising means "deliver it again"."""
@@ -135,7 +131,7 @@ class Dispatcher:
     def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
         """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
         keys = job_log_keys(job)
-        last = receive_count >= self.max_receive_count and not job.successor
+        last = self.requeues.last(receive_count) and not job.successor
         successor: Requeued = self._successor(job) if last else "not"
         try:
             self.executor.walk(job)
@@ -149,7 +145,7 @@ class Dispatcher:
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
             self._group_lookup_failed(job, exc, receive_count)
             if successor != "not" and exc.clicker is None:  # told "try again": its ending, where its successor stops
-                registry.end_quietly(self.services, job, receive_count, str(exc), tracked=True)
+                registry.end_quietly(self.services, job, receive_count, str(exc))
         except Exception as exc:
             if self._slack_settled(job, body, exc, receive_count, copy_may_run=successor != "not"):
                 return
@@ -160,13 +156,11 @@ class Dispatcher:
             self._last_receive(job, body, exc, receive_count, why, successor=successor)
 
     def _successor(self, job: JobEnvelope) -> Requeued:
-        """On a tracked job's last receive, before its walk: a successor on the queue, delayed past this invocation's
+        """On a job's last receive, before its walk: a successor on the queue, delayed past this invocation's
         deadline (`_requeue`), so that a Lambda that dies now (a timeout, a crash: no code runs to tell anyone, and
         SQS would dead-letter the job silently) is followed by one that takes the job over. If this attempt ends
-        the job, the successor finds it ended: its step's records kept, or the give-up (`GivenUp`), and says
-        nothing. Whether one was queued."""
-        if not pipeline_for(job.kind).tracked:
-            return "not"
+        the job, the successor finds it ended: its step's records kept, or the give-up (`GivenUp`, in the registry
+        for every job, tracked or not), and says nothing. Whether one was queued."""
         return self._requeue(job, "its last receive: a successor takes over if this attempt dies", successor=True)
 
     def _last_receive(
@@ -188,14 +182,12 @@ class Dispatcher:
             self._give_up(job, body, exc, receive_count, copy_may_run=copy_may_run)
 
     def _requeue(self, job: JobEnvelope, why: str, *, successor: bool = False) -> Requeued:
-        """Put the job back on the queue with a delay (its receives start again), at most `MAX_REQUEUES` times;
-        "not" when it may not, or cannot; "maybe" when SQS's answer was lost (it may hold the copy). The delay
-        passes the deadline of any invocation running now (its run-once record's in-progress expiry; at least
-        `REQUEUE_BASE_S`) and doubles each time (SQS: 900 s)."""
-        if self.queue is None or job.requeued >= MAX_REQUEUES:
+        """Put the job back on the queue with a delay (its receives start again; `Requeues.delay`: past any
+        invocation's deadline, growing, bounded); "not" when it may not, or cannot; "maybe" when SQS's answer was
+        lost (it may hold the copy)."""
+        delay = self.requeues.delay(job.requeued)
+        if self.queue is None or delay is None:
             return "not"
-        delay = max(self._invocation_s + 1, REQUEUE_BASE_S) * 2**job.requeued
-        delay = int(min(delay, self.max_delay_s, 900))
         try:
             self.queue.send(
                 job.changed(requeued=job.requeued + 1, successor=job.successor or successor), delay_seconds=delay
@@ -260,11 +252,12 @@ class Dispatcher:
         copy_may_run: bool = False,
     ) -> None:
         """Last allowed receive (or a refusal no retry can change): tell the requester, then dead-letter the
-        job with the reason (`reason`: Slack's refusal, named). `copy_may_run`: a tracked job's successor or
-        re-queue is (or may be) on the queue; only the give-up's mark in the registry (`GivenUp`) stops it, so the
-        mark is written first, and when it cannot be (DynamoDB failing too) the copy takes the job over and this
-        attempt tells nothing: "failed" followed by the copy's "completed" would be two endings, and a requester
-        told "failed" may run it again."""
+        job with the reason (`reason`: Slack's refusal, named). `copy_may_run`: the job's successor or a re-queue is
+        (or may be) on the queue; only the give-up's mark in the registry (`GivenUp`) stops it, so the mark is
+        written first, and when it cannot be (DynamoDB failing too) the copy takes the job over and this attempt
+        tells nothing ("failed" followed by the copy's "completed" would be two endings, and a requester told
+        "failed" may run it again): it fails as a killed attempt would, and SQS's redrive moves it to the DLQ
+        (where a successor's own give-up expects it)."""
         reason = (reason or f"{type(exc).__name__}: {exc}")[:300]
         if self._settle_given_up(job):
             # A prompt's expiry (or approval request) whose prompt was decided meanwhile: the decision has its own
@@ -272,19 +265,18 @@ class Dispatcher:
             logger.warning(
                 "%s given up, moot: its prompt was decided: %s", job.display, reason, extra=job_log_keys(job)
             )
-            registry.end_quietly(self.services, job, attempts, reason, tracked=pipeline_for(job.kind).tracked)
+            registry.end_quietly(self.services, job, attempts, reason)
             return
-        tracked = pipeline_for(job.kind).tracked
-        marked = copy_may_run and tracked
-        if marked and not registry.end_quietly(self.services, job, attempts, reason, tracked=True):
+        marked = copy_may_run
+        if marked and not registry.end_quietly(self.services, job, attempts, reason):
             logger.error(
                 "%s not given up: a copy of it may be on the queue and the registry could not be told to stop it; "
-                "the copy takes the job over: %s",
+                "the copy takes the job over, this one goes to the DLQ by SQS's redrive: %s",
                 job.display,
                 reason,
                 extra=job_log_keys(job),
             )
-            return
+            raise exc
         try:
             done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
         except Exception:  # the store may be what failed: told without it
@@ -300,7 +292,7 @@ class Dispatcher:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
         if not marked:
-            registry.end_quietly(self.services, job, attempts, reason, tracked=tracked)
+            registry.end_quietly(self.services, job, attempts, reason)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if job.successor:  # the copy it follows is in the dead-letter queue already (given up, or redriven by SQS)
             return

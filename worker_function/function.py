@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -92,7 +92,7 @@ class AlarmsOnFirstUse:
             self.feed = self._build()
         return self.feed
 
-    def handle(self, body: str, receive_count: int = 1) -> bool:
+    def handle(self, body: str, receive_count: int = 1, attributes: Mapping[str, Any] | None = None) -> bool:
         if self.feed is None:
             try:
                 data = json.loads(body)
@@ -100,7 +100,7 @@ class AlarmsOnFirstUse:
                 return False
             if not is_alarm_body(data):
                 return False
-        return self.load().handle(body, receive_count)
+        return self.load().handle(body, receive_count, attributes)
 
 
 class WorkerFunction:

@@ -34,8 +34,13 @@ class DeferError(OpsbotError):
 
 
 def spent_receives(message_attributes: Mapping[str, Any] | None) -> int:
-    """The receives a message carries from before it was deferred (Lambda's event shape: `stringValue`)."""
-    value = (message_attributes or {}).get(SPENT_RECEIVES_ATTR) or {}
+    """The receives a message carries from before it was deferred."""
+    return count_attribute(message_attributes, SPENT_RECEIVES_ATTR)
+
+
+def count_attribute(message_attributes: Mapping[str, Any] | None, name: str) -> int:
+    """A count the worker set on a message it sent again (Lambda's event shape: `stringValue`); 0 when absent."""
+    value = (message_attributes or {}).get(name) or {}
     raw = value.get("stringValue") or value.get("StringValue") if isinstance(value, Mapping) else None
     try:
         return max(0, int(raw)) if raw is not None else 0
@@ -52,23 +57,36 @@ class Deferrals:
         #: The deployment's cap on a re-queue's DelaySeconds (`OPSBOT_MAX_DELAY`), as for a re-queued step.
         self._max_delay_s = max(0, min(int(max_delay_s), MAX_DELAY_S))
 
-    def defer(self, body: str, delay_s: int, *, spent: int, message_attributes: Mapping[str, Any] | None = None) -> str:
+    def defer(
+        self,
+        body: str,
+        delay_s: int,
+        *,
+        spent: int,
+        message_attributes: Mapping[str, Any] | None = None,
+        numbers: Mapping[str, int] | None = None,
+        why: str = "rate-limited by Slack",
+    ) -> str:
+        """Send `body` again in `delay_s`, with its attributes, `spent` receives and `numbers` (attributes set anew:
+        an alarm's copy count, `alarms.REQUEUED_ATTR`)."""
+        numbers = {SPENT_RECEIVES_ATTR: spent, **(numbers or {})}
         attributes: dict[str, Any] = {}
         for name, value in (message_attributes or {}).items():
             string = value.get("stringValue") or value.get("StringValue") if isinstance(value, Mapping) else None
-            if string is not None and name != SPENT_RECEIVES_ATTR:
+            if string is not None and name not in numbers:
                 attributes[name] = {"DataType": str(value.get("dataType") or "String"), "StringValue": str(string)}
-        attributes[SPENT_RECEIVES_ATTR] = {"DataType": "Number", "StringValue": str(spent)}
+        for name, number in numbers.items():
+            attributes[name] = {"DataType": "Number", "StringValue": str(number)}
         delay = max(0, min(int(delay_s), self._max_delay_s))
         response = self._client.send_message(
             QueueUrl=self._url, MessageBody=body, DelaySeconds=delay, MessageAttributes=attributes
         )
-        logger.info("rate-limited by Slack: the message comes back in %d s (%d receives spent)", delay, spent)
+        logger.info("%s: the message comes back in %d s (%d receives spent)", why, delay, spent)
         return str(response["MessageId"])
 
 
 class _Alarms(Protocol):
-    def handle(self, body: str, receive_count: int = 1) -> bool: ...
+    def handle(self, body: str, receive_count: int = 1, attributes: Mapping[str, Any] | None = None) -> bool: ...
 
 
 class _Jobs(Protocol):
@@ -89,7 +107,7 @@ def handle_message(
     as handled)."""
     attempt = receive_count + spent_receives(message_attributes)
     try:
-        if alarms.handle(body, attempt):
+        if alarms.handle(body, attempt, message_attributes):
             return
         jobs.handle_record(body, attempt)
     except DeferError as exc:

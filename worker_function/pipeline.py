@@ -12,6 +12,7 @@ the stages' results and the audit notes, explicitly. The stages, by concern (`wo
 
     audit.request            the request (and confirmation) noted               audited, first step
     registry.running         "running" in /ops-jobs; a cancelled job stops here  tracked
+    registry.successor       a successor of a job given up stops here           untracked successor
     step (run once)          the step:
         step.begin             its clock
         metrics.queue_wait     how long it waited in the queue
@@ -187,6 +188,9 @@ class Executor:
             reads: (
                 Stage("audit.request", audit.request, when=lambda w: w.job.step == 0 and w.pipeline.audited),
                 Stage("registry.running", registry.running, when=lambda w: w.pipeline.tracked),
+                Stage(
+                    "registry.successor", registry.successor, when=lambda w: w.job.successor and not w.pipeline.tracked
+                ),
                 deliver if reads else run_step,
                 Stage("registry.after_step", registry.after_step, when=lambda w: w.pipeline.tracked),
                 *(() if reads else (Stage("reply.deliver", reply.deliver, once="reply", keep=_set_reply),)),

@@ -1,5 +1,6 @@
 """The work of the time-to-answer benchmark's commands, written as a Bolt user would: boto3 clients made at init,
-the target's names from the same inventory file opsbot reads (TOML, stdlib), plain text answers.
+the target's names from the same inventory file opsbot reads (JSON as opsbot's assets ship it; stdlib), plain text
+answers.
 
 - `/ops-status <target>`: ECS DescribeServices: running/desired/pending and the last 3 service events;
 - `/deploy-status <target>`: DescribeServices' deployments and the pipeline's stages (CodePipeline GetPipelineState);
@@ -13,6 +14,7 @@ audit, policy, progress.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import tomllib
@@ -20,8 +22,10 @@ from typing import Any
 
 import boto3
 
-with open(os.environ["OPSBOT_INVENTORY"], "rb") as _handle:
-    TARGETS: dict[str, Any] = tomllib.load(_handle)["targets"]
+with open(os.environ["OPSBOT_INVENTORY"], "rb") as _handle:  # JSON as opsbot's assets ship it, or TOML
+    TARGETS: dict[str, Any] = (
+        json.load(_handle) if os.environ["OPSBOT_INVENTORY"].endswith(".json") else tomllib.load(_handle)
+    )["targets"]
 
 _ecs = boto3.client("ecs")
 _dynamodb = boto3.client("dynamodb")

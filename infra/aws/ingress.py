@@ -19,6 +19,7 @@ from constructs import Construct
 from infra.aws.functions import ACK_SERVICE, OpsbotFunction
 from infra.aws.nag import acknowledge, acknowledge_warning
 from infra.aws.worker import INVENTORY_FILE, INVENTORY_PATH
+from shared.inventory import inventory_json
 
 SLACK_PATH = "/slack/events"
 ROUTE_KEY = f"POST {SLACK_PATH}"
@@ -103,7 +104,7 @@ class Ingress(Construct):
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
             ],
             environment=environment,
-            asset_files={INVENTORY_FILE: inventory_file} if inventory_file is not None else None,
+            asset_files={INVENTORY_FILE: inventory_json(inventory_file)} if inventory_file is not None else None,
         )
         self.function = self.ack.function
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)

@@ -22,7 +22,7 @@ from infra.aws.worker_permissions import (
     placements,
 )
 from shared.deployment import DEPLOYED_TIMING
-from shared.inventory import Inventory
+from shared.inventory import Inventory, inventory_json
 from shared.settings import (
     JOBS_INDEX,
     WORKER_BATCH_SIZE,
@@ -56,15 +56,16 @@ AUDIT_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"
 #: The registry of jobs: /ops-jobs and /ops-cancel query the leases table's index `jobs`.
 JOBS_INDEX_ACTIONS = ("dynamodb:Query",)
 
-#: The inventory's name inside the worker's asset, and so its path on Lambda (the worker's OPSBOT_INVENTORY).
-INVENTORY_FILE = "inventory.toml"
+#: The inventory's name inside both assets, and so its path on Lambda (each function's OPSBOT_INVENTORY): the TOML
+#: file validated at synth, shipped as JSON (shared.inventory.inventory_json).
+INVENTORY_FILE = "inventory.json"
 INVENTORY_PATH = f"{LAMBDA_TASK_ROOT}/{INVENTORY_FILE}"
 
 
 class Worker(Construct):
     """Runs jobs from the queue: SQS batch with partial failures reported per message.
 
-    The inventory validated at synth is shipped in the asset (OPSBOT_INVENTORY=/var/task/inventory.toml,
+    The inventory validated at synth is shipped in the asset as JSON (OPSBOT_INVENTORY=/var/task/inventory.json,
     loaded once per cold start) and the role's statements on ECS, EC2, Logs, CodeBuild and CodePipeline
     name exactly its resources: the worker can touch what the bot knows about, nothing else.
     """
@@ -142,7 +143,7 @@ class Worker(Construct):
             wildcards=operations.wildcards,
             environment=environment,
             # The inventory ships in the asset, so a changed inventory is a new asset (and a new cold start).
-            asset_files={INVENTORY_FILE: inventory_file},
+            asset_files={INVENTORY_FILE: inventory_json(inventory_file)},
             role_name=role_name,
         )
         self.function = self.worker.function

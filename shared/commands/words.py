@@ -18,6 +18,9 @@ _UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
 _FLAG_DASHES = "-\u2014\u2013"
 #: The flags the commands know, without their dashes.
 FLAGS = ("dry-run", "for", "since")
+#: ECS runs at most 5,000 tasks per service (its service quota): no `/ops-scale` count and no inventory bound above
+#: it parses. Here, not in the command's module, so that loading an inventory imports no command.
+MAX_TASKS = 5000
 
 
 def flag_word(word: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from infra.aws.monitoring import ACK_P99_THRESHOLD_MS, OLDEST_MESSAGE_THRESHOLD_
 from infra.aws.worker import BATCH_SIZE, INVENTORY_FILE, INVENTORY_PATH, LIVE_ALIAS, MAX_CONCURRENCY
 from shared.commands.registry import INDEX_FILE as COMMAND_INDEX_FILE
 from shared.commands.registry import index_json as command_index_json
+from shared.inventory import load_inventory
 from shared.plugins import INDEX_FILE
 from shared.settings import (
     AUDIT_TABLE,
@@ -323,8 +325,8 @@ def test_given_the_worker_then_its_environment_names_match_the_settings(synth):
         "OPSBOT_LEASES_TABLE": {"Ref": synth.logical_id(synth.stack.state.leases)},
         "OPSBOT_AUDIT_TABLE": {"Ref": synth.logical_id(synth.stack.state.audit)},
         "OPSBOT_SECRET_ARN": {"Ref": synth.logical_id(synth.stack.slack.secret)},
-        # The inventory ships at the root of the worker's asset, which Lambda unpacks in /var/task.
-        "OPSBOT_INVENTORY": "/var/task/inventory.toml",
+        # The inventory ships at the root of the worker's asset, which Lambda unpacks in /var/task, as JSON.
+        "OPSBOT_INVENTORY": "/var/task/inventory.json",
         "OPSBOT_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
         "JENKINS_URL": JENKINS_URL,
         "POWERTOOLS_SERVICE_NAME": "opsbot-worker",
@@ -346,7 +348,9 @@ def test_given_the_worker_asset_when_it_is_built_then_the_inventory_is_where_ops
     )
     assert offline.try_bundle(str(tmp_path)) is True
     shipped = tmp_path / Path(INVENTORY_PATH).relative_to("/var/task")
-    assert shipped.read_bytes() == EXAMPLE_INVENTORY.read_bytes()
+    # The file validated at synth, as JSON: the same tables and values, loaded to the same inventory.
+    assert json.loads(shipped.read_bytes()) == tomllib.loads(EXAMPLE_INVENTORY.read_text())
+    assert load_inventory(shipped) == load_inventory(EXAMPLE_INVENTORY)
     assert (tmp_path / "worker_function" / "handler.py").is_file()
     # Beside the inventory, the index of the plugins installed when the asset was built (empty without any) and
     # the index of the commands (each with its module: a cold start lists no package).

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.settings import MAX_RECEIVE_COUNT
 from tests.chaos.broken import broken
 from tests.chaos.checker import check
 from tests.chaos.history import History
@@ -84,5 +85,18 @@ def test_seed_101_an_alarm_whose_first_post_failed_is_shown_once(stack):
     assert not check(history), [v.render(history) for v in check(history)]
     alarm = history.of("alarm")[0].job
     assert [e for e in history.of("fault") if e.job == alarm and e.data["call"] == "slack.chat.postMessage"]
+    shown = [e for e in history.of("message") if e.job == alarm and e.data.get("kind") == "chat.postMessage"]
+    assert len(shown) == 1
+
+
+@pytest.mark.timeout(900)
+def test_seed_221_an_alarm_whose_store_fails_through_its_last_receive_is_shown_by_its_successor(stack):
+    """Seed 221: DynamoDB resets the alarm's reads on all three receives; SQS used to dead-letter it unshown. Its last
+    receive now queues a successor first, which shows it once DynamoDB answers."""
+    history = play(stack, 221)
+    assert not check(history), [v.render(history) for v in check(history)]
+    alarm = history.of("alarm")[0].job
+    receives = [e.data["receive"] for e in history.of("delivery") if e.job == alarm]
+    assert str(MAX_RECEIVE_COUNT) in receives and receives[-1] == "1"  # a successor came after the last receive
     shown = [e for e in history.of("message") if e.job == alarm and e.data.get("kind") == "chat.postMessage"]
     assert len(shown) == 1

@@ -207,7 +207,7 @@ def test_a_long_rate_limit_defers_the_alarm_without_spending_a_receive(slack, fe
     feed_calls = []
 
     class Recording(AlarmFeed):
-        def handle(self, body: str, receive_count: int = 1) -> bool:
+        def handle(self, body: str, receive_count: int = 1, attributes: Any = None) -> bool:
             feed_calls.append(receive_count)
             return True
 

@@ -454,6 +454,69 @@ def test_a_successor_of_a_job_given_up_on_its_last_receive_stops_quietly(harness
     assert harness.primary_deployment("checkout") != deployment
 
 
+@pytest.mark.parametrize("line", ["/ops-lock checkout chaos drill", "/ops-ping"])
+def test_a_job_not_tracked_whose_worker_dies_on_its_last_receive_is_taken_over_by_its_successor(
+    harness, monkeypatch, line
+):
+    """Seeds 189 and 324 of the chaos campaign: an `/ops-lock` (a control job, not in the registry) failed twice and
+    its worker was killed on the third (last) receive: SQS dead-lettered it and its requester never heard. Every
+    job's last receive, tracked or not, now puts a successor on the queue first."""
+    job = harness.job(line)
+    worker = harness.dispatcher()
+
+    def killed(_: JobEnvelope) -> None:
+        raise WorkerKilled("the Lambda timed out")
+
+    monkeypatch.setattr(worker.executor, "walk", killed)
+    with pytest.raises(WorkerKilled):
+        worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    [successor] = harness.queued()  # before: none, the job was lost with its Lambda
+    harness.delete(successor)
+    assert JobEnvelope.from_message(successor["Body"]).successor
+    harness.dispatcher().handle_record(successor["Body"], 1)
+
+    [text] = final_texts(harness, job)
+    assert ("is locked by" if "lock" in line else "pong") in text
+
+
+def test_the_next_step_of_a_job_its_successor_ran_is_a_copy_of_its_own(harness):
+    """A successor that runs a step queues the next one as a new copy: its own receives, re-queues and successor
+    (a successor's copy queues no successor, so a Lambda dying on that step's last receive would lose the job)."""
+    job = harness.job("/ops-restart checkout")
+    harness.dispatcher().handle_record(job.changed(requeued=1, successor=True).to_message(), 1)
+
+    [queued] = harness.queued()
+    step = JobEnvelope.from_message(queued["Body"])
+    assert step.step == 1
+    assert (step.successor, step.requeued) == (False, 0)
+
+
+def test_a_successor_of_a_job_not_tracked_given_up_on_its_last_receive_stops_quietly(harness, monkeypatch):
+    """The successor of a job the registry does not track finds the mark its give-up left and tells nothing more:
+    one ending ("failed after 3 attempts"), no lock taken after it."""
+    job = harness.job("/ops-lock checkout chaos drill")
+    worker = harness.dispatcher()
+
+    def broken(_: JobEnvelope) -> None:
+        raise RuntimeError("a bug in the operation")
+
+    monkeypatch.setattr(worker.executor, "walk", broken)
+    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+    assert len(harness.dead_letters()) == 1
+
+    [successor] = harness.queued()
+    harness.delete(successor)
+    harness.dispatcher().handle_record(successor["Body"], 1)
+
+    [text] = final_texts(harness, job)
+    assert f"failed after {MAX_RECEIVE_COUNT} attempts" in text
+    assert harness.queued() == []
+    assert not [m for m in harness.slack.messages(job=job.job_id) if "is locked by" in m.text]
+
+
 def run_copies(harness, pending: list[dict[str, object]]) -> None:
     """Deliver `pending` (copies of a job, received), then the steps they queue, until the queue is empty."""
     later = harness.dispatcher()
@@ -479,7 +542,8 @@ def test_a_job_given_up_while_a_copy_may_be_queued_and_the_registry_is_down_leav
     the worker took them as not queued), its step failed on DynamoDB, and the registry could not be written: the
     requester was told "failed after 3 attempts", the give-up's mark that stops copies was never written, and a
     copy SQS held ran the restart: "completed" after "failed". A copy that may be on the queue is now stopped by
-    the mark, written first; when it cannot be, the copy takes the job over and this attempt tells nothing."""
+    the mark, written first; when it cannot be, the copy takes the job over and this attempt tells nothing (it fails
+    as a killed attempt would: SQS's redrive dead-letters it)."""
     job = harness.job("/ops-restart payment")
     worker = harness.dispatcher()
     assert worker.queue is not None
@@ -492,11 +556,11 @@ def test_a_job_given_up_while_a_copy_may_be_queued_and_the_registry_is_down_leav
     monkeypatch.setattr(worker.queue, "send", answer_lost)
     monkeypatch.setattr(worker.executor, "walk", registry_down)
     monkeypatch.setattr(worker.ctx.jobs, "end", registry_down)
-    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    with pytest.raises(ConnectionError):  # as a killed attempt: SQS's redrive moves this copy to the DLQ
+        worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
     monkeypatch.undo()
 
     assert final_texts(harness, job) == []  # before: "failed after 3 attempts", then the copy's "completed"
-    assert harness.dead_letters() == []
     copies = harness.queued()
     assert len(copies) == 2  # the successor and the re-queue, both taken by SQS
     run_copies(harness, copies)
@@ -518,7 +582,8 @@ def test_a_job_failing_for_good_on_its_last_receive_with_the_registry_down_leave
 
     monkeypatch.setattr(worker.executor, "walk", broken)
     monkeypatch.setattr(worker.ctx.jobs, "end", registry_down)
-    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    with pytest.raises(RuntimeError):  # as a killed attempt: SQS's redrive moves this copy to the DLQ
+        worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
     monkeypatch.undo()
 
     assert final_texts(harness, job) == []  # before: "failed after 3 attempts", then the successor's "completed"

@@ -93,3 +93,49 @@ def test_loading_an_inventory_builds_every_model_a_policy_decision_needs():
     # Not built at import (an ack without a policy never pays), all built with the inventory at init (so the
     # first request's decision pays nothing extra).
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_an_ack_given_the_inventory_as_the_assets_ship_it_json_loads_no_toml_parser(tmp_path):
+    from shared.inventory import inventory_json
+
+    shipped = tmp_path / "inventory.json"  # what the CDK app writes at synth
+    shipped.write_bytes(inventory_json((ROOT / "inventory.example.toml").read_bytes()))
+    base = {"SLACK_SIGNING_SECRET": "s", "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q"}
+
+    from_json = loaded_modules({**base, "OPSBOT_INVENTORY": str(shipped)})
+    from_toml = loaded_modules({**base, "OPSBOT_INVENTORY": str(ROOT / "inventory.example.toml")})
+
+    assert "tomllib" in from_toml and "shared.policy" in from_toml
+    assert "tomllib" not in from_json and "shared.policy" in from_json
+
+
+def test_an_inventory_file_that_is_not_json_is_refused_naming_the_file(tmp_path):
+    import pytest
+
+    from shared.inventory import InventoryError, load_inventory
+
+    bad = tmp_path / "inventory.json"
+    bad.write_text('{"targets": ')
+    with pytest.raises(InventoryError, match=r"inventory\.json is not valid JSON"):
+        load_inventory(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(InventoryError, match="a JSON object was expected"):
+        load_inventory(bad)
+    bad.write_text('{"targets": {"payment": {"ecs": {"cluster": "c"}}}}')
+    with pytest.raises(InventoryError, match=r"targets\.payment"):
+        load_inventory(bad)
+
+
+def test_the_inventory_ships_as_json_with_the_tables_and_values_of_the_toml_and_a_toml_date_is_refused():
+    import pytest
+
+    from shared.inventory import InventoryError, inventory_json
+
+    toml = b'[targets.payment]\nenvironment = "prod"\necs = { cluster = "c", service = "payment", min = 2 }\n'
+    assert json.loads(inventory_json(toml)) == {
+        "targets": {"payment": {"environment": "prod", "ecs": {"cluster": "c", "service": "payment", "min": 2}}}
+    }
+    with pytest.raises(InventoryError, match="JSON cannot carry"):
+        inventory_json(b"[targets.payment]\nsince = 2026-12-06\n")
+    with pytest.raises(InventoryError, match="not valid TOML"):
+        inventory_json(b"[targets.payment\n")

@@ -316,3 +316,19 @@ def test_the_floor_refuses_a_bad_signature_and_queues_nothing(floor):
 
     assert floor.lambda_handler(event, None)["statusCode"] == 401
     assert [t for t, _, _ in _AwsStandIn.received] == ["secretsmanager.GetSecretValue"]
+
+
+def test_the_goals_table_has_one_row_per_goal_in_order_and_names_a_goal_no_section_measured() -> None:
+    from bench.common import ANSWER_GOALS, Target, goal_rows
+
+    targets = [
+        Target("x", "<= 0.8x", "0.70x", True, "unused", goal_key="answer_cold"),
+        Target("y", "<= 5 ms", "+9 ms", False, "the fork", goal_key="ack_restore"),
+        Target("an older issue's target", "<= 2x", "1x", True),
+    ]
+    rows = goal_rows(targets)
+    assert [r[0] for r in rows] == [figure for figure, _ in ANSWER_GOALS.values()]
+    by_figure = {r[0]: r for r in rows}
+    assert by_figure[ANSWER_GOALS["answer_cold"][0]][2:] == ["0.70x", "met"]
+    assert by_figure[ANSWER_GOALS["ack_restore"][0]][2:] == ["+9 ms", "NOT met: the fork"]
+    assert by_figure[ANSWER_GOALS["burst"][0]][2:] == ["not measured in this run", "n/a"]

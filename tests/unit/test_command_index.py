@@ -162,3 +162,24 @@ def test_given_job_args_then_they_are_validated_by_the_model_of_the_kind_they_na
         with pytest.raises(JobFormatError, match=error):
             JobEnvelope.from_message(json.dumps({**envelope, "args": args_json}))
     assert {"dry_run", "settle", "restart"} <= set(job_kinds())
+
+
+def test_given_an_asset_with_the_index_when_an_inventory_without_a_policy_loads_then_no_command_is_imported(tmp_path):
+    asset = asset_with_index(tmp_path, index_json())
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text('[targets.payment]\necs = { cluster = "c", service = "payment", min = 2, max = 5000 }\n')
+
+    ran = run_in(
+        asset,
+        f"""
+        import json, sys
+        from shared.inventory import load_inventory
+        bounds = load_inventory({str(inventory)!r}).targets["payment"].ecs.bounds
+        loaded = sorted(m for m in sys.modules if m.startswith("shared.commands.builtin."))
+        print(json.dumps({{"bounds": bounds, "loaded": loaded}}))
+        """,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    # The bounds' ceiling (ECS's 5,000 tasks) is not the /ops-scale command's to define: its module stays unloaded.
+    assert json.loads(ran.stdout) == {"bounds": [2, 5000], "loaded": []}

@@ -29,7 +29,7 @@ class RecordingDispatcher:
 
 
 class Alarms:
-    def handle(self, body: str, attempt: int = 1) -> bool:
+    def handle(self, body: str, attempt: int = 1, attributes: Any = None) -> bool:
         return body.startswith("alarm")
 
 

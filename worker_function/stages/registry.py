@@ -34,6 +34,18 @@ def running(walk: Walk) -> None:
         walk.halted = True
 
 
+def successor(walk: Walk) -> None:
+    """A successor of a job the registry does not track (a read, a lock, a prompt's expiry, a notice): the copy it
+    follows may have been given up (its requester told it failed, its mark written by `end_quietly`): then it stops
+    here, quietly, one ending. A tracked job's `running` finds the same mark. The read is not best effort: a successor
+    that cannot tell is retried, never run on a guess."""
+    job = walk.job
+    standing = walk.services.ctx.jobs.get(job.job_id)
+    if standing is not None and standing.given_up is not None and standing.given_up.covers(job.step, job.requeued):
+        logger.info("%s was given up at step %d: its successor stops", job.display, standing.given_up.step)
+        walk.halted = True
+
+
 def after_step(walk: Walk) -> None:
     """After the step: waiting for its next step, or finished with its message's first line. A cancel that won
     meanwhile stops the walk: the step's new state is stopped at the target, its lease released, nothing told."""
@@ -62,17 +74,15 @@ def gave_up(job: JobEnvelope, attempts: int, reason: str) -> str:
     return f"failed after {attempts} attempt{'s' if attempts != 1 else ''} at step {job.step + 1}: {reason}"
 
 
-def end_quietly(services: Services, job: JobEnvelope, attempts: int, reason: str, *, tracked: bool) -> bool:
+def end_quietly(services: Services, job: JobEnvelope, attempts: int, reason: str) -> bool:
     """A job given up: not left "running" in /ops-jobs, nor holding its target's lease, until they expire. Its
     ending says where (`GivenUp`), so that a next step that SQS took after all (its answer lost), or a successor
-    of the copy given up, stops quietly. Whether an ending stands in the registry (a tracked job's)."""
+    of the copy given up, stops quietly. Written for every job: one the registry does not track has no record
+    until it is given up, and its successor looks for this one (`successor`). Whether an ending stands."""
     ended = None
     try:
-        if tracked:
-            where = GivenUp(step=job.step, requeued=job.requeued)
-            ended = tracking.end(
-                services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason), given_up=where
-            )
+        where = GivenUp(step=job.step, requeued=job.requeued)
+        ended = tracking.end(services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason), given_up=where)
         lease.release_own(services.leases, spec_for_kind(job.kind), job)
     except Exception:
         logger.exception("%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job))

@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BeforeValidator, Field
 
 from shared.commands.spec import HOUR, CommandSpec, TargetArgs
-from shared.commands.words import whole_number
+from shared.commands.words import MAX_TASKS, whole_number
 
 if TYPE_CHECKING:
     from shared.inventory import Inventory
-
-#: ECS runs at most 5,000 tasks per service (its service quota): no count above it parses.
-MAX_TASKS = 5000
 
 
 class ScaleArgs(TargetArgs):
