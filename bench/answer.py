@@ -593,6 +593,7 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
                     "init_ms": (process.ready["t_imported"] - process.t_spawn) / 1e6,
                     "rss_kb": process.ready["rss_kb"],
                     "modules": process.ready["modules"],
+                    "cpu_ms": process.ready.get("cpu_ms", float("nan")),
                 }
             )
             process.close()
@@ -605,9 +606,19 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
     section = Section(
         key="worker_init",
         title="Worker cold init, Python 3.13, as deployed (bot token by ARN): before and after (ms)",
-        headers=["variant", "init p50", "init p99", "RSS after init MB", "modules", "after / before (p50)"],
+        headers=[
+            "variant",
+            "init p50",
+            "init p99",
+            "CPU p50",
+            "RSS after init MB",
+            "modules",
+            "after / before (p50)",
+            "CPU after / before (p50)",
+        ],
     )
     p = {k: summarize([r["init_ms"] for r in v]) for k, v in results.items()}
+    cpu = {k: _p([r["cpu_ms"] for r in v], "p50") for k, v in results.items()}
     for key in variants:
         rows = results[key]
         section.rows.append(
@@ -615,9 +626,11 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
                 f"{key} ({revision if key == 'before' else 'this revision'})" if " " not in key else key,
                 fmt_ms(p[key]["p50"], 0),
                 fmt_ms(p[key]["p99"], 0),
+                fmt_ms(cpu[key], 0),
                 f"{median(r['rss_kb'] for r in rows) / 1024:.0f}",
                 f"{median(r['modules'] for r in rows):.0f}",
                 fmt_ratio(ratio(p[key]["p50"], p["before"]["p50"])),
+                fmt_ratio(ratio(cpu[key], cpu["before"])),
             ]
         )
         section.samples[f"worker init, {key}"] = [r["init_ms"] for r in rows]
@@ -628,7 +641,8 @@ def init_section(interpreter: str, env: dict[str, str], after_asset: Path, workd
             "Worker cold init: after / before",
             "<= 0.5x",
             f"{fmt_ratio(r)} p50 ({fmt_ms(p['after']['p50'], 0)} vs {fmt_ms(p['before']['p50'], 0)} ms; "
-            f"before: {revision})",
+            f"before: {revision}); CPU time {fmt_ratio(ratio(cpu['after'], cpu['before']))} "
+            f"({fmt_ms(cpu['after'], 0)} vs {fmt_ms(cpu['before'], 0)} ms)",
             r <= 0.5,
             f"what every job needs, imported at init: {top} (-X importtime self ms by package); boto3 (DynamoDB for "
             "Powertools idempotency) and pydantic are used by every job",
