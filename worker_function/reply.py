@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from shared.blockkit import SlackMessage, context_block
+from shared.blockkit import SlackMessage, context_block, escape
 from shared.jobs import ProgressHandle, ReplyTarget, utcnow
 from shared.settings import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
@@ -91,16 +91,14 @@ def maybe_repeated(message: SlackMessage, found: Lookup) -> SlackMessage:
     """The message with a line saying it may be a second copy: an earlier post of it may have reached Slack (its
     answer was lost) and the channel could not be checked for it (`found`: Slack refused to let it be read, or
     the page read did not reach that far back). Not posting would leave the requester without it."""
-    why = f"the channel could not be read ({found.unreadable})" if found.unreadable else "it was not among the latest"
-    note = (
-        f"_An earlier copy of this message may have reached Slack without Slack confirming it, and {why} to check: "
-        "if it shows twice, both are the same answer._"
-    )
-    if not message.blocks:
-        return message.model_copy(update={"text": f"{message.text}\n\n{note}"})
-    return SlackMessage(
-        text=message.text,
-        blocks=[*message.blocks, context_block(note)],
+    if found.unreadable:
+        why = f"the channel could not be read to check (`{escape(found.unreadable)}`)"
+    else:
+        why = "it was not among the latest messages Slack let opsbot read"
+    note = f"_Slack may have shown an earlier copy of this message without confirming it, and {why}: if it shows twice, both are the same answer._"
+    return SlackMessage(  # built anew: bounded to Slack's limits again
+        text=message.text if message.blocks else f"{message.text}\n\n{note}",
+        blocks=[*message.blocks, context_block(note)] if message.blocks else [],
         response_type=message.response_type,
         final=message.final,
         about_job=message.about_job,

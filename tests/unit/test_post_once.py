@@ -136,8 +136,8 @@ def test_a_channel_that_cannot_be_read_gets_the_message_once_more_saying_it_may_
     deliver_twice(slack)
 
     first, second = slack.in_channel()
-    assert "may have reached Slack" not in str(first["blocks"])
-    assert f"the channel could not be read ({error})" in str(second["blocks"][-1])
+    assert "may have shown an earlier copy" not in str(first["blocks"])
+    assert f"the channel could not be read to check (`{error}`)" in str(second["blocks"][-1])
     assert second["blocks"][: len(EXPIRED.blocks)] == EXPIRED.blocks
 
 
@@ -150,7 +150,7 @@ def test_a_mark_that_may_be_past_the_page_read_is_posted_saying_so():
 
     replier(slack).send(JOB, EXPIRED, again=True)
 
-    assert len(slack.in_channel()) == 3 and "not among the latest" in str(slack.in_channel()[-1]["blocks"])
+    assert len(slack.in_channel()) == 3 and "not among the latest messages" in str(slack.in_channel()[-1]["blocks"])
 
 
 def test_a_rate_limited_look_posts_nothing_and_defers_the_job():
