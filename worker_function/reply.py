@@ -95,7 +95,10 @@ def maybe_repeated(message: SlackMessage, found: Lookup) -> SlackMessage:
         why = f"the channel could not be read to check (`{escape(found.unreadable)}`)"
     else:
         why = "it was not among the latest messages Slack let opsbot read"
-    note = f"_Slack may have shown an earlier copy of this message without confirming it, and {why}: if it shows twice, both are the same answer._"
+    note = (
+        f"_Slack may have shown an earlier copy of this message without confirming it, and {why}: "
+        "if it shows twice, both are the same answer._"
+    )
     return SlackMessage(  # built anew: bounded to Slack's limits again
         text=message.text if message.blocks else f"{message.text}\n\n{note}",
         blocks=[*message.blocks, context_block(note)] if message.blocks else [],
