@@ -1,30 +1,27 @@
 """Two-person approval: post the request in the approvals channel (Approve / Reject); the ack told the requester.
 
 Its expiry is queued first (a `settle` job that waits an hour): if posting fails and is retried, the
-expiry is the same job again (same id), run once. The post is a side effect without a client token: an intent is
-written first, and a retry that finds it looks for the request (its first block's id, `slack_history`) in the
-approvals channel before posting again. Where the message is goes in the request's decision
-record, so the approval, the rejection or the expiry can edit it, with its approvers, against which a
-rejection is checked.
+expiry is the same job again (same id), run once. The post is a side effect without a client token: it is posted
+once (`_post_once`: an intent first; a retry looks for the request by its first block's id before posting again).
+Where the message is goes in the request's decision record, so the approval, the rejection or the expiry can edit
+it, with its approvers, against which a rejection is checked.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from shared.blockkit import SlackMessage, button, echo, mention, section_block
 from shared.commands import ApprovalRequestArgs
 from shared.confirm import APPROVAL_TTL_S, settlement
 from shared.jobs import JobEnvelope
 from worker_function import tracking
+from worker_function.control._post_once import post_prompt_once
 from worker_function.operations import OperationContext
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Operation
 from worker_function.outcomes import NothingToPost
-from worker_function.slack_history import find_own, first_block_is
-from worker_function.store.intents import Intent
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +48,7 @@ class ApprovalRequestOperation:
             args.reject_token,
             marker=marker_for(prompt_id),
         )
-        channel, ts = args.channel, None
-        if ctx.intents.write(Intent(job_id=job.job_id, step=job.step, name="approval-post")) is not None:
-            # An earlier attempt may have posted it (Slack took it, its answer was lost): looked for first.
-            found = find_own(ctx.slack, args.channel, first_block_is(marker_for(prompt_id)))
-            ts = found.ts
-            if ts is None and not found.certain_absent:
-                logger.warning("%s: an earlier approval request may be in %s: posted again", job.display, channel)
-        if ts is None:
-            posted = _post(ctx, job, args.channel, prompt)
-            channel, ts = str(posted.get("channel") or args.channel), str(posted["ts"])
+        channel, ts = post_prompt_once(ctx, job, "approval-post", args.channel, prompt, marker_for(prompt_id))
         try:
             ctx.decisions.open(prompt_id, channel, ts, approvers=args.approvers, rule=args.rule)
         except Exception:  # not worth a second post: the decisions stand, only the message keeps its buttons
@@ -70,22 +58,6 @@ class ApprovalRequestOperation:
 
 
 OPERATION: Operation[ApprovalRequestArgs] = ApprovalRequestOperation()
-
-
-def _post(ctx: OperationContext, job: JobEnvelope, channel: str, prompt: SlackMessage) -> Any:
-    """chat.postMessage; an answer saying no (a 4xx, a 429) posted nothing, so the intent goes: the retry posts
-    without looking (a 5xx may have posted it: the intent stays)."""
-    from slack_sdk.errors import SlackApiError
-
-    try:
-        return ctx.slack.chat_postMessage(channel=channel, text=prompt.text, blocks=prompt.blocks)
-    except SlackApiError as exc:
-        if exc.response.status_code < 500:
-            try:
-                ctx.intents.forget(Intent(job_id=job.job_id, step=job.step, name="approval-post"))
-            except Exception:  # the retry then looks before posting: a call more, nothing twice
-                logger.exception("the approval request's intent of %s could not be removed", job.display)
-        raise
 
 
 def marker_for(prompt_id: str) -> str:
