@@ -69,12 +69,16 @@ def _maybe_sent(exc: Exception) -> bool:
     """Whether a failed SendMessage may still have queued the message (it was sent; the answer never came): a read
     timeout, or a connection closed before a valid answer (botocore's `ConnectionClosedError`, raised for urllib3's
     `ProtocolError`: the connection dropped while the request was sent or its answer awaited, which the client cannot
-    tell apart). A connection that never opened (`EndpointConnectionError`, a connect timeout) sent nothing."""
+    tell apart), or a 5xx (SQS's own trouble: the request may have been processed, the AWS SDKs' rule for retrying
+    one; a standard queue's duplicates come from such retries). A connection that never opened
+    (`EndpointConnectionError`, a connect timeout) sent nothing; a 4xx is a refusal."""
     if hasattr(exc, "maybe_sent"):  # shared.aws_json.AwsCallError
-        return bool(exc.maybe_sent)
+        return bool(exc.maybe_sent) or int(getattr(exc, "status", 0) or 0) >= 500
     if type(exc).__module__.startswith("botocore"):  # only a boto3 client raises these; botocore is loaded then
-        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+        from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
+        if isinstance(exc, ClientError):
+            return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
         return isinstance(exc, ReadTimeoutError | ConnectionClosedError)
     return False
 

@@ -46,20 +46,17 @@ from worker_function.errors import transient
 from worker_function.pacing import DeferError, Deferrals, count_attribute
 from worker_function.requeues import Requeues
 from worker_function.slack_errors import SlackRateLimitedError, SlackRefusal, refusal_of
+from worker_function.slack_history import find_own, first_block_is
 from worker_function.store import DeadLetterQueue
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "alarm#"
-#: How far back a redelivery looks for its own message (conversations.history, newest first).
-HISTORY_LIMIT = 100
 Outcome = Literal["dropped", "posted", "updated", "stale", "duplicate"]
 #: How long an intent without a ts may be another delivery posting right now: an invocation's longest run.
 IN_FLIGHT_S = float(WORKER_TIMEOUT_SECONDS)
 #: How soon such a copy looks again (by then the other delivery has usually saved the message's ts).
 IN_FLIGHT_RECHECK_S = 10.0
-#: Refusals of conversations.history that mean "cannot read this channel" (not "try later").
-UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "is_archived"})
 #: An alarm's copy the worker put back on the queue itself (`requeues`) says how often (its body is AWS's: the count
 #: rides in a message attribute, as a job's rides in its envelope), and whether it is a successor.
 REQUEUED_ATTR = "opsbot_requeued"
@@ -269,7 +266,7 @@ def post_alarm(
         alarm_since=since,
         changes=shown.changes,
     )
-    ts = record.ts if first_post or record.ts else _find(slack, record.channel, record.marker)
+    ts = record.ts if first_post or record.ts else _find(slack, record)
     if ts is None:
         if pacer is not None:  # Slack's per-channel limit is on posting; chat.update is Tier 3 (per method)
             pacer.wait(record.channel, now, sleep)
@@ -299,24 +296,14 @@ def _first_post(slack: Any, store: AlarmStore, name: str, channel: str, message:
         raise
 
 
-def _find(slack: Any, channel: str, marker: str) -> str | None:
-    """The ts of the channel's recent message whose first block is `marker` (a post whose ts was not saved);
-    None when it is not there or the channel cannot be read (a rate limit raises: the redelivery waits)."""
-    from slack_sdk.errors import SlackApiError
-
-    try:
-        history = slack.conversations_history(channel=channel, limit=HISTORY_LIMIT)
-    except SlackApiError as exc:
-        error = exc.response.get("error")
-        if error not in UNREADABLE:
-            raise
-        logger.warning("cannot read %s to find an earlier post (%s): posting anew, which may repeat it", channel, error)
-        return None
-    for message in history.get("messages") or []:
-        blocks = message.get("blocks") or []
-        if blocks and isinstance(blocks[0], dict) and blocks[0].get("block_id") == marker:
-            return str(message["ts"])
-    return None
+def _find(slack: Any, record: AlarmRecord) -> str | None:
+    """The ts of the channel's recent message whose first block is the alarm's marker (a post whose ts was not
+    saved); None when it is not there or the channel cannot be read (logged: posting
+    anew may then repeat it). A rate limit raises: the redelivery waits."""
+    found = find_own(slack, record.channel, first_block_is(record.marker))
+    if found.unreadable:
+        logger.warning("alarm message in %s: posting anew, which may repeat it", record.channel)
+    return found.ts
 
 
 @dataclass

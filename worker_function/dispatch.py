@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import Metrics
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
@@ -53,6 +53,10 @@ from worker_function.store import AuditTrail, DeadLetterQueue, Leases
 from worker_function.walk import DelayedJobQueue, Services
 
 logger = logging.getLogger(__name__)
+
+#: What a re-queue did: the job certainly is on the queue again, may be (SQS's answer was lost: a 5xx, a
+#: connection closed after sending), or certainly is not.
+Requeued = Literal["queued", "maybe", "not"]
 
 
 class Dispatcher:
@@ -127,7 +131,8 @@ class Dispatcher:
     def _deliver(self, job: JobEnvelope, body: str, receive_count: int) -> None:
         """The job's stages; what SQS should do when one fails (retry, or give up on the last receive)."""
         keys = job_log_keys(job)
-        successor = self.requeues.last(receive_count) and not job.successor and self._successor(job)
+        last = self.requeues.last(receive_count) and not job.successor
+        successor: Requeued = self._successor(job) if last else "not"
         try:
             self.executor.walk(job)
         except IdempotencyAlreadyInProgressError as exc:
@@ -139,10 +144,10 @@ class Dispatcher:
             self._reject(body, "its job id belongs to a different request already run", receive_count)
         except GroupLookupError as exc:  # nothing stored or cached: a retry (or the next click) asks Slack again
             self._group_lookup_failed(job, exc, receive_count)
-            if successor and exc.clicker is None:  # told "try again": its ending, where its successor stops
+            if successor != "not" and exc.clicker is None:  # told "try again": its ending, where its successor stops
                 registry.end_quietly(self.services, job, receive_count, str(exc))
         except Exception as exc:
-            if self._slack_settled(job, body, exc, receive_count):
+            if self._slack_settled(job, body, exc, receive_count, copy_may_run=successor != "not"):
                 return
             if receive_count < self.max_receive_count:
                 logger.warning("attempt %d failed, SQS will retry: %r", receive_count, exc, extra=keys)
@@ -150,7 +155,7 @@ class Dispatcher:
             why = f"its last attempt failed: {exc!r}"
             self._last_receive(job, body, exc, receive_count, why, successor=successor)
 
-    def _successor(self, job: JobEnvelope) -> bool:
+    def _successor(self, job: JobEnvelope) -> Requeued:
         """On a job's last receive, before its walk: a successor on the queue, delayed past this invocation's
         deadline (`_requeue`), so that a Lambda that dies now (a timeout, a crash: no code runs to tell anyone, and
         SQS would dead-letter the job silently) is followed by one that takes the job over. If this attempt ends
@@ -159,37 +164,49 @@ class Dispatcher:
         return self._requeue(job, "its last receive: a successor takes over if this attempt dies", successor=True)
 
     def _last_receive(
-        self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str, *, successor: bool = False
+        self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, why: str, *, successor: Requeued = "not"
     ) -> None:
         """The last receive failed. A copy holding the job's run-once record (maybe one runs, maybe its holder
         died or its store write's answer was lost), or DynamoDB, SQS or a target not answering, is no reason
         to drop the job or call it failed (its effect may be made): back on the queue, past any holder's
         deadline (then this job takes the record over); the successor queued before the walk is that copy.
-        Anything else, or too many times: told, dead-lettered (a successor finds it given up)."""
+        Anything else, or too many times: told, dead-lettered (a successor finds it given up). A successor or a
+        re-queue that may be on the queue (SQS's answer lost) is a copy that may run: see `_give_up`."""
         retryable = isinstance(exc, IdempotencyAlreadyInProgressError) or transient(exc)
-        if retryable and successor:
+        if retryable and successor == "queued":
             logger.warning("%s: its successor takes over: %s", job.display, why, extra=job_log_keys(job))
             return
-        if not (retryable and self._requeue(job, why)):
-            self._give_up(job, body, exc, receive_count)
+        requeued: Requeued = self._requeue(job, why) if retryable else "not"
+        if requeued != "queued":
+            copy_may_run = successor != "not" or requeued == "maybe"
+            self._give_up(job, body, exc, receive_count, copy_may_run=copy_may_run)
 
-    def _requeue(self, job: JobEnvelope, why: str, *, successor: bool = False) -> bool:
+    def _requeue(self, job: JobEnvelope, why: str, *, successor: bool = False) -> Requeued:
         """Put the job back on the queue with a delay (its receives start again; `Requeues.delay`: past any
-        invocation's deadline, growing, bounded); False when it may not, or cannot."""
+        invocation's deadline, growing, bounded); "not" when it may not, or cannot; "maybe" when SQS's answer was
+        lost (it may hold the copy)."""
         delay = self.requeues.delay(job.requeued)
         if self.queue is None or delay is None:
-            return False
+            return "not"
         try:
             self.queue.send(
                 job.changed(requeued=job.requeued + 1, successor=job.successor or successor), delay_seconds=delay
             )
-        except Exception:
-            logger.exception("%s could not be put back on the queue", job.display, extra=job_log_keys(job))
-            return False
+        except Exception as exc:
+            maybe = bool(getattr(exc, "maybe_queued", False))
+            logger.exception(
+                "%s could not be put back on the queue%s",
+                job.display,
+                " (it may be there: SQS's answer was lost)" if maybe else "",
+                extra=job_log_keys(job),
+            )
+            return "maybe" if maybe else "not"
         logger.warning("%s put back on the queue in %d s: %s", job.display, delay, why, extra=job_log_keys(job))
-        return True
+        return "queued"
 
-    def _slack_settled(self, job: JobEnvelope, body: str, exc: Exception, receive_count: int) -> bool:
+    def _slack_settled(
+        self, job: JobEnvelope, body: str, exc: Exception, receive_count: int, *, copy_may_run: bool = False
+    ) -> bool:
         """A Slack answer decides what becomes of the delivery: a rate limit defers it (the handler sends it back
         with the Retry-After, no receive spent); a refusal no retry can change is told and dead-lettered now
         (True). Anything else: False, the usual bounded retries."""
@@ -198,7 +215,7 @@ class Dispatcher:
             raise SlackRateLimitedError(refusal) from exc
         if refusal is None or not refusal.permanent:
             return False
-        self._give_up(job, body, exc, receive_count, reason=refusal.describe())
+        self._give_up(job, body, exc, receive_count, reason=refusal.describe(), copy_may_run=copy_may_run)
         return True
 
     def _group_lookup_failed(self, job: JobEnvelope, exc: GroupLookupError, receive_count: int) -> None:
@@ -225,10 +242,22 @@ class Dispatcher:
         self.replier.send(job, message)
 
     def _give_up(
-        self, job: JobEnvelope, body: str, exc: Exception, attempts: int, *, reason: str | None = None
+        self,
+        job: JobEnvelope,
+        body: str,
+        exc: Exception,
+        attempts: int,
+        *,
+        reason: str | None = None,
+        copy_may_run: bool = False,
     ) -> None:
         """Last allowed receive (or a refusal no retry can change): tell the requester, then dead-letter the
-        job with the reason (`reason`: Slack's refusal, named)."""
+        job with the reason (`reason`: Slack's refusal, named). `copy_may_run`: the job's successor or a re-queue is
+        (or may be) on the queue; only the give-up's mark in the registry (`GivenUp`) stops it, so the mark is
+        written first, and when it cannot be (DynamoDB failing too) the copy takes the job over and this attempt
+        tells nothing ("failed" followed by the copy's "completed" would be two endings, and a requester told
+        "failed" may run it again): it fails as a killed attempt would, and SQS's redrive moves it to the DLQ
+        (where a successor's own give-up expects it)."""
         reason = (reason or f"{type(exc).__name__}: {exc}")[:300]
         if self._settle_given_up(job):
             # A prompt's expiry (or approval request) whose prompt was decided meanwhile: the decision has its own
@@ -238,6 +267,16 @@ class Dispatcher:
             )
             registry.end_quietly(self.services, job, attempts, reason)
             return
+        marked = copy_may_run
+        if marked and not registry.end_quietly(self.services, job, attempts, reason):
+            logger.error(
+                "%s not given up: a copy of it may be on the queue and the registry could not be told to stop it; "
+                "the copy takes the job over, this one goes to the DLQ by SQS's redrive: %s",
+                job.display,
+                reason,
+                extra=job_log_keys(job),
+            )
+            raise exc
         try:
             done = [intent.what for intent in self.ctx.intents.made(job.job_id, job.step)]
         except Exception:  # the store may be what failed: told without it
@@ -252,7 +291,8 @@ class Dispatcher:
         except Exception as notify_exc:
             reason += f" (the requester could not be told: {notify_exc!r})"[:300]
         logger.error("giving up after %d attempts: %s", attempts, reason, extra=job_log_keys(job))
-        registry.end_quietly(self.services, job, attempts, reason)
+        if not marked:
+            registry.end_quietly(self.services, job, attempts, reason)
         metrics.emit(self.metrics, job, {}, outcome="gave_up")
         if job.successor:  # the copy it follows is in the dead-letter queue already (given up, or redriven by SQS)
             return

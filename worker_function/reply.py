@@ -13,12 +13,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from shared.blockkit import SlackMessage
+from shared.blockkit import SlackMessage, context_block, escape
 from shared.jobs import ProgressHandle, ReplyTarget, utcnow
 from shared.settings import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_SECONDS
 from worker_function.clients import SLACK_TIMEOUT, slack_retry_handlers
 from worker_function.effects import not_sent
 from worker_function.errors import SlackAnswerLostError, SlackDeliveryError
+from worker_function.slack_history import MARK_KEY, Lookup, find_own, metadata_marks
 from worker_function.slack_http import ConnectionPool, PooledWebhookClient
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,36 @@ def fallback_for(job: ReplyTarget, message: SlackMessage, error: str) -> SlackMe
     )
 
 
+def mark_of(job: ReplyTarget) -> str:
+    """The mark in the metadata of a job step's message: how a retry finds that step's post (`slack_history`)."""
+    return f"{job.job_id}:{getattr(job, 'step', 0)}"
+
+
 def _metadata(job: ReplyTarget, message: SlackMessage) -> dict[str, Any]:
     job_id = message.about_job or job.job_id
-    return {"event_type": "opsbot_job", "event_payload": {"job_id": job_id, "final": message.final}}
+    payload = {"job_id": job_id, "final": message.final, MARK_KEY: mark_of(job)}
+    return {"event_type": "opsbot_job", "event_payload": payload}
+
+
+def maybe_repeated(message: SlackMessage, found: Lookup) -> SlackMessage:
+    """The message with a line saying it may be a second copy: an earlier post of it may have reached Slack (its
+    answer was lost) and the channel could not be checked for it (`found`: Slack refused to let it be read, or
+    the page read did not reach that far back). Not posting would leave the requester without it."""
+    if found.unreadable:
+        why = f"the channel could not be read to check (`{escape(found.unreadable)}`)"
+    else:
+        why = "it was not among the latest messages Slack let opsbot read"
+    note = (
+        f"_Slack may have shown an earlier copy of this message without confirming it, and {why}: "
+        "if it shows twice, both are the same answer._"
+    )
+    return SlackMessage(  # built anew: bounded to Slack's limits again
+        text=message.text if message.blocks else f"{message.text}\n\n{note}",
+        blocks=[*message.blocks, context_block(note)] if message.blocks else [],
+        response_type=message.response_type,
+        final=message.final,
+        about_job=message.about_job,
+    )
 
 
 class SlackReplier:
@@ -116,7 +144,7 @@ class SlackReplier:
         that copy instead of adding one. `last_word`: no retry follows (a job given up), so a response_url answer
         that may have arrived is followed by a channel post: a copy that may be a second one rather than none."""
         replace = replace_original or again
-        usable = self._response_url_usable(job)
+        usable = self.response_url_usable(job)
         try:
             if usable and self._send_response_url(job, message, replace_original=replace, again=again):
                 return "response_url"
@@ -124,7 +152,7 @@ class SlackReplier:
             if not last_word:
                 raise
             logger.warning("job %s: the last word's response_url failed (%s); posted in the channel", job.job_id, exc)
-        return self._post(job, message)[0]
+        return self._post(job, message, again=again)[0]
 
     def publish(
         self,
@@ -147,7 +175,7 @@ class SlackReplier:
         if not message.final and digest == handle.last_digest and fresh:
             return handle
         handle = handle.model_copy(update={"sent_at": now})
-        if handle.ts is None and handle.response_url_uses < RESPONSE_URL_MAX_USES and self._response_url_usable(job):
+        if handle.ts is None and handle.response_url_uses < RESPONSE_URL_MAX_USES and self.response_url_usable(job):
             replace = handle.response_url_uses > 0 or again or replace_first
             if self._send_response_url(job, message, replace_original=replace, again=again):
                 return handle.model_copy(
@@ -155,7 +183,7 @@ class SlackReplier:
                 )
         if handle.ts is not None and handle.channel is not None and self._update(job, message, handle):
             return handle.model_copy(update={"last_digest": digest})
-        _, channel, ts = self._post(job, message)
+        _, channel, ts = self._post(job, message, again=again)
         return handle.model_copy(update={"channel": channel, "ts": ts, "last_digest": digest})
 
     def _update(self, job: ReplyTarget, message: SlackMessage, handle: ProgressHandle) -> bool:
@@ -182,7 +210,8 @@ class SlackReplier:
         except SlackApiError as exc:
             return str(exc.response.get("error"))
 
-    def _response_url_usable(self, job: ReplyTarget) -> bool:
+    def response_url_usable(self, job: ReplyTarget) -> bool:
+        """Whether the job's response_url may be used now: Slack's host, within its 30 minutes."""
         if not job.response_url:
             return False
         if safe_response_url(job.response_url, local_mode=self._local_mode) is None:
@@ -239,8 +268,27 @@ class SlackReplier:
         )
         return False
 
-    def _post(self, job: ReplyTarget, message: SlackMessage) -> tuple[str, str | None, str | None]:
-        """Post in the channel (or a DM); return the route, the channel and the message's ts."""
+    def _post(
+        self, job: ReplyTarget, message: SlackMessage, *, again: bool = False
+    ) -> tuple[str, str | None, str | None]:
+        """Post in the channel (or a DM); return the route, the channel and the message's ts. `again`: an earlier
+        attempt may have posted it (chat.postMessage has no client token; its answer may have been lost), so the
+        channel (or thread) is looked at first for the step's mark (`slack_history`): found, it is that message;
+        not there, it is posted; the channel unreadable (a scope, a channel the bot is not in), it is posted
+        saying it may be a second copy. A rate limit or Slack's trouble on the look raises: the retry looks again."""
+        channel = job.requester.channel_id
+        if again:
+            found = find_own(self._web, channel, metadata_marks(mark_of(job)), thread_ts=job.requester.thread_ts)
+            if found.ts is not None:
+                logger.info("job %s: its earlier post is in %s (%s): not posted again", job.job_id, channel, found.ts)
+                return "channel", channel, found.ts
+            if not found.certain_absent:
+                logger.warning(
+                    "job %s: an earlier post may be in %s, which cannot be checked: posted, saying so",
+                    job.job_id,
+                    channel,
+                )
+                message = maybe_repeated(message, found)
         kwargs: dict[str, Any] = {
             "text": message.text,
             "blocks": message.blocks or None,

@@ -21,9 +21,9 @@ BACKGROUND_COLOR = "#1d3557"
 #: What the operations and replies need: slash commands; posting replies and alarms (chat.postMessage /
 #: chat.update: `chat:write` where the bot is a member, `chat:write.public` in public channels it was not
 #: invited to: a private channel must invite it); opening a DM to the requester; @opsbot mentions; reading
-#: user groups for command policies; finding an alarm's own message again in its channel (conversations.history:
-#: `channels:history` public, `groups:history` private) when its ts could not be saved after posting it, on a
-#: redelivery only. The Home tab (`app_home_opened`, views.publish) needs no scope of its own: the event comes
+#: user groups for command policies; finding an alarm's or a job's own message again in its channel or thread
+#: (conversations.history / .replies: `channels:history` public, `groups:history` private) when a post's answer
+#: was lost, on a retry only. The Home tab (`app_home_opened`, views.publish) needs no scope of its own: the event comes
 #: with the Home tab enabled, and views.publish takes the bot token.
 BOT_SCOPES = (
     "commands",

@@ -511,10 +511,13 @@ class SlackApiServer:
                 return json_response({"ok": False, "error": "users_list_not_supplied"})
             channel_id = str(args.get("channel") or self.workspace.open_dm(users).id)
             return json_response({"ok": True, "channel": {"id": channel_id}})
-        if method == "conversations.history":
+        if method in ("conversations.history", "conversations.replies"):
             limit = int(args.get("limit") or 100)
+            thread = str(args.get("ts") or "") if method == "conversations.replies" else None
             return self._history(
-                str(args.get("channel") or ""), self.limits.history_page(limit) if self.strict else limit
+                str(args.get("channel") or ""),
+                self.limits.history_page(limit) if self.strict else limit,
+                thread=thread,
             )
         if method == "views.open":
             return self._open_view(args)
@@ -594,16 +597,19 @@ class SlackApiServer:
             self._lock.notify_all()
         return json_response({"ok": True, "view": {"id": f"V{len(self._views):08d}", "type": "home", **view}})
 
-    def _history(self, channel: str, limit: int) -> Response:
-        """The channel's messages as they are now (each chat.update applied), newest first, like Slack's."""
-        if not channel:
-            return json_response({"ok": False, "error": "channel_not_found"})
+    def _history(self, channel: str, limit: int, *, thread: str | None = None) -> Response:
+        """The channel's messages as they are now (each chat.update applied), newest first, like Slack's; with
+        `thread` (conversations.replies), that thread's parent and replies, else the messages not in a thread."""
+        if not channel or thread == "":
+            return json_response({"ok": False, "error": "channel_not_found" if not channel else "thread_not_found"})
         current: dict[str, dict[str, Any]] = {}
         with self._lock:
             for record in self._messages:
                 edits = record.kind == "chat.update" and record.ts in current
                 if record.channel == channel and record.ts and (record.kind == "chat.postMessage" or edits):
-                    current[record.ts] = record.payload
+                    parent = str(record.payload.get("thread_ts") or "") if record.kind == "chat.postMessage" else ""
+                    if edits or (parent == thread if thread is not None else not parent) or record.ts == thread:
+                        current[record.ts] = record.payload
         newest = sorted(current, key=float, reverse=True)[: max(1, min(limit, 1000))]
         found = [
             {

@@ -31,7 +31,7 @@ METHOD_SCOPES: dict[str, str] = {
     "conversations.open": "im:write",
     "usergroups.users.list": "usergroups:read",
 }
-#: conversations.history needs the history scope of the channel's kind.
+#: conversations.history (and .replies) needs the history scope of the channel's kind.
 HISTORY_SCOPES = {"public": "channels:history", "private": "groups:history", "im": "im:history"}
 #: Methods that post in (or edit a message of) a channel: the channel rules of chat:write apply.
 POSTING_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral"})
@@ -116,7 +116,7 @@ class Workspace:
         needed = METHOD_SCOPES.get(method)
         if needed is not None and needed not in self.scopes:
             return self._missing(needed)
-        if method == "conversations.history":
+        if method in ("conversations.history", "conversations.replies"):
             return self._history_refusal(str(args.get("channel") or ""))
         if method in POSTING_METHODS:
             return self._post_refusal(method, str(args.get("channel") or ""), str(args.get("user") or ""))

@@ -183,6 +183,25 @@ def test_a_connection_closed_before_sqs_answered_says_it_may_be_queued(when, too
     assert len(queued) == took
 
 
+@pytest.mark.parametrize(("when", "took"), [("after", 1), ("before", 0)])
+def test_an_sqs_5xx_says_it_may_be_queued(when, took, moto_server, queues):
+    """A 5xx is SQS's own trouble, not a refusal: the request may have been processed (chaos seed 544: SendMessage
+    answered 503 after SQS took the job's copy, and the worker took it for "not queued"). Whether SQS took it
+    cannot be told from the answer, so it may be queued."""
+    proxy = FaultProxy([Rule("error", service="sqs", action="SendMessage", when=when)])
+    try:
+        session = boto3.session.Session(**FAKE_CREDENTIALS)
+        client = sqs_client("us-east-1", endpoint_url=proxy.front("aws", moto_server.endpoint_url), session=session)
+        with pytest.raises(EnqueueError) as raised:
+            SqsJobQueue(queues.queue_url, client=client).send(restart_job())
+    finally:
+        proxy.close()
+
+    assert raised.value.maybe_queued  # before: False
+    queued = aws_client("sqs", moto_server.endpoint_url).receive_message(QueueUrl=queues.queue_url).get("Messages", [])
+    assert len(queued) == took
+
+
 def test_a_connection_that_never_opened_says_nothing_was_queued(queues):
     session = boto3.session.Session(**FAKE_CREDENTIALS)
     client = sqs_client("us-east-1", endpoint_url=dead_port(), session=session)

@@ -165,6 +165,46 @@ def test_a_step_nobody_answers_in_time_fails_when_opsbot_expires_it_and_the_requ
     assert len(_final(harness, job)) == 1
 
 
+def test_a_step_prompt_slack_took_but_answered_503_is_posted_once_and_its_buttons_work(harness):
+    """Given Slack taking the waiting state's prompt but answering 503 (on the wire), the task message is delivered
+    again and the retry finds the prompt by its first block's id instead of posting a second one; a click on it
+    answers the state."""
+    proxy = FaultProxy()
+    harness.wired(proxy)
+    try:
+        worker, arns = _setup(harness)
+        lost = proxy.add(Rule("error", service="slack", action="chat.postMessage", when="after", times=1))
+        job = harness.job("/ops-run restart-safely payment")
+        worker.handle_record(job.to_message(), 1)
+        sqs = aws_client("sqs", harness.moto.endpoint_url)
+        failures, deadline = 0, time.monotonic() + DEADLINE_S
+        while not (lost.fired and _prompt(harness) is not None and failures):
+            assert time.monotonic() < deadline, "the waiting state was not asked about"
+            for message in harness.queued(wait=1):
+                harness.clock.advance(harness.poll_s)
+                try:
+                    worker.handle_record(message["Body"], int(message["Attributes"]["ApproximateReceiveCount"]))
+                except Exception:  # Slack's 503: SQS delivers it again (here at once)
+                    failures += 1
+                    sqs.change_message_visibility(
+                        QueueUrl=harness.queues.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+                    continue
+                harness.delete(message)
+        _click(harness, STEP_REJECT_ACTION, "U0DANA", _prompt(harness))
+        _drive(harness, worker, lambda: bool(_final(harness, job)))
+    finally:
+        proxy.close()
+        harness.wire = None
+
+    prompts = [m for m in harness.slack.messages(channel="C0APPROVALS") if "waits at" in m.text]
+    assert len(prompts) == 1, [m.text for m in prompts]  # before: a second prompt, posted by the retry
+    assert failures == 1
+    [final] = _final(harness, job)
+    assert "opsbot.Rejected" in final.text
+    assert _execution(harness, arns, job)["status"] == "FAILED"
+
+
 #: The fault harness's runbook of one Pass state: its execution has ended by the job's first look.
 NOTED_RUNBOOK = """
 [runbooks.noted]

@@ -206,3 +206,19 @@ def test_the_same_blocks_fitted_by_the_kernel_are_shown(client, server, blocks):
     message = SlackMessage(text="t", blocks=blocks)
 
     assert client.chat_postMessage(channel="C0PUB", text=message.text, blocks=message.blocks)["ok"]
+
+
+def test_a_threads_replies_are_read_by_conversations_replies_not_in_the_channels_history(client):
+    """Slack's conversations.history lists a channel's messages, not the replies in their threads (those are
+    conversations.replies, under the same history scopes): where a retry looks for a threaded job's answer."""
+    parent = client.chat_postMessage(channel="C0PUB", text="parent")["ts"]
+    reply = client.chat_postMessage(channel="C0PUB", text="reply", thread_ts=parent)["ts"]
+
+    history = client.conversations_history(channel="C0PUB")
+    replies = client.conversations_replies(channel="C0PUB", ts=parent)
+
+    assert [m["ts"] for m in history["messages"]] == [parent]
+    assert sorted(m["ts"] for m in replies["messages"]) == sorted([parent, reply])
+    assert refused(lambda: client.conversations_replies(channel="C0OUT", ts=parent)).response["error"] == (
+        "not_in_channel"
+    )

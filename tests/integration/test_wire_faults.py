@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -16,7 +17,9 @@ from infra.devstack.aws import aws_client
 from infra.devstack.fault_proxy import FaultProxy, Rule
 from opsbot_testkit.faults import visible_final_messages
 from opsbot_testkit.harness import Harness
+from shared.confirm import APPROVAL_TTL_S
 from shared.jobs import JobEnvelope
+from tests.integration.test_approval import Flow
 from worker_function.store.jobs import DynamoJobs
 
 pytestmark = pytest.mark.integration
@@ -270,3 +273,61 @@ def test_a_final_answer_slack_took_but_answered_503_is_replaced_through_the_resp
     assert not [c for c in wired.slack.calls if c.path == "/api/chat.postMessage"]
     responses = wired.wire.proxy.seen("POST /response/*", service="slack")
     assert len(responses) == 3 and [c.status for c in responses][:2] == [503, 503]
+
+
+def test_an_approval_expiry_posted_an_hour_on_that_slack_took_but_answered_503_is_posted_once(wired):
+    """Seeds 513 and 603 of the chaos campaign: an approval's expiry, an hour on (the response_url is past its 30
+    minutes), went through chat.postMessage; Slack took it and answered 503; the retry posted it a second time
+    (chat.postMessage has no client token). The retry now finds the first post by its mark (its metadata, in the
+    channel's history) and posts nothing."""
+    flow = Flow(wired)
+    flow.command("/ops-migrate payment")
+    flow.deliver()
+    [timer] = flow.timers
+    wired.wire.proxy.add(Rule("error", service="slack", action="chat.postMessage", when="after", times=1))
+    wired.clock.advance(APPROVAL_TTL_S + 60)
+
+    with pytest.raises(Exception):  # noqa: B017 - Slack's 503: SQS delivers it again
+        flow.worker.handle_record(timer.to_message(), 1)
+    flow.worker.handle_record(timer.to_message(), 2)
+
+    told = [m for m in wired.slack.messages(channel="C0OPS") if m.kind == "chat.postMessage"]
+    assert len(told) == 1 and "Your request to run `/ops-migrate payment` expired" in told[0].text
+    # the approval request in the approvals channel, then the expiry's one post
+    assert [c.status for c in wired.wire.proxy.seen("chat.postMessage", service="slack")] == [200, 503]
+    assert len([c for c in wired.slack.calls if c.path == "/api/conversations.history"]) == 1
+
+
+@pytest.mark.parametrize("line", ["/ops-ping", "/ops-freeze staging chaos drill"])
+def test_a_final_past_the_response_urls_30_minutes_that_slack_took_but_answered_503_is_posted_once(wired, line):
+    """A job's answer past its response_url's 30 minutes goes through chat.postMessage: Slack took it and answered
+    503, and the retry finds it in the channel instead of posting it again."""
+    wired.wire.proxy.add(Rule("error", service="slack", action="chat.postMessage", when="after", times=1))
+    job = wired.job(line, issued_at=wired.clock.now() - timedelta(hours=1))
+
+    drive(wired, job)
+
+    count, text = finals(wired, job)
+    assert count == 1, text
+    assert len(wired.wire.proxy.seen("chat.postMessage", service="slack")) == 1
+
+
+def test_an_approval_request_slack_took_but_answered_503_is_posted_once_and_its_buttons_work(wired):
+    """The approval request in the approvals channel is a chat.postMessage too: Slack took it and answered 503; the
+    retry finds it by its first block's id and records where it is instead of posting a second request."""
+    flow = Flow(wired)
+    flow.command("/ops-migrate payment")
+    [request] = flow.queue.jobs
+    flow.queue.jobs.clear()
+    flow.requested.append(request.args)  # type: ignore[arg-type]
+    wired.wire.proxy.add(Rule("error", service="slack", action="chat.postMessage", when="after", times=1))
+
+    with pytest.raises(Exception):  # noqa: B017 - Slack's 503: SQS delivers it again
+        flow.worker.handle_record(request.to_message(), 1)
+    flow.worker.handle_record(request.to_message(), 2)
+
+    flow.approval_message()  # exactly one request in the approvals channel (before: two)
+    flow.click("opsbot_reject", flow.reject_token(), "U0DAN")
+    flow.deliver()
+    [update] = flow.approval_updates()  # the request found is the one the decision edits
+    assert update.ts == flow.approval_message().ts

@@ -517,6 +517,81 @@ def test_a_successor_of_a_job_not_tracked_given_up_on_its_last_receive_stops_qui
     assert not [m for m in harness.slack.messages(job=job.job_id) if "is locked by" in m.text]
 
 
+def run_copies(harness, pending: list[dict[str, object]]) -> None:
+    """Deliver `pending` (copies of a job, received), then the steps they queue, until the queue is empty."""
+    later = harness.dispatcher()
+    for _ in range(50):
+        if not pending:
+            return
+        for message in pending:
+            harness.delete(message)
+            harness.clock.advance(harness.poll_s)
+            later.handle_record(str(message["Body"]), 1)
+        pending = harness.queued()
+    raise AssertionError("the copies are still queueing steps")
+
+
+def registry_down(*_: object, **__: object) -> None:
+    raise ConnectionError("DynamoDB does not answer")
+
+
+def test_a_job_given_up_while_a_copy_may_be_queued_and_the_registry_is_down_leaves_the_job_to_the_copy(
+    harness, monkeypatch
+):
+    """Chaos seed 544: on a restart's last receive SQS took its successor and its re-queue but answered 503 (so
+    the worker took them as not queued), its step failed on DynamoDB, and the registry could not be written: the
+    requester was told "failed after 3 attempts", the give-up's mark that stops copies was never written, and a
+    copy SQS held ran the restart: "completed" after "failed". A copy that may be on the queue is now stopped by
+    the mark, written first; when it cannot be, the copy takes the job over and this attempt tells nothing (it fails
+    as a killed attempt would: SQS's redrive dead-letters it)."""
+    job = harness.job("/ops-restart payment")
+    worker = harness.dispatcher()
+    assert worker.queue is not None
+    sent = worker.queue.send
+
+    def answer_lost(queued: JobEnvelope, *, delay_seconds: int = 0) -> str:
+        sent(queued, delay_seconds=0)  # SQS took it (due at once here: the clock is moved by hand)
+        raise EnqueueError("ClientError: ServiceUnavailableException (503)", maybe_queued=True)
+
+    monkeypatch.setattr(worker.queue, "send", answer_lost)
+    monkeypatch.setattr(worker.executor, "walk", registry_down)
+    monkeypatch.setattr(worker.ctx.jobs, "end", registry_down)
+    with pytest.raises(ConnectionError):  # as a killed attempt: SQS's redrive moves this copy to the DLQ
+        worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    assert final_texts(harness, job) == []  # before: "failed after 3 attempts", then the copy's "completed"
+    copies = harness.queued()
+    assert len(copies) == 2  # the successor and the re-queue, both taken by SQS
+    run_copies(harness, copies)
+    [text] = final_texts(harness, job)
+    assert "Restart of `payment` completed" in text
+
+
+def test_a_job_failing_for_good_on_its_last_receive_with_the_registry_down_leaves_the_job_to_its_successor(
+    harness, monkeypatch
+):
+    """Chaos seed 534's shape: the last receive queued its successor, then failed for good while the registry could
+    not be written: told "failed after 3 attempts", the successor (not stopped: no mark) ran the job to
+    "completed". The give-up now writes its mark before telling; unwritten, the successor takes the job over."""
+    job = harness.job("/ops-restart payment")
+    worker = harness.dispatcher()
+
+    def broken(_: JobEnvelope) -> None:
+        raise RuntimeError("a bug in the operation")
+
+    monkeypatch.setattr(worker.executor, "walk", broken)
+    monkeypatch.setattr(worker.ctx.jobs, "end", registry_down)
+    with pytest.raises(RuntimeError):  # as a killed attempt: SQS's redrive moves this copy to the DLQ
+        worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
+    monkeypatch.undo()
+
+    assert final_texts(harness, job) == []  # before: "failed after 3 attempts", then the successor's "completed"
+    run_copies(harness, harness.queued())
+    [text] = final_texts(harness, job)
+    assert "Restart of `payment` completed" in text
+
+
 def test_a_prompt_expiry_given_up_while_its_wait_may_be_queued_ends_once(harness, monkeypatch):
     """A confirmation prompt's expiry waits for its time by queueing its next step; SQS takes it but the answer
     is lost on every receive: the expiry is given up ("failed after"), and its prompt decided, so the copy SQS

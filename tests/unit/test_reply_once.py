@@ -57,6 +57,11 @@ class Web:
         self.posted.append(kwargs)
         return {"ok": True, "channel": kwargs["channel"], "ts": "1.000001"}
 
+    def conversations_history(self, **kwargs: Any) -> dict[str, Any]:
+        """What a retry (`again`) reads before posting: the channel's posts, newest first."""
+        found = [{"ts": f"1.{i:06d}", **p} for i, p in enumerate(self.posted) if p["channel"] == kwargs["channel"]]
+        return {"ok": True, "messages": found[::-1], "has_more": False}
+
 
 def replier(hook: Hook, web: Web, now: datetime | None = None) -> SlackReplier:
     return SlackReplier(web, webhook=lambda url: hook, now=lambda: now or utcnow())  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """A runbook's state waits for a person: its task token came on the jobs queue (the state sent it, see
 docs/runbooks.md). The waiting state is remembered first (its token, who ran the runbook, who may answer and until
 when: a decision record, `Decisions.open_task`), then asked about with Approve / Reject in the runbook's approval
-channel, or where it was run. The answer is `runbook_answer`'s.
+channel, or where it was run (posted once: `_post_once`). The answer is `runbook_answer`'s.
 
 Then this job waits (queue delays, as a prompt's expiry does) until the answer's time has run out: if nobody
 answered, it claims the state's decision as expired and fails the state (SendTaskFailure `opsbot.Expired`, with the
@@ -27,6 +27,7 @@ from shared.blockkit import SlackMessage
 from shared.commands.control import RunbookTaskArgs
 from shared.jobs import JobEnvelope
 from shared.runbooks import EXPIRED_ERROR, STEP_APPROVE_ACTION, STEP_REJECT_ACTION, prompt_id_of
+from worker_function.control._post_once import post_prompt_once
 from worker_function.operations import OperationContext, StepResult, StepState, Wait
 from worker_function.operations.iam import Grant
 from worker_function.operations.protocols import Resumable
@@ -73,11 +74,11 @@ def ask(args: RunbookTaskArgs, job: JobEnvelope, ctx: OperationContext) -> StepR
     )
     channel = book.approval_channel or record.channel
     prompt = step_prompt(record.display, record.requester, args, book.approvers, prompt_id, answer_by)
-    posted = ctx.slack.chat_postMessage(channel=channel, text=prompt.text, blocks=prompt.blocks)
+    where, ts = post_prompt_once(ctx, job, "step-prompt-post", channel, prompt, step_marker(prompt_id))
     ctx.decisions.open(
         prompt_id,
-        str(posted.get("channel") or channel),
-        str(posted["ts"]),
+        where,
+        ts,
         approvers=book.approvers,
         rule=f"runbook:{record.subject}:{args.job_id}",
     )
@@ -159,11 +160,16 @@ def step_prompt(
     return SlackMessage(
         text=text[:3000],
         blocks=[
-            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+            {"type": "section", "block_id": step_marker(prompt_id), "text": {"type": "mrkdwn", "text": text[:3000]}},
             {"type": "actions", "block_id": "opsbot_step", "elements": buttons},
         ],
         response_type="in_channel",
     )
+
+
+def step_marker(prompt_id: str) -> str:
+    """The first block id of a waiting state's prompt: how a retry finds it in the channel."""
+    return f"opsbot_step_prompt_{prompt_id[:64]}"
 
 
 def _button(action_id: str, label: str, value: str, style: str) -> dict[str, Any]:

@@ -74,14 +74,16 @@ def gave_up(job: JobEnvelope, attempts: int, reason: str) -> str:
     return f"failed after {attempts} attempt{'s' if attempts != 1 else ''} at step {job.step + 1}: {reason}"
 
 
-def end_quietly(services: Services, job: JobEnvelope, attempts: int, reason: str) -> None:
+def end_quietly(services: Services, job: JobEnvelope, attempts: int, reason: str) -> bool:
     """A job given up: not left "running" in /ops-jobs, nor holding its target's lease, until they expire. Its
     ending says where (`GivenUp`), so that a next step that SQS took after all (its answer lost), or a successor
     of the copy given up, stops quietly. Written for every job: one the registry does not track has no record
-    until it is given up, and its successor looks for this one (`successor`)."""
+    until it is given up, and its successor looks for this one (`successor`). Whether an ending stands."""
+    ended = None
     try:
         where = GivenUp(step=job.step, requeued=job.requeued)
-        tracking.end(services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason), given_up=where)
+        ended = tracking.end(services.ctx.jobs, job.job_id, "finished", gave_up(job, attempts, reason), given_up=where)
         lease.release_own(services.leases, spec_for_kind(job.kind), job)
     except Exception:
         logger.exception("%s: its registry record or lease could not be ended", job.display, extra=job_log_keys(job))
+    return ended is not None

@@ -26,9 +26,11 @@ def deliver(walk: Walk) -> dict[str, Any]:
         return {"route": "none", "progress": previous.model_dump(mode="json") if previous else {}}
     # The message is a side effect too: an intent first; finding one, an earlier attempt may have
     # delivered it (a timeout after sending, a crash before this stage saved), so it replaces that copy.
-    # An answer that replaces its prompt anyway needs none: a repeat replaces the same message again.
+    # An answer that replaces its prompt through the response_url needs none: a repeat replaces the same message
+    # again. Past the response_url's 30 minutes it is a chat.postMessage, which a repeat would post twice.
     one_answer = (job.continuation is None or walk.pipeline.control) and not outcome.waiting
-    again = not (one_answer and outcome.replace_original) and (
+    replaces = one_answer and outcome.replace_original and services.replier.response_url_usable(job)
+    again = not replaces and (
         services.ctx.intents.write(Intent(job_id=job.job_id, step=job.step, name="reply")) is not None
     )
     if one_answer:
