@@ -84,8 +84,8 @@ ACK_VARIANTS = (
     ("opsbot-boto3-secret", "opsbot before: the secret by boto3 + Powertools (kept Session)", "boto3-secret"),
     ("opsbot-boto3-all", "opsbot with the secret and SendMessage by boto3 (nothing primed)", "boto3-all"),
 )
-#: Restores only: the ack as it was before issue 15 part 2 (boto3-secret with nothing primed before the snapshot).
-BEFORE_VARIANTS = (("opsbot-before", "opsbot before issue 15 part 2 (the secret by boto3, nothing primed)", "before"),)
+#: Restores only: the ack as it was when unprimed (boto3-secret with nothing primed before the snapshot).
+BEFORE_VARIANTS = (("opsbot-before", "opsbot when unprimed (the secret by boto3, nothing primed)", "before"),)
 VARIANTS_MODULE = "bench.baselines.opsbot_boto3_lambda"
 #: Cold only: opsbot's ack reading the inventory as TOML, as the assets shipped it before they carried JSON: key,
 #: label, unused.
@@ -223,7 +223,7 @@ def write_indexes(interpreter: str, destination: Path, source_root: Path = ROOT)
 
 
 #: opsbot's after-restore hook, step by step, in a snapshot-mode process (no fork: the same work); then, in the same
-#: process and for comparison only, what the secret's read costs through boto3 (the ack before issue 15 part 2): a new
+#: process and for comparison only, what the secret's read costs through boto3 (the ack when unprimed): a new
 #: Session and client, a client from a kept Session, the read through Powertools, vs shared.aws_json. One JSON line.
 HOOK_SPLIT = """
 import json, os, time
@@ -790,9 +790,9 @@ def restore_section(
         "where Lambda's restore is its own, unmeasured here).",
         "opsbot's after-restore hook makes new SQS and Secrets Manager clients (shared.aws_json), resolves the "
         "credentials once for both, opens the SQS connection and reads the signing secret. 'opsbot before' reads it "
-        "as the ack did before issue 15 part 2: a Secrets Manager client from the boto3 Session made at init (primed "
+        "as the ack did when unprimed: a Secrets Manager client from the boto3 Session made at init (primed "
         "there without credentials) and Powertools parameters; 'opsbot with the secret and SendMessage by boto3' "
-        "also sends through a botocore SQS client from that Session; 'opsbot before issue 15 part 2' is the first "
+        "also sends through a botocore SQS client from that Session; 'opsbot when unprimed' is the first "
         "with nothing looked up before the snapshot, as the ack was (all: bench/baselines/opsbot_boto3_lambda.py, "
         "the ack's own init and hook with those steps changed). The floor reads its secret; Bolt's documented setup "
         "registers no hook (a restored copy keeps the snapshot's secret and clients, and its first request pays the "

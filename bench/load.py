@@ -288,7 +288,7 @@ def section(report: dict[str, Any]) -> Section:
     c = report["config"]
     out = Section(
         key="load",
-        title=f"Load (issue 3): {report['commands_sent']} commands, {int(c['retry_share'] * 100)}% Slack retries, "
+        title=f"Load: {report['commands_sent']} commands, {int(c['retry_share'] * 100)}% Slack retries, "
         f"a third /ops-restart on {len(SERVICES)} services, {c['pollers']} pollers",
         headers=["measure", "value"],
     )

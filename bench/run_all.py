@@ -1,11 +1,11 @@
 """Run every benchmark: `python -m bench [--quick]` (or `python bench/run_all.py`).
 
-Prints a markdown table per benchmark and the targets of issue 7, and writes into bench/out/:
+Prints a markdown table per benchmark and the targets, and writes into bench/out/:
 results.json (every figure, summaries of every sample), results.md (for docs/performance.md) and
 latency.png (the distributions; needs matplotlib, the `bench` extra).
 
 --quick finishes in about 3 minutes: fewer repetitions, bursts of 100 and 500 only, no load test.
-The full run (about 10 minutes) adds the burst of 1,000 and issue 3's load test (bench/load.py).
+The full run (about 10 minutes) adds the burst of 1,000 and the load test (bench/load.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from bench.common import OUT_DIR, ROOT, Section, Target, goal_rows, log, machine_info, markdown_table
 
 BENCHES = ("deployed", "answer", "worker_init", "cold", "warm", "long_op", "worker", "scaling", "load", "alarm_storm")
-#: The order of the sections in the output (issue 15 first, then issue 7's numbering).
+#: The order of the sections in the output (the deployed ack first, then the numbered sections).
 ORDER = (
     "deployed_cold",
     "deployed_restore",
@@ -209,9 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     chart: Path | None = None
     try:
-        from bench.chart import draw
+        from bench.chart import draw, draw_answer
 
         chart = draw(sections, args.out / "latency.png", subtitle=f"({meta['mode']}, {meta['machine']['date']})")
+        answer = [s for s in sections if s.key == "answer"]
+        if answer:
+            subtitle = f"({meta['machine']['date']}, revision {meta['commit']})"
+            draw_answer(answer[0].data.get("samples") or [], args.out / "answer.png", subtitle=subtitle)
     except ImportError:
         log("no chart: matplotlib is not installed (pip install -e '.[bench]')")
 

@@ -15,7 +15,7 @@ Two settings, same code:
 `/ops-ping 0` is a job with no work of its own; `/ops-restart` adds the target lease (its ECS calls
 are canned in the no-network setting, so only their client-side cost remains).
 
-Before / after (issue 15, same run): `bench/worker_variant.py` runs `/ops-ping 0` jobs in a process of its own
+Before / after (same run): `bench/worker_variant.py` runs `/ops-ping 0` jobs in a process of its own
 for two trees, interleaved over several rounds against the same moto server and local Slack API: "before" is a
 `git archive` of the revision this branch started from (`git merge-base HEAD main`, or $OPSBOT_BENCH_BEFORE),
 extracted under bench/out/, "after" is this tree. Each process counts its DynamoDB calls, AWS requests and TCP
@@ -366,7 +366,7 @@ def variants_section(compared: dict[str, Any]) -> Section:
     after = statistics.median(r["jobs_per_s"] for r in runs["after"])
     section = Section(
         key="worker_variants",
-        title="5b. Worker before / after (issue 15): `/ops-ping 0` jobs/s per process, same run, interleaved",
+        title="5b. Worker before / after: `/ops-ping 0` jobs/s per process, same run, interleaved",
         headers=[
             "variant",
             "jobs",

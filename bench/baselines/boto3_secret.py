@@ -1,4 +1,4 @@
-"""How the ack read its signing secret before issue 15 part 2, kept for the benchmark's "before" variants: a boto3
+"""How the ack read its signing secret when unprimed, kept for the benchmark's "before" variants: a boto3
 Session made at init and kept (primed before a SnapStart snapshot with placeholder keys, so botocore's parsed model
 and endpoint rules are in the snapshot and no credentials are), a bounded Secrets Manager client from it, and the
 read through Powertools parameters."""

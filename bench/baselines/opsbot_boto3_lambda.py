@@ -1,11 +1,11 @@
-"""opsbot's ack with its AWS calls made by boto3, for "what the choice buys" in the same run (issue 15 part 2).
+"""opsbot's ack with its AWS calls made by boto3, for "what the choice buys" in the same run (the ack when unprimed).
 
-BENCH_ACK_VARIANT=boto3-secret (default): the ack before issue 15 part 2, its signing secret read by a boto3 client
+BENCH_ACK_VARIANT=boto3-secret (default): the ack when unprimed, its signing secret read by a boto3 client
 from a Session made at init and kept, through Powertools parameters (`bench/baselines/boto3_secret.py`);
 SendMessage by `shared.aws_json`. BENCH_ACK_VARIANT=boto3-all: the same, and SendMessage by a boto3 SQS client from
 that Session (`shared.queue.sqs_client`; it connects on its first call, so warm() has nothing to open).
 BENCH_ACK_VARIANT=before: boto3-secret with nothing primed before a snapshot (no host lookup at init), as the ack
-was before issue 15 part 2 (restores only: on-demand, it is boto3-secret).
+was when unprimed (restores only: on-demand, it is boto3-secret).
 
 The ack's own module does the import and its init runs as in a snapshot (clients made, nothing resolved, nothing
 read: a few microseconds), then the variant's AckFunction takes its place: `init()` again, on-demand or snap-start

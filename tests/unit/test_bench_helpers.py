@@ -332,3 +332,30 @@ def test_the_goals_table_has_one_row_per_goal_in_order_and_names_a_goal_no_secti
     assert by_figure[ANSWER_GOALS["answer_cold"][0]][2:] == ["0.70x", "met"]
     assert by_figure[ANSWER_GOALS["ack_restore"][0]][2:] == ["+9 ms", "NOT met: the fork"]
     assert by_figure[ANSWER_GOALS["burst"][0]][2:] == ["not measured in this run", "n/a"]
+
+
+def test_the_time_to_answer_chart_is_drawn_again_from_a_runs_results_and_refuses_a_run_without_that_section(tmp_path):
+    """`python -m bench.chart RESULTS_JSON OUT_PNG`: the answer section's raw samples make a PNG; a run without the
+    section (an `--only` run) is told so on stderr with exit 1; no samples, no chart."""
+    from bench.chart import draw_answer
+    from bench.chart import main as chart_main
+
+    samples = [
+        {"system": system, "start": start, "command": command, "answer_ms": float(ms)}
+        for system, start, ms in (("opsbot", "cold", 450), ("opsbot", "warm", 20), ("bolt", "cold", 500))
+        for command in ("status", "lock")
+    ]
+    results = {
+        "machine": {"date": "2026-12-06 21:46 UTC"},
+        "commit": "abc1234",
+        "sections": [{"key": "answer", "data": {"samples": samples}}],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "answer.png"
+    assert chart_main([str(tmp_path / "results.json"), str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    (tmp_path / "only.json").write_text(json.dumps({**results, "sections": []}))
+    assert chart_main([str(tmp_path / "only.json"), str(tmp_path / "none.png")]) == 1
+    assert not (tmp_path / "none.png").exists()
+    assert draw_answer([], tmp_path / "empty.png") is None
