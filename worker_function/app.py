@@ -34,6 +34,7 @@ from worker_function.store.holds import HoldStore
 from worker_function.store.intents import DynamoIntents
 from worker_function.store.jobs import DynamoJobs
 from worker_function.store.leases import LeaseStore
+from worker_function.store.url_sends import ResponseUrlSends
 
 if TYPE_CHECKING:
     from worker_function.alarms import AlarmFeed
@@ -195,6 +196,7 @@ def build_dispatcher(
             max_retries=settings.slack_max_retries,
             now=now,
             webhook=webhook,
+            url_sends=ResponseUrlSends(settings.leases_table, client=dynamodb, now=lambda: now().timestamp()).count,
         ),
         leases=leases,
         # One persistence layer per idempotent step: Powertools configures each with its key prefix.

@@ -108,6 +108,10 @@ def maybe_repeated(message: SlackMessage, found: Lookup) -> SlackMessage:
     )
 
 
+class UncountedError(Exception):
+    """A send through the response_url could not be counted first (`store.url_sends`)."""
+
+
 class SlackReplier:
     """response_url while it lasts (30 min); then chat.postMessage; a direct message if the bot
     cannot post in the channel. Both clients retry 429 (Retry-After) and 5xx a bounded number of times."""
@@ -120,6 +124,7 @@ class SlackReplier:
         max_retries: int = 2,
         now: Callable[[], datetime] = utcnow,
         webhook: Callable[[str], WebhookClient] | None = None,
+        url_sends: Callable[[str, str], int] | None = None,
     ) -> None:
         self._web = web_client
         self._webhook = webhook or self._webhook_client
@@ -128,6 +133,9 @@ class SlackReplier:
         self._local_mode = local_mode
         self._max_retries = max_retries
         self._now = now
+        #: Counts a send through a response_url before it is made (`store.url_sends`): (url, mark) -> the sends of
+        #: other messages through it. Without it, a used-up response_url always answers in the channel.
+        self._url_sends = url_sends
 
     def send(
         self,
@@ -146,8 +154,14 @@ class SlackReplier:
         replace = replace_original or again
         usable = self.response_url_usable(job)
         try:
-            if usable and self._send_response_url(job, message, replace_original=replace, again=again):
+            if usable and self._send_response_url(
+                job, message, replace_original=replace, again=again, last_word=last_word
+            ):
                 return "response_url"
+        except UncountedError as exc:  # the last word: in the channel rather than an uncounted send
+            logger.warning(
+                "job %s: the last word's send could not be counted (%s); posted in the channel", job.job_id, exc
+            )
         except SlackAnswerLostError as exc:
             if not last_word:
                 raise
@@ -225,8 +239,26 @@ class SlackReplier:
             url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries), pool=self._pool
         )
 
+    def _counted(self, job: ReplyTarget, url: str, *, last_word: bool) -> int | None:
+        """Count this send before it is made; the sends of other messages through the url (None: not counted).
+        The last word is a message of its own (it may follow the step's own message through the same url)."""
+        if self._url_sends is None:
+            return None
+        try:
+            return self._url_sends(url, f"{mark_of(job)}{':last' if last_word else ''}")
+        except Exception as exc:
+            if last_word:
+                raise UncountedError(str(exc)) from exc
+            raise
+
     def _send_response_url(
-        self, job: ReplyTarget, message: SlackMessage, *, replace_original: bool = False, again: bool = False
+        self,
+        job: ReplyTarget,
+        message: SlackMessage,
+        *,
+        replace_original: bool = False,
+        again: bool = False,
+        last_word: bool = False,
     ) -> bool:
         """True when the response_url took it; False to post it through chat.postMessage instead, only when Slack
         certainly has no copy through it: this call was refused before it was sent, or answered 4xx (expired,
@@ -234,10 +266,13 @@ class SlackReplier:
         5xx, a timeout or a reset after sending) raises `SlackAnswerLostError`: the job's retry replaces that copy
         through the response_url, never adds one in the channel (one final answer). So does a retry whose
         response_url is refused before sending: an earlier attempt's copy may stand there. A response_url used up
-        (`used_url`: 5 uses, attempts that may have failed included) answers in the channel: the uses do not say which
-        messages Slack showed, and an answer missing is worse than one shown twice."""
+        (`used_url`) answers in the channel, unless fewer than 5 sends of other messages through it were counted
+        (`store.url_sends`): then an earlier send of this message took a use, so it stands there (a use is a message
+        Slack took) and a channel post would be a second copy. Otherwise the uses do not say which messages Slack
+        showed, and an answer missing is worse than one shown twice."""
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
         assert url is not None
+        others = self._counted(job, url, last_word=last_word)
         webhook = self._webhook(url)
         body = {**message.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, message)}
         try:
@@ -257,6 +292,14 @@ class SlackReplier:
             logger.warning("job %s: response_url refused (%s); falling back to chat.postMessage", job.job_id, exc)
             return False
         if response.status_code == 200:
+            return True
+        if (response.body or "").strip() == "used_url" and others is not None and others < RESPONSE_URL_MAX_USES:
+            logger.warning(
+                "job %s: response_url used up with %d sends of other messages: an earlier send of this one took a "
+                "use, so it stands there; not posted again",
+                job.job_id,
+                others,
+            )
             return True
         if response.status_code >= 500:  # Slack may have posted it: replaced through it later, never posted twice
             raise SlackAnswerLostError(f"response_url answered {response.status_code}; the message may have arrived")
