@@ -108,6 +108,12 @@ def maybe_repeated(message: SlackMessage, found: Lookup) -> SlackMessage:
     )
 
 
+def stands(counted: tuple[int, int] | None) -> bool:
+    """Whether a message told `used_url` was shown by an earlier send of it: one was made (counted), and fewer than
+    5 sends of other messages were, so at least one of its own took a use (a use is a message Slack took)."""
+    return counted is not None and counted[0] > 1 and counted[1] < RESPONSE_URL_MAX_USES
+
+
 class UncountedError(Exception):
     """A send through the response_url could not be counted first (`store.url_sends`)."""
 
@@ -124,7 +130,7 @@ class SlackReplier:
         max_retries: int = 2,
         now: Callable[[], datetime] = utcnow,
         webhook: Callable[[str], WebhookClient] | None = None,
-        url_sends: Callable[[str, str], int] | None = None,
+        url_sends: Callable[[str, str], tuple[int, int]] | None = None,
     ) -> None:
         self._web = web_client
         self._webhook = webhook or self._webhook_client
@@ -134,7 +140,8 @@ class SlackReplier:
         self._max_retries = max_retries
         self._now = now
         #: Counts a send through a response_url before it is made (`store.url_sends`): (url, mark) -> the sends of
-        #: other messages through it. Without it, a used-up response_url always answers in the channel.
+        #: this message (this one included) and of other messages through it. Without it, a used-up response_url
+        #: always answers in the channel.
         self._url_sends = url_sends
 
     def send(
@@ -239,8 +246,9 @@ class SlackReplier:
             url, timeout=SLACK_TIMEOUT, retry_handlers=slack_retry_handlers(self._max_retries), pool=self._pool
         )
 
-    def _counted(self, job: ReplyTarget, url: str, *, last_word: bool) -> int | None:
-        """Count this send before it is made; the sends of other messages through the url (None: not counted).
+    def _counted(self, job: ReplyTarget, url: str, *, last_word: bool) -> tuple[int, int] | None:
+        """Count this send before it is made: the sends of this message (this one included) and of other messages
+        through the url (None: not counted).
         The last word is a message of its own (it may follow the step's own message through the same url)."""
         if self._url_sends is None:
             return None
@@ -272,7 +280,7 @@ class SlackReplier:
         showed, and an answer missing is worse than one shown twice."""
         url = safe_response_url(job.response_url or "", local_mode=self._local_mode)
         assert url is not None
-        others = self._counted(job, url, last_word=last_word)
+        counted = self._counted(job, url, last_word=last_word)
         webhook = self._webhook(url)
         body = {**message.ack_body(), "replace_original": replace_original, "metadata": _metadata(job, message)}
         try:
@@ -293,12 +301,12 @@ class SlackReplier:
             return False
         if response.status_code == 200:
             return True
-        if (response.body or "").strip() == "used_url" and others is not None and others < RESPONSE_URL_MAX_USES:
+        if (response.body or "").strip() == "used_url" and stands(counted):
             logger.warning(
                 "job %s: response_url used up with %d sends of other messages: an earlier send of this one took a "
                 "use, so it stands there; not posted again",
                 job.job_id,
-                others,
+                counted[1] if counted else None,
             )
             return True
         if response.status_code >= 500:  # Slack may have posted it: replaced through it later, never posted twice

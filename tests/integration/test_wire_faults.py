@@ -275,6 +275,23 @@ def test_a_final_answer_slack_took_but_answered_503_is_replaced_through_the_resp
     assert len(responses) == 3 and [c.status for c in responses][:2] == [503, 503]
 
 
+def test_a_final_whose_earlier_sends_slack_took_but_answered_503_until_the_uses_ran_out_is_not_posted_again(wired):
+    """Chaos seed 145: a final went through the response_url, Slack took it and answered 503 until its 5 uses were
+    spent; the retry, told `used_url`, posted it in the channel too (two finals). Every send is counted before it is
+    made (DynamoDB, under the worker's IAM): no other message used the url, so the final's own sends took the uses
+    and it stands there; nothing is posted in the channel."""
+    wired.wire.proxy.add(Rule("error", service="slack", action="POST /response/*", when="after", times=5))
+    job = wired.job("/ops-ping")
+
+    drive(wired, job)
+
+    count, text = finals(wired, job)
+    assert count == 1, text
+    assert not [c for c in wired.slack.calls if c.path == "/api/chat.postMessage"]  # before: the second final
+    responses = wired.wire.proxy.seen("POST /response/*", service="slack")
+    assert [c.status for c in responses] == [503] * 5 + [404]  # the sixth: used_url
+
+
 def test_an_approval_expiry_posted_an_hour_on_that_slack_took_but_answered_503_is_posted_once(wired):
     """Seeds 513 and 603 of the chaos campaign: an approval's expiry, an hour on (the response_url is past its 30
     minutes), went through chat.postMessage; Slack took it and answered 503; the retry posted it a second time

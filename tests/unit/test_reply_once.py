@@ -141,3 +141,70 @@ def test_a_new_message_replacing_the_last_one_on_a_used_up_response_url_goes_to_
     route = replier(Hook(404, body="used_url"), web).send(JOB, FINAL, replace_original=True)
 
     assert route == "channel" and len(web.posted) == 1
+
+
+class Sends:
+    """The count of sends through a response_url (`store.url_sends`), in memory: per message mark and in all."""
+
+    def __init__(self, **earlier: int) -> None:
+        self.by_mark: dict[str, int] = dict(earlier)
+        self.fail: Exception | None = None
+
+    def count(self, url: str, mark: str) -> tuple[int, int]:
+        if self.fail is not None:
+            raise self.fail
+        self.by_mark[mark] = self.by_mark.get(mark, 0) + 1
+        return self.by_mark[mark], sum(self.by_mark.values()) - self.by_mark[mark]
+
+
+def counted(hook: Hook, web: Web, sends: Sends) -> SlackReplier:
+    return SlackReplier(web, webhook=lambda url: hook, url_sends=sends.count)  # type: ignore[arg-type]
+
+
+MARK = f"{JOB.job_id}:0"
+
+
+@pytest.mark.parametrize("earlier", [{MARK: 2}, {MARK: 3, "other:0": 2}, {MARK: 1, "other:0": 4}])
+def test_a_retry_told_used_url_after_its_own_sends_took_uses_stands_and_is_not_posted_again(earlier):
+    """Chaos seed 145: a regression's final went through the response_url twice, Slack took both and answered 503;
+    with its progress messages' sends that was the 5 uses, and the retry, told `used_url`, posted the final in the
+    channel too: two finals. Fewer than 5 sends of other messages counted: an earlier send of this one took a use,
+    so it stands there (replacing the job's message) and is not posted again."""
+    web, hook, sends = Web(), Hook(404, body="used_url"), Sends(**earlier)
+
+    route = counted(hook, web, sends).send(JOB, FINAL, replace_original=True, again=True)
+
+    assert route == "response_url" and web.posted == []  # before: posted in the channel beside the copy shown
+
+
+@pytest.mark.parametrize("earlier", [{}, {"other:0": 5}, {MARK: 2, "other:0": 5}])
+def test_a_used_up_response_url_whose_uses_may_all_be_other_messages_answers_in_the_channel(earlier):
+    """Seed 319's rule kept: when the other messages' sends could have spent every use (or this is the first send),
+    nothing says this message was shown, so it is posted in the channel."""
+    web, hook, sends = Web(), Hook(404, body="used_url"), Sends(**earlier)
+
+    route = counted(hook, web, sends).send(JOB, FINAL, replace_original=True, again=True)
+
+    assert route == "channel" and len(web.posted) == 1
+
+
+def test_the_last_word_is_counted_as_a_message_of_its_own():
+    """A give-up follows the step's own message through the same url: the step's sends are other messages to it,
+    so five of them leave it in the channel (it was never shown)."""
+    web, hook, sends = Web(), Hook(404, body="used_url"), Sends(**{MARK: 5})
+
+    route = counted(hook, web, sends).send(JOB, FINAL, replace_original=True, last_word=True)
+
+    assert route == "channel" and len(web.posted) == 1 and sends.by_mark[f"{MARK}:last"] == 1
+
+
+def test_a_send_that_cannot_be_counted_is_not_made_except_the_last_word_which_goes_to_the_channel():
+    web, hook, sends = Web(), Hook(200), Sends()
+    sends.fail = ConnectionResetError(104, "reset")
+
+    with pytest.raises(ConnectionResetError):
+        counted(hook, web, sends).send(JOB, FINAL, again=True)
+    assert hook.sent == [] and web.posted == []
+
+    route = counted(hook, web, sends).send(JOB, FINAL, replace_original=True, last_word=True)
+    assert route == "channel" and hook.sent == [] and len(web.posted) == 1

@@ -2,10 +2,10 @@
 
 Slack serves a response_url 5 times; a use is a message Slack took. A send whose answer was lost (a 5xx, a
 timeout or a reset after sending) may or may not have taken a use. When a retry is told `used_url`, the uses
-were taken by this message's earlier sends or by other messages': with fewer than 5 sends of other messages
-counted, at least one of this message's earlier sends was taken, so it stands and a channel post would be a
-second copy; with 5 or more, nothing says which, so it is posted in the channel. Counted before the send, every
-send is counted (a crash after the count over-counts, which only ever sends a message to the channel).
+were taken by this message's earlier sends or by other messages': with an earlier send of this message counted
+and fewer than 5 sends of other messages, at least one of this message's sends was taken, so it stands and a
+channel post would be a second copy; otherwise nothing says which, so it is posted in the channel. Counted
+before the send, every send is counted (a crash after the count over-counts: only ever a post in the channel).
 
 One item per response_url in the leases table (`url-sends#<sha256 of the url>`, TTL `expires_at`): `sends`, and
 `sends#<mark>` per message (`reply.mark_of`).
@@ -34,9 +34,9 @@ class ResponseUrlSends:
         self._ttl = ttl_s
         self._now = now
 
-    def count(self, url: str, mark: str) -> int:
+    def count(self, url: str, mark: str) -> tuple[int, int]:
         """Count one more send of the message `mark` through `url`, before it is made; return how many sends of
-        other messages through it were counted (those whose answers were lost included)."""
+        it (this one included) and of other messages through it were counted (those whose answers were lost too)."""
         key = KEY_PREFIX + hashlib.sha256(url.encode()).hexdigest()
         answer = self._client.update_item(
             TableName=self._table,
@@ -47,4 +47,5 @@ class ResponseUrlSends:
             ReturnValues="UPDATED_NEW",
         )
         attributes = answer["Attributes"]
-        return int(attributes["sends"]["N"]) - int(attributes[f"sends#{mark}"]["N"])
+        mine = int(attributes[f"sends#{mark}"]["N"])
+        return mine, int(attributes["sends"]["N"]) - mine
