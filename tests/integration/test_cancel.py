@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from infra.devstack.aws import aws_client
 from infra.devstack.demo import JENKINS_JOB, demo_inventory_toml
 from shared.confirm import settlement
@@ -405,13 +407,10 @@ def test_a_confirmed_job_cancelled_before_it_claimed_its_confirmation_is_told_on
             raise Killed("killed before the confirmation's claim")
 
     dying = harness.dispatcher()
-    dying.ctx.aws.client("dynamodb").meta.events.register("before-parameter-build.dynamodb.UpdateItem", die_at_the_claim)
-    try:
+    events = dying.ctx.aws.client("dynamodb").meta.events
+    events.register("before-parameter-build.dynamodb.UpdateItem", die_at_the_claim)
+    with pytest.raises(Killed):
         dying.handle_record(confirmed.to_message(), 1)
-    except Killed:
-        pass
-    else:
-        raise AssertionError("the worker did not die at the claim")
     assert registry(harness).get(job.job_id).state == "running"
 
     cancelled = cancel(harness, worker, job.short_id)
