@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from infra.devstack.aws import aws_client
 from infra.devstack.demo import JENKINS_JOB, demo_inventory_toml
 from shared.confirm import settlement
@@ -384,3 +386,50 @@ def test_an_approval_waiting_shows_on_the_approvers_home_and_a_cancel_closes_its
     [closed] = [m for m in harness.slack.messages(channel="C0APPROVALS") if m.kind == "chat.update"]
     assert "cancelled" in closed.text.lower() and "actions" not in json.dumps(closed.payload.get("blocks"))
     assert registry(harness).get(job.job_id).state == "cancelled"
+
+
+class Killed(Exception):
+    """The worker dies at this call (the chaos campaign's kill): the call is not made."""
+
+
+def test_a_confirmed_job_cancelled_before_it_claimed_its_confirmation_is_told_once_and_never_expires(harness):
+    """A Confirm's job wrote "running" and died before it claimed its confirmation; /ops-cancel then ends it as a
+    running job. The cancel claims the prompt's decision as cancelled first, so the prompt's expiry, later,
+    loses it and says nothing: the requester hears "cancelled" once, never "expired" after it."""
+    worker = harness.dispatcher()
+    job = harness.job("/ops-migrate payment", confirmed=False)
+    expiry = settlement(job, "expired", target="payment")  # queued by the ack with the prompt
+    worker.handle_record(expiry.to_message(), 1)
+    confirmed = job.changed(confirmed_by=ALICE, replace_original=True)
+
+    def die_at_the_claim(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", {}).get("target", {}).get("S", "").startswith("decision#"):
+            raise Killed("killed before the confirmation's claim")
+
+    dying = harness.dispatcher()
+    events = dying.ctx.aws.client("dynamodb").meta.events
+    events.register("before-parameter-build.dynamodb.UpdateItem", die_at_the_claim)
+    with pytest.raises(Killed):
+        dying.handle_record(confirmed.to_message(), 1)
+    assert registry(harness).get(job.job_id).state == "running"
+
+    cancelled = cancel(harness, worker, job.short_id)
+    deliver_queued(harness, worker, kinds=("notice",))  # the requester's notice the cancel queued
+    worker.handle_record(confirmed.to_message(), 2)  # the Confirm's job, delivered again: it stops
+    expired = 0
+    for _ in range(10):  # the expiry's next looks, until it is past the prompt's time and ends
+        harness.clock.advance(harness.poll_s)
+        pending = harness.queued(wait=2)  # what an earlier receive left invisible comes back within its timeout
+        if not pending:
+            break
+        for message in pending:
+            worker.handle_record(message["Body"], int(message["Attributes"]["ApproximateReceiveCount"]))
+            harness.delete(message)
+            expired += JobEnvelope.from_message(message["Body"]).kind == "settle"
+    assert expired  # the expiry did look again, past its time
+
+    assert "was cancelled" in answer(harness, cancelled)
+    told = texts(harness, job)
+    assert len([t for t in told if "was cancelled" in t]) == 1
+    assert not [t for t in told if "expired" in t]
+    assert harness.codebuild.builds_of("payment-migrate") == []

@@ -110,12 +110,30 @@ def _cancel_prompt(ctx: OperationContext, record: JobRecord, job: JobEnvelope) -
     )
 
 
+def _claim_its_prompt(ctx: OperationContext, record: JobRecord, canceller: str) -> SlackMessage | None:
+    """A job queued by a Confirm or an Approve may not have claimed its prompt's decision yet (its first step died
+    after writing "running"): the cancel claims it as cancelled first, so that the prompt's expiry, later, loses
+    it and says nothing. Claimed as confirmed or approved (the job runs: it is cancelled as a running job), or
+    by this cancel (a retry wins again): None. Decided otherwise (expired, refused, rejected), that decision told
+    the requester: the canceller is told so, and nothing is cancelled."""
+    envelope = envelope_of(record)
+    if envelope.confirmed_by is None and envelope.approved_by is None:
+        return None
+    decision = ctx.decisions.claim(record.job_id, "cancelled", canceller)
+    if decision.won or decision.outcome in ("confirmed", "approved"):
+        return None
+    return jobs_view.already_ended(record.display, record.short_id, "finished", f"its prompt was {decision.outcome}")
+
+
 def _cancel_job(ctx: OperationContext, record: JobRecord, job: JobEnvelope) -> SlackMessage:
     """End the job as cancelled (the registry decides between the cancel and the job's last step), stop it at its
     target, then tell both people and audit it. Each person hears one ending: the canceller in this answer, the
     requester in the job's own message (replaced: no progress message is left "started"). A retry of this
     cancel (a failure after it won) tells what the first attempt found, kept in the registry."""
     canceller = job.requester.user_id
+    undecided = _claim_its_prompt(ctx, record, canceller)
+    if undecided is not None:
+        return undecided
     ending = ctx.jobs.end(record.job_id, "cancelled", f"cancelled by {canceller}", canceller, cancel_job=job.job_id)
     if not ending.won:  # it finished first (or someone else cancelled it): that is what is told
         return jobs_view.already_ended(
