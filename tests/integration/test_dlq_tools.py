@@ -41,9 +41,15 @@ def test_redrive_sends_one_job_back_and_it_runs(harness):
     [moved] = redrive(sqs, harness.queues.dlq_url, harness.queues.queue_url, job_id=job.short_id)
 
     assert moved.job_id == job.job_id
-    [message] = sqs.receive_message(QueueUrl=harness.queues.queue_url, WaitTimeSeconds=0)["Messages"]
-    harness.dispatcher().handle_record(message["Body"], 1)
-    assert JobEnvelope.from_message(message["Body"]) == job
+    # On the queue: the job sent back, and the successor its last receive queued (which its give-up stops).
+    queued = sqs.receive_message(QueueUrl=harness.queues.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    envelopes = {JobEnvelope.from_message(m["Body"]).successor: m["Body"] for m in queued["Messages"]}
+    assert JobEnvelope.from_message(envelopes[False]) == job
+    if True in envelopes:
+        told = len(harness.slack.messages(job=job.job_id))  # the give-up's "failed"
+        harness.dispatcher().handle_record(envelopes[True], 1)
+        assert len(harness.slack.messages(job=job.job_id)) == told  # the give-up covers it: nothing more said
+    harness.dispatcher().handle_record(envelopes[False], 1)
     assert any("pong" in m.text for m in harness.slack.messages(job=job.job_id))
     [left] = list_dead_jobs(sqs, harness.queues.dlq_url)  # the poison message stays
     assert left.job_id == "?" and "not a v1 job envelope" in left.reason

@@ -71,7 +71,7 @@ def audit_events(harness: Harness, job_id: str) -> list[str]:
 
 
 @pytest.mark.parametrize("line", ["/ops-ping", "/ops-status payment", "/deploy-status payment", "/ops-help"])
-def test_a_job_that_only_reads_costs_four_dynamodb_calls(harness, line):
+def test_a_job_that_only_reads_costs_five_dynamodb_calls(harness, line):
     worker, calls = counted_worker(harness)
     worker.handle_record(harness.job("/ops-ping").to_message(), 1)  # the clients' first calls out of the way
     calls.take()
@@ -80,8 +80,9 @@ def test_a_job_that_only_reads_costs_four_dynamodb_calls(harness, line):
     worker.handle_record(job.to_message(), 1)
 
     # One idempotency record (INPROGRESS, then COMPLETED with the outcome and the reply), the message's
-    # intent, and the job's audit records (request, start, outcome) in one batch.
-    assert calls.take() == {"PutItem": 2, "UpdateItem": 1, "BatchWriteItem": 1}
+    # intent, its send through the response_url counted before it is made (so a retry told `used_url` knows
+    # whether its own earlier send took a use), and the job's audit records (request, start, outcome) in one batch.
+    assert calls.take() == {"PutItem": 2, "UpdateItem": 2, "BatchWriteItem": 1}
     assert audit_events(harness, job.job_id) == ["request", "start", "outcome"]
     assert len(harness.slack.messages(job=job.job_id)) == 1
 
@@ -109,12 +110,13 @@ def test_a_mutating_job_writes_its_request_and_start_in_one_call_before_the_rest
     counted = calls.take()
     assert steps == 2  # started, then followed to COMPLETED
     # Step 0: run (Put + Update), request + start (1 batch), lease (Put, kept: Update), the ECS intent (Put),
-    # reply (Put + Update, its intent Put), next step (Put + Update). Step 1: run (Put + Update), lease (Put,
-    # released: Delete), reply (Put + Update, its intent Put), outcome (1 batch). Before: 3 audit puts.
+    # reply (Put + Update, its intent Put, its response_url send counted: Update), next step (Put + Update).
+    # Step 1: run (Put + Update), lease (Put, released: Delete), reply (Put + Update, its intent Put, its send
+    # counted: Update), outcome (1 batch). Before: 3 audit puts.
     # Besides: the target's lock and its environment's freeze read once (BatchGetItem) before the first step,
     # and the registry of jobs (/ops-jobs, /ops-cancel): running and waiting (Put, Put), running (Put), ended
     # (Update).
-    assert counted == {"PutItem": 13, "UpdateItem": 7, "DeleteItem": 1, "BatchWriteItem": 2, "BatchGetItem": 1}
+    assert counted == {"PutItem": 13, "UpdateItem": 9, "DeleteItem": 1, "BatchWriteItem": 2, "BatchGetItem": 1}
     assert audit_events(harness, job.job_id) == ["request", "start", "outcome"]
 
 
@@ -133,7 +135,7 @@ def test_the_worker_reuses_its_connections_to_dynamodb_and_slack(harness):
     finally:
         _CONNECTS.clear()
 
-    # 5 jobs x 4 DynamoDB calls over one connection; 5 response_url posts and a chat.postMessage over another.
+    # 5 jobs x 5 DynamoDB calls over one connection; 5 response_url posts and a chat.postMessage over another.
     assert moto_connects == 1
     assert slack_connects == 1
     assert web.pool.requests == 6 and web.pool.connects == 1

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from opsbot_testkit.context import NOW, FakeDecisions, Recorder, fake_context
+from opsbot_testkit.context import NOW, FakeDecisions, MemoryIntents, Recorder, fake_context
 from shared.commands import ApprovalRequestArgs, SettleArgs
 from shared.jobs import JobEnvelope, Requester
 from worker_function.errors import PermanentJobError
@@ -42,12 +42,14 @@ def test_an_approval_request_queues_its_expiry_before_posting_and_records_where_
     log = Recorder()
     args = ApprovalRequestArgs(token="t", approvers=["U0BOB"], channel="C0APPR", rule="prod", job_id="a" * 32)
 
-    operation_for("approval_request").run(args, job(args), context(log))
+    operation_for("approval_request").run(args, job(args), context(log, intents=MemoryIntents(log)))
 
-    assert [name for name, _ in log.calls] == ["queue.send", "slack.chat_postMessage", "decisions.open"]
+    # The post is a side effect without a client token: its intent is written before it.
+    posted = ["queue.send", "intents.write", "slack.chat_postMessage", "decisions.open"]
+    assert [name for name, _ in log.calls] == posted
     expiry = log.calls[0][1]["job"]
     assert expiry.kind == "settle" and expiry.args.prompt_id == "a" * 32 and expiry.args.outcome == "expired"
-    assert log.calls[2][1] == {"prompt_id": "a" * 32, "ts": "1700000000.000100", "approvers": ["U0BOB"]}
+    assert log.calls[3][1] == {"prompt_id": "a" * 32, "ts": "1700000000.000100", "approvers": ["U0BOB"]}
 
 
 def test_an_expiry_that_wins_closes_the_approval_message_and_is_audited():
