@@ -427,11 +427,9 @@ def test_a_job_whose_worker_dies_on_its_last_receive_is_taken_over_by_its_succes
     assert "Restart of `checkout` completed" in text
 
 
-def test_a_successor_of_a_job_given_up_on_its_last_receive_stops_quietly(harness, monkeypatch):
-    """The last receive fails for good: the requester is told "failed after 3 attempts" and the job dead-lettered;
-    the successor queued before that receive ran finds the job given up at its step and tells nothing. The very
-    copy given up, redriven from the DLQ by an operator, still runs its step."""
-    job = harness.job("/ops-restart checkout")
+def _given_up_on_its_last_receive(harness, monkeypatch, job: JobEnvelope) -> dict[str, object]:
+    """The job's last receive fails for good (a bug in its operation): told, dead-lettered, and the successor that
+    receive queued first taken off the queue for the test to deliver."""
     worker = harness.dispatcher()
 
     def broken(_: JobEnvelope) -> None:
@@ -441,9 +439,17 @@ def test_a_successor_of_a_job_given_up_on_its_last_receive_stops_quietly(harness
     worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
     monkeypatch.undo()
     assert len(harness.dead_letters()) == 1
-
     [successor] = harness.queued()
     harness.delete(successor)
+    return successor
+
+
+def test_a_successor_of_a_job_given_up_on_its_last_receive_stops_quietly(harness, monkeypatch):
+    """The last receive fails for good: the requester is told "failed after 3 attempts" and the job dead-lettered;
+    the successor queued before that receive ran finds the job given up at its step and tells nothing. The very
+    copy given up, redriven from the DLQ by an operator, still runs its step."""
+    job = harness.job("/ops-restart checkout")
+    successor = _given_up_on_its_last_receive(harness, monkeypatch, job)
     deployment = harness.primary_deployment("checkout")
     harness.dispatcher().handle_record(successor["Body"], 1)
 
@@ -497,18 +503,7 @@ def test_a_successor_of_a_job_not_tracked_given_up_on_its_last_receive_stops_qui
     """The successor of a job the registry does not track finds the mark its give-up left and tells nothing more:
     one ending ("failed after 3 attempts"), no lock taken after it."""
     job = harness.job("/ops-lock checkout chaos drill")
-    worker = harness.dispatcher()
-
-    def broken(_: JobEnvelope) -> None:
-        raise RuntimeError("a bug in the operation")
-
-    monkeypatch.setattr(worker.executor, "walk", broken)
-    worker.handle_record(job.to_message(), MAX_RECEIVE_COUNT)
-    monkeypatch.undo()
-    assert len(harness.dead_letters()) == 1
-
-    [successor] = harness.queued()
-    harness.delete(successor)
+    successor = _given_up_on_its_last_receive(harness, monkeypatch, job)
     harness.dispatcher().handle_record(successor["Body"], 1)
 
     [text] = final_texts(harness, job)
